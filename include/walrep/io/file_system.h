@@ -1,0 +1,46 @@
+// walrep: the file-system seam. Every file walrep writes goes through a FileSystem, so tests can
+// substitute an in-memory or fault-injecting one (LevelDB's Env, RocksDB's FileSystem).
+// Thread safety: implementations are thread-safe; a WritableFile belongs to one thread at a time.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "walrep/common/status.h"
+
+namespace walrep::io {
+
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  virtual Status Append(std::string_view data) = 0;
+  virtual Status Sync() = 0;  // fdatasync; a failure here must never be retried
+  virtual Status Close() = 0;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+
+  virtual Result<std::string> ReadFile(const std::string& path) = 0;
+  // Creates or truncates.
+  virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  virtual Status Remove(const std::string& path) = 0;
+  virtual Status CreateDir(const std::string& path, int mode = 0700) = 0;
+  virtual Status SyncDir(const std::string& path) = 0;
+  virtual bool Exists(const std::string& path) = 0;
+  virtual Result<std::vector<std::string>> ListDir(const std::string& path) = 0;
+
+  // Writes `data` to `path` so that after a crash the file holds either the old or the new
+  // contents, never a mix: write "path.tmp", fsync it, rename over `path`, fsync the directory.
+  // Counterpart: durable_rename() in PostgreSQL fd.c.
+  Status WriteFileDurably(const std::string& path, std::string_view data);
+};
+
+// The process's real file system (POSIX calls).
+FileSystem* DefaultFileSystem();
+
+}  // namespace walrep::io

@@ -1,0 +1,150 @@
+// walrep: the Server object — owns every thread and all shared state of one walrepd.
+//
+// Start() reads the configuration (postgresql.conf with its includes, postgresql.auto.conf,
+// then -c options), pg_hba.conf and the roles, writes postmaster.pid, opens the TCP and Unix
+// sockets and starts the listener thread. The listener starts one session thread per client.
+// Signals reach the server through Reload() and Shutdown() (walrepd's signal thread calls them):
+//   SIGHUP  -> Reload()                  re-read configuration and pg_hba.conf
+//   SIGTERM -> Shutdown(kSmart)          refuse new sessions, wait for the current ones
+//   SIGINT  -> Shutdown(kFast)           end every session (57P01), then stop
+//   SIGQUIT -> Shutdown(kImmediate)      stop at once
+// There is no global mutable state: several Servers can run in one process (tests do).
+// Thread safety: every public method is thread-safe.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "walrep/common/guc.h"
+#include "walrep/common/mutex.h"
+#include "walrep/common/time.h"
+#include "walrep/io/file_system.h"
+#include "walrep/protocol/hba.h"
+#include "walrep/server/pid_file.h"
+#include "walrep/server/roles.h"
+#include "walrep/sql/registry.h"
+#include "walrep/storage/control_file.h"
+
+namespace walrep::server {
+
+class Listener;
+
+struct ServerOptions {
+  std::string data_dir;
+  std::vector<GucAssignment> argv;  // from -p and -c
+  io::FileSystem* fs = nullptr;     // null: the real file system
+};
+
+enum class ShutdownMode { kNone, kSmart, kFast, kImmediate };
+
+// What other sessions may see of one backend (pg_stat_activity, cancel, terminate).
+struct BackendInfo {
+  int32_t pid = 0;         // const after registration: the session thread's id
+  int32_t cancel_key = 0;  // const after registration
+  int interrupt_fd = -1;   // eventfd, const; written by anyone who wants the session's attention
+  std::atomic<bool> cancel_requested{false};
+  std::atomic<bool> terminate_requested{false};
+
+  mutable Mutex mu;
+  std::string database GUARDED_BY(mu);
+  std::string user GUARDED_BY(mu);
+  std::string application_name GUARDED_BY(mu);
+  std::string client_addr GUARDED_BY(mu);  // empty for Unix sockets
+  int client_port GUARDED_BY(mu) = -1;
+  std::string backend_type GUARDED_BY(mu) = "client backend";
+  std::string state GUARDED_BY(mu);
+  std::string query GUARDED_BY(mu);
+  std::string wait_event_type GUARDED_BY(mu);
+  std::string wait_event GUARDED_BY(mu);
+  TimestampTz backend_start GUARDED_BY(mu) = 0;
+  TimestampTz xact_start GUARDED_BY(mu) = 0;
+  TimestampTz query_start GUARDED_BY(mu) = 0;
+  TimestampTz state_change GUARDED_BY(mu) = 0;
+  bool superuser GUARDED_BY(mu) = false;
+  bool authenticated GUARDED_BY(mu) = false;
+
+  void Interrupt();  // wakes the session's reads and sleeps
+};
+
+class Server {
+ public:
+  explicit Server(ServerOptions opts);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  Status Start();
+  // Blocks until a shutdown has finished.
+  void WaitForShutdown();
+  void Shutdown(ShutdownMode mode);
+  ShutdownMode shutdown_mode() const { return shutdown_.load(std::memory_order_acquire); }
+  // Re-reads configuration files and pg_hba.conf; logs what could not change.
+  Status Reload();
+  // ALTER SYSTEM: rewrites postgresql.auto.conf durably. name "" with no value = RESET ALL.
+  Status AlterSystem(const std::string& name, const std::optional<std::string>& value);
+
+  std::shared_ptr<const ServerSettings> settings() const EXCLUDES(mu_);
+  std::shared_ptr<const protocol::HbaConfig> hba() const EXCLUDES(mu_);
+  std::shared_ptr<SSL_CTX> ssl_ctx() const EXCLUDES(mu_);
+  RoleStore& roles() { return *roles_; }
+  const sql::Registry& registry() const { return registry_; }
+  TimestampTz start_time() const { return start_time_; }
+  const std::string& data_dir() const { return opts_.data_dir; }
+  int port() const { return port_; }
+  // Seed for SCRAM's mock exchange (the control file's mock_authentication_nonce).
+  const std::string& mock_nonce() const { return mock_nonce_; }
+
+  // Session bookkeeping. Register fails with 53300 when max_connections is reached.
+  Result<std::shared_ptr<BackendInfo>> RegisterBackend() EXCLUDES(mu_);
+  void UnregisterBackend(int32_t pid) EXCLUDES(mu_);
+  std::vector<std::shared_ptr<BackendInfo>> Backends() const EXCLUDES(mu_);
+  size_t BackendCount() const EXCLUDES(mu_);
+  // CancelRequest: true when pid and key matched.
+  bool Cancel(int32_t pid, int32_t key) EXCLUDES(mu_);
+  // pg_cancel_backend / pg_terminate_backend on behalf of `requester`.
+  Result<bool> SignalBackend(int32_t pid, bool terminate, const std::string& requester,
+                             bool requester_superuser, std::string* warning) EXCLUDES(mu_);
+
+  // Called by the listener for each accepted socket; starts a session thread.
+  void StartSession(int fd, bool local, const sockaddr_storage& peer);
+
+ private:
+  Status LoadConfig(std::shared_ptr<const ServerSettings>* out) const;
+  Status LoadHba(std::shared_ptr<const protocol::HbaConfig>* out) const;
+  Status LoadSsl(const ServerSettings& s, std::shared_ptr<SSL_CTX>* out) const;
+  void RegisterViews();
+  void FinishShutdown();
+  std::string ConfigPath(const std::string& name) const;
+
+  // Constant after construction / Start().
+  const ServerOptions opts_;
+  io::FileSystem* const fs_;
+  sql::Registry registry_;
+  std::unique_ptr<RoleStore> roles_;
+  std::unique_ptr<PidFile> pid_file_;
+  std::unique_ptr<Listener> listener_;
+  TimestampTz start_time_ = 0;
+  int port_ = 0;
+  std::string mock_nonce_;
+  storage::ControlFileData control_;  // owned by the control thread (Start / shutdown)
+
+  std::atomic<ShutdownMode> shutdown_{ShutdownMode::kNone};
+
+  mutable Mutex mu_;
+  CondVar sessions_cv_{&mu_};  // signalled when a session ends or shutdown starts
+  std::shared_ptr<const ServerSettings> settings_ GUARDED_BY(mu_);
+  std::shared_ptr<const protocol::HbaConfig> hba_ GUARDED_BY(mu_);
+  std::shared_ptr<SSL_CTX> ssl_ctx_ GUARDED_BY(mu_);
+  std::map<int32_t, std::shared_ptr<BackendInfo>> backends_ GUARDED_BY(mu_);
+  int running_sessions_ GUARDED_BY(mu_) = 0;  // threads started and not yet finished
+  bool finished_ GUARDED_BY(mu_) = false;
+
+  Mutex auto_conf_mu_;  // serialises ALTER SYSTEM writers
+};
+
+}  // namespace walrep::server

@@ -1,0 +1,94 @@
+// walrep: parse (libpg_query, the PostgreSQL 15 grammar), plan and execute SQL statements.
+//
+// ParseSql() splits a query string into statements. Executor::Prepare() analyses one statement
+// (types of parameters and result columns are known afterwards, for Describe), and Execute()
+// runs it with bound parameters, returning a result set independent of the wire protocol.
+// The Executor also keeps the session's transaction-block state (idle / in block / failed).
+// Statements libpg_query parses but walrep does not implement fail with 0A000 naming them.
+// Thread safety: an Executor belongs to one session thread.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "walrep/common/status.h"
+#include "walrep/common/time.h"
+#include "walrep/sql/registry.h"
+#include "walrep/sql/session_context.h"
+#include "walrep/sql/value.h"
+
+namespace walrep::sql {
+
+class ParsedStatement;  // one statement of a parsed string (opaque; owns its parse tree)
+class PreparedStatement;
+
+struct ColumnDesc {
+  std::string name;
+  int32_t type = oid::kText;
+  int32_t typmod = -1;
+  int32_t table_oid = 0;
+  int16_t attnum = 0;
+};
+
+struct ExecResult {
+  bool returns_rows = false;
+  std::vector<ColumnDesc> columns;
+  std::vector<Row> rows;
+  std::string tag;  // CommandComplete tag, e.g. "SELECT 3", "SET"
+};
+
+// Splits and parses; a syntax error is 42601 with the cursor position (1-based).
+Result<std::vector<std::shared_ptr<ParsedStatement>>> ParseSql(const std::string& sql);
+// The statement's own text (for pg_stat_activity and logs).
+std::string StatementText(const ParsedStatement& stmt);
+bool IsEmptyStatement(const ParsedStatement& stmt);
+
+enum class TxnStatus { kIdle, kInBlock, kFailed };
+
+class PreparedStatement {
+ public:
+  virtual ~PreparedStatement() = default;
+  virtual const std::vector<int32_t>& param_types() const = 0;
+  // Columns of the result; empty when the statement returns no rows (NoData).
+  virtual const std::vector<ColumnDesc>& columns() const = 0;
+  virtual bool returns_rows() const = 0;
+};
+
+class Executor {
+ public:
+  // `registry` and `ctx` must outlive the Executor.
+  Executor(const Registry* registry, SessionContext* ctx);
+
+  // `param_types`: from Parse; 0 entries (and missing ones) are inferred from the statement.
+  Result<std::shared_ptr<PreparedStatement>> Prepare(std::shared_ptr<ParsedStatement> stmt,
+                                                     std::vector<int32_t> param_types);
+  Result<ExecResult> Execute(const PreparedStatement& stmt, const std::vector<Value>& params);
+
+  TxnStatus txn_status() const { return status_; }
+  // An error ended the current statement: fails an explicit block, ends an implicit one.
+  void OnError();
+  // End of an implicit transaction (after a simple Query or at Sync).
+  void EndImplicitTransaction();
+  TimestampTz transaction_start() const { return txn_start_; }
+  TimestampTz statement_start() const { return stmt_start_; }
+  bool in_transaction() const { return in_txn_; }
+  FormatOptions format_options() const;
+
+ private:
+  friend struct ExecAccess;
+  void StartStatement();
+  // BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE, ROLLBACK TO (`kind`: libpg_query's enum).
+  Result<ExecResult> RunTransactionStmt(int kind, const std::string& savepoint);
+  void AddWarning(const std::string& sqlstate, const std::string& msg);
+
+  const Registry* registry_;
+  SessionContext* ctx_;
+  TxnStatus status_ = TxnStatus::kIdle;
+  bool in_txn_ = false;  // any transaction, implicit or explicit
+  TimestampTz txn_start_ = 0;
+  TimestampTz stmt_start_ = 0;
+  std::vector<std::string> savepoints_;
+};
+
+}  // namespace walrep::sql

@@ -1,0 +1,71 @@
+// walrep: the registry of built-in functions and system views.
+//
+// sql registers its own built-ins; upper layers (server, replication) add system views such as
+// pg_stat_activity and pg_stat_replication, and functions, through this header only — the one
+// place where a lower layer is reached from above by registration rather than by include
+// (shared/DESIGN.md section 2). A Registry is filled before the server accepts connections and
+// is read-only afterwards. Thread safety: immutable after setup; lookups are thread-safe.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "walrep/common/status.h"
+#include "walrep/sql/value.h"
+
+namespace walrep::sql {
+
+class SessionContext;
+
+struct ViewColumn {
+  std::string name;
+  int32_t type;
+};
+
+using Row = std::vector<Value>;
+using ViewRowsFn = std::function<Result<std::vector<Row>>(SessionContext&)>;
+
+struct ViewDef {
+  std::string name;
+  std::vector<ViewColumn> columns;
+  ViewRowsFn rows;
+};
+
+struct FunctionCall {
+  SessionContext& ctx;
+  const std::vector<Value>& args;
+  const std::vector<int32_t>& arg_types;
+};
+
+struct FunctionDef {
+  std::string name;
+  // Result type for these argument types, or an error (42883 when no overload fits).
+  std::function<Result<int32_t>(std::vector<int32_t>& arg_types)> resolve;
+  std::function<Result<Value>(FunctionCall& call)> eval;
+  bool strict = true;  // any NULL argument gives NULL without calling eval
+};
+
+class Registry {
+ public:
+  Registry();  // with sql's built-in functions registered
+  void AddView(ViewDef view);
+  void AddFunction(FunctionDef fn);
+  const ViewDef* FindView(const std::string& name) const;
+  const FunctionDef* FindFunction(const std::string& name) const;
+
+ private:
+  std::map<std::string, ViewDef> views_;
+  std::map<std::string, FunctionDef> functions_;
+};
+
+// Helpers for function definitions with fixed signatures.
+// `args`: expected argument types (unknown literals and parameters are coerced to them).
+FunctionDef FixedFunction(std::string name, std::vector<int32_t> args, int32_t result,
+                          std::function<Result<Value>(FunctionCall&)> eval, bool strict = true);
+
+void RegisterBuiltinFunctions(Registry* r);
+
+}  // namespace walrep::sql

@@ -1,0 +1,74 @@
+// walrep: what the SQL executor needs from the session that runs it.
+//
+// The server layer implements SessionContext for each client session; sql never includes the
+// server. RoleManager is the role store (CREATE/ALTER/DROP ROLE).
+// Thread safety: a SessionContext is used only by its session's thread; RoleManager is
+// thread-safe.
+#pragma once
+
+#include <atomic>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "walrep/common/guc.h"
+#include "walrep/common/status.h"
+#include "walrep/common/time.h"
+
+namespace walrep::sql {
+
+struct RoleOptions {
+  std::optional<bool> login, superuser, replication, createdb, createrole, inherit;
+  bool password_given = false;
+  std::optional<std::string> password;  // nullopt with password_given = PASSWORD NULL
+  std::optional<int> connection_limit;
+};
+
+struct RoleInfo {
+  std::string name;
+  bool login = false, superuser = false, replication = false;
+  bool createdb = false, createrole = false, inherit = true;
+  int connection_limit = -1;
+  std::string password;  // stored verifier; empty = none
+};
+
+class RoleManager {
+ public:
+  virtual ~RoleManager() = default;
+  // `encryption` is password_encryption; a given password that is already a verifier is kept.
+  virtual Status CreateRole(const std::string& name, const RoleOptions& opts,
+                            const std::string& encryption) = 0;
+  virtual Status AlterRole(const std::string& name, const RoleOptions& opts,
+                           const std::string& encryption) = 0;
+  virtual Status DropRole(const std::string& name) = 0;
+  virtual std::optional<RoleInfo> Find(const std::string& name) const = 0;
+};
+
+class SessionContext {
+ public:
+  virtual ~SessionContext() = default;
+  virtual SessionSettings& settings() = 0;
+  virtual std::string session_user() const = 0;
+  virtual std::string current_user() const = 0;
+  virtual std::string database() const = 0;
+  virtual bool is_superuser() const = 0;
+  virtual int32_t backend_pid() const = 0;
+  virtual TimestampTz postmaster_start_time() const = 0;
+  virtual bool in_recovery() const = 0;
+  virtual RoleManager& roles() = 0;
+  // SIGHUP-equivalent: re-read configuration files.
+  virtual Status ReloadConfig() = 0;
+  // pg_cancel_backend / pg_terminate_backend; false when no such backend (with a WARNING).
+  virtual Result<bool> SignalBackend(int32_t pid, bool terminate) = 0;
+  // ALTER SYSTEM SET (value) / RESET (nullopt); `name` is canonical and the value validated.
+  virtual Status AlterSystem(const std::string& name, const std::optional<std::string>& value) = 0;
+  // Returns a 57014 / 57P01 error when the statement was cancelled or the session terminated.
+  virtual Status CheckInterrupts() = 0;
+  // Sleeps up to `micros`, waking early on an interrupt.
+  virtual void InterruptibleSleep(int64_t micros) = 0;
+  // A NOTICE or WARNING for the client, sent before the statement's result.
+  virtual void AddNotice(const std::string& severity, const std::string& sqlstate,
+                         const std::string& message, const std::string& detail = {}) = 0;
+};
+
+}  // namespace walrep::sql

@@ -1,0 +1,154 @@
+// walrep: the POSIX FileSystem and the durable-write helper.
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "walrep/io/file_system.h"
+
+namespace walrep::io {
+
+namespace {
+
+Status Errno(const char* what, const std::string& path) {
+  return Status::IOError(fmt::format("could not {} \"{}\": {}", what, path, std::strerror(errno)));
+}
+
+class PosixWritableFile : public WritableFile {
+ public:
+  PosixWritableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixWritableFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status Append(std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Errno("write to file", path_);
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return Status::OK();
+  }
+  Status Sync() override {
+    if (::fdatasync(fd_) != 0) return Errno("fsync file", path_);
+    return Status::OK();
+  }
+  Status Close() override {
+    int fd = fd_;
+    fd_ = -1;
+    if (fd >= 0 && ::close(fd) != 0) return Errno("close file", path_);
+    return Status::OK();
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+class PosixFileSystem : public FileSystem {
+ public:
+  Result<std::string> ReadFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) {
+        return Status::NotFound(
+            fmt::format("could not open file \"{}\": {}", path, std::strerror(errno)));
+      }
+      return Errno("open file", path);
+    }
+    std::string out;
+    char buf[65536];
+    while (true) {
+      ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        Status st = Errno("read file", path);
+        ::close(fd);
+        return st;
+      }
+      if (n == 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return out;
+  }
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return Errno("create file", path);
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return Status::IOError(fmt::format("could not rename file \"{}\" to \"{}\": {}", from, to,
+                                         std::strerror(errno)));
+    }
+    return Status::OK();
+  }
+  Status Remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("remove file", path);
+    return Status::OK();
+  }
+  Status CreateDir(const std::string& path, int mode) override {
+    if (::mkdir(path.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {
+      return Errno("create directory", path);
+    }
+    return Status::OK();
+  }
+  Status SyncDir(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return Errno("open directory", path);
+    int rc = ::fsync(fd);
+    int saved = errno;
+    ::close(fd);
+    if (rc != 0) {
+      errno = saved;
+      return Errno("fsync directory", path);
+    }
+    return Status::OK();
+  }
+  bool Exists(const std::string& path) override {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+  }
+  Result<std::vector<std::string>> ListDir(const std::string& path) override {
+    DIR* d = ::opendir(path.c_str());
+    if (!d) return Errno("open directory", path);
+    std::vector<std::string> out;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") out.push_back(n);
+    }
+    ::closedir(d);
+    return out;
+  }
+};
+
+}  // namespace
+
+Status FileSystem::WriteFileDurably(const std::string& path, std::string_view data) {
+  const std::string tmp = path + ".tmp";
+  {
+    WALREP_ASSIGN_OR_RETURN(std::unique_ptr<WritableFile> f, NewWritableFile(tmp));
+    WALREP_RETURN_IF_ERROR(f->Append(data));
+    WALREP_RETURN_IF_ERROR(f->Sync());
+    WALREP_RETURN_IF_ERROR(f->Close());
+  }
+  WALREP_RETURN_IF_ERROR(Rename(tmp, path));
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  return SyncDir(dir.empty() ? "." : dir);
+}
+
+FileSystem* DefaultFileSystem() {
+  static PosixFileSystem fs;
+  return &fs;
+}
+
+}  // namespace walrep::io

@@ -1,0 +1,450 @@
+// walrep: the Server object (see server.h).
+#include "walrep/server/server.h"
+
+#include <openssl/err.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "listener_internal.h"
+#include "session_internal.h"
+#include "walrep/common/config_file.h"
+#include "walrep/common/logging.h"
+#include "walrep/common/strings.h"
+#include "walrep/protocol/auth.h"
+
+namespace walrep::server {
+
+void BackendInfo::Interrupt() {
+  uint64_t one = 1;
+  if (::write(interrupt_fd, &one, sizeof(one)) < 0) {
+    // eventfd writes fail only on counter overflow, which still leaves it readable.
+  }
+}
+
+Server::Server(ServerOptions opts)
+    : opts_(std::move(opts)), fs_(opts_.fs ? opts_.fs : io::DefaultFileSystem()) {
+  roles_ = std::make_unique<RoleStore>(fs_, opts_.data_dir + "/global/walrep_roles");
+  RegisterViews();
+}
+
+Server::~Server() {
+  if (listener_) listener_->Stop();
+}
+
+std::string Server::ConfigPath(const std::string& name) const {
+  return opts_.data_dir + "/" + name;
+}
+
+Status Server::LoadConfig(std::shared_ptr<const ServerSettings>* out) const {
+  WALREP_ASSIGN_OR_RETURN(auto items, ParseConfigFile(ConfigPath("postgresql.conf")));
+  WALREP_ASSIGN_OR_RETURN(auto autos, ParseConfigFile(ConfigPath("postgresql.auto.conf"), true));
+  items.insert(items.end(), autos.begin(), autos.end());
+  auto built = ServerSettings::Build(items, opts_.argv);
+  if (!built.ok()) return built.TakeStatus();
+  auto s = std::const_pointer_cast<ServerSettings>(*built);
+  std::string abs = std::filesystem::absolute(opts_.data_dir).lexically_normal().string();
+  if (abs.size() > 1 && abs.back() == '/') abs.pop_back();
+  s->SetInternal("data_directory", abs);
+  s->SetInternal("config_file", abs + "/postgresql.conf");
+  s->SetInternal("hba_file", abs + "/pg_hba.conf");
+  s->SetInternal("ident_file", abs + "/pg_ident.conf");
+  *out = s;
+  return Status::OK();
+}
+
+Status Server::LoadHba(std::shared_ptr<const protocol::HbaConfig>* out) const {
+  std::string path = ConfigPath("pg_hba.conf");
+  WALREP_ASSIGN_OR_RETURN(std::string text, fs_->ReadFile(path));
+  WALREP_ASSIGN_OR_RETURN(*out, protocol::HbaConfig::Parse(text, path));
+  return Status::OK();
+}
+
+Status Server::LoadSsl(const ServerSettings& s, std::shared_ptr<SSL_CTX>* out) const {
+  out->reset();
+  if (!s.GetBool("ssl")) return Status::OK();
+  auto resolve = [&](const std::string& f) { return f.empty() || f[0] == '/' ? f : ConfigPath(f); };
+  std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+  if (!ctx) return Status::IOError("could not create SSL context");
+  std::string minv = s.GetString("ssl_min_protocol_version");
+  int ver = minv == "TLSv1.3" ? TLS1_3_VERSION : minv == "TLSv1.1" ? TLS1_1_VERSION
+            : minv == "TLSv1" ? TLS1_VERSION : TLS1_2_VERSION;
+  SSL_CTX_set_min_proto_version(ctx.get(), ver);
+  std::string cert = resolve(s.GetString("ssl_cert_file"));
+  std::string key = resolve(s.GetString("ssl_key_file"));
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert.c_str()) != 1) {
+    ERR_clear_error();
+    return Status::IOError(fmt::format("could not load server certificate file \"{}\"", cert));
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), key.c_str(), SSL_FILETYPE_PEM) != 1) {
+    ERR_clear_error();
+    return Status::IOError(fmt::format("could not load private key file \"{}\"", key));
+  }
+  if (SSL_CTX_check_private_key(ctx.get()) != 1) {
+    ERR_clear_error();
+    return Status::IOError(
+        fmt::format("check of private key failed: key \"{}\" does not match certificate", key));
+  }
+  std::string ciphers = s.GetString("ssl_ciphers");
+  if (!ciphers.empty()) SSL_CTX_set_cipher_list(ctx.get(), ciphers.c_str());
+  *out = ctx;
+  return Status::OK();
+}
+
+Status Server::Start() {
+  start_time_ = NowTimestamp();
+  std::shared_ptr<const ServerSettings> settings;
+  if (!fs_->Exists(ConfigPath("postgresql.conf")) && !fs_->Exists(ConfigPath("PG_VERSION"))) {
+    return Status::InvalidArgument(
+        fmt::format("\"{}\" is not a valid data directory", opts_.data_dir))
+        .WithDetail(fmt::format("File \"{}\" is missing.", ConfigPath("postgresql.conf")));
+  }
+  WALREP_RETURN_IF_ERROR(LoadConfig(&settings));
+  std::shared_ptr<const protocol::HbaConfig> hba;
+  WALREP_RETURN_IF_ERROR(LoadHba(&hba));
+  std::shared_ptr<SSL_CTX> ssl;
+  WALREP_RETURN_IF_ERROR(LoadSsl(*settings, &ssl));
+  WALREP_RETURN_IF_ERROR(roles_->Load());
+  WALREP_ASSIGN_OR_RETURN(control_, storage::ReadControlFile(fs_, opts_.data_dir));
+  mock_nonce_.assign(reinterpret_cast<const char*>(control_.mock_authentication_nonce),
+                     sizeof(control_.mock_authentication_nonce));
+  {
+    auto s = std::const_pointer_cast<ServerSettings>(settings);
+    s->SetInternal("data_checksums", control_.data_checksum_version ? "on" : "off");
+  }
+  {
+    MutexLock l(&mu_);
+    settings_ = settings;
+    hba_ = hba;
+    ssl_ctx_ = ssl;
+  }
+  port_ = static_cast<int>(settings->GetInt("port"));
+  pid_file_ = std::make_unique<PidFile>(opts_.data_dir);
+  WALREP_RETURN_IF_ERROR(pid_file_->Create(port_, "", ""));
+  auto previous = static_cast<storage::DbState>(control_.state);
+  if (previous != storage::DbState::kShutdowned) {
+    WALREP_LOG("database system was interrupted; last known up at {}",
+               FormatTimestampTz((control_.time - kPgEpochUnixSeconds) * 1000000, 0));
+  } else {
+    WALREP_LOG("database system was shut down at {}",
+               FormatTimestampTz((control_.time - kPgEpochUnixSeconds) * 1000000, 0));
+  }
+  control_.state = static_cast<uint32_t>(storage::DbState::kInProduction);
+  WALREP_RETURN_IF_ERROR(storage::WriteControlFile(fs_, opts_.data_dir, control_));
+  listener_ = std::make_unique<Listener>(this);
+  Status st = listener_->Open(settings->GetString("listen_addresses"), port_,
+                             settings->GetString("unix_socket_directories"));
+  if (!st.ok()) {
+    listener_->Stop();
+    pid_file_->Remove();
+    return st;
+  }
+  // Rewrite the pid file with the socket directory and address now that they are known.
+  pid_file_->Remove();
+  WALREP_RETURN_IF_ERROR(
+      pid_file_->Create(port_, listener_->first_socket_dir(), listener_->first_address()));
+  WALREP_RETURN_IF_ERROR(pid_file_->SetStatus("ready"));
+  listener_->StartAccepting();
+  WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));
+  WALREP_LOG("database system is ready to accept connections");
+  return Status::OK();
+}
+
+std::shared_ptr<const ServerSettings> Server::settings() const {
+  MutexLock l(&mu_);
+  return settings_;
+}
+std::shared_ptr<const protocol::HbaConfig> Server::hba() const {
+  MutexLock l(&mu_);
+  return hba_;
+}
+std::shared_ptr<SSL_CTX> Server::ssl_ctx() const {
+  MutexLock l(&mu_);
+  return ssl_ctx_;
+}
+
+Status Server::Reload() {
+  WALREP_LOG("received SIGHUP, reloading configuration files");
+  std::shared_ptr<const ServerSettings> next;
+  Status st = LoadConfig(&next);
+  if (!st.ok()) {
+    WALREP_LOG_ERROR("{}", st.message());
+    WALREP_LOG("configuration file \"{}\" contains errors; no changes were applied",
+               ConfigPath("postgresql.conf"));
+    return st;
+  }
+  std::shared_ptr<const ServerSettings> current = settings();
+  std::vector<std::string> rejected;
+  auto applied = current->ApplyReload(*next, &rejected);
+  for (const auto& name : rejected) {
+    WALREP_LOG("parameter \"{}\" cannot be changed without restarting the server", name);
+  }
+  for (const auto& d : GucTable()) {
+    auto before = current->Get(d.name), after = applied->Get(d.name);
+    if (before != after && d.context != GucContext::kPostmaster) {
+      WALREP_LOG("parameter \"{}\" changed to \"{}\"", d.name, after.value_or(""));
+    }
+  }
+  std::shared_ptr<const protocol::HbaConfig> hba;
+  Status hst = LoadHba(&hba);
+  if (!hst.ok()) {
+    WALREP_LOG("{}", hst.message());
+    WALREP_LOG("pg_hba.conf was not reloaded");
+  }
+  std::shared_ptr<SSL_CTX> ssl;
+  Status sst = LoadSsl(*applied, &ssl);
+  if (!sst.ok()) WALREP_LOG("{}; SSL configuration was not reloaded", sst.message());
+  MutexLock l(&mu_);
+  settings_ = applied;
+  if (hst.ok()) hba_ = hba;
+  if (sst.ok()) ssl_ctx_ = ssl;
+  return Status::OK();
+}
+
+Status Server::AlterSystem(const std::string& name, const std::optional<std::string>& value) {
+  MutexLock l(&auto_conf_mu_);
+  std::string path = ConfigPath("postgresql.auto.conf");
+  std::vector<std::pair<std::string, std::string>> items;
+  if (!name.empty() || value) {
+    WALREP_ASSIGN_OR_RETURN(auto existing, ParseConfigFile(path, true));
+    for (const auto& a : existing) {
+      if (!EqualsIgnoreCase(a.name, name)) items.emplace_back(a.name, a.value);
+    }
+    if (value) items.emplace_back(name, *value);
+  }
+  return fs_->WriteFileDurably(path, RenderAutoConf(items));
+}
+
+Result<std::shared_ptr<BackendInfo>> Server::RegisterBackend() {
+  auto b = std::make_shared<BackendInfo>();
+  b->pid = static_cast<int32_t>(::syscall(SYS_gettid));
+  std::string key = protocol::RandomBytes(4);
+  std::memcpy(&b->cancel_key, key.data(), 4);
+  b->interrupt_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (b->interrupt_fd < 0) return Status::IOError("could not create eventfd");
+  {
+    MutexLock bl(&b->mu);
+    b->backend_start = NowTimestamp();
+    b->state_change = b->backend_start;
+  }
+  MutexLock l(&mu_);
+  if (static_cast<int64_t>(backends_.size()) >= settings_->GetInt("max_connections")) {
+    ::close(b->interrupt_fd);
+    return Status::Sql("53300", "sorry, too many clients already").WithSeverity(Severity::kFatal);
+  }
+  backends_[b->pid] = b;
+  return b;
+}
+
+void Server::UnregisterBackend(int32_t pid) {
+  std::shared_ptr<BackendInfo> b;
+  {
+    MutexLock l(&mu_);
+    auto it = backends_.find(pid);
+    if (it == backends_.end()) return;
+    b = it->second;
+    backends_.erase(it);
+  }
+  ::close(b->interrupt_fd);
+}
+
+std::vector<std::shared_ptr<BackendInfo>> Server::Backends() const {
+  MutexLock l(&mu_);
+  std::vector<std::shared_ptr<BackendInfo>> out;
+  for (const auto& [pid, b] : backends_) out.push_back(b);
+  return out;
+}
+
+size_t Server::BackendCount() const {
+  MutexLock l(&mu_);
+  return backends_.size();
+}
+
+bool Server::Cancel(int32_t pid, int32_t key) {
+  std::shared_ptr<BackendInfo> b;
+  {
+    MutexLock l(&mu_);
+    auto it = backends_.find(pid);
+    if (it != backends_.end() && it->second->cancel_key == key) b = it->second;
+  }
+  if (!b) {
+    WALREP_LOG("PID {} in cancel request did not match any process", pid);
+    return false;
+  }
+  b->cancel_requested.store(true, std::memory_order_release);
+  b->Interrupt();
+  return true;
+}
+
+Result<bool> Server::SignalBackend(int32_t pid, bool terminate, const std::string& requester,
+                                   bool requester_superuser, std::string* warning) {
+  std::shared_ptr<BackendInfo> b;
+  {
+    MutexLock l(&mu_);
+    auto it = backends_.find(pid);
+    if (it != backends_.end()) b = it->second;
+  }
+  if (!b) {
+    *warning = fmt::format("PID {} is not a PostgreSQL server process", pid);
+    return false;
+  }
+  {
+    MutexLock bl(&b->mu);
+    if (b->superuser && !requester_superuser) {
+      return Status::Sql("42501", fmt::format("must be a superuser to {} superuser query",
+                                              terminate ? "terminate" : "cancel"));
+    }
+    if (!requester_superuser && b->user != requester) {
+      return Status::Sql("42501",
+                         fmt::format("must be a member of the role whose {} or member of "
+                                     "pg_signal_backend",
+                                     terminate ? "process is being terminated"
+                                               : "query is being canceled"));
+    }
+  }
+  (terminate ? b->terminate_requested : b->cancel_requested).store(true, std::memory_order_release);
+  b->Interrupt();
+  return true;
+}
+
+void Server::StartSession(int fd, bool local, const sockaddr_storage& peer) {
+  {
+    MutexLock l(&mu_);
+    running_sessions_++;
+  }
+  std::thread([this, fd, local, peer] {
+    {
+      Session s(this, fd, local, peer);
+      s.Run();
+    }
+    MutexLock l(&mu_);
+    running_sessions_--;
+    sessions_cv_.SignalAll();
+  }).detach();
+}
+
+void Server::Shutdown(ShutdownMode mode) {
+  ShutdownMode prev = shutdown_.load();
+  // A stronger mode may follow a weaker one (smart, then fast, then immediate).
+  while (static_cast<int>(mode) > static_cast<int>(prev)) {
+    if (shutdown_.compare_exchange_weak(prev, mode)) break;
+  }
+  if (static_cast<int>(mode) <= static_cast<int>(prev)) return;
+  switch (mode) {
+    case ShutdownMode::kSmart:
+      WALREP_LOG("received smart shutdown request");
+      break;
+    case ShutdownMode::kFast:
+      WALREP_LOG("received fast shutdown request");
+      WALREP_LOG("aborting any active transactions");
+      for (const auto& b : Backends()) {
+        b->terminate_requested.store(true, std::memory_order_release);
+        b->Interrupt();
+      }
+      break;
+    case ShutdownMode::kImmediate:
+      WALREP_LOG("received immediate shutdown request");
+      break;
+    case ShutdownMode::kNone:
+      return;
+  }
+  if (pid_file_) pid_file_->SetStatus("stopping").IgnoreError();  // informational only
+  MutexLock l(&mu_);
+  sessions_cv_.SignalAll();
+}
+
+void Server::WaitForShutdown() {
+  {
+    MutexLock l(&mu_);
+    while (true) {
+      ShutdownMode m = shutdown_.load(std::memory_order_acquire);
+      if (m == ShutdownMode::kImmediate) break;
+      if (m != ShutdownMode::kNone && running_sessions_ == 0) break;
+      sessions_cv_.Wait();
+    }
+  }
+  FinishShutdown();
+}
+
+void Server::FinishShutdown() {
+  {
+    MutexLock l(&mu_);
+    if (finished_) return;
+    finished_ = true;
+  }
+  if (listener_) listener_->Stop();
+  if (shutdown_.load() != ShutdownMode::kImmediate) {
+    WALREP_LOG("shutting down");
+    control_.state = static_cast<uint32_t>(storage::DbState::kShutdowned);
+    Status st = storage::WriteControlFile(fs_, opts_.data_dir, control_);
+    if (!st.ok()) WALREP_LOG_ERROR("{}", st.message());
+  }
+  if (pid_file_) pid_file_->Remove();
+  WALREP_LOG("database system is shut down");
+}
+
+void Server::RegisterViews() {
+  using sql::Value;
+  namespace oid = sql::oid;
+  sql::ViewDef v;
+  v.name = "pg_stat_activity";
+  v.columns = {{"datid", oid::kOid},           {"datname", oid::kName},
+               {"pid", oid::kInt4},            {"leader_pid", oid::kInt4},
+               {"usesysid", oid::kOid},        {"usename", oid::kName},
+               {"application_name", oid::kText}, {"client_addr", oid::kInet},
+               {"client_hostname", oid::kText}, {"client_port", oid::kInt4},
+               {"backend_start", oid::kTimestampTz}, {"xact_start", oid::kTimestampTz},
+               {"query_start", oid::kTimestampTz}, {"state_change", oid::kTimestampTz},
+               {"wait_event_type", oid::kText}, {"wait_event", oid::kText},
+               {"state", oid::kText},          {"backend_xid", oid::kXid},
+               {"backend_xmin", oid::kXid},    {"query_id", oid::kInt8},
+               {"query", oid::kText},          {"backend_type", oid::kText}};
+  v.rows = [this](sql::SessionContext& ctx) -> Result<std::vector<sql::Row>> {
+    std::vector<sql::Row> rows;
+    bool su = ctx.is_superuser();
+    std::string me = ctx.current_user();
+    auto text_or_null = [](const std::string& s, int32_t type) {
+      return s.empty() ? Value::Null(type) : Value::Text(type, s);
+    };
+    auto ts_or_null = [](TimestampTz t) {
+      return t == 0 ? Value::Null(oid::kTimestampTz) : Value::Timestamp(oid::kTimestampTz, t);
+    };
+    for (const auto& b : Backends()) {
+      MutexLock l(&b->mu);
+      if (!b->authenticated) continue;
+      bool visible = su || b->user == me;
+      sql::Row r;
+      r.push_back(b->database.empty() ? Value::Null(oid::kOid) : Value::Int(oid::kOid, 5));
+      r.push_back(text_or_null(b->database, oid::kName));
+      r.push_back(Value::Int(oid::kInt4, b->pid));
+      r.push_back(Value::Null(oid::kInt4));
+      r.push_back(Value::Null(oid::kOid));
+      r.push_back(text_or_null(b->user, oid::kName));
+      r.push_back(Value::Text(oid::kText, b->application_name));
+      r.push_back(visible ? text_or_null(b->client_addr, oid::kInet) : Value::Null(oid::kInet));
+      r.push_back(Value::Null(oid::kText));
+      r.push_back(visible ? Value::Int(oid::kInt4, b->client_port) : Value::Null(oid::kInt4));
+      r.push_back(visible ? ts_or_null(b->backend_start) : Value::Null(oid::kTimestampTz));
+      r.push_back(visible ? ts_or_null(b->xact_start) : Value::Null(oid::kTimestampTz));
+      r.push_back(visible ? ts_or_null(b->query_start) : Value::Null(oid::kTimestampTz));
+      r.push_back(visible ? ts_or_null(b->state_change) : Value::Null(oid::kTimestampTz));
+      r.push_back(visible ? text_or_null(b->wait_event_type, oid::kText) : Value::Null(oid::kText));
+      r.push_back(visible ? text_or_null(b->wait_event, oid::kText) : Value::Null(oid::kText));
+      r.push_back(visible ? text_or_null(b->state, oid::kText) : Value::Null(oid::kText));
+      r.push_back(Value::Null(oid::kXid));
+      r.push_back(Value::Null(oid::kXid));
+      r.push_back(Value::Null(oid::kInt8));
+      r.push_back(Value::Text(oid::kText, visible ? b->query : "<insufficient privilege>"));
+      r.push_back(Value::Text(oid::kText, b->backend_type));
+      rows.push_back(std::move(r));
+    }
+    return rows;
+  };
+  registry_.AddView(std::move(v));
+}
+
+}  // namespace walrep::server

@@ -1,0 +1,727 @@
+// walrep: statement analysis and execution (see executor.h).
+#include "walrep/sql/executor.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "sql_internal.h"
+#include "walrep/common/strings.h"
+
+namespace walrep::sql {
+
+namespace {
+
+using RunFn = std::function<Result<ExecResult>(Executor&, EvalState&)>;
+
+class Prepared : public PreparedStatement {
+ public:
+  std::shared_ptr<ParsedStatement> stmt;
+  std::shared_ptr<std::vector<int32_t>> params = std::make_shared<std::vector<int32_t>>();
+  std::vector<ColumnDesc> cols;
+  bool rows = false;
+  bool is_transaction_control = false;
+  bool allowed_in_failed = false;  // ROLLBACK, COMMIT, ROLLBACK TO
+  RunFn run;
+
+  const std::vector<int32_t>& param_types() const override { return *params; }
+  const std::vector<ColumnDesc>& columns() const override { return cols; }
+  bool returns_rows() const override { return rows; }
+};
+
+Status Unsupported(const PgQuery__Node* node) {
+  return Status::NotSupported(fmt::format("{} is not supported", StatementKindName(node)));
+}
+
+// Renders the value list of SET / ALTER SYSTEM the way PostgreSQL flattens it.
+Result<std::string> SetArgsToString(PgQuery__Node** args, size_t n) {
+  std::string out;
+  for (size_t i = 0; i < n; i++) {
+    const PgQuery__Node* a = args[i];
+    std::string piece;
+    if (a->node_case == PG_QUERY__NODE__NODE_TYPE_CAST) a = a->type_cast->arg;
+    if (a->node_case != PG_QUERY__NODE__NODE_A_CONST) {
+      return Status::Sql("42601", "SET requires a constant value");
+    }
+    const auto* c = a->a_const;
+    switch (c->val_case) {
+      case PG_QUERY__A__CONST__VAL_IVAL: piece = std::to_string(c->ival ? c->ival->ival : 0); break;
+      case PG_QUERY__A__CONST__VAL_FVAL: piece = c->fval->fval; break;
+      case PG_QUERY__A__CONST__VAL_SVAL: piece = c->sval->sval; break;
+      case PG_QUERY__A__CONST__VAL_BOOLVAL: piece = c->boolval->boolval ? "on" : "off"; break;
+      default: return Status::Sql("42601", "SET requires a constant value");
+    }
+    out += (i ? ", " : "") + piece;
+  }
+  return out;
+}
+
+std::string CanonicalSetName(const std::string& name) {
+  std::string n = ToLower(name);
+  if (n == "timezone") return "TimeZone";
+  return name;
+}
+
+ExecResult TagOnly(std::string tag) {
+  ExecResult r;
+  r.tag = std::move(tag);
+  return r;
+}
+
+Result<RoleOptions> ParseRoleOptions(PgQuery__Node** opts, size_t n) {
+  RoleOptions o;
+  for (size_t i = 0; i < n; i++) {
+    const auto* d = opts[i]->def_elem;
+    std::string name = d->defname;
+    auto boolarg = [&]() -> bool {
+      return d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_BOOLEAN
+                 ? d->arg->boolean->boolval
+                 : (d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_INTEGER
+                        ? d->arg->integer->ival != 0
+                        : true);
+    };
+    if (name == "canlogin") {
+      o.login = boolarg();
+    } else if (name == "superuser") {
+      o.superuser = boolarg();
+    } else if (name == "isreplication") {
+      o.replication = boolarg();
+    } else if (name == "createdb") {
+      o.createdb = boolarg();
+    } else if (name == "createrole") {
+      o.createrole = boolarg();
+    } else if (name == "inherit") {
+      o.inherit = boolarg();
+    } else if (name == "connectionlimit") {
+      o.connection_limit = d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_INTEGER
+                               ? d->arg->integer->ival
+                               : -1;
+    } else if (name == "password") {
+      o.password_given = true;
+      if (d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_STRING) {
+        o.password = d->arg->string->sval;
+      }
+    } else if (name == "validUntil" || name == "bypassrls") {
+      // Accepted and ignored: walrep has no password expiry or row-level security.
+    } else {
+      return Status::NotSupported(fmt::format("role option \"{}\" is not supported", name));
+    }
+  }
+  return o;
+}
+
+}  // namespace
+
+// Builds the plan of a SELECT over constants or one registered system view.
+struct ExecAccess {
+  static Result<std::shared_ptr<Prepared>> PrepareSelect(Executor& ex, CompileState& cs,
+                                                         std::shared_ptr<Prepared> p,
+                                                         const PgQuery__SelectStmt* s);
+  static Result<std::shared_ptr<Prepared>> PrepareUtility(Executor& ex,
+                                                          std::shared_ptr<Prepared> p,
+                                                          const PgQuery__Node* node);
+};
+
+Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, CompileState& cs,
+                                                            std::shared_ptr<Prepared> p,
+                                                            const PgQuery__SelectStmt* s) {
+  if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE) {
+    return Status::NotSupported("UNION, INTERSECT and EXCEPT are not supported");
+  }
+  if (s->n_values_lists > 0) return Status::NotSupported("VALUES lists are not supported");
+  if (s->into_clause) return Status::NotSupported("SELECT INTO is not supported");
+  if (s->n_group_clause || s->having_clause) {
+    return Status::NotSupported("GROUP BY is not supported without tables");
+  }
+  if (s->n_locking_clause) return Status::NotSupported("SELECT FOR UPDATE/SHARE is not supported");
+  if (s->with_clause) return Status::NotSupported("WITH queries are not supported");
+  auto scope = std::make_shared<Scope>();
+  const ViewDef* view = nullptr;
+  if (s->n_from_clause > 1) return Status::NotSupported("joins of system views are not supported");
+  if (s->n_from_clause == 1) {
+    const PgQuery__Node* f = s->from_clause[0];
+    if (f->node_case != PG_QUERY__NODE__NODE_RANGE_VAR) {
+      return Status::NotSupported("this FROM clause is not supported");
+    }
+    const auto* rv = f->range_var;
+    std::string name = rv->relname;
+    if (rv->schemaname && *rv->schemaname && std::string(rv->schemaname) != "pg_catalog") {
+      name = std::string(rv->schemaname) + "." + name;
+    }
+    view = cs.registry->FindView(name);
+    if (!view) {
+      return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name))
+          .WithPosition(rv->location + 1);
+    }
+    scope->relname = rv->relname;
+    if (rv->alias) scope->alias = rv->alias->aliasname;
+    scope->columns = view->columns;
+    cs.scope = scope.get();
+  }
+  std::vector<ExprPtr> targets;
+  for (size_t i = 0; i < s->n_target_list; i++) {
+    const auto* rt = s->target_list[i]->res_target;
+    const PgQuery__Node* v = rt->val;
+    if (v && v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF &&
+        v->column_ref->fields[v->column_ref->n_fields - 1]->node_case ==
+            PG_QUERY__NODE__NODE_A_STAR) {
+      if (!view) {
+        return Status::Sql("42601", "SELECT * with no tables specified is not valid")
+            .WithPosition(v->column_ref->location + 1);
+      }
+      for (size_t c = 0; c < view->columns.size(); c++) {
+        targets.push_back(std::make_shared<Expr>(
+            Expr{Expr::Kind::kOther, view->columns[c].type, -1, Value(),
+                 [c](EvalState& st) -> Result<Value> { return (*st.row)[c]; }}));
+        p->cols.push_back(ColumnDesc{view->columns[c].name, view->columns[c].type});
+      }
+      continue;
+    }
+    WALREP_ASSIGN_OR_RETURN(ExprPtr e, CompileExpr(cs, v));
+    if (e->type == oid::kUnknown) {
+      WALREP_ASSIGN_OR_RETURN(e, Coerce(cs, e, oid::kText, false));
+    }
+    targets.push_back(e);
+    std::string name = rt->name && *rt->name ? rt->name : FigureColname(v);
+    p->cols.push_back(ColumnDesc{name, e->type});
+  }
+  ExprPtr where;
+  if (s->where_clause) {
+    WALREP_ASSIGN_OR_RETURN(where, CompileExpr(cs, s->where_clause));
+    auto b = Coerce(cs, where, oid::kBool, false);
+    if (!b.ok()) {
+      return Status::Sql("42804", fmt::format("argument of WHERE must be type boolean, not type {}",
+                                              TypeName(where->type)));
+    }
+    where = *b;
+  }
+  // ORDER BY: an output column name, a position, or an expression over the input.
+  struct SortKey {
+    int target = -1;
+    ExprPtr expr;
+    bool desc = false;
+    bool nulls_first = false;
+  };
+  std::vector<SortKey> sorts;
+  for (size_t i = 0; i < s->n_sort_clause; i++) {
+    const auto* sb = s->sort_clause[i]->sort_by;
+    SortKey k;
+    k.desc = sb->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
+    k.nulls_first = sb->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_FIRST ||
+                    (k.desc && sb->sortby_nulls != PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_LAST);
+    const PgQuery__Node* n = sb->node;
+    if (n->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+        n->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
+      int pos = n->a_const->ival ? n->a_const->ival->ival : 0;
+      if (pos < 1 || pos > static_cast<int>(targets.size())) {
+        return Status::Sql("42P10", fmt::format("ORDER BY position {} is not in select list", pos))
+            .WithPosition(n->a_const->location + 1);
+      }
+      k.target = pos - 1;
+    } else if (n->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && n->column_ref->n_fields == 1) {
+      std::string nm = StringNodeValue(n->column_ref->fields[0]);
+      for (size_t t = 0; t < p->cols.size(); t++) {
+        if (p->cols[t].name == nm) {
+          k.target = static_cast<int>(t);
+          break;
+        }
+      }
+    }
+    if (k.target < 0) {
+      WALREP_ASSIGN_OR_RETURN(k.expr, CompileExpr(cs, n));
+    }
+    sorts.push_back(k);
+  }
+  ExprPtr limit, offset;
+  if (s->limit_count) {
+    WALREP_ASSIGN_OR_RETURN(limit, CompileExpr(cs, s->limit_count));
+    WALREP_ASSIGN_OR_RETURN(limit, Coerce(cs, limit, oid::kInt8, false));
+  }
+  if (s->limit_offset) {
+    WALREP_ASSIGN_OR_RETURN(offset, CompileExpr(cs, s->limit_offset));
+    WALREP_ASSIGN_OR_RETURN(offset, Coerce(cs, offset, oid::kInt8, false));
+  }
+  bool distinct = s->n_distinct_clause > 0;
+  p->rows = true;
+  auto cols = p->cols;
+  p->run = [view, scope, targets, where, sorts, limit, offset, distinct, cols](
+               Executor&, EvalState& st) -> Result<ExecResult> {
+    std::vector<Row> input;
+    if (view) {
+      WALREP_ASSIGN_OR_RETURN(input, view->rows(*st.ctx));
+    } else {
+      input.emplace_back();
+    }
+    struct Out {
+      Row row;
+      Row keys;
+    };
+    std::vector<Out> out;
+    for (const Row& in : input) {
+      st.row = &in;
+      if (where) {
+        WALREP_ASSIGN_OR_RETURN(Value ok, where->eval(st));
+        if (ok.is_null() || !ok.as_bool()) continue;
+      }
+      Out o;
+      for (const auto& t : targets) {
+        WALREP_ASSIGN_OR_RETURN(Value v, t->eval(st));
+        o.row.push_back(std::move(v));
+      }
+      for (const auto& k : sorts) {
+        if (k.expr) {
+          WALREP_ASSIGN_OR_RETURN(Value v, k.expr->eval(st));
+          o.keys.push_back(std::move(v));
+        } else {
+          o.keys.push_back(o.row[static_cast<size_t>(k.target)]);
+        }
+      }
+      out.push_back(std::move(o));
+      WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
+    }
+    st.row = nullptr;
+    if (!sorts.empty()) {
+      Status sort_error;
+      std::stable_sort(out.begin(), out.end(), [&](const Out& a, const Out& b) {
+        for (size_t i = 0; i < sorts.size(); i++) {
+          const Value &x = a.keys[i], &y = b.keys[i];
+          if (x.is_null() || y.is_null()) {
+            if (x.is_null() && y.is_null()) continue;
+            return x.is_null() == sorts[i].nulls_first;
+          }
+          auto c = CompareValues(x, y);
+          if (!c.ok()) {
+            sort_error = c.TakeStatus();
+            return false;
+          }
+          if (*c != 0) return sorts[i].desc ? *c > 0 : *c < 0;
+        }
+        return false;
+      });
+      WALREP_RETURN_IF_ERROR(sort_error);
+    }
+    ExecResult r;
+    r.returns_rows = true;
+    r.columns = cols;
+    std::set<std::string> seen;
+    for (auto& o : out) {
+      if (distinct) {
+        std::string key;
+        for (const auto& v : o.row) key += (v.is_null() ? "\x01N" : ToText(v, st.fmt)) + '\0';
+        if (!seen.insert(key).second) continue;
+      }
+      r.rows.push_back(std::move(o.row));
+    }
+    int64_t off = 0;
+    if (offset) {
+      WALREP_ASSIGN_OR_RETURN(Value v, offset->eval(st));
+      if (!v.is_null()) off = v.as_int();
+      if (off < 0) return Status::Sql("2201X", "OFFSET must not be negative");
+    }
+    if (off > 0) {
+      r.rows.erase(r.rows.begin(),
+                   r.rows.begin() + std::min<int64_t>(off, static_cast<int64_t>(r.rows.size())));
+    }
+    if (limit) {
+      WALREP_ASSIGN_OR_RETURN(Value v, limit->eval(st));
+      if (!v.is_null()) {
+        if (v.as_int() < 0) return Status::Sql("2201W", "LIMIT must not be negative");
+        if (static_cast<size_t>(v.as_int()) < r.rows.size()) r.rows.resize(static_cast<size_t>(v.as_int()));
+      }
+    }
+    r.tag = fmt::format("SELECT {}", r.rows.size());
+    return r;
+  };
+  return p;
+}
+
+Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
+                                                             std::shared_ptr<Prepared> p,
+                                                             const PgQuery__Node* node) {
+  switch (node->node_case) {
+    case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT: {
+      const auto* v = node->variable_set_stmt;
+      std::string name = v->name ? CanonicalSetName(v->name) : "";
+      auto kind = v->kind;
+      bool local = v->is_local;
+      if (kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI) {
+        // SET TRANSACTION ... / SET SESSION CHARACTERISTICS AS TRANSACTION ...
+        std::vector<std::pair<std::string, std::string>> assigns;
+        for (size_t i = 0; i < v->n_args; i++) {
+          const auto* d = v->args[i]->def_elem;
+          std::string opt = d->defname;
+          std::string val;
+          if (d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_A_CONST) {
+            const auto* c = d->arg->a_const;
+            if (c->val_case == PG_QUERY__A__CONST__VAL_SVAL) val = c->sval->sval;
+            if (c->val_case == PG_QUERY__A__CONST__VAL_IVAL) val = c->ival && c->ival->ival ? "on" : "off";
+          }
+          bool session = name == "SESSION CHARACTERISTICS";
+          if (opt == "transaction_isolation") {
+            assigns.emplace_back(session ? "default_transaction_isolation" : "transaction_isolation", val);
+          } else if (opt == "transaction_read_only") {
+            assigns.emplace_back(session ? "default_transaction_read_only" : "transaction_read_only", val);
+          } else {
+            return Status::NotSupported(fmt::format("transaction option \"{}\" is not supported", opt));
+          }
+        }
+        p->run = [assigns](Executor& e, EvalState& st) -> Result<ExecResult> {
+          for (const auto& [n, val] : assigns) {
+            WALREP_RETURN_IF_ERROR(st.ctx->settings().Set(n, val, false, e.in_transaction()));
+          }
+          return TagOnly("SET");
+        };
+        return p;
+      }
+      if (kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL) {
+        p->run = [](Executor&, EvalState& st) -> Result<ExecResult> {
+          st.ctx->settings().ResetAll();
+          return TagOnly("RESET");
+        };
+        return p;
+      }
+      if (kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET ||
+          kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_DEFAULT) {
+        bool is_reset = kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET;
+        p->run = [name, is_reset](Executor&, EvalState& st) -> Result<ExecResult> {
+          WALREP_RETURN_IF_ERROR(st.ctx->settings().Reset(name));
+          return TagOnly(is_reset ? "RESET" : "SET");
+        };
+        return p;
+      }
+      if (kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_CURRENT) {
+        return Status::NotSupported("SET ... FROM CURRENT is not supported");
+      }
+      WALREP_ASSIGN_OR_RETURN(std::string value, SetArgsToString(v->args, v->n_args));
+      if (ToLower(name) == "timezone" && v->n_args == 1 &&
+          v->args[0]->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+          v->args[0]->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
+        int h = v->args[0]->a_const->ival ? v->args[0]->a_const->ival->ival : 0;
+        value = fmt::format("{}{:02}:00", h < 0 ? '-' : '+', h < 0 ? -h : h);
+      }
+      p->run = [name, value, local](Executor& e, EvalState& st) -> Result<ExecResult> {
+        if (local && e.txn_status() != TxnStatus::kInBlock) {
+          st.ctx->AddNotice("WARNING", "25P01", "SET LOCAL can only be used in transaction blocks");
+        }
+        WALREP_RETURN_IF_ERROR(st.ctx->settings().Set(
+            name, value, local, e.txn_status() == TxnStatus::kInBlock));
+        return TagOnly("SET");
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT: {
+      std::string name = CanonicalSetName(node->variable_show_stmt->name);
+      p->rows = true;
+      if (ToLower(name) == "all") {
+        p->cols = {ColumnDesc{"name"}, ColumnDesc{"setting"}, ColumnDesc{"description"}};
+        auto cols = p->cols;
+        p->run = [cols](Executor&, EvalState& st) -> Result<ExecResult> {
+          ExecResult r;
+          r.returns_rows = true;
+          r.columns = cols;
+          std::vector<const GucDef*> defs;
+          for (const auto& d : GucTable()) defs.push_back(&d);
+          std::sort(defs.begin(), defs.end(), [](const GucDef* a, const GucDef* b) {
+            return ToLower(a->name) < ToLower(b->name);
+          });
+          for (const GucDef* d : defs) {
+            r.rows.push_back({Value::Text(oid::kText, d->name),
+                              Value::Text(oid::kText, st.ctx->settings().Show(d->name).value()),
+                              Value::Text(oid::kText, d->description)});
+          }
+          r.tag = fmt::format("SHOW");
+          return r;
+        };
+        return p;
+      }
+      WALREP_ASSIGN_OR_RETURN(std::string canon, SessionSettings::CanonicalName(name));
+      p->cols = {ColumnDesc{canon}};
+      auto cols = p->cols;
+      p->run = [canon, cols](Executor&, EvalState& st) -> Result<ExecResult> {
+        ExecResult r;
+        r.returns_rows = true;
+        r.columns = cols;
+        WALREP_ASSIGN_OR_RETURN(std::string v, st.ctx->settings().Show(canon));
+        r.rows.push_back({Value::Text(oid::kText, v)});
+        r.tag = "SHOW";
+        return r;
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_ALTER_SYSTEM_STMT: {
+      const auto* v = node->alter_system_stmt->setstmt;
+      std::string name = v->name ? CanonicalSetName(v->name) : "";
+      std::optional<std::string> value;
+      bool reset_all = v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL;
+      if (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE) {
+        WALREP_ASSIGN_OR_RETURN(std::string s, SetArgsToString(v->args, v->n_args));
+        value = s;
+      }
+      p->run = [name, value, reset_all](Executor& e, EvalState& st) -> Result<ExecResult> {
+        if (!st.ctx->is_superuser()) {
+          return Status::Sql("42501", "must be superuser to execute ALTER SYSTEM command");
+        }
+        if (e.txn_status() == TxnStatus::kInBlock) {
+          return Status::Sql("25001", "ALTER SYSTEM cannot run inside a transaction block");
+        }
+        if (reset_all) {
+          WALREP_RETURN_IF_ERROR(st.ctx->AlterSystem("", std::nullopt));
+          return TagOnly("ALTER SYSTEM");
+        }
+        WALREP_ASSIGN_OR_RETURN(std::string canon, SessionSettings::CanonicalName(name));
+        std::optional<std::string> stored;
+        if (const GucDef* def = FindGuc(canon)) {
+          if (def->context == GucContext::kInternal) {
+            return Status::Sql("55P02", fmt::format("parameter \"{}\" cannot be changed", canon));
+          }
+          if (value) {
+            // Validate now; the file keeps what the user wrote, as PostgreSQL does.
+            WALREP_ASSIGN_OR_RETURN(std::string ok, ParseGucValue(*def, *value));
+            (void)ok;
+          }
+        }
+        WALREP_RETURN_IF_ERROR(st.ctx->AlterSystem(canon, value));
+        return TagOnly("ALTER SYSTEM");
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_CREATE_ROLE_STMT: {
+      const auto* c = node->create_role_stmt;
+      std::string name = c->role;
+      WALREP_ASSIGN_OR_RETURN(RoleOptions opts, ParseRoleOptions(c->options, c->n_options));
+      if (!opts.login && c->stmt_type == PG_QUERY__ROLE_STMT_TYPE__ROLESTMT_USER) opts.login = true;
+      std::string tag = c->stmt_type == PG_QUERY__ROLE_STMT_TYPE__ROLESTMT_USER    ? "CREATE ROLE"
+                        : c->stmt_type == PG_QUERY__ROLE_STMT_TYPE__ROLESTMT_GROUP ? "CREATE ROLE"
+                                                                                   : "CREATE ROLE";
+      p->run = [name, opts, tag](Executor&, EvalState& st) -> Result<ExecResult> {
+        WALREP_RETURN_IF_ERROR(st.ctx->roles().CreateRole(
+            name, opts, st.ctx->settings().Get("password_encryption").value_or("scram-sha-256")));
+        return TagOnly(tag);
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_ALTER_ROLE_STMT: {
+      const auto* a = node->alter_role_stmt;
+      auto spec = a->role;
+      WALREP_ASSIGN_OR_RETURN(RoleOptions opts, ParseRoleOptions(a->options, a->n_options));
+      p->run = [spec, opts](Executor&, EvalState& st) -> Result<ExecResult> {
+        std::string name = spec->roletype == PG_QUERY__ROLE_SPEC_TYPE__ROLESPEC_CSTRING
+                               ? spec->rolename
+                               : st.ctx->current_user();
+        WALREP_RETURN_IF_ERROR(st.ctx->roles().AlterRole(
+            name, opts, st.ctx->settings().Get("password_encryption").value_or("scram-sha-256")));
+        return TagOnly("ALTER ROLE");
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_DROP_ROLE_STMT: {
+      const auto* d = node->drop_role_stmt;
+      std::vector<std::string> names;
+      for (size_t i = 0; i < d->n_roles; i++) names.push_back(d->roles[i]->role_spec->rolename);
+      bool missing_ok = d->missing_ok;
+      p->run = [names, missing_ok](Executor&, EvalState& st) -> Result<ExecResult> {
+        for (const auto& n : names) {
+          if (!st.ctx->roles().Find(n)) {
+            if (missing_ok) {
+              st.ctx->AddNotice("NOTICE", "00000",
+                                fmt::format("role \"{}\" does not exist, skipping", n));
+              continue;
+            }
+            return Status::Sql("42704", fmt::format("role \"{}\" does not exist", n));
+          }
+          if (n == st.ctx->current_user()) {
+            return Status::Sql("55006", "current user cannot be dropped");
+          }
+          if (n == st.ctx->session_user()) {
+            return Status::Sql("55006", "session user cannot be dropped");
+          }
+          WALREP_RETURN_IF_ERROR(st.ctx->roles().DropRole(n));
+        }
+        return TagOnly("DROP ROLE");
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_TRANSACTION_STMT: {
+      const auto* t = node->transaction_stmt;
+      auto kind = t->kind;
+      p->is_transaction_control = true;
+      p->allowed_in_failed = kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT ||
+                             kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK ||
+                             kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO;
+      std::string savepoint = t->savepoint_name ? t->savepoint_name : "";
+      if (kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_PREPARE ||
+          kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT_PREPARED ||
+          kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_PREPARED) {
+        return Status::NotSupported("prepared transactions are not supported");
+      }
+      (void)ex;
+      p->run = [kind, savepoint](Executor& e, EvalState&) -> Result<ExecResult> {
+        return e.RunTransactionStmt(kind, savepoint);
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_DISCARD_STMT: {
+      p->run = [](Executor& e, EvalState& st) -> Result<ExecResult> {
+        if (e.txn_status() == TxnStatus::kInBlock) {
+          return Status::Sql("25001", "DISCARD ALL cannot run inside a transaction block");
+        }
+        st.ctx->settings().ResetAll();
+        return TagOnly("DISCARD ALL");
+      };
+      return p;
+    }
+    default:
+      return Unsupported(node);
+  }
+}
+
+Executor::Executor(const Registry* registry, SessionContext* ctx)
+    : registry_(registry), ctx_(ctx) {}
+
+FormatOptions Executor::format_options() const {
+  FormatOptions f;
+  f.timezone_offset =
+      ParseTimeZoneOffset(ctx_->settings().Get("TimeZone").value_or("UTC")).value_or(0);
+  f.extra_float_digits = static_cast<int>(ctx_->settings().GetInt("extra_float_digits"));
+  return f;
+}
+
+Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(
+    std::shared_ptr<ParsedStatement> stmt, std::vector<int32_t> param_types) {
+  auto p = std::make_shared<Prepared>();
+  p->stmt = stmt;
+  *p->params = std::move(param_types);
+  if (!stmt->raw) {
+    p->run = [](Executor&, EvalState&) -> Result<ExecResult> { return ExecResult{}; };
+    return std::shared_ptr<PreparedStatement>(p);
+  }
+  const PgQuery__Node* node = stmt->raw->stmt;
+  if (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
+    CompileState cs{registry_, ctx_, nullptr, p->params.get(), stmt->offset};
+    WALREP_ASSIGN_OR_RETURN(p, ExecAccess::PrepareSelect(*this, cs, p, node->select_stmt));
+    for (auto& t : *p->params) {
+      if (t == 0) t = oid::kText;
+    }
+    return std::shared_ptr<PreparedStatement>(p);
+  }
+  WALREP_ASSIGN_OR_RETURN(p, ExecAccess::PrepareUtility(*this, p, node));
+  return std::shared_ptr<PreparedStatement>(p);
+}
+
+void Executor::StartStatement() {
+  stmt_start_ = NowTimestamp();
+  if (!in_txn_) {
+    in_txn_ = true;
+    txn_start_ = stmt_start_;
+    ctx_->settings().BeginTransaction();
+  }
+}
+
+
+
+Result<ExecResult> Executor::Execute(const PreparedStatement& ps, const std::vector<Value>& params) {
+  const auto& p = static_cast<const Prepared&>(ps);
+  if (status_ == TxnStatus::kFailed && !p.allowed_in_failed && p.stmt->raw) {
+    return Status::Sql("25P02",
+                       "current transaction is aborted, commands ignored until end of transaction "
+                       "block");
+  }
+  StartStatement();
+  EvalState st{ctx_, this, nullptr, nullptr, FormatOptions{}};
+  st.params = &params;
+  st.fmt = format_options();
+  return p.run(*this, st);
+}
+
+void Executor::OnError() {
+  if (status_ == TxnStatus::kInBlock) {
+    status_ = TxnStatus::kFailed;
+    return;
+  }
+  if (status_ == TxnStatus::kIdle && in_txn_) {
+    ctx_->settings().AbortTransaction();
+    in_txn_ = false;
+  }
+}
+
+void Executor::EndImplicitTransaction() {
+  if (status_ == TxnStatus::kIdle && in_txn_) {
+    ctx_->settings().CommitTransaction();
+    in_txn_ = false;
+  }
+}
+
+// Counterpart: the transaction-block state machine of PostgreSQL's xact.c, for what walrep keeps
+// per transaction today (settings, time stamps and savepoint names).
+Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& savepoint) {
+  auto finish = [&](bool commit) {
+    if (commit) {
+      ctx_->settings().CommitTransaction();
+    } else {
+      ctx_->settings().AbortTransaction();
+    }
+    status_ = TxnStatus::kIdle;
+    in_txn_ = false;
+    savepoints_.clear();
+  };
+  switch (kind) {
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN:
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_START:
+      if (status_ != TxnStatus::kIdle) {
+        AddWarning("25001", "there is already a transaction in progress");
+      } else {
+        status_ = TxnStatus::kInBlock;
+      }
+      return TagOnly(kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN ? "BEGIN"
+                                                                               : "START TRANSACTION");
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT: {
+      if (status_ == TxnStatus::kIdle) {
+        AddWarning("25P01", "there is no transaction in progress");
+        finish(true);
+        return TagOnly("COMMIT");
+      }
+      bool failed = status_ == TxnStatus::kFailed;
+      finish(!failed);
+      return TagOnly(failed ? "ROLLBACK" : "COMMIT");
+    }
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK:
+      if (status_ == TxnStatus::kIdle) AddWarning("25P01", "there is no transaction in progress");
+      finish(false);
+      return TagOnly("ROLLBACK");
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT:
+      if (status_ != TxnStatus::kInBlock) {
+        return Status::Sql("25P01", "SAVEPOINT can only be used in transaction blocks");
+      }
+      savepoints_.push_back(savepoint);
+      return TagOnly("SAVEPOINT");
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
+    case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO: {
+      bool release = kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE;
+      if (status_ == TxnStatus::kIdle) {
+        return Status::Sql("25P01", fmt::format("{} can only be used in transaction blocks",
+                                                release ? "RELEASE SAVEPOINT"
+                                                        : "ROLLBACK TO SAVEPOINT"));
+      }
+      auto it = std::find(savepoints_.rbegin(), savepoints_.rend(), savepoint);
+      if (it == savepoints_.rend()) {
+        if (status_ == TxnStatus::kFailed && release) {
+          return Status::Sql("25P02", "current transaction is aborted, commands ignored until end "
+                                      "of transaction block");
+        }
+        return Status::Sql("3B001", fmt::format("savepoint \"{}\" does not exist", savepoint));
+      }
+      // Savepoints above the named one go away; RELEASE removes the named one too.
+      savepoints_.erase(release ? std::prev(it.base()) : it.base(), savepoints_.end());
+      if (!release) status_ = TxnStatus::kInBlock;
+      return TagOnly(release ? "RELEASE" : "ROLLBACK");
+    }
+  }
+  return Status::NotSupported("this transaction command is not supported");
+}
+
+void Executor::AddWarning(const std::string& sqlstate, const std::string& msg) {
+  ctx_->AddNotice("WARNING", sqlstate, msg);
+}
+
+}  // namespace walrep::sql

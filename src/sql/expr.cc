@@ -1,0 +1,1026 @@
+// walrep: expression compilation and evaluation.
+//
+// CompileExpr() turns a libpg_query node into an Expr whose result type is known before any row
+// is seen (so Describe can answer), resolving operators the way PostgreSQL's parse_oper.c does for
+// the built-in types walrep has: unknown literals take the type of the other operand, integers
+// widen to the larger integer, then to numeric, then to double precision.
+#include <fmt/format.h>
+
+#include <climits>
+#include <cmath>
+
+#include "sql_internal.h"
+#include "walrep/common/strings.h"
+
+namespace walrep::sql {
+
+namespace {
+
+Status Err(const CompileState& cs, std::string sqlstate, std::string msg, int location) {
+  Status st = Status::Sql(std::move(sqlstate), std::move(msg));
+  int pos = ErrorPosition(cs, location);
+  return pos > 0 ? std::move(st).WithPosition(pos) : st;
+}
+
+int IntRank(int32_t t) {
+  switch (t) {
+    case oid::kInt2: return 1;
+    case oid::kInt4: return 2;
+    case oid::kInt8: return 3;
+    case oid::kNumeric: return 4;
+    case oid::kFloat4: return 5;
+    case oid::kFloat8: return 6;
+  }
+  return 0;
+}
+
+bool IsTimeType(int32_t t) {
+  return t == oid::kTimestampTz || t == oid::kTimestamp || t == oid::kDate;
+}
+
+// Implicit casts PostgreSQL allows between the types walrep has.
+bool CanImplicitCast(int32_t from, int32_t to) {
+  if (from == to) return true;
+  if (IntRank(from) && IntRank(to)) return IntRank(from) <= IntRank(to);
+  if (IsStringType(from) && IsStringType(to)) return true;
+  if (from == oid::kDate && (to == oid::kTimestamp || to == oid::kTimestampTz)) return true;
+  if (from == oid::kTimestamp && to == oid::kTimestampTz) return true;
+  if (from == oid::kOid && IsIntegerType(to)) return true;
+  return false;
+}
+
+Result<Value> CheckInt(int32_t type, __int128 v) {
+  int64_t lo = type == oid::kInt2 ? SHRT_MIN : type == oid::kInt4 ? INT_MIN : LLONG_MIN;
+  int64_t hi = type == oid::kInt2 ? SHRT_MAX : type == oid::kInt4 ? INT_MAX : LLONG_MAX;
+  if (v < lo || v > hi) {
+    return Status::Sql("22003", fmt::format("{} out of range", type == oid::kInt8   ? "bigint"
+                                                               : type == oid::kInt2 ? "smallint"
+                                                                                    : "integer"));
+  }
+  return Value::Int(type, static_cast<int64_t>(v));
+}
+
+Numeric ToNumeric(const Value& v) {
+  if (v.type() == oid::kNumeric) return v.as_numeric();
+  return NumericFromInt(v.as_int());
+}
+
+double ToDouble(const Value& v) {
+  if (v.type() == oid::kFloat4 || v.type() == oid::kFloat8) return v.as_double();
+  if (v.type() == oid::kNumeric) return NumericToDouble(v.as_numeric());
+  return static_cast<double>(v.as_int());
+}
+
+__int128 Pow10(int n) {
+  __int128 r = 1;
+  for (int i = 0; i < n; i++) r *= 10;
+  return r;
+}
+
+Result<Value> Arith(char op, const Value& a, const Value& b, int32_t type) {
+  if (IsIntegerType(type)) {
+    __int128 x = a.as_int(), y = b.as_int();
+    switch (op) {
+      case '+': return CheckInt(type, x + y);
+      case '-': return CheckInt(type, x - y);
+      case '*': return CheckInt(type, x * y);
+      case '/':
+        if (y == 0) return Status::Sql("22012", "division by zero");
+        return CheckInt(type, x / y);
+      case '%':
+        if (y == 0) return Status::Sql("22012", "division by zero");
+        return CheckInt(type, x % y);
+    }
+  }
+  if (type == oid::kNumeric) {
+    Numeric x = ToNumeric(a), y = ToNumeric(b);
+    int s = std::max(x.scale, y.scale);
+    switch (op) {
+      case '+': return Value::Num(Numeric{NumericRescale(x, s).mantissa + NumericRescale(y, s).mantissa, s});
+      case '-': return Value::Num(Numeric{NumericRescale(x, s).mantissa - NumericRescale(y, s).mantissa, s});
+      case '*': return Value::Num(Numeric{x.mantissa * y.mantissa, x.scale + y.scale});
+      case '/':
+      case '%': {
+        if (y.mantissa == 0) return Status::Sql("22012", "division by zero");
+        if (op == '%') {
+          __int128 xm = NumericRescale(x, s).mantissa, ym = NumericRescale(y, s).mantissa;
+          return Value::Num(Numeric{xm % ym, s});
+        }
+        // At least 16 significant digits and never less than either input's scale, like
+        // PostgreSQL's select_div_scale().
+        int rscale = std::max({16, x.scale, y.scale});
+        __int128 num = x.mantissa * Pow10(rscale + 1 + y.scale - x.scale > 0
+                                              ? rscale + 1 + y.scale - x.scale
+                                              : 0);
+        __int128 q = num / y.mantissa;
+        Numeric r{q, rscale + 1};
+        return Value::Num(NumericRescale(r, rscale));
+      }
+    }
+  }
+  double x = ToDouble(a), y = ToDouble(b);
+  switch (op) {
+    case '+': return Value::Float(type, x + y);
+    case '-': return Value::Float(type, x - y);
+    case '*': return Value::Float(type, x * y);
+    case '/':
+      if (y == 0) return Status::Sql("22012", "division by zero");
+      return Value::Float(type, x / y);
+  }
+  return Status::Sql("42883", "operator does not exist");
+}
+
+bool LikeMatch(std::string_view s, std::string_view p, bool icase) {
+  size_t si = 0, pi = 0, star_p = std::string_view::npos, star_s = 0;
+  auto eq = [&](char a, char b) {
+    return icase ? std::tolower(static_cast<unsigned char>(a)) ==
+                       std::tolower(static_cast<unsigned char>(b))
+                 : a == b;
+  };
+  while (si < s.size()) {
+    if (pi < p.size() && p[pi] == '\\' && pi + 1 < p.size() && eq(p[pi + 1], s[si])) {
+      pi += 2;
+      si++;
+    } else if (pi < p.size() && (p[pi] == '_' || (p[pi] != '%' && p[pi] != '\\' && eq(p[pi], s[si])))) {
+      pi++;
+      si++;
+    } else if (pi < p.size() && p[pi] == '%') {
+      star_p = pi++;
+      star_s = si;
+    } else if (star_p != std::string_view::npos) {
+      pi = star_p + 1;
+      si = ++star_s;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.size() && p[pi] == '%') pi++;
+  return pi == p.size();
+}
+
+ExprPtr MakeExpr(int32_t type, std::function<Result<Value>(EvalState&)> eval) {
+  auto e = std::make_shared<Expr>();
+  e->type = type;
+  e->eval = std::move(eval);
+  return e;
+}
+
+Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, ExprPtr r,
+                          int location);
+
+// Chooses the common type of two operands; unknown and untyped parameters follow the other side.
+Result<int32_t> CommonType(CompileState& cs, ExprPtr& l, ExprPtr& r, const std::string& op,
+                           int location) {
+  int32_t lt = l->type, rt = r->type;
+  if (lt == oid::kUnknown && rt == oid::kUnknown) return oid::kText;
+  if (lt == oid::kUnknown) return rt;
+  if (rt == oid::kUnknown) return lt;
+  if (lt == rt) return lt;
+  if (IntRank(lt) && IntRank(rt)) return IntRank(lt) >= IntRank(rt) ? lt : rt;
+  if (IsStringType(lt) && IsStringType(rt)) return oid::kText;
+  if (IsTimeType(lt) && IsTimeType(rt)) {
+    return (lt == oid::kTimestampTz || rt == oid::kTimestampTz) ? oid::kTimestampTz
+                                                                : oid::kTimestamp;
+  }
+  return Err(cs, "42883",
+             fmt::format("operator does not exist: {} {} {}", TypeName(lt), op, TypeName(rt)),
+             location)
+      .WithHint("No operator matches the given name and argument types. You might need to add "
+                "explicit type casts.");
+}
+
+Result<ExprPtr> CompileComparison(CompileState& cs, const std::string& op, ExprPtr l, ExprPtr r,
+                                  int location) {
+  WALREP_ASSIGN_OR_RETURN(int32_t t, CommonType(cs, l, r, op, location));
+  WALREP_ASSIGN_OR_RETURN(l, Coerce(cs, l, t, false));
+  WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, t, false));
+  return MakeExpr(oid::kBool, [l, r, op](EvalState& st) -> Result<Value> {
+    WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+    WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+    if (a.is_null() || b.is_null()) return Value::Null(oid::kBool);
+    WALREP_ASSIGN_OR_RETURN(int c, CompareValues(a, b));
+    bool res = op == "=" ? c == 0 : (op == "<>" || op == "!=") ? c != 0 : op == "<" ? c < 0
+               : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0;
+    return Value::Bool(res);
+  });
+}
+
+Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, ExprPtr r,
+                          int location) {
+  if (!l) {  // prefix operator
+    if (op == "-" || op == "+") {
+      int32_t t = r->type == oid::kUnknown ? oid::kInt4 : r->type;
+      if (r->kind == Expr::Kind::kConst && r->type == oid::kUnknown) t = oid::kNumeric;
+      WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, t, false));
+      if (!IntRank(t) && t != oid::kInterval) {
+        return Err(cs, "42883", fmt::format("operator does not exist: {} {}", op, TypeName(t)),
+                   location);
+      }
+      bool neg = op == "-";
+      return MakeExpr(t, [r, t, neg](EvalState& st) -> Result<Value> {
+        WALREP_ASSIGN_OR_RETURN(Value v, r->eval(st));
+        if (v.is_null() || !neg) return v;
+        if (t == oid::kInterval) {
+          const Interval& i = v.as_interval();
+          return Value::Interv(Interval{-i.months, -i.days, -i.micros});
+        }
+        return Arith('-', Value::Int(oid::kInt2, 0), v, t);
+      });
+    }
+    return Err(cs, "42883", fmt::format("operator does not exist: {} {}", op, TypeName(r->type)),
+               location);
+  }
+  if (op == "=" || op == "<>" || op == "!=" || op == "<" || op == ">" || op == "<=" || op == ">=") {
+    return CompileComparison(cs, op, l, r, location);
+  }
+  if (op == "||") {
+    WALREP_ASSIGN_OR_RETURN(l, Coerce(cs, l, oid::kText, true));
+    WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, oid::kText, true));
+    return MakeExpr(oid::kText, [l, r](EvalState& st) -> Result<Value> {
+      WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+      WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+      if (a.is_null() || b.is_null()) return Value::Null(oid::kText);
+      return Value::Text(oid::kText, a.as_string() + b.as_string());
+    });
+  }
+  if (op == "~~" || op == "!~~" || op == "~~*" || op == "!~~*") {
+    WALREP_ASSIGN_OR_RETURN(l, Coerce(cs, l, oid::kText, false));
+    WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, oid::kText, false));
+    bool negate = op[0] == '!';
+    bool icase = op.back() == '*';
+    return MakeExpr(oid::kBool, [l, r, negate, icase](EvalState& st) -> Result<Value> {
+      WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+      WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+      if (a.is_null() || b.is_null()) return Value::Null(oid::kBool);
+      return Value::Bool(LikeMatch(a.as_string(), b.as_string(), icase) != negate);
+    });
+  }
+  if (op == "+" || op == "-" || op == "*" || op == "/" || op == "%") {
+    int32_t lt = l->type, rt = r->type;
+    char c = op[0];
+    // Date/time arithmetic.
+    if ((IsTimeType(lt) || lt == oid::kInterval) || (IsTimeType(rt) || rt == oid::kInterval)) {
+      if (lt == oid::kUnknown) lt = (rt == oid::kInterval || IsTimeType(rt)) && c == '-' ? rt : oid::kInterval;
+      if (rt == oid::kUnknown) rt = (c == '-' && IsTimeType(lt)) ? oid::kInterval : oid::kInterval;
+      if (lt == oid::kDate && (rt == oid::kInt4 || rt == oid::kInt2) && (c == '+' || c == '-')) {
+        WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, oid::kInt4, false));
+        return MakeExpr(oid::kDate, [l, r, c](EvalState& st) -> Result<Value> {
+          WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+          WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+          if (a.is_null() || b.is_null()) return Value::Null(oid::kDate);
+          return Value::Int(oid::kDate, a.as_int() + (c == '+' ? b.as_int() : -b.as_int()));
+        });
+      }
+      if (IsTimeType(lt) && IsTimeType(rt) && c == '-') {
+        bool dates = lt == oid::kDate && rt == oid::kDate;
+        int32_t t = dates ? oid::kDate : (lt == oid::kTimestampTz || rt == oid::kTimestampTz)
+                                             ? oid::kTimestampTz : oid::kTimestamp;
+        WALREP_ASSIGN_OR_RETURN(l, Coerce(cs, l, t, false));
+        WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, t, false));
+        if (dates) {
+          return MakeExpr(oid::kInt4, [l, r](EvalState& st) -> Result<Value> {
+            WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+            WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+            if (a.is_null() || b.is_null()) return Value::Null(oid::kInt4);
+            return Value::Int(oid::kInt4, a.as_int() - b.as_int());
+          });
+        }
+        return MakeExpr(oid::kInterval, [l, r](EvalState& st) -> Result<Value> {
+          WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+          WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+          if (a.is_null() || b.is_null()) return Value::Null(oid::kInterval);
+          int64_t d = a.as_int() - b.as_int();
+          // Whole days move into the day field, as PostgreSQL's timestamp_mi() justifies hours.
+          return Value::Interv(Interval{0, static_cast<int32_t>(d / 86400000000LL),
+                                        d % 86400000000LL});
+        });
+      }
+      if ((IsTimeType(lt) && rt == oid::kInterval && (c == '+' || c == '-')) ||
+          (lt == oid::kInterval && IsTimeType(rt) && c == '+')) {
+        bool swap = lt == oid::kInterval;
+        ExprPtr ts = swap ? r : l, iv = swap ? l : r;
+        int32_t t = (swap ? rt : lt) == oid::kTimestampTz ? oid::kTimestampTz : oid::kTimestamp;
+        WALREP_ASSIGN_OR_RETURN(ts, Coerce(cs, ts, t, false));
+        WALREP_ASSIGN_OR_RETURN(iv, Coerce(cs, iv, oid::kInterval, false));
+        int sign = c == '-' ? -1 : 1;
+        return MakeExpr(t, [ts, iv, t, sign](EvalState& st) -> Result<Value> {
+          WALREP_ASSIGN_OR_RETURN(Value a, ts->eval(st));
+          WALREP_ASSIGN_OR_RETURN(Value b, iv->eval(st));
+          if (a.is_null() || b.is_null()) return Value::Null(t);
+          const Interval& i = b.as_interval();
+          // Months are calendar months: approximate them as 30 days, which is exact for the
+          // day and time parts (the only ones monitoring arithmetic uses).
+          int64_t us = a.as_int() + sign * (i.micros + (static_cast<int64_t>(i.days) +
+                                                        static_cast<int64_t>(i.months) * 30) *
+                                                           86400000000LL);
+          return Value::Timestamp(t, us);
+        });
+      }
+      if (lt == oid::kInterval && rt == oid::kInterval && (c == '+' || c == '-')) {
+        WALREP_ASSIGN_OR_RETURN(l, Coerce(cs, l, oid::kInterval, false));
+        WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, oid::kInterval, false));
+        int sign = c == '-' ? -1 : 1;
+        return MakeExpr(oid::kInterval, [l, r, sign](EvalState& st) -> Result<Value> {
+          WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+          WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+          if (a.is_null() || b.is_null()) return Value::Null(oid::kInterval);
+          const Interval &x = a.as_interval(), &y = b.as_interval();
+          return Value::Interv(Interval{x.months + sign * y.months, x.days + sign * y.days,
+                                        x.micros + sign * y.micros});
+        });
+      }
+      if (lt == oid::kInterval && IntRank(rt) && (c == '*' || c == '/')) {
+        WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, oid::kFloat8, false));
+        return MakeExpr(oid::kInterval, [l, r, c](EvalState& st) -> Result<Value> {
+          WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+          WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+          if (a.is_null() || b.is_null()) return Value::Null(oid::kInterval);
+          double f = b.as_double();
+          if (c == '/') {
+            if (f == 0) return Status::Sql("22012", "division by zero");
+            f = 1 / f;
+          }
+          const Interval& x = a.as_interval();
+          double total = (static_cast<double>(x.months) * 30 + x.days) * 86400e6 + x.micros;
+          int64_t us = std::llround(total * f);
+          return Value::Interv(Interval{0, static_cast<int32_t>(us / 86400000000LL),
+                                        us % 86400000000LL});
+        });
+      }
+      return Err(cs, "42883",
+                 fmt::format("operator does not exist: {} {} {}", TypeName(l->type), op,
+                             TypeName(r->type)),
+                 location);
+    }
+    if (lt == oid::kPgLsn && rt == oid::kPgLsn && c == '-') {
+      return MakeExpr(oid::kNumeric, [l, r](EvalState& st) -> Result<Value> {
+        WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+        WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+        if (a.is_null() || b.is_null()) return Value::Null(oid::kNumeric);
+        __int128 d = static_cast<__int128>(static_cast<uint64_t>(a.as_int())) -
+                     static_cast<__int128>(static_cast<uint64_t>(b.as_int()));
+        return Value::Num(Numeric{d, 0});
+      });
+    }
+    if (lt == oid::kUnknown && rt == oid::kUnknown) {
+      return Err(cs, "42725", fmt::format("operator is not unique: unknown {} unknown", op),
+                 location)
+          .WithHint("Could not choose a best candidate operator. You might need to add explicit "
+                    "type casts.");
+    }
+    WALREP_ASSIGN_OR_RETURN(int32_t t, CommonType(cs, l, r, op, location));
+    if (!IntRank(t)) {
+      return Err(cs, "42883",
+                 fmt::format("operator does not exist: {} {} {}", TypeName(l->type), op,
+                             TypeName(r->type)),
+                 location)
+          .WithHint("No operator matches the given name and argument types. You might need to "
+                    "add explicit type casts.");
+    }
+    if (t == oid::kFloat4) t = oid::kFloat8 == l->type || oid::kFloat8 == r->type ? oid::kFloat8 : t;
+    if (c == '%' && (t == oid::kFloat4 || t == oid::kFloat8)) {
+      return Err(cs, "42883", "operator does not exist: double precision % double precision",
+                 location);
+    }
+    WALREP_ASSIGN_OR_RETURN(l, Coerce(cs, l, t, false));
+    WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, t, false));
+    return MakeExpr(t, [l, r, c, t](EvalState& st) -> Result<Value> {
+      WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+      WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+      if (a.is_null() || b.is_null()) return Value::Null(t);
+      return Arith(c, a, b, t);
+    });
+  }
+  return Err(cs, "42883",
+             fmt::format("operator does not exist: {} {} {}", TypeName(l->type), op,
+                         TypeName(r->type)),
+             location);
+}
+
+Result<ExprPtr> CompileConst(const PgQuery__AConst* c) {
+  if (c->isnull) return ConstExpr(Value::Null(oid::kUnknown));
+  switch (c->val_case) {
+    case PG_QUERY__A__CONST__VAL_IVAL:
+      return ConstExpr(Value::Int(oid::kInt4, c->ival ? c->ival->ival : 0));
+    case PG_QUERY__A__CONST__VAL_FVAL: {
+      std::string s = c->fval->fval;
+      if (s.find_first_of(".eE") == std::string::npos) {
+        errno = 0;
+        long long v = std::strtoll(s.c_str(), nullptr, 10);
+        if (errno != ERANGE) return ConstExpr(Value::Int(oid::kInt8, v));
+      }
+      WALREP_ASSIGN_OR_RETURN(Numeric n, ParseNumeric(s));
+      return ConstExpr(Value::Num(n));
+    }
+    case PG_QUERY__A__CONST__VAL_BOOLVAL: return ConstExpr(Value::Bool(c->boolval->boolval));
+    case PG_QUERY__A__CONST__VAL_SVAL:
+      return ConstExpr(Value::Text(oid::kUnknown, c->sval->sval));
+    case PG_QUERY__A__CONST__VAL_BSVAL:
+      return Status::NotSupported("bit-string constants are not supported");
+    default: return ConstExpr(Value::Null(oid::kUnknown));
+  }
+}
+
+Result<int32_t> TypeNameOid(const CompileState& cs, const PgQuery__TypeName* tn) {
+  std::string name;
+  for (size_t i = 0; i < tn->n_names; i++) {
+    std::string part = StringNodeValue(tn->names[i]);
+    if (part == "pg_catalog" && tn->n_names > 1) continue;
+    name += (name.empty() ? "" : ".") + part;
+  }
+  if (tn->n_array_bounds > 0) {
+    return Err(cs, "0A000", fmt::format("array types are not supported"), tn->location);
+  }
+  auto r = LookupTypeName(name);
+  if (!r.ok()) return Err(cs, "42704", r.status().message(), tn->location);
+  return *r;
+}
+
+Result<ExprPtr> CompileColumnRef(CompileState& cs, const PgQuery__ColumnRef* cr) {
+  std::vector<std::string> parts;
+  for (size_t i = 0; i < cr->n_fields; i++) {
+    if (cr->fields[i]->node_case == PG_QUERY__NODE__NODE_A_STAR) {
+      return Err(cs, "42601", "\"*\" is not allowed here", cr->location);
+    }
+    parts.push_back(StringNodeValue(cr->fields[i]));
+  }
+  std::string col = parts.back();
+  if (cs.scope && parts.size() <= 2) {
+    bool rel_ok = parts.size() == 1 || parts[0] == cs.scope->alias ||
+                  (cs.scope->alias.empty() && parts[0] == cs.scope->relname);
+    if (parts.size() == 2 && !rel_ok) {
+      return Err(cs, "42P01",
+                 fmt::format("missing FROM-clause entry for table \"{}\"", parts[0]), cr->location);
+    }
+    for (size_t i = 0; i < cs.scope->columns.size(); i++) {
+      if (cs.scope->columns[i].name == col) {
+        int32_t t = cs.scope->columns[i].type;
+        return MakeExpr(t, [i](EvalState& st) -> Result<Value> { return (*st.row)[i]; });
+      }
+    }
+  }
+  std::string full;
+  for (const auto& p : parts) full += (full.empty() ? "" : ".") + p;
+  return Err(cs, "42703", fmt::format("column \"{}\" does not exist", full), cr->location);
+}
+
+Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
+  std::string name;
+  for (size_t i = 0; i < fc->n_funcname; i++) {
+    std::string part = StringNodeValue(fc->funcname[i]);
+    if (part == "pg_catalog" && i + 1 < fc->n_funcname) continue;
+    name += (name.empty() ? "" : ".") + part;
+  }
+  if (fc->over) return Err(cs, "0A000", "window functions are not supported", fc->location);
+  if (fc->agg_star || fc->agg_distinct || fc->n_agg_order) {
+    return Err(cs, "0A000", fmt::format("aggregate function {} is not supported here", name),
+               fc->location);
+  }
+  // Clock functions read the executor's transaction and statement start times.
+  if ((name == "now" || name == "transaction_timestamp" || name == "statement_timestamp") &&
+      fc->n_args == 0) {
+    bool stmt = name == "statement_timestamp";
+    return MakeExpr(oid::kTimestampTz, [stmt](EvalState& st) -> Result<Value> {
+      return Value::Timestamp(oid::kTimestampTz, stmt ? st.exec->statement_start()
+                                                      : st.exec->transaction_start());
+    });
+  }
+  const FunctionDef* def = cs.registry->FindFunction(name);
+  if (!def) {
+    std::string sig;
+    std::vector<ExprPtr> tmp;
+    for (size_t i = 0; i < fc->n_args; i++) {
+      auto a = CompileExpr(cs, fc->args[i]);
+      sig += std::string(i ? ", " : "") + (a.ok() ? TypeName((*a)->type) : "unknown");
+    }
+    return Err(cs, "42883", fmt::format("function {}({}) does not exist", name, sig), fc->location)
+        .WithHint("No function matches the given name and argument types. You might need to add "
+                  "explicit type casts.");
+  }
+  std::vector<ExprPtr> args;
+  std::vector<int32_t> types;
+  for (size_t i = 0; i < fc->n_args; i++) {
+    WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, fc->args[i]));
+    args.push_back(a);
+    types.push_back(a->type);
+  }
+  std::vector<int32_t> wanted = types;
+  auto rt = def->resolve(wanted);
+  if (!rt.ok()) {
+    Status st = rt.TakeStatus();
+    int pos = ErrorPosition(cs, fc->location);
+    return pos > 0 ? std::move(st).WithPosition(pos) : st;
+  }
+  for (size_t i = 0; i < args.size() && i < wanted.size(); i++) {
+    WALREP_ASSIGN_OR_RETURN(args[i], Coerce(cs, args[i], wanted[i], false));
+  }
+  int32_t result_type = *rt;
+  bool strict = def->strict;
+  auto eval = def->eval;
+  return MakeExpr(result_type,
+                  [args, wanted, result_type, strict, eval](EvalState& st) -> Result<Value> {
+                    std::vector<Value> vals;
+                    vals.reserve(args.size());
+                    for (const auto& a : args) {
+                      WALREP_ASSIGN_OR_RETURN(Value v, a->eval(st));
+                      if (strict && v.is_null()) return Value::Null(result_type);
+                      vals.push_back(std::move(v));
+                    }
+                    FunctionCall call{*st.ctx, vals, wanted};
+                    return eval(call);
+                  });
+}
+
+Result<ExprPtr> CompileSqlValueFunction(CompileState& cs, const PgQuery__SQLValueFunction* f) {
+  switch (f->op) {
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIMESTAMP:
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIMESTAMP_N:
+      return MakeExpr(oid::kTimestampTz, [](EvalState& st) -> Result<Value> {
+        return Value::Timestamp(oid::kTimestampTz, st.exec->transaction_start());
+      });
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP:
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP_N:
+      return MakeExpr(oid::kTimestamp, [](EvalState& st) -> Result<Value> {
+        return Value::Timestamp(oid::kTimestamp, st.exec->transaction_start() +
+                                                     st.fmt.timezone_offset * 1000000LL);
+      });
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_DATE:
+      return MakeExpr(oid::kDate, [](EvalState& st) -> Result<Value> {
+        return Cast(Value::Timestamp(oid::kTimestampTz, st.exec->transaction_start()),
+                    oid::kDate, st.fmt);
+      });
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_ROLE:
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_USER:
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_USER:
+      return MakeExpr(oid::kName, [](EvalState& st) -> Result<Value> {
+        return Value::Text(oid::kName, st.ctx->current_user());
+      });
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_SESSION_USER:
+      return MakeExpr(oid::kName, [](EvalState& st) -> Result<Value> {
+        return Value::Text(oid::kName, st.ctx->session_user());
+      });
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_CATALOG:
+      return MakeExpr(oid::kName, [](EvalState& st) -> Result<Value> {
+        return Value::Text(oid::kName, st.ctx->database());
+      });
+    case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_SCHEMA:
+      return ConstExpr(Value::Text(oid::kName, "public"));
+    default:
+      return Err(cs, "0A000", "time-of-day values are not supported", f->location);
+  }
+}
+
+}  // namespace
+
+ExprPtr ConstExpr(Value v) {
+  auto e = std::make_shared<Expr>();
+  e->kind = Expr::Kind::kConst;
+  e->type = v.type();
+  e->constant = v;
+  e->eval = [v](EvalState&) -> Result<Value> { return v; };
+  return e;
+}
+
+int ErrorPosition(const CompileState& cs, int location) {
+  return location >= 0 ? location + 1 : 0;
+}
+
+Result<int> CompareValues(const Value& a, const Value& b) {
+  int32_t t = a.type();
+  if (t == oid::kNumeric || b.type() == oid::kNumeric) {
+    if ((t == oid::kFloat8 || t == oid::kFloat4) || (b.type() == oid::kFloat8 || b.type() == oid::kFloat4)) {
+      double x = ToDouble(a), y = ToDouble(b);
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+    return CompareNumeric(ToNumeric(a), ToNumeric(b));
+  }
+  const auto& da = a.datum();
+  const auto& db = b.datum();
+  if (std::holds_alternative<int64_t>(da) && std::holds_alternative<int64_t>(db)) {
+    int64_t x = a.as_int(), y = b.as_int();
+    if (t == oid::kPgLsn) {
+      uint64_t ux = static_cast<uint64_t>(x), uy = static_cast<uint64_t>(y);
+      return ux < uy ? -1 : ux > uy ? 1 : 0;
+    }
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if ((std::holds_alternative<double>(da) || std::holds_alternative<int64_t>(da)) &&
+      (std::holds_alternative<double>(db) || std::holds_alternative<int64_t>(db))) {
+    double x = ToDouble(a), y = ToDouble(b);
+    // NaN sorts above every other value, as in PostgreSQL.
+    if (std::isnan(x) || std::isnan(y)) return std::isnan(x) ? (std::isnan(y) ? 0 : 1) : -1;
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (std::holds_alternative<bool>(da) && std::holds_alternative<bool>(db)) {
+    return static_cast<int>(a.as_bool()) - static_cast<int>(b.as_bool());
+  }
+  if (std::holds_alternative<std::string>(da) && std::holds_alternative<std::string>(db)) {
+    int c = a.as_string().compare(b.as_string());
+    return c < 0 ? -1 : c > 0 ? 1 : 0;
+  }
+  if (std::holds_alternative<Interval>(da) && std::holds_alternative<Interval>(db)) {
+    auto span = [](const Interval& i) {
+      return (static_cast<__int128>(i.months) * 30 + i.days) * 86400000000LL + i.micros;
+    };
+    __int128 x = span(a.as_interval()), y = span(b.as_interval());
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  return Status::Sql("42883", fmt::format("could not compare {} with {}", TypeName(a.type()),
+                                          TypeName(b.type())));
+}
+
+Result<ExprPtr> Coerce(CompileState& cs, ExprPtr e, int32_t target, bool explicit_cast) {
+  if (e->type == target) return e;
+  if (e->kind == Expr::Kind::kParam && cs.param_types &&
+      (*cs.param_types)[static_cast<size_t>(e->param_index)] == 0) {
+    (*cs.param_types)[static_cast<size_t>(e->param_index)] = target;
+    e->type = target;
+    return e;
+  }
+  if (e->kind == Expr::Kind::kConst) {
+    // Fold casts of constants now, so bad literals fail at parse time, like PostgreSQL.
+    FormatOptions fmt;
+    if (cs.ctx) {
+      fmt.timezone_offset =
+          ParseTimeZoneOffset(cs.ctx->settings().Get("TimeZone").value_or("UTC")).value_or(0);
+    }
+    if (!explicit_cast && e->type != oid::kUnknown && !CanImplicitCast(e->type, target)) {
+      return Status::Sql("42804", fmt::format("cannot cast type {} to {}", TypeName(e->type),
+                                              TypeName(target)));
+    }
+    // Time-dependent literals ('now') must be evaluated at run time.
+    if (!(target == oid::kTimestampTz || target == oid::kTimestamp || target == oid::kDate)) {
+      WALREP_ASSIGN_OR_RETURN(Value v, Cast(e->constant, target, fmt));
+      return ConstExpr(v);
+    }
+  }
+  if (!explicit_cast && e->type != oid::kUnknown && !CanImplicitCast(e->type, target)) {
+    return Status::Sql("42804", fmt::format("argument of type {} cannot be used as {}",
+                                            TypeName(e->type), TypeName(target)));
+  }
+  ExprPtr inner = e;
+  return MakeExpr(target, [inner, target](EvalState& st) -> Result<Value> {
+    WALREP_ASSIGN_OR_RETURN(Value v, inner->eval(st));
+    return Cast(v, target, st.fmt);
+  });
+}
+
+std::string FigureColname(const PgQuery__Node* n) {
+  // Mirrors PostgreSQL's FigureColnameInternal(): a name from a column or function is strong,
+  // a type name from a cast is weak, anything else is "?column?".
+  std::function<int(const PgQuery__Node*, std::string*)> fig = [&](const PgQuery__Node* node,
+                                                                   std::string* name) -> int {
+    if (!node) return 0;
+    switch (node->node_case) {
+      case PG_QUERY__NODE__NODE_COLUMN_REF: {
+        const auto* cr = node->column_ref;
+        const PgQuery__Node* last = cr->fields[cr->n_fields - 1];
+        if (last->node_case == PG_QUERY__NODE__NODE_STRING) {
+          *name = last->string->sval;
+          return 2;
+        }
+        return 0;
+      }
+      case PG_QUERY__NODE__NODE_FUNC_CALL: {
+        const auto* fc = node->func_call;
+        *name = StringNodeValue(fc->funcname[fc->n_funcname - 1]);
+        if (*name == "extract") *name = "extract";
+        return 2;
+      }
+      case PG_QUERY__NODE__NODE_TYPE_CAST: {
+        int s = fig(node->type_cast->arg, name);
+        if (s <= 1) {
+          const auto* tn = node->type_cast->type_name;
+          std::string t = StringNodeValue(tn->names[tn->n_names - 1]);
+          *name = t;
+          return 1;
+        }
+        return s;
+      }
+      case PG_QUERY__NODE__NODE_CASE_EXPR: {
+        int s = fig(node->case_expr->defresult, name);
+        if (s <= 1) {
+          *name = "case";
+          return 1;
+        }
+        return s;
+      }
+      case PG_QUERY__NODE__NODE_COALESCE_EXPR: *name = "coalesce"; return 2;
+      case PG_QUERY__NODE__NODE_MIN_MAX_EXPR:
+        *name = node->min_max_expr->op == PG_QUERY__MIN_MAX_OP__IS_GREATEST ? "greatest" : "least";
+        return 2;
+      case PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION:
+        switch (node->sqlvalue_function->op) {
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_DATE: *name = "current_date"; break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIMESTAMP:
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIMESTAMP_N:
+            *name = "current_timestamp";
+            break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP:
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP_N:
+            *name = "localtimestamp";
+            break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_ROLE: *name = "current_role"; break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_USER: *name = "current_user"; break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_USER: *name = "user"; break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_SESSION_USER: *name = "session_user"; break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_CATALOG:
+            *name = "current_catalog";
+            break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_SCHEMA: *name = "current_schema"; break;
+          default: *name = "?column?"; return 0;
+        }
+        return 2;
+      default: return 0;
+    }
+  };
+  std::string name = "?column?";
+  fig(n, &name);
+  return name;
+}
+
+Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node) {
+  if (!node) return ConstExpr(Value::Null(oid::kUnknown));
+  switch (node->node_case) {
+    case PG_QUERY__NODE__NODE_A_CONST: return CompileConst(node->a_const);
+    case PG_QUERY__NODE__NODE_PARAM_REF: {
+      int n = node->param_ref->number;
+      if (!cs.param_types || n < 1 || n > 65535) {
+        return Err(cs, "42P02", fmt::format("there is no parameter ${}", n),
+                   node->param_ref->location);
+      }
+      if (static_cast<size_t>(n) > cs.param_types->size()) cs.param_types->resize(n, 0);
+      auto e = std::make_shared<Expr>();
+      e->kind = Expr::Kind::kParam;
+      e->param_index = n - 1;
+      e->type = (*cs.param_types)[n - 1] ? (*cs.param_types)[n - 1] : oid::kUnknown;
+      if ((*cs.param_types)[n - 1] == 0) e->kind = Expr::Kind::kParam;
+      std::vector<int32_t>* types = cs.param_types;
+      e->eval = [n, types](EvalState& st) -> Result<Value> {
+        if (!st.params || static_cast<size_t>(n) > st.params->size()) {
+          return Status::Sql("08P01", fmt::format("no value found for parameter {}", n));
+        }
+        const Value& v = (*st.params)[n - 1];
+        int32_t want = (*types)[n - 1];
+        if (want != 0 && v.type() != want) return Cast(v, want, st.fmt);
+        return v;
+      };
+      // A parameter whose type is already known is not re-typed by Coerce.
+      if ((*cs.param_types)[n - 1] != 0) e->kind = Expr::Kind::kOther;
+      return ExprPtr(e);
+    }
+    case PG_QUERY__NODE__NODE_TYPE_CAST: {
+      WALREP_ASSIGN_OR_RETURN(ExprPtr arg, CompileExpr(cs, node->type_cast->arg));
+      WALREP_ASSIGN_OR_RETURN(int32_t t, TypeNameOid(cs, node->type_cast->type_name));
+      auto r = Coerce(cs, arg, t, true);
+      if (!r.ok()) {
+        Status st = r.TakeStatus();
+        int pos = ErrorPosition(cs, node->type_cast->location);
+        if (st.position() == 0 && pos > 0) st = std::move(st).WithPosition(pos);
+        if (arg->kind == Expr::Kind::kConst) {
+          int apos = 0;
+          if (node->type_cast->arg->node_case == PG_QUERY__NODE__NODE_A_CONST) {
+            apos = ErrorPosition(cs, node->type_cast->arg->a_const->location);
+          }
+          if (apos > 0) st = std::move(st).WithPosition(apos);
+        }
+        return st;
+      }
+      return r;
+    }
+    case PG_QUERY__NODE__NODE_COLUMN_REF: return CompileColumnRef(cs, node->column_ref);
+    case PG_QUERY__NODE__NODE_FUNC_CALL: return CompileFuncCall(cs, node->func_call);
+    case PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION:
+      return CompileSqlValueFunction(cs, node->sqlvalue_function);
+    case PG_QUERY__NODE__NODE_A_EXPR: {
+      const auto* a = node->a_expr;
+      std::string op = a->n_name ? StringNodeValue(a->name[a->n_name - 1]) : "";
+      switch (a->kind) {
+        case PG_QUERY__A__EXPR__KIND__AEXPR_OP: {
+          ExprPtr l;
+          if (a->lexpr) {
+            WALREP_ASSIGN_OR_RETURN(l, CompileExpr(cs, a->lexpr));
+          }
+          WALREP_ASSIGN_OR_RETURN(ExprPtr r, CompileExpr(cs, a->rexpr));
+          return CompileOp(cs, op, l, r, a->location);
+        }
+        case PG_QUERY__A__EXPR__KIND__AEXPR_LIKE:
+        case PG_QUERY__A__EXPR__KIND__AEXPR_ILIKE: {
+          WALREP_ASSIGN_OR_RETURN(ExprPtr l, CompileExpr(cs, a->lexpr));
+          WALREP_ASSIGN_OR_RETURN(ExprPtr r, CompileExpr(cs, a->rexpr));
+          return CompileOp(cs, op, l, r, a->location);
+        }
+        case PG_QUERY__A__EXPR__KIND__AEXPR_IN: {
+          WALREP_ASSIGN_OR_RETURN(ExprPtr l, CompileExpr(cs, a->lexpr));
+          if (!a->rexpr || a->rexpr->node_case != PG_QUERY__NODE__NODE_LIST) {
+            return Err(cs, "0A000", "IN with a subquery is not supported", a->location);
+          }
+          std::vector<ExprPtr> tests;
+          for (size_t i = 0; i < a->rexpr->list->n_items; i++) {
+            WALREP_ASSIGN_OR_RETURN(ExprPtr r, CompileExpr(cs, a->rexpr->list->items[i]));
+            WALREP_ASSIGN_OR_RETURN(ExprPtr t, CompileOp(cs, "=", l, r, a->location));
+            tests.push_back(t);
+          }
+          bool negate = op == "<>";
+          return MakeExpr(oid::kBool, [tests, negate](EvalState& st) -> Result<Value> {
+            bool saw_null = false;
+            for (const auto& t : tests) {
+              WALREP_ASSIGN_OR_RETURN(Value v, t->eval(st));
+              if (v.is_null()) {
+                saw_null = true;
+              } else if (v.as_bool()) {
+                return Value::Bool(!negate);
+              }
+            }
+            if (saw_null) return Value::Null(oid::kBool);
+            return Value::Bool(negate);
+          });
+        }
+        case PG_QUERY__A__EXPR__KIND__AEXPR_BETWEEN:
+        case PG_QUERY__A__EXPR__KIND__AEXPR_NOT_BETWEEN: {
+          WALREP_ASSIGN_OR_RETURN(ExprPtr x, CompileExpr(cs, a->lexpr));
+          const auto* lst = a->rexpr->list;
+          WALREP_ASSIGN_OR_RETURN(ExprPtr lo, CompileExpr(cs, lst->items[0]));
+          WALREP_ASSIGN_OR_RETURN(ExprPtr hi, CompileExpr(cs, lst->items[1]));
+          WALREP_ASSIGN_OR_RETURN(ExprPtr ge, CompileOp(cs, ">=", x, lo, a->location));
+          WALREP_ASSIGN_OR_RETURN(ExprPtr le, CompileOp(cs, "<=", x, hi, a->location));
+          bool negate = a->kind == PG_QUERY__A__EXPR__KIND__AEXPR_NOT_BETWEEN;
+          return MakeExpr(oid::kBool, [ge, le, negate](EvalState& st) -> Result<Value> {
+            WALREP_ASSIGN_OR_RETURN(Value g, ge->eval(st));
+            WALREP_ASSIGN_OR_RETURN(Value l, le->eval(st));
+            if ((!g.is_null() && !g.as_bool()) || (!l.is_null() && !l.as_bool())) {
+              return Value::Bool(negate);
+            }
+            if (g.is_null() || l.is_null()) return Value::Null(oid::kBool);
+            return Value::Bool(!negate);
+          });
+        }
+        case PG_QUERY__A__EXPR__KIND__AEXPR_DISTINCT:
+        case PG_QUERY__A__EXPR__KIND__AEXPR_NOT_DISTINCT: {
+          WALREP_ASSIGN_OR_RETURN(ExprPtr l, CompileExpr(cs, a->lexpr));
+          WALREP_ASSIGN_OR_RETURN(ExprPtr r, CompileExpr(cs, a->rexpr));
+          WALREP_ASSIGN_OR_RETURN(ExprPtr eq, CompileOp(cs, "=", l, r, a->location));
+          bool distinct = a->kind == PG_QUERY__A__EXPR__KIND__AEXPR_DISTINCT;
+          return MakeExpr(oid::kBool, [l, r, eq, distinct](EvalState& st) -> Result<Value> {
+            WALREP_ASSIGN_OR_RETURN(Value x, l->eval(st));
+            WALREP_ASSIGN_OR_RETURN(Value y, r->eval(st));
+            bool same;
+            if (x.is_null() || y.is_null()) {
+              same = x.is_null() && y.is_null();
+            } else {
+              WALREP_ASSIGN_OR_RETURN(Value e, eq->eval(st));
+              same = e.as_bool();
+            }
+            return Value::Bool(distinct ? !same : same);
+          });
+        }
+        case PG_QUERY__A__EXPR__KIND__AEXPR_NULLIF: {
+          WALREP_ASSIGN_OR_RETURN(ExprPtr l, CompileExpr(cs, a->lexpr));
+          WALREP_ASSIGN_OR_RETURN(ExprPtr r, CompileExpr(cs, a->rexpr));
+          WALREP_ASSIGN_OR_RETURN(ExprPtr eq, CompileOp(cs, "=", l, r, a->location));
+          return MakeExpr(l->type, [l, eq](EvalState& st) -> Result<Value> {
+            WALREP_ASSIGN_OR_RETURN(Value x, l->eval(st));
+            WALREP_ASSIGN_OR_RETURN(Value e, eq->eval(st));
+            if (!e.is_null() && e.as_bool()) return Value::Null(x.type());
+            return x;
+          });
+        }
+        default:
+          return Err(cs, "0A000", "this kind of expression is not supported", a->location);
+      }
+    }
+    case PG_QUERY__NODE__NODE_BOOL_EXPR: {
+      const auto* b = node->bool_expr;
+      std::vector<ExprPtr> args;
+      for (size_t i = 0; i < b->n_args; i++) {
+        WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, b->args[i]));
+        auto c = Coerce(cs, a, oid::kBool, false);
+        if (!c.ok()) {
+          return Err(cs, "42804",
+                     fmt::format("argument of {} must be type boolean, not type {}",
+                                 b->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR  ? "AND"
+                                 : b->boolop == PG_QUERY__BOOL_EXPR_TYPE__OR_EXPR ? "OR"
+                                                                                  : "NOT",
+                                 TypeName(a->type)),
+                     b->location);
+        }
+        args.push_back(*c);
+      }
+      auto kind = b->boolop;
+      return MakeExpr(oid::kBool, [args, kind](EvalState& st) -> Result<Value> {
+        if (kind == PG_QUERY__BOOL_EXPR_TYPE__NOT_EXPR) {
+          WALREP_ASSIGN_OR_RETURN(Value v, args[0]->eval(st));
+          return v.is_null() ? v : Value::Bool(!v.as_bool());
+        }
+        bool is_and = kind == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR;
+        bool saw_null = false;
+        for (const auto& a : args) {
+          WALREP_ASSIGN_OR_RETURN(Value v, a->eval(st));
+          if (v.is_null()) {
+            saw_null = true;
+          } else if (v.as_bool() != is_and) {
+            return Value::Bool(!is_and);
+          }
+        }
+        return saw_null ? Value::Null(oid::kBool) : Value::Bool(is_and);
+      });
+    }
+    case PG_QUERY__NODE__NODE_NULL_TEST: {
+      WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, node->null_test->arg));
+      bool want_null = node->null_test->nulltesttype == PG_QUERY__NULL_TEST_TYPE__IS_NULL;
+      return MakeExpr(oid::kBool, [a, want_null](EvalState& st) -> Result<Value> {
+        WALREP_ASSIGN_OR_RETURN(Value v, a->eval(st));
+        return Value::Bool(v.is_null() == want_null);
+      });
+    }
+    case PG_QUERY__NODE__NODE_CASE_EXPR: {
+      const auto* c = node->case_expr;
+      ExprPtr arg;
+      if (c->arg) {
+        WALREP_ASSIGN_OR_RETURN(arg, CompileExpr(cs, c->arg));
+      }
+      std::vector<std::pair<ExprPtr, ExprPtr>> whens;
+      std::vector<ExprPtr> results;
+      for (size_t i = 0; i < c->n_args; i++) {
+        const auto* w = c->args[i]->case_when;
+        WALREP_ASSIGN_OR_RETURN(ExprPtr cond, CompileExpr(cs, w->expr));
+        if (arg) {
+          WALREP_ASSIGN_OR_RETURN(cond, CompileOp(cs, "=", arg, cond, w->location));
+        } else {
+          WALREP_ASSIGN_OR_RETURN(cond, Coerce(cs, cond, oid::kBool, false));
+        }
+        WALREP_ASSIGN_OR_RETURN(ExprPtr res, CompileExpr(cs, w->result));
+        whens.emplace_back(cond, res);
+        results.push_back(res);
+      }
+      ExprPtr def;
+      if (c->defresult) {
+        WALREP_ASSIGN_OR_RETURN(def, CompileExpr(cs, c->defresult));
+        results.push_back(def);
+      }
+      int32_t t = oid::kUnknown;
+      for (const auto& r : results) {
+        if (r->type == oid::kUnknown) continue;
+        if (t == oid::kUnknown || (IntRank(t) && IntRank(r->type) && IntRank(r->type) > IntRank(t)))
+          t = r->type;
+      }
+      if (t == oid::kUnknown) t = oid::kText;
+      for (auto& [cond, res] : whens) {
+        WALREP_ASSIGN_OR_RETURN(res, Coerce(cs, res, t, false));
+      }
+      if (def) {
+        WALREP_ASSIGN_OR_RETURN(def, Coerce(cs, def, t, false));
+      }
+      return MakeExpr(t, [whens, def, t](EvalState& st) -> Result<Value> {
+        for (const auto& [cond, res] : whens) {
+          WALREP_ASSIGN_OR_RETURN(Value v, cond->eval(st));
+          if (!v.is_null() && v.as_bool()) return res->eval(st);
+        }
+        return def ? def->eval(st) : Result<Value>(Value::Null(t));
+      });
+    }
+    case PG_QUERY__NODE__NODE_COALESCE_EXPR:
+    case PG_QUERY__NODE__NODE_MIN_MAX_EXPR: {
+      bool coalesce = node->node_case == PG_QUERY__NODE__NODE_COALESCE_EXPR;
+      size_t n = coalesce ? node->coalesce_expr->n_args : node->min_max_expr->n_args;
+      PgQuery__Node** nodes = coalesce ? node->coalesce_expr->args : node->min_max_expr->args;
+      std::vector<ExprPtr> args;
+      int32_t t = oid::kUnknown;
+      for (size_t i = 0; i < n; i++) {
+        WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, nodes[i]));
+        if (a->type != oid::kUnknown &&
+            (t == oid::kUnknown || (IntRank(t) && IntRank(a->type) && IntRank(a->type) > IntRank(t))))
+          t = a->type;
+        args.push_back(a);
+      }
+      if (t == oid::kUnknown) t = oid::kText;
+      for (auto& a : args) {
+        WALREP_ASSIGN_OR_RETURN(a, Coerce(cs, a, t, false));
+      }
+      bool greatest = !coalesce && node->min_max_expr->op == PG_QUERY__MIN_MAX_OP__IS_GREATEST;
+      return MakeExpr(t, [args, t, coalesce, greatest](EvalState& st) -> Result<Value> {
+        Value best = Value::Null(t);
+        for (const auto& a : args) {
+          WALREP_ASSIGN_OR_RETURN(Value v, a->eval(st));
+          if (v.is_null()) continue;
+          if (coalesce) return v;
+          if (best.is_null()) {
+            best = v;
+            continue;
+          }
+          WALREP_ASSIGN_OR_RETURN(int c, CompareValues(v, best));
+          if (greatest ? c > 0 : c < 0) best = v;
+        }
+        return best;
+      });
+    }
+    case PG_QUERY__NODE__NODE_BOOLEAN_TEST:
+      return Status::NotSupported("IS TRUE / IS FALSE tests are not supported");
+    default: {
+      return Status::NotSupported(
+          fmt::format("expression type {} is not supported", StatementKindName(node)));
+    }
+  }
+}
+
+}  // namespace walrep::sql

@@ -1,0 +1,319 @@
+// walrep: built-in functions that need nothing below sql (no tables, no WAL).
+// Functions that need server state reach it through SessionContext.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "sql_internal.h"
+#include "walrep/common/guc.h"
+#include "walrep/common/strings.h"
+
+namespace walrep::sql {
+
+namespace {
+
+Value TextV(std::string s) { return Value::Text(oid::kText, std::move(s)); }
+
+// pg_size_pretty: PostgreSQL keeps one extra bit while shifting so halves round away from zero.
+std::string SizePretty(int64_t size) {
+  static const char* kUnits[] = {"kB", "MB", "GB", "TB", "PB"};
+  const int64_t limit = 10 * 1024, limit2 = limit * 2 - 1;
+  if (std::llabs(size) < limit) return fmt::format("{} bytes", size);
+  size >>= 9;
+  int unit = 0;
+  while (std::llabs(size) >= limit2 && unit < 4) {
+    size >>= 10;
+    unit++;
+  }
+  int64_t half = (size + (size < 0 ? -1 : 1)) / 2;
+  return fmt::format("{} {}", half, kUnits[unit]);
+}
+
+FunctionDef AnyTypeFunction(std::string name, size_t nargs, int32_t result,
+                            std::function<Result<Value>(FunctionCall&)> eval) {
+  FunctionDef f;
+  f.name = name;
+  f.eval = std::move(eval);
+  f.resolve = [name, nargs, result](std::vector<int32_t>& types) -> Result<int32_t> {
+    if (types.size() != nargs) {
+      return Status::Sql("42883", fmt::format("function {} does not exist", name));
+    }
+    for (auto& t : types) {
+      if (t == oid::kUnknown) t = oid::kText;
+    }
+    return result == 0 ? types[0] : result;
+  };
+  return f;
+}
+
+}  // namespace
+
+void RegisterBuiltinFunctions(Registry* r) {
+  r->AddFunction(FixedFunction("version", {}, oid::kText, [](FunctionCall& c) -> Result<Value> {
+    return TextV(fmt::format("PostgreSQL {} on x86_64-pc-linux-gnu, compiled by walrep, 64-bit",
+                             c.ctx.settings().Get("server_version").value_or("15")));
+  }));
+  r->AddFunction(FixedFunction("clock_timestamp", {}, oid::kTimestampTz,
+                               [](FunctionCall&) -> Result<Value> {
+                                 return Value::Timestamp(oid::kTimestampTz, NowTimestamp());
+                               }));
+  r->AddFunction(FixedFunction("timeofday", {}, oid::kText, [](FunctionCall&) -> Result<Value> {
+    return TextV(FormatTimestampTz(NowTimestamp(), 0));
+  }));
+  r->AddFunction(FixedFunction("current_database", {}, oid::kName,
+                               [](FunctionCall& c) -> Result<Value> {
+                                 return Value::Text(oid::kName, c.ctx.database());
+                               }));
+  r->AddFunction(FixedFunction("pg_backend_pid", {}, oid::kInt4,
+                               [](FunctionCall& c) -> Result<Value> {
+                                 return Value::Int(oid::kInt4, c.ctx.backend_pid());
+                               }));
+  r->AddFunction(FixedFunction("pg_postmaster_start_time", {}, oid::kTimestampTz,
+                               [](FunctionCall& c) -> Result<Value> {
+                                 return Value::Timestamp(oid::kTimestampTz,
+                                                         c.ctx.postmaster_start_time());
+                               }));
+  r->AddFunction(FixedFunction("pg_is_in_recovery", {}, oid::kBool,
+                               [](FunctionCall& c) -> Result<Value> {
+                                 return Value::Bool(c.ctx.in_recovery());
+                               }));
+  r->AddFunction(FixedFunction("pg_reload_conf", {}, oid::kBool,
+                               [](FunctionCall& c) -> Result<Value> {
+                                 if (!c.ctx.is_superuser()) {
+                                   return Status::Sql(
+                                       "42501", "permission denied for function pg_reload_conf");
+                                 }
+                                 WALREP_RETURN_IF_ERROR(c.ctx.ReloadConfig());
+                                 return Value::Bool(true);
+                               }));
+  auto signal = [](bool terminate) {
+    return [terminate](FunctionCall& c) -> Result<Value> {
+      WALREP_ASSIGN_OR_RETURN(bool ok, c.ctx.SignalBackend(
+                                           static_cast<int32_t>(c.args[0].as_int()), terminate));
+      return Value::Bool(ok);
+    };
+  };
+  r->AddFunction(FixedFunction("pg_cancel_backend", {oid::kInt4}, oid::kBool, signal(false)));
+  {
+    FunctionDef f = FixedFunction("pg_terminate_backend", {oid::kInt4}, oid::kBool, signal(true));
+    f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+      if (types.empty() || types.size() > 2) {
+        return Status::Sql("42883", "function pg_terminate_backend does not exist");
+      }
+      types = types.size() == 1 ? std::vector<int32_t>{oid::kInt4}
+                                : std::vector<int32_t>{oid::kInt4, oid::kInt8};
+      return oid::kBool;
+    };
+    r->AddFunction(f);
+  }
+  {
+    FunctionDef f;
+    f.name = "current_setting";
+    f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+      if (types.empty() || types.size() > 2) {
+        return Status::Sql("42883", "function current_setting does not exist");
+      }
+      types = types.size() == 1 ? std::vector<int32_t>{oid::kText}
+                                : std::vector<int32_t>{oid::kText, oid::kBool};
+      return oid::kText;
+    };
+    f.eval = [](FunctionCall& c) -> Result<Value> {
+      bool missing_ok = c.args.size() == 2 && c.args[1].as_bool();
+      auto v = c.ctx.settings().Show(c.args[0].as_string());
+      if (!v.ok()) {
+        if (missing_ok) return Value::Null(oid::kText);
+        return v.TakeStatus();
+      }
+      return TextV(*v);
+    };
+    r->AddFunction(f);
+  }
+  r->AddFunction(FixedFunction(
+      "set_config", {oid::kText, oid::kText, oid::kBool}, oid::kText,
+      [](FunctionCall& c) -> Result<Value> {
+        // The executor reports whether a transaction is open through the local flag's semantics:
+        // set_config(..., true) outside a transaction block has no lasting effect.
+        const std::string& name = c.args[0].as_string();
+        WALREP_RETURN_IF_ERROR(c.ctx.settings().Set(name, c.args[1].as_string(),
+                                                    c.args[2].as_bool(), /*in_transaction=*/true));
+        WALREP_ASSIGN_OR_RETURN(std::string shown, c.ctx.settings().Show(name));
+        return TextV(shown);
+      },
+      /*strict=*/false));
+  r->AddFunction(FixedFunction("pg_sleep", {oid::kFloat8}, oid::kVoid,
+                               [](FunctionCall& c) -> Result<Value> {
+                                 double secs = c.args[0].as_double();
+                                 auto deadline = NowTimestamp() + static_cast<int64_t>(secs * 1e6);
+                                 while (true) {
+                                   WALREP_RETURN_IF_ERROR(c.ctx.CheckInterrupts());
+                                   int64_t left = deadline - NowTimestamp();
+                                   if (left <= 0) break;
+                                   c.ctx.InterruptibleSleep(left);
+                                 }
+                                 return Value::Text(oid::kVoid, "");
+                               }));
+  {
+    FunctionDef f;
+    f.name = "pg_size_pretty";
+    f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+      if (types.size() != 1) return Status::Sql("42883", "function pg_size_pretty does not exist");
+      types[0] = types[0] == oid::kNumeric ? oid::kNumeric : oid::kInt8;
+      return oid::kText;
+    };
+    f.eval = [](FunctionCall& c) -> Result<Value> {
+      const Value& v = c.args[0];
+      int64_t size = v.type() == oid::kNumeric
+                         ? static_cast<int64_t>(NumericRescale(v.as_numeric(), 0).mantissa)
+                         : v.as_int();
+      return TextV(SizePretty(size));
+    };
+    r->AddFunction(f);
+  }
+  r->AddFunction(AnyTypeFunction("upper", 1, oid::kText, [](FunctionCall& c) -> Result<Value> {
+    std::string s = c.args[0].as_string();
+    for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    return TextV(s);
+  }));
+  r->AddFunction(AnyTypeFunction("lower", 1, oid::kText, [](FunctionCall& c) -> Result<Value> {
+    return TextV(ToLower(c.args[0].as_string()));
+  }));
+  r->AddFunction(AnyTypeFunction("length", 1, oid::kInt4, [](FunctionCall& c) -> Result<Value> {
+    // Characters, not bytes: count UTF-8 lead bytes.
+    int64_t n = 0;
+    for (unsigned char ch : c.args[0].as_string()) n += (ch & 0xC0) != 0x80;
+    return Value::Int(oid::kInt4, n);
+  }));
+  r->AddFunction(AnyTypeFunction("abs", 1, 0, [](FunctionCall& c) -> Result<Value> {
+    const Value& v = c.args[0];
+    if (v.type() == oid::kNumeric) {
+      Numeric n = v.as_numeric();
+      if (n.mantissa < 0) n.mantissa = -n.mantissa;
+      return Value::Num(n);
+    }
+    if (v.type() == oid::kFloat8 || v.type() == oid::kFloat4) {
+      return Value::Float(v.type(), std::fabs(v.as_double()));
+    }
+    if (IsIntegerType(v.type())) return Value::Int(v.type(), v.as_int() < 0 ? -v.as_int() : v.as_int());
+    return Status::Sql("42883", fmt::format("function abs({}) does not exist", TypeName(v.type())));
+  }));
+  {
+    FunctionDef f;
+    f.name = "round";
+    f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+      if (types.empty() || types.size() > 2) return Status::Sql("42883", "function round does not exist");
+      if (types.size() == 2 || types[0] == oid::kNumeric || IsIntegerType(types[0]) ||
+          types[0] == oid::kUnknown) {
+        types[0] = oid::kNumeric;
+        if (types.size() == 2) types[1] = oid::kInt4;
+        return oid::kNumeric;
+      }
+      types[0] = oid::kFloat8;
+      return oid::kFloat8;
+    };
+    f.eval = [](FunctionCall& c) -> Result<Value> {
+      if (c.args[0].type() == oid::kFloat8) return Value::Float(oid::kFloat8, std::nearbyint(c.args[0].as_double()));
+      int scale = c.args.size() == 2 ? static_cast<int>(c.args[1].as_int()) : 0;
+      return Value::Num(NumericRescale(c.args[0].as_numeric(), std::max(0, scale)));
+    };
+    r->AddFunction(f);
+  }
+  {
+    FunctionDef f;
+    f.name = "concat";
+    f.strict = false;
+    f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+      for (auto& t : types) {
+        if (t == oid::kUnknown) t = oid::kText;
+      }
+      return oid::kText;
+    };
+    f.eval = [](FunctionCall& c) -> Result<Value> {
+      std::string out;
+      FormatOptions fo;
+      for (const auto& v : c.args) {
+        if (!v.is_null()) out += ToText(v, fo);
+      }
+      return TextV(out);
+    };
+    r->AddFunction(f);
+  }
+  {
+    // EXTRACT(field FROM source) and date_part(field, source).
+    auto extract = [](bool as_numeric) {
+      return [as_numeric](FunctionCall& c) -> Result<Value> {
+        std::string field = ToLower(c.args[0].as_string());
+        const Value& src = c.args[1];
+        double out;
+        if (src.type() == oid::kInterval) {
+          const Interval& iv = src.as_interval();
+          if (field == "epoch") {
+            out = (static_cast<double>(iv.months) * 30 + iv.days) * 86400.0 + iv.micros / 1e6;
+            if (as_numeric) {
+              __int128 us = (static_cast<__int128>(iv.months) * 30 + iv.days) * 86400000000LL + iv.micros;
+              return Value::Num(Numeric{us, 6});
+            }
+          } else if (field == "day") {
+            out = iv.days;
+          } else if (field == "hour") {
+            out = static_cast<double>(iv.micros / 3600000000LL);
+          } else if (field == "minute") {
+            out = static_cast<double>((iv.micros / 60000000LL) % 60);
+          } else if (field == "second") {
+            out = static_cast<double>(iv.micros % 60000000LL) / 1e6;
+          } else {
+            return Status::Sql("0A000", fmt::format("interval units \"{}\" not supported", field));
+          }
+        } else {
+          int64_t us = src.as_int();
+          if (src.type() == oid::kDate) us *= 86400000000LL;
+          if (field == "epoch") {
+            if (as_numeric) {
+              return Value::Num(Numeric{static_cast<__int128>(us) + kPgEpochUnixSeconds * 1000000LL, 6});
+            }
+            out = static_cast<double>(us) / 1e6 + kPgEpochUnixSeconds;
+          } else {
+            int64_t local = us + (src.type() == oid::kTimestampTz
+                                      ? static_cast<int64_t>(ParseTimeZoneOffset(
+                                            c.ctx.settings().Get("TimeZone").value_or("UTC"))
+                                            .value_or(0)) * 1000000
+                                      : 0);
+            std::string text = FormatTimestamp(local);  // YYYY-MM-DD HH:MM:SS[.f]
+            int y = std::stoi(text.substr(0, 4)), mo = std::stoi(text.substr(5, 2)),
+                d = std::stoi(text.substr(8, 2)), h = std::stoi(text.substr(11, 2)),
+                mi = std::stoi(text.substr(14, 2));
+            double s = std::stod(text.substr(17));
+            if (field == "year") out = y;
+            else if (field == "month") out = mo;
+            else if (field == "day") out = d;
+            else if (field == "hour") out = h;
+            else if (field == "minute") out = mi;
+            else if (field == "second") out = s;
+            else return Status::Sql("0A000", fmt::format("unit \"{}\" not supported", field));
+          }
+        }
+        if (as_numeric) return FromText(oid::kNumeric, fmt::format("{}", out), FormatOptions{});
+        return Value::Float(oid::kFloat8, out);
+      };
+    };
+    for (bool numeric : {true, false}) {
+      FunctionDef f;
+      f.name = numeric ? "extract" : "date_part";
+      f.resolve = [numeric](std::vector<int32_t>& types) -> Result<int32_t> {
+        if (types.size() != 2) return Status::Sql("42883", "function extract does not exist");
+        types[0] = oid::kText;
+        if (types[1] == oid::kUnknown) types[1] = oid::kTimestampTz;
+        if (types[1] != oid::kTimestampTz && types[1] != oid::kTimestamp &&
+            types[1] != oid::kDate && types[1] != oid::kInterval) {
+          return Status::Sql("42883", fmt::format("function {}(unknown, {}) does not exist",
+                                                  numeric ? "extract" : "date_part",
+                                                  TypeName(types[1])));
+        }
+        return numeric ? oid::kNumeric : oid::kFloat8;
+      };
+      f.eval = extract(numeric);
+      r->AddFunction(f);
+    }
+  }
+}
+
+}  // namespace walrep::sql

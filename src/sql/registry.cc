@@ -1,0 +1,56 @@
+// walrep: registry of functions and system views (see registry.h).
+#include "walrep/sql/registry.h"
+
+#include <fmt/format.h>
+
+#include "walrep/common/strings.h"
+
+namespace walrep::sql {
+
+Registry::Registry() { RegisterBuiltinFunctions(this); }
+
+void Registry::AddView(ViewDef view) {
+  std::string key = ToLower(view.name);
+  views_[key] = std::move(view);
+}
+
+void Registry::AddFunction(FunctionDef fn) {
+  std::string key = ToLower(fn.name);
+  functions_[key] = std::move(fn);
+}
+
+const ViewDef* Registry::FindView(const std::string& name) const {
+  std::string n = ToLower(name);
+  if (n.rfind("pg_catalog.", 0) == 0) n = n.substr(11);
+  auto it = views_.find(n);
+  return it == views_.end() ? nullptr : &it->second;
+}
+
+const FunctionDef* Registry::FindFunction(const std::string& name) const {
+  std::string n = ToLower(name);
+  if (n.rfind("pg_catalog.", 0) == 0) n = n.substr(11);
+  auto it = functions_.find(n);
+  return it == functions_.end() ? nullptr : &it->second;
+}
+
+FunctionDef FixedFunction(std::string name, std::vector<int32_t> args, int32_t result,
+                          std::function<Result<Value>(FunctionCall&)> eval, bool strict) {
+  FunctionDef f;
+  f.name = name;
+  f.strict = strict;
+  f.eval = std::move(eval);
+  f.resolve = [name, args, result](std::vector<int32_t>& types) -> Result<int32_t> {
+    if (types.size() != args.size()) {
+      std::string sig;
+      for (size_t i = 0; i < types.size(); i++) sig += (i ? ", " : "") + std::string(TypeName(types[i]));
+      return Status::Sql("42883", fmt::format("function {}({}) does not exist", name, sig))
+          .WithHint("No function matches the given name and argument types. You might need to "
+                    "add explicit type casts.");
+    }
+    types = args;
+    return result;
+  };
+  return f;
+}
+
+}  // namespace walrep::sql

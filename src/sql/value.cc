@@ -1,0 +1,645 @@
+// walrep: SQL value input, output and casts (see value.h).
+// Counterpart: the *in/*out/*send/*recv functions in PostgreSQL's utils/adt/.
+#include "walrep/sql/value.h"
+
+#include <fmt/format.h>
+
+#include <cctype>
+#include <climits>
+#include <cmath>
+#include <cstring>
+
+#include "walrep/common/strings.h"
+#include "walrep/common/time.h"
+
+namespace walrep::sql {
+
+namespace {
+
+Status InvalidSyntax(int32_t type, std::string_view text) {
+  return Status::Sql("22P02",
+                     fmt::format("invalid input syntax for type {}: \"{}\"", TypeName(type), text));
+}
+Status OutOfRange(int32_t type) {
+  return Status::Sql("22003", fmt::format("{} out of range", TypeName(type)));
+}
+
+int64_t RangeMin(int32_t t) {
+  return t == oid::kInt2 ? SHRT_MIN : t == oid::kInt4 ? INT_MIN : t == oid::kOid ? 0 : LLONG_MIN;
+}
+int64_t RangeMax(int32_t t) {
+  return t == oid::kInt2 ? SHRT_MAX : t == oid::kInt4 ? INT_MAX : t == oid::kOid ? UINT_MAX : LLONG_MAX;
+}
+
+Result<Value> CheckedInt(int32_t type, __int128 v) {
+  if (v < RangeMin(type) || v > RangeMax(type)) {
+    if (type == oid::kInt4) return Status::Sql("22003", "integer out of range");
+    if (type == oid::kInt2) return Status::Sql("22003", "smallint out of range");
+    if (type == oid::kInt8) return Status::Sql("22003", "bigint out of range");
+    return OutOfRange(type);
+  }
+  return Value::Int(type, static_cast<int64_t>(v));
+}
+
+__int128 Pow10(int n) {
+  __int128 r = 1;
+  for (int i = 0; i < n; i++) r *= 10;
+  return r;
+}
+
+std::string FormatDouble(double d, int32_t type) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+  // Shortest representation that reads back exactly, as PostgreSQL 12+ prints by default.
+  std::string s = type == oid::kFloat4 ? fmt::format("{}", static_cast<float>(d))
+                                       : fmt::format("{}", d);
+  // fmt prints exponents as e+16 / e-05; PostgreSQL prints e+16 / e-05 too.
+  return s;
+}
+
+void PutBE(std::string* out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; i--) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t GetBE(std::string_view b) {
+  uint64_t v = 0;
+  for (unsigned char c : b) v = (v << 8) | c;
+  return v;
+}
+
+}  // namespace
+
+const char* TypeName(int32_t type) {
+  switch (type) {
+    case oid::kBool: return "boolean";
+    case oid::kBytea: return "bytea";
+    case oid::kChar: return "\"char\"";
+    case oid::kName: return "name";
+    case oid::kInt8: return "bigint";
+    case oid::kInt2: return "smallint";
+    case oid::kInt4: return "integer";
+    case oid::kText: return "text";
+    case oid::kOid: return "oid";
+    case oid::kXid: return "xid";
+    case oid::kFloat4: return "real";
+    case oid::kFloat8: return "double precision";
+    case oid::kUnknown: return "unknown";
+    case oid::kBpchar: return "character";
+    case oid::kVarchar: return "character varying";
+    case oid::kDate: return "date";
+    case oid::kTimestamp: return "timestamp without time zone";
+    case oid::kTimestampTz: return "timestamp with time zone";
+    case oid::kInterval: return "interval";
+    case oid::kNumeric: return "numeric";
+    case oid::kVoid: return "void";
+    case oid::kPgLsn: return "pg_lsn";
+    case oid::kInet: return "inet";
+  }
+  return "unknown";
+}
+
+int16_t TypeLen(int32_t type) {
+  switch (type) {
+    case oid::kBool: case oid::kChar: return 1;
+    case oid::kInt2: return 2;
+    case oid::kInt4: case oid::kOid: case oid::kXid: case oid::kFloat4: case oid::kDate:
+    case oid::kVoid: return 4;
+    case oid::kInt8: case oid::kFloat8: case oid::kTimestamp: case oid::kTimestampTz:
+    case oid::kPgLsn: return 8;
+    case oid::kInterval: return 16;
+    case oid::kName: return 64;
+    case oid::kUnknown: return -2;
+  }
+  return -1;
+}
+
+bool IsIntegerType(int32_t t) {
+  return t == oid::kInt2 || t == oid::kInt4 || t == oid::kInt8 || t == oid::kOid;
+}
+bool IsNumericCategory(int32_t t) {
+  return IsIntegerType(t) || t == oid::kFloat4 || t == oid::kFloat8 || t == oid::kNumeric;
+}
+bool IsStringType(int32_t t) {
+  return t == oid::kText || t == oid::kVarchar || t == oid::kBpchar || t == oid::kName ||
+         t == oid::kUnknown || t == oid::kChar;
+}
+
+Result<int32_t> LookupTypeName(std::string_view raw) {
+  std::string n = ToLower(raw);
+  if (n.rfind("pg_catalog.", 0) == 0) n = n.substr(11);
+  static const std::pair<const char*, int32_t> kNames[] = {
+      {"bool", oid::kBool},           {"boolean", oid::kBool},
+      {"bytea", oid::kBytea},         {"char", oid::kBpchar},
+      {"character", oid::kBpchar},    {"bpchar", oid::kBpchar},
+      {"name", oid::kName},           {"int8", oid::kInt8},
+      {"bigint", oid::kInt8},         {"int2", oid::kInt2},
+      {"smallint", oid::kInt2},       {"int4", oid::kInt4},
+      {"int", oid::kInt4},            {"integer", oid::kInt4},
+      {"text", oid::kText},           {"oid", oid::kOid},
+      {"xid", oid::kXid},             {"float4", oid::kFloat4},
+      {"real", oid::kFloat4},         {"float8", oid::kFloat8},
+      {"double precision", oid::kFloat8}, {"float", oid::kFloat8},
+      {"varchar", oid::kVarchar},     {"character varying", oid::kVarchar},
+      {"date", oid::kDate},           {"timestamp", oid::kTimestamp},
+      {"timestamptz", oid::kTimestampTz}, {"interval", oid::kInterval},
+      {"numeric", oid::kNumeric},     {"decimal", oid::kNumeric},
+      {"void", oid::kVoid},           {"pg_lsn", oid::kPgLsn},
+      {"unknown", oid::kUnknown},     {"inet", oid::kInet},
+  };
+  for (const auto& [name, id] : kNames) {
+    if (n == name) return id;
+  }
+  return Status::Sql("42704", fmt::format("type \"{}\" does not exist", raw));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Numeric
+
+Result<Numeric> ParseNumeric(std::string_view in) {
+  std::string_view s = Trim(in);
+  Numeric n;
+  bool neg = false, digits = false, dot = false;
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+  for (; i < s.size(); i++) {
+    char c = s[i];
+    if (c >= '0' && c <= '9') {
+      if (n.mantissa > Pow10(36)) return Status::Sql("22003", "value overflows numeric format");
+      n.mantissa = n.mantissa * 10 + (c - '0');
+      if (dot) n.scale++;
+      digits = true;
+    } else if (c == '.' && !dot) {
+      dot = true;
+    } else if ((c == 'e' || c == 'E') && digits) {
+      int exp = std::atoi(std::string(s.substr(i + 1)).c_str());
+      if (exp > 30 || exp < -30) return Status::Sql("22003", "value overflows numeric format");
+      if (exp >= 0) {
+        if (exp >= n.scale) {
+          n.mantissa *= Pow10(exp - n.scale);
+          n.scale = 0;
+        } else {
+          n.scale -= exp;
+        }
+      } else {
+        n.scale += -exp;
+      }
+      i = s.size();
+      break;
+    } else {
+      return InvalidSyntax(oid::kNumeric, in);
+    }
+  }
+  if (!digits) return InvalidSyntax(oid::kNumeric, in);
+  if (neg) n.mantissa = -n.mantissa;
+  return n;
+}
+
+std::string NumericToString(const Numeric& n) {
+  __int128 m = n.mantissa < 0 ? -n.mantissa : n.mantissa;
+  std::string digits;
+  do {
+    digits.insert(digits.begin(), static_cast<char>('0' + static_cast<int>(m % 10)));
+    m /= 10;
+  } while (m > 0);
+  if (n.scale > 0) {
+    while (static_cast<int>(digits.size()) <= n.scale) digits.insert(digits.begin(), '0');
+    digits.insert(digits.end() - n.scale, '.');
+  }
+  return (n.mantissa < 0 ? "-" : "") + digits;
+}
+
+double NumericToDouble(const Numeric& n) {
+  return static_cast<double>(n.mantissa) / std::pow(10.0, n.scale);
+}
+
+Numeric NumericFromInt(int64_t v) { return Numeric{v, 0}; }
+
+Numeric NumericRescale(const Numeric& n, int scale) {
+  if (scale >= n.scale) return Numeric{n.mantissa * Pow10(scale - n.scale), scale};
+  __int128 div = Pow10(n.scale - scale);
+  __int128 q = n.mantissa / div, r = n.mantissa % div;
+  if (r * 2 >= div) q++;
+  if (r * 2 <= -div) q--;
+  return Numeric{q, scale};
+}
+
+int CompareNumeric(const Numeric& a, const Numeric& b) {
+  int s = std::max(a.scale, b.scale);
+  __int128 x = NumericRescale(a, s).mantissa, y = NumericRescale(b, s).mantissa;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interval, LSN
+
+std::string FormatInterval(const Interval& iv) {
+  std::string out;
+  bool is_before = false, is_zero = true;
+  auto add = [&](int64_t v, const char* unit) {
+    if (v == 0) return;
+    out += fmt::format("{}{}{} {}{}", out.empty() ? "" : " ", (is_before && v > 0) ? "+" : "", v,
+                       unit, (v == 1 || v == -1) ? "" : "s");
+    is_before = v < 0;
+    is_zero = false;
+  };
+  add(iv.months / 12, "year");
+  int64_t mons = iv.months % 12;
+  if (mons != 0) {
+    out += fmt::format("{}{}{} mon{}", out.empty() ? "" : " ", (is_before && mons > 0) ? "+" : "",
+                       mons, (mons == 1 || mons == -1) ? "" : "s");
+    is_before = mons < 0;
+    is_zero = false;
+  }
+  add(iv.days, "day");
+  if (iv.micros != 0 || is_zero) {
+    bool neg = iv.micros < 0;
+    int64_t t = neg ? -iv.micros : iv.micros;
+    int64_t us = t % 1000000, secs = t / 1000000;
+    std::string time = fmt::format("{}{:02}:{:02}:{:02}", neg ? "-" : (is_before ? "+" : ""),
+                                   secs / 3600, (secs / 60) % 60, secs % 60);
+    if (us) {
+      std::string frac = fmt::format(".{:06}", us);
+      while (frac.back() == '0') frac.pop_back();
+      time += frac;
+    }
+    out += (out.empty() ? "" : " ") + time;
+  }
+  return out;
+}
+
+Result<Interval> ParseInterval(std::string_view in) {
+  Interval iv;
+  std::string s = ToLower(Trim(in));
+  size_t i = 0;
+  bool any = false, ago = false;
+  auto bad = [&] { return InvalidSyntax(oid::kInterval, in); };
+  while (i < s.size()) {
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) i++;
+    if (i >= s.size()) break;
+    if (s[i] == '@') {
+      i++;
+      continue;
+    }
+    size_t start = i;
+    if (s[i] == '+' || s[i] == '-') i++;
+    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' ||
+                            s[i] == ':'))
+      i++;
+    std::string num = s.substr(start, i - start);
+    if (num.empty() || num == "+" || num == "-") {
+      size_t ws = i;
+      while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) i++;
+      if (s.substr(ws, i - ws) == "ago") {
+        ago = true;
+        continue;
+      }
+      return bad();
+    }
+    any = true;
+    if (num.find(':') != std::string::npos) {
+      bool neg = num[0] == '-';
+      std::string body = (num[0] == '-' || num[0] == '+') ? num.substr(1) : num;
+      int h = 0, m = 0;
+      double sec = 0;
+      int parts = std::sscanf(body.c_str(), "%d:%d:%lf", &h, &m, &sec);
+      if (parts < 2) return bad();
+      int64_t us = (static_cast<int64_t>(h) * 3600 + m * 60) * 1000000 +
+                   static_cast<int64_t>(std::llround(sec * 1e6));
+      iv.micros += neg ? -us : us;
+      continue;
+    }
+    double v = std::strtod(num.c_str(), nullptr);
+    while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) i++;
+    size_t us_start = i;
+    while (i < s.size() && std::isalpha(static_cast<unsigned char>(s[i]))) i++;
+    std::string unit = s.substr(us_start, i - us_start);
+    if (!unit.empty() && unit.back() == 's' && unit.size() > 2 && unit != "ms" && unit != "us")
+      unit.pop_back();
+    if (unit == "year" || unit == "y" || unit == "yr") {
+      iv.months += static_cast<int32_t>(v * 12);
+    } else if (unit == "mon" || unit == "month") {
+      iv.months += static_cast<int32_t>(v);
+    } else if (unit == "week" || unit == "w") {
+      iv.days += static_cast<int32_t>(v * 7);
+    } else if (unit == "day" || unit == "d") {
+      iv.days += static_cast<int32_t>(v);
+      double frac = v - std::trunc(v);
+      iv.micros += static_cast<int64_t>(std::llround(frac * 86400e6));
+    } else if (unit == "hour" || unit == "h" || unit == "hr") {
+      iv.micros += static_cast<int64_t>(std::llround(v * 3600e6));
+    } else if (unit == "minute" || unit == "min" || unit == "m") {
+      iv.micros += static_cast<int64_t>(std::llround(v * 60e6));
+    } else if (unit == "second" || unit == "sec" || unit == "s" || unit.empty()) {
+      iv.micros += static_cast<int64_t>(std::llround(v * 1e6));
+    } else if (unit == "millisecond" || unit == "ms" || unit == "msec") {
+      iv.micros += static_cast<int64_t>(std::llround(v * 1e3));
+    } else if (unit == "microsecond" || unit == "us" || unit == "usec") {
+      iv.micros += static_cast<int64_t>(std::llround(v));
+    } else {
+      return bad();
+    }
+  }
+  if (!any) return bad();
+  if (ago) iv = Interval{-iv.months, -iv.days, -iv.micros};
+  return iv;
+}
+
+std::string FormatLsn(uint64_t lsn) {
+  return fmt::format("{:X}/{:X}", static_cast<uint32_t>(lsn >> 32), static_cast<uint32_t>(lsn));
+}
+
+std::optional<uint64_t> ParseLsn(std::string_view s) {
+  std::string str(Trim(s));
+  size_t slash = str.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == str.size() || slash > 8 ||
+      str.size() - slash - 1 > 8)
+    return std::nullopt;
+  for (size_t i = 0; i < str.size(); i++) {
+    if (i != slash && !std::isxdigit(static_cast<unsigned char>(str[i]))) return std::nullopt;
+  }
+  uint64_t hi = std::strtoull(str.substr(0, slash).c_str(), nullptr, 16);
+  uint64_t lo = std::strtoull(str.substr(slash + 1).c_str(), nullptr, 16);
+  return (hi << 32) | lo;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text and binary I/O
+
+std::string ToText(const Value& v, const FormatOptions& opts) {
+  switch (v.type()) {
+    case oid::kBool: return v.as_bool() ? "t" : "f";
+    case oid::kInt2: case oid::kInt4: case oid::kInt8: case oid::kOid: case oid::kXid:
+      return std::to_string(v.as_int());
+    case oid::kFloat4: case oid::kFloat8: return FormatDouble(v.as_double(), v.type());
+    case oid::kNumeric: return NumericToString(v.as_numeric());
+    case oid::kTimestampTz: return FormatTimestampTz(v.as_int(), opts.timezone_offset);
+    case oid::kTimestamp: return FormatTimestamp(v.as_int());
+    case oid::kDate: return FormatDate(static_cast<int32_t>(v.as_int()));
+    case oid::kInterval: return FormatInterval(v.as_interval());
+    case oid::kPgLsn: return FormatLsn(static_cast<uint64_t>(v.as_int()));
+    case oid::kVoid: return "";
+    case oid::kBytea: return "\\x" + HexEncode(v.as_string());
+  }
+  if (std::holds_alternative<std::string>(v.datum())) return v.as_string();
+  if (std::holds_alternative<int64_t>(v.datum())) return std::to_string(v.as_int());
+  return "";
+}
+
+Result<std::string> ToBinary(const Value& v) {
+  std::string out;
+  switch (v.type()) {
+    case oid::kBool: out.push_back(v.as_bool() ? 1 : 0); return out;
+    case oid::kInt2: PutBE(&out, static_cast<uint64_t>(v.as_int()), 2); return out;
+    case oid::kInt4: case oid::kOid: case oid::kXid: case oid::kDate:
+      PutBE(&out, static_cast<uint64_t>(v.as_int()), 4);
+      return out;
+    case oid::kInt8: case oid::kTimestamp: case oid::kTimestampTz: case oid::kPgLsn:
+      PutBE(&out, static_cast<uint64_t>(v.as_int()), 8);
+      return out;
+    case oid::kFloat4: {
+      float f = static_cast<float>(v.as_double());
+      uint32_t u;
+      std::memcpy(&u, &f, 4);
+      PutBE(&out, u, 4);
+      return out;
+    }
+    case oid::kFloat8: {
+      double d = v.as_double();
+      uint64_t u;
+      std::memcpy(&u, &d, 8);
+      PutBE(&out, u, 8);
+      return out;
+    }
+    case oid::kInterval: {
+      const Interval& iv = v.as_interval();
+      PutBE(&out, static_cast<uint64_t>(iv.micros), 8);
+      PutBE(&out, static_cast<uint32_t>(iv.days), 4);
+      PutBE(&out, static_cast<uint32_t>(iv.months), 4);
+      return out;
+    }
+    case oid::kNumeric: {
+      // PostgreSQL's numeric_send: ndigits, weight, sign, dscale, then base-10000 digits.
+      const Numeric& n = v.as_numeric();
+      __int128 m = n.mantissa < 0 ? -n.mantissa : n.mantissa;
+      int scale = n.scale;
+      // Align the fraction to a multiple of 4 digits.
+      int pad = (4 - scale % 4) % 4;
+      m *= Pow10(pad);
+      int frac_groups = (scale + pad) / 4;
+      std::vector<int> groups;  // least significant first
+      while (m > 0) {
+        groups.push_back(static_cast<int>(m % 10000));
+        m /= 10000;
+      }
+      while (static_cast<int>(groups.size()) < frac_groups) groups.push_back(0);
+      std::vector<int> digits(groups.rbegin(), groups.rend());
+      int weight = static_cast<int>(digits.size()) - frac_groups - 1;
+      while (!digits.empty() && digits.back() == 0) digits.pop_back();
+      size_t lead = 0;
+      while (lead < digits.size() && digits[lead] == 0) {
+        lead++;
+        weight--;
+      }
+      digits.erase(digits.begin(), digits.begin() + static_cast<long>(lead));
+      if (digits.empty()) weight = 0;
+      PutBE(&out, digits.size(), 2);
+      PutBE(&out, static_cast<uint16_t>(weight), 2);
+      PutBE(&out, n.mantissa < 0 ? 0x4000 : 0, 2);
+      PutBE(&out, static_cast<uint64_t>(scale), 2);
+      for (int d : digits) PutBE(&out, static_cast<uint64_t>(d), 2);
+      return out;
+    }
+    case oid::kVoid: return out;
+  }
+  if (std::holds_alternative<std::string>(v.datum())) return v.as_string();
+  return Status::NotSupported(
+      fmt::format("binary output of type {} is not supported", TypeName(v.type())));
+}
+
+Result<Value> FromText(int32_t type, std::string_view text, const FormatOptions& opts) {
+  std::string_view t = Trim(text);
+  switch (type) {
+    case oid::kBool: {
+      std::string l = ToLower(t);
+      if (l == "t" || l == "true" || l == "yes" || l == "y" || l == "on" || l == "1")
+        return Value::Bool(true);
+      if (l == "f" || l == "false" || l == "no" || l == "n" || l == "off" || l == "0")
+        return Value::Bool(false);
+      return InvalidSyntax(type, text);
+    }
+    case oid::kInt2: case oid::kInt4: case oid::kInt8: case oid::kOid: case oid::kXid: {
+      std::string s(t);
+      if (s.empty()) return InvalidSyntax(type, text);
+      char* end = nullptr;
+      errno = 0;
+      long long v = std::strtoll(s.c_str(), &end, 10);
+      if (*end != '\0') return InvalidSyntax(type, text);
+      if (errno == ERANGE || v < RangeMin(type) || v > RangeMax(type)) {
+        return Status::Sql("22003", fmt::format("value \"{}\" is out of range for type {}", text,
+                                                TypeName(type)));
+      }
+      return Value::Int(type, v);
+    }
+    case oid::kFloat4: case oid::kFloat8: {
+      std::string s = ToLower(t);
+      if (s == "nan") return Value::Float(type, NAN);
+      if (s == "infinity" || s == "inf" || s == "+infinity") return Value::Float(type, INFINITY);
+      if (s == "-infinity" || s == "-inf") return Value::Float(type, -INFINITY);
+      char* end = nullptr;
+      double d = std::strtod(s.c_str(), &end);
+      if (s.empty() || *end != '\0') return InvalidSyntax(type, text);
+      return Value::Float(type, d);
+    }
+    case oid::kNumeric: {
+      WALREP_ASSIGN_OR_RETURN(Numeric n, ParseNumeric(t));
+      return Value::Num(n);
+    }
+    case oid::kTimestampTz: case oid::kTimestamp: {
+      std::string l = ToLower(t);
+      if (l == "now") return Value::Timestamp(type, NowTimestamp());
+      if (l == "infinity") return Value::Timestamp(type, INT64_MAX);
+      if (l == "-infinity") return Value::Timestamp(type, INT64_MIN);
+      bool had_zone = false;
+      auto ts = ParseTimestamp(t, type == oid::kTimestampTz ? opts.timezone_offset : 0, &had_zone);
+      if (!ts) return InvalidSyntax(type, text);
+      if (type == oid::kTimestamp && had_zone) {
+        // timestamp ignores a written zone, as PostgreSQL does.
+        ts = ParseTimestamp(t.substr(0, t.find_last_of("+-Zz")), 0, nullptr);
+        if (!ts) return InvalidSyntax(type, text);
+      }
+      return Value::Timestamp(type, *ts);
+    }
+    case oid::kDate: {
+      auto ts = ParseTimestamp(t, 0, nullptr);
+      if (!ts) return InvalidSyntax(type, text);
+      int64_t days = *ts / 86400000000LL - (*ts < 0 && *ts % 86400000000LL ? 1 : 0);
+      return Value::Int(oid::kDate, days);
+    }
+    case oid::kInterval: {
+      WALREP_ASSIGN_OR_RETURN(Interval iv, ParseInterval(t));
+      return Value::Interv(iv);
+    }
+    case oid::kPgLsn: {
+      auto lsn = ParseLsn(t);
+      if (!lsn) return InvalidSyntax(type, text);
+      return Value::Int(oid::kPgLsn, static_cast<int64_t>(*lsn));
+    }
+    case oid::kBytea: {
+      if (t.substr(0, 2) == "\\x") {
+        std::string out;
+        std::string_view hex = t.substr(2);
+        if (hex.size() % 2) return InvalidSyntax(type, text);
+        for (size_t i = 0; i < hex.size(); i += 2) {
+          out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+        }
+        return Value::Text(oid::kBytea, out);
+      }
+      return Value::Text(oid::kBytea, std::string(text));
+    }
+    case oid::kVoid: return Value::Null(oid::kVoid);
+  }
+  return Value::Text(type, std::string(text));
+}
+
+Result<Value> FromBinary(int32_t type, std::string_view b) {
+  auto need = [&](size_t n) -> Status {
+    if (b.size() != n) {
+      return Status::Sql("22P03", fmt::format("incorrect binary data format in bind parameter"));
+    }
+    return Status::OK();
+  };
+  switch (type) {
+    case oid::kBool: WALREP_RETURN_IF_ERROR(need(1)); return Value::Bool(b[0] != 0);
+    case oid::kInt2:
+      WALREP_RETURN_IF_ERROR(need(2));
+      return Value::Int(type, static_cast<int16_t>(GetBE(b)));
+    case oid::kInt4: case oid::kDate:
+      WALREP_RETURN_IF_ERROR(need(4));
+      return Value::Int(type, static_cast<int32_t>(GetBE(b)));
+    case oid::kOid: case oid::kXid:
+      WALREP_RETURN_IF_ERROR(need(4));
+      return Value::Int(type, static_cast<uint32_t>(GetBE(b)));
+    case oid::kInt8: case oid::kTimestamp: case oid::kTimestampTz: case oid::kPgLsn:
+      WALREP_RETURN_IF_ERROR(need(8));
+      return Value::Int(type, static_cast<int64_t>(GetBE(b)));
+    case oid::kFloat4: {
+      WALREP_RETURN_IF_ERROR(need(4));
+      uint32_t u = static_cast<uint32_t>(GetBE(b));
+      float f;
+      std::memcpy(&f, &u, 4);
+      return Value::Float(type, f);
+    }
+    case oid::kFloat8: {
+      WALREP_RETURN_IF_ERROR(need(8));
+      uint64_t u = GetBE(b);
+      double d;
+      std::memcpy(&d, &u, 8);
+      return Value::Float(type, d);
+    }
+    case oid::kText: case oid::kVarchar: case oid::kBpchar: case oid::kName: case oid::kBytea:
+    case oid::kUnknown:
+      return Value::Text(type == oid::kUnknown ? oid::kText : type, std::string(b));
+  }
+  return Status::NotSupported(
+      fmt::format("binary input of type {} is not supported", TypeName(type)));
+}
+
+Result<Value> Cast(const Value& v, int32_t target, const FormatOptions& opts) {
+  int32_t src = v.type();
+  if (src == target) return v;
+  if (v.is_null()) return Value::Null(target);
+  if (target == oid::kText || target == oid::kVarchar || target == oid::kBpchar ||
+      target == oid::kName) {
+    if (src == oid::kBytea) return Value::Text(target, ToText(v, opts));
+    return Value::Text(target, ToText(v, opts));
+  }
+  if (IsStringType(src)) return FromText(target, v.as_string(), opts);
+  if (IsIntegerType(src)) {
+    __int128 x = v.as_int();
+    if (IsIntegerType(target)) return CheckedInt(target, x);
+    if (target == oid::kFloat4 || target == oid::kFloat8) {
+      return Value::Float(target, static_cast<double>(v.as_int()));
+    }
+    if (target == oid::kNumeric) return Value::Num(NumericFromInt(v.as_int()));
+    if (target == oid::kBool && src == oid::kInt4) return Value::Bool(v.as_int() != 0);
+  }
+  if (src == oid::kFloat4 || src == oid::kFloat8) {
+    double d = v.as_double();
+    if (IsIntegerType(target)) {
+      if (std::isnan(d) || d < static_cast<double>(RangeMin(target)) - 0.5 ||
+          d > static_cast<double>(RangeMax(target)) + 0.5) {
+        return CheckedInt(target, static_cast<__int128>(RangeMax(target)) + 1);
+      }
+      return CheckedInt(target, static_cast<__int128>(std::nearbyint(d)));
+    }
+    if (target == oid::kFloat4 || target == oid::kFloat8) return Value::Float(target, d);
+    if (target == oid::kNumeric) return FromText(oid::kNumeric, fmt::format("{}", d), opts);
+  }
+  if (src == oid::kNumeric) {
+    const Numeric& n = v.as_numeric();
+    if (IsIntegerType(target)) return CheckedInt(target, NumericRescale(n, 0).mantissa);
+    if (target == oid::kFloat4 || target == oid::kFloat8) {
+      return Value::Float(target, NumericToDouble(n));
+    }
+  }
+  if (src == oid::kBool && target == oid::kInt4) return Value::Int(target, v.as_bool() ? 1 : 0);
+  if (src == oid::kTimestampTz && target == oid::kTimestamp) {
+    return Value::Timestamp(target, v.as_int() + static_cast<int64_t>(opts.timezone_offset) * 1000000);
+  }
+  if (src == oid::kTimestamp && target == oid::kTimestampTz) {
+    return Value::Timestamp(target, v.as_int() - static_cast<int64_t>(opts.timezone_offset) * 1000000);
+  }
+  if ((src == oid::kTimestamp || src == oid::kTimestampTz) && target == oid::kDate) {
+    int64_t local = v.as_int() + (src == oid::kTimestampTz ? opts.timezone_offset * 1000000LL : 0);
+    int64_t days = local / 86400000000LL - (local < 0 && local % 86400000000LL ? 1 : 0);
+    return Value::Int(oid::kDate, days);
+  }
+  if (src == oid::kDate && (target == oid::kTimestamp || target == oid::kTimestampTz)) {
+    int64_t us = v.as_int() * 86400000000LL;
+    if (target == oid::kTimestampTz) us -= opts.timezone_offset * 1000000LL;
+    return Value::Timestamp(target, us);
+  }
+  return Status::Sql("42846", fmt::format("cannot cast type {} to {}", TypeName(src),
+                                          TypeName(target)));
+}
+
+}  // namespace walrep::sql

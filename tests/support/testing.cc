@@ -1,0 +1,317 @@
+// walrep: test support (see testing.h).
+#include "testing.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#ifndef WALREP_BIN_DIR
+#error "WALREP_BIN_DIR must be defined"
+#endif
+
+namespace walrep::testing {
+
+namespace fs = std::filesystem;
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "walrep-test-XXXXXX").string();
+  char* p = ::mkdtemp(tmpl.data());
+  if (!p) throw std::runtime_error("mkdtemp failed");
+  path_ = p;
+}
+
+TempDir::~TempDir() {
+  if (std::getenv("WALREP_KEEP_TMP")) return;
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+PortLock::PortLock() {
+  fs::create_directories("/tmp/walrep-test-ports");
+  for (int attempt = 0; attempt < 100; attempt++) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    socklen_t len = sizeof(a);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      ::close(fd);
+      continue;
+    }
+    ::close(fd);
+    int port = ntohs(a.sin_port);
+    std::string lock = "/tmp/walrep-test-ports/" + std::to_string(port);
+    int lfd = ::open(lock.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (lfd < 0) {
+      // Reclaim a lock whose owner died.
+      std::ifstream in(lock);
+      long owner = 0;
+      in >> owner;
+      if (owner > 0 && ::kill(static_cast<pid_t>(owner), 0) != 0 && errno == ESRCH) {
+        ::unlink(lock.c_str());
+      }
+      continue;
+    }
+    std::string pid = std::to_string(::getpid());
+    if (::write(lfd, pid.data(), pid.size()) < 0) {
+      // best effort: the lock still exists
+    }
+    ::close(lfd);
+    port_ = port;
+    lock_path_ = lock;
+    return;
+  }
+  throw std::runtime_error("no free port");
+}
+
+PortLock::~PortLock() {
+  if (!lock_path_.empty()) ::unlink(lock_path_.c_str());
+}
+
+CommandResult Run(const std::vector<std::string>& argv, int timeout_secs,
+                  const std::string& stdin_data, const std::map<std::string, std::string>& env) {
+  CommandResult r;
+  int in_pipe[2], out_pipe[2], err_pipe[2];
+  if (::pipe(in_pipe) || ::pipe(out_pipe) || ::pipe(err_pipe)) return r;
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(in_pipe[0], 0);
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
+      ::close(fd);
+    }
+    for (const auto& [k, v] : env) ::setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+    _exit(127);
+  }
+  ::close(in_pipe[0]);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (!stdin_data.empty()) {
+    signal(SIGPIPE, SIG_IGN);
+    if (::write(in_pipe[1], stdin_data.data(), stdin_data.size()) < 0) {
+      // the child may not read its input
+    }
+  }
+  ::close(in_pipe[1]);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_secs);
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open_fds = 2;
+  char buf[65536];
+  bool killed = false;
+  while (open_fds > 0) {
+    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    deadline - std::chrono::steady_clock::now())
+                                    .count());
+    if (left <= 0) {
+      ::kill(pid, SIGKILL);
+      killed = true;
+      break;
+    }
+    if (::poll(fds, 2, left) <= 0) continue;
+    for (int i = 0; i < 2; i++) {
+      if (fds[i].fd >= 0 && (fds[i].revents & (POLLIN | POLLHUP))) {
+        ssize_t n = ::read(fds[i].fd, buf, sizeof(buf));
+        if (n <= 0) {
+          ::close(fds[i].fd);
+          fds[i].fd = -1;
+          open_fds--;
+        } else {
+          (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
+        }
+      }
+    }
+  }
+  for (auto& f : fds) {
+    if (f.fd >= 0) ::close(f.fd);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.exit_code = killed ? -9 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string WalrepBin(const std::string& name) { return std::string(WALREP_BIN_DIR) + "/" + name; }
+std::string PgBin(const std::string& name) { return "/usr/lib/postgresql/15/bin/" + name; }
+
+Node::Node(std::string name) : name_(std::move(name)) {
+  data_dir_ = base_.path() + "/" + name_;
+  socket_dir_ = base_.path() + "/sock";
+  log_file_ = base_.path() + "/" + name_ + ".log";
+  fs::create_directories(socket_dir_);
+}
+
+Node::~Node() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGQUIT);
+    int status;
+    for (int i = 0; i < 200; i++) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+    }
+  }
+  if (::testing::Test::HasFailure()) {
+    std::fprintf(stderr, "---- log of %s ----\n%s\n", name_.c_str(), Log().c_str());
+  }
+}
+
+void Node::Init(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {WalrepBin("walrepctl"), "init", "-D", data_dir_, "-U", "postgres"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CommandResult r = Run(argv);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  AppendConf("port = " + std::to_string(port()));
+  AppendConf("unix_socket_directories = '" + socket_dir_ + "'");
+  AppendConf("listen_addresses = '127.0.0.1'");
+}
+
+void Node::AppendConf(const std::string& line) {
+  std::ofstream(data_dir_ + "/postgresql.conf", std::ios::app) << line << "\n";
+}
+
+void Node::WriteFile(const std::string& relpath, const std::string& content) {
+  std::ofstream(data_dir_ + "/" + relpath, std::ios::trunc) << content;
+}
+
+std::string Node::Log() const {
+  std::ifstream in(log_file_);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Node::Start(const std::vector<std::string>& extra_args) {
+  ASSERT_LE(pid_, 0) << "already running";
+  std::vector<std::string> argv = {WalrepBin("walrepd"), "-D", data_dir_};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    _exit(127);
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string conninfo = ConnStr("connect_timeout=2");
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL() << "walrepd exited during start:\n" << Log();
+    }
+    if (PQping(conninfo.c_str()) == PQPING_OK) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL() << "walrepd did not start in 30 s:\n" << Log();
+}
+
+void Node::Stop(const std::string& mode) {
+  ASSERT_GT(pid_, 0) << "not running";
+  int sig = mode == "smart" ? SIGTERM : mode == "immediate" ? SIGQUIT : SIGINT;
+  ::kill(pid_, sig);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL() << "walrepd did not stop in 60 s";
+}
+
+void Node::Kill9() {
+  ASSERT_GT(pid_, 0);
+  ::kill(pid_, SIGKILL);
+  int status;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+bool Node::Running() {
+  if (pid_ <= 0) return false;
+  int status;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    return false;
+  }
+  return true;
+}
+
+std::string Node::ConnStr(const std::string& extra) const {
+  return "host=127.0.0.1 port=" + std::to_string(port()) + " user=postgres dbname=postgres " +
+         extra;
+}
+
+PGconn* Node::Connect(const std::string& extra) const {
+  return PQconnectdb(ConnStr(extra).c_str());
+}
+
+CommandResult Node::Psql(const std::string& sql, const std::string& extra_conn) const {
+  return Run({PgBin("psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+              ConnStr(extra_conn), "-c", sql});
+}
+
+std::string Node::SafePsql(const std::string& sql, const std::string& extra_conn) const {
+  CommandResult r = Psql(sql, extra_conn);
+  EXPECT_EQ(r.exit_code, 0) << "psql failed for: " << sql << "\n" << r.err;
+  std::string out = r.out;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  return out;
+}
+
+std::string Node::Query(const std::string& sql, const std::string& extra_conn) const {
+  PGconn* c = Connect(extra_conn);
+  std::string out;
+  if (PQstatus(c) != CONNECTION_OK) {
+    out = std::string("CONNECT: ") + PQerrorMessage(c);
+  } else {
+    PGresult* r = PQexec(c, sql.c_str());
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+      out = PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "";
+    } else if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+      out = PQcmdStatus(r);
+    } else {
+      out = std::string("ERROR: ") + PQresultErrorField(r, PG_DIAG_SQLSTATE) + " " +
+            PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    }
+    PQclear(r);
+  }
+  PQfinish(c);
+  return out;
+}
+
+}  // namespace walrep::testing

@@ -1,0 +1,270 @@
+// walrep: the SQL executor on queries without tables, driven through a fake session.
+#include "walrep/sql/executor.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace walrep::sql {
+namespace {
+
+class FakeRoles : public RoleManager {
+ public:
+  Status CreateRole(const std::string& name, const RoleOptions& o, const std::string&) override {
+    if (roles.count(name)) return Status::Sql("42710", "role \"" + name + "\" already exists");
+    RoleInfo r;
+    r.name = name;
+    r.login = o.login.value_or(false);
+    roles[name] = r;
+    return Status::OK();
+  }
+  Status AlterRole(const std::string& name, const RoleOptions& o, const std::string&) override {
+    if (!roles.count(name)) return Status::Sql("42704", "role \"" + name + "\" does not exist");
+    if (o.login) roles[name].login = *o.login;
+    return Status::OK();
+  }
+  Status DropRole(const std::string& name) override {
+    roles.erase(name);
+    return Status::OK();
+  }
+  std::optional<RoleInfo> Find(const std::string& name) const override {
+    auto it = roles.find(name);
+    if (it == roles.end()) return std::nullopt;
+    return it->second;
+  }
+  std::map<std::string, RoleInfo> roles;
+};
+
+class FakeSession : public SessionContext {
+ public:
+  FakeSession() : settings_(*ServerSettings::Build({}, {})) {}
+  SessionSettings& settings() override { return settings_; }
+  std::string session_user() const override { return "postgres"; }
+  std::string current_user() const override { return "postgres"; }
+  std::string database() const override { return "postgres"; }
+  bool is_superuser() const override { return true; }
+  int32_t backend_pid() const override { return 4242; }
+  TimestampTz postmaster_start_time() const override { return 0; }
+  bool in_recovery() const override { return false; }
+  RoleManager& roles() override { return roles_; }
+  Status ReloadConfig() override {
+    reloads++;
+    return Status::OK();
+  }
+  Result<bool> SignalBackend(int32_t pid, bool) override { return pid == 4242; }
+  Status AlterSystem(const std::string& name, const std::optional<std::string>& v) override {
+    altered[name] = v.value_or("<reset>");
+    return Status::OK();
+  }
+  Status CheckInterrupts() override { return Status::OK(); }
+  void InterruptibleSleep(int64_t) override {}
+  void AddNotice(const std::string& sev, const std::string& code, const std::string& msg,
+                 const std::string&) override {
+    notices.push_back(sev + " " + code + " " + msg);
+  }
+  SessionSettings settings_;
+  FakeRoles roles_;
+  int reloads = 0;
+  std::map<std::string, std::string> altered;
+  std::vector<std::string> notices;
+};
+
+class ExecutorTest : public ::testing::Test {
+ protected:
+  ExecutorTest() : exec_(&registry_, &session_) {}
+
+  // Runs a query string like a simple Query message; returns rows as "a|b" lines, or the error.
+  std::string Run(const std::string& sql) {
+    auto parsed = ParseSql(sql);
+    if (!parsed.ok()) return Err(parsed.status());
+    std::string out;
+    for (const auto& stmt : *parsed) {
+      auto p = exec_.Prepare(stmt, {});
+      if (!p.ok()) {
+        exec_.OnError();
+        return Err(p.status());
+      }
+      auto r = exec_.Execute(**p, {});
+      if (!r.ok()) {
+        exec_.OnError();
+        return Err(r.status());
+      }
+      last_ = *r;
+      for (const auto& row : r->rows) {
+        std::string line;
+        for (size_t i = 0; i < row.size(); i++) {
+          line += (i ? "|" : "") + (row[i].is_null() ? std::string("NULL") : ToText(row[i], {}));
+        }
+        out += (out.empty() ? "" : "\n") + line;
+      }
+      if (!r->returns_rows) out += (out.empty() ? "" : "\n") + r->tag;
+    }
+    exec_.EndImplicitTransaction();
+    return out;
+  }
+  static std::string Err(const Status& st) {
+    return "ERROR " + st.sqlstate() + " " + st.message() +
+           (st.position() ? " @" + std::to_string(st.position()) : "");
+  }
+
+  Registry registry_;
+  FakeSession session_;
+  Executor exec_;
+  ExecResult last_;
+};
+
+TEST_F(ExecutorTest, ConstantsOperatorsAndTypes) {
+  EXPECT_EQ(Run("select 1 + 2, 7 / 2, 7 % 3, -5, 2 * 3.5, 10 / 4.0"), "3|3|1|-5|7.0|2.5000000000000000");
+  EXPECT_EQ(last_.columns[0].type, oid::kInt4);
+  EXPECT_EQ(last_.columns[4].type, oid::kNumeric);
+  EXPECT_EQ(Run("select 'a' || 'b' || 1, 'abc' like 'a%', 'abc' like 'b%', 'ABC' ilike 'a_c'"),
+            "ab1|t|f|t");
+  EXPECT_EQ(Run("select 1 < 2, 2 <= 1, 'b' > 'a', 1 = 1.0, null = 1, 3 between 1 and 5"),
+            "t|f|t|t|NULL|t");
+  EXPECT_EQ(Run("select true and null, false and null, true or null, not true"), "NULL|f|t|f");
+  EXPECT_EQ(Run("select 1 in (1, 2), 3 not in (1, 2), null::int is null, 1 is not null"),
+            "t|t|t|t");
+  EXPECT_EQ(Run("select 5000000000, 2147483647 + 1"), "ERROR 22003 integer out of range");
+  EXPECT_EQ(Run("select 5000000000 + 1"), "5000000001");
+  EXPECT_EQ(Run("select 1/0"), "ERROR 22012 division by zero");
+  EXPECT_EQ(Run("select '12'::int + 1, 3.7::int, '1.5'::float8 * 2, 10::numeric / 4"),
+            "13|4|3|2.5000000000000000");
+  EXPECT_EQ(Run("select 'x'::int"), "ERROR 22P02 invalid input syntax for type integer: \"x\" @8");
+}
+
+TEST_F(ExecutorTest, ColumnNamesFollowPostgres) {
+  ASSERT_NE(Run("select 1, 1::int4, now(), 'x'::text, current_user, 1 as one, coalesce(1,2), "
+                "case when true then 1 end, now()::text"),
+            "");
+  std::vector<std::string> names;
+  for (const auto& c : last_.columns) names.push_back(c.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"?column?", "int4", "now", "text", "current_user",
+                                             "one", "coalesce", "case", "now"}));
+}
+
+TEST_F(ExecutorTest, ConditionalsAndFunctions) {
+  EXPECT_EQ(Run("select case when 1 > 2 then 'a' when 2 > 1 then 'b' else 'c' end, "
+                "case 3 when 1 then 'one' else 'other' end, coalesce(null, null, 3), "
+                "nullif(1, 1), greatest(1, 5, 3), least(4, 2)"),
+            "b|other|3|NULL|5|2");
+  EXPECT_EQ(Run("select pg_size_pretty(1023::bigint), pg_size_pretty(10240::bigint), "
+                "pg_size_pretty(1048576::bigint), pg_size_pretty(1073741824::bigint), "
+                "pg_size_pretty(10485759::bigint)"),
+            "1023 bytes|10 kB|1024 kB|1024 MB|10 MB");
+  EXPECT_EQ(Run("select pg_backend_pid(), current_database(), pg_is_in_recovery(), upper('ab'), "
+                "length('héllo'), abs(-3), round(2.567, 2)"),
+            "4242|postgres|f|AB|5|3|2.57");
+  EXPECT_EQ(Run("select extract(epoch from interval '1 day 1 second'), "
+                "date_part('epoch', '2000-01-01 00:00:10+00'::timestamptz)"),
+            "86401.000000|946684810");
+  EXPECT_EQ(Run("select now() - now(), '2024-01-02'::date - '2024-01-01'::date, "
+                "'2024-01-01 00:00:00+00'::timestamptz + interval '1 day 2 hours'"),
+            "00:00:00|1|2024-01-02 02:00:00+00");
+  EXPECT_EQ(Run("select '0/3000000'::pg_lsn - '0/1000000'::pg_lsn"), "33554432");
+  EXPECT_EQ(Run("select nosuch(1)").substr(0, 48), "ERROR 42883 function nosuch(integer) does not ex");
+  EXPECT_EQ(Run("select pg_reload_conf()"), "t");
+  EXPECT_EQ(session_.reloads, 1);
+}
+
+TEST_F(ExecutorTest, SyntaxAndUnsupportedStatements) {
+  EXPECT_EQ(Run("selec 1"), "ERROR 42601 syntax error at or near \"selec\" @1");
+  EXPECT_EQ(Run("select 1 from"), "ERROR 42601 syntax error at end of input @14");
+  EXPECT_EQ(Run("create table t (a int)"), "ERROR 0A000 CREATE TABLE is not supported");
+  EXPECT_EQ(Run("listen x"), "ERROR 0A000 LISTEN is not supported");
+  EXPECT_EQ(Run("select * from nosuch"), "ERROR 42P01 relation \"nosuch\" does not exist @15");
+  EXPECT_EQ(Run("select *"), "ERROR 42601 SELECT * with no tables specified is not valid @8");
+}
+
+TEST_F(ExecutorTest, SetShowAndTransactions) {
+  EXPECT_EQ(Run("set work_mem = '64MB'"), "SET");
+  EXPECT_EQ(Run("show work_mem"), "64MB");
+  EXPECT_EQ(last_.columns[0].name, "work_mem");
+  EXPECT_EQ(Run("show timezone"), "Etc/UTC");
+  EXPECT_EQ(last_.columns[0].name, "TimeZone");
+  EXPECT_EQ(Run("select current_setting('work_mem'), set_config('work_mem', '8MB', false)"),
+            "64MB|8MB");
+  EXPECT_EQ(Run("show nosuch"), "ERROR 42704 unrecognized configuration parameter \"nosuch\"");
+  EXPECT_EQ(Run("begin; set work_mem = '1MB'; rollback; show work_mem"), "BEGIN\nSET\nROLLBACK\n8MB");
+  EXPECT_EQ(Run("begin; set local work_mem = '2MB'; show work_mem; commit; show work_mem"),
+            "BEGIN\nSET\n2MB\nCOMMIT\n8MB");
+  EXPECT_EQ(Run("set local work_mem = '3MB'"), "SET");
+  EXPECT_EQ(session_.notices.back(), "WARNING 25P01 SET LOCAL can only be used in transaction blocks");
+  EXPECT_EQ(Run("reset work_mem; show work_mem"), "RESET\n4MB");
+  EXPECT_EQ(Run("set time zone 'UTC'; show timezone"), "SET\nUTC");
+  EXPECT_EQ(Run("show all").substr(0, 17), "application_name|");
+  EXPECT_GT(last_.rows.size(), 100u);
+}
+
+TEST_F(ExecutorTest, FailedTransactionBlock) {
+  EXPECT_EQ(Run("begin"), "BEGIN");
+  EXPECT_EQ(exec_.txn_status(), TxnStatus::kInBlock);
+  EXPECT_EQ(Run("select 1/0"), "ERROR 22012 division by zero");
+  EXPECT_EQ(exec_.txn_status(), TxnStatus::kFailed);
+  EXPECT_EQ(Run("select 1"),
+            "ERROR 25P02 current transaction is aborted, commands ignored until end of transaction "
+            "block");
+  EXPECT_EQ(Run("commit"), "ROLLBACK");
+  EXPECT_EQ(exec_.txn_status(), TxnStatus::kIdle);
+  EXPECT_EQ(Run("commit"), "COMMIT");
+  EXPECT_EQ(session_.notices.back(), "WARNING 25P01 there is no transaction in progress");
+  EXPECT_EQ(Run("begin; savepoint a; select 1/0"), "ERROR 22012 division by zero");
+  EXPECT_EQ(Run("rollback to a; select 2; release a; commit"), "ROLLBACK\n2\nRELEASE\nCOMMIT");
+  EXPECT_EQ(Run("savepoint x"), "ERROR 25P01 SAVEPOINT can only be used in transaction blocks");
+}
+
+TEST_F(ExecutorTest, RolesAndAlterSystem) {
+  EXPECT_EQ(Run("create role alice login password 'x'"), "CREATE ROLE");
+  EXPECT_EQ(Run("create user alice"), "ERROR 42710 role \"alice\" already exists");
+  EXPECT_EQ(Run("alter role alice nologin"), "ALTER ROLE");
+  EXPECT_FALSE(session_.roles_.roles["alice"].login);
+  EXPECT_EQ(Run("drop role if exists nobody"), "DROP ROLE");
+  EXPECT_EQ(session_.notices.back(), "NOTICE 00000 role \"nobody\" does not exist, skipping");
+  EXPECT_EQ(Run("drop role alice"), "DROP ROLE");
+  EXPECT_EQ(Run("drop role alice"), "ERROR 42704 role \"alice\" does not exist");
+  EXPECT_EQ(Run("alter system set work_mem = '16MB'"), "ALTER SYSTEM");
+  EXPECT_EQ(session_.altered["work_mem"], "16MB");
+  EXPECT_EQ(Run("alter system set work_mem = 'lots'"),
+            "ERROR 22023 invalid value for parameter \"work_mem\": \"lots\"");
+  EXPECT_EQ(Run("alter system reset work_mem"), "ALTER SYSTEM");
+  EXPECT_EQ(session_.altered["work_mem"], "<reset>");
+  EXPECT_EQ(Run("alter system set server_version = '16'"),
+            "ERROR 55P02 parameter \"server_version\" cannot be changed");
+  EXPECT_EQ(Run("begin; alter system set work_mem = '1MB'"),
+            "ERROR 25001 ALTER SYSTEM cannot run inside a transaction block");
+}
+
+TEST_F(ExecutorTest, ParametersAreTypedFromContext) {
+  auto parsed = ParseSql("select $1 + 1, $2::text, $3");
+  ASSERT_TRUE(parsed.ok());
+  auto p = exec_.Prepare((*parsed)[0], {0, 0, oid::kInt8});
+  ASSERT_TRUE(p.ok()) << p.status().ToString();
+  EXPECT_EQ((*p)->param_types(), (std::vector<int32_t>{oid::kInt4, oid::kText, oid::kInt8}));
+  auto r = exec_.Execute(**p, {Value::Int(oid::kInt4, 41), Value::Text(oid::kText, "x"),
+                               Value::Int(oid::kInt8, 7)});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->rows[0][0].as_int(), 42);
+  EXPECT_EQ(r->rows[0][2].as_int(), 7);
+}
+
+TEST_F(ExecutorTest, ViewsWithWhereOrderLimit) {
+  ViewDef v;
+  v.name = "numbers";
+  v.columns = {{"n", oid::kInt4}, {"name", oid::kText}};
+  v.rows = [](SessionContext&) -> Result<std::vector<Row>> {
+    std::vector<Row> rows;
+    for (int i = 1; i <= 5; i++) {
+      rows.push_back({Value::Int(oid::kInt4, i), Value::Text(oid::kText, "n" + std::to_string(i % 3))});
+    }
+    return rows;
+  };
+  registry_.AddView(v);
+  EXPECT_EQ(Run("select n from numbers where n > 2 order by n desc limit 2"), "5\n4");
+  EXPECT_EQ(Run("select x.name, n * 10 from numbers x where x.n in (1, 4) order by 2"), "n1|10\nn1|40");
+  EXPECT_EQ(Run("select distinct name from numbers order by name"), "n0\nn1\nn2");
+  EXPECT_EQ(Run("select * from numbers order by n offset 4"), "5|n2");
+  EXPECT_EQ(Run("select nope from numbers"), "ERROR 42703 column \"nope\" does not exist @8");
+  EXPECT_EQ(last_.columns.size(), 2u);
+}
+
+}  // namespace
+}  // namespace walrep::sql

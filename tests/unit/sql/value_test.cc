@@ -1,0 +1,86 @@
+// walrep: SQL value text/binary formats and casts, checked against PostgreSQL 15's output.
+#include "walrep/sql/value.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+namespace walrep::sql {
+namespace {
+
+FormatOptions kUtc;
+
+std::string Text(int32_t type, const char* in) {
+  auto v = FromText(type, in, kUtc);
+  return v.ok() ? ToText(*v, kUtc) : "ERR " + v.status().sqlstate() + " " + v.status().message();
+}
+
+TEST(ValueTest, TextRoundTripsLikePostgres) {
+  EXPECT_EQ(Text(oid::kInt4, " 42 "), "42");
+  EXPECT_EQ(Text(oid::kInt4, "abc"), "ERR 22P02 invalid input syntax for type integer: \"abc\"");
+  EXPECT_EQ(Text(oid::kInt2, "40000"),
+            "ERR 22003 value \"40000\" is out of range for type smallint");
+  EXPECT_EQ(Text(oid::kFloat8, "0.1"), "0.1");
+  EXPECT_EQ(Text(oid::kFloat8, "1e100"), "1e+100");
+  EXPECT_EQ(Text(oid::kFloat8, "1.5"), "1.5");
+  EXPECT_EQ(Text(oid::kFloat8, "nan"), "NaN");
+  EXPECT_EQ(Text(oid::kFloat8, "-Infinity"), "-Infinity");
+  EXPECT_EQ(Text(oid::kNumeric, "123.4500"), "123.4500");
+  EXPECT_EQ(Text(oid::kNumeric, "-0.5"), "-0.5");
+  EXPECT_EQ(Text(oid::kNumeric, "1e3"), "1000");
+  EXPECT_EQ(Text(oid::kBool, "yes"), "t");
+  EXPECT_EQ(Text(oid::kPgLsn, "0/16B3748"), "0/16B3748");
+  EXPECT_EQ(Text(oid::kPgLsn, "ffffffff/ffffffff"), "FFFFFFFF/FFFFFFFF");
+  EXPECT_EQ(Text(oid::kPgLsn, "16B3748"), "ERR 22P02 invalid input syntax for type pg_lsn: \"16B3748\"");
+  EXPECT_EQ(Text(oid::kTimestampTz, "2024-02-03 04:05:06.789+00"), "2024-02-03 04:05:06.789+00");
+  EXPECT_EQ(Text(oid::kTimestamp, "2024-02-03 04:05:06"), "2024-02-03 04:05:06");
+  EXPECT_EQ(Text(oid::kDate, "2024-02-03"), "2024-02-03");
+  EXPECT_EQ(Text(oid::kBytea, "\\x0102ff"), "\\x0102ff");
+}
+
+TEST(ValueTest, IntervalsPrintInPostgresStyle) {
+  EXPECT_EQ(Text(oid::kInterval, "1 day 02:03:04.5"), "1 day 02:03:04.5");
+  EXPECT_EQ(Text(oid::kInterval, "-10 mons +3 days"), "-10 mons +3 days");
+  EXPECT_EQ(Text(oid::kInterval, "3 days"), "3 days");
+  EXPECT_EQ(Text(oid::kInterval, "0 seconds"), "00:00:00");
+  EXPECT_EQ(Text(oid::kInterval, "1 year 2 mons"), "1 year 2 mons");
+  EXPECT_EQ(Text(oid::kInterval, "90 minutes"), "01:30:00");
+  EXPECT_EQ(Text(oid::kInterval, "1 hour ago"), "-01:00:00");
+}
+
+TEST(ValueTest, BinaryFormatsMatchCaptures) {
+  auto hex = [](const std::string& s) {
+    std::string o;
+    for (unsigned char c : s) o += "0123456789abcdef"[c >> 4], o += "0123456789abcdef"[c & 15];
+    return o;
+  };
+  EXPECT_EQ(hex(*ToBinary(Value::Int(oid::kInt4, 1))), "00000001");
+  EXPECT_EQ(hex(*ToBinary(Value::Int(oid::kInt8, 1))), "0000000000000001");
+  EXPECT_EQ(hex(*ToBinary(Value::Bool(true))), "01");
+  EXPECT_EQ(hex(*ToBinary(Value::Int(oid::kPgLsn, 0x16B3748))), "00000000016b3748");
+  EXPECT_EQ(hex(*ToBinary(Value::Float(oid::kFloat8, 1.5))), "3ff8000000000000");
+  // numeric 123.45: ndigits 2, weight 0, sign +, dscale 2, digits 123, 4500.
+  EXPECT_EQ(hex(*ToBinary(Value::Num(*ParseNumeric("123.45")))), "0002000000000002007b1194");
+  auto back = FromBinary(oid::kInt4, std::string("\0\0\0\x2a", 4));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->as_int(), 42);
+  EXPECT_FALSE(FromBinary(oid::kInt4, "abc").ok());
+}
+
+TEST(ValueTest, Casts) {
+  auto c = [](Value v, int32_t t) {
+    auto r = Cast(v, t, kUtc);
+    return r.ok() ? ToText(*r, kUtc) : "ERR " + r.status().sqlstate() + " " + r.status().message();
+  };
+  EXPECT_EQ(c(Value::Float(oid::kFloat8, 2.5), oid::kInt4), "2");  // round half to even
+  EXPECT_EQ(c(Value::Float(oid::kFloat8, 3.5), oid::kInt4), "4");
+  EXPECT_EQ(c(Value::Num(*ParseNumeric("2.5")), oid::kInt4), "3");  // numeric rounds away
+  EXPECT_EQ(c(Value::Int(oid::kInt8, 5000000000), oid::kInt4), "ERR 22003 integer out of range");
+  EXPECT_EQ(c(Value::Int(oid::kInt4, 7), oid::kText), "7");
+  EXPECT_EQ(c(Value::Text(oid::kUnknown, "12"), oid::kInt8), "12");
+  EXPECT_EQ(c(Value::Bool(true), oid::kTimestampTz),
+            "ERR 42846 cannot cast type boolean to timestamp with time zone");
+}
+
+}  // namespace
+}  // namespace walrep::sql
