@@ -579,7 +579,6 @@ Status Session::HandleSimpleQuery(const std::string& body) {
   protocol::MessageReader r(body);
   std::string query = r.String();
   WALREP_RETURN_IF_ERROR(r.status());
-  int64_t timeout_ms = settings_->GetInt("statement_timeout");
   auto finish = [&]() {
     executor_->EndImplicitTransaction();
     FlushNotices();
@@ -599,6 +598,8 @@ Status Session::HandleSimpleQuery(const std::string& body) {
   }
   for (const auto& stmt : *parsed) {
     std::string text = sql::StatementText(*stmt);
+    // Each statement of a multi-statement string gets its own timeout (PostgreSQL 13+).
+    int64_t timeout_ms = settings_->GetInt("statement_timeout");
     statement_deadline_ = timeout_ms > 0 ? NowTimestamp() + timeout_ms * 1000 : 0;
     SetState("active", &query);
     if (server_settings_->GetString("log_statement") == "all") WALREP_LOG("statement: {}", text);

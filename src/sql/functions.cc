@@ -83,7 +83,15 @@ void RegisterBuiltinFunctions(Registry* r) {
                                    return Status::Sql(
                                        "42501", "permission denied for function pg_reload_conf");
                                  }
-                                 WALREP_RETURN_IF_ERROR(c.ctx.ReloadConfig());
+                                 // Like PostgreSQL, the reload is requested and true returned;
+                                 // walrep also tells the caller when the files had errors.
+                                 Status st = c.ctx.ReloadConfig();
+                                 if (!st.ok()) {
+                                   c.ctx.AddNotice("WARNING", st.sqlstate(),
+                                                   "configuration files contain errors; no changes "
+                                                   "were applied",
+                                                   st.message());
+                                 }
                                  return Value::Bool(true);
                                }));
   auto signal = [](bool terminate) {

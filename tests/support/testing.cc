@@ -84,7 +84,7 @@ PortLock::~PortLock() {
   if (!lock_path_.empty()) ::unlink(lock_path_.c_str());
 }
 
-CommandResult Run(const std::vector<std::string>& argv, int timeout_secs,
+CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_secs,
                   const std::string& stdin_data, const std::map<std::string, std::string>& env) {
   CommandResult r;
   int in_pipe[2], out_pipe[2], err_pipe[2];
@@ -186,7 +186,7 @@ Node::~Node() {
 void Node::Init(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {WalrepBin("walrepctl"), "init", "-D", data_dir_, "-U", "postgres"};
   argv.insert(argv.end(), args.begin(), args.end());
-  CommandResult r = Run(argv);
+  CommandResult r = RunCommand(argv);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   AppendConf("port = " + std::to_string(port()));
   AppendConf("unix_socket_directories = '" + socket_dir_ + "'");
@@ -281,7 +281,7 @@ PGconn* Node::Connect(const std::string& extra) const {
 }
 
 CommandResult Node::Psql(const std::string& sql, const std::string& extra_conn) const {
-  return Run({PgBin("psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d",
+  return RunCommand({PgBin("psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d",
               ConnStr(extra_conn), "-c", sql});
 }
 
@@ -312,6 +312,114 @@ std::string Node::Query(const std::string& sql, const std::string& extra_conn) c
   }
   PQfinish(c);
   return out;
+}
+
+}  // namespace walrep::testing
+
+namespace walrep::testing {
+
+RawClient::RawClient(int port) {
+  fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+RawClient::~RawClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void RawClient::Send(const std::string& bytes) {
+  signal(SIGPIPE, SIG_IGN);
+  size_t off = 0;
+  while (off < bytes.size()) {
+    ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return;
+    off += static_cast<size_t>(n);
+  }
+}
+
+void RawClient::ShutdownWrite() { ::shutdown(fd_, SHUT_WR); }
+
+std::string RawClient::Typed(char type, const std::string& body) {
+  std::string m(1, type);
+  uint32_t len = static_cast<uint32_t>(body.size() + 4);
+  for (int s = 24; s >= 0; s -= 8) m.push_back(static_cast<char>(len >> s));
+  return m + body;
+}
+
+bool RawClient::Startup(const std::string& user, const std::string& database) {
+  std::string body("\x00\x03\x00\x00", 4);
+  body += "user" + std::string(1, '\0') + user + std::string(1, '\0');
+  body += "database" + std::string(1, '\0') + database + std::string(1, '\0');
+  body.push_back('\0');
+  std::string pkt;
+  uint32_t len = static_cast<uint32_t>(body.size() + 4);
+  for (int s = 24; s >= 0; s -= 8) pkt.push_back(static_cast<char>(len >> s));
+  Send(pkt + body);
+  return ReadUntil('Z').find('Z') != std::string::npos;
+}
+
+std::pair<char, std::string> RawClient::Read(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (true) {
+    if (buf_.size() >= 5) {
+      uint32_t len = 0;
+      for (int i = 1; i <= 4; i++) len = (len << 8) | static_cast<uint8_t>(buf_[i]);
+      if (buf_.size() >= 1 + len) {
+        auto msg = std::make_pair(buf_[0], buf_.substr(5, len - 4));
+        buf_.erase(0, 1 + len);
+        return msg;
+      }
+    }
+    int left = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    deadline - std::chrono::steady_clock::now())
+                                    .count());
+    if (left <= 0) return {0, ""};
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, left) <= 0) continue;
+    char tmp[65536];
+    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+    if (n <= 0) return {0, ""};
+    buf_.append(tmp, static_cast<size_t>(n));
+  }
+}
+
+std::string RawClient::ReadUntil(char type, std::vector<std::pair<char, std::string>>* msgs) {
+  std::string types;
+  while (true) {
+    auto m = Read();
+    if (m.first == 0) return types;
+    types.push_back(m.first);
+    if (msgs) msgs->push_back(m);
+    if (m.first == type) return types;
+  }
+}
+
+std::vector<std::pair<char, std::string>> RawClient::ReadAll(int timeout_ms) {
+  std::vector<std::pair<char, std::string>> out;
+  while (true) {
+    auto m = Read(timeout_ms);
+    if (m.first == 0) return out;
+    out.push_back(m);
+  }
+}
+
+std::string RawClient::Field(const std::string& body, char code) {
+  size_t i = 0;
+  while (i < body.size() && body[i] != '\0') {
+    char c = body[i++];
+    size_t end = body.find('\0', i);
+    if (end == std::string::npos) break;
+    if (c == code) return body.substr(i, end - i);
+    i = end + 1;
+  }
+  return "";
 }
 
 }  // namespace walrep::testing

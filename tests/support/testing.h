@@ -43,7 +43,7 @@ struct CommandResult {
 };
 
 // Runs argv[0] (a path or a name on PATH) with a time limit; kills it when the limit passes.
-CommandResult Run(const std::vector<std::string>& argv, int timeout_secs = 120,
+CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_secs = 120,
                   const std::string& stdin_data = "",
                   const std::map<std::string, std::string>& env = {});
 
@@ -90,6 +90,37 @@ class Node {
   PortLock port_;
   std::string data_dir_, socket_dir_, log_file_;
   pid_t pid_ = -1;
+};
+
+}  // namespace walrep::testing
+
+namespace walrep::testing {
+
+// A minimal protocol-v3 client over a raw TCP socket, for tests that send what libpq never
+// would (malformed messages, row limits).
+class RawClient {
+ public:
+  explicit RawClient(int port);
+  ~RawClient();
+  bool connected() const { return fd_ >= 0; }
+  void Send(const std::string& bytes);
+  void ShutdownWrite();
+  // Startup with trust authentication; reads up to the first ReadyForQuery.
+  bool Startup(const std::string& user = "postgres", const std::string& database = "postgres");
+  // Next message (type, body); type 0 on EOF or timeout.
+  std::pair<char, std::string> Read(int timeout_ms = 10000);
+  // Reads messages until `type` (inclusive) or EOF; returns their types in order.
+  std::string ReadUntil(char type, std::vector<std::pair<char, std::string>>* msgs = nullptr);
+  // Drains to EOF; returns every message.
+  std::vector<std::pair<char, std::string>> ReadAll(int timeout_ms = 10000);
+
+  // Field `code` (e.g. 'C' for SQLSTATE) of an ErrorResponse/NoticeResponse body.
+  static std::string Field(const std::string& body, char code);
+  static std::string Typed(char type, const std::string& body);  // builds a typed message
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
 };
 
 }  // namespace walrep::testing

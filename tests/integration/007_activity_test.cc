@@ -1,0 +1,80 @@
+// walrep: pg_stat_activity, cancel requests, pg_terminate_backend and statement_timeout.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include "testing.h"
+
+namespace walrep::testing {
+namespace {
+
+TEST(ActivityTest, ShowsOtherSessions) {
+  Node n;
+  n.Init();
+  n.Start();
+  PGconn* other = n.Connect("application_name=watched");
+  ASSERT_EQ(PQstatus(other), CONNECTION_OK);
+  PQclear(PQexec(other, "select 'marker'"));
+  std::string row = n.SafePsql(
+      "select usename, datname, application_name, state, query, backend_type, client_addr, "
+      "client_port > 0, backend_start <= now() from pg_stat_activity "
+      "where application_name = 'watched'");
+  EXPECT_EQ(row, "postgres|postgres|watched|idle|select 'marker'|client backend|127.0.0.1|t|t");
+  std::string me = n.SafePsql(
+      "select state, pid = pg_backend_pid(), xact_start is not null from pg_stat_activity "
+      "where pid = pg_backend_pid()");
+  EXPECT_EQ(me, "active|t|t");
+  PQfinish(other);
+}
+
+TEST(ActivityTest, CancelAndTerminate) {
+  Node n;
+  n.Init();
+  n.Start();
+  PGconn* c = n.Connect();
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+  auto started = std::chrono::steady_clock::now();
+  auto fut = std::async(std::launch::async, [c] {
+    PGresult* r = PQexec(c, "select pg_sleep(30)");
+    std::string code = PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
+    PQclear(r);
+    return code;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  PGcancel* cancel = PQgetCancel(c);
+  char errbuf[256];
+  ASSERT_EQ(PQcancel(cancel, errbuf, sizeof(errbuf)), 1) << errbuf;
+  PQfreeCancel(cancel);
+  EXPECT_EQ(fut.get(), "57014");
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+  // The session stays usable after a cancel.
+  PGresult* r = PQexec(c, "select 3");
+  EXPECT_STREQ(PQgetvalue(r, 0, 0), "3");
+  PQclear(r);
+
+  std::string pid = std::to_string(PQbackendPID(c));
+  EXPECT_EQ(n.SafePsql("select pg_terminate_backend(" + pid + ")"), "t");
+  r = PQexec(c, "select 4");
+  EXPECT_NE(std::string(PQerrorMessage(c)).find("terminating connection due to administrator command"),
+            std::string::npos)
+      << PQerrorMessage(c);
+  PQclear(r);
+  PQfinish(c);
+  CommandResult none = n.Psql("select pg_cancel_backend(1)");
+  EXPECT_EQ(none.out, "f\n");
+  EXPECT_NE(none.err.find("PID 1 is not a PostgreSQL server process"), std::string::npos);
+}
+
+TEST(ActivityTest, StatementTimeout) {
+  Node n;
+  n.Init();
+  n.Start();
+  CommandResult r = n.Psql("set statement_timeout = '200ms'; select pg_sleep(5)");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("canceling statement due to statement timeout"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace walrep::testing
