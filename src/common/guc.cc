@@ -396,6 +396,7 @@ Status SessionSettings::CheckSettable(const GucDef& def) const {
 }
 
 Status SessionSettings::SetClientDefault(std::string_view name, std::string_view value) {
+  version_++;
   const GucDef* def = FindGuc(name);
   if (!def) {
     if (!IsCustomGucName(name)) {
@@ -420,11 +421,13 @@ Status SessionSettings::SetClientDefault(std::string_view name, std::string_view
 }
 
 void SessionSettings::SetInternalForSession(const std::string& name, const std::string& value) {
+  version_++;
   client_[ToLower(name)] = value;
 }
 
 Status SessionSettings::Set(std::string_view name, std::string_view value, bool local,
                             bool in_transaction) {
+  version_++;
   const GucDef* def = FindGuc(name);
   std::string stored;
   std::string key;
@@ -451,22 +454,26 @@ Status SessionSettings::Reset(std::string_view name) {
   WALREP_ASSIGN_OR_RETURN(std::string canon, CanonicalName(name));
   if (const GucDef* def = FindGuc(canon)) WALREP_RETURN_IF_ERROR(CheckSettable(*def));
   std::string key = ToLower(canon);
+  version_++;
   session_.erase(key);
   local_.erase(key);
   return Status::OK();
 }
 
 void SessionSettings::ResetAll() {
+  version_++;
   session_.clear();
   local_.clear();
 }
 
 void SessionSettings::BeginTransaction() { saved_session_ = session_; }
 void SessionSettings::CommitTransaction() {
+  version_++;
   saved_session_.reset();
   local_.clear();
 }
 void SessionSettings::AbortTransaction() {
+  version_++;
   if (saved_session_) session_ = std::move(*saved_session_);
   saved_session_.reset();
   local_.clear();
@@ -494,6 +501,8 @@ std::vector<std::pair<std::string, std::string>> SessionSettings::ReportedValues
 
 std::vector<std::pair<std::string, std::string>> SessionSettings::TakeReportChanges() {
   std::vector<std::pair<std::string, std::string>> changed;
+  if (report_version_ == version_) return changed;  // nothing can have changed
+  report_version_ = version_;
   for (auto& [name, value] : ReportedValues()) {
     auto it = last_reported_.find(name);
     if (it == last_reported_.end() || it->second != value) {

@@ -202,6 +202,7 @@ Status Server::Reload() {
   settings_ = applied;
   if (hst.ok()) hba_ = hba;
   if (sst.ok()) ssl_ctx_ = ssl;
+  settings_generation_.fetch_add(1, std::memory_order_release);
   return Status::OK();
 }
 

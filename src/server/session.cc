@@ -110,6 +110,7 @@ Result<std::string> Session::ReadPassword() {
 }
 
 Status Session::Startup() {
+  settings_generation_ = server_->settings_generation();
   server_settings_ = server_->settings();
   conn_->SetReadTimeout(static_cast<int>(server_settings_->GetInt("authentication_timeout") * 1000));
   std::string body;
@@ -413,6 +414,7 @@ char Session::TransactionStatusByte() const {
 
 void Session::SetState(const std::string& state, const std::string* query) {
   MutexLock l(&backend_->mu);
+  if (!query && backend_->state == state) return;
   if (backend_->state != state) backend_->state_change = NowTimestamp();
   backend_->state = state;
   if (query) {
@@ -428,6 +430,9 @@ void Session::SetState(const std::string& state, const std::string* query) {
 }
 
 void Session::RefreshSettings() {
+  uint64_t gen = server_->settings_generation();
+  if (gen == settings_generation_) return;
+  settings_generation_ = gen;
   auto current = server_->settings();
   if (current != server_settings_) {
     server_settings_ = current;
@@ -438,13 +443,17 @@ void Session::RefreshSettings() {
 Status Session::QueryLoop() {
   conn_->Write(protocol::ReadyForQueryMessage('I'));
   while (true) {
-    if (!skip_until_sync_ || true) {
-      const char* state = executor_->txn_status() == sql::TxnStatus::kIdle     ? "idle"
-                          : executor_->txn_status() == sql::TxnStatus::kInBlock ? "idle in transaction"
-                                                                                : "idle in transaction (aborted)";
+    // Like PostgreSQL, the session reports itself idle only when it is about to wait for the
+    // client, not between the messages of one pipeline.
+    if (!conn_->HasBufferedInput()) {
+      const char* state = executor_->txn_status() == sql::TxnStatus::kIdle ? "idle"
+                          : executor_->txn_status() == sql::TxnStatus::kInBlock
+                              ? "idle in transaction"
+                              : "idle in transaction (aborted)";
       SetState(state, nullptr);
+      backend_->cancel_requested.store(false);  // a cancel that finds no statement is dropped
+      WALREP_RETURN_IF_ERROR(conn_->Flush());
     }
-    WALREP_RETURN_IF_ERROR(conn_->Flush());
     auto msg = conn_->ReadMessage(MessageLimit);
     if (!msg.ok()) {
       Status st = msg.TakeStatus();
@@ -459,8 +468,10 @@ Status Session::QueryLoop() {
       if (st.code() == Status::Code::kProtocolViolation) return Fatal("08P01", st.message());
       return st;
     }
+    if (backend_->terminate_requested.load(std::memory_order_acquire)) {
+      return Fatal("57P01", "terminating connection due to administrator command");
+    }
     RefreshSettings();
-    backend_->cancel_requested.store(false);
     auto& [type, body] = *msg;
     if (skip_until_sync_ && type != 'S' && type != 'X') continue;
     Status st;
@@ -541,7 +552,7 @@ Status Session::SendRows(Portal& portal, int32_t max_rows, bool from_execute) {
     conn_->Write(protocol::CommandCompleteMessage(r.tag));
     return Status::OK();
   }
-  sql::FormatOptions fo = executor_->format_options();
+  const sql::FormatOptions& fo = executor_->format_options();
   size_t end = r.rows.size();
   if (max_rows > 0) end = std::min(end, portal.next_row + static_cast<size_t>(max_rows));
   size_t sent = 0;
@@ -599,10 +610,9 @@ Status Session::HandleSimpleQuery(const std::string& body) {
   for (const auto& stmt : *parsed) {
     std::string text = sql::StatementText(*stmt);
     // Each statement of a multi-statement string gets its own timeout (PostgreSQL 13+).
-    int64_t timeout_ms = settings_->GetInt("statement_timeout");
-    statement_deadline_ = timeout_ms > 0 ? NowTimestamp() + timeout_ms * 1000 : 0;
+    StartStatementTimer();
     SetState("active", &query);
-    if (server_settings_->GetString("log_statement") == "all") WALREP_LOG("statement: {}", text);
+    if (Hot().log_all_statements) WALREP_LOG("statement: {}", text);
     Status err;
     auto prepared = executor_->Prepare(stmt, {});
     if (!prepared.ok()) {
@@ -703,7 +713,7 @@ Status Session::HandleBind(const std::string& body) {
     return Status::ProtocolViolation(fmt::format(
         "bind message has {} parameter formats but {} parameters", nfmt, raw.size()));
   }
-  sql::FormatOptions fo = executor_->format_options();
+  const sql::FormatOptions& fo = executor_->format_options();
   for (size_t i = 0; i < raw.size(); i++) {
     int32_t type = portal.stmt->param_types()[i];
     int16_t f = formats.empty() ? 0 : formats.size() == 1 ? formats[0] : formats[i];
@@ -781,9 +791,9 @@ Status Session::HandleExecute(const std::string& body) {
   }
   if (!portal.executed) {
     std::string text = portal.parsed ? sql::StatementText(*portal.parsed) : "";
-    int64_t timeout_ms = settings_->GetInt("statement_timeout");
-    statement_deadline_ = timeout_ms > 0 ? NowTimestamp() + timeout_ms * 1000 : 0;
+    StartStatementTimer();
     SetState("active", &text);
+    if (Hot().log_all_statements) WALREP_LOG("execute: {}", text);
     auto res = executor_->Execute(*portal.stmt, portal.params);
     statement_deadline_ = 0;
     if (!res.ok()) return res.TakeStatus();
@@ -822,6 +832,20 @@ void Session::HandleSync() {
   FlushNotices();
   SendParameterChanges();
   conn_->Write(protocol::ReadyForQueryMessage(TransactionStatusByte()));
+}
+
+const Session::HotSettings& Session::Hot() {
+  if (hot_.version != settings_->version()) {
+    hot_.statement_timeout_ms = settings_->GetInt("statement_timeout");
+    hot_.log_all_statements = settings_->Get("log_statement").value_or("") == "all";
+    hot_.version = settings_->version();
+  }
+  return hot_;
+}
+
+void Session::StartStatementTimer() {
+  int64_t ms = Hot().statement_timeout_ms;
+  statement_deadline_ = ms > 0 ? NowTimestamp() + ms * 1000 : 0;
 }
 
 Status Session::ReloadConfig() {

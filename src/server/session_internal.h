@@ -97,6 +97,16 @@ class Session : public sql::SessionContext {
   bool replication_ = false;
   bool skip_until_sync_ = false;
   int64_t statement_deadline_ = 0;  // TimestampTz; 0 = none
+  uint64_t settings_generation_ = 0;  // of server_settings_
+  // Settings read on every statement, re-read only when the session's settings change.
+  struct HotSettings {
+    uint64_t version = ~0ull;
+    int64_t statement_timeout_ms = 0;
+    bool log_all_statements = false;
+  };
+  const HotSettings& Hot();
+  HotSettings hot_;
+  void StartStatementTimer();
   std::map<std::string, Prepared> prepared_;
   std::map<std::string, Portal> portals_;
   std::vector<std::string> pending_notices_;  // encoded NoticeResponse messages

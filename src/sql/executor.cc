@@ -579,12 +579,15 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
 Executor::Executor(const Registry* registry, SessionContext* ctx)
     : registry_(registry), ctx_(ctx) {}
 
-FormatOptions Executor::format_options() const {
-  FormatOptions f;
-  f.timezone_offset =
-      ParseTimeZoneOffset(ctx_->settings().Get("TimeZone").value_or("UTC")).value_or(0);
-  f.extra_float_digits = static_cast<int>(ctx_->settings().GetInt("extra_float_digits"));
-  return f;
+const FormatOptions& Executor::format_options() const {
+  const SessionSettings& s = ctx_->settings();
+  if (format_version_ != s.version()) {
+    format_cache_.timezone_offset =
+        ParseTimeZoneOffset(s.Get("TimeZone").value_or("UTC")).value_or(0);
+    format_cache_.extra_float_digits = static_cast<int>(s.GetInt("extra_float_digits"));
+    format_version_ = s.version();
+  }
+  return format_cache_;
 }
 
 Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(
@@ -598,7 +601,7 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(
   }
   const PgQuery__Node* node = stmt->raw->stmt;
   if (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
-    CompileState cs{registry_, ctx_, nullptr, p->params.get(), stmt->offset};
+    CompileState cs{registry_, ctx_, this, nullptr, p->params.get()};
     WALREP_ASSIGN_OR_RETURN(p, ExecAccess::PrepareSelect(*this, cs, p, node->select_stmt));
     for (auto& t : *p->params) {
       if (t == 0) t = oid::kText;

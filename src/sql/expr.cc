@@ -640,10 +640,7 @@ Result<ExprPtr> Coerce(CompileState& cs, ExprPtr e, int32_t target, bool explici
   if (e->kind == Expr::Kind::kConst) {
     // Fold casts of constants now, so bad literals fail at parse time, like PostgreSQL.
     FormatOptions fmt;
-    if (cs.ctx) {
-      fmt.timezone_offset =
-          ParseTimeZoneOffset(cs.ctx->settings().Get("TimeZone").value_or("UTC")).value_or(0);
-    }
+    if (cs.exec) fmt = cs.exec->format_options();
     if (!explicit_cast && e->type != oid::kUnknown && !CanImplicitCast(e->type, target)) {
       return Status::Sql("42804", fmt::format("cannot cast type {} to {}", TypeName(e->type),
                                               TypeName(target)));

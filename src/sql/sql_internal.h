@@ -58,9 +58,9 @@ struct Scope {
 struct CompileState {
   const Registry* registry;
   SessionContext* ctx;
+  const Executor* exec = nullptr;
   const Scope* scope = nullptr;
   std::vector<int32_t>* param_types = nullptr;
-  int stmt_offset = 0;
 };
 
 Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node);

@@ -111,7 +111,10 @@ class SessionSettings {
   explicit SessionSettings(std::shared_ptr<const ServerSettings> server, bool superuser = true)
       : server_(std::move(server)), superuser_(superuser) {}
 
-  void SetServer(std::shared_ptr<const ServerSettings> server) { server_ = std::move(server); }
+  void SetServer(std::shared_ptr<const ServerSettings> server) {
+    server_ = std::move(server);
+    version_++;
+  }
   const ServerSettings& server() const { return *server_; }
   void SetSuperuser(bool s) { superuser_ = s; }
 
@@ -141,6 +144,10 @@ class SessionSettings {
   // All reported settings with their current values, in PostgreSQL's startup order.
   std::vector<std::pair<std::string, std::string>> ReportedValues() const;
 
+  // Changes whenever any value this session sees may have changed (SET, RESET, transaction
+  // end, a new server snapshot), so callers can cache derived values.
+  uint64_t version() const { return version_; }
+
   // Canonical name of a setting (or the name itself for custom settings); 42704 if unknown.
   static Result<std::string> CanonicalName(std::string_view name);
   // Checks whether SET may change this setting now.
@@ -154,6 +161,8 @@ class SessionSettings {
   std::map<std::string, std::string> local_;
   std::optional<std::map<std::string, std::string>> saved_session_;  // at BEGIN
   std::map<std::string, std::string> last_reported_;
+  uint64_t version_ = 0;
+  uint64_t report_version_ = ~0ull;  // version_ at the last TakeReportChanges()
 };
 
 }  // namespace walrep

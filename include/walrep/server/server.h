@@ -89,6 +89,8 @@ class Server {
   Status AlterSystem(const std::string& name, const std::optional<std::string>& value);
 
   std::shared_ptr<const ServerSettings> settings() const EXCLUDES(mu_);
+  // Increases at every reload; sessions compare it before taking mu_.
+  uint64_t settings_generation() const { return settings_generation_.load(std::memory_order_acquire); }
   std::shared_ptr<const protocol::HbaConfig> hba() const EXCLUDES(mu_);
   std::shared_ptr<SSL_CTX> ssl_ctx() const EXCLUDES(mu_);
   RoleStore& roles() { return *roles_; }
@@ -134,6 +136,7 @@ class Server {
   storage::ControlFileData control_;  // owned by the control thread (Start / shutdown)
 
   std::atomic<ShutdownMode> shutdown_{ShutdownMode::kNone};
+  std::atomic<uint64_t> settings_generation_{0};  // written under mu_ after settings_ changes
 
   mutable Mutex mu_;
   CondVar sessions_cv_{&mu_};  // signalled when a session ends or shutdown starts

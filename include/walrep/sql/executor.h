@@ -73,7 +73,8 @@ class Executor {
   TimestampTz transaction_start() const { return txn_start_; }
   TimestampTz statement_start() const { return stmt_start_; }
   bool in_transaction() const { return in_txn_; }
-  FormatOptions format_options() const;
+  // Output formatting for this session's settings (cached until the settings change).
+  const FormatOptions& format_options() const;
 
  private:
   friend struct ExecAccess;
@@ -89,6 +90,8 @@ class Executor {
   TimestampTz txn_start_ = 0;
   TimestampTz stmt_start_ = 0;
   std::vector<std::string> savepoints_;
+  mutable FormatOptions format_cache_;
+  mutable uint64_t format_version_ = ~0ull;
 };
 
 }  // namespace walrep::sql

@@ -1,0 +1,67 @@
+# Shared helpers for walrep benchmarks: start walrep and PostgreSQL 15 side by side on free
+# loopback ports with the same settings, and stop both (by PID) on exit.
+# Source this file; it sets WALREP_PORT, PG_PORT and BENCH_DIR.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PGBIN=/usr/lib/postgresql/15/bin
+
+bench_setup() {
+  "$ROOT/scripts/setup.sh"
+  cmake -S "$ROOT" -B "$ROOT/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$ROOT/build" -j2 --target walrepd walrepctl >/dev/null
+  BENCH_DIR="$(mktemp -d /tmp/walrep-bench-XXXXXX)"
+  chmod 777 "$BENCH_DIR"  # PostgreSQL (user postgres) puts its socket here
+  WALREP_PORT="$(free_port)"
+  PG_PORT="$(free_port)"
+  trap bench_cleanup EXIT
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# start_both "setting = value" ...: the same extra settings go to both servers.
+start_both() {
+  "$ROOT/build/bin/walrepctl" init -D "$BENCH_DIR/walrep" -U postgres >/dev/null
+  {
+    echo "port = $WALREP_PORT"
+    echo "listen_addresses = '127.0.0.1'"
+    echo "unix_socket_directories = '$BENCH_DIR'"
+    for s in "$@"; do echo "$s"; done
+  } >>"$BENCH_DIR/walrep/postgresql.conf"
+  "$ROOT/build/bin/walrepctl" start -D "$BENCH_DIR/walrep" -l "$BENCH_DIR/walrep.log" >/dev/null
+
+  # PostgreSQL must run as the postgres user.
+  mkdir -p "$BENCH_DIR/pg"
+  chown postgres "$BENCH_DIR/pg"
+  su postgres -c "$PGBIN/initdb -D $BENCH_DIR/pg -U postgres --auth=trust" >/dev/null
+  {
+    echo "port = $PG_PORT"
+    echo "listen_addresses = '127.0.0.1'"
+    echo "unix_socket_directories = '$BENCH_DIR'"
+    for s in "$@"; do echo "$s"; done
+  } >>"$BENCH_DIR/pg/postgresql.conf"
+  su postgres -c "$PGBIN/pg_ctl start -w -D $BENCH_DIR/pg -l $BENCH_DIR/pg/server.log" >/dev/null
+}
+
+bench_cleanup() {
+  if [ -f "$BENCH_DIR/walrep/postmaster.pid" ]; then
+    kill -INT "$(head -1 "$BENCH_DIR/walrep/postmaster.pid")" 2>/dev/null || true
+  fi
+  if [ -f "$BENCH_DIR/pg/postmaster.pid" ]; then
+    kill -INT "$(head -1 "$BENCH_DIR/pg/postmaster.pid")" 2>/dev/null || true
+  fi
+  sleep 1
+  rm -rf "$BENCH_DIR"
+}
+
+# pgbench_tps PORT ARGS...: prints the tps number pgbench reports.
+pgbench_tps() {
+  local port=$1
+  shift
+  "$PGBIN/pgbench" -h 127.0.0.1 -p "$port" -U postgres "$@" postgres 2>/dev/null |
+    awk '/^tps = / {print $3}'
+}
+
+ratio() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
