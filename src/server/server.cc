@@ -122,6 +122,7 @@ Status Server::Start() {
     hba_ = hba;
     ssl_ctx_ = ssl;
   }
+  SetLogMinMessages(settings->GetString("log_min_messages"));
   port_ = static_cast<int>(settings->GetInt("port"));
   pid_file_ = std::make_unique<PidFile>(opts_.data_dir);
   WALREP_RETURN_IF_ERROR(pid_file_->Create(port_, "", ""));
@@ -198,6 +199,7 @@ Status Server::Reload() {
   std::shared_ptr<SSL_CTX> ssl;
   Status sst = LoadSsl(*applied, &ssl);
   if (!sst.ok()) WALREP_LOG("{}; SSL configuration was not reloaded", sst.message());
+  SetLogMinMessages(applied->GetString("log_min_messages"));
   MutexLock l(&mu_);
   settings_ = applied;
   if (hst.ok()) hba_ = hba;

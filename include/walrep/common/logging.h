@@ -16,6 +16,10 @@ enum class LogLevel { kDebug, kInfo, kLog, kNotice, kWarning, kError, kFatal, kP
 
 // Sets up the process-wide logger; `file` empty means stderr.
 Status InitLogging(const std::string& file);
+// log_min_messages: messages below this level (in the server-log order debug < info < notice <
+// warning < error < log < fatal < panic) are dropped. The logger is process-wide, like
+// spdlog's default logger it wraps.
+void SetLogMinMessages(const std::string& level);
 void LogMessage(LogLevel level, const std::string& msg);
 
 template <typename... Args>
