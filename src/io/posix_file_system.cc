@@ -53,8 +53,67 @@ class PosixWritableFile : public WritableFile {
   std::string path_;
 };
 
+class PosixRandomAccessFile : public RandomAccessFile {
+ public:
+  PosixRandomAccessFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixRandomAccessFile() override { ::close(fd_); }
+  Result<std::string> ReadAt(uint64_t offset, size_t n) override {
+    std::string out(n, '\0');
+    size_t got = 0;
+    while (got < n) {
+      ssize_t r = ::pread(fd_, out.data() + got, n - got, static_cast<off_t>(offset + got));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return Errno("read file", path_);
+      }
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    out.resize(got);
+    return out;
+  }
+  Status WriteAt(uint64_t offset, std::string_view data) override {
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t r = ::pwrite(fd_, data.data() + done, data.size() - done,
+                           static_cast<off_t>(offset + done));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        return Errno("write to file", path_);
+      }
+      done += static_cast<size_t>(r);
+    }
+    return Status::OK();
+  }
+  Status Sync() override {
+    if (::fdatasync(fd_) != 0) return Errno("fsync file", path_);
+    return Status::OK();
+  }
+  Result<uint64_t> Size() override {
+    struct stat st;
+    if (::fstat(fd_, &st) != 0) return Errno("stat file", path_);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
 class PosixFileSystem : public FileSystem {
  public:
+  Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
+                                                             bool create) override {
+    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+    if (fd < 0) {
+      if (errno == ENOENT) {
+        return Status::NotFound(
+            fmt::format("could not open file \"{}\": {}", path, std::strerror(errno)));
+      }
+      return Errno("open file", path);
+    }
+    return std::unique_ptr<RandomAccessFile>(new PosixRandomAccessFile(fd, path));
+  }
   Result<std::string> ReadFile(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {

@@ -20,6 +20,17 @@ class WritableFile {
   virtual Status Close() = 0;
 };
 
+// A file opened for positional reads and writes (WAL segments, relation files).
+class RandomAccessFile {
+ public:
+  virtual ~RandomAccessFile() = default;
+  // Reads up to n bytes at offset; fewer only at end of file.
+  virtual Result<std::string> ReadAt(uint64_t offset, size_t n) = 0;
+  virtual Status WriteAt(uint64_t offset, std::string_view data) = 0;
+  virtual Status Sync() = 0;  // fdatasync; a failure here must never be retried
+  virtual Result<uint64_t> Size() = 0;
+};
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
@@ -27,6 +38,9 @@ class FileSystem {
   virtual Result<std::string> ReadFile(const std::string& path) = 0;
   // Creates or truncates.
   virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
+  // Opens an existing file for reading and writing (or creates it when `create`).
+  virtual Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
+                                                                     bool create) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   virtual Status Remove(const std::string& path) = 0;
   virtual Status CreateDir(const std::string& path, int mode = 0700) = 0;

@@ -21,6 +21,7 @@
 
 #include "walrep/common/status.h"
 #include "walrep/io/file_system.h"
+#include "walrep/wal/xlog_format.h"
 
 namespace walrep::storage {
 
@@ -36,28 +37,7 @@ enum class DbState : uint32_t {
 const char* DbStateName(DbState s);  // pg_controldata's words, e.g. "in production"
 
 #pragma pack(push, 1)
-struct CheckPointData {
-  uint64_t redo = 0;
-  uint32_t this_timeline = 1;
-  uint32_t prev_timeline = 1;
-  uint8_t full_page_writes = 1;
-  uint8_t pad1[7] = {};
-  uint64_t next_xid = 0;  // FullTransactionId: epoch << 32 | xid
-  uint32_t next_oid = 0;
-  uint32_t next_multi = 1;
-  uint32_t next_multi_offset = 0;
-  uint32_t oldest_xid = 0;
-  uint32_t oldest_xid_db = 1;
-  uint32_t oldest_multi = 1;
-  uint32_t oldest_multi_db = 1;
-  uint32_t pad2 = 0;
-  int64_t time = 0;  // Unix seconds
-  uint32_t oldest_commit_ts_xid = 0;
-  uint32_t newest_commit_ts_xid = 0;
-  uint32_t oldest_active_xid = 0;
-  uint32_t pad3 = 0;
-};
-static_assert(sizeof(CheckPointData) == 88);
+using CheckPointData = wal::CheckPoint;
 
 struct ControlFileData {
   uint64_t system_identifier = 0;

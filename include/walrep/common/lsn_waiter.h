@@ -1,0 +1,39 @@
+// walrep: the one primitive for waiting until a monotonic LSN reaches a target.
+//
+// Insert, write, flush and replay positions only ever grow. A producer calls Advance(); any
+// number of threads WaitFor(target, deadline) and get the current value once it is >= target,
+// or kTimedOut / kShutdown (Neon's SeqWait). Commit waiting for sync standbys, a walsender
+// waiting for new WAL and remote_apply all use this.
+// Thread safety: thread-safe.
+#pragma once
+
+#include <chrono>
+
+#include "walrep/common/lsn.h"
+#include "walrep/common/mutex.h"
+#include "walrep/common/status.h"
+
+namespace walrep {
+
+class LsnWaiter {
+ public:
+  explicit LsnWaiter(Lsn initial = Lsn()) : value_(initial) {}
+
+  // Raises the value (never lowers it) and wakes waiters whose target is reached.
+  void Advance(Lsn v) EXCLUDES(mu_);
+  Lsn value() const EXCLUDES(mu_);
+  // Blocks until value() >= target, the deadline passes (kTimedOut) or Shutdown() (kShutdown).
+  Result<Lsn> WaitFor(Lsn target, std::chrono::steady_clock::time_point deadline) EXCLUDES(mu_);
+  Result<Lsn> WaitFor(Lsn target) EXCLUDES(mu_) {
+    return WaitFor(target, std::chrono::steady_clock::time_point::max());
+  }
+  void Shutdown() EXCLUDES(mu_);
+
+ private:
+  mutable Mutex mu_;
+  CondVar cv_{&mu_};
+  Lsn value_ GUARDED_BY(mu_);
+  bool shutdown_ GUARDED_BY(mu_) = false;
+};
+
+}  // namespace walrep

@@ -1,0 +1,54 @@
+// walrep: reading and verifying WAL records from pg_wal segment files.
+//
+// ReadRecord(lsn) gathers a record across page and segment boundaries, checks every page header
+// (magic, info bits, pageaddr, continuation flag and length), the record's CRC and its prev-link,
+// and decodes it. The first error after the last good record is the end of WAL: a torn write, a
+// zeroed tail or a missing segment all end there, with pg_waldump's wording.
+// Counterpart: xlogreader.c in PostgreSQL.
+// Thread safety: a WalReader belongs to one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "walrep/io/file_system.h"
+#include "walrep/wal/xlog_format.h"
+
+namespace walrep::wal {
+
+class WalReader {
+ public:
+  // `fs` must outlive the reader. Segments are looked up as <wal_dir>/<tli><segno>.
+  WalReader(io::FileSystem* fs, std::string wal_dir, TimelineId tli,
+            uint64_t seg_size = kDefaultSegSize);
+
+  // Reads the record at `lsn`. `expected_prev`: the previous record's LSN, or an invalid Lsn
+  // to only require prev < lsn (the first record read after a seek).
+  Result<DecodedRecord> ReadRecord(Lsn lsn, Lsn expected_prev = Lsn());
+  // Where the record after `rec` starts (the next segment after XLOG_SWITCH).
+  Lsn NextRecordLsn(const DecodedRecord& rec) const;
+
+  // Reads forward from `start` until the first invalid record; returns the LSN of the last
+  // valid record and where the next one would go. `start` must hold a valid record.
+  struct End {
+    Lsn last_record;
+    Lsn end;  // insert position for new WAL
+    Status reason;  // why reading stopped
+  };
+  Result<End> FindEnd(Lsn start);
+
+ private:
+  Result<std::string> ReadPage(Lsn pageaddr);
+  uint32_t HeaderSizeAt(Lsn page) const {
+    return page.value() % seg_size_ == 0 ? kLongPageHeaderSize : kShortPageHeaderSize;
+  }
+
+  io::FileSystem* const fs_;
+  const std::string wal_dir_;
+  const TimelineId tli_;
+  const uint64_t seg_size_;
+  XLogSegNo open_segno_ = ~0ull;
+  std::unique_ptr<io::RandomAccessFile> file_;
+};
+
+}  // namespace walrep::wal

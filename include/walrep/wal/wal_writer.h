@@ -1,0 +1,114 @@
+// walrep: WAL insertion, buffering and flushing (group commit).
+//
+// Insert() serialises records into the WAL byte stream (page headers included) under one
+// short mutex; the bytes wait in memory until written. Flush(lsn) makes everything up to lsn
+// durable: the first caller becomes the leader, writes every buffered byte and fsyncs once, and
+// every committer that queued behind it finds its LSN already flushed — one fsync serves the
+// whole group (LevelDB's DBImpl::Write). The insert mutex is never held during file I/O.
+// A background WAL writer thread flushes every wal_writer_delay for asynchronous commits, and
+// a full buffer (wal_buffers) is written out by the inserter that filled it.
+//
+// Invariant: flush_lsn <= write_lsn <= insert_lsn, and each only grows.
+// Counterpart: XLogInsertRecord(), XLogFlush(), XLogWrite() and walwriter.c in PostgreSQL.
+// Thread safety: thread-safe.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "walrep/common/lsn.h"
+#include "walrep/common/lsn_waiter.h"
+#include "walrep/common/mutex.h"
+#include "walrep/io/file_system.h"
+#include "walrep/wal/xlog_format.h"
+
+namespace walrep::wal {
+
+struct WalWriterOptions {
+  io::FileSystem* fs = nullptr;  // must outlive the writer
+  std::string wal_dir;           // pg_wal
+  uint64_t seg_size = kDefaultSegSize;
+  TimelineId tli = 1;
+  uint64_t sysid = 0;
+  bool fsync = true;
+  size_t buffer_bytes = 4 * 1024 * 1024;  // wal_buffers
+  std::chrono::milliseconds writer_delay{200};
+};
+
+class WalWriter {
+ public:
+  struct Position {
+    Lsn start;  // the record's LSN
+    Lsn end;    // where the next record starts (8-aligned); flush up to here
+  };
+
+  // Continues WAL at `insert_pos` (a record start); `prev_record` is the last record's LSN.
+  WalWriter(WalWriterOptions opts, Lsn insert_pos, Lsn prev_record);
+  ~WalWriter();
+
+  Result<Position> Insert(uint8_t rmid, uint8_t info, TransactionId xid, std::string_view body)
+      EXCLUDES(insert_mu_, write_mu_);
+  // Ends the current segment with XLOG_SWITCH; the next record starts in a new segment.
+  // Returns the switch record, or nullopt when the segment holds no record yet.
+  Result<std::optional<Position>> SwitchSegment() EXCLUDES(insert_mu_, write_mu_);
+
+  // Writes and fsyncs everything up to `upto` (group commit).
+  Status Flush(Lsn upto) EXCLUDES(insert_mu_, write_mu_);
+  Status FlushAll() { return Flush(insert_lsn()); }
+
+  Lsn insert_lsn() const EXCLUDES(insert_mu_);
+  Lsn last_record() const EXCLUDES(insert_mu_);
+  Lsn flush_lsn() const { return flushed_.value(); }
+  Lsn write_lsn() const { return written_.value(); }
+  // Waiters on the flush position (walsenders, tests).
+  LsnWaiter& flushed() { return flushed_; }
+  const WalWriterOptions& options() const { return opts_; }
+
+  void StartBackgroundWriter();
+  // Stops the background writer; buffered WAL is flushed first.
+  Status Stop();
+
+ private:
+  struct Chunk {
+    Lsn start;
+    std::string bytes;
+  };
+  // Appends record bytes at cur_ with page headers. REQUIRES: insert_mu_.
+  void PlaceLocked(std::string_view rec) REQUIRES(insert_mu_);
+  void AppendLocked(std::string_view bytes) REQUIRES(insert_mu_);
+  Status WriteOut(bool sync) EXCLUDES(insert_mu_);  // REQUIRES: write_mu_ held by caller
+  Status WriteChunk(const Chunk& c) REQUIRES(write_mu_);
+  Result<io::RandomAccessFile*> SegmentFile(XLogSegNo segno) REQUIRES(write_mu_);
+  void BackgroundLoop();
+
+  const WalWriterOptions opts_;
+
+  mutable Mutex insert_mu_;
+  Lsn cur_ GUARDED_BY(insert_mu_);          // next byte to place
+  Lsn prev_record_ GUARDED_BY(insert_mu_);  // LSN of the last record inserted
+  std::vector<Chunk> pending_ GUARDED_BY(insert_mu_);
+  size_t pending_bytes_ GUARDED_BY(insert_mu_) = 0;
+
+  Mutex write_mu_;  // one writer at a time; held across file I/O by design
+  XLogSegNo open_segno_ GUARDED_BY(write_mu_) = ~0ull;
+  std::unique_ptr<io::RandomAccessFile> open_file_ GUARDED_BY(write_mu_);
+  std::vector<XLogSegNo> unsynced_ GUARDED_BY(write_mu_);  // closed segments awaiting fsync
+
+  LsnWaiter written_;
+  LsnWaiter flushed_;
+
+  Mutex bg_mu_;
+  CondVar bg_cv_{&bg_mu_};
+  bool bg_stop_ GUARDED_BY(bg_mu_) = false;
+  std::thread bg_;
+};
+
+// Creates a zero-filled segment file durably (tmp file, fsync, rename, fsync dir) unless it
+// exists. Counterpart: XLogFileInit() with wal_init_zero.
+Status CreateSegment(io::FileSystem* fs, const std::string& wal_dir, TimelineId tli,
+                     XLogSegNo segno, uint64_t seg_size);
+
+}  // namespace walrep::wal

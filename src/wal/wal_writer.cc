@@ -1,0 +1,253 @@
+// walrep: WAL insertion and group flush (see wal_writer.h).
+#include "walrep/wal/wal_writer.h"
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "walrep/common/logging.h"
+
+namespace walrep::wal {
+
+Status CreateSegment(io::FileSystem* fs, const std::string& wal_dir, TimelineId tli,
+                     XLogSegNo segno, uint64_t seg_size) {
+  std::string path = wal_dir + "/" + XLogFileName(tli, segno, seg_size);
+  if (fs->Exists(path)) return Status::OK();
+  std::string tmp = wal_dir + "/xlogtemp." + std::to_string(::getpid());
+  {
+    WALREP_ASSIGN_OR_RETURN(auto f, fs->NewWritableFile(tmp));
+    const std::string zeros(1 << 20, '\0');
+    for (uint64_t done = 0; done < seg_size; done += zeros.size()) {
+      WALREP_RETURN_IF_ERROR(f->Append(std::string_view(zeros).substr(0, seg_size - done)));
+    }
+    WALREP_RETURN_IF_ERROR(f->Sync());
+    WALREP_RETURN_IF_ERROR(f->Close());
+  }
+  WALREP_RETURN_IF_ERROR(fs->Rename(tmp, path));
+  return fs->SyncDir(wal_dir);
+}
+
+WalWriter::WalWriter(WalWriterOptions opts, Lsn insert_pos, Lsn prev_record)
+    : opts_(std::move(opts)), written_(insert_pos), flushed_(insert_pos) {
+  MutexLock l(&insert_mu_);
+  cur_ = insert_pos;
+  prev_record_ = prev_record;
+}
+
+WalWriter::~WalWriter() { Stop().IgnoreError(); }  // callers that care call Stop() themselves
+
+Lsn WalWriter::insert_lsn() const {
+  MutexLock l(&insert_mu_);
+  return cur_;
+}
+
+Lsn WalWriter::last_record() const {
+  MutexLock l(&insert_mu_);
+  return prev_record_;
+}
+
+void WalWriter::AppendLocked(std::string_view bytes) {
+  if (!pending_.empty()) {
+    Chunk& last = pending_.back();
+    if (last.start + last.bytes.size() == cur_) {
+      last.bytes.append(bytes);
+      cur_ = cur_ + bytes.size();
+      pending_bytes_ += bytes.size();
+      return;
+    }
+  }
+  pending_.push_back(Chunk{cur_, std::string(bytes)});
+  cur_ = cur_ + bytes.size();
+  pending_bytes_ += bytes.size();
+}
+
+void WalWriter::PlaceLocked(std::string_view rec) {
+  bool first = true;
+  while (!rec.empty()) {
+    uint64_t page_off = cur_.value() % kXlogBlcksz;
+    if (page_off == 0) {
+      PageHeader h;
+      h.tli = opts_.tli;
+      h.pageaddr = cur_.value();
+      bool seg_start = cur_.value() % opts_.seg_size == 0;
+      h.info = kXlpBkpRemovable;
+      if (seg_start) {
+        h.info |= kXlpLongHeader;
+        h.sysid = opts_.sysid;
+        h.seg_size = static_cast<uint32_t>(opts_.seg_size);
+        h.blcksz = kXlogBlcksz;
+      }
+      if (!first) {
+        h.info |= kXlpFirstIsContrecord;
+        h.rem_len = static_cast<uint32_t>(rec.size());
+      }
+      AppendLocked(EncodePageHeader(h));
+      page_off = cur_.value() % kXlogBlcksz;
+    }
+    size_t n = std::min<size_t>(rec.size(), kXlogBlcksz - page_off);
+    AppendLocked(rec.substr(0, n));
+    rec.remove_prefix(n);
+    first = false;
+  }
+  // The next record starts 8-aligned; the gap is zero.
+  uint64_t pad = MaxAlign(cur_.value()) - cur_.value();
+  if (pad) AppendLocked(std::string(pad, '\0'));
+}
+
+Result<WalWriter::Position> WalWriter::Insert(uint8_t rmid, uint8_t info, TransactionId xid,
+                                              std::string_view body) {
+  Position pos;
+  bool write_out = false;
+  {
+    MutexLock l(&insert_mu_);
+    std::string rec = AssembleRecord(xid, prev_record_, info, rmid, body);
+    // A record never starts inside a page header.
+    uint64_t page_off = cur_.value() % kXlogBlcksz;
+    pos.start = cur_;
+    if (page_off == 0) {
+      bool seg_start = cur_.value() % opts_.seg_size == 0;
+      pos.start = cur_ + (seg_start ? kLongPageHeaderSize : kShortPageHeaderSize);
+    }
+    PlaceLocked(rec);
+    prev_record_ = pos.start;
+    pos.end = cur_;
+    write_out = pending_bytes_ >= opts_.buffer_bytes;
+  }
+  if (write_out) {
+    // The buffer is full: write it (without fsync) so memory stays bounded.
+    MutexLock w(&write_mu_);
+    WALREP_RETURN_IF_ERROR(WriteOut(false));
+  }
+  return pos;
+}
+
+Result<std::optional<WalWriter::Position>> WalWriter::SwitchSegment() {
+  Position pos;
+  {
+    MutexLock l(&insert_mu_);
+    uint64_t seg_off = cur_.value() % opts_.seg_size;
+    // Nothing in this segment yet: no switch needed (PostgreSQL does the same).
+    if (seg_off == 0 || seg_off == kLongPageHeaderSize) return std::optional<Position>();
+    std::string rec = AssembleRecord(0, prev_record_, kXlogSwitch, kRmXlog, "");
+    pos.start = cur_;
+    if (cur_.value() % kXlogBlcksz == 0) pos.start = cur_ + kShortPageHeaderSize;
+    PlaceLocked(rec);
+    prev_record_ = pos.start;
+    // The rest of the segment stays zero, page headers included (PostgreSQL 15 does this).
+    uint64_t next = (SegmentOf(cur_, opts_.seg_size) + (cur_.value() % opts_.seg_size ? 1 : 0)) *
+                    opts_.seg_size;
+    cur_ = Lsn(next);
+    pos.end = cur_;
+  }
+  return std::optional<Position>(pos);
+}
+
+Result<io::RandomAccessFile*> WalWriter::SegmentFile(XLogSegNo segno) {
+  if (open_segno_ == segno && open_file_) return open_file_.get();
+  if (open_file_) {
+    unsynced_.push_back(open_segno_);
+    open_file_.reset();
+  }
+  WALREP_RETURN_IF_ERROR(CreateSegment(opts_.fs, opts_.wal_dir, opts_.tli, segno, opts_.seg_size));
+  std::string path = opts_.wal_dir + "/" + XLogFileName(opts_.tli, segno, opts_.seg_size);
+  WALREP_ASSIGN_OR_RETURN(open_file_, opts_.fs->OpenRandomAccess(path, false));
+  open_segno_ = segno;
+  return open_file_.get();
+}
+
+Status WalWriter::WriteChunk(const Chunk& c) {
+  std::string_view bytes = c.bytes;
+  Lsn pos = c.start;
+  while (!bytes.empty()) {
+    XLogSegNo segno = SegmentOf(pos, opts_.seg_size);
+    uint64_t off = pos.value() % opts_.seg_size;
+    size_t n = std::min<size_t>(bytes.size(), opts_.seg_size - off);
+    WALREP_ASSIGN_OR_RETURN(io::RandomAccessFile * f, SegmentFile(segno));
+    WALREP_RETURN_IF_ERROR(f->WriteAt(off, bytes.substr(0, n)));
+    bytes.remove_prefix(n);
+    pos = pos + n;
+  }
+  return Status::OK();
+}
+
+Status WalWriter::WriteOut(bool sync) {
+  std::vector<Chunk> chunks;
+  Lsn upto;
+  {
+    MutexLock l(&insert_mu_);
+    chunks.swap(pending_);
+    pending_bytes_ = 0;
+    upto = cur_;
+  }
+  for (const auto& c : chunks) {
+    Status st = WriteChunk(c);
+    if (!st.ok()) {
+      // A failed WAL write leaves the on-disk state unknown; PostgreSQL PANICs here.
+      WALREP_FATAL("PANIC: could not write to WAL: {}", st.message());
+      std::abort();
+    }
+  }
+  written_.Advance(upto);
+  if (!sync) return Status::OK();
+  if (opts_.fsync) {
+    for (XLogSegNo segno : unsynced_) {
+      std::string path = opts_.wal_dir + "/" + XLogFileName(opts_.tli, segno, opts_.seg_size);
+      auto f = opts_.fs->OpenRandomAccess(path, false);
+      Status st = f.ok() ? (*f)->Sync() : f.status();
+      if (!st.ok()) {
+        WALREP_FATAL("PANIC: could not fsync WAL file \"{}\": {}", path, st.message());
+        std::abort();  // never retry an fsync
+      }
+    }
+    if (open_file_) {
+      Status st = open_file_->Sync();
+      if (!st.ok()) {
+        WALREP_FATAL("PANIC: could not fsync WAL: {}", st.message());
+        std::abort();
+      }
+    }
+  }
+  unsynced_.clear();
+  flushed_.Advance(upto);
+  return Status::OK();
+}
+
+Status WalWriter::Flush(Lsn upto) {
+  if (flushed_.value() >= upto) return Status::OK();
+  MutexLock w(&write_mu_);
+  // Another committer may have flushed for us while we queued: that is the group commit.
+  if (flushed_.value() >= upto) return Status::OK();
+  return WriteOut(true);
+}
+
+void WalWriter::StartBackgroundWriter() {
+  bg_ = std::thread([this] { BackgroundLoop(); });
+}
+
+void WalWriter::BackgroundLoop() {
+  MutexLock l(&bg_mu_);
+  while (!bg_stop_) {
+    bg_cv_.WaitUntil(std::chrono::steady_clock::now() + opts_.writer_delay);
+    if (bg_stop_) break;
+    bg_mu_.Unlock();
+    if (insert_lsn() > flushed_.value()) {
+      Status st = FlushAll();
+      if (!st.ok()) WALREP_LOG_ERROR("WAL writer: {}", st.message());
+    }
+    bg_mu_.Lock();
+  }
+}
+
+Status WalWriter::Stop() {
+  {
+    MutexLock l(&bg_mu_);
+    bg_stop_ = true;
+    bg_cv_.SignalAll();
+  }
+  if (bg_.joinable()) bg_.join();
+  return FlushAll();
+}
+
+}  // namespace walrep::wal
