@@ -30,6 +30,7 @@ Server::Server(ServerOptions opts)
     : opts_(std::move(opts)), fs_(opts_.fs ? opts_.fs : io::DefaultFileSystem()) {
   roles_ = std::make_unique<RoleStore>(fs_, opts_.data_dir + "/global/walrep_roles");
   RegisterViews();
+  RegisterWalFunctions();
 }
 
 Server::~Server() {
@@ -109,12 +110,13 @@ Status Server::Start() {
   std::shared_ptr<SSL_CTX> ssl;
   WALREP_RETURN_IF_ERROR(LoadSsl(*settings, &ssl));
   WALREP_RETURN_IF_ERROR(roles_->Load());
-  WALREP_ASSIGN_OR_RETURN(control_, storage::ReadControlFile(fs_, opts_.data_dir));
-  mock_nonce_.assign(reinterpret_cast<const char*>(control_.mock_authentication_nonce),
-                     sizeof(control_.mock_authentication_nonce));
+  WALREP_ASSIGN_OR_RETURN(storage::ControlFileData control,
+                          storage::ReadControlFile(fs_, opts_.data_dir));
+  mock_nonce_.assign(reinterpret_cast<const char*>(control.mock_authentication_nonce),
+                     sizeof(control.mock_authentication_nonce));
   {
     auto s = std::const_pointer_cast<ServerSettings>(settings);
-    s->SetInternal("data_checksums", control_.data_checksum_version ? "on" : "off");
+    s->SetInternal("data_checksums", control.data_checksum_version ? "on" : "off");
   }
   {
     MutexLock l(&mu_);
@@ -122,20 +124,9 @@ Status Server::Start() {
     hba_ = hba;
     ssl_ctx_ = ssl;
   }
-  SetLogMinMessages(settings->GetString("log_min_messages"));
   port_ = static_cast<int>(settings->GetInt("port"));
   pid_file_ = std::make_unique<PidFile>(opts_.data_dir);
   WALREP_RETURN_IF_ERROR(pid_file_->Create(port_, "", ""));
-  auto previous = static_cast<storage::DbState>(control_.state);
-  if (previous != storage::DbState::kShutdowned) {
-    WALREP_LOG("database system was interrupted; last known up at {}",
-               FormatTimestampTz((control_.time - kPgEpochUnixSeconds) * 1000000, 0));
-  } else {
-    WALREP_LOG("database system was shut down at {}",
-               FormatTimestampTz((control_.time - kPgEpochUnixSeconds) * 1000000, 0));
-  }
-  control_.state = static_cast<uint32_t>(storage::DbState::kInProduction);
-  WALREP_RETURN_IF_ERROR(storage::WriteControlFile(fs_, opts_.data_dir, control_));
   listener_ = std::make_unique<Listener>(this);
   Status st = listener_->Open(settings->GetString("listen_addresses"), port_,
                              settings->GetString("unix_socket_directories"));
@@ -148,8 +139,36 @@ Status Server::Start() {
   pid_file_->Remove();
   WALREP_RETURN_IF_ERROR(
       pid_file_->Create(port_, listener_->first_socket_dir(), listener_->first_address()));
-  WALREP_RETURN_IF_ERROR(pid_file_->SetStatus("ready"));
+  // Accept connections during recovery so clients hear 57P03 rather than nothing.
   listener_->StartAccepting();
+  if (control.state == static_cast<uint32_t>(storage::DbState::kShutdowned)) {
+    WALREP_LOG("database system was shut down at {}",
+               FormatTimestampTz((control.time - kPgEpochUnixSeconds) * 1000000, 0));
+  } else {
+    WALREP_LOG("database system was interrupted; last known up at {}",
+               FormatTimestampTz((control.time - kPgEpochUnixSeconds) * 1000000, 0));
+  }
+  storage::XLogOptions xo;
+  xo.fs = fs_;
+  xo.data_dir = opts_.data_dir;
+  xo.fsync = settings->GetBool("fsync");
+  xo.wal_buffers = static_cast<size_t>(settings->GetInt("wal_buffers")) * 8192;
+  xo.wal_writer_delay = std::chrono::milliseconds(settings->GetInt("wal_writer_delay"));
+  xo.full_page_writes = settings->GetBool("full_page_writes");
+  xo.wal_keep_bytes = static_cast<uint64_t>(settings->GetInt("wal_keep_size")) * 1024 * 1024;
+  xo.log_checkpoints = settings->GetBool("log_checkpoints");
+  storage::RecoveryResult rr;
+  // The engine's redo routines arrive with the access layer; XLOG and XACT records carry no
+  // page changes yet, so replay only has to walk them.
+  auto xlog = storage::XLog::Open(xo, [](const wal::DecodedRecord&) { return Status::OK(); }, &rr);
+  if (!xlog.ok()) {
+    listener_->Stop();
+    pid_file_->Remove();
+    return xlog.TakeStatus();
+  }
+  xlog_ = std::move(*xlog);
+  starting_up_.store(false, std::memory_order_release);
+  WALREP_RETURN_IF_ERROR(pid_file_->SetStatus("ready"));
   WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));
   WALREP_LOG("database system is ready to accept connections");
   return Status::OK();
@@ -380,10 +399,9 @@ void Server::FinishShutdown() {
     finished_ = true;
   }
   if (listener_) listener_->Stop();
-  if (shutdown_.load() != ShutdownMode::kImmediate) {
+  if (shutdown_.load() != ShutdownMode::kImmediate && xlog_) {
     WALREP_LOG("shutting down");
-    control_.state = static_cast<uint32_t>(storage::DbState::kShutdowned);
-    Status st = storage::WriteControlFile(fs_, opts_.data_dir, control_);
+    Status st = xlog_->Shutdown();
     if (!st.ok()) WALREP_LOG_ERROR("{}", st.message());
   }
   if (pid_file_) pid_file_->Remove();

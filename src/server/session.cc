@@ -241,6 +241,7 @@ Status Session::Startup() {
   if (server_->shutdown_mode() != ShutdownMode::kNone) {
     return Fatal("57P03", "the database system is shutting down");
   }
+  if (server_->starting_up()) return Fatal("57P03", "the database system is starting up");
   WALREP_ASSIGN_OR_RETURN(backend_, server_->RegisterBackend());
   conn_->SetInterruptFd(backend_->interrupt_fd);
 
@@ -864,6 +865,10 @@ Result<bool> Session::SignalBackend(int32_t pid, bool terminate) {
 
 Status Session::AlterSystem(const std::string& name, const std::optional<std::string>& value) {
   return server_->AlterSystem(name, value);
+}
+
+Status Session::RequestCheckpoint() {
+  return server_->xlog().Checkpoint(false, "immediate force wait").status();
 }
 
 Status Session::CheckInterrupts() {

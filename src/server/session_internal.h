@@ -40,6 +40,7 @@ class Session : public sql::SessionContext {
   Status ReloadConfig() override;
   Result<bool> SignalBackend(int32_t pid, bool terminate) override;
   Status AlterSystem(const std::string& name, const std::optional<std::string>& value) override;
+  Status RequestCheckpoint() override;
   Status CheckInterrupts() override;
   void InterruptibleSleep(int64_t micros) override;
   void AddNotice(const std::string& severity, const std::string& sqlstate,

@@ -24,6 +24,7 @@ class Prepared : public PreparedStatement {
   bool is_transaction_control = false;
   bool allowed_in_failed = false;  // ROLLBACK, COMMIT, ROLLBACK TO
   RunFn run;
+  std::vector<std::shared_ptr<ViewDef>> owned_views;  // table functions used in FROM
 
   const std::vector<int32_t>& param_types() const override { return *params; }
   const std::vector<ColumnDesc>& columns() const override { return cols; }
@@ -115,6 +116,10 @@ Result<RoleOptions> ParseRoleOptions(PgQuery__Node** opts, size_t n) {
 
 // Builds the plan of a SELECT over constants or one registered system view.
 struct ExecAccess {
+  // A table function in FROM becomes a one-off view over its rows for these arguments.
+  static Result<const ViewDef*> PrepareTableFunction(CompileState& cs,
+                                                      const PgQuery__RangeFunction* rf,
+                                                      Prepared* p);
   static Result<std::shared_ptr<Prepared>> PrepareSelect(Executor& ex, CompileState& cs,
                                                          std::shared_ptr<Prepared> p,
                                                          const PgQuery__SelectStmt* s);
@@ -122,6 +127,53 @@ struct ExecAccess {
                                                           std::shared_ptr<Prepared> p,
                                                           const PgQuery__Node* node);
 };
+
+Result<const ViewDef*> ExecAccess::PrepareTableFunction(CompileState& cs,
+                                                         const PgQuery__RangeFunction* rf,
+                                                         Prepared* p) {
+  if (rf->n_functions != 1 || rf->lateral || rf->ordinality || rf->is_rowsfrom) {
+    return Status::NotSupported("this form of function in FROM is not supported");
+  }
+  const PgQuery__Node* item = rf->functions[0];
+  const PgQuery__Node* call = item->node_case == PG_QUERY__NODE__NODE_LIST && item->list->n_items
+                                  ? item->list->items[0]
+                                  : item;
+  if (!call || call->node_case != PG_QUERY__NODE__NODE_FUNC_CALL) {
+    return Status::NotSupported("this form of function in FROM is not supported");
+  }
+  const auto* fc = call->func_call;
+  std::string name = StringNodeValue(fc->funcname[fc->n_funcname - 1]);
+  const TableFunctionDef* tf = cs.registry->FindTableFunction(name);
+  if (!tf) {
+    return Status::Sql("42883", fmt::format("function {} does not exist", name))
+        .WithPosition(fc->location + 1);
+  }
+  if (fc->n_args != tf->arg_types.size()) {
+    return Status::Sql("42883", fmt::format("function {} does not exist", name))
+        .WithPosition(fc->location + 1);
+  }
+  std::vector<ExprPtr> args;
+  for (size_t i = 0; i < fc->n_args; i++) {
+    WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, fc->args[i]));
+    WALREP_ASSIGN_OR_RETURN(a, Coerce(cs, a, tf->arg_types[i], false));
+    args.push_back(a);
+  }
+  auto view = std::make_shared<ViewDef>();
+  view->name = tf->name;
+  view->columns = tf->columns;
+  const TableFunctionDef* def = tf;
+  view->rows = [def, args](SessionContext& ctx) -> Result<std::vector<Row>> {
+    EvalState st{&ctx, nullptr, nullptr, nullptr, FormatOptions{}};
+    std::vector<Value> vals;
+    for (const auto& a : args) {
+      WALREP_ASSIGN_OR_RETURN(Value v, a->eval(st));
+      vals.push_back(std::move(v));
+    }
+    return def->rows(ctx, vals);
+  };
+  p->owned_views.push_back(view);
+  return view.get();
+}
 
 Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, CompileState& cs,
                                                             std::shared_ptr<Prepared> p,
@@ -141,9 +193,18 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   if (s->n_from_clause > 1) return Status::NotSupported("joins of system views are not supported");
   if (s->n_from_clause == 1) {
     const PgQuery__Node* f = s->from_clause[0];
-    if (f->node_case != PG_QUERY__NODE__NODE_RANGE_VAR) {
+    if (f->node_case == PG_QUERY__NODE__NODE_RANGE_FUNCTION) {
+      WALREP_ASSIGN_OR_RETURN(view, PrepareTableFunction(cs, f->range_function, p.get()));
+      scope->relname = view->name;
+      if (f->range_function->alias) scope->alias = f->range_function->alias->aliasname;
+      scope->columns = view->columns;
+      cs.scope = scope.get();
+    } else if (f->node_case != PG_QUERY__NODE__NODE_RANGE_VAR) {
       return Status::NotSupported("this FROM clause is not supported");
     }
+  }
+  if (s->n_from_clause == 1 && !view) {
+    const PgQuery__Node* f = s->from_clause[0];
     const auto* rv = f->range_var;
     std::string name = rv->relname;
     if (rv->schemaname && *rv->schemaname && std::string(rv->schemaname) != "pg_catalog") {
@@ -558,6 +619,16 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       (void)ex;
       p->run = [kind, savepoint](Executor& e, EvalState&) -> Result<ExecResult> {
         return e.RunTransactionStmt(kind, savepoint);
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_CHECK_POINT_STMT: {
+      p->run = [](Executor&, EvalState& st) -> Result<ExecResult> {
+        if (!st.ctx->is_superuser()) {
+          return Status::Sql("42501", "must be superuser to do CHECKPOINT");
+        }
+        WALREP_RETURN_IF_ERROR(st.ctx->RequestCheckpoint());
+        return TagOnly("CHECKPOINT");
       };
       return p;
     }

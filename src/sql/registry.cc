@@ -19,6 +19,45 @@ void Registry::AddFunction(FunctionDef fn) {
   functions_[key] = std::move(fn);
 }
 
+void Registry::AddTableFunction(TableFunctionDef fn) {
+  std::string key = ToLower(fn.name);
+  // Called in a select list, the function yields its first row as a record, like PostgreSQL's
+  // composite-returning functions: (a,b,c).
+  TableFunctionDef copy = fn;
+  AddFunction(FixedFunction(
+      fn.name, fn.arg_types, oid::kRecord, [copy](FunctionCall& c) -> Result<Value> {
+        WALREP_ASSIGN_OR_RETURN(std::vector<Row> rows, copy.rows(c.ctx, c.args));
+        if (rows.empty()) return Value::Null(oid::kRecord);
+        std::string out = "(";
+        FormatOptions fo;
+        for (size_t i = 0; i < rows[0].size(); i++) {
+          if (i) out += ",";
+          if (!rows[0][i].is_null()) {
+            std::string t = ToText(rows[0][i], fo);
+            bool quote = t.empty() || t.find_first_of(" ,()\"\\") != std::string::npos;
+            if (quote) {
+              std::string q = "\"";
+              for (char ch : t) {
+                if (ch == '"' || ch == '\\') q += ch;
+                q += ch;
+              }
+              t = q + "\"";
+            }
+            out += t;
+          }
+        }
+        return Value::Text(oid::kRecord, out + ")");
+      }));
+  table_functions_[key] = std::move(fn);
+}
+
+const TableFunctionDef* Registry::FindTableFunction(const std::string& name) const {
+  std::string n = ToLower(name);
+  if (n.rfind("pg_catalog.", 0) == 0) n = n.substr(11);
+  auto it = table_functions_.find(n);
+  return it == table_functions_.end() ? nullptr : &it->second;
+}
+
 const ViewDef* Registry::FindView(const std::string& name) const {
   std::string n = ToLower(name);
   if (n.rfind("pg_catalog.", 0) == 0) n = n.substr(11);

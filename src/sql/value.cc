@@ -93,6 +93,7 @@ const char* TypeName(int32_t type) {
     case oid::kVoid: return "void";
     case oid::kPgLsn: return "pg_lsn";
     case oid::kInet: return "inet";
+    case oid::kRecord: return "record";
   }
   return "unknown";
 }

@@ -135,11 +135,11 @@ Result<std::optional<WalWriter::Position>> WalWriter::SwitchSegment() {
     if (cur_.value() % kXlogBlcksz == 0) pos.start = cur_ + kShortPageHeaderSize;
     PlaceLocked(rec);
     prev_record_ = pos.start;
+    pos.end = cur_;  // just after the switch record, as pg_switch_wal() reports it
     // The rest of the segment stays zero, page headers included (PostgreSQL 15 does this).
     uint64_t next = (SegmentOf(cur_, opts_.seg_size) + (cur_.value() % opts_.seg_size ? 1 : 0)) *
                     opts_.seg_size;
     cur_ = Lsn(next);
-    pos.end = cur_;
   }
   return std::optional<Position>(pos);
 }

@@ -29,6 +29,7 @@
 #include "walrep/server/roles.h"
 #include "walrep/sql/registry.h"
 #include "walrep/storage/control_file.h"
+#include "walrep/storage/xlog.h"
 
 namespace walrep::server {
 
@@ -83,6 +84,9 @@ class Server {
   void WaitForShutdown();
   void Shutdown(ShutdownMode mode);
   ShutdownMode shutdown_mode() const { return shutdown_.load(std::memory_order_acquire); }
+  // True until crash recovery has finished; sessions are refused with 57P03 meanwhile.
+  bool starting_up() const { return starting_up_.load(std::memory_order_acquire); }
+  storage::XLog& xlog() { return *xlog_; }
   // Re-reads configuration files and pg_hba.conf; logs what could not change.
   Status Reload();
   // ALTER SYSTEM: rewrites postgresql.auto.conf durably. name "" with no value = RESET ALL.
@@ -120,6 +124,7 @@ class Server {
   Status LoadHba(std::shared_ptr<const protocol::HbaConfig>* out) const;
   Status LoadSsl(const ServerSettings& s, std::shared_ptr<SSL_CTX>* out) const;
   void RegisterViews();
+  void RegisterWalFunctions();
   void FinishShutdown();
   std::string ConfigPath(const std::string& name) const;
 
@@ -133,7 +138,8 @@ class Server {
   TimestampTz start_time_ = 0;
   int port_ = 0;
   std::string mock_nonce_;
-  storage::ControlFileData control_;  // owned by the control thread (Start / shutdown)
+  std::unique_ptr<storage::XLog> xlog_;  // set once recovery is done
+  std::atomic<bool> starting_up_{true};
 
   std::atomic<ShutdownMode> shutdown_{ShutdownMode::kNone};
   std::atomic<uint64_t> settings_generation_{0};  // written under mu_ after settings_ changes

@@ -48,10 +48,21 @@ struct FunctionDef {
   bool strict = true;  // any NULL argument gives NULL without calling eval
 };
 
+// A set-returning function usable in FROM (SELECT * FROM pg_ls_waldir()); in a select list
+// it returns its first row as a record.
+struct TableFunctionDef {
+  std::string name;
+  std::vector<int32_t> arg_types;
+  std::vector<ViewColumn> columns;
+  std::function<Result<std::vector<Row>>(SessionContext&, const std::vector<Value>&)> rows;
+};
+
 class Registry {
  public:
   Registry();  // with sql's built-in functions registered
   void AddView(ViewDef view);
+  void AddTableFunction(TableFunctionDef fn);
+  const TableFunctionDef* FindTableFunction(const std::string& name) const;
   void AddFunction(FunctionDef fn);
   const ViewDef* FindView(const std::string& name) const;
   const FunctionDef* FindFunction(const std::string& name) const;
@@ -59,6 +70,7 @@ class Registry {
  private:
   std::map<std::string, ViewDef> views_;
   std::map<std::string, FunctionDef> functions_;
+  std::map<std::string, TableFunctionDef> table_functions_;
 };
 
 // Helpers for function definitions with fixed signatures.

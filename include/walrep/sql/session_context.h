@@ -62,6 +62,8 @@ class SessionContext {
   virtual Result<bool> SignalBackend(int32_t pid, bool terminate) = 0;
   // ALTER SYSTEM SET (value) / RESET (nullopt); `name` is canonical and the value validated.
   virtual Status AlterSystem(const std::string& name, const std::optional<std::string>& value) = 0;
+  // CHECKPOINT: an immediate checkpoint, done before returning.
+  virtual Status RequestCheckpoint() = 0;
   // Returns a 57014 / 57P01 error when the statement was cancelled or the session terminated.
   virtual Status CheckInterrupts() = 0;
   // Sleeps up to `micros`, waking early on an interrupt.

@@ -52,7 +52,8 @@ class WalWriter {
   Result<Position> Insert(uint8_t rmid, uint8_t info, TransactionId xid, std::string_view body)
       EXCLUDES(insert_mu_, write_mu_);
   // Ends the current segment with XLOG_SWITCH; the next record starts in a new segment.
-  // Returns the switch record, or nullopt when the segment holds no record yet.
+  // Returns the switch record (end = just after it), or nullopt when the segment holds no
+  // record yet.
   Result<std::optional<Position>> SwitchSegment() EXCLUDES(insert_mu_, write_mu_);
 
   // Writes and fsyncs everything up to `upto` (group commit).

@@ -12,6 +12,7 @@
 #include "walrep/io/file_system.h"
 #include "walrep/server/roles.h"
 #include "walrep/storage/control_file.h"
+#include "walrep/storage/xlog.h"
 #include "walrepctl.h"
 
 namespace walrep::tools {
@@ -157,9 +158,11 @@ int Init(const Args& args) {
     Status st = fsys->WriteFileDurably(dir + "/" + f.name, f.content);
     if (!st.ok()) return Fail(st.message());
   }
-  std::printf("ok\nwriting roles and control file ... ");
+  std::printf("ok\nwriting roles, control file and first WAL segment ... ");
   Status st = server::RoleStore::Initialize(fsys, dir + "/global/walrep_roles", user, password);
-  if (st.ok()) st = storage::WriteControlFile(fsys, dir, storage::NewControlFile(checksums));
+  storage::ControlFileData control = storage::NewControlFile(checksums);
+  if (st.ok()) st = storage::WriteControlFile(fsys, dir, control);
+  if (st.ok()) st = storage::XLog::Bootstrap(fsys, dir, &control);
   if (st.ok()) st = fsys->SyncDir(dir);
   if (!st.ok()) return Fail(st.message());
   std::printf("ok\n\n");

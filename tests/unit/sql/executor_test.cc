@@ -56,6 +56,10 @@ class FakeSession : public SessionContext {
     altered[name] = v.value_or("<reset>");
     return Status::OK();
   }
+  Status RequestCheckpoint() override {
+    checkpoints++;
+    return Status::OK();
+  }
   Status CheckInterrupts() override { return Status::OK(); }
   void InterruptibleSleep(int64_t) override {}
   void AddNotice(const std::string& sev, const std::string& code, const std::string& msg,
@@ -65,6 +69,7 @@ class FakeSession : public SessionContext {
   SessionSettings settings_;
   FakeRoles roles_;
   int reloads = 0;
+  int checkpoints = 0;
   std::map<std::string, std::string> altered;
   std::vector<std::string> notices;
 };

@@ -1,0 +1,82 @@
+// walrep: the cluster's WAL life cycle — bootstrap, crash recovery, checkpoints, shutdown.
+//
+// Open() is PostgreSQL's StartupXLOG(): read global/pg_control, read the checkpoint record it
+// names, replay every record from the checkpoint's REDO point to the end of valid WAL through the
+// caller's redo function, wipe whatever lies after the end (so a torn tail can never be read as
+// WAL later), write an end-of-recovery checkpoint when the last shutdown was not clean, and hand
+// back a WalWriter positioned at the end. Checkpoint() writes a checkpoint record, flushes it,
+// updates pg_control durably and removes segments no longer needed.
+// Thread safety: Checkpoint/SwitchWal/Shutdown are serialised by an internal mutex; the writer is
+// thread-safe.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "walrep/common/mutex.h"
+#include "walrep/io/file_system.h"
+#include "walrep/storage/control_file.h"
+#include "walrep/wal/wal_reader.h"
+#include "walrep/wal/wal_writer.h"
+
+namespace walrep::storage {
+
+struct XLogOptions {
+  io::FileSystem* fs = nullptr;  // must outlive the XLog
+  std::string data_dir;
+  bool fsync = true;
+  size_t wal_buffers = 4 * 1024 * 1024;
+  std::chrono::milliseconds wal_writer_delay{200};
+  bool full_page_writes = true;
+  uint64_t wal_keep_bytes = 0;  // wal_keep_size
+  bool log_checkpoints = true;
+};
+
+// Applies one record during recovery (the engine's redo dispatch table).
+using RedoFn = std::function<Status(const wal::DecodedRecord&)>;
+
+struct RecoveryResult {
+  bool crash_recovery = false;
+  Lsn redo_start;
+  Lsn last_record;
+  Lsn end;
+  uint64_t records_replayed = 0;
+};
+
+class XLog {
+ public:
+  // Writes the first WAL segment of a new cluster with a shutdown checkpoint and points
+  // pg_control at it. Counterpart: BootStrapXLOG().
+  static Status Bootstrap(io::FileSystem* fs, const std::string& data_dir, ControlFileData* control);
+
+  static Result<std::unique_ptr<XLog>> Open(XLogOptions opts, const RedoFn& redo,
+                                            RecoveryResult* result);
+  ~XLog();
+
+  wal::WalWriter& writer() { return *writer_; }
+  std::string wal_dir() const { return opts_.data_dir + "/pg_wal"; }
+  TimelineId timeline() const { return 1; }
+  uint64_t system_identifier() const { return sysid_; }
+
+  // Writes a checkpoint record and updates pg_control; returns the record's LSN.
+  Result<Lsn> Checkpoint(bool shutdown, const char* reason) EXCLUDES(mu_);
+  // pg_switch_wal(): the switch record's end, or the current position when nothing to switch.
+  Result<Lsn> SwitchWal() EXCLUDES(mu_);
+  // Shutdown checkpoint and "shut down" state.
+  Status Shutdown() EXCLUDES(mu_);
+  ControlFileData control() const EXCLUDES(mu_);
+
+ private:
+  explicit XLog(XLogOptions opts) : opts_(std::move(opts)) {}
+  Status RemoveOldSegments(Lsn redo) REQUIRES(mu_);
+
+  const XLogOptions opts_;
+  uint64_t sysid_ = 0;
+  std::unique_ptr<wal::WalWriter> writer_;
+  mutable Mutex mu_;
+  ControlFileData control_ GUARDED_BY(mu_);
+};
+
+}  // namespace walrep::storage

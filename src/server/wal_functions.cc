@@ -1,0 +1,132 @@
+// walrep: SQL functions over the server's WAL — pg_current_wal_lsn() and friends,
+// pg_switch_wal(), pg_walfile_name(), pg_ls_waldir(), pg_control_checkpoint().
+// Registered by the Server because they need its XLog; sql only sees the registry.
+#include <sys/stat.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "walrep/server/server.h"
+#include "walrep/sql/session_context.h"
+
+namespace walrep::server {
+
+namespace {
+using sql::FunctionCall;
+using sql::Value;
+namespace oid = sql::oid;
+
+Value LsnValue(Lsn l) { return Value::Int(oid::kPgLsn, static_cast<int64_t>(l.value())); }
+Lsn ArgLsn(const Value& v) { return Lsn(static_cast<uint64_t>(v.as_int())); }
+
+// pg_walfile_name() names the segment holding the byte before the LSN (XLByteToPrevSeg).
+XLogSegNo PrevSeg(Lsn l) { return (l.value() - 1) / wal::kDefaultSegSize; }
+}  // namespace
+
+void Server::RegisterWalFunctions() {
+  auto lsn_fn = [this](const char* name, std::function<Lsn(wal::WalWriter&)> get) {
+    registry_.AddFunction(sql::FixedFunction(name, {}, oid::kPgLsn,
+                                             [this, get](FunctionCall&) -> Result<Value> {
+                                               return LsnValue(get(xlog_->writer()));
+                                             }));
+  };
+  lsn_fn("pg_current_wal_lsn", [](wal::WalWriter& w) { return w.write_lsn(); });
+  lsn_fn("pg_current_wal_insert_lsn", [](wal::WalWriter& w) { return w.insert_lsn(); });
+  lsn_fn("pg_current_wal_flush_lsn", [](wal::WalWriter& w) { return w.flush_lsn(); });
+  registry_.AddFunction(sql::FixedFunction(
+      "pg_switch_wal", {}, oid::kPgLsn, [this](FunctionCall& c) -> Result<Value> {
+        if (!c.ctx.is_superuser()) {
+          return Status::Sql("42501", "permission denied for function pg_switch_wal");
+        }
+        WALREP_ASSIGN_OR_RETURN(Lsn end, xlog_->SwitchWal());
+        return LsnValue(end);
+      }));
+  registry_.AddFunction(sql::FixedFunction(
+      "pg_walfile_name", {oid::kPgLsn}, oid::kText, [this](FunctionCall& c) -> Result<Value> {
+        return Value::Text(oid::kText, wal::XLogFileName(xlog_->timeline(), PrevSeg(ArgLsn(c.args[0])),
+                                                         wal::kDefaultSegSize));
+      }));
+  registry_.AddFunction(sql::FixedFunction(
+      "pg_wal_lsn_diff", {oid::kPgLsn, oid::kPgLsn}, oid::kNumeric,
+      [](FunctionCall& c) -> Result<Value> {
+        __int128 d = static_cast<__int128>(ArgLsn(c.args[0]).value()) -
+                     static_cast<__int128>(ArgLsn(c.args[1]).value());
+        return Value::Num(sql::Numeric{d, 0});
+      }));
+  {
+    sql::TableFunctionDef f;
+    f.name = "pg_walfile_name_offset";
+    f.arg_types = {oid::kPgLsn};
+    f.columns = {{"file_name", oid::kText}, {"file_offset", oid::kInt4}};
+    f.rows = [this](sql::SessionContext&, const std::vector<Value>& args)
+        -> Result<std::vector<sql::Row>> {
+      Lsn l = ArgLsn(args[0]);
+      return std::vector<sql::Row>{
+          {Value::Text(oid::kText,
+                       wal::XLogFileName(xlog_->timeline(), PrevSeg(l), wal::kDefaultSegSize)),
+           Value::Int(oid::kInt4, static_cast<int64_t>(l.value() % wal::kDefaultSegSize))}};
+    };
+    registry_.AddTableFunction(std::move(f));
+  }
+  {
+    sql::TableFunctionDef f;
+    f.name = "pg_ls_waldir";
+    f.columns = {{"name", oid::kText}, {"size", oid::kInt8}, {"modification", oid::kTimestampTz}};
+    f.rows = [this](sql::SessionContext& ctx, const std::vector<Value>&)
+        -> Result<std::vector<sql::Row>> {
+      if (!ctx.is_superuser()) {
+        return Status::Sql("42501", "permission denied for function pg_ls_waldir");
+      }
+      std::string dir = xlog_->wal_dir();
+      WALREP_ASSIGN_OR_RETURN(auto names, fs_->ListDir(dir));
+      std::sort(names.begin(), names.end());
+      std::vector<sql::Row> rows;
+      for (const auto& n : names) {
+        struct stat st;
+        if (::stat((dir + "/" + n).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        rows.push_back({Value::Text(oid::kText, n), Value::Int(oid::kInt8, st.st_size),
+                        Value::Timestamp(oid::kTimestampTz,
+                                         (st.st_mtime - kPgEpochUnixSeconds) * 1000000LL)});
+      }
+      return rows;
+    };
+    registry_.AddTableFunction(std::move(f));
+  }
+  {
+    sql::TableFunctionDef f;
+    f.name = "pg_control_checkpoint";
+    f.columns = {{"checkpoint_lsn", oid::kPgLsn},     {"redo_lsn", oid::kPgLsn},
+                 {"redo_wal_file", oid::kText},       {"timeline_id", oid::kInt4},
+                 {"prev_timeline_id", oid::kInt4},    {"full_page_writes", oid::kBool},
+                 {"next_xid", oid::kText},            {"next_oid", oid::kOid},
+                 {"next_multixact_id", oid::kXid},    {"next_multi_offset", oid::kXid},
+                 {"oldest_xid", oid::kXid},           {"oldest_xid_dbid", oid::kOid},
+                 {"oldest_active_xid", oid::kXid},    {"oldest_multi_xid", oid::kXid},
+                 {"oldest_multi_dbid", oid::kOid},    {"oldest_commit_ts_xid", oid::kXid},
+                 {"newest_commit_ts_xid", oid::kXid}, {"checkpoint_time", oid::kTimestampTz}};
+    f.rows = [this](sql::SessionContext&, const std::vector<Value>&)
+        -> Result<std::vector<sql::Row>> {
+      storage::ControlFileData c = xlog_->control();
+      const auto& cp = c.checkpoint_copy;
+      return std::vector<sql::Row>{{
+          LsnValue(Lsn(c.checkpoint)), LsnValue(Lsn(cp.redo)),
+          Value::Text(oid::kText, wal::XLogFileName(cp.this_timeline,
+                                                    wal::SegmentOf(Lsn(cp.redo), wal::kDefaultSegSize),
+                                                    wal::kDefaultSegSize)),
+          Value::Int(oid::kInt4, cp.this_timeline), Value::Int(oid::kInt4, cp.prev_timeline),
+          Value::Bool(cp.full_page_writes != 0),
+          Value::Text(oid::kText, fmt::format("{}:{}", cp.next_xid >> 32,
+                                              static_cast<uint32_t>(cp.next_xid))),
+          Value::Int(oid::kOid, cp.next_oid), Value::Int(oid::kXid, cp.next_multi),
+          Value::Int(oid::kXid, cp.next_multi_offset), Value::Int(oid::kXid, cp.oldest_xid),
+          Value::Int(oid::kOid, cp.oldest_xid_db), Value::Int(oid::kXid, cp.oldest_active_xid),
+          Value::Int(oid::kXid, cp.oldest_multi), Value::Int(oid::kOid, cp.oldest_multi_db),
+          Value::Int(oid::kXid, cp.oldest_commit_ts_xid), Value::Int(oid::kXid, cp.newest_commit_ts_xid),
+          Value::Timestamp(oid::kTimestampTz, (cp.time - kPgEpochUnixSeconds) * 1000000LL)}};
+    };
+    registry_.AddTableFunction(std::move(f));
+  }
+}
+
+}  // namespace walrep::server

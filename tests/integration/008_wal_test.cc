@@ -1,0 +1,87 @@
+// walrep: the server's WAL — PostgreSQL 15's pg_waldump reads what walrepd wrote, checkpoints,
+// segment switches and crash recovery after kill -9.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <regex>
+
+#include "testing.h"
+
+namespace walrep::testing {
+namespace {
+
+std::vector<std::string> Segments(const std::string& dir) {
+  std::vector<std::string> segs;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::string n = e.path().filename().string();
+    if (n.size() == 24) segs.push_back(n);
+  }
+  std::sort(segs.begin(), segs.end());
+  return segs;
+}
+
+// pg_waldump over every segment; the only acceptable complaint is the end of WAL.
+void ExpectWaldumpReadsAll(const std::string& wal_dir, std::string* out) {
+  auto segs = Segments(wal_dir);
+  ASSERT_FALSE(segs.empty());
+  CommandResult r = RunCommand({PgBin("pg_waldump"), "-p", wal_dir, segs.front(), segs.back()});
+  *out = r.out;
+  if (r.exit_code != 0) {
+    EXPECT_TRUE(std::regex_search(r.err, std::regex("invalid record length at [0-9A-F]+/[0-9A-F]+: "
+                                                    "wanted 24, got 0\n$")))
+        << r.err;
+  }
+}
+
+TEST(WalTest, WaldumpReadsEverySegmentTheServerWrote) {
+  Node n;
+  n.Init();
+  n.AppendConf("wal_keep_size = 64MB");
+  n.Start();
+  for (int i = 0; i < 3; i++) {
+    EXPECT_EQ(n.SafePsql("checkpoint"), "");
+    std::string lsn = n.SafePsql("select pg_switch_wal()");
+    EXPECT_TRUE(std::regex_match(lsn, std::regex("[0-9A-F]+/[0-9A-F]+"))) << lsn;
+  }
+  EXPECT_EQ(n.SafePsql("select pg_walfile_name('0/3000000'), pg_walfile_name('0/3000001')"),
+            "000000010000000000000002|000000010000000000000003");
+  EXPECT_EQ(n.SafePsql("select pg_wal_lsn_diff('0/3000000', '0/1000000')"), "33554432");
+  EXPECT_EQ(n.SafePsql("select name from pg_ls_waldir() order by name limit 1"),
+            "000000010000000000000001");
+  std::string flush = n.SafePsql("select pg_current_wal_flush_lsn() >= pg_current_wal_lsn()");
+  EXPECT_EQ(flush, "t");
+  n.Stop();
+  std::string out;
+  ExpectWaldumpReadsAll(n.data_dir() + "/pg_wal", &out);
+  EXPECT_NE(out.find("CHECKPOINT_ONLINE"), std::string::npos) << out;
+  EXPECT_NE(out.find("SWITCH"), std::string::npos);
+  EXPECT_NE(out.find("CHECKPOINT_SHUTDOWN"), std::string::npos);
+  EXPECT_GE(Segments(n.data_dir() + "/pg_wal").size(), 4u) << "wal_keep_size keeps old segments";
+  // pg_control points at the shutdown checkpoint, and PostgreSQL's pg_controldata agrees.
+  CommandResult cd = RunCommand({PgBin("pg_controldata"), "-D", n.data_dir()});
+  EXPECT_NE(cd.out.find("Database cluster state:               shut down"), std::string::npos);
+}
+
+TEST(WalTest, CrashRecoveryAfterKill9) {
+  Node n;
+  n.Init();
+  n.Start();
+  EXPECT_EQ(n.SafePsql("select pg_switch_wal() is not null"), "t");
+  n.Kill9();
+  n.Start();
+  EXPECT_NE(n.Log().find("database system was not properly shut down; automatic recovery in progress"),
+            std::string::npos);
+  EXPECT_NE(n.Log().find("redo done at"), std::string::npos);
+  EXPECT_EQ(n.SafePsql("select 1"), "1");
+  CommandResult cd = RunCommand({WalrepBin("walrepctl"), "controldata", "-D", n.data_dir()});
+  EXPECT_NE(cd.out.find("in production"), std::string::npos);
+  n.Kill9();
+  n.Start();
+  n.Stop();
+  std::string out;
+  ExpectWaldumpReadsAll(n.data_dir() + "/pg_wal", &out);
+}
+
+}  // namespace
+}  // namespace walrep::testing
