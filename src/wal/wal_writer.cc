@@ -240,6 +240,19 @@ void WalWriter::BackgroundLoop() {
   }
 }
 
+void WalWriter::AbandonForTest() {
+  {
+    MutexLock l(&bg_mu_);
+    bg_stop_ = true;
+    bg_cv_.SignalAll();
+  }
+  if (bg_.joinable()) bg_.join();
+  MutexLock l(&insert_mu_);
+  pending_.clear();
+  pending_bytes_ = 0;
+  flushed_.Advance(cur_);  // nothing is left to flush: the "crash" took it
+}
+
 Status WalWriter::Stop() {
   {
     MutexLock l(&bg_mu_);

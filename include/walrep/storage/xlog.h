@@ -67,6 +67,8 @@ class XLog {
   // Shutdown checkpoint and "shut down" state.
   Status Shutdown() EXCLUDES(mu_);
   ControlFileData control() const EXCLUDES(mu_);
+  // Simulated crash: buffered WAL is lost and nothing more is written.
+  void AbandonForTest() { writer_->AbandonForTest(); }
 
  private:
   explicit XLog(XLogOptions opts) : opts_(std::move(opts)) {}

@@ -71,6 +71,8 @@ class WalWriter {
   void StartBackgroundWriter();
   // Stops the background writer; buffered WAL is flushed first.
   Status Stop();
+  // Simulated crash: stops the background writer and drops buffered WAL unwritten.
+  void AbandonForTest();
 
  private:
   struct Chunk {
