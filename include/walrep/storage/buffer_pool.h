@@ -1,0 +1,137 @@
+// walrep: relation files and the shared buffer pool.
+//
+// Smgr maps a relation (wal::RelFileNode) to its file: base/<db>/<relfilenode> for tablespace
+// 1663 (pg_default), global/<relfilenode> for 1664 (pg_global), and reads and writes 8 KB
+// blocks through io::FileSystem.
+//
+// BufferPool caches blocks in `shared_buffers` frames with clock-sweep replacement. Rules:
+//  - WAL before data: a dirty page is written only after WAL up to its pd_lsn is flushed.
+//  - A frame is pinned while a Handle exists; pinned frames are never evicted.
+//  - Page contents are protected by the frame's content lock (shared for reads, exclusive for
+//    changes). Lock order: never hold two content locks except in block-number order of one
+//    relation.
+//  - With data checksums, every page read from disk is verified ("invalid page in block N of
+//    relation ...", XX001) and every page written gets a checksum.
+// Counterpart: smgr.c/md.c and bufmgr.c in PostgreSQL.
+// Thread safety: thread-safe.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "walrep/common/mutex.h"
+#include "walrep/io/file_system.h"
+#include "walrep/storage/page.h"
+#include "walrep/wal/wal_writer.h"
+#include "walrep/wal/xlog_format.h"
+
+namespace walrep::storage {
+
+using wal::RelFileNode;
+
+class Smgr {
+ public:
+  Smgr(io::FileSystem* fs, std::string data_dir) : fs_(fs), data_dir_(std::move(data_dir)) {}
+  std::string Path(const RelFileNode& r) const;
+  Status Create(const RelFileNode& r) EXCLUDES(mu_);
+  Status Unlink(const RelFileNode& r) EXCLUDES(mu_);
+  bool Exists(const RelFileNode& r) { return fs_->Exists(Path(r)); }
+  Result<BlockNumber> NBlocks(const RelFileNode& r) EXCLUDES(mu_);
+  // Reads a block; a block at or past the end of the file reads as zeros.
+  Status Read(const RelFileNode& r, BlockNumber b, char* buf) EXCLUDES(mu_);
+  Status Write(const RelFileNode& r, BlockNumber b, const char* buf) EXCLUDES(mu_);
+  Status Sync(const RelFileNode& r) EXCLUDES(mu_);
+  Status SyncAll() EXCLUDES(mu_);  // every file written since the last SyncAll
+
+ private:
+  Result<io::RandomAccessFile*> File(const RelFileNode& r, bool create) REQUIRES(mu_);
+  static uint64_t Key(const RelFileNode& r) {
+    return (static_cast<uint64_t>(r.db) << 32) ^ r.rel ^ (static_cast<uint64_t>(r.spc) << 48);
+  }
+  io::FileSystem* const fs_;
+  const std::string data_dir_;
+  Mutex mu_;
+  std::unordered_map<uint64_t, std::unique_ptr<io::RandomAccessFile>> files_ GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, RelFileNode> dirty_files_ GUARDED_BY(mu_);
+};
+
+class BufferPool {
+ private:
+  struct Frame;
+
+ public:
+  // A pinned buffer. Movable; unpins on destruction (and releases a held content lock).
+  class Handle {
+   public:
+    Handle() = default;
+    Handle(Handle&& o) noexcept { *this = std::move(o); }
+    Handle& operator=(Handle&& o) noexcept;
+    ~Handle() { Release(); }
+    Page page() { return Page(data()); }
+    char* data();
+    BlockNumber block() const;
+    const RelFileNode& rel() const;
+    void LockShared();
+    void LockExclusive();
+    void Unlock();
+    // REQUIRES: exclusive lock. The page will be written back (after WAL up to its LSN).
+    void MarkDirty();
+    bool valid() const { return frame_ != nullptr; }
+
+   private:
+    friend class BufferPool;
+    void Release();
+    BufferPool* pool_ = nullptr;
+    Frame* frame_ = nullptr;
+    int lock_ = 0;  // 0 none, 1 shared, 2 exclusive
+  };
+
+  // `wal` may be null (no WAL yet: bootstrap); it must outlive the pool.
+  BufferPool(size_t frames, Smgr* smgr, wal::WalWriter* wal, bool checksums);
+  ~BufferPool();
+
+  Result<Handle> Read(const RelFileNode& r, BlockNumber b) EXCLUDES(mu_);
+  // Appends a new, initialised page to the relation.
+  Result<Handle> Extend(const RelFileNode& r, uint16_t special_size = 0) EXCLUDES(mu_);
+  Result<BlockNumber> NBlocks(const RelFileNode& r) EXCLUDES(mu_);
+  // Writes every dirty page (checkpoint) and syncs the files.
+  Status FlushAll() EXCLUDES(mu_);
+  // Forgets a relation's pages without writing them (DROP TABLE, TRUNCATE).
+  void DropRelation(const RelFileNode& r) EXCLUDES(mu_);
+  void set_wal(wal::WalWriter* w) { wal_ = w; }
+  uint64_t writes() const { return writes_.load(); }
+
+ private:
+  struct Frame {
+    RelFileNode rel;
+    BlockNumber block = kInvalidBlock;
+    bool valid = false;
+    std::atomic<int> pins{0};
+    int usage = 0;           // guarded by the pool mutex
+    std::atomic<bool> dirty{false};
+    std::shared_mutex content;
+    Mutex io;                // held while the frame is being read in or written out
+    alignas(64) char data[kPageSize];
+  };
+  static std::string Key(const RelFileNode& r, BlockNumber b);
+  Result<Frame*> GetFrame(const RelFileNode& r, BlockNumber b, bool fresh) EXCLUDES(mu_);
+  Status WriteFrame(Frame* f);  // REQUIRES: caller holds f->io and at least a shared lock
+
+  Smgr* const smgr_;
+  wal::WalWriter* wal_;
+  const bool checksums_;
+  std::vector<std::unique_ptr<Frame>> frames_;
+  Mutex mu_;
+  std::unordered_map<std::string, Frame*> map_ GUARDED_BY(mu_);
+  size_t hand_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, BlockNumber> sizes_ GUARDED_BY(mu_);  // relation sizes, cached
+  Mutex extend_mu_;
+  std::atomic<uint64_t> writes_{0};
+};
+
+}  // namespace walrep::storage
