@@ -167,6 +167,10 @@ Status Server::Start() {
     return xlog.TakeStatus();
   }
   xlog_ = std::move(*xlog);
+  if (rr.crash_recovery) {
+    Status cst = xlog_->Checkpoint(false, "end-of-recovery").status();
+    if (!cst.ok()) return cst;
+  }
   starting_up_.store(false, std::memory_order_release);
   WALREP_RETURN_IF_ERROR(pid_file_->SetStatus("ready"));
   WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));

@@ -274,6 +274,14 @@ Result<BlockNumber> BufferPool::NBlocks(const RelFileNode& r) {
   return it->second;
 }
 
+void BufferPool::NoteBlock(const RelFileNode& r, BlockNumber b) {
+  auto n = NBlocks(r);
+  MutexLock l(&mu_);
+  BlockNumber& size = sizes_[Key(r, 0)];
+  if (n.ok() && *n > size) size = *n;
+  if (b + 1 > size) size = b + 1;
+}
+
 Result<BufferPool::Handle> BufferPool::Extend(const RelFileNode& r, uint16_t special_size) {
   MutexLock ext(&extend_mu_);
   WALREP_ASSIGN_OR_RETURN(BlockNumber n, NBlocks(r));

@@ -134,9 +134,6 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
     MutexLock l(&x->mu_);
     x->control_ = control;
   }
-  if (result->crash_recovery) {
-    WALREP_RETURN_IF_ERROR(x->Checkpoint(false, "end-of-recovery").status());
-  }
   {
     MutexLock l(&x->mu_);
     x->control_.state = static_cast<uint32_t>(DbState::kInProduction);
@@ -153,13 +150,10 @@ Result<Lsn> XLog::Checkpoint(bool shutdown, const char* reason) {
   MutexLock l(&mu_);
   auto started = std::chrono::steady_clock::now();
   if (opts_.log_checkpoints) WALREP_LOG("checkpoint starting: {}", reason);
-  // With no dirty data pages yet, the REDO point is simply the current insert position.
-  Lsn redo = writer_->insert_lsn();
-  if (redo.value() % wal::kXlogBlcksz == 0) {
-    redo = redo + (redo.value() % wal::kDefaultSegSize == 0 ? wal::kLongPageHeaderSize
-                                                             : wal::kShortPageHeaderSize);
-  }
+  // Everything changed before the REDO point is flushed below; replay starts there.
+  Lsn redo = writer_->SetRedoPointer();
   wal::CheckPoint cp = NewCheckPoint(control_, redo, opts_.full_page_writes);
+  if (hook_) WALREP_RETURN_IF_ERROR(hook_(&cp));
   WALREP_ASSIGN_OR_RETURN(
       auto pos, writer_->Insert(wal::kRmXlog,
                                 shutdown ? wal::kXlogCheckpointShutdown : wal::kXlogCheckpointOnline,

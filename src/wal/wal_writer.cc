@@ -34,6 +34,7 @@ WalWriter::WalWriter(WalWriterOptions opts, Lsn insert_pos, Lsn prev_record)
   MutexLock l(&insert_mu_);
   cur_ = insert_pos;
   prev_record_ = prev_record;
+  redo_ptr_ = insert_pos;
 }
 
 WalWriter::~WalWriter() { Stop().IgnoreError(); }  // callers that care call Stop() themselves
@@ -96,12 +97,30 @@ void WalWriter::PlaceLocked(std::string_view rec) {
   if (pad) AppendLocked(std::string(pad, '\0'));
 }
 
+Lsn WalWriter::SetRedoPointer() {
+  MutexLock l(&insert_mu_);
+  Lsn redo = cur_;
+  if (redo.value() % kXlogBlcksz == 0) {
+    redo = redo + (redo.value() % opts_.seg_size == 0 ? kLongPageHeaderSize : kShortPageHeaderSize);
+  }
+  redo_ptr_ = redo;
+  return redo;
+}
+
+Lsn WalWriter::redo_pointer() const {
+  MutexLock l(&insert_mu_);
+  return redo_ptr_;
+}
+
 Result<WalWriter::Position> WalWriter::Insert(uint8_t rmid, uint8_t info, TransactionId xid,
-                                              std::string_view body) {
+                                              std::string_view body, Lsn fpi_redo) {
   Position pos;
   bool write_out = false;
   {
     MutexLock l(&insert_mu_);
+    if (fpi_redo.valid() && fpi_redo != redo_ptr_) {
+      return Status::Retry("the REDO pointer moved");
+    }
     std::string rec = AssembleRecord(xid, prev_record_, info, rmid, body);
     // A record never starts inside a page header.
     uint64_t page_off = cur_.value() % kXlogBlcksz;

@@ -234,17 +234,22 @@ Result<DecodedRecord> DecodeRecord(std::string_view rec, Lsn lsn) {
     return Status::Corruption(fmt::format("invalid block reference in record at {}", lsn.ToString()));
   };
   const RelFileNode* last_rel = nullptr;
-  while (pos < rec.size()) {
+  // Headers end where the remaining bytes equal the payload they announced (as xlogreader.c
+  // decides): a record without main data has no terminator.
+  size_t datatotal = 0;
+  while (rec.size() - pos > datatotal) {
     uint8_t id;
     Get(rec, &pos, &id);
     if (id == kBlockIdDataShort) {
       uint8_t l;
       if (!Get(rec, &pos, &l)) return bad();
       main_len = l;
+      datatotal += main_len;
       break;
     }
     if (id == kBlockIdDataLong) {
       if (!Get(rec, &pos, &main_len)) return bad();
+      datatotal += main_len;
       break;
     }
     if (id == 253 || id == 252) {  // replication origin / top-level xid: skip their values
@@ -287,6 +292,7 @@ Result<DecodedRecord> DecodeRecord(std::string_view rec, Lsn lsn) {
       p.ref.rnode = *last_rel;
     }
     if (!Get(rec, &pos, &p.ref.block)) return bad();
+    datatotal += p.data_len + (p.ref.has_image ? p.image_len : 0);
     blocks.push_back(std::move(p));
     last_rel = &blocks.back().ref.rnode;
   }

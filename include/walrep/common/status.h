@@ -32,6 +32,7 @@ class [[nodiscard]] Status {
     kTimedOut,
     kShutdown,
     kSqlError,  // an error for the client; the SQLSTATE says which
+    kRetry,     // a precondition changed under the caller; redo the operation
   };
 
   Status() = default;
@@ -60,6 +61,7 @@ class [[nodiscard]] Status {
   }
   static Status TimedOut(std::string msg) { return Status(Code::kTimedOut, "57014", std::move(msg)); }
   static Status Shutdown(std::string msg) { return Status(Code::kShutdown, "57P01", std::move(msg)); }
+  static Status Retry(std::string msg) { return Status(Code::kRetry, "XX000", std::move(msg)); }
   // An error reported to a SQL client with an explicit SQLSTATE.
   static Status Sql(std::string sqlstate, std::string msg) {
     return Status(Code::kSqlError, std::move(sqlstate), std::move(msg));

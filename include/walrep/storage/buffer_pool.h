@@ -42,6 +42,8 @@ class Smgr {
   Status Unlink(const RelFileNode& r) EXCLUDES(mu_);
   bool Exists(const RelFileNode& r) { return fs_->Exists(Path(r)); }
   Result<BlockNumber> NBlocks(const RelFileNode& r) EXCLUDES(mu_);
+  // Redo touched block b: the relation is at least b + 1 blocks long from now on.
+  void NoteBlock(const RelFileNode& r, BlockNumber b) EXCLUDES(mu_);
   // Reads a block; a block at or past the end of the file reads as zeros.
   Status Read(const RelFileNode& r, BlockNumber b, char* buf) EXCLUDES(mu_);
   Status Write(const RelFileNode& r, BlockNumber b, const char* buf) EXCLUDES(mu_);
@@ -99,6 +101,8 @@ class BufferPool {
   // Appends a new, initialised page to the relation.
   Result<Handle> Extend(const RelFileNode& r, uint16_t special_size = 0) EXCLUDES(mu_);
   Result<BlockNumber> NBlocks(const RelFileNode& r) EXCLUDES(mu_);
+  // Redo touched block b: the relation is at least b + 1 blocks long from now on.
+  void NoteBlock(const RelFileNode& r, BlockNumber b) EXCLUDES(mu_);
   // Writes every dirty page (checkpoint) and syncs the files.
   Status FlushAll() EXCLUDES(mu_);
   // Forgets a relation's pages without writing them (DROP TABLE, TRUNCATE).

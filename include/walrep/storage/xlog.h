@@ -60,6 +60,13 @@ class XLog {
   TimelineId timeline() const { return 1; }
   uint64_t system_identifier() const { return sysid_; }
 
+  // Called by Checkpoint() after the REDO pointer is set and before the record is written:
+  // flushes dirty pages and commit status, and fills next_xid / next_oid.
+  using CheckpointHook = std::function<Status(wal::CheckPoint*)>;
+  void SetCheckpointHook(CheckpointHook hook) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    hook_ = std::move(hook);
+  }
   // Writes a checkpoint record and updates pg_control; returns the record's LSN.
   Result<Lsn> Checkpoint(bool shutdown, const char* reason) EXCLUDES(mu_);
   // pg_switch_wal(): the switch record's end, or the current position when nothing to switch.
@@ -79,6 +86,7 @@ class XLog {
   std::unique_ptr<wal::WalWriter> writer_;
   mutable Mutex mu_;
   ControlFileData control_ GUARDED_BY(mu_);
+  CheckpointHook hook_ GUARDED_BY(mu_);
 };
 
 }  // namespace walrep::storage

@@ -49,8 +49,14 @@ class WalWriter {
   WalWriter(WalWriterOptions opts, Lsn insert_pos, Lsn prev_record);
   ~WalWriter();
 
-  Result<Position> Insert(uint8_t rmid, uint8_t info, TransactionId xid, std::string_view body)
-      EXCLUDES(insert_mu_, write_mu_);
+  // `fpi_redo`: the REDO pointer the caller used to decide which full-page images to include;
+  // when a checkpoint has moved it since, nothing is inserted and kRetry is returned, so the
+  // caller rebuilds the record (counterpart: the RedoRecPtr recheck in XLogInsertRecord).
+  Result<Position> Insert(uint8_t rmid, uint8_t info, TransactionId xid, std::string_view body,
+                          Lsn fpi_redo = Lsn()) EXCLUDES(insert_mu_, write_mu_);
+  // Checkpoint start: the REDO pointer becomes the current insert position (a record start).
+  Lsn SetRedoPointer() EXCLUDES(insert_mu_);
+  Lsn redo_pointer() const EXCLUDES(insert_mu_);
   // Ends the current segment with XLOG_SWITCH; the next record starts in a new segment.
   // Returns the switch record (end = just after it), or nullopt when the segment holds no
   // record yet.
@@ -92,6 +98,7 @@ class WalWriter {
   mutable Mutex insert_mu_;
   Lsn cur_ GUARDED_BY(insert_mu_);          // next byte to place
   Lsn prev_record_ GUARDED_BY(insert_mu_);  // LSN of the last record inserted
+  Lsn redo_ptr_ GUARDED_BY(insert_mu_);     // REDO point of the latest checkpoint
   std::vector<Chunk> pending_ GUARDED_BY(insert_mu_);
   size_t pending_bytes_ GUARDED_BY(insert_mu_) = 0;
 

@@ -55,6 +55,7 @@ TEST(XLogCrashTest, AcknowledgedRecordsSurviveRandomPowerLoss) {
                           },
                           &rr);
       ASSERT_TRUE(x.ok()) << x.status().ToString();
+      ASSERT_TRUE((*x)->Checkpoint(false, "end-of-recovery").ok());
       // Replay covers everything since the last checkpoint's REDO point, so compare against the
       // ids inserted since then: a contiguous run ending somewhere after the last acked id.
       if (!replayed.empty()) {

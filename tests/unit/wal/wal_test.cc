@@ -206,6 +206,32 @@ TEST_F(WalTest, SwitchAndPgWaldumpAcceptsEverySegment) {
     ASSERT_TRUE(w.Insert(131, 0x20, 1000 + i,
                          RecordBuilder().SetMainData(std::string(i % 7000, 'p')).BuildBody()).ok());
   }
+  {
+    // Block references without main data, one with a full-page image that has a hole.
+    std::string page(kBlcksz, '\0');
+    uint16_t lower = 28, upper = 8000;
+    std::memcpy(page.data() + 12, &lower, 2);
+    std::memcpy(page.data() + 14, &upper, 2);
+    BlockRef img;
+    img.rnode = {1663, 5, 16385};
+    img.block = 0;
+    img.has_image = img.apply_image = true;
+    img.image = page;
+    img.data = "after-image";
+    BlockRef plain;
+    plain.id = 1;
+    plain.rnode = {1663, 5, 16385};
+    plain.block = 9;
+    plain.data = "redo-data";
+    std::string body = RecordBuilder().AddBlock(img).AddBlock(plain).BuildBody();
+    auto pos = w.Insert(128, 0x10, 77, body);
+    ASSERT_TRUE(pos.ok());
+    auto back = DecodeRecord(AssembleRecord(77, Lsn(1), 0x10, 128, body), Lsn(2));
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    ASSERT_EQ(back->blocks.size(), 2u);
+    EXPECT_EQ(back->blocks[1].data, "redo-data");
+    EXPECT_TRUE(back->main_data.empty());
+  }
   auto sw = w.SwitchSegment();
   ASSERT_TRUE(sw.ok() && sw->has_value());
   auto after = w.Insert(kRmXlog, kXlogNoop, 0, RecordBuilder().SetMainData("x").BuildBody());
@@ -227,6 +253,9 @@ TEST_F(WalTest, SwitchAndPgWaldumpAcceptsEverySegment) {
   EXPECT_NE(r.out.find("desc: COMMIT 2000-01-01 00:00:00.000000 UTC"), std::string::npos);
   EXPECT_NE(r.out.find("desc: SWITCH"), std::string::npos);
   EXPECT_NE(r.out.find("rmgr: custom131"), std::string::npos);
+  EXPECT_NE(r.out.find("blkref #0: rel 1663/5/16385 blk 0 FPW, blkref #1: rel 1663/5/16385 blk 9"),
+            std::string::npos)
+      << r.out;
   testing::CommandResult stats = testing::RunCommand(
       {testing::PgBin("pg_waldump"), "--stats", "-p", dir_.path(), segs.front(), segs.back()});
   EXPECT_EQ(stats.exit_code, 0) << stats.err;

@@ -1,0 +1,51 @@
+// walrep: the storage engine assembled — WAL life cycle, buffer pool, commit log and
+// transactions — with crash recovery through the one redo dispatch table.
+//
+// Open(): loads pg_xact, opens the buffer pool without WAL (replayed WAL is already durable),
+// lets XLog replay every record from the last checkpoint through access::Redo, then attaches
+// the live WAL writer. Checkpoints flush dirty pages and the commit log after the REDO point is
+// set, so replay from that point reproduces everything.
+// Thread safety: thread-safe; owned by the Server.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "walrep/access/heap.h"
+#include "walrep/access/xact.h"
+#include "walrep/storage/buffer_pool.h"
+#include "walrep/storage/xlog.h"
+
+namespace walrep::access {
+
+struct EngineOptions {
+  storage::XLogOptions xlog;  // fs and data_dir live here
+  size_t shared_buffers = 16384;
+  bool checksums = false;
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> Open(EngineOptions opts, storage::RecoveryResult* rr);
+  ~Engine();
+
+  HeapEnv& env() { return env_; }
+  storage::XLog& xlog() { return *xlog_; }
+  TransactionManager& txm() { return *txm_; }
+  storage::BufferPool& pool() { return *pool_; }
+  storage::Smgr& smgr() { return *smgr_; }
+
+  Status Shutdown();
+  void AbandonForTest() { xlog_->AbandonForTest(); }
+
+ private:
+  Engine() = default;
+  std::unique_ptr<storage::Smgr> smgr_;
+  std::unique_ptr<Clog> clog_;
+  std::unique_ptr<storage::BufferPool> pool_;
+  std::unique_ptr<TransactionManager> txm_;
+  std::unique_ptr<storage::XLog> xlog_;
+  HeapEnv env_;
+};
+
+}  // namespace walrep::access

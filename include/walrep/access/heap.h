@@ -1,0 +1,119 @@
+// walrep: heap relations — MVCC tuples in slotted pages, every change WAL-logged.
+//
+// Tuple header (24 bytes, walrep's own layout; the WAL records that carry it use the custom
+// resource manager 128, documented in docs/wal-records.md):
+//   +0 u32 xmin   +4 u32 xmax   +8 u32 cmin   +12 u32 cmax
+//   +16 u32 ctid block  +20 u16 ctid offset  +22 u16 infomask
+// then the row bytes (opaque here; upper layers encode columns).
+// xmax doubles as the row lock, as in PostgreSQL: an UPDATE or DELETE that meets a row whose
+// xmax is a running transaction waits for it, then (READ COMMITTED) follows the update chain
+// to the newest version, or (REPEATABLE READ) fails with 40001.
+// Every page change happens under the page's exclusive lock, is described by one WAL record
+// (with a full-page image on the first change after a checkpoint), and stamps the page LSN.
+// Thread safety: thread-safe; callers pass their transaction context.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "walrep/access/xact.h"
+#include "walrep/storage/buffer_pool.h"
+
+namespace walrep::access {
+
+using storage::BlockNumber;
+using storage::OffsetNumber;
+using wal::RelFileNode;
+
+constexpr uint8_t kRmHeap = 128;  // walrep heap resource manager
+// Heap record types (info high bits).
+constexpr uint8_t kHeapInsert = 0x00;
+constexpr uint8_t kHeapDelete = 0x10;
+constexpr uint8_t kHeapUpdateSamePage = 0x20;
+constexpr uint8_t kHeapSetCtid = 0x30;
+constexpr uint8_t kHeapPrune = 0x40;
+
+constexpr uint16_t kHeapUpdated = 0x0001;     // this tuple is a new version of an updated row
+constexpr uint16_t kHeapXmaxUpdate = 0x0002;  // xmax replaced the row (ctid -> new version)
+
+struct TupleId {
+  BlockNumber block = storage::kInvalidBlock;
+  OffsetNumber off = 0;
+  bool valid() const { return off != 0; }
+  bool operator==(const TupleId&) const = default;
+};
+
+struct TupleHeader {
+  TransactionId xmin = 0, xmax = 0;
+  CommandId cmin = 0, cmax = 0;
+  TupleId ctid;
+  uint16_t infomask = 0;
+};
+constexpr size_t kTupleHeaderSize = 24;
+
+// Everything the heap needs from the engine. Pointers must outlive their users.
+struct HeapEnv {
+  storage::BufferPool* pool = nullptr;
+  wal::WalWriter* wal = nullptr;
+  TransactionManager* txm = nullptr;
+  bool full_page_writes = true;
+};
+
+// The calling transaction.
+struct TxnContext {
+  TransactionId xid = kInvalidXid;  // assigned on first write
+  CommandId cid = 0;
+  Snapshot snapshot;
+  bool repeatable_read = false;
+  std::function<Status()> check_interrupts = [] { return Status::OK(); };
+  // Assigns an xid on first use.
+  std::function<TransactionId()> ensure_xid;
+};
+
+bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm);
+
+Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
+                           std::string_view row, uint16_t infomask = 0);
+
+struct ModifyOutcome {
+  enum Kind { kOk, kSelfModified, kUpdated, kDeleted } kind = kOk;
+  TupleId next;  // kUpdated: the newer version to re-check (READ COMMITTED)
+};
+Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TupleId tid);
+Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TupleId tid,
+                                 std::string_view new_row, TupleId* new_tid);
+// The row at tid if it is visible to tx (for re-checks after a concurrent update).
+Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& rel,
+                                             const TxnContext& tx, TupleId tid);
+
+// Sequential scan returning rows visible to tx.
+class HeapScan {
+ public:
+  HeapScan(HeapEnv& env, RelFileNode rel, const TxnContext& tx) : env_(env), rel_(rel), tx_(tx) {}
+  // false at the end.
+  Result<bool> Next(TupleId* tid, std::string* row);
+
+ private:
+  HeapEnv& env_;
+  RelFileNode rel_;
+  const TxnContext& tx_;
+  BlockNumber nblocks_ = storage::kInvalidBlock;
+  BlockNumber block_ = 0;
+  std::vector<std::pair<OffsetNumber, std::string>> page_rows_;
+  size_t pos_ = 0;
+};
+
+// VACUUM: removes tuples deleted by transactions older than every snapshot, WAL-logging each
+// page change with the newest removed xid (the horizon a standby needs for conflicts).
+Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel);
+
+// Redo of kRmHeap records.
+Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec);
+
+// The one redo dispatch table, in resource-manager order: XLOG (nothing to apply), XACT
+// (commit status), walrep heap. Crash recovery and standby replay both use it.
+Status Redo(HeapEnv& env, const wal::DecodedRecord& rec);
+
+}  // namespace walrep::access

@@ -1,0 +1,112 @@
+// walrep: transactions — ids, commit status (pg_xact), snapshots, commit and abort records,
+// waiting on other transactions with deadlock detection.
+//
+// Commit protocol (counterpart: RecordTransactionCommit + ProcArrayEndTransaction):
+//  1. under commit_mu_, write the XACT commit record (PostgreSQL's layout: xact_time) and queue
+//     the transaction for publication at the record's LSN;
+//  2. wait for WAL to be flushed past the record (synchronous_commit >= local);
+//  3. publish, in commit-record order, every queued commit whose record is flushed: set its
+//     status in the commit log and remove it from the running set.
+// So a commit becomes visible only when durable, and commits become visible in the order of
+// their commit records: a standby replaying WAL in order can never show a state the primary
+// never showed. Asynchronous commits publish without waiting.
+//
+// Snapshot visibility follows PostgreSQL: xmin/xmax plus the running xids at snapshot time.
+// Thread safety: thread-safe.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "walrep/common/lsn.h"
+#include "walrep/common/mutex.h"
+#include "walrep/common/status.h"
+#include "walrep/io/file_system.h"
+#include "walrep/wal/wal_writer.h"
+
+namespace walrep::access {
+
+constexpr TransactionId kInvalidXid = 0;
+constexpr TransactionId kFirstNormalXid = 3;
+using CommandId = uint32_t;
+
+enum class XidStatus : uint8_t { kInProgress = 0, kCommitted = 1, kAborted = 2 };
+
+struct Snapshot {
+  TransactionId xmin = kFirstNormalXid;
+  TransactionId xmax = kFirstNormalXid;   // first xid not yet assigned at snapshot time
+  std::vector<TransactionId> xip;         // running at snapshot time, sorted
+  bool InProgress(TransactionId xid) const;  // as seen by this snapshot
+};
+
+// The commit log: two bits per xid, kept in memory and written to pg_xact/ at checkpoints in
+// PostgreSQL's layout (32 pages of 8 KB per segment file "0000", "0001", ...). After a crash,
+// commit and abort records replayed from WAL bring it up to date.
+class Clog {
+ public:
+  Clog(io::FileSystem* fs, std::string dir) : fs_(fs), dir_(std::move(dir)) {}
+  Status Load() EXCLUDES(mu_);
+  Status Save() EXCLUDES(mu_);
+  XidStatus Get(TransactionId xid) const EXCLUDES(mu_);
+  void Set(TransactionId xid, XidStatus s) EXCLUDES(mu_);
+
+ private:
+  io::FileSystem* const fs_;
+  const std::string dir_;
+  mutable Mutex mu_;
+  std::vector<uint8_t> bits_ GUARDED_BY(mu_);
+};
+
+class TransactionManager {
+ public:
+  // `wal` may be null during recovery (no new WAL); `clog` must outlive the manager.
+  TransactionManager(wal::WalWriter* wal, Clog* clog, TransactionId next_xid);
+
+  void set_wal(wal::WalWriter* w) { wal_ = w; }
+  TransactionId Assign() EXCLUDES(mu_);
+  // Writes the commit record; `flush` waits for local durability before publishing.
+  Result<Lsn> Commit(TransactionId xid, bool flush) EXCLUDES(mu_, commit_mu_);
+  // Writes an abort record (no flush needed) and publishes the abort.
+  Status Abort(TransactionId xid) EXCLUDES(mu_, commit_mu_);
+
+  Snapshot TakeSnapshot() const EXCLUDES(mu_);
+  XidStatus StatusOf(TransactionId xid) const EXCLUDES(mu_);
+  bool IsRunning(TransactionId xid) const EXCLUDES(mu_);
+  TransactionId next_xid() const EXCLUDES(mu_);
+  // Oldest xid any snapshot may still need (VACUUM's horizon).
+  TransactionId OldestRunning() const EXCLUDES(mu_);
+
+  // Waits until `xid` ends. `waiter` is the waiting transaction, for deadlock detection (40P01).
+  // `check` is called periodically and may abort the wait (cancel, lock_timeout).
+  Status WaitFor(TransactionId waiter, TransactionId xid,
+                 const std::function<Status()>& check) EXCLUDES(mu_);
+
+  // Recovery.
+  void RedoCommit(TransactionId xid) EXCLUDES(mu_);
+  void RedoAbort(TransactionId xid) EXCLUDES(mu_);
+  void AdvanceNextXid(TransactionId xid) EXCLUDES(mu_);
+
+ private:
+  void PublishUpTo(Lsn flushed) EXCLUDES(mu_);
+
+  wal::WalWriter* wal_;
+  Clog* const clog_;
+
+  Mutex commit_mu_;  // orders commit/abort records with their publication queue
+  mutable Mutex mu_;
+  CondVar ended_{&mu_};  // signalled when a transaction ends
+  TransactionId next_xid_ GUARDED_BY(mu_);
+  std::set<TransactionId> running_ GUARDED_BY(mu_);
+  std::map<Lsn, std::pair<TransactionId, XidStatus>> to_publish_ GUARDED_BY(mu_);
+  std::unordered_map<TransactionId, TransactionId> waits_for_ GUARDED_BY(mu_);
+};
+
+// XACT record payloads in PostgreSQL's layout: int64 xact_time (µs since 2000-01-01).
+std::string EncodeXactRecord(int64_t xact_time);
+
+}  // namespace walrep::access

@@ -1,0 +1,50 @@
+// walrep: the engine (see engine.h).
+#include "walrep/access/engine.h"
+
+namespace walrep::access {
+
+Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::RecoveryResult* rr) {
+  std::unique_ptr<Engine> e(new Engine());
+  io::FileSystem* fs = opts.xlog.fs;
+  const std::string& dir = opts.xlog.data_dir;
+  WALREP_ASSIGN_OR_RETURN(storage::ControlFileData control, storage::ReadControlFile(fs, dir));
+  e->smgr_ = std::make_unique<storage::Smgr>(fs, dir);
+  e->clog_ = std::make_unique<Clog>(fs, dir + "/pg_xact");
+  WALREP_RETURN_IF_ERROR(e->clog_->Load());
+  e->pool_ = std::make_unique<storage::BufferPool>(opts.shared_buffers, e->smgr_.get(), nullptr,
+                                                   opts.checksums);
+  e->txm_ = std::make_unique<TransactionManager>(
+      nullptr, e->clog_.get(), static_cast<TransactionId>(control.checkpoint_copy.next_xid));
+  e->env_.pool = e->pool_.get();
+  e->env_.txm = e->txm_.get();
+  e->env_.full_page_writes = opts.xlog.full_page_writes;
+  HeapEnv* env = &e->env_;
+  WALREP_ASSIGN_OR_RETURN(
+      e->xlog_, storage::XLog::Open(
+                    opts.xlog, [env](const wal::DecodedRecord& r) { return Redo(*env, r); }, rr));
+  wal::WalWriter* w = &e->xlog_->writer();
+  e->pool_->set_wal(w);
+  e->txm_->set_wal(w);
+  e->env_.wal = w;
+  Engine* raw = e.get();
+  e->xlog_->SetCheckpointHook([raw](wal::CheckPoint* cp) -> Status {
+    WALREP_RETURN_IF_ERROR(raw->pool_->FlushAll());
+    WALREP_RETURN_IF_ERROR(raw->clog_->Save());
+    cp->next_xid = raw->txm_->next_xid();
+    cp->oldest_xid = kFirstNormalXid;
+    cp->oldest_active_xid = raw->txm_->OldestRunning();
+    return Status::OK();
+  });
+  if (rr->crash_recovery) {
+    // End-of-recovery checkpoint: replayed pages and commit status become durable before any
+    // new work depends on them.
+    WALREP_RETURN_IF_ERROR(e->xlog_->Checkpoint(false, "end-of-recovery").status());
+  }
+  return e;
+}
+
+Engine::~Engine() = default;
+
+Status Engine::Shutdown() { return xlog_->Shutdown(); }
+
+}  // namespace walrep::access

@@ -1,0 +1,447 @@
+// walrep: heap relations (see heap.h).
+#include "walrep/access/heap.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace walrep::access {
+
+namespace {
+
+using storage::BufferPool;
+using storage::Page;
+
+template <typename T>
+void Put(std::string* s, T v) {
+  s->append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+template <typename T>
+T Get(std::string_view s, size_t off) {
+  T v{};
+  if (off + sizeof(T) <= s.size()) std::memcpy(&v, s.data() + off, sizeof(T));
+  return v;
+}
+
+TupleHeader ReadHeader(const char* p) {
+  TupleHeader h;
+  std::memcpy(&h.xmin, p, 4);
+  std::memcpy(&h.xmax, p + 4, 4);
+  std::memcpy(&h.cmin, p + 8, 4);
+  std::memcpy(&h.cmax, p + 12, 4);
+  std::memcpy(&h.ctid.block, p + 16, 4);
+  std::memcpy(&h.ctid.off, p + 20, 2);
+  std::memcpy(&h.infomask, p + 22, 2);
+  return h;
+}
+
+void WriteHeader(char* p, const TupleHeader& h) {
+  std::memcpy(p, &h.xmin, 4);
+  std::memcpy(p + 4, &h.xmax, 4);
+  std::memcpy(p + 8, &h.cmin, 4);
+  std::memcpy(p + 12, &h.cmax, 4);
+  std::memcpy(p + 16, &h.ctid.block, 4);
+  std::memcpy(p + 20, &h.ctid.off, 2);
+  std::memcpy(p + 22, &h.infomask, 2);
+}
+
+std::string BuildTuple(const TupleHeader& h, std::string_view row) {
+  std::string t(kTupleHeaderSize, '\0');
+  WriteHeader(t.data(), h);
+  t.append(row);
+  return t;
+}
+
+// One page of a change: the locked buffer and the redo data for it.
+struct PageChange {
+  BufferPool::Handle* buf;
+  std::string data;
+  bool will_init = false;
+};
+
+// WAL-logs changes already made to exclusively locked pages and stamps their LSNs.
+// Counterpart: XLogBeginInsert/XLogRegisterBuffer/XLogInsert + PageSetLSN.
+Status LogChange(HeapEnv& env, uint8_t info, TransactionId xid, std::vector<PageChange>& pages,
+                 const std::string& main_data = "") {
+  while (true) {
+    Lsn redo = env.wal->redo_pointer();
+    wal::RecordBuilder b;
+    for (size_t i = 0; i < pages.size(); i++) {
+      wal::BlockRef ref;
+      ref.id = static_cast<uint8_t>(i);
+      ref.rnode = pages[i].buf->rel();
+      ref.block = pages[i].buf->block();
+      ref.data = pages[i].data;
+      ref.will_init = pages[i].will_init;
+      Page p = pages[i].buf->page();
+      // A full-page image on the first change after a checkpoint protects against torn pages.
+      if (env.full_page_writes && !pages[i].will_init && p.lsn() <= redo) {
+        ref.has_image = true;
+        ref.apply_image = true;
+        ref.image.assign(p.data(), storage::kPageSize);
+      }
+      b.AddBlock(std::move(ref));
+    }
+    if (!main_data.empty()) b.SetMainData(main_data);
+    auto pos = env.wal->Insert(kRmHeap, info, xid, b.BuildBody(), redo);
+    if (!pos.ok()) {
+      if (pos.status().code() == Status::Code::kRetry) continue;  // a checkpoint began
+      return pos.TakeStatus();
+    }
+    for (auto& pc : pages) {
+      pc.buf->page().set_lsn(pos->end);
+      pc.buf->MarkDirty();
+    }
+    return Status::OK();
+  }
+}
+
+// Checks whether tx may modify the tuple; waits for a running modifier. On success the page is
+// locked exclusively and the header is returned.
+Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNode& rel,
+                                                   TxnContext& tx, TupleId tid,
+                                                   BufferPool::Handle* buf, TupleHeader* out,
+                                                   bool is_update) {
+  TransactionId me = tx.ensure_xid ? tx.ensure_xid() : tx.xid;
+  while (true) {
+    buf->LockExclusive();
+    Page p = buf->page();
+    if (p.state(tid.off) != storage::ItemState::kNormal) {
+      buf->Unlock();
+      return std::optional<ModifyOutcome>(ModifyOutcome{ModifyOutcome::kDeleted, {}});
+    }
+    TupleHeader h = ReadHeader(p.Item(tid.off).data());
+    if (h.xmax == kInvalidXid || env.txm->StatusOf(h.xmax) == XidStatus::kAborted) {
+      *out = h;
+      return std::optional<ModifyOutcome>();
+    }
+    if (h.xmax == me) {
+      buf->Unlock();
+      return std::optional<ModifyOutcome>(ModifyOutcome{ModifyOutcome::kSelfModified, {}});
+    }
+    XidStatus st = env.txm->StatusOf(h.xmax);
+    if (st == XidStatus::kInProgress) {
+      buf->Unlock();
+      WALREP_RETURN_IF_ERROR(env.txm->WaitFor(me, h.xmax, tx.check_interrupts));
+      continue;
+    }
+    // Committed by someone else: a concurrent update or delete.
+    buf->Unlock();
+    if (tx.repeatable_read) {
+      return Status::Sql("40001", fmt::format("could not serialize access due to concurrent {}",
+                                              (h.infomask & kHeapXmaxUpdate) ? "update" : "delete"));
+    }
+    (void)is_update;
+    if ((h.infomask & kHeapXmaxUpdate) && h.ctid.valid() && !(h.ctid == tid)) {
+      return std::optional<ModifyOutcome>(ModifyOutcome{ModifyOutcome::kUpdated, h.ctid});
+    }
+    return std::optional<ModifyOutcome>(ModifyOutcome{ModifyOutcome::kDeleted, {}});
+  }
+}
+
+}  // namespace
+
+bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm) {
+  if (h.xmin == tx.xid && tx.xid != kInvalidXid) {
+    if (h.cmin >= tx.cid) return false;  // inserted by a later command of ours
+  } else {
+    if (tx.snapshot.InProgress(h.xmin)) return false;
+    if (txm.StatusOf(h.xmin) != XidStatus::kCommitted) return false;
+  }
+  if (h.xmax == kInvalidXid) return true;
+  if (h.xmax == tx.xid && tx.xid != kInvalidXid) return h.cmax >= tx.cid;
+  if (tx.snapshot.InProgress(h.xmax)) return true;
+  return txm.StatusOf(h.xmax) != XidStatus::kCommitted;
+}
+
+Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
+                           std::string_view row, uint16_t infomask) {
+  TransactionId xid = tx.ensure_xid ? tx.ensure_xid() : tx.xid;
+  TupleHeader h;
+  h.xmin = xid;
+  h.cmin = tx.cid;
+  h.infomask = infomask;
+  std::string tuple = BuildTuple(h, row);
+  if (tuple.size() > storage::kPageSize - storage::kPageHeaderSize - 8) {
+    return Status::Sql("54000", fmt::format("row is too big: size {}, maximum size {}", tuple.size(),
+                                            storage::kPageSize - storage::kPageHeaderSize - 8));
+  }
+  WALREP_ASSIGN_OR_RETURN(BlockNumber n, env.pool->NBlocks(rel));
+  BufferPool::Handle buf;
+  bool fresh = false;
+  if (n > 0) {
+    WALREP_ASSIGN_OR_RETURN(buf, env.pool->Read(rel, n - 1));
+    buf.LockExclusive();
+    if (buf.page().FreeSpace() < ((tuple.size() + 7) & ~size_t{7})) {
+      buf = BufferPool::Handle();
+    }
+  }
+  if (!buf.valid()) {
+    WALREP_ASSIGN_OR_RETURN(buf, env.pool->Extend(rel));
+    buf.LockExclusive();
+    fresh = true;
+  }
+  Page p = buf.page();
+  OffsetNumber off = p.AddItem(tuple);
+  if (off == 0) return Status::Sql("XX000", "could not add tuple to page");
+  // The tuple's own ctid points at itself until it is updated.
+  h.ctid = TupleId{buf.block(), off};
+  WriteHeader(p.MutableItem(off), h);
+  std::string data;
+  Put<uint16_t>(&data, off);
+  data.append(p.Item(off));
+  std::vector<PageChange> pages{{&buf, std::move(data), fresh && off == 1}};
+  WALREP_RETURN_IF_ERROR(LogChange(env, kHeapInsert, xid, pages));
+  return TupleId{buf.block(), off};
+}
+
+Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TupleId tid) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
+  TupleHeader h;
+  WALREP_ASSIGN_OR_RETURN(auto early, PrepareModify(env, rel, tx, tid, &buf, &h, false));
+  if (early) return *early;
+  h.xmax = tx.xid;
+  h.cmax = tx.cid;
+  h.infomask &= static_cast<uint16_t>(~kHeapXmaxUpdate);
+  h.ctid = tid;
+  WriteHeader(buf.page().MutableItem(tid.off), h);
+  std::string data;
+  Put<uint16_t>(&data, tid.off);
+  Put<uint32_t>(&data, h.xmax);
+  Put<uint32_t>(&data, h.cmax);
+  Put<uint16_t>(&data, h.infomask);
+  Put<uint32_t>(&data, h.ctid.block);
+  Put<uint16_t>(&data, h.ctid.off);
+  std::vector<PageChange> pages{{&buf, std::move(data)}};
+  WALREP_RETURN_IF_ERROR(LogChange(env, kHeapDelete, tx.xid, pages));
+  return ModifyOutcome{};
+}
+
+Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TupleId tid,
+                                 std::string_view new_row, TupleId* new_tid) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
+  TupleHeader h;
+  WALREP_ASSIGN_OR_RETURN(auto early, PrepareModify(env, rel, tx, tid, &buf, &h, true));
+  if (early) return *early;
+  TupleHeader nh;
+  nh.xmin = tx.xid;
+  nh.cmin = tx.cid;
+  nh.infomask = kHeapUpdated;
+  std::string tuple = BuildTuple(nh, new_row);
+  Page p = buf.page();
+  h.xmax = tx.xid;
+  h.cmax = tx.cid;
+  h.infomask |= kHeapXmaxUpdate;
+  if (p.FreeSpace() >= ((tuple.size() + 7) & ~size_t{7})) {
+    // Same page: one record changes both versions.
+    OffsetNumber off = p.AddItem(tuple);
+    nh.ctid = TupleId{buf.block(), off};
+    WriteHeader(p.MutableItem(off), nh);
+    h.ctid = nh.ctid;
+    WriteHeader(p.MutableItem(tid.off), h);
+    std::string data;
+    Put<uint16_t>(&data, tid.off);
+    Put<uint32_t>(&data, h.xmax);
+    Put<uint32_t>(&data, h.cmax);
+    Put<uint16_t>(&data, h.infomask);
+    Put<uint16_t>(&data, off);
+    data.append(p.Item(off));
+    std::vector<PageChange> pages{{&buf, std::move(data)}};
+    WALREP_RETURN_IF_ERROR(LogChange(env, kHeapUpdateSamePage, tx.xid, pages));
+    *new_tid = nh.ctid;
+    return ModifyOutcome{};
+  }
+  // Another page: lock the row (xmax), insert the new version, then point the old one at it.
+  // The three records share the xid, so a crash before commit undoes all of them together.
+  h.ctid = tid;
+  WriteHeader(p.MutableItem(tid.off), h);
+  {
+    std::string data;
+    Put<uint16_t>(&data, tid.off);
+    Put<uint32_t>(&data, h.xmax);
+    Put<uint32_t>(&data, h.cmax);
+    Put<uint16_t>(&data, h.infomask);
+    Put<uint32_t>(&data, h.ctid.block);
+    Put<uint16_t>(&data, h.ctid.off);
+    std::vector<PageChange> pages{{&buf, std::move(data)}};
+    WALREP_RETURN_IF_ERROR(LogChange(env, kHeapDelete, tx.xid, pages));
+  }
+  buf.Unlock();
+  WALREP_ASSIGN_OR_RETURN(*new_tid, HeapInsert(env, rel, tx, new_row, kHeapUpdated));
+  buf.LockExclusive();
+  h.ctid = *new_tid;
+  WriteHeader(buf.page().MutableItem(tid.off), h);
+  std::string data;
+  Put<uint16_t>(&data, tid.off);
+  Put<uint32_t>(&data, new_tid->block);
+  Put<uint16_t>(&data, new_tid->off);
+  std::vector<PageChange> pages{{&buf, std::move(data)}};
+  WALREP_RETURN_IF_ERROR(LogChange(env, kHeapSetCtid, tx.xid, pages));
+  return ModifyOutcome{};
+}
+
+Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& rel,
+                                             const TxnContext& tx, TupleId tid) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
+  buf.LockShared();
+  Page p = buf.page();
+  if (p.state(tid.off) != storage::ItemState::kNormal) return std::optional<std::string>();
+  std::string_view item = p.Item(tid.off);
+  TupleHeader h = ReadHeader(item.data());
+  if (!TupleVisible(h, tx, *env.txm)) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(item.substr(kTupleHeaderSize)));
+}
+
+Result<bool> HeapScan::Next(TupleId* tid, std::string* row) {
+  if (nblocks_ == storage::kInvalidBlock) {
+    WALREP_ASSIGN_OR_RETURN(nblocks_, env_.pool->NBlocks(rel_));
+  }
+  while (pos_ >= page_rows_.size()) {
+    if (block_ >= nblocks_) return false;
+    page_rows_.clear();
+    pos_ = 0;
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env_.pool->Read(rel_, block_));
+    buf.LockShared();
+    Page p = buf.page();
+    if (!p.IsNew()) {
+      for (OffsetNumber o = 1; o <= p.max_offset(); o++) {
+        if (p.state(o) != storage::ItemState::kNormal) continue;
+        std::string_view item = p.Item(o);
+        if (TupleVisible(ReadHeader(item.data()), tx_, *env_.txm)) {
+          page_rows_.emplace_back(o, std::string(item.substr(kTupleHeaderSize)));
+        }
+      }
+    }
+    block_++;
+  }
+  *tid = TupleId{block_ - 1, page_rows_[pos_].first};
+  *row = std::move(page_rows_[pos_].second);
+  pos_++;
+  return true;
+}
+
+Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel) {
+  TransactionId horizon = env.txm->OldestRunning();
+  WALREP_ASSIGN_OR_RETURN(BlockNumber n, env.pool->NBlocks(rel));
+  uint64_t removed = 0;
+  for (BlockNumber b = 0; b < n; b++) {
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, b));
+    buf.LockExclusive();
+    Page p = buf.page();
+    if (p.IsNew()) continue;
+    std::string offs;
+    TransactionId latest_removed = 0;
+    for (OffsetNumber o = 1; o <= p.max_offset(); o++) {
+      if (p.state(o) != storage::ItemState::kNormal) continue;
+      TupleHeader h = ReadHeader(p.Item(o).data());
+      XidStatus xmin_st = env.txm->StatusOf(h.xmin);
+      bool dead = xmin_st == XidStatus::kAborted ||
+                  (h.xmax != kInvalidXid && h.xmax < horizon &&
+                   env.txm->StatusOf(h.xmax) == XidStatus::kCommitted);
+      if (!dead) continue;
+      if (h.xmax > latest_removed) latest_removed = h.xmax;
+      Put<uint16_t>(&offs, o);
+    }
+    if (offs.empty()) continue;
+    for (size_t i = 0; i < offs.size(); i += 2) p.SetState(Get<uint16_t>(offs, i), storage::ItemState::kDead);
+    p.Compact();
+    std::string data;
+    Put<uint32_t>(&data, latest_removed);  // the conflict horizon for standbys
+    data += offs;
+    std::vector<PageChange> pages{{&buf, std::move(data)}};
+    WALREP_RETURN_IF_ERROR(LogChange(env, kHeapPrune, kInvalidXid, pages));
+    removed += offs.size() / 2;
+  }
+  return removed;
+}
+
+Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
+  uint8_t info = rec.info & 0xF0;
+  for (const auto& blk : rec.blocks) {
+    env.pool->NoteBlock(blk.rnode, blk.block);
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(blk.rnode, blk.block));
+    buf.LockExclusive();
+    Page p = buf.page();
+    if (blk.has_image && blk.apply_image) {
+      std::memcpy(p.data(), blk.image.data(), storage::kPageSize);
+      p.set_lsn(rec.end_lsn);
+      buf.MarkDirty();
+      continue;
+    }
+    if (!p.IsNew() && p.lsn() >= rec.end_lsn) continue;  // already applied
+    if (blk.will_init || p.IsNew()) storage::Page::Init(p.data());
+    std::string_view d = blk.data;
+    auto set_header = [&](OffsetNumber off, TransactionId xmax, CommandId cmax, uint16_t mask,
+                          std::optional<TupleId> ctid) {
+      if (p.state(off) != storage::ItemState::kNormal) return;
+      char* t = p.MutableItem(off);
+      TupleHeader h = ReadHeader(t);
+      h.xmax = xmax;
+      h.cmax = cmax;
+      h.infomask = mask;
+      if (ctid) h.ctid = *ctid;
+      WriteHeader(t, h);
+    };
+    switch (info) {
+      case kHeapInsert:
+        p.AddItem(d.substr(2), Get<uint16_t>(d, 0));
+        break;
+      case kHeapDelete:
+        set_header(Get<uint16_t>(d, 0), Get<uint32_t>(d, 2), Get<uint32_t>(d, 6),
+                   Get<uint16_t>(d, 10), TupleId{Get<uint32_t>(d, 12), Get<uint16_t>(d, 16)});
+        break;
+      case kHeapUpdateSamePage: {
+        OffsetNumber new_off = Get<uint16_t>(d, 12);
+        p.AddItem(d.substr(14), new_off);
+        set_header(Get<uint16_t>(d, 0), Get<uint32_t>(d, 2), Get<uint32_t>(d, 6),
+                   Get<uint16_t>(d, 10), TupleId{blk.block, new_off});
+        break;
+      }
+      case kHeapSetCtid: {
+        OffsetNumber off = Get<uint16_t>(d, 0);
+        if (p.state(off) == storage::ItemState::kNormal) {
+          char* t = p.MutableItem(off);
+          TupleHeader h = ReadHeader(t);
+          h.ctid = TupleId{Get<uint32_t>(d, 2), Get<uint16_t>(d, 6)};
+          WriteHeader(t, h);
+        }
+        break;
+      }
+      case kHeapPrune:
+        for (size_t i = 4; i + 2 <= d.size(); i += 2) {
+          p.SetState(Get<uint16_t>(d, i), storage::ItemState::kDead);
+        }
+        p.Compact();
+        break;
+      default:
+        return Status::Corruption(fmt::format("unknown heap record type {:#x} at {}", info,
+                                              rec.lsn.ToString()));
+    }
+    p.set_lsn(rec.end_lsn);
+    buf.MarkDirty();
+  }
+  return Status::OK();
+}
+
+Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
+  switch (rec.rmid) {
+    case wal::kRmXlog:
+      return Status::OK();
+    case wal::kRmXact: {
+      uint8_t op = rec.info & wal::kXactOpMask;
+      if (op == wal::kXactCommit) env.txm->RedoCommit(rec.xid);
+      if (op == wal::kXactAbort) env.txm->RedoAbort(rec.xid);
+      return Status::OK();
+    }
+    case wal::kRmStandby:
+      return Status::OK();
+    case kRmHeap:
+      return HeapRedo(env, rec);
+    default:
+      return Status::Corruption(fmt::format("resource manager with ID {} not registered (record "
+                                            "at {})",
+                                            rec.rmid, rec.lsn.ToString()));
+  }
+}
+
+}  // namespace walrep::access

@@ -1,0 +1,219 @@
+// walrep: transactions (see xact.h).
+#include "walrep/access/xact.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "walrep/common/time.h"
+
+namespace walrep::access {
+
+namespace {
+constexpr uint32_t kXidsPerPage = 8192 * 4;
+constexpr uint32_t kPagesPerSegment = 32;
+constexpr uint32_t kXidsPerSegment = kXidsPerPage * kPagesPerSegment;
+}  // namespace
+
+bool Snapshot::InProgress(TransactionId xid) const {
+  if (xid >= xmax) return true;
+  if (xid < xmin) return false;
+  return std::binary_search(xip.begin(), xip.end(), xid);
+}
+
+std::string EncodeXactRecord(int64_t xact_time) {
+  return std::string(reinterpret_cast<const char*>(&xact_time), sizeof(xact_time));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clog
+
+Status Clog::Load() {
+  MutexLock l(&mu_);
+  bits_.clear();
+  for (uint32_t seg = 0;; seg++) {
+    std::string path = fmt::format("{}/{:04X}", dir_, seg);
+    if (!fs_->Exists(path)) break;
+    WALREP_ASSIGN_OR_RETURN(std::string bytes, fs_->ReadFile(path));
+    bits_.resize(static_cast<size_t>(seg) * kXidsPerSegment / 4);
+    bits_.insert(bits_.end(), bytes.begin(), bytes.end());
+  }
+  return Status::OK();
+}
+
+Status Clog::Save() {
+  std::vector<uint8_t> copy;
+  {
+    MutexLock l(&mu_);
+    copy = bits_;
+  }
+  size_t seg_bytes = kXidsPerSegment / 4;
+  for (size_t seg = 0; seg * seg_bytes < copy.size(); seg++) {
+    size_t n = std::min(seg_bytes, copy.size() - seg * seg_bytes);
+    // Whole pages, as PostgreSQL writes them.
+    size_t padded = (n + 8191) / 8192 * 8192;
+    std::string data(reinterpret_cast<const char*>(copy.data() + seg * seg_bytes), n);
+    data.resize(padded, '\0');
+    WALREP_RETURN_IF_ERROR(fs_->WriteFileDurably(fmt::format("{}/{:04X}", dir_, seg), data));
+  }
+  return Status::OK();
+}
+
+XidStatus Clog::Get(TransactionId xid) const {
+  MutexLock l(&mu_);
+  size_t byte = xid / 4;
+  if (byte >= bits_.size()) return XidStatus::kInProgress;
+  return static_cast<XidStatus>((bits_[byte] >> ((xid % 4) * 2)) & 3);
+}
+
+void Clog::Set(TransactionId xid, XidStatus s) {
+  MutexLock l(&mu_);
+  size_t byte = xid / 4;
+  if (byte >= bits_.size()) bits_.resize(byte + 4096, 0);
+  int shift = (xid % 4) * 2;
+  bits_[byte] = static_cast<uint8_t>((bits_[byte] & ~(3 << shift)) | (static_cast<int>(s) << shift));
+}
+
+// ---------------------------------------------------------------------------------------------
+// TransactionManager
+
+TransactionManager::TransactionManager(wal::WalWriter* wal, Clog* clog, TransactionId next_xid)
+    : wal_(wal), clog_(clog) {
+  MutexLock l(&mu_);
+  next_xid_ = std::max(next_xid, kFirstNormalXid);
+}
+
+TransactionId TransactionManager::Assign() {
+  MutexLock l(&mu_);
+  TransactionId xid = next_xid_++;
+  running_.insert(xid);
+  return xid;
+}
+
+TransactionId TransactionManager::next_xid() const {
+  MutexLock l(&mu_);
+  return next_xid_;
+}
+
+Result<Lsn> TransactionManager::Commit(TransactionId xid, bool flush) {
+  wal::WalWriter::Position pos;
+  {
+    MutexLock c(&commit_mu_);
+    WALREP_ASSIGN_OR_RETURN(
+        pos, wal_->Insert(wal::kRmXact, wal::kXactCommit, xid,
+                          wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp())).BuildBody()));
+    MutexLock l(&mu_);
+    to_publish_[pos.start] = {xid, XidStatus::kCommitted};
+  }
+  if (flush) {
+    WALREP_RETURN_IF_ERROR(wal_->Flush(pos.end));
+    PublishUpTo(wal_->flush_lsn());
+  } else {
+    PublishUpTo(pos.start);  // asynchronous commit: visible now, durable soon
+  }
+  return pos.end;
+}
+
+Status TransactionManager::Abort(TransactionId xid) {
+  wal::WalWriter::Position pos;
+  {
+    MutexLock c(&commit_mu_);
+    WALREP_ASSIGN_OR_RETURN(
+        pos, wal_->Insert(wal::kRmXact, wal::kXactAbort, xid,
+                          wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp())).BuildBody()));
+    MutexLock l(&mu_);
+    to_publish_[pos.start] = {xid, XidStatus::kAborted};
+  }
+  PublishUpTo(pos.start);
+  return Status::OK();
+}
+
+void TransactionManager::PublishUpTo(Lsn upto) {
+  MutexLock l(&mu_);
+  bool any = false;
+  while (!to_publish_.empty() && to_publish_.begin()->first <= upto) {
+    auto [xid, status] = to_publish_.begin()->second;
+    clog_->Set(xid, status);
+    running_.erase(xid);
+    waits_for_.erase(xid);
+    to_publish_.erase(to_publish_.begin());
+    any = true;
+  }
+  if (any) ended_.SignalAll();
+}
+
+Snapshot TransactionManager::TakeSnapshot() const {
+  MutexLock l(&mu_);
+  Snapshot s;
+  s.xmax = next_xid_;
+  s.xip.assign(running_.begin(), running_.end());
+  s.xmin = s.xip.empty() ? s.xmax : s.xip.front();
+  return s;
+}
+
+XidStatus TransactionManager::StatusOf(TransactionId xid) const {
+  XidStatus s = clog_->Get(xid);
+  if (s != XidStatus::kInProgress) return s;
+  MutexLock l(&mu_);
+  // Not running and never committed: it crashed, which is an abort.
+  return running_.count(xid) ? XidStatus::kInProgress : XidStatus::kAborted;
+}
+
+bool TransactionManager::IsRunning(TransactionId xid) const {
+  MutexLock l(&mu_);
+  return running_.count(xid) != 0;
+}
+
+TransactionId TransactionManager::OldestRunning() const {
+  MutexLock l(&mu_);
+  return running_.empty() ? next_xid_ : *running_.begin();
+}
+
+Status TransactionManager::WaitFor(TransactionId waiter, TransactionId xid,
+                                   const std::function<Status()>& check) {
+  MutexLock l(&mu_);
+  if (!running_.count(xid)) return Status::OK();
+  // Deadlock: the chain of waits from xid leads back to the waiter.
+  for (TransactionId t = xid, hops = 0; hops < 10000; hops++) {
+    auto it = waits_for_.find(t);
+    if (it == waits_for_.end()) break;
+    if (it->second == waiter) {
+      return Status::Sql("40P01", "deadlock detected")
+          .WithDetail(fmt::format("Process waiting for transaction {} is blocked by transaction {} "
+                                  "which waits for this process's transaction {}.",
+                                  xid, t, waiter))
+          .WithHint("See server log for query details.");
+    }
+    t = it->second;
+  }
+  waits_for_[waiter] = xid;
+  while (running_.count(xid)) {
+    ended_.WaitUntil(std::chrono::steady_clock::now() + std::chrono::milliseconds(50));
+    mu_.Unlock();
+    Status st = check();
+    mu_.Lock();
+    if (!st.ok()) {
+      waits_for_.erase(waiter);
+      return st;
+    }
+  }
+  waits_for_.erase(waiter);
+  return Status::OK();
+}
+
+void TransactionManager::RedoCommit(TransactionId xid) {
+  clog_->Set(xid, XidStatus::kCommitted);
+  AdvanceNextXid(xid + 1);
+}
+
+void TransactionManager::RedoAbort(TransactionId xid) {
+  clog_->Set(xid, XidStatus::kAborted);
+  AdvanceNextXid(xid + 1);
+}
+
+void TransactionManager::AdvanceNextXid(TransactionId xid) {
+  MutexLock l(&mu_);
+  if (xid > next_xid_) next_xid_ = xid;
+}
+
+}  // namespace walrep::access
