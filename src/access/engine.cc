@@ -1,6 +1,8 @@
 // walrep: the engine (see engine.h).
 #include "walrep/access/engine.h"
 
+#include <algorithm>
+
 namespace walrep::access {
 
 Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::RecoveryResult* rr) {
@@ -18,6 +20,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   e->env_.pool = e->pool_.get();
   e->env_.txm = e->txm_.get();
   e->env_.full_page_writes = opts.xlog.full_page_writes;
+  e->next_oid_.store(std::max<uint32_t>(control.checkpoint_copy.next_oid, 16384));
+  e->env_.next_oid = &e->next_oid_;
   HeapEnv* env = &e->env_;
   WALREP_ASSIGN_OR_RETURN(
       e->xlog_, storage::XLog::Open(
@@ -31,6 +35,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
     WALREP_RETURN_IF_ERROR(raw->pool_->FlushAll());
     WALREP_RETURN_IF_ERROR(raw->clog_->Save());
     cp->next_xid = raw->txm_->next_xid();
+    cp->next_oid = raw->next_oid_.load();
     cp->oldest_xid = kFirstNormalXid;
     cp->oldest_active_xid = raw->txm_->OldestRunning();
     return Status::OK();
@@ -44,6 +49,23 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
 }
 
 Engine::~Engine() = default;
+
+Result<uint32_t> Engine::NewOid() {
+  MutexLock l(&oid_mu_);
+  uint32_t oid = next_oid_.load();
+  if (oid >= oid_limit_) {
+    constexpr uint32_t kPrefetch = 8192;
+    uint32_t limit = oid + kPrefetch;
+    std::string data(reinterpret_cast<const char*>(&limit), 4);
+    WALREP_ASSIGN_OR_RETURN(auto pos, xlog_->writer().Insert(wal::kRmXlog, wal::kXlogNextOid, 0,
+                                                             wal::RecordBuilder().SetMainData(data).BuildBody()));
+    // The reservation must be durable before an id from it can be used anywhere durable.
+    WALREP_RETURN_IF_ERROR(xlog_->writer().Flush(pos.end));
+    oid_limit_ = limit;
+  }
+  next_oid_.store(oid + 1);
+  return oid;
+}
 
 Status Engine::Shutdown() { return xlog_->Shutdown(); }
 

@@ -292,6 +292,53 @@ Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& re
   return std::optional<std::string>(std::string(item.substr(kTupleHeaderSize)));
 }
 
+Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNode& rel,
+                                                   const TxnContext& tx, TupleId tid) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
+  buf.LockShared();
+  Page p = buf.page();
+  if (p.state(tid.off) != storage::ItemState::kNormal) return std::optional<std::string>();
+  std::string_view item = p.Item(tid.off);
+  TupleHeader h = ReadHeader(item.data());
+  bool mine = h.xmin == tx.xid && tx.xid != kInvalidXid;
+  if (!mine && env.txm->StatusOf(h.xmin) != XidStatus::kCommitted) return std::optional<std::string>();
+  return std::optional<std::string>(std::string(item.substr(kTupleHeaderSize)));
+}
+
+std::string EncodeFields(const Fields& f) {
+  std::string out;
+  Put<uint16_t>(&out, static_cast<uint16_t>(f.size()));
+  for (const auto& v : f) {
+    if (!v) {
+      Put<uint32_t>(&out, 0xFFFFFFFFu);
+    } else {
+      Put<uint32_t>(&out, static_cast<uint32_t>(v->size()));
+      out += *v;
+    }
+  }
+  return out;
+}
+
+Result<Fields> DecodeFields(std::string_view row) {
+  Fields f;
+  if (row.size() < 2) return Status::Corruption("invalid row");
+  uint16_t n = Get<uint16_t>(row, 0);
+  size_t pos = 2;
+  for (uint16_t i = 0; i < n; i++) {
+    if (pos + 4 > row.size()) return Status::Corruption("invalid row");
+    uint32_t len = Get<uint32_t>(row, pos);
+    pos += 4;
+    if (len == 0xFFFFFFFFu) {
+      f.emplace_back(std::nullopt);
+      continue;
+    }
+    if (pos + len > row.size()) return Status::Corruption("invalid row");
+    f.emplace_back(std::string(row.substr(pos, len)));
+    pos += len;
+  }
+  return f;
+}
+
 Result<bool> HeapScan::Next(TupleId* tid, std::string* row) {
   if (nblocks_ == storage::kInvalidBlock) {
     WALREP_ASSIGN_OR_RETURN(nblocks_, env_.pool->NBlocks(rel_));
@@ -426,6 +473,10 @@ Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
 Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
   switch (rec.rmid) {
     case wal::kRmXlog:
+      if ((rec.info & 0xF0) == wal::kXlogNextOid && rec.main_data.size() == 4 && env.next_oid) {
+        uint32_t oid = Get<uint32_t>(rec.main_data, 0);
+        if (oid > env.next_oid->load()) env.next_oid->store(oid);
+      }
       return Status::OK();
     case wal::kRmXact: {
       uint8_t op = rec.info & wal::kXactOpMask;

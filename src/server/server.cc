@@ -148,7 +148,8 @@ Status Server::Start() {
     WALREP_LOG("database system was interrupted; last known up at {}",
                FormatTimestampTz((control.time - kPgEpochUnixSeconds) * 1000000, 0));
   }
-  storage::XLogOptions xo;
+  access::EngineOptions eo;
+  storage::XLogOptions& xo = eo.xlog;
   xo.fs = fs_;
   xo.data_dir = opts_.data_dir;
   xo.fsync = settings->GetBool("fsync");
@@ -157,20 +158,20 @@ Status Server::Start() {
   xo.full_page_writes = settings->GetBool("full_page_writes");
   xo.wal_keep_bytes = static_cast<uint64_t>(settings->GetInt("wal_keep_size")) * 1024 * 1024;
   xo.log_checkpoints = settings->GetBool("log_checkpoints");
+  eo.shared_buffers = static_cast<size_t>(settings->GetInt("shared_buffers"));
+  eo.checksums = control.data_checksum_version != 0;
   storage::RecoveryResult rr;
-  // The engine's redo routines arrive with the access layer; XLOG and XACT records carry no
-  // page changes yet, so replay only has to walk them.
-  auto xlog = storage::XLog::Open(xo, [](const wal::DecodedRecord&) { return Status::OK(); }, &rr);
-  if (!xlog.ok()) {
+  auto engine = access::Engine::Open(eo, &rr);
+  if (!engine.ok()) {
     listener_->Stop();
     pid_file_->Remove();
-    return xlog.TakeStatus();
+    return engine.TakeStatus();
   }
-  xlog_ = std::move(*xlog);
-  if (rr.crash_recovery) {
-    Status cst = xlog_->Checkpoint(false, "end-of-recovery").status();
-    if (!cst.ok()) return cst;
-  }
+  engine_ = std::move(*engine);
+  catalog_ = std::make_unique<catalog::Catalog>(engine_.get());
+  WALREP_RETURN_IF_ERROR(catalog_->EnsureSystemRelations());
+  db_.engine = engine_.get();
+  db_.catalog = catalog_.get();
   starting_up_.store(false, std::memory_order_release);
   WALREP_RETURN_IF_ERROR(pid_file_->SetStatus("ready"));
   WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));
@@ -403,9 +404,9 @@ void Server::FinishShutdown() {
     finished_ = true;
   }
   if (listener_) listener_->Stop();
-  if (shutdown_.load() != ShutdownMode::kImmediate && xlog_) {
+  if (shutdown_.load() != ShutdownMode::kImmediate && engine_) {
     WALREP_LOG("shutting down");
-    Status st = xlog_->Shutdown();
+    Status st = engine_->Shutdown();
     if (!st.ok()) WALREP_LOG_ERROR("{}", st.message());
   }
   if (pid_file_) pid_file_->Remove();

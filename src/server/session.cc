@@ -302,7 +302,7 @@ Status Session::Startup() {
     if (!st.ok()) return std::move(st).WithSeverity(Severity::kFatal);
   }
   application_name_ = settings_->Get("application_name").value_or("");
-  executor_ = std::make_unique<sql::Executor>(&server_->registry(), this);
+  executor_ = std::make_unique<sql::Executor>(&server_->registry(), this, server_->database());
   for (const auto& [name, value] : settings_->ReportedValues()) {
     conn_->Write(protocol::ParameterStatusMessage(name, value));
   }

@@ -28,7 +28,7 @@ void Server::RegisterWalFunctions() {
   auto lsn_fn = [this](const char* name, std::function<Lsn(wal::WalWriter&)> get) {
     registry_.AddFunction(sql::FixedFunction(name, {}, oid::kPgLsn,
                                              [this, get](FunctionCall&) -> Result<Value> {
-                                               return LsnValue(get(xlog_->writer()));
+                                               return LsnValue(get(xlog().writer()));
                                              }));
   };
   lsn_fn("pg_current_wal_lsn", [](wal::WalWriter& w) { return w.write_lsn(); });
@@ -39,12 +39,12 @@ void Server::RegisterWalFunctions() {
         if (!c.ctx.is_superuser()) {
           return Status::Sql("42501", "permission denied for function pg_switch_wal");
         }
-        WALREP_ASSIGN_OR_RETURN(Lsn end, xlog_->SwitchWal());
+        WALREP_ASSIGN_OR_RETURN(Lsn end, xlog().SwitchWal());
         return LsnValue(end);
       }));
   registry_.AddFunction(sql::FixedFunction(
       "pg_walfile_name", {oid::kPgLsn}, oid::kText, [this](FunctionCall& c) -> Result<Value> {
-        return Value::Text(oid::kText, wal::XLogFileName(xlog_->timeline(), PrevSeg(ArgLsn(c.args[0])),
+        return Value::Text(oid::kText, wal::XLogFileName(xlog().timeline(), PrevSeg(ArgLsn(c.args[0])),
                                                          wal::kDefaultSegSize));
       }));
   registry_.AddFunction(sql::FixedFunction(
@@ -64,7 +64,7 @@ void Server::RegisterWalFunctions() {
       Lsn l = ArgLsn(args[0]);
       return std::vector<sql::Row>{
           {Value::Text(oid::kText,
-                       wal::XLogFileName(xlog_->timeline(), PrevSeg(l), wal::kDefaultSegSize)),
+                       wal::XLogFileName(xlog().timeline(), PrevSeg(l), wal::kDefaultSegSize)),
            Value::Int(oid::kInt4, static_cast<int64_t>(l.value() % wal::kDefaultSegSize))}};
     };
     registry_.AddTableFunction(std::move(f));
@@ -78,7 +78,7 @@ void Server::RegisterWalFunctions() {
       if (!ctx.is_superuser()) {
         return Status::Sql("42501", "permission denied for function pg_ls_waldir");
       }
-      std::string dir = xlog_->wal_dir();
+      std::string dir = xlog().wal_dir();
       WALREP_ASSIGN_OR_RETURN(auto names, fs_->ListDir(dir));
       std::sort(names.begin(), names.end());
       std::vector<sql::Row> rows;
@@ -107,7 +107,7 @@ void Server::RegisterWalFunctions() {
                  {"newest_commit_ts_xid", oid::kXid}, {"checkpoint_time", oid::kTimestampTz}};
     f.rows = [this](sql::SessionContext&, const std::vector<Value>&)
         -> Result<std::vector<sql::Row>> {
-      storage::ControlFileData c = xlog_->control();
+      storage::ControlFileData c = xlog().control();
       const auto& cp = c.checkpoint_copy;
       return std::vector<sql::Row>{{
           LsnValue(Lsn(c.checkpoint)), LsnValue(Lsn(cp.redo)),

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "sql_internal.h"
@@ -12,24 +13,6 @@
 namespace walrep::sql {
 
 namespace {
-
-using RunFn = std::function<Result<ExecResult>(Executor&, EvalState&)>;
-
-class Prepared : public PreparedStatement {
- public:
-  std::shared_ptr<ParsedStatement> stmt;
-  std::shared_ptr<std::vector<int32_t>> params = std::make_shared<std::vector<int32_t>>();
-  std::vector<ColumnDesc> cols;
-  bool rows = false;
-  bool is_transaction_control = false;
-  bool allowed_in_failed = false;  // ROLLBACK, COMMIT, ROLLBACK TO
-  RunFn run;
-  std::vector<std::shared_ptr<ViewDef>> owned_views;  // table functions used in FROM
-
-  const std::vector<int32_t>& param_types() const override { return *params; }
-  const std::vector<ColumnDesc>& columns() const override { return cols; }
-  bool returns_rows() const override { return rows; }
-};
 
 Status Unsupported(const PgQuery__Node* node) {
   return Status::NotSupported(fmt::format("{} is not supported", StatementKindName(node)));
@@ -64,11 +47,6 @@ std::string CanonicalSetName(const std::string& name) {
   return name;
 }
 
-ExecResult TagOnly(std::string tag) {
-  ExecResult r;
-  r.tag = std::move(tag);
-  return r;
-}
 
 Result<RoleOptions> ParseRoleOptions(PgQuery__Node** opts, size_t n) {
   RoleOptions o;
@@ -113,6 +91,125 @@ Result<RoleOptions> ParseRoleOptions(PgQuery__Node** opts, size_t n) {
 }
 
 }  // namespace
+
+// Accumulates aggregates over rows grouped by the GROUP BY values.
+Result<std::vector<std::pair<Row, std::vector<Value>>>> ComputeGroups(
+    EvalState& st, const std::vector<Row>& input, const std::vector<ExprPtr>& group_by,
+    const std::vector<AggSpec>& aggs) {
+  struct Acc {
+    int64_t count = 0;
+    bool any = false;
+    __int128 isum = 0;
+    Numeric nsum;
+    double fsum = 0;
+    Value best;
+  };
+  struct Group {
+    Row first;
+    std::vector<Acc> accs;
+  };
+  std::vector<Group> groups;
+  std::map<std::string, size_t> index;
+  for (const Row& in : input) {
+    st.row = &in;
+    std::string key;
+    for (const auto& g : group_by) {
+      WALREP_ASSIGN_OR_RETURN(Value v, g->eval(st));
+      key += (v.is_null() ? std::string("\x01N") : ToText(v, st.fmt)) + '\0';
+    }
+    auto it = index.find(key);
+    if (it == index.end()) {
+      it = index.emplace(key, groups.size()).first;
+      groups.push_back(Group{in, std::vector<Acc>(aggs.size())});
+    }
+    Group& grp = groups[it->second];
+    for (size_t i = 0; i < aggs.size(); i++) {
+      const AggSpec& a = aggs[i];
+      Acc& acc = grp.accs[i];
+      if (a.kind == AggSpec::kCountStar) {
+        acc.count++;
+        continue;
+      }
+      WALREP_ASSIGN_OR_RETURN(Value v, a.arg->eval(st));
+      if (v.is_null()) continue;
+      acc.count++;
+      acc.any = true;
+      switch (a.kind) {
+        case AggSpec::kSum:
+        case AggSpec::kAvg:
+          if (IsIntegerType(v.type())) {
+            acc.isum += v.as_int();
+          } else if (v.type() == oid::kNumeric) {
+            int sc = std::max(acc.nsum.scale, v.as_numeric().scale);
+            acc.nsum = Numeric{NumericRescale(acc.nsum, sc).mantissa +
+                                   NumericRescale(v.as_numeric(), sc).mantissa,
+                               sc};
+          } else {
+            acc.fsum += v.as_double();
+          }
+          break;
+        case AggSpec::kMin:
+        case AggSpec::kMax: {
+          if (acc.best.is_null()) {
+            acc.best = v;
+          } else {
+            WALREP_ASSIGN_OR_RETURN(int c, CompareValues(v, acc.best));
+            if (a.kind == AggSpec::kMin ? c < 0 : c > 0) acc.best = v;
+          }
+          break;
+        }
+        default: break;
+      }
+    }
+  }
+  if (groups.empty() && group_by.empty()) groups.push_back(Group{Row(), std::vector<Acc>(aggs.size())});
+  std::vector<std::pair<Row, std::vector<Value>>> out;
+  for (auto& g : groups) {
+    std::vector<Value> vals;
+    for (size_t i = 0; i < aggs.size(); i++) {
+      const AggSpec& a = aggs[i];
+      const Acc& acc = g.accs[i];
+      int32_t rt = a.result_type;
+      switch (a.kind) {
+        case AggSpec::kCountStar:
+        case AggSpec::kCount: vals.push_back(Value::Int(oid::kInt8, acc.count)); break;
+        case AggSpec::kMin:
+        case AggSpec::kMax: vals.push_back(acc.any ? acc.best : Value::Null(rt)); break;
+        case AggSpec::kSum:
+        case AggSpec::kAvg: {
+          if (!acc.any) {
+            vals.push_back(Value::Null(rt));
+            break;
+          }
+          bool is_avg = a.kind == AggSpec::kAvg;
+          if (rt == oid::kFloat8) {
+            vals.push_back(Value::Float(oid::kFloat8, is_avg ? acc.fsum / acc.count : acc.fsum));
+            break;
+          }
+          Numeric sum = acc.nsum;
+          if (acc.isum != 0) {
+            int sc = sum.scale;
+            sum = Numeric{sum.mantissa + acc.isum * NumericRescale(Numeric{1, 0}, sc).mantissa, sc};
+          }
+          if (rt == oid::kInt8) {
+            vals.push_back(Value::Int(oid::kInt8, static_cast<int64_t>(sum.mantissa)));
+            break;
+          }
+          if (is_avg) {
+            int rscale = std::max(16, sum.scale);
+            Numeric scaled = NumericRescale(sum, rscale + 1);
+            Numeric q{scaled.mantissa / acc.count, rscale + 1};
+            sum = NumericRescale(q, rscale);
+          }
+          vals.push_back(Value::Num(sum));
+          break;
+        }
+      }
+    }
+    out.emplace_back(std::move(g.first), std::move(vals));
+  }
+  return out;
+}
 
 // Builds the plan of a SELECT over constants or one registered system view.
 struct ExecAccess {
@@ -183,9 +280,6 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   }
   if (s->n_values_lists > 0) return Status::NotSupported("VALUES lists are not supported");
   if (s->into_clause) return Status::NotSupported("SELECT INTO is not supported");
-  if (s->n_group_clause || s->having_clause) {
-    return Status::NotSupported("GROUP BY is not supported without tables");
-  }
   if (s->n_locking_clause) return Status::NotSupported("SELECT FOR UPDATE/SHARE is not supported");
   if (s->with_clause) return Status::NotSupported("WITH queries are not supported");
   auto scope = std::make_shared<Scope>();
@@ -211,6 +305,11 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
       name = std::string(rv->schemaname) + "." + name;
     }
     view = cs.registry->FindView(name);
+    if (!view && ex.db()) {
+      bool found = false;
+      WALREP_ASSIGN_OR_RETURN(view, PrepareTableSource(ex, cs, name, p.get(), &found));
+      if (!found) view = nullptr;
+    }
     if (!view) {
       return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name))
           .WithPosition(rv->location + 1);
@@ -220,6 +319,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
     scope->columns = view->columns;
     cs.scope = scope.get();
   }
+  auto aggs = std::make_shared<std::vector<AggSpec>>();
+  cs.aggs = aggs.get();
   std::vector<ExprPtr> targets;
   for (size_t i = 0; i < s->n_target_list; i++) {
     const auto* rt = s->target_list[i]->res_target;
@@ -249,7 +350,18 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   }
   ExprPtr where;
   if (s->where_clause) {
-    WALREP_ASSIGN_OR_RETURN(where, CompileExpr(cs, s->where_clause));
+    cs.aggs = nullptr;  // aggregates are not allowed in WHERE
+    auto w = CompileExpr(cs, s->where_clause);
+    cs.aggs = aggs.get();
+    if (!w.ok()) {
+      Status st = w.TakeStatus();
+      if (st.sqlstate() == "42803") {
+        return Status::Sql("42803", "aggregate functions are not allowed in WHERE")
+            .WithPosition(st.position());
+      }
+      return st;
+    }
+    where = *w;
     auto b = Coerce(cs, where, oid::kBool, false);
     if (!b.ok()) {
       return Status::Sql("42804", fmt::format("argument of WHERE must be type boolean, not type {}",
@@ -303,26 +415,75 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
     WALREP_ASSIGN_OR_RETURN(offset, CompileExpr(cs, s->limit_offset));
     WALREP_ASSIGN_OR_RETURN(offset, Coerce(cs, offset, oid::kInt8, false));
   }
+  // GROUP BY: expressions, select-list positions or output names.
+  std::vector<ExprPtr> group_by;
+  for (size_t i = 0; i < s->n_group_clause; i++) {
+    const PgQuery__Node* g = s->group_clause[i];
+    if (g->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+        g->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
+      int pos = g->a_const->ival ? g->a_const->ival->ival : 0;
+      if (pos < 1 || pos > static_cast<int>(s->n_target_list)) {
+        return Status::Sql("42P10", fmt::format("GROUP BY position {} is not in select list", pos));
+      }
+      g = s->target_list[pos - 1]->res_target->val;
+    } else if (g->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && g->column_ref->n_fields == 1) {
+      std::string nm = StringNodeValue(g->column_ref->fields[0]);
+      bool is_input = false;
+      for (const auto& c : scope->columns) is_input |= c.name == nm;
+      for (size_t t = 0; t < s->n_target_list && !is_input; t++) {
+        const auto* rt = s->target_list[t]->res_target;
+        if (rt->name && nm == rt->name) g = rt->val;
+      }
+    }
+    cs.aggs = nullptr;
+    auto e = CompileExpr(cs, g);
+    cs.aggs = aggs.get();
+    if (!e.ok()) return e.TakeStatus();
+    group_by.push_back(*e);
+  }
+  ExprPtr having;
+  if (s->having_clause) {
+    WALREP_ASSIGN_OR_RETURN(having, CompileExpr(cs, s->having_clause));
+    WALREP_ASSIGN_OR_RETURN(having, Coerce(cs, having, oid::kBool, false));
+  }
+  bool grouping = !group_by.empty() || !aggs->empty();
   bool distinct = s->n_distinct_clause > 0;
   p->rows = true;
   auto cols = p->cols;
-  p->run = [view, scope, targets, where, sorts, limit, offset, distinct, cols](
-               Executor&, EvalState& st) -> Result<ExecResult> {
+  p->run = [view, scope, targets, where, sorts, limit, offset, distinct, cols, aggs, group_by,
+            having, grouping](Executor&, EvalState& st) -> Result<ExecResult> {
     std::vector<Row> input;
     if (view) {
       WALREP_ASSIGN_OR_RETURN(input, view->rows(*st.ctx));
     } else {
       input.emplace_back();
     }
+    if (where) {
+      std::vector<Row> kept;
+      for (Row& in : input) {
+        st.row = &in;
+        WALREP_ASSIGN_OR_RETURN(Value ok, where->eval(st));
+        if (!ok.is_null() && ok.as_bool()) kept.push_back(std::move(in));
+      }
+      input.swap(kept);
+    }
+    // Groups: each is represented by its first row and its aggregate results.
+    std::vector<std::pair<Row, std::vector<Value>>> groups;
+    if (grouping) {
+      WALREP_ASSIGN_OR_RETURN(groups, ComputeGroups(st, input, group_by, *aggs));
+    } else {
+      for (Row& in : input) groups.emplace_back(std::move(in), std::vector<Value>());
+    }
     struct Out {
       Row row;
       Row keys;
     };
     std::vector<Out> out;
-    for (const Row& in : input) {
+    for (const auto& [in, agg_values] : groups) {
       st.row = &in;
-      if (where) {
-        WALREP_ASSIGN_OR_RETURN(Value ok, where->eval(st));
+      st.aggs = grouping ? &agg_values : nullptr;
+      if (having) {
+        WALREP_ASSIGN_OR_RETURN(Value ok, having->eval(st));
         if (ok.is_null() || !ok.as_bool()) continue;
       }
       Out o;
@@ -342,6 +503,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
       WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
     }
     st.row = nullptr;
+    st.aggs = nullptr;
     if (!sorts.empty()) {
       Status sort_error;
       std::stable_sort(out.begin(), out.end(), [&](const Out& a, const Out& b) {
@@ -642,13 +804,72 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       };
       return p;
     }
-    default:
+    default: {
+      CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get()};
+      WALREP_ASSIGN_OR_RETURN(auto prepared, PrepareTableStatement(ex, cs, p, node));
+      if (prepared) return prepared;
       return Unsupported(node);
+    }
   }
 }
 
-Executor::Executor(const Registry* registry, SessionContext* ctx)
-    : registry_(registry), ctx_(ctx) {}
+Executor::Executor(const Registry* registry, SessionContext* ctx, Database* db)
+    : registry_(registry), ctx_(ctx), db_(db) {}
+
+Executor::~Executor() {
+  if (in_txn_) AbortTransaction();
+}
+
+void Executor::BeginTransaction() {
+  in_txn_ = true;
+  first_statement_ = true;
+  txn_start_ = NowTimestamp();
+  ctx_->settings().BeginTransaction();
+  tx_ = access::TxnContext();
+  if (db_) {
+    std::string iso = ctx_->settings().Get("transaction_isolation").value_or("read committed");
+    if (!ctx_->settings().server().Get("transaction_isolation") ||
+        ctx_->settings().Get("transaction_isolation") ==
+            ctx_->settings().server().Get("transaction_isolation")) {
+      iso = ctx_->settings().Get("default_transaction_isolation").value_or("read committed");
+    }
+    tx_.repeatable_read = iso == "repeatable read" || iso == "serializable";
+    tx_.snapshot = db_->engine->txm().TakeSnapshot();
+    access::TransactionManager* txm = &db_->engine->txm();
+    access::TxnContext* tx = &tx_;
+    tx_.ensure_xid = [txm, tx]() {
+      if (tx->xid == access::kInvalidXid) tx->xid = txm->Assign();
+      return tx->xid;
+    };
+    SessionContext* ctx = ctx_;
+    tx_.check_interrupts = [ctx]() {
+      Status st = ctx->CheckInterrupts();
+      if (!st.ok()) return st;
+      return Status::OK();
+    };
+  }
+}
+
+Status Executor::CommitTransaction() {
+  Status st;
+  if (db_ && tx_.xid != access::kInvalidXid) {
+    bool flush = ctx_->settings().Get("synchronous_commit").value_or("on") != "off";
+    st = db_->engine->txm().Commit(tx_.xid, flush).status();
+  }
+  ctx_->settings().CommitTransaction();
+  tx_ = access::TxnContext();
+  in_txn_ = false;
+  return st;
+}
+
+void Executor::AbortTransaction() {
+  if (db_ && tx_.xid != access::kInvalidXid) {
+    db_->engine->txm().Abort(tx_.xid).IgnoreError();  // an abort record is advisory
+  }
+  ctx_->settings().AbortTransaction();
+  tx_ = access::TxnContext();
+  in_txn_ = false;
+}
 
 const FormatOptions& Executor::format_options() const {
   const SessionSettings& s = ctx_->settings();
@@ -671,6 +892,8 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(
     return std::shared_ptr<PreparedStatement>(p);
   }
   const PgQuery__Node* node = stmt->raw->stmt;
+  // Analysis reads the catalog, so the transaction (and its snapshot) starts here.
+  if (db_ && !in_txn_) BeginTransaction();
   if (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
     CompileState cs{registry_, ctx_, this, nullptr, p->params.get()};
     WALREP_ASSIGN_OR_RETURN(p, ExecAccess::PrepareSelect(*this, cs, p, node->select_stmt));
@@ -685,11 +908,14 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(
 
 void Executor::StartStatement() {
   stmt_start_ = NowTimestamp();
-  if (!in_txn_) {
-    in_txn_ = true;
-    txn_start_ = stmt_start_;
-    ctx_->settings().BeginTransaction();
+  if (!in_txn_) BeginTransaction();
+  if (!first_statement_) {
+    // Each statement sees the effects of the ones before it; READ COMMITTED also sees what
+    // other transactions committed meanwhile.
+    tx_.cid++;
+    if (db_ && !tx_.repeatable_read) tx_.snapshot = db_->engine->txm().TakeSnapshot();
   }
+  first_statement_ = false;
 }
 
 
@@ -713,31 +939,27 @@ void Executor::OnError() {
     status_ = TxnStatus::kFailed;
     return;
   }
-  if (status_ == TxnStatus::kIdle && in_txn_) {
-    ctx_->settings().AbortTransaction();
-    in_txn_ = false;
-  }
+  if (status_ == TxnStatus::kIdle && in_txn_) AbortTransaction();
 }
 
 void Executor::EndImplicitTransaction() {
   if (status_ == TxnStatus::kIdle && in_txn_) {
-    ctx_->settings().CommitTransaction();
-    in_txn_ = false;
+    Status st = CommitTransaction();
+    // A failed commit of an implicit transaction is reported by the next statement's error path;
+    // the WAL layer PANICs on write failures, so this is only reached for logic errors.
+    st.IgnoreError();
   }
 }
 
 // Counterpart: the transaction-block state machine of PostgreSQL's xact.c, for what walrep keeps
 // per transaction today (settings, time stamps and savepoint names).
 Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& savepoint) {
-  auto finish = [&](bool commit) {
-    if (commit) {
-      ctx_->settings().CommitTransaction();
-    } else {
-      ctx_->settings().AbortTransaction();
-    }
+  auto finish = [&](bool commit) -> Status {
     status_ = TxnStatus::kIdle;
-    in_txn_ = false;
     savepoints_.clear();
+    if (commit) return CommitTransaction();
+    AbortTransaction();
+    return Status::OK();
   };
   switch (kind) {
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN:
@@ -752,16 +974,16 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT: {
       if (status_ == TxnStatus::kIdle) {
         AddWarning("25P01", "there is no transaction in progress");
-        finish(true);
+        WALREP_RETURN_IF_ERROR(finish(true));
         return TagOnly("COMMIT");
       }
       bool failed = status_ == TxnStatus::kFailed;
-      finish(!failed);
+      WALREP_RETURN_IF_ERROR(finish(!failed));
       return TagOnly(failed ? "ROLLBACK" : "COMMIT");
     }
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK:
       if (status_ == TxnStatus::kIdle) AddWarning("25P01", "there is no transaction in progress");
-      finish(false);
+      WALREP_RETURN_IF_ERROR(finish(false));
       return TagOnly("ROLLBACK");
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_SAVEPOINT:
       if (status_ != TxnStatus::kInBlock) {

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <climits>
+#include <map>
 #include <cmath>
 
 #include "sql_internal.h"
@@ -472,6 +473,65 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
     name += (name.empty() ? "" : ".") + part;
   }
   if (fc->over) return Err(cs, "0A000", "window functions are not supported", fc->location);
+  static const std::map<std::string, AggSpec::Kind> kAggs = {
+      {"count", AggSpec::kCount}, {"sum", AggSpec::kSum}, {"min", AggSpec::kMin},
+      {"max", AggSpec::kMax},     {"avg", AggSpec::kAvg}};
+  auto agg = kAggs.find(name);
+  if (agg != kAggs.end() && (fc->agg_star || fc->n_args == 1)) {
+    if (!cs.aggs) {
+      return Err(cs, "42803", "aggregate functions are not allowed here", fc->location);
+    }
+    if (fc->agg_distinct || fc->n_agg_order || fc->agg_filter) {
+      return Err(cs, "0A000", fmt::format("DISTINCT, ORDER BY and FILTER in {}() are not supported",
+                                          name),
+                 fc->location);
+    }
+    AggSpec spec{agg->second, nullptr, oid::kInt8};
+    if (fc->agg_star) {
+      if (spec.kind != AggSpec::kCount) {
+        return Err(cs, "42809", fmt::format("{}(*) specified, but {} is not an aggregate function",
+                                            name, name), fc->location);
+      }
+      spec.kind = AggSpec::kCountStar;
+    } else {
+      std::vector<AggSpec>* saved = cs.aggs;
+      cs.aggs = nullptr;  // no nested aggregates
+      auto arg = CompileExpr(cs, fc->args[0]);
+      cs.aggs = saved;
+      if (!arg.ok()) return arg.TakeStatus();
+      spec.arg = *arg;
+      int32_t t = spec.arg->type;
+      if (t == oid::kUnknown) {
+        WALREP_ASSIGN_OR_RETURN(spec.arg, Coerce(cs, spec.arg, oid::kText, false));
+        t = oid::kText;
+      }
+      switch (spec.kind) {
+        case AggSpec::kCount: spec.result_type = oid::kInt8; break;
+        case AggSpec::kSum:
+        case AggSpec::kAvg:
+          if (!IntRank(t)) {
+            return Err(cs, "42883", fmt::format("function {}({}) does not exist", name, TypeName(t)),
+                       fc->location);
+          }
+          if (t == oid::kFloat4 || t == oid::kFloat8) {
+            spec.result_type = oid::kFloat8;
+          } else if (spec.kind == AggSpec::kSum && (t == oid::kInt2 || t == oid::kInt4)) {
+            spec.result_type = oid::kInt8;
+          } else {
+            spec.result_type = oid::kNumeric;
+          }
+          break;
+        default: spec.result_type = t;
+      }
+    }
+    int slot = static_cast<int>(cs.aggs->size());
+    int32_t rt = spec.result_type;
+    cs.aggs->push_back(spec);
+    return MakeExpr(rt, [slot](EvalState& st) -> Result<Value> {
+      if (!st.aggs) return Status::Sql("XX000", "aggregate evaluated outside a group");
+      return (*st.aggs)[static_cast<size_t>(slot)];
+    });
+  }
   if (fc->agg_star || fc->agg_distinct || fc->n_agg_order) {
     return Err(cs, "0A000", fmt::format("aggregate function {} is not supported here", name),
                fc->location);

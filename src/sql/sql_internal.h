@@ -37,6 +37,14 @@ struct EvalState {
   const Row* row = nullptr;
   const std::vector<Value>* params = nullptr;
   FormatOptions fmt;
+  const std::vector<Value>* aggs = nullptr;  // aggregate results of the current group
+};
+
+// An aggregate call found while compiling a select list.
+struct AggSpec {
+  enum Kind { kCountStar, kCount, kSum, kMin, kMax, kAvg } kind;
+  std::shared_ptr<struct Expr> arg;
+  int32_t result_type;
 };
 
 struct Expr {
@@ -61,6 +69,7 @@ struct CompileState {
   const Executor* exec = nullptr;
   const Scope* scope = nullptr;
   std::vector<int32_t>* param_types = nullptr;
+  std::vector<AggSpec>* aggs = nullptr;  // null where aggregates are not allowed
 };
 
 Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node);
@@ -75,6 +84,40 @@ Result<int> CompareValues(const Value& a, const Value& b);
 // Error position (1-based) for a parse-node location.
 int ErrorPosition(const CompileState& cs, int location);
 std::string StringNodeValue(const PgQuery__Node* node);
+
+using RunFn = std::function<Result<ExecResult>(Executor&, EvalState&)>;
+
+// A prepared statement: its run function and what Describe reports.
+class Prepared : public PreparedStatement {
+ public:
+  std::shared_ptr<ParsedStatement> stmt;
+  std::shared_ptr<std::vector<int32_t>> params = std::make_shared<std::vector<int32_t>>();
+  std::vector<ColumnDesc> cols;
+  bool rows = false;
+  bool is_transaction_control = false;
+  bool allowed_in_failed = false;  // ROLLBACK, COMMIT, ROLLBACK TO
+  RunFn run;
+  std::vector<std::shared_ptr<ViewDef>> owned_views;  // table functions used in FROM
+
+  const std::vector<int32_t>& param_types() const override { return *params; }
+  const std::vector<ColumnDesc>& columns() const override { return cols; }
+  bool returns_rows() const override { return rows; }
+};
+
+
+inline ExecResult TagOnly(std::string tag) {
+  ExecResult r;
+  r.tag = std::move(tag);
+  return r;
+}
+
+// Statements over tables (dml.cc). Each returns nullptr when the node is not one of them.
+Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileState& cs,
+                                                        std::shared_ptr<Prepared> p,
+                                                        const PgQuery__Node* node);
+// A table in FROM as a row source over the executor's current transaction.
+Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,
+                                          Prepared* p, bool* found);
 // Name of a statement node as a command tag ("CREATE TABLE") for messages.
 std::string StatementKindName(const PgQuery__Node* node);
 

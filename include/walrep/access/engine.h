@@ -35,6 +35,10 @@ class Engine {
   storage::BufferPool& pool() { return *pool_; }
   storage::Smgr& smgr() { return *smgr_; }
 
+  // A new object id (tables, relation files). Ids are handed out from ranges reserved with an
+  // XLOG NEXTOID record, so an id is never reused after a crash, as in PostgreSQL.
+  Result<uint32_t> NewOid() EXCLUDES(oid_mu_);
+
   Status Shutdown();
   void AbandonForTest() { xlog_->AbandonForTest(); }
 
@@ -46,6 +50,9 @@ class Engine {
   std::unique_ptr<TransactionManager> txm_;
   std::unique_ptr<storage::XLog> xlog_;
   HeapEnv env_;
+  std::atomic<uint32_t> next_oid_{16384};
+  Mutex oid_mu_;
+  uint32_t oid_limit_ GUARDED_BY(oid_mu_) = 0;  // ids below this are covered by a NEXTOID record
 };
 
 }  // namespace walrep::access

@@ -13,6 +13,7 @@
 // Thread safety: thread-safe; callers pass their transaction context.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <optional>
 #include <string>
@@ -59,6 +60,7 @@ struct HeapEnv {
   wal::WalWriter* wal = nullptr;
   TransactionManager* txm = nullptr;
   bool full_page_writes = true;
+  std::atomic<uint32_t>* next_oid = nullptr;  // advanced by XLOG NEXTOID records during redo
 };
 
 // The calling transaction.
@@ -87,6 +89,17 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
 // The row at tid if it is visible to tx (for re-checks after a concurrent update).
 Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& rel,
                                              const TxnContext& tx, TupleId tid);
+
+// The row at tid if its inserter committed (or is tx), whatever tx's snapshot says: READ
+// COMMITTED re-checks the newest version of a row another transaction updated.
+Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNode& rel,
+                                                   const TxnContext& tx, TupleId tid);
+
+// A row as a list of nullable fields: u16 count, then per field u32 length (0xFFFFFFFF = NULL)
+// and the bytes. The catalog and SQL rows both use it.
+using Fields = std::vector<std::optional<std::string>>;
+std::string EncodeFields(const Fields& f);
+Result<Fields> DecodeFields(std::string_view row);
 
 // Sequential scan returning rows visible to tx.
 class HeapScan {

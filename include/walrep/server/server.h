@@ -29,6 +29,9 @@
 #include "walrep/server/roles.h"
 #include "walrep/sql/registry.h"
 #include "walrep/storage/control_file.h"
+#include "walrep/access/engine.h"
+#include "walrep/catalog/catalog.h"
+#include "walrep/sql/executor.h"
 #include "walrep/storage/xlog.h"
 
 namespace walrep::server {
@@ -86,7 +89,8 @@ class Server {
   ShutdownMode shutdown_mode() const { return shutdown_.load(std::memory_order_acquire); }
   // True until crash recovery has finished; sessions are refused with 57P03 meanwhile.
   bool starting_up() const { return starting_up_.load(std::memory_order_acquire); }
-  storage::XLog& xlog() { return *xlog_; }
+  storage::XLog& xlog() { return engine_->xlog(); }
+  sql::Database* database() { return &db_; }
   // Re-reads configuration files and pg_hba.conf; logs what could not change.
   Status Reload();
   // ALTER SYSTEM: rewrites postgresql.auto.conf durably. name "" with no value = RESET ALL.
@@ -138,7 +142,9 @@ class Server {
   TimestampTz start_time_ = 0;
   int port_ = 0;
   std::string mock_nonce_;
-  std::unique_ptr<storage::XLog> xlog_;  // set once recovery is done
+  std::unique_ptr<access::Engine> engine_;  // set once recovery is done
+  std::unique_ptr<catalog::Catalog> catalog_;
+  sql::Database db_;
   std::atomic<bool> starting_up_{true};
 
   std::atomic<ShutdownMode> shutdown_{ShutdownMode::kNone};

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "walrep/common/status.h"
+#include "walrep/access/engine.h"
+#include "walrep/catalog/catalog.h"
 #include "walrep/common/time.h"
 #include "walrep/sql/registry.h"
 #include "walrep/sql/session_context.h"
@@ -46,6 +48,13 @@ bool IsEmptyStatement(const ParsedStatement& stmt);
 
 enum class TxnStatus { kIdle, kInBlock, kFailed };
 
+// The storage engine and catalog a session works on (null in tests of table-less SQL).
+struct Database {
+  access::Engine* engine = nullptr;
+  catalog::Catalog* catalog = nullptr;
+  bool read_only = false;  // a standby in recovery
+};
+
 class PreparedStatement {
  public:
   virtual ~PreparedStatement() = default;
@@ -57,8 +66,9 @@ class PreparedStatement {
 
 class Executor {
  public:
-  // `registry` and `ctx` must outlive the Executor.
-  Executor(const Registry* registry, SessionContext* ctx);
+  // `registry`, `ctx` and `db` must outlive the Executor; `db` may be null.
+  Executor(const Registry* registry, SessionContext* ctx, Database* db = nullptr);
+  ~Executor();
 
   // `param_types`: from Parse; 0 entries (and missing ones) are inferred from the statement.
   Result<std::shared_ptr<PreparedStatement>> Prepare(std::shared_ptr<ParsedStatement> stmt,
@@ -71,6 +81,10 @@ class Executor {
   // End of an implicit transaction (after a simple Query or at Sync).
   void EndImplicitTransaction();
   TimestampTz transaction_start() const { return txn_start_; }
+  // The engine transaction of the current statement (xid assigned on first write).
+  access::TxnContext& txn() { return tx_; }
+  Database* db() const { return db_; }
+  TransactionId xid() const { return tx_.xid; }
   TimestampTz statement_start() const { return stmt_start_; }
   bool in_transaction() const { return in_txn_; }
   // Output formatting for this session's settings (cached until the settings change).
@@ -78,13 +92,19 @@ class Executor {
 
  private:
   friend struct ExecAccess;
+  void BeginTransaction();  // implicit or explicit; takes the first snapshot
   void StartStatement();
+  Status CommitTransaction();
+  void AbortTransaction();
   // BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE, ROLLBACK TO (`kind`: libpg_query's enum).
   Result<ExecResult> RunTransactionStmt(int kind, const std::string& savepoint);
   void AddWarning(const std::string& sqlstate, const std::string& msg);
 
   const Registry* registry_;
   SessionContext* ctx_;
+  Database* db_;
+  access::TxnContext tx_;
+  bool first_statement_ = true;
   TxnStatus status_ = TxnStatus::kIdle;
   bool in_txn_ = false;  // any transaction, implicit or explicit
   TimestampTz txn_start_ = 0;

@@ -1,0 +1,66 @@
+// walrep: the system catalog — tables and their columns, stored in heap relations so that
+// they are WAL-logged, crash-safe, transactional (a rolled-back CREATE TABLE leaves nothing
+// visible) and replicated like any data.
+//
+// Relations (database 5, like PostgreSQL's "postgres"):
+//   walrep_class     (relfilenode 1259): oid, name, relfilenode, kind, options
+//   walrep_attribute (relfilenode 1249): table oid, attnum, name, type oid, typmod, not null,
+//                                        default expression (SQL text)
+// Rows are encoded with access::EncodeFields, values as text. Lookups read the catalog with the
+// caller's snapshot, so DDL follows MVCC like everything else.
+// Thread safety: thread-safe; per-call transaction context.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "walrep/access/engine.h"
+
+namespace walrep::catalog {
+
+constexpr uint32_t kDatabaseOid = 5;
+inline const wal::RelFileNode kClassRel{1663, kDatabaseOid, 1259};
+inline const wal::RelFileNode kAttributeRel{1663, kDatabaseOid, 1249};
+
+struct ColumnDef {
+  std::string name;
+  int32_t type_oid = 25;
+  int32_t typmod = -1;
+  bool not_null = false;
+  std::string default_expr;  // SQL text; empty = none
+};
+
+struct TableDef {
+  uint32_t oid = 0;
+  std::string name;
+  wal::RelFileNode rel;
+  std::vector<ColumnDef> columns;
+  std::vector<std::string> primary_key;  // column names
+  int column_index(const std::string& col) const;
+};
+
+class Catalog {
+ public:
+  explicit Catalog(access::Engine* engine) : engine_(engine) {}
+
+  // Creates the catalog relation files when they do not exist yet.
+  Status EnsureSystemRelations();
+
+  Result<std::optional<TableDef>> GetTable(access::TxnContext& tx, const std::string& name);
+  Result<std::vector<TableDef>> ListTables(access::TxnContext& tx);
+  // Assigns the oid and relation file; creates the file; inserts the catalog rows.
+  Result<TableDef> CreateTable(access::TxnContext& tx, TableDef def);
+  Status DropTable(access::TxnContext& tx, const TableDef& def);
+  // Rewrites a table's catalog rows (ALTER TABLE); the relation file stays.
+  Status AlterTable(access::TxnContext& tx, const TableDef& def);
+  // TRUNCATE: the table gets a new, empty relation file.
+  Result<TableDef> NewRelationFile(access::TxnContext& tx, const TableDef& def);
+
+ private:
+  Status InsertRows(access::TxnContext& tx, const TableDef& def);
+  Status DeleteRows(access::TxnContext& tx, uint32_t oid);
+  access::Engine* const engine_;
+};
+
+}  // namespace walrep::catalog

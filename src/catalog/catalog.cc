@@ -1,0 +1,173 @@
+// walrep: the system catalog (see catalog.h).
+#include "walrep/catalog/catalog.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+namespace walrep::catalog {
+
+namespace {
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); i++) out += (i ? "," : "") + v[i];
+  return out;
+}
+
+std::vector<std::string> Split(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  if (s.empty()) return out;
+  while (true) {
+    size_t c = s.find(',', start);
+    out.push_back(s.substr(start, c == std::string::npos ? std::string::npos : c - start));
+    if (c == std::string::npos) break;
+    start = c + 1;
+  }
+  return out;
+}
+
+std::string F(const std::optional<std::string>& f) { return f.value_or(""); }
+
+}  // namespace
+
+int TableDef::column_index(const std::string& col) const {
+  for (size_t i = 0; i < columns.size(); i++) {
+    if (columns[i].name == col) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+Status Catalog::EnsureSystemRelations() {
+  for (const auto& rel : {kClassRel, kAttributeRel}) {
+    if (!engine_->smgr().Exists(rel)) WALREP_RETURN_IF_ERROR(engine_->smgr().Create(rel));
+  }
+  return Status::OK();
+}
+
+Result<std::vector<TableDef>> Catalog::ListTables(access::TxnContext& tx) {
+  std::map<uint32_t, TableDef> tables;
+  {
+    access::HeapScan scan(engine_->env(), kClassRel, tx);
+    access::TupleId tid;
+    std::string row;
+    while (true) {
+      WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &row));
+      if (!more) break;
+      WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(row));
+      if (f.size() < 5) return Status::Corruption("invalid walrep_class row");
+      TableDef t;
+      t.oid = static_cast<uint32_t>(std::stoul(F(f[0])));
+      t.name = F(f[1]);
+      t.rel = wal::RelFileNode{1663, kDatabaseOid, static_cast<uint32_t>(std::stoul(F(f[2])))};
+      t.primary_key = Split(F(f[4]));
+      tables[t.oid] = std::move(t);
+    }
+  }
+  std::map<uint32_t, std::map<int, ColumnDef>> cols;
+  {
+    access::HeapScan scan(engine_->env(), kAttributeRel, tx);
+    access::TupleId tid;
+    std::string row;
+    while (true) {
+      WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &row));
+      if (!more) break;
+      WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(row));
+      if (f.size() < 7) return Status::Corruption("invalid walrep_attribute row");
+      ColumnDef c;
+      c.name = F(f[2]);
+      c.type_oid = std::stoi(F(f[3]));
+      c.typmod = std::stoi(F(f[4]));
+      c.not_null = F(f[5]) == "t";
+      c.default_expr = F(f[6]);
+      cols[static_cast<uint32_t>(std::stoul(F(f[0])))][std::stoi(F(f[1]))] = c;
+    }
+  }
+  std::vector<TableDef> out;
+  for (auto& [oid, t] : tables) {
+    for (auto& [attnum, c] : cols[oid]) t.columns.push_back(c);
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Result<std::optional<TableDef>> Catalog::GetTable(access::TxnContext& tx, const std::string& name) {
+  WALREP_ASSIGN_OR_RETURN(auto tables, ListTables(tx));
+  for (auto& t : tables) {
+    if (t.name == name) return std::optional<TableDef>(std::move(t));
+  }
+  return std::optional<TableDef>();
+}
+
+Status Catalog::InsertRows(access::TxnContext& tx, const TableDef& def) {
+  access::Fields cls{std::to_string(def.oid), def.name, std::to_string(def.rel.rel), std::string("r"),
+                     Join(def.primary_key)};
+  WALREP_RETURN_IF_ERROR(
+      access::HeapInsert(engine_->env(), kClassRel, tx, access::EncodeFields(cls)).status());
+  for (size_t i = 0; i < def.columns.size(); i++) {
+    const ColumnDef& c = def.columns[i];
+    access::Fields att{std::to_string(def.oid), std::to_string(i + 1), c.name,
+                       std::to_string(c.type_oid), std::to_string(c.typmod),
+                       std::string(c.not_null ? "t" : "f"), c.default_expr};
+    WALREP_RETURN_IF_ERROR(
+        access::HeapInsert(engine_->env(), kAttributeRel, tx, access::EncodeFields(att)).status());
+  }
+  return Status::OK();
+}
+
+Status Catalog::DeleteRows(access::TxnContext& tx, uint32_t oid) {
+  for (const auto& rel : {kClassRel, kAttributeRel}) {
+    std::vector<access::TupleId> victims;
+    {
+      access::HeapScan scan(engine_->env(), rel, tx);
+      access::TupleId tid;
+      std::string row;
+      while (true) {
+        WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &row));
+        if (!more) break;
+        WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(row));
+        if (!f.empty() && F(f[0]) == std::to_string(oid)) victims.push_back(tid);
+      }
+    }
+    for (const auto& tid : victims) {
+      WALREP_ASSIGN_OR_RETURN(auto out, access::HeapDelete(engine_->env(), rel, tx, tid));
+      if (out.kind != access::ModifyOutcome::kOk && out.kind != access::ModifyOutcome::kSelfModified) {
+        return Status::Sql("40001", "could not serialize access due to concurrent catalog update");
+      }
+    }
+  }
+  return Status::OK();
+}
+
+Result<TableDef> Catalog::CreateTable(access::TxnContext& tx, TableDef def) {
+  WALREP_ASSIGN_OR_RETURN(def.oid, engine_->NewOid());
+  def.rel = wal::RelFileNode{1663, kDatabaseOid, def.oid};
+  // The file exists (durably) before any catalog row or WAL record names it.
+  WALREP_RETURN_IF_ERROR(engine_->smgr().Create(def.rel));
+  WALREP_RETURN_IF_ERROR(InsertRows(tx, def));
+  return def;
+}
+
+Status Catalog::DropTable(access::TxnContext& tx, const TableDef& def) {
+  // The relation file stays until a later release reclaims files of dropped tables; its id is
+  // never reused, so its old rows can never reappear.
+  return DeleteRows(tx, def.oid);
+}
+
+Status Catalog::AlterTable(access::TxnContext& tx, const TableDef& def) {
+  WALREP_RETURN_IF_ERROR(DeleteRows(tx, def.oid));
+  return InsertRows(tx, def);
+}
+
+Result<TableDef> Catalog::NewRelationFile(access::TxnContext& tx, const TableDef& def) {
+  TableDef t = def;
+  WALREP_ASSIGN_OR_RETURN(uint32_t relfile, engine_->NewOid());
+  t.rel = wal::RelFileNode{1663, kDatabaseOid, relfile};
+  WALREP_RETURN_IF_ERROR(engine_->smgr().Create(t.rel));
+  WALREP_RETURN_IF_ERROR(AlterTable(tx, t));
+  return t;
+}
+
+}  // namespace walrep::catalog
