@@ -703,6 +703,9 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       if (sel && sel->n_values_lists > 0) {
         for (size_t r = 0; r < sel->n_values_lists; r++) {
           const auto* lst = sel->values_lists[r]->list;
+          if (r > 0 && lst->n_items != sel->values_lists[0]->list->n_items) {
+            return Status::Sql("42601", "VALUES lists must all be the same length");
+          }
           if (ins->n_cols == 0 && lst->n_items < target_cols.size() && r == 0) {
             // Without a column list, values fill the leading columns; the rest get defaults.
             target_cols.resize(lst->n_items);

@@ -591,7 +591,11 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
         }
         p->run = [assigns](Executor& e, EvalState& st) -> Result<ExecResult> {
           for (const auto& [n, val] : assigns) {
-            WALREP_RETURN_IF_ERROR(st.ctx->settings().Set(n, val, false, e.in_transaction()));
+            bool txn_level = n == "transaction_isolation" || n == "transaction_read_only";
+            WALREP_RETURN_IF_ERROR(st.ctx->settings().Set(n, val, txn_level, e.in_transaction()));
+            if (n == "transaction_isolation" && e.in_transaction()) {
+              e.txn().repeatable_read = val == "repeatable read" || val == "serializable";
+            }
           }
           return TagOnly("SET");
         };
@@ -779,8 +783,21 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
         return Status::NotSupported("prepared transactions are not supported");
       }
       (void)ex;
-      p->run = [kind, savepoint](Executor& e, EvalState&) -> Result<ExecResult> {
-        return e.RunTransactionStmt(kind, savepoint);
+      // BEGIN / START TRANSACTION ISOLATION LEVEL ...
+      std::optional<bool> repeatable_read;
+      for (size_t i = 0; i < t->n_options; i++) {
+        const auto* d = t->options[i]->def_elem;
+        if (std::string(d->defname) == "transaction_isolation" && d->arg &&
+            d->arg->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+            d->arg->a_const->val_case == PG_QUERY__A__CONST__VAL_SVAL) {
+          std::string level = d->arg->a_const->sval->sval;
+          repeatable_read = level == "repeatable read" || level == "serializable";
+        }
+      }
+      p->run = [kind, savepoint, repeatable_read](Executor& e, EvalState&) -> Result<ExecResult> {
+        WALREP_ASSIGN_OR_RETURN(ExecResult r, e.RunTransactionStmt(kind, savepoint));
+        if (repeatable_read && e.in_transaction()) e.txn().repeatable_read = *repeatable_read;
+        return r;
       };
       return p;
     }
@@ -827,12 +844,8 @@ void Executor::BeginTransaction() {
   ctx_->settings().BeginTransaction();
   tx_ = access::TxnContext();
   if (db_) {
-    std::string iso = ctx_->settings().Get("transaction_isolation").value_or("read committed");
-    if (!ctx_->settings().server().Get("transaction_isolation") ||
-        ctx_->settings().Get("transaction_isolation") ==
-            ctx_->settings().server().Get("transaction_isolation")) {
-      iso = ctx_->settings().Get("default_transaction_isolation").value_or("read committed");
-    }
+    std::string iso =
+        ctx_->settings().Get("default_transaction_isolation").value_or("read committed");
     tx_.repeatable_read = iso == "repeatable read" || iso == "serializable";
     tx_.snapshot = db_->engine->txm().TakeSnapshot();
     access::TransactionManager* txm = &db_->engine->txm();
@@ -893,7 +906,11 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(
   }
   const PgQuery__Node* node = stmt->raw->stmt;
   // Analysis reads the catalog, so the transaction (and its snapshot) starts here.
-  if (db_ && !in_txn_) BeginTransaction();
+  if (db_ && !in_txn_) {
+    BeginTransaction();
+  } else if (db_ && !tx_.repeatable_read) {
+    tx_.snapshot = db_->engine->txm().TakeSnapshot();
+  }
   if (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
     CompileState cs{registry_, ctx_, this, nullptr, p->params.get()};
     WALREP_ASSIGN_OR_RETURN(p, ExecAccess::PrepareSelect(*this, cs, p, node->select_stmt));
@@ -909,11 +926,9 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(
 void Executor::StartStatement() {
   stmt_start_ = NowTimestamp();
   if (!in_txn_) BeginTransaction();
-  if (!first_statement_) {
-    // Each statement sees the effects of the ones before it; READ COMMITTED also sees what
-    // other transactions committed meanwhile.
-    tx_.cid++;
-    if (db_ && !tx_.repeatable_read) tx_.snapshot = db_->engine->txm().TakeSnapshot();
+  // READ COMMITTED: every statement sees what other transactions committed before it began.
+  if (!first_statement_ && db_ && !tx_.repeatable_read) {
+    tx_.snapshot = db_->engine->txm().TakeSnapshot();
   }
   first_statement_ = false;
 }
@@ -931,7 +946,10 @@ Result<ExecResult> Executor::Execute(const PreparedStatement& ps, const std::vec
   EvalState st{ctx_, this, nullptr, nullptr, FormatOptions{}};
   st.params = &params;
   st.fmt = format_options();
-  return p.run(*this, st);
+  auto result = p.run(*this, st);
+  // The next statement sees this one's effects (CommandCounterIncrement).
+  tx_.cid++;
+  return result;
 }
 
 void Executor::OnError() {
