@@ -33,6 +33,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   Engine* raw = e.get();
   e->xlog_->SetCheckpointHook([raw](wal::CheckPoint* cp) -> Status {
     WALREP_RETURN_IF_ERROR(raw->pool_->FlushAll());
+    // Commits whose records lie before the REDO point are not replayed after a crash, so their
+    // status must be in pg_xact: flush WAL to the REDO point and publish them first.
+    WALREP_RETURN_IF_ERROR(raw->xlog_->writer().Flush(Lsn(cp->redo)));
+    raw->txm_->PublishDurable();
     WALREP_RETURN_IF_ERROR(raw->clog_->Save());
     cp->next_xid = raw->txm_->next_xid();
     cp->next_oid = raw->next_oid_.load();

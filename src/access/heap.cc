@@ -471,6 +471,9 @@ Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
 }
 
 Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
+  // Every xid seen in WAL is used, committed or not: new transactions must never reuse one,
+  // or rows of a crashed transaction would come back to life under the new one.
+  if (rec.xid != kInvalidXid) env.txm->AdvanceNextXid(rec.xid + 1);
   switch (rec.rmid) {
     case wal::kRmXlog:
       if ((rec.info & 0xF0) == wal::kXlogNextOid && rec.main_data.size() == 4 && env.next_oid) {

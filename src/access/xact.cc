@@ -142,6 +142,10 @@ void TransactionManager::PublishUpTo(Lsn upto) {
   if (any) ended_.SignalAll();
 }
 
+void TransactionManager::PublishDurable() {
+  if (wal_) PublishUpTo(wal_->flush_lsn());
+}
+
 Snapshot TransactionManager::TakeSnapshot() const {
   MutexLock l(&mu_);
   Snapshot s;
@@ -153,10 +157,13 @@ Snapshot TransactionManager::TakeSnapshot() const {
 
 XidStatus TransactionManager::StatusOf(TransactionId xid) const {
   XidStatus s = clog_->Get(xid);
-  if (s != XidStatus::kInProgress) return s;
+  if (s != XidStatus::kInProgress) return s;  // final once set
   MutexLock l(&mu_);
-  // Not running and never committed: it crashed, which is an abort.
-  return running_.count(xid) ? XidStatus::kInProgress : XidStatus::kAborted;
+  if (running_.count(xid)) return XidStatus::kInProgress;
+  // Publication sets the commit log before it removes the xid from the running set (both under
+  // mu_), so a second look is authoritative; still "in progress" there means it crashed.
+  s = clog_->Get(xid);
+  return s == XidStatus::kInProgress ? XidStatus::kAborted : s;
 }
 
 bool TransactionManager::IsRunning(TransactionId xid) const {

@@ -86,6 +86,11 @@ class TransactionManager {
   Status WaitFor(TransactionId waiter, TransactionId xid,
                  const std::function<Status()>& check) EXCLUDES(mu_);
 
+  // Publishes every queued commit or abort whose record is already flushed. A checkpoint calls
+  // this (after flushing WAL to its REDO point) so pg_xact never misses a commit whose record
+  // precedes the REDO point.
+  void PublishDurable() EXCLUDES(mu_);
+
   // Recovery.
   void RedoCommit(TransactionId xid) EXCLUDES(mu_);
   void RedoAbort(TransactionId xid) EXCLUDES(mu_);
