@@ -626,8 +626,28 @@ Status Session::HandleSimpleQuery(const std::string& body) {
         FlushNotices();
         Portal p;
         p.result = std::move(*res);
-        if (p.result.returns_rows) conn_->Write(RowDescription(p.result.columns, {}));
-        WALREP_RETURN_IF_ERROR(SendRows(p, 0, false));
+        if (p.result.copy_in) {
+          auto tag = RunCopyIn(*p.result.copy_in);
+          if (!tag.ok()) {
+            err = tag.TakeStatus();
+            if (err.severity() == Severity::kFatal) return err;
+          } else {
+            conn_->Write(protocol::CommandCompleteMessage(*tag));
+          }
+        } else if (p.result.copy_columns >= 0) {
+          protocol::MessageBuilder h('H');
+          h.Int8(0).Int16(static_cast<int16_t>(p.result.copy_columns));
+          for (int i = 0; i < p.result.copy_columns; i++) h.Int16(0);
+          conn_->Write(h.Finish());
+          for (const auto& line : p.result.copy_out) {
+            conn_->Write(protocol::MessageBuilder('d').Bytes(line).Finish());
+          }
+          conn_->Write(protocol::EmptyMessage('c'));
+          conn_->Write(protocol::CommandCompleteMessage(p.result.tag));
+        } else {
+          if (p.result.returns_rows) conn_->Write(RowDescription(p.result.columns, {}));
+          WALREP_RETURN_IF_ERROR(SendRows(p, 0, false));
+        }
       }
     }
     if (err.ok()) err = CheckInterrupts();
@@ -640,6 +660,53 @@ Status Session::HandleSimpleQuery(const std::string& body) {
   statement_deadline_ = 0;
   finish();
   return Status::OK();
+}
+
+Result<std::string> Session::RunCopyIn(sql::CopyIn& sink) {
+  protocol::MessageBuilder g('G');
+  g.Int8(0).Int16(static_cast<int16_t>(sink.columns()));
+  for (int i = 0; i < sink.columns(); i++) g.Int16(0);
+  conn_->Write(g.Finish());
+  WALREP_RETURN_IF_ERROR(conn_->Flush());
+  while (true) {
+    auto msg = conn_->ReadMessage(MessageLimit);
+    if (!msg.ok()) {
+      Status st = msg.TakeStatus();
+      if (st.code() == Status::Code::kShutdown) {
+        DrainEventFd(backend_->interrupt_fd);
+        if (backend_->terminate_requested.load()) {
+          return Fatal("57P01", "terminating connection due to administrator command");
+        }
+        if (backend_->cancel_requested.exchange(false)) {
+          return Status::Sql("57014", "canceling statement due to user request");
+        }
+        continue;
+      }
+      if (st.code() == Status::Code::kProtocolViolation) return Fatal("08P01", st.message());
+      return st;
+    }
+    auto& [type, body] = *msg;
+    switch (type) {
+      case 'd':
+        WALREP_RETURN_IF_ERROR(sink.Feed(body));
+        break;
+      case 'c': {
+        WALREP_ASSIGN_OR_RETURN(uint64_t n, sink.Finish());
+        return fmt::format("COPY {}", n);
+      }
+      case 'f': {
+        protocol::MessageReader r(body);
+        return Status::Sql("57014", "COPY from stdin failed: " + r.String());
+      }
+      case 'H':
+      case 'S':
+        break;  // ignored during COPY, as in PostgreSQL
+      default:
+        return Fatal("08P01", fmt::format("unexpected message type 0x{:02X} during COPY from stdin",
+                                          static_cast<int>(static_cast<uint8_t>(type))))
+            .WithDetail("terminating connection because protocol synchronization was lost");
+    }
+  }
 }
 
 Status Session::HandleParse(const std::string& body) {

@@ -65,6 +65,8 @@ class Session : public sql::SessionContext {
   Status Authenticate(const protocol::HbaLine& line);
   Status QueryLoop();
   Status HandleSimpleQuery(const std::string& body);
+  // COPY FROM STDIN: CopyInResponse, then CopyData until CopyDone or CopyFail.
+  Result<std::string> RunCopyIn(sql::CopyIn& sink);
   Status HandleParse(const std::string& body);
   Status HandleBind(const std::string& body);
   Status HandleDescribe(const std::string& body);

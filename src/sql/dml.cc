@@ -334,6 +334,17 @@ Status CheckPrimaryKeyChange(Executor& ex, const TableDef& t, const Row& before,
   return CheckPrimaryKey(ex, t, after, &self);
 }
 
+Result<Value> ToColumnValue(const TableDef& t, size_t i, const Value& v, const FormatOptions& fo) {
+  return ToColumn(t, i, v, fo);
+}
+Status CheckPrimaryKeyForInsert(Executor& ex, const TableDef& t, const Row& row) {
+  return CheckPrimaryKey(ex, t, row, nullptr);
+}
+std::string EncodeTableRow(const Row& row, const FormatOptions& fo) { return EncodeRow(row, fo); }
+Result<Row> DecodeTableRow(const TableDef& t, std::string_view bytes) {
+  return DecodeRow(t, bytes, FormatOptions{});
+}
+
 Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,
                                           Prepared* p, bool* found) {
   (void)cs;
@@ -820,6 +831,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       };
       return p;
     }
+    case PG_QUERY__NODE__NODE_COPY_STMT:
+      return PrepareCopy(ex, p, node->copy_stmt);
     default:
       return std::shared_ptr<Prepared>();
   }

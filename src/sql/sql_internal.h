@@ -115,6 +115,15 @@ inline ExecResult TagOnly(std::string tag) {
 Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileState& cs,
                                                         std::shared_ptr<Prepared> p,
                                                         const PgQuery__Node* node);
+// Table rows and constraints, shared by INSERT/UPDATE/DELETE and COPY (dml.cc).
+Result<Value> ToColumnValue(const catalog::TableDef& t, size_t i, const Value& v,
+                            const FormatOptions& fo);
+Status CheckPrimaryKeyForInsert(Executor& ex, const catalog::TableDef& t, const Row& row);
+std::string EncodeTableRow(const Row& row, const FormatOptions& fo);
+Result<Row> DecodeTableRow(const catalog::TableDef& t, std::string_view bytes);
+Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prepared> p,
+                                              const PgQuery__CopyStmt* c);
+
 // A table in FROM as a row source over the executor's current transaction.
 Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,
                                           Prepared* p, bool* found);

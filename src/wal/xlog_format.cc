@@ -238,7 +238,7 @@ Result<DecodedRecord> DecodeRecord(std::string_view rec, Lsn lsn) {
   // decides): a record without main data has no terminator.
   size_t datatotal = 0;
   while (rec.size() - pos > datatotal) {
-    uint8_t id;
+    uint8_t id = 0;
     Get(rec, &pos, &id);
     if (id == kBlockIdDataShort) {
       uint8_t l;

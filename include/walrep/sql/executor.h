@@ -33,11 +33,23 @@ struct ColumnDesc {
   int16_t attnum = 0;
 };
 
+// COPY ... FROM STDIN: the session feeds CopyData payloads, then finishes or fails.
+class CopyIn {
+ public:
+  virtual ~CopyIn() = default;
+  virtual int columns() const = 0;
+  virtual Status Feed(std::string_view data) = 0;
+  virtual Result<uint64_t> Finish() = 0;  // rows loaded
+};
+
 struct ExecResult {
   bool returns_rows = false;
   std::vector<ColumnDesc> columns;
   std::vector<Row> rows;
   std::string tag;  // CommandComplete tag, e.g. "SELECT 3", "SET"
+  std::shared_ptr<CopyIn> copy_in;        // COPY FROM STDIN: the session streams data in
+  std::vector<std::string> copy_out;      // COPY TO STDOUT: one CopyData payload per row
+  int copy_columns = -1;                  // >= 0 for COPY TO STDOUT
 };
 
 // Splits and parses; a syntax error is 42601 with the cursor position (1-based).
