@@ -173,6 +173,7 @@ Status Server::Start() {
   db_.engine = engine_.get();
   db_.catalog = catalog_.get();
   starting_up_.store(false, std::memory_order_release);
+  checkpointer_ = std::thread([this] { CheckpointerLoop(); });
   WALREP_RETURN_IF_ERROR(pid_file_->SetStatus("ready"));
   WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));
   WALREP_LOG("database system is ready to accept connections");
@@ -404,6 +405,11 @@ void Server::FinishShutdown() {
     finished_ = true;
   }
   if (listener_) listener_->Stop();
+  if (checkpointer_.joinable()) {
+    checkpointer_stop_.store(true);
+    engine_->xlog().writer().flushed().Shutdown();
+    checkpointer_.join();
+  }
   if (shutdown_.load() != ShutdownMode::kImmediate && engine_) {
     WALREP_LOG("shutting down");
     Status st = engine_->Shutdown();
@@ -411,6 +417,38 @@ void Server::FinishShutdown() {
   }
   if (pid_file_) pid_file_->Remove();
   WALREP_LOG("database system is shut down");
+}
+
+void Server::CheckpointerLoop() {
+  auto last = std::chrono::steady_clock::now();
+  while (!checkpointer_stop_.load()) {
+    auto s = settings();
+    auto timeout = std::chrono::seconds(s->GetInt("checkpoint_timeout"));
+    // PostgreSQL's CheckPointSegments: max_wal_size spread over the completion target.
+    double target = s->GetInt("max_wal_size") * 1024.0 * 1024.0 /
+                    (1.0 + std::stod(s->GetString("checkpoint_completion_target")));
+    Lsn redo(engine_->xlog().control().checkpoint_copy.redo);
+    Lsn wal_target = redo + static_cast<uint64_t>(target);
+    auto r = engine_->xlog().writer().flushed().WaitFor(wal_target, last + timeout);
+    if (checkpointer_stop_.load()) break;
+    const char* reason = nullptr;
+    if (r.ok()) {
+      reason = "wal";
+    } else if (r.status().code() == Status::Code::kTimedOut) {
+      reason = "time";
+    } else {
+      break;  // shutdown
+    }
+    // A time-triggered checkpoint with no new WAL since the last one is skipped, as in PostgreSQL.
+    if (std::string(reason) == "time" &&
+        engine_->xlog().writer().insert_lsn() <= Lsn(engine_->xlog().control().checkpoint) + 200) {
+      last = std::chrono::steady_clock::now();
+      continue;
+    }
+    auto st = engine_->xlog().Checkpoint(false, reason);
+    if (!st.ok()) WALREP_LOG_ERROR("checkpoint failed: {}", st.status().message());
+    last = std::chrono::steady_clock::now();
+  }
 }
 
 void Server::RegisterViews() {
@@ -461,8 +499,11 @@ void Server::RegisterViews() {
       r.push_back(visible ? text_or_null(b->wait_event_type, oid::kText) : Value::Null(oid::kText));
       r.push_back(visible ? text_or_null(b->wait_event, oid::kText) : Value::Null(oid::kText));
       r.push_back(visible ? text_or_null(b->state, oid::kText) : Value::Null(oid::kText));
-      r.push_back(Value::Null(oid::kXid));
-      r.push_back(Value::Null(oid::kXid));
+      auto xid_or_null = [](uint32_t x) {
+        return x == 0 ? Value::Null(oid::kXid) : Value::Int(oid::kXid, x);
+      };
+      r.push_back(xid_or_null(b->backend_xid));
+      r.push_back(xid_or_null(b->backend_xmin));
       r.push_back(Value::Null(oid::kInt8));
       r.push_back(Value::Text(oid::kText, visible ? b->query : "<insufficient privilege>"));
       r.push_back(Value::Text(oid::kText, b->backend_type));

@@ -422,6 +422,9 @@ void Session::SetState(const std::string& state, const std::string* query) {
     backend_->query = *query;
     backend_->query_start = NowTimestamp();
   }
+  backend_->backend_xid = executor_->in_transaction() ? executor_->xid() : 0;
+  backend_->backend_xmin =
+      executor_->in_transaction() && server_->database()->engine ? executor_->txn().snapshot.xmin : 0;
   if (executor_->in_transaction()) {
     backend_->xact_start = executor_->transaction_start();
   } else {

@@ -545,6 +545,13 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
                                                       : st.exec->transaction_start());
     });
   }
+  // txid_current() assigns the transaction an id, as in PostgreSQL.
+  if ((name == "txid_current" || name == "pg_current_xact_id") && fc->n_args == 0) {
+    return MakeExpr(oid::kInt8, [](EvalState& st) -> Result<Value> {
+      if (!st.exec || !st.exec->db()) return Status::Sql("0A000", "no transaction manager");
+      return Value::Int(oid::kInt8, st.exec->txn().ensure_xid());
+    });
+  }
   const FunctionDef* def = cs.registry->FindFunction(name);
   if (!def) {
     std::string sig;

@@ -33,7 +33,7 @@ class ParsedStatement {
 
 struct EvalState {
   SessionContext* ctx;
-  const Executor* exec;
+  Executor* exec;
   const Row* row = nullptr;
   const std::vector<Value>* params = nullptr;
   FormatOptions fmt;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <regex>
+#include <thread>
 
 #include "testing.h"
 
@@ -81,6 +82,33 @@ TEST(WalTest, CrashRecoveryAfterKill9) {
   n.Stop();
   std::string out;
   ExpectWaldumpReadsAll(n.data_dir() + "/pg_wal", &out);
+}
+
+}  // namespace
+}  // namespace walrep::testing
+
+namespace walrep::testing {
+namespace {
+
+TEST(WalTest, CheckpointerRunsWhenWalNearsMaxWalSize) {
+  Node n;
+  n.Init();
+  n.AppendConf("max_wal_size = 2MB");
+  n.Start();
+  n.SafePsql("create table filler (id int, pad text)");
+  std::string pad(1000, 'x');
+  for (int i = 0; i < 30; i++) {
+    std::string sql = "insert into filler values ";
+    for (int j = 0; j < 50; j++) sql += std::string(j ? "," : "") + "(" + std::to_string(j) + ", '" + pad + "')";
+    n.SafePsql(sql);
+  }
+  bool seen = false;
+  for (int i = 0; i < 200 && !seen; i++) {
+    seen = n.Log().find("checkpoint starting: wal") != std::string::npos;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  EXPECT_TRUE(seen) << n.Log();
+  EXPECT_EQ(n.SafePsql("select count(*) from filler"), "1500");
 }
 
 }  // namespace

@@ -65,6 +65,8 @@ struct BackendInfo {
   std::string query GUARDED_BY(mu);
   std::string wait_event_type GUARDED_BY(mu);
   std::string wait_event GUARDED_BY(mu);
+  uint32_t backend_xid GUARDED_BY(mu) = 0;
+  uint32_t backend_xmin GUARDED_BY(mu) = 0;
   TimestampTz backend_start GUARDED_BY(mu) = 0;
   TimestampTz xact_start GUARDED_BY(mu) = 0;
   TimestampTz query_start GUARDED_BY(mu) = 0;
@@ -129,6 +131,9 @@ class Server {
   Status LoadSsl(const ServerSettings& s, std::shared_ptr<SSL_CTX>* out) const;
   void RegisterViews();
   void RegisterWalFunctions();
+  // The checkpointer: a checkpoint every checkpoint_timeout, or sooner when the WAL written
+  // since the last REDO point nears max_wal_size. Waits on the WAL flush position (LsnWaiter).
+  void CheckpointerLoop();
   void FinishShutdown();
   std::string ConfigPath(const std::string& name) const;
 
@@ -146,6 +151,8 @@ class Server {
   std::unique_ptr<catalog::Catalog> catalog_;
   sql::Database db_;
   std::atomic<bool> starting_up_{true};
+  std::thread checkpointer_;
+  std::atomic<bool> checkpointer_stop_{false};
 
   std::atomic<ShutdownMode> shutdown_{ShutdownMode::kNone};
   std::atomic<uint64_t> settings_generation_{0};  // written under mu_ after settings_ changes
