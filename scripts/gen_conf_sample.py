@@ -10,6 +10,8 @@ from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
 src = (root / "src/common/guc_table.cc").read_text()
+# clang-format may break "Hidden(Report(" onto its own line: join such openings first.
+src = re.sub(r"\(\s*\n\s*", "(", src)
 groups = dict(re.findall(r'constexpr const char\* (k\w+) = "([^"]*)";', src))
 
 MEM = [("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("kB", 1024), ("B", 1)]

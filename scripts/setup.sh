@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config
   libpq-dev libssl-dev zlib1g-dev libfmt-dev libspdlog-dev libgtest-dev
   libpg-query-dev libprotobuf-c-dev
-  postgresql-15 postgresql-client-15 python3-psycopg2 openssl
+  postgresql-15 postgresql-client-15 python3-psycopg2 openssl clang-format
 )
 
 missing=()

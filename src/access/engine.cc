@@ -61,8 +61,9 @@ Result<uint32_t> Engine::NewOid() {
     constexpr uint32_t kPrefetch = 8192;
     uint32_t limit = oid + kPrefetch;
     std::string data(reinterpret_cast<const char*>(&limit), 4);
-    WALREP_ASSIGN_OR_RETURN(auto pos, xlog_->writer().Insert(wal::kRmXlog, wal::kXlogNextOid, 0,
-                                                             wal::RecordBuilder().SetMainData(data).BuildBody()));
+    WALREP_ASSIGN_OR_RETURN(
+        auto pos, xlog_->writer().Insert(wal::kRmXlog, wal::kXlogNextOid, 0,
+                                         wal::RecordBuilder().SetMainData(data).BuildBody()));
     // The reservation must be durable before an id from it can be used anywhere durable.
     WALREP_RETURN_IF_ERROR(xlog_->writer().Flush(pos.end));
     oid_limit_ = limit;

@@ -52,6 +52,18 @@ std::string BuildTuple(const TupleHeader& h, std::string_view row) {
   return t;
 }
 
+// Redo data of a DELETE (and of the row lock taken by an update to another page).
+std::string DeleteData(OffsetNumber off, const TupleHeader& h) {
+  std::string data;
+  Put<uint16_t>(&data, off);
+  Put<uint32_t>(&data, h.xmax);
+  Put<uint32_t>(&data, h.cmax);
+  Put<uint16_t>(&data, h.infomask);
+  Put<uint32_t>(&data, h.ctid.block);
+  Put<uint16_t>(&data, h.ctid.off);
+  return data;
+}
+
 // One page of a change: the locked buffer and the redo data for it.
 struct PageChange {
   BufferPool::Handle* buf;
@@ -128,8 +140,9 @@ Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNo
     // Committed by someone else: a concurrent update or delete.
     buf->Unlock();
     if (tx.repeatable_read) {
-      return Status::Sql("40001", fmt::format("could not serialize access due to concurrent {}",
-                                              (h.infomask & kHeapXmaxUpdate) ? "update" : "delete"));
+      return Status::Sql("40001",
+                         fmt::format("could not serialize access due to concurrent {}",
+                                     (h.infomask & kHeapXmaxUpdate) ? "update" : "delete"));
     }
     (void)is_update;
     if ((h.infomask & kHeapXmaxUpdate) && h.ctid.valid() && !(h.ctid == tid)) {
@@ -163,8 +176,9 @@ Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
   h.infomask = infomask;
   std::string tuple = BuildTuple(h, row);
   if (tuple.size() > storage::kPageSize - storage::kPageHeaderSize - 8) {
-    return Status::Sql("54000", fmt::format("row is too big: size {}, maximum size {}", tuple.size(),
-                                            storage::kPageSize - storage::kPageHeaderSize - 8));
+    return Status::Sql("54000",
+                       fmt::format("row is too big: size {}, maximum size {}", tuple.size(),
+                                   storage::kPageSize - storage::kPageHeaderSize - 8));
   }
   WALREP_ASSIGN_OR_RETURN(BlockNumber n, env.pool->NBlocks(rel));
   BufferPool::Handle buf;
@@ -195,7 +209,8 @@ Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
   return TupleId{buf.block(), off};
 }
 
-Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TupleId tid) {
+Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
+                                 TupleId tid) {
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
   TupleHeader h;
   WALREP_ASSIGN_OR_RETURN(auto early, PrepareModify(env, rel, tx, tid, &buf, &h, false));
@@ -205,14 +220,7 @@ Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContex
   h.infomask &= static_cast<uint16_t>(~kHeapXmaxUpdate);
   h.ctid = tid;
   WriteHeader(buf.page().MutableItem(tid.off), h);
-  std::string data;
-  Put<uint16_t>(&data, tid.off);
-  Put<uint32_t>(&data, h.xmax);
-  Put<uint32_t>(&data, h.cmax);
-  Put<uint16_t>(&data, h.infomask);
-  Put<uint32_t>(&data, h.ctid.block);
-  Put<uint16_t>(&data, h.ctid.off);
-  std::vector<PageChange> pages{{&buf, std::move(data)}};
+  std::vector<PageChange> pages{{&buf, DeleteData(tid.off, h)}};
   WALREP_RETURN_IF_ERROR(LogChange(env, kHeapDelete, tx.xid, pages));
   return ModifyOutcome{};
 }
@@ -239,11 +247,8 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
     WriteHeader(p.MutableItem(off), nh);
     h.ctid = nh.ctid;
     WriteHeader(p.MutableItem(tid.off), h);
-    std::string data;
-    Put<uint16_t>(&data, tid.off);
-    Put<uint32_t>(&data, h.xmax);
-    Put<uint32_t>(&data, h.cmax);
-    Put<uint16_t>(&data, h.infomask);
+    // Same layout as DELETE up to the infomask, then the new version.
+    std::string data = DeleteData(tid.off, h).substr(0, 12);
     Put<uint16_t>(&data, off);
     data.append(p.Item(off));
     std::vector<PageChange> pages{{&buf, std::move(data)}};
@@ -256,14 +261,7 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
   h.ctid = tid;
   WriteHeader(p.MutableItem(tid.off), h);
   {
-    std::string data;
-    Put<uint16_t>(&data, tid.off);
-    Put<uint32_t>(&data, h.xmax);
-    Put<uint32_t>(&data, h.cmax);
-    Put<uint16_t>(&data, h.infomask);
-    Put<uint32_t>(&data, h.ctid.block);
-    Put<uint16_t>(&data, h.ctid.off);
-    std::vector<PageChange> pages{{&buf, std::move(data)}};
+    std::vector<PageChange> pages{{&buf, DeleteData(tid.off, h)}};
     WALREP_RETURN_IF_ERROR(LogChange(env, kHeapDelete, tx.xid, pages));
   }
   buf.Unlock();
@@ -301,7 +299,8 @@ Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNo
   std::string_view item = p.Item(tid.off);
   TupleHeader h = ReadHeader(item.data());
   bool mine = h.xmin == tx.xid && tx.xid != kInvalidXid;
-  if (!mine && env.txm->StatusOf(h.xmin) != XidStatus::kCommitted) return std::optional<std::string>();
+  if (!mine && env.txm->StatusOf(h.xmin) != XidStatus::kCommitted)
+    return std::optional<std::string>();
   return std::optional<std::string>(std::string(item.substr(kTupleHeaderSize)));
 }
 
@@ -337,6 +336,18 @@ Result<Fields> DecodeFields(std::string_view row) {
     pos += len;
   }
   return f;
+}
+
+Status ForEachRow(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
+                  const std::function<Status(TupleId, std::string&)>& fn) {
+  HeapScan scan(env, rel, tx);
+  TupleId tid;
+  std::string row;
+  while (true) {
+    WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &row));
+    if (!more) return Status::OK();
+    WALREP_RETURN_IF_ERROR(fn(tid, row));
+  }
 }
 
 Result<bool> HeapScan::Next(TupleId* tid, std::string* row) {
@@ -382,15 +393,16 @@ Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel) {
       if (p.state(o) != storage::ItemState::kNormal) continue;
       TupleHeader h = ReadHeader(p.Item(o).data());
       XidStatus xmin_st = env.txm->StatusOf(h.xmin);
-      bool dead = xmin_st == XidStatus::kAborted ||
-                  (h.xmax != kInvalidXid && h.xmax < horizon &&
-                   env.txm->StatusOf(h.xmax) == XidStatus::kCommitted);
+      bool dead =
+          xmin_st == XidStatus::kAborted || (h.xmax != kInvalidXid && h.xmax < horizon &&
+                                             env.txm->StatusOf(h.xmax) == XidStatus::kCommitted);
       if (!dead) continue;
       if (h.xmax > latest_removed) latest_removed = h.xmax;
       Put<uint16_t>(&offs, o);
     }
     if (offs.empty()) continue;
-    for (size_t i = 0; i < offs.size(); i += 2) p.SetState(Get<uint16_t>(offs, i), storage::ItemState::kDead);
+    for (size_t i = 0; i < offs.size(); i += 2)
+      p.SetState(Get<uint16_t>(offs, i), storage::ItemState::kDead);
     p.Compact();
     std::string data;
     Put<uint32_t>(&data, latest_removed);  // the conflict horizon for standbys
@@ -461,8 +473,8 @@ Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
         p.Compact();
         break;
       default:
-        return Status::Corruption(fmt::format("unknown heap record type {:#x} at {}", info,
-                                              rec.lsn.ToString()));
+        return Status::Corruption(
+            fmt::format("unknown heap record type {:#x} at {}", info, rec.lsn.ToString()));
     }
     p.set_lsn(rec.end_lsn);
     buf.MarkDirty();
@@ -492,9 +504,10 @@ Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
     case kRmHeap:
       return HeapRedo(env, rec);
     default:
-      return Status::Corruption(fmt::format("resource manager with ID {} not registered (record "
-                                            "at {})",
-                                            rec.rmid, rec.lsn.ToString()));
+      return Status::Corruption(
+          fmt::format("resource manager with ID {} not registered (record "
+                      "at {})",
+                      rec.rmid, rec.lsn.ToString()));
   }
 }
 

@@ -71,7 +71,8 @@ void Clog::Set(TransactionId xid, XidStatus s) {
   size_t byte = xid / 4;
   if (byte >= bits_.size()) bits_.resize(byte + 4096, 0);
   int shift = (xid % 4) * 2;
-  bits_[byte] = static_cast<uint8_t>((bits_[byte] & ~(3 << shift)) | (static_cast<int>(s) << shift));
+  bits_[byte] =
+      static_cast<uint8_t>((bits_[byte] & ~(3 << shift)) | (static_cast<int>(s) << shift));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -100,8 +101,9 @@ Result<Lsn> TransactionManager::Commit(TransactionId xid, bool flush) {
   {
     MutexLock c(&commit_mu_);
     WALREP_ASSIGN_OR_RETURN(
-        pos, wal_->Insert(wal::kRmXact, wal::kXactCommit, xid,
-                          wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp())).BuildBody()));
+        pos, wal_->Insert(
+                 wal::kRmXact, wal::kXactCommit, xid,
+                 wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp())).BuildBody()));
     MutexLock l(&mu_);
     to_publish_[pos.start] = {xid, XidStatus::kCommitted};
   }
@@ -119,8 +121,9 @@ Status TransactionManager::Abort(TransactionId xid) {
   {
     MutexLock c(&commit_mu_);
     WALREP_ASSIGN_OR_RETURN(
-        pos, wal_->Insert(wal::kRmXact, wal::kXactAbort, xid,
-                          wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp())).BuildBody()));
+        pos, wal_->Insert(
+                 wal::kRmXact, wal::kXactAbort, xid,
+                 wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp())).BuildBody()));
     MutexLock l(&mu_);
     to_publish_[pos.start] = {xid, XidStatus::kAborted};
   }

@@ -49,42 +49,32 @@ Status Catalog::EnsureSystemRelations() {
 
 Result<std::vector<TableDef>> Catalog::ListTables(access::TxnContext& tx) {
   std::map<uint32_t, TableDef> tables;
-  {
-    access::HeapScan scan(engine_->env(), kClassRel, tx);
-    access::TupleId tid;
-    std::string row;
-    while (true) {
-      WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &row));
-      if (!more) break;
-      WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(row));
-      if (f.size() < 5) return Status::Corruption("invalid walrep_class row");
-      TableDef t;
-      t.oid = static_cast<uint32_t>(std::stoul(F(f[0])));
-      t.name = F(f[1]);
-      t.rel = wal::RelFileNode{1663, kDatabaseOid, static_cast<uint32_t>(std::stoul(F(f[2])))};
-      t.primary_key = Split(F(f[4]));
-      tables[t.oid] = std::move(t);
-    }
-  }
+  WALREP_RETURN_IF_ERROR(access::ForEachRow(
+      engine_->env(), kClassRel, tx, [&](access::TupleId, std::string& row) -> Status {
+        WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(row));
+        if (f.size() < 5) return Status::Corruption("invalid walrep_class row");
+        TableDef t;
+        t.oid = static_cast<uint32_t>(std::stoul(F(f[0])));
+        t.name = F(f[1]);
+        t.rel = wal::RelFileNode{1663, kDatabaseOid, static_cast<uint32_t>(std::stoul(F(f[2])))};
+        t.primary_key = Split(F(f[4]));
+        tables[t.oid] = std::move(t);
+        return Status::OK();
+      }));
   std::map<uint32_t, std::map<int, ColumnDef>> cols;
-  {
-    access::HeapScan scan(engine_->env(), kAttributeRel, tx);
-    access::TupleId tid;
-    std::string row;
-    while (true) {
-      WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &row));
-      if (!more) break;
-      WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(row));
-      if (f.size() < 7) return Status::Corruption("invalid walrep_attribute row");
-      ColumnDef c;
-      c.name = F(f[2]);
-      c.type_oid = std::stoi(F(f[3]));
-      c.typmod = std::stoi(F(f[4]));
-      c.not_null = F(f[5]) == "t";
-      c.default_expr = F(f[6]);
-      cols[static_cast<uint32_t>(std::stoul(F(f[0])))][std::stoi(F(f[1]))] = c;
-    }
-  }
+  WALREP_RETURN_IF_ERROR(access::ForEachRow(
+      engine_->env(), kAttributeRel, tx, [&](access::TupleId, std::string& row) -> Status {
+        WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(row));
+        if (f.size() < 7) return Status::Corruption("invalid walrep_attribute row");
+        ColumnDef c;
+        c.name = F(f[2]);
+        c.type_oid = std::stoi(F(f[3]));
+        c.typmod = std::stoi(F(f[4]));
+        c.not_null = F(f[5]) == "t";
+        c.default_expr = F(f[6]);
+        cols[static_cast<uint32_t>(std::stoul(F(f[0])))][std::stoi(F(f[1]))] = c;
+        return Status::OK();
+      }));
   std::vector<TableDef> out;
   for (auto& [oid, t] : tables) {
     for (auto& [attnum, c] : cols[oid]) t.columns.push_back(c);
@@ -102,15 +92,19 @@ Result<std::optional<TableDef>> Catalog::GetTable(access::TxnContext& tx, const 
 }
 
 Status Catalog::InsertRows(access::TxnContext& tx, const TableDef& def) {
-  access::Fields cls{std::to_string(def.oid), def.name, std::to_string(def.rel.rel), std::string("r"),
-                     Join(def.primary_key)};
+  access::Fields cls{std::to_string(def.oid), def.name, std::to_string(def.rel.rel),
+                     std::string("r"), Join(def.primary_key)};
   WALREP_RETURN_IF_ERROR(
       access::HeapInsert(engine_->env(), kClassRel, tx, access::EncodeFields(cls)).status());
   for (size_t i = 0; i < def.columns.size(); i++) {
     const ColumnDef& c = def.columns[i];
-    access::Fields att{std::to_string(def.oid), std::to_string(i + 1), c.name,
-                       std::to_string(c.type_oid), std::to_string(c.typmod),
-                       std::string(c.not_null ? "t" : "f"), c.default_expr};
+    access::Fields att{std::to_string(def.oid),
+                       std::to_string(i + 1),
+                       c.name,
+                       std::to_string(c.type_oid),
+                       std::to_string(c.typmod),
+                       std::string(c.not_null ? "t" : "f"),
+                       c.default_expr};
     WALREP_RETURN_IF_ERROR(
         access::HeapInsert(engine_->env(), kAttributeRel, tx, access::EncodeFields(att)).status());
   }
@@ -120,20 +114,16 @@ Status Catalog::InsertRows(access::TxnContext& tx, const TableDef& def) {
 Status Catalog::DeleteRows(access::TxnContext& tx, uint32_t oid) {
   for (const auto& rel : {kClassRel, kAttributeRel}) {
     std::vector<access::TupleId> victims;
-    {
-      access::HeapScan scan(engine_->env(), rel, tx);
-      access::TupleId tid;
-      std::string row;
-      while (true) {
-        WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &row));
-        if (!more) break;
-        WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(row));
-        if (!f.empty() && F(f[0]) == std::to_string(oid)) victims.push_back(tid);
-      }
-    }
+    WALREP_RETURN_IF_ERROR(access::ForEachRow(
+        engine_->env(), rel, tx, [&](access::TupleId tid, std::string& row) -> Status {
+          WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(row));
+          if (!f.empty() && F(f[0]) == std::to_string(oid)) victims.push_back(tid);
+          return Status::OK();
+        }));
     for (const auto& tid : victims) {
       WALREP_ASSIGN_OR_RETURN(auto out, access::HeapDelete(engine_->env(), rel, tx, tid));
-      if (out.kind != access::ModifyOutcome::kOk && out.kind != access::ModifyOutcome::kSelfModified) {
+      if (out.kind != access::ModifyOutcome::kOk &&
+          out.kind != access::ModifyOutcome::kSelfModified) {
         return Status::Sql("40001", "could not serialize access due to concurrent catalog update");
       }
     }

@@ -5,9 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <cstring>
 #include <sstream>
 
 #include "walrep/common/strings.h"
@@ -30,11 +30,11 @@ std::string Resolve(const std::string& including_file, const std::string& path) 
 
 Status SyntaxError(const std::string& file, int line, std::string_view near) {
   if (near.empty()) {
-    return Status::Sql("42601", fmt::format("syntax error in file \"{}\" line {}, near end of line",
-                                            file, line));
+    return Status::Sql(
+        "42601", fmt::format("syntax error in file \"{}\" line {}, near end of line", file, line));
   }
-  return Status::Sql(
-      "42601", fmt::format("syntax error in file \"{}\" line {}, near token \"{}\"", file, line, near));
+  return Status::Sql("42601", fmt::format("syntax error in file \"{}\" line {}, near token \"{}\"",
+                                          file, line, near));
 }
 
 bool IsIdentChar(char c) {
@@ -60,11 +60,21 @@ bool ReadQuoted(std::string_view s, size_t& i, std::string* out) {
       char n = s[i + 1];
       i += 2;
       switch (n) {
-        case 'b': out->push_back('\b'); break;
-        case 'f': out->push_back('\f'); break;
-        case 'n': out->push_back('\n'); break;
-        case 'r': out->push_back('\r'); break;
-        case 't': out->push_back('\t'); break;
+        case 'b':
+          out->push_back('\b');
+          break;
+        case 'f':
+          out->push_back('\f');
+          break;
+        case 'n':
+          out->push_back('\n');
+          break;
+        case 'r':
+          out->push_back('\r');
+          break;
+        case 't':
+          out->push_back('\t');
+          break;
         default:
           if (n >= '0' && n <= '7') {
             int v = n - '0';
@@ -177,8 +187,8 @@ Result<std::vector<GucAssignment>> ParseConfigFile(const std::string& path, bool
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     if (missing_ok && !std::filesystem::exists(path)) return std::vector<GucAssignment>{};
-    return Status::IOError(fmt::format("could not open configuration file \"{}\": {}", path,
-                                       std::strerror(errno)));
+    return Status::IOError(
+        fmt::format("could not open configuration file \"{}\": {}", path, std::strerror(errno)));
   }
   std::stringstream ss;
   ss << in.rdbuf();
@@ -186,8 +196,7 @@ Result<std::vector<GucAssignment>> ParseConfigFile(const std::string& path, bool
 }
 
 std::string RenderAutoConf(const std::vector<std::pair<std::string, std::string>>& items) {
-  std::string out =
-      "# Written by ALTER SYSTEM; edits by hand are lost at the next ALTER SYSTEM.\n";
+  std::string out = "# Written by ALTER SYSTEM; edits by hand are lost at the next ALTER SYSTEM.\n";
   for (const auto& [k, v] : items) {
     std::string q;
     for (char c : v) {

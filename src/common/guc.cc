@@ -1,5 +1,6 @@
 // walrep: GUC value parsing, SHOW formatting and the server/session settings layers.
-// Counterpart: parse_int(), parse_real(), _ShowOption() and set_config_option() in PostgreSQL guc.c.
+// Counterpart: parse_int(), parse_real(), _ShowOption() and set_config_option() in PostgreSQL
+// guc.c.
 #include "walrep/common/guc.h"
 
 #include <fmt/format.h>
@@ -27,47 +28,63 @@ constexpr UnitConv kMemUnits[] = {{"TB", 1024.0 * 1024 * 1024 * 1024},
                                   {"kB", 1024.0},
                                   {"B", 1.0}};
 constexpr UnitConv kTimeUnits[] = {{"d", 86400000.0}, {"h", 3600000.0}, {"min", 60000.0},
-                                   {"s", 1000.0},     {"ms", 1.0},       {"us", 0.001}};
+                                   {"s", 1000.0},     {"ms", 1.0},      {"us", 0.001}};
 
 bool IsMemoryUnit(GucUnit u) {
-  return u == GucUnit::kBytes || u == GucUnit::kKB || u == GucUnit::kMB ||
-         u == GucUnit::kBlocks || u == GucUnit::kWalBlocks;
+  return u == GucUnit::kBytes || u == GucUnit::kKB || u == GucUnit::kMB || u == GucUnit::kBlocks ||
+         u == GucUnit::kWalBlocks;
 }
 bool IsTimeUnit(GucUnit u) { return u == GucUnit::kMs || u == GucUnit::kS || u == GucUnit::kMin; }
 
 double BaseFactor(GucUnit u) {
   switch (u) {
-    case GucUnit::kBytes: return 1;
-    case GucUnit::kKB: return 1024;
-    case GucUnit::kMB: return 1024.0 * 1024;
+    case GucUnit::kBytes:
+      return 1;
+    case GucUnit::kKB:
+      return 1024;
+    case GucUnit::kMB:
+      return 1024.0 * 1024;
     case GucUnit::kBlocks:
-    case GucUnit::kWalBlocks: return 8192;
-    case GucUnit::kMs: return 1;
-    case GucUnit::kS: return 1000;
-    case GucUnit::kMin: return 60000;
-    case GucUnit::kNone: return 1;
+    case GucUnit::kWalBlocks:
+      return 8192;
+    case GucUnit::kMs:
+      return 1;
+    case GucUnit::kS:
+      return 1000;
+    case GucUnit::kMin:
+      return 60000;
+    case GucUnit::kNone:
+      return 1;
   }
   return 1;
 }
 
 const char* BaseUnitName(GucUnit u) {
   switch (u) {
-    case GucUnit::kBytes: return "B";
-    case GucUnit::kKB: return "kB";
-    case GucUnit::kMB: return "MB";
+    case GucUnit::kBytes:
+      return "B";
+    case GucUnit::kKB:
+      return "kB";
+    case GucUnit::kMB:
+      return "MB";
     case GucUnit::kBlocks:
-    case GucUnit::kWalBlocks: return "8kB";
-    case GucUnit::kMs: return "ms";
-    case GucUnit::kS: return "s";
-    case GucUnit::kMin: return "min";
-    case GucUnit::kNone: return "";
+    case GucUnit::kWalBlocks:
+      return "8kB";
+    case GucUnit::kMs:
+      return "ms";
+    case GucUnit::kS:
+      return "s";
+    case GucUnit::kMin:
+      return "min";
+    case GucUnit::kNone:
+      return "";
   }
   return "";
 }
 
 Status InvalidValue(const GucDef& def, std::string_view input) {
-  return Status::Sql("22023", fmt::format("invalid value for parameter \"{}\": \"{}\"", def.name,
-                                          input));
+  return Status::Sql("22023",
+                     fmt::format("invalid value for parameter \"{}\": \"{}\"", def.name, input));
 }
 
 // Parses a number followed by an optional unit; returns the value in the setting's base unit.
@@ -129,24 +146,36 @@ bool IsCustomGucName(std::string_view name) {
 
 const char* GucContextName(GucContext c) {
   switch (c) {
-    case GucContext::kInternal: return "internal";
-    case GucContext::kPostmaster: return "postmaster";
-    case GucContext::kSighup: return "sighup";
-    case GucContext::kSuperuserBackend: return "superuser-backend";
-    case GucContext::kBackend: return "backend";
-    case GucContext::kSuperuser: return "superuser";
-    case GucContext::kUser: return "user";
+    case GucContext::kInternal:
+      return "internal";
+    case GucContext::kPostmaster:
+      return "postmaster";
+    case GucContext::kSighup:
+      return "sighup";
+    case GucContext::kSuperuserBackend:
+      return "superuser-backend";
+    case GucContext::kBackend:
+      return "backend";
+    case GucContext::kSuperuser:
+      return "superuser";
+    case GucContext::kUser:
+      return "user";
   }
   return "";
 }
 
 const char* GucTypeName(GucType t) {
   switch (t) {
-    case GucType::kBool: return "bool";
-    case GucType::kInt: return "integer";
-    case GucType::kReal: return "real";
-    case GucType::kString: return "string";
-    case GucType::kEnum: return "enum";
+    case GucType::kBool:
+      return "bool";
+    case GucType::kInt:
+      return "integer";
+    case GucType::kReal:
+      return "real";
+    case GucType::kString:
+      return "string";
+    case GucType::kEnum:
+      return "enum";
   }
   return "";
 }
@@ -182,27 +211,28 @@ Result<std::string> ParseGucValue(const GucDef& def, std::string_view input) {
       if (v < def.min || v > def.max) {
         const char* unit = BaseUnitName(def.unit);
         return Status::Sql(
-            "22023", fmt::format("{}{}{} is outside the valid range for parameter \"{}\" ({} .. {})",
-                                 static_cast<long long>(v), *unit ? " " : "", unit, def.name,
-                                 static_cast<long long>(def.min), static_cast<long long>(def.max)));
+            "22023",
+            fmt::format("{}{}{} is outside the valid range for parameter \"{}\" ({} .. {})",
+                        static_cast<long long>(v), *unit ? " " : "", unit, def.name,
+                        static_cast<long long>(def.min), static_cast<long long>(def.max)));
       }
       return std::to_string(static_cast<long long>(v));
     }
     case GucType::kReal: {
       WALREP_ASSIGN_OR_RETURN(double v, ParseNumberWithUnit(def, input));
       if (v < def.min || v > def.max) {
-        return Status::Sql("22023",
-                           fmt::format("{} is outside the valid range for parameter \"{}\" ({} .. {})",
-                                       FormatReal(v), def.name, FormatReal(def.min),
-                                       FormatReal(def.max)));
+        return Status::Sql(
+            "22023",
+            fmt::format("{} is outside the valid range for parameter \"{}\" ({} .. {})",
+                        FormatReal(v), def.name, FormatReal(def.min), FormatReal(def.max)));
       }
       return FormatReal(v);
     }
     case GucType::kString:
       if ((EqualsIgnoreCase(def.name, "TimeZone") || EqualsIgnoreCase(def.name, "log_timezone")) &&
           !ParseTimeZoneOffset(input)) {
-        return InvalidValue(def, input).WithHint(
-            "walrep accepts UTC and fixed offsets such as '+05:30'.");
+        return InvalidValue(def, input)
+            .WithHint("walrep accepts UTC and fixed offsets such as '+05:30'.");
       }
       return std::string(input);
     case GucType::kEnum: {
@@ -310,8 +340,12 @@ GucSource ServerSettings::SourceOf(std::string_view name) const {
   return it == values_.end() ? GucSource::kDefault : it->second.source;
 }
 
-int64_t ServerSettings::GetInt(std::string_view name) const { return GucInt(Get(name).value_or("0")); }
-bool ServerSettings::GetBool(std::string_view name) const { return GucBool(Get(name).value_or("")); }
+int64_t ServerSettings::GetInt(std::string_view name) const {
+  return GucInt(Get(name).value_or("0"));
+}
+bool ServerSettings::GetBool(std::string_view name) const {
+  return GucBool(Get(name).value_or(""));
+}
 std::string ServerSettings::GetString(std::string_view name) const {
   return Get(name).value_or("");
 }
@@ -355,8 +389,12 @@ std::optional<std::string> SessionSettings::Get(std::string_view name) const {
   return server_->Get(key);
 }
 
-int64_t SessionSettings::GetInt(std::string_view name) const { return GucInt(Get(name).value_or("0")); }
-bool SessionSettings::GetBool(std::string_view name) const { return GucBool(Get(name).value_or("")); }
+int64_t SessionSettings::GetInt(std::string_view name) const {
+  return GucInt(Get(name).value_or("0"));
+}
+bool SessionSettings::GetBool(std::string_view name) const {
+  return GucBool(Get(name).value_or(""));
+}
 
 Result<std::string> SessionSettings::Show(std::string_view name) const {
   const GucDef* def = FindGuc(name);
@@ -385,8 +423,8 @@ Status SessionSettings::CheckSettable(const GucDef& def) const {
                                               def.name));
     case GucContext::kSuperuser:
       if (!superuser_) {
-        return Status::Sql("42501", fmt::format("permission denied to set parameter \"{}\"",
-                                                def.name));
+        return Status::Sql("42501",
+                           fmt::format("permission denied to set parameter \"{}\"", def.name));
       }
       return Status::OK();
     case GucContext::kUser:

@@ -1,12 +1,11 @@
 // walrep: md5 and SCRAM-SHA-256 (see auth.h).
 #include "walrep/protocol/auth.h"
 
+#include <fmt/format.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
-
-#include <fmt/format.h>
 
 #include <cstring>
 
@@ -217,7 +216,8 @@ Result<std::string> ScramExchange::ClientFinal(std::string_view msg) {
   }
   if (nonce != nonce_) return Malformed("Nonce does not match.");
   auto proof = Base64Decode(msg.substr(pproof + 3));
-  if (!proof.ok() || proof->size() != 32) return Malformed("Malformed proof in client-final-message.");
+  if (!proof.ok() || proof->size() != 32)
+    return Malformed("Malformed proof in client-final-message.");
   std::string auth_message = client_first_bare_ + "," + server_first_ + "," + without_proof;
   std::string client_sig = Hmac(stored_key_, auth_message);
   std::string client_key(32, '\0');

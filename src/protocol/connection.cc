@@ -1,12 +1,11 @@
 // walrep: buffered socket I/O with optional TLS (see connection.h).
 #include "walrep/protocol/connection.h"
 
+#include <fmt/format.h>
 #include <openssl/err.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
@@ -72,8 +71,8 @@ Status Connection::Fill() {
       if (rc == 0) return Status::TimedOut("timeout while reading from client");
       if (rc < 0) {
         if (errno == EINTR) continue;
-        return Status::IOError(fmt::format("could not receive data from client: {}",
-                                           std::strerror(errno)));
+        return Status::IOError(
+            fmt::format("could not receive data from client: {}", std::strerror(errno)));
       }
       if (nfds == 2 && (fds[1].revents & POLLIN)) return Status::Shutdown("interrupted");
       if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -90,8 +89,8 @@ Status Connection::Fill() {
       n = ::recv(fd_, buf, sizeof(buf), 0);
       if (n < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;
-        return Status::IOError(fmt::format("could not receive data from client: {}",
-                                           std::strerror(errno)));
+        return Status::IOError(
+            fmt::format("could not receive data from client: {}", std::strerror(errno)));
       }
       if (n == 0) return Eof();
     }
@@ -167,8 +166,8 @@ Status Connection::Flush() {
       if (n < 0) {
         if (errno == EINTR || errno == EAGAIN) continue;
         out_.clear();
-        return Status::IOError(fmt::format("could not send data to client: {}",
-                                           std::strerror(errno)));
+        return Status::IOError(
+            fmt::format("could not send data to client: {}", std::strerror(errno)));
       }
     }
     off += static_cast<size_t>(n);

@@ -2,10 +2,9 @@
 #include "walrep/protocol/hba.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <ifaddrs.h>
 #include <netdb.h>
-
-#include <fmt/format.h>
 
 #include <cstring>
 
@@ -181,11 +180,16 @@ bool MatchUser(const HbaLine& l, const HbaRequest& r) {
 
 const char* AuthMethodName(AuthMethod m) {
   switch (m) {
-    case AuthMethod::kTrust: return "trust";
-    case AuthMethod::kReject: return "reject";
-    case AuthMethod::kPassword: return "password";
-    case AuthMethod::kMd5: return "md5";
-    case AuthMethod::kScramSha256: return "scram-sha-256";
+    case AuthMethod::kTrust:
+      return "trust";
+    case AuthMethod::kReject:
+      return "reject";
+    case AuthMethod::kPassword:
+      return "password";
+    case AuthMethod::kMd5:
+      return "md5";
+    case AuthMethod::kScramSha256:
+      return "scram-sha-256";
   }
   return "";
 }
@@ -195,8 +199,7 @@ std::string FormatAddress(const sockaddr_storage& addr) {
   if (addr.ss_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&addr)->sin_addr, buf, sizeof(buf));
   } else if (addr.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, buf,
-              sizeof(buf));
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_addr, buf, sizeof(buf));
   }
   return buf;
 }
@@ -316,7 +319,8 @@ const HbaLine* HbaConfig::Match(const HbaRequest& r) const {
     if (!r.local) {
       switch (l.addr_kind) {
         case HbaLine::AddrKind::kAll:
-        case HbaLine::AddrKind::kNone: break;
+        case HbaLine::AddrKind::kNone:
+          break;
         case HbaLine::AddrKind::kSameHost:
           if (!MatchSameHostOrNet(r.client, false)) continue;
           break;
@@ -338,17 +342,20 @@ std::string DescribeNoHbaEntry(const HbaRequest& r) {
   std::string enc = r.ssl ? "SSL encryption" : "no encryption";
   if (r.local) {
     if (r.physical_replication) {
-      return fmt::format("no pg_hba.conf entry for replication connection from host \"[local]\", "
-                         "user \"{}\", {}",
-                         r.user, enc);
+      return fmt::format(
+          "no pg_hba.conf entry for replication connection from host \"[local]\", "
+          "user \"{}\", {}",
+          r.user, enc);
     }
-    return fmt::format("no pg_hba.conf entry for host \"[local]\", user \"{}\", database \"{}\", {}",
-                       r.user, r.database, enc);
+    return fmt::format(
+        "no pg_hba.conf entry for host \"[local]\", user \"{}\", database \"{}\", {}", r.user,
+        r.database, enc);
   }
   if (r.physical_replication) {
-    return fmt::format("no pg_hba.conf entry for replication connection from host \"{}\", user "
-                       "\"{}\", {}",
-                       FormatAddress(r.client), r.user, enc);
+    return fmt::format(
+        "no pg_hba.conf entry for replication connection from host \"{}\", user "
+        "\"{}\", {}",
+        FormatAddress(r.client), r.user, enc);
   }
   return fmt::format("no pg_hba.conf entry for host \"{}\", user \"{}\", database \"{}\", {}",
                      FormatAddress(r.client), r.user, r.database, enc);

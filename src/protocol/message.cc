@@ -142,14 +142,22 @@ std::string EmptyMessage(char type) { return MessageBuilder(type).Finish(); }
 
 const char* SeverityName(NoticeSeverity sev) {
   switch (sev) {
-    case NoticeSeverity::kError: return "ERROR";
-    case NoticeSeverity::kFatal: return "FATAL";
-    case NoticeSeverity::kPanic: return "PANIC";
-    case NoticeSeverity::kWarning: return "WARNING";
-    case NoticeSeverity::kNotice: return "NOTICE";
-    case NoticeSeverity::kLog: return "LOG";
-    case NoticeSeverity::kInfo: return "INFO";
-    case NoticeSeverity::kDebug: return "DEBUG";
+    case NoticeSeverity::kError:
+      return "ERROR";
+    case NoticeSeverity::kFatal:
+      return "FATAL";
+    case NoticeSeverity::kPanic:
+      return "PANIC";
+    case NoticeSeverity::kWarning:
+      return "WARNING";
+    case NoticeSeverity::kNotice:
+      return "NOTICE";
+    case NoticeSeverity::kLog:
+      return "LOG";
+    case NoticeSeverity::kInfo:
+      return "INFO";
+    case NoticeSeverity::kDebug:
+      return "DEBUG";
   }
   return "ERROR";
 }

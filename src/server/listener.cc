@@ -1,6 +1,7 @@
 // walrep: listening sockets and the accept thread (see listener_internal.h).
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -9,8 +10,6 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
@@ -141,7 +140,9 @@ Status Listener::Open(const std::string& listen_addresses, int port,
   return Status::OK();
 }
 
-void Listener::StartAccepting() { thread_ = std::thread([this] { AcceptLoop(); }); }
+void Listener::StartAccepting() {
+  thread_ = std::thread([this] { AcceptLoop(); });
+}
 
 void Listener::AcceptLoop() {
   std::vector<pollfd> fds;

@@ -2,10 +2,9 @@
 #include "walrep/server/pid_file.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <signal.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
@@ -55,8 +54,8 @@ Status PidFile::Create(int port, const std::string& socket_dir, const std::strin
       ::close(fd);
       if (!ok) {
         ::unlink(path_.c_str());
-        return Status::IOError(fmt::format("could not write lock file \"{}\": {}", path_,
-                                           std::strerror(errno)));
+        return Status::IOError(
+            fmt::format("could not write lock file \"{}\": {}", path_, std::strerror(errno)));
       }
       created_ = true;
       return Status::OK();

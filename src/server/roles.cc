@@ -29,9 +29,9 @@ Status ValidName(const std::string& name) {
 std::string RoleStore::Serialize(const std::map<std::string, sql::RoleInfo>& roles) {
   std::string out;
   for (const auto& [name, r] : roles) {
-    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", r.name, int(r.login), int(r.superuser),
-                       int(r.replication), int(r.createdb), int(r.createrole), int(r.inherit),
-                       r.connection_limit, r.password);
+    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", r.name, int(r.login),
+                       int(r.superuser), int(r.replication), int(r.createdb), int(r.createrole),
+                       int(r.inherit), r.connection_limit, r.password);
   }
   return out;
 }

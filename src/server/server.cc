@@ -1,12 +1,11 @@
 // walrep: the Server object (see server.h).
 #include "walrep/server/server.h"
 
+#include <fmt/format.h>
 #include <openssl/err.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <filesystem>
 
@@ -72,8 +71,10 @@ Status Server::LoadSsl(const ServerSettings& s, std::shared_ptr<SSL_CTX>* out) c
   std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
   if (!ctx) return Status::IOError("could not create SSL context");
   std::string minv = s.GetString("ssl_min_protocol_version");
-  int ver = minv == "TLSv1.3" ? TLS1_3_VERSION : minv == "TLSv1.1" ? TLS1_1_VERSION
-            : minv == "TLSv1" ? TLS1_VERSION : TLS1_2_VERSION;
+  int ver = minv == "TLSv1.3"   ? TLS1_3_VERSION
+            : minv == "TLSv1.1" ? TLS1_1_VERSION
+            : minv == "TLSv1"   ? TLS1_VERSION
+                                : TLS1_2_VERSION;
   SSL_CTX_set_min_proto_version(ctx.get(), ver);
   std::string cert = resolve(s.GetString("ssl_cert_file"));
   std::string key = resolve(s.GetString("ssl_key_file"));
@@ -101,7 +102,7 @@ Status Server::Start() {
   std::shared_ptr<const ServerSettings> settings;
   if (!fs_->Exists(ConfigPath("postgresql.conf")) && !fs_->Exists(ConfigPath("PG_VERSION"))) {
     return Status::InvalidArgument(
-        fmt::format("\"{}\" is not a valid data directory", opts_.data_dir))
+               fmt::format("\"{}\" is not a valid data directory", opts_.data_dir))
         .WithDetail(fmt::format("File \"{}\" is missing.", ConfigPath("postgresql.conf")));
   }
   WALREP_RETURN_IF_ERROR(LoadConfig(&settings));
@@ -129,7 +130,7 @@ Status Server::Start() {
   WALREP_RETURN_IF_ERROR(pid_file_->Create(port_, "", ""));
   listener_ = std::make_unique<Listener>(this);
   Status st = listener_->Open(settings->GetString("listen_addresses"), port_,
-                             settings->GetString("unix_socket_directories"));
+                              settings->GetString("unix_socket_directories"));
   if (!st.ok()) {
     listener_->Stop();
     pid_file_->Remove();
@@ -327,11 +328,10 @@ Result<bool> Server::SignalBackend(int32_t pid, bool terminate, const std::strin
                                               terminate ? "terminate" : "cancel"));
     }
     if (!requester_superuser && b->user != requester) {
-      return Status::Sql("42501",
-                         fmt::format("must be a member of the role whose {} or member of "
-                                     "pg_signal_backend",
-                                     terminate ? "process is being terminated"
-                                               : "query is being canceled"));
+      return Status::Sql("42501", fmt::format("must be a member of the role whose {} or member of "
+                                              "pg_signal_backend",
+                                              terminate ? "process is being terminated"
+                                                        : "query is being canceled"));
     }
   }
   (terminate ? b->terminate_requested : b->cancel_requested).store(true, std::memory_order_release);
@@ -456,17 +456,28 @@ void Server::RegisterViews() {
   namespace oid = sql::oid;
   sql::ViewDef v;
   v.name = "pg_stat_activity";
-  v.columns = {{"datid", oid::kOid},           {"datname", oid::kName},
-               {"pid", oid::kInt4},            {"leader_pid", oid::kInt4},
-               {"usesysid", oid::kOid},        {"usename", oid::kName},
-               {"application_name", oid::kText}, {"client_addr", oid::kInet},
-               {"client_hostname", oid::kText}, {"client_port", oid::kInt4},
-               {"backend_start", oid::kTimestampTz}, {"xact_start", oid::kTimestampTz},
-               {"query_start", oid::kTimestampTz}, {"state_change", oid::kTimestampTz},
-               {"wait_event_type", oid::kText}, {"wait_event", oid::kText},
-               {"state", oid::kText},          {"backend_xid", oid::kXid},
-               {"backend_xmin", oid::kXid},    {"query_id", oid::kInt8},
-               {"query", oid::kText},          {"backend_type", oid::kText}};
+  v.columns = {{"datid", oid::kOid},
+               {"datname", oid::kName},
+               {"pid", oid::kInt4},
+               {"leader_pid", oid::kInt4},
+               {"usesysid", oid::kOid},
+               {"usename", oid::kName},
+               {"application_name", oid::kText},
+               {"client_addr", oid::kInet},
+               {"client_hostname", oid::kText},
+               {"client_port", oid::kInt4},
+               {"backend_start", oid::kTimestampTz},
+               {"xact_start", oid::kTimestampTz},
+               {"query_start", oid::kTimestampTz},
+               {"state_change", oid::kTimestampTz},
+               {"wait_event_type", oid::kText},
+               {"wait_event", oid::kText},
+               {"state", oid::kText},
+               {"backend_xid", oid::kXid},
+               {"backend_xmin", oid::kXid},
+               {"query_id", oid::kInt8},
+               {"query", oid::kText},
+               {"backend_type", oid::kText}};
   v.rows = [this](sql::SessionContext& ctx) -> Result<std::vector<sql::Row>> {
     std::vector<sql::Row> rows;
     bool su = ctx.is_superuser();

@@ -1,10 +1,9 @@
 // walrep: one client session (see session_internal.h).
 // Counterpart: ProcessStartupPacket() / ClientAuthentication() / PostgresMain() in PostgreSQL.
-#include <sys/socket.h>
-#include <poll.h>
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
 
@@ -22,12 +21,20 @@ constexpr int32_t kSslRequest = 80877103;
 constexpr int32_t kGssEncRequest = 80877104;
 constexpr int32_t kCancelRequest = 80877102;
 constexpr size_t kLargeMessageLimit = (1u << 30) - 1;  // PQ_LARGE_MESSAGE_LIMIT
-constexpr size_t kSmallMessageLimit = 10000;            // PQ_SMALL_MESSAGE_LIMIT
+constexpr size_t kSmallMessageLimit = 10000;           // PQ_SMALL_MESSAGE_LIMIT
 
 size_t MessageLimit(char type) {
   switch (type) {
-    case 'Q': case 'P': case 'B': case 'd': case 'F': case 'p': case 'f': return kLargeMessageLimit;
-    default: return kSmallMessageLimit;
+    case 'Q':
+    case 'P':
+    case 'B':
+    case 'd':
+    case 'F':
+    case 'p':
+    case 'f':
+      return kLargeMessageLimit;
+    default:
+      return kSmallMessageLimit;
   }
 }
 
@@ -77,7 +84,10 @@ void DrainEventFd(int fd) {
 }  // namespace
 
 Session::Session(Server* server, int fd, bool local, const sockaddr_storage& peer)
-    : server_(server), conn_(std::make_unique<protocol::Connection>(fd)), local_(local), peer_(peer) {}
+    : server_(server),
+      conn_(std::make_unique<protocol::Connection>(fd)),
+      local_(local),
+      peer_(peer) {}
 
 Session::~Session() {
   if (backend_) server_->UnregisterBackend(backend_->pid);
@@ -89,7 +99,8 @@ void Session::Run() {
   if (!st.ok() && st.code() != Status::Code::kIOError) {
     if (st.severity() == Severity::kFatal || st.code() == Status::Code::kProtocolViolation) {
       Status fatal = st;
-      if (fatal.severity() != Severity::kFatal) fatal = std::move(fatal).WithSeverity(Severity::kFatal);
+      if (fatal.severity() != Severity::kFatal)
+        fatal = std::move(fatal).WithSeverity(Severity::kFatal);
       conn_->Write(protocol::ErrorMessage(fatal));
       conn_->Flush().IgnoreError();  // the client may already be gone
       if (fatal.sqlstate() != "57P01") WALREP_LOG("{}", fatal.ToString());
@@ -112,7 +123,8 @@ Result<std::string> Session::ReadPassword() {
 Status Session::Startup() {
   settings_generation_ = server_->settings_generation();
   server_settings_ = server_->settings();
-  conn_->SetReadTimeout(static_cast<int>(server_settings_->GetInt("authentication_timeout") * 1000));
+  conn_->SetReadTimeout(
+      static_cast<int>(server_settings_->GetInt("authentication_timeout") * 1000));
   std::string body;
   bool ssl_done = false, gss_done = false;
   while (true) {
@@ -170,10 +182,12 @@ Status Session::Startup() {
   std::vector<std::string> unrecognized;
   while (true) {
     std::string name = r.String();
-    if (!r.ok()) return Fatal("08P01", "invalid startup packet layout: expected terminator as last byte");
+    if (!r.ok())
+      return Fatal("08P01", "invalid startup packet layout: expected terminator as last byte");
     if (name.empty()) break;
     std::string value = r.String();
-    if (!r.ok()) return Fatal("08P01", "invalid startup packet layout: expected terminator as last byte");
+    if (!r.ok())
+      return Fatal("08P01", "invalid startup packet layout: expected terminator as last byte");
     if (name.rfind("_pq_.", 0) == 0) {
       unrecognized.push_back(name);
     } else {
@@ -207,7 +221,8 @@ Status Session::Startup() {
         } else if (w.rfind("--", 0) == 0) {
           assign = w.substr(2);
         } else {
-          return Fatal("22023", fmt::format("invalid command-line argument for server process: {}", w))
+          return Fatal("22023",
+                       fmt::format("invalid command-line argument for server process: {}", w))
               .WithHint("Try \"walrepd --help\" for more information.");
         }
         size_t eq = assign.find('=');
@@ -280,8 +295,9 @@ Status Session::Startup() {
   int64_t max_conn = server_settings_->GetInt("max_connections");
   int64_t reserved = server_settings_->GetInt("superuser_reserved_connections");
   if (!superuser_ && static_cast<int64_t>(server_->BackendCount()) > max_conn - reserved) {
-    return Fatal("53300",
-                 "remaining connection slots are reserved for non-replication superuser connections");
+    return Fatal(
+        "53300",
+        "remaining connection slots are reserved for non-replication superuser connections");
   }
   if (role->connection_limit >= 0 && !superuser_) {
     int64_t mine = 0;
@@ -316,10 +332,9 @@ Status Session::Startup() {
     backend_->superuser = superuser_;
     if (!local_) {
       backend_->client_addr = protocol::FormatAddress(peer_);
-      backend_->client_port =
-          peer_.ss_family == AF_INET
-              ? ntohs(reinterpret_cast<const sockaddr_in*>(&peer_)->sin_port)
-              : ntohs(reinterpret_cast<const sockaddr_in6*>(&peer_)->sin6_port);
+      backend_->client_port = peer_.ss_family == AF_INET
+                                  ? ntohs(reinterpret_cast<const sockaddr_in*>(&peer_)->sin_port)
+                                  : ntohs(reinterpret_cast<const sockaddr_in6*>(&peer_)->sin6_port);
     }
     backend_->authenticated = true;
   }
@@ -338,7 +353,8 @@ Status Session::Authenticate(const protocol::HbaLine& line) {
   auto role = server_->roles().Find(user_);
   std::string verifier = role ? role->password : "";
   switch (line.method) {
-    case protocol::AuthMethod::kTrust: return Status::OK();
+    case protocol::AuthMethod::kTrust:
+      return Status::OK();
     case protocol::AuthMethod::kReject: {
       protocol::HbaRequest req;
       std::string desc = local_ ? "[local]" : protocol::FormatAddress(peer_);
@@ -406,9 +422,12 @@ Status Session::Authenticate(const protocol::HbaLine& line) {
 
 char Session::TransactionStatusByte() const {
   switch (executor_->txn_status()) {
-    case sql::TxnStatus::kIdle: return 'I';
-    case sql::TxnStatus::kInBlock: return 'T';
-    case sql::TxnStatus::kFailed: return 'E';
+    case sql::TxnStatus::kIdle:
+      return 'I';
+    case sql::TxnStatus::kInBlock:
+      return 'T';
+    case sql::TxnStatus::kFailed:
+      return 'E';
   }
   return 'I';
 }
@@ -423,8 +442,9 @@ void Session::SetState(const std::string& state, const std::string* query) {
     backend_->query_start = NowTimestamp();
   }
   backend_->backend_xid = executor_->in_transaction() ? executor_->xid() : 0;
-  backend_->backend_xmin =
-      executor_->in_transaction() && server_->database()->engine ? executor_->txn().snapshot.xmin : 0;
+  backend_->backend_xmin = executor_->in_transaction() && server_->database()->engine
+                               ? executor_->txn().snapshot.xmin
+                               : 0;
   if (executor_->in_transaction()) {
     backend_->xact_start = executor_->transaction_start();
   } else {
@@ -480,19 +500,39 @@ Status Session::QueryLoop() {
     if (skip_until_sync_ && type != 'S' && type != 'X') continue;
     Status st;
     switch (type) {
-      case 'Q': st = HandleSimpleQuery(body); break;
-      case 'P': st = HandleParse(body); break;
-      case 'B': st = HandleBind(body); break;
-      case 'D': st = HandleDescribe(body); break;
-      case 'E': st = HandleExecute(body); break;
-      case 'C': st = HandleClose(body); break;
-      case 'S': HandleSync(); break;
-      case 'H': st = conn_->Flush(); break;
-      case 'X': return Status::OK();
-      case 'd': case 'c': case 'f': break;  // stray COPY messages are ignored, as in PostgreSQL
+      case 'Q':
+        st = HandleSimpleQuery(body);
+        break;
+      case 'P':
+        st = HandleParse(body);
+        break;
+      case 'B':
+        st = HandleBind(body);
+        break;
+      case 'D':
+        st = HandleDescribe(body);
+        break;
+      case 'E':
+        st = HandleExecute(body);
+        break;
+      case 'C':
+        st = HandleClose(body);
+        break;
+      case 'S':
+        HandleSync();
+        break;
+      case 'H':
+        st = conn_->Flush();
+        break;
+      case 'X':
+        return Status::OK();
+      case 'd':
+      case 'c':
+      case 'f':
+        break;  // stray COPY messages are ignored, as in PostgreSQL
       default:
-        return Fatal("08P01", fmt::format("invalid frontend message type {}", static_cast<int>(
-                                                                                 static_cast<uint8_t>(type))));
+        return Fatal("08P01", fmt::format("invalid frontend message type {}",
+                                          static_cast<int>(static_cast<uint8_t>(type))));
     }
     if (!st.ok()) {
       if (st.severity() == Severity::kFatal || st.code() == Status::Code::kIOError) return st;
@@ -781,8 +821,8 @@ Status Session::HandleBind(const std::string& body) {
         raw.size(), stmt_name, want));
   }
   if (nfmt > 1 && static_cast<size_t>(nfmt) != raw.size()) {
-    return Status::ProtocolViolation(fmt::format(
-        "bind message has {} parameter formats but {} parameters", nfmt, raw.size()));
+    return Status::ProtocolViolation(
+        fmt::format("bind message has {} parameter formats but {} parameters", nfmt, raw.size()));
   }
   const sql::FormatOptions& fo = executor_->format_options();
   for (size_t i = 0; i < raw.size(); i++) {

@@ -61,7 +61,7 @@ class Session : public sql::SessionContext {
     std::shared_ptr<sql::PreparedStatement> stmt;
   };
 
-  Status Startup();              // up to and including ReadyForQuery
+  Status Startup();  // up to and including ReadyForQuery
   Status Authenticate(const protocol::HbaLine& line);
   Status QueryLoop();
   Status HandleSimpleQuery(const std::string& body);
@@ -99,7 +99,7 @@ class Session : public sql::SessionContext {
   bool superuser_ = false;
   bool replication_ = false;
   bool skip_until_sync_ = false;
-  int64_t statement_deadline_ = 0;  // TimestampTz; 0 = none
+  int64_t statement_deadline_ = 0;    // TimestampTz; 0 = none
   uint64_t settings_generation_ = 0;  // of server_settings_
   // Settings read on every statement, re-read only when the session's settings change.
   struct HotSettings {

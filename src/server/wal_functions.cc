@@ -1,9 +1,8 @@
 // walrep: SQL functions over the server's WAL — pg_current_wal_lsn() and friends,
 // pg_switch_wal(), pg_walfile_name(), pg_ls_waldir(), pg_control_checkpoint().
 // Registered by the Server because they need its XLog; sql only sees the registry.
-#include <sys/stat.h>
-
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -26,10 +25,9 @@ XLogSegNo PrevSeg(Lsn l) { return (l.value() - 1) / wal::kDefaultSegSize; }
 
 void Server::RegisterWalFunctions() {
   auto lsn_fn = [this](const char* name, std::function<Lsn(wal::WalWriter&)> get) {
-    registry_.AddFunction(sql::FixedFunction(name, {}, oid::kPgLsn,
-                                             [this, get](FunctionCall&) -> Result<Value> {
-                                               return LsnValue(get(xlog().writer()));
-                                             }));
+    registry_.AddFunction(sql::FixedFunction(
+        name, {}, oid::kPgLsn,
+        [this, get](FunctionCall&) -> Result<Value> { return LsnValue(get(xlog().writer())); }));
   };
   lsn_fn("pg_current_wal_lsn", [](wal::WalWriter& w) { return w.write_lsn(); });
   lsn_fn("pg_current_wal_insert_lsn", [](wal::WalWriter& w) { return w.insert_lsn(); });
@@ -44,23 +42,24 @@ void Server::RegisterWalFunctions() {
       }));
   registry_.AddFunction(sql::FixedFunction(
       "pg_walfile_name", {oid::kPgLsn}, oid::kText, [this](FunctionCall& c) -> Result<Value> {
-        return Value::Text(oid::kText, wal::XLogFileName(xlog().timeline(), PrevSeg(ArgLsn(c.args[0])),
-                                                         wal::kDefaultSegSize));
+        return Value::Text(
+            oid::kText,
+            wal::XLogFileName(xlog().timeline(), PrevSeg(ArgLsn(c.args[0])), wal::kDefaultSegSize));
       }));
-  registry_.AddFunction(sql::FixedFunction(
-      "pg_wal_lsn_diff", {oid::kPgLsn, oid::kPgLsn}, oid::kNumeric,
-      [](FunctionCall& c) -> Result<Value> {
-        __int128 d = static_cast<__int128>(ArgLsn(c.args[0]).value()) -
-                     static_cast<__int128>(ArgLsn(c.args[1]).value());
-        return Value::Num(sql::Numeric{d, 0});
-      }));
+  registry_.AddFunction(sql::FixedFunction("pg_wal_lsn_diff", {oid::kPgLsn, oid::kPgLsn},
+                                           oid::kNumeric, [](FunctionCall& c) -> Result<Value> {
+                                             __int128 d =
+                                                 static_cast<__int128>(ArgLsn(c.args[0]).value()) -
+                                                 static_cast<__int128>(ArgLsn(c.args[1]).value());
+                                             return Value::Num(sql::Numeric{d, 0});
+                                           }));
   {
     sql::TableFunctionDef f;
     f.name = "pg_walfile_name_offset";
     f.arg_types = {oid::kPgLsn};
     f.columns = {{"file_name", oid::kText}, {"file_offset", oid::kInt4}};
-    f.rows = [this](sql::SessionContext&, const std::vector<Value>& args)
-        -> Result<std::vector<sql::Row>> {
+    f.rows = [this](sql::SessionContext&,
+                    const std::vector<Value>& args) -> Result<std::vector<sql::Row>> {
       Lsn l = ArgLsn(args[0]);
       return std::vector<sql::Row>{
           {Value::Text(oid::kText,
@@ -73,8 +72,8 @@ void Server::RegisterWalFunctions() {
     sql::TableFunctionDef f;
     f.name = "pg_ls_waldir";
     f.columns = {{"name", oid::kText}, {"size", oid::kInt8}, {"modification", oid::kTimestampTz}};
-    f.rows = [this](sql::SessionContext& ctx, const std::vector<Value>&)
-        -> Result<std::vector<sql::Row>> {
+    f.rows = [this](sql::SessionContext& ctx,
+                    const std::vector<Value>&) -> Result<std::vector<sql::Row>> {
       if (!ctx.is_superuser()) {
         return Status::Sql("42501", "permission denied for function pg_ls_waldir");
       }
@@ -85,9 +84,9 @@ void Server::RegisterWalFunctions() {
       for (const auto& n : names) {
         struct stat st;
         if (::stat((dir + "/" + n).c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        rows.push_back({Value::Text(oid::kText, n), Value::Int(oid::kInt8, st.st_size),
-                        Value::Timestamp(oid::kTimestampTz,
-                                         (st.st_mtime - kPgEpochUnixSeconds) * 1000000LL)});
+        rows.push_back(
+            {Value::Text(oid::kText, n), Value::Int(oid::kInt8, st.st_size),
+             Value::Timestamp(oid::kTimestampTz, (st.st_mtime - kPgEpochUnixSeconds) * 1000000LL)});
       }
       return rows;
     };
@@ -96,34 +95,45 @@ void Server::RegisterWalFunctions() {
   {
     sql::TableFunctionDef f;
     f.name = "pg_control_checkpoint";
-    f.columns = {{"checkpoint_lsn", oid::kPgLsn},     {"redo_lsn", oid::kPgLsn},
-                 {"redo_wal_file", oid::kText},       {"timeline_id", oid::kInt4},
-                 {"prev_timeline_id", oid::kInt4},    {"full_page_writes", oid::kBool},
-                 {"next_xid", oid::kText},            {"next_oid", oid::kOid},
-                 {"next_multixact_id", oid::kXid},    {"next_multi_offset", oid::kXid},
-                 {"oldest_xid", oid::kXid},           {"oldest_xid_dbid", oid::kOid},
-                 {"oldest_active_xid", oid::kXid},    {"oldest_multi_xid", oid::kXid},
-                 {"oldest_multi_dbid", oid::kOid},    {"oldest_commit_ts_xid", oid::kXid},
-                 {"newest_commit_ts_xid", oid::kXid}, {"checkpoint_time", oid::kTimestampTz}};
-    f.rows = [this](sql::SessionContext&, const std::vector<Value>&)
-        -> Result<std::vector<sql::Row>> {
+    f.columns = {{"checkpoint_lsn", oid::kPgLsn},
+                 {"redo_lsn", oid::kPgLsn},
+                 {"redo_wal_file", oid::kText},
+                 {"timeline_id", oid::kInt4},
+                 {"prev_timeline_id", oid::kInt4},
+                 {"full_page_writes", oid::kBool},
+                 {"next_xid", oid::kText},
+                 {"next_oid", oid::kOid},
+                 {"next_multixact_id", oid::kXid},
+                 {"next_multi_offset", oid::kXid},
+                 {"oldest_xid", oid::kXid},
+                 {"oldest_xid_dbid", oid::kOid},
+                 {"oldest_active_xid", oid::kXid},
+                 {"oldest_multi_xid", oid::kXid},
+                 {"oldest_multi_dbid", oid::kOid},
+                 {"oldest_commit_ts_xid", oid::kXid},
+                 {"newest_commit_ts_xid", oid::kXid},
+                 {"checkpoint_time", oid::kTimestampTz}};
+    f.rows = [this](sql::SessionContext&,
+                    const std::vector<Value>&) -> Result<std::vector<sql::Row>> {
       storage::ControlFileData c = xlog().control();
       const auto& cp = c.checkpoint_copy;
-      return std::vector<sql::Row>{{
-          LsnValue(Lsn(c.checkpoint)), LsnValue(Lsn(cp.redo)),
-          Value::Text(oid::kText, wal::XLogFileName(cp.this_timeline,
-                                                    wal::SegmentOf(Lsn(cp.redo), wal::kDefaultSegSize),
-                                                    wal::kDefaultSegSize)),
-          Value::Int(oid::kInt4, cp.this_timeline), Value::Int(oid::kInt4, cp.prev_timeline),
-          Value::Bool(cp.full_page_writes != 0),
-          Value::Text(oid::kText, fmt::format("{}:{}", cp.next_xid >> 32,
-                                              static_cast<uint32_t>(cp.next_xid))),
-          Value::Int(oid::kOid, cp.next_oid), Value::Int(oid::kXid, cp.next_multi),
-          Value::Int(oid::kXid, cp.next_multi_offset), Value::Int(oid::kXid, cp.oldest_xid),
-          Value::Int(oid::kOid, cp.oldest_xid_db), Value::Int(oid::kXid, cp.oldest_active_xid),
-          Value::Int(oid::kXid, cp.oldest_multi), Value::Int(oid::kOid, cp.oldest_multi_db),
-          Value::Int(oid::kXid, cp.oldest_commit_ts_xid), Value::Int(oid::kXid, cp.newest_commit_ts_xid),
-          Value::Timestamp(oid::kTimestampTz, (cp.time - kPgEpochUnixSeconds) * 1000000LL)}};
+      return std::vector<sql::Row>{
+          {LsnValue(Lsn(c.checkpoint)), LsnValue(Lsn(cp.redo)),
+           Value::Text(oid::kText,
+                       wal::XLogFileName(cp.this_timeline,
+                                         wal::SegmentOf(Lsn(cp.redo), wal::kDefaultSegSize),
+                                         wal::kDefaultSegSize)),
+           Value::Int(oid::kInt4, cp.this_timeline), Value::Int(oid::kInt4, cp.prev_timeline),
+           Value::Bool(cp.full_page_writes != 0),
+           Value::Text(oid::kText,
+                       fmt::format("{}:{}", cp.next_xid >> 32, static_cast<uint32_t>(cp.next_xid))),
+           Value::Int(oid::kOid, cp.next_oid), Value::Int(oid::kXid, cp.next_multi),
+           Value::Int(oid::kXid, cp.next_multi_offset), Value::Int(oid::kXid, cp.oldest_xid),
+           Value::Int(oid::kOid, cp.oldest_xid_db), Value::Int(oid::kXid, cp.oldest_active_xid),
+           Value::Int(oid::kXid, cp.oldest_multi), Value::Int(oid::kOid, cp.oldest_multi_db),
+           Value::Int(oid::kXid, cp.oldest_commit_ts_xid),
+           Value::Int(oid::kXid, cp.newest_commit_ts_xid),
+           Value::Timestamp(oid::kTimestampTz, (cp.time - kPgEpochUnixSeconds) * 1000000LL)}};
     };
     registry_.AddTableFunction(std::move(f));
   }

@@ -37,7 +37,8 @@ Result<CopyOptions> ParseOptions(const PgQuery__CopyStmt* c) {
         return Status::Sql("0A000", fmt::format("COPY format \"{}\" is not supported", val));
       }
     } else if (name == "delimiter") {
-      if (val.size() != 1) return Status::Sql("0A000", "COPY delimiter must be a single one-byte character");
+      if (val.size() != 1)
+        return Status::Sql("0A000", "COPY delimiter must be a single one-byte character");
       o.delimiter = val[0];
       delim_set = true;
     } else if (name == "null") {
@@ -83,16 +84,29 @@ std::vector<std::optional<std::string>> SplitText(const std::string& line, const
       raw += '\\';
       raw += n;
       switch (n) {
-        case 'b': cur += '\b'; break;
-        case 'f': cur += '\f'; break;
-        case 'n': cur += '\n'; break;
-        case 'r': cur += '\r'; break;
-        case 't': cur += '\t'; break;
-        case 'v': cur += '\v'; break;
+        case 'b':
+          cur += '\b';
+          break;
+        case 'f':
+          cur += '\f';
+          break;
+        case 'n':
+          cur += '\n';
+          break;
+        case 'r':
+          cur += '\r';
+          break;
+        case 't':
+          cur += '\t';
+          break;
+        case 'v':
+          cur += '\v';
+          break;
         default:
           if (n >= '0' && n <= '7') {
             int v = n - '0';
-            for (int k = 0; k < 2 && i + 1 < line.size() && line[i + 1] >= '0' && line[i + 1] <= '7'; k++) {
+            for (int k = 0;
+                 k < 2 && i + 1 < line.size() && line[i + 1] >= '0' && line[i + 1] <= '7'; k++) {
               v = v * 8 + (line[++i] - '0');
             }
             cur += static_cast<char>(v);
@@ -140,7 +154,8 @@ std::vector<std::optional<std::string>> SplitCsv(const std::string& line, const 
       cur += ch;
     }
   }
-  out.emplace_back(!was_quoted && cur == o.null_marker ? std::nullopt : std::optional<std::string>(cur));
+  out.emplace_back(!was_quoted && cur == o.null_marker ? std::nullopt
+                                                       : std::optional<std::string>(cur));
   return out;
 }
 
@@ -154,10 +169,18 @@ std::string EscapeText(const std::string& v, char delim) {
   std::string out;
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += delim == '\t' ? "\\t" : "\t"; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += delim == '\t' ? "\\t" : "\t";
+        break;
       default:
         if (c == delim) out += '\\';
         out += c;
@@ -167,7 +190,8 @@ std::string EscapeText(const std::string& v, char delim) {
 }
 
 std::string QuoteCsv(const std::string& v, const CopyOptions& o) {
-  bool need = v.empty() || v.find_first_of(std::string(1, o.delimiter) + "\r\n" + o.quote) != std::string::npos;
+  bool need = v.empty() ||
+              v.find_first_of(std::string(1, o.delimiter) + "\r\n" + o.quote) != std::string::npos;
   if (!need) return v;
   std::string out(1, o.quote);
   for (char c : v) {
@@ -230,10 +254,11 @@ class TableCopyIn : public CopyIn {
           .WithDetail(fmt::format("COPY {}, line {}", t_.name, line_no_));
     };
     if (fields.size() != cols_.size()) {
-      return context(Status::Sql("22P04", fields.size() < cols_.size()
-                                               ? "missing data for column \"" +
-                                                     t_.columns[static_cast<size_t>(cols_[fields.size()])].name + "\""
-                                               : "extra data after last expected column"));
+      return context(Status::Sql(
+          "22P04", fields.size() < cols_.size()
+                       ? "missing data for column \"" +
+                             t_.columns[static_cast<size_t>(cols_[fields.size()])].name + "\""
+                       : "extra data after last expected column"));
     }
     Row row(t_.columns.size());
     for (size_t c = 0; c < t_.columns.size(); c++) row[c] = Value::Null(t_.columns[c].type_oid);
@@ -251,9 +276,9 @@ class TableCopyIn : public CopyIn {
       row[c] = *v;
     }
     WALREP_RETURN_IF_ERROR(CheckPrimaryKeyForInsert(*ex_, t_, row));
-    WALREP_RETURN_IF_ERROR(access::HeapInsert(ex_->db()->engine->env(), t_.rel, ex_->txn(),
-                                              EncodeTableRow(row, fo))
-                               .status());
+    WALREP_RETURN_IF_ERROR(
+        access::HeapInsert(ex_->db()->engine->env(), t_.rel, ex_->txn(), EncodeTableRow(row, fo))
+            .status());
     rows_++;
     return Status::OK();
   }
@@ -294,22 +319,21 @@ Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prep
       for (const auto& n : col_names) {
         int i = t->column_index(n);
         if (i < 0) {
-          return Status::Sql("42703", fmt::format("column \"{}\" of relation \"{}\" does not exist", n, name));
+          return Status::Sql(
+              "42703", fmt::format("column \"{}\" of relation \"{}\" does not exist", n, name));
         }
         cols.push_back(i);
       }
     }
     ExecResult r;
     if (from) {
-      if (e.db()->read_only) return Status::Sql("25006", "cannot execute COPY FROM in a read-only transaction");
+      if (e.db()->read_only)
+        return Status::Sql("25006", "cannot execute COPY FROM in a read-only transaction");
       e.txn().ensure_xid();
       r.copy_in = std::make_shared<TableCopyIn>(&e, *t, cols, o);
       return r;
     }
     r.copy_columns = static_cast<int>(cols.size());
-    access::HeapScan scan(e.db()->engine->env(), t->rel, e.txn());
-    access::TupleId tid;
-    std::string bytes;
     if (o.header) {
       std::string line;
       for (size_t i = 0; i < cols.size(); i++) {
@@ -320,24 +344,24 @@ Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prep
       r.copy_out.push_back(line + "\n");
     }
     uint64_t n = 0;
-    while (true) {
-      WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &bytes));
-      if (!more) break;
-      WALREP_ASSIGN_OR_RETURN(Row row, DecodeTableRow(*t, bytes));
-      std::string line;
-      for (size_t i = 0; i < cols.size(); i++) {
-        if (i) line += o.delimiter;
-        const Value& v = row[static_cast<size_t>(cols[i])];
-        if (v.is_null()) {
-          line += o.null_marker;
-        } else {
-          std::string text = ToText(v, st.fmt);
-          line += o.csv ? QuoteCsv(text, o) : EscapeText(text, o.delimiter);
-        }
-      }
-      r.copy_out.push_back(line + "\n");
-      n++;
-    }
+    WALREP_RETURN_IF_ERROR(access::ForEachRow(
+        e.db()->engine->env(), t->rel, e.txn(), [&](access::TupleId, std::string& bytes) -> Status {
+          WALREP_ASSIGN_OR_RETURN(Row row, DecodeTableRow(*t, bytes));
+          std::string line;
+          for (size_t i = 0; i < cols.size(); i++) {
+            if (i) line += o.delimiter;
+            const Value& v = row[static_cast<size_t>(cols[i])];
+            if (v.is_null()) {
+              line += o.null_marker;
+            } else {
+              std::string text = ToText(v, st.fmt);
+              line += o.csv ? QuoteCsv(text, o) : EscapeText(text, o.delimiter);
+            }
+          }
+          r.copy_out.push_back(line + "\n");
+          n++;
+          return Status::OK();
+        }));
     r.tag = fmt::format("COPY {}", n);
     return r;
   };

@@ -50,10 +50,10 @@ Result<Value> ToColumn(const TableDef& t, size_t i, const Value& v, const Format
     if (chars > n) {
       std::string trimmed = std::string(Trim(s));
       if (trimmed.size() > n || c.type_oid == oid::kVarchar) {
-        return Status::Sql("22001", fmt::format("value too long for type {}({})",
-                                                c.type_oid == oid::kVarchar ? "character varying"
-                                                                            : "character",
-                                                n));
+        return Status::Sql(
+            "22001",
+            fmt::format("value too long for type {}({})",
+                        c.type_oid == oid::kVarchar ? "character varying" : "character", n));
       }
       s = trimmed;
     }
@@ -111,7 +111,8 @@ Result<std::pair<std::vector<ExprPtr>, std::vector<ColumnDesc>>> CompileReturnin
     const auto* rt = list[i]->res_target;
     const PgQuery__Node* v = rt->val;
     if (v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF &&
-        v->column_ref->fields[v->column_ref->n_fields - 1]->node_case == PG_QUERY__NODE__NODE_A_STAR) {
+        v->column_ref->fields[v->column_ref->n_fields - 1]->node_case ==
+            PG_QUERY__NODE__NODE_A_STAR) {
       for (size_t c = 0; c < t.columns.size(); c++) {
         auto e = std::make_shared<Expr>();
         e->type = t.columns[c].type_oid;
@@ -192,35 +193,31 @@ Status CheckPrimaryKey(Executor& ex, const TableDef& t, const Row& row,
   access::TxnContext probe = ex.txn();
   probe.snapshot = ex.db()->engine->txm().TakeSnapshot();
   FormatOptions fo;
-  access::HeapScan scan(ex.db()->engine->env(), t.rel, probe);
-  access::TupleId tid;
-  std::string bytes;
-  while (true) {
-    WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &bytes));
-    if (!more) break;
-    if (self && tid == *self) continue;
-    WALREP_ASSIGN_OR_RETURN(Row other, DecodeRow(t, bytes, fo));
-    bool same = true;
-    for (size_t i : idx) {
-      auto c = CompareValues(row[i], other[i]);
-      if (!c.ok() || *c != 0) {
-        same = false;
-        break;
-      }
-    }
-    if (same) {
-      std::string cols, vals;
-      for (size_t i : idx) {
-        cols += (cols.empty() ? "" : ", ") + t.columns[i].name;
-        vals += (vals.empty() ? "" : ", ") + ToText(row[i], fo);
-      }
-      return Status::Sql("23505", fmt::format("duplicate key value violates unique constraint "
-                                              "\"{}_pkey\"",
-                                              t.name))
-          .WithDetail(fmt::format("Key ({})=({}) already exists.", cols, vals));
-    }
-  }
-  return Status::OK();
+  return access::ForEachRow(
+      ex.db()->engine->env(), t.rel, probe, [&](access::TupleId tid, std::string& bytes) -> Status {
+        if (self && tid == *self) return Status::OK();
+        WALREP_ASSIGN_OR_RETURN(Row other, DecodeRow(t, bytes, fo));
+        bool same = true;
+        for (size_t i : idx) {
+          auto c = CompareValues(row[i], other[i]);
+          if (!c.ok() || *c != 0) {
+            same = false;
+            break;
+          }
+        }
+        if (same) {
+          std::string cols, vals;
+          for (size_t i : idx) {
+            cols += (cols.empty() ? "" : ", ") + t.columns[i].name;
+            vals += (vals.empty() ? "" : ", ") + ToText(row[i], fo);
+          }
+          return Status::Sql("23505", fmt::format("duplicate key value violates unique constraint "
+                                                  "\"{}_pkey\"",
+                                                  t.name))
+              .WithDetail(fmt::format("Key ({})=({}) already exists.", cols, vals));
+        }
+        return Status::OK();
+      });
 }
 
 }  // namespace
@@ -245,22 +242,17 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
   tx.ensure_xid();
   // Collect matching rows first: the scan must not see versions this statement creates.
   std::vector<std::pair<access::TupleId, Row>> matches;
-  {
-    access::HeapScan scan(env, m.table.rel, tx);
-    access::TupleId tid;
-    std::string bytes;
-    while (true) {
-      WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &bytes));
-      if (!more) break;
-      WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(m.table, bytes, st.fmt));
-      st.row = &row;
-      if (m.where) {
-        WALREP_ASSIGN_OR_RETURN(Value ok, m.where->eval(st));
-        if (ok.is_null() || !ok.as_bool()) continue;
-      }
-      matches.emplace_back(tid, std::move(row));
-    }
-  }
+  WALREP_RETURN_IF_ERROR(access::ForEachRow(
+      env, m.table.rel, tx, [&](access::TupleId tid, std::string& bytes) -> Status {
+        WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(m.table, bytes, st.fmt));
+        st.row = &row;
+        if (m.where) {
+          WALREP_ASSIGN_OR_RETURN(Value ok, m.where->eval(st));
+          if (ok.is_null() || !ok.as_bool()) return Status::OK();
+        }
+        matches.emplace_back(tid, std::move(row));
+        return Status::OK();
+      }));
   ExecResult r;
   r.returns_rows = !m.returning.empty();
   r.columns = ret_cols;
@@ -358,15 +350,13 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
   Executor* exec = &ex;
   view->rows = [def, exec](SessionContext&) -> Result<std::vector<Row>> {
     std::vector<Row> rows;
-    access::HeapScan scan(exec->db()->engine->env(), def.rel, exec->txn());
-    access::TupleId tid;
-    std::string bytes;
-    while (true) {
-      WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &bytes));
-      if (!more) break;
-      WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, exec->format_options()));
-      rows.push_back(std::move(row));
-    }
+    WALREP_RETURN_IF_ERROR(access::ForEachRow(
+        exec->db()->engine->env(), def.rel, exec->txn(),
+        [&](access::TupleId, std::string& bytes) -> Status {
+          WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, exec->format_options()));
+          rows.push_back(std::move(row));
+          return Status::OK();
+        }));
     return rows;
   };
   p->owned_views.push_back(view);
@@ -409,7 +399,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           bool serial = tname == "serial" || tname == "bigserial" || tname == "smallserial" ||
                         tname == "serial4" || tname == "serial8";
           if (serial) {
-            return Status::NotSupported("serial columns need sequences, which are not supported yet");
+            return Status::NotSupported(
+                "serial columns need sequences, which are not supported yet");
           }
           auto t = LookupTypeName(tname);
           if (!t.ok()) {
@@ -430,8 +421,12 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           for (size_t k = 0; k < cd->n_constraints; k++) {
             const auto* con = cd->constraints[k]->constraint;
             switch (con->contype) {
-              case PG_QUERY__CONSTR_TYPE__CONSTR_NOTNULL: col.not_null = true; break;
-              case PG_QUERY__CONSTR_TYPE__CONSTR_NULL: col.not_null = false; break;
+              case PG_QUERY__CONSTR_TYPE__CONSTR_NOTNULL:
+                col.not_null = true;
+                break;
+              case PG_QUERY__CONSTR_TYPE__CONSTR_NULL:
+                col.not_null = false;
+                break;
               case PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT: {
                 // Keep the SQL text of the default, taken from the statement.
                 const std::string& sql = p->stmt->tree->sql;
@@ -460,7 +455,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
                 }
                 std::string text(Trim(sql.substr(kw, end - kw)));
                 // Strip a trailing NOT NULL / PRIMARY KEY / etc. written after the default.
-                static const char* kStops[] = {" not null", " null", " primary key", " unique",
+                static const char* kStops[] = {" not null",   " null",  " primary key", " unique",
                                                " references", " check", " constraint"};
                 std::string lower = ToLower(text);
                 size_t cut = text.size();
@@ -485,11 +480,13 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
               case PG_QUERY__CONSTR_TYPE__CONSTR_CHECK:
               case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN:
                 return Status::NotSupported("CHECK and FOREIGN KEY constraints are not supported");
-              default: break;
+              default:
+                break;
             }
           }
           if (def.column_index(col.name) >= 0) {
-            return Status::Sql("42701", fmt::format("column \"{}\" specified more than once", col.name));
+            return Status::Sql("42701",
+                               fmt::format("column \"{}\" specified more than once", col.name));
           }
           def.columns.push_back(col);
         } else if (e->node_case == PG_QUERY__NODE__NODE_CONSTRAINT) {
@@ -561,7 +558,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
     case PG_QUERY__NODE__NODE_TRUNCATE_STMT: {
       const auto* t = node->truncate_stmt;
       std::vector<std::string> names;
-      for (size_t i = 0; i < t->n_relations; i++) names.push_back(t->relations[i]->range_var->relname);
+      for (size_t i = 0; i < t->n_relations; i++)
+        names.push_back(t->relations[i]->range_var->relname);
       p->run = [names](Executor& e, EvalState&) -> Result<ExecResult> {
         if (e.db()->read_only) return ReadOnlyError("TRUNCATE TABLE");
         for (const auto& n : names) {
@@ -595,7 +593,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           col.not_null = cd->is_not_null;
           for (size_t k = 0; k < cd->n_constraints; k++) {
             if (cd->constraints[k]->constraint->contype != PG_QUERY__CONSTR_TYPE__CONSTR_NULL) {
-              return Status::NotSupported("constraints and defaults in ADD COLUMN are not supported");
+              return Status::NotSupported(
+                  "constraints and defaults in ADD COLUMN are not supported");
             }
           }
           if (col.not_null) return Status::NotSupported("ADD COLUMN ... NOT NULL is not supported");
@@ -613,44 +612,50 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, name, -1));
         for (const auto& c : add_cols) {
           if (def.column_index(c.name) >= 0) {
-            return Status::Sql("42701", fmt::format("column \"{}\" of relation \"{}\" already exists",
-                                                    c.name, name));
+            return Status::Sql(
+                "42701",
+                fmt::format("column \"{}\" of relation \"{}\" already exists", c.name, name));
           }
           def.columns.push_back(c);
         }
         if (!pk.empty()) {
           if (!def.primary_key.empty()) {
-            return Status::Sql("42P16", fmt::format("multiple primary keys for table \"{}\" are not "
-                                                    "allowed",
-                                                    name));
+            return Status::Sql("42P16",
+                               fmt::format("multiple primary keys for table \"{}\" are not "
+                                           "allowed",
+                                           name));
           }
           for (const auto& k : pk) {
             int i = def.column_index(k);
-            if (i < 0) return Status::Sql("42703", fmt::format("column \"{}\" of relation \"{}\" does not exist", k, name));
+            if (i < 0)
+              return Status::Sql(
+                  "42703", fmt::format("column \"{}\" of relation \"{}\" does not exist", k, name));
             def.columns[static_cast<size_t>(i)].not_null = true;
           }
           def.primary_key = pk;
           // Existing rows must already satisfy the key.
-          access::HeapScan scan(e.db()->engine->env(), def.rel, e.txn());
-          access::TupleId tid;
-          std::string bytes;
           std::set<std::string> seen;
-          while (true) {
-            WALREP_ASSIGN_OR_RETURN(bool more, scan.Next(&tid, &bytes));
-            if (!more) break;
-            WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, FormatOptions{}));
-            std::string key;
-            for (const auto& k : pk) {
-              const Value& v = row[static_cast<size_t>(def.column_index(k))];
-              if (v.is_null()) {
-                return Status::Sql("23502", fmt::format("column \"{}\" of relation \"{}\" contains null values", k, name));
-              }
-              key += ToText(v, FormatOptions{}) + '\0';
-            }
-            if (!seen.insert(key).second) {
-              return Status::Sql("23505", fmt::format("could not create unique index \"{}_pkey\"", name));
-            }
-          }
+          WALREP_RETURN_IF_ERROR(access::ForEachRow(
+              e.db()->engine->env(), def.rel, e.txn(),
+              [&](access::TupleId, std::string& bytes) -> Status {
+                WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, FormatOptions{}));
+                std::string key;
+                for (const auto& k : pk) {
+                  const Value& v = row[static_cast<size_t>(def.column_index(k))];
+                  if (v.is_null()) {
+                    return Status::Sql(
+                        "23502",
+                        fmt::format("column \"{}\" of relation \"{}\" contains null values", k,
+                                    name));
+                  }
+                  key += ToText(v, FormatOptions{}) + '\0';
+                }
+                if (!seen.insert(key).second) {
+                  return Status::Sql(
+                      "23505", fmt::format("could not create unique index \"{}_pkey\"", name));
+                }
+                return Status::OK();
+              }));
         }
         e.txn().ensure_xid();
         WALREP_RETURN_IF_ERROR(e.db()->catalog->AlterTable(e.txn(), def));
@@ -693,7 +698,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       if (ins->on_conflict_clause || ins->with_clause) {
         return Status::NotSupported("ON CONFLICT and WITH in INSERT are not supported");
       }
-      WALREP_ASSIGN_OR_RETURN(TableDef t, LookupTable(ex, RelName(ins->relation), ins->relation->location));
+      WALREP_ASSIGN_OR_RETURN(TableDef t,
+                              LookupTable(ex, RelName(ins->relation), ins->relation->location));
       std::vector<int> target_cols;
       if (ins->n_cols == 0) {
         for (size_t i = 0; i < t.columns.size(); i++) target_cols.push_back(static_cast<int>(i));
@@ -702,8 +708,9 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           const auto* rt = ins->cols[i]->res_target;
           int idx = t.column_index(rt->name);
           if (idx < 0) {
-            return Status::Sql("42703", fmt::format("column \"{}\" of relation \"{}\" does not exist",
-                                                    rt->name, t.name))
+            return Status::Sql("42703",
+                               fmt::format("column \"{}\" of relation \"{}\" does not exist",
+                                           rt->name, t.name))
                 .WithPosition(rt->location + 1);
           }
           target_cols.push_back(idx);
@@ -749,12 +756,13 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       Scope scope = TableScope(t, ins->relation);
       auto scope_ptr = std::make_shared<Scope>(scope);
       cs.scope = scope_ptr.get();
-      WALREP_ASSIGN_OR_RETURN(auto ret, CompileReturning(cs, t, ins->returning_list, ins->n_returning_list));
+      WALREP_ASSIGN_OR_RETURN(auto ret,
+                              CompileReturning(cs, t, ins->returning_list, ins->n_returning_list));
       p->rows = !ret.first.empty();
       p->cols = ret.second;
       auto cols = p->cols;
-      p->run = [t, target_cols, rows, defaults, ret, cols, scope_ptr](Executor& e, EvalState& st)
-          -> Result<ExecResult> {
+      p->run = [t, target_cols, rows, defaults, ret, cols, scope_ptr](
+                   Executor& e, EvalState& st) -> Result<ExecResult> {
         if (e.db()->read_only) return ReadOnlyError("INSERT");
         ExecResult r;
         r.returns_rows = !ret.first.empty();
@@ -763,7 +771,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           WALREP_ASSIGN_OR_RETURN(Row row, BuildRow(st, t, defaults, target_cols, vals));
           WALREP_RETURN_IF_ERROR(CheckPrimaryKey(e, t, row, nullptr));
           WALREP_RETURN_IF_ERROR(
-              access::HeapInsert(e.db()->engine->env(), t.rel, e.txn(), EncodeRow(row, st.fmt)).status());
+              access::HeapInsert(e.db()->engine->env(), t.rel, e.txn(), EncodeRow(row, st.fmt))
+                  .status());
           if (r.returns_rows) {
             st.row = &row;
             Row out;
@@ -783,7 +792,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
     case PG_QUERY__NODE__NODE_UPDATE_STMT:
     case PG_QUERY__NODE__NODE_DELETE_STMT: {
       bool update = node->node_case == PG_QUERY__NODE__NODE_UPDATE_STMT;
-      const PgQuery__RangeVar* rv = update ? node->update_stmt->relation : node->delete_stmt->relation;
+      const PgQuery__RangeVar* rv =
+          update ? node->update_stmt->relation : node->delete_stmt->relation;
       if ((update && (node->update_stmt->n_from_clause || node->update_stmt->with_clause)) ||
           (!update && (node->delete_stmt->n_using_clause || node->delete_stmt->with_clause))) {
         return Status::NotSupported("FROM, USING and WITH in UPDATE/DELETE are not supported");
@@ -793,7 +803,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       WALREP_ASSIGN_OR_RETURN(m.table, LookupTable(ex, RelName(rv), rv->location));
       auto scope = std::make_shared<Scope>(TableScope(m.table, rv));
       cs.scope = scope.get();
-      const PgQuery__Node* where = update ? node->update_stmt->where_clause : node->delete_stmt->where_clause;
+      const PgQuery__Node* where =
+          update ? node->update_stmt->where_clause : node->delete_stmt->where_clause;
       if (where) {
         WALREP_ASSIGN_OR_RETURN(m.where, CompileExpr(cs, where));
         WALREP_ASSIGN_OR_RETURN(m.where, Coerce(cs, m.where, oid::kBool, false));
@@ -803,8 +814,9 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           const auto* rt = node->update_stmt->target_list[i]->res_target;
           int idx = m.table.column_index(rt->name);
           if (idx < 0) {
-            return Status::Sql("42703", fmt::format("column \"{}\" of relation \"{}\" does not exist",
-                                                    rt->name, m.table.name))
+            return Status::Sql("42703",
+                               fmt::format("column \"{}\" of relation \"{}\" does not exist",
+                                           rt->name, m.table.name))
                 .WithPosition(rt->location + 1);
           }
           ExprPtr e;
@@ -815,12 +827,15 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           } else {
             WALREP_ASSIGN_OR_RETURN(e, CompileExpr(cs, rt->val));
           }
-          WALREP_ASSIGN_OR_RETURN(e, Coerce(cs, e, m.table.columns[static_cast<size_t>(idx)].type_oid, true));
+          WALREP_ASSIGN_OR_RETURN(
+              e, Coerce(cs, e, m.table.columns[static_cast<size_t>(idx)].type_oid, true));
           m.sets.emplace_back(idx, e);
         }
       }
-      PgQuery__Node** rl = update ? node->update_stmt->returning_list : node->delete_stmt->returning_list;
-      size_t rn = update ? node->update_stmt->n_returning_list : node->delete_stmt->n_returning_list;
+      PgQuery__Node** rl =
+          update ? node->update_stmt->returning_list : node->delete_stmt->returning_list;
+      size_t rn =
+          update ? node->update_stmt->n_returning_list : node->delete_stmt->n_returning_list;
       WALREP_ASSIGN_OR_RETURN(auto ret, CompileReturning(cs, m.table, rl, rn));
       m.returning = ret.first;
       p->rows = !ret.first.empty();

@@ -30,11 +30,20 @@ Result<std::string> SetArgsToString(PgQuery__Node** args, size_t n) {
     }
     const auto* c = a->a_const;
     switch (c->val_case) {
-      case PG_QUERY__A__CONST__VAL_IVAL: piece = std::to_string(c->ival ? c->ival->ival : 0); break;
-      case PG_QUERY__A__CONST__VAL_FVAL: piece = c->fval->fval; break;
-      case PG_QUERY__A__CONST__VAL_SVAL: piece = c->sval->sval; break;
-      case PG_QUERY__A__CONST__VAL_BOOLVAL: piece = c->boolval->boolval ? "on" : "off"; break;
-      default: return Status::Sql("42601", "SET requires a constant value");
+      case PG_QUERY__A__CONST__VAL_IVAL:
+        piece = std::to_string(c->ival ? c->ival->ival : 0);
+        break;
+      case PG_QUERY__A__CONST__VAL_FVAL:
+        piece = c->fval->fval;
+        break;
+      case PG_QUERY__A__CONST__VAL_SVAL:
+        piece = c->sval->sval;
+        break;
+      case PG_QUERY__A__CONST__VAL_BOOLVAL:
+        piece = c->boolval->boolval ? "on" : "off";
+        break;
+      default:
+        return Status::Sql("42601", "SET requires a constant value");
     }
     out += (i ? ", " : "") + piece;
   }
@@ -46,7 +55,6 @@ std::string CanonicalSetName(const std::string& name) {
   if (n == "timezone") return "TimeZone";
   return name;
 }
-
 
 Result<RoleOptions> ParseRoleOptions(PgQuery__Node** opts, size_t n) {
   RoleOptions o;
@@ -73,9 +81,8 @@ Result<RoleOptions> ParseRoleOptions(PgQuery__Node** opts, size_t n) {
     } else if (name == "inherit") {
       o.inherit = boolarg();
     } else if (name == "connectionlimit") {
-      o.connection_limit = d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_INTEGER
-                               ? d->arg->integer->ival
-                               : -1;
+      o.connection_limit =
+          d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_INTEGER ? d->arg->integer->ival : -1;
     } else if (name == "password") {
       o.password_given = true;
       if (d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_STRING) {
@@ -141,9 +148,9 @@ Result<std::vector<std::pair<Row, std::vector<Value>>>> ComputeGroups(
             acc.isum += v.as_int();
           } else if (v.type() == oid::kNumeric) {
             int sc = std::max(acc.nsum.scale, v.as_numeric().scale);
-            acc.nsum = Numeric{NumericRescale(acc.nsum, sc).mantissa +
-                                   NumericRescale(v.as_numeric(), sc).mantissa,
-                               sc};
+            acc.nsum = Numeric{
+                NumericRescale(acc.nsum, sc).mantissa + NumericRescale(v.as_numeric(), sc).mantissa,
+                sc};
           } else {
             acc.fsum += v.as_double();
           }
@@ -158,11 +165,13 @@ Result<std::vector<std::pair<Row, std::vector<Value>>>> ComputeGroups(
           }
           break;
         }
-        default: break;
+        default:
+          break;
       }
     }
   }
-  if (groups.empty() && group_by.empty()) groups.push_back(Group{Row(), std::vector<Acc>(aggs.size())});
+  if (groups.empty() && group_by.empty())
+    groups.push_back(Group{Row(), std::vector<Acc>(aggs.size())});
   std::vector<std::pair<Row, std::vector<Value>>> out;
   for (auto& g : groups) {
     std::vector<Value> vals;
@@ -172,9 +181,13 @@ Result<std::vector<std::pair<Row, std::vector<Value>>>> ComputeGroups(
       int32_t rt = a.result_type;
       switch (a.kind) {
         case AggSpec::kCountStar:
-        case AggSpec::kCount: vals.push_back(Value::Int(oid::kInt8, acc.count)); break;
+        case AggSpec::kCount:
+          vals.push_back(Value::Int(oid::kInt8, acc.count));
+          break;
         case AggSpec::kMin:
-        case AggSpec::kMax: vals.push_back(acc.any ? acc.best : Value::Null(rt)); break;
+        case AggSpec::kMax:
+          vals.push_back(acc.any ? acc.best : Value::Null(rt));
+          break;
         case AggSpec::kSum:
         case AggSpec::kAvg: {
           if (!acc.any) {
@@ -215,19 +228,17 @@ Result<std::vector<std::pair<Row, std::vector<Value>>>> ComputeGroups(
 struct ExecAccess {
   // A table function in FROM becomes a one-off view over its rows for these arguments.
   static Result<const ViewDef*> PrepareTableFunction(CompileState& cs,
-                                                      const PgQuery__RangeFunction* rf,
-                                                      Prepared* p);
+                                                     const PgQuery__RangeFunction* rf, Prepared* p);
   static Result<std::shared_ptr<Prepared>> PrepareSelect(Executor& ex, CompileState& cs,
                                                          std::shared_ptr<Prepared> p,
                                                          const PgQuery__SelectStmt* s);
-  static Result<std::shared_ptr<Prepared>> PrepareUtility(Executor& ex,
-                                                          std::shared_ptr<Prepared> p,
+  static Result<std::shared_ptr<Prepared>> PrepareUtility(Executor& ex, std::shared_ptr<Prepared> p,
                                                           const PgQuery__Node* node);
 };
 
 Result<const ViewDef*> ExecAccess::PrepareTableFunction(CompileState& cs,
-                                                         const PgQuery__RangeFunction* rf,
-                                                         Prepared* p) {
+                                                        const PgQuery__RangeFunction* rf,
+                                                        Prepared* p) {
   if (rf->n_functions != 1 || rf->lateral || rf->ordinality || rf->is_rowsfrom) {
     return Status::NotSupported("this form of function in FROM is not supported");
   }
@@ -550,7 +561,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
       WALREP_ASSIGN_OR_RETURN(Value v, limit->eval(st));
       if (!v.is_null()) {
         if (v.as_int() < 0) return Status::Sql("2201W", "LIMIT must not be negative");
-        if (static_cast<size_t>(v.as_int()) < r.rows.size()) r.rows.resize(static_cast<size_t>(v.as_int()));
+        if (static_cast<size_t>(v.as_int()) < r.rows.size())
+          r.rows.resize(static_cast<size_t>(v.as_int()));
       }
     }
     r.tag = fmt::format("SELECT {}", r.rows.size());
@@ -578,15 +590,19 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
           if (d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_A_CONST) {
             const auto* c = d->arg->a_const;
             if (c->val_case == PG_QUERY__A__CONST__VAL_SVAL) val = c->sval->sval;
-            if (c->val_case == PG_QUERY__A__CONST__VAL_IVAL) val = c->ival && c->ival->ival ? "on" : "off";
+            if (c->val_case == PG_QUERY__A__CONST__VAL_IVAL)
+              val = c->ival && c->ival->ival ? "on" : "off";
           }
           bool session = name == "SESSION CHARACTERISTICS";
           if (opt == "transaction_isolation") {
-            assigns.emplace_back(session ? "default_transaction_isolation" : "transaction_isolation", val);
+            assigns.emplace_back(
+                session ? "default_transaction_isolation" : "transaction_isolation", val);
           } else if (opt == "transaction_read_only") {
-            assigns.emplace_back(session ? "default_transaction_read_only" : "transaction_read_only", val);
+            assigns.emplace_back(
+                session ? "default_transaction_read_only" : "transaction_read_only", val);
           } else {
-            return Status::NotSupported(fmt::format("transaction option \"{}\" is not supported", opt));
+            return Status::NotSupported(
+                fmt::format("transaction option \"{}\" is not supported", opt));
           }
         }
         p->run = [assigns](Executor& e, EvalState& st) -> Result<ExecResult> {
@@ -631,8 +647,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
         if (local && e.txn_status() != TxnStatus::kInBlock) {
           st.ctx->AddNotice("WARNING", "25P01", "SET LOCAL can only be used in transaction blocks");
         }
-        WALREP_RETURN_IF_ERROR(st.ctx->settings().Set(
-            name, value, local, e.txn_status() == TxnStatus::kInBlock));
+        WALREP_RETURN_IF_ERROR(
+            st.ctx->settings().Set(name, value, local, e.txn_status() == TxnStatus::kInBlock));
         return TagOnly("SET");
       };
       return p;
@@ -895,8 +911,8 @@ const FormatOptions& Executor::format_options() const {
   return format_cache_;
 }
 
-Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(
-    std::shared_ptr<ParsedStatement> stmt, std::vector<int32_t> param_types) {
+Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<ParsedStatement> stmt,
+                                                             std::vector<int32_t> param_types) {
   auto p = std::make_shared<Prepared>();
   p->stmt = stmt;
   *p->params = std::move(param_types);
@@ -933,9 +949,8 @@ void Executor::StartStatement() {
   first_statement_ = false;
 }
 
-
-
-Result<ExecResult> Executor::Execute(const PreparedStatement& ps, const std::vector<Value>& params) {
+Result<ExecResult> Executor::Execute(const PreparedStatement& ps,
+                                     const std::vector<Value>& params) {
   const auto& p = static_cast<const Prepared&>(ps);
   if (status_ == TxnStatus::kFailed && !p.allowed_in_failed && p.stmt->raw) {
     return Status::Sql("25P02",
@@ -987,8 +1002,9 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
       } else {
         status_ = TxnStatus::kInBlock;
       }
-      return TagOnly(kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN ? "BEGIN"
-                                                                               : "START TRANSACTION");
+      return TagOnly(kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_BEGIN
+                         ? "BEGIN"
+                         : "START TRANSACTION");
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_COMMIT: {
       if (status_ == TxnStatus::kIdle) {
         AddWarning("25P01", "there is no transaction in progress");
@@ -1013,15 +1029,16 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO: {
       bool release = kind == PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE;
       if (status_ == TxnStatus::kIdle) {
-        return Status::Sql("25P01", fmt::format("{} can only be used in transaction blocks",
-                                                release ? "RELEASE SAVEPOINT"
-                                                        : "ROLLBACK TO SAVEPOINT"));
+        return Status::Sql("25P01",
+                           fmt::format("{} can only be used in transaction blocks",
+                                       release ? "RELEASE SAVEPOINT" : "ROLLBACK TO SAVEPOINT"));
       }
       auto it = std::find(savepoints_.rbegin(), savepoints_.rend(), savepoint);
       if (it == savepoints_.rend()) {
         if (status_ == TxnStatus::kFailed && release) {
-          return Status::Sql("25P02", "current transaction is aborted, commands ignored until end "
-                                      "of transaction block");
+          return Status::Sql("25P02",
+                             "current transaction is aborted, commands ignored until end "
+                             "of transaction block");
         }
         return Status::Sql("3B001", fmt::format("savepoint \"{}\" does not exist", savepoint));
       }

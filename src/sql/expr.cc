@@ -7,8 +7,8 @@
 #include <fmt/format.h>
 
 #include <climits>
-#include <map>
 #include <cmath>
+#include <map>
 
 #include "sql_internal.h"
 #include "walrep/common/strings.h"
@@ -25,12 +25,18 @@ Status Err(const CompileState& cs, std::string sqlstate, std::string msg, int lo
 
 int IntRank(int32_t t) {
   switch (t) {
-    case oid::kInt2: return 1;
-    case oid::kInt4: return 2;
-    case oid::kInt8: return 3;
-    case oid::kNumeric: return 4;
-    case oid::kFloat4: return 5;
-    case oid::kFloat8: return 6;
+    case oid::kInt2:
+      return 1;
+    case oid::kInt4:
+      return 2;
+    case oid::kInt8:
+      return 3;
+    case oid::kNumeric:
+      return 4;
+    case oid::kFloat4:
+      return 5;
+    case oid::kFloat8:
+      return 6;
   }
   return 0;
 }
@@ -82,9 +88,12 @@ Result<Value> Arith(char op, const Value& a, const Value& b, int32_t type) {
   if (IsIntegerType(type)) {
     __int128 x = a.as_int(), y = b.as_int();
     switch (op) {
-      case '+': return CheckInt(type, x + y);
-      case '-': return CheckInt(type, x - y);
-      case '*': return CheckInt(type, x * y);
+      case '+':
+        return CheckInt(type, x + y);
+      case '-':
+        return CheckInt(type, x - y);
+      case '*':
+        return CheckInt(type, x * y);
       case '/':
         if (y == 0) return Status::Sql("22012", "division by zero");
         return CheckInt(type, x / y);
@@ -97,9 +106,14 @@ Result<Value> Arith(char op, const Value& a, const Value& b, int32_t type) {
     Numeric x = ToNumeric(a), y = ToNumeric(b);
     int s = std::max(x.scale, y.scale);
     switch (op) {
-      case '+': return Value::Num(Numeric{NumericRescale(x, s).mantissa + NumericRescale(y, s).mantissa, s});
-      case '-': return Value::Num(Numeric{NumericRescale(x, s).mantissa - NumericRescale(y, s).mantissa, s});
-      case '*': return Value::Num(Numeric{x.mantissa * y.mantissa, x.scale + y.scale});
+      case '+':
+        return Value::Num(
+            Numeric{NumericRescale(x, s).mantissa + NumericRescale(y, s).mantissa, s});
+      case '-':
+        return Value::Num(
+            Numeric{NumericRescale(x, s).mantissa - NumericRescale(y, s).mantissa, s});
+      case '*':
+        return Value::Num(Numeric{x.mantissa * y.mantissa, x.scale + y.scale});
       case '/':
       case '%': {
         if (y.mantissa == 0) return Status::Sql("22012", "division by zero");
@@ -110,9 +124,9 @@ Result<Value> Arith(char op, const Value& a, const Value& b, int32_t type) {
         // At least 16 significant digits and never less than either input's scale, like
         // PostgreSQL's select_div_scale().
         int rscale = std::max({16, x.scale, y.scale});
-        __int128 num = x.mantissa * Pow10(rscale + 1 + y.scale - x.scale > 0
-                                              ? rscale + 1 + y.scale - x.scale
-                                              : 0);
+        __int128 num =
+            x.mantissa *
+            Pow10(rscale + 1 + y.scale - x.scale > 0 ? rscale + 1 + y.scale - x.scale : 0);
         __int128 q = num / y.mantissa;
         Numeric r{q, rscale + 1};
         return Value::Num(NumericRescale(r, rscale));
@@ -121,9 +135,12 @@ Result<Value> Arith(char op, const Value& a, const Value& b, int32_t type) {
   }
   double x = ToDouble(a), y = ToDouble(b);
   switch (op) {
-    case '+': return Value::Float(type, x + y);
-    case '-': return Value::Float(type, x - y);
-    case '*': return Value::Float(type, x * y);
+    case '+':
+      return Value::Float(type, x + y);
+    case '-':
+      return Value::Float(type, x - y);
+    case '*':
+      return Value::Float(type, x * y);
     case '/':
       if (y == 0) return Status::Sql("22012", "division by zero");
       return Value::Float(type, x / y);
@@ -142,7 +159,8 @@ bool LikeMatch(std::string_view s, std::string_view p, bool icase) {
     if (pi < p.size() && p[pi] == '\\' && pi + 1 < p.size() && eq(p[pi + 1], s[si])) {
       pi += 2;
       si++;
-    } else if (pi < p.size() && (p[pi] == '_' || (p[pi] != '%' && p[pi] != '\\' && eq(p[pi], s[si])))) {
+    } else if (pi < p.size() &&
+               (p[pi] == '_' || (p[pi] != '%' && p[pi] != '\\' && eq(p[pi], s[si])))) {
       pi++;
       si++;
     } else if (pi < p.size() && p[pi] == '%') {
@@ -186,8 +204,9 @@ Result<int32_t> CommonType(CompileState& cs, ExprPtr& l, ExprPtr& r, const std::
   return Err(cs, "42883",
              fmt::format("operator does not exist: {} {} {}", TypeName(lt), op, TypeName(rt)),
              location)
-      .WithHint("No operator matches the given name and argument types. You might need to add "
-                "explicit type casts.");
+      .WithHint(
+          "No operator matches the given name and argument types. You might need to add "
+          "explicit type casts.");
 }
 
 Result<ExprPtr> CompileComparison(CompileState& cs, const std::string& op, ExprPtr l, ExprPtr r,
@@ -200,8 +219,12 @@ Result<ExprPtr> CompileComparison(CompileState& cs, const std::string& op, ExprP
     WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
     if (a.is_null() || b.is_null()) return Value::Null(oid::kBool);
     WALREP_ASSIGN_OR_RETURN(int c, CompareValues(a, b));
-    bool res = op == "=" ? c == 0 : (op == "<>" || op == "!=") ? c != 0 : op == "<" ? c < 0
-               : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0;
+    bool res = op == "="                    ? c == 0
+               : (op == "<>" || op == "!=") ? c != 0
+               : op == "<"                  ? c < 0
+               : op == ">"                  ? c > 0
+               : op == "<="                 ? c <= 0
+                                            : c >= 0;
     return Value::Bool(res);
   });
 }
@@ -261,7 +284,8 @@ Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, Ex
     char c = op[0];
     // Date/time arithmetic.
     if ((IsTimeType(lt) || lt == oid::kInterval) || (IsTimeType(rt) || rt == oid::kInterval)) {
-      if (lt == oid::kUnknown) lt = (rt == oid::kInterval || IsTimeType(rt)) && c == '-' ? rt : oid::kInterval;
+      if (lt == oid::kUnknown)
+        lt = (rt == oid::kInterval || IsTimeType(rt)) && c == '-' ? rt : oid::kInterval;
       if (rt == oid::kUnknown) rt = (c == '-' && IsTimeType(lt)) ? oid::kInterval : oid::kInterval;
       if (lt == oid::kDate && (rt == oid::kInt4 || rt == oid::kInt2) && (c == '+' || c == '-')) {
         WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, oid::kInt4, false));
@@ -274,8 +298,9 @@ Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, Ex
       }
       if (IsTimeType(lt) && IsTimeType(rt) && c == '-') {
         bool dates = lt == oid::kDate && rt == oid::kDate;
-        int32_t t = dates ? oid::kDate : (lt == oid::kTimestampTz || rt == oid::kTimestampTz)
-                                             ? oid::kTimestampTz : oid::kTimestamp;
+        int32_t t = dates                                                  ? oid::kDate
+                    : (lt == oid::kTimestampTz || rt == oid::kTimestampTz) ? oid::kTimestampTz
+                                                                           : oid::kTimestamp;
         WALREP_ASSIGN_OR_RETURN(l, Coerce(cs, l, t, false));
         WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, t, false));
         if (dates) {
@@ -292,8 +317,8 @@ Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, Ex
           if (a.is_null() || b.is_null()) return Value::Null(oid::kInterval);
           int64_t d = a.as_int() - b.as_int();
           // Whole days move into the day field, as PostgreSQL's timestamp_mi() justifies hours.
-          return Value::Interv(Interval{0, static_cast<int32_t>(d / 86400000000LL),
-                                        d % 86400000000LL});
+          return Value::Interv(
+              Interval{0, static_cast<int32_t>(d / 86400000000LL), d % 86400000000LL});
         });
       }
       if ((IsTimeType(lt) && rt == oid::kInterval && (c == '+' || c == '-')) ||
@@ -344,8 +369,8 @@ Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, Ex
           const Interval& x = a.as_interval();
           double total = (static_cast<double>(x.months) * 30 + x.days) * 86400e6 + x.micros;
           int64_t us = std::llround(total * f);
-          return Value::Interv(Interval{0, static_cast<int32_t>(us / 86400000000LL),
-                                        us % 86400000000LL});
+          return Value::Interv(
+              Interval{0, static_cast<int32_t>(us / 86400000000LL), us % 86400000000LL});
         });
       }
       return Err(cs, "42883",
@@ -366,8 +391,9 @@ Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, Ex
     if (lt == oid::kUnknown && rt == oid::kUnknown) {
       return Err(cs, "42725", fmt::format("operator is not unique: unknown {} unknown", op),
                  location)
-          .WithHint("Could not choose a best candidate operator. You might need to add explicit "
-                    "type casts.");
+          .WithHint(
+              "Could not choose a best candidate operator. You might need to add explicit "
+              "type casts.");
     }
     WALREP_ASSIGN_OR_RETURN(int32_t t, CommonType(cs, l, r, op, location));
     if (!IntRank(t)) {
@@ -375,10 +401,12 @@ Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, Ex
                  fmt::format("operator does not exist: {} {} {}", TypeName(l->type), op,
                              TypeName(r->type)),
                  location)
-          .WithHint("No operator matches the given name and argument types. You might need to "
-                    "add explicit type casts.");
+          .WithHint(
+              "No operator matches the given name and argument types. You might need to "
+              "add explicit type casts.");
     }
-    if (t == oid::kFloat4) t = oid::kFloat8 == l->type || oid::kFloat8 == r->type ? oid::kFloat8 : t;
+    if (t == oid::kFloat4)
+      t = oid::kFloat8 == l->type || oid::kFloat8 == r->type ? oid::kFloat8 : t;
     if (c == '%' && (t == oid::kFloat4 || t == oid::kFloat8)) {
       return Err(cs, "42883", "operator does not exist: double precision % double precision",
                  location);
@@ -392,10 +420,10 @@ Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, Ex
       return Arith(c, a, b, t);
     });
   }
-  return Err(cs, "42883",
-             fmt::format("operator does not exist: {} {} {}", TypeName(l->type), op,
-                         TypeName(r->type)),
-             location);
+  return Err(
+      cs, "42883",
+      fmt::format("operator does not exist: {} {} {}", TypeName(l->type), op, TypeName(r->type)),
+      location);
 }
 
 Result<ExprPtr> CompileConst(const PgQuery__AConst* c) {
@@ -413,12 +441,14 @@ Result<ExprPtr> CompileConst(const PgQuery__AConst* c) {
       WALREP_ASSIGN_OR_RETURN(Numeric n, ParseNumeric(s));
       return ConstExpr(Value::Num(n));
     }
-    case PG_QUERY__A__CONST__VAL_BOOLVAL: return ConstExpr(Value::Bool(c->boolval->boolval));
+    case PG_QUERY__A__CONST__VAL_BOOLVAL:
+      return ConstExpr(Value::Bool(c->boolval->boolval));
     case PG_QUERY__A__CONST__VAL_SVAL:
       return ConstExpr(Value::Text(oid::kUnknown, c->sval->sval));
     case PG_QUERY__A__CONST__VAL_BSVAL:
       return Status::NotSupported("bit-string constants are not supported");
-    default: return ConstExpr(Value::Null(oid::kUnknown));
+    default:
+      return ConstExpr(Value::Null(oid::kUnknown));
   }
 }
 
@@ -450,8 +480,8 @@ Result<ExprPtr> CompileColumnRef(CompileState& cs, const PgQuery__ColumnRef* cr)
     bool rel_ok = parts.size() == 1 || parts[0] == cs.scope->alias ||
                   (cs.scope->alias.empty() && parts[0] == cs.scope->relname);
     if (parts.size() == 2 && !rel_ok) {
-      return Err(cs, "42P01",
-                 fmt::format("missing FROM-clause entry for table \"{}\"", parts[0]), cr->location);
+      return Err(cs, "42P01", fmt::format("missing FROM-clause entry for table \"{}\"", parts[0]),
+                 cr->location);
     }
     for (size_t i = 0; i < cs.scope->columns.size(); i++) {
       if (cs.scope->columns[i].name == col) {
@@ -473,24 +503,27 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
     name += (name.empty() ? "" : ".") + part;
   }
   if (fc->over) return Err(cs, "0A000", "window functions are not supported", fc->location);
-  static const std::map<std::string, AggSpec::Kind> kAggs = {
-      {"count", AggSpec::kCount}, {"sum", AggSpec::kSum}, {"min", AggSpec::kMin},
-      {"max", AggSpec::kMax},     {"avg", AggSpec::kAvg}};
+  static const std::map<std::string, AggSpec::Kind> kAggs = {{"count", AggSpec::kCount},
+                                                             {"sum", AggSpec::kSum},
+                                                             {"min", AggSpec::kMin},
+                                                             {"max", AggSpec::kMax},
+                                                             {"avg", AggSpec::kAvg}};
   auto agg = kAggs.find(name);
   if (agg != kAggs.end() && (fc->agg_star || fc->n_args == 1)) {
     if (!cs.aggs) {
       return Err(cs, "42803", "aggregate functions are not allowed here", fc->location);
     }
     if (fc->agg_distinct || fc->n_agg_order || fc->agg_filter) {
-      return Err(cs, "0A000", fmt::format("DISTINCT, ORDER BY and FILTER in {}() are not supported",
-                                          name),
+      return Err(cs, "0A000",
+                 fmt::format("DISTINCT, ORDER BY and FILTER in {}() are not supported", name),
                  fc->location);
     }
     AggSpec spec{agg->second, nullptr, oid::kInt8};
     if (fc->agg_star) {
       if (spec.kind != AggSpec::kCount) {
-        return Err(cs, "42809", fmt::format("{}(*) specified, but {} is not an aggregate function",
-                                            name, name), fc->location);
+        return Err(cs, "42809",
+                   fmt::format("{}(*) specified, but {} is not an aggregate function", name, name),
+                   fc->location);
       }
       spec.kind = AggSpec::kCountStar;
     } else {
@@ -506,11 +539,14 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
         t = oid::kText;
       }
       switch (spec.kind) {
-        case AggSpec::kCount: spec.result_type = oid::kInt8; break;
+        case AggSpec::kCount:
+          spec.result_type = oid::kInt8;
+          break;
         case AggSpec::kSum:
         case AggSpec::kAvg:
           if (!IntRank(t)) {
-            return Err(cs, "42883", fmt::format("function {}({}) does not exist", name, TypeName(t)),
+            return Err(cs, "42883",
+                       fmt::format("function {}({}) does not exist", name, TypeName(t)),
                        fc->location);
           }
           if (t == oid::kFloat4 || t == oid::kFloat8) {
@@ -521,7 +557,8 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
             spec.result_type = oid::kNumeric;
           }
           break;
-        default: spec.result_type = t;
+        default:
+          spec.result_type = t;
       }
     }
     int slot = static_cast<int>(cs.aggs->size());
@@ -541,8 +578,8 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
       fc->n_args == 0) {
     bool stmt = name == "statement_timestamp";
     return MakeExpr(oid::kTimestampTz, [stmt](EvalState& st) -> Result<Value> {
-      return Value::Timestamp(oid::kTimestampTz, stmt ? st.exec->statement_start()
-                                                      : st.exec->transaction_start());
+      return Value::Timestamp(oid::kTimestampTz,
+                              stmt ? st.exec->statement_start() : st.exec->transaction_start());
     });
   }
   // txid_current() assigns the transaction an id, as in PostgreSQL.
@@ -561,8 +598,9 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
       sig += std::string(i ? ", " : "") + (a.ok() ? TypeName((*a)->type) : "unknown");
     }
     return Err(cs, "42883", fmt::format("function {}({}) does not exist", name, sig), fc->location)
-        .WithHint("No function matches the given name and argument types. You might need to add "
-                  "explicit type casts.");
+        .WithHint(
+            "No function matches the given name and argument types. You might need to add "
+            "explicit type casts.");
   }
   std::vector<ExprPtr> args;
   std::vector<int32_t> types;
@@ -608,13 +646,13 @@ Result<ExprPtr> CompileSqlValueFunction(CompileState& cs, const PgQuery__SQLValu
     case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP:
     case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP_N:
       return MakeExpr(oid::kTimestamp, [](EvalState& st) -> Result<Value> {
-        return Value::Timestamp(oid::kTimestamp, st.exec->transaction_start() +
-                                                     st.fmt.timezone_offset * 1000000LL);
+        return Value::Timestamp(oid::kTimestamp,
+                                st.exec->transaction_start() + st.fmt.timezone_offset * 1000000LL);
       });
     case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_DATE:
       return MakeExpr(oid::kDate, [](EvalState& st) -> Result<Value> {
-        return Cast(Value::Timestamp(oid::kTimestampTz, st.exec->transaction_start()),
-                    oid::kDate, st.fmt);
+        return Cast(Value::Timestamp(oid::kTimestampTz, st.exec->transaction_start()), oid::kDate,
+                    st.fmt);
       });
     case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_ROLE:
     case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_USER:
@@ -648,14 +686,13 @@ ExprPtr ConstExpr(Value v) {
   return e;
 }
 
-int ErrorPosition(const CompileState& cs, int location) {
-  return location >= 0 ? location + 1 : 0;
-}
+int ErrorPosition(const CompileState& cs, int location) { return location >= 0 ? location + 1 : 0; }
 
 Result<int> CompareValues(const Value& a, const Value& b) {
   int32_t t = a.type();
   if (t == oid::kNumeric || b.type() == oid::kNumeric) {
-    if ((t == oid::kFloat8 || t == oid::kFloat4) || (b.type() == oid::kFloat8 || b.type() == oid::kFloat4)) {
+    if ((t == oid::kFloat8 || t == oid::kFloat4) ||
+        (b.type() == oid::kFloat8 || b.type() == oid::kFloat4)) {
       double x = ToDouble(a), y = ToDouble(b);
       return x < y ? -1 : x > y ? 1 : 0;
     }
@@ -692,8 +729,8 @@ Result<int> CompareValues(const Value& a, const Value& b) {
     __int128 x = span(a.as_interval()), y = span(b.as_interval());
     return x < y ? -1 : x > y ? 1 : 0;
   }
-  return Status::Sql("42883", fmt::format("could not compare {} with {}", TypeName(a.type()),
-                                          TypeName(b.type())));
+  return Status::Sql(
+      "42883", fmt::format("could not compare {} with {}", TypeName(a.type()), TypeName(b.type())));
 }
 
 Result<ExprPtr> Coerce(CompileState& cs, ExprPtr e, int32_t target, bool explicit_cast) {
@@ -709,8 +746,8 @@ Result<ExprPtr> Coerce(CompileState& cs, ExprPtr e, int32_t target, bool explici
     FormatOptions fmt;
     if (cs.exec) fmt = cs.exec->format_options();
     if (!explicit_cast && e->type != oid::kUnknown && !CanImplicitCast(e->type, target)) {
-      return Status::Sql("42804", fmt::format("cannot cast type {} to {}", TypeName(e->type),
-                                              TypeName(target)));
+      return Status::Sql(
+          "42804", fmt::format("cannot cast type {} to {}", TypeName(e->type), TypeName(target)));
     }
     // Time-dependent literals ('now') must be evaluated at run time.
     if (!(target == oid::kTimestampTz || target == oid::kTimestamp || target == oid::kDate)) {
@@ -769,13 +806,17 @@ std::string FigureColname(const PgQuery__Node* n) {
         }
         return s;
       }
-      case PG_QUERY__NODE__NODE_COALESCE_EXPR: *name = "coalesce"; return 2;
+      case PG_QUERY__NODE__NODE_COALESCE_EXPR:
+        *name = "coalesce";
+        return 2;
       case PG_QUERY__NODE__NODE_MIN_MAX_EXPR:
         *name = node->min_max_expr->op == PG_QUERY__MIN_MAX_OP__IS_GREATEST ? "greatest" : "least";
         return 2;
       case PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION:
         switch (node->sqlvalue_function->op) {
-          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_DATE: *name = "current_date"; break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_DATE:
+            *name = "current_date";
+            break;
           case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIMESTAMP:
           case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_TIMESTAMP_N:
             *name = "current_timestamp";
@@ -784,18 +825,31 @@ std::string FigureColname(const PgQuery__Node* n) {
           case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_LOCALTIMESTAMP_N:
             *name = "localtimestamp";
             break;
-          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_ROLE: *name = "current_role"; break;
-          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_USER: *name = "current_user"; break;
-          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_USER: *name = "user"; break;
-          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_SESSION_USER: *name = "session_user"; break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_ROLE:
+            *name = "current_role";
+            break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_USER:
+            *name = "current_user";
+            break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_USER:
+            *name = "user";
+            break;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_SESSION_USER:
+            *name = "session_user";
+            break;
           case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_CATALOG:
             *name = "current_catalog";
             break;
-          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_SCHEMA: *name = "current_schema"; break;
-          default: *name = "?column?"; return 0;
+          case PG_QUERY__SQLVALUE_FUNCTION_OP__SVFOP_CURRENT_SCHEMA:
+            *name = "current_schema";
+            break;
+          default:
+            *name = "?column?";
+            return 0;
         }
         return 2;
-      default: return 0;
+      default:
+        return 0;
     }
   };
   std::string name = "?column?";
@@ -806,7 +860,8 @@ std::string FigureColname(const PgQuery__Node* n) {
 Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node) {
   if (!node) return ConstExpr(Value::Null(oid::kUnknown));
   switch (node->node_case) {
-    case PG_QUERY__NODE__NODE_A_CONST: return CompileConst(node->a_const);
+    case PG_QUERY__NODE__NODE_A_CONST:
+      return CompileConst(node->a_const);
     case PG_QUERY__NODE__NODE_PARAM_REF: {
       int n = node->param_ref->number;
       if (!cs.param_types || n < 1 || n > 65535) {
@@ -852,8 +907,10 @@ Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node) {
       }
       return r;
     }
-    case PG_QUERY__NODE__NODE_COLUMN_REF: return CompileColumnRef(cs, node->column_ref);
-    case PG_QUERY__NODE__NODE_FUNC_CALL: return CompileFuncCall(cs, node->func_call);
+    case PG_QUERY__NODE__NODE_COLUMN_REF:
+      return CompileColumnRef(cs, node->column_ref);
+    case PG_QUERY__NODE__NODE_FUNC_CALL:
+      return CompileFuncCall(cs, node->func_call);
     case PG_QUERY__NODE__NODE_SQLVALUE_FUNCTION:
       return CompileSqlValueFunction(cs, node->sqlvalue_function);
     case PG_QUERY__NODE__NODE_A_EXPR: {
@@ -1052,8 +1109,8 @@ Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node) {
       int32_t t = oid::kUnknown;
       for (size_t i = 0; i < n; i++) {
         WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, nodes[i]));
-        if (a->type != oid::kUnknown &&
-            (t == oid::kUnknown || (IntRank(t) && IntRank(a->type) && IntRank(a->type) > IntRank(t))))
+        if (a->type != oid::kUnknown && (t == oid::kUnknown || (IntRank(t) && IntRank(a->type) &&
+                                                                IntRank(a->type) > IntRank(t))))
           t = a->type;
         args.push_back(a);
       }

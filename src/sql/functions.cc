@@ -53,51 +53,47 @@ void RegisterBuiltinFunctions(Registry* r) {
     return TextV(fmt::format("PostgreSQL {} on x86_64-pc-linux-gnu, compiled by walrep, 64-bit",
                              c.ctx.settings().Get("server_version").value_or("15")));
   }));
-  r->AddFunction(FixedFunction("clock_timestamp", {}, oid::kTimestampTz,
-                               [](FunctionCall&) -> Result<Value> {
-                                 return Value::Timestamp(oid::kTimestampTz, NowTimestamp());
-                               }));
+  r->AddFunction(
+      FixedFunction("clock_timestamp", {}, oid::kTimestampTz, [](FunctionCall&) -> Result<Value> {
+        return Value::Timestamp(oid::kTimestampTz, NowTimestamp());
+      }));
   r->AddFunction(FixedFunction("timeofday", {}, oid::kText, [](FunctionCall&) -> Result<Value> {
     return TextV(FormatTimestampTz(NowTimestamp(), 0));
   }));
-  r->AddFunction(FixedFunction("current_database", {}, oid::kName,
-                               [](FunctionCall& c) -> Result<Value> {
-                                 return Value::Text(oid::kName, c.ctx.database());
-                               }));
-  r->AddFunction(FixedFunction("pg_backend_pid", {}, oid::kInt4,
-                               [](FunctionCall& c) -> Result<Value> {
-                                 return Value::Int(oid::kInt4, c.ctx.backend_pid());
-                               }));
-  r->AddFunction(FixedFunction("pg_postmaster_start_time", {}, oid::kTimestampTz,
-                               [](FunctionCall& c) -> Result<Value> {
-                                 return Value::Timestamp(oid::kTimestampTz,
-                                                         c.ctx.postmaster_start_time());
-                               }));
-  r->AddFunction(FixedFunction("pg_is_in_recovery", {}, oid::kBool,
-                               [](FunctionCall& c) -> Result<Value> {
-                                 return Value::Bool(c.ctx.in_recovery());
-                               }));
-  r->AddFunction(FixedFunction("pg_reload_conf", {}, oid::kBool,
-                               [](FunctionCall& c) -> Result<Value> {
-                                 if (!c.ctx.is_superuser()) {
-                                   return Status::Sql(
-                                       "42501", "permission denied for function pg_reload_conf");
-                                 }
-                                 // Like PostgreSQL, the reload is requested and true returned;
-                                 // walrep also tells the caller when the files had errors.
-                                 Status st = c.ctx.ReloadConfig();
-                                 if (!st.ok()) {
-                                   c.ctx.AddNotice("WARNING", st.sqlstate(),
-                                                   "configuration files contain errors; no changes "
-                                                   "were applied",
-                                                   st.message());
-                                 }
-                                 return Value::Bool(true);
-                               }));
+  r->AddFunction(FixedFunction(
+      "current_database", {}, oid::kName,
+      [](FunctionCall& c) -> Result<Value> { return Value::Text(oid::kName, c.ctx.database()); }));
+  r->AddFunction(
+      FixedFunction("pg_backend_pid", {}, oid::kInt4, [](FunctionCall& c) -> Result<Value> {
+        return Value::Int(oid::kInt4, c.ctx.backend_pid());
+      }));
+  r->AddFunction(FixedFunction(
+      "pg_postmaster_start_time", {}, oid::kTimestampTz, [](FunctionCall& c) -> Result<Value> {
+        return Value::Timestamp(oid::kTimestampTz, c.ctx.postmaster_start_time());
+      }));
+  r->AddFunction(FixedFunction(
+      "pg_is_in_recovery", {}, oid::kBool,
+      [](FunctionCall& c) -> Result<Value> { return Value::Bool(c.ctx.in_recovery()); }));
+  r->AddFunction(
+      FixedFunction("pg_reload_conf", {}, oid::kBool, [](FunctionCall& c) -> Result<Value> {
+        if (!c.ctx.is_superuser()) {
+          return Status::Sql("42501", "permission denied for function pg_reload_conf");
+        }
+        // Like PostgreSQL, the reload is requested and true returned;
+        // walrep also tells the caller when the files had errors.
+        Status st = c.ctx.ReloadConfig();
+        if (!st.ok()) {
+          c.ctx.AddNotice("WARNING", st.sqlstate(),
+                          "configuration files contain errors; no changes "
+                          "were applied",
+                          st.message());
+        }
+        return Value::Bool(true);
+      }));
   auto signal = [](bool terminate) {
     return [terminate](FunctionCall& c) -> Result<Value> {
-      WALREP_ASSIGN_OR_RETURN(bool ok, c.ctx.SignalBackend(
-                                           static_cast<int32_t>(c.args[0].as_int()), terminate));
+      WALREP_ASSIGN_OR_RETURN(
+          bool ok, c.ctx.SignalBackend(static_cast<int32_t>(c.args[0].as_int()), terminate));
       return Value::Bool(ok);
     };
   };
@@ -148,18 +144,18 @@ void RegisterBuiltinFunctions(Registry* r) {
         return TextV(shown);
       },
       /*strict=*/false));
-  r->AddFunction(FixedFunction("pg_sleep", {oid::kFloat8}, oid::kVoid,
-                               [](FunctionCall& c) -> Result<Value> {
-                                 double secs = c.args[0].as_double();
-                                 auto deadline = NowTimestamp() + static_cast<int64_t>(secs * 1e6);
-                                 while (true) {
-                                   WALREP_RETURN_IF_ERROR(c.ctx.CheckInterrupts());
-                                   int64_t left = deadline - NowTimestamp();
-                                   if (left <= 0) break;
-                                   c.ctx.InterruptibleSleep(left);
-                                 }
-                                 return Value::Text(oid::kVoid, "");
-                               }));
+  r->AddFunction(
+      FixedFunction("pg_sleep", {oid::kFloat8}, oid::kVoid, [](FunctionCall& c) -> Result<Value> {
+        double secs = c.args[0].as_double();
+        auto deadline = NowTimestamp() + static_cast<int64_t>(secs * 1e6);
+        while (true) {
+          WALREP_RETURN_IF_ERROR(c.ctx.CheckInterrupts());
+          int64_t left = deadline - NowTimestamp();
+          if (left <= 0) break;
+          c.ctx.InterruptibleSleep(left);
+        }
+        return Value::Text(oid::kVoid, "");
+      }));
   {
     FunctionDef f;
     f.name = "pg_size_pretty";
@@ -201,14 +197,16 @@ void RegisterBuiltinFunctions(Registry* r) {
     if (v.type() == oid::kFloat8 || v.type() == oid::kFloat4) {
       return Value::Float(v.type(), std::fabs(v.as_double()));
     }
-    if (IsIntegerType(v.type())) return Value::Int(v.type(), v.as_int() < 0 ? -v.as_int() : v.as_int());
+    if (IsIntegerType(v.type()))
+      return Value::Int(v.type(), v.as_int() < 0 ? -v.as_int() : v.as_int());
     return Status::Sql("42883", fmt::format("function abs({}) does not exist", TypeName(v.type())));
   }));
   {
     FunctionDef f;
     f.name = "round";
     f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
-      if (types.empty() || types.size() > 2) return Status::Sql("42883", "function round does not exist");
+      if (types.empty() || types.size() > 2)
+        return Status::Sql("42883", "function round does not exist");
       if (types.size() == 2 || types[0] == oid::kNumeric || IsIntegerType(types[0]) ||
           types[0] == oid::kUnknown) {
         types[0] = oid::kNumeric;
@@ -219,7 +217,8 @@ void RegisterBuiltinFunctions(Registry* r) {
       return oid::kFloat8;
     };
     f.eval = [](FunctionCall& c) -> Result<Value> {
-      if (c.args[0].type() == oid::kFloat8) return Value::Float(oid::kFloat8, std::nearbyint(c.args[0].as_double()));
+      if (c.args[0].type() == oid::kFloat8)
+        return Value::Float(oid::kFloat8, std::nearbyint(c.args[0].as_double()));
       int scale = c.args.size() == 2 ? static_cast<int>(c.args[1].as_int()) : 0;
       return Value::Num(NumericRescale(c.args[0].as_numeric(), std::max(0, scale)));
     };
@@ -257,7 +256,8 @@ void RegisterBuiltinFunctions(Registry* r) {
           if (field == "epoch") {
             out = (static_cast<double>(iv.months) * 30 + iv.days) * 86400.0 + iv.micros / 1e6;
             if (as_numeric) {
-              __int128 us = (static_cast<__int128>(iv.months) * 30 + iv.days) * 86400000000LL + iv.micros;
+              __int128 us =
+                  (static_cast<__int128>(iv.months) * 30 + iv.days) * 86400000000LL + iv.micros;
               return Value::Num(Numeric{us, 6});
             }
           } else if (field == "day") {
@@ -276,27 +276,38 @@ void RegisterBuiltinFunctions(Registry* r) {
           if (src.type() == oid::kDate) us *= 86400000000LL;
           if (field == "epoch") {
             if (as_numeric) {
-              return Value::Num(Numeric{static_cast<__int128>(us) + kPgEpochUnixSeconds * 1000000LL, 6});
+              return Value::Num(
+                  Numeric{static_cast<__int128>(us) + kPgEpochUnixSeconds * 1000000LL, 6});
             }
             out = static_cast<double>(us) / 1e6 + kPgEpochUnixSeconds;
           } else {
-            int64_t local = us + (src.type() == oid::kTimestampTz
-                                      ? static_cast<int64_t>(ParseTimeZoneOffset(
-                                            c.ctx.settings().Get("TimeZone").value_or("UTC"))
-                                            .value_or(0)) * 1000000
-                                      : 0);
+            int64_t local =
+                us +
+                (src.type() == oid::kTimestampTz
+                     ? static_cast<int64_t>(
+                           ParseTimeZoneOffset(c.ctx.settings().Get("TimeZone").value_or("UTC"))
+                               .value_or(0)) *
+                           1000000
+                     : 0);
             std::string text = FormatTimestamp(local);  // YYYY-MM-DD HH:MM:SS[.f]
             int y = std::stoi(text.substr(0, 4)), mo = std::stoi(text.substr(5, 2)),
                 d = std::stoi(text.substr(8, 2)), h = std::stoi(text.substr(11, 2)),
                 mi = std::stoi(text.substr(14, 2));
             double s = std::stod(text.substr(17));
-            if (field == "year") out = y;
-            else if (field == "month") out = mo;
-            else if (field == "day") out = d;
-            else if (field == "hour") out = h;
-            else if (field == "minute") out = mi;
-            else if (field == "second") out = s;
-            else return Status::Sql("0A000", fmt::format("unit \"{}\" not supported", field));
+            if (field == "year")
+              out = y;
+            else if (field == "month")
+              out = mo;
+            else if (field == "day")
+              out = d;
+            else if (field == "hour")
+              out = h;
+            else if (field == "minute")
+              out = mi;
+            else if (field == "second")
+              out = s;
+            else
+              return Status::Sql("0A000", fmt::format("unit \"{}\" not supported", field));
           }
         }
         if (as_numeric) return FromText(oid::kNumeric, fmt::format("{}", out), FormatOptions{});
@@ -312,9 +323,9 @@ void RegisterBuiltinFunctions(Registry* r) {
         if (types[1] == oid::kUnknown) types[1] = oid::kTimestampTz;
         if (types[1] != oid::kTimestampTz && types[1] != oid::kTimestamp &&
             types[1] != oid::kDate && types[1] != oid::kInterval) {
-          return Status::Sql("42883", fmt::format("function {}(unknown, {}) does not exist",
-                                                  numeric ? "extract" : "date_part",
-                                                  TypeName(types[1])));
+          return Status::Sql("42883",
+                             fmt::format("function {}(unknown, {}) does not exist",
+                                         numeric ? "extract" : "date_part", TypeName(types[1])));
         }
         return numeric ? oid::kNumeric : oid::kFloat8;
       };

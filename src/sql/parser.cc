@@ -53,62 +53,118 @@ std::string StringNodeValue(const PgQuery__Node* node) {
 
 std::string StatementKindName(const PgQuery__Node* n) {
   switch (n->node_case) {
-    case PG_QUERY__NODE__NODE_INSERT_STMT: return "INSERT";
-    case PG_QUERY__NODE__NODE_UPDATE_STMT: return "UPDATE";
-    case PG_QUERY__NODE__NODE_DELETE_STMT: return "DELETE";
-    case PG_QUERY__NODE__NODE_MERGE_STMT: return "MERGE";
-    case PG_QUERY__NODE__NODE_SELECT_STMT: return "SELECT";
-    case PG_QUERY__NODE__NODE_CREATE_STMT: return "CREATE TABLE";
-    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT: return "CREATE TABLE AS";
-    case PG_QUERY__NODE__NODE_DROP_STMT: return "DROP";
-    case PG_QUERY__NODE__NODE_TRUNCATE_STMT: return "TRUNCATE TABLE";
-    case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT: return "ALTER TABLE";
-    case PG_QUERY__NODE__NODE_INDEX_STMT: return "CREATE INDEX";
-    case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT: return "CREATE SEQUENCE";
-    case PG_QUERY__NODE__NODE_ALTER_SEQ_STMT: return "ALTER SEQUENCE";
-    case PG_QUERY__NODE__NODE_VIEW_STMT: return "CREATE VIEW";
-    case PG_QUERY__NODE__NODE_CREATE_FUNCTION_STMT: return "CREATE FUNCTION";
-    case PG_QUERY__NODE__NODE_CREATE_SCHEMA_STMT: return "CREATE SCHEMA";
-    case PG_QUERY__NODE__NODE_CREATEDB_STMT: return "CREATE DATABASE";
-    case PG_QUERY__NODE__NODE_DROPDB_STMT: return "DROP DATABASE";
-    case PG_QUERY__NODE__NODE_COPY_STMT: return "COPY";
-    case PG_QUERY__NODE__NODE_VACUUM_STMT: return "VACUUM";
-    case PG_QUERY__NODE__NODE_CHECK_POINT_STMT: return "CHECKPOINT";
-    case PG_QUERY__NODE__NODE_EXPLAIN_STMT: return "EXPLAIN";
-    case PG_QUERY__NODE__NODE_PREPARE_STMT: return "PREPARE";
-    case PG_QUERY__NODE__NODE_EXECUTE_STMT: return "EXECUTE";
-    case PG_QUERY__NODE__NODE_DEALLOCATE_STMT: return "DEALLOCATE";
-    case PG_QUERY__NODE__NODE_LISTEN_STMT: return "LISTEN";
-    case PG_QUERY__NODE__NODE_UNLISTEN_STMT: return "UNLISTEN";
-    case PG_QUERY__NODE__NODE_NOTIFY_STMT: return "NOTIFY";
-    case PG_QUERY__NODE__NODE_LOCK_STMT: return "LOCK TABLE";
-    case PG_QUERY__NODE__NODE_GRANT_STMT: return "GRANT";
-    case PG_QUERY__NODE__NODE_GRANT_ROLE_STMT: return "GRANT ROLE";
-    case PG_QUERY__NODE__NODE_DO_STMT: return "DO";
-    case PG_QUERY__NODE__NODE_DISCARD_STMT: return "DISCARD";
-    case PG_QUERY__NODE__NODE_COMMENT_STMT: return "COMMENT";
-    case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT: return "DECLARE CURSOR";
-    case PG_QUERY__NODE__NODE_FETCH_STMT: return "FETCH";
-    case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT: return "CLOSE CURSOR";
-    case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT: return "SET";
-    case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT: return "SHOW";
-    case PG_QUERY__NODE__NODE_TRANSACTION_STMT: return "transaction control";
-    case PG_QUERY__NODE__NODE_CREATE_ROLE_STMT: return "CREATE ROLE";
-    case PG_QUERY__NODE__NODE_ALTER_ROLE_STMT: return "ALTER ROLE";
-    case PG_QUERY__NODE__NODE_ALTER_ROLE_SET_STMT: return "ALTER ROLE SET";
-    case PG_QUERY__NODE__NODE_DROP_ROLE_STMT: return "DROP ROLE";
-    case PG_QUERY__NODE__NODE_ALTER_SYSTEM_STMT: return "ALTER SYSTEM";
-    case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT: return "CREATE TRIGGER";
-    case PG_QUERY__NODE__NODE_RULE_STMT: return "CREATE RULE";
-    case PG_QUERY__NODE__NODE_CLUSTER_STMT: return "CLUSTER";
-    case PG_QUERY__NODE__NODE_REINDEX_STMT: return "REINDEX";
-    case PG_QUERY__NODE__NODE_CREATE_PUBLICATION_STMT: return "CREATE PUBLICATION";
-    case PG_QUERY__NODE__NODE_CREATE_SUBSCRIPTION_STMT: return "CREATE SUBSCRIPTION";
-    case PG_QUERY__NODE__NODE_CREATE_EXTENSION_STMT: return "CREATE EXTENSION";
-    case PG_QUERY__NODE__NODE_RENAME_STMT: return "ALTER ... RENAME";
-    case PG_QUERY__NODE__NODE_CALL_STMT: return "CALL";
-    case PG_QUERY__NODE__NODE_LOAD_STMT: return "LOAD";
-    default: break;
+    case PG_QUERY__NODE__NODE_INSERT_STMT:
+      return "INSERT";
+    case PG_QUERY__NODE__NODE_UPDATE_STMT:
+      return "UPDATE";
+    case PG_QUERY__NODE__NODE_DELETE_STMT:
+      return "DELETE";
+    case PG_QUERY__NODE__NODE_MERGE_STMT:
+      return "MERGE";
+    case PG_QUERY__NODE__NODE_SELECT_STMT:
+      return "SELECT";
+    case PG_QUERY__NODE__NODE_CREATE_STMT:
+      return "CREATE TABLE";
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+      return "CREATE TABLE AS";
+    case PG_QUERY__NODE__NODE_DROP_STMT:
+      return "DROP";
+    case PG_QUERY__NODE__NODE_TRUNCATE_STMT:
+      return "TRUNCATE TABLE";
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+      return "ALTER TABLE";
+    case PG_QUERY__NODE__NODE_INDEX_STMT:
+      return "CREATE INDEX";
+    case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT:
+      return "CREATE SEQUENCE";
+    case PG_QUERY__NODE__NODE_ALTER_SEQ_STMT:
+      return "ALTER SEQUENCE";
+    case PG_QUERY__NODE__NODE_VIEW_STMT:
+      return "CREATE VIEW";
+    case PG_QUERY__NODE__NODE_CREATE_FUNCTION_STMT:
+      return "CREATE FUNCTION";
+    case PG_QUERY__NODE__NODE_CREATE_SCHEMA_STMT:
+      return "CREATE SCHEMA";
+    case PG_QUERY__NODE__NODE_CREATEDB_STMT:
+      return "CREATE DATABASE";
+    case PG_QUERY__NODE__NODE_DROPDB_STMT:
+      return "DROP DATABASE";
+    case PG_QUERY__NODE__NODE_COPY_STMT:
+      return "COPY";
+    case PG_QUERY__NODE__NODE_VACUUM_STMT:
+      return "VACUUM";
+    case PG_QUERY__NODE__NODE_CHECK_POINT_STMT:
+      return "CHECKPOINT";
+    case PG_QUERY__NODE__NODE_EXPLAIN_STMT:
+      return "EXPLAIN";
+    case PG_QUERY__NODE__NODE_PREPARE_STMT:
+      return "PREPARE";
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT:
+      return "EXECUTE";
+    case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:
+      return "DEALLOCATE";
+    case PG_QUERY__NODE__NODE_LISTEN_STMT:
+      return "LISTEN";
+    case PG_QUERY__NODE__NODE_UNLISTEN_STMT:
+      return "UNLISTEN";
+    case PG_QUERY__NODE__NODE_NOTIFY_STMT:
+      return "NOTIFY";
+    case PG_QUERY__NODE__NODE_LOCK_STMT:
+      return "LOCK TABLE";
+    case PG_QUERY__NODE__NODE_GRANT_STMT:
+      return "GRANT";
+    case PG_QUERY__NODE__NODE_GRANT_ROLE_STMT:
+      return "GRANT ROLE";
+    case PG_QUERY__NODE__NODE_DO_STMT:
+      return "DO";
+    case PG_QUERY__NODE__NODE_DISCARD_STMT:
+      return "DISCARD";
+    case PG_QUERY__NODE__NODE_COMMENT_STMT:
+      return "COMMENT";
+    case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+      return "DECLARE CURSOR";
+    case PG_QUERY__NODE__NODE_FETCH_STMT:
+      return "FETCH";
+    case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT:
+      return "CLOSE CURSOR";
+    case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT:
+      return "SET";
+    case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT:
+      return "SHOW";
+    case PG_QUERY__NODE__NODE_TRANSACTION_STMT:
+      return "transaction control";
+    case PG_QUERY__NODE__NODE_CREATE_ROLE_STMT:
+      return "CREATE ROLE";
+    case PG_QUERY__NODE__NODE_ALTER_ROLE_STMT:
+      return "ALTER ROLE";
+    case PG_QUERY__NODE__NODE_ALTER_ROLE_SET_STMT:
+      return "ALTER ROLE SET";
+    case PG_QUERY__NODE__NODE_DROP_ROLE_STMT:
+      return "DROP ROLE";
+    case PG_QUERY__NODE__NODE_ALTER_SYSTEM_STMT:
+      return "ALTER SYSTEM";
+    case PG_QUERY__NODE__NODE_CREATE_TRIG_STMT:
+      return "CREATE TRIGGER";
+    case PG_QUERY__NODE__NODE_RULE_STMT:
+      return "CREATE RULE";
+    case PG_QUERY__NODE__NODE_CLUSTER_STMT:
+      return "CLUSTER";
+    case PG_QUERY__NODE__NODE_REINDEX_STMT:
+      return "REINDEX";
+    case PG_QUERY__NODE__NODE_CREATE_PUBLICATION_STMT:
+      return "CREATE PUBLICATION";
+    case PG_QUERY__NODE__NODE_CREATE_SUBSCRIPTION_STMT:
+      return "CREATE SUBSCRIPTION";
+    case PG_QUERY__NODE__NODE_CREATE_EXTENSION_STMT:
+      return "CREATE EXTENSION";
+    case PG_QUERY__NODE__NODE_RENAME_STMT:
+      return "ALTER ... RENAME";
+    case PG_QUERY__NODE__NODE_CALL_STMT:
+      return "CALL";
+    case PG_QUERY__NODE__NODE_LOAD_STMT:
+      return "LOAD";
+    default:
+      break;
   }
   const ProtobufCFieldDescriptor* f = nullptr;
   for (unsigned i = 0; i < pg_query__node__descriptor.n_fields; i++) {

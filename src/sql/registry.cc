@@ -24,8 +24,8 @@ void Registry::AddTableFunction(TableFunctionDef fn) {
   // Called in a select list, the function yields its first row as a record, like PostgreSQL's
   // composite-returning functions: (a,b,c).
   TableFunctionDef copy = fn;
-  AddFunction(FixedFunction(
-      fn.name, fn.arg_types, oid::kRecord, [copy](FunctionCall& c) -> Result<Value> {
+  AddFunction(
+      FixedFunction(fn.name, fn.arg_types, oid::kRecord, [copy](FunctionCall& c) -> Result<Value> {
         WALREP_ASSIGN_OR_RETURN(std::vector<Row> rows, copy.rows(c.ctx, c.args));
         if (rows.empty()) return Value::Null(oid::kRecord);
         std::string out = "(";
@@ -81,10 +81,12 @@ FunctionDef FixedFunction(std::string name, std::vector<int32_t> args, int32_t r
   f.resolve = [name, args, result](std::vector<int32_t>& types) -> Result<int32_t> {
     if (types.size() != args.size()) {
       std::string sig;
-      for (size_t i = 0; i < types.size(); i++) sig += (i ? ", " : "") + std::string(TypeName(types[i]));
+      for (size_t i = 0; i < types.size(); i++)
+        sig += (i ? ", " : "") + std::string(TypeName(types[i]));
       return Status::Sql("42883", fmt::format("function {}({}) does not exist", name, sig))
-          .WithHint("No function matches the given name and argument types. You might need to "
-                    "add explicit type casts.");
+          .WithHint(
+              "No function matches the given name and argument types. You might need to "
+              "add explicit type casts.");
     }
     types = args;
     return result;

@@ -104,7 +104,6 @@ class Prepared : public PreparedStatement {
   bool returns_rows() const override { return rows; }
 };
 
-
 inline ExecResult TagOnly(std::string tag) {
   ExecResult r;
   r.tag = std::move(tag);

@@ -28,7 +28,10 @@ int64_t RangeMin(int32_t t) {
   return t == oid::kInt2 ? SHRT_MIN : t == oid::kInt4 ? INT_MIN : t == oid::kOid ? 0 : LLONG_MIN;
 }
 int64_t RangeMax(int32_t t) {
-  return t == oid::kInt2 ? SHRT_MAX : t == oid::kInt4 ? INT_MAX : t == oid::kOid ? UINT_MAX : LLONG_MAX;
+  return t == oid::kInt2   ? SHRT_MAX
+         : t == oid::kInt4 ? INT_MAX
+         : t == oid::kOid  ? UINT_MAX
+                           : LLONG_MAX;
 }
 
 Result<Value> CheckedInt(int32_t type, __int128 v) {
@@ -51,8 +54,8 @@ std::string FormatDouble(double d, int32_t type) {
   if (std::isnan(d)) return "NaN";
   if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
   // Shortest representation that reads back exactly, as PostgreSQL 12+ prints by default.
-  std::string s = type == oid::kFloat4 ? fmt::format("{}", static_cast<float>(d))
-                                       : fmt::format("{}", d);
+  std::string s =
+      type == oid::kFloat4 ? fmt::format("{}", static_cast<float>(d)) : fmt::format("{}", d);
   // fmt prints exponents as e+16 / e-05; PostgreSQL prints e+16 / e-05 too.
   return s;
 }
@@ -70,45 +73,84 @@ uint64_t GetBE(std::string_view b) {
 
 const char* TypeName(int32_t type) {
   switch (type) {
-    case oid::kBool: return "boolean";
-    case oid::kBytea: return "bytea";
-    case oid::kChar: return "\"char\"";
-    case oid::kName: return "name";
-    case oid::kInt8: return "bigint";
-    case oid::kInt2: return "smallint";
-    case oid::kInt4: return "integer";
-    case oid::kText: return "text";
-    case oid::kOid: return "oid";
-    case oid::kXid: return "xid";
-    case oid::kFloat4: return "real";
-    case oid::kFloat8: return "double precision";
-    case oid::kUnknown: return "unknown";
-    case oid::kBpchar: return "character";
-    case oid::kVarchar: return "character varying";
-    case oid::kDate: return "date";
-    case oid::kTimestamp: return "timestamp without time zone";
-    case oid::kTimestampTz: return "timestamp with time zone";
-    case oid::kInterval: return "interval";
-    case oid::kNumeric: return "numeric";
-    case oid::kVoid: return "void";
-    case oid::kPgLsn: return "pg_lsn";
-    case oid::kInet: return "inet";
-    case oid::kRecord: return "record";
+    case oid::kBool:
+      return "boolean";
+    case oid::kBytea:
+      return "bytea";
+    case oid::kChar:
+      return "\"char\"";
+    case oid::kName:
+      return "name";
+    case oid::kInt8:
+      return "bigint";
+    case oid::kInt2:
+      return "smallint";
+    case oid::kInt4:
+      return "integer";
+    case oid::kText:
+      return "text";
+    case oid::kOid:
+      return "oid";
+    case oid::kXid:
+      return "xid";
+    case oid::kFloat4:
+      return "real";
+    case oid::kFloat8:
+      return "double precision";
+    case oid::kUnknown:
+      return "unknown";
+    case oid::kBpchar:
+      return "character";
+    case oid::kVarchar:
+      return "character varying";
+    case oid::kDate:
+      return "date";
+    case oid::kTimestamp:
+      return "timestamp without time zone";
+    case oid::kTimestampTz:
+      return "timestamp with time zone";
+    case oid::kInterval:
+      return "interval";
+    case oid::kNumeric:
+      return "numeric";
+    case oid::kVoid:
+      return "void";
+    case oid::kPgLsn:
+      return "pg_lsn";
+    case oid::kInet:
+      return "inet";
+    case oid::kRecord:
+      return "record";
   }
   return "unknown";
 }
 
 int16_t TypeLen(int32_t type) {
   switch (type) {
-    case oid::kBool: case oid::kChar: return 1;
-    case oid::kInt2: return 2;
-    case oid::kInt4: case oid::kOid: case oid::kXid: case oid::kFloat4: case oid::kDate:
-    case oid::kVoid: return 4;
-    case oid::kInt8: case oid::kFloat8: case oid::kTimestamp: case oid::kTimestampTz:
-    case oid::kPgLsn: return 8;
-    case oid::kInterval: return 16;
-    case oid::kName: return 64;
-    case oid::kUnknown: return -2;
+    case oid::kBool:
+    case oid::kChar:
+      return 1;
+    case oid::kInt2:
+      return 2;
+    case oid::kInt4:
+    case oid::kOid:
+    case oid::kXid:
+    case oid::kFloat4:
+    case oid::kDate:
+    case oid::kVoid:
+      return 4;
+    case oid::kInt8:
+    case oid::kFloat8:
+    case oid::kTimestamp:
+    case oid::kTimestampTz:
+    case oid::kPgLsn:
+      return 8;
+    case oid::kInterval:
+      return 16;
+    case oid::kName:
+      return 64;
+    case oid::kUnknown:
+      return -2;
   }
   return -1;
 }
@@ -128,23 +170,40 @@ Result<int32_t> LookupTypeName(std::string_view raw) {
   std::string n = ToLower(raw);
   if (n.rfind("pg_catalog.", 0) == 0) n = n.substr(11);
   static const std::pair<const char*, int32_t> kNames[] = {
-      {"bool", oid::kBool},           {"boolean", oid::kBool},
-      {"bytea", oid::kBytea},         {"char", oid::kBpchar},
-      {"character", oid::kBpchar},    {"bpchar", oid::kBpchar},
-      {"name", oid::kName},           {"int8", oid::kInt8},
-      {"bigint", oid::kInt8},         {"int2", oid::kInt2},
-      {"smallint", oid::kInt2},       {"int4", oid::kInt4},
-      {"int", oid::kInt4},            {"integer", oid::kInt4},
-      {"text", oid::kText},           {"oid", oid::kOid},
-      {"xid", oid::kXid},             {"float4", oid::kFloat4},
-      {"real", oid::kFloat4},         {"float8", oid::kFloat8},
-      {"double precision", oid::kFloat8}, {"float", oid::kFloat8},
-      {"varchar", oid::kVarchar},     {"character varying", oid::kVarchar},
-      {"date", oid::kDate},           {"timestamp", oid::kTimestamp},
-      {"timestamptz", oid::kTimestampTz}, {"interval", oid::kInterval},
-      {"numeric", oid::kNumeric},     {"decimal", oid::kNumeric},
-      {"void", oid::kVoid},           {"pg_lsn", oid::kPgLsn},
-      {"unknown", oid::kUnknown},     {"inet", oid::kInet},
+      {"bool", oid::kBool},
+      {"boolean", oid::kBool},
+      {"bytea", oid::kBytea},
+      {"char", oid::kBpchar},
+      {"character", oid::kBpchar},
+      {"bpchar", oid::kBpchar},
+      {"name", oid::kName},
+      {"int8", oid::kInt8},
+      {"bigint", oid::kInt8},
+      {"int2", oid::kInt2},
+      {"smallint", oid::kInt2},
+      {"int4", oid::kInt4},
+      {"int", oid::kInt4},
+      {"integer", oid::kInt4},
+      {"text", oid::kText},
+      {"oid", oid::kOid},
+      {"xid", oid::kXid},
+      {"float4", oid::kFloat4},
+      {"real", oid::kFloat4},
+      {"float8", oid::kFloat8},
+      {"double precision", oid::kFloat8},
+      {"float", oid::kFloat8},
+      {"varchar", oid::kVarchar},
+      {"character varying", oid::kVarchar},
+      {"date", oid::kDate},
+      {"timestamp", oid::kTimestamp},
+      {"timestamptz", oid::kTimestampTz},
+      {"interval", oid::kInterval},
+      {"numeric", oid::kNumeric},
+      {"decimal", oid::kNumeric},
+      {"void", oid::kVoid},
+      {"pg_lsn", oid::kPgLsn},
+      {"unknown", oid::kUnknown},
+      {"inet", oid::kInet},
   };
   for (const auto& [name, id] : kNames) {
     if (n == name) return id;
@@ -282,8 +341,8 @@ Result<Interval> ParseInterval(std::string_view in) {
     }
     size_t start = i;
     if (s[i] == '+' || s[i] == '-') i++;
-    while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' ||
-                            s[i] == ':'))
+    while (i < s.size() &&
+           (std::isdigit(static_cast<unsigned char>(s[i])) || s[i] == '.' || s[i] == ':'))
       i++;
     std::string num = s.substr(start, i - start);
     if (num.empty() || num == "+" || num == "-") {
@@ -367,18 +426,33 @@ std::optional<uint64_t> ParseLsn(std::string_view s) {
 
 std::string ToText(const Value& v, const FormatOptions& opts) {
   switch (v.type()) {
-    case oid::kBool: return v.as_bool() ? "t" : "f";
-    case oid::kInt2: case oid::kInt4: case oid::kInt8: case oid::kOid: case oid::kXid:
+    case oid::kBool:
+      return v.as_bool() ? "t" : "f";
+    case oid::kInt2:
+    case oid::kInt4:
+    case oid::kInt8:
+    case oid::kOid:
+    case oid::kXid:
       return std::to_string(v.as_int());
-    case oid::kFloat4: case oid::kFloat8: return FormatDouble(v.as_double(), v.type());
-    case oid::kNumeric: return NumericToString(v.as_numeric());
-    case oid::kTimestampTz: return FormatTimestampTz(v.as_int(), opts.timezone_offset);
-    case oid::kTimestamp: return FormatTimestamp(v.as_int());
-    case oid::kDate: return FormatDate(static_cast<int32_t>(v.as_int()));
-    case oid::kInterval: return FormatInterval(v.as_interval());
-    case oid::kPgLsn: return FormatLsn(static_cast<uint64_t>(v.as_int()));
-    case oid::kVoid: return "";
-    case oid::kBytea: return "\\x" + HexEncode(v.as_string());
+    case oid::kFloat4:
+    case oid::kFloat8:
+      return FormatDouble(v.as_double(), v.type());
+    case oid::kNumeric:
+      return NumericToString(v.as_numeric());
+    case oid::kTimestampTz:
+      return FormatTimestampTz(v.as_int(), opts.timezone_offset);
+    case oid::kTimestamp:
+      return FormatTimestamp(v.as_int());
+    case oid::kDate:
+      return FormatDate(static_cast<int32_t>(v.as_int()));
+    case oid::kInterval:
+      return FormatInterval(v.as_interval());
+    case oid::kPgLsn:
+      return FormatLsn(static_cast<uint64_t>(v.as_int()));
+    case oid::kVoid:
+      return "";
+    case oid::kBytea:
+      return "\\x" + HexEncode(v.as_string());
   }
   if (std::holds_alternative<std::string>(v.datum())) return v.as_string();
   if (std::holds_alternative<int64_t>(v.datum())) return std::to_string(v.as_int());
@@ -388,12 +462,22 @@ std::string ToText(const Value& v, const FormatOptions& opts) {
 Result<std::string> ToBinary(const Value& v) {
   std::string out;
   switch (v.type()) {
-    case oid::kBool: out.push_back(v.as_bool() ? 1 : 0); return out;
-    case oid::kInt2: PutBE(&out, static_cast<uint64_t>(v.as_int()), 2); return out;
-    case oid::kInt4: case oid::kOid: case oid::kXid: case oid::kDate:
+    case oid::kBool:
+      out.push_back(v.as_bool() ? 1 : 0);
+      return out;
+    case oid::kInt2:
+      PutBE(&out, static_cast<uint64_t>(v.as_int()), 2);
+      return out;
+    case oid::kInt4:
+    case oid::kOid:
+    case oid::kXid:
+    case oid::kDate:
       PutBE(&out, static_cast<uint64_t>(v.as_int()), 4);
       return out;
-    case oid::kInt8: case oid::kTimestamp: case oid::kTimestampTz: case oid::kPgLsn:
+    case oid::kInt8:
+    case oid::kTimestamp:
+    case oid::kTimestampTz:
+    case oid::kPgLsn:
       PutBE(&out, static_cast<uint64_t>(v.as_int()), 8);
       return out;
     case oid::kFloat4: {
@@ -449,7 +533,8 @@ Result<std::string> ToBinary(const Value& v) {
       for (int d : digits) PutBE(&out, static_cast<uint64_t>(d), 2);
       return out;
     }
-    case oid::kVoid: return out;
+    case oid::kVoid:
+      return out;
   }
   if (std::holds_alternative<std::string>(v.datum())) return v.as_string();
   return Status::NotSupported(
@@ -467,7 +552,11 @@ Result<Value> FromText(int32_t type, std::string_view text, const FormatOptions&
         return Value::Bool(false);
       return InvalidSyntax(type, text);
     }
-    case oid::kInt2: case oid::kInt4: case oid::kInt8: case oid::kOid: case oid::kXid: {
+    case oid::kInt2:
+    case oid::kInt4:
+    case oid::kInt8:
+    case oid::kOid:
+    case oid::kXid: {
       std::string s(t);
       if (s.empty()) return InvalidSyntax(type, text);
       char* end = nullptr;
@@ -475,12 +564,13 @@ Result<Value> FromText(int32_t type, std::string_view text, const FormatOptions&
       long long v = std::strtoll(s.c_str(), &end, 10);
       if (*end != '\0') return InvalidSyntax(type, text);
       if (errno == ERANGE || v < RangeMin(type) || v > RangeMax(type)) {
-        return Status::Sql("22003", fmt::format("value \"{}\" is out of range for type {}", text,
-                                                TypeName(type)));
+        return Status::Sql(
+            "22003", fmt::format("value \"{}\" is out of range for type {}", text, TypeName(type)));
       }
       return Value::Int(type, v);
     }
-    case oid::kFloat4: case oid::kFloat8: {
+    case oid::kFloat4:
+    case oid::kFloat8: {
       std::string s = ToLower(t);
       if (s == "nan") return Value::Float(type, NAN);
       if (s == "infinity" || s == "inf" || s == "+infinity") return Value::Float(type, INFINITY);
@@ -494,7 +584,8 @@ Result<Value> FromText(int32_t type, std::string_view text, const FormatOptions&
       WALREP_ASSIGN_OR_RETURN(Numeric n, ParseNumeric(t));
       return Value::Num(n);
     }
-    case oid::kTimestampTz: case oid::kTimestamp: {
+    case oid::kTimestampTz:
+    case oid::kTimestamp: {
       std::string l = ToLower(t);
       if (l == "now") return Value::Timestamp(type, NowTimestamp());
       if (l == "infinity") return Value::Timestamp(type, INT64_MAX);
@@ -536,7 +627,8 @@ Result<Value> FromText(int32_t type, std::string_view text, const FormatOptions&
       }
       return Value::Text(oid::kBytea, std::string(text));
     }
-    case oid::kVoid: return Value::Null(oid::kVoid);
+    case oid::kVoid:
+      return Value::Null(oid::kVoid);
   }
   return Value::Text(type, std::string(text));
 }
@@ -549,17 +641,24 @@ Result<Value> FromBinary(int32_t type, std::string_view b) {
     return Status::OK();
   };
   switch (type) {
-    case oid::kBool: WALREP_RETURN_IF_ERROR(need(1)); return Value::Bool(b[0] != 0);
+    case oid::kBool:
+      WALREP_RETURN_IF_ERROR(need(1));
+      return Value::Bool(b[0] != 0);
     case oid::kInt2:
       WALREP_RETURN_IF_ERROR(need(2));
       return Value::Int(type, static_cast<int16_t>(GetBE(b)));
-    case oid::kInt4: case oid::kDate:
+    case oid::kInt4:
+    case oid::kDate:
       WALREP_RETURN_IF_ERROR(need(4));
       return Value::Int(type, static_cast<int32_t>(GetBE(b)));
-    case oid::kOid: case oid::kXid:
+    case oid::kOid:
+    case oid::kXid:
       WALREP_RETURN_IF_ERROR(need(4));
       return Value::Int(type, static_cast<uint32_t>(GetBE(b)));
-    case oid::kInt8: case oid::kTimestamp: case oid::kTimestampTz: case oid::kPgLsn:
+    case oid::kInt8:
+    case oid::kTimestamp:
+    case oid::kTimestampTz:
+    case oid::kPgLsn:
       WALREP_RETURN_IF_ERROR(need(8));
       return Value::Int(type, static_cast<int64_t>(GetBE(b)));
     case oid::kFloat4: {
@@ -576,7 +675,11 @@ Result<Value> FromBinary(int32_t type, std::string_view b) {
       std::memcpy(&d, &u, 8);
       return Value::Float(type, d);
     }
-    case oid::kText: case oid::kVarchar: case oid::kBpchar: case oid::kName: case oid::kBytea:
+    case oid::kText:
+    case oid::kVarchar:
+    case oid::kBpchar:
+    case oid::kName:
+    case oid::kBytea:
     case oid::kUnknown:
       return Value::Text(type == oid::kUnknown ? oid::kText : type, std::string(b));
   }
@@ -624,10 +727,12 @@ Result<Value> Cast(const Value& v, int32_t target, const FormatOptions& opts) {
   }
   if (src == oid::kBool && target == oid::kInt4) return Value::Int(target, v.as_bool() ? 1 : 0);
   if (src == oid::kTimestampTz && target == oid::kTimestamp) {
-    return Value::Timestamp(target, v.as_int() + static_cast<int64_t>(opts.timezone_offset) * 1000000);
+    return Value::Timestamp(target,
+                            v.as_int() + static_cast<int64_t>(opts.timezone_offset) * 1000000);
   }
   if (src == oid::kTimestamp && target == oid::kTimestampTz) {
-    return Value::Timestamp(target, v.as_int() - static_cast<int64_t>(opts.timezone_offset) * 1000000);
+    return Value::Timestamp(target,
+                            v.as_int() - static_cast<int64_t>(opts.timezone_offset) * 1000000);
   }
   if ((src == oid::kTimestamp || src == oid::kTimestampTz) && target == oid::kDate) {
     int64_t local = v.as_int() + (src == oid::kTimestampTz ? opts.timezone_offset * 1000000LL : 0);
@@ -639,8 +744,8 @@ Result<Value> Cast(const Value& v, int32_t target, const FormatOptions& opts) {
     if (target == oid::kTimestampTz) us -= opts.timezone_offset * 1000000LL;
     return Value::Timestamp(target, us);
   }
-  return Status::Sql("42846", fmt::format("cannot cast type {} to {}", TypeName(src),
-                                          TypeName(target)));
+  return Status::Sql("42846",
+                     fmt::format("cannot cast type {} to {}", TypeName(src), TypeName(target)));
 }
 
 }  // namespace walrep::sql

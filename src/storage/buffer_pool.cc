@@ -61,7 +61,8 @@ Status Smgr::Read(const RelFileNode& r, BlockNumber b, char* buf) {
     }
     return f.TakeStatus();
   }
-  WALREP_ASSIGN_OR_RETURN(std::string bytes, (*f)->ReadAt(static_cast<uint64_t>(b) * kPageSize, kPageSize));
+  WALREP_ASSIGN_OR_RETURN(std::string bytes,
+                          (*f)->ReadAt(static_cast<uint64_t>(b) * kPageSize, kPageSize));
   std::memset(buf, 0, kPageSize);
   std::memcpy(buf, bytes.data(), bytes.size());
   return Status::OK();
@@ -70,7 +71,8 @@ Status Smgr::Read(const RelFileNode& r, BlockNumber b, char* buf) {
 Status Smgr::Write(const RelFileNode& r, BlockNumber b, const char* buf) {
   MutexLock l(&mu_);
   WALREP_ASSIGN_OR_RETURN(io::RandomAccessFile * f, File(r, true));
-  WALREP_RETURN_IF_ERROR(f->WriteAt(static_cast<uint64_t>(b) * kPageSize, std::string_view(buf, kPageSize)));
+  WALREP_RETURN_IF_ERROR(
+      f->WriteAt(static_cast<uint64_t>(b) * kPageSize, std::string_view(buf, kPageSize)));
   dirty_files_[Key(r)] = r;
   return Status::OK();
 }
@@ -179,8 +181,8 @@ Result<BufferPool::Frame*> BufferPool::GetFrame(const RelFileNode& r, BlockNumbe
       MutexLock io(&f->io);  // waits for a concurrent read-in
       if (!f->valid) {
         f->pins.fetch_sub(1);
-        return Status::IOError(fmt::format("could not read block {} of relation {}/{}/{}", b,
-                                           r.spc, r.db, r.rel));
+        return Status::IOError(
+            fmt::format("could not read block {} of relation {}/{}/{}", b, r.spc, r.db, r.rel));
       }
       return f;
     }
@@ -235,8 +237,8 @@ Result<BufferPool::Frame*> BufferPool::GetFrame(const RelFileNode& r, BlockNumbe
       st = smgr_->Read(r, b, victim->data);
       Page p(victim->data);
       if (st.ok() && checksums_ && !p.IsNew() && !p.VerifyChecksum(b)) {
-        st = Status::Sql("XX001", fmt::format("invalid page in block {} of relation {}", b,
-                                              smgr_->Path(r)));
+        st = Status::Sql("XX001",
+                         fmt::format("invalid page in block {} of relation {}", b, smgr_->Path(r)));
       }
     }
     victim->valid = st.ok();

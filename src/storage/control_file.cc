@@ -1,10 +1,9 @@
 // walrep: global/pg_control (see control_file.h).
 #include "walrep/storage/control_file.h"
 
+#include <fmt/format.h>
 #include <sys/time.h>
 #include <unistd.h>
-
-#include <fmt/format.h>
 
 #include <cstring>
 #include <ctime>
@@ -37,13 +36,20 @@ std::string WalFileName(uint32_t tli, uint64_t lsn) {
 
 const char* DbStateName(DbState s) {
   switch (s) {
-    case DbState::kStartup: return "starting up";
-    case DbState::kShutdowned: return "shut down";
-    case DbState::kShutdownedInRecovery: return "shut down in recovery";
-    case DbState::kShuttingDown: return "shutting down";
-    case DbState::kInCrashRecovery: return "in crash recovery";
-    case DbState::kInArchiveRecovery: return "in archive recovery";
-    case DbState::kInProduction: return "in production";
+    case DbState::kStartup:
+      return "starting up";
+    case DbState::kShutdowned:
+      return "shut down";
+    case DbState::kShutdownedInRecovery:
+      return "shut down in recovery";
+    case DbState::kShuttingDown:
+      return "shutting down";
+    case DbState::kInCrashRecovery:
+      return "in crash recovery";
+    case DbState::kInArchiveRecovery:
+      return "in archive recovery";
+    case DbState::kInProduction:
+      return "in production";
   }
   return "unrecognized status code";
 }
@@ -132,7 +138,8 @@ std::string FormatControlFile(const ControlFileData& c) {
   line("Backup start location", Lsn(c.backup_start_point));
   line("Backup end location", Lsn(c.backup_end_point));
   line("End-of-backup record required", c.backup_end_required ? "yes" : "no");
-  line("wal_level setting", c.wal_level >= 0 && c.wal_level <= 2 ? kWalLevels[c.wal_level] : "unknown");
+  line("wal_level setting",
+       c.wal_level >= 0 && c.wal_level <= 2 ? kWalLevels[c.wal_level] : "unknown");
   line("wal_log_hints setting", c.wal_log_hints ? "on" : "off");
   line("max_connections setting", std::to_string(c.max_connections));
   line("max_worker_processes setting", std::to_string(c.max_worker_processes));

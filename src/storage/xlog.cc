@@ -33,10 +33,9 @@ Status XLog::Bootstrap(io::FileSystem* fs, const std::string& data_dir, ControlF
   wal::CheckPoint cp = control->checkpoint_copy;
   cp.redo = start.value() + wal::kLongPageHeaderSize;
   cp.time = std::time(nullptr);
-  WALREP_ASSIGN_OR_RETURN(auto pos, w.Insert(wal::kRmXlog, wal::kXlogCheckpointShutdown, 0,
-                                             wal::RecordBuilder()
-                                                 .SetMainData(wal::EncodeCheckPoint(cp))
-                                                 .BuildBody()));
+  WALREP_ASSIGN_OR_RETURN(
+      auto pos, w.Insert(wal::kRmXlog, wal::kXlogCheckpointShutdown, 0,
+                         wal::RecordBuilder().SetMainData(wal::EncodeCheckPoint(cp)).BuildBody()));
   WALREP_RETURN_IF_ERROR(w.Stop());
   control->checkpoint = pos.start.value();
   control->checkpoint_copy = cp;
@@ -57,8 +56,8 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   if (!ckpt_rec.ok() || ckpt_rec->rmid != wal::kRmXlog ||
       ((ckpt_rec->info & 0xF0) != wal::kXlogCheckpointShutdown &&
        (ckpt_rec->info & 0xF0) != wal::kXlogCheckpointOnline)) {
-    return Status::Corruption(fmt::format("could not locate a valid checkpoint record at {}",
-                                          ckpt.ToString()))
+    return Status::Corruption(
+               fmt::format("could not locate a valid checkpoint record at {}", ckpt.ToString()))
         .WithSeverity(Severity::kPanic)
         .WithDetail(ckpt_rec.ok() ? "" : ckpt_rec.status().message());
   }
@@ -155,9 +154,10 @@ Result<Lsn> XLog::Checkpoint(bool shutdown, const char* reason) {
   wal::CheckPoint cp = NewCheckPoint(control_, redo, opts_.full_page_writes);
   if (hook_) WALREP_RETURN_IF_ERROR(hook_(&cp));
   WALREP_ASSIGN_OR_RETURN(
-      auto pos, writer_->Insert(wal::kRmXlog,
-                                shutdown ? wal::kXlogCheckpointShutdown : wal::kXlogCheckpointOnline,
-                                0, wal::RecordBuilder().SetMainData(wal::EncodeCheckPoint(cp)).BuildBody()));
+      auto pos,
+      writer_->Insert(wal::kRmXlog,
+                      shutdown ? wal::kXlogCheckpointShutdown : wal::kXlogCheckpointOnline, 0,
+                      wal::RecordBuilder().SetMainData(wal::EncodeCheckPoint(cp)).BuildBody()));
   WALREP_RETURN_IF_ERROR(writer_->Flush(pos.end));
   control_.checkpoint = pos.start.value();
   control_.checkpoint_copy = cp;
@@ -175,7 +175,8 @@ Result<Lsn> XLog::Checkpoint(bool shutdown, const char* reason) {
 Status XLog::RemoveOldSegments(Lsn redo) {
   // Keep the segment holding the REDO point and wal_keep_size worth before it.
   uint64_t seg_size = wal::kDefaultSegSize;
-  uint64_t keep_from = redo.value() > opts_.wal_keep_bytes ? redo.value() - opts_.wal_keep_bytes : 0;
+  uint64_t keep_from =
+      redo.value() > opts_.wal_keep_bytes ? redo.value() - opts_.wal_keep_bytes : 0;
   XLogSegNo oldest = wal::SegmentOf(Lsn(keep_from), seg_size);
   WALREP_ASSIGN_OR_RETURN(auto names, opts_.fs->ListDir(wal_dir()));
   for (const auto& n : names) {

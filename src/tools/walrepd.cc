@@ -6,12 +6,12 @@
 // SIGHUP reloads the configuration, SIGTERM is a smart shutdown, SIGINT fast, SIGQUIT immediate.
 // Exit status: 0 after a clean shutdown, 1 when the server could not start.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <spdlog/spdlog.h>
 #include <string>
 #include <thread>
 
@@ -77,8 +77,10 @@ int main(int argc, char** argv) {
       }
       opts.argv.push_back({name, assign.substr(eq + 1), "", 0});
     } else {
-      std::fprintf(stderr, "walrepd: invalid argument: \"%s\"\nTry \"walrepd --help\" for more information.\n",
-                   a.c_str());
+      std::fprintf(
+          stderr,
+          "walrepd: invalid argument: \"%s\"\nTry \"walrepd --help\" for more information.\n",
+          a.c_str());
       return 1;
     }
   }
@@ -118,11 +120,20 @@ int main(int argc, char** argv) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
       switch (sig) {
-        case SIGHUP: server.Reload().IgnoreError(); break;  // errors are logged by Reload
-        case SIGTERM: server.Shutdown(walrep::server::ShutdownMode::kSmart); break;
-        case SIGINT: server.Shutdown(walrep::server::ShutdownMode::kFast); break;
-        case SIGQUIT: server.Shutdown(walrep::server::ShutdownMode::kImmediate); break;
-        case SIGUSR1: return;
+        case SIGHUP:
+          server.Reload().IgnoreError();
+          break;  // errors are logged by Reload
+        case SIGTERM:
+          server.Shutdown(walrep::server::ShutdownMode::kSmart);
+          break;
+        case SIGINT:
+          server.Shutdown(walrep::server::ShutdownMode::kFast);
+          break;
+        case SIGQUIT:
+          server.Shutdown(walrep::server::ShutdownMode::kImmediate);
+          break;
+        case SIGUSR1:
+          return;
       }
     }
   });

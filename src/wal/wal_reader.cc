@@ -40,11 +40,12 @@ Result<DecodedRecord> WalReader::ReadRecord(Lsn lsn, Lsn expected_prev) {
   uint32_t tot_len;
   std::memcpy(&tot_len, page.data() + off, 4);
   if (tot_len < kRecordHeaderSize) {
-    return Status::Corruption(fmt::format("invalid record length at {}: wanted 24, got {}",
-                                          lsn.ToString(), tot_len));
+    return Status::Corruption(
+        fmt::format("invalid record length at {}: wanted 24, got {}", lsn.ToString(), tot_len));
   }
   if (tot_len > 1024u * 1024 * 1024) {
-    return Status::Corruption(fmt::format("record length {} at {} too long", tot_len, lsn.ToString()));
+    return Status::Corruption(
+        fmt::format("record length {} at {} too long", tot_len, lsn.ToString()));
   }
   std::string rec;
   rec.reserve(tot_len);
@@ -56,7 +57,8 @@ Result<DecodedRecord> WalReader::ReadRecord(Lsn lsn, Lsn expected_prev) {
     WALREP_ASSIGN_OR_RETURN(page, ReadPage(next_page));
     WALREP_ASSIGN_OR_RETURN(hdr, DecodePageHeader(page, next_page, seg_size_));
     if (!(hdr.info & kXlpFirstIsContrecord)) {
-      return Status::Corruption(fmt::format("there is no contrecord flag at {}", next_page.ToString()));
+      return Status::Corruption(
+          fmt::format("there is no contrecord flag at {}", next_page.ToString()));
     }
     uint32_t remaining = tot_len - static_cast<uint32_t>(rec.size());
     if (hdr.rem_len != remaining) {
@@ -69,8 +71,8 @@ Result<DecodedRecord> WalReader::ReadRecord(Lsn lsn, Lsn expected_prev) {
   }
   WALREP_ASSIGN_OR_RETURN(DecodedRecord d, DecodeRecord(rec, lsn));
   if (expected_prev.valid() ? d.prev != expected_prev : d.prev >= lsn) {
-    return Status::Corruption(fmt::format("record with incorrect prev-link {} at {}",
-                                          d.prev.ToString(), lsn.ToString()));
+    return Status::Corruption(
+        fmt::format("record with incorrect prev-link {} at {}", d.prev.ToString(), lsn.ToString()));
   }
   d.end_lsn = pos;
   return d;

@@ -1,9 +1,8 @@
 // walrep: WAL insertion and group flush (see wal_writer.h).
 #include "walrep/wal/wal_writer.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
 

@@ -55,11 +55,13 @@ bool ParseXLogFileName(std::string_view name, uint64_t seg_size, TimelineId* tli
                        XLogSegNo* segno) {
   if (name.size() != 24) return false;
   for (char c : name) {
-    if (!std::isxdigit(static_cast<unsigned char>(c)) || std::islower(static_cast<unsigned char>(c)))
+    if (!std::isxdigit(static_cast<unsigned char>(c)) ||
+        std::islower(static_cast<unsigned char>(c)))
       return false;
   }
   auto hex = [&](size_t off) {
-    return static_cast<uint32_t>(std::strtoul(std::string(name.substr(off, 8)).c_str(), nullptr, 16));
+    return static_cast<uint32_t>(
+        std::strtoul(std::string(name.substr(off, 8)).c_str(), nullptr, 16));
   };
   uint64_t per_id = 0x100000000ULL / seg_size;
   *tli = hex(0);
@@ -94,10 +96,12 @@ Result<PageHeader> DecodePageHeader(std::string_view page, Lsn pageaddr, uint64_
   uint64_t off = pageaddr.value() % seg_size;
   std::string where = fmt::format("offset {}", off);
   if (h.magic != kXlogPageMagic) {
-    return Status::Corruption(fmt::format("invalid magic number {:04X} in log segment, {}", h.magic, where));
+    return Status::Corruption(
+        fmt::format("invalid magic number {:04X} in log segment, {}", h.magic, where));
   }
   if (h.info & ~kXlpAllFlags) {
-    return Status::Corruption(fmt::format("invalid info bits {:04X} in log segment, {}", h.info, where));
+    return Status::Corruption(
+        fmt::format("invalid info bits {:04X} in log segment, {}", h.info, where));
   }
   if (h.pageaddr != pageaddr.value()) {
     return Status::Corruption(fmt::format("unexpected pageaddr {} in log segment, {}",
@@ -105,9 +109,11 @@ Result<PageHeader> DecodePageHeader(std::string_view page, Lsn pageaddr, uint64_
   }
   if (off == 0) {
     if (!(h.info & kXlpLongHeader)) {
-      return Status::Corruption(fmt::format("invalid info bits {:04X} in log segment, {}", h.info, where));
+      return Status::Corruption(
+          fmt::format("invalid info bits {:04X} in log segment, {}", h.info, where));
     }
-    if (!Get(page, &pos, &h.sysid) || !Get(page, &pos, &h.seg_size) || !Get(page, &pos, &h.blcksz)) {
+    if (!Get(page, &pos, &h.sysid) || !Get(page, &pos, &h.seg_size) ||
+        !Get(page, &pos, &h.blcksz)) {
       return Status::Corruption("short WAL page");
     }
     if (h.seg_size != seg_size || h.blcksz != kXlogBlcksz) {
@@ -197,7 +203,8 @@ Result<DecodedRecord> DecodeRecord(std::string_view rec, Lsn lsn) {
   uint64_t prev;
   uint16_t pad;
   uint32_t crc;
-  if (rec.size() < kRecordHeaderSize) return InvalidRecordLength(lsn, static_cast<uint32_t>(rec.size()));
+  if (rec.size() < kRecordHeaderSize)
+    return InvalidRecordLength(lsn, static_cast<uint32_t>(rec.size()));
   Get(rec, &pos, &d.tot_len);
   Get(rec, &pos, &d.xid);
   Get(rec, &pos, &prev);
@@ -217,8 +224,8 @@ Result<DecodedRecord> DecodeRecord(std::string_view rec, Lsn lsn) {
   uint32_t want = crc32c::Value(rec.data() + kRecordHeaderSize, rec.size() - kRecordHeaderSize);
   want = crc32c::Extend(want, rec.data(), 20);
   if (want != crc) {
-    return Status::Corruption(fmt::format(
-        "incorrect resource manager data checksum in record at {}", lsn.ToString()));
+    return Status::Corruption(
+        fmt::format("incorrect resource manager data checksum in record at {}", lsn.ToString()));
   }
   // Block and main-data headers, then payloads in the same order.
   struct Pending {
@@ -231,7 +238,8 @@ Result<DecodedRecord> DecodeRecord(std::string_view rec, Lsn lsn) {
   std::vector<Pending> blocks;
   uint32_t main_len = 0;
   auto bad = [&]() {
-    return Status::Corruption(fmt::format("invalid block reference in record at {}", lsn.ToString()));
+    return Status::Corruption(
+        fmt::format("invalid block reference in record at {}", lsn.ToString()));
   };
   const RelFileNode* last_rel = nullptr;
   // Headers end where the remaining bytes equal the payload they announced (as xlogreader.c
@@ -274,7 +282,8 @@ Result<DecodedRecord> DecodeRecord(std::string_view rec, Lsn lsn) {
     p.ref.has_image = flags & kBkpBlockHasImage;
     if (((flags & kBkpBlockHasData) != 0) != (p.data_len > 0)) return bad();
     if (p.ref.has_image) {
-      if (!Get(rec, &pos, &p.image_len) || !Get(rec, &pos, &p.hole_off) || !Get(rec, &pos, &p.bimg)) {
+      if (!Get(rec, &pos, &p.image_len) || !Get(rec, &pos, &p.hole_off) ||
+          !Get(rec, &pos, &p.bimg)) {
         return bad();
       }
       if (p.bimg & ~(kBkpImageHasHole | kBkpImageApply)) {

@@ -11,9 +11,9 @@ TEST(ConnectTest, PsqlOverTcpAndUnixSocket) {
   n.Init();
   n.Start();
   EXPECT_NE(n.SafePsql("select version()").find("PostgreSQL 15"), std::string::npos);
-  CommandResult unix_sock = RunCommand({PgBin("psql"), "-X", "-A", "-t", "-h", n.socket_dir(), "-p",
-                                 std::to_string(n.port()), "-U", "postgres", "-c",
-                                 "select 1 + 1, current_user"});
+  CommandResult unix_sock =
+      RunCommand({PgBin("psql"), "-X", "-A", "-t", "-h", n.socket_dir(), "-p",
+                  std::to_string(n.port()), "-U", "postgres", "-c", "select 1 + 1, current_user"});
   EXPECT_EQ(unix_sock.exit_code, 0) << unix_sock.err;
   EXPECT_EQ(unix_sock.out, "2|postgres\n");
   CommandResult ready =
@@ -44,7 +44,8 @@ TEST(ConnectTest, StartupParametersLookLikePostgres15) {
 
   PGconn* bad = n.Connect("options='-c no_such_setting=1'");
   EXPECT_NE(PQstatus(bad), CONNECTION_OK);
-  EXPECT_NE(std::string(PQerrorMessage(bad)).find("unrecognized configuration parameter \"no_such_setting\""),
+  EXPECT_NE(std::string(PQerrorMessage(bad))
+                .find("unrecognized configuration parameter \"no_such_setting\""),
             std::string::npos);
   PQfinish(bad);
   PGconn* nodb = n.Connect("dbname=nosuchdb");
@@ -56,9 +57,10 @@ TEST(ConnectTest, StartupParametersLookLikePostgres15) {
 TEST(ConnectTest, SslRequire) {
   Node n;
   n.Init();
-  CommandResult cert = RunCommand({"openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj",
-                            "/CN=localhost", "-newkey", "rsa:2048", "-keyout",
-                            n.data_dir() + "/server.key", "-out", n.data_dir() + "/server.crt"});
+  CommandResult cert =
+      RunCommand({"openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj",
+                  "/CN=localhost", "-newkey", "rsa:2048", "-keyout", n.data_dir() + "/server.key",
+                  "-out", n.data_dir() + "/server.crt"});
   ASSERT_EQ(cert.exit_code, 0) << cert.err;
   n.AppendConf("ssl = on");
   n.Start();

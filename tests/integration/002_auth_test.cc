@@ -81,14 +81,14 @@ TEST_F(AuthTest, RejectAndMissingLineAre28000) {
       << none;
   // The Unix socket line is trust.
   CommandResult r = RunCommand({PgBin("psql"), "-X", "-A", "-t", "-h", node_.socket_dir(), "-p",
-                         std::to_string(node_.port()), "-U", "postgres", "-c", "select 7"});
+                                std::to_string(node_.port()), "-U", "postgres", "-c", "select 7"});
   EXPECT_EQ(r.out, "7\n") << r.err;
 }
 
 TEST_F(AuthTest, NoClearTextOnDisk) {
-  EXPECT_EQ(node_.Query("create role scramuser login password 'visible-secret'",
-                        "password=supersecret"),
-            "CREATE ROLE");
+  EXPECT_EQ(
+      node_.Query("create role scramuser login password 'visible-secret'", "password=supersecret"),
+      "CREATE ROLE");
   std::ifstream in(node_.data_dir() + "/global/walrep_roles");
   std::string all((std::istreambuf_iterator<char>(in)), {});
   EXPECT_EQ(all.find("visible-secret"), std::string::npos);

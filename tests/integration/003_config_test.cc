@@ -35,8 +35,9 @@ TEST(ConfigTest, ReloadBySignalAndByFunction) {
   EXPECT_EQ(n.SafePsql("select pg_reload_conf(); show work_mem"), "t\n20MB");
   EXPECT_EQ(n.SafePsql("show max_connections"), "100");
   EXPECT_TRUE(Eventually([&] {
-    return n.Log().find("parameter \"max_connections\" cannot be changed without restarting the "
-                        "server") != std::string::npos;
+    return n.Log().find(
+               "parameter \"max_connections\" cannot be changed without restarting the "
+               "server") != std::string::npos;
   }));
   // A broken file changes nothing and says so.
   n.AppendConf("work_mem = 'plenty'");

@@ -27,8 +27,9 @@ TEST(ExtendedQueryTest, LibpqParamsAndBinaryResults) {
   PGconn* c = n.Connect();
   ASSERT_EQ(PQstatus(c), CONNECTION_OK);
   const char* values[2] = {"41", "walrep"};
-  PGresult* r = PQexecParams(c, "select $1::int + 1 as answer, $2::text || '!' as name, "
-                                "true as flag, 1.5::float8 as f, '0/16B3748'::pg_lsn as lsn",
+  PGresult* r = PQexecParams(c,
+                             "select $1::int + 1 as answer, $2::text || '!' as name, "
+                             "true as flag, 1.5::float8 as f, '0/16B3748'::pg_lsn as lsn",
                              2, nullptr, values, nullptr, nullptr, /*resultFormat=*/1);
   ASSERT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQerrorMessage(c);
   EXPECT_STREQ(PQfname(r, 0), "answer");
@@ -149,7 +150,8 @@ cur.execute("select %(a)s || %(b)s", {"a": "x", "b": "y"})
 assert cur.fetchone()[0] == "xy"
 print("ok")
 )PY";
-  CommandResult r = RunCommand({"/usr/bin/python3", "-c", script, n.ConnStr("application_name=py")});
+  CommandResult r =
+      RunCommand({"/usr/bin/python3", "-c", script, n.ConnStr("application_name=py")});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(r.out, "ok\n");
 }

@@ -41,8 +41,9 @@ TEST(LifecycleTest, InitStartStatusStopWithWalrepctl) {
 
   EXPECT_EQ(Ctl({"status", "-D", dir}).exit_code, 3);
   EXPECT_EQ(Ctl({"status", "-D", base.path() + "/nothing"}).exit_code, 4);
-  std::string opts = "-p " + std::to_string(port.port()) + " -c unix_socket_directories=" +
-                     base.path() + " -c listen_addresses=127.0.0.1";
+  std::string opts = "-p " + std::to_string(port.port()) +
+                     " -c unix_socket_directories=" + base.path() +
+                     " -c listen_addresses=127.0.0.1";
   CommandResult start = Ctl({"start", "-D", dir, "-l", base.path() + "/log", "-o", opts});
   ASSERT_EQ(start.exit_code, 0) << start.out << start.err;
   EXPECT_NE(start.out.find("server started"), std::string::npos);
@@ -54,7 +55,9 @@ TEST(LifecycleTest, InitStartStatusStopWithWalrepctl) {
   std::ifstream in(base.path() + "/log");
   std::string log((std::istreambuf_iterator<char>(in)), {});
   EXPECT_TRUE(std::regex_search(
-      log, std::regex(R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC \[\d+/\d+\] LOG:  database system is ready to accept connections)")))
+      log,
+      std::regex(
+          R"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC \[\d+/\d+\] LOG:  database system is ready to accept connections)")))
       << log;
 
   // A second server on the same data directory is refused.
@@ -69,7 +72,7 @@ TEST(LifecycleTest, InitStartStatusStopWithWalrepctl) {
   CommandResult restart = Ctl({"restart", "-D", dir, "-l", base.path() + "/log"});
   EXPECT_EQ(restart.exit_code, 0) << restart.out << restart.err;
   CommandResult q = RunCommand({PgBin("psql"), "-X", "-A", "-t", "-h", "127.0.0.1", "-p",
-                         std::to_string(port.port()), "-U", "postgres", "-c", "select 1"});
+                                std::to_string(port.port()), "-U", "postgres", "-c", "select 1"});
   EXPECT_EQ(q.out, "1\n") << q.err;
   CommandResult stop = Ctl({"stop", "-D", dir, "-m", "fast"});
   EXPECT_EQ(stop.exit_code, 0) << stop.err;

@@ -38,7 +38,8 @@ TEST(ActivityTest, CancelAndTerminate) {
   auto started = std::chrono::steady_clock::now();
   auto fut = std::async(std::launch::async, [c] {
     PGresult* r = PQexec(c, "select pg_sleep(30)");
-    std::string code = PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
+    std::string code =
+        PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
     PQclear(r);
     return code;
   });
@@ -57,8 +58,9 @@ TEST(ActivityTest, CancelAndTerminate) {
   std::string pid = std::to_string(PQbackendPID(c));
   EXPECT_EQ(n.SafePsql("select pg_terminate_backend(" + pid + ")"), "t");
   r = PQexec(c, "select 4");
-  EXPECT_NE(std::string(PQerrorMessage(c)).find("terminating connection due to administrator command"),
-            std::string::npos)
+  EXPECT_NE(
+      std::string(PQerrorMessage(c)).find("terminating connection due to administrator command"),
+      std::string::npos)
       << PQerrorMessage(c);
   PQclear(r);
   PQfinish(c);

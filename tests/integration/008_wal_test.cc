@@ -71,8 +71,9 @@ TEST(WalTest, CrashRecoveryAfterKill9) {
   EXPECT_EQ(n.SafePsql("select pg_switch_wal() is not null"), "t");
   n.Kill9();
   n.Start();
-  EXPECT_NE(n.Log().find("database system was not properly shut down; automatic recovery in progress"),
-            std::string::npos);
+  EXPECT_NE(
+      n.Log().find("database system was not properly shut down; automatic recovery in progress"),
+      std::string::npos);
   EXPECT_NE(n.Log().find("redo done at"), std::string::npos);
   EXPECT_EQ(n.SafePsql("select 1"), "1");
   CommandResult cd = RunCommand({WalrepBin("walrepctl"), "controldata", "-D", n.data_dir()});
@@ -99,7 +100,8 @@ TEST(WalTest, CheckpointerRunsWhenWalNearsMaxWalSize) {
   std::string pad(1000, 'x');
   for (int i = 0; i < 30; i++) {
     std::string sql = "insert into filler values ";
-    for (int j = 0; j < 50; j++) sql += std::string(j ? "," : "") + "(" + std::to_string(j) + ", '" + pad + "')";
+    for (int j = 0; j < 50; j++)
+      sql += std::string(j ? "," : "") + "(" + std::to_string(j) + ", '" + pad + "')";
     n.SafePsql(sql);
   }
   bool seen = false;

@@ -39,8 +39,8 @@ TEST(TablesTest, DdlDmlAndConstraints) {
             "");
   EXPECT_EQ(n.SafePsql("insert into t values (1, 'a', 2, '2024-01-02')"), "");
   EXPECT_EQ(n.SafePsql("insert into t values (2, 'b')"), "");
-  EXPECT_NE(n.Psql("insert into t values (4, 'd'), (5, 'e', 1)").err.find(
-                "VALUES lists must all be the same length"),
+  EXPECT_NE(n.Psql("insert into t values (4, 'd'), (5, 'e', 1)")
+                .err.find("VALUES lists must all be the same length"),
             std::string::npos);
   EXPECT_EQ(n.SafePsql("insert into t (id, name) values (3, 'c') returning id, amount"), "3|1.5");
   EXPECT_EQ(n.SafePsql("select id, name, amount, at from t order by id"),
@@ -85,9 +85,8 @@ TEST(TablesTest, ConcurrentSessionsFollowPostgresRules) {
   ASSERT_EQ(Exec(a, "update acct set bal = bal - 10 where id = 1"), "UPDATE 1");
   EXPECT_EQ(Exec(b, "select bal from acct where id = 1"), "100\n") << "uncommitted change hidden";
   // b's UPDATE waits for a, then applies to the committed row (READ COMMITTED).
-  auto fut = std::async(std::launch::async, [&] {
-    return Exec(b, "update acct set bal = bal + 1 where id = 1");
-  });
+  auto fut = std::async(std::launch::async,
+                        [&] { return Exec(b, "update acct set bal = bal + 1 where id = 1"); });
   EXPECT_EQ(fut.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
   ASSERT_EQ(Exec(a, "commit"), "COMMIT");
   EXPECT_EQ(fut.get(), "UPDATE 1");
@@ -104,7 +103,8 @@ TEST(TablesTest, ConcurrentSessionsFollowPostgresRules) {
   Exec(b, "begin");
   EXPECT_EQ(Exec(a, "update acct set bal = 5 where id = 1"), "UPDATE 1");
   EXPECT_EQ(Exec(b, "update acct set bal = 5 where id = 2"), "UPDATE 1");
-  auto fa = std::async(std::launch::async, [&] { return Exec(a, "update acct set bal = 6 where id = 2"); });
+  auto fa = std::async(std::launch::async,
+                       [&] { return Exec(a, "update acct set bal = 6 where id = 2"); });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   std::string rb = Exec(b, "update acct set bal = 6 where id = 1");
   EXPECT_EQ(rb, "ERROR 40P01");

@@ -50,10 +50,12 @@ TEST(CrashTest, AcknowledgedCommitsSurviveKill9) {
             attempted.insert(id);
           }
           std::string sql = "begin; insert into acked values (" + std::to_string(id) + ", 'c" +
-                            std::to_string(c) + "'); update branch set bal = bal + 1 where id = 1;"
+                            std::to_string(c) +
+                            "'); update branch set bal = bal + 1 where id = 1;"
                             " update teller set bal = bal - 1 where id = 1; commit";
           PGresult* r = PQexec(conn, sql.c_str());
-          bool ok = PQresultStatus(r) == PGRES_COMMAND_OK && std::string(PQcmdStatus(r)) == "COMMIT";
+          bool ok =
+              PQresultStatus(r) == PGRES_COMMAND_OK && std::string(PQcmdStatus(r)) == "COMMIT";
           PQclear(r);
           if (ok) {
             std::lock_guard<std::mutex> l(mu);

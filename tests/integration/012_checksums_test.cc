@@ -53,7 +53,8 @@ TEST(ChecksumsTest, TransactionIdsAreVisible) {
   std::string xid = PQgetvalue(r, 0, 0);
   PQclear(r);
   EXPECT_GE(std::stol(xid), 3);
-  EXPECT_EQ(n.SafePsql("select backend_xid from pg_stat_activity where backend_xid is not null"), xid);
+  EXPECT_EQ(n.SafePsql("select backend_xid from pg_stat_activity where backend_xid is not null"),
+            xid);
   PQclear(PQexec(c, "commit"));
   PQfinish(c);
 }

@@ -20,7 +20,9 @@ class FiRandomFile : public io::RandomAccessFile {
   FiRandomFile(FaultInjectionFileSystem* fs, std::string path,
                std::unique_ptr<io::RandomAccessFile> base)
       : fs_(fs), path_(std::move(path)), base_(std::move(base)) {}
-  Result<std::string> ReadAt(uint64_t offset, size_t n) override { return base_->ReadAt(offset, n); }
+  Result<std::string> ReadAt(uint64_t offset, size_t n) override {
+    return base_->ReadAt(offset, n);
+  }
   Status WriteAt(uint64_t offset, std::string_view data) override {
     fs_->RecordWrite(path_, offset, data.size());
     return base_->WriteAt(offset, data);

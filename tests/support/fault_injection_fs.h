@@ -33,7 +33,9 @@ class FaultInjectionFileSystem : public io::FileSystem {
                                                                  bool create) override;
   Status Rename(const std::string& from, const std::string& to) override;
   Status Remove(const std::string& path) override;
-  Status CreateDir(const std::string& path, int mode) override { return base_->CreateDir(path, mode); }
+  Status CreateDir(const std::string& path, int mode) override {
+    return base_->CreateDir(path, mode);
+  }
   Status SyncDir(const std::string& path) override;
   bool Exists(const std::string& path) override { return base_->Exists(path); }
   Result<std::vector<std::string>> ListDir(const std::string& path) override {

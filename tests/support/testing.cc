@@ -2,6 +2,7 @@
 #include "testing.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,8 +10,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstring>
@@ -85,7 +84,8 @@ PortLock::~PortLock() {
 }
 
 CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_secs,
-                  const std::string& stdin_data, const std::map<std::string, std::string>& env) {
+                         const std::string& stdin_data,
+                         const std::map<std::string, std::string>& env) {
   CommandResult r;
   int in_pipe[2], out_pipe[2], err_pipe[2];
   if (::pipe(in_pipe) || ::pipe(out_pipe) || ::pipe(err_pipe)) return r;
@@ -184,7 +184,8 @@ Node::~Node() {
 }
 
 void Node::Init(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {WalrepBin("walrepctl"), "init", "-D", data_dir_, "-U", "postgres"};
+  std::vector<std::string> argv = {
+      WalrepBin("walrepctl"), "init", "-D", data_dir_, "-U", "postgres"};
   argv.insert(argv.end(), args.begin(), args.end());
   CommandResult r = RunCommand(argv);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
@@ -282,7 +283,7 @@ PGconn* Node::Connect(const std::string& extra) const {
 
 CommandResult Node::Psql(const std::string& sql, const std::string& extra_conn) const {
   return RunCommand({PgBin("psql"), "-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-d",
-              ConnStr(extra_conn), "-c", sql});
+                     ConnStr(extra_conn), "-c", sql});
 }
 
 std::string Node::SafePsql(const std::string& sql, const std::string& extra_conn) const {

@@ -44,8 +44,8 @@ struct CommandResult {
 
 // Runs argv[0] (a path or a name on PATH) with a time limit; kills it when the limit passes.
 CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_secs = 120,
-                  const std::string& stdin_data = "",
-                  const std::map<std::string, std::string>& env = {});
+                         const std::string& stdin_data = "",
+                         const std::map<std::string, std::string>& env = {});
 
 std::string WalrepBin(const std::string& name);  // build/bin/<name>
 std::string PgBin(const std::string& name);      // /usr/lib/postgresql/15/bin/<name>

@@ -118,6 +118,10 @@ class HeapScan {
   size_t pos_ = 0;
 };
 
+// Calls fn for every row of rel visible to tx; stops at the first error fn returns.
+Status ForEachRow(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
+                  const std::function<Status(TupleId, std::string&)>& fn);
+
 // VACUUM: removes tuples deleted by transactions older than every snapshot, WAL-logging each
 // page change with the newest removed xid (the horizon a standby needs for conflicts).
 Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel);

@@ -39,8 +39,8 @@ enum class XidStatus : uint8_t { kInProgress = 0, kCommitted = 1, kAborted = 2 }
 
 struct Snapshot {
   TransactionId xmin = kFirstNormalXid;
-  TransactionId xmax = kFirstNormalXid;   // first xid not yet assigned at snapshot time
-  std::vector<TransactionId> xip;         // running at snapshot time, sorted
+  TransactionId xmax = kFirstNormalXid;      // first xid not yet assigned at snapshot time
+  std::vector<TransactionId> xip;            // running at snapshot time, sorted
   bool InProgress(TransactionId xid) const;  // as seen by this snapshot
 };
 
@@ -83,8 +83,8 @@ class TransactionManager {
 
   // Waits until `xid` ends. `waiter` is the waiting transaction, for deadlock detection (40P01).
   // `check` is called periodically and may abort the wait (cancel, lock_timeout).
-  Status WaitFor(TransactionId waiter, TransactionId xid,
-                 const std::function<Status()>& check) EXCLUDES(mu_);
+  Status WaitFor(TransactionId waiter, TransactionId xid, const std::function<Status()>& check)
+      EXCLUDES(mu_);
 
   // Publishes every queued commit or abort whose record is already flushed. A checkpoint calls
   // this (after flushing WAL to its REDO point) so pg_xact never misses a commit whose record

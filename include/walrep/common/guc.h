@@ -24,7 +24,15 @@
 namespace walrep {
 
 // Counterpart: GucContext in PostgreSQL guc.h. Ordered from least to most changeable.
-enum class GucContext { kInternal, kPostmaster, kSighup, kSuperuserBackend, kBackend, kSuperuser, kUser };
+enum class GucContext {
+  kInternal,
+  kPostmaster,
+  kSighup,
+  kSuperuserBackend,
+  kBackend,
+  kSuperuser,
+  kUser
+};
 enum class GucType { kBool, kInt, kReal, kString, kEnum };
 // Base unit of an integer or real setting.
 enum class GucUnit { kNone, kBytes, kKB, kMB, kBlocks, kWalBlocks, kMs, kS, kMin };
@@ -40,8 +48,8 @@ struct GucDef {
   const char* enum_values = nullptr;  // comma separated, canonical spellings first
   const char* group = "";
   const char* description = "";
-  bool report = false;     // sent as ParameterStatus when it changes
-  bool in_sample = true;   // appears in conf/postgresql.conf.sample
+  bool report = false;    // sent as ParameterStatus when it changes
+  bool in_sample = true;  // appears in conf/postgresql.conf.sample
 };
 
 // All settings, in table order.
@@ -156,7 +164,7 @@ class SessionSettings {
  private:
   std::shared_ptr<const ServerSettings> server_;
   bool superuser_;
-  std::map<std::string, std::string> client_;   // lower-case name -> stored value
+  std::map<std::string, std::string> client_;  // lower-case name -> stored value
   std::map<std::string, std::string> session_;
   std::map<std::string, std::string> local_;
   std::optional<std::map<std::string, std::string>> saved_session_;  // at BEGIN

@@ -52,15 +52,21 @@ class [[nodiscard]] Status {
   static Status InvalidArgument(std::string msg) {
     return Status(Code::kInvalidArgument, "22023", std::move(msg));
   }
-  static Status NotFound(std::string msg) { return Status(Code::kNotFound, "58P01", std::move(msg)); }
+  static Status NotFound(std::string msg) {
+    return Status(Code::kNotFound, "58P01", std::move(msg));
+  }
   static Status NotSupported(std::string msg) {
     return Status(Code::kNotSupported, "0A000", std::move(msg));
   }
   static Status ProtocolViolation(std::string msg) {
     return Status(Code::kProtocolViolation, "08P01", std::move(msg));
   }
-  static Status TimedOut(std::string msg) { return Status(Code::kTimedOut, "57014", std::move(msg)); }
-  static Status Shutdown(std::string msg) { return Status(Code::kShutdown, "57P01", std::move(msg)); }
+  static Status TimedOut(std::string msg) {
+    return Status(Code::kTimedOut, "57014", std::move(msg));
+  }
+  static Status Shutdown(std::string msg) {
+    return Status(Code::kShutdown, "57P01", std::move(msg));
+  }
   static Status Retry(std::string msg) { return Status(Code::kRetry, "XX000", std::move(msg)); }
   // An error reported to a SQL client with an explicit SQLSTATE.
   static Status Sql(std::string sqlstate, std::string msg) {
@@ -98,8 +104,7 @@ class [[nodiscard]] Status {
     int position = 0;
     Severity severity = Severity::kError;
   };
-  Status(Code code, std::string sqlstate, std::string msg)
-      : rep_(std::make_unique<Rep>()) {
+  Status(Code code, std::string sqlstate, std::string msg) : rep_(std::make_unique<Rep>()) {
     rep_->code = code;
     rep_->sqlstate = std::move(sqlstate);
     rep_->message = std::move(msg);
@@ -112,7 +117,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT: must not be OK
 
   bool ok() const { return std::holds_alternative<T>(v_); }
@@ -138,10 +143,10 @@ class [[nodiscard]] Result {
 #define WALREP_CONCAT_INNER_(a, b) a##b
 #define WALREP_CONCAT_(a, b) WALREP_CONCAT_INNER_(a, b)
 
-#define WALREP_RETURN_IF_ERROR(expr)           \
-  do {                                         \
-    ::walrep::Status _st = (expr);             \
-    if (!_st.ok()) return _st;                 \
+#define WALREP_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::walrep::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 #define WALREP_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

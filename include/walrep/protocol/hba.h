@@ -39,7 +39,7 @@ struct HbaLine {
 
 // What is known about a connection when pg_hba.conf is consulted.
 struct HbaRequest {
-  bool local = false;         // Unix-domain socket
+  bool local = false;  // Unix-domain socket
   bool ssl = false;
   sockaddr_storage client{};  // for TCP
   std::string database;

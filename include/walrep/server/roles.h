@@ -24,7 +24,8 @@ class RoleStore : public sql::RoleManager {
 
   Status Load();
   // Used by initialization: writes a file with a single superuser.
-  static Status Initialize(io::FileSystem* fs, const std::string& path, const std::string& superuser,
+  static Status Initialize(io::FileSystem* fs, const std::string& path,
+                           const std::string& superuser,
                            const std::optional<std::string>& password);
 
   Status CreateRole(const std::string& name, const sql::RoleOptions& opts,

@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "walrep/access/engine.h"
+#include "walrep/catalog/catalog.h"
 #include "walrep/common/guc.h"
 #include "walrep/common/mutex.h"
 #include "walrep/common/time.h"
@@ -27,11 +29,9 @@
 #include "walrep/protocol/hba.h"
 #include "walrep/server/pid_file.h"
 #include "walrep/server/roles.h"
+#include "walrep/sql/executor.h"
 #include "walrep/sql/registry.h"
 #include "walrep/storage/control_file.h"
-#include "walrep/access/engine.h"
-#include "walrep/catalog/catalog.h"
-#include "walrep/sql/executor.h"
 #include "walrep/storage/xlog.h"
 
 namespace walrep::server {
@@ -100,7 +100,9 @@ class Server {
 
   std::shared_ptr<const ServerSettings> settings() const EXCLUDES(mu_);
   // Increases at every reload; sessions compare it before taking mu_.
-  uint64_t settings_generation() const { return settings_generation_.load(std::memory_order_acquire); }
+  uint64_t settings_generation() const {
+    return settings_generation_.load(std::memory_order_acquire);
+  }
   std::shared_ptr<const protocol::HbaConfig> hba() const EXCLUDES(mu_);
   std::shared_ptr<SSL_CTX> ssl_ctx() const EXCLUDES(mu_);
   RoleStore& roles() { return *roles_; }

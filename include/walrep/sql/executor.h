@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "walrep/common/status.h"
 #include "walrep/access/engine.h"
 #include "walrep/catalog/catalog.h"
+#include "walrep/common/status.h"
 #include "walrep/common/time.h"
 #include "walrep/sql/registry.h"
 #include "walrep/sql/session_context.h"
@@ -46,10 +46,10 @@ struct ExecResult {
   bool returns_rows = false;
   std::vector<ColumnDesc> columns;
   std::vector<Row> rows;
-  std::string tag;  // CommandComplete tag, e.g. "SELECT 3", "SET"
-  std::shared_ptr<CopyIn> copy_in;        // COPY FROM STDIN: the session streams data in
-  std::vector<std::string> copy_out;      // COPY TO STDOUT: one CopyData payload per row
-  int copy_columns = -1;                  // >= 0 for COPY TO STDOUT
+  std::string tag;                    // CommandComplete tag, e.g. "SELECT 3", "SET"
+  std::shared_ptr<CopyIn> copy_in;    // COPY FROM STDIN: the session streams data in
+  std::vector<std::string> copy_out;  // COPY TO STDOUT: one CopyData payload per row
+  int copy_columns = -1;              // >= 0 for COPY TO STDOUT
 };
 
 // Splits and parses; a syntax error is 42601 with the cursor position (1-based).

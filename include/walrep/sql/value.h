@@ -21,9 +21,9 @@ namespace walrep::sql {
 namespace oid {
 constexpr int32_t kBool = 16, kBytea = 17, kChar = 18, kName = 19, kInt8 = 20, kInt2 = 21,
                   kInt4 = 23, kText = 25, kOid = 26, kXid = 28, kFloat4 = 700, kFloat8 = 701,
-                  kUnknown = 705, kBpchar = 1042, kVarchar = 1043, kDate = 1082,
-                  kTimestamp = 1114, kTimestampTz = 1184, kInterval = 1186, kNumeric = 1700,
-                  kVoid = 2278, kPgLsn = 3220, kInet = 869, kRecord = 2249;
+                  kUnknown = 705, kBpchar = 1042, kVarchar = 1043, kDate = 1082, kTimestamp = 1114,
+                  kTimestampTz = 1184, kInterval = 1186, kNumeric = 1700, kVoid = 2278,
+                  kPgLsn = 3220, kInet = 869, kRecord = 2249;
 }
 
 // A fixed-point decimal: value = mantissa / 10^scale. Enough for 38 significant digits.

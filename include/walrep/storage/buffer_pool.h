@@ -116,10 +116,10 @@ class BufferPool {
     BlockNumber block = kInvalidBlock;
     bool valid = false;
     std::atomic<int> pins{0};
-    int usage = 0;           // guarded by the pool mutex
+    int usage = 0;  // guarded by the pool mutex
     std::atomic<bool> dirty{false};
     std::shared_mutex content;
-    Mutex io;                // held while the frame is being read in or written out
+    Mutex io;  // held while the frame is being read in or written out
     alignas(64) char data[kPageSize];
   };
   static std::string Key(const RelFileNode& r, BlockNumber b);

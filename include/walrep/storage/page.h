@@ -61,7 +61,9 @@ class Page {
 
   uint16_t ComputeChecksum(BlockNumber block) const;
   void SetChecksum(BlockNumber block) { Put<uint16_t>(8, ComputeChecksum(block)); }
-  bool VerifyChecksum(BlockNumber block) const { return Get<uint16_t>(8) == ComputeChecksum(block); }
+  bool VerifyChecksum(BlockNumber block) const {
+    return Get<uint16_t>(8) == ComputeChecksum(block);
+  }
 
   char* data() { return d_; }
   const char* data() const { return d_; }
@@ -78,7 +80,9 @@ class Page {
     std::memcpy(d_ + off, &v, sizeof(T));
   }
   uint32_t ItemId(OffsetNumber off) const { return Get<uint32_t>(kPageHeaderSize + (off - 1) * 4); }
-  void SetItemId(OffsetNumber off, uint32_t v) { Put<uint32_t>(kPageHeaderSize + (off - 1) * 4, v); }
+  void SetItemId(OffsetNumber off, uint32_t v) {
+    Put<uint32_t>(kPageHeaderSize + (off - 1) * 4, v);
+  }
 
   char* d_;
 };

@@ -49,7 +49,8 @@ class XLog {
  public:
   // Writes the first WAL segment of a new cluster with a shutdown checkpoint and points
   // pg_control at it. Counterpart: BootStrapXLOG().
-  static Status Bootstrap(io::FileSystem* fs, const std::string& data_dir, ControlFileData* control);
+  static Status Bootstrap(io::FileSystem* fs, const std::string& data_dir,
+                          ControlFileData* control);
 
   static Result<std::unique_ptr<XLog>> Open(XLogOptions opts, const RedoFn& redo,
                                             RecoveryResult* result);

@@ -32,7 +32,7 @@ class WalReader {
   // valid record and where the next one would go. `start` must hold a valid record.
   struct End {
     Lsn last_record;
-    Lsn end;  // insert position for new WAL
+    Lsn end;        // insert position for new WAL
     Status reason;  // why reading stopped
   };
   Result<End> FindEnd(Lsn start);

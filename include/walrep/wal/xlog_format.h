@@ -111,7 +111,9 @@ struct PageHeader {
   uint64_t sysid = 0;
   uint32_t seg_size = 0;
   uint32_t blcksz = 0;
-  uint32_t size() const { return (info & kXlpLongHeader) ? kLongPageHeaderSize : kShortPageHeaderSize; }
+  uint32_t size() const {
+    return (info & kXlpLongHeader) ? kLongPageHeaderSize : kShortPageHeaderSize;
+  }
 };
 std::string EncodePageHeader(const PageHeader& h);
 // Parses and checks a page header read at `pageaddr`; errors use pg_waldump's texts.

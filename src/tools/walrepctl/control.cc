@@ -176,8 +176,9 @@ int DoStart(const Options& o) {
   }
   long old = server::PidFile::ReadPid(o.dir);
   if (old > 0 && server::PidFile::ProcessAlive(old)) {
-    std::fprintf(stderr, "walrepctl: another server might be running; trying to start server "
-                         "anyway\n");
+    std::fprintf(stderr,
+                 "walrepctl: another server might be running; trying to start server "
+                 "anyway\n");
   }
   std::string exe = SelfDir() + "/walrepd";
   std::vector<std::string> argv = {exe, "-D", o.dir};
@@ -194,8 +195,8 @@ int DoStart(const Options& o) {
     if (!o.log_file.empty()) {
       int fd = ::open(o.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
       if (fd < 0) {
-        std::fprintf(stderr, "walrepctl: could not open log file \"%s\": %s\n",
-                     o.log_file.c_str(), std::strerror(errno));
+        std::fprintf(stderr, "walrepctl: could not open log file \"%s\": %s\n", o.log_file.c_str(),
+                     std::strerror(errno));
         _exit(1);
       }
       ::dup2(fd, 1);
@@ -242,8 +243,10 @@ int DoStop(const Options& o, bool quiet_if_stopped) {
   long pid = server::PidFile::ReadPid(o.dir);
   if (pid <= 0) {
     if (quiet_if_stopped) return 0;
-    std::fprintf(stderr, "walrepctl: PID file \"%s/postmaster.pid\" does not exist\n"
-                         "Is server running?\n", o.dir.c_str());
+    std::fprintf(stderr,
+                 "walrepctl: PID file \"%s/postmaster.pid\" does not exist\n"
+                 "Is server running?\n",
+                 o.dir.c_str());
     return 1;
   }
   int sig = o.mode == "smart" ? SIGTERM : o.mode == "immediate" ? SIGQUIT : SIGINT;
@@ -302,8 +305,10 @@ int Restart(const Args& args) {
     stop.wait = true;
     if (int rc = DoStop(stop, true); rc != 0) return rc;
   } else {
-    std::fprintf(stderr, "walrepctl: PID file \"%s/postmaster.pid\" does not exist\n"
-                         "Is server running?\ntrying to start server anyway\n", o->dir.c_str());
+    std::fprintf(stderr,
+                 "walrepctl: PID file \"%s/postmaster.pid\" does not exist\n"
+                 "Is server running?\ntrying to start server anyway\n",
+                 o->dir.c_str());
   }
   return DoStart(*o);
 }
@@ -314,8 +319,10 @@ int Reload(const Args& args) {
   if (!o) return Usage(err);
   long pid = server::PidFile::ReadPid(o->dir);
   if (pid <= 0) {
-    std::fprintf(stderr, "walrepctl: PID file \"%s/postmaster.pid\" does not exist\n"
-                         "Is server running?\n", o->dir.c_str());
+    std::fprintf(stderr,
+                 "walrepctl: PID file \"%s/postmaster.pid\" does not exist\n"
+                 "Is server running?\n",
+                 o->dir.c_str());
     return 1;
   }
   if (::kill(static_cast<pid_t>(pid), SIGHUP) != 0) {

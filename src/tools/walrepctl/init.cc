@@ -80,21 +80,32 @@ int Init(const Args& args) {
       if (a.rfind(flag, 0) == 0 && flag.size() == 2 && a.size() > 2) return a.substr(2);
       return std::nullopt;
     };
-    if (auto v = value("-D")) dir = *v;
-    else if (auto v2 = value("--pgdata")) dir = *v2;
-    else if (auto v3 = value("-U")) user = *v3;
-    else if (auto v4 = value("--username")) user = *v4;
-    else if (auto v5 = value("--auth")) auth = *v5;
-    else if (auto v6 = value("-A")) auth = *v6;
-    else if (auto v7 = value("--pwfile")) pwfile = *v7;
-    else if (a == "-k" || a == "--data-checksums") checksums = true;
-    else if (a[0] != '-' && dir.empty()) dir = a;
-    else return Fail("invalid argument \"" + a + "\"\nTry \"walrepctl --help\" for more information.");
+    if (auto v = value("-D"))
+      dir = *v;
+    else if (auto v2 = value("--pgdata"))
+      dir = *v2;
+    else if (auto v3 = value("-U"))
+      user = *v3;
+    else if (auto v4 = value("--username"))
+      user = *v4;
+    else if (auto v5 = value("--auth"))
+      auth = *v5;
+    else if (auto v6 = value("-A"))
+      auth = *v6;
+    else if (auto v7 = value("--pwfile"))
+      pwfile = *v7;
+    else if (a == "-k" || a == "--data-checksums")
+      checksums = true;
+    else if (a[0] != '-' && dir.empty())
+      dir = a;
+    else
+      return Fail("invalid argument \"" + a + "\"\nTry \"walrepctl --help\" for more information.");
   }
   if (dir.empty()) {
-    return Fail("no data directory specified\nYou must identify the directory where the data for "
-                "this database system will reside.  Do this with either the invocation option -D "
-                "or the environment variable PGDATA.");
+    return Fail(
+        "no data directory specified\nYou must identify the directory where the data for "
+        "this database system will reside.  Do this with either the invocation option -D "
+        "or the environment variable PGDATA.");
   }
   if (auth != "trust" && auth != "md5" && auth != "scram-sha-256" && auth != "password" &&
       auth != "reject") {
@@ -103,7 +114,8 @@ int Init(const Args& args) {
   std::optional<std::string> password;
   if (!pwfile.empty()) {
     std::ifstream in(pwfile);
-    if (!in) return Fail("could not open file \"" + pwfile + "\" for reading: No such file or directory");
+    if (!in)
+      return Fail("could not open file \"" + pwfile + "\" for reading: No such file or directory");
     std::string pw;
     std::getline(in, pw);
     if (pw.empty()) return Fail("password file \"" + pwfile + "\" is empty");
@@ -124,9 +136,10 @@ int Init(const Args& args) {
       return 1;
     }
   }
-  std::printf("The files belonging to this database system will be owned by user \"%s\".\n"
-              "This user must also own the server process.\n\n",
-              CurrentUser().c_str());
+  std::printf(
+      "The files belonging to this database system will be owned by user \"%s\".\n"
+      "This user must also own the server process.\n\n",
+      CurrentUser().c_str());
   std::printf("Data page checksums are %s.\n\n", checksums ? "enabled" : "disabled");
   io::FileSystem* fsys = io::DefaultFileSystem();
   std::printf("creating directory %s ... ", dir.c_str());
@@ -134,10 +147,10 @@ int Init(const Args& args) {
   if (ec) return Fail("could not create directory \"" + dir + "\": " + ec.message());
   ::chmod(dir.c_str(), 0700);
   std::printf("ok\ncreating subdirectories ... ");
-  for (const char* sub : {"global", "base", "base/5", "pg_wal", "pg_wal/archive_status", "pg_xact",
-                          "pg_replslot", "pg_stat", "pg_tblspc", "pg_logical", "pg_snapshots",
-                          "pg_commit_ts", "pg_multixact", "pg_notify", "pg_serial", "pg_stat_tmp",
-                          "pg_subtrans", "pg_twophase", "pg_dynshmem"}) {
+  for (const char* sub :
+       {"global", "base", "base/5", "pg_wal", "pg_wal/archive_status", "pg_xact", "pg_replslot",
+        "pg_stat", "pg_tblspc", "pg_logical", "pg_snapshots", "pg_commit_ts", "pg_multixact",
+        "pg_notify", "pg_serial", "pg_stat_tmp", "pg_subtrans", "pg_twophase", "pg_dynshmem"}) {
     Status st = fsys->CreateDir(dir + "/" + sub);
     if (!st.ok()) return Fail(st.message());
   }
@@ -167,13 +180,15 @@ int Init(const Args& args) {
   if (!st.ok()) return Fail(st.message());
   std::printf("ok\n\n");
   if (auth == "trust") {
-    std::printf("walrepctl: warning: enabling \"trust\" authentication for local connections\n"
-                "walrepctl: hint: You can change this by editing pg_hba.conf or using the option "
-                "--auth the next time you run walrepctl init.\n");
+    std::printf(
+        "walrepctl: warning: enabling \"trust\" authentication for local connections\n"
+        "walrepctl: hint: You can change this by editing pg_hba.conf or using the option "
+        "--auth the next time you run walrepctl init.\n");
   }
-  std::printf("\nSuccess. You can now start the database server using:\n\n"
-              "    %s/walrepctl start -D %s -l logfile\n\n",
-              SelfDir().c_str(), dir.c_str());
+  std::printf(
+      "\nSuccess. You can now start the database server using:\n\n"
+      "    %s/walrepctl start -D %s -l logfile\n\n",
+      SelfDir().c_str(), dir.c_str());
   return 0;
 }
 

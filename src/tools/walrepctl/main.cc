@@ -36,8 +36,9 @@ void Usage() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "walrepctl: no operation specified\n"
-                         "Try \"walrepctl --help\" for more information.\n");
+    std::fprintf(stderr,
+                 "walrepctl: no operation specified\n"
+                 "Try \"walrepctl --help\" for more information.\n");
     return 1;
   }
   std::string cmd = argv[1];
@@ -57,7 +58,9 @@ int main(int argc, char** argv) {
   if (cmd == "reload") return walrep::tools::Reload(args);
   if (cmd == "status") return walrep::tools::ServerStatus(args);
   if (cmd == "controldata") return walrep::tools::ControlData(args);
-  std::fprintf(stderr, "walrepctl: unrecognized operation mode \"%s\"\n"
-                       "Try \"walrepctl --help\" for more information.\n", cmd.c_str());
+  std::fprintf(stderr,
+               "walrepctl: unrecognized operation mode \"%s\"\n"
+               "Try \"walrepctl --help\" for more information.\n",
+               cmd.c_str());
   return 1;
 }

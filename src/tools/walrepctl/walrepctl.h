@@ -9,13 +9,13 @@ namespace walrep::tools {
 
 using Args = std::vector<std::string>;
 
-int Init(const Args& args);         // initdb
-int Start(const Args& args);        // pg_ctl start
-int Stop(const Args& args);         // pg_ctl stop
-int Restart(const Args& args);      // pg_ctl restart
-int Reload(const Args& args);       // pg_ctl reload
+int Init(const Args& args);          // initdb
+int Start(const Args& args);         // pg_ctl start
+int Stop(const Args& args);          // pg_ctl stop
+int Restart(const Args& args);       // pg_ctl restart
+int Reload(const Args& args);        // pg_ctl reload
 int ServerStatus(const Args& args);  // pg_ctl status: 0 running, 3 not running, 4 no data dir
-int ControlData(const Args& args);  // pg_controldata
+int ControlData(const Args& args);   // pg_controldata
 
 const char* ConfSample();
 // Directory holding this executable (walrepd lives beside walrepctl).

@@ -1,9 +1,6 @@
 // walrep: heap MVCC, row locks and waits, and crash recovery of table data through WAL replay.
-#include "walrep/access/engine.h"
-
-#include <gtest/gtest.h>
-
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <future>
@@ -13,6 +10,7 @@
 
 #include "fault_injection_fs.h"
 #include "testing.h"
+#include "walrep/access/engine.h"
 
 namespace walrep::access {
 namespace {

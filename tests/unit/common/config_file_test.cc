@@ -50,7 +50,8 @@ TEST(ConfigFileTest, SyntaxErrorsNameFileAndLine) {
             "syntax error in file \"/x/pg.conf\" line 2, near token \"'unterminated\"");
   auto r2 = ParseConfigText("port = 5432 5433\n", "/x/pg.conf");
   ASSERT_FALSE(r2.ok());
-  EXPECT_EQ(r2.status().message(), "syntax error in file \"/x/pg.conf\" line 1, near token \"5433\"");
+  EXPECT_EQ(r2.status().message(),
+            "syntax error in file \"/x/pg.conf\" line 1, near token \"5433\"");
   auto r3 = ParseConfigText("port =\n", "/x/pg.conf");
   ASSERT_FALSE(r3.ok());
   EXPECT_EQ(r3.status().message(), "syntax error in file \"/x/pg.conf\" line 1, near end of line");
@@ -78,7 +79,8 @@ TEST(ConfigFileTest, IncludesAreRelativeToTheIncludingFile) {
   std::ofstream(dir.path() + "/bad.conf") << "include 'nothere.conf'\n";
   auto missing = ParseConfigFile(dir.path() + "/bad.conf");
   ASSERT_FALSE(missing.ok());
-  EXPECT_NE(missing.status().message().find("could not open configuration file"), std::string::npos);
+  EXPECT_NE(missing.status().message().find("could not open configuration file"),
+            std::string::npos);
 
   std::ofstream(dir.path() + "/loop.conf") << "include 'loop.conf'\n";
   EXPECT_FALSE(ParseConfigFile(dir.path() + "/loop.conf").ok());

@@ -17,8 +17,9 @@ std::string Parse(const char* name, const char* value) {
   const GucDef* d = FindGuc(name);
   EXPECT_NE(d, nullptr) << name;
   auto r = ParseGucValue(*d, value);
-  return r.ok() ? *r : "ERR " + r.status().sqlstate() + " " + r.status().message() +
-                           (r.status().hint().empty() ? "" : " HINT " + r.status().hint());
+  return r.ok() ? *r
+                : "ERR " + r.status().sqlstate() + " " + r.status().message() +
+                      (r.status().hint().empty() ? "" : " HINT " + r.status().hint());
 }
 
 std::string Show(const char* name, const char* value) {

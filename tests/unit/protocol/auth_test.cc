@@ -114,7 +114,8 @@ TEST(AuthTest, MalformedScramMessagesAreProtocolErrors) {
 }
 
 TEST(AuthTest, Base64RoundTrip) {
-  for (const std::string& s : std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
+  for (const std::string& s :
+       std::vector<std::string>{"", "a", "ab", "abc", "abcd", std::string("\0\xff\x10", 3)}) {
     EXPECT_EQ(*Base64Decode(Base64Encode(s)), s);
   }
   EXPECT_FALSE(Base64Decode("abc").ok());

@@ -9,7 +9,8 @@
 namespace walrep::protocol {
 namespace {
 
-HbaRequest Tcp(const char* ip, const char* db, const char* user, bool repl = false, bool ssl = false) {
+HbaRequest Tcp(const char* ip, const char* db, const char* user, bool repl = false,
+               bool ssl = false) {
   HbaRequest r;
   r.local = false;
   r.ssl = ssl;
@@ -64,8 +65,9 @@ TEST(HbaTest, FirstMatchingLineWins) {
 
 TEST(HbaTest, NoMatchMessageIsPostgres) {
   HbaRequest r = Tcp("127.0.0.1", "d", "u");
-  EXPECT_EQ(DescribeNoHbaEntry(r),
-            "no pg_hba.conf entry for host \"127.0.0.1\", user \"u\", database \"d\", no encryption");
+  EXPECT_EQ(
+      DescribeNoHbaEntry(r),
+      "no pg_hba.conf entry for host \"127.0.0.1\", user \"u\", database \"d\", no encryption");
   r.physical_replication = true;
   EXPECT_EQ(DescribeNoHbaEntry(r),
             "no pg_hba.conf entry for replication connection from host \"127.0.0.1\", user \"u\", "
@@ -85,7 +87,8 @@ TEST(HbaTest, ErrorsNameTheLine) {
   EXPECT_EQ(bad.status().message(), "invalid connection type \"hots\" in file \"f\" line 2");
   auto bad2 = HbaConfig::Parse("host all all 127.0.0.1/32 ident2\n", "f");
   ASSERT_FALSE(bad2.ok());
-  EXPECT_EQ(bad2.status().message(), "invalid authentication method \"ident2\" in file \"f\" line 1");
+  EXPECT_EQ(bad2.status().message(),
+            "invalid authentication method \"ident2\" in file \"f\" line 1");
   auto bad3 = HbaConfig::Parse("host all all 127.0.0.1/40 trust\n", "f");
   EXPECT_FALSE(bad3.ok());
   auto bad4 = HbaConfig::Parse("host all all\n", "f");

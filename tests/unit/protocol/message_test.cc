@@ -27,9 +27,9 @@ TEST(MessageTest, MatchesCapturedBytes) {
   f.type_oid = 25;
   f.typlen = -1;
   f.typmod = -1;
-  EXPECT_EQ(Hex(RowDescriptionMessage({f})),
-            "540000002c0001" + Hex(std::string("data_directory_mode\0", 20)) +
-                "00000000000000000019ffffffffffff0000");
+  EXPECT_EQ(Hex(RowDescriptionMessage({f})), "540000002c0001" +
+                                                 Hex(std::string("data_directory_mode\0", 20)) +
+                                                 "00000000000000000019ffffffffffff0000");
   EXPECT_EQ(Hex(DataRowMessage({std::string("0700")})), "440000000e00010000000430373030");
   EXPECT_EQ(Hex(DataRowMessage({std::nullopt})), "440000000a0001ffffffff");
 }
@@ -46,12 +46,13 @@ TEST(MessageTest, ErrorResponseFields) {
     fields.emplace_back(c, r.String());
   }
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(fields, (std::vector<std::pair<char, std::string>>{{'S', "ERROR"},
-                                                                {'V', "ERROR"},
-                                                                {'C', "42P01"},
-                                                                {'M', "relation \"x\" does not exist"},
-                                                                {'H', "h"},
-                                                                {'P', "15"}}));
+  EXPECT_EQ(fields,
+            (std::vector<std::pair<char, std::string>>{{'S', "ERROR"},
+                                                       {'V', "ERROR"},
+                                                       {'C', "42P01"},
+                                                       {'M', "relation \"x\" does not exist"},
+                                                       {'H', "h"},
+                                                       {'P', "15"}}));
 }
 
 TEST(MessageTest, ReaderNeverReadsPastTheEnd) {

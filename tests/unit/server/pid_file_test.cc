@@ -62,7 +62,8 @@ TEST(PidFileTest, StaleFileIsReplacedLiveOneRefuses) {
   waitpid(sleeper, &status, 0);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.message(), "lock file \"" + dir2.path() + "/postmaster.pid\" already exists");
-  EXPECT_NE(st.hint().find("Is another postmaster (PID " + std::to_string(sleeper)), std::string::npos);
+  EXPECT_NE(st.hint().find("Is another postmaster (PID " + std::to_string(sleeper)),
+            std::string::npos);
 }
 
 }  // namespace

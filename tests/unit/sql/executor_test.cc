@@ -119,7 +119,8 @@ class ExecutorTest : public ::testing::Test {
 };
 
 TEST_F(ExecutorTest, ConstantsOperatorsAndTypes) {
-  EXPECT_EQ(Run("select 1 + 2, 7 / 2, 7 % 3, -5, 2 * 3.5, 10 / 4.0"), "3|3|1|-5|7.0|2.5000000000000000");
+  EXPECT_EQ(Run("select 1 + 2, 7 / 2, 7 % 3, -5, 2 * 3.5, 10 / 4.0"),
+            "3|3|1|-5|7.0|2.5000000000000000");
   EXPECT_EQ(last_.columns[0].type, oid::kInt4);
   EXPECT_EQ(last_.columns[4].type, oid::kNumeric);
   EXPECT_EQ(Run("select 'a' || 'b' || 1, 'abc' like 'a%', 'abc' like 'b%', 'ABC' ilike 'a_c'"),
@@ -166,7 +167,8 @@ TEST_F(ExecutorTest, ConditionalsAndFunctions) {
                 "'2024-01-01 00:00:00+00'::timestamptz + interval '1 day 2 hours'"),
             "00:00:00|1|2024-01-02 02:00:00+00");
   EXPECT_EQ(Run("select '0/3000000'::pg_lsn - '0/1000000'::pg_lsn"), "33554432");
-  EXPECT_EQ(Run("select nosuch(1)").substr(0, 48), "ERROR 42883 function nosuch(integer) does not ex");
+  EXPECT_EQ(Run("select nosuch(1)").substr(0, 48),
+            "ERROR 42883 function nosuch(integer) does not ex");
   EXPECT_EQ(Run("select pg_reload_conf()"), "t");
   EXPECT_EQ(session_.reloads, 1);
 }
@@ -189,11 +191,13 @@ TEST_F(ExecutorTest, SetShowAndTransactions) {
   EXPECT_EQ(Run("select current_setting('work_mem'), set_config('work_mem', '8MB', false)"),
             "64MB|8MB");
   EXPECT_EQ(Run("show nosuch"), "ERROR 42704 unrecognized configuration parameter \"nosuch\"");
-  EXPECT_EQ(Run("begin; set work_mem = '1MB'; rollback; show work_mem"), "BEGIN\nSET\nROLLBACK\n8MB");
+  EXPECT_EQ(Run("begin; set work_mem = '1MB'; rollback; show work_mem"),
+            "BEGIN\nSET\nROLLBACK\n8MB");
   EXPECT_EQ(Run("begin; set local work_mem = '2MB'; show work_mem; commit; show work_mem"),
             "BEGIN\nSET\n2MB\nCOMMIT\n8MB");
   EXPECT_EQ(Run("set local work_mem = '3MB'"), "SET");
-  EXPECT_EQ(session_.notices.back(), "WARNING 25P01 SET LOCAL can only be used in transaction blocks");
+  EXPECT_EQ(session_.notices.back(),
+            "WARNING 25P01 SET LOCAL can only be used in transaction blocks");
   EXPECT_EQ(Run("reset work_mem; show work_mem"), "RESET\n4MB");
   EXPECT_EQ(Run("set time zone 'UTC'; show timezone"), "SET\nUTC");
   EXPECT_EQ(Run("show all").substr(0, 17), "application_name|");
@@ -244,8 +248,8 @@ TEST_F(ExecutorTest, ParametersAreTypedFromContext) {
   auto p = exec_.Prepare((*parsed)[0], {0, 0, oid::kInt8});
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ((*p)->param_types(), (std::vector<int32_t>{oid::kInt4, oid::kText, oid::kInt8}));
-  auto r = exec_.Execute(**p, {Value::Int(oid::kInt4, 41), Value::Text(oid::kText, "x"),
-                               Value::Int(oid::kInt8, 7)});
+  auto r = exec_.Execute(
+      **p, {Value::Int(oid::kInt4, 41), Value::Text(oid::kText, "x"), Value::Int(oid::kInt8, 7)});
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->rows[0][0].as_int(), 42);
   EXPECT_EQ(r->rows[0][2].as_int(), 7);
@@ -258,13 +262,15 @@ TEST_F(ExecutorTest, ViewsWithWhereOrderLimit) {
   v.rows = [](SessionContext&) -> Result<std::vector<Row>> {
     std::vector<Row> rows;
     for (int i = 1; i <= 5; i++) {
-      rows.push_back({Value::Int(oid::kInt4, i), Value::Text(oid::kText, "n" + std::to_string(i % 3))});
+      rows.push_back(
+          {Value::Int(oid::kInt4, i), Value::Text(oid::kText, "n" + std::to_string(i % 3))});
     }
     return rows;
   };
   registry_.AddView(v);
   EXPECT_EQ(Run("select n from numbers where n > 2 order by n desc limit 2"), "5\n4");
-  EXPECT_EQ(Run("select x.name, n * 10 from numbers x where x.n in (1, 4) order by 2"), "n1|10\nn1|40");
+  EXPECT_EQ(Run("select x.name, n * 10 from numbers x where x.n in (1, 4) order by 2"),
+            "n1|10\nn1|40");
   EXPECT_EQ(Run("select distinct name from numbers order by name"), "n0\nn1\nn2");
   EXPECT_EQ(Run("select * from numbers order by n offset 4"), "5|n2");
   EXPECT_EQ(Run("select nope from numbers"), "ERROR 42703 column \"nope\" does not exist @8");

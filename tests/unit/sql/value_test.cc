@@ -31,7 +31,8 @@ TEST(ValueTest, TextRoundTripsLikePostgres) {
   EXPECT_EQ(Text(oid::kBool, "yes"), "t");
   EXPECT_EQ(Text(oid::kPgLsn, "0/16B3748"), "0/16B3748");
   EXPECT_EQ(Text(oid::kPgLsn, "ffffffff/ffffffff"), "FFFFFFFF/FFFFFFFF");
-  EXPECT_EQ(Text(oid::kPgLsn, "16B3748"), "ERR 22P02 invalid input syntax for type pg_lsn: \"16B3748\"");
+  EXPECT_EQ(Text(oid::kPgLsn, "16B3748"),
+            "ERR 22P02 invalid input syntax for type pg_lsn: \"16B3748\"");
   EXPECT_EQ(Text(oid::kTimestampTz, "2024-02-03 04:05:06.789+00"), "2024-02-03 04:05:06.789+00");
   EXPECT_EQ(Text(oid::kTimestamp, "2024-02-03 04:05:06"), "2024-02-03 04:05:06");
   EXPECT_EQ(Text(oid::kDate, "2024-02-03"), "2024-02-03");

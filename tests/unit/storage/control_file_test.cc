@@ -30,7 +30,8 @@ TEST(ControlFileTest, RoundTripAndCorruption) {
       << text;
   EXPECT_NE(text.find("Latest checkpoint location:           0/1000028\n"), std::string::npos);
 
-  std::fstream f(dir.path() + "/global/pg_control", std::ios::in | std::ios::out | std::ios::binary);
+  std::fstream f(dir.path() + "/global/pg_control",
+                 std::ios::in | std::ios::out | std::ios::binary);
   f.seekp(20);
   f.put('\x7f');
   f.close();

@@ -48,12 +48,13 @@ TEST(XLogCrashTest, AcknowledgedRecordsSurviveRandomPowerLoss) {
     for (int incarnation = 0; incarnation < 3; incarnation++) {
       std::vector<int> replayed;
       RecoveryResult rr;
-      auto x = XLog::Open(cluster.Options(),
-                          [&](const wal::DecodedRecord& r) -> Status {
-                            if (r.rmid == kTestRmgr) replayed.push_back(std::stoi(r.main_data));
-                            return Status::OK();
-                          },
-                          &rr);
+      auto x = XLog::Open(
+          cluster.Options(),
+          [&](const wal::DecodedRecord& r) -> Status {
+            if (r.rmid == kTestRmgr) replayed.push_back(std::stoi(r.main_data));
+            return Status::OK();
+          },
+          &rr);
       ASSERT_TRUE(x.ok()) << x.status().ToString();
       ASSERT_TRUE((*x)->Checkpoint(false, "end-of-recovery").ok());
       // Replay covers everything since the last checkpoint's REDO point, so compare against the
@@ -70,8 +71,8 @@ TEST(XLogCrashTest, AcknowledgedRecordsSurviveRandomPowerLoss) {
           ASSERT_FALSE(acknowledged.count(*it)) << "acknowledged record " << *it << " lost";
         }
       } else {
-        ASSERT_TRUE(acknowledged.empty()) << "acknowledged record " << *acknowledged.begin()
-                                          << " lost";
+        ASSERT_TRUE(acknowledged.empty())
+            << "acknowledged record " << *acknowledged.begin() << " lost";
       }
       // Recovery ended with a checkpoint: the next incarnation replays only newer records.
       inserted.clear();
@@ -102,7 +103,8 @@ TEST(XLogCrashTest, AcknowledgedRecordsSurviveRandomPowerLoss) {
       }
       (*x)->AbandonForTest();
       x->reset();
-      cluster.fs.DropUnsyncedData(/*keep_random_prefix=*/rng() % 2 == 0, static_cast<uint32_t>(rng()));
+      cluster.fs.DropUnsyncedData(/*keep_random_prefix=*/rng() % 2 == 0,
+                                  static_cast<uint32_t>(rng()));
     }
   }
 }

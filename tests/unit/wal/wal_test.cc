@@ -29,8 +29,7 @@ TEST(XlogFormatTest, MatchesReferenceBytes) {
   RecordBuilder b;
   b.SetMainData("hello world");
   std::string rec = AssembleRecord(0, Lsn(0x1000028), 0, 128, b.BuildBody());
-  EXPECT_EQ(Hex(rec),
-            "2500000000000000280000010000000000800000f0f30793ff0b68656c6c6f20776f726c64");
+  EXPECT_EQ(Hex(rec), "2500000000000000280000010000000000800000f0f30793ff0b68656c6c6f20776f726c64");
   // XLOG_SWITCH at 0/1005310 with prev 0/10052E0.
   EXPECT_EQ(Hex(AssembleRecord(0, Lsn(0x10052E0), kXlogSwitch, kRmXlog, "")),
             "1800000000000000e05200010000000040000000f6432ebc");
@@ -97,7 +96,7 @@ class WalTest : public ::testing::Test {
     o.buffer_bytes = 64 * 1024;
     return o;
   }
-  static constexpr uint64_t kSegStart = 0x1000000;                       // 0/1000000
+  static constexpr uint64_t kSegStart = 0x1000000;                     // 0/1000000
   static constexpr uint64_t kStart = kSegStart + kLongPageHeaderSize;  // first record
   testing::TempDir dir_;
 };
@@ -110,7 +109,8 @@ TEST_F(WalTest, RecordsOfEverySizeReadBack) {
     size_t len = i % 50 == 0 ? 20000 + rng() % 40000 : rng() % 300;
     if (i == 399) len = 17 * 1024 * 1024;  // bigger than a segment
     std::string data(len, static_cast<char>('a' + i % 26));
-    auto p = w.Insert(130, 0x10, static_cast<TransactionId>(i), RecordBuilder().SetMainData(data).BuildBody());
+    auto p = w.Insert(130, 0x10, static_cast<TransactionId>(i),
+                      RecordBuilder().SetMainData(data).BuildBody());
     ASSERT_TRUE(p.ok());
     EXPECT_EQ(p->start.value() % 8, 0u);
     written.emplace_back(p->start, data);
@@ -144,7 +144,8 @@ TEST_F(WalTest, ConcurrentInsertersAndGroupCommit) {
   for (int t = 0; t < kThreads; t++) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; i++) {
-        std::string body = RecordBuilder().SetMainData(std::to_string(t) + ":" + std::to_string(i)).BuildBody();
+        std::string body =
+            RecordBuilder().SetMainData(std::to_string(t) + ":" + std::to_string(i)).BuildBody();
         auto p = w.Insert(130, 0, t + 1, body);
         ASSERT_TRUE(p.ok());
         ASSERT_TRUE(w.Flush(p->end).ok());
@@ -188,7 +189,8 @@ TEST_F(WalTest, TornTailEndsWalAtLastGoodRecord) {
   ASSERT_TRUE(end.ok());
   EXPECT_EQ(end->last_record, starts[29]);
   EXPECT_EQ(end->end, starts[30]);
-  EXPECT_NE(end->reason.message().find("incorrect resource manager data checksum"), std::string::npos);
+  EXPECT_NE(end->reason.message().find("incorrect resource manager data checksum"),
+            std::string::npos);
 }
 
 TEST_F(WalTest, SwitchAndPgWaldumpAcceptsEverySegment) {
@@ -198,13 +200,16 @@ TEST_F(WalTest, SwitchAndPgWaldumpAcceptsEverySegment) {
   cp.next_xid = 3;
   cp.next_oid = 16384;
   ASSERT_TRUE(w.Insert(kRmXlog, kXlogCheckpointShutdown, 0,
-                       RecordBuilder().SetMainData(EncodeCheckPoint(cp)).BuildBody()).ok());
+                       RecordBuilder().SetMainData(EncodeCheckPoint(cp)).BuildBody())
+                  .ok());
   for (int i = 0; i < 3000; i++) {
     std::string xact_time(8, '\0');
-    ASSERT_TRUE(w.Insert(kRmXact, kXactCommit, 1000 + i,
-                         RecordBuilder().SetMainData(xact_time).BuildBody()).ok());
+    ASSERT_TRUE(
+        w.Insert(kRmXact, kXactCommit, 1000 + i, RecordBuilder().SetMainData(xact_time).BuildBody())
+            .ok());
     ASSERT_TRUE(w.Insert(131, 0x20, 1000 + i,
-                         RecordBuilder().SetMainData(std::string(i % 7000, 'p')).BuildBody()).ok());
+                         RecordBuilder().SetMainData(std::string(i % 7000, 'p')).BuildBody())
+                    .ok());
   }
   {
     // Block references without main data, one with a full-page image that has a hole.
