@@ -867,6 +867,7 @@ void Executor::BeginTransaction() {
     access::TransactionManager* txm = &db_->engine->txm();
     access::TxnContext* tx = &tx_;
     tx_.ensure_xid = [txm, tx]() {
+      tx->writes++;
       if (tx->xid == access::kInvalidXid) tx->xid = txm->Assign();
       return tx->xid;
     };
@@ -1023,7 +1024,7 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
       if (status_ != TxnStatus::kInBlock) {
         return Status::Sql("25P01", "SAVEPOINT can only be used in transaction blocks");
       }
-      savepoints_.push_back(savepoint);
+      savepoints_.emplace_back(savepoint, tx_.writes);
       return TagOnly("SAVEPOINT");
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO: {
@@ -1033,7 +1034,8 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
                            fmt::format("{} can only be used in transaction blocks",
                                        release ? "RELEASE SAVEPOINT" : "ROLLBACK TO SAVEPOINT"));
       }
-      auto it = std::find(savepoints_.rbegin(), savepoints_.rend(), savepoint);
+      auto it = std::find_if(savepoints_.rbegin(), savepoints_.rend(),
+                             [&](const auto& sp) { return sp.first == savepoint; });
       if (it == savepoints_.rend()) {
         if (status_ == TxnStatus::kFailed && release) {
           return Status::Sql("25P02",
@@ -1041,6 +1043,12 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
                              "of transaction block");
         }
         return Status::Sql("3B001", fmt::format("savepoint \"{}\" does not exist", savepoint));
+      }
+      if (!release && it->second != tx_.writes) {
+        // Subtransactions are not implemented: undoing only part of a transaction's writes is
+        // impossible, so say so rather than keep changes the user asked to undo.
+        return Status::Sql("0A000", "ROLLBACK TO SAVEPOINT cannot undo data changes yet in walrep")
+            .WithHint("Roll back the whole transaction.");
       }
       // Savepoints above the named one go away; RELEASE removes the named one too.
       savepoints_.erase(release ? std::prev(it.base()) : it.base(), savepoints_.end());

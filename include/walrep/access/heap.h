@@ -70,8 +70,9 @@ struct TxnContext {
   Snapshot snapshot;
   bool repeatable_read = false;
   std::function<Status()> check_interrupts = [] { return Status::OK(); };
-  // Assigns an xid on first use.
+  // Assigns an xid on first use; called before every write.
   std::function<TransactionId()> ensure_xid;
+  uint64_t writes = 0;  // calls of ensure_xid: lets savepoints know whether data changed
 };
 
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm);

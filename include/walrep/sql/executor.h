@@ -121,7 +121,7 @@ class Executor {
   bool in_txn_ = false;  // any transaction, implicit or explicit
   TimestampTz txn_start_ = 0;
   TimestampTz stmt_start_ = 0;
-  std::vector<std::string> savepoints_;
+  std::vector<std::pair<std::string, uint64_t>> savepoints_;  // name, writes at creation
   mutable FormatOptions format_cache_;
   mutable uint64_t format_version_ = ~0ull;
 };
