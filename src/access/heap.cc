@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstring>
 
 namespace walrep::access {
@@ -134,7 +135,16 @@ Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNo
     XidStatus st = env.txm->StatusOf(h.xmax);
     if (st == XidStatus::kInProgress) {
       buf->Unlock();
-      WALREP_RETURN_IF_ERROR(env.txm->WaitFor(me, h.xmax, tx.check_interrupts));
+      auto started = std::chrono::steady_clock::now();
+      auto check = [&]() -> Status {
+        WALREP_RETURN_IF_ERROR(tx.check_interrupts());
+        if (tx.lock_timeout_ms > 0 && std::chrono::steady_clock::now() - started >
+                                          std::chrono::milliseconds(tx.lock_timeout_ms)) {
+          return Status::Sql("55P03", "canceling statement due to lock timeout");
+        }
+        return Status::OK();
+      };
+      WALREP_RETURN_IF_ERROR(env.txm->WaitFor(me, h.xmax, check));
       continue;
     }
     // Committed by someone else: a concurrent update or delete.

@@ -1,5 +1,6 @@
-// walrep: SQL functions over the server's WAL — pg_current_wal_lsn() and friends,
-// pg_switch_wal(), pg_walfile_name(), pg_ls_waldir(), pg_control_checkpoint().
+// walrep: SQL functions over the server's WAL and files — pg_current_wal_lsn() and friends,
+// pg_switch_wal(), pg_walfile_name(), pg_ls_waldir(), pg_control_checkpoint(),
+// pg_relation_size(), pg_database_size().
 // Registered by the Server because they need its XLog; sql only sees the registry.
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -53,6 +54,34 @@ void Server::RegisterWalFunctions() {
                                                  static_cast<__int128>(ArgLsn(c.args[1]).value());
                                              return Value::Num(sql::Numeric{d, 0});
                                            }));
+  registry_.AddFunction(sql::FixedFunction(
+      "pg_relation_size", {oid::kText}, oid::kInt8, [this](FunctionCall& c) -> Result<Value> {
+        access::TxnContext tx;
+        tx.snapshot = engine_->txm().TakeSnapshot();
+        std::string name = c.args[0].as_string();
+        WALREP_ASSIGN_OR_RETURN(auto t, catalog_->GetTable(tx, name));
+        if (!t) return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name));
+        WALREP_ASSIGN_OR_RETURN(storage::BlockNumber n, engine_->pool().NBlocks(t->rel));
+        return Value::Int(oid::kInt8, static_cast<int64_t>(n) * storage::kPageSize);
+      }));
+  registry_.AddFunction(sql::FixedFunction(
+      "pg_database_size", {oid::kText}, oid::kInt8, [this](FunctionCall& c) -> Result<Value> {
+        if (c.args[0].as_string() != "postgres") {
+          return Status::Sql("3D000",
+                             fmt::format("database \"{}\" does not exist", c.args[0].as_string()));
+        }
+        std::string dir = opts_.data_dir + "/base/5";
+        WALREP_ASSIGN_OR_RETURN(auto names, fs_->ListDir(dir));
+        int64_t total = 0;
+        for (const auto& n : names) {
+          // Pages still only in shared buffers count too, as if the file were extended.
+          if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) continue;
+          wal::RelFileNode rel{1663, 5, static_cast<uint32_t>(std::stoul(n))};
+          WALREP_ASSIGN_OR_RETURN(storage::BlockNumber blocks, engine_->pool().NBlocks(rel));
+          total += static_cast<int64_t>(blocks) * storage::kPageSize;
+        }
+        return Value::Int(oid::kInt8, total);
+      }));
   {
     sql::TableFunctionDef f;
     f.name = "pg_walfile_name_offset";

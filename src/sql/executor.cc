@@ -943,6 +943,7 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<Par
 void Executor::StartStatement() {
   stmt_start_ = NowTimestamp();
   if (!in_txn_) BeginTransaction();
+  tx_.lock_timeout_ms = ctx_->settings().GetInt("lock_timeout");
   // READ COMMITTED: every statement sees what other transactions committed before it began.
   if (!first_statement_ && db_ && !tx_.repeatable_read) {
     tx_.snapshot = db_->engine->txm().TakeSnapshot();

@@ -77,6 +77,8 @@ TEST(TablesTest, DdlDmlAndConstraints) {
   EXPECT_NE(sp.err.find("ROLLBACK TO SAVEPOINT cannot undo data changes yet"), std::string::npos)
       << sp.err;
   EXPECT_EQ(n.SafePsql("select count(*) from t where id = 50"), "0");
+  EXPECT_EQ(n.SafePsql("select pg_relation_size('t') >= 8192, pg_database_size('postgres') > 0"),
+            "t|t");
   EXPECT_EQ(n.SafePsql("truncate t; select count(*) from t"), "0");
   EXPECT_EQ(n.SafePsql("drop table t; drop table if exists t"), "");
 }
@@ -105,6 +107,13 @@ TEST(TablesTest, ConcurrentSessionsFollowPostgresRules) {
   n.SafePsql("update acct set bal = 0 where id = 2");
   EXPECT_EQ(Exec(a, "select bal from acct where id = 2"), "100\n") << "snapshot is stable";
   EXPECT_EQ(Exec(a, "update acct set bal = 1 where id = 2"), "ERROR 40001");
+  Exec(a, "rollback");
+  // lock_timeout ends a row-lock wait with 55P03.
+  Exec(a, "begin");
+  EXPECT_EQ(Exec(a, "update acct set bal = 7 where id = 1"), "UPDATE 1");
+  EXPECT_EQ(Exec(b, "set lock_timeout = '100ms'"), "SET");
+  EXPECT_EQ(Exec(b, "update acct set bal = 8 where id = 1"), "ERROR 55P03");
+  EXPECT_EQ(Exec(b, "reset lock_timeout"), "RESET");
   Exec(a, "rollback");
   // Deadlock.
   Exec(a, "begin");

@@ -72,7 +72,8 @@ struct TxnContext {
   std::function<Status()> check_interrupts = [] { return Status::OK(); };
   // Assigns an xid on first use; called before every write.
   std::function<TransactionId()> ensure_xid;
-  uint64_t writes = 0;  // calls of ensure_xid: lets savepoints know whether data changed
+  uint64_t writes = 0;          // calls of ensure_xid: lets savepoints know whether data changed
+  int64_t lock_timeout_ms = 0;  // a row-lock wait longer than this fails with 55P03; 0 = none
 };
 
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm);
