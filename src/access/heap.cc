@@ -1,6 +1,8 @@
 // walrep: heap relations (see heap.h).
 #include "walrep/access/heap.h"
 
+#include "walrep/access/btree.h"
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -513,6 +515,8 @@ Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
       return Status::OK();
     case kRmHeap:
       return HeapRedo(env, rec);
+    case 129:  // walrep B-tree: page images
+      return BtreeRedo(env, rec);
     default:
       return Status::Corruption(
           fmt::format("resource manager with ID {} not registered (record "

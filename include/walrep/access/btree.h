@@ -1,0 +1,73 @@
+// walrep: B-tree indexes over heap tuples.
+//
+// Keys are byte strings that compare with memcmp (upper layers encode typed values so that
+// byte order is value order); every entry is (key, heap tid), so equal keys are kept in tid
+// order and entries are unique. Page 0 is the meta page (root block); other pages are slotted
+// pages whose items are kept sorted, with a 16-byte special area: right sibling (u32), level
+// (u32, 0 = leaf), flags (u32), unused (u32). Internal items are (separator key, child block).
+// Every change WAL-logs full images of the pages it modified (resource manager 129), so redo is
+// a page restore and splits are atomic. One mutex per index serialises writers and readers of
+// that index; scans copy matching entries out before returning them.
+// Entries are never removed: a scan returns tids whose heap tuples may be dead, and callers check
+// visibility in the heap (VACUUM of index entries is future work).
+// Thread safety: thread-safe.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "walrep/access/heap.h"
+
+namespace walrep::access {
+
+constexpr uint8_t kRmBtree = 129;  // walrep B-tree resource manager
+constexpr uint8_t kBtreePages = 0x00;  // full images of every changed page
+
+class BtreeIndex {
+ public:
+  BtreeIndex(HeapEnv* env, RelFileNode rel) : env_(env), rel_(rel) {}
+
+  // Creates the meta page and an empty root leaf (WAL-logged).
+  Status Create() EXCLUDES(mu_);
+  Status Insert(const std::string& key, TupleId tid) EXCLUDES(mu_);
+  // Entries whose key starts with `prefix` (equality on leading columns), in key order.
+  Result<std::vector<TupleId>> ScanPrefix(const std::string& prefix) EXCLUDES(mu_);
+  // Entries with lo <= key < hi (hi empty: no upper bound).
+  Result<std::vector<TupleId>> ScanRange(const std::string& lo, const std::string& hi) EXCLUDES(mu_);
+
+ private:
+  struct Item {
+    std::string key;
+    TupleId tid;            // leaf
+    BlockNumber child = 0;  // internal
+  };
+  Result<std::vector<Item>> ReadItems(storage::BufferPool::Handle& h, bool leaf);
+  Status WritePage(storage::BufferPool::Handle& h, const std::vector<Item>& items, bool leaf,
+                   BlockNumber right, uint32_t level);
+  Status LogPages(std::vector<storage::BufferPool::Handle*>& pages);
+  Result<std::string> Collect(const std::string& lo, const std::string& hi, bool prefix,
+                              std::vector<TupleId>* out);
+
+  HeapEnv* env_;
+  RelFileNode rel_;
+  Mutex mu_;
+};
+
+// Redo of kRmBtree records: restores the page images.
+Status BtreeRedo(HeapEnv& env, const wal::DecodedRecord& rec);
+
+// Keeps one BtreeIndex per index relation for the server's lifetime.
+class IndexRegistry {
+ public:
+  explicit IndexRegistry(HeapEnv* env) : env_(env) {}
+  BtreeIndex* Get(const RelFileNode& rel) EXCLUDES(mu_);
+
+ private:
+  HeapEnv* env_;
+  Mutex mu_;
+  std::map<uint32_t, std::unique_ptr<BtreeIndex>> indexes_ GUARDED_BY(mu_);
+};
+
+}  // namespace walrep::access

@@ -1,0 +1,266 @@
+// walrep: B-tree indexes (see btree.h).
+#include "walrep/access/btree.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace walrep::access {
+
+namespace {
+
+using storage::BufferPool;
+using storage::Page;
+
+constexpr uint16_t kSpecial = 16;
+constexpr BlockNumber kNone = storage::kInvalidBlock;
+
+template <typename T>
+void Put(std::string* s, T v) {
+  s->append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+template <typename T>
+T Get(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+// (key, tid) order; an empty key with tid (0,0) is "minus infinity".
+int Compare(const std::string& ak, TupleId at, const std::string& bk, TupleId bt) {
+  int c = ak.compare(bk);
+  if (c != 0) return c < 0 ? -1 : 1;
+  if (at.block != bt.block) return at.block < bt.block ? -1 : 1;
+  if (at.off != bt.off) return at.off < bt.off ? -1 : 1;
+  return 0;
+}
+
+BlockNumber RightLink(Page p) { return Get<uint32_t>(p.data() + storage::kPageSize - kSpecial); }
+uint32_t Level(Page p) { return Get<uint32_t>(p.data() + storage::kPageSize - kSpecial + 4); }
+
+struct Meta {
+  BlockNumber root;
+  uint32_t levels;
+};
+
+}  // namespace
+
+Result<std::vector<BtreeIndex::Item>> BtreeIndex::ReadItems(BufferPool::Handle& h, bool leaf) {
+  std::vector<Item> items;
+  Page p = h.page();
+  for (OffsetNumber o = 1; o <= p.max_offset(); o++) {
+    std::string_view raw = p.Item(o);
+    Item it;
+    if (leaf) {
+      if (raw.size() < 6) return Status::Corruption("invalid B-tree leaf item");
+      it.tid = TupleId{Get<uint32_t>(raw.data()), Get<uint16_t>(raw.data() + 4)};
+      it.key.assign(raw.substr(6));
+    } else {
+      if (raw.size() < 10) return Status::Corruption("invalid B-tree internal item");
+      it.child = Get<uint32_t>(raw.data());
+      it.tid = TupleId{Get<uint32_t>(raw.data() + 4), Get<uint16_t>(raw.data() + 8)};
+      it.key.assign(raw.substr(10));
+    }
+    items.push_back(std::move(it));
+  }
+  return items;
+}
+
+Status BtreeIndex::WritePage(BufferPool::Handle& h, const std::vector<Item>& items, bool leaf,
+                             BlockNumber right, uint32_t level) {
+  Page p = h.page();
+  Lsn lsn = p.lsn();
+  Page::Init(p.data(), kSpecial);
+  p.set_lsn(lsn);
+  std::memcpy(p.data() + storage::kPageSize - kSpecial, &right, 4);
+  std::memcpy(p.data() + storage::kPageSize - kSpecial + 4, &level, 4);
+  for (const auto& it : items) {
+    std::string raw;
+    if (!leaf) Put<uint32_t>(&raw, it.child);
+    Put<uint32_t>(&raw, it.tid.block);
+    Put<uint16_t>(&raw, it.tid.off);
+    raw += it.key;
+    if (p.AddItem(raw) == 0) return Status::Retry("page full");
+  }
+  return Status::OK();
+}
+
+Status BtreeIndex::LogPages(std::vector<BufferPool::Handle*>& pages) {
+  // Full images of every changed page: redo restores them, so a split is one atomic record.
+  for (size_t start = 0; start < pages.size(); start += wal::kMaxBlockId) {
+    wal::RecordBuilder b;
+    size_t end = std::min(pages.size(), start + wal::kMaxBlockId);
+    for (size_t i = start; i < end; i++) {
+      wal::BlockRef ref;
+      ref.id = static_cast<uint8_t>(i - start);
+      ref.rnode = pages[i]->rel();
+      ref.block = pages[i]->block();
+      ref.has_image = ref.apply_image = true;
+      ref.image.assign(pages[i]->data(), storage::kPageSize);
+      b.AddBlock(std::move(ref));
+    }
+    WALREP_ASSIGN_OR_RETURN(auto pos, env_->wal->Insert(kRmBtree, kBtreePages, 0, b.BuildBody()));
+    for (size_t i = start; i < end; i++) {
+      pages[i]->page().set_lsn(pos.end);
+      pages[i]->MarkDirty();
+    }
+  }
+  return Status::OK();
+}
+
+Status BtreeIndex::Create() {
+  MutexLock l(&mu_);
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle meta, env_->pool->Extend(rel_));
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle root, env_->pool->Extend(rel_));
+  meta.LockExclusive();
+  root.LockExclusive();
+  std::string m;
+  Put<uint32_t>(&m, root.block());
+  Put<uint32_t>(&m, 1);
+  meta.page().AddItem(m);
+  WALREP_RETURN_IF_ERROR(WritePage(root, {}, true, kNone, 0));
+  std::vector<BufferPool::Handle*> pages{&meta, &root};
+  return LogPages(pages);
+}
+
+Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
+  MutexLock l(&mu_);
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle meta, env_->pool->Read(rel_, 0));
+  meta.LockExclusive();
+  Meta m{Get<uint32_t>(meta.page().Item(1).data()), Get<uint32_t>(meta.page().Item(1).data() + 4)};
+  // Descend, remembering the path for splits.
+  std::vector<BufferPool::Handle> path;
+  BlockNumber blk = m.root;
+  while (true) {
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
+    h.LockExclusive();
+    bool leaf = Level(h.page()) == 0;
+    if (leaf) {
+      path.push_back(std::move(h));
+      break;
+    }
+    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, false));
+    size_t pick = 0;
+    for (size_t i = 0; i < items.size(); i++) {
+      if (i == 0 || Compare(items[i].key, items[i].tid, key, tid) <= 0) pick = i;
+    }
+    blk = items[pick].child;
+    path.push_back(std::move(h));
+  }
+  std::vector<BufferPool::Handle> fresh;  // pages created by splits
+  std::vector<BufferPool::Handle*> changed;
+  // Insert (key, tid) at the leaf, splitting upwards while pages overflow.
+  Item pending{key, tid, 0};
+  for (int depth = static_cast<int>(path.size()) - 1; depth >= 0; depth--) {
+    BufferPool::Handle& h = path[static_cast<size_t>(depth)];
+    bool leaf = Level(h.page()) == 0;
+    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, leaf));
+    auto pos = std::upper_bound(items.begin(), items.end(), pending, [&](const Item& a, const Item& b) {
+      return Compare(a.key, a.tid, b.key, b.tid) < 0;
+    });
+    if (!leaf && pos == items.begin()) pos = std::next(pos);  // never before minus infinity
+    items.insert(pos, pending);
+    BlockNumber right = RightLink(h.page());
+    uint32_t level = Level(h.page());
+    Status st = WritePage(h, items, leaf, right, level);
+    changed.push_back(&h);
+    if (st.ok()) break;
+    if (st.code() != Status::Code::kRetry) return st;
+    // Split: the upper half moves to a new right sibling.
+    size_t half = items.size() / 2;
+    std::vector<Item> lo(items.begin(), items.begin() + static_cast<long>(half));
+    std::vector<Item> hi(items.begin() + static_cast<long>(half), items.end());
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle nr, env_->pool->Extend(rel_, kSpecial));
+    nr.LockExclusive();
+    Item sep{hi.front().key, hi.front().tid, nr.block()};
+    if (!leaf) hi.front().key.clear(), hi.front().tid = TupleId{0, 0};  // new minus infinity
+    WALREP_RETURN_IF_ERROR(WritePage(h, lo, leaf, nr.block(), level));
+    WALREP_RETURN_IF_ERROR(WritePage(nr, hi, leaf, right, level));
+    fresh.push_back(std::move(nr));
+    pending = sep;
+    if (depth == 0) {
+      // The root split: a new root above both halves.
+      WALREP_ASSIGN_OR_RETURN(BufferPool::Handle root, env_->pool->Extend(rel_, kSpecial));
+      root.LockExclusive();
+      std::vector<Item> top{Item{"", TupleId{0, 0}, h.block()}, sep};
+      WALREP_RETURN_IF_ERROR(WritePage(root, top, false, kNone, level + 1));
+      std::string mm;
+      Put<uint32_t>(&mm, root.block());
+      Put<uint32_t>(&mm, m.levels + 1);
+      std::memcpy(meta.page().MutableItem(1), mm.data(), 8);
+      fresh.push_back(std::move(root));
+      changed.push_back(&meta);
+    }
+  }
+  for (auto& f : fresh) changed.push_back(&f);
+  return LogPages(changed);
+}
+
+Result<std::string> BtreeIndex::Collect(const std::string& lo, const std::string& hi, bool prefix,
+                                        std::vector<TupleId>* out) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle meta, env_->pool->Read(rel_, 0));
+  meta.LockShared();
+  BlockNumber blk = Get<uint32_t>(meta.page().Item(1).data());
+  meta.Unlock();
+  while (true) {
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
+    h.LockShared();
+    if (Level(h.page()) == 0) break;
+    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, false));
+    size_t pick = 0;
+    for (size_t i = 1; i < items.size(); i++) {
+      if (Compare(items[i].key, items[i].tid, lo, TupleId{0, 0}) <= 0) pick = i;
+    }
+    blk = items[pick].child;
+  }
+  while (blk != kNone) {
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
+    h.LockShared();
+    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, true));
+    for (const auto& it : items) {
+      if (it.key < lo) continue;
+      bool in = prefix ? it.key.compare(0, lo.size(), lo) == 0 : (hi.empty() || it.key < hi);
+      if (!in) return std::string();
+      out->push_back(it.tid);
+    }
+    blk = RightLink(h.page());
+  }
+  return std::string();
+}
+
+Result<std::vector<TupleId>> BtreeIndex::ScanPrefix(const std::string& prefix) {
+  MutexLock l(&mu_);
+  std::vector<TupleId> out;
+  WALREP_RETURN_IF_ERROR(Collect(prefix, "", true, &out).status());
+  return out;
+}
+
+Result<std::vector<TupleId>> BtreeIndex::ScanRange(const std::string& lo, const std::string& hi) {
+  MutexLock l(&mu_);
+  std::vector<TupleId> out;
+  WALREP_RETURN_IF_ERROR(Collect(lo, hi, false, &out).status());
+  return out;
+}
+
+Status BtreeRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
+  for (const auto& blk : rec.blocks) {
+    if (!blk.has_image) return Status::Corruption("B-tree record without page image");
+    env.pool->NoteBlock(blk.rnode, blk.block);
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env.pool->Read(blk.rnode, blk.block));
+    h.LockExclusive();
+    std::memcpy(h.data(), blk.image.data(), storage::kPageSize);
+    h.page().set_lsn(rec.end_lsn);
+    h.MarkDirty();
+  }
+  return Status::OK();
+}
+
+BtreeIndex* IndexRegistry::Get(const RelFileNode& rel) {
+  MutexLock l(&mu_);
+  auto& slot = indexes_[rel.rel];
+  if (!slot) slot = std::make_unique<BtreeIndex>(env_, rel);
+  return slot.get();
+}
+
+}  // namespace walrep::access
