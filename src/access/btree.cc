@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 namespace walrep::access {
 
@@ -124,6 +125,64 @@ Status BtreeIndex::Create() {
   return LogPages(pages);
 }
 
+Status BtreeIndex::Build(std::vector<std::pair<std::string, TupleId>> entries) {
+  MutexLock l(&mu_);
+  std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
+    return Compare(a.first, a.second, b.first, b.second) < 0;
+  });
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle meta, env_->pool->Extend(rel_));
+  meta.LockExclusive();
+  std::vector<Item> level_items;
+  for (auto& [k, t] : entries) level_items.push_back(Item{k, t, 0});
+  uint32_t level = 0;
+  while (true) {
+    // Pages of one level, left to right; only the previous page stays pinned (to get its right
+    // link), so a build needs two buffers whatever the index size.
+    std::vector<Item> parents;
+    std::optional<BufferPool::Handle> prev;
+    size_t i = 0;
+    do {
+      WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Extend(rel_, kSpecial));
+      h.LockExclusive();
+      std::vector<Item> chunk;
+      // Fill to about 90% so the first inserts after the build do not split at once.
+      size_t bytes = 0;
+      while (i < level_items.size() &&
+             bytes + level_items[i].key.size() + 24 < (storage::kPageSize - 64) * 9 / 10) {
+        bytes += level_items[i].key.size() + 24;
+        chunk.push_back(level_items[i++]);
+      }
+      if (chunk.empty() && i < level_items.size()) chunk.push_back(level_items[i++]);
+      Item up{chunk.empty() ? "" : chunk.front().key,
+              chunk.empty() ? TupleId{0, 0} : chunk.front().tid, h.block()};
+      if (level > 0 && !chunk.empty()) chunk.front().key.clear(), chunk.front().tid = TupleId{0, 0};
+      WALREP_RETURN_IF_ERROR(WritePage(h, chunk, level == 0, kNone, level));
+      parents.push_back(up);
+      if (prev) {
+        BlockNumber next = h.block();
+        std::memcpy(prev->data() + storage::kPageSize - kSpecial, &next, 4);
+        std::vector<BufferPool::Handle*> one{&*prev};
+        WALREP_RETURN_IF_ERROR(LogPages(one));
+      }
+      prev.emplace(std::move(h));
+    } while (i < level_items.size());
+    std::vector<BufferPool::Handle*> last{&*prev};
+    WALREP_RETURN_IF_ERROR(LogPages(last));
+    prev.reset();
+    if (parents.size() == 1) {
+      std::string mm;
+      Put<uint32_t>(&mm, parents.front().child);
+      Put<uint32_t>(&mm, level + 1);
+      meta.page().AddItem(mm);
+      break;
+    }
+    level_items = std::move(parents);
+    level++;
+  }
+  std::vector<BufferPool::Handle*> changed{&meta};
+  return LogPages(changed);
+}
+
 Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
   MutexLock l(&mu_);
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle meta, env_->pool->Read(rel_, 0));
@@ -156,9 +215,9 @@ Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
     BufferPool::Handle& h = path[static_cast<size_t>(depth)];
     bool leaf = Level(h.page()) == 0;
     WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, leaf));
-    auto pos = std::upper_bound(items.begin(), items.end(), pending, [&](const Item& a, const Item& b) {
-      return Compare(a.key, a.tid, b.key, b.tid) < 0;
-    });
+    auto pos = std::upper_bound(
+        items.begin(), items.end(), pending,
+        [&](const Item& a, const Item& b) { return Compare(a.key, a.tid, b.key, b.tid) < 0; });
     if (!leaf && pos == items.begin()) pos = std::next(pos);  // never before minus infinity
     items.insert(pos, pending);
     BlockNumber right = RightLink(h.page());

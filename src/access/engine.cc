@@ -22,6 +22,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   e->env_.full_page_writes = opts.xlog.full_page_writes;
   e->next_oid_.store(std::max<uint32_t>(control.checkpoint_copy.next_oid, 16384));
   e->env_.next_oid = &e->next_oid_;
+  e->indexes_ = std::make_unique<IndexRegistry>(&e->env_);
   HeapEnv* env = &e->env_;
   WALREP_ASSIGN_OR_RETURN(
       e->xlog_, storage::XLog::Open(
@@ -53,6 +54,13 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
 }
 
 Engine::~Engine() = default;
+
+Mutex* Engine::unique_lock(const RelFileNode& rel) {
+  MutexLock l(&oid_mu_);
+  auto& m = unique_locks_[rel.rel];
+  if (!m) m = std::make_unique<Mutex>();
+  return m.get();
+}
 
 Result<uint32_t> Engine::NewOid() {
   MutexLock l(&oid_mu_);

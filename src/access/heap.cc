@@ -1,12 +1,12 @@
 // walrep: heap relations (see heap.h).
 #include "walrep/access/heap.h"
 
-#include "walrep/access/btree.h"
-
 #include <fmt/format.h>
 
 #include <chrono>
 #include <cstring>
+
+#include "walrep/access/btree.h"
 
 namespace walrep::access {
 
@@ -314,6 +314,32 @@ Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNo
   if (!mine && env.txm->StatusOf(h.xmin) != XidStatus::kCommitted)
     return std::optional<std::string>();
   return std::optional<std::string>(std::string(item.substr(kTupleHeaderSize)));
+}
+
+Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
+                                  TupleId tid, TransactionId* running) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
+  buf.LockShared();
+  Page p = buf.page();
+  if (p.state(tid.off) != storage::ItemState::kNormal) return TupleState::kDead;
+  TupleHeader h = ReadHeader(p.Item(tid.off).data());
+  buf.Unlock();
+  bool mine_xmin = h.xmin == tx.xid && tx.xid != kInvalidXid;
+  if (!mine_xmin) {
+    XidStatus s = env.txm->StatusOf(h.xmin);
+    if (s == XidStatus::kAborted) return TupleState::kDead;
+    if (s == XidStatus::kInProgress) {
+      *running = h.xmin;
+      return TupleState::kInProgress;
+    }
+  }
+  if (h.xmax == kInvalidXid) return TupleState::kLive;
+  if (h.xmax == tx.xid && tx.xid != kInvalidXid) return TupleState::kDead;
+  XidStatus s = env.txm->StatusOf(h.xmax);
+  if (s == XidStatus::kCommitted) return TupleState::kDead;
+  if (s == XidStatus::kAborted) return TupleState::kLive;
+  *running = h.xmax;
+  return TupleState::kInProgress;
 }
 
 std::string EncodeFields(const Fields& f) {

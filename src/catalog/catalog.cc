@@ -31,6 +31,39 @@ std::vector<std::string> Split(const std::string& s) {
 
 std::string F(const std::optional<std::string>& f) { return f.value_or(""); }
 
+// Indexes in walrep_class: "name|relfilenode|col,col|u" entries joined by ';'.
+std::string EncodeIndexes(const std::vector<IndexDef>& v) {
+  std::string out;
+  for (const auto& i : v) {
+    if (!out.empty()) out += ';';
+    out += i.name + "|" + std::to_string(i.rel.rel) + "|" + Join(i.columns) + "|" +
+           (i.unique ? "u" : "");
+  }
+  return out;
+}
+
+std::vector<IndexDef> DecodeIndexes(const std::string& s) {
+  std::vector<IndexDef> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find(';', start);
+    std::string one = s.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    size_t a = one.find('|'), b = one.find('|', a + 1), c = one.find('|', b + 1);
+    if (a != std::string::npos && b != std::string::npos && c != std::string::npos) {
+      IndexDef d;
+      d.name = one.substr(0, a);
+      d.rel = wal::RelFileNode{1663, kDatabaseOid,
+                               static_cast<uint32_t>(std::stoul(one.substr(a + 1, b - a - 1)))};
+      d.columns = Split(one.substr(b + 1, c - b - 1));
+      d.unique = one.substr(c + 1) == "u";
+      out.push_back(d);
+    }
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 int TableDef::column_index(const std::string& col) const {
@@ -58,6 +91,7 @@ Result<std::vector<TableDef>> Catalog::ListTables(access::TxnContext& tx) {
         t.name = F(f[1]);
         t.rel = wal::RelFileNode{1663, kDatabaseOid, static_cast<uint32_t>(std::stoul(F(f[2])))};
         t.primary_key = Split(F(f[4]));
+        if (f.size() > 5) t.indexes = DecodeIndexes(F(f[5]));
         tables[t.oid] = std::move(t);
         return Status::OK();
       }));
@@ -92,8 +126,9 @@ Result<std::optional<TableDef>> Catalog::GetTable(access::TxnContext& tx, const 
 }
 
 Status Catalog::InsertRows(access::TxnContext& tx, const TableDef& def) {
-  access::Fields cls{std::to_string(def.oid), def.name, std::to_string(def.rel.rel),
-                     std::string("r"), Join(def.primary_key)};
+  access::Fields cls{std::to_string(def.oid),     def.name,
+                     std::to_string(def.rel.rel), std::string("r"),
+                     Join(def.primary_key),       EncodeIndexes(def.indexes)};
   WALREP_RETURN_IF_ERROR(
       access::HeapInsert(engine_->env(), kClassRel, tx, access::EncodeFields(cls)).status());
   for (size_t i = 0; i < def.columns.size(); i++) {
@@ -136,6 +171,7 @@ Result<TableDef> Catalog::CreateTable(access::TxnContext& tx, TableDef def) {
   def.rel = wal::RelFileNode{1663, kDatabaseOid, def.oid};
   // The file exists (durably) before any catalog row or WAL record names it.
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(def.rel));
+  for (auto& idx : def.indexes) WALREP_RETURN_IF_ERROR(CreateIndexFile(&idx, {}));
   WALREP_RETURN_IF_ERROR(InsertRows(tx, def));
   return def;
 }
@@ -151,11 +187,29 @@ Status Catalog::AlterTable(access::TxnContext& tx, const TableDef& def) {
   return InsertRows(tx, def);
 }
 
+Status Catalog::CreateIndexFile(IndexDef* index,
+                                std::vector<std::pair<std::string, access::TupleId>> entries) {
+  WALREP_ASSIGN_OR_RETURN(uint32_t relfile, engine_->NewOid());
+  index->rel = wal::RelFileNode{1663, kDatabaseOid, relfile};
+  WALREP_RETURN_IF_ERROR(engine_->smgr().Create(index->rel));
+  return engine_->index(index->rel)->Build(std::move(entries));
+}
+
+Result<TableDef> Catalog::AddIndex(access::TxnContext& tx, const TableDef& def, IndexDef index,
+                                   std::vector<std::pair<std::string, access::TupleId>> entries) {
+  WALREP_RETURN_IF_ERROR(CreateIndexFile(&index, std::move(entries)));
+  TableDef t = def;
+  t.indexes.push_back(index);
+  WALREP_RETURN_IF_ERROR(AlterTable(tx, t));
+  return t;
+}
+
 Result<TableDef> Catalog::NewRelationFile(access::TxnContext& tx, const TableDef& def) {
   TableDef t = def;
   WALREP_ASSIGN_OR_RETURN(uint32_t relfile, engine_->NewOid());
   t.rel = wal::RelFileNode{1663, kDatabaseOid, relfile};
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(t.rel));
+  for (auto& idx : t.indexes) WALREP_RETURN_IF_ERROR(CreateIndexFile(&idx, {}));
   WALREP_RETURN_IF_ERROR(AlterTable(tx, t));
   return t;
 }

@@ -275,10 +275,7 @@ class TableCopyIn : public CopyIn {
       if (!v.ok()) return context(v.TakeStatus());
       row[c] = *v;
     }
-    WALREP_RETURN_IF_ERROR(CheckPrimaryKeyForInsert(*ex_, t_, row));
-    WALREP_RETURN_IF_ERROR(
-        access::HeapInsert(ex_->db()->engine->env(), t_.rel, ex_->txn(), EncodeTableRow(row, fo))
-            .status());
+    WALREP_RETURN_IF_ERROR(InsertTableRow(*ex_, t_, row, fo));
     rows_++;
     return Status::OK();
   }

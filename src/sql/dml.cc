@@ -3,6 +3,7 @@
 // column's text form; the catalog says the types.
 #include <fmt/format.h>
 
+#include <map>
 #include <set>
 
 #include "sql_internal.h"
@@ -176,59 +177,250 @@ Result<Row> BuildRow(EvalState& st, const TableDef& t, const std::vector<ExprPtr
   return row;
 }
 
-// Checks PRIMARY KEY uniqueness against every live version, waiting for in-progress inserters.
-Status CheckPrimaryKey(Executor& ex, const TableDef& t, const Row& row,
-                       const access::TupleId* self) {
-  if (t.primary_key.empty()) return Status::OK();
-  std::vector<size_t> idx;
-  for (const auto& k : t.primary_key) idx.push_back(static_cast<size_t>(t.column_index(k)));
-  for (size_t i : idx) {
-    if (row[i].is_null()) {
-      return Status::Sql("23502", fmt::format("null value in column \"{}\" of relation \"{}\" "
-                                              "violates not-null constraint",
-                                              t.columns[i].name, t.name));
+// Index keys: each column self-delimiting and ordered so that memcmp follows value order.
+// NULLs sort last, as in PostgreSQL.
+Result<std::string> EncodeKey(const TableDef& t, const std::vector<std::string>& cols,
+                              const Row& row, size_t ncols) {
+  std::string key;
+  for (size_t c = 0; c < ncols && c < cols.size(); c++) {
+    const Value& v = row[static_cast<size_t>(t.column_index(cols[c]))];
+    if (v.is_null()) {
+      key.push_back('\x02');
+      continue;
+    }
+    key.push_back('\x01');
+    int32_t type = v.type();
+    if (IsIntegerType(type) || type == oid::kDate || type == oid::kTimestamp ||
+        type == oid::kTimestampTz) {
+      uint64_t u = static_cast<uint64_t>(v.as_int()) ^ (1ull << 63);
+      for (int i = 7; i >= 0; i--) key.push_back(static_cast<char>(u >> (8 * i)));
+    } else if (type == oid::kPgLsn) {
+      uint64_t u = static_cast<uint64_t>(v.as_int());
+      for (int i = 7; i >= 0; i--) key.push_back(static_cast<char>(u >> (8 * i)));
+    } else if (type == oid::kBool) {
+      key.push_back(v.as_bool() ? '\x01' : '\x00');
+    } else if (IsStringType(type) || type == oid::kBytea) {
+      for (char ch : v.as_string()) {
+        key.push_back(ch);
+        if (ch == '\0') key.push_back('\xff');
+      }
+      key.push_back('\0');
+      key.push_back('\0');
+    } else {
+      return Status::NotSupported(
+          fmt::format("indexes on type {} are not supported", TypeName(type)));
     }
   }
-  // A snapshot that sees everything committed now; in-progress rows of others are waited for.
-  access::TxnContext probe = ex.txn();
-  probe.snapshot = ex.db()->engine->txm().TakeSnapshot();
-  FormatOptions fo;
-  return access::ForEachRow(
-      ex.db()->engine->env(), t.rel, probe, [&](access::TupleId tid, std::string& bytes) -> Status {
-        if (self && tid == *self) return Status::OK();
-        WALREP_ASSIGN_OR_RETURN(Row other, DecodeRow(t, bytes, fo));
-        bool same = true;
-        for (size_t i : idx) {
-          auto c = CompareValues(row[i], other[i]);
-          if (!c.ok() || *c != 0) {
-            same = false;
-            break;
-          }
+  return key;
+}
+
+Status DuplicateKey(const TableDef& t, const catalog::IndexDef& idx, const Row& row,
+                    const char* message = "duplicate key value violates unique constraint \"{}\"",
+                    const char* detail = "Key ({})=({}) already exists.") {
+  std::string cols, vals;
+  for (const auto& c : idx.columns) {
+    cols += (cols.empty() ? "" : ", ") + c;
+    const Value& v = row[static_cast<size_t>(t.column_index(c))];
+    vals += (vals.empty() ? "" : ", ") +
+            (v.is_null() ? std::string("null") : ToText(v, FormatOptions{}));
+  }
+  return Status::Sql("23505", fmt::format(fmt::runtime(message), idx.name))
+      .WithDetail(fmt::format(fmt::runtime(detail), cols, vals));
+}
+
+// Writes a row (the heap part is `write_heap`, returning the new tid or an invalid one when
+// nothing was written), checking unique indexes first and adding index entries after.
+// Uniqueness: entries with the same key whose tuples are live fail with 23505; ones a running
+// transaction is inserting or deleting are waited for, then checked again.
+Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_unique,
+                const std::function<Result<access::TupleId>()>& write_heap) {
+  access::Engine* engine = ex.db()->engine;
+  std::vector<Mutex*> locks;
+  if (check_unique) {
+    for (const auto& idx : t.indexes) {
+      if (idx.unique) locks.push_back(engine->unique_lock(idx.rel));
+    }
+    std::sort(locks.begin(), locks.end());
+  }
+  while (true) {
+    for (Mutex* m : locks) m->Lock();
+    auto unlock = [&] {
+      for (auto it = locks.rbegin(); it != locks.rend(); ++it) (*it)->Unlock();
+    };
+    TransactionId wait_for = 0;
+    Status err;
+    for (const auto& idx : t.indexes) {
+      if (!check_unique || !idx.unique) continue;
+      auto key = EncodeKey(t, idx.columns, row, idx.columns.size());
+      if (!key.ok()) {
+        err = key.TakeStatus();
+        break;
+      }
+      bool has_null = false;
+      for (const auto& c : idx.columns)
+        has_null |= row[static_cast<size_t>(t.column_index(c))].is_null();
+      if (has_null) continue;  // NULLs are never equal
+      auto tids = engine->index(idx.rel)->ScanPrefix(*key);
+      if (!tids.ok()) {
+        err = tids.TakeStatus();
+        break;
+      }
+      for (const auto& tid : *tids) {
+        TransactionId running = 0;
+        auto state = access::HeapTupleState(engine->env(), t.rel, ex.txn(), tid, &running);
+        if (!state.ok()) {
+          err = state.TakeStatus();
+          break;
         }
-        if (same) {
-          std::string cols, vals;
-          for (size_t i : idx) {
-            cols += (cols.empty() ? "" : ", ") + t.columns[i].name;
-            vals += (vals.empty() ? "" : ", ") + ToText(row[i], fo);
-          }
-          return Status::Sql("23505", fmt::format("duplicate key value violates unique constraint "
-                                                  "\"{}_pkey\"",
-                                                  t.name))
-              .WithDetail(fmt::format("Key ({})=({}) already exists.", cols, vals));
+        if (*state == access::TupleState::kLive) {
+          err = DuplicateKey(t, idx, row);
+          break;
         }
-        return Status::OK();
-      });
+        if (*state == access::TupleState::kInProgress) {
+          wait_for = running;
+          break;
+        }
+      }
+      if (!err.ok() || wait_for) break;
+    }
+    if (!err.ok()) {
+      unlock();
+      return err;
+    }
+    if (wait_for) {
+      unlock();
+      WALREP_RETURN_IF_ERROR(
+          engine->txm().WaitFor(ex.txn().ensure_xid(), wait_for, ex.txn().check_interrupts));
+      continue;
+    }
+    auto tid = write_heap();
+    if (!tid.ok()) {
+      unlock();
+      return tid.TakeStatus();
+    }
+    Status st;
+    if (tid->valid()) {
+      for (const auto& idx : t.indexes) {
+        auto key = EncodeKey(t, idx.columns, row, idx.columns.size());
+        st = key.ok() ? engine->index(idx.rel)->Insert(*key, *tid) : key.TakeStatus();
+        if (!st.ok()) break;
+      }
+    }
+    unlock();
+    return st;
+  }
+}
+
+Status InsertRow(Executor& ex, const TableDef& t, const Row& row, const FormatOptions& fo) {
+  return StoreRow(ex, t, row, true, [&]() -> Result<access::TupleId> {
+    return access::HeapInsert(ex.db()->engine->env(), t.rel, ex.txn(), EncodeRow(row, fo));
+  });
+}
+
+// Whether any column of the index differs between two versions of a row.
+bool KeyChanged(const TableDef& t, const catalog::IndexDef& idx, const Row& before,
+                const Row& after) {
+  for (const auto& c : idx.columns) {
+    size_t i = static_cast<size_t>(t.column_index(c));
+    if (before[i].is_null() != after[i].is_null()) return true;
+    auto cmp = CompareValues(before[i], after[i]);
+    if (!cmp.ok() || *cmp != 0) return true;
+  }
+  return false;
+}
+
+// Equality lookups through an index: `values[i]` is the value for the index's column i.
+struct IndexPath {
+  catalog::IndexDef index;
+  std::vector<std::pair<std::string, ExprPtr>> values;  // leading columns, in index order
+};
+
+// Finds top-level `column = constant` terms of WHERE and an index whose leading columns they
+// cover. Constants are expressions without column references (literals, parameters, functions).
+Result<std::optional<IndexPath>> ChooseIndex(CompileState& cs, const TableDef& t,
+                                             const PgQuery__Node* where) {
+  if (!where || t.indexes.empty()) return std::optional<IndexPath>();
+  std::map<std::string, ExprPtr> eq;
+  std::function<Status(const PgQuery__Node*)> walk = [&](const PgQuery__Node* n) -> Status {
+    if (n->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
+        n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
+      for (size_t i = 0; i < n->bool_expr->n_args; i++)
+        WALREP_RETURN_IF_ERROR(walk(n->bool_expr->args[i]));
+      return Status::OK();
+    }
+    if (n->node_case != PG_QUERY__NODE__NODE_A_EXPR ||
+        n->a_expr->kind != PG_QUERY__A__EXPR__KIND__AEXPR_OP || n->a_expr->n_name != 1 ||
+        StringNodeValue(n->a_expr->name[0]) != "=") {
+      return Status::OK();
+    }
+    const PgQuery__Node* sides[2] = {n->a_expr->lexpr, n->a_expr->rexpr};
+    for (int s = 0; s < 2; s++) {
+      const PgQuery__Node* col = sides[s];
+      const PgQuery__Node* other = sides[1 - s];
+      if (!col || !other || col->node_case != PG_QUERY__NODE__NODE_COLUMN_REF) continue;
+      const auto* cr = col->column_ref;
+      std::string name = StringNodeValue(cr->fields[cr->n_fields - 1]);
+      int ci = t.column_index(name);
+      if (ci < 0) continue;
+      const Scope* saved = cs.scope;
+      cs.scope = nullptr;  // a constant may not reference columns
+      auto e = CompileExpr(cs, other);
+      cs.scope = saved;
+      if (!e.ok()) continue;
+      auto c = Coerce(cs, *e, t.columns[static_cast<size_t>(ci)].type_oid, false);
+      if (!c.ok()) continue;
+      eq[name] = *c;
+      break;
+    }
+    return Status::OK();
+  };
+  WALREP_RETURN_IF_ERROR(walk(where));
+  std::optional<IndexPath> best;
+  for (const auto& idx : t.indexes) {
+    IndexPath p{idx, {}};
+    for (const auto& c : idx.columns) {
+      auto it = eq.find(c);
+      if (it == eq.end()) break;
+      p.values.emplace_back(c, it->second);
+    }
+    if (!p.values.empty() && (!best || p.values.size() > best->values.size())) best = p;
+  }
+  return best;
+}
+
+// Rows (with tids) found through the index and visible to the transaction; the caller still
+// applies the whole WHERE clause.
+Result<std::vector<std::pair<access::TupleId, Row>>> IndexCandidates(Executor& ex, EvalState& st,
+                                                                     const TableDef& t,
+                                                                     const IndexPath& path) {
+  Row probe(t.columns.size());
+  for (const auto& [col, e] : path.values) {
+    WALREP_ASSIGN_OR_RETURN(Value v, e->eval(st));
+    if (v.is_null()) return std::vector<std::pair<access::TupleId, Row>>();  // = NULL never matches
+    probe[static_cast<size_t>(t.column_index(col))] = v;
+  }
+  WALREP_ASSIGN_OR_RETURN(std::string prefix,
+                          EncodeKey(t, path.index.columns, probe, path.values.size()));
+  WALREP_ASSIGN_OR_RETURN(auto tids, ex.db()->engine->index(path.index.rel)->ScanPrefix(prefix));
+  std::vector<std::pair<access::TupleId, Row>> out;
+  for (const auto& tid : tids) {
+    WALREP_ASSIGN_OR_RETURN(auto bytes,
+                            access::HeapFetch(ex.db()->engine->env(), t.rel, ex.txn(), tid));
+    if (!bytes) continue;
+    WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, *bytes, st.fmt));
+    out.emplace_back(tid, std::move(row));
+  }
+  return out;
 }
 
 }  // namespace
-Status CheckPrimaryKeyChange(Executor& ex, const TableDef& t, const Row& before, const Row& after,
-                             access::TupleId self);
 namespace {
 
 struct Modify {
   enum Kind { kUpdate, kDelete } kind;
   TableDef table;
   ExprPtr where;
+  std::optional<IndexPath> path;              // equality lookup through an index instead of a scan
   std::vector<std::pair<int, ExprPtr>> sets;  // column index, new value
   std::vector<ExprPtr> returning;
 };
@@ -242,17 +434,25 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
   tx.ensure_xid();
   // Collect matching rows first: the scan must not see versions this statement creates.
   std::vector<std::pair<access::TupleId, Row>> matches;
-  WALREP_RETURN_IF_ERROR(access::ForEachRow(
-      env, m.table.rel, tx, [&](access::TupleId tid, std::string& bytes) -> Status {
-        WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(m.table, bytes, st.fmt));
-        st.row = &row;
-        if (m.where) {
-          WALREP_ASSIGN_OR_RETURN(Value ok, m.where->eval(st));
-          if (ok.is_null() || !ok.as_bool()) return Status::OK();
-        }
-        matches.emplace_back(tid, std::move(row));
-        return Status::OK();
-      }));
+  auto keep = [&](access::TupleId tid, Row row) -> Status {
+    st.row = &row;
+    if (m.where) {
+      WALREP_ASSIGN_OR_RETURN(Value ok, m.where->eval(st));
+      if (ok.is_null() || !ok.as_bool()) return Status::OK();
+    }
+    matches.emplace_back(tid, std::move(row));
+    return Status::OK();
+  };
+  if (m.path) {
+    WALREP_ASSIGN_OR_RETURN(auto found, IndexCandidates(ex, st, m.table, *m.path));
+    for (auto& [tid, row] : found) WALREP_RETURN_IF_ERROR(keep(tid, std::move(row)));
+  } else {
+    WALREP_RETURN_IF_ERROR(access::ForEachRow(
+        env, m.table.rel, tx, [&](access::TupleId tid, std::string& bytes) -> Status {
+          WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(m.table, bytes, st.fmt));
+          return keep(tid, std::move(row));
+        }));
+  }
   ExecResult r;
   r.returns_rows = !m.returning.empty();
   r.columns = ret_cols;
@@ -272,10 +472,19 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
           WALREP_ASSIGN_OR_RETURN(new_row[static_cast<size_t>(col)],
                                   ToColumn(m.table, static_cast<size_t>(col), v, st.fmt));
         }
-        WALREP_RETURN_IF_ERROR(CheckPrimaryKeyChange(ex, m.table, row, new_row, tid));
-        access::TupleId new_tid;
-        WALREP_ASSIGN_OR_RETURN(out, access::HeapUpdate(env, m.table.rel, tx, tid,
-                                                        EncodeRow(new_row, st.fmt), &new_tid));
+        bool key_changed = false;
+        for (const auto& idx : m.table.indexes) {
+          key_changed |= idx.unique && KeyChanged(m.table, idx, row, new_row);
+        }
+        // Every new version gets index entries (there are no heap-only tuples).
+        WALREP_RETURN_IF_ERROR(
+            StoreRow(ex, m.table, new_row, key_changed, [&]() -> Result<access::TupleId> {
+              access::TupleId new_tid;
+              WALREP_ASSIGN_OR_RETURN(
+                  out, access::HeapUpdate(env, m.table.rel, tx, tid, EncodeRow(new_row, st.fmt),
+                                          &new_tid));
+              return out.kind == access::ModifyOutcome::kOk ? new_tid : access::TupleId{};
+            }));
       } else {
         WALREP_ASSIGN_OR_RETURN(out, access::HeapDelete(env, m.table.rel, tx, tid));
       }
@@ -313,51 +522,42 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
 
 }  // namespace
 
-// An UPDATE that changes primary-key columns must keep them unique.
-Status CheckPrimaryKeyChange(Executor& ex, const TableDef& t, const Row& before, const Row& after,
-                             access::TupleId self) {
-  bool changed = false;
-  for (const auto& k : t.primary_key) {
-    size_t i = static_cast<size_t>(t.column_index(k));
-    auto c = CompareValues(before[i], after[i]);
-    changed |= before[i].is_null() != after[i].is_null() || !c.ok() || *c != 0;
-  }
-  if (!changed) return Status::OK();
-  return CheckPrimaryKey(ex, t, after, &self);
-}
-
 Result<Value> ToColumnValue(const TableDef& t, size_t i, const Value& v, const FormatOptions& fo) {
   return ToColumn(t, i, v, fo);
 }
-Status CheckPrimaryKeyForInsert(Executor& ex, const TableDef& t, const Row& row) {
-  return CheckPrimaryKey(ex, t, row, nullptr);
+Status InsertTableRow(Executor& ex, const TableDef& t, const Row& row, const FormatOptions& fo) {
+  return InsertRow(ex, t, row, fo);
 }
-std::string EncodeTableRow(const Row& row, const FormatOptions& fo) { return EncodeRow(row, fo); }
 Result<Row> DecodeTableRow(const TableDef& t, std::string_view bytes) {
   return DecodeRow(t, bytes, FormatOptions{});
 }
 
 Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,
-                                          Prepared* p, bool* found) {
-  (void)cs;
+                                          const PgQuery__Node* where, Prepared* p,
+                                          TableRowsFn* rows) {
   WALREP_ASSIGN_OR_RETURN(auto t, ex.db()->catalog->GetTable(ex.txn(), name));
-  *found = t.has_value();
   if (!t) return static_cast<const ViewDef*>(nullptr);
   auto view = std::make_shared<ViewDef>();
   view->name = t->name;
   for (const auto& c : t->columns) view->columns.push_back(ViewColumn{c.name, c.type_oid});
   TableDef def = *t;
-  Executor* exec = &ex;
-  view->rows = [def, exec](SessionContext&) -> Result<std::vector<Row>> {
-    std::vector<Row> rows;
+  WALREP_ASSIGN_OR_RETURN(std::optional<IndexPath> path, ChooseIndex(cs, def, where));
+  *rows = [def, path](EvalState& st) -> Result<std::vector<Row>> {
+    Executor& ex = *st.exec;
+    std::vector<Row> out;
+    if (path) {
+      WALREP_ASSIGN_OR_RETURN(auto found, IndexCandidates(ex, st, def, *path));
+      for (auto& f : found) out.push_back(std::move(f.second));
+      return out;
+    }
     WALREP_RETURN_IF_ERROR(access::ForEachRow(
-        exec->db()->engine->env(), def.rel, exec->txn(),
+        ex.db()->engine->env(), def.rel, ex.txn(),
         [&](access::TupleId, std::string& bytes) -> Status {
-          WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, exec->format_options()));
-          rows.push_back(std::move(row));
+          WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, ex.format_options()));
+          out.push_back(std::move(row));
           return Status::OK();
         }));
-    return rows;
+    return out;
   };
   p->owned_views.push_back(view);
   return view.get();
@@ -507,6 +707,9 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         }
         def.columns[static_cast<size_t>(i)].not_null = true;
       }
+      if (!def.primary_key.empty()) {
+        def.indexes.push_back(catalog::IndexDef{def.name + "_pkey", {}, def.primary_key, true});
+      }
       bool if_not_exists = c->if_not_exists;
       p->run = [def, if_not_exists](Executor& e, EvalState& st) -> Result<ExecResult> {
         if (e.db()->read_only) return ReadOnlyError("CREATE TABLE");
@@ -633,29 +836,32 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             def.columns[static_cast<size_t>(i)].not_null = true;
           }
           def.primary_key = pk;
-          // Existing rows must already satisfy the key.
-          std::set<std::string> seen;
+          // Existing rows must already satisfy the key; they become the index's entries.
+          catalog::IndexDef pkey{name + "_pkey", {}, pk, true};
+          std::map<std::string, access::TupleId> seen;
           WALREP_RETURN_IF_ERROR(access::ForEachRow(
               e.db()->engine->env(), def.rel, e.txn(),
-              [&](access::TupleId, std::string& bytes) -> Status {
+              [&](access::TupleId tid, std::string& bytes) -> Status {
                 WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, FormatOptions{}));
-                std::string key;
                 for (const auto& k : pk) {
-                  const Value& v = row[static_cast<size_t>(def.column_index(k))];
-                  if (v.is_null()) {
+                  if (row[static_cast<size_t>(def.column_index(k))].is_null()) {
                     return Status::Sql(
                         "23502",
                         fmt::format("column \"{}\" of relation \"{}\" contains null values", k,
                                     name));
                   }
-                  key += ToText(v, FormatOptions{}) + '\0';
                 }
-                if (!seen.insert(key).second) {
-                  return Status::Sql(
-                      "23505", fmt::format("could not create unique index \"{}_pkey\"", name));
+                WALREP_ASSIGN_OR_RETURN(std::string key, EncodeKey(def, pk, row, pk.size()));
+                if (!seen.emplace(key, tid).second) {
+                  return DuplicateKey(def, pkey, row, "could not create unique index \"{}\"",
+                                      "Key ({})=({}) is duplicated.");
                 }
                 return Status::OK();
               }));
+          e.txn().ensure_xid();
+          std::vector<std::pair<std::string, access::TupleId>> entries(seen.begin(), seen.end());
+          WALREP_RETURN_IF_ERROR(e.db()->catalog->AddIndex(e.txn(), def, pkey, entries).status());
+          return TagOnly("ALTER TABLE");
         }
         e.txn().ensure_xid();
         WALREP_RETURN_IF_ERROR(e.db()->catalog->AlterTable(e.txn(), def));
@@ -769,10 +975,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         r.columns = cols;
         for (const auto& vals : rows) {
           WALREP_ASSIGN_OR_RETURN(Row row, BuildRow(st, t, defaults, target_cols, vals));
-          WALREP_RETURN_IF_ERROR(CheckPrimaryKey(e, t, row, nullptr));
-          WALREP_RETURN_IF_ERROR(
-              access::HeapInsert(e.db()->engine->env(), t.rel, e.txn(), EncodeRow(row, st.fmt))
-                  .status());
+          WALREP_RETURN_IF_ERROR(InsertRow(e, t, row, st.fmt));
           if (r.returns_rows) {
             st.row = &row;
             Row out;
@@ -808,6 +1011,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       if (where) {
         WALREP_ASSIGN_OR_RETURN(m.where, CompileExpr(cs, where));
         WALREP_ASSIGN_OR_RETURN(m.where, Coerce(cs, m.where, oid::kBool, false));
+        WALREP_ASSIGN_OR_RETURN(m.path, ChooseIndex(cs, m.table, where));
       }
       if (update) {
         for (size_t i = 0; i < node->update_stmt->n_target_list; i++) {

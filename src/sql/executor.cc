@@ -295,6 +295,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   if (s->with_clause) return Status::NotSupported("WITH queries are not supported");
   auto scope = std::make_shared<Scope>();
   const ViewDef* view = nullptr;
+  TableRowsFn table_rows;  // set when FROM names a table
   if (s->n_from_clause > 1) return Status::NotSupported("joins of system views are not supported");
   if (s->n_from_clause == 1) {
     const PgQuery__Node* f = s->from_clause[0];
@@ -317,9 +318,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
     }
     view = cs.registry->FindView(name);
     if (!view && ex.db()) {
-      bool found = false;
-      WALREP_ASSIGN_OR_RETURN(view, PrepareTableSource(ex, cs, name, p.get(), &found));
-      if (!found) view = nullptr;
+      WALREP_ASSIGN_OR_RETURN(
+          view, PrepareTableSource(ex, cs, name, s->where_clause, p.get(), &table_rows));
     }
     if (!view) {
       return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name))
@@ -461,10 +461,12 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   bool distinct = s->n_distinct_clause > 0;
   p->rows = true;
   auto cols = p->cols;
-  p->run = [view, scope, targets, where, sorts, limit, offset, distinct, cols, aggs, group_by,
-            having, grouping](Executor&, EvalState& st) -> Result<ExecResult> {
+  p->run = [view, table_rows, scope, targets, where, sorts, limit, offset, distinct, cols, aggs,
+            group_by, having, grouping](Executor&, EvalState& st) -> Result<ExecResult> {
     std::vector<Row> input;
-    if (view) {
+    if (table_rows) {
+      WALREP_ASSIGN_OR_RETURN(input, table_rows(st));
+    } else if (view) {
       WALREP_ASSIGN_OR_RETURN(input, view->rows(*st.ctx));
     } else {
       input.emplace_back();

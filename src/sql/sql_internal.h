@@ -117,15 +117,20 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
 // Table rows and constraints, shared by INSERT/UPDATE/DELETE and COPY (dml.cc).
 Result<Value> ToColumnValue(const catalog::TableDef& t, size_t i, const Value& v,
                             const FormatOptions& fo);
-Status CheckPrimaryKeyForInsert(Executor& ex, const catalog::TableDef& t, const Row& row);
-std::string EncodeTableRow(const Row& row, const FormatOptions& fo);
+// Inserts a row into the table and its indexes, enforcing unique indexes (23505).
+Status InsertTableRow(Executor& ex, const catalog::TableDef& t, const Row& row,
+                      const FormatOptions& fo);
 Result<Row> DecodeTableRow(const catalog::TableDef& t, std::string_view bytes);
 Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prepared> p,
                                               const PgQuery__CopyStmt* c);
 
-// A table in FROM as a row source over the executor's current transaction.
+// A table in FROM as a row source over the executor's current transaction. `*rows` is set to
+// the rows to filter with `where`: found through an index when `where` has equality terms on an
+// index's leading columns, else all rows.
+using TableRowsFn = std::function<Result<std::vector<Row>>(EvalState&)>;
 Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,
-                                          Prepared* p, bool* found);
+                                          const PgQuery__Node* where, Prepared* p,
+                                          TableRowsFn* rows);
 // Name of a statement node as a command tag ("CREATE TABLE") for messages.
 std::string StatementKindName(const PgQuery__Node* node);
 

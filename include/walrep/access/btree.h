@@ -22,7 +22,7 @@
 
 namespace walrep::access {
 
-constexpr uint8_t kRmBtree = 129;  // walrep B-tree resource manager
+constexpr uint8_t kRmBtree = 129;      // walrep B-tree resource manager
 constexpr uint8_t kBtreePages = 0x00;  // full images of every changed page
 
 class BtreeIndex {
@@ -32,10 +32,14 @@ class BtreeIndex {
   // Creates the meta page and an empty root leaf (WAL-logged).
   Status Create() EXCLUDES(mu_);
   Status Insert(const std::string& key, TupleId tid) EXCLUDES(mu_);
+  // Builds a new index from entries (any order): leaves filled in key order, then the levels
+  // above; each page is WAL-logged once. REQUIRES: a newly created, empty relation file.
+  Status Build(std::vector<std::pair<std::string, TupleId>> entries) EXCLUDES(mu_);
   // Entries whose key starts with `prefix` (equality on leading columns), in key order.
   Result<std::vector<TupleId>> ScanPrefix(const std::string& prefix) EXCLUDES(mu_);
   // Entries with lo <= key < hi (hi empty: no upper bound).
-  Result<std::vector<TupleId>> ScanRange(const std::string& lo, const std::string& hi) EXCLUDES(mu_);
+  Result<std::vector<TupleId>> ScanRange(const std::string& lo, const std::string& hi)
+      EXCLUDES(mu_);
 
  private:
   struct Item {

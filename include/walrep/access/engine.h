@@ -8,9 +8,11 @@
 // Thread safety: thread-safe; owned by the Server.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
+#include "walrep/access/btree.h"
 #include "walrep/access/heap.h"
 #include "walrep/access/xact.h"
 #include "walrep/storage/buffer_pool.h"
@@ -34,6 +36,9 @@ class Engine {
   TransactionManager& txm() { return *txm_; }
   storage::BufferPool& pool() { return *pool_; }
   storage::Smgr& smgr() { return *smgr_; }
+  BtreeIndex* index(const RelFileNode& rel) { return indexes_->Get(rel); }
+  // Serialises the uniqueness check and insertion of one unique index's keys.
+  Mutex* unique_lock(const RelFileNode& rel) EXCLUDES(oid_mu_);
 
   // A new object id (tables, relation files). Ids are handed out from ranges reserved with an
   // XLOG NEXTOID record, so an id is never reused after a crash, as in PostgreSQL.
@@ -50,6 +55,8 @@ class Engine {
   std::unique_ptr<TransactionManager> txm_;
   std::unique_ptr<storage::XLog> xlog_;
   HeapEnv env_;
+  std::unique_ptr<IndexRegistry> indexes_;
+  std::map<uint32_t, std::unique_ptr<Mutex>> unique_locks_ GUARDED_BY(oid_mu_);
   std::atomic<uint32_t> next_oid_{16384};
   Mutex oid_mu_;
   uint32_t oid_limit_ GUARDED_BY(oid_mu_) = 0;  // ids below this are covered by a NEXTOID record

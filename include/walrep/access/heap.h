@@ -97,6 +97,12 @@ Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& re
 Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNode& rel,
                                                    const TxnContext& tx, TupleId tid);
 
+// For uniqueness checks: whether the tuple at tid is dead, live, or being inserted or deleted by
+// a running transaction other than tx (whose xid is returned in *running).
+enum class TupleState { kDead, kLive, kInProgress };
+Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
+                                  TupleId tid, TransactionId* running);
+
 // A row as a list of nullable fields: u16 count, then per field u32 length (0xFFFFFFFF = NULL)
 // and the bytes. The catalog and SQL rows both use it.
 using Fields = std::vector<std::optional<std::string>>;

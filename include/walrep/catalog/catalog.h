@@ -31,12 +31,20 @@ struct ColumnDef {
   std::string default_expr;  // SQL text; empty = none
 };
 
+struct IndexDef {
+  std::string name;
+  wal::RelFileNode rel;
+  std::vector<std::string> columns;
+  bool unique = false;
+};
+
 struct TableDef {
   uint32_t oid = 0;
   std::string name;
   wal::RelFileNode rel;
   std::vector<ColumnDef> columns;
   std::vector<std::string> primary_key;  // column names
+  std::vector<IndexDef> indexes;
   int column_index(const std::string& col) const;
 };
 
@@ -49,15 +57,22 @@ class Catalog {
 
   Result<std::optional<TableDef>> GetTable(access::TxnContext& tx, const std::string& name);
   Result<std::vector<TableDef>> ListTables(access::TxnContext& tx);
-  // Assigns the oid and relation file; creates the file; inserts the catalog rows.
+  // Assigns the oid and relation file; creates the files of the table and of each of
+  // def.indexes (empty); inserts the catalog rows.
   Result<TableDef> CreateTable(access::TxnContext& tx, TableDef def);
   Status DropTable(access::TxnContext& tx, const TableDef& def);
   // Rewrites a table's catalog rows (ALTER TABLE); the relation file stays.
   Status AlterTable(access::TxnContext& tx, const TableDef& def);
-  // TRUNCATE: the table gets a new, empty relation file.
+  // CREATE INDEX: a new index relation, built from `entries` (encoded key, heap tid).
+  Result<TableDef> AddIndex(access::TxnContext& tx, const TableDef& def, IndexDef index,
+                            std::vector<std::pair<std::string, access::TupleId>> entries);
+  // TRUNCATE: the table (and each index) gets a new, empty relation file.
   Result<TableDef> NewRelationFile(access::TxnContext& tx, const TableDef& def);
 
  private:
+  // A new relation file for the index (index->rel is set), built from entries.
+  Status CreateIndexFile(IndexDef* index,
+                         std::vector<std::pair<std::string, access::TupleId>> entries);
   Status InsertRows(access::TxnContext& tx, const TableDef& def);
   Status DeleteRows(access::TxnContext& tx, uint32_t oid);
   access::Engine* const engine_;

@@ -32,7 +32,11 @@ std::unique_ptr<Engine> OpenEngine(const std::string& dir) {
   return e.ok() ? std::move(*e) : nullptr;
 }
 
-TEST(BtreeTest, InsertScanAndRecover) {
+// Param: how many entries the index is bulk-built from (0: Create, then only inserts).
+class BtreeTest : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(BtreeTest, InsertScanAndRecover) {
+  const uint32_t built = GetParam();
   testing::TempDir dir;
   for (const char* d : {"global", "pg_wal", "pg_xact", "base"}) {
     std::filesystem::create_directories(dir.path() + "/" + d);
@@ -46,12 +50,19 @@ TEST(BtreeTest, InsertScanAndRecover) {
     auto e = OpenEngine(dir.path());
     ASSERT_TRUE(e->smgr().Create(rel).ok());
     BtreeIndex idx(&e->env(), rel);
-    ASSERT_TRUE(idx.Create().ok());
     std::mt19937 rng(7);
+    std::vector<std::pair<std::string, TupleId>> initial;
     for (uint32_t i = 0; i < 20000; i++) {
       uint32_t k = rng() % 5000;  // many duplicates
       TupleId tid{i / 100, static_cast<OffsetNumber>(i % 100 + 1)};
-      ASSERT_TRUE(idx.Insert(Key(k), tid).ok()) << i;
+      if (i < built) {
+        initial.emplace_back(Key(k), tid);
+      } else {
+        if (i == built) {
+          ASSERT_TRUE(built ? idx.Build(initial).ok() : idx.Create().ok());
+        }
+        ASSERT_TRUE(idx.Insert(Key(k), tid).ok()) << i;
+      }
       expect.emplace(k, tid);
     }
     for (uint32_t k : {0u, 17u, 4999u, 1234u}) {
@@ -76,6 +87,8 @@ TEST(BtreeTest, InsertScanAndRecover) {
     EXPECT_EQ(got->size(), expect.count(k)) << "after recovery, key " << k;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Build, BtreeTest, ::testing::Values(0u, 1u, 10000u, 19999u));
 
 }  // namespace
 }  // namespace walrep::access
