@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <set>
 
 namespace walrep::access {
 
@@ -256,8 +257,7 @@ Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
   return LogPages(changed);
 }
 
-Result<std::string> BtreeIndex::Collect(const std::string& lo, const std::string& hi, bool prefix,
-                                        std::vector<TupleId>* out) {
+Result<BlockNumber> BtreeIndex::FindLeaf(const std::string& lo) {
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle meta, env_->pool->Read(rel_, 0));
   meta.LockShared();
   BlockNumber blk = Get<uint32_t>(meta.page().Item(1).data());
@@ -265,7 +265,7 @@ Result<std::string> BtreeIndex::Collect(const std::string& lo, const std::string
   while (true) {
     WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
     h.LockShared();
-    if (Level(h.page()) == 0) break;
+    if (Level(h.page()) == 0) return blk;
     WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, false));
     size_t pick = 0;
     for (size_t i = 1; i < items.size(); i++) {
@@ -273,6 +273,11 @@ Result<std::string> BtreeIndex::Collect(const std::string& lo, const std::string
     }
     blk = items[pick].child;
   }
+}
+
+Result<std::string> BtreeIndex::Collect(const std::string& lo, const std::string& hi, bool prefix,
+                                        std::vector<TupleId>* out) {
+  WALREP_ASSIGN_OR_RETURN(BlockNumber blk, FindLeaf(lo));
   while (blk != kNone) {
     WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
     h.LockShared();
@@ -286,6 +291,33 @@ Result<std::string> BtreeIndex::Collect(const std::string& lo, const std::string
     blk = RightLink(h.page());
   }
   return std::string();
+}
+
+Status BtreeIndex::RemoveEntries(const std::string& prefix, const std::set<TupleId>& dead) {
+  MutexLock l(&mu_);
+  WALREP_ASSIGN_OR_RETURN(BlockNumber blk, FindLeaf(prefix));
+  while (blk != kNone) {
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
+    h.LockExclusive();
+    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, true));
+    std::vector<Item> kept;
+    bool past = false;
+    for (auto& it : items) {
+      bool match = it.key.compare(0, prefix.size(), prefix) == 0;
+      past |= !match && it.key > prefix;
+      if (!(match && dead.count(it.tid))) kept.push_back(std::move(it));
+    }
+    BlockNumber right = RightLink(h.page());
+    if (kept.size() != items.size()) {
+      // The leaf stays (possibly empty): separators above remain valid lower bounds.
+      WALREP_RETURN_IF_ERROR(WritePage(h, kept, true, right, 0));
+      std::vector<BufferPool::Handle*> one{&h};
+      WALREP_RETURN_IF_ERROR(LogPages(one));
+    }
+    if (past) break;
+    blk = right;
+  }
+  return Status::OK();
 }
 
 Result<std::vector<TupleId>> BtreeIndex::ScanPrefix(const std::string& prefix) {

@@ -321,13 +321,13 @@ Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const Tx
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
   buf.LockShared();
   Page p = buf.page();
-  if (p.state(tid.off) != storage::ItemState::kNormal) return TupleState::kDead;
+  if (p.state(tid.off) != storage::ItemState::kNormal) return TupleState::kDeadToAll;
   TupleHeader h = ReadHeader(p.Item(tid.off).data());
   buf.Unlock();
   bool mine_xmin = h.xmin == tx.xid && tx.xid != kInvalidXid;
   if (!mine_xmin) {
     XidStatus s = env.txm->StatusOf(h.xmin);
-    if (s == XidStatus::kAborted) return TupleState::kDead;
+    if (s == XidStatus::kAborted) return TupleState::kDeadToAll;
     if (s == XidStatus::kInProgress) {
       *running = h.xmin;
       return TupleState::kInProgress;
@@ -336,7 +336,9 @@ Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const Tx
   if (h.xmax == kInvalidXid) return TupleState::kLive;
   if (h.xmax == tx.xid && tx.xid != kInvalidXid) return TupleState::kDead;
   XidStatus s = env.txm->StatusOf(h.xmax);
-  if (s == XidStatus::kCommitted) return TupleState::kDead;
+  if (s == XidStatus::kCommitted) {
+    return h.xmax < env.txm->OldestRunning() ? TupleState::kDeadToAll : TupleState::kDead;
+  }
   if (s == XidStatus::kAborted) return TupleState::kLive;
   *running = h.xmax;
   return TupleState::kInProgress;

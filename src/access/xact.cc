@@ -155,6 +155,12 @@ Snapshot TransactionManager::TakeSnapshot() const {
   s.xmax = next_xid_;
   s.xip.assign(running_.begin(), running_.end());
   s.xmin = s.xip.empty() ? s.xmax : s.xip.front();
+  auto it = snapshot_xmins_.insert(s.xmin);
+  // Snapshots live in sessions, which end before the engine (and this manager) goes away.
+  s.registration = std::shared_ptr<const void>(nullptr, [this, it](const void*) {
+    MutexLock l(&mu_);
+    snapshot_xmins_.erase(it);
+  });
   return s;
 }
 
@@ -176,7 +182,9 @@ bool TransactionManager::IsRunning(TransactionId xid) const {
 
 TransactionId TransactionManager::OldestRunning() const {
   MutexLock l(&mu_);
-  return running_.empty() ? next_xid_ : *running_.begin();
+  TransactionId oldest = running_.empty() ? next_xid_ : *running_.begin();
+  if (!snapshot_xmins_.empty()) oldest = std::min(oldest, *snapshot_xmins_.begin());
+  return oldest;
 }
 
 Status TransactionManager::WaitFor(TransactionId waiter, TransactionId xid,

@@ -403,12 +403,24 @@ Result<std::vector<std::pair<access::TupleId, Row>>> IndexCandidates(Executor& e
                           EncodeKey(t, path.index.columns, probe, path.values.size()));
   WALREP_ASSIGN_OR_RETURN(auto tids, ex.db()->engine->index(path.index.rel)->ScanPrefix(prefix));
   std::vector<std::pair<access::TupleId, Row>> out;
+  access::HeapEnv& env = ex.db()->engine->env();
+  std::set<access::TupleId> dead;
   for (const auto& tid : tids) {
-    WALREP_ASSIGN_OR_RETURN(auto bytes,
-                            access::HeapFetch(ex.db()->engine->env(), t.rel, ex.txn(), tid));
-    if (!bytes) continue;
+    WALREP_ASSIGN_OR_RETURN(auto bytes, access::HeapFetch(env, t.rel, ex.txn(), tid));
+    if (!bytes) {
+      TransactionId running = 0;
+      WALREP_ASSIGN_OR_RETURN(auto state,
+                              access::HeapTupleState(env, t.rel, ex.txn(), tid, &running));
+      if (state == access::TupleState::kDeadToAll) dead.insert(tid);
+      continue;
+    }
     WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, *bytes, st.fmt));
     out.emplace_back(tid, std::move(row));
+  }
+  // Entries of versions no snapshot can see are removed now, so that lookups of a key that is
+  // updated often (pgbench's branches) do not visit every old version again.
+  if (!dead.empty() && !ex.db()->read_only) {
+    WALREP_RETURN_IF_ERROR(ex.db()->engine->index(path.index.rel)->RemoveEntries(prefix, dead));
   }
   return out;
 }

@@ -15,6 +15,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,9 @@ class BtreeIndex {
   // Entries with lo <= key < hi (hi empty: no upper bound).
   Result<std::vector<TupleId>> ScanRange(const std::string& lo, const std::string& hi)
       EXCLUDES(mu_);
+  // Removes the entries under `prefix` pointing to `dead` tuples (which no snapshot can see),
+  // as PostgreSQL's index scans kill dead entries; each changed leaf is WAL-logged.
+  Status RemoveEntries(const std::string& prefix, const std::set<TupleId>& dead) EXCLUDES(mu_);
 
  private:
   struct Item {
@@ -51,6 +55,7 @@ class BtreeIndex {
   Status WritePage(storage::BufferPool::Handle& h, const std::vector<Item>& items, bool leaf,
                    BlockNumber right, uint32_t level);
   Status LogPages(std::vector<storage::BufferPool::Handle*>& pages);
+  Result<BlockNumber> FindLeaf(const std::string& lo);  // the leaf where keys >= lo start
   Result<std::string> Collect(const std::string& lo, const std::string& hi, bool prefix,
                               std::vector<TupleId>* out);
 

@@ -44,6 +44,7 @@ struct TupleId {
   OffsetNumber off = 0;
   bool valid() const { return off != 0; }
   bool operator==(const TupleId&) const = default;
+  auto operator<=>(const TupleId&) const = default;
 };
 
 struct TupleHeader {
@@ -99,7 +100,8 @@ Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNo
 
 // For uniqueness checks: whether the tuple at tid is dead, live, or being inserted or deleted by
 // a running transaction other than tx (whose xid is returned in *running).
-enum class TupleState { kDead, kLive, kInProgress };
+// kDeadToAll: dead for every snapshot that exists or can exist, so index entries may go.
+enum class TupleState { kDeadToAll, kDead, kLive, kInProgress };
 Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
                                   TupleId tid, TransactionId* running);
 

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -42,6 +43,9 @@ struct Snapshot {
   TransactionId xmax = kFirstNormalXid;      // first xid not yet assigned at snapshot time
   std::vector<TransactionId> xip;            // running at snapshot time, sorted
   bool InProgress(TransactionId xid) const;  // as seen by this snapshot
+  // While any copy of the snapshot is alive, its xmin holds back OldestRunning() (the horizon
+  // for removing dead tuples and index entries), like a backend's xmin in PostgreSQL.
+  std::shared_ptr<const void> registration;
 };
 
 // The commit log: two bits per xid, kept in memory and written to pg_xact/ at checkpoints in
@@ -78,7 +82,8 @@ class TransactionManager {
   XidStatus StatusOf(TransactionId xid) const EXCLUDES(mu_);
   bool IsRunning(TransactionId xid) const EXCLUDES(mu_);
   TransactionId next_xid() const EXCLUDES(mu_);
-  // Oldest xid any snapshot may still need (VACUUM's horizon).
+  // Oldest xid any snapshot may still need (VACUUM's horizon): the oldest running xid or live
+  // snapshot's xmin.
   TransactionId OldestRunning() const EXCLUDES(mu_);
 
   // Waits until `xid` ends. `waiter` is the waiting transaction, for deadlock detection (40P01).
@@ -107,6 +112,7 @@ class TransactionManager {
   CondVar ended_{&mu_};  // signalled when a transaction ends
   TransactionId next_xid_ GUARDED_BY(mu_);
   std::set<TransactionId> running_ GUARDED_BY(mu_);
+  mutable std::multiset<TransactionId> snapshot_xmins_ GUARDED_BY(mu_);
   std::map<Lsn, std::pair<TransactionId, XidStatus>> to_publish_ GUARDED_BY(mu_);
   std::unordered_map<TransactionId, TransactionId> waits_for_ GUARDED_BY(mu_);
 };
