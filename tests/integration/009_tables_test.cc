@@ -11,25 +11,6 @@
 namespace walrep::testing {
 namespace {
 
-std::string Exec(PGconn* c, const std::string& sql) {
-  PGresult* r = PQexec(c, sql.c_str());
-  std::string out;
-  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-    for (int i = 0; i < PQntuples(r); i++) {
-      for (int j = 0; j < PQnfields(r); j++) {
-        out += (j ? "|" : "") + std::string(PQgetisnull(r, i, j) ? "NULL" : PQgetvalue(r, i, j));
-      }
-      out += "\n";
-    }
-  } else if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-    out = PQcmdStatus(r);
-  } else {
-    out = std::string("ERROR ") + (PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "?");
-  }
-  PQclear(r);
-  return out;
-}
-
 TEST(TablesTest, DdlDmlAndConstraints) {
   Node n;
   n.Init();

@@ -11,39 +11,6 @@
 namespace walrep::testing {
 namespace {
 
-std::string Exec(PGconn* c, const std::string& sql) {
-  PGresult* r = PQexec(c, sql.c_str());
-  std::string out;
-  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-    for (int i = 0; i < PQntuples(r); i++) {
-      for (int j = 0; j < PQnfields(r); j++)
-        out += (j ? "|" : "") + std::string(PQgetvalue(r, i, j));
-      out += "\n";
-    }
-  } else if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-    out = PQcmdStatus(r);
-  } else {
-    out = std::string("ERROR ") + (PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "?");
-  }
-  PQclear(r);
-  return out;
-}
-
-std::string ExecParam(PGconn* c, const std::string& sql, const std::string& param) {
-  const char* values[1] = {param.c_str()};
-  PGresult* r = PQexecParams(c, sql.c_str(), 1, nullptr, values, nullptr, nullptr, 0);
-  std::string out;
-  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
-    for (int i = 0; i < PQntuples(r); i++) out += std::string(PQgetvalue(r, i, 0)) + "\n";
-  } else if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-    out = PQcmdStatus(r);
-  } else {
-    out = std::string("ERROR ") + (PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "?");
-  }
-  PQclear(r);
-  return out;
-}
-
 // INSERT of rows (g, '<prefix>g'[, g * 10]) for g in [from, to].
 std::string InsertRows(const std::string& table, int from, int to, const std::string& prefix,
                        bool with_v) {
@@ -64,10 +31,10 @@ TEST(IndexTest, PrimaryKeyLookupsAndUniqueness) {
   PGconn* c = n.Connect();
   ASSERT_EQ(PQstatus(c), CONNECTION_OK);
   EXPECT_EQ(Exec(c, "select k, v from a where id = 1234"), "k1234|12340\n");
-  EXPECT_EQ(ExecParam(c, "select v from a where id = $1", "2999"), "29990\n");
-  EXPECT_EQ(ExecParam(c, "select v from a where id = $1 and v > 100000", "2999"), "");
-  EXPECT_EQ(ExecParam(c, "select v from a where id = $1", "3001"), "");
-  EXPECT_EQ(ExecParam(c, "update a set v = v + 1 where id = $1", "7"), "UPDATE 1");
+  EXPECT_EQ(Exec(c, "select v from a where id = $1", {"2999"}), "29990\n");
+  EXPECT_EQ(Exec(c, "select v from a where id = $1 and v > 100000", {"2999"}), "");
+  EXPECT_EQ(Exec(c, "select v from a where id = $1", {"3001"}), "");
+  EXPECT_EQ(Exec(c, "update a set v = v + 1 where id = $1", {"7"}), "UPDATE 1");
   EXPECT_EQ(Exec(c, "select v from a where id = 7"), "71\n");
   // Updating the key: the old key becomes free, the new one taken.
   EXPECT_EQ(Exec(c, "update a set id = 5000 where id = 7"), "UPDATE 1");

@@ -423,4 +423,28 @@ std::string RawClient::Field(const std::string& body, char code) {
   return "";
 }
 
+std::string Exec(PGconn* c, const std::string& sql, const std::vector<std::string>& params) {
+  std::vector<const char*> values;
+  for (const auto& p : params) values.push_back(p.c_str());
+  // Without parameters: the simple protocol, so a string may hold several statements.
+  PGresult* r = params.empty() ? PQexec(c, sql.c_str())
+                               : PQexecParams(c, sql.c_str(), static_cast<int>(values.size()),
+                                              nullptr, values.data(), nullptr, nullptr, 0);
+  std::string out;
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+    for (int i = 0; i < PQntuples(r); i++) {
+      for (int j = 0; j < PQnfields(r); j++) {
+        out += (j ? "|" : "") + std::string(PQgetisnull(r, i, j) ? "NULL" : PQgetvalue(r, i, j));
+      }
+      out += "\n";
+    }
+  } else if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+    out = PQcmdStatus(r);
+  } else {
+    out = std::string("ERROR ") + (PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "?");
+  }
+  PQclear(r);
+  return out;
+}
+
 }  // namespace walrep::testing

@@ -92,6 +92,11 @@ class Node {
   pid_t pid_ = -1;
 };
 
+// Runs SQL on a libpq connection (simple protocol; extended with text parameters $1..$n when
+// given). Rows come back as "a|b\n" lines (NULL as "NULL"), commands as their tag
+// ("UPDATE 1"), errors as "ERROR <sqlstate>".
+std::string Exec(PGconn* c, const std::string& sql, const std::vector<std::string>& params = {});
+
 }  // namespace walrep::testing
 
 namespace walrep::testing {
