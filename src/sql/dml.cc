@@ -3,6 +3,7 @@
 // column's text form; the catalog says the types.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -329,6 +330,34 @@ bool KeyChanged(const TableDef& t, const catalog::IndexDef& idx, const Row& befo
   return false;
 }
 
+// The entries of a new index: the rows the transaction sees (each first passed to `check`); a
+// unique index refuses duplicate keys as PostgreSQL's index build does.
+Result<std::vector<std::pair<std::string, access::TupleId>>> IndexEntries(
+    Executor& e, const TableDef& def, const catalog::IndexDef& idx,
+    const std::function<Status(const Row&)>& check = nullptr) {
+  std::vector<std::pair<std::string, access::TupleId>> entries;
+  std::set<std::string> seen;
+  WALREP_RETURN_IF_ERROR(access::ForEachRow(
+      e.db()->engine->env(), def.rel, e.txn(),
+      [&](access::TupleId tid, std::string& bytes) -> Status {
+        WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, FormatOptions{}));
+        if (check) WALREP_RETURN_IF_ERROR(check(row));
+        WALREP_ASSIGN_OR_RETURN(std::string key,
+                                EncodeKey(def, idx.columns, row, idx.columns.size()));
+        bool has_null = false;
+        for (const auto& c : idx.columns) {
+          has_null |= row[static_cast<size_t>(def.column_index(c))].is_null();
+        }
+        if (idx.unique && !has_null && !seen.insert(key).second) {
+          return DuplicateKey(def, idx, row, "could not create unique index \"{}\"",
+                              "Key ({})=({}) is duplicated.");
+        }
+        entries.emplace_back(std::move(key), tid);
+        return Status::OK();
+      }));
+  return entries;
+}
+
 // Equality lookups through an index: `values[i]` is the value for the index's column i.
 struct IndexPath {
   catalog::IndexDef index;
@@ -575,6 +604,58 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
   return view.get();
 }
 
+namespace {
+
+// DROP INDEX [IF EXISTS] name, ...: an index that carries a primary key cannot be dropped alone.
+Result<std::shared_ptr<Prepared>> PrepareDropIndex(std::shared_ptr<Prepared> p,
+                                                   const PgQuery__DropStmt* d) {
+  std::vector<std::string> names;
+  for (size_t i = 0; i < d->n_objects; i++) {
+    const PgQuery__Node* o = d->objects[i];
+    if (o->node_case == PG_QUERY__NODE__NODE_LIST && o->list->n_items) {
+      names.push_back(StringNodeValue(o->list->items[o->list->n_items - 1]));
+    }
+  }
+  bool missing_ok = d->missing_ok;
+  p->run = [names, missing_ok](Executor& e, EvalState& st) -> Result<ExecResult> {
+    if (e.db()->read_only) return ReadOnlyError("DROP INDEX");
+    // One catalog read and one rewrite per table: rows written by this command are not
+    // visible to it, so the catalog is not read again between the names.
+    WALREP_ASSIGN_OR_RETURN(auto tables, e.db()->catalog->ListTables(e.txn()));
+    std::set<size_t> changed;
+    for (const auto& n : names) {
+      bool found = false;
+      for (size_t ti = 0; ti < tables.size() && !found; ti++) {
+        TableDef& t = tables[ti];
+        auto it = std::find_if(t.indexes.begin(), t.indexes.end(),
+                               [&](const catalog::IndexDef& i) { return i.name == n; });
+        if (it == t.indexes.end()) continue;
+        if (it->unique && it->columns == t.primary_key) {
+          return Status::Sql("2BP01",
+                             fmt::format("cannot drop index {} because constraint {} on table {} "
+                                         "requires it",
+                                         n, n, t.name))
+              .WithHint(fmt::format("You can drop constraint {} on table {} instead.", n, t.name));
+        }
+        t.indexes.erase(it);
+        changed.insert(ti);
+        found = true;
+      }
+      if (found) continue;
+      if (!missing_ok) return Status::Sql("42704", fmt::format("index \"{}\" does not exist", n));
+      st.ctx->AddNotice("NOTICE", "00000", fmt::format("index \"{}\" does not exist, skipping", n));
+    }
+    if (!changed.empty()) e.txn().ensure_xid();
+    // The index files stay until dropped relation files are reclaimed, like a dropped table's.
+    for (size_t ti : changed)
+      WALREP_RETURN_IF_ERROR(e.db()->catalog->AlterTable(e.txn(), tables[ti]));
+    return TagOnly("DROP INDEX");
+  };
+  return p;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileState& cs,
                                                         std::shared_ptr<Prepared> p,
                                                         const PgQuery__Node* node) {
@@ -740,8 +821,67 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       };
       return p;
     }
+    case PG_QUERY__NODE__NODE_INDEX_STMT: {
+      const auto* is = node->index_stmt;
+      if (is->where_clause) return Status::NotSupported("partial indexes are not supported");
+      if (is->access_method && *is->access_method && std::string(is->access_method) != "btree") {
+        return Status::NotSupported(
+            fmt::format("access method \"{}\" is not supported", is->access_method));
+      }
+      if (is->n_index_including_params) {
+        return Status::NotSupported("INCLUDE columns are not supported");
+      }
+      catalog::IndexDef idx;
+      idx.unique = is->unique;
+      for (size_t i = 0; i < is->n_index_params; i++) {
+        const auto* el = is->index_params[i]->index_elem;
+        if (!el->name || !*el->name) {
+          return Status::NotSupported("indexes on expressions are not supported");
+        }
+        idx.columns.push_back(el->name);
+      }
+      std::string table = is->relation->relname;
+      idx.name = is->idxname && *is->idxname ? std::string(is->idxname) : std::string();
+      if (idx.name.empty()) {  // PostgreSQL's default: table_col1_col2_idx (_key when unique)
+        idx.name = table;
+        for (const auto& c : idx.columns) idx.name += "_" + c;
+        idx.name += idx.unique ? "_key" : "_idx";
+      }
+      bool if_not_exists = is->if_not_exists;
+      int location = is->relation->location;
+      p->run = [idx, table, if_not_exists, location](Executor& e,
+                                                     EvalState& st) -> Result<ExecResult> {
+        if (e.db()->read_only) return ReadOnlyError("CREATE INDEX");
+        WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, table, location));
+        for (const auto& c : idx.columns) {
+          if (def.column_index(c) < 0) {
+            return Status::Sql("42703", fmt::format("column \"{}\" does not exist", c));
+          }
+        }
+        // Index names share the namespace of relations, as in PostgreSQL.
+        WALREP_ASSIGN_OR_RETURN(auto tables, e.db()->catalog->ListTables(e.txn()));
+        for (const auto& t : tables) {
+          bool taken = t.name == idx.name;
+          for (const auto& i : t.indexes) taken |= i.name == idx.name;
+          if (!taken) continue;
+          if (if_not_exists) {
+            st.ctx->AddNotice("NOTICE", "42P07",
+                              fmt::format("relation \"{}\" already exists, skipping", idx.name));
+            return TagOnly("CREATE INDEX");
+          }
+          return Status::Sql("42P07", fmt::format("relation \"{}\" already exists", idx.name));
+        }
+        WALREP_ASSIGN_OR_RETURN(auto entries, IndexEntries(e, def, idx));
+        e.txn().ensure_xid();
+        WALREP_RETURN_IF_ERROR(
+            e.db()->catalog->AddIndex(e.txn(), def, idx, std::move(entries)).status());
+        return TagOnly("CREATE INDEX");
+      };
+      return p;
+    }
     case PG_QUERY__NODE__NODE_DROP_STMT: {
       const auto* d = node->drop_stmt;
+      if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_INDEX) return PrepareDropIndex(p, d);
       if (d->remove_type != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) return std::shared_ptr<Prepared>();
       std::vector<std::string> names;
       for (size_t i = 0; i < d->n_objects; i++) {
@@ -850,11 +990,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           def.primary_key = pk;
           // Existing rows must already satisfy the key; they become the index's entries.
           catalog::IndexDef pkey{name + "_pkey", {}, pk, true};
-          std::map<std::string, access::TupleId> seen;
-          WALREP_RETURN_IF_ERROR(access::ForEachRow(
-              e.db()->engine->env(), def.rel, e.txn(),
-              [&](access::TupleId tid, std::string& bytes) -> Status {
-                WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, FormatOptions{}));
+          WALREP_ASSIGN_OR_RETURN(
+              auto entries, IndexEntries(e, def, pkey, [&](const Row& row) -> Status {
                 for (const auto& k : pk) {
                   if (row[static_cast<size_t>(def.column_index(k))].is_null()) {
                     return Status::Sql(
@@ -863,16 +1000,11 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
                                     name));
                   }
                 }
-                WALREP_ASSIGN_OR_RETURN(std::string key, EncodeKey(def, pk, row, pk.size()));
-                if (!seen.emplace(key, tid).second) {
-                  return DuplicateKey(def, pkey, row, "could not create unique index \"{}\"",
-                                      "Key ({})=({}) is duplicated.");
-                }
                 return Status::OK();
               }));
           e.txn().ensure_xid();
-          std::vector<std::pair<std::string, access::TupleId>> entries(seen.begin(), seen.end());
-          WALREP_RETURN_IF_ERROR(e.db()->catalog->AddIndex(e.txn(), def, pkey, entries).status());
+          WALREP_RETURN_IF_ERROR(
+              e.db()->catalog->AddIndex(e.txn(), def, pkey, std::move(entries)).status());
           return TagOnly("ALTER TABLE");
         }
         e.txn().ensure_xid();

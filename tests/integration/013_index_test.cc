@@ -69,6 +69,52 @@ TEST(IndexTest, PrimaryKeyLookupsAndUniqueness) {
   n.Stop();
 }
 
+TEST(IndexTest, CreateAndDropIndex) {
+  Node n;
+  n.Init();
+  n.Start();
+  ASSERT_EQ(n.SafePsql("create table c (id int primary key, email text, grp int)"), "");
+  ASSERT_EQ(n.SafePsql("insert into c values (1, 'a@x', 1), (2, 'b@x', 1), (3, 'a@x', 2), "
+                       "(4, null, 2), (5, null, 3)"),
+            "");
+  PGconn* c = n.Connect();
+  // A unique index over existing duplicates fails like PostgreSQL's build.
+  EXPECT_EQ(Exec(c, "create unique index on c (email)"), "ERROR 23505");
+  CommandResult dup = n.Psql("create unique index c_email on c (email)");
+  EXPECT_NE(dup.err.find("could not create unique index \"c_email\""), std::string::npos)
+      << dup.err;
+  EXPECT_NE(dup.err.find("Key (email)=(a@x) is duplicated."), std::string::npos) << dup.err;
+  EXPECT_EQ(Exec(c, "update c set email = 'c@x' where id = 3"), "UPDATE 1");
+  // NULLs are never equal, so two NULL emails do not conflict.
+  EXPECT_EQ(Exec(c, "create unique index on c (email)"), "CREATE INDEX");
+  EXPECT_EQ(Exec(c, "create index on c (grp, email)"), "CREATE INDEX");
+  EXPECT_EQ(Exec(c, "create index c_grp_email_idx on c (grp)"), "ERROR 42P07");
+  EXPECT_EQ(Exec(c, "create index if not exists c_grp_email_idx on c (grp)"), "CREATE INDEX");
+  EXPECT_EQ(Exec(c, "create index on c (nope)"), "ERROR 42703");
+  EXPECT_EQ(Exec(c, "create index on c ((grp + 1))"), "ERROR 0A000");
+  EXPECT_EQ(Exec(c, "create index on c using hash (grp)"), "ERROR 0A000");
+  EXPECT_EQ(Exec(c, "insert into c values (6, 'b@x', 3)"), "ERROR 23505");
+  EXPECT_EQ(Exec(c, "insert into c values (6, null, 3)"), "INSERT 0 1");
+  EXPECT_EQ(Exec(c, "select id from c where email = $1", {"c@x"}), "3\n");
+  EXPECT_EQ(Exec(c, "select id from c where grp = 3 order by id"), "5\n6\n");
+  EXPECT_EQ(Exec(c, "select id from c where grp = 1 and email = 'b@x'"), "2\n");
+  EXPECT_EQ(Exec(c, "update c set email = 'a@x' where id = 2"), "ERROR 23505");
+  // DROP INDEX: the key constraint's index cannot go alone; the others can, transactionally.
+  EXPECT_EQ(Exec(c, "drop index c_pkey"), "ERROR 2BP01");
+  EXPECT_EQ(Exec(c, "begin"), "BEGIN");
+  EXPECT_EQ(Exec(c, "drop index c_email_key"), "DROP INDEX");
+  EXPECT_EQ(Exec(c, "insert into c values (7, 'b@x', 3)"), "INSERT 0 1");
+  EXPECT_EQ(Exec(c, "rollback"), "ROLLBACK");
+  EXPECT_EQ(Exec(c, "insert into c values (7, 'b@x', 3)"), "ERROR 23505");
+  EXPECT_EQ(Exec(c, "drop index c_email_key, c_grp_email_idx"), "DROP INDEX");
+  EXPECT_EQ(Exec(c, "insert into c values (7, 'b@x', 3)"), "INSERT 0 1");
+  EXPECT_EQ(Exec(c, "drop index c_email_key"), "ERROR 42704");
+  EXPECT_EQ(Exec(c, "drop index if exists c_email_key"), "DROP INDEX");
+  EXPECT_EQ(Exec(c, "select count(*) from c where email = 'b@x'"), "2\n");
+  PQfinish(c);
+  n.Stop();
+}
+
 TEST(IndexTest, ConcurrentInsertOfSameKeyWaitsForTheFirst) {
   Node n;
   n.Init();
