@@ -31,13 +31,14 @@ std::vector<std::string> Split(const std::string& s) {
 
 std::string F(const std::optional<std::string>& f) { return f.value_or(""); }
 
-// Indexes in walrep_class: "name|relfilenode|col,col|u" entries joined by ';'.
+// Indexes in walrep_class: "name|relfilenode|col,col|flags" entries joined by ';'; flags: 'u'
+// unique, 'c' belongs to a constraint.
 std::string EncodeIndexes(const std::vector<IndexDef>& v) {
   std::string out;
   for (const auto& i : v) {
     if (!out.empty()) out += ';';
     out += i.name + "|" + std::to_string(i.rel.rel) + "|" + Join(i.columns) + "|" +
-           (i.unique ? "u" : "");
+           (i.unique ? "u" : "") + (i.constraint ? "c" : "");
   }
   return out;
 }
@@ -55,7 +56,9 @@ std::vector<IndexDef> DecodeIndexes(const std::string& s) {
       d.rel = wal::RelFileNode{1663, kDatabaseOid,
                                static_cast<uint32_t>(std::stoul(one.substr(a + 1, b - a - 1)))};
       d.columns = Split(one.substr(b + 1, c - b - 1));
-      d.unique = one.substr(c + 1) == "u";
+      std::string flags = one.substr(c + 1);
+      d.unique = flags.find('u') != std::string::npos;
+      d.constraint = flags.find('c') != std::string::npos;
       out.push_back(d);
     }
     if (end == std::string::npos) break;

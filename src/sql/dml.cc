@@ -330,6 +330,11 @@ bool KeyChanged(const TableDef& t, const catalog::IndexDef& idx, const Row& befo
   return false;
 }
 
+// A constraint's explicit name (CONSTRAINT name ...), or "" for the default.
+std::string ConstraintName(const PgQuery__Constraint* con) {
+  return con->conname && *con->conname ? std::string(con->conname) : std::string();
+}
+
 // The entries of a new index: the rows the transaction sees (each first passed to `check`); a
 // unique index refuses duplicate keys as PostgreSQL's index build does.
 Result<std::vector<std::pair<std::string, access::TupleId>>> IndexEntries(
@@ -606,7 +611,8 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
 
 namespace {
 
-// DROP INDEX [IF EXISTS] name, ...: an index that carries a primary key cannot be dropped alone.
+// DROP INDEX [IF EXISTS] name, ...: the index of a PRIMARY KEY or UNIQUE constraint cannot be
+// dropped alone.
 Result<std::shared_ptr<Prepared>> PrepareDropIndex(std::shared_ptr<Prepared> p,
                                                    const PgQuery__DropStmt* d) {
   std::vector<std::string> names;
@@ -630,7 +636,7 @@ Result<std::shared_ptr<Prepared>> PrepareDropIndex(std::shared_ptr<Prepared> p,
         auto it = std::find_if(t.indexes.begin(), t.indexes.end(),
                                [&](const catalog::IndexDef& i) { return i.name == n; });
         if (it == t.indexes.end()) continue;
-        if (it->unique && it->columns == t.primary_key) {
+        if (it->constraint) {
           return Status::Sql("2BP01",
                              fmt::format("cannot drop index {} because constraint {} on table {} "
                                          "requires it",
@@ -668,6 +674,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       }
       TableDef def;
       def.name = RelName(c->relation);
+      std::vector<std::pair<std::string, std::vector<std::string>>> uniques;  // name, columns
       auto add_pk = [&](PgQuery__Node** keys, size_t n) -> Status {
         if (!def.primary_key.empty()) {
           return Status::Sql("42P16", fmt::format("multiple primary keys for table \"{}\" are not "
@@ -769,7 +776,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
                 def.primary_key.push_back(col.name);
                 break;
               case PG_QUERY__CONSTR_TYPE__CONSTR_UNIQUE:
-                return Status::NotSupported("UNIQUE constraints are not supported yet");
+                uniques.push_back({ConstraintName(cd->constraints[k]->constraint), {col.name}});
+                break;
               case PG_QUERY__CONSTR_TYPE__CONSTR_CHECK:
               case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN:
                 return Status::NotSupported("CHECK and FOREIGN KEY constraints are not supported");
@@ -786,8 +794,13 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           const auto* con = e->constraint;
           if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY) {
             WALREP_RETURN_IF_ERROR(add_pk(con->keys, con->n_keys));
+          } else if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_UNIQUE) {
+            std::vector<std::string> cols;
+            for (size_t i = 0; i < con->n_keys; i++) cols.push_back(StringNodeValue(con->keys[i]));
+            uniques.push_back({ConstraintName(con), cols});
           } else {
-            return Status::NotSupported("only PRIMARY KEY table constraints are supported");
+            return Status::NotSupported(
+                "only PRIMARY KEY and UNIQUE table constraints are supported");
           }
         } else {
           return Status::NotSupported("this table element is not supported");
@@ -801,7 +814,22 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         def.columns[static_cast<size_t>(i)].not_null = true;
       }
       if (!def.primary_key.empty()) {
-        def.indexes.push_back(catalog::IndexDef{def.name + "_pkey", {}, def.primary_key, true});
+        def.indexes.push_back(
+            catalog::IndexDef{def.name + "_pkey", {}, def.primary_key, true, true});
+      }
+      for (auto& [name, cols] : uniques) {  // UNIQUE: an index named <table>_<cols>_key
+        for (const auto& k : cols) {
+          if (def.column_index(k) < 0) {
+            return Status::Sql("42703",
+                               fmt::format("column \"{}\" named in key does not exist", k));
+          }
+        }
+        if (name.empty()) {
+          name = def.name;
+          for (const auto& k : cols) name += "_" + k;
+          name += "_key";
+        }
+        def.indexes.push_back(catalog::IndexDef{name, {}, cols, true, true});
       }
       bool if_not_exists = c->if_not_exists;
       p->run = [def, if_not_exists](Executor& e, EvalState& st) -> Result<ExecResult> {
@@ -989,7 +1017,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           }
           def.primary_key = pk;
           // Existing rows must already satisfy the key; they become the index's entries.
-          catalog::IndexDef pkey{name + "_pkey", {}, pk, true};
+          catalog::IndexDef pkey{name + "_pkey", {}, pk, true, true};
           WALREP_ASSIGN_OR_RETURN(
               auto entries, IndexEntries(e, def, pkey, [&](const Row& row) -> Status {
                 for (const auto& k : pk) {

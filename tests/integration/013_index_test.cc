@@ -111,6 +111,16 @@ TEST(IndexTest, CreateAndDropIndex) {
   EXPECT_EQ(Exec(c, "drop index c_email_key"), "ERROR 42704");
   EXPECT_EQ(Exec(c, "drop index if exists c_email_key"), "DROP INDEX");
   EXPECT_EQ(Exec(c, "select count(*) from c where email = 'b@x'"), "2\n");
+  // UNIQUE constraints in CREATE TABLE are unique indexes named <table>_<cols>_key.
+  EXPECT_EQ(Exec(c, "create table q (a int unique, b int, c int, unique (b, c))"), "CREATE TABLE");
+  EXPECT_EQ(Exec(c, "insert into q values (1, 1, 1), (2, 1, 2), (null, 2, null), (null, 2, null)"),
+            "INSERT 0 4");
+  EXPECT_EQ(Exec(c, "insert into q values (1, 9, 9)"), "ERROR 23505");
+  EXPECT_EQ(Exec(c, "insert into q values (3, 1, 2)"), "ERROR 23505");
+  EXPECT_EQ(Exec(c, "drop index q_a_key"), "ERROR 2BP01");
+  EXPECT_EQ(Exec(c, "drop index q_b_c_key"), "ERROR 2BP01");
+  EXPECT_EQ(Exec(c, "create table q2 (a int, constraint q2_a_unique unique (a))"), "CREATE TABLE");
+  EXPECT_EQ(Exec(c, "insert into q2 values (1), (1)"), "ERROR 23505");
   PQfinish(c);
   n.Stop();
 }

@@ -36,6 +36,7 @@ struct IndexDef {
   wal::RelFileNode rel;
   std::vector<std::string> columns;
   bool unique = false;
+  bool constraint = false;  // made by PRIMARY KEY or UNIQUE: DROP INDEX refuses it (2BP01)
 };
 
 struct TableDef {
