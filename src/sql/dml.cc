@@ -178,6 +178,26 @@ Result<Row> BuildRow(EvalState& st, const TableDef& t, const std::vector<ExprPtr
   return row;
 }
 
+// Types whose values EncodeKey can order (numeric, floats and intervals cannot be indexed yet).
+bool KeyTypeSupported(int32_t type) {
+  return IsIntegerType(type) || IsStringType(type) || type == oid::kDate ||
+         type == oid::kTimestamp || type == oid::kTimestampTz || type == oid::kPgLsn ||
+         type == oid::kBool || type == oid::kBytea;
+}
+
+Status CheckIndexable(const TableDef& t, const catalog::IndexDef& idx) {
+  for (const auto& c : idx.columns) {
+    int i = t.column_index(c);
+    if (i < 0) return Status::Sql("42703", fmt::format("column \"{}\" does not exist", c));
+    int32_t type = t.columns[static_cast<size_t>(i)].type_oid;
+    if (!KeyTypeSupported(type)) {
+      return Status::NotSupported(
+          fmt::format("indexes on type {} are not supported yet", TypeName(type)));
+    }
+  }
+  return Status::OK();
+}
+
 // Index keys: each column self-delimiting and ordered so that memcmp follows value order.
 // NULLs sort last, as in PostgreSQL.
 Result<std::string> EncodeKey(const TableDef& t, const std::vector<std::string>& cols,
@@ -367,51 +387,89 @@ Result<std::vector<std::pair<std::string, access::TupleId>>> IndexEntries(
 struct IndexPath {
   catalog::IndexDef index;
   std::vector<std::pair<std::string, ExprPtr>> values;  // leading columns, in index order
+  // Without equality terms: bounds on the leading column (either may be null).
+  ExprPtr lower, upper;
+  bool upper_inclusive = false;
 };
 
-// Finds top-level `column = constant` terms of WHERE and an index whose leading columns they
-// cover. Constants are expressions without column references (literals, parameters, functions).
+// Finds top-level `column op constant` terms of WHERE (op: = < <= > >=, and BETWEEN) and an
+// index whose leading columns the equalities cover, or else whose leading column is bounded.
+// Constants are expressions without column references (literals, parameters, functions).
 Result<std::optional<IndexPath>> ChooseIndex(CompileState& cs, const TableDef& t,
                                              const PgQuery__Node* where) {
   if (!where || t.indexes.empty()) return std::optional<IndexPath>();
-  std::map<std::string, ExprPtr> eq;
-  std::function<Status(const PgQuery__Node*)> walk = [&](const PgQuery__Node* n) -> Status {
+  std::map<std::string, ExprPtr> eq, lower, upper;
+  std::map<std::string, bool> upper_incl;
+  // The constant side compiled and coerced to the column's type, or null when it is not one.
+  auto constant = [&](int ci, const PgQuery__Node* other) -> ExprPtr {
+    const Scope* saved = cs.scope;
+    cs.scope = nullptr;  // a constant may not reference columns
+    auto e = CompileExpr(cs, other);
+    cs.scope = saved;
+    if (!e.ok()) return nullptr;
+    auto c = Coerce(cs, *e, t.columns[static_cast<size_t>(ci)].type_oid, false);
+    return c.ok() ? *c : nullptr;
+  };
+  auto column = [&](const PgQuery__Node* n) -> int {
+    if (!n || n->node_case != PG_QUERY__NODE__NODE_COLUMN_REF) return -1;
+    const auto* cr = n->column_ref;
+    return t.column_index(StringNodeValue(cr->fields[cr->n_fields - 1]));
+  };
+  std::function<void(const PgQuery__Node*)> walk = [&](const PgQuery__Node* n) {
     if (n->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
         n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
-      for (size_t i = 0; i < n->bool_expr->n_args; i++)
-        WALREP_RETURN_IF_ERROR(walk(n->bool_expr->args[i]));
-      return Status::OK();
+      for (size_t i = 0; i < n->bool_expr->n_args; i++) walk(n->bool_expr->args[i]);
+      return;
     }
-    if (n->node_case != PG_QUERY__NODE__NODE_A_EXPR ||
-        n->a_expr->kind != PG_QUERY__A__EXPR__KIND__AEXPR_OP || n->a_expr->n_name != 1 ||
-        StringNodeValue(n->a_expr->name[0]) != "=") {
-      return Status::OK();
+    if (n->node_case != PG_QUERY__NODE__NODE_A_EXPR) return;
+    const auto* ae = n->a_expr;
+    if (ae->kind == PG_QUERY__A__EXPR__KIND__AEXPR_BETWEEN) {
+      int ci = column(ae->lexpr);
+      const PgQuery__Node* r = ae->rexpr;
+      if (ci < 0 || !r || r->node_case != PG_QUERY__NODE__NODE_LIST || r->list->n_items != 2)
+        return;
+      ExprPtr lo = constant(ci, r->list->items[0]), hi = constant(ci, r->list->items[1]);
+      if (!lo || !hi) return;
+      const std::string& name = t.columns[static_cast<size_t>(ci)].name;
+      lower[name] = lo;
+      upper[name] = hi;
+      upper_incl[name] = true;
+      return;
     }
-    const PgQuery__Node* sides[2] = {n->a_expr->lexpr, n->a_expr->rexpr};
-    for (int s = 0; s < 2; s++) {
-      const PgQuery__Node* col = sides[s];
-      const PgQuery__Node* other = sides[1 - s];
-      if (!col || !other || col->node_case != PG_QUERY__NODE__NODE_COLUMN_REF) continue;
-      const auto* cr = col->column_ref;
-      std::string name = StringNodeValue(cr->fields[cr->n_fields - 1]);
-      int ci = t.column_index(name);
-      if (ci < 0) continue;
-      const Scope* saved = cs.scope;
-      cs.scope = nullptr;  // a constant may not reference columns
-      auto e = CompileExpr(cs, other);
-      cs.scope = saved;
-      if (!e.ok()) continue;
-      auto c = Coerce(cs, *e, t.columns[static_cast<size_t>(ci)].type_oid, false);
-      if (!c.ok()) continue;
-      eq[name] = *c;
-      break;
+    if (ae->kind != PG_QUERY__A__EXPR__KIND__AEXPR_OP || ae->n_name != 1) return;
+    std::string op = StringNodeValue(ae->name[0]);
+    int ci = column(ae->lexpr);
+    const PgQuery__Node* other = ae->rexpr;
+    if (ci < 0) {  // constant op column: flip the operator
+      ci = column(ae->rexpr);
+      other = ae->lexpr;
+      if (op == "<")
+        op = ">";
+      else if (op == ">")
+        op = "<";
+      else if (op == "<=")
+        op = ">=";
+      else if (op == ">=")
+        op = "<=";
     }
-    return Status::OK();
+    if (ci < 0 || !other) return;
+    if (op != "=" && op != "<" && op != "<=" && op != ">" && op != ">=") return;
+    ExprPtr e = constant(ci, other);
+    if (!e) return;
+    const std::string& name = t.columns[static_cast<size_t>(ci)].name;
+    if (op == "=") {
+      eq[name] = e;
+    } else if (op[0] == '>') {
+      lower[name] = e;  // > is scanned as >=; WHERE drops the equal keys
+    } else {
+      upper[name] = e;
+      upper_incl[name] = op == "<=";
+    }
   };
-  WALREP_RETURN_IF_ERROR(walk(where));
+  walk(where);
   std::optional<IndexPath> best;
   for (const auto& idx : t.indexes) {
-    IndexPath p{idx, {}};
+    IndexPath p{idx, {}, nullptr, nullptr, false};
     for (const auto& c : idx.columns) {
       auto it = eq.find(c);
       if (it == eq.end()) break;
@@ -419,7 +477,74 @@ Result<std::optional<IndexPath>> ChooseIndex(CompileState& cs, const TableDef& t
     }
     if (!p.values.empty() && (!best || p.values.size() > best->values.size())) best = p;
   }
+  if (best) return best;
+  for (const auto& idx : t.indexes) {
+    const std::string& c = idx.columns.front();
+    if (!lower.count(c) && !upper.count(c)) continue;
+    IndexPath p{idx,
+                {},
+                lower.count(c) ? lower[c] : nullptr,
+                upper.count(c) ? upper[c] : nullptr,
+                upper_incl[c]};
+    return std::optional<IndexPath>(p);
+  }
   return best;
+}
+
+// The visible rows of the tids, in order.
+Result<std::vector<std::pair<access::TupleId, Row>>> FetchVisible(
+    Executor& ex, EvalState& st, const TableDef& t, const std::vector<access::TupleId>& tids,
+    std::set<access::TupleId>* dead) {
+  std::vector<std::pair<access::TupleId, Row>> out;
+  access::HeapEnv& env = ex.db()->engine->env();
+  for (const auto& tid : tids) {
+    WALREP_ASSIGN_OR_RETURN(auto bytes, access::HeapFetch(env, t.rel, ex.txn(), tid));
+    if (!bytes) {
+      TransactionId running = 0;
+      WALREP_ASSIGN_OR_RETURN(auto state,
+                              access::HeapTupleState(env, t.rel, ex.txn(), tid, &running));
+      if (state == access::TupleState::kDeadToAll) dead->insert(tid);
+      continue;
+    }
+    WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, *bytes, st.fmt));
+    out.emplace_back(tid, std::move(row));
+  }
+  return out;
+}
+
+// Rows whose leading index column lies within the path's bounds (a superset: the caller applies
+// the whole WHERE clause, which also drops NULLs and the equal keys of a strict bound).
+Result<std::vector<std::pair<access::TupleId, Row>>> RangeCandidates(Executor& ex, EvalState& st,
+                                                                     const TableDef& t,
+                                                                     const IndexPath& path) {
+  auto bound = [&](const ExprPtr& e, std::string* key) -> Result<bool> {
+    WALREP_ASSIGN_OR_RETURN(Value v, e->eval(st));
+    if (v.is_null()) return false;  // a comparison with NULL matches nothing
+    Row probe(t.columns.size());
+    probe[static_cast<size_t>(t.column_index(path.index.columns.front()))] = v;
+    WALREP_ASSIGN_OR_RETURN(*key, EncodeKey(t, path.index.columns, probe, 1));
+    return true;
+  };
+  std::string lo, hi;
+  if (path.lower) {
+    WALREP_ASSIGN_OR_RETURN(bool ok, bound(path.lower, &lo));
+    if (!ok) return std::vector<std::pair<access::TupleId, Row>>();
+  }
+  if (path.upper) {
+    WALREP_ASSIGN_OR_RETURN(bool ok, bound(path.upper, &hi));
+    if (!ok) return std::vector<std::pair<access::TupleId, Row>>();
+    if (path.upper_inclusive) {
+      // Past every key that starts with the bound: its prefix successor ("" when none).
+      while (!hi.empty() && static_cast<unsigned char>(hi.back()) == 0xff) hi.pop_back();
+      if (!hi.empty()) hi.back() = static_cast<char>(hi.back() + 1);
+    }
+  } else {
+    hi = std::string(1, '\x02');  // non-NULL keys only (NULL's marker is 0x02)
+  }
+  if (!hi.empty() && hi <= lo) return std::vector<std::pair<access::TupleId, Row>>();
+  WALREP_ASSIGN_OR_RETURN(auto tids, ex.db()->engine->index(path.index.rel)->ScanRange(lo, hi));
+  std::set<access::TupleId> dead;  // left for VACUUM: removal is done by equality lookups
+  return FetchVisible(ex, st, t, tids, &dead);
 }
 
 // Rows (with tids) found through the index and visible to the transaction; the caller still
@@ -427,6 +552,7 @@ Result<std::optional<IndexPath>> ChooseIndex(CompileState& cs, const TableDef& t
 Result<std::vector<std::pair<access::TupleId, Row>>> IndexCandidates(Executor& ex, EvalState& st,
                                                                      const TableDef& t,
                                                                      const IndexPath& path) {
+  if (path.values.empty()) return RangeCandidates(ex, st, t, path);
   Row probe(t.columns.size());
   for (const auto& [col, e] : path.values) {
     WALREP_ASSIGN_OR_RETURN(Value v, e->eval(st));
@@ -436,21 +562,8 @@ Result<std::vector<std::pair<access::TupleId, Row>>> IndexCandidates(Executor& e
   WALREP_ASSIGN_OR_RETURN(std::string prefix,
                           EncodeKey(t, path.index.columns, probe, path.values.size()));
   WALREP_ASSIGN_OR_RETURN(auto tids, ex.db()->engine->index(path.index.rel)->ScanPrefix(prefix));
-  std::vector<std::pair<access::TupleId, Row>> out;
-  access::HeapEnv& env = ex.db()->engine->env();
   std::set<access::TupleId> dead;
-  for (const auto& tid : tids) {
-    WALREP_ASSIGN_OR_RETURN(auto bytes, access::HeapFetch(env, t.rel, ex.txn(), tid));
-    if (!bytes) {
-      TransactionId running = 0;
-      WALREP_ASSIGN_OR_RETURN(auto state,
-                              access::HeapTupleState(env, t.rel, ex.txn(), tid, &running));
-      if (state == access::TupleState::kDeadToAll) dead.insert(tid);
-      continue;
-    }
-    WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, *bytes, st.fmt));
-    out.emplace_back(tid, std::move(row));
-  }
+  WALREP_ASSIGN_OR_RETURN(auto out, FetchVisible(ex, st, t, tids, &dead));
   // Entries of versions no snapshot can see are removed now, so that lookups of a key that is
   // updated often (pgbench's branches) do not visit every old version again.
   if (!dead.empty() && !ex.db()->read_only) {
@@ -831,6 +944,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         }
         def.indexes.push_back(catalog::IndexDef{name, {}, cols, true, true});
       }
+      for (const auto& idx : def.indexes) WALREP_RETURN_IF_ERROR(CheckIndexable(def, idx));
       bool if_not_exists = c->if_not_exists;
       p->run = [def, if_not_exists](Executor& e, EvalState& st) -> Result<ExecResult> {
         if (e.db()->read_only) return ReadOnlyError("CREATE TABLE");
@@ -881,11 +995,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
                                                      EvalState& st) -> Result<ExecResult> {
         if (e.db()->read_only) return ReadOnlyError("CREATE INDEX");
         WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, table, location));
-        for (const auto& c : idx.columns) {
-          if (def.column_index(c) < 0) {
-            return Status::Sql("42703", fmt::format("column \"{}\" does not exist", c));
-          }
-        }
+        WALREP_RETURN_IF_ERROR(CheckIndexable(def, idx));
         // Index names share the namespace of relations, as in PostgreSQL.
         WALREP_ASSIGN_OR_RETURN(auto tables, e.db()->catalog->ListTables(e.txn()));
         for (const auto& t : tables) {
@@ -1018,6 +1128,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           def.primary_key = pk;
           // Existing rows must already satisfy the key; they become the index's entries.
           catalog::IndexDef pkey{name + "_pkey", {}, pk, true, true};
+          WALREP_RETURN_IF_ERROR(CheckIndexable(def, pkey));
           WALREP_ASSIGN_OR_RETURN(
               auto entries, IndexEntries(e, def, pkey, [&](const Row& row) -> Status {
                 for (const auto& k : pk) {

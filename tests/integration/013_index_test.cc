@@ -37,6 +37,17 @@ TEST(IndexTest, PrimaryKeyLookupsAndUniqueness) {
   EXPECT_EQ(Exec(c, "update a set v = v + 1 where id = $1", {"7"}), "UPDATE 1");
   EXPECT_EQ(Exec(c, "select v from a where id = 7"), "71\n");
   // Updating the key: the old key becomes free, the new one taken.
+  // Range predicates on the leading column (both orders of operands, BETWEEN, parameters).
+  EXPECT_EQ(Exec(c, "select count(*), min(id), max(id) from a where id > 10 and id <= 20"),
+            "10|11|20\n");
+  EXPECT_EQ(Exec(c, "select count(*) from a where 2990 < id"), "10\n");
+  EXPECT_EQ(Exec(c, "select count(*) from a where id >= 2990"), "11\n");
+  EXPECT_EQ(Exec(c, "select count(*) from a where id < 5"), "4\n");
+  EXPECT_EQ(Exec(c, "select sum(id) from a where id between $1 and $2", {"100", "102"}), "303\n");
+  EXPECT_EQ(Exec(c, "select count(*) from a where id between 50 and 40"), "0\n");
+  EXPECT_EQ(Exec(c, "select count(*) from a where id > null"), "0\n");
+  EXPECT_EQ(Exec(c, "update a set v = 0 where id < 3"), "UPDATE 2");
+  EXPECT_EQ(Exec(c, "select id, v from a where id <= 2 order by id"), "1|0\n2|0\n");
   EXPECT_EQ(Exec(c, "update a set id = 5000 where id = 7"), "UPDATE 1");
   EXPECT_EQ(Exec(c, "insert into a values (7, 'again', 0)"), "INSERT 0 1");
   EXPECT_EQ(Exec(c, "insert into a values (5000, 'dup', 0)"), "ERROR 23505");
@@ -93,11 +104,15 @@ TEST(IndexTest, CreateAndDropIndex) {
   EXPECT_EQ(Exec(c, "create index on c (nope)"), "ERROR 42703");
   EXPECT_EQ(Exec(c, "create index on c ((grp + 1))"), "ERROR 0A000");
   EXPECT_EQ(Exec(c, "create index on c using hash (grp)"), "ERROR 0A000");
+  EXPECT_EQ(Exec(c, "create table n (x numeric primary key)"), "ERROR 0A000");
   EXPECT_EQ(Exec(c, "insert into c values (6, 'b@x', 3)"), "ERROR 23505");
   EXPECT_EQ(Exec(c, "insert into c values (6, null, 3)"), "INSERT 0 1");
   EXPECT_EQ(Exec(c, "select id from c where email = $1", {"c@x"}), "3\n");
   EXPECT_EQ(Exec(c, "select id from c where grp = 3 order by id"), "5\n6\n");
   EXPECT_EQ(Exec(c, "select id from c where grp = 1 and email = 'b@x'"), "2\n");
+  EXPECT_EQ(Exec(c, "select id from c where email >= 'b' order by id"), "2\n3\n");
+  EXPECT_EQ(Exec(c, "select id from c where email < 'b@x' order by id"), "1\n");
+  EXPECT_EQ(Exec(c, "select id from c where grp > -1 and grp < 3 order by id"), "1\n2\n3\n4\n");
   EXPECT_EQ(Exec(c, "update c set email = 'a@x' where id = 2"), "ERROR 23505");
   // DROP INDEX: the key constraint's index cannot go alone; the others can, transactionally.
   EXPECT_EQ(Exec(c, "drop index c_pkey"), "ERROR 2BP01");
