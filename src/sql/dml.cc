@@ -724,10 +724,8 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
 
 namespace {
 
-// DROP INDEX [IF EXISTS] name, ...: the index of a PRIMARY KEY or UNIQUE constraint cannot be
-// dropped alone.
-Result<std::shared_ptr<Prepared>> PrepareDropIndex(std::shared_ptr<Prepared> p,
-                                                   const PgQuery__DropStmt* d) {
+// The object names of DROP TABLE/INDEX (the last part of each possibly qualified name).
+std::vector<std::string> DropNames(const PgQuery__DropStmt* d) {
   std::vector<std::string> names;
   for (size_t i = 0; i < d->n_objects; i++) {
     const PgQuery__Node* o = d->objects[i];
@@ -735,6 +733,14 @@ Result<std::shared_ptr<Prepared>> PrepareDropIndex(std::shared_ptr<Prepared> p,
       names.push_back(StringNodeValue(o->list->items[o->list->n_items - 1]));
     }
   }
+  return names;
+}
+
+// DROP INDEX [IF EXISTS] name, ...: the index of a PRIMARY KEY or UNIQUE constraint cannot be
+// dropped alone.
+Result<std::shared_ptr<Prepared>> PrepareDropIndex(std::shared_ptr<Prepared> p,
+                                                   const PgQuery__DropStmt* d) {
+  std::vector<std::string> names = DropNames(d);
   bool missing_ok = d->missing_ok;
   p->run = [names, missing_ok](Executor& e, EvalState& st) -> Result<ExecResult> {
     if (e.db()->read_only) return ReadOnlyError("DROP INDEX");
@@ -1021,13 +1027,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       const auto* d = node->drop_stmt;
       if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_INDEX) return PrepareDropIndex(p, d);
       if (d->remove_type != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) return std::shared_ptr<Prepared>();
-      std::vector<std::string> names;
-      for (size_t i = 0; i < d->n_objects; i++) {
-        const PgQuery__Node* o = d->objects[i];
-        if (o->node_case == PG_QUERY__NODE__NODE_LIST && o->list->n_items) {
-          names.push_back(StringNodeValue(o->list->items[o->list->n_items - 1]));
-        }
-      }
+      std::vector<std::string> names = DropNames(d);
       bool missing_ok = d->missing_ok;
       p->run = [names, missing_ok](Executor& e, EvalState& st) -> Result<ExecResult> {
         if (e.db()->read_only) return ReadOnlyError("DROP TABLE");
