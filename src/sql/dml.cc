@@ -1207,6 +1207,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       }
       const auto* sel = ins->select_stmt ? ins->select_stmt->select_stmt : nullptr;
       std::vector<std::vector<ExprPtr>> rows;
+      std::shared_ptr<Prepared> query;         // INSERT ... SELECT
+      auto current = std::make_shared<Row>();  // its row being inserted
       if (sel && sel->n_values_lists > 0) {
         for (size_t r = 0; r < sel->n_values_lists; r++) {
           const auto* lst = sel->values_lists[r]->list;
@@ -1239,7 +1241,26 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         rows.emplace_back();  // DEFAULT VALUES
         target_cols.clear();
       } else {
-        return Status::NotSupported("INSERT ... SELECT is not supported");
+        // INSERT ... SELECT: the query's columns feed the target columns through assignment
+        // casts; each result row is placed in `current` before the row is built.
+        WALREP_ASSIGN_OR_RETURN(query, PrepareSubSelect(ex, cs, sel));
+        size_t n = query->cols.size();
+        if (ins->n_cols == 0 && n < target_cols.size()) target_cols.resize(n);
+        if (n != target_cols.size()) {
+          return Status::Sql("42601", n > target_cols.size()
+                                          ? "INSERT has more expressions than target columns"
+                                          : "INSERT has more target columns than expressions");
+        }
+        std::vector<ExprPtr> vals;
+        for (size_t i = 0; i < n; i++) {
+          auto slot = std::make_shared<Expr>();
+          slot->type = query->cols[i].type;
+          slot->eval = [current, i](EvalState&) -> Result<Value> { return (*current)[i]; };
+          int32_t col_type = t.columns[static_cast<size_t>(target_cols[i])].type_oid;
+          WALREP_ASSIGN_OR_RETURN(ExprPtr e, Coerce(cs, slot, col_type, true));
+          vals.push_back(e);
+        }
+        rows.push_back(std::move(vals));
       }
       WALREP_ASSIGN_OR_RETURN(auto defaults, CompileDefaults(cs, t));
       Scope scope = TableScope(t, ins->relation);
@@ -1250,15 +1271,17 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       p->rows = !ret.first.empty();
       p->cols = ret.second;
       auto cols = p->cols;
-      p->run = [t, target_cols, rows, defaults, ret, cols, scope_ptr](
+      p->run = [t, target_cols, rows, defaults, ret, cols, scope_ptr, query, current](
                    Executor& e, EvalState& st) -> Result<ExecResult> {
         if (e.db()->read_only) return ReadOnlyError("INSERT");
         ExecResult r;
         r.returns_rows = !ret.first.empty();
         r.columns = cols;
-        for (const auto& vals : rows) {
+        uint64_t count = 0;
+        auto insert = [&](const std::vector<ExprPtr>& vals) -> Status {
           WALREP_ASSIGN_OR_RETURN(Row row, BuildRow(st, t, defaults, target_cols, vals));
           WALREP_RETURN_IF_ERROR(InsertRow(e, t, row, st.fmt));
+          count++;
           if (r.returns_rows) {
             st.row = &row;
             Row out;
@@ -1269,8 +1292,21 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             r.rows.push_back(std::move(out));
             st.row = nullptr;
           }
+          return Status::OK();
+        };
+        if (query) {
+          // The query runs to completion first, so it never sees the rows inserted here.
+          WALREP_ASSIGN_OR_RETURN(ExecResult source, query->run(e, st));
+          st.row = nullptr;
+          for (auto& row : source.rows) {
+            WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
+            *current = std::move(row);
+            WALREP_RETURN_IF_ERROR(insert(rows.front()));
+          }
+        } else {
+          for (const auto& vals : rows) WALREP_RETURN_IF_ERROR(insert(vals));
         }
-        r.tag = fmt::format("INSERT 0 {}", rows.size());
+        r.tag = fmt::format("INSERT 0 {}", count);
         return r;
       };
       return p;

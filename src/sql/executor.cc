@@ -236,6 +236,13 @@ struct ExecAccess {
                                                           const PgQuery__Node* node);
 };
 
+Result<std::shared_ptr<Prepared>> PrepareSubSelect(Executor& ex, CompileState& cs,
+                                                   const PgQuery__SelectStmt* s) {
+  auto sub = std::make_shared<Prepared>();
+  CompileState own = cs;  // the query's FROM and aggregates must not leak into the caller's
+  return ExecAccess::PrepareSelect(ex, own, sub, s);
+}
+
 Result<const ViewDef*> ExecAccess::PrepareTableFunction(CompileState& cs,
                                                         const PgQuery__RangeFunction* rf,
                                                         Prepared* p) {

@@ -124,6 +124,10 @@ Result<Row> DecodeTableRow(const catalog::TableDef& t, std::string_view bytes);
 Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prepared> p,
                                               const PgQuery__CopyStmt* c);
 
+// A SELECT inside another statement (INSERT ... SELECT); its parameters are the caller's.
+Result<std::shared_ptr<Prepared>> PrepareSubSelect(Executor& ex, CompileState& cs,
+                                                   const PgQuery__SelectStmt* s);
+
 // A table in FROM as a row source over the executor's current transaction. `*rows` is set to
 // the rows to filter with `where`: found through an index when `where` has equality terms on an
 // index's leading columns, else all rows.

@@ -126,6 +126,15 @@ TEST(IndexTest, CreateAndDropIndex) {
   EXPECT_EQ(Exec(c, "drop index c_email_key"), "ERROR 42704");
   EXPECT_EQ(Exec(c, "drop index if exists c_email_key"), "DROP INDEX");
   EXPECT_EQ(Exec(c, "select count(*) from c where email = 'b@x'"), "2\n");
+  // INSERT ... SELECT goes through the indexes too, with assignment casts and parameters.
+  EXPECT_EQ(Exec(c, "create table c2 (id bigint primary key, email varchar(10))"), "CREATE TABLE");
+  EXPECT_EQ(Exec(c, "insert into c2 select id, email from c where grp >= $1 order by id", {"2"}),
+            "INSERT 0 5");
+  EXPECT_EQ(Exec(c, "insert into c2 (id) select id from c where id = 3"), "ERROR 23505");
+  EXPECT_EQ(Exec(c, "insert into c2 select id + 100 from c2 returning id"),
+            "103\n104\n105\n106\n107\n");
+  EXPECT_EQ(Exec(c, "insert into c2 select 1, 'x', 3"), "ERROR 42601");
+  EXPECT_EQ(Exec(c, "select count(*), sum(id) from c2"), "10|550\n");
   // UNIQUE constraints in CREATE TABLE are unique indexes named <table>_<cols>_key.
   EXPECT_EQ(Exec(c, "create table q (a int unique, b int, c int, unique (b, c))"), "CREATE TABLE");
   EXPECT_EQ(Exec(c, "insert into q values (1, 1, 1), (2, 1, 2), (null, 2, null), (null, 2, null)"),
