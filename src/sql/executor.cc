@@ -309,8 +309,18 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
     if (f->node_case == PG_QUERY__NODE__NODE_RANGE_FUNCTION) {
       WALREP_ASSIGN_OR_RETURN(view, PrepareTableFunction(cs, f->range_function, p.get()));
       scope->relname = view->name;
-      if (f->range_function->alias) scope->alias = f->range_function->alias->aliasname;
       scope->columns = view->columns;
+      if (const auto* alias = f->range_function->alias) {
+        scope->alias = alias->aliasname;
+        // As in PostgreSQL: column aliases rename the columns in order; a bare alias also names
+        // the column of a function that returns one.
+        for (size_t i = 0; i < alias->n_colnames && i < scope->columns.size(); i++) {
+          scope->columns[i].name = StringNodeValue(alias->colnames[i]);
+        }
+        if (alias->n_colnames == 0 && scope->columns.size() == 1) {
+          scope->columns[0].name = alias->aliasname;
+        }
+      }
       cs.scope = scope.get();
     } else if (f->node_case != PG_QUERY__NODE__NODE_RANGE_VAR) {
       return Status::NotSupported("this FROM clause is not supported");

@@ -333,6 +333,27 @@ void RegisterBuiltinFunctions(Registry* r) {
       r->AddFunction(f);
     }
   }
+  {
+    // generate_series(start, stop) over integers. The rows are materialised (like every row
+    // source today), so the cap keeps one call from exhausting memory.
+    TableFunctionDef f;
+    f.name = "generate_series";
+    f.arg_types = {oid::kInt4, oid::kInt4};
+    f.columns = {{"generate_series", oid::kInt4}};
+    f.rows = [](SessionContext&, const std::vector<Value>& args) -> Result<std::vector<Row>> {
+      std::vector<Row> rows;
+      if (args[0].is_null() || args[1].is_null()) return rows;
+      int64_t lo = args[0].as_int(), hi = args[1].as_int();
+      constexpr int64_t kMaxRows = 10'000'000;
+      if (hi - lo >= kMaxRows) {
+        return Status::Sql(
+            "54000", fmt::format("generate_series() is limited to {} rows in walrep", kMaxRows));
+      }
+      for (int64_t v = lo; v <= hi; v++) rows.push_back({Value::Int(oid::kInt4, v)});
+      return rows;
+    };
+    r->AddTableFunction(std::move(f));
+  }
 }
 
 }  // namespace walrep::sql

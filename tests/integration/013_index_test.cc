@@ -135,6 +135,11 @@ TEST(IndexTest, CreateAndDropIndex) {
             "103\n104\n105\n106\n107\n");
   EXPECT_EQ(Exec(c, "insert into c2 select 1, 'x', 3"), "ERROR 42601");
   EXPECT_EQ(Exec(c, "select count(*), sum(id) from c2"), "10|550\n");
+  EXPECT_EQ(Exec(c, "insert into c2 select g, 'g' || g from generate_series(1000, 2999) g"),
+            "INSERT 0 2000");
+  EXPECT_EQ(Exec(c, "select email from c2 where id = 2500"), "g2500\n");
+  EXPECT_EQ(Exec(c, "select sum(x) from generate_series(1, 4) as t(x)"), "10\n");
+  EXPECT_EQ(Exec(c, "select count(*) from generate_series(1, 20000000)"), "ERROR 54000");
   // UNIQUE constraints in CREATE TABLE are unique indexes named <table>_<cols>_key.
   EXPECT_EQ(Exec(c, "create table q (a int unique, b int, c int, unique (b, c))"), "CREATE TABLE");
   EXPECT_EQ(Exec(c, "insert into q values (1, 1, 1), (2, 1, 2), (null, 2, null), (null, 2, null)"),
