@@ -250,19 +250,26 @@ Status DuplicateKey(const TableDef& t, const catalog::IndexDef& idx, const Row& 
 }
 
 // Writes a row (the heap part is `write_heap`, returning the new tid or an invalid one when
-// nothing was written), checking unique indexes first and adding index entries after.
-// Uniqueness: entries with the same key whose tuples are live fail with 23505; ones a running
-// transaction is inserting or deleting are waited for, then checked again.
+// nothing was written), then adds its index entries. Uniqueness is checked after the heap write,
+// as PostgreSQL does, so that waits for row locks inside write_heap never happen while holding
+// an index's uniqueness lock: entries with the same key whose tuples are live fail with 23505;
+// ones a running transaction is inserting or deleting are waited for (without the lock), then
+// checked again. The new heap tuple of a failed check dies with the transaction.
 Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_unique,
                 const std::function<Result<access::TupleId>()>& write_heap) {
   access::Engine* engine = ex.db()->engine;
-  std::vector<Mutex*> locks;
-  if (check_unique) {
-    for (const auto& idx : t.indexes) {
-      if (idx.unique) locks.push_back(engine->unique_lock(idx.rel));
-    }
-    std::sort(locks.begin(), locks.end());
+  WALREP_ASSIGN_OR_RETURN(access::TupleId new_tid, write_heap());
+  if (!new_tid.valid()) return Status::OK();
+  std::vector<std::string> keys;
+  for (const auto& idx : t.indexes) {
+    WALREP_ASSIGN_OR_RETURN(std::string key, EncodeKey(t, idx.columns, row, idx.columns.size()));
+    keys.push_back(std::move(key));
   }
+  std::vector<Mutex*> locks;
+  for (const auto& idx : t.indexes) {
+    if (check_unique && idx.unique) locks.push_back(engine->unique_lock(idx.rel));
+  }
+  std::sort(locks.begin(), locks.end());
   while (true) {
     for (Mutex* m : locks) m->Lock();
     auto unlock = [&] {
@@ -270,18 +277,15 @@ Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_uniq
     };
     TransactionId wait_for = 0;
     Status err;
-    for (const auto& idx : t.indexes) {
+    for (size_t i = 0; i < t.indexes.size() && err.ok() && !wait_for; i++) {
+      const auto& idx = t.indexes[i];
       if (!check_unique || !idx.unique) continue;
-      auto key = EncodeKey(t, idx.columns, row, idx.columns.size());
-      if (!key.ok()) {
-        err = key.TakeStatus();
-        break;
-      }
       bool has_null = false;
-      for (const auto& c : idx.columns)
+      for (const auto& c : idx.columns) {
         has_null |= row[static_cast<size_t>(t.column_index(c))].is_null();
+      }
       if (has_null) continue;  // NULLs are never equal
-      auto tids = engine->index(idx.rel)->ScanPrefix(*key);
+      auto tids = engine->index(idx.rel)->ScanPrefix(keys[i]);
       if (!tids.ok()) {
         err = tids.TakeStatus();
         break;
@@ -291,41 +295,24 @@ Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_uniq
         auto state = access::HeapTupleState(engine->env(), t.rel, ex.txn(), tid, &running);
         if (!state.ok()) {
           err = state.TakeStatus();
-          break;
-        }
-        if (*state == access::TupleState::kLive) {
+        } else if (*state == access::TupleState::kLive) {
           err = DuplicateKey(t, idx, row);
-          break;
-        }
-        if (*state == access::TupleState::kInProgress) {
+        } else if (*state == access::TupleState::kInProgress) {
           wait_for = running;
-          break;
         }
+        if (!err.ok() || wait_for) break;
       }
-      if (!err.ok() || wait_for) break;
     }
-    if (!err.ok()) {
+    if (!err.ok() || wait_for) {
       unlock();
-      return err;
-    }
-    if (wait_for) {
-      unlock();
+      if (!err.ok()) return err;
       WALREP_RETURN_IF_ERROR(
           engine->txm().WaitFor(ex.txn().ensure_xid(), wait_for, ex.txn().check_interrupts));
       continue;
     }
-    auto tid = write_heap();
-    if (!tid.ok()) {
-      unlock();
-      return tid.TakeStatus();
-    }
     Status st;
-    if (tid->valid()) {
-      for (const auto& idx : t.indexes) {
-        auto key = EncodeKey(t, idx.columns, row, idx.columns.size());
-        st = key.ok() ? engine->index(idx.rel)->Insert(*key, *tid) : key.TakeStatus();
-        if (!st.ok()) break;
-      }
+    for (size_t i = 0; i < t.indexes.size() && st.ok(); i++) {
+      st = engine->index(t.indexes[i].rel)->Insert(keys[i], new_tid);
     }
     unlock();
     return st;

@@ -175,6 +175,19 @@ TEST(IndexTest, ConcurrentInsertOfSameKeyWaitsForTheFirst) {
   EXPECT_EQ(Exec(a, "rollback"), "ROLLBACK");
   EXPECT_EQ(fb2.get(), "INSERT 0 1");
   EXPECT_EQ(Exec(a, "select id from u order by id"), "1\n2\n");
+  // A key-changing UPDATE that waits for a row lock must not block other writers of the index:
+  // b waits for a's row lock; a meanwhile inserts into the same unique index and commits.
+  ASSERT_EQ(Exec(a, "begin"), "BEGIN");
+  ASSERT_EQ(Exec(a, "update u set id = id where id = 1"), "UPDATE 1");
+  auto fb3 =
+      std::async(std::launch::async, [&] { return Exec(b, "update u set id = 10 where id = 1"); });
+  EXPECT_EQ(fb3.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout);
+  auto fa = std::async(std::launch::async, [&] { return Exec(a, "insert into u values (3)"); });
+  ASSERT_EQ(fa.wait_for(std::chrono::seconds(10)), std::future_status::ready) << "insert hung";
+  EXPECT_EQ(fa.get(), "INSERT 0 1");
+  EXPECT_EQ(Exec(a, "commit"), "COMMIT");
+  EXPECT_EQ(fb3.get(), "UPDATE 1");
+  EXPECT_EQ(Exec(a, "select id from u order by id"), "2\n3\n10\n");
   PQfinish(a);
   PQfinish(b);
   n.Stop();
