@@ -320,6 +320,29 @@ Status BtreeIndex::RemoveEntries(const std::string& prefix, const std::set<Tuple
   return Status::OK();
 }
 
+Status BtreeIndex::RemoveDead(const std::function<Result<bool>(TupleId)>& is_dead) {
+  MutexLock l(&mu_);
+  WALREP_ASSIGN_OR_RETURN(BlockNumber blk, FindLeaf(""));  // the leftmost leaf
+  while (blk != kNone) {
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
+    h.LockExclusive();
+    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, true));
+    std::vector<Item> kept;
+    for (auto& it : items) {
+      WALREP_ASSIGN_OR_RETURN(bool dead, is_dead(it.tid));
+      if (!dead) kept.push_back(std::move(it));
+    }
+    BlockNumber right = RightLink(h.page());
+    if (kept.size() != items.size()) {
+      WALREP_RETURN_IF_ERROR(WritePage(h, kept, true, right, 0));
+      std::vector<BufferPool::Handle*> one{&h};
+      WALREP_RETURN_IF_ERROR(LogPages(one));
+    }
+    blk = right;
+  }
+  return Status::OK();
+}
+
 Result<std::vector<TupleId>> BtreeIndex::ScanPrefix(const std::string& prefix) {
   MutexLock l(&mu_);
   std::vector<TupleId> out;

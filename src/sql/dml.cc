@@ -1161,8 +1161,20 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
               tables.push_back(t);
             }
           }
+          access::Engine* engine = e.db()->engine;
           for (const auto& t : tables) {
-            WALREP_RETURN_IF_ERROR(access::HeapVacuum(e.db()->engine->env(), t.rel).status());
+            WALREP_RETURN_IF_ERROR(access::HeapVacuum(engine->env(), t.rel).status());
+            // Then the index entries of tuples no snapshot can see (those VACUUM just removed,
+            // and versions that died since).
+            auto dead = [&](access::TupleId tid) -> Result<bool> {
+              TransactionId running = 0;
+              WALREP_ASSIGN_OR_RETURN(
+                  auto state, access::HeapTupleState(engine->env(), t.rel, e.txn(), tid, &running));
+              return state == access::TupleState::kDeadToAll;
+            };
+            for (const auto& idx : t.indexes) {
+              WALREP_RETURN_IF_ERROR(engine->index(idx.rel)->RemoveDead(dead));
+            }
           }
         }
         return TagOnly(is_vacuum ? "VACUUM" : "ANALYZE");

@@ -193,7 +193,8 @@ TEST(IndexTest, ConcurrentInsertOfSameKeyWaitsForTheFirst) {
   n.Stop();
 }
 
-// Lookups remove entries of versions no snapshot can see; an older snapshot keeps its versions.
+// Lookups and VACUUM remove entries of versions no snapshot can see; an older snapshot keeps
+// its versions.
 TEST(IndexTest, RemovingDeadEntriesKeepsVersionsOlderSnapshotsNeed) {
   Node n;
   n.Init();
@@ -209,6 +210,8 @@ TEST(IndexTest, RemovingDeadEntriesKeepsVersionsOlderSnapshotsNeed) {
     ASSERT_EQ(Exec(writer, "update h set v = v + 1 where id = 2"), "UPDATE 1");
   }
   EXPECT_EQ(Exec(writer, "select v from h where id = 1"), "50\n");
+  // VACUUM (heap and index) must keep what the open snapshot still needs.
+  EXPECT_EQ(Exec(writer, "vacuum h"), "VACUUM");
   EXPECT_EQ(Exec(reader, "select v from h where id = 1"), "0\n");
   EXPECT_EQ(Exec(reader, "select v from h where id = 2"), "0\n");
   ASSERT_EQ(Exec(reader, "commit"), "COMMIT");
@@ -217,6 +220,9 @@ TEST(IndexTest, RemovingDeadEntriesKeepsVersionsOlderSnapshotsNeed) {
   }
   EXPECT_EQ(Exec(reader, "select v from h where id = 1"), "53\n");
   EXPECT_EQ(Exec(reader, "select v from h where id = 2"), "50\n");
+  EXPECT_EQ(Exec(writer, "vacuum h"), "VACUUM");
+  EXPECT_EQ(Exec(writer, "select v from h where id = 2"), "50\n");
+  EXPECT_EQ(Exec(writer, "select count(*), sum(v) from h where id >= 1"), "2|103\n");
   EXPECT_EQ(Exec(writer, "insert into h values (1, 0)"), "ERROR 23505");
   PQfinish(reader);
   PQfinish(writer);

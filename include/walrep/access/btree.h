@@ -13,6 +13,7 @@
 // Thread safety: thread-safe.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -44,6 +45,9 @@ class BtreeIndex {
   // Removes the entries under `prefix` pointing to `dead` tuples (which no snapshot can see),
   // as PostgreSQL's index scans kill dead entries; each changed leaf is WAL-logged.
   Status RemoveEntries(const std::string& prefix, const std::set<TupleId>& dead) EXCLUDES(mu_);
+  // VACUUM: removes every entry for which is_dead(tid) holds, leaf by leaf (each changed leaf
+  // WAL-logged). is_dead may read heap pages: the lock order is index, then heap.
+  Status RemoveDead(const std::function<Result<bool>(TupleId)>& is_dead) EXCLUDES(mu_);
 
  private:
   struct Item {
