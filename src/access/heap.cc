@@ -290,40 +290,51 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
   return ModifyOutcome{};
 }
 
-Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& rel,
-                                             const TxnContext& tx, TupleId tid) {
+namespace {
+
+// The tuple at tid (its row copied only when asked), or nothing when the line pointer is not in
+// use. The page lock is released on return.
+struct StoredTuple {
+  TupleHeader h;
+  std::string row;
+};
+Result<std::optional<StoredTuple>> ReadTuple(HeapEnv& env, const RelFileNode& rel, TupleId tid,
+                                             bool with_row) {
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
   buf.LockShared();
   Page p = buf.page();
-  if (p.state(tid.off) != storage::ItemState::kNormal) return std::optional<std::string>();
+  if (p.state(tid.off) != storage::ItemState::kNormal) return std::optional<StoredTuple>();
   std::string_view item = p.Item(tid.off);
-  TupleHeader h = ReadHeader(item.data());
-  if (!TupleVisible(h, tx, *env.txm)) return std::optional<std::string>();
-  return std::optional<std::string>(std::string(item.substr(kTupleHeaderSize)));
+  StoredTuple t{ReadHeader(item.data()), {}};
+  if (with_row) t.row = std::string(item.substr(kTupleHeaderSize));
+  return std::optional<StoredTuple>(std::move(t));
+}
+
+}  // namespace
+
+Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& rel,
+                                             const TxnContext& tx, TupleId tid) {
+  WALREP_ASSIGN_OR_RETURN(auto t, ReadTuple(env, rel, tid, true));
+  if (!t || !TupleVisible(t->h, tx, *env.txm)) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(t->row));
 }
 
 Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNode& rel,
                                                    const TxnContext& tx, TupleId tid) {
-  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
-  buf.LockShared();
-  Page p = buf.page();
-  if (p.state(tid.off) != storage::ItemState::kNormal) return std::optional<std::string>();
-  std::string_view item = p.Item(tid.off);
-  TupleHeader h = ReadHeader(item.data());
-  bool mine = h.xmin == tx.xid && tx.xid != kInvalidXid;
-  if (!mine && env.txm->StatusOf(h.xmin) != XidStatus::kCommitted)
+  WALREP_ASSIGN_OR_RETURN(auto t, ReadTuple(env, rel, tid, true));
+  if (!t) return std::optional<std::string>();
+  bool mine = t->h.xmin == tx.xid && tx.xid != kInvalidXid;
+  if (!mine && env.txm->StatusOf(t->h.xmin) != XidStatus::kCommitted) {
     return std::optional<std::string>();
-  return std::optional<std::string>(std::string(item.substr(kTupleHeaderSize)));
+  }
+  return std::optional<std::string>(std::move(t->row));
 }
 
 Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
                                   TupleId tid, TransactionId* running) {
-  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
-  buf.LockShared();
-  Page p = buf.page();
-  if (p.state(tid.off) != storage::ItemState::kNormal) return TupleState::kDeadToAll;
-  TupleHeader h = ReadHeader(p.Item(tid.off).data());
-  buf.Unlock();
+  WALREP_ASSIGN_OR_RETURN(auto t, ReadTuple(env, rel, tid, false));
+  if (!t) return TupleState::kDeadToAll;
+  const TupleHeader& h = t->h;
   bool mine_xmin = h.xmin == tx.xid && tx.xid != kInvalidXid;
   if (!mine_xmin) {
     XidStatus s = env.txm->StatusOf(h.xmin);

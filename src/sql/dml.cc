@@ -337,6 +337,24 @@ bool KeyChanged(const TableDef& t, const catalog::IndexDef& idx, const Row& befo
   return false;
 }
 
+// For CREATE TABLE/INDEX: whether `name` is taken (tables and indexes share one namespace, as in
+// PostgreSQL). Taken is 42P07, or with IF NOT EXISTS a notice and true (the caller skips).
+Result<bool> NameTaken(Executor& e, EvalState& st, const std::string& name, bool if_not_exists) {
+  WALREP_ASSIGN_OR_RETURN(auto tables, e.db()->catalog->ListTables(e.txn()));
+  for (const auto& t : tables) {
+    bool taken = t.name == name;
+    for (const auto& i : t.indexes) taken |= i.name == name;
+    if (!taken) continue;
+    if (!if_not_exists) {
+      return Status::Sql("42P07", fmt::format("relation \"{}\" already exists", name));
+    }
+    st.ctx->AddNotice("NOTICE", "42P07",
+                      fmt::format("relation \"{}\" already exists, skipping", name));
+    return true;
+  }
+  return false;
+}
+
 // A constraint's explicit name (CONSTRAINT name ...), or "" for the default.
 std::string ConstraintName(const PgQuery__Constraint* con) {
   return con->conname && *con->conname ? std::string(con->conname) : std::string();
@@ -941,15 +959,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       bool if_not_exists = c->if_not_exists;
       p->run = [def, if_not_exists](Executor& e, EvalState& st) -> Result<ExecResult> {
         if (e.db()->read_only) return ReadOnlyError("CREATE TABLE");
-        WALREP_ASSIGN_OR_RETURN(auto existing, e.db()->catalog->GetTable(e.txn(), def.name));
-        if (existing) {
-          if (if_not_exists) {
-            st.ctx->AddNotice("NOTICE", "42P07",
-                              fmt::format("relation \"{}\" already exists, skipping", def.name));
-            return TagOnly("CREATE TABLE");
-          }
-          return Status::Sql("42P07", fmt::format("relation \"{}\" already exists", def.name));
-        }
+        WALREP_ASSIGN_OR_RETURN(bool taken, NameTaken(e, st, def.name, if_not_exists));
+        if (taken) return TagOnly("CREATE TABLE");
         e.txn().ensure_xid();
         WALREP_RETURN_IF_ERROR(e.db()->catalog->CreateTable(e.txn(), def).status());
         return TagOnly("CREATE TABLE");
@@ -989,19 +1000,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         if (e.db()->read_only) return ReadOnlyError("CREATE INDEX");
         WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, table, location));
         WALREP_RETURN_IF_ERROR(CheckIndexable(def, idx));
-        // Index names share the namespace of relations, as in PostgreSQL.
-        WALREP_ASSIGN_OR_RETURN(auto tables, e.db()->catalog->ListTables(e.txn()));
-        for (const auto& t : tables) {
-          bool taken = t.name == idx.name;
-          for (const auto& i : t.indexes) taken |= i.name == idx.name;
-          if (!taken) continue;
-          if (if_not_exists) {
-            st.ctx->AddNotice("NOTICE", "42P07",
-                              fmt::format("relation \"{}\" already exists, skipping", idx.name));
-            return TagOnly("CREATE INDEX");
-          }
-          return Status::Sql("42P07", fmt::format("relation \"{}\" already exists", idx.name));
-        }
+        WALREP_ASSIGN_OR_RETURN(bool taken, NameTaken(e, st, idx.name, if_not_exists));
+        if (taken) return TagOnly("CREATE INDEX");
         WALREP_ASSIGN_OR_RETURN(auto entries, IndexEntries(e, def, idx));
         e.txn().ensure_xid();
         WALREP_RETURN_IF_ERROR(

@@ -100,6 +100,7 @@ TEST(IndexTest, CreateAndDropIndex) {
   EXPECT_EQ(Exec(c, "create unique index on c (email)"), "CREATE INDEX");
   EXPECT_EQ(Exec(c, "create index on c (grp, email)"), "CREATE INDEX");
   EXPECT_EQ(Exec(c, "create index c_grp_email_idx on c (grp)"), "ERROR 42P07");
+  EXPECT_EQ(Exec(c, "create table c_grp_email_idx (x int)"), "ERROR 42P07");
   EXPECT_EQ(Exec(c, "create index if not exists c_grp_email_idx on c (grp)"), "CREATE INDEX");
   EXPECT_EQ(Exec(c, "create index on c (nope)"), "ERROR 42703");
   EXPECT_EQ(Exec(c, "create index on c ((grp + 1))"), "ERROR 0A000");
