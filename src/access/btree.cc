@@ -358,6 +358,8 @@ Result<std::vector<TupleId>> BtreeIndex::ScanRange(const std::string& lo, const 
 }
 
 Status BtreeRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
+  std::optional<MutexLock> l;
+  if (env.index_lock && !rec.blocks.empty()) l.emplace(env.index_lock(rec.blocks[0].rnode));
   for (const auto& blk : rec.blocks) {
     if (!blk.has_image) return Status::Corruption("B-tree record without page image");
     env.pool->NoteBlock(blk.rnode, blk.block);

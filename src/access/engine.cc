@@ -23,10 +23,21 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   e->next_oid_.store(std::max<uint32_t>(control.checkpoint_copy.next_oid, 16384));
   e->env_.next_oid = &e->next_oid_;
   e->indexes_ = std::make_unique<IndexRegistry>(&e->env_);
+  IndexRegistry* indexes = e->indexes_.get();
+  e->env_.index_lock = [indexes](const RelFileNode& rel) { return indexes->Get(rel)->mutex(); };
   HeapEnv* env = &e->env_;
+  opts.xlog.standby = opts.standby;
+  if (opts.standby) {
+    TransactionManager* txm = e->txm_.get();
+    opts.xlog.before_redo = [txm](const wal::CheckPoint& cp) {
+      txm->StartHotStandby(cp.oldest_active_xid, static_cast<TransactionId>(cp.next_xid));
+    };
+  }
   WALREP_ASSIGN_OR_RETURN(
-      e->xlog_, storage::XLog::Open(
-                    opts.xlog, [env](const wal::DecodedRecord& r) { return Redo(*env, r); }, rr));
+      e->xlog_,
+      storage::XLog::Open(
+          opts.xlog, [env](const wal::DecodedRecord& r) { return access::Redo(*env, r); }, rr));
+  if (opts.standby) return e;  // no WAL is written during recovery
   wal::WalWriter* w = &e->xlog_->writer();
   e->pool_->set_wal(w);
   e->txm_->set_wal(w);
@@ -43,7 +54,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
     cp->next_oid = raw->next_oid_.load();
     cp->oldest_xid = kFirstNormalXid;
     cp->oldest_active_xid = raw->txm_->OldestRunning();
-    return Status::OK();
+    // Standbys learn from it which transactions are still running (LogStandbySnapshot).
+    return raw->txm_->LogRunningXacts();
   });
   if (rr->crash_recovery) {
     // End-of-recovery checkpoint: replayed pages and commit status become durable before any
@@ -80,6 +92,19 @@ Result<uint32_t> Engine::NewOid() {
   return oid;
 }
 
-Status Engine::Shutdown() { return xlog_->Shutdown(); }
+Status Engine::Redo(const wal::DecodedRecord& rec) { return access::Redo(env_, rec); }
+
+Status Engine::Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) {
+  WALREP_RETURN_IF_ERROR(pool_->FlushAll());
+  WALREP_RETURN_IF_ERROR(clog_->Save());
+  return xlog_->Restartpoint(ckpt, cp);
+}
+
+Status Engine::Shutdown() {
+  if (!xlog_->in_recovery()) return xlog_->Shutdown();
+  WALREP_RETURN_IF_ERROR(pool_->FlushAll());
+  WALREP_RETURN_IF_ERROR(clog_->Save());
+  return xlog_->ShutdownInRecovery();
+}
 
 }  // namespace walrep::access

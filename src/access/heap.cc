@@ -550,8 +550,18 @@ Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
       if (op == wal::kXactAbort) env.txm->RedoAbort(rec.xid);
       return Status::OK();
     }
-    case wal::kRmStandby:
+    case wal::kRmStandby: {
+      const std::string& d = rec.main_data;
+      if ((rec.info & 0xF0) == wal::kStandbyRunningXacts && d.size() >= 24) {
+        uint32_t xcnt = Get<uint32_t>(d, 0);
+        std::vector<TransactionId> xids;
+        for (uint32_t i = 0; i < xcnt && 24 + 4 * (i + 1) <= d.size(); i++) {
+          xids.push_back(Get<uint32_t>(d, 24 + 4 * i));
+        }
+        env.txm->RedoRunningXacts(Get<uint32_t>(d, 12), xids);
+      }
       return Status::OK();
+    }
     case kRmHeap:
       return HeapRedo(env, rec);
     case 129:  // walrep B-tree: page images

@@ -220,18 +220,70 @@ Status TransactionManager::WaitFor(TransactionId waiter, TransactionId xid,
 }
 
 void TransactionManager::RedoCommit(TransactionId xid) {
-  clog_->Set(xid, XidStatus::kCommitted);
   AdvanceNextXid(xid + 1);
+  MutexLock l(&mu_);
+  // The status first, then the running set, under mu_: a snapshot sees the transaction either
+  // running or committed, never neither (as PublishUpTo on the primary).
+  clog_->Set(xid, XidStatus::kCommitted);
+  running_.erase(xid);
+  ended_.SignalAll();
 }
 
 void TransactionManager::RedoAbort(TransactionId xid) {
-  clog_->Set(xid, XidStatus::kAborted);
   AdvanceNextXid(xid + 1);
+  MutexLock l(&mu_);
+  clog_->Set(xid, XidStatus::kAborted);
+  running_.erase(xid);
+  ended_.SignalAll();
 }
 
 void TransactionManager::AdvanceNextXid(TransactionId xid) {
   MutexLock l(&mu_);
-  if (xid > next_xid_) next_xid_ = xid;
+  if (xid <= next_xid_) return;
+  if (hot_standby_) {
+    for (TransactionId x = next_xid_; x < xid; x++) running_.insert(x);
+  }
+  next_xid_ = xid;
+}
+
+void TransactionManager::StartHotStandby(TransactionId oldest_active, TransactionId next_xid) {
+  MutexLock l(&mu_);
+  hot_standby_ = true;
+  next_xid_ = std::max(next_xid_, next_xid);
+  for (TransactionId x = std::max(oldest_active, kFirstNormalXid); x < next_xid_; x++) {
+    if (clog_->Get(x) == XidStatus::kInProgress) running_.insert(x);
+  }
+}
+
+void TransactionManager::RedoRunningXacts(TransactionId next_xid,
+                                          const std::vector<TransactionId>& running) {
+  MutexLock l(&mu_);
+  if (!hot_standby_) return;
+  std::set<TransactionId> still(running.begin(), running.end());
+  for (auto it = running_.begin(); it != running_.end() && *it < next_xid;) {
+    it = still.count(*it) ? std::next(it) : running_.erase(it);
+  }
+  ended_.SignalAll();
+}
+
+Status TransactionManager::LogRunningXacts() {
+  std::string body;
+  {
+    MutexLock l(&mu_);
+    auto put = [&body](uint32_t v) { body.append(reinterpret_cast<const char*>(&v), 4); };
+    TransactionId oldest = running_.empty() ? next_xid_ : *running_.begin();
+    put(static_cast<uint32_t>(running_.size()));  // xcnt
+    put(0);                                       // subxcnt
+    put(0);                                       // subxid_overflow + padding
+    put(next_xid_);
+    put(oldest);
+    put(next_xid_ - 1);  // latestCompletedXid
+    for (TransactionId x : running_) put(x);
+  }
+  return wal_
+      ->Insert(wal::kRmStandby, wal::kStandbyRunningXacts, kInvalidXid,
+               wal::RecordBuilder().SetMainData(body).BuildBody())
+      .status();
 }
 
 }  // namespace walrep::access

@@ -1,6 +1,10 @@
 // walrep: LsnWaiter (see lsn_waiter.h).
 #include "walrep/common/lsn_waiter.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 namespace walrep {
 
 void LsnWaiter::Advance(Lsn v) {
@@ -8,6 +12,12 @@ void LsnWaiter::Advance(Lsn v) {
   if (v > value_) {
     value_ = v;
     cv_.SignalAll();
+    for (int fd : listeners_) {
+      uint64_t one = 1;
+      if (::write(fd, &one, sizeof(one)) < 0) {
+        // Fails only when the counter would overflow; the fd is readable then anyway.
+      }
+    }
   }
 }
 
@@ -27,6 +37,16 @@ Result<Lsn> LsnWaiter::WaitFor(Lsn target, std::chrono::steady_clock::time_point
     }
   }
   return value_;
+}
+
+void LsnWaiter::AddListener(int event_fd) {
+  MutexLock l(&mu_);
+  listeners_.push_back(event_fd);
+}
+
+void LsnWaiter::RemoveListener(int event_fd) {
+  MutexLock l(&mu_);
+  listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), event_fd), listeners_.end());
 }
 
 void LsnWaiter::Shutdown() {

@@ -30,6 +30,7 @@ Server::Server(ServerOptions opts)
   roles_ = std::make_unique<RoleStore>(fs_, opts_.data_dir + "/global/walrep_roles");
   RegisterViews();
   RegisterWalFunctions();
+  replication::RegisterReplicationViews(&registry_, &repl_env_);
 }
 
 Server::~Server() {
@@ -161,6 +162,8 @@ Status Server::Start() {
   xo.log_checkpoints = settings->GetBool("log_checkpoints");
   eo.shared_buffers = static_cast<size_t>(settings->GetInt("shared_buffers"));
   eo.checksums = control.data_checksum_version != 0;
+  standby_ = fs_->Exists(ConfigPath("standby.signal"));
+  eo.standby = standby_;
   storage::RecoveryResult rr;
   auto engine = access::Engine::Open(eo, &rr);
   if (!engine.ok()) {
@@ -169,16 +172,118 @@ Status Server::Start() {
     return engine.TakeStatus();
   }
   engine_ = std::move(*engine);
+  slots_ = std::make_unique<replication::SlotManager>(
+      fs_, opts_.data_dir, static_cast<int>(settings->GetInt("max_replication_slots")));
+  WALREP_RETURN_IF_ERROR(slots_->Load());
+  {
+    replication::SlotManager* slots = slots_.get();
+    engine_->xlog().SetKeepHook([slots]() -> Lsn {
+      // Slots are saved at checkpoints (CheckPointReplicationSlots in PostgreSQL); a crash
+      // restores an older restart_lsn, which only keeps more WAL.
+      slots->SaveDirty().IgnoreError();  // a failed save keeps the older, safer position
+      return slots->MinRestartLsn().value_or(Lsn());
+    });
+  }
+  if (standby_) {
+    StartStandby(rr);
+  } else {
+    repl_env_.sendable = [this] { return &xlog().writer().flushed(); };
+    repl_env_.redo_pointer = [this] { return xlog().writer().redo_pointer(); };
+    repl_env_.backup_start = [this](bool fast) -> Result<replication::ReplicationEnv::BackupStart> {
+      replication::ReplicationEnv::BackupStart b;
+      WALREP_ASSIGN_OR_RETURN(
+          b.checkpoint,
+          xlog().Checkpoint(false, fast ? "immediate force wait" : "force wait", &b.redo));
+      b.timeline = xlog().timeline();
+      return b;
+    };
+    repl_env_.backup_stop = [this](Lsn start) -> Result<Lsn> {
+      std::string data(reinterpret_cast<const char*>(&start), 8);
+      WALREP_ASSIGN_OR_RETURN(
+          auto pos, xlog().writer().Insert(wal::kRmXlog, wal::kXlogBackupEnd, 0,
+                                           wal::RecordBuilder().SetMainData(data).BuildBody()));
+      WALREP_RETURN_IF_ERROR(xlog().SwitchWal().status());
+      return pos.end;
+    };
+  }
+  repl_env_.fs = fs_;
+  repl_env_.data_dir = opts_.data_dir;
+  repl_env_.system_identifier = control.system_identifier;
+  repl_env_.timeline = [this] { return xlog().timeline(); };
+  repl_env_.slots = slots_.get();
+  repl_env_.registry = &wal_senders_;
   catalog_ = std::make_unique<catalog::Catalog>(engine_.get());
-  WALREP_RETURN_IF_ERROR(catalog_->EnsureSystemRelations());
+  // A standby's catalog arrives through replay, like any data.
+  if (!standby_) WALREP_RETURN_IF_ERROR(catalog_->EnsureSystemRelations());
   db_.engine = engine_.get();
   db_.catalog = catalog_.get();
+  WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));
+  if (standby_) {
+    receiver_->Start(rr.end);
+    startup_->Start();  // opens for reads once consistent
+    return Status::OK();
+  }
+  consistent_.store(true);
   starting_up_.store(false, std::memory_order_release);
   checkpointer_ = std::thread([this] { CheckpointerLoop(); });
   WALREP_RETURN_IF_ERROR(pid_file_->SetStatus("ready"));
-  WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));
   WALREP_LOG("database system is ready to accept connections");
   return Status::OK();
+}
+
+void Server::StartStandby(const storage::RecoveryResult& rr) {
+  replication::ReceiverOptions ro;
+  ro.fs = fs_;
+  ro.data_dir = opts_.data_dir;
+  ro.system_identifier = xlog().system_identifier();
+  ro.timeline = xlog().timeline();
+  ro.settings = [this] { return settings(); };
+  ro.applied = [this] { return startup_->replayed().value(); };
+  ro.feedback_xmin = [this] { return engine_->txm().OldestRunning(); };
+  receiver_ = std::make_unique<replication::WalReceiver>(ro);
+  replication::StartupOptions so;
+  so.engine = engine_.get();
+  so.fs = fs_;
+  so.wal_dir = xlog().wal_dir();
+  so.timeline = xlog().timeline();
+  so.received = &receiver_->flushed();
+  so.start = rr.end;
+  so.prev = rr.last_record;
+  so.settings = [this] { return settings(); };
+  so.on_consistent = [this] {
+    consistent_.store(true);
+    if (!settings()->GetBool("hot_standby")) return;
+    starting_up_.store(false, std::memory_order_release);
+    if (pid_file_) pid_file_->SetStatus("ready").IgnoreError();  // informational
+    WALREP_LOG("database system is ready to accept read-only connections");
+  };
+  replication::WalReceiver* receiver = receiver_.get();
+  so.on_replayed = [receiver] { receiver->RequestReply(); };
+  startup_ = std::make_unique<replication::Startup>(so);
+  repl_env_.receiver = receiver_.get();
+  repl_env_.startup = startup_.get();
+  // A cascading walsender sends what this standby has received and fsynced.
+  repl_env_.sendable = [this] { return &receiver_->flushed(); };
+  repl_env_.redo_pointer = [this] { return Lsn(xlog().control().checkpoint_copy.redo); };
+}
+
+Status Server::NotAcceptingConnections() const {
+  if (standby_ && consistent_.load()) {
+    return Status::Sql("57P03", "the database system is not accepting connections")
+        .WithDetail("Hot standby mode is disabled.")
+        .WithSeverity(Severity::kFatal);
+  }
+  if (standby_) {
+    return Status::Sql("57P03", "the database system is not yet accepting connections")
+        .WithDetail("Consistent recovery state has not been yet reached.")
+        .WithSeverity(Severity::kFatal);
+  }
+  return Status::Sql("57P03", "the database system is starting up").WithSeverity(Severity::kFatal);
+}
+
+Status Server::RequestCheckpoint() {
+  if (standby_) return startup_->Restartpoint();
+  return xlog().Checkpoint(false, "immediate force wait").status();
 }
 
 std::shared_ptr<const ServerSettings> Server::settings() const {
@@ -405,6 +510,8 @@ void Server::FinishShutdown() {
     finished_ = true;
   }
   if (listener_) listener_->Stop();
+  if (receiver_) receiver_->Stop();
+  if (startup_) startup_->Stop();
   if (checkpointer_.joinable()) {
     checkpointer_stop_.store(true);
     engine_->xlog().writer().flushed().Shutdown();

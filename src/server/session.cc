@@ -90,6 +90,8 @@ Session::Session(Server* server, int fd, bool local, const sockaddr_storage& pee
       peer_(peer) {}
 
 Session::~Session() {
+  walsender_.reset();  // drops this session's temporary slots
+  if (registered_sender_) server_->wal_senders().Unregister(backend_->pid);
   if (backend_) server_->UnregisterBackend(backend_->pid);
 }
 
@@ -244,7 +246,7 @@ Status Session::Startup() {
   if (!replication.empty()) {
     std::string l = ToLower(replication);
     if (l == "database") {
-      replication_ = false;  // logical walsender: accepts SQL
+      replication_database_ = true;  // logical walsender: replication commands and SQL
     } else if (auto b = ParseBool(l)) {
       replication_ = *b;
     } else {
@@ -256,7 +258,7 @@ Status Session::Startup() {
   if (server_->shutdown_mode() != ShutdownMode::kNone) {
     return Fatal("57P03", "the database system is shutting down");
   }
-  if (server_->starting_up()) return Fatal("57P03", "the database system is starting up");
+  if (server_->starting_up()) return server_->NotAcceptingConnections();
   WALREP_ASSIGN_OR_RETURN(backend_, server_->RegisterBackend());
   conn_->SetInterruptFd(backend_->interrupt_fd);
 
@@ -282,14 +284,11 @@ Status Session::Startup() {
   if (replication_ && !superuser_ && !role->replication) {
     return Fatal("42501", "must be superuser or replication role to start walsender");
   }
-  if (replication_) {
-    return Fatal("0A000", "physical replication connections are not supported by this server yet");
-  }
   static const char* kDatabases[] = {"postgres", "template1", "template0"};
-  bool db_ok = false;
+  bool db_ok = replication_;  // a physical walsender is not bound to a database
   for (const char* d : kDatabases) db_ok |= database_ == d;
   if (!db_ok) return Fatal("3D000", fmt::format("database \"{}\" does not exist", database_));
-  if (database_ == "template0") {
+  if (database_ == "template0" && !replication_) {
     return Fatal("55000", "database \"template0\" is not currently accepting connections");
   }
   int64_t max_conn = server_settings_->GetInt("max_connections");
@@ -318,6 +317,39 @@ Status Session::Startup() {
     if (!st.ok()) return std::move(st).WithSeverity(Severity::kFatal);
   }
   application_name_ = settings_->Get("application_name").value_or("");
+  if (replication_) {
+    // A physical walsender speaks SQL_ASCII, like PostgreSQL's.
+    settings_->SetInternalForSession("server_encoding", "SQL_ASCII");
+    settings_->SetInternalForSession("client_encoding", "SQL_ASCII");
+  }
+  if (replication_ || replication_database_) {
+    replication::WalSndStatus ws;
+    ws.pid = backend_->pid;
+    ws.user = user_;
+    ws.application_name = application_name_;
+    if (!local_) {
+      ws.client_addr = protocol::FormatAddress(peer_);
+      ws.client_port = peer_.ss_family == AF_INET
+                           ? ntohs(reinterpret_cast<const sockaddr_in*>(&peer_)->sin_port)
+                           : ntohs(reinterpret_cast<const sockaddr_in6*>(&peer_)->sin6_port);
+    }
+    {
+      MutexLock l(&backend_->mu);
+      ws.backend_start = backend_->backend_start;
+      backend_->backend_type = "walsender";
+    }
+    Status st = server_->wal_senders().Register(
+        ws, static_cast<int>(server_settings_->GetInt("max_wal_senders")));
+    if (!st.ok()) return st;
+    registered_sender_ = true;
+    replication::SenderSession rs;
+    rs.conn = conn_.get();
+    rs.settings = settings_.get();
+    rs.pid = backend_->pid;
+    rs.interrupt_fd = backend_->interrupt_fd;
+    rs.check_interrupts = [this] { return CheckInterrupts(); };
+    walsender_ = std::make_unique<replication::WalSender>(server_->repl_env(), rs);
+  }
   executor_ = std::make_unique<sql::Executor>(&server_->registry(), this, server_->database());
   for (const auto& [name, value] : settings_->ReportedValues()) {
     conn_->Write(protocol::ParameterStatusMessage(name, value));
@@ -640,6 +672,21 @@ Status Session::HandleSimpleQuery(const std::string& body) {
     SendParameterChanges();
     conn_->Write(protocol::ReadyForQueryMessage(TransactionStatusByte()));
   };
+  if (walsender_ && (replication_ || replication::IsReplicationCommand(query))) {
+    SetState("active", &query);
+    Status st = replication::IsReplicationCommand(query)
+                    ? walsender_->Execute(query)
+                    : Status::Sql("0A000",
+                                  "cannot execute SQL commands in WAL sender for physical "
+                                  "replication");
+    if (!st.ok()) {
+      if (st.severity() == Severity::kFatal || st.code() == Status::Code::kIOError) return st;
+      WALREP_RETURN_IF_ERROR(ReportError(st));
+    }
+    FlushNotices();
+    conn_->Write(protocol::ReadyForQueryMessage('I'));
+    return Status::OK();
+  }
   auto parsed = sql::ParseSql(query);
   if (!parsed.ok()) {
     WALREP_RETURN_IF_ERROR(ReportError(parsed.status()));
@@ -977,9 +1024,7 @@ Status Session::AlterSystem(const std::string& name, const std::optional<std::st
   return server_->AlterSystem(name, value);
 }
 
-Status Session::RequestCheckpoint() {
-  return server_->xlog().Checkpoint(false, "immediate force wait").status();
-}
+Status Session::RequestCheckpoint() { return server_->RequestCheckpoint(); }
 
 Status Session::CheckInterrupts() {
   DrainEventFd(backend_->interrupt_fd);

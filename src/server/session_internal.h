@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "walrep/protocol/connection.h"
+#include "walrep/replication/walsender.h"
 #include "walrep/server/server.h"
 #include "walrep/sql/executor.h"
 
@@ -35,7 +36,7 @@ class Session : public sql::SessionContext {
   bool is_superuser() const override { return superuser_; }
   int32_t backend_pid() const override { return backend_->pid; }
   TimestampTz postmaster_start_time() const override { return server_->start_time(); }
-  bool in_recovery() const override { return false; }
+  bool in_recovery() const override { return server_->in_recovery(); }
   sql::RoleManager& roles() override { return server_->roles(); }
   Status ReloadConfig() override;
   Result<bool> SignalBackend(int32_t pid, bool terminate) override;
@@ -97,7 +98,11 @@ class Session : public sql::SessionContext {
 
   std::string user_, database_, application_name_;
   bool superuser_ = false;
-  bool replication_ = false;
+  bool replication_ = false;           // physical walsender: replication commands only
+  bool replication_database_ = false;  // replication=database: both commands and SQL
+  bool registered_sender_ = false;
+  // Replication connections (replication=true or database) run their commands here.
+  std::unique_ptr<replication::WalSender> walsender_;
   bool skip_until_sync_ = false;
   int64_t statement_deadline_ = 0;    // TimestampTz; 0 = none
   uint64_t settings_generation_ = 0;  // of server_settings_

@@ -24,11 +24,20 @@ Lsn ArgLsn(const Value& v) { return Lsn(static_cast<uint64_t>(v.as_int())); }
 XLogSegNo PrevSeg(Lsn l) { return (l.value() - 1) / wal::kDefaultSegSize; }
 }  // namespace
 
+// WAL control functions need a primary (PostgreSQL's wording).
+Status Server::RequireNotInRecovery(const char* fn) {
+  if (!xlog().in_recovery()) return Status::OK();
+  return Status::Sql("55000", "recovery is in progress")
+      .WithHint(fmt::format("{} cannot be executed during recovery.", fn));
+}
+
 void Server::RegisterWalFunctions() {
   auto lsn_fn = [this](const char* name, std::function<Lsn(wal::WalWriter&)> get) {
-    registry_.AddFunction(sql::FixedFunction(
-        name, {}, oid::kPgLsn,
-        [this, get](FunctionCall&) -> Result<Value> { return LsnValue(get(xlog().writer())); }));
+    registry_.AddFunction(
+        sql::FixedFunction(name, {}, oid::kPgLsn, [this, get](FunctionCall&) -> Result<Value> {
+          WALREP_RETURN_IF_ERROR(RequireNotInRecovery("WAL control functions"));
+          return LsnValue(get(xlog().writer()));
+        }));
   };
   lsn_fn("pg_current_wal_lsn", [](wal::WalWriter& w) { return w.write_lsn(); });
   lsn_fn("pg_current_wal_insert_lsn", [](wal::WalWriter& w) { return w.insert_lsn(); });
@@ -38,11 +47,13 @@ void Server::RegisterWalFunctions() {
         if (!c.ctx.is_superuser()) {
           return Status::Sql("42501", "permission denied for function pg_switch_wal");
         }
+        WALREP_RETURN_IF_ERROR(RequireNotInRecovery("WAL control functions"));
         WALREP_ASSIGN_OR_RETURN(Lsn end, xlog().SwitchWal());
         return LsnValue(end);
       }));
   registry_.AddFunction(sql::FixedFunction(
       "pg_walfile_name", {oid::kPgLsn}, oid::kText, [this](FunctionCall& c) -> Result<Value> {
+        WALREP_RETURN_IF_ERROR(RequireNotInRecovery("pg_walfile_name()"));
         return Value::Text(
             oid::kText,
             wal::XLogFileName(xlog().timeline(), PrevSeg(ArgLsn(c.args[0])), wal::kDefaultSegSize));

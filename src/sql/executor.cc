@@ -263,7 +263,8 @@ Result<const ViewDef*> ExecAccess::PrepareTableFunction(CompileState& cs,
     return Status::Sql("42883", fmt::format("function {} does not exist", name))
         .WithPosition(fc->location + 1);
   }
-  if (fc->n_args != tf->arg_types.size()) {
+  if (fc->n_args > tf->arg_types.size() ||
+      fc->n_args < std::min(tf->min_args, tf->arg_types.size())) {
     return Status::Sql("42883", fmt::format("function {} does not exist", name))
         .WithPosition(fc->location + 1);
   }
@@ -272,6 +273,9 @@ Result<const ViewDef*> ExecAccess::PrepareTableFunction(CompileState& cs,
     WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, fc->args[i]));
     WALREP_ASSIGN_OR_RETURN(a, Coerce(cs, a, tf->arg_types[i], false));
     args.push_back(a);
+  }
+  for (size_t i = fc->n_args; i < tf->arg_types.size(); i++) {
+    args.push_back(ConstExpr(Value::Null(tf->arg_types[i])));
   }
   auto view = std::make_shared<ViewDef>();
   view->name = tf->name;
@@ -931,6 +935,75 @@ const FormatOptions& Executor::format_options() const {
   return format_cache_;
 }
 
+namespace {
+
+// A hot standby runs only read-only statements: PostgreSQL's PreventCommandIfReadOnly and
+// PreventCommandDuringRecovery, with their command names.
+Status CheckReadOnly(const PgQuery__Node* node) {
+  const char* name = nullptr;
+  switch (node->node_case) {
+    case PG_QUERY__NODE__NODE_INSERT_STMT:
+      name = "INSERT";
+      break;
+    case PG_QUERY__NODE__NODE_UPDATE_STMT:
+      name = "UPDATE";
+      break;
+    case PG_QUERY__NODE__NODE_DELETE_STMT:
+      name = "DELETE";
+      break;
+    case PG_QUERY__NODE__NODE_CREATE_STMT:
+      name = "CREATE TABLE";
+      break;
+    case PG_QUERY__NODE__NODE_CREATE_TABLE_AS_STMT:
+      name = "CREATE TABLE AS";
+      break;
+    case PG_QUERY__NODE__NODE_INDEX_STMT:
+      name = "CREATE INDEX";
+      break;
+    case PG_QUERY__NODE__NODE_DROP_STMT:
+      switch (node->drop_stmt->remove_type) {
+        case PG_QUERY__OBJECT_TYPE__OBJECT_INDEX:
+          name = "DROP INDEX";
+          break;
+        case PG_QUERY__OBJECT_TYPE__OBJECT_SEQUENCE:
+          name = "DROP SEQUENCE";
+          break;
+        default:
+          name = "DROP TABLE";
+      }
+      break;
+    case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT:
+      name = "ALTER TABLE";
+      break;
+    case PG_QUERY__NODE__NODE_TRUNCATE_STMT:
+      name = "TRUNCATE TABLE";
+      break;
+    case PG_QUERY__NODE__NODE_COPY_STMT:
+      if (node->copy_stmt->is_from) name = "COPY FROM";
+      break;
+    case PG_QUERY__NODE__NODE_CREATE_SEQ_STMT:
+      name = "CREATE SEQUENCE";
+      break;
+    case PG_QUERY__NODE__NODE_CREATE_ROLE_STMT:
+      name = "CREATE ROLE";
+      break;
+    case PG_QUERY__NODE__NODE_ALTER_ROLE_STMT:
+      name = "ALTER ROLE";
+      break;
+    case PG_QUERY__NODE__NODE_DROP_ROLE_STMT:
+      name = "DROP ROLE";
+      break;
+    case PG_QUERY__NODE__NODE_VACUUM_STMT:
+      return Status::Sql("25006", "cannot execute VACUUM during recovery");
+    default:
+      break;
+  }
+  if (!name) return Status::OK();
+  return Status::Sql("25006", fmt::format("cannot execute {} in a read-only transaction", name));
+}
+
+}  // namespace
+
 Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<ParsedStatement> stmt,
                                                              std::vector<int32_t> param_types) {
   auto p = std::make_shared<Prepared>();
@@ -941,6 +1014,7 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<Par
     return std::shared_ptr<PreparedStatement>(p);
   }
   const PgQuery__Node* node = stmt->raw->stmt;
+  if (ctx_->in_recovery()) WALREP_RETURN_IF_ERROR(CheckReadOnly(node));
   // Analysis reads the catalog, so the transaction (and its snapshot) starts here.
   if (db_ && !in_txn_) {
     BeginTransaction();

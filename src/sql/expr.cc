@@ -586,6 +586,9 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
   if ((name == "txid_current" || name == "pg_current_xact_id") && fc->n_args == 0) {
     return MakeExpr(oid::kInt8, [](EvalState& st) -> Result<Value> {
       if (!st.exec || !st.exec->db()) return Status::Sql("0A000", "no transaction manager");
+      if (st.ctx->in_recovery()) {
+        return Status::Sql("25006", "cannot assign TransactionIds during recovery");
+      }
       return Value::Int(oid::kInt8, st.exec->txn().ensure_xid());
     });
   }

@@ -24,9 +24,13 @@ void Registry::AddTableFunction(TableFunctionDef fn) {
   // Called in a select list, the function yields its first row as a record, like PostgreSQL's
   // composite-returning functions: (a,b,c).
   TableFunctionDef copy = fn;
-  AddFunction(
+  FunctionDef f =
       FixedFunction(fn.name, fn.arg_types, oid::kRecord, [copy](FunctionCall& c) -> Result<Value> {
-        WALREP_ASSIGN_OR_RETURN(std::vector<Row> rows, copy.rows(c.ctx, c.args));
+        std::vector<Value> args = c.args;
+        for (size_t i = args.size(); i < copy.arg_types.size(); i++) {
+          args.push_back(Value::Null(copy.arg_types[i]));
+        }
+        WALREP_ASSIGN_OR_RETURN(std::vector<Row> rows, copy.rows(c.ctx, args));
         if (rows.empty()) return Value::Null(oid::kRecord);
         std::string out = "(";
         FormatOptions fo;
@@ -47,7 +51,18 @@ void Registry::AddTableFunction(TableFunctionDef fn) {
           }
         }
         return Value::Text(oid::kRecord, out + ")");
-      }));
+      });
+  if (fn.min_args < fn.arg_types.size()) {
+    auto full = f.resolve;
+    size_t min = fn.min_args;
+    std::vector<int32_t> all = fn.arg_types;
+    f.resolve = [full, min, all](std::vector<int32_t>& types) -> Result<int32_t> {
+      if (types.size() < min || types.size() > all.size()) return full(types);
+      types.assign(all.begin(), all.begin() + static_cast<long>(types.size()));
+      return oid::kRecord;
+    };
+  }
+  AddFunction(std::move(f));
   table_functions_[key] = std::move(fn);
 }
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <cstring>
 #include <ctime>
 
 #include "walrep/common/logging.h"
@@ -18,6 +19,37 @@ wal::CheckPoint NewCheckPoint(const ControlFileData& c, Lsn redo, bool fpw) {
   cp.full_page_writes = fpw ? 1 : 0;
   cp.time = std::time(nullptr);
   return cp;
+}
+
+// backup_label as pg_basebackup writes it: START WAL LOCATION and CHECKPOINT LOCATION.
+struct BackupLabel {
+  Lsn start;
+  Lsn checkpoint;
+};
+
+Result<std::optional<BackupLabel>> ReadBackupLabel(io::FileSystem* fs, const std::string& dir) {
+  std::string path = dir + "/backup_label";
+  if (!fs->Exists(path)) return std::optional<BackupLabel>();
+  WALREP_ASSIGN_OR_RETURN(std::string text, fs->ReadFile(path));
+  BackupLabel b;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? text.size() : nl + 1;
+    auto value = [&](const char* key) -> std::optional<Lsn> {
+      if (line.rfind(key, 0) != 0) return std::nullopt;
+      std::string rest = line.substr(std::strlen(key));
+      return Lsn::Parse(rest.substr(0, rest.find(' ')));
+    };
+    if (auto v = value("START WAL LOCATION: ")) b.start = *v;
+    if (auto v = value("CHECKPOINT LOCATION: ")) b.checkpoint = *v;
+  }
+  if (!b.start.valid() || !b.checkpoint.valid()) {
+    return Status::Corruption(fmt::format("invalid data in file \"{}\"", path))
+        .WithSeverity(Severity::kFatal);
+  }
+  return std::optional<BackupLabel>(b);
 }
 
 }  // namespace
@@ -52,6 +84,20 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   result->crash_recovery = state != DbState::kShutdowned;
   wal::WalReader reader(opts.fs, x->wal_dir(), control.checkpoint_copy.this_timeline);
   Lsn ckpt(control.checkpoint);
+  // A base backup: replay starts at the checkpoint its backup_label names (pg_control was
+  // copied last and may point later), and the data is consistent only once the backup's
+  // BACKUP_END record has been replayed.
+  WALREP_ASSIGN_OR_RETURN(auto label, ReadBackupLabel(opts.fs, opts.data_dir));
+  if (label) {
+    WALREP_LOG("starting backup recovery with redo LSN {}, checkpoint LSN {}",
+               label->start.ToString(), label->checkpoint.ToString());
+    ckpt = label->checkpoint;
+    result->from_backup = true;
+    result->crash_recovery = true;
+    control.checkpoint = ckpt.value();
+    control.backup_start_point = label->start.value();
+    control.backup_end_required = 1;
+  }
   auto ckpt_rec = reader.ReadRecord(ckpt);
   if (!ckpt_rec.ok() || ckpt_rec->rmid != wal::kRmXlog ||
       ((ckpt_rec->info & 0xF0) != wal::kXlogCheckpointShutdown &&
@@ -62,11 +108,27 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
         .WithDetail(ckpt_rec.ok() ? "" : ckpt_rec.status().message());
   }
   WALREP_ASSIGN_OR_RETURN(wal::CheckPoint cp, wal::DecodeCheckPoint(ckpt_rec->main_data));
-  if (result->crash_recovery) {
+  if (label) control.checkpoint_copy = cp;
+  if (opts.standby) {
+    WALREP_LOG("entering standby mode");
+    control.state = static_cast<uint32_t>(DbState::kInArchiveRecovery);
+    WALREP_RETURN_IF_ERROR(WriteControlFile(opts.fs, opts.data_dir, control));
+  } else if (result->crash_recovery) {
     WALREP_LOG("database system was not properly shut down; automatic recovery in progress");
     control.state = static_cast<uint32_t>(DbState::kInCrashRecovery);
     WALREP_RETURN_IF_ERROR(WriteControlFile(opts.fs, opts.data_dir, control));
   }
+  if (label) {
+    // pg_control now carries the backup's start; the label is not needed again.
+    WALREP_RETURN_IF_ERROR(
+        opts.fs->Rename(opts.data_dir + "/backup_label", opts.data_dir + "/backup_label.old"));
+    WALREP_RETURN_IF_ERROR(opts.fs->SyncDir(opts.data_dir));
+  }
+  {
+    MutexLock l(&x->mu_);
+    x->control_ = control;
+  }
+  if (opts.before_redo) opts.before_redo(cp);
   // Replay from the REDO point. The first record read may be the checkpoint itself.
   Lsn pos(cp.redo);
   result->redo_start = pos;
@@ -80,6 +142,7 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
       break;
     }
     WALREP_RETURN_IF_ERROR(redo(*rec));
+    WALREP_RETURN_IF_ERROR(x->NoteReplayed(*rec).status());
     if (rec->lsn > ckpt) result->records_replayed++;
     if (rec->xid != 0 && rec->xid >= max_xid) max_xid = static_cast<uint64_t>(rec->xid) + 1;
     prev = rec->lsn;
@@ -92,6 +155,21 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
         .WithSeverity(Severity::kPanic);
   }
   result->end = pos;
+  if (opts.standby) {
+    // The rest arrives from the primary; the startup thread continues from `pos`.
+    WALREP_LOG("redo starts at {}", result->redo_start.ToString());
+    MutexLock l(&x->mu_);
+    x->control_.checkpoint_copy.next_xid =
+        std::max<uint64_t>(x->control_.checkpoint_copy.next_xid, max_xid);
+    return x;
+  }
+  if (x->control().backup_end_required) {
+    return Status::Corruption("WAL ends before end of online backup")
+        .WithSeverity(Severity::kFatal)
+        .WithHint(
+            "All WAL generated while online backup was taken must be available at "
+            "recovery.");
+  }
   if (result->crash_recovery) {
     WALREP_LOG("redo starts at {}", result->redo_start.ToString());
     WALREP_LOG("redo done at {}; last stop reason: {}", result->last_record.ToString(),
@@ -118,6 +196,7 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
       WALREP_RETURN_IF_ERROR(opts.fs->Remove(x->wal_dir() + "/" + n));
     }
   }
+  control = x->control();
   control.checkpoint_copy.next_xid = std::max<uint64_t>(control.checkpoint_copy.next_xid, max_xid);
 
   wal::WalWriterOptions wo;
@@ -145,7 +224,7 @@ XLog::~XLog() {
   if (writer_) writer_->Stop().IgnoreError();  // Shutdown() reports errors; this is a backstop
 }
 
-Result<Lsn> XLog::Checkpoint(bool shutdown, const char* reason) {
+Result<Lsn> XLog::Checkpoint(bool shutdown, const char* reason, Lsn* redo_out) {
   MutexLock l(&mu_);
   auto started = std::chrono::steady_clock::now();
   if (opts_.log_checkpoints) WALREP_LOG("checkpoint starting: {}", reason);
@@ -169,6 +248,7 @@ Result<Lsn> XLog::Checkpoint(bool shutdown, const char* reason) {
     WALREP_LOG("checkpoint complete: wrote 0 buffers (0.0%); total={:.3f} s; lsn={}, redo lsn={}",
                secs, pos.start.ToString(), redo.ToString());
   }
+  if (redo_out) *redo_out = redo;
   return pos.start;
 }
 
@@ -177,6 +257,10 @@ Status XLog::RemoveOldSegments(Lsn redo) {
   uint64_t seg_size = wal::kDefaultSegSize;
   uint64_t keep_from =
       redo.value() > opts_.wal_keep_bytes ? redo.value() - opts_.wal_keep_bytes : 0;
+  if (keep_hook_) {
+    Lsn slot_min = keep_hook_();
+    if (slot_min.valid() && slot_min.value() < keep_from) keep_from = slot_min.value();
+  }
   XLogSegNo oldest = wal::SegmentOf(Lsn(keep_from), seg_size);
   WALREP_ASSIGN_OR_RETURN(auto names, opts_.fs->ListDir(wal_dir()));
   for (const auto& n : names) {
@@ -187,6 +271,47 @@ Status XLog::RemoveOldSegments(Lsn redo) {
     }
   }
   return Status::OK();
+}
+
+Result<bool> XLog::NoteReplayed(const wal::DecodedRecord& rec) {
+  if (rec.rmid != wal::kRmXlog || (rec.info & 0xF0) != wal::kXlogBackupEnd ||
+      rec.main_data.size() < 8) {
+    return false;
+  }
+  uint64_t start;
+  std::memcpy(&start, rec.main_data.data(), 8);
+  MutexLock l(&mu_);
+  if (!control_.backup_end_required || start != control_.backup_start_point) return false;
+  WALREP_LOG("backup end reached at {}", rec.end_lsn.ToString());
+  control_.backup_end_required = 0;
+  control_.backup_start_point = 0;
+  control_.min_recovery_point = rec.end_lsn.value();
+  control_.min_recovery_point_tli = timeline();
+  WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
+  return true;
+}
+
+bool XLog::consistent() const {
+  MutexLock l(&mu_);
+  return control_.backup_end_required == 0;
+}
+
+Status XLog::Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) {
+  MutexLock l(&mu_);
+  if (ckpt.value() <= control_.checkpoint) return Status::OK();
+  control_.checkpoint = ckpt.value();
+  control_.checkpoint_copy = cp;
+  WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
+  if (opts_.log_checkpoints) {
+    WALREP_LOG("restartpoint complete: recovery restart point at {}", Lsn(cp.redo).ToString());
+  }
+  return RemoveOldSegments(Lsn(cp.redo));
+}
+
+Status XLog::ShutdownInRecovery() {
+  MutexLock l(&mu_);
+  control_.state = static_cast<uint32_t>(DbState::kShutdownedInRecovery);
+  return WriteControlFile(opts_.fs, opts_.data_dir, control_);
 }
 
 Result<Lsn> XLog::SwitchWal() {

@@ -48,6 +48,7 @@ class BtreeIndex {
   // VACUUM: removes every entry for which is_dead(tid) holds, leaf by leaf (each changed leaf
   // WAL-logged). is_dead may read heap pages: the lock order is index, then heap.
   Status RemoveDead(const std::function<Result<bool>(TupleId)>& is_dead) EXCLUDES(mu_);
+  Mutex* mutex() { return &mu_; }
 
  private:
   struct Item {

@@ -24,6 +24,8 @@ struct EngineOptions {
   storage::XLogOptions xlog;  // fs and data_dir live here
   size_t shared_buffers = 16384;
   bool checksums = false;
+  // Standby: stay in recovery after replaying pg_wal (xlog.standby is set from this).
+  bool standby = false;
 };
 
 class Engine {
@@ -43,6 +45,12 @@ class Engine {
   // A new object id (tables, relation files). Ids are handed out from ranges reserved with an
   // XLOG NEXTOID record, so an id is never reused after a crash, as in PostgreSQL.
   Result<uint32_t> NewOid() EXCLUDES(oid_mu_);
+
+  // Standby: redo of one record received after startup (the startup thread's loop).
+  Status Redo(const wal::DecodedRecord& rec);
+  // Standby restartpoint at a replayed checkpoint record: pages and commit log flushed, then
+  // pg_control points at it.
+  Status Restartpoint(Lsn ckpt, const wal::CheckPoint& cp);
 
   Status Shutdown();
   void AbandonForTest() { xlog_->AbandonForTest(); }

@@ -62,6 +62,9 @@ struct HeapEnv {
   TransactionManager* txm = nullptr;
   bool full_page_writes = true;
   std::atomic<uint32_t>* next_oid = nullptr;  // advanced by XLOG NEXTOID records during redo
+  // The lock B-tree scans hold; redo holds it while restoring a record's pages, so a hot
+  // standby reader never sees half of a split.
+  std::function<Mutex*(const RelFileNode&)> index_lock;
 };
 
 // The calling transaction.

@@ -101,6 +101,19 @@ class TransactionManager {
   void RedoAbort(TransactionId xid) EXCLUDES(mu_);
   void AdvanceNextXid(TransactionId xid) EXCLUDES(mu_);
 
+  // Hot standby (counterpart: KnownAssignedXids in procarray.c). Every xid the primary has
+  // handed out below the newest one seen in WAL counts as running until its commit or abort
+  // record is replayed, so a standby snapshot never shows part of a transaction. Replay starts
+  // from a checkpoint: the xids from its oldest active xid up to its next xid that the commit
+  // log does not show as finished are running.
+  void StartHotStandby(TransactionId oldest_active, TransactionId next_xid) EXCLUDES(mu_);
+  // A STANDBY RUNNING_XACTS record: xids below next_xid not listed as running have ended (a
+  // transaction the primary lost in a crash writes no abort record).
+  void RedoRunningXacts(TransactionId next_xid, const std::vector<TransactionId>& running)
+      EXCLUDES(mu_);
+  // Primary: writes a RUNNING_XACTS record (PostgreSQL's xl_running_xacts) for standbys.
+  Status LogRunningXacts() EXCLUDES(mu_);
+
  private:
   void PublishUpTo(Lsn flushed) EXCLUDES(mu_);
 
@@ -115,6 +128,7 @@ class TransactionManager {
   mutable std::multiset<TransactionId> snapshot_xmins_ GUARDED_BY(mu_);
   std::map<Lsn, std::pair<TransactionId, XidStatus>> to_publish_ GUARDED_BY(mu_);
   std::unordered_map<TransactionId, TransactionId> waits_for_ GUARDED_BY(mu_);
+  bool hot_standby_ GUARDED_BY(mu_) = false;
 };
 
 // XACT record payloads in PostgreSQL's layout: int64 xact_time (µs since 2000-01-01).

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <vector>
 
 #include "walrep/common/lsn.h"
 #include "walrep/common/mutex.h"
@@ -28,12 +29,17 @@ class LsnWaiter {
     return WaitFor(target, std::chrono::steady_clock::time_point::max());
   }
   void Shutdown() EXCLUDES(mu_);
+  // An eventfd written to whenever the value grows, for threads that also wait on a socket
+  // (walsenders): they poll the socket and the eventfd together.
+  void AddListener(int event_fd) EXCLUDES(mu_);
+  void RemoveListener(int event_fd) EXCLUDES(mu_);
 
  private:
   mutable Mutex mu_;
   CondVar cv_{&mu_};
   Lsn value_ GUARDED_BY(mu_);
   bool shutdown_ GUARDED_BY(mu_) = false;
+  std::vector<int> listeners_ GUARDED_BY(mu_);
 };
 
 }  // namespace walrep

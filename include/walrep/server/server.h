@@ -27,6 +27,10 @@
 #include "walrep/common/time.h"
 #include "walrep/io/file_system.h"
 #include "walrep/protocol/hba.h"
+#include "walrep/replication/slots.h"
+#include "walrep/replication/startup.h"
+#include "walrep/replication/walreceiver.h"
+#include "walrep/replication/walsender.h"
 #include "walrep/server/pid_file.h"
 #include "walrep/server/roles.h"
 #include "walrep/sql/executor.h"
@@ -91,6 +95,12 @@ class Server {
   ShutdownMode shutdown_mode() const { return shutdown_.load(std::memory_order_acquire); }
   // True until crash recovery has finished; sessions are refused with 57P03 meanwhile.
   bool starting_up() const { return starting_up_.load(std::memory_order_acquire); }
+  // Why a session is refused while starting_up(): 57P03 with PostgreSQL's texts.
+  Status NotAcceptingConnections() const;
+  // A standby (standby.signal): recovery never ends; only read-only queries run.
+  bool in_recovery() const { return standby_; }
+  // CHECKPOINT: a checkpoint on a primary, a restartpoint on a standby.
+  Status RequestCheckpoint();
   storage::XLog& xlog() { return engine_->xlog(); }
   sql::Database* database() { return &db_; }
   // Re-reads configuration files and pg_hba.conf; logs what could not change.
@@ -124,6 +134,10 @@ class Server {
   Result<bool> SignalBackend(int32_t pid, bool terminate, const std::string& requester,
                              bool requester_superuser, std::string* warning) EXCLUDES(mu_);
 
+  replication::WalSenderRegistry& wal_senders() { return wal_senders_; }
+  replication::ReplicationEnv* repl_env() { return &repl_env_; }
+  replication::SlotManager& slots() { return *slots_; }
+
   // Called by the listener for each accepted socket; starts a session thread.
   void StartSession(int fd, bool local, const sockaddr_storage& peer);
 
@@ -133,6 +147,9 @@ class Server {
   Status LoadSsl(const ServerSettings& s, std::shared_ptr<SSL_CTX>* out) const;
   void RegisterViews();
   void RegisterWalFunctions();
+  // Creates the walreceiver and startup threads of a standby (started by Start()).
+  void StartStandby(const storage::RecoveryResult& rr);
+  Status RequireNotInRecovery(const char* fn);
   // The checkpointer: a checkpoint every checkpoint_timeout, or sooner when the WAL written
   // since the last REDO point nears max_wal_size. Waits on the WAL flush position (LsnWaiter).
   void CheckpointerLoop();
@@ -152,6 +169,13 @@ class Server {
   std::unique_ptr<access::Engine> engine_;  // set once recovery is done
   std::unique_ptr<catalog::Catalog> catalog_;
   sql::Database db_;
+  std::unique_ptr<replication::SlotManager> slots_;
+  bool standby_ = false;  // const after Start()
+  std::atomic<bool> consistent_{false};
+  std::unique_ptr<replication::WalReceiver> receiver_;
+  std::unique_ptr<replication::Startup> startup_;
+  replication::WalSenderRegistry wal_senders_;
+  replication::ReplicationEnv repl_env_;  // filled by Start()
   std::atomic<bool> starting_up_{true};
   std::thread checkpointer_;
   std::atomic<bool> checkpointer_stop_{false};

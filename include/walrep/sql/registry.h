@@ -53,6 +53,7 @@ struct FunctionDef {
 struct TableFunctionDef {
   std::string name;
   std::vector<int32_t> arg_types;
+  size_t min_args = SIZE_MAX;  // trailing arguments may be left out (passed as NULL); default all
   std::vector<ViewColumn> columns;
   std::function<Result<std::vector<Row>>(SessionContext&, const std::vector<Value>&)> rows;
 };

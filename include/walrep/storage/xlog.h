@@ -32,6 +32,13 @@ struct XLogOptions {
   bool full_page_writes = true;
   uint64_t wal_keep_bytes = 0;  // wal_keep_size
   bool log_checkpoints = true;
+  // Standby: replay what is in pg_wal, then stay in recovery (no writer; the startup thread
+  // replays the rest as it arrives). The tail after the last valid record is kept, since the
+  // walreceiver will complete it.
+  bool standby = false;
+  // Called once before replay with the checkpoint replay starts from (hot standby initialises
+  // its running-transaction set from it).
+  std::function<void(const wal::CheckPoint&)> before_redo;
 };
 
 // Applies one record during recovery (the engine's redo dispatch table).
@@ -39,6 +46,7 @@ using RedoFn = std::function<Status(const wal::DecodedRecord&)>;
 
 struct RecoveryResult {
   bool crash_recovery = false;
+  bool from_backup = false;  // started from a base backup's backup_label
   Lsn redo_start;
   Lsn last_record;
   Lsn end;
@@ -56,7 +64,19 @@ class XLog {
                                             RecoveryResult* result);
   ~XLog();
 
+  // REQUIRES: !in_recovery().
   wal::WalWriter& writer() { return *writer_; }
+  bool in_recovery() const { return writer_ == nullptr; }
+  // Recovery: a record was replayed (an XLOG BACKUP_END matching the backup being restored
+  // ends the backup). Returns true when this record made the data consistent.
+  Result<bool> NoteReplayed(const wal::DecodedRecord& rec) EXCLUDES(mu_);
+  // False while a base backup's WAL has not been replayed to its end.
+  bool consistent() const EXCLUDES(mu_);
+  // Standby restartpoint: the caller has flushed every page and the commit log up to the
+  // replayed checkpoint record `ckpt`; pg_control now points at it and older WAL is removed.
+  Status Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) EXCLUDES(mu_);
+  // Standby shutdown: pg_control says "shut down in recovery".
+  Status ShutdownInRecovery() EXCLUDES(mu_);
   std::string wal_dir() const { return opts_.data_dir + "/pg_wal"; }
   TimelineId timeline() const { return 1; }
   uint64_t system_identifier() const { return sysid_; }
@@ -68,8 +88,16 @@ class XLog {
     MutexLock l(&mu_);
     hook_ = std::move(hook);
   }
+  // Called by Checkpoint() before old segments are removed: WAL from the returned LSN on must
+  // be kept (replication slots); an invalid LSN keeps nothing extra.
+  using KeepHook = std::function<Lsn()>;
+  void SetKeepHook(KeepHook hook) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    keep_hook_ = std::move(hook);
+  }
   // Writes a checkpoint record and updates pg_control; returns the record's LSN.
-  Result<Lsn> Checkpoint(bool shutdown, const char* reason) EXCLUDES(mu_);
+  // `redo_out`, when given, receives the checkpoint's REDO point.
+  Result<Lsn> Checkpoint(bool shutdown, const char* reason, Lsn* redo_out = nullptr) EXCLUDES(mu_);
   // pg_switch_wal(): the switch record's end, or the current position when nothing to switch.
   Result<Lsn> SwitchWal() EXCLUDES(mu_);
   // Shutdown checkpoint and "shut down" state.
@@ -88,6 +116,7 @@ class XLog {
   mutable Mutex mu_;
   ControlFileData control_ GUARDED_BY(mu_);
   CheckpointHook hook_ GUARDED_BY(mu_);
+  KeepHook keep_hook_ GUARDED_BY(mu_);
 };
 
 }  // namespace walrep::storage

@@ -1,0 +1,79 @@
+// walrep: the startup (replay) thread of a standby.
+//
+// Continues replay where the engine's recovery stopped: reads the next record from pg_wal,
+// waits until the walreceiver has fsynced all of it (so no page can get ahead of durable WAL),
+// applies it through the engine's one redo dispatch table, and publishes the replay position
+// (end of the last applied record) and the time of the last replayed commit or abort. At
+// replayed checkpoints it makes a restartpoint every checkpoint_timeout (pages and commit log
+// flushed, pg_control advanced, older WAL removed), so a restarted standby resumes from recent
+// WAL. A base backup becomes consistent at its BACKUP_END record; until then the standby
+// refuses connections. Replay can be paused (pg_wal_replay_pause) and resumed.
+// Counterpart: the startup process (xlogrecovery.c) in PostgreSQL.
+// Thread safety: thread-safe.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "walrep/access/engine.h"
+#include "walrep/common/guc.h"
+#include "walrep/common/lsn_waiter.h"
+#include "walrep/common/mutex.h"
+#include "walrep/common/time.h"
+
+namespace walrep::replication {
+
+struct StartupOptions {
+  access::Engine* engine = nullptr;
+  io::FileSystem* fs = nullptr;
+  std::string wal_dir;
+  TimelineId timeline = 1;
+  LsnWaiter* received = nullptr;  // WAL fsynced by the walreceiver
+  Lsn start;                      // next record to replay
+  Lsn prev;                       // the record before it
+  std::function<std::shared_ptr<const ServerSettings>()> settings;
+  std::function<void()> on_consistent;  // called once, when reads may start
+  std::function<void()> on_replayed;    // after each applied batch (walreceiver replies)
+};
+
+class Startup {
+ public:
+  explicit Startup(StartupOptions opts);
+  ~Startup();
+
+  void Start();
+  void Stop();
+  // Replay position: where the record after the last replayed one starts.
+  LsnWaiter& replayed() { return replayed_; }
+  TimestampTz last_xact_replay_time() const { return last_xact_time_.load(); }
+  void Pause() EXCLUDES(mu_);
+  void Resume() EXCLUDES(mu_);
+  bool paused() const EXCLUDES(mu_);
+  // A restartpoint at the last replayed checkpoint record (CHECKPOINT on a standby).
+  Status Restartpoint() EXCLUDES(rp_mu_);
+
+ private:
+  void Loop();
+  Status MaybeRestartpoint(const wal::DecodedRecord& rec) EXCLUDES(rp_mu_);
+
+  const StartupOptions opts_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  LsnWaiter replayed_;
+  std::atomic<TimestampTz> last_xact_time_{0};
+
+  mutable Mutex mu_;
+  CondVar resumed_{&mu_};
+  bool paused_ GUARDED_BY(mu_) = false;
+
+  Mutex rp_mu_;  // one restartpoint at a time
+  std::optional<std::pair<Lsn, wal::CheckPoint>> last_ckpt_ GUARDED_BY(rp_mu_);
+  std::chrono::steady_clock::time_point last_rp_ GUARDED_BY(rp_mu_);
+  Lsn last_rp_redo_ GUARDED_BY(rp_mu_);
+};
+
+}  // namespace walrep::replication

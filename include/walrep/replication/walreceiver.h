@@ -1,0 +1,106 @@
+// walrep: the walreceiver — a standby's libpq client of its upstream's walsender.
+//
+// Connects with primary_conninfo exactly as PostgreSQL's walreceiver does (the conninfo
+// expanded, then replication=true dbname=replication and fallback_application_name), checks
+// IDENTIFY_SYSTEM's system identifier, and sends START_REPLICATION [SLOT primary_slot_name]
+// from the start of the segment that holds the position replay needs. Received XLogData is
+// written into pg_wal segments (created zero-filled, durably), fsynced whenever the incoming
+// stream pauses, and the flush position is published through an LsnWaiter that the startup
+// thread and cascading walsenders wait on. Replies ('r': write, flush and apply positions) go
+// out after each flush, when the upstream asks, when replay advances, and every
+// wal_receiver_status_interval; hot-standby feedback ('h') every interval when
+// hot_standby_feedback is on (one all-zero message when it is off). A lost connection or an
+// upstream restart leads to a reconnect after wal_retrieve_retry_interval; silence longer than
+// wal_receiver_timeout ends the connection.
+// Counterpart: walreceiver.c and libpqwalreceiver.c in PostgreSQL.
+// Thread safety: Start/Stop from the owner; status() and RequestReply() from any thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "walrep/common/guc.h"
+#include "walrep/common/lsn_waiter.h"
+#include "walrep/common/mutex.h"
+#include "walrep/common/time.h"
+#include "walrep/io/file_system.h"
+
+typedef struct pg_conn PGconn;
+
+namespace walrep::replication {
+
+// pg_stat_wal_receiver.
+struct WalReceiverStatus {
+  int32_t pid = 0;
+  std::string status = "starting";  // starting, streaming, waiting, stopping
+  Lsn receive_start_lsn;
+  TimelineId receive_start_tli = 0;
+  Lsn written, flushed;
+  TimelineId received_tli = 0;
+  TimestampTz last_msg_send_time = 0, last_msg_receipt_time = 0;
+  Lsn latest_end_lsn;
+  TimestampTz latest_end_time = 0;
+  std::string slot_name, sender_host, conninfo;
+  int sender_port = 0;
+  bool connected = false;
+};
+
+struct ReceiverOptions {
+  io::FileSystem* fs = nullptr;
+  std::string data_dir;
+  uint64_t system_identifier = 0;
+  TimelineId timeline = 1;
+  // Current settings (primary_conninfo, primary_slot_name, wal_receiver_*, ...), re-read on
+  // every connection attempt and status interval.
+  std::function<std::shared_ptr<const ServerSettings>()> settings;
+  std::function<Lsn()> applied;                 // replay position, for replies
+  std::function<TransactionId()> feedback_xmin;  // oldest xmin of standby queries
+};
+
+class WalReceiver {
+ public:
+  explicit WalReceiver(ReceiverOptions opts);
+  ~WalReceiver();
+
+  // Starts streaming from the segment that holds `start`.
+  void Start(Lsn start);
+  void Stop();
+  // WAL received and fsynced into pg_wal.
+  LsnWaiter& flushed() { return flushed_; }
+  // Replay advanced: send a reply soon (remote_apply waits on it).
+  void RequestReply();
+  WalReceiverStatus status() const EXCLUDES(mu_);
+
+ private:
+  void Loop();
+  // One connection: returns when it ends (error, upstream end, stop).
+  void Stream(PGconn* conn, Lsn start);
+  Status WriteWal(Lsn start, std::string_view data);
+  Status FlushWal();
+  bool SendReply(PGconn* conn, bool request_reply);
+  bool SendFeedback(PGconn* conn, bool force_zero);
+  void SetStatus(const std::function<void(WalReceiverStatus&)>& fn) EXCLUDES(mu_);
+  void InterruptibleSleep(int64_t millis);
+
+  const ReceiverOptions opts_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  int wake_fd_ = -1;  // eventfd: stop or reply requests
+  LsnWaiter flushed_;
+  Lsn start_;
+
+  // Owned by the receiver thread.
+  Lsn written_;
+  std::unique_ptr<io::RandomAccessFile> file_;
+  XLogSegNo file_segno_ = ~0ull;
+  bool unsynced_ = false;
+  std::vector<std::unique_ptr<io::RandomAccessFile>> closed_unsynced_;
+
+  mutable Mutex mu_;
+  WalReceiverStatus status_ GUARDED_BY(mu_);
+};
+
+}  // namespace walrep::replication

@@ -1,0 +1,253 @@
+// walrep: replication's system views and functions — pg_stat_replication,
+// pg_replication_slots, pg_create_physical_replication_slot(), pg_drop_replication_slot().
+#include <fmt/format.h>
+
+#include "walrep/replication/startup.h"
+#include "walrep/replication/walreceiver.h"
+#include "walrep/replication/walsender.h"
+#include "walrep/sql/registry.h"
+#include "walrep/sql/session_context.h"
+
+namespace walrep::replication {
+
+namespace {
+using sql::Value;
+namespace oid = sql::oid;
+
+Value LsnOrNull(Lsn l) {
+  return l.valid() ? Value::Int(oid::kPgLsn, static_cast<int64_t>(l.value()))
+                   : Value::Null(oid::kPgLsn);
+}
+Value LagOrNull(int64_t us) {
+  return us < 0 ? Value::Null(oid::kInterval) : Value::Interv(sql::Interval{0, 0, us});
+}
+Value TextOrNull(const std::string& s, int32_t type = oid::kText) {
+  return s.empty() ? Value::Null(type) : Value::Text(type, s);
+}
+Status RequireReplicationPrivilege(sql::SessionContext& ctx) {
+  if (ctx.is_superuser()) return Status::OK();
+  auto role = ctx.roles().Find(ctx.current_user());
+  if (role && role->replication) return Status::OK();
+  return Status::Sql("42501", "must be superuser or replication role to use replication slots");
+}
+}  // namespace
+
+void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
+  {
+    sql::ViewDef v;
+    v.name = "pg_stat_replication";
+    v.columns = {{"pid", oid::kInt4},
+                 {"usesysid", oid::kOid},
+                 {"usename", oid::kName},
+                 {"application_name", oid::kText},
+                 {"client_addr", oid::kInet},
+                 {"client_hostname", oid::kText},
+                 {"client_port", oid::kInt4},
+                 {"backend_start", oid::kTimestampTz},
+                 {"backend_xmin", oid::kXid},
+                 {"state", oid::kText},
+                 {"sent_lsn", oid::kPgLsn},
+                 {"write_lsn", oid::kPgLsn},
+                 {"flush_lsn", oid::kPgLsn},
+                 {"replay_lsn", oid::kPgLsn},
+                 {"write_lag", oid::kInterval},
+                 {"flush_lag", oid::kInterval},
+                 {"replay_lag", oid::kInterval},
+                 {"sync_priority", oid::kInt4},
+                 {"sync_state", oid::kText},
+                 {"reply_time", oid::kTimestampTz}};
+    v.rows = [env](sql::SessionContext& ctx) -> Result<std::vector<sql::Row>> {
+      std::vector<sql::Row> rows;
+      bool su = ctx.is_superuser();
+      std::string me = ctx.current_user();
+      for (const WalSndStatus& w : env->registry->List()) {
+        sql::Row row;
+        row.push_back(Value::Int(oid::kInt4, w.pid));
+        row.push_back(Value::Int(oid::kOid, 10));
+        row.push_back(Value::Text(oid::kName, w.user));
+        row.push_back(Value::Text(oid::kText, w.application_name));
+        if (!su && w.user != me) {
+          // PostgreSQL shows only who and what to roles without pg_read_all_stats.
+          for (size_t i = row.size(); i < 20; i++) row.push_back(Value::Null(oid::kText));
+          rows.push_back(std::move(row));
+          continue;
+        }
+        row.push_back(TextOrNull(w.client_addr, oid::kInet));
+        row.push_back(Value::Null(oid::kText));
+        row.push_back(Value::Int(oid::kInt4, w.client_port));
+        row.push_back(Value::Timestamp(oid::kTimestampTz, w.backend_start));
+        row.push_back(w.xmin ? Value::Int(oid::kXid, w.xmin) : Value::Null(oid::kXid));
+        row.push_back(Value::Text(oid::kText, w.state));
+        row.push_back(LsnOrNull(w.sent));
+        row.push_back(LsnOrNull(w.write));
+        row.push_back(LsnOrNull(w.flush));
+        row.push_back(LsnOrNull(w.replay));
+        row.push_back(LagOrNull(w.write_lag_us));
+        row.push_back(LagOrNull(w.flush_lag_us));
+        row.push_back(LagOrNull(w.replay_lag_us));
+        row.push_back(Value::Int(oid::kInt4, 0));
+        row.push_back(Value::Text(oid::kText, "async"));
+        row.push_back(w.reply_time ? Value::Timestamp(oid::kTimestampTz, w.reply_time)
+                                   : Value::Null(oid::kTimestampTz));
+        rows.push_back(std::move(row));
+      }
+      return rows;
+    };
+    r->AddView(std::move(v));
+  }
+  {
+    sql::ViewDef v;
+    v.name = "pg_replication_slots";
+    v.columns = {{"slot_name", oid::kName},         {"plugin", oid::kName},
+                 {"slot_type", oid::kText},         {"datoid", oid::kOid},
+                 {"database", oid::kName},          {"temporary", oid::kBool},
+                 {"active", oid::kBool},            {"active_pid", oid::kInt4},
+                 {"xmin", oid::kXid},               {"catalog_xmin", oid::kXid},
+                 {"restart_lsn", oid::kPgLsn},      {"confirmed_flush_lsn", oid::kPgLsn},
+                 {"wal_status", oid::kText},        {"safe_wal_size", oid::kInt8},
+                 {"two_phase", oid::kBool}};
+    v.rows = [env](sql::SessionContext&) -> Result<std::vector<sql::Row>> {
+      std::vector<sql::Row> rows;
+      for (const SlotInfo& s : env->slots->List()) {
+        rows.push_back({Value::Text(oid::kName, s.name), Value::Null(oid::kName),
+                        Value::Text(oid::kText, "physical"), Value::Null(oid::kOid),
+                        Value::Null(oid::kName), Value::Bool(s.temporary),
+                        Value::Bool(s.active_pid != 0),
+                        s.active_pid ? Value::Int(oid::kInt4, s.active_pid)
+                                     : Value::Null(oid::kInt4),
+                        s.xmin ? Value::Int(oid::kXid, s.xmin) : Value::Null(oid::kXid),
+                        Value::Null(oid::kXid), LsnOrNull(s.restart_lsn), Value::Null(oid::kPgLsn),
+                        s.restart_lsn.valid() ? Value::Text(oid::kText, "reserved")
+                                              : Value::Null(oid::kText),
+                        Value::Null(oid::kInt8), Value::Bool(false)});
+      }
+      return rows;
+    };
+    r->AddView(std::move(v));
+  }
+  {
+    sql::TableFunctionDef f;
+    f.name = "pg_create_physical_replication_slot";
+    f.arg_types = {oid::kName, oid::kBool, oid::kBool};
+    f.min_args = 1;
+    f.columns = {{"slot_name", oid::kName}, {"lsn", oid::kPgLsn}};
+    f.rows = [env](sql::SessionContext& ctx,
+                   const std::vector<Value>& args) -> Result<std::vector<sql::Row>> {
+      WALREP_RETURN_IF_ERROR(RequireReplicationPrivilege(ctx));
+      if (args[0].is_null()) return std::vector<sql::Row>{};
+      std::string name = args[0].as_string();
+      bool reserve = !args[1].is_null() && args[1].as_bool();
+      bool temporary = !args[2].is_null() && args[2].as_bool();
+      Lsn restart = reserve ? env->redo_pointer() : Lsn();
+      WALREP_RETURN_IF_ERROR(env->slots->Create(name, temporary, restart, ctx.backend_pid()));
+      return std::vector<sql::Row>{{Value::Text(oid::kName, name), LsnOrNull(restart)}};
+    };
+    r->AddTableFunction(std::move(f));
+  }
+  {
+    sql::ViewDef v;
+    v.name = "pg_stat_wal_receiver";
+    v.columns = {{"pid", oid::kInt4},
+                 {"status", oid::kText},
+                 {"receive_start_lsn", oid::kPgLsn},
+                 {"receive_start_tli", oid::kInt4},
+                 {"written_lsn", oid::kPgLsn},
+                 {"flushed_lsn", oid::kPgLsn},
+                 {"received_tli", oid::kInt4},
+                 {"last_msg_send_time", oid::kTimestampTz},
+                 {"last_msg_receipt_time", oid::kTimestampTz},
+                 {"latest_end_lsn", oid::kPgLsn},
+                 {"latest_end_time", oid::kTimestampTz},
+                 {"slot_name", oid::kText},
+                 {"sender_host", oid::kText},
+                 {"sender_port", oid::kInt4},
+                 {"conninfo", oid::kText}};
+    v.rows = [env](sql::SessionContext& ctx) -> Result<std::vector<sql::Row>> {
+      std::vector<sql::Row> rows;
+      if (!env->receiver) return rows;
+      WalReceiverStatus w = env->receiver->status();
+      if (!w.connected && w.pid == 0) return rows;
+      auto ts = [](TimestampTz t) {
+        return t ? Value::Timestamp(oid::kTimestampTz, t) : Value::Null(oid::kTimestampTz);
+      };
+      auto tli = [](TimelineId t) {
+        return t ? Value::Int(oid::kInt4, t) : Value::Null(oid::kInt4);
+      };
+      sql::Row row{Value::Int(oid::kInt4, w.pid), Value::Text(oid::kText, w.status),
+                   LsnOrNull(w.receive_start_lsn), tli(w.receive_start_tli), LsnOrNull(w.written),
+                   LsnOrNull(w.flushed), tli(w.received_tli), ts(w.last_msg_send_time),
+                   ts(w.last_msg_receipt_time), LsnOrNull(w.latest_end_lsn),
+                   ts(w.latest_end_time), TextOrNull(w.slot_name), TextOrNull(w.sender_host),
+                   w.sender_port ? Value::Int(oid::kInt4, w.sender_port)
+                                 : Value::Null(oid::kInt4),
+                   TextOrNull(w.conninfo)};
+      if (!ctx.is_superuser()) {
+        for (size_t i = 2; i < row.size(); i++) row[i] = Value::Null(row[i].type());
+      }
+      rows.push_back(std::move(row));
+      return rows;
+    };
+    r->AddView(std::move(v));
+  }
+  auto recovery_fn = [r](const char* name, int32_t type,
+                         std::function<Result<Value>(sql::FunctionCall&)> fn) {
+    r->AddFunction(sql::FixedFunction(name, {}, type, std::move(fn)));
+  };
+  auto require_recovery = [env](const char* fn) -> Status {
+    if (env->startup) return Status::OK();
+    return Status::Sql("55000", "recovery is not in progress")
+        .WithHint(fmt::format("Recovery control functions can only be executed during "
+                              "recovery."));
+  };
+  recovery_fn("pg_last_wal_receive_lsn", oid::kPgLsn, [env](sql::FunctionCall&) -> Result<Value> {
+    return env->receiver ? LsnOrNull(env->receiver->flushed().value()) : Value::Null(oid::kPgLsn);
+  });
+  recovery_fn("pg_last_wal_replay_lsn", oid::kPgLsn, [env](sql::FunctionCall&) -> Result<Value> {
+    return env->startup ? LsnOrNull(env->startup->replayed().value()) : Value::Null(oid::kPgLsn);
+  });
+  recovery_fn("pg_last_xact_replay_timestamp", oid::kTimestampTz,
+              [env](sql::FunctionCall&) -> Result<Value> {
+                TimestampTz t = env->startup ? env->startup->last_xact_replay_time() : 0;
+                return t ? Value::Timestamp(oid::kTimestampTz, t)
+                         : Value::Null(oid::kTimestampTz);
+              });
+  recovery_fn("pg_is_wal_replay_paused", oid::kBool,
+              [env, require_recovery](sql::FunctionCall&) -> Result<Value> {
+                WALREP_RETURN_IF_ERROR(require_recovery("pg_is_wal_replay_paused"));
+                return Value::Bool(env->startup->paused());
+              });
+  recovery_fn("pg_get_wal_replay_pause_state", oid::kText,
+              [env, require_recovery](sql::FunctionCall&) -> Result<Value> {
+                WALREP_RETURN_IF_ERROR(require_recovery("pg_get_wal_replay_pause_state"));
+                return Value::Text(oid::kText,
+                                   env->startup->paused() ? "paused" : "not paused");
+              });
+  recovery_fn("pg_wal_replay_pause", oid::kVoid,
+              [env, require_recovery](sql::FunctionCall& c) -> Result<Value> {
+                if (!c.ctx.is_superuser()) {
+                  return Status::Sql("42501", "permission denied for function pg_wal_replay_pause");
+                }
+                WALREP_RETURN_IF_ERROR(require_recovery("pg_wal_replay_pause"));
+                env->startup->Pause();
+                return Value::Null(oid::kVoid);
+              });
+  recovery_fn("pg_wal_replay_resume", oid::kVoid,
+              [env, require_recovery](sql::FunctionCall& c) -> Result<Value> {
+                if (!c.ctx.is_superuser()) {
+                  return Status::Sql("42501",
+                                     "permission denied for function pg_wal_replay_resume");
+                }
+                WALREP_RETURN_IF_ERROR(require_recovery("pg_wal_replay_resume"));
+                env->startup->Resume();
+                return Value::Null(oid::kVoid);
+              });
+  r->AddFunction(sql::FixedFunction(
+      "pg_drop_replication_slot", {oid::kName}, oid::kVoid,
+      [env](sql::FunctionCall& c) -> Result<Value> {
+        WALREP_RETURN_IF_ERROR(RequireReplicationPrivilege(c.ctx));
+        WALREP_RETURN_IF_ERROR(env->slots->Drop(c.args[0].as_string(), false, c.ctx.backend_pid()));
+        return Value::Null(oid::kVoid);
+      }));
+}
+
+}  // namespace walrep::replication

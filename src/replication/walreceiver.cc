@@ -1,0 +1,388 @@
+// walrep: the walreceiver (see walreceiver.h).
+#include "walrep/replication/walreceiver.h"
+
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "walrep/common/logging.h"
+#include "walrep/wal/wal_writer.h"
+#include "walrep/wal/xlog_format.h"
+
+namespace walrep::replication {
+
+namespace {
+
+void PutInt64(std::string* s, uint64_t v) {
+  for (int i = 7; i >= 0; i--) s->push_back(static_cast<char>((v >> (i * 8)) & 0xFF));
+}
+void PutInt32(std::string* s, uint32_t v) {
+  for (int i = 3; i >= 0; i--) s->push_back(static_cast<char>((v >> (i * 8)) & 0xFF));
+}
+uint64_t GetInt64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; i++) v = (v << 8) | static_cast<uint8_t>(p[i]);
+  return v;
+}
+std::string TrimError(const char* msg) {
+  std::string s = msg ? msg : "";
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// The connection string as pg_stat_wal_receiver shows it: every option set, the password
+// replaced by asterisks.
+std::string ObfuscatedConninfo(PGconn* conn) {
+  PQconninfoOption* opts = PQconninfo(conn);
+  std::string out;
+  for (PQconninfoOption* o = opts; o && o->keyword; o++) {
+    if (!o->val || !*o->val || (o->dispchar && *o->dispchar == 'D')) continue;
+    std::string v = o->dispchar && *o->dispchar == '*' ? "********" : o->val;
+    if (!out.empty()) out += ' ';
+    out += fmt::format("{}={}", o->keyword, v);
+  }
+  PQconninfoFree(opts);
+  return out;
+}
+
+}  // namespace
+
+WalReceiver::WalReceiver(ReceiverOptions opts) : opts_(std::move(opts)) {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+}
+
+WalReceiver::~WalReceiver() {
+  Stop();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void WalReceiver::Start(Lsn start) {
+  start_ = wal::SegmentStart(wal::SegmentOf(start, wal::kDefaultSegSize), wal::kDefaultSegSize);
+  flushed_.Advance(start_);
+  written_ = start_;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void WalReceiver::Stop() {
+  if (!thread_.joinable()) return;
+  stop_.store(true);
+  RequestReply();
+  thread_.join();
+}
+
+void WalReceiver::RequestReply() {
+  uint64_t one = 1;
+  if (::write(wake_fd_, &one, sizeof(one)) < 0) {
+    // The counter is already non-zero: the receiver will wake anyway.
+  }
+}
+
+WalReceiverStatus WalReceiver::status() const {
+  MutexLock l(&mu_);
+  return status_;
+}
+
+void WalReceiver::SetStatus(const std::function<void(WalReceiverStatus&)>& fn) {
+  MutexLock l(&mu_);
+  fn(status_);
+}
+
+void WalReceiver::InterruptibleSleep(int64_t millis) {
+  pollfd p{wake_fd_, POLLIN, 0};
+  ::poll(&p, 1, static_cast<int>(std::min<int64_t>(millis, 1 << 30)));
+  uint64_t v;
+  while (::read(wake_fd_, &v, sizeof(v)) > 0) {
+  }
+}
+
+void WalReceiver::Loop() {
+  SetStatus([](WalReceiverStatus& s) { s.pid = static_cast<int32_t>(::syscall(SYS_gettid)); });
+  Lsn start = start_;
+  while (!stop_.load()) {
+    auto settings = opts_.settings();
+    int64_t retry_ms = settings->GetInt("wal_retrieve_retry_interval");
+    std::string conninfo = settings->GetString("primary_conninfo");
+    if (conninfo.empty()) {
+      SetStatus([](WalReceiverStatus& s) { s.status = "waiting"; });
+      InterruptibleSleep(retry_ms);
+      continue;
+    }
+    std::string app = settings->GetString("cluster_name");
+    if (app.empty()) app = "walreceiver";
+    const char* keys[] = {"dbname", "replication", "dbname", "fallback_application_name",
+                          nullptr};
+    const char* vals[] = {conninfo.c_str(), "true", "replication", app.c_str(), nullptr};
+    PGconn* conn = PQconnectdbParams(keys, vals, 1);
+    if (PQstatus(conn) != CONNECTION_OK) {
+      WALREP_LOG_ERROR("could not connect to the primary server: {}",
+                       TrimError(PQerrorMessage(conn)));
+      PQfinish(conn);
+      InterruptibleSleep(retry_ms);
+      continue;
+    }
+    Stream(conn, start);
+    PQfinish(conn);
+    FlushWal().IgnoreError();  // errors are reported by the next write; nothing more to do here
+    SetStatus([](WalReceiverStatus& s) {
+      s.connected = false;
+      s.status = "waiting";
+    });
+    // Resume from the segment holding everything fsynced so far.
+    start = wal::SegmentStart(wal::SegmentOf(flushed_.value(), wal::kDefaultSegSize),
+                              wal::kDefaultSegSize);
+    if (!stop_.load()) InterruptibleSleep(retry_ms);
+  }
+  SetStatus([](WalReceiverStatus& s) { s.status = "stopping"; });
+}
+
+void WalReceiver::Stream(PGconn* conn, Lsn start) {
+  PGresult* res = PQexec(conn, "IDENTIFY_SYSTEM");
+  if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 3) {
+    WALREP_LOG_ERROR("could not receive database system identifier and timeline ID from the "
+                     "primary server: {}",
+                     TrimError(PQerrorMessage(conn)));
+    PQclear(res);
+    return;
+  }
+  std::string sysid = PQgetvalue(res, 0, 0);
+  TimelineId upstream_tli = static_cast<TimelineId>(std::strtoul(PQgetvalue(res, 0, 1), nullptr, 10));
+  PQclear(res);
+  if (sysid != std::to_string(opts_.system_identifier)) {
+    WALREP_LOG_ERROR(
+        "database system identifier differs between the primary and standby (DETAIL: The "
+        "primary's identifier is {}, the standby's identifier is {}.)",
+        sysid, opts_.system_identifier);
+    return;
+  }
+  if (upstream_tli < opts_.timeline) {
+    WALREP_LOG_ERROR("highest timeline {} of the primary is behind recovery timeline {}",
+                     upstream_tli, opts_.timeline);
+    return;
+  }
+  auto settings = opts_.settings();
+  std::string slot = settings->GetString("primary_slot_name");
+  std::string cmd = "START_REPLICATION ";
+  if (!slot.empty()) cmd += fmt::format("SLOT \"{}\" ", slot);
+  cmd += fmt::format("{} TIMELINE {}", start.ToString(), opts_.timeline);
+  res = PQexec(conn, cmd.c_str());
+  if (PQresultStatus(res) != PGRES_COPY_BOTH) {
+    WALREP_LOG_ERROR("could not start WAL streaming: {}", TrimError(PQerrorMessage(conn)));
+    PQclear(res);
+    return;
+  }
+  PQclear(res);
+  WALREP_LOG("started streaming WAL from primary at {} on timeline {}", start.ToString(),
+             opts_.timeline);
+  written_ = start;
+  SetStatus([&](WalReceiverStatus& s) {
+    s.status = "streaming";
+    s.connected = true;
+    s.receive_start_lsn = start;
+    s.receive_start_tli = opts_.timeline;
+    s.received_tli = opts_.timeline;
+    s.slot_name = slot;
+    s.sender_host = PQhost(conn) ? PQhost(conn) : "";
+    s.sender_port = PQport(conn) ? std::atoi(PQport(conn)) : 0;
+    s.conninfo = ObfuscatedConninfo(conn);
+  });
+  bool feedback = settings->GetBool("hot_standby_feedback");
+  if (!SendReply(conn, false) || !SendFeedback(conn, !feedback)) return;
+  TimestampTz last_recv = NowTimestamp(), last_status = last_recv;
+  bool ping_sent = false;
+  while (!stop_.load()) {
+    char* buf = nullptr;
+    int n = PQgetCopyData(conn, &buf, 1);
+    if (n > 0) {
+      std::string_view msg(buf, static_cast<size_t>(n));
+      last_recv = NowTimestamp();
+      ping_sent = false;
+      Status st;
+      if (msg[0] == 'w' && msg.size() >= 25) {
+        Lsn data_start(GetInt64(msg.data() + 1));
+        Lsn wal_end(GetInt64(msg.data() + 9));
+        TimestampTz send_time = static_cast<TimestampTz>(GetInt64(msg.data() + 17));
+        st = WriteWal(data_start, msg.substr(25));
+        SetStatus([&](WalReceiverStatus& s) {
+          s.written = written_;
+          s.last_msg_send_time = send_time;
+          s.last_msg_receipt_time = last_recv;
+          if (wal_end != s.latest_end_lsn) {
+            s.latest_end_lsn = wal_end;
+            s.latest_end_time = send_time;
+          }
+        });
+      } else if (msg[0] == 'k' && msg.size() >= 18) {
+        Lsn wal_end(GetInt64(msg.data() + 1));
+        TimestampTz send_time = static_cast<TimestampTz>(GetInt64(msg.data() + 9));
+        bool reply = msg[17] != 0;
+        SetStatus([&](WalReceiverStatus& s) {
+          s.last_msg_send_time = send_time;
+          s.last_msg_receipt_time = last_recv;
+          if (wal_end != s.latest_end_lsn) {
+            s.latest_end_lsn = wal_end;
+            s.latest_end_time = send_time;
+          }
+        });
+        if (reply) {
+          st = FlushWal();
+          if (st.ok() && !SendReply(conn, false)) {
+            PQfreemem(buf);
+            return;
+          }
+        }
+      } else {
+        st = Status::ProtocolViolation(
+            fmt::format("unexpected message type \"{}\" in WAL stream", msg[0]));
+      }
+      PQfreemem(buf);
+      if (!st.ok()) {
+        WALREP_LOG_ERROR("{}", st.message());
+        return;
+      }
+      continue;
+    }
+    if (n == -1) {
+      FlushWal().IgnoreError();  // reported by the next attempt if the disk is failing
+      std::string why;
+      while ((res = PQgetResult(conn)) != nullptr) {
+        if (PQresultStatus(res) == PGRES_FATAL_ERROR) why = TrimError(PQresultErrorMessage(res));
+        PQclear(res);
+      }
+      if (!why.empty()) {
+        WALREP_LOG_ERROR("could not receive data from WAL stream: {}", why);
+      } else {
+        WALREP_LOG("replication terminated by primary server (End of WAL reached on timeline "
+                   "{} at {}.)",
+                   opts_.timeline, written_.ToString());
+      }
+      return;
+    }
+    if (n == -2) {
+      WALREP_LOG_ERROR("could not receive data from WAL stream: {}",
+                       TrimError(PQerrorMessage(conn)));
+      return;
+    }
+    // Nothing buffered: make what arrived durable and tell the upstream, then sleep.
+    if (written_ > flushed_.value()) {
+      Status st = FlushWal();
+      if (!st.ok()) {
+        WALREP_LOG_ERROR("{}", st.message());
+        return;
+      }
+      if (!SendReply(conn, false)) return;
+    }
+    settings = opts_.settings();
+    int64_t timeout_ms = settings->GetInt("wal_receiver_timeout");
+    int64_t interval_ms = settings->GetInt("wal_receiver_status_interval") * 1000;
+    TimestampTz now = NowTimestamp();
+    int64_t wait_ms = 60000;
+    if (interval_ms > 0) wait_ms = std::min(wait_ms, (last_status - now) / 1000 + interval_ms);
+    if (timeout_ms > 0) {
+      int64_t due = (last_recv - now) / 1000 + (ping_sent ? timeout_ms : timeout_ms / 2);
+      wait_ms = std::min(wait_ms, due);
+    }
+    pollfd fds[2] = {{PQsocket(conn), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    ::poll(fds, 2, static_cast<int>(std::max<int64_t>(wait_ms, 0)));
+    if (fds[1].revents & POLLIN) {
+      uint64_t v;
+      while (::read(wake_fd_, &v, sizeof(v)) > 0) {
+      }
+      if (stop_.load()) break;
+      if (!SendReply(conn, false)) return;  // replay advanced
+    }
+    if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !PQconsumeInput(conn)) {
+      WALREP_LOG_ERROR("could not receive data from WAL stream: {}",
+                       TrimError(PQerrorMessage(conn)));
+      return;
+    }
+    now = NowTimestamp();
+    if (timeout_ms > 0 && (now - last_recv) / 1000 >= timeout_ms) {
+      WALREP_LOG_ERROR("terminating walreceiver due to timeout");
+      return;
+    }
+    if (timeout_ms > 0 && !ping_sent && (now - last_recv) / 1000 >= timeout_ms / 2) {
+      if (!SendReply(conn, true)) return;
+      ping_sent = true;
+    }
+    if (interval_ms > 0 && (now - last_status) / 1000 >= interval_ms) {
+      if (!SendReply(conn, false)) return;
+      if (settings->GetBool("hot_standby_feedback") && !SendFeedback(conn, false)) return;
+      last_status = now;
+    }
+  }
+}
+
+Status WalReceiver::WriteWal(Lsn start, std::string_view data) {
+  uint64_t seg_size = wal::kDefaultSegSize;
+  std::string wal_dir = opts_.data_dir + "/pg_wal";
+  while (!data.empty()) {
+    XLogSegNo segno = wal::SegmentOf(start, seg_size);
+    uint64_t off = start.value() % seg_size;
+    size_t n = std::min<size_t>(data.size(), seg_size - off);
+    if (segno != file_segno_) {
+      if (file_ && unsynced_) closed_unsynced_.push_back(std::move(file_));
+      file_.reset();
+      unsynced_ = false;
+      WALREP_RETURN_IF_ERROR(
+          wal::CreateSegment(opts_.fs, wal_dir, opts_.timeline, segno, seg_size));
+      WALREP_ASSIGN_OR_RETURN(
+          file_, opts_.fs->OpenRandomAccess(
+                     wal_dir + "/" + wal::XLogFileName(opts_.timeline, segno, seg_size), false));
+      file_segno_ = segno;
+    }
+    WALREP_RETURN_IF_ERROR(file_->WriteAt(off, data.substr(0, n)));
+    unsynced_ = true;
+    data.remove_prefix(n);
+    start = start + n;
+  }
+  written_ = std::max(written_, start);
+  if (!closed_unsynced_.empty()) WALREP_RETURN_IF_ERROR(FlushWal());  // a segment is complete
+  return Status::OK();
+}
+
+Status WalReceiver::FlushWal() {
+  for (auto& f : closed_unsynced_) WALREP_RETURN_IF_ERROR(f->Sync());
+  closed_unsynced_.clear();
+  if (file_ && unsynced_) WALREP_RETURN_IF_ERROR(file_->Sync());
+  unsynced_ = false;
+  flushed_.Advance(written_);
+  SetStatus([&](WalReceiverStatus& s) { s.flushed = flushed_.value(); });
+  return Status::OK();
+}
+
+bool WalReceiver::SendReply(PGconn* conn, bool request_reply) {
+  std::string m(1, 'r');
+  Lsn flushed = flushed_.value();
+  PutInt64(&m, written_.value());
+  PutInt64(&m, flushed.value());
+  PutInt64(&m, std::min(opts_.applied(), flushed).value());
+  PutInt64(&m, static_cast<uint64_t>(NowTimestamp()));
+  m.push_back(request_reply ? 1 : 0);
+  if (PQputCopyData(conn, m.data(), static_cast<int>(m.size())) <= 0 || PQflush(conn) != 0) {
+    WALREP_LOG_ERROR("could not send data to WAL stream: {}", TrimError(PQerrorMessage(conn)));
+    return false;
+  }
+  return true;
+}
+
+bool WalReceiver::SendFeedback(PGconn* conn, bool force_zero) {
+  std::string m(1, 'h');
+  PutInt64(&m, static_cast<uint64_t>(NowTimestamp()));
+  TransactionId xmin = force_zero ? 0 : opts_.feedback_xmin();
+  PutInt32(&m, xmin);
+  PutInt32(&m, 0);
+  PutInt32(&m, 0);
+  PutInt32(&m, 0);
+  if (PQputCopyData(conn, m.data(), static_cast<int>(m.size())) <= 0 || PQflush(conn) != 0) {
+    WALREP_LOG_ERROR("could not send data to WAL stream: {}", TrimError(PQerrorMessage(conn)));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace walrep::replication
