@@ -151,8 +151,9 @@ class PosixFileSystem : public FileSystem {
     return Status::OK();
   }
   Status Remove(const std::string& path) override {
-    if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("remove file", path);
-    return Status::OK();
+    if (::unlink(path.c_str()) == 0 || errno == ENOENT) return Status::OK();
+    if (errno == EISDIR && (::rmdir(path.c_str()) == 0 || errno == ENOENT)) return Status::OK();
+    return Errno("remove file", path);
   }
   Status CreateDir(const std::string& path, int mode) override {
     if (::mkdir(path.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) {

@@ -30,12 +30,10 @@ constexpr size_t kChunk = 32768;
 // Data directory entries a backup never copies (PostgreSQL's excludeFiles), and directories
 // sent empty (excludeDirContents).
 const std::set<std::string> kExcludedFiles = {
-    "postmaster.pid", "postmaster.opts",  "pg_internal.init", "backup_label",
-    "backup_label.old", "tablespace_map", "backup_manifest", "current_logfiles",
-    "standby.signal", "recovery.signal"};
-const std::set<std::string> kEmptyDirs = {"pg_stat_tmp", "pg_replslot", "pg_dynshmem",
-                                          "pg_notify",   "pg_serial",   "pg_snapshots",
-                                          "pg_subtrans", "pg_wal"};
+    "postmaster.pid", "postmaster.opts", "pg_internal.init", "backup_label",   "backup_label.old",
+    "tablespace_map", "backup_manifest", "current_logfiles", "standby.signal", "recovery.signal"};
+const std::set<std::string> kEmptyDirs = {"pg_stat_tmp", "pg_replslot",  "pg_dynshmem", "pg_notify",
+                                          "pg_serial",   "pg_snapshots", "pg_subtrans", "pg_wal"};
 
 std::string Hex(const unsigned char* p, size_t n) {
   std::string s;
@@ -172,8 +170,8 @@ Result<Options> ParseOptions(const Command& cmd) {
       if (l == "gzip") {
         o.gzip = true;
       } else if (l == "lz4" || l == "zstd") {
-        return Status::Sql("0A000", fmt::format("{} compression is not supported by this build",
-                                                l));
+        return Status::Sql("0A000",
+                           fmt::format("{} compression is not supported by this build", l));
       } else if (l != "none") {
         return Status::Sql("42601", fmt::format("unrecognized compression algorithm: \"{}\"", v));
       }
@@ -191,8 +189,7 @@ Result<Options> ParseOptions(const Command& cmd) {
     } else if (opt.name == "verify_checksums") {
       WALREP_RETURN_IF_ERROR(OptionBool(opt).status());
     } else {
-      return Status::Sql("42601",
-                         fmt::format("unrecognized base backup option: \"{}\"", opt.name));
+      return Status::Sql("42601", fmt::format("unrecognized base backup option: \"{}\"", opt.name));
     }
   }
   if (o.target == "server" && o.target_detail.empty()) {
@@ -279,10 +276,8 @@ class ArchiveSink {
     auto now = std::chrono::steady_clock::now();
     if (!force && now - last_progress_ < std::chrono::seconds(1)) return Status::OK();
     last_progress_ = now;
-    conn_->Write(protocol::MessageBuilder('d')
-                     .Int8('p')
-                     .Int64(static_cast<int64_t>(done_))
-                     .Finish());
+    conn_->Write(
+        protocol::MessageBuilder('d').Int8('p').Int64(static_cast<int64_t>(done_)).Finish());
     return conn_->Flush();
   }
 
@@ -377,7 +372,9 @@ class TarWriter {
       size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
       in.read(buf.data(), static_cast<std::streamsize>(want));
       size_t got = static_cast<size_t>(in.gcount());
-      if (got < want) std::fill(buf.begin() + static_cast<long>(got), buf.begin() + static_cast<long>(want), '\0');
+      if (got < want)
+        std::fill(buf.begin() + static_cast<long>(got), buf.begin() + static_cast<long>(want),
+                  '\0');
       std::string_view chunk(buf.data(), want);
       sum.Update(chunk);
       WALREP_RETURN_IF_ERROR(sink_->Write(chunk));
@@ -411,7 +408,8 @@ Status SendDirectory(TarWriter& tar, const std::string& root, const std::string&
   std::vector<fs::directory_entry> entries;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) entries.push_back(e);
-  if (ec) return Status::IOError(fmt::format("could not open directory \"{}\": {}", dir, ec.message()));
+  if (ec)
+    return Status::IOError(fmt::format("could not open directory \"{}\": {}", dir, ec.message()));
   std::sort(entries.begin(), entries.end(),
             [](const auto& a, const auto& b) { return a.path().filename() < b.path().filename(); });
   for (const auto& e : entries) {
@@ -425,7 +423,8 @@ Status SendDirectory(TarWriter& tar, const std::string& root, const std::string&
     if (S_ISDIR(st.st_mode)) {
       WALREP_RETURN_IF_ERROR(tar.Dir(path + "/", st.st_mtime));
       if (rel.empty() && kEmptyDirs.count(name)) {
-        if (name == "pg_wal") WALREP_RETURN_IF_ERROR(tar.Dir("./pg_wal/archive_status/", st.st_mtime));
+        if (name == "pg_wal")
+          WALREP_RETURN_IF_ERROR(tar.Dir("./pg_wal/archive_status/", st.st_mtime));
         continue;
       }
       WALREP_RETURN_IF_ERROR(SendDirectory(tar, root, path));
@@ -445,16 +444,16 @@ std::string JsonString(const std::string& s) {
   return out + "\"";
 }
 
-std::string BuildManifest(const Options& o, const std::vector<ManifestEntry>& files,
-                          TimelineId tli, Lsn start, Lsn end) {
+std::string BuildManifest(const Options& o, const std::vector<ManifestEntry>& files, TimelineId tli,
+                          Lsn start, Lsn end) {
   std::string m = "{ \"PostgreSQL-Backup-Manifest-Version\": 1,\n\"Files\": [\n";
   for (size_t i = 0; i < files.size(); i++) {
     const auto& f = files[i];
-    std::string path = o.force_encode
-                           ? fmt::format("\"Encoded-Path\": \"{}\"",
-                                         Hex(reinterpret_cast<const unsigned char*>(f.path.data()),
-                                             f.path.size()))
-                           : fmt::format("\"Path\": {}", JsonString(f.path));
+    std::string path =
+        o.force_encode
+            ? fmt::format("\"Encoded-Path\": \"{}\"",
+                          Hex(reinterpret_cast<const unsigned char*>(f.path.data()), f.path.size()))
+            : fmt::format("\"Path\": {}", JsonString(f.path));
     m += fmt::format("{{ {}, \"Size\": {}, \"Last-Modified\": \"{} GMT\"", path, f.size,
                      GmtTime(f.mtime));
     if (o.checksum_alg != "NONE") {
@@ -537,8 +536,7 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
     for (auto it = fs::recursive_directory_iterator(env->data_dir, ec);
          !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
       std::error_code fec;
-      if (it->is_regular_file(fec) &&
-          it->path().parent_path().filename() != "pg_wal") {
+      if (it->is_regular_file(fec) && it->path().parent_path().filename() != "pg_wal") {
         total += it->file_size(fec);
       }
     }
@@ -565,8 +563,7 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
   WALREP_RETURN_IF_ERROR(tar.Content("backup_label", label, start_time, true));
   if (o.tablespace_map) WALREP_RETURN_IF_ERROR(tar.Content("tablespace_map", "", start_time, true));
   WALREP_RETURN_IF_ERROR(SendDirectory(tar, env->data_dir, ""));
-  WALREP_RETURN_IF_ERROR(
-      tar.File("global/pg_control", env->data_dir + "/global/pg_control", true));
+  WALREP_RETURN_IF_ERROR(tar.File("global/pg_control", env->data_dir + "/global/pg_control", true));
   WALREP_ASSIGN_OR_RETURN(Lsn end, env->backup_stop(start.redo));
   if (o.wal) {
     // Every segment from the start through the one holding the end, under pg_wal/.
@@ -576,8 +573,7 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
       std::string seg = wal::XLogFileName(tli, s, wal::kDefaultSegSize);
       std::string path = env->data_dir + "/pg_wal/" + seg;
       if (!fs::exists(path)) {
-        return Status::Sql("58P01",
-                           fmt::format("could not find WAL file \"{}\"", seg));
+        return Status::Sql("58P01", fmt::format("could not find WAL file \"{}\"", seg));
       }
       WALREP_RETURN_IF_ERROR(tar.File("pg_wal/" + seg, path, false));
     }

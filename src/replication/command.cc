@@ -105,9 +105,7 @@ class Parser {
   const Token& Peek() const { return toks_[pos_]; }
   Token Next() { return toks_[pos_ < toks_.size() - 1 ? pos_++ : pos_]; }
   bool AtEnd() const { return Peek().kind == Tok::kEnd; }
-  bool PeekKeyword(const char* kw) const {
-    return Peek().kind == Tok::kWord && Peek().text == kw;
-  }
+  bool PeekKeyword(const char* kw) const { return Peek().kind == Tok::kWord && Peek().text == kw; }
   bool TakeKeyword(const char* kw) {
     if (!PeekKeyword(kw)) return false;
     pos_++;
@@ -186,7 +184,8 @@ std::optional<CommandKind> FirstKeyword(const std::string& text) {
 
 Status ParseTimeline(Parser& p, TimelineId* tli) {
   WALREP_ASSIGN_OR_RETURN(uint64_t n, p.Number());
-  if (n == 0 || n > 0xFFFFFFFFull) return Status::Sql("42601", fmt::format("invalid timeline {}", n));
+  if (n == 0 || n > 0xFFFFFFFFull)
+    return Status::Sql("42601", fmt::format("invalid timeline {}", n));
   *tli = static_cast<TimelineId>(n);
   return Status::OK();
 }
@@ -238,8 +237,8 @@ Result<Command> ParseCommand(const std::string& text) {
       if (p.TakeKeyword("LOGICAL")) {
         c.logical = true;
         WALREP_ASSIGN_OR_RETURN(c.plugin, p.Ident());
-        for (const char* legacy : {"EXPORT_SNAPSHOT", "NOEXPORT_SNAPSHOT", "USE_SNAPSHOT",
-                                   "TWO_PHASE", "RESERVE_WAL"}) {
+        for (const char* legacy :
+             {"EXPORT_SNAPSHOT", "NOEXPORT_SNAPSHOT", "USE_SNAPSHOT", "TWO_PHASE", "RESERVE_WAL"}) {
           if (p.TakeKeyword(legacy)) c.options.push_back({ToLower(legacy), std::nullopt});
         }
       } else if (p.TakeKeyword("PHYSICAL")) {

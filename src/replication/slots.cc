@@ -25,11 +25,12 @@ Status SlotManager::CheckName(const std::string& name) {
   }
   for (char c : name) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
-      return Status::Sql("42602",
-                         fmt::format("replication slot name \"{}\" contains invalid character",
-                                     name))
-          .WithHint("Replication slot names may only contain lower case letters, numbers, and "
-                    "the underscore character.");
+      return Status::Sql(
+                 "42602",
+                 fmt::format("replication slot name \"{}\" contains invalid character", name))
+          .WithHint(
+              "Replication slot names may only contain lower case letters, numbers, and "
+              "the underscore character.");
     }
   }
   return Status::OK();
@@ -72,8 +73,8 @@ Status SlotManager::Load() {
 Status SlotManager::Save(const SlotInfo& s) {
   std::string dir = Dir(s.name);
   if (!fs_->Exists(dir)) WALREP_RETURN_IF_ERROR(fs_->CreateDir(dir));
-  std::string text = fmt::format("{}\nrestart_lsn {}\nxmin {}\n", kStateMagic,
-                                 s.restart_lsn.ToString(), s.xmin);
+  std::string text =
+      fmt::format("{}\nrestart_lsn {}\nxmin {}\n", kStateMagic, s.restart_lsn.ToString(), s.xmin);
   WALREP_RETURN_IF_ERROR(fs_->WriteFileDurably(dir + "/state", text));
   return fs_->SyncDir(data_dir_ + "/pg_replslot");
 }
@@ -135,9 +136,8 @@ Result<SlotInfo> SlotManager::Acquire(const std::string& name, int32_t pid) {
   }
   SlotInfo& s = it->second.info;
   if (s.active_pid != 0 && s.active_pid != pid) {
-    return Status::Sql("55006",
-                       fmt::format("replication slot \"{}\" is active for PID {}", name,
-                                   s.active_pid));
+    return Status::Sql(
+        "55006", fmt::format("replication slot \"{}\" is active for PID {}", name, s.active_pid));
   }
   s.active_pid = pid;
   return s;

@@ -98,28 +98,26 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
   {
     sql::ViewDef v;
     v.name = "pg_replication_slots";
-    v.columns = {{"slot_name", oid::kName},         {"plugin", oid::kName},
-                 {"slot_type", oid::kText},         {"datoid", oid::kOid},
-                 {"database", oid::kName},          {"temporary", oid::kBool},
-                 {"active", oid::kBool},            {"active_pid", oid::kInt4},
-                 {"xmin", oid::kXid},               {"catalog_xmin", oid::kXid},
-                 {"restart_lsn", oid::kPgLsn},      {"confirmed_flush_lsn", oid::kPgLsn},
-                 {"wal_status", oid::kText},        {"safe_wal_size", oid::kInt8},
+    v.columns = {{"slot_name", oid::kName},    {"plugin", oid::kName},
+                 {"slot_type", oid::kText},    {"datoid", oid::kOid},
+                 {"database", oid::kName},     {"temporary", oid::kBool},
+                 {"active", oid::kBool},       {"active_pid", oid::kInt4},
+                 {"xmin", oid::kXid},          {"catalog_xmin", oid::kXid},
+                 {"restart_lsn", oid::kPgLsn}, {"confirmed_flush_lsn", oid::kPgLsn},
+                 {"wal_status", oid::kText},   {"safe_wal_size", oid::kInt8},
                  {"two_phase", oid::kBool}};
     v.rows = [env](sql::SessionContext&) -> Result<std::vector<sql::Row>> {
       std::vector<sql::Row> rows;
       for (const SlotInfo& s : env->slots->List()) {
-        rows.push_back({Value::Text(oid::kName, s.name), Value::Null(oid::kName),
-                        Value::Text(oid::kText, "physical"), Value::Null(oid::kOid),
-                        Value::Null(oid::kName), Value::Bool(s.temporary),
-                        Value::Bool(s.active_pid != 0),
-                        s.active_pid ? Value::Int(oid::kInt4, s.active_pid)
-                                     : Value::Null(oid::kInt4),
-                        s.xmin ? Value::Int(oid::kXid, s.xmin) : Value::Null(oid::kXid),
-                        Value::Null(oid::kXid), LsnOrNull(s.restart_lsn), Value::Null(oid::kPgLsn),
-                        s.restart_lsn.valid() ? Value::Text(oid::kText, "reserved")
-                                              : Value::Null(oid::kText),
-                        Value::Null(oid::kInt8), Value::Bool(false)});
+        rows.push_back(
+            {Value::Text(oid::kName, s.name), Value::Null(oid::kName),
+             Value::Text(oid::kText, "physical"), Value::Null(oid::kOid), Value::Null(oid::kName),
+             Value::Bool(s.temporary), Value::Bool(s.active_pid != 0),
+             s.active_pid ? Value::Int(oid::kInt4, s.active_pid) : Value::Null(oid::kInt4),
+             s.xmin ? Value::Int(oid::kXid, s.xmin) : Value::Null(oid::kXid),
+             Value::Null(oid::kXid), LsnOrNull(s.restart_lsn), Value::Null(oid::kPgLsn),
+             s.restart_lsn.valid() ? Value::Text(oid::kText, "reserved") : Value::Null(oid::kText),
+             Value::Null(oid::kInt8), Value::Bool(false)});
       }
       return rows;
     };
@@ -173,13 +171,20 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
       auto tli = [](TimelineId t) {
         return t ? Value::Int(oid::kInt4, t) : Value::Null(oid::kInt4);
       };
-      sql::Row row{Value::Int(oid::kInt4, w.pid), Value::Text(oid::kText, w.status),
-                   LsnOrNull(w.receive_start_lsn), tli(w.receive_start_tli), LsnOrNull(w.written),
-                   LsnOrNull(w.flushed), tli(w.received_tli), ts(w.last_msg_send_time),
-                   ts(w.last_msg_receipt_time), LsnOrNull(w.latest_end_lsn),
-                   ts(w.latest_end_time), TextOrNull(w.slot_name), TextOrNull(w.sender_host),
-                   w.sender_port ? Value::Int(oid::kInt4, w.sender_port)
-                                 : Value::Null(oid::kInt4),
+      sql::Row row{Value::Int(oid::kInt4, w.pid),
+                   Value::Text(oid::kText, w.status),
+                   LsnOrNull(w.receive_start_lsn),
+                   tli(w.receive_start_tli),
+                   LsnOrNull(w.written),
+                   LsnOrNull(w.flushed),
+                   tli(w.received_tli),
+                   ts(w.last_msg_send_time),
+                   ts(w.last_msg_receipt_time),
+                   LsnOrNull(w.latest_end_lsn),
+                   ts(w.latest_end_time),
+                   TextOrNull(w.slot_name),
+                   TextOrNull(w.sender_host),
+                   w.sender_port ? Value::Int(oid::kInt4, w.sender_port) : Value::Null(oid::kInt4),
                    TextOrNull(w.conninfo)};
       if (!ctx.is_superuser()) {
         for (size_t i = 2; i < row.size(); i++) row[i] = Value::Null(row[i].type());
@@ -208,8 +213,7 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
   recovery_fn("pg_last_xact_replay_timestamp", oid::kTimestampTz,
               [env](sql::FunctionCall&) -> Result<Value> {
                 TimestampTz t = env->startup ? env->startup->last_xact_replay_time() : 0;
-                return t ? Value::Timestamp(oid::kTimestampTz, t)
-                         : Value::Null(oid::kTimestampTz);
+                return t ? Value::Timestamp(oid::kTimestampTz, t) : Value::Null(oid::kTimestampTz);
               });
   recovery_fn("pg_is_wal_replay_paused", oid::kBool,
               [env, require_recovery](sql::FunctionCall&) -> Result<Value> {
@@ -219,8 +223,7 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
   recovery_fn("pg_get_wal_replay_pause_state", oid::kText,
               [env, require_recovery](sql::FunctionCall&) -> Result<Value> {
                 WALREP_RETURN_IF_ERROR(require_recovery("pg_get_wal_replay_pause_state"));
-                return Value::Text(oid::kText,
-                                   env->startup->paused() ? "paused" : "not paused");
+                return Value::Text(oid::kText, env->startup->paused() ? "paused" : "not paused");
               });
   recovery_fn("pg_wal_replay_pause", oid::kVoid,
               [env, require_recovery](sql::FunctionCall& c) -> Result<Value> {
@@ -241,13 +244,13 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
                 env->startup->Resume();
                 return Value::Null(oid::kVoid);
               });
-  r->AddFunction(sql::FixedFunction(
-      "pg_drop_replication_slot", {oid::kName}, oid::kVoid,
-      [env](sql::FunctionCall& c) -> Result<Value> {
-        WALREP_RETURN_IF_ERROR(RequireReplicationPrivilege(c.ctx));
-        WALREP_RETURN_IF_ERROR(env->slots->Drop(c.args[0].as_string(), false, c.ctx.backend_pid()));
-        return Value::Null(oid::kVoid);
-      }));
+  r->AddFunction(sql::FixedFunction("pg_drop_replication_slot", {oid::kName}, oid::kVoid,
+                                    [env](sql::FunctionCall& c) -> Result<Value> {
+                                      WALREP_RETURN_IF_ERROR(RequireReplicationPrivilege(c.ctx));
+                                      WALREP_RETURN_IF_ERROR(env->slots->Drop(
+                                          c.args[0].as_string(), false, c.ctx.backend_pid()));
+                                      return Value::Null(oid::kVoid);
+                                    }));
 }
 
 }  // namespace walrep::replication

@@ -114,8 +114,7 @@ void WalReceiver::Loop() {
     }
     std::string app = settings->GetString("cluster_name");
     if (app.empty()) app = "walreceiver";
-    const char* keys[] = {"dbname", "replication", "dbname", "fallback_application_name",
-                          nullptr};
+    const char* keys[] = {"dbname", "replication", "dbname", "fallback_application_name", nullptr};
     const char* vals[] = {conninfo.c_str(), "true", "replication", app.c_str(), nullptr};
     PGconn* conn = PQconnectdbParams(keys, vals, 1);
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -143,14 +142,16 @@ void WalReceiver::Loop() {
 void WalReceiver::Stream(PGconn* conn, Lsn start) {
   PGresult* res = PQexec(conn, "IDENTIFY_SYSTEM");
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 3) {
-    WALREP_LOG_ERROR("could not receive database system identifier and timeline ID from the "
-                     "primary server: {}",
-                     TrimError(PQerrorMessage(conn)));
+    WALREP_LOG_ERROR(
+        "could not receive database system identifier and timeline ID from the "
+        "primary server: {}",
+        TrimError(PQerrorMessage(conn)));
     PQclear(res);
     return;
   }
   std::string sysid = PQgetvalue(res, 0, 0);
-  TimelineId upstream_tli = static_cast<TimelineId>(std::strtoul(PQgetvalue(res, 0, 1), nullptr, 10));
+  TimelineId upstream_tli =
+      static_cast<TimelineId>(std::strtoul(PQgetvalue(res, 0, 1), nullptr, 10));
   PQclear(res);
   if (sysid != std::to_string(opts_.system_identifier)) {
     WALREP_LOG_ERROR(
@@ -256,9 +257,10 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
       if (!why.empty()) {
         WALREP_LOG_ERROR("could not receive data from WAL stream: {}", why);
       } else {
-        WALREP_LOG("replication terminated by primary server (End of WAL reached on timeline "
-                   "{} at {}.)",
-                   opts_.timeline, written_.ToString());
+        WALREP_LOG(
+            "replication terminated by primary server (End of WAL reached on timeline "
+            "{} at {}.)",
+            opts_.timeline, written_.ToString());
       }
       return;
     }

@@ -41,10 +41,9 @@ std::string CopyData(const std::string& payload) {
 Status WalSenderRegistry::Register(const WalSndStatus& initial, int max_wal_senders) {
   MutexLock l(&mu_);
   if (static_cast<int>(senders_.size()) >= max_wal_senders) {
-    return Status::Sql("53300",
-                       fmt::format("number of requested standby connections exceeds "
-                                   "max_wal_senders (currently {})",
-                                   max_wal_senders))
+    return Status::Sql("53300", fmt::format("number of requested standby connections exceeds "
+                                            "max_wal_senders (currently {})",
+                                            max_wal_senders))
         .WithSeverity(Severity::kFatal);
   }
   senders_[initial.pid] = initial;
@@ -81,7 +80,8 @@ TransactionId WalSenderRegistry::FeedbackXmin() const {
 // ---------------------------------------------------------------------------------------------
 // WalSender
 
-WalSender::WalSender(ReplicationEnv* env, SenderSession session) : env_(env), s_(std::move(session)) {}
+WalSender::WalSender(ReplicationEnv* env, SenderSession session)
+    : env_(env), s_(std::move(session)) {}
 
 WalSender::~WalSender() { env_->slots->CleanupSession(s_.pid); }
 

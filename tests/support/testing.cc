@@ -194,8 +194,8 @@ void Node::Init(const std::vector<std::string>& args) {
   AppendConf("listen_addresses = '127.0.0.1'");
 }
 
-void Node::AppendConf(const std::string& line) {
-  std::ofstream(data_dir_ + "/postgresql.conf", std::ios::app) << line << "\n";
+void Node::AppendConf(const std::string& line, const std::string& file) {
+  std::ofstream(data_dir_ + "/" + file, std::ios::app) << line << "\n";
 }
 
 void Node::WriteFile(const std::string& relpath, const std::string& content) {
@@ -207,6 +207,51 @@ std::string Node::Log() const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+void Node::InitStandby(const Node& upstream, const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {PgBin("pg_basebackup"),
+                                   "-h",
+                                   "127.0.0.1",
+                                   "-p",
+                                   std::to_string(upstream.port()),
+                                   "-U",
+                                   "postgres",
+                                   "-D",
+                                   data_dir_,
+                                   "-X",
+                                   "stream",
+                                   "-R",
+                                   "-c",
+                                   "fast"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CommandResult r = RunCommand(argv);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  // postgresql.auto.conf, which pg_verifybackup ignores, as -R does.
+  const char* f = "postgresql.auto.conf";
+  AppendConf("port = " + std::to_string(port()), f);
+  AppendConf("unix_socket_directories = '" + socket_dir_ + "'", f);
+  AppendConf("listen_addresses = '127.0.0.1'", f);
+  AppendConf("cluster_name = '" + name_ + "'", f);
+}
+
+bool WaitUntil(const std::function<bool()>& cond, int timeout_secs) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_secs);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return cond();
+}
+
+bool WaitForReplay(const Node& primary, const Node& standby, int timeout_secs) {
+  std::string target = primary.Query("SELECT pg_current_wal_flush_lsn()");
+  return WaitUntil(
+      [&] {
+        return standby.Query("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '" + target +
+                             "') >= 0") == "t";
+      },
+      timeout_secs);
 }
 
 void Node::Start(const std::vector<std::string>& extra_args) {

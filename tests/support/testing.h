@@ -6,6 +6,7 @@
 #include <libpq-fe.h>
 #include <sys/types.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -58,8 +59,12 @@ class Node {
 
   // walrepctl init -D <dir> -U postgres plus `args`.
   void Init(const std::vector<std::string>& args = {});
-  void AppendConf(const std::string& line);
+  void AppendConf(const std::string& line, const std::string& file = "postgresql.conf");
   void WriteFile(const std::string& relpath, const std::string& content);
+  // A standby of `upstream`: PostgreSQL 15's pg_basebackup -X stream -R -c fast into this
+  // node's directory (plus `args`), then this node's port and sockets, and
+  // cluster_name = <name> (the walreceiver's application_name), in postgresql.auto.conf.
+  void InitStandby(const Node& upstream, const std::vector<std::string>& args = {});
   // Starts walrepd directly and waits until it accepts connections.
   void Start(const std::vector<std::string>& extra_args = {});
   // Sends the mode's signal and waits for the process to exit.
@@ -91,6 +96,11 @@ class Node {
   std::string data_dir_, socket_dir_, log_file_;
   pid_t pid_ = -1;
 };
+
+// Polls `cond` every 20 ms until it holds or `timeout_secs` pass; returns whether it held.
+bool WaitUntil(const std::function<bool()>& cond, int timeout_secs = 60);
+// Waits until `standby` has replayed everything `primary` has flushed (at the time of the call).
+bool WaitForReplay(const Node& primary, const Node& standby, int timeout_secs = 60);
 
 // Runs SQL on a libpq connection (simple protocol; extended with text parameters $1..$n when
 // given). Rows come back as "a|b\n" lines (NULL as "NULL"), commands as their tag

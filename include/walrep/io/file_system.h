@@ -42,6 +42,7 @@ class FileSystem {
   virtual Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
                                                                      bool create) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
+  // Removes a file or an empty directory; a missing path is not an error.
   virtual Status Remove(const std::string& path) = 0;
   virtual Status CreateDir(const std::string& path, int mode = 0700) = 0;
   virtual Status SyncDir(const std::string& path) = 0;

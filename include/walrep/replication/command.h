@@ -39,9 +39,9 @@ struct CommandOption {
 
 struct Command {
   CommandKind kind = CommandKind::kIdentifySystem;
-  std::string name;      // SHOW parameter, or slot name
-  TimelineId tli = 0;    // TIMELINE_HISTORY n / START_REPLICATION ... TIMELINE n (0: absent)
-  Lsn start;             // START_REPLICATION
+  std::string name;    // SHOW parameter, or slot name
+  TimelineId tli = 0;  // TIMELINE_HISTORY n / START_REPLICATION ... TIMELINE n (0: absent)
+  Lsn start;           // START_REPLICATION
   bool temporary = false;
   bool logical = false;  // CREATE_REPLICATION_SLOT ... LOGICAL, START_REPLICATION ... LOGICAL
   bool wait = false;     // DROP_REPLICATION_SLOT ... WAIT

@@ -26,10 +26,10 @@ namespace walrep::replication {
 struct SlotInfo {
   std::string name;
   bool temporary = false;
-  Lsn restart_lsn;              // invalid: no WAL reserved yet
-  TransactionId xmin = 0;       // from hot-standby feedback
-  int32_t active_pid = 0;       // walsender using it, 0 when inactive
-  int32_t owner_pid = 0;        // temporary slots: the creating session
+  Lsn restart_lsn;         // invalid: no WAL reserved yet
+  TransactionId xmin = 0;  // from hot-standby feedback
+  int32_t active_pid = 0;  // walsender using it, 0 when inactive
+  int32_t owner_pid = 0;   // temporary slots: the creating session
 };
 
 class SlotManager {

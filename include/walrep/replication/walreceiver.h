@@ -56,7 +56,7 @@ struct ReceiverOptions {
   // Current settings (primary_conninfo, primary_slot_name, wal_receiver_*, ...), re-read on
   // every connection attempt and status interval.
   std::function<std::shared_ptr<const ServerSettings>()> settings;
-  std::function<Lsn()> applied;                 // replay position, for replies
+  std::function<Lsn()> applied;                  // replay position, for replies
   std::function<TransactionId()> feedback_xmin;  // oldest xmin of standby queries
 };
 

@@ -146,7 +146,7 @@ class WalSender {
   TimelineId seg_tli_ = 0;
   std::deque<LagSample> lag_;
   size_t lag_heads_[3] = {0, 0, 0};  // samples consumed by write, flush, apply
-  bool fully_applied_ = false;  // the last reply had applied everything sent
+  bool fully_applied_ = false;       // the last reply had applied everything sent
   TimestampTz last_reply_ = 0;
   bool ping_sent_ = false;
 };
