@@ -2,7 +2,7 @@
 # Formats walrep's C++ sources with .clang-format; --check only reports files that differ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t files < <(git ls-files '*.h' '*.cc' 2>/dev/null || find include src tests -name '*.h' -o -name '*.cc')
+mapfile -t files < <(git ls-files --cached --others --exclude-standard '*.h' '*.cc' 2>/dev/null || find include src tests -name '*.h' -o -name '*.cc')
 if [ "${1:-}" = "--check" ]; then
   bad=0
   for f in "${files[@]}"; do

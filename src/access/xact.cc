@@ -181,9 +181,11 @@ bool TransactionManager::IsRunning(TransactionId xid) const {
 }
 
 TransactionId TransactionManager::OldestRunning() const {
+  TransactionId extra = horizon_hook_ ? horizon_hook_() : kInvalidXid;
   MutexLock l(&mu_);
   TransactionId oldest = running_.empty() ? next_xid_ : *running_.begin();
   if (!snapshot_xmins_.empty()) oldest = std::min(oldest, *snapshot_xmins_.begin());
+  if (extra >= kFirstNormalXid) oldest = std::min(oldest, extra);
   return oldest;
 }
 

@@ -206,6 +206,15 @@ std::optional<Lsn> SlotManager::MinRestartLsn() const {
   return min;
 }
 
+TransactionId SlotManager::MinXmin() const {
+  MutexLock l(&mu_);
+  TransactionId min = 0;
+  for (const auto& [n, s] : slots_) {
+    if (s.info.xmin != 0 && (min == 0 || s.info.xmin < min)) min = s.info.xmin;
+  }
+  return min;
+}
+
 Status SlotManager::SaveDirty() {
   MutexLock l(&mu_);
   for (auto& [n, s] : slots_) {

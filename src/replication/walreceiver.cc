@@ -167,6 +167,22 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
   }
   auto settings = opts_.settings();
   std::string slot = settings->GetString("primary_slot_name");
+  if (slot.empty() && settings->GetBool("wal_receiver_create_temp_slot")) {
+    // A slot that lives as long as this connection keeps the upstream's WAL meanwhile.
+    slot = fmt::format("pg_walreceiver_{}", status().pid);
+    std::string create = fmt::format(
+        "CREATE_REPLICATION_SLOT \"{}\" TEMPORARY PHYSICAL "
+        "(RESERVE_WAL)",
+        slot);
+    res = PQexec(conn, create.c_str());
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+    PQclear(res);
+    if (!ok) {
+      WALREP_LOG_ERROR("could not create replication slot \"{}\": {}", slot,
+                       TrimError(PQerrorMessage(conn)));
+      return;
+    }
+  }
   std::string cmd = "START_REPLICATION ";
   if (!slot.empty()) cmd += fmt::format("SLOT \"{}\" ", slot);
   cmd += fmt::format("{} TIMELINE {}", start.ToString(), opts_.timeline);

@@ -206,6 +206,12 @@ Status Server::Start() {
       return pos.end;
     };
   }
+  // Hot-standby feedback (standbys' oldest snapshot xmin, live or kept in slots) holds back
+  // VACUUM here, so replay never removes rows a standby query still needs.
+  engine_->txm().SetHorizonHook([this]() -> TransactionId {
+    TransactionId a = wal_senders_.FeedbackXmin(), b = slots_->MinXmin();
+    return a == 0 ? b : b == 0 ? a : std::min(a, b);
+  });
   repl_env_.fs = fs_;
   repl_env_.data_dir = opts_.data_dir;
   repl_env_.system_identifier = control.system_identifier;

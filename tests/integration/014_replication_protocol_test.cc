@@ -1,9 +1,8 @@
 // walrep: the replication protocol against real clients — replication commands through libpq
 // and psql, their errors, max_wal_senders, and PostgreSQL 15's pg_receivewal streaming
 // byte-identical segments with and without a slot.
-#include <gtest/gtest.h>
-
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -89,8 +88,9 @@ TEST(ReplicationProtocolTest, CommandsAndErrors) {
   r = PQgetResult(c);
   ASSERT_NE(r, nullptr);
   EXPECT_STREQ(PQresultErrorField(r, PG_DIAG_SQLSTATE), "XX000");
-  EXPECT_NE(std::string(PQresultErrorMessage(r)).find("requested starting point FFFF/0 is ahead "
-                                                       "of the WAL flush position of this server"),
+  EXPECT_NE(std::string(PQresultErrorMessage(r))
+                .find("requested starting point FFFF/0 is ahead "
+                      "of the WAL flush position of this server"),
             std::string::npos)
       << PQresultErrorMessage(r);
   PQclear(r);
@@ -107,8 +107,8 @@ TEST(ReplicationProtocolTest, CommandsAndErrors) {
   EXPECT_EQ(n.Query("SELECT count(*) FROM pg_replication_slots"), "0");
 
   // psql, as a DBA would use it.
-  CommandResult p = RunCommand({"psql", "-X", "-A", "-t",
-                                n.ConnStr("replication=true"), "-c", "IDENTIFY_SYSTEM"});
+  CommandResult p = RunCommand(
+      {"psql", "-X", "-A", "-t", n.ConnStr("replication=true"), "-c", "IDENTIFY_SYSTEM"});
   EXPECT_EQ(p.exit_code, 0) << p.err;
   EXPECT_EQ(p.out, sysid + "|1|" + n.Query("SELECT pg_current_wal_flush_lsn()") + "|\n");
 }
@@ -122,8 +122,9 @@ TEST(ReplicationProtocolTest, MaxWalSenders) {
   ASSERT_EQ(PQstatus(a), CONNECTION_OK);
   PGconn* b = n.Connect("replication=true");
   EXPECT_EQ(PQstatus(b), CONNECTION_BAD);
-  EXPECT_NE(std::string(PQerrorMessage(b)).find("number of requested standby connections "
-                                                "exceeds max_wal_senders (currently 1)"),
+  EXPECT_NE(std::string(PQerrorMessage(b))
+                .find("number of requested standby connections "
+                      "exceeds max_wal_senders (currently 1)"),
             std::string::npos)
       << PQerrorMessage(b);
   PQfinish(b);
@@ -137,7 +138,7 @@ void ReceiveAndCompare(bool with_slot) {
   n.Init();
   n.Start();
   TempDir out;
-  std::vector<std::string> base = {PgBin("pg_receivewal"), "-h", "127.0.0.1", "-p",
+  std::vector<std::string> base = {PgBin("pg_receivewal"),   "-h", "127.0.0.1", "-p",
                                    std::to_string(n.port()), "-U", "postgres"};
   if (with_slot) {
     auto create = base;
@@ -162,7 +163,10 @@ void ReceiveAndCompare(bool with_slot) {
   }
   // Two full segments of WAL: the first becomes complete while streaming.
   std::string start = n.Query("SELECT pg_current_wal_lsn()");
-  n.SafePsql("INSERT INTO t SELECT g, 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' || g FROM generate_series(1, 20000) g");
+  n.SafePsql(
+      "INSERT INTO t SELECT g, "
+      "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' || g FROM generate_series(1, 20000) g");
   std::string last = n.Query("SELECT pg_walfile_name(pg_switch_wal())");
   bool complete = WaitUntil([&] { return std::filesystem::exists(out.path() + "/" + last); }, 60);
   if (with_slot) {

@@ -26,11 +26,14 @@ std::string Dump(const Node& n) {
 
 void MixedWorkload(const Node& p) {
   p.SafePsql("CREATE TABLE accounts (id int PRIMARY KEY, owner text NOT NULL, balance bigint)");
-  p.SafePsql("INSERT INTO accounts SELECT g, 'owner ' || g, g * 10 FROM generate_series(1, 3000) g");
-  p.SafePsql("CREATE TABLE items (id bigint PRIMARY KEY, name varchar(40), price numeric, "
-             "added timestamptz DEFAULT now())");
-  p.SafePsql("INSERT INTO items (id, name, price) SELECT g, 'item' || g, g * 1.5 FROM "
-             "generate_series(1, 2000) g");
+  p.SafePsql(
+      "INSERT INTO accounts SELECT g, 'owner ' || g, g * 10 FROM generate_series(1, 3000) g");
+  p.SafePsql(
+      "CREATE TABLE items (id bigint PRIMARY KEY, name varchar(40), price numeric, "
+      "added timestamptz DEFAULT now())");
+  p.SafePsql(
+      "INSERT INTO items (id, name, price) SELECT g, 'item' || g, g * 1.5 FROM "
+      "generate_series(1, 2000) g");
   p.SafePsql("CREATE INDEX items_name ON items (name)");
   p.SafePsql("UPDATE accounts SET balance = balance + 1 WHERE id % 7 = 0");
   p.SafePsql("DELETE FROM items WHERE id % 5 = 0");
@@ -176,10 +179,10 @@ TEST(StreamingTest, BaseBackupVerifiesAndStandbysConverge) {
   }
 
   // Writes on a standby: PostgreSQL's 25006 for each statement type.
-  for (const char* sql : {"INSERT INTO accounts VALUES (0, 'x', 0)", "UPDATE accounts SET id = 1",
-                          "DELETE FROM accounts", "CREATE TABLE nope (a int)", "VACUUM",
-                          "TRUNCATE accounts", "DROP TABLE accounts",
-                          "CREATE INDEX nope ON accounts (owner)", "SELECT txid_current()"}) {
+  for (const char* sql :
+       {"INSERT INTO accounts VALUES (0, 'x', 0)", "UPDATE accounts SET id = 1",
+        "DELETE FROM accounts", "CREATE TABLE nope (a int)", "VACUUM", "TRUNCATE accounts",
+        "DROP TABLE accounts", "CREATE INDEX nope ON accounts (owner)", "SELECT txid_current()"}) {
     std::string r = s2.Query(sql);
     EXPECT_EQ(r.substr(0, 13), "ERROR: 25006 ") << sql << ": " << r;
   }
@@ -224,6 +227,22 @@ TEST(StreamingTest, BaseBackupFormatsAndOptions) {
   restored.Start();
   EXPECT_EQ(restored.Query("SELECT count(*) FROM t"), "1000");
   EXPECT_EQ(restored.Query("INSERT INTO t VALUES (5000)"), "INSERT 0 1");
+  // walrepctl basebackup: pg_verifybackup accepts its output and it starts as a standby.
+  Node mine("mine");
+  r = RunCommand({WalrepBin("walrepctl"), "basebackup", "-d",
+                  primary.ConnStr("application_name=mine"), "-D", mine.data_dir(), "-R", "-X",
+                  "stream", "-c", "fast", "-P"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  CommandResult v = RunCommand({PgBin("pg_verifybackup"), mine.data_dir()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_TRUE(std::filesystem::exists(mine.data_dir() + "/standby.signal"));
+  mine.AppendConf("port = " + std::to_string(mine.port()), "postgresql.auto.conf");
+  mine.AppendConf("unix_socket_directories = '" + mine.socket_dir() + "'", "postgresql.auto.conf");
+  mine.Start();
+  primary.SafePsql("INSERT INTO t VALUES (6000)");
+  ASSERT_TRUE(WaitForReplay(primary, mine));
+  EXPECT_EQ(mine.Query("SELECT count(*) FROM t"), "1001");
+  EXPECT_EQ(primary.Query("SELECT application_name FROM pg_stat_replication"), "mine");
   // Bad options get PostgreSQL's errors.
   PGconn* c = primary.Connect("replication=true");
   EXPECT_EQ(Exec(c, "BASE_BACKUP (FOO)"), "ERROR 42601");
@@ -253,11 +272,11 @@ TEST(StreamingTest, StandbyNeverShowsHalfATransaction) {
     PGconn* c = primary.Connect();
     for (int i = 0; !stop.load(); i++) {
       int from = i % 20 + 1, to = (i * 7) % 20 + 1;
-      std::string r = Exec(c, "BEGIN; UPDATE a SET bal = bal - 3 WHERE id = " +
-                                  std::to_string(from) + "; UPDATE b SET bal = bal + 3 WHERE id = " +
-                                  std::to_string(to) + "; UPDATE a SET bal = bal - 1 WHERE id = " +
-                                  std::to_string(to) + "; UPDATE a SET bal = bal + 1 WHERE id = " +
-                                  std::to_string(from) + "; COMMIT");
+      std::string r = Exec(
+          c, "BEGIN; UPDATE a SET bal = bal - 3 WHERE id = " + std::to_string(from) +
+                 "; UPDATE b SET bal = bal + 3 WHERE id = " + std::to_string(to) +
+                 "; UPDATE a SET bal = bal - 1 WHERE id = " + std::to_string(to) +
+                 "; UPDATE a SET bal = bal + 1 WHERE id = " + std::to_string(from) + "; COMMIT");
       if (r == "COMMIT") transfers++;
     }
     PQfinish(c);
@@ -284,6 +303,35 @@ TEST(StreamingTest, StandbyNeverShowsHalfATransaction) {
   EXPECT_EQ(bad, 0);
   ASSERT_TRUE(WaitForReplay(primary, standby));
   EXPECT_EQ(standby.Query("SELECT sum(bal) FROM a"), primary.Query("SELECT sum(bal) FROM a"));
+}
+
+TEST(StreamingTest, HotStandbyFeedbackKeepsRowsAStandbyQueryNeeds) {
+  Node primary("primary");
+  primary.Init();
+  primary.Start();
+  primary.SafePsql("CREATE TABLE t (id int PRIMARY KEY)");
+  primary.SafePsql("INSERT INTO t SELECT g FROM generate_series(1, 1000) g");
+  Node standby("standby");
+  standby.InitStandby(primary);
+  standby.AppendConf("hot_standby_feedback = on", "postgresql.auto.conf");
+  standby.AppendConf("wal_receiver_status_interval = 1s", "postgresql.auto.conf");
+  standby.Start();
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  PGconn* c = standby.Connect();
+  ASSERT_EQ(Exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ"), "BEGIN");
+  ASSERT_EQ(Exec(c, "SELECT count(*) FROM t"), "1000\n");
+  // The standby's snapshot reaches the primary as backend_xmin at the next status interval.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(primary.Query("SELECT backend_xmin IS NOT NULL FROM pg_stat_replication"), "t");
+  primary.SafePsql("DELETE FROM t");
+  primary.SafePsql("VACUUM t");
+  primary.SafePsql("INSERT INTO t VALUES (5000)");
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  // VACUUM on the primary left the rows the standby's snapshot still sees.
+  EXPECT_EQ(Exec(c, "SELECT count(*) FROM t"), "1000\n");
+  EXPECT_EQ(Exec(c, "COMMIT"), "COMMIT");
+  EXPECT_EQ(Exec(c, "SELECT count(*), max(id) FROM t"), "1|5000\n");
+  PQfinish(c);
 }
 
 TEST(StreamingTest, RestartsAndKill9Converge) {

@@ -85,9 +85,9 @@ TEST(SlotsTest, StandbyAskingForRemovedWalGetsAnError) {
   MakeWal(primary, 4);
   primary.SafePsql("CHECKPOINT");
   standby.Start();
-  EXPECT_TRUE(WaitUntil([&] {
-    return standby.Log().find("has already been removed") != std::string::npos;
-  }, 30)) << standby.Log();
+  EXPECT_TRUE(WaitUntil(
+      [&] { return standby.Log().find("has already been removed") != std::string::npos; }, 30))
+      << standby.Log();
   EXPECT_EQ(primary.Query("SELECT count(*) FROM t"), "800");
 }
 

@@ -83,8 +83,10 @@ class TransactionManager {
   bool IsRunning(TransactionId xid) const EXCLUDES(mu_);
   TransactionId next_xid() const EXCLUDES(mu_);
   // Oldest xid any snapshot may still need (VACUUM's horizon): the oldest running xid or live
-  // snapshot's xmin.
+  // snapshot's xmin, or an older xmin from the horizon hook (standbys' hot-standby feedback).
   TransactionId OldestRunning() const EXCLUDES(mu_);
+  // Returns an xmin that must also be respected, 0 for none. Set once before use.
+  void SetHorizonHook(std::function<TransactionId()> hook) { horizon_hook_ = std::move(hook); }
 
   // Waits until `xid` ends. `waiter` is the waiting transaction, for deadlock detection (40P01).
   // `check` is called periodically and may abort the wait (cancel, lock_timeout).
@@ -129,6 +131,7 @@ class TransactionManager {
   std::map<Lsn, std::pair<TransactionId, XidStatus>> to_publish_ GUARDED_BY(mu_);
   std::unordered_map<TransactionId, TransactionId> waits_for_ GUARDED_BY(mu_);
   bool hot_standby_ GUARDED_BY(mu_) = false;
+  std::function<TransactionId()> horizon_hook_;
 };
 
 // XACT record payloads in PostgreSQL's layout: int64 xact_time (µs since 2000-01-01).

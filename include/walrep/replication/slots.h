@@ -55,6 +55,8 @@ class SlotManager {
   std::vector<SlotInfo> List() const EXCLUDES(mu_);
   // The oldest restart_lsn of every slot (WAL before it may be removed), if any.
   std::optional<Lsn> MinRestartLsn() const EXCLUDES(mu_);
+  // The oldest xmin any slot holds (hot-standby feedback), 0 for none.
+  TransactionId MinXmin() const EXCLUDES(mu_);
   // Writes the state of persistent slots changed since the last save (checkpoints call this).
   Status SaveDirty() EXCLUDES(mu_);
 

@@ -3,7 +3,9 @@
 // Connects with primary_conninfo exactly as PostgreSQL's walreceiver does (the conninfo
 // expanded, then replication=true dbname=replication and fallback_application_name), checks
 // IDENTIFY_SYSTEM's system identifier, and sends START_REPLICATION [SLOT primary_slot_name]
-// from the start of the segment that holds the position replay needs. Received XLogData is
+// from the start of the segment that holds the position replay needs (with
+// wal_receiver_create_temp_slot and no primary_slot_name, through a temporary slot created on
+// the same connection). Received XLogData is
 // written into pg_wal segments (created zero-filled, durably), fsynced whenever the incoming
 // stream pauses, and the flush position is published through an LsnWaiter that the startup
 // thread and cascading walsenders wait on. Replies ('r': write, flush and apply positions) go

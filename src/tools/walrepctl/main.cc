@@ -29,7 +29,9 @@ void Usage() {
       "  walrepctl restart     -D DATADIR [-m SHUTDOWN-MODE] [-W] [-t SECS] [-o \"OPTIONS\"]\n"
       "  walrepctl reload      -D DATADIR\n"
       "  walrepctl status      -D DATADIR\n"
-      "  walrepctl controldata -D DATADIR\n\n"
+      "  walrepctl controldata -D DATADIR\n"
+      "  walrepctl basebackup  -d CONNSTR -D DIR [-R] [-X stream|fetch|none] [-S SLOT] [-C]\n"
+      "                        [-P] [-c fast|spread] [-l LABEL]\n\n"
       "Shutdown modes are: smart, fast (default), immediate.\n");
 }
 }  // namespace
@@ -58,6 +60,7 @@ int main(int argc, char** argv) {
   if (cmd == "reload") return walrep::tools::Reload(args);
   if (cmd == "status") return walrep::tools::ServerStatus(args);
   if (cmd == "controldata") return walrep::tools::ControlData(args);
+  if (cmd == "basebackup") return walrep::tools::BaseBackup(args);
   std::fprintf(stderr,
                "walrepctl: unrecognized operation mode \"%s\"\n"
                "Try \"walrepctl --help\" for more information.\n",

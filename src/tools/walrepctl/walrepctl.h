@@ -16,6 +16,7 @@ int Restart(const Args& args);       // pg_ctl restart
 int Reload(const Args& args);        // pg_ctl reload
 int ServerStatus(const Args& args);  // pg_ctl status: 0 running, 3 not running, 4 no data dir
 int ControlData(const Args& args);   // pg_controldata
+int BaseBackup(const Args& args);    // pg_basebackup (plain format)
 
 const char* ConfSample();
 // Directory holding this executable (walrepd lives beside walrepctl).
