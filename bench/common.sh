@@ -46,15 +46,48 @@ start_both() {
 }
 
 bench_cleanup() {
-  if [ -f "$BENCH_DIR/walrep/postmaster.pid" ]; then
-    kill -INT "$(head -1 "$BENCH_DIR/walrep/postmaster.pid")" 2>/dev/null || true
-  fi
-  if [ -f "$BENCH_DIR/pg/postmaster.pid" ]; then
-    kill -INT "$(head -1 "$BENCH_DIR/pg/postmaster.pid")" 2>/dev/null || true
-  fi
+  for d in walrep_s pg_s walrep pg; do
+    if [ -f "$BENCH_DIR/$d/postmaster.pid" ]; then
+      kill -INT "$(head -1 "$BENCH_DIR/$d/postmaster.pid")" 2>/dev/null || true
+    fi
+  done
   sleep 1
   rm -rf "$BENCH_DIR"
 }
+
+# make_standbys: a streaming standby of each server, cloned with pg_basebackup -R (PostgreSQL's
+# tool for both), on WALREP_S_PORT and PG_S_PORT; not started.
+make_standbys() {
+  WALREP_S_PORT="$(free_port)"
+  PG_S_PORT="$(free_port)"
+  "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$WALREP_PORT" -U postgres -D "$BENCH_DIR/walrep_s" \
+    -R -X stream -c fast >/dev/null
+  printf "port = %s\ncluster_name = 'standby'\n" "$WALREP_S_PORT" >>"$BENCH_DIR/walrep_s/postgresql.auto.conf"
+  su postgres -c "$PGBIN/pg_basebackup -h 127.0.0.1 -p $PG_PORT -U postgres -D $BENCH_DIR/pg_s -R -X stream -c fast" >/dev/null
+  printf "port = %s\ncluster_name = 'standby'\n" "$PG_S_PORT" >>"$BENCH_DIR/pg_s/postgresql.auto.conf"
+}
+start_walrep_standby() {
+  "$ROOT/build/bin/walrepctl" start -D "$BENCH_DIR/walrep_s" -l "$BENCH_DIR/walrep_s.log" >/dev/null
+}
+start_pg_standby() {
+  su postgres -c "$PGBIN/pg_ctl start -w -D $BENCH_DIR/pg_s -l $BENCH_DIR/pg_s.log" >/dev/null
+}
+stop_walrep_standby() { "$ROOT/build/bin/walrepctl" stop -D "$BENCH_DIR/walrep_s" >/dev/null; }
+stop_pg_standby() { su postgres -c "$PGBIN/pg_ctl stop -w -D $BENCH_DIR/pg_s" >/dev/null; }
+
+# q PORT SQL: one value.
+q() { "$PGBIN/psql" -X -A -t -h 127.0.0.1 -p "$1" -U postgres -c "$2" postgres; }
+
+# wait_replay PRIMARY_PORT STANDBY_PORT: until the standby replayed the primary's flush LSN.
+wait_replay() {
+  local target
+  target=$(q "$1" "SELECT pg_current_wal_flush_lsn()")
+  until [ "$(q "$2" "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '$target') >= 0" 2>/dev/null)" = t ]; do
+    sleep 0.05
+  done
+}
+
+now() { date +%s.%N; }
 
 # pgbench_tps PORT ARGS...: prints the tps number pgbench reports.
 pgbench_tps() {

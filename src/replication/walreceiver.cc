@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "walrep/common/logging.h"
 #include "walrep/wal/wal_writer.h"
@@ -100,6 +101,59 @@ void WalReceiver::InterruptibleSleep(int64_t millis) {
   }
 }
 
+bool WalReceiver::WaitSocket(PGconn* conn, bool for_write) {
+  pollfd fds[2] = {{PQsocket(conn), static_cast<short>(for_write ? POLLOUT : POLLIN), 0},
+                   {wake_fd_, POLLIN, 0}};
+  while (!stop_.load()) {
+    int rc = ::poll(fds, 2, 1000);
+    if (rc < 0 && errno != EINTR) return false;
+    if (fds[0].revents) return true;
+    if (fds[1].revents & POLLIN) {
+      uint64_t v;
+      while (::read(wake_fd_, &v, sizeof(v)) > 0) {
+      }
+    }
+  }
+  return false;
+}
+
+PGconn* WalReceiver::Connect(const char* const* keys, const char* const* vals) {
+  // Asynchronous, so that a stop request never waits for an unresponsive upstream.
+  PGconn* conn = PQconnectStartParams(keys, vals, 1);
+  if (!conn || PQstatus(conn) == CONNECTION_BAD) return conn;
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
+    if (!WaitSocket(conn, st == PGRES_POLLING_WRITING)) {
+      PQfinish(conn);
+      return nullptr;
+    }
+    st = PQconnectPoll(conn);
+  }
+  return conn;
+}
+
+PGresult* WalReceiver::Exec(PGconn* conn, const std::string& sql) {
+  // The first result of `sql` (for START_REPLICATION: PGRES_COPY_BOTH); null when stopping.
+  if (!PQsendQuery(conn, sql.c_str())) return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+  while (PQisBusy(conn)) {
+    if (!WaitSocket(conn, false)) return nullptr;
+    if (!PQconsumeInput(conn)) break;
+  }
+  PGresult* first = PQgetResult(conn);
+  if (first && PQresultStatus(first) != PGRES_COPY_BOTH) {
+    // Drain the rest so the connection is ready for the next command.
+    while (true) {
+      while (PQisBusy(conn)) {
+        if (!WaitSocket(conn, false) || !PQconsumeInput(conn)) return first;
+      }
+      PGresult* more = PQgetResult(conn);
+      if (!more) break;
+      PQclear(more);
+    }
+  }
+  return first;
+}
+
 void WalReceiver::Loop() {
   SetStatus([](WalReceiverStatus& s) { s.pid = static_cast<int32_t>(::syscall(SYS_gettid)); });
   Lsn start = start_;
@@ -116,7 +170,8 @@ void WalReceiver::Loop() {
     if (app.empty()) app = "walreceiver";
     const char* keys[] = {"dbname", "replication", "dbname", "fallback_application_name", nullptr};
     const char* vals[] = {conninfo.c_str(), "true", "replication", app.c_str(), nullptr};
-    PGconn* conn = PQconnectdbParams(keys, vals, 1);
+    PGconn* conn = Connect(keys, vals);
+    if (!conn) break;  // stopping
     if (PQstatus(conn) != CONNECTION_OK) {
       WALREP_LOG_ERROR("could not connect to the primary server: {}",
                        TrimError(PQerrorMessage(conn)));
@@ -140,7 +195,8 @@ void WalReceiver::Loop() {
 }
 
 void WalReceiver::Stream(PGconn* conn, Lsn start) {
-  PGresult* res = PQexec(conn, "IDENTIFY_SYSTEM");
+  PGresult* res = Exec(conn, "IDENTIFY_SYSTEM");
+  if (!res) return;  // stopping
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 3) {
     WALREP_LOG_ERROR(
         "could not receive database system identifier and timeline ID from the "
@@ -174,7 +230,8 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
         "CREATE_REPLICATION_SLOT \"{}\" TEMPORARY PHYSICAL "
         "(RESERVE_WAL)",
         slot);
-    res = PQexec(conn, create.c_str());
+    res = Exec(conn, create);
+    if (!res) return;
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
     PQclear(res);
     if (!ok) {
@@ -186,7 +243,8 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
   std::string cmd = "START_REPLICATION ";
   if (!slot.empty()) cmd += fmt::format("SLOT \"{}\" ", slot);
   cmd += fmt::format("{} TIMELINE {}", start.ToString(), opts_.timeline);
-  res = PQexec(conn, cmd.c_str());
+  res = Exec(conn, cmd);
+  if (!res) return;
   if (PQresultStatus(res) != PGRES_COPY_BOTH) {
     WALREP_LOG_ERROR("could not start WAL streaming: {}", TrimError(PQerrorMessage(conn)));
     PQclear(res);

@@ -503,6 +503,17 @@ void Server::WaitForShutdown() {
       ShutdownMode m = shutdown_.load(std::memory_order_acquire);
       if (m == ShutdownMode::kImmediate) break;
       if (m != ShutdownMode::kNone && running_sessions_ == 0) break;
+      // Walsenders outlive client sessions (so standbys receive everything written), but a
+      // smart shutdown does not wait for them: once only they are left, they are ended.
+      if (m == ShutdownMode::kSmart && running_sessions_ > 0 &&
+          running_sessions_ <= static_cast<int>(wal_senders_.List().size())) {
+        for (const auto& [pid, b] : backends_) {
+          MutexLock bl(&b->mu);
+          if (b->backend_type != "walsender") continue;
+          b->terminate_requested.store(true, std::memory_order_release);
+          b->Interrupt();
+        }
+      }
       sessions_cv_.Wait();
     }
   }

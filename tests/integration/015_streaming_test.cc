@@ -2,6 +2,7 @@
 // pg_verifybackup, two standbys and a cascaded one converging on a mixed workload, hot standby
 // reads that never see half a transaction, read-only errors, restarts and kill -9.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <atomic>
 #include <filesystem>
@@ -374,6 +375,19 @@ TEST(StreamingTest, RestartsAndKill9Converge) {
   insert_batch(100);
   ASSERT_TRUE(WaitForReplay(primary, standby)) << standby.Log();
   EXPECT_EQ(standby.Query("SELECT count(*) FROM t"), "2200");
+  // A standby whose upstream hangs (SIGSTOP) still stops promptly.
+  ::kill(primary.pid(), SIGSTOP);
+  auto t0 = std::chrono::steady_clock::now();
+  standby.Stop("fast");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+  ::kill(primary.pid(), SIGCONT);
+  // A smart shutdown of the primary does not wait for connected walsenders.
+  standby.Start();
+  ASSERT_TRUE(
+      WaitUntil([&] { return primary.Query("SELECT count(*) FROM pg_stat_replication") == "1"; }));
+  t0 = std::chrono::steady_clock::now();
+  primary.Stop("smart");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
 }  // namespace

@@ -31,6 +31,7 @@
 #include "walrep/io/file_system.h"
 
 typedef struct pg_conn PGconn;
+typedef struct pg_result PGresult;
 
 namespace walrep::replication {
 
@@ -78,6 +79,10 @@ class WalReceiver {
 
  private:
   void Loop();
+  // libpq without blocking a stop request: connect, run one command, wait for the socket.
+  PGconn* Connect(const char* const* keys, const char* const* vals);
+  PGresult* Exec(PGconn* conn, const std::string& sql);
+  bool WaitSocket(PGconn* conn, bool for_write);
   // One connection: returns when it ends (error, upstream end, stop).
   void Stream(PGconn* conn, Lsn start);
   Status WriteWal(Lsn start, std::string_view data);
