@@ -30,7 +30,7 @@ sample() {  # PRIMARY_PORT STANDBY_PORT OUTFILE: until pgbench ends
 stats() {  # FILE COLUMN -> "p50 p99 max"
   awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {
     if (!NR) {print "n/a n/a n/a"; exit}
-    printf "%.0f %.0f %.0f", a[int((NR+1)*0.5)], a[int(NR*0.99) ? int(NR*0.99) : 1], a[NR]}'
+    printf "%.0f %.0f %.0f\n", a[int((NR+1)*0.5)], a[int(NR*0.99) ? int(NR*0.99) : 1], a[NR]}'
 }
 run() {  # PRIMARY_PORT STANDBY_PORT TAG
   "$PGBIN/pgbench" -i -q -s "$scale" -h 127.0.0.1 -p "$1" -U postgres postgres >/dev/null 2>&1

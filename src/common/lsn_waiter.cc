@@ -49,6 +49,27 @@ void LsnWaiter::RemoveListener(int event_fd) {
   listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), event_fd), listeners_.end());
 }
 
+Result<Lsn> LsnWaiter::WaitUntil(Lsn target, const std::function<bool()>& give_up) {
+  MutexLock l(&mu_);
+  while (value_ < target) {
+    if (shutdown_) return Status::Shutdown("shutting down");
+    uint64_t kicks = kicks_;
+    mu_.Unlock();
+    bool stop = give_up();
+    mu_.Lock();
+    if (stop) return Status::Shutdown("wait abandoned");
+    if (value_ >= target || kicks_ != kicks) continue;
+    cv_.Wait();
+  }
+  return value_;
+}
+
+void LsnWaiter::Kick() {
+  MutexLock l(&mu_);
+  kicks_++;
+  cv_.SignalAll();
+}
+
 void LsnWaiter::Shutdown() {
   MutexLock l(&mu_);
   shutdown_ = true;

@@ -98,7 +98,11 @@ void Startup::Loop() {
       WALREP_LOG("consistent recovery state reached at {}", rec->end_lsn.ToString());
       if (opts_.on_consistent) opts_.on_consistent();
     }
-    if (opts_.on_replayed) opts_.on_replayed();
+    // Replies with the new apply position go out after commits (remote_apply waits on them)
+    // and whenever replay has caught up, not after every record.
+    if (opts_.on_replayed && (rec->rmid == wal::kRmXact || pos >= opts_.received->value())) {
+      opts_.on_replayed();
+    }
     st = MaybeRestartpoint(*rec);
     if (!st.ok()) WALREP_LOG_ERROR("restartpoint failed: {}", st.message());
   }

@@ -60,7 +60,11 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
       std::vector<sql::Row> rows;
       bool su = ctx.is_superuser();
       std::string me = ctx.current_user();
-      for (const WalSndStatus& w : env->registry->List()) {
+      auto senders = env->registry->List();
+      std::vector<SyncInfo> sync(senders.size());
+      if (env->sync_rule) sync = ComputeSyncStates(*env->sync_rule(), senders);
+      for (size_t si = 0; si < senders.size(); si++) {
+        const WalSndStatus& w = senders[si];
         sql::Row row;
         row.push_back(Value::Int(oid::kInt4, w.pid));
         row.push_back(Value::Int(oid::kOid, 10));
@@ -85,8 +89,8 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
         row.push_back(LagOrNull(w.write_lag_us));
         row.push_back(LagOrNull(w.flush_lag_us));
         row.push_back(LagOrNull(w.replay_lag_us));
-        row.push_back(Value::Int(oid::kInt4, 0));
-        row.push_back(Value::Text(oid::kText, "async"));
+        row.push_back(Value::Int(oid::kInt4, sync[si].priority));
+        row.push_back(Value::Text(oid::kText, sync[si].state));
         row.push_back(w.reply_time ? Value::Timestamp(oid::kTimestampTz, w.reply_time)
                                    : Value::Null(oid::kTimestampTz));
         rows.push_back(std::move(row));

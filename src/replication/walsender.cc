@@ -294,6 +294,7 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
     } else if (!streaming) {
       streaming = true;
       env_->registry->Update(s_.pid, [](WalSndStatus& w) { w.state = "streaming"; });
+      if (env_->sync_rep) env_->sync_rep->Update(*env_->sync_rule(), env_->registry->List());
     }
     // Replies: read what has arrived without waiting while there is WAL to send; otherwise
     // sleep until a message, new WAL (the eventfd) or the next keepalive deadline.
@@ -428,6 +429,7 @@ Status WalSender::HandleCopyMessage(char type, const std::string& body, Lsn sent
       }
     });
     if (!slot_.empty() && flush.valid()) env_->slots->SetRestartLsn(slot_, flush);
+    if (env_->sync_rep) env_->sync_rep->Update(*env_->sync_rule(), env_->registry->List());
     if (reply_requested) {
       SendKeepalive(sent, false);
       WALREP_RETURN_IF_ERROR(s_.conn->Flush());

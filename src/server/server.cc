@@ -212,6 +212,12 @@ Status Server::Start() {
     TransactionId a = wal_senders_.FeedbackXmin(), b = slots_->MinXmin();
     return a == 0 ? b : b == 0 ? a : std::min(a, b);
   });
+  LoadSyncRule(*settings);
+  repl_env_.sync_rep = &sync_rep_;
+  repl_env_.sync_rule = [this] {
+    MutexLock l(&sync_mu_);
+    return sync_rule_;
+  };
   repl_env_.fs = fs_;
   repl_env_.data_dir = opts_.data_dir;
   repl_env_.system_identifier = control.system_identifier;
@@ -271,6 +277,25 @@ void Server::StartStandby(const storage::RecoveryResult& rr) {
   // A cascading walsender sends what this standby has received and fsynced.
   repl_env_.sendable = [this] { return &receiver_->flushed(); };
   repl_env_.redo_pointer = [this] { return Lsn(xlog().control().checkpoint_copy.redo); };
+}
+
+void Server::LoadSyncRule(const ServerSettings& s) {
+  auto rule = replication::SyncRule::Parse(s.GetString("synchronous_standby_names"));
+  if (!rule.ok()) {
+    WALREP_LOG_ERROR("{} ({})", rule.status().message(), rule.status().detail());
+    rule = replication::SyncRule();
+  }
+  MutexLock l(&sync_mu_);
+  sync_rule_ = std::make_shared<const replication::SyncRule>(*rule);
+}
+
+void Server::RefreshSyncRep() {
+  std::shared_ptr<const replication::SyncRule> rule;
+  {
+    MutexLock l(&sync_mu_);
+    rule = sync_rule_;
+  }
+  sync_rep_.Update(*rule, wal_senders_.List());
 }
 
 Status Server::NotAcceptingConnections() const {
@@ -337,11 +362,16 @@ Status Server::Reload() {
   Status sst = LoadSsl(*applied, &ssl);
   if (!sst.ok()) WALREP_LOG("{}; SSL configuration was not reloaded", sst.message());
   SetLogMinMessages(applied->GetString("log_min_messages"));
-  MutexLock l(&mu_);
-  settings_ = applied;
-  if (hst.ok()) hba_ = hba;
-  if (sst.ok()) ssl_ctx_ = ssl;
-  settings_generation_.fetch_add(1, std::memory_order_release);
+  {
+    MutexLock l(&mu_);
+    settings_ = applied;
+    if (hst.ok()) hba_ = hba;
+    if (sst.ok()) ssl_ctx_ = ssl;
+    settings_generation_.fetch_add(1, std::memory_order_release);
+  }
+  // A new synchronous_standby_names applies at once ('' releases every waiting commit).
+  LoadSyncRule(*applied);
+  RefreshSyncRep();
   return Status::OK();
 }
 
@@ -417,6 +447,7 @@ bool Server::Cancel(int32_t pid, int32_t key) {
   }
   b->cancel_requested.store(true, std::memory_order_release);
   b->Interrupt();
+  sync_rep_.Kick();  // a commit waiting for standbys re-checks its interrupts
   return true;
 }
 
@@ -447,6 +478,7 @@ Result<bool> Server::SignalBackend(int32_t pid, bool terminate, const std::strin
   }
   (terminate ? b->terminate_requested : b->cancel_requested).store(true, std::memory_order_release);
   b->Interrupt();
+  sync_rep_.Kick();
   return true;
 }
 
@@ -484,6 +516,7 @@ void Server::Shutdown(ShutdownMode mode) {
         b->terminate_requested.store(true, std::memory_order_release);
         b->Interrupt();
       }
+      sync_rep_.Kick();
       break;
     case ShutdownMode::kImmediate:
       WALREP_LOG("received immediate shutdown request");

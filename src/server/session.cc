@@ -91,7 +91,10 @@ Session::Session(Server* server, int fd, bool local, const sockaddr_storage& pee
 
 Session::~Session() {
   walsender_.reset();  // drops this session's temporary slots
-  if (registered_sender_) server_->wal_senders().Unregister(backend_->pid);
+  if (registered_sender_) {
+    server_->wal_senders().Unregister(backend_->pid);
+    server_->RefreshSyncRep();
+  }
   if (backend_) server_->UnregisterBackend(backend_->pid);
 }
 
@@ -509,6 +512,9 @@ Status Session::QueryLoop() {
       SetState(state, nullptr);
       backend_->cancel_requested.store(false);  // a cancel that finds no statement is dropped
       WALREP_RETURN_IF_ERROR(conn_->Flush());
+      if (backend_->terminate_requested.load(std::memory_order_acquire)) {
+        return Fatal("57P01", "terminating connection due to administrator command");
+      }
     }
     auto msg = conn_->ReadMessage(MessageLimit);
     if (!msg.ok()) {
@@ -1025,6 +1031,56 @@ Status Session::AlterSystem(const std::string& name, const std::optional<std::st
 }
 
 Status Session::RequestCheckpoint() { return server_->RequestCheckpoint(); }
+
+Status Session::WaitForSyncRep(Lsn commit_end) {
+  std::string level = settings_->Get("synchronous_commit").value_or("on");
+  replication::SyncRep::Level wait_level;
+  if (level == "remote_write") {
+    wait_level = replication::SyncRep::kWrite;
+  } else if (level == "remote_apply") {
+    wait_level = replication::SyncRep::kApply;
+  } else if (level == "on") {
+    wait_level = replication::SyncRep::kFlush;
+  } else {
+    return Status::OK();  // local: the local flush was enough
+  }
+  replication::SyncRep& sr = server_->sync_rep();
+  if (!sr.active() || sr.position(wait_level) >= commit_end) return Status::OK();
+  {
+    MutexLock l(&backend_->mu);
+    backend_->wait_event_type = "IPC";
+    backend_->wait_event = "SyncRep";
+  }
+  const char* detail =
+      "The transaction has already committed locally, but might not have been replicated to "
+      "the standby.";
+  bool terminated = false;
+  Status st = sr.Wait(commit_end, wait_level, [&]() -> Status {
+    DrainEventFd(backend_->interrupt_fd);
+    if (backend_->terminate_requested.load(std::memory_order_acquire)) {
+      terminated = true;
+      return Status::Shutdown("terminate");
+    }
+    if (backend_->cancel_requested.exchange(false)) return Status::Shutdown("cancel");
+    return Status::OK();
+  });
+  {
+    MutexLock l(&backend_->mu);
+    backend_->wait_event_type.clear();
+    backend_->wait_event.clear();
+  }
+  if (st.ok()) return st;
+  if (terminated) {
+    AddNotice("WARNING", "01000",
+              "canceling the wait for synchronous replication and terminating connection due to "
+              "administrator command",
+              detail);
+    return Status::OK();  // the query loop ends the session before reading more
+  }
+  AddNotice("WARNING", "01000", "canceling wait for synchronous replication due to user request",
+            detail);
+  return Status::OK();
+}
 
 Status Session::CheckInterrupts() {
   DrainEventFd(backend_->interrupt_fd);

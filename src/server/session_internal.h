@@ -43,6 +43,7 @@ class Session : public sql::SessionContext {
   Status AlterSystem(const std::string& name, const std::optional<std::string>& value) override;
   Status RequestCheckpoint() override;
   Status CheckInterrupts() override;
+  Status WaitForSyncRep(Lsn commit_end) override;
   void InterruptibleSleep(int64_t micros) override;
   void AddNotice(const std::string& severity, const std::string& sqlstate,
                  const std::string& message, const std::string& detail = {}) override;

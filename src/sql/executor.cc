@@ -907,7 +907,8 @@ Status Executor::CommitTransaction() {
   Status st;
   if (db_ && tx_.xid != access::kInvalidXid) {
     bool flush = ctx_->settings().Get("synchronous_commit").value_or("on") != "off";
-    st = db_->engine->txm().Commit(tx_.xid, flush).status();
+    auto end = db_->engine->txm().Commit(tx_.xid, flush);
+    st = end.ok() && flush ? ctx_->WaitForSyncRep(*end) : end.status();
   }
   ctx_->settings().CommitTransaction();
   tx_ = access::TxnContext();

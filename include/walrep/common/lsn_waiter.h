@@ -8,6 +8,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <vector>
 
 #include "walrep/common/lsn.h"
@@ -29,6 +30,11 @@ class LsnWaiter {
     return WaitFor(target, std::chrono::steady_clock::time_point::max());
   }
   void Shutdown() EXCLUDES(mu_);
+  // Blocks until value() >= target or `give_up()` returns true (then kShutdown). give_up is
+  // called without the lock before the first sleep and after every Kick().
+  Result<Lsn> WaitUntil(Lsn target, const std::function<bool()>& give_up) EXCLUDES(mu_);
+  // Wakes every waiter so that WaitUntil() re-evaluates give_up.
+  void Kick() EXCLUDES(mu_);
   // An eventfd written to whenever the value grows, for threads that also wait on a socket
   // (walsenders): they poll the socket and the eventfd together.
   void AddListener(int event_fd) EXCLUDES(mu_);
@@ -39,6 +45,7 @@ class LsnWaiter {
   CondVar cv_{&mu_};
   Lsn value_ GUARDED_BY(mu_);
   bool shutdown_ GUARDED_BY(mu_) = false;
+  uint64_t kicks_ GUARDED_BY(mu_) = 0;
   std::vector<int> listeners_ GUARDED_BY(mu_);
 };
 

@@ -37,7 +37,7 @@ struct StartupOptions {
   Lsn prev;                       // the record before it
   std::function<std::shared_ptr<const ServerSettings>()> settings;
   std::function<void()> on_consistent;  // called once, when reads may start
-  std::function<void()> on_replayed;    // after each applied batch (walreceiver replies)
+  std::function<void()> on_replayed;    // after a commit/abort and when caught up (replies)
 };
 
 class Startup {

@@ -29,6 +29,7 @@
 #include "walrep/protocol/connection.h"
 #include "walrep/replication/command.h"
 #include "walrep/replication/slots.h"
+#include "walrep/replication/syncrep.h"
 
 namespace walrep::sql {
 class Registry;
@@ -81,6 +82,9 @@ struct ReplicationEnv {
   std::function<Lsn()> redo_pointer;
   SlotManager* slots = nullptr;
   WalSenderRegistry* registry = nullptr;
+  // Synchronous replication: the waiters and the current synchronous_standby_names rule.
+  SyncRep* sync_rep = nullptr;
+  std::function<std::shared_ptr<const SyncRule>()> sync_rule;
   // Standby only (null on a primary).
   WalReceiver* receiver = nullptr;
   Startup* startup = nullptr;

@@ -135,6 +135,9 @@ class Server {
                              bool requester_superuser, std::string* warning) EXCLUDES(mu_);
 
   replication::WalSenderRegistry& wal_senders() { return wal_senders_; }
+  replication::SyncRep& sync_rep() { return sync_rep_; }
+  // Recomputes the synchronous positions (a walsender came or went, the rule changed).
+  void RefreshSyncRep() EXCLUDES(sync_mu_);
   replication::ReplicationEnv* repl_env() { return &repl_env_; }
   replication::SlotManager& slots() { return *slots_; }
 
@@ -175,6 +178,12 @@ class Server {
   std::unique_ptr<replication::WalReceiver> receiver_;
   std::unique_ptr<replication::Startup> startup_;
   replication::WalSenderRegistry wal_senders_;
+  replication::SyncRep sync_rep_;
+  Mutex sync_mu_;
+  std::shared_ptr<const replication::SyncRule> sync_rule_ GUARDED_BY(sync_mu_) =
+      std::make_shared<replication::SyncRule>();
+  // Parses synchronous_standby_names (an invalid value is logged and counts as empty).
+  void LoadSyncRule(const ServerSettings& s) EXCLUDES(sync_mu_);
   replication::ReplicationEnv repl_env_;  // filled by Start()
   std::atomic<bool> starting_up_{true};
   std::thread checkpointer_;

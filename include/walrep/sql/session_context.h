@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "walrep/common/guc.h"
+#include "walrep/common/lsn.h"
 #include "walrep/common/status.h"
 #include "walrep/common/time.h"
 
@@ -68,6 +69,10 @@ class SessionContext {
   virtual Status CheckInterrupts() = 0;
   // Sleeps up to `micros`, waking early on an interrupt.
   virtual void InterruptibleSleep(int64_t micros) = 0;
+  // After a commit whose record ends at `commit_end` was flushed locally: waits for the
+  // synchronous standbys that synchronous_commit asks for. Warnings (a cancelled wait) go
+  // through AddNotice; an error means the session must end.
+  virtual Status WaitForSyncRep(Lsn commit_end) { return Status::OK(); }
   // A NOTICE or WARNING for the client, sent before the statement's result.
   virtual void AddNotice(const std::string& severity, const std::string& sqlstate,
                          const std::string& message, const std::string& detail = {}) = 0;

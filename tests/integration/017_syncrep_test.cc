@@ -1,0 +1,270 @@
+// walrep: synchronous replication — each synchronous_commit level against a paused or stopped
+// standby, FIRST/ANY rules and the sync_state values PostgreSQL's 007_sync_rep.pl checks,
+// release at reload, and the cancel behaviour.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "testing.h"
+
+namespace walrep::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A COMMIT running in its own thread, so the test can watch it block.
+class BackgroundCommit {
+ public:
+  BackgroundCommit(const Node& n, const std::string& level, const std::string& sql) {
+    conn_ = n.Connect();
+    thread_ = std::thread([this, level, sql] {
+      Exec(conn_, "SET synchronous_commit = " + level);
+      result_ = Exec(conn_, "BEGIN; " + sql + "; COMMIT");
+      done_ = true;
+    });
+  }
+  ~BackgroundCommit() {
+    thread_.join();
+    PQfinish(conn_);
+  }
+  bool done() const { return done_.load(); }
+  bool WaitDone(int secs) {
+    return WaitUntil([&] { return done(); }, secs);
+  }
+  int pid() const { return PQbackendPID(conn_); }
+  const std::string& result() const { return result_; }
+
+ private:
+  PGconn* conn_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  std::string result_;
+};
+
+struct Cluster {
+  Node primary{"primary"};
+  std::vector<std::unique_ptr<Node>> standbys;
+
+  explicit Cluster(int n, const std::string& names) {
+    primary.Init();
+    primary.AppendConf("synchronous_standby_names = '" + names + "'");
+    primary.Start();
+    primary.SafePsql("CREATE TABLE t (id int PRIMARY KEY)");
+    for (int i = 1; i <= n; i++) {
+      standbys.push_back(std::make_unique<Node>("standby" + std::to_string(i)));
+      standbys.back()->InitStandby(primary);
+      standbys.back()->Start();
+    }
+    for (auto& s : standbys) EXPECT_TRUE(WaitForReplay(primary, *s));
+  }
+  std::string SyncStates() const {
+    return primary.SafePsql(
+        "SELECT application_name, sync_priority, sync_state FROM pg_stat_replication ORDER BY "
+        "application_name");
+  }
+  void SetNames(const std::string& names) {
+    primary.SafePsql("ALTER SYSTEM SET synchronous_standby_names = '" + names + "'");
+    primary.SafePsql("SELECT pg_reload_conf()");
+  }
+};
+
+TEST(SyncRepTest, EachLevelWaitsForWhatItPromises) {
+  Cluster c(1, "standby1");
+  Node& p = c.primary;
+  Node& s = *c.standbys[0];
+  EXPECT_EQ(c.SyncStates(), "standby1|1|sync");
+  int id = 1;
+  auto next = [&] { return "INSERT INTO t VALUES (" + std::to_string(id++) + ")"; };
+  // Standby process stopped: on and remote_write block, local and off do not.
+  ::kill(s.pid(), SIGSTOP);
+  for (const char* level : {"local", "off"}) {
+    BackgroundCommit b(p, level, next());
+    EXPECT_TRUE(b.WaitDone(10)) << level;
+    EXPECT_EQ(b.result(), "COMMIT") << level;
+  }
+  for (const char* level : {"on", "remote_write"}) {
+    BackgroundCommit b(p, level, next());
+    std::this_thread::sleep_for(1s);
+    EXPECT_FALSE(b.done()) << level << " returned while the standby was stopped";
+    EXPECT_EQ(p.Query("SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity WHERE "
+                      "pid = " +
+                      std::to_string(b.pid())),
+              "IPC/SyncRep");
+    ::kill(s.pid(), SIGCONT);
+    EXPECT_TRUE(b.WaitDone(30)) << level;
+    EXPECT_EQ(b.result(), "COMMIT");
+    ::kill(s.pid(), SIGSTOP);
+  }
+  ::kill(s.pid(), SIGCONT);
+  // Replay paused: on returns (flushed), remote_apply waits until replay resumes, and then the
+  // row is visible on the standby the moment COMMIT returns.
+  ASSERT_EQ(s.Query("SELECT pg_wal_replay_pause()"), "");
+  {
+    BackgroundCommit b(p, "on", next());
+    EXPECT_TRUE(b.WaitDone(10));
+  }
+  {
+    int mine = id;
+    BackgroundCommit b(p, "remote_apply", next());
+    std::this_thread::sleep_for(1s);
+    EXPECT_FALSE(b.done()) << "remote_apply returned while replay was paused";
+    EXPECT_EQ(s.Query("SELECT pg_is_wal_replay_paused()"), "t");
+    ASSERT_EQ(s.Query("SELECT pg_wal_replay_resume()"), "");
+    EXPECT_TRUE(b.WaitDone(30));
+    EXPECT_EQ(s.Query("SELECT count(*) FROM t WHERE id = " + std::to_string(mine)), "1");
+  }
+  // remote_apply in a loop: every committed row is readable on the standby at once.
+  PGconn* w = p.Connect();
+  PGconn* r = s.Connect();
+  Exec(w, "SET synchronous_commit = remote_apply");
+  for (int i = 0; i < 20; i++) {
+    int mine = id;
+    ASSERT_EQ(Exec(w, next()), "INSERT 0 1");
+    EXPECT_EQ(Exec(r, "SELECT count(*) FROM t WHERE id = " + std::to_string(mine)), "1\n");
+  }
+  PQfinish(r);
+  PQfinish(w);
+}
+
+TEST(SyncRepTest, FirstAndAnyQuorums) {
+  Cluster c(3, "FIRST 2 (standby1, standby2, standby3)");
+  Node& p = c.primary;
+  EXPECT_EQ(c.SyncStates(), "standby1|1|sync\nstandby2|2|sync\nstandby3|3|potential");
+  int id = 1;
+  auto next = [&] { return "INSERT INTO t VALUES (" + std::to_string(id++) + ")"; };
+  auto check = [&](bool expect_block, const std::string& what) {
+    BackgroundCommit b(p, "on", next());
+    if (expect_block) {
+      std::this_thread::sleep_for(1s);
+      EXPECT_FALSE(b.done()) << what;
+    } else {
+      EXPECT_TRUE(b.WaitDone(10)) << what;
+    }
+    return b.done();
+  };
+  // FIRST 2 of 3: one standby down, commits proceed (standby3 takes over); two down, they block.
+  c.standbys[0]->Stop("fast");
+  EXPECT_TRUE(WaitUntil([&] { return c.SyncStates() == "standby2|2|sync\nstandby3|3|sync"; }))
+      << c.SyncStates();
+  check(false, "FIRST 2 with one standby down");
+  ::kill(c.standbys[1]->pid(), SIGSTOP);
+  {
+    BackgroundCommit b(p, "on", next());
+    std::this_thread::sleep_for(1s);
+    EXPECT_FALSE(b.done()) << "FIRST 2 with two standbys down";
+    ::kill(c.standbys[1]->pid(), SIGCONT);
+    EXPECT_TRUE(b.WaitDone(30));
+  }
+  c.standbys[0]->Start();
+  // ANY 2 of 3: every listed standby is a quorum member.
+  c.SetNames("ANY 2 (standby1, standby2, standby3)");
+  EXPECT_TRUE(WaitUntil([&] {
+    return c.SyncStates() == "standby1|1|quorum\nstandby2|1|quorum\nstandby3|1|quorum";
+  })) << c.SyncStates();
+  ::kill(c.standbys[2]->pid(), SIGSTOP);
+  check(false, "ANY 2 with one standby stopped");
+  ::kill(c.standbys[1]->pid(), SIGSTOP);
+  {
+    BackgroundCommit b(p, "on", next());
+    std::this_thread::sleep_for(1s);
+    EXPECT_FALSE(b.done()) << "ANY 2 with two standbys stopped";
+    ::kill(c.standbys[1]->pid(), SIGCONT);
+    EXPECT_TRUE(b.WaitDone(30));
+  }
+  ::kill(c.standbys[2]->pid(), SIGCONT);
+  // The transitions of PostgreSQL's 007_sync_rep.pl.
+  c.SetNames("standby1,standby2");
+  EXPECT_TRUE(WaitUntil([&] {
+    return c.SyncStates() == "standby1|1|sync\nstandby2|2|potential\nstandby3|0|async";
+  })) << c.SyncStates();
+  c.SetNames("2(standby1,standby2)");
+  EXPECT_TRUE(WaitUntil([&] {
+    return c.SyncStates() == "standby1|1|sync\nstandby2|2|sync\nstandby3|0|async";
+  })) << c.SyncStates();
+  c.SetNames("ANY 2(standby1, standby2, standby4)");
+  EXPECT_TRUE(WaitUntil([&] {
+    return c.SyncStates() == "standby1|1|quorum\nstandby2|1|quorum\nstandby3|0|async";
+  })) << c.SyncStates();
+  c.SetNames("\"STANDBY3\", *");
+  EXPECT_TRUE(WaitUntil([&] {
+    return c.SyncStates() == "standby1|2|potential\nstandby2|2|potential\nstandby3|1|sync";
+  })) << c.SyncStates();
+}
+
+TEST(SyncRepTest, ReloadReleasesAndCancelWarns) {
+  Cluster c(1, "standby1");
+  Node& p = c.primary;
+  Node& s = *c.standbys[0];
+  s.Stop("fast");
+  {
+    BackgroundCommit b(p, "on", "INSERT INTO t VALUES (1)");
+    std::this_thread::sleep_for(1s);
+    ASSERT_FALSE(b.done());
+    c.SetNames("");
+    EXPECT_TRUE(b.WaitDone(10)) << "reload to '' did not release the commit";
+    EXPECT_EQ(b.result(), "COMMIT");
+  }
+  c.SetNames("standby1");
+  // PostgreSQL's default: a cancelled wait warns and the commit stands.
+  PGconn* conn = p.Connect();
+  std::atomic<bool> done{false};
+  std::string warning;
+  PQsetNoticeReceiver(
+      conn,
+      [](void* arg, const PGresult* res) {
+        *static_cast<std::string*>(arg) += PQresultErrorMessage(res);
+      },
+      &warning);
+  int pid = PQbackendPID(conn);
+  std::string result;
+  std::thread t([&] {
+    result = Exec(conn, "INSERT INTO t VALUES (2)");
+    done = true;
+  });
+  std::this_thread::sleep_for(1s);
+  EXPECT_FALSE(done.load());
+  EXPECT_EQ(p.Query("SELECT pg_cancel_backend(" + std::to_string(pid) + ")"), "t");
+  EXPECT_TRUE(WaitUntil([&] { return done.load(); }, 10));
+  t.join();
+  EXPECT_EQ(result, "INSERT 0 1");
+  EXPECT_NE(warning.find("WARNING:  canceling wait for synchronous replication due to user "
+                         "request"),
+            std::string::npos)
+      << warning;
+  EXPECT_NE(warning.find("The transaction has already committed locally, but might not have "
+                         "been replicated to the standby."),
+            std::string::npos)
+      << warning;
+  EXPECT_EQ(p.Query("SELECT count(*) FROM t"), "2");
+  PQfinish(conn);
+}
+
+TEST(SyncRepTest, CommitLatencyWithOneSyncStandby) {
+  Cluster c(1, "standby1");
+  PGconn* w = c.primary.Connect();
+  auto time_commits = [&](const char* level) {
+    Exec(w, std::string("SET synchronous_commit = ") + level);
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 200; i++) Exec(w, "INSERT INTO t VALUES (DEFAULT)");
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+               .count() /
+           200;
+  };
+  Exec(w, "CREATE TABLE lat (id int)");
+  Exec(w, "DROP TABLE t");
+  Exec(w, "CREATE TABLE t (id int)");
+  double local = time_commits("local");
+  double on = time_commits("on");
+  double apply = time_commits("remote_apply");
+  std::printf("commit latency (ms): local %.3f, on %.3f, remote_apply %.3f\n", local, on, apply);
+  // Loosely: one round trip plus the standby's flush, not a status interval (10 s).
+  EXPECT_LT(on, local * 2 + 5);
+  EXPECT_LT(apply, local * 2 + 10);
+  PQfinish(w);
+}
+
+}  // namespace
+}  // namespace walrep::testing
