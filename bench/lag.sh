@@ -23,7 +23,9 @@ sample() {  # PRIMARY_PORT STANDBY_PORT OUTFILE: until pgbench ends
     lag_ms=$(q "$p" "SELECT COALESCE(EXTRACT(EPOCH FROM replay_lag) * 1000, 0) FROM pg_stat_replication")
     local lag_b
     lag_b=$(q "$s" "SELECT GREATEST(pg_wal_lsn_diff('$lsn', pg_last_wal_replay_lsn()), 0)")
-    echo "$lag_b ${lag_ms:-0}" >>"$out"
+    local sent_b
+    sent_b=$(q "$s" "SELECT GREATEST(pg_wal_lsn_diff('$lsn', pg_last_wal_receive_lsn()), 0)")
+    echo "$lag_b ${lag_ms:-0} $sent_b" >>"$out"
     sleep 0.1
   done
 }
@@ -49,9 +51,12 @@ p_tps=$(run "$PG_PORT" "$PG_S_PORT" pg)
 read -r wb50 wb99 wbmax < <(stats "$BENCH_DIR/lag_walrep" 1)
 read -r pb50 pb99 pbmax < <(stats "$BENCH_DIR/lag_pg" 1)
 read -r wm50 wm99 wmmax < <(stats "$BENCH_DIR/lag_walrep" 2)
+read -r wr50 wr99 wrmax < <(stats "$BENCH_DIR/lag_walrep" 3)
+read -r pr50 pr99 prmax < <(stats "$BENCH_DIR/lag_pg" 3)
 read -r pm50 pm99 pmmax < <(stats "$BENCH_DIR/lag_pg" 2)
 printf '| replay lag, TPC-B -s %s -c %s -T %s, one async standby | walrep | PostgreSQL 15 |\n' "$scale" "$clients" "$secs"
 printf '|---|---|---|\n'
 printf '| primary TPS | %.1f | %.1f |\n' "$w_tps" "$p_tps"
 printf '| lag bytes p50 / p99 / max | %s / %s / %s | %s / %s / %s |\n' "$wb50" "$wb99" "$wbmax" "$pb50" "$pb99" "$pbmax"
 printf '| replay_lag ms p50 / p99 / max | %s / %s / %s | %s / %s / %s |\n' "$wm50" "$wm99" "$wmmax" "$pm50" "$pm99" "$pmmax"
+printf '| receive lag bytes (not yet fsynced by the standby) p50 / p99 / max | %s / %s / %s | %s / %s / %s |\n' "$wr50" "$wr99" "$wrmax" "$pr50" "$pr99" "$prmax"

@@ -315,6 +315,12 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
             fmt::format("unexpected message type \"{}\" in WAL stream", msg[0]));
       }
       PQfreemem(buf);
+      // A stream that never pauses is still made durable (and reported) every 64 KiB, so a
+      // busy primary does not leave the standby's flush and replay position behind.
+      if (st.ok() && written_ - flushed_.value() >= 64 * 1024) {
+        st = FlushWal();
+        if (st.ok() && !SendReply(conn, false)) return;
+      }
       if (!st.ok()) {
         WALREP_LOG_ERROR("{}", st.message());
         return;
@@ -404,8 +410,11 @@ Status WalReceiver::WriteWal(Lsn start, std::string_view data) {
       if (file_ && unsynced_) closed_unsynced_.push_back(std::move(file_));
       file_.reset();
       unsynced_ = false;
-      WALREP_RETURN_IF_ERROR(
-          wal::CreateSegment(opts_.fs, wal_dir, opts_.timeline, segno, seg_size));
+      if (!prealloc_) {
+        prealloc_ =
+            std::make_unique<wal::SegmentPreallocator>(opts_.fs, wal_dir, opts_.timeline, seg_size);
+      }
+      WALREP_RETURN_IF_ERROR(prealloc_->Ensure(segno));
       WALREP_ASSIGN_OR_RETURN(
           file_, opts_.fs->OpenRandomAccess(
                      wal_dir + "/" + wal::XLogFileName(opts_.timeline, segno, seg_size), false));

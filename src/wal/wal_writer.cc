@@ -14,7 +14,8 @@ Status CreateSegment(io::FileSystem* fs, const std::string& wal_dir, TimelineId 
                      XLogSegNo segno, uint64_t seg_size) {
   std::string path = wal_dir + "/" + XLogFileName(tli, segno, seg_size);
   if (fs->Exists(path)) return Status::OK();
-  std::string tmp = wal_dir + "/xlogtemp." + std::to_string(::getpid());
+  std::string tmp =
+      wal_dir + "/xlogtemp." + std::to_string(::getpid()) + "." + std::to_string(segno);
   {
     WALREP_ASSIGN_OR_RETURN(auto f, fs->NewWritableFile(tmp));
     const std::string zeros(1 << 20, '\0');
@@ -26,6 +27,31 @@ Status CreateSegment(io::FileSystem* fs, const std::string& wal_dir, TimelineId 
   }
   WALREP_RETURN_IF_ERROR(fs->Rename(tmp, path));
   return fs->SyncDir(wal_dir);
+}
+
+SegmentPreallocator::SegmentPreallocator(io::FileSystem* fs, std::string wal_dir, TimelineId tli,
+                                         uint64_t seg_size)
+    : fs_(fs), wal_dir_(std::move(wal_dir)), tli_(tli), seg_size_(seg_size) {}
+
+SegmentPreallocator::~SegmentPreallocator() {
+  if (pending_.valid()) pending_.get().IgnoreError();  // only an optimisation
+}
+
+Status SegmentPreallocator::Ensure(XLogSegNo segno) {
+  Status st;
+  if (pending_.valid()) {
+    bool mine = pending_segno_ == segno;
+    Status bg = pending_.get();
+    if (mine) st = bg;  // a failed background creation is retried below
+  }
+  if (!st.ok() || !fs_->Exists(wal_dir_ + "/" + XLogFileName(tli_, segno, seg_size_))) {
+    WALREP_RETURN_IF_ERROR(CreateSegment(fs_, wal_dir_, tli_, segno, seg_size_));
+  }
+  pending_segno_ = segno + 1;
+  pending_ = std::async(std::launch::async, [this, next = segno + 1] {
+    return CreateSegment(fs_, wal_dir_, tli_, next, seg_size_);
+  });
+  return Status::OK();
 }
 
 WalWriter::WalWriter(WalWriterOptions opts, Lsn insert_pos, Lsn prev_record)
@@ -168,7 +194,11 @@ Result<io::RandomAccessFile*> WalWriter::SegmentFile(XLogSegNo segno) {
     unsynced_.push_back(open_segno_);
     open_file_.reset();
   }
-  WALREP_RETURN_IF_ERROR(CreateSegment(opts_.fs, opts_.wal_dir, opts_.tli, segno, opts_.seg_size));
+  if (!prealloc_) {
+    prealloc_ =
+        std::make_unique<SegmentPreallocator>(opts_.fs, opts_.wal_dir, opts_.tli, opts_.seg_size);
+  }
+  WALREP_RETURN_IF_ERROR(prealloc_->Ensure(segno));
   std::string path = opts_.wal_dir + "/" + XLogFileName(opts_.tli, segno, opts_.seg_size);
   WALREP_ASSIGN_OR_RETURN(open_file_, opts_.fs->OpenRandomAccess(path, false));
   open_segno_ = segno;

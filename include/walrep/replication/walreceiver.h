@@ -29,6 +29,7 @@
 #include "walrep/common/mutex.h"
 #include "walrep/common/time.h"
 #include "walrep/io/file_system.h"
+#include "walrep/wal/wal_writer.h"
 
 typedef struct pg_conn PGconn;
 typedef struct pg_result PGresult;
@@ -104,6 +105,7 @@ class WalReceiver {
   std::unique_ptr<io::RandomAccessFile> file_;
   XLogSegNo file_segno_ = ~0ull;
   bool unsynced_ = false;
+  std::unique_ptr<wal::SegmentPreallocator> prealloc_;
   std::vector<std::unique_ptr<io::RandomAccessFile>> closed_unsynced_;
 
   mutable Mutex mu_;
