@@ -41,7 +41,7 @@ out = ["# walrep configuration file (postgresql.conf)",
        ""]
 current = None
 entry = re.compile(r'^\s*(?:Report\(|Hidden\(|Report\(Hidden\(|Hidden\(Report\()*'
-                   r'([BIRSE])\("(\w+)", C::(\w+),(.*)$')
+                   r'([BIRSE])\("([\w.]+)", C::(\w+),(.*)$')
 lines = src.splitlines()
 i = 0
 while i < len(lines):

@@ -132,6 +132,7 @@ Status TransactionManager::Abort(TransactionId xid) {
 }
 
 void TransactionManager::PublishUpTo(Lsn upto) {
+  if (publish_limit_) upto = std::min(upto, publish_limit_());
   MutexLock l(&mu_);
   bool any = false;
   while (!to_publish_.empty() && to_publish_.begin()->first <= upto) {
@@ -146,7 +147,15 @@ void TransactionManager::PublishUpTo(Lsn upto) {
 }
 
 void TransactionManager::PublishDurable() {
-  if (wal_) PublishUpTo(wal_->flush_lsn());
+  if (!wal_) return;
+  Lsn flushed = wal_->flush_lsn();
+  PublishUpTo(flushed);
+  // Held back by the publish limit: durable, so recorded, but still running for snapshots.
+  MutexLock l(&mu_);
+  for (const auto& [lsn, entry] : to_publish_) {
+    if (lsn > flushed) break;
+    clog_->Set(entry.first, entry.second);
+  }
 }
 
 Snapshot TransactionManager::TakeSnapshot() const {
@@ -166,7 +175,9 @@ Snapshot TransactionManager::TakeSnapshot() const {
 
 XidStatus TransactionManager::StatusOf(TransactionId xid) const {
   XidStatus s = clog_->Get(xid);
-  if (s != XidStatus::kInProgress) return s;  // final once set
+  // Final once set — except with a publish limit, where a checkpoint may record a commit that
+  // is still running (not yet visible).
+  if (s != XidStatus::kInProgress && !publish_limit_) return s;
   MutexLock l(&mu_);
   if (running_.count(xid)) return XidStatus::kInProgress;
   // Publication sets the commit log before it removes the xid from the running set (both under

@@ -196,7 +196,10 @@ void SyncRep::Update(const SyncRule& rule, const std::vector<WalSndStatus>& send
     active_ = rule.method != SyncRule::Method::kNone;
   }
   if (rule.method == SyncRule::Method::kNone) {
-    if (was_active) Kick();  // releases every waiting commit
+    if (was_active) {
+      Kick();  // releases every waiting commit
+      if (advance_hook_) advance_hook_();
+    }
     return;
   }
   auto cand = Candidates(rule, senders);
@@ -218,7 +221,9 @@ void SyncRep::Update(const SyncRule& rule, const std::vector<WalSndStatus>& send
       pos[level] = v[static_cast<size_t>(rule.num_sync) - 1];
     }
   }
+  bool advanced = pos[kFlush] > pos_[kFlush].value();
   for (int level = 0; level < 3; level++) pos_[level].Advance(pos[level]);
+  if (advanced && advance_hook_) advance_hook_();
 }
 
 bool SyncRep::active() const {

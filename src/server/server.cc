@@ -213,6 +213,17 @@ Status Server::Start() {
     return a == 0 ? b : b == 0 ? a : std::min(a, b);
   });
   LoadSyncRule(*settings);
+  RefreshSyncRep();
+  if (!standby_) {
+    // Lossless mode: what the synchronous standbys have not confirmed stays invisible.
+    engine_->txm().SetPublishLimit([this]() -> Lsn {
+      if (!lossless() || !sync_rep_.active()) return Lsn(~uint64_t{0});
+      return sync_rep_.position(replication::SyncRep::kFlush);
+    });
+    sync_rep_.SetAdvanceHook([this] {
+      if (lossless()) engine_->txm().PublishDurable();
+    });
+  }
   repl_env_.sync_rep = &sync_rep_;
   repl_env_.sync_rule = [this] {
     MutexLock l(&sync_mu_);
@@ -236,11 +247,40 @@ Status Server::Start() {
     return Status::OK();
   }
   consistent_.store(true);
-  starting_up_.store(false, std::memory_order_release);
   checkpointer_ = std::thread([this] { CheckpointerLoop(); });
+  if (rr.crash_recovery && lossless() && sync_rep_.active()) {
+    // Lossless mode after a crash: the recovered WAL may hold commits no standby confirmed;
+    // nothing is served until they have (replication connections are let in meanwhile).
+    StartLosslessGate(xlog().writer().flush_lsn());
+    return Status::OK();
+  }
+  starting_up_.store(false, std::memory_order_release);
   WALREP_RETURN_IF_ERROR(pid_file_->SetStatus("ready"));
   WALREP_LOG("database system is ready to accept connections");
   return Status::OK();
+}
+
+void Server::StartLosslessGate(Lsn end) {
+  awaiting_sync_.store(true);
+  WALREP_LOG(
+      "waiting for the synchronous standbys to confirm WAL up to {} before accepting "
+      "connections (walrep.sync_commit_lossless)",
+      end.ToString());
+  sync_gate_ = std::thread([this, end] {
+    Status st = sync_rep_.Wait(end, replication::SyncRep::kFlush, [this]() -> Status {
+      if (shutdown_mode() != ShutdownMode::kNone) return Status::Shutdown("shutting down");
+      return Status::OK();
+    });
+    if (!st.ok()) return;
+    engine_->txm().PublishDurable();
+    awaiting_sync_.store(false);
+    starting_up_.store(false, std::memory_order_release);
+    if (pid_file_) pid_file_->SetStatus("ready").IgnoreError();  // informational
+    WALREP_LOG(
+        "synchronous standbys confirmed {}; database system is ready to accept "
+        "connections",
+        end.ToString());
+  });
 }
 
 void Server::StartStandby(const storage::RecoveryResult& rr) {
@@ -280,6 +320,7 @@ void Server::StartStandby(const storage::RecoveryResult& rr) {
 }
 
 void Server::LoadSyncRule(const ServerSettings& s) {
+  lossless_.store(s.GetBool("walrep.sync_commit_lossless"), std::memory_order_release);
   auto rule = replication::SyncRule::Parse(s.GetString("synchronous_standby_names"));
   if (!rule.ok()) {
     WALREP_LOG_ERROR("{} ({})", rule.status().message(), rule.status().detail());
@@ -372,6 +413,7 @@ Status Server::Reload() {
   // A new synchronous_standby_names applies at once ('' releases every waiting commit).
   LoadSyncRule(*applied);
   RefreshSyncRep();
+  if (engine_ && !standby_) engine_->txm().PublishDurable();  // lossless may have been turned off
   return Status::OK();
 }
 
@@ -560,6 +602,10 @@ void Server::FinishShutdown() {
     finished_ = true;
   }
   if (listener_) listener_->Stop();
+  if (sync_gate_.joinable()) {
+    sync_rep_.Kick();
+    sync_gate_.join();
+  }
   if (receiver_) receiver_->Stop();
   if (startup_) startup_->Stop();
   if (checkpointer_.joinable()) {

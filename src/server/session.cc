@@ -261,7 +261,9 @@ Status Session::Startup() {
   if (server_->shutdown_mode() != ShutdownMode::kNone) {
     return Fatal("57P03", "the database system is shutting down");
   }
-  if (server_->starting_up()) return server_->NotAcceptingConnections();
+  if (server_->starting_up() && !(replication_ && server_->accepting_replication())) {
+    return server_->NotAcceptingConnections();
+  }
   WALREP_ASSIGN_OR_RETURN(backend_, server_->RegisterBackend());
   conn_->SetInterruptFd(backend_->interrupt_fd);
 
@@ -557,7 +559,7 @@ Status Session::QueryLoop() {
         st = HandleClose(body);
         break;
       case 'S':
-        HandleSync();
+        st = HandleSync();
         break;
       case 'H':
         st = conn_->Flush();
@@ -672,11 +674,12 @@ Status Session::HandleSimpleQuery(const std::string& body) {
   protocol::MessageReader r(body);
   std::string query = r.String();
   WALREP_RETURN_IF_ERROR(r.status());
-  auto finish = [&]() {
-    executor_->EndImplicitTransaction();
+  auto finish = [&]() -> Status {
+    WALREP_RETURN_IF_ERROR(EndImplicitTransaction());
     FlushNotices();
     SendParameterChanges();
     conn_->Write(protocol::ReadyForQueryMessage(TransactionStatusByte()));
+    return Status::OK();
   };
   if (walsender_ && (replication_ || replication::IsReplicationCommand(query))) {
     SetState("active", &query);
@@ -696,13 +699,11 @@ Status Session::HandleSimpleQuery(const std::string& body) {
   auto parsed = sql::ParseSql(query);
   if (!parsed.ok()) {
     WALREP_RETURN_IF_ERROR(ReportError(parsed.status()));
-    finish();
-    return Status::OK();
+    return finish();
   }
   if (parsed->empty()) {
     conn_->Write(protocol::EmptyMessage('I'));
-    finish();
-    return Status::OK();
+    return finish();
   }
   for (const auto& stmt : *parsed) {
     std::string text = sql::StatementText(*stmt);
@@ -754,8 +755,7 @@ Status Session::HandleSimpleQuery(const std::string& body) {
     }
   }
   statement_deadline_ = 0;
-  finish();
-  return Status::OK();
+  return finish();
 }
 
 Result<std::string> Session::RunCopyIn(sql::CopyIn& sink) {
@@ -988,14 +988,24 @@ Status Session::HandleClose(const std::string& body) {
   return Status::OK();
 }
 
-void Session::HandleSync() {
+Status Session::EndImplicitTransaction() {
+  Status st = executor_->EndImplicitTransaction();
+  if (st.ok() || st.severity() != Severity::kFatal) return Status::OK();
+  // The commit could not be acknowledged (lossless synchronous replication, connection
+  // terminated): nothing buffered for this statement may suggest it succeeded.
+  conn_->DiscardOutput();
+  return st;
+}
+
+Status Session::HandleSync() {
   skip_until_sync_ = false;
-  executor_->EndImplicitTransaction();
+  WALREP_RETURN_IF_ERROR(EndImplicitTransaction());
   // Portals live until their transaction ends.
   if (executor_->txn_status() == sql::TxnStatus::kIdle) portals_.clear();
   FlushNotices();
   SendParameterChanges();
   conn_->Write(protocol::ReadyForQueryMessage(TransactionStatusByte()));
+  return Status::OK();
 }
 
 const Session::HotSettings& Session::Hot() {
@@ -1039,11 +1049,12 @@ Status Session::WaitForSyncRep(Lsn commit_end) {
     wait_level = replication::SyncRep::kWrite;
   } else if (level == "remote_apply") {
     wait_level = replication::SyncRep::kApply;
-  } else if (level == "on") {
-    wait_level = replication::SyncRep::kFlush;
+  } else if (level == "on" || server_->lossless()) {
+    wait_level = replication::SyncRep::kFlush;  // lossless: every commit waits to be visible
   } else {
     return Status::OK();  // local: the local flush was enough
   }
+  bool lossless = server_->lossless();
   replication::SyncRep& sr = server_->sync_rep();
   if (!sr.active() || sr.position(wait_level) >= commit_end) return Status::OK();
   {
@@ -1061,7 +1072,17 @@ Status Session::WaitForSyncRep(Lsn commit_end) {
       terminated = true;
       return Status::Shutdown("terminate");
     }
-    if (backend_->cancel_requested.exchange(false)) return Status::Shutdown("cancel");
+    if (backend_->cancel_requested.exchange(false)) {
+      if (!lossless) return Status::Shutdown("cancel");
+      // Lossless: the commit must not be reported before the standbys have it.
+      AddNotice("NOTICE", "00000",
+                "canceling wait for synchronous replication requested, but cancelation is not "
+                "allowed",
+                "The transaction has already committed locally and becomes visible once the "
+                "synchronous standbys confirm it (walrep.sync_commit_lossless is on).");
+      FlushNotices();
+      conn_->Flush().IgnoreError();  // the client may be gone; the wait goes on regardless
+    }
     return Status::OK();
   });
   {
@@ -1070,6 +1091,10 @@ Status Session::WaitForSyncRep(Lsn commit_end) {
     backend_->wait_event.clear();
   }
   if (st.ok()) return st;
+  if (terminated && lossless) {
+    // No success is reported for a commit the standbys have not confirmed.
+    return Fatal("57P01", "terminating connection due to administrator command");
+  }
   if (terminated) {
     AddNotice("WARNING", "01000",
               "canceling the wait for synchronous replication and terminating connection due to "

@@ -74,7 +74,9 @@ class Session : public sql::SessionContext {
   Status HandleDescribe(const std::string& body);
   Status HandleExecute(const std::string& body);
   Status HandleClose(const std::string& body);
-  void HandleSync();
+  Status HandleSync();
+  // Commits an implicit transaction; a FATAL commit failure discards the statement's output.
+  Status EndImplicitTransaction();
   // Sends one statement's rows (all, or up to max_rows) and its completion.
   Status SendRows(Portal& portal, int32_t max_rows, bool from_execute);
   std::string RowDescription(const std::vector<sql::ColumnDesc>& cols,

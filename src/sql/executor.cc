@@ -1071,13 +1071,9 @@ void Executor::OnError() {
   if (status_ == TxnStatus::kIdle && in_txn_) AbortTransaction();
 }
 
-void Executor::EndImplicitTransaction() {
-  if (status_ == TxnStatus::kIdle && in_txn_) {
-    Status st = CommitTransaction();
-    // A failed commit of an implicit transaction is reported by the next statement's error path;
-    // the WAL layer PANICs on write failures, so this is only reached for logic errors.
-    st.IgnoreError();
-  }
+Status Executor::EndImplicitTransaction() {
+  if (status_ == TxnStatus::kIdle && in_txn_) return CommitTransaction();
+  return Status::OK();
 }
 
 // Counterpart: the transaction-block state machine of PostgreSQL's xact.c, for what walrep keeps

@@ -48,9 +48,9 @@ struct Cluster {
   Node primary{"primary"};
   std::vector<std::unique_ptr<Node>> standbys;
 
+  // The rule is set once the standbys run: with it set and no standby, commits would wait.
   explicit Cluster(int n, const std::string& names) {
     primary.Init();
-    primary.AppendConf("synchronous_standby_names = '" + names + "'");
     primary.Start();
     primary.SafePsql("CREATE TABLE t (id int PRIMARY KEY)");
     for (int i = 1; i <= n; i++) {
@@ -58,6 +58,8 @@ struct Cluster {
       standbys.back()->InitStandby(primary);
       standbys.back()->Start();
     }
+    for (auto& s : standbys) EXPECT_TRUE(WaitForReplay(primary, *s));
+    SetNames(names);
     for (auto& s : standbys) EXPECT_TRUE(WaitForReplay(primary, *s));
   }
   std::string SyncStates() const {
@@ -240,6 +242,64 @@ TEST(SyncRepTest, ReloadReleasesAndCancelWarns) {
       << warning;
   EXPECT_EQ(p.Query("SELECT count(*) FROM t"), "2");
   PQfinish(conn);
+}
+
+TEST(SyncRepTest, LosslessCommitsAreInvisibleUntilConfirmed) {
+  Cluster c(1, "standby1");
+  Node& p = c.primary;
+  Node& s = *c.standbys[0];
+  c.primary.SafePsql("ALTER SYSTEM SET walrep.sync_commit_lossless = on");
+  c.primary.SafePsql("SELECT pg_reload_conf()");
+  ::kill(s.pid(), SIGSTOP);
+  {
+    BackgroundCommit b(p, "on", "INSERT INTO t VALUES (1)");
+    std::this_thread::sleep_for(1s);
+    ASSERT_FALSE(b.done());
+    // PostgreSQL would show the row to everyone here; lossless mode does not.
+    EXPECT_EQ(p.Query("SELECT count(*) FROM t"), "0");
+    // A cancel is answered with a NOTICE; the wait goes on.
+    EXPECT_EQ(p.Query("SELECT pg_cancel_backend(" + std::to_string(b.pid()) + ")"), "t");
+    std::this_thread::sleep_for(500ms);
+    EXPECT_FALSE(b.done()) << "a cancel ended a lossless wait";
+    EXPECT_EQ(p.Query("SELECT count(*) FROM t"), "0");
+    ::kill(s.pid(), SIGCONT);
+    EXPECT_TRUE(b.WaitDone(30));
+    EXPECT_EQ(b.result(), "COMMIT");
+  }
+  EXPECT_EQ(p.Query("SELECT count(*) FROM t"), "1");
+  // A terminated wait closes the connection without reporting success.
+  ::kill(s.pid(), SIGSTOP);
+  {
+    BackgroundCommit b(p, "on", "INSERT INTO t VALUES (2)");
+    std::this_thread::sleep_for(1s);
+    ASSERT_FALSE(b.done());
+    EXPECT_EQ(p.Query("SELECT pg_terminate_backend(" + std::to_string(b.pid()) + ")"), "t");
+    EXPECT_TRUE(b.WaitDone(10));
+    EXPECT_NE(b.result(), "COMMIT");
+    EXPECT_EQ(p.Query("SELECT count(*) FROM t"), "1");
+  }
+  // kill -9 of the primary during a wait: after the restart nothing is served until the
+  // standby has confirmed the recovered WAL, so the unconfirmed row is never exposed early.
+  {
+    BackgroundCommit b(p, "on", "INSERT INTO t VALUES (3)");
+    std::this_thread::sleep_for(1s);
+    ASSERT_FALSE(b.done());
+    p.Kill9();
+    EXPECT_TRUE(b.WaitDone(10));
+    EXPECT_NE(b.result(), "COMMIT");
+  }
+  p.StartNoWait();
+  EXPECT_TRUE(WaitUntil([&] {
+    return p.Log().find("waiting for the synchronous standbys to confirm WAL") != std::string::npos;
+  })) << p.Log();
+  std::this_thread::sleep_for(500ms);
+  std::string refused = p.Query("SELECT 1");
+  EXPECT_NE(refused.find("the database system is starting up"), std::string::npos)
+      << "served before confirmation: " << refused;
+  ::kill(s.pid(), SIGCONT);
+  EXPECT_TRUE(WaitUntil([&] { return p.Query("SELECT count(*) FROM t") == "3"; })) << p.Log();
+  EXPECT_TRUE(WaitForReplay(p, s));
+  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "3");
 }
 
 TEST(SyncRepTest, CommitLatencyWithOneSyncStandby) {

@@ -255,6 +255,22 @@ bool WaitForReplay(const Node& primary, const Node& standby, int timeout_secs) {
 }
 
 void Node::Start(const std::vector<std::string>& extra_args) {
+  StartNoWait(extra_args);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  std::string conninfo = ConnStr("connect_timeout=2");
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      FAIL() << "walrepd exited during start:\n" << Log();
+    }
+    if (PQping(conninfo.c_str()) == PQPING_OK) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  FAIL() << "walrepd did not start in 30 s:\n" << Log();
+}
+
+void Node::StartNoWait(const std::vector<std::string>& extra_args) {
   ASSERT_LE(pid_, 0) << "already running";
   std::vector<std::string> argv = {WalrepBin("walrepd"), "-D", data_dir_};
   argv.insert(argv.end(), extra_args.begin(), extra_args.end());
@@ -269,18 +285,6 @@ void Node::Start(const std::vector<std::string>& extra_args) {
     ::execv(args[0], args.data());
     _exit(127);
   }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  std::string conninfo = ConnStr("connect_timeout=2");
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status;
-    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      FAIL() << "walrepd exited during start:\n" << Log();
-    }
-    if (PQping(conninfo.c_str()) == PQPING_OK) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  FAIL() << "walrepd did not start in 30 s:\n" << Log();
 }
 
 void Node::Stop(const std::string& mode) {

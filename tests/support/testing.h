@@ -67,6 +67,8 @@ class Node {
   void InitStandby(const Node& upstream, const std::vector<std::string>& args = {});
   // Starts walrepd directly and waits until it accepts connections.
   void Start(const std::vector<std::string>& extra_args = {});
+  // Starts walrepd without waiting for it to accept connections.
+  void StartNoWait(const std::vector<std::string>& extra_args = {});
   // Sends the mode's signal and waits for the process to exit.
   void Stop(const std::string& mode = "fast");
   void Kill9();

@@ -93,10 +93,14 @@ class TransactionManager {
   Status WaitFor(TransactionId waiter, TransactionId xid, const std::function<Status()>& check)
       EXCLUDES(mu_);
 
-  // Publishes every queued commit or abort whose record is already flushed. A checkpoint calls
-  // this (after flushing WAL to its REDO point) so pg_xact never misses a commit whose record
-  // precedes the REDO point.
+  // Publishes every queued commit or abort whose record is already flushed (and not beyond the
+  // publish limit). A checkpoint calls this after flushing WAL to its REDO point: every flushed
+  // commit's status goes into the commit log then, published or not, so pg_xact never misses a
+  // commit whose record precedes the REDO point (it stays invisible while in the running set).
   void PublishDurable() EXCLUDES(mu_);
+  // Lossless synchronous replication: commits become visible only up to the returned LSN (the
+  // position the synchronous standbys confirmed); Lsn::max() = no limit. Set once before use.
+  void SetPublishLimit(std::function<Lsn()> limit) { publish_limit_ = std::move(limit); }
 
   // Recovery.
   void RedoCommit(TransactionId xid) EXCLUDES(mu_);
@@ -132,6 +136,7 @@ class TransactionManager {
   std::unordered_map<TransactionId, TransactionId> waits_for_ GUARDED_BY(mu_);
   bool hot_standby_ GUARDED_BY(mu_) = false;
   std::function<TransactionId()> horizon_hook_;
+  std::function<Lsn()> publish_limit_;
 };
 
 // XACT record payloads in PostgreSQL's layout: int64 xact_time (µs since 2000-01-01).

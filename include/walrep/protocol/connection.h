@@ -45,6 +45,8 @@ class Connection {
   Result<std::string> ReadStartupPacket();
 
   void Write(std::string_view data) { out_.append(data); }
+  // Drops what was written but not yet flushed.
+  void DiscardOutput() { out_.clear(); }
   Status Flush();
   // Bytes already received but not yet consumed (TLS included).
   bool HasBufferedInput() const;

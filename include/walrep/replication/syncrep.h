@@ -65,10 +65,14 @@ class SyncRep {
   Status Wait(Lsn lsn, Level level, const std::function<Status()>& interrupted) EXCLUDES(mu_);
   // Wakes every waiter so that it re-checks its interrupts (cancel, terminate, shutdown).
   void Kick();
+  // Called after the synchronous positions advanced or synchronous replication was switched
+  // off (lossless mode publishes the commits the standbys confirmed). Set once before use.
+  void SetAdvanceHook(std::function<void()> hook) { advance_hook_ = std::move(hook); }
   Lsn position(Level level) const { return pos_[level].value(); }
 
  private:
   LsnWaiter pos_[3];
+  std::function<void()> advance_hook_;
   mutable Mutex mu_;
   bool active_ GUARDED_BY(mu_) = false;
 };

@@ -99,6 +99,9 @@ class Server {
   Status NotAcceptingConnections() const;
   // A standby (standby.signal): recovery never ends; only read-only queries run.
   bool in_recovery() const { return standby_; }
+  bool lossless() const { return lossless_.load(std::memory_order_acquire); }
+  // Replication connections are accepted while a lossless restart waits for its standbys.
+  bool accepting_replication() const { return awaiting_sync_.load(); }
   // CHECKPOINT: a checkpoint on a primary, a restartpoint on a standby.
   Status RequestCheckpoint();
   storage::XLog& xlog() { return engine_->xlog(); }
@@ -184,6 +187,12 @@ class Server {
       std::make_shared<replication::SyncRule>();
   // Parses synchronous_standby_names (an invalid value is logged and counts as empty).
   void LoadSyncRule(const ServerSettings& s) EXCLUDES(sync_mu_);
+  // walrep.sync_commit_lossless: commits become visible only once the synchronous standbys
+  // confirmed them; after a crash, sessions wait until they confirmed the recovered WAL.
+  std::atomic<bool> lossless_{false};
+  std::atomic<bool> awaiting_sync_{false};  // crash restart in lossless mode, not yet confirmed
+  std::thread sync_gate_;                   // waits for that confirmation, then opens
+  void StartLosslessGate(Lsn end) EXCLUDES(sync_mu_);
   replication::ReplicationEnv repl_env_;  // filled by Start()
   std::atomic<bool> starting_up_{true};
   std::thread checkpointer_;

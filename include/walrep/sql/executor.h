@@ -91,7 +91,9 @@ class Executor {
   // An error ended the current statement: fails an explicit block, ends an implicit one.
   void OnError();
   // End of an implicit transaction (after a simple Query or at Sync).
-  void EndImplicitTransaction();
+  // Commits the implicit transaction of the statement(s) just run; a FATAL status means the
+  // commit could not be acknowledged and the session must end.
+  Status EndImplicitTransaction();
   TimestampTz transaction_start() const { return txn_start_; }
   // The engine transaction of the current statement (xid assigned on first write).
   access::TxnContext& txn() { return tx_; }

@@ -104,7 +104,8 @@ class ExecutorTest : public ::testing::Test {
       }
       if (!r->returns_rows) out += (out.empty() ? "" : "\n") + r->tag;
     }
-    exec_.EndImplicitTransaction();
+    Status end = exec_.EndImplicitTransaction();
+    if (!end.ok()) return Err(end);
     return out;
   }
   static std::string Err(const Status& st) {
