@@ -187,7 +187,7 @@ TEST(GucTest, ReportedParametersComeInPostgresOrder) {
 TEST(GucTest, SampleFileMatchesTable) {
   std::ifstream in(std::string(WALREP_SOURCE_DIR) + "/conf/postgresql.conf.sample");
   ASSERT_TRUE(in.good());
-  std::regex line(R"(^#([A-Za-z_]+) = (.*?)(\s+# \(restart\))?$)");
+  std::regex line(R"(^#([A-Za-z_.]+) = (.*?)(\s+# \(restart\))?$)");
   std::set<std::string> in_file;
   std::string l;
   while (std::getline(in, l)) {
