@@ -2,8 +2,10 @@
 //
 // File format, one role per line, tab separated:
 //   name  login  superuser  replication  createdb  createrole  inherit  connlimit  verifier
-// Booleans are 0/1; the verifier is empty when the role has no password. Role names cannot
-// contain tabs or newlines (walrep refuses such names).
+//   [settings]
+// Booleans are 0/1; the verifier is empty when the role has no password. Settings (ALTER ROLE
+// ... SET) are name=value pairs separated by 0x1F. Role names and values cannot contain tabs,
+// newlines or 0x1F (walrep refuses them).
 #include "walrep/server/roles.h"
 
 #include <fmt/format.h>
@@ -29,9 +31,14 @@ Status ValidName(const std::string& name) {
 std::string RoleStore::Serialize(const std::map<std::string, sql::RoleInfo>& roles) {
   std::string out;
   for (const auto& [name, r] : roles) {
-    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", r.name, int(r.login),
+    std::string settings;
+    for (const auto& [k, v] : r.settings) {
+      if (!settings.empty()) settings += '\x1f';
+      settings += k + "=" + v;
+    }
+    out += fmt::format("{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n", r.name, int(r.login),
                        int(r.superuser), int(r.replication), int(r.createdb), int(r.createrole),
-                       int(r.inherit), r.connection_limit, r.password);
+                       int(r.inherit), r.connection_limit, r.password, settings);
   }
   return out;
 }
@@ -54,7 +61,7 @@ Result<std::map<std::string, sql::RoleInfo>> RoleStore::Deserialize(const std::s
       if (t == std::string::npos) break;
       s = t + 1;
     }
-    if (f.size() != 9) {
+    if (f.size() != 9 && f.size() != 10) {
       return Status::Corruption(fmt::format("invalid role file line {}", line_no));
     }
     sql::RoleInfo r;
@@ -67,6 +74,16 @@ Result<std::map<std::string, sql::RoleInfo>> RoleStore::Deserialize(const std::s
     r.inherit = f[6] == "1";
     r.connection_limit = std::atoi(f[7].c_str());
     r.password = f[8];
+    if (f.size() == 10) {
+      size_t p = 0;
+      while (p < f[9].size()) {
+        size_t e = f[9].find('\x1f', p);
+        std::string kv = f[9].substr(p, e == std::string::npos ? std::string::npos : e - p);
+        p = e == std::string::npos ? f[9].size() : e + 1;
+        size_t eq = kv.find('=');
+        if (eq != std::string::npos) r.settings[kv.substr(0, eq)] = kv.substr(eq + 1);
+      }
+    }
     roles[r.name] = r;
   }
   return roles;
@@ -163,5 +180,28 @@ std::optional<sql::RoleInfo> RoleStore::Find(const std::string& name) const {
 }
 
 Status RoleStore::SaveLocked() { return fs_->WriteFileDurably(path_, Serialize(roles_)); }
+
+Status RoleStore::SetRoleSetting(const std::string& role, const std::string& setting,
+                                 const std::optional<std::string>& value) {
+  if (value && value->find_first_of("\t\n\r\x1f") != std::string::npos) {
+    return Status::Sql("22023", fmt::format("invalid value for parameter \"{}\"", setting));
+  }
+  MutexLock l(&mu_);
+  auto it = roles_.find(role);
+  if (it == roles_.end()) {
+    return Status::Sql("42704", fmt::format("role \"{}\" does not exist", role));
+  }
+  auto before = it->second.settings;
+  if (setting.empty()) {
+    it->second.settings.clear();
+  } else if (value) {
+    it->second.settings[setting] = *value;
+  } else {
+    it->second.settings.erase(setting);
+  }
+  Status st = SaveLocked();
+  if (!st.ok()) it->second.settings = before;
+  return st;
+}
 
 }  // namespace walrep::server

@@ -317,6 +317,11 @@ Status Session::Startup() {
   settings_ = std::make_unique<SessionSettings>(server_settings_, superuser_);
   settings_->SetInternalForSession("is_superuser", superuser_ ? "on" : "off");
   settings_->SetInternalForSession("session_authorization", user_);
+  // ALTER ROLE ... SET defaults first; the startup packet's settings override them.
+  for (const auto& [name, value] : role->settings) {
+    Status st = settings_->SetClientDefault(name, value);
+    if (!st.ok()) WALREP_LOG("WARNING:  {} (set for role \"{}\")", st.message(), user_);
+  }
   for (const auto& [name, value] : gucs) {
     Status st = settings_->SetClientDefault(name, value);
     if (!st.ok()) return std::move(st).WithSeverity(Severity::kFatal);

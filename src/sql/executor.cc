@@ -781,6 +781,50 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       };
       return p;
     }
+    case PG_QUERY__NODE__NODE_ALTER_ROLE_SET_STMT: {
+      // ALTER ROLE name SET setting = value / RESET setting / RESET ALL: session defaults
+      // applied when the role logs in (below what the client's startup packet sets).
+      const auto* a = node->alter_role_set_stmt;
+      if (a->database && *a->database) {
+        return Status::NotSupported("ALTER ROLE ... IN DATABASE is not supported");
+      }
+      if (!a->role || a->role->roletype == PG_QUERY__ROLE_SPEC_TYPE__ROLESPEC_PUBLIC) {
+        return Status::NotSupported("ALTER ROLE ALL ... SET is not supported");
+      }
+      auto spec = a->role;
+      const auto* v = a->setstmt;
+      std::optional<std::string> value;
+      std::string name;
+      if (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_SET_VALUE) {
+        WALREP_ASSIGN_OR_RETURN(name, SessionSettings::CanonicalName(CanonicalSetName(v->name)));
+        WALREP_ASSIGN_OR_RETURN(std::string raw, SetArgsToString(v->args, v->n_args));
+        value = raw;
+        if (const GucDef* d = FindGuc(name)) {
+          WALREP_ASSIGN_OR_RETURN(value, ParseGucValue(*d, raw));
+          if (d->context == GucContext::kPostmaster || d->context == GucContext::kSighup ||
+              d->context == GucContext::kInternal) {
+            return Status::Sql("55P02", fmt::format("parameter \"{}\" cannot be set after "
+                                                    "connection start",
+                                                    name));
+          }
+        }
+      } else if (v->kind == PG_QUERY__VARIABLE_SET_KIND__VAR_RESET) {
+        WALREP_ASSIGN_OR_RETURN(name, SessionSettings::CanonicalName(CanonicalSetName(v->name)));
+      } else if (v->kind != PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL) {
+        return Status::NotSupported("this form of ALTER ROLE ... SET is not supported");
+      }
+      p->run = [spec, name, value](Executor&, EvalState& st) -> Result<ExecResult> {
+        std::string role = spec->roletype == PG_QUERY__ROLE_SPEC_TYPE__ROLESPEC_CSTRING
+                               ? spec->rolename
+                               : st.ctx->current_user();
+        if (!st.ctx->is_superuser() && role != st.ctx->current_user()) {
+          return Status::Sql("42501", "permission denied to set parameter for role");
+        }
+        WALREP_RETURN_IF_ERROR(st.ctx->roles().SetRoleSetting(role, name, value));
+        return TagOnly("ALTER ROLE");
+      };
+      return p;
+    }
     case PG_QUERY__NODE__NODE_DROP_ROLE_STMT: {
       const auto* d = node->drop_role_stmt;
       std::vector<std::string> names;
@@ -989,6 +1033,7 @@ Status CheckReadOnly(const PgQuery__Node* node) {
       name = "CREATE ROLE";
       break;
     case PG_QUERY__NODE__NODE_ALTER_ROLE_STMT:
+    case PG_QUERY__NODE__NODE_ALTER_ROLE_SET_STMT:
       name = "ALTER ROLE";
       break;
     case PG_QUERY__NODE__NODE_DROP_ROLE_STMT:

@@ -244,6 +244,25 @@ TEST(SyncRepTest, ReloadReleasesAndCancelWarns) {
   PQfinish(conn);
 }
 
+TEST(SyncRepTest, PerRoleSynchronousCommit) {
+  Cluster c(1, "standby1");
+  Node& p = c.primary;
+  p.SafePsql("CREATE ROLE app LOGIN");
+  p.SafePsql("ALTER ROLE app SET synchronous_commit = local");
+  EXPECT_EQ(p.Query("SHOW synchronous_commit", "user=app"), "local");
+  ::kill(c.standbys[0]->pid(), SIGSTOP);
+  // The role's default: its commits do not wait for the stopped standby.
+  EXPECT_EQ(p.Query("INSERT INTO t VALUES (1)", "user=app"), "INSERT 0 1");
+  // The startup packet overrides the role's default, as in PostgreSQL.
+  EXPECT_EQ(p.Query("SHOW synchronous_commit", "user=app options='-c synchronous_commit=off'"),
+            "off");
+  ::kill(c.standbys[0]->pid(), SIGCONT);
+  p.SafePsql("ALTER ROLE app RESET synchronous_commit");
+  EXPECT_EQ(p.Query("SHOW synchronous_commit", "user=app"), "on");
+  EXPECT_EQ(p.Query("ALTER ROLE app SET max_connections = 5").substr(0, 12), "ERROR: 55P02");
+  EXPECT_EQ(p.Query("ALTER ROLE app SET synchronous_commit = bogus").substr(0, 12), "ERROR: 22023");
+}
+
 TEST(SyncRepTest, LosslessCommitsAreInvisibleUntilConfirmed) {
   Cluster c(1, "standby1");
   Node& p = c.primary;

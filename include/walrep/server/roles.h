@@ -33,6 +33,8 @@ class RoleStore : public sql::RoleManager {
   Status AlterRole(const std::string& name, const sql::RoleOptions& opts,
                    const std::string& encryption) override;
   Status DropRole(const std::string& name) override;
+  Status SetRoleSetting(const std::string& role, const std::string& setting,
+                        const std::optional<std::string>& value) override;
   std::optional<sql::RoleInfo> Find(const std::string& name) const override;
 
   static std::string Serialize(const std::map<std::string, sql::RoleInfo>& roles);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +32,8 @@ struct RoleInfo {
   bool createdb = false, createrole = false, inherit = true;
   int connection_limit = -1;
   std::string password;  // stored verifier; empty = none
+  // ALTER ROLE ... SET: session defaults applied at login (canonical name -> value).
+  std::map<std::string, std::string> settings;
 };
 
 class RoleManager {
@@ -42,6 +45,9 @@ class RoleManager {
   virtual Status AlterRole(const std::string& name, const RoleOptions& opts,
                            const std::string& encryption) = 0;
   virtual Status DropRole(const std::string& name) = 0;
+  // ALTER ROLE name SET setting = value (value) / RESET setting (nullopt) / RESET ALL ("").
+  virtual Status SetRoleSetting(const std::string& role, const std::string& setting,
+                                const std::optional<std::string>& value) = 0;
   virtual std::optional<RoleInfo> Find(const std::string& name) const = 0;
 };
 

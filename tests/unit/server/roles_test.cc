@@ -57,5 +57,29 @@ TEST(RoleStoreTest, CreateAlterDropPersist) {
   EXPECT_FALSE(third.Find("old"));
 }
 
+TEST(RoleStoreTest, RoleSettingsPersist) {
+  testing::TempDir dir;
+  std::string path = dir.path() + "/roles";
+  io::FileSystem* fs = io::DefaultFileSystem();
+  // A file from before role settings existed (9 fields) still loads.
+  ASSERT_TRUE(fs->WriteFileDurably(path, "postgres\t1\t1\t1\t1\t1\t1\t-1\t\n").ok());
+  RoleStore store(fs, path);
+  ASSERT_TRUE(store.Load().ok());
+  ASSERT_TRUE(store.SetRoleSetting("postgres", "synchronous_commit", "local").ok());
+  ASSERT_TRUE(store.SetRoleSetting("postgres", "search_path", "a, \"b c\"").ok());
+  EXPECT_EQ(store.SetRoleSetting("nobody", "work_mem", "1MB").sqlstate(), "42704");
+  EXPECT_EQ(store.SetRoleSetting("postgres", "work_mem", "a\tb").sqlstate(), "22023");
+  RoleStore again(fs, path);
+  ASSERT_TRUE(again.Load().ok());
+  auto r = again.Find("postgres");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->settings.at("synchronous_commit"), "local");
+  EXPECT_EQ(r->settings.at("search_path"), "a, \"b c\"");
+  ASSERT_TRUE(again.SetRoleSetting("postgres", "synchronous_commit", std::nullopt).ok());
+  EXPECT_EQ(again.Find("postgres")->settings.size(), 1u);
+  ASSERT_TRUE(again.SetRoleSetting("postgres", "", std::nullopt).ok());  // RESET ALL
+  EXPECT_TRUE(again.Find("postgres")->settings.empty());
+}
+
 }  // namespace
 }  // namespace walrep::server

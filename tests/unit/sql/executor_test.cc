@@ -27,6 +27,16 @@ class FakeRoles : public RoleManager {
     roles.erase(name);
     return Status::OK();
   }
+  Status SetRoleSetting(const std::string& role, const std::string& setting,
+                        const std::optional<std::string>& value) override {
+    if (!roles.count(role)) return Status::Sql("42704", "role \"" + role + "\" does not exist");
+    if (value) {
+      roles[role].settings[setting] = *value;
+    } else {
+      roles[role].settings.erase(setting);
+    }
+    return Status::OK();
+  }
   std::optional<RoleInfo> Find(const std::string& name) const override {
     auto it = roles.find(name);
     if (it == roles.end()) return std::nullopt;
