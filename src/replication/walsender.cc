@@ -5,6 +5,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "walrep/common/logging.h"
 #include "walrep/protocol/message.h"
@@ -286,7 +287,11 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
   ping_sent_ = false;
   bool streaming = false;
   while (true) {
-    WALREP_RETURN_IF_ERROR(s_.check_interrupts());
+    Status interrupted = s_.check_interrupts();
+    if (!interrupted.ok()) {
+      if (env_->shutting_down && env_->shutting_down()) return FinishAtShutdown(sent, tli);
+      return interrupted;
+    }
     Lsn limit = sendable->value();
     bool more = sent < limit;
     if (more) {
@@ -339,6 +344,38 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
       }
     }
   }
+}
+
+Status WalSender::FinishAtShutdown(Lsn sent, TimelineId tli) {
+  env_->registry->Update(s_.pid, [](WalSndStatus& w) { w.state = "stopping"; });
+  Lsn limit = env_->sendable()->value();
+  while (sent < limit) WALREP_RETURN_IF_ERROR(SendWal(&sent, limit, tli));
+  SendKeepalive(sent, true);
+  WALREP_RETURN_IF_ERROR(s_.conn->Flush());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    s_.conn->SetReadTimeout(static_cast<int>(std::max<int64_t>(left.count(), 1)));
+    auto msg = s_.conn->ReadMessage(CopyMessageLimit);
+    if (!msg.ok()) {
+      if (msg.status().code() == Status::Code::kShutdown) {
+        s_.check_interrupts().IgnoreError();  // drains the eventfd; we are stopping anyway
+        continue;
+      }
+      break;
+    }
+    bool done = false;
+    if (!HandleCopyMessage(msg->first, msg->second, sent, &done).ok() || done) break;
+    bool confirmed = false;
+    for (const auto& w : env_->registry->List()) {
+      if (w.pid == s_.pid) confirmed = (w.flush.valid() ? w.flush : w.write) >= sent;
+    }
+    if (confirmed) break;
+  }
+  s_.conn->Write(protocol::CommandCompleteMessage("COPY 0"));
+  s_.conn->Flush().IgnoreError();  // the standby may already be gone
+  return Status::IOError("walsender finished at shutdown");
 }
 
 Status WalSender::SendWal(Lsn* sent, Lsn limit, TimelineId tli) {

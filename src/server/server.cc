@@ -224,6 +224,7 @@ Status Server::Start() {
       if (lossless()) engine_->txm().PublishDurable();
     });
   }
+  repl_env_.shutting_down = [this] { return senders_finishing_.load(std::memory_order_acquire); };
   repl_env_.sync_rep = &sync_rep_;
   repl_env_.sync_rule = [this] {
     MutexLock l(&sync_mu_);
@@ -524,6 +525,24 @@ Result<bool> Server::SignalBackend(int32_t pid, bool terminate, const std::strin
   return true;
 }
 
+void Server::StopWalSenders() {
+  // The shutdown checkpoint is written: walsenders send what is left, wait briefly for their
+  // standby to confirm it, and end (PostgreSQL's WalSndDone), so a cleanly stopped primary
+  // leaves its standbys with all of its WAL.
+  senders_finishing_.store(true, std::memory_order_release);
+  for (const auto& b : Backends()) {
+    MutexLock bl(&b->mu);
+    if (b->backend_type != "walsender") continue;
+    b->terminate_requested.store(true, std::memory_order_release);
+    b->Interrupt();
+  }
+  MutexLock l(&mu_);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (running_sessions_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    sessions_cv_.WaitUntil(deadline);
+  }
+}
+
 void Server::StartSession(int fd, bool local, const sockaddr_storage& peer) {
   {
     MutexLock l(&mu_);
@@ -555,6 +574,8 @@ void Server::Shutdown(ShutdownMode mode) {
       WALREP_LOG("received fast shutdown request");
       WALREP_LOG("aborting any active transactions");
       for (const auto& b : Backends()) {
+        MutexLock bl(&b->mu);
+        if (b->backend_type == "walsender") continue;  // they end after the last checkpoint
         b->terminate_requested.store(true, std::memory_order_release);
         b->Interrupt();
       }
@@ -577,17 +598,11 @@ void Server::WaitForShutdown() {
     while (true) {
       ShutdownMode m = shutdown_.load(std::memory_order_acquire);
       if (m == ShutdownMode::kImmediate) break;
-      if (m != ShutdownMode::kNone && running_sessions_ == 0) break;
-      // Walsenders outlive client sessions (so standbys receive everything written), but a
-      // smart shutdown does not wait for them: once only they are left, they are ended.
-      if (m == ShutdownMode::kSmart && running_sessions_ > 0 &&
+      // Walsenders outlive client sessions: they stream the shutdown checkpoint to their
+      // standbys before they end (FinishShutdown).
+      if (m != ShutdownMode::kNone &&
           running_sessions_ <= static_cast<int>(wal_senders_.List().size())) {
-        for (const auto& [pid, b] : backends_) {
-          MutexLock bl(&b->mu);
-          if (b->backend_type != "walsender") continue;
-          b->terminate_requested.store(true, std::memory_order_release);
-          b->Interrupt();
-        }
+        break;
       }
       sessions_cv_.Wait();
     }
@@ -617,6 +632,7 @@ void Server::FinishShutdown() {
     WALREP_LOG("shutting down");
     Status st = engine_->Shutdown();
     if (!st.ok()) WALREP_LOG_ERROR("{}", st.message());
+    StopWalSenders();
   }
   if (pid_file_) pid_file_->Remove();
   WALREP_LOG("database system is shut down");

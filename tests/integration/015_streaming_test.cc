@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <regex>
 #include <thread>
 
 #include "testing.h"
@@ -333,6 +334,42 @@ TEST(StreamingTest, HotStandbyFeedbackKeepsRowsAStandbyQueryNeeds) {
   EXPECT_EQ(Exec(c, "COMMIT"), "COMMIT");
   EXPECT_EQ(Exec(c, "SELECT count(*), max(id) FROM t"), "1|5000\n");
   PQfinish(c);
+}
+
+TEST(StreamingTest, CleanPrimaryShutdownStreamsItsLastCheckpoint) {
+  Node primary("primary");
+  primary.Init();
+  primary.Start();
+  primary.SafePsql("CREATE TABLE t (id int)");
+  Node standby("standby");
+  standby.InitStandby(primary);
+  standby.Start();
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  for (const char* mode : {"fast", "smart"}) {
+    ASSERT_TRUE(WaitUntil([&] {
+      return primary.Query("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") ==
+             "1";
+    }));
+    primary.SafePsql("INSERT INTO t SELECT g FROM generate_series(1, 1000) g");
+    primary.Stop(mode);
+    // The standby has received everything, the shutdown checkpoint included.
+    CommandResult cd = RunCommand({PgBin("pg_controldata"), "-D", primary.data_dir()});
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(cd.out, m, std::regex("Latest checkpoint location: +(\\S+)")))
+        << cd.out;
+    std::string ckpt = m[1].str();
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          return standby.Query("SELECT pg_wal_lsn_diff(pg_last_wal_receive_lsn(), '" + ckpt +
+                               "') > 0") == "t";
+        },
+        10))
+        << mode << ": standby lacks the shutdown checkpoint " << ckpt << "\n"
+        << standby.Log();
+    primary.Start();
+  }
+  EXPECT_TRUE(WaitForReplay(primary, standby));
+  EXPECT_EQ(standby.Query("SELECT count(*) FROM t"), "2000");
 }
 
 TEST(StreamingTest, RestartsAndKill9Converge) {

@@ -82,6 +82,9 @@ struct ReplicationEnv {
   std::function<Lsn()> redo_pointer;
   SlotManager* slots = nullptr;
   WalSenderRegistry* registry = nullptr;
+  // True once the server's last WAL is written (shutdown): a terminated walsender then sends
+  // what is left and waits briefly for its standby's confirmation before it ends.
+  std::function<bool()> shutting_down;
   // Synchronous replication: the waiters and the current synchronous_standby_names rule.
   SyncRep* sync_rep = nullptr;
   std::function<std::shared_ptr<const SyncRule>()> sync_rule;
@@ -132,6 +135,9 @@ class WalSender {
   Status SendWal(Lsn* sent, Lsn limit, TimelineId tli);
   Status HandleCopyMessage(char type, const std::string& body, Lsn sent, bool* done);
   void SendKeepalive(Lsn sent, bool reply_requested);
+  // Shutdown: the rest of the WAL, a keepalive asking for a reply, up to 2 s for the standby
+  // to confirm, then CommandComplete "COPY 0" and the end of the connection (WalSndDone).
+  Status FinishAtShutdown(Lsn sent, TimelineId tli);
   void Tag(const char* tag);
 
   // Lag tracking: (lsn, time sent) samples consumed by write/flush/apply replies.

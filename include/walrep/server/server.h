@@ -160,6 +160,9 @@ class Server {
   // since the last REDO point nears max_wal_size. Waits on the WAL flush position (LsnWaiter).
   void CheckpointerLoop();
   void FinishShutdown();
+  // After the shutdown checkpoint: walsenders send the rest of the WAL and end.
+  void StopWalSenders() EXCLUDES(mu_);
+  std::atomic<bool> senders_finishing_{false};
   std::string ConfigPath(const std::string& name) const;
 
   // Constant after construction / Start().
