@@ -88,10 +88,18 @@ Status BtreeIndex::WritePage(BufferPool::Handle& h, const std::vector<Item>& ite
   return Status::OK();
 }
 
-Status BtreeIndex::LogPages(std::vector<BufferPool::Handle*>& pages) {
+Status BtreeIndex::LogPages(std::vector<BufferPool::Handle*>& pages, bool removal) {
   // Full images of every changed page: redo restores them, so a split is one atomic record.
+  // Removal of entries carries a conflict horizon for hot standby: no removed entry points to
+  // a row version newer than the oldest running xid (conservative, as latestRemovedXid).
+  std::string horizon;
+  if (removal) {
+    TransactionId h = env_->txm->OldestRunning() - 1;
+    horizon.assign(reinterpret_cast<const char*>(&h), 4);
+  }
   for (size_t start = 0; start < pages.size(); start += wal::kMaxBlockId) {
     wal::RecordBuilder b;
+    if (removal) b.SetMainData(horizon);
     size_t end = std::min(pages.size(), start + wal::kMaxBlockId);
     for (size_t i = start; i < end; i++) {
       wal::BlockRef ref;
@@ -312,7 +320,7 @@ Status BtreeIndex::RemoveEntries(const std::string& prefix, const std::set<Tuple
       // The leaf stays (possibly empty): separators above remain valid lower bounds.
       WALREP_RETURN_IF_ERROR(WritePage(h, kept, true, right, 0));
       std::vector<BufferPool::Handle*> one{&h};
-      WALREP_RETURN_IF_ERROR(LogPages(one));
+      WALREP_RETURN_IF_ERROR(LogPages(one, true));
     }
     if (past) break;
     blk = right;
@@ -336,7 +344,7 @@ Status BtreeIndex::RemoveDead(const std::function<Result<bool>(TupleId)>& is_dea
     if (kept.size() != items.size()) {
       WALREP_RETURN_IF_ERROR(WritePage(h, kept, true, right, 0));
       std::vector<BufferPool::Handle*> one{&h};
-      WALREP_RETURN_IF_ERROR(LogPages(one));
+      WALREP_RETURN_IF_ERROR(LogPages(one, true));
     }
     blk = right;
   }
@@ -358,6 +366,11 @@ Result<std::vector<TupleId>> BtreeIndex::ScanRange(const std::string& lo, const 
 }
 
 Status BtreeRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
+  if (rec.main_data.size() == 4 && env.resolve_conflict) {
+    TransactionId horizon;
+    std::memcpy(&horizon, rec.main_data.data(), 4);
+    env.resolve_conflict(horizon);
+  }
   std::optional<MutexLock> l;
   if (env.index_lock && !rec.blocks.empty()) l.emplace(env.index_lock(rec.blocks[0].rnode));
   for (const auto& blk : rec.blocks) {

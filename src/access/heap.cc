@@ -467,6 +467,11 @@ Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel) {
 
 Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
   uint8_t info = rec.info & 0xF0;
+  if (info == kHeapPrune && env.resolve_conflict) {
+    for (const auto& blk : rec.blocks) {
+      if (blk.data.size() >= 4) env.resolve_conflict(Get<uint32_t>(blk.data, 0));
+    }
+  }
   for (const auto& blk : rec.blocks) {
     env.pool->NoteBlock(blk.rnode, blk.block);
     WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(blk.rnode, blk.block));

@@ -158,19 +158,42 @@ void TransactionManager::PublishDurable() {
   }
 }
 
-Snapshot TransactionManager::TakeSnapshot() const {
+Snapshot TransactionManager::TakeSnapshot(int32_t owner) const {
   MutexLock l(&mu_);
   Snapshot s;
   s.xmax = next_xid_;
   s.xip.assign(running_.begin(), running_.end());
   s.xmin = s.xip.empty() ? s.xmax : s.xip.front();
-  auto it = snapshot_xmins_.insert(s.xmin);
+  auto it = snapshot_xmins_.emplace(s.xmin, owner);
   // Snapshots live in sessions, which end before the engine (and this manager) goes away.
   s.registration = std::shared_ptr<const void>(nullptr, [this, it](const void*) {
     MutexLock l(&mu_);
     snapshot_xmins_.erase(it);
+    snapshot_released_.SignalAll();
   });
   return s;
+}
+
+std::vector<int32_t> TransactionManager::SnapshotOwnersUpTo(TransactionId xid) const {
+  MutexLock l(&mu_);
+  std::vector<int32_t> owners;
+  for (auto it = snapshot_xmins_.begin(); it != snapshot_xmins_.end() && it->first <= xid; ++it) {
+    if (std::find(owners.begin(), owners.end(), it->second) == owners.end()) {
+      owners.push_back(it->second);
+    }
+  }
+  return owners;
+}
+
+bool TransactionManager::WaitSnapshotsReleased(TransactionId xid,
+                                               std::chrono::steady_clock::time_point deadline) {
+  MutexLock l(&mu_);
+  while (!snapshot_xmins_.empty() && snapshot_xmins_.begin()->first <= xid) {
+    if (!snapshot_released_.WaitUntil(deadline)) {
+      return snapshot_xmins_.empty() || snapshot_xmins_.begin()->first > xid;
+    }
+  }
+  return true;
 }
 
 XidStatus TransactionManager::StatusOf(TransactionId xid) const {
@@ -195,7 +218,7 @@ TransactionId TransactionManager::OldestRunning() const {
   TransactionId extra = horizon_hook_ ? horizon_hook_() : kInvalidXid;
   MutexLock l(&mu_);
   TransactionId oldest = running_.empty() ? next_xid_ : *running_.begin();
-  if (!snapshot_xmins_.empty()) oldest = std::min(oldest, *snapshot_xmins_.begin());
+  if (!snapshot_xmins_.empty()) oldest = std::min(oldest, snapshot_xmins_.begin()->first);
   if (extra >= kFirstNormalXid) oldest = std::min(oldest, extra);
   return oldest;
 }

@@ -313,6 +313,7 @@ void Server::StartStandby(const storage::RecoveryResult& rr) {
   replication::WalReceiver* receiver = receiver_.get();
   so.on_replayed = [receiver] { receiver->RequestReply(); };
   startup_ = std::make_unique<replication::Startup>(so);
+  engine_->env().resolve_conflict = [this](TransactionId x) { ResolveSnapshotConflict(x); };
   repl_env_.receiver = receiver_.get();
   repl_env_.startup = startup_.get();
   // A cascading walsender sends what this standby has received and fsynced.
@@ -338,6 +339,36 @@ void Server::RefreshSyncRep() {
     rule = sync_rule_;
   }
   sync_rep_.Update(*rule, wal_senders_.List());
+}
+
+void Server::ResolveSnapshotConflict(TransactionId latest_removed) {
+  if (latest_removed < access::kFirstNormalXid) return;
+  access::TransactionManager& txm = engine_->txm();
+  int64_t delay_ms = settings()->GetInt("max_standby_streaming_delay");
+  auto start = std::chrono::steady_clock::now();
+  auto deadline = start + std::chrono::milliseconds(std::max<int64_t>(delay_ms, 0));
+  bool cancelled = false;
+  while (true) {
+    if (startup_stopping_.load()) return;
+    auto now = std::chrono::steady_clock::now();
+    if (delay_ms < 0 || now < deadline) {
+      // Wait for the queries to finish on their own (-1: as long as they take).
+      auto until = delay_ms < 0 ? now + std::chrono::seconds(1) : deadline;
+      if (txm.WaitSnapshotsReleased(latest_removed, until)) return;
+      continue;
+    }
+    std::vector<int32_t> owners = txm.SnapshotOwnersUpTo(latest_removed);
+    if (owners.empty()) return;
+    // Past the delay: cancel them, and repeat the request while they are still there.
+    for (const auto& b : Backends()) {
+      if (std::find(owners.begin(), owners.end(), b->pid) == owners.end()) continue;
+      if (!cancelled) conflicts_snapshot_.fetch_add(1);
+      b->recovery_conflict.store(true, std::memory_order_release);
+      b->Interrupt();
+    }
+    cancelled = true;
+    if (txm.WaitSnapshotsReleased(latest_removed, now + std::chrono::milliseconds(100))) return;
+  }
 }
 
 Status Server::NotAcceptingConnections() const {
@@ -622,6 +653,7 @@ void Server::FinishShutdown() {
     sync_gate_.join();
   }
   if (receiver_) receiver_->Stop();
+  startup_stopping_.store(true);
   if (startup_) startup_->Stop();
   if (checkpointer_.joinable()) {
     checkpointer_stop_.store(true);
@@ -742,6 +774,29 @@ void Server::RegisterViews() {
     return rows;
   };
   registry_.AddView(std::move(v));
+  // Queries cancelled on this standby because replay had to remove rows they might need.
+  sql::ViewDef c;
+  c.name = "pg_stat_database_conflicts";
+  c.columns = {{"datid", oid::kOid},
+               {"datname", oid::kName},
+               {"confl_tablespace", oid::kInt8},
+               {"confl_lock", oid::kInt8},
+               {"confl_snapshot", oid::kInt8},
+               {"confl_bufferpin", oid::kInt8},
+               {"confl_deadlock", oid::kInt8}};
+  c.rows = [this](sql::SessionContext&) -> Result<std::vector<sql::Row>> {
+    std::vector<sql::Row> rows;
+    for (auto [dboid, name] :
+         {std::pair<int, const char*>{5, "postgres"}, {1, "template1"}, {4, "template0"}}) {
+      int64_t snap = dboid == 5 ? conflicts_snapshot_.load() : 0;
+      rows.push_back({Value::Int(oid::kOid, dboid), Value::Text(oid::kName, name),
+                      Value::Int(oid::kInt8, 0), Value::Int(oid::kInt8, 0),
+                      Value::Int(oid::kInt8, snap), Value::Int(oid::kInt8, 0),
+                      Value::Int(oid::kInt8, 0)});
+    }
+    return rows;
+  };
+  registry_.AddView(std::move(c));
 }
 
 }  // namespace walrep::server

@@ -532,6 +532,14 @@ Status Session::QueryLoop() {
           return Fatal("57P01", "terminating connection due to administrator command");
         }
         backend_->cancel_requested.store(false);  // a cancel while idle does nothing
+        if (backend_->recovery_conflict.exchange(false) && executor_->in_transaction()) {
+          // Idle in a transaction whose snapshot replay must remove rows from: as PostgreSQL.
+          return Fatal("40001", "terminating connection due to conflict with recovery")
+              .WithDetail("User query might have needed to see row versions that must be removed.")
+              .WithHint(
+                  "In a moment you should be able to reconnect to the database and repeat "
+                  "your command.");
+        }
         continue;
       }
       if (st.code() == Status::Code::kProtocolViolation) return Fatal("08P01", st.message());
@@ -1116,6 +1124,10 @@ Status Session::CheckInterrupts() {
   DrainEventFd(backend_->interrupt_fd);
   if (backend_->terminate_requested.load(std::memory_order_acquire)) {
     return Fatal("57P01", "terminating connection due to administrator command");
+  }
+  if (backend_->recovery_conflict.exchange(false)) {
+    return Status::Sql("40001", "canceling statement due to conflict with recovery")
+        .WithDetail("User query might have needed to see row versions that must be removed.");
   }
   if (backend_->cancel_requested.exchange(false)) {
     return Status::Sql("57014", "canceling statement due to user request");

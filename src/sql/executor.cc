@@ -930,7 +930,7 @@ void Executor::BeginTransaction() {
     std::string iso =
         ctx_->settings().Get("default_transaction_isolation").value_or("read committed");
     tx_.repeatable_read = iso == "repeatable read" || iso == "serializable";
-    tx_.snapshot = db_->engine->txm().TakeSnapshot();
+    tx_.snapshot = db_->engine->txm().TakeSnapshot(ctx_->backend_pid());
     access::TransactionManager* txm = &db_->engine->txm();
     access::TxnContext* tx = &tx_;
     tx_.ensure_xid = [txm, tx]() {
@@ -1065,7 +1065,7 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<Par
   if (db_ && !in_txn_) {
     BeginTransaction();
   } else if (db_ && !tx_.repeatable_read) {
-    tx_.snapshot = db_->engine->txm().TakeSnapshot();
+    tx_.snapshot = db_->engine->txm().TakeSnapshot(ctx_->backend_pid());
   }
   if (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
     CompileState cs{registry_, ctx_, this, nullptr, p->params.get()};
@@ -1085,7 +1085,7 @@ void Executor::StartStatement() {
   tx_.lock_timeout_ms = ctx_->settings().GetInt("lock_timeout");
   // READ COMMITTED: every statement sees what other transactions committed before it began.
   if (!first_statement_ && db_ && !tx_.repeatable_read) {
-    tx_.snapshot = db_->engine->txm().TakeSnapshot();
+    tx_.snapshot = db_->engine->txm().TakeSnapshot(ctx_->backend_pid());
   }
   first_statement_ = false;
 }

@@ -336,6 +336,54 @@ TEST(StreamingTest, HotStandbyFeedbackKeepsRowsAStandbyQueryNeeds) {
   PQfinish(c);
 }
 
+TEST(StreamingTest, ReplayConflictsCancelStandbyQueriesAfterTheDelay) {
+  Node primary("primary");
+  primary.Init();
+  primary.Start();
+  primary.SafePsql("CREATE TABLE t (id int PRIMARY KEY)");
+  primary.SafePsql("INSERT INTO t SELECT g FROM generate_series(1, 1000) g");
+  Node standby("standby");
+  standby.InitStandby(primary);
+  standby.AppendConf("max_standby_streaming_delay = 1s", "postgresql.auto.conf");
+  standby.Start();
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  // A standby transaction whose snapshot still sees the rows the primary is about to remove.
+  PGconn* c = standby.Connect();
+  ASSERT_EQ(Exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ"), "BEGIN");
+  ASSERT_EQ(Exec(c, "SELECT count(*) FROM t"), "1000\n");
+  primary.SafePsql("DELETE FROM t WHERE id <= 500");
+  primary.SafePsql("VACUUM t");
+  primary.SafePsql("INSERT INTO t VALUES (5000)");
+  // Replay waits max_standby_streaming_delay for the query, then cancels it (40001).
+  auto t0 = std::chrono::steady_clock::now();
+  std::string r = Exec(c, "SELECT count(*) FROM t WHERE pg_sleep(0.2) IS NOT NULL");
+  for (int i = 0; i < 50 && r != "ERROR 40001"; i++) {
+    r = Exec(c, "SELECT count(*) FROM t WHERE pg_sleep(0.2) IS NOT NULL");
+  }
+  EXPECT_TRUE(r == "ERROR 40001" || PQstatus(c) == CONNECTION_BAD) << r;
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(800));
+  PQfinish(c);
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  EXPECT_EQ(standby.Query("SELECT count(*) FROM t"), "501");
+  EXPECT_EQ(standby.Query("SELECT confl_snapshot > 0 FROM pg_stat_database_conflicts WHERE "
+                          "datname = 'postgres'"),
+            "t");
+  // With -1, replay waits as long as the query runs: nothing is cancelled.
+  standby.AppendConf("max_standby_streaming_delay = -1", "postgresql.auto.conf");
+  standby.SafePsql("SELECT pg_reload_conf()");
+  c = standby.Connect();
+  ASSERT_EQ(Exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ"), "BEGIN");
+  ASSERT_EQ(Exec(c, "SELECT count(*) FROM t"), "501\n");
+  primary.SafePsql("DELETE FROM t");
+  primary.SafePsql("VACUUM t");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  EXPECT_EQ(Exec(c, "SELECT count(*) FROM t"), "501\n");
+  EXPECT_EQ(Exec(c, "COMMIT"), "COMMIT");
+  PQfinish(c);
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  EXPECT_EQ(standby.Query("SELECT count(*) FROM t"), "0");
+}
+
 TEST(StreamingTest, CleanPrimaryShutdownStreamsItsLastCheckpoint) {
   Node primary("primary");
   primary.Init();

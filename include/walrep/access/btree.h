@@ -59,7 +59,8 @@ class BtreeIndex {
   Result<std::vector<Item>> ReadItems(storage::BufferPool::Handle& h, bool leaf);
   Status WritePage(storage::BufferPool::Handle& h, const std::vector<Item>& items, bool leaf,
                    BlockNumber right, uint32_t level);
-  Status LogPages(std::vector<storage::BufferPool::Handle*>& pages);
+  // `removal`: the pages lost entries (the record carries the hot-standby conflict horizon).
+  Status LogPages(std::vector<storage::BufferPool::Handle*>& pages, bool removal = false);
   Result<BlockNumber> FindLeaf(const std::string& lo);  // the leaf where keys >= lo start
   Result<std::string> Collect(const std::string& lo, const std::string& hi, bool prefix,
                               std::vector<TupleId>* out);

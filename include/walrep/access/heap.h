@@ -65,6 +65,9 @@ struct HeapEnv {
   // The lock B-tree scans hold; redo holds it while restoring a record's pages, so a hot
   // standby reader never sees half of a split.
   std::function<Mutex*(const RelFileNode&)> index_lock;
+  // Hot standby: before replay removes row versions up to `latest_removed` (heap prune, index
+  // entry removal), waits for or cancels standby queries that might still see them.
+  std::function<void(TransactionId latest_removed)> resolve_conflict;
 };
 
 // The calling transaction.

@@ -78,7 +78,14 @@ class TransactionManager {
   // Writes an abort record (no flush needed) and publishes the abort.
   Status Abort(TransactionId xid) EXCLUDES(mu_, commit_mu_);
 
-  Snapshot TakeSnapshot() const EXCLUDES(mu_);
+  // `owner`: the backend holding it (hot-standby conflicts name whom to cancel); 0 = none.
+  Snapshot TakeSnapshot(int32_t owner = 0) const EXCLUDES(mu_);
+  // Hot standby: the owners of live snapshots whose xmin is at or below `xid` (they may still
+  // need row versions that a replayed removal up to `xid` takes away).
+  std::vector<int32_t> SnapshotOwnersUpTo(TransactionId xid) const EXCLUDES(mu_);
+  // Waits until no live snapshot has xmin <= xid, or the deadline; true when none is left.
+  bool WaitSnapshotsReleased(TransactionId xid, std::chrono::steady_clock::time_point deadline)
+      EXCLUDES(mu_);
   XidStatus StatusOf(TransactionId xid) const EXCLUDES(mu_);
   bool IsRunning(TransactionId xid) const EXCLUDES(mu_);
   TransactionId next_xid() const EXCLUDES(mu_);
@@ -131,7 +138,8 @@ class TransactionManager {
   CondVar ended_{&mu_};  // signalled when a transaction ends
   TransactionId next_xid_ GUARDED_BY(mu_);
   std::set<TransactionId> running_ GUARDED_BY(mu_);
-  mutable std::multiset<TransactionId> snapshot_xmins_ GUARDED_BY(mu_);
+  mutable std::multimap<TransactionId, int32_t> snapshot_xmins_ GUARDED_BY(mu_);  // -> owner
+  mutable CondVar snapshot_released_{&mu_};
   std::map<Lsn, std::pair<TransactionId, XidStatus>> to_publish_ GUARDED_BY(mu_);
   std::unordered_map<TransactionId, TransactionId> waits_for_ GUARDED_BY(mu_);
   bool hot_standby_ GUARDED_BY(mu_) = false;

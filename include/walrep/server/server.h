@@ -57,6 +57,7 @@ struct BackendInfo {
   int interrupt_fd = -1;   // eventfd, const; written by anyone who wants the session's attention
   std::atomic<bool> cancel_requested{false};
   std::atomic<bool> terminate_requested{false};
+  std::atomic<bool> recovery_conflict{false};  // hot standby: replay needs this snapshot gone
 
   mutable Mutex mu;
   std::string database GUARDED_BY(mu);
@@ -155,6 +156,11 @@ class Server {
   void RegisterWalFunctions();
   // Creates the walreceiver and startup threads of a standby (started by Start()).
   void StartStandby(const storage::RecoveryResult& rr);
+  // Hot-standby snapshot conflict: waits up to max_standby_streaming_delay for standby
+  // snapshots with xmin <= latest_removed to go, then cancels their queries (40001).
+  void ResolveSnapshotConflict(TransactionId latest_removed);
+  std::atomic<int64_t> conflicts_snapshot_{0};  // pg_stat_database_conflicts.confl_snapshot
+  std::atomic<bool> startup_stopping_{false};
   Status RequireNotInRecovery(const char* fn);
   // The checkpointer: a checkpoint every checkpoint_timeout, or sooner when the WAL written
   // since the last REDO point nears max_wal_size. Waits on the WAL flush position (LsnWaiter).
