@@ -1103,6 +1103,9 @@ Status Session::WaitForSyncRep(Lsn commit_end) {
     backend_->wait_event_type.clear();
     backend_->wait_event.clear();
   }
+  // Lossless: the commit becomes visible before COMMIT returns (the walsender that woke us may
+  // not have published it yet).
+  if (st.ok() && lossless) server_->database()->engine->txm().PublishDurable();
   if (st.ok()) return st;
   if (terminated && lossless) {
     // No success is reported for a commit the standbys have not confirmed.
