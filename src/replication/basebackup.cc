@@ -18,6 +18,7 @@
 #include "walrep/common/logging.h"
 #include "walrep/common/strings.h"
 #include "walrep/protocol/message.h"
+#include "walrep/storage/control_file.h"
 #include "walrep/wal/xlog_format.h"
 
 namespace walrep::replication {
@@ -521,8 +522,7 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
                       const std::function<Status()>& check_interrupts) {
   WALREP_ASSIGN_OR_RETURN(Options o, ParseOptions(cmd));
   if (!env->backup_start || !env->backup_stop) {
-    return Status::Sql("0A000", "base backups of a standby are not supported yet")
-        .WithHint("Take the backup from the primary.");
+    return Status::Sql("0A000", "base backups are not supported by this server");
   }
   WALREP_ASSIGN_OR_RETURN(ReplicationEnv::BackupStart start, env->backup_start(o.fast));
   TimelineId tli = start.timeline;
@@ -555,16 +555,35 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
   WALREP_RETURN_IF_ERROR(sink.Begin("base.tar"));
   std::string label = fmt::format(
       "START WAL LOCATION: {} (file {})\nCHECKPOINT LOCATION: {}\nBACKUP METHOD: streamed\n"
-      "BACKUP FROM: primary\nSTART TIME: {} UTC\nLABEL: {}\nSTART TIMELINE: {}\n",
+      "BACKUP FROM: {}\nSTART TIME: {} UTC\nLABEL: {}\nSTART TIMELINE: {}\n",
       start.redo.ToString(),
       wal::XLogFileName(tli, wal::SegmentOf(start.redo, wal::kDefaultSegSize),
                         wal::kDefaultSegSize),
-      start.checkpoint.ToString(), GmtTime(start_time), o.label, tli);
+      start.checkpoint.ToString(), start.from_standby ? "standby" : "primary", GmtTime(start_time),
+      o.label, tli);
   WALREP_RETURN_IF_ERROR(tar.Content("backup_label", label, start_time, true));
   if (o.tablespace_map) WALREP_RETURN_IF_ERROR(tar.Content("tablespace_map", "", start_time, true));
   WALREP_RETURN_IF_ERROR(SendDirectory(tar, env->data_dir, ""));
-  WALREP_RETURN_IF_ERROR(tar.File("global/pg_control", env->data_dir + "/global/pg_control", true));
-  WALREP_ASSIGN_OR_RETURN(Lsn end, env->backup_stop(start.redo));
+  Lsn end;
+  if (start.from_standby) {
+    // No BACKUP_END record can be written on a standby: the copy of pg_control carries the
+    // backup's end, where a server restored from it becomes consistent (PostgreSQL's
+    // backupEndPoint from minRecoveryPoint).
+    WALREP_ASSIGN_OR_RETURN(end, env->backup_stop(start.redo));
+    WALREP_ASSIGN_OR_RETURN(storage::ControlFileData control,
+                            storage::ReadControlFile(env->fs, env->data_dir));
+    control.backup_start_point = start.redo.value();
+    control.backup_end_point = end.value();
+    control.backup_end_required = 1;
+    control.min_recovery_point = end.value();
+    control.min_recovery_point_tli = tli;
+    WALREP_RETURN_IF_ERROR(tar.Content("global/pg_control", storage::EncodeControlFile(control),
+                                       std::time(nullptr), true));
+  } else {
+    WALREP_RETURN_IF_ERROR(
+        tar.File("global/pg_control", env->data_dir + "/global/pg_control", true));
+    WALREP_ASSIGN_OR_RETURN(end, env->backup_stop(start.redo));
+  }
   if (o.wal) {
     // Every segment from the start through the one holding the end, under pg_wal/.
     XLogSegNo first = wal::SegmentOf(start.redo, wal::kDefaultSegSize);

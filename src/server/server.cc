@@ -319,6 +319,22 @@ void Server::StartStandby(const storage::RecoveryResult& rr) {
   // A cascading walsender sends what this standby has received and fsynced.
   repl_env_.sendable = [this] { return &receiver_->flushed(); };
   repl_env_.redo_pointer = [this] { return Lsn(xlog().control().checkpoint_copy.redo); };
+  // A backup of a standby starts at a restartpoint (pages flushed, pg_control at the last
+  // replayed checkpoint) and ends at the replay position.
+  repl_env_.backup_start = [this](bool) -> Result<replication::ReplicationEnv::BackupStart> {
+    if (!consistent_.load()) {
+      return Status::Sql("55000", "the standby is not yet consistent; try again later");
+    }
+    WALREP_RETURN_IF_ERROR(startup_->Restartpoint());
+    storage::ControlFileData c = xlog().control();
+    replication::ReplicationEnv::BackupStart b;
+    b.checkpoint = Lsn(c.checkpoint);
+    b.redo = Lsn(c.checkpoint_copy.redo);
+    b.timeline = xlog().timeline();
+    b.from_standby = true;
+    return b;
+  };
+  repl_env_.backup_stop = [this](Lsn) -> Result<Lsn> { return startup_->replayed().value(); };
 }
 
 void Server::LoadSyncRule(const ServerSettings& s) {

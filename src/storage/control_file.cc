@@ -92,13 +92,17 @@ Result<ControlFileData> ReadControlFile(io::FileSystem* fs, const std::string& d
   return c;
 }
 
-Status WriteControlFile(io::FileSystem* fs, const std::string& data_dir, ControlFileData data) {
-  data.time = std::time(nullptr);
+std::string EncodeControlFile(const ControlFileData& data) {
   std::string bytes(kControlFileSize, '\0');
   std::memcpy(bytes.data(), &data, sizeof(data));
   uint32_t crc = crc32c::Value(bytes.data(), kCrcOffset);
   std::memcpy(bytes.data() + kCrcOffset, &crc, sizeof(crc));
-  return fs->WriteFileDurably(data_dir + "/global/pg_control", bytes);
+  return bytes;
+}
+
+Status WriteControlFile(io::FileSystem* fs, const std::string& data_dir, ControlFileData data) {
+  data.time = std::time(nullptr);
+  return fs->WriteFileDurably(data_dir + "/global/pg_control", EncodeControlFile(data));
 }
 
 std::string FormatControlFile(const ControlFileData& c) {

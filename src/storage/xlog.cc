@@ -274,17 +274,22 @@ Status XLog::RemoveOldSegments(Lsn redo) {
 }
 
 Result<bool> XLog::NoteReplayed(const wal::DecodedRecord& rec) {
-  if (rec.rmid != wal::kRmXlog || (rec.info & 0xF0) != wal::kXlogBackupEnd ||
-      rec.main_data.size() < 8) {
-    return false;
-  }
-  uint64_t start;
-  std::memcpy(&start, rec.main_data.data(), 8);
+  bool end_record = rec.rmid == wal::kRmXlog && (rec.info & 0xF0) == wal::kXlogBackupEnd &&
+                    rec.main_data.size() >= 8;
   MutexLock l(&mu_);
-  if (!control_.backup_end_required || start != control_.backup_start_point) return false;
+  if (!control_.backup_end_required) return false;
+  if (control_.backup_end_point != 0) {
+    // A standby's backup: consistent once replay passed the end recorded in pg_control.
+    if (wal::MaxAlign(rec.end_lsn.value()) < control_.backup_end_point) return false;
+  } else {
+    uint64_t start = 0;
+    if (end_record) std::memcpy(&start, rec.main_data.data(), 8);
+    if (!end_record || start != control_.backup_start_point) return false;
+  }
   WALREP_LOG("backup end reached at {}", rec.end_lsn.ToString());
   control_.backup_end_required = 0;
   control_.backup_start_point = 0;
+  control_.backup_end_point = 0;
   control_.min_recovery_point = rec.end_lsn.value();
   control_.min_recovery_point_tli = timeline();
   WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -253,6 +254,38 @@ TEST(StreamingTest, BaseBackupFormatsAndOptions) {
   EXPECT_EQ(Exec(c, "BASE_BACKUP (LABEL 'a', LABEL 'b')"), "ERROR 42601");
   EXPECT_EQ(Exec(c, "BASE_BACKUP LABEL 'old'"), "ERROR 42601");
   PQfinish(c);
+}
+
+TEST(StreamingTest, BaseBackupOfAStandby) {
+  Node primary("primary");
+  primary.Init();
+  primary.Start();
+  primary.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v text)");
+  primary.SafePsql("INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 2000) g");
+  Node standby("standby");
+  standby.InitStandby(primary);
+  standby.Start();
+  primary.SafePsql("UPDATE t SET v = 'changed' WHERE id <= 100");
+  primary.SafePsql("CHECKPOINT");
+  primary.SafePsql("INSERT INTO t SELECT g, 'late' FROM generate_series(2001, 3000) g");
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  // pg_basebackup from the standby (its cascading walsender streams the WAL).
+  Node copy("copy");
+  copy.InitStandby(standby);
+  CommandResult v = RunCommand({PgBin("pg_verifybackup"), copy.data_dir()});
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  std::string label;
+  {
+    std::ifstream in(copy.data_dir() + "/backup_label");
+    label.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_NE(label.find("BACKUP FROM: standby"), std::string::npos) << label;
+  copy.Start();
+  primary.SafePsql("INSERT INTO t VALUES (5000, 'after')");
+  ASSERT_TRUE(WaitForReplay(primary, copy));
+  EXPECT_EQ(copy.Query("SELECT count(*), sum(id) FROM t"),
+            primary.Query("SELECT count(*), sum(id) FROM t"));
+  EXPECT_EQ(copy.Query("SELECT count(*) FROM t WHERE v = 'changed'"), "100");
 }
 
 TEST(StreamingTest, StandbyNeverShowsHalfATransaction) {

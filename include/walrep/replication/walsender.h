@@ -97,9 +97,13 @@ struct ReplicationEnv {
     Lsn checkpoint;  // the checkpoint record
     Lsn redo;        // its REDO point: the backup's start
     TimelineId timeline = 1;
+    // A standby's backup: no WAL is written; the end is the replay position, recorded in the
+    // copied pg_control (backup_end_point) instead of a BACKUP_END record.
+    bool from_standby = false;
   };
   std::function<Result<BackupStart>(bool fast)> backup_start;
-  // Writes XLOG BACKUP_END(start) and switches segments; returns the backup's end LSN.
+  // Primary: writes XLOG BACKUP_END(start) and switches segments. Standby: the replay
+  // position. Returns the backup's end LSN.
   std::function<Result<Lsn>(Lsn start)> backup_stop;
 };
 

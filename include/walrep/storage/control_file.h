@@ -100,6 +100,8 @@ ControlFileData NewControlFile(bool data_checksums);
 Result<ControlFileData> ReadControlFile(io::FileSystem* fs, const std::string& data_dir);
 // Recomputes the CRC and writes the file durably.
 Status WriteControlFile(io::FileSystem* fs, const std::string& data_dir, ControlFileData data);
+// The file's 8 KB with a fresh CRC (what WriteControlFile writes; base backups send it).
+std::string EncodeControlFile(const ControlFileData& data);
 // pg_controldata-style report.
 std::string FormatControlFile(const ControlFileData& c);
 
