@@ -5,13 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "walrep/common/logging.h"
 
 namespace walrep::wal {
 
 Status CreateSegment(io::FileSystem* fs, const std::string& wal_dir, TimelineId tli,
-                     XLogSegNo segno, uint64_t seg_size) {
+                     XLogSegNo segno, uint64_t seg_size, bool paced) {
   std::string path = wal_dir + "/" + XLogFileName(tli, segno, seg_size);
   if (fs->Exists(path)) return Status::OK();
   std::string tmp =
@@ -21,6 +22,12 @@ Status CreateSegment(io::FileSystem* fs, const std::string& wal_dir, TimelineId 
     const std::string zeros(1 << 20, '\0');
     for (uint64_t done = 0; done < seg_size; done += zeros.size()) {
       WALREP_RETURN_IF_ERROR(f->Append(std::string_view(zeros).substr(0, seg_size - done)));
+      if (paced) {
+        // In the background, 1 MB at a time: 16 MB of dirty pages flushed at once would stall
+        // the commit fsyncs queued behind them on the same device.
+        WALREP_RETURN_IF_ERROR(f->Sync());
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
     }
     WALREP_RETURN_IF_ERROR(f->Sync());
     WALREP_RETURN_IF_ERROR(f->Close());
@@ -49,7 +56,7 @@ Status SegmentPreallocator::Ensure(XLogSegNo segno) {
   }
   pending_segno_ = segno + 1;
   pending_ = std::async(std::launch::async, [this, next = segno + 1] {
-    return CreateSegment(fs_, wal_dir_, tli_, next, seg_size_);
+    return CreateSegment(fs_, wal_dir_, tli_, next, seg_size_, /*paced=*/true);
   });
   return Status::OK();
 }

@@ -122,8 +122,9 @@ class WalWriter {
 
 // Creates a zero-filled segment file durably (tmp file, fsync, rename, fsync dir) unless it
 // exists. Counterpart: XLogFileInit() with wal_init_zero.
+// `paced`: written and synced 1 MB at a time with short pauses (background preallocation).
 Status CreateSegment(io::FileSystem* fs, const std::string& wal_dir, TimelineId tli,
-                     XLogSegNo segno, uint64_t seg_size);
+                     XLogSegNo segno, uint64_t seg_size, bool paced = false);
 
 // Creates the segment after the one being written in the background, so a writer that crosses
 // a segment boundary (the WAL writer, a walreceiver) finds the file ready instead of
