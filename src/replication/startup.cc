@@ -18,6 +18,7 @@ Startup::~Startup() { Stop(); }
 void Startup::Start() {
   if (opts_.start.valid()) replayed_.Advance(opts_.start);
   thread_ = std::thread([this] { Loop(); });
+  rp_thread_ = std::thread([this] { RestartpointLoop(); });
 }
 
 void Startup::Stop() {
@@ -27,8 +28,23 @@ void Startup::Stop() {
   {
     MutexLock l(&mu_);
     resumed_.SignalAll();
+    rp_wanted_.SignalAll();
   }
   thread_.join();
+  rp_thread_.join();
+}
+
+void Startup::RestartpointLoop() {
+  while (true) {
+    {
+      MutexLock l(&mu_);
+      while (!rp_requested_ && !stop_.load()) rp_wanted_.Wait();
+      if (stop_.load()) return;
+      rp_requested_ = false;
+    }
+    Status st = Restartpoint();
+    if (!st.ok()) WALREP_LOG_ERROR("restartpoint failed: {}", st.message());
+  }
 }
 
 void Startup::Pause() {
@@ -73,13 +89,10 @@ void Startup::Loop() {
       if (!w.ok()) break;
     }
     Status st = opts_.engine->Redo(*rec);
+    if (st.ok()) st = opts_.engine->xlog().NoteReplayed(*rec).status();
     if (!st.ok()) {
-      WALREP_LOG_ERROR("redo failed at {}: {}", rec->lsn.ToString(), st.message());
-      return;  // the standby keeps serving what it has; a restart retries from the checkpoint
-    }
-    auto now_consistent = opts_.engine->xlog().NoteReplayed(*rec);
-    if (!now_consistent.ok()) {
-      WALREP_LOG_ERROR("{}", now_consistent.status().message());
+      WALREP_LOG_ERROR("FATAL:  redo failed at {}: {}", rec->lsn.ToString(), st.message());
+      if (opts_.on_fatal) opts_.on_fatal(st);
       return;
     }
     if (rec->rmid == wal::kRmXact && rec->main_data.size() >= 8) {
@@ -126,7 +139,12 @@ Status Startup::MaybeRestartpoint(const wal::DecodedRecord& rec) {
           (last_rp_redo_.valid() && cp.redo - last_rp_redo_.value() >= max_wal / 2);
     if (!last_rp_redo_.valid()) last_rp_redo_ = Lsn(cp.redo);
   }
-  return due ? Restartpoint() : Status::OK();
+  if (due) {
+    MutexLock l(&mu_);
+    rp_requested_ = true;
+    rp_wanted_.SignalAll();
+  }
+  return Status::OK();
 }
 
 Status Startup::Restartpoint() {

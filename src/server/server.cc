@@ -312,6 +312,10 @@ void Server::StartStandby(const storage::RecoveryResult& rr) {
   };
   replication::WalReceiver* receiver = receiver_.get();
   so.on_replayed = [receiver] { receiver->RequestReply(); };
+  so.on_fatal = [this](const Status&) {
+    WALREP_LOG("startup process terminated; shutting down");
+    Shutdown(ShutdownMode::kFast);
+  };
   startup_ = std::make_unique<replication::Startup>(so);
   engine_->env().resolve_conflict = [this](TransactionId x) { ResolveSnapshotConflict(x); };
   repl_env_.receiver = receiver_.get();

@@ -38,6 +38,11 @@ size_t MessageLimit(char type) {
   }
 }
 
+int PeerPort(const sockaddr_storage& peer) {
+  return peer.ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in*>(&peer)->sin_port)
+                                   : ntohs(reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_port);
+}
+
 Status Fatal(std::string sqlstate, std::string msg) {
   return Status::Sql(std::move(sqlstate), std::move(msg)).WithSeverity(Severity::kFatal);
 }
@@ -339,9 +344,7 @@ Status Session::Startup() {
     ws.application_name = application_name_;
     if (!local_) {
       ws.client_addr = protocol::FormatAddress(peer_);
-      ws.client_port = peer_.ss_family == AF_INET
-                           ? ntohs(reinterpret_cast<const sockaddr_in*>(&peer_)->sin_port)
-                           : ntohs(reinterpret_cast<const sockaddr_in6*>(&peer_)->sin6_port);
+      ws.client_port = PeerPort(peer_);
     }
     {
       MutexLock l(&backend_->mu);
@@ -374,9 +377,7 @@ Status Session::Startup() {
     backend_->superuser = superuser_;
     if (!local_) {
       backend_->client_addr = protocol::FormatAddress(peer_);
-      backend_->client_port = peer_.ss_family == AF_INET
-                                  ? ntohs(reinterpret_cast<const sockaddr_in*>(&peer_)->sin_port)
-                                  : ntohs(reinterpret_cast<const sockaddr_in6*>(&peer_)->sin6_port);
+      backend_->client_port = PeerPort(peer_);
     }
     backend_->authenticated = true;
   }

@@ -4,12 +4,12 @@
 // waits until the walreceiver has fsynced all of it (so no page can get ahead of durable WAL),
 // applies it through the engine's one redo dispatch table, and publishes the replay position
 // (end of the last applied record) and the time of the last replayed commit or abort. At
-// replayed checkpoints it makes a restartpoint every checkpoint_timeout (pages and commit log
-// flushed, pg_control advanced, older WAL removed), so a restarted standby resumes from recent
-// WAL. A base backup becomes consistent at its BACKUP_END record; until then the standby
-// refuses connections. Replay can be paused (pg_wal_replay_pause) and resumed.
-// Counterpart: the startup process (xlogrecovery.c) in PostgreSQL.
-// Thread safety: thread-safe.
+// replayed checkpoints it asks its restartpoint thread for a restartpoint every
+// checkpoint_timeout (pages and commit log flushed, pg_control advanced, older WAL removed),
+// so a restarted standby resumes from recent WAL. A base backup becomes consistent at its
+// BACKUP_END record; until then the standby refuses connections. Replay can be paused
+// (pg_wal_replay_pause) and resumed. Counterpart: the startup process (xlogrecovery.c) in
+// PostgreSQL. Thread safety: thread-safe.
 #pragma once
 
 #include <atomic>
@@ -38,6 +38,9 @@ struct StartupOptions {
   std::function<std::shared_ptr<const ServerSettings>()> settings;
   std::function<void()> on_consistent;  // called once, when reads may start
   std::function<void()> on_replayed;    // after a commit/abort and when caught up (replies)
+  // Replay cannot go on (a record fails to apply): the server must stop, as PostgreSQL's
+  // startup process FATALs, rather than serve a copy that silently stopped following.
+  std::function<void(const Status&)> on_fatal;
 };
 
 class Startup {
@@ -59,6 +62,9 @@ class Startup {
  private:
   void Loop();
   Status MaybeRestartpoint(const wal::DecodedRecord& rec) EXCLUDES(rp_mu_);
+  // The restartpoint thread: flushing the buffer pool takes a while, and replay goes on
+  // meanwhile (as PostgreSQL's checkpointer makes restartpoints beside the startup process).
+  void RestartpointLoop() EXCLUDES(mu_);
 
   const StartupOptions opts_;
   std::thread thread_;
@@ -69,6 +75,9 @@ class Startup {
   mutable Mutex mu_;
   CondVar resumed_{&mu_};
   bool paused_ GUARDED_BY(mu_) = false;
+  CondVar rp_wanted_{&mu_};
+  bool rp_requested_ GUARDED_BY(mu_) = false;
+  std::thread rp_thread_;
 
   Mutex rp_mu_;  // one restartpoint at a time
   std::optional<std::pair<Lsn, wal::CheckPoint>> last_ckpt_ GUARDED_BY(rp_mu_);
