@@ -448,11 +448,7 @@ bool WalReceiver::SendReply(PGconn* conn, bool request_reply) {
   PutInt64(&m, std::min(opts_.applied(), flushed).value());
   PutInt64(&m, static_cast<uint64_t>(NowTimestamp()));
   m.push_back(request_reply ? 1 : 0);
-  if (PQputCopyData(conn, m.data(), static_cast<int>(m.size())) <= 0 || PQflush(conn) != 0) {
-    WALREP_LOG_ERROR("could not send data to WAL stream: {}", TrimError(PQerrorMessage(conn)));
-    return false;
-  }
-  return true;
+  return Send(conn, m);
 }
 
 bool WalReceiver::SendFeedback(PGconn* conn, bool force_zero) {
@@ -463,7 +459,11 @@ bool WalReceiver::SendFeedback(PGconn* conn, bool force_zero) {
   PutInt32(&m, 0);
   PutInt32(&m, 0);
   PutInt32(&m, 0);
-  if (PQputCopyData(conn, m.data(), static_cast<int>(m.size())) <= 0 || PQflush(conn) != 0) {
+  return Send(conn, m);
+}
+
+bool WalReceiver::Send(PGconn* conn, const std::string& msg) {
+  if (PQputCopyData(conn, msg.data(), static_cast<int>(msg.size())) <= 0 || PQflush(conn) != 0) {
     WALREP_LOG_ERROR("could not send data to WAL stream: {}", TrimError(PQerrorMessage(conn)));
     return false;
   }

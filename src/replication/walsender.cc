@@ -30,10 +30,6 @@ protocol::FieldDesc Field(const char* name, int32_t type, int16_t typlen, int32_
   return f;
 }
 
-std::string CopyData(const std::string& payload) {
-  return protocol::MessageBuilder('d').Bytes(payload).Finish();
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -67,6 +63,11 @@ std::vector<WalSndStatus> WalSenderRegistry::List() const {
   std::vector<WalSndStatus> out;
   for (const auto& [pid, s] : senders_) out.push_back(s);
   return out;
+}
+
+size_t WalSenderRegistry::Count() const {
+  MutexLock l(&mu_);
+  return senders_.size();
 }
 
 TransactionId WalSenderRegistry::FeedbackXmin() const {
@@ -239,15 +240,22 @@ Status WalSender::StartReplication(const Command& c) {
   return st;
 }
 
+void WalSender::UpdateSyncRep() {
+  if (!env_->sync_rep) return;
+  auto rule = env_->sync_rule();
+  // Without a rule (and nothing left to release) there is nothing to compute per reply.
+  if (rule->method == SyncRule::Method::kNone && !env_->sync_rep->active()) return;
+  env_->sync_rep->Update(*rule, env_->registry->List());
+}
+
 void WalSender::SendKeepalive(Lsn sent, bool reply_requested) {
-  std::string k = protocol::MessageBuilder(0)
-                      .Int8('k')
-                      .Int64(static_cast<int64_t>(sent.value()))
-                      .Int64(NowTimestamp())
-                      .Int8(reply_requested ? 1 : 0)
-                      .Finish();
-  // MessageBuilder(0) puts a length first; the payload starts after it.
-  s_.conn->Write(CopyData(k.substr(4)));
+  // CopyData whose payload is the keepalive.
+  s_.conn->Write(protocol::MessageBuilder('d')
+                     .Int8('k')
+                     .Int64(static_cast<int64_t>(sent.value()))
+                     .Int64(NowTimestamp())
+                     .Int8(reply_requested ? 1 : 0)
+                     .Finish());
   if (reply_requested) ping_sent_ = true;
 }
 
@@ -299,7 +307,7 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
     } else if (!streaming) {
       streaming = true;
       env_->registry->Update(s_.pid, [](WalSndStatus& w) { w.state = "streaming"; });
-      if (env_->sync_rep) env_->sync_rep->Update(*env_->sync_rule(), env_->registry->List());
+      UpdateSyncRep();
     }
     // Replies: read what has arrived without waiting while there is WAL to send; otherwise
     // sleep until a message, new WAL (the eventfd) or the next keepalive deadline.
@@ -367,11 +375,7 @@ Status WalSender::FinishAtShutdown(Lsn sent, TimelineId tli) {
     }
     bool done = false;
     if (!HandleCopyMessage(msg->first, msg->second, sent, &done).ok() || done) break;
-    bool confirmed = false;
-    for (const auto& w : env_->registry->List()) {
-      if (w.pid == s_.pid) confirmed = (w.flush.valid() ? w.flush : w.write) >= sent;
-    }
-    if (confirmed) break;
+    if ((reply_flush_.valid() ? reply_flush_ : reply_write_) >= sent) break;
   }
   s_.conn->Write(protocol::CommandCompleteMessage("COPY 0"));
   s_.conn->Flush().IgnoreError();  // the standby may already be gone
@@ -407,14 +411,13 @@ Status WalSender::SendWal(Lsn* sent, Lsn limit, TimelineId tli) {
                                        end - *sent));
   }
   TimestampTz now = NowTimestamp();
-  std::string w = protocol::MessageBuilder(0)
-                      .Int8('w')
-                      .Int64(static_cast<int64_t>(sent->value()))
-                      .Int64(static_cast<int64_t>(limit.value()))
-                      .Int64(now)
-                      .Bytes(data)
-                      .Finish();
-  s_.conn->Write(CopyData(w.substr(4)));
+  s_.conn->Write(protocol::MessageBuilder('d')
+                     .Int8('w')
+                     .Int64(static_cast<int64_t>(sent->value()))
+                     .Int64(static_cast<int64_t>(limit.value()))
+                     .Int64(now)
+                     .Bytes(data)
+                     .Finish());
   WALREP_RETURN_IF_ERROR(s_.conn->Flush());
   *sent = end;
   LagTrackerWrite(end, now);
@@ -446,6 +449,8 @@ Status WalSender::HandleCopyMessage(char type, const std::string& body, Lsn sent
     if (!r.ok()) return r.status().WithSeverity(Severity::kFatal);
     last_reply_ = now;
     ping_sent_ = false;
+    reply_write_ = write;
+    reply_flush_ = flush;
     int64_t lags[3] = {LagTrackerRead(0, write, now), LagTrackerRead(1, flush, now),
                        LagTrackerRead(2, apply, now)};
     bool clear = false;
@@ -466,7 +471,7 @@ Status WalSender::HandleCopyMessage(char type, const std::string& body, Lsn sent
       }
     });
     if (!slot_.empty() && flush.valid()) env_->slots->SetRestartLsn(slot_, flush);
-    if (env_->sync_rep) env_->sync_rep->Update(*env_->sync_rule(), env_->registry->List());
+    UpdateSyncRep();
     if (reply_requested) {
       SendKeepalive(sent, false);
       WALREP_RETURN_IF_ERROR(s_.conn->Flush());

@@ -651,8 +651,7 @@ void Server::WaitForShutdown() {
       if (m == ShutdownMode::kImmediate) break;
       // Walsenders outlive client sessions: they stream the shutdown checkpoint to their
       // standbys before they end (FinishShutdown).
-      if (m != ShutdownMode::kNone &&
-          running_sessions_ <= static_cast<int>(wal_senders_.List().size())) {
+      if (m != ShutdownMode::kNone && running_sessions_ <= static_cast<int>(wal_senders_.Count())) {
         break;
       }
       sessions_cv_.Wait();

@@ -225,8 +225,7 @@ TEST(StreamingTest, BaseBackupFormatsAndOptions) {
   Node restored("restored");
   std::filesystem::remove_all(restored.data_dir());
   std::filesystem::rename(out.path() + "/fetch", restored.data_dir());
-  restored.AppendConf("port = " + std::to_string(restored.port()));
-  restored.AppendConf("unix_socket_directories = '" + restored.socket_dir() + "'");
+  restored.AppendLocalConf("postgresql.conf");
   restored.Start();
   EXPECT_EQ(restored.Query("SELECT count(*) FROM t"), "1000");
   EXPECT_EQ(restored.Query("INSERT INTO t VALUES (5000)"), "INSERT 0 1");
@@ -239,8 +238,7 @@ TEST(StreamingTest, BaseBackupFormatsAndOptions) {
   CommandResult v = RunCommand({PgBin("pg_verifybackup"), mine.data_dir()});
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_TRUE(std::filesystem::exists(mine.data_dir() + "/standby.signal"));
-  mine.AppendConf("port = " + std::to_string(mine.port()), "postgresql.auto.conf");
-  mine.AppendConf("unix_socket_directories = '" + mine.socket_dir() + "'", "postgresql.auto.conf");
+  mine.AppendLocalConf("postgresql.auto.conf");
   mine.Start();
   primary.SafePsql("INSERT INTO t VALUES (6000)");
   ASSERT_TRUE(WaitForReplay(primary, mine));

@@ -189,9 +189,13 @@ void Node::Init(const std::vector<std::string>& args) {
   argv.insert(argv.end(), args.begin(), args.end());
   CommandResult r = RunCommand(argv);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  AppendConf("port = " + std::to_string(port()));
-  AppendConf("unix_socket_directories = '" + socket_dir_ + "'");
-  AppendConf("listen_addresses = '127.0.0.1'");
+  AppendLocalConf("postgresql.conf");
+}
+
+void Node::AppendLocalConf(const std::string& file) {
+  AppendConf("port = " + std::to_string(port()), file);
+  AppendConf("unix_socket_directories = '" + socket_dir_ + "'", file);
+  AppendConf("listen_addresses = '127.0.0.1'", file);
 }
 
 void Node::AppendConf(const std::string& line, const std::string& file) {
@@ -228,11 +232,8 @@ void Node::InitStandby(const Node& upstream, const std::vector<std::string>& arg
   CommandResult r = RunCommand(argv);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   // postgresql.auto.conf, which pg_verifybackup ignores, as -R does.
-  const char* f = "postgresql.auto.conf";
-  AppendConf("port = " + std::to_string(port()), f);
-  AppendConf("unix_socket_directories = '" + socket_dir_ + "'", f);
-  AppendConf("listen_addresses = '127.0.0.1'", f);
-  AppendConf("cluster_name = '" + name_ + "'", f);
+  AppendLocalConf("postgresql.auto.conf");
+  AppendConf("cluster_name = '" + name_ + "'", "postgresql.auto.conf");
 }
 
 bool WaitUntil(const std::function<bool()>& cond, int timeout_secs) {

@@ -60,6 +60,8 @@ class Node {
   // walrepctl init -D <dir> -U postgres plus `args`.
   void Init(const std::vector<std::string>& args = {});
   void AppendConf(const std::string& line, const std::string& file = "postgresql.conf");
+  // This node's port, socket directory and listen address, appended to `file`.
+  void AppendLocalConf(const std::string& file);
   void WriteFile(const std::string& relpath, const std::string& content);
   // A standby of `upstream`: PostgreSQL 15's pg_basebackup -X stream -R -c fast into this
   // node's directory (plus `args`), then this node's port and sockets, and

@@ -90,6 +90,7 @@ class WalReceiver {
   Status FlushWal();
   bool SendReply(PGconn* conn, bool request_reply);
   bool SendFeedback(PGconn* conn, bool force_zero);
+  bool Send(PGconn* conn, const std::string& msg);  // one CopyData message, flushed
   void SetStatus(const std::function<void(WalReceiverStatus&)>& fn) EXCLUDES(mu_);
   void InterruptibleSleep(int64_t millis);
 

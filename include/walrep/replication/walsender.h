@@ -59,6 +59,7 @@ class WalSenderRegistry {
   void Unregister(int32_t pid) EXCLUDES(mu_);
   void Update(int32_t pid, const std::function<void(WalSndStatus&)>& fn) EXCLUDES(mu_);
   std::vector<WalSndStatus> List() const EXCLUDES(mu_);
+  size_t Count() const EXCLUDES(mu_);
   // Oldest xmin any standby reported through hot-standby feedback (0: none).
   TransactionId FeedbackXmin() const EXCLUDES(mu_);
 
@@ -139,6 +140,8 @@ class WalSender {
   Status SendWal(Lsn* sent, Lsn limit, TimelineId tli);
   Status HandleCopyMessage(char type, const std::string& body, Lsn sent, bool* done);
   void SendKeepalive(Lsn sent, bool reply_requested);
+  // A reply or a state change moved this standby: recompute the synchronous positions.
+  void UpdateSyncRep();
   // Shutdown: the rest of the WAL, a keepalive asking for a reply, up to 2 s for the standby
   // to confirm, then CommandComplete "COPY 0" and the end of the connection (WalSndDone).
   Status FinishAtShutdown(Lsn sent, TimelineId tli);
@@ -162,6 +165,7 @@ class WalSender {
   size_t lag_heads_[3] = {0, 0, 0};  // samples consumed by write, flush, apply
   bool fully_applied_ = false;       // the last reply had applied everything sent
   TimestampTz last_reply_ = 0;
+  Lsn reply_write_, reply_flush_;  // positions of the standby's latest reply
   bool ping_sent_ = false;
 };
 
