@@ -202,11 +202,10 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
                          std::function<Result<Value>(sql::FunctionCall&)> fn) {
     r->AddFunction(sql::FixedFunction(name, {}, type, std::move(fn)));
   };
-  auto require_recovery = [env](const char* fn) -> Status {
+  auto require_recovery = [env]() -> Status {
     if (env->startup) return Status::OK();
     return Status::Sql("55000", "recovery is not in progress")
-        .WithHint(fmt::format("Recovery control functions can only be executed during "
-                              "recovery."));
+        .WithHint("Recovery control functions can only be executed during recovery.");
   };
   recovery_fn("pg_last_wal_receive_lsn", oid::kPgLsn, [env](sql::FunctionCall&) -> Result<Value> {
     return env->receiver ? LsnOrNull(env->receiver->flushed().value()) : Value::Null(oid::kPgLsn);
@@ -221,12 +220,12 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
               });
   recovery_fn("pg_is_wal_replay_paused", oid::kBool,
               [env, require_recovery](sql::FunctionCall&) -> Result<Value> {
-                WALREP_RETURN_IF_ERROR(require_recovery("pg_is_wal_replay_paused"));
+                WALREP_RETURN_IF_ERROR(require_recovery());
                 return Value::Bool(env->startup->paused());
               });
   recovery_fn("pg_get_wal_replay_pause_state", oid::kText,
               [env, require_recovery](sql::FunctionCall&) -> Result<Value> {
-                WALREP_RETURN_IF_ERROR(require_recovery("pg_get_wal_replay_pause_state"));
+                WALREP_RETURN_IF_ERROR(require_recovery());
                 return Value::Text(oid::kText, env->startup->paused() ? "paused" : "not paused");
               });
   recovery_fn("pg_wal_replay_pause", oid::kVoid,
@@ -234,7 +233,7 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
                 if (!c.ctx.is_superuser()) {
                   return Status::Sql("42501", "permission denied for function pg_wal_replay_pause");
                 }
-                WALREP_RETURN_IF_ERROR(require_recovery("pg_wal_replay_pause"));
+                WALREP_RETURN_IF_ERROR(require_recovery());
                 env->startup->Pause();
                 return Value::Null(oid::kVoid);
               });
@@ -244,7 +243,7 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
                   return Status::Sql("42501",
                                      "permission denied for function pg_wal_replay_resume");
                 }
-                WALREP_RETURN_IF_ERROR(require_recovery("pg_wal_replay_resume"));
+                WALREP_RETURN_IF_ERROR(require_recovery());
                 env->startup->Resume();
                 return Value::Null(oid::kVoid);
               });

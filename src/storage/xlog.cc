@@ -92,7 +92,6 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
     WALREP_LOG("starting backup recovery with redo LSN {}, checkpoint LSN {}",
                label->start.ToString(), label->checkpoint.ToString());
     ckpt = label->checkpoint;
-    result->from_backup = true;
     result->crash_recovery = true;
     control.checkpoint = ckpt.value();
     control.backup_start_point = label->start.value();
@@ -211,9 +210,6 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   {
     MutexLock l(&x->mu_);
     x->control_ = control;
-  }
-  {
-    MutexLock l(&x->mu_);
     x->control_.state = static_cast<uint32_t>(DbState::kInProduction);
     WALREP_RETURN_IF_ERROR(WriteControlFile(opts.fs, opts.data_dir, x->control_));
   }

@@ -46,7 +46,6 @@ using RedoFn = std::function<Status(const wal::DecodedRecord&)>;
 
 struct RecoveryResult {
   bool crash_recovery = false;
-  bool from_backup = false;  // started from a base backup's backup_label
   Lsn redo_start;
   Lsn last_record;
   Lsn end;
