@@ -96,9 +96,9 @@ Result<Row> DecodeRow(const TableDef& t, std::string_view bytes, const FormatOpt
 
 Scope TableScope(const TableDef& t, const PgQuery__RangeVar* rv) {
   Scope s;
-  s.relname = t.name;
-  if (rv && rv->alias) s.alias = rv->alias->aliasname;
-  for (const auto& c : t.columns) s.columns.push_back(ViewColumn{c.name, c.type_oid});
+  std::vector<ViewColumn> cols;
+  for (const auto& c : t.columns) cols.push_back(ViewColumn{c.name, c.type_oid});
+  s.AddRelation(rv && rv->alias ? rv->alias->aliasname : t.name, cols);
   return s;
 }
 
@@ -698,7 +698,7 @@ Result<Row> DecodeTableRow(const TableDef& t, std::string_view bytes) {
 
 Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,
                                           const PgQuery__Node* where, Prepared* p,
-                                          TableRowsFn* rows) {
+                                          TableRowsFn* rows, PlanPtr* plan) {
   WALREP_ASSIGN_OR_RETURN(auto t, ex.db()->catalog->GetTable(ex.txn(), name));
   if (!t) return static_cast<const ViewDef*>(nullptr);
   auto view = std::make_shared<ViewDef>();
@@ -706,6 +706,8 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
   for (const auto& c : t->columns) view->columns.push_back(ViewColumn{c.name, c.type_oid});
   TableDef def = *t;
   WALREP_ASSIGN_OR_RETURN(std::optional<IndexPath> path, ChooseIndex(cs, def, where));
+  *plan = MakePlan(path ? fmt::format("Index Scan using {} on {}", path->index.name, def.name)
+                        : fmt::format("Seq Scan on {}", def.name));
   *rows = [def, path](EvalState& st) -> Result<std::vector<Row>> {
     Executor& ex = *st.exec;
     std::vector<Row> out;

@@ -224,11 +224,8 @@ Result<std::vector<std::pair<Row, std::vector<Value>>>> ComputeGroups(
   return out;
 }
 
-// Builds the plan of a SELECT over constants or one registered system view.
+// Builds the plan of a SELECT and of utility statements.
 struct ExecAccess {
-  // A table function in FROM becomes a one-off view over its rows for these arguments.
-  static Result<const ViewDef*> PrepareTableFunction(CompileState& cs,
-                                                     const PgQuery__RangeFunction* rf, Prepared* p);
   static Result<std::shared_ptr<Prepared>> PrepareSelect(Executor& ex, CompileState& cs,
                                                          std::shared_ptr<Prepared> p,
                                                          const PgQuery__SelectStmt* s);
@@ -243,57 +240,6 @@ Result<std::shared_ptr<Prepared>> PrepareSubSelect(Executor& ex, CompileState& c
   return ExecAccess::PrepareSelect(ex, own, sub, s);
 }
 
-Result<const ViewDef*> ExecAccess::PrepareTableFunction(CompileState& cs,
-                                                        const PgQuery__RangeFunction* rf,
-                                                        Prepared* p) {
-  if (rf->n_functions != 1 || rf->lateral || rf->ordinality || rf->is_rowsfrom) {
-    return Status::NotSupported("this form of function in FROM is not supported");
-  }
-  const PgQuery__Node* item = rf->functions[0];
-  const PgQuery__Node* call = item->node_case == PG_QUERY__NODE__NODE_LIST && item->list->n_items
-                                  ? item->list->items[0]
-                                  : item;
-  if (!call || call->node_case != PG_QUERY__NODE__NODE_FUNC_CALL) {
-    return Status::NotSupported("this form of function in FROM is not supported");
-  }
-  const auto* fc = call->func_call;
-  std::string name = StringNodeValue(fc->funcname[fc->n_funcname - 1]);
-  const TableFunctionDef* tf = cs.registry->FindTableFunction(name);
-  if (!tf) {
-    return Status::Sql("42883", fmt::format("function {} does not exist", name))
-        .WithPosition(fc->location + 1);
-  }
-  if (fc->n_args > tf->arg_types.size() ||
-      fc->n_args < std::min(tf->min_args, tf->arg_types.size())) {
-    return Status::Sql("42883", fmt::format("function {} does not exist", name))
-        .WithPosition(fc->location + 1);
-  }
-  std::vector<ExprPtr> args;
-  for (size_t i = 0; i < fc->n_args; i++) {
-    WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, fc->args[i]));
-    WALREP_ASSIGN_OR_RETURN(a, Coerce(cs, a, tf->arg_types[i], false));
-    args.push_back(a);
-  }
-  for (size_t i = fc->n_args; i < tf->arg_types.size(); i++) {
-    args.push_back(ConstExpr(Value::Null(tf->arg_types[i])));
-  }
-  auto view = std::make_shared<ViewDef>();
-  view->name = tf->name;
-  view->columns = tf->columns;
-  const TableFunctionDef* def = tf;
-  view->rows = [def, args](SessionContext& ctx) -> Result<std::vector<Row>> {
-    EvalState st{&ctx, nullptr, nullptr, nullptr, FormatOptions{}};
-    std::vector<Value> vals;
-    for (const auto& a : args) {
-      WALREP_ASSIGN_OR_RETURN(Value v, a->eval(st));
-      vals.push_back(std::move(v));
-    }
-    return def->rows(ctx, vals);
-  };
-  p->owned_views.push_back(view);
-  return view.get();
-}
-
 Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, CompileState& cs,
                                                             std::shared_ptr<Prepared> p,
                                                             const PgQuery__SelectStmt* s) {
@@ -304,53 +250,9 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   if (s->into_clause) return Status::NotSupported("SELECT INTO is not supported");
   if (s->n_locking_clause) return Status::NotSupported("SELECT FOR UPDATE/SHARE is not supported");
   if (s->with_clause) return Status::NotSupported("WITH queries are not supported");
-  auto scope = std::make_shared<Scope>();
-  const ViewDef* view = nullptr;
-  TableRowsFn table_rows;  // set when FROM names a table
-  if (s->n_from_clause > 1) return Status::NotSupported("joins of system views are not supported");
-  if (s->n_from_clause == 1) {
-    const PgQuery__Node* f = s->from_clause[0];
-    if (f->node_case == PG_QUERY__NODE__NODE_RANGE_FUNCTION) {
-      WALREP_ASSIGN_OR_RETURN(view, PrepareTableFunction(cs, f->range_function, p.get()));
-      scope->relname = view->name;
-      scope->columns = view->columns;
-      if (const auto* alias = f->range_function->alias) {
-        scope->alias = alias->aliasname;
-        // As in PostgreSQL: column aliases rename the columns in order; a bare alias also names
-        // the column of a function that returns one.
-        for (size_t i = 0; i < alias->n_colnames && i < scope->columns.size(); i++) {
-          scope->columns[i].name = StringNodeValue(alias->colnames[i]);
-        }
-        if (alias->n_colnames == 0 && scope->columns.size() == 1) {
-          scope->columns[0].name = alias->aliasname;
-        }
-      }
-      cs.scope = scope.get();
-    } else if (f->node_case != PG_QUERY__NODE__NODE_RANGE_VAR) {
-      return Status::NotSupported("this FROM clause is not supported");
-    }
-  }
-  if (s->n_from_clause == 1 && !view) {
-    const PgQuery__Node* f = s->from_clause[0];
-    const auto* rv = f->range_var;
-    std::string name = rv->relname;
-    if (rv->schemaname && *rv->schemaname && std::string(rv->schemaname) != "pg_catalog") {
-      name = std::string(rv->schemaname) + "." + name;
-    }
-    view = cs.registry->FindView(name);
-    if (!view && ex.db()) {
-      WALREP_ASSIGN_OR_RETURN(
-          view, PrepareTableSource(ex, cs, name, s->where_clause, p.get(), &table_rows));
-    }
-    if (!view) {
-      return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name))
-          .WithPosition(rv->location + 1);
-    }
-    scope->relname = rv->relname;
-    if (rv->alias) scope->alias = rv->alias->aliasname;
-    scope->columns = view->columns;
-    cs.scope = scope.get();
-  }
+  WALREP_ASSIGN_OR_RETURN(FromPlan from, PrepareFrom(ex, cs, s, p.get()));
+  std::shared_ptr<Scope> scope = from.scope;
+  cs.scope = scope.get();
   auto aggs = std::make_shared<std::vector<AggSpec>>();
   cs.aggs = aggs.get();
   std::vector<ExprPtr> targets;
@@ -360,15 +262,25 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
     if (v && v->node_case == PG_QUERY__NODE__NODE_COLUMN_REF &&
         v->column_ref->fields[v->column_ref->n_fields - 1]->node_case ==
             PG_QUERY__NODE__NODE_A_STAR) {
-      if (!view) {
+      const auto* cr = v->column_ref;
+      if (!from.rows) {
         return Status::Sql("42601", "SELECT * with no tables specified is not valid")
-            .WithPosition(v->column_ref->location + 1);
+            .WithPosition(cr->location + 1);
       }
-      for (size_t c = 0; c < view->columns.size(); c++) {
+      // `*` lists the FROM clause's columns; `t.*` every column of t.
+      std::string rel = cr->n_fields == 2 ? StringNodeValue(cr->fields[0]) : "";
+      if (!rel.empty() &&
+          std::find(scope->rels.begin(), scope->rels.end(), rel) == scope->rels.end()) {
+        return Status::Sql("42P01", fmt::format("missing FROM-clause entry for table \"{}\"", rel))
+            .WithPosition(cr->location + 1);
+      }
+      for (size_t c = 0; c < scope->columns.size(); c++) {
+        const ScopeColumn& col = scope->columns[c];
+        if (rel.empty() ? !col.star : col.rel != rel) continue;
         targets.push_back(std::make_shared<Expr>(
-            Expr{Expr::Kind::kOther, view->columns[c].type, -1, Value(),
+            Expr{Expr::Kind::kOther, col.type, -1, Value(),
                  [c](EvalState& st) -> Result<Value> { return (*st.row)[c]; }}));
-        p->cols.push_back(ColumnDesc{view->columns[c].name, view->columns[c].type});
+        p->cols.push_back(ColumnDesc{col.name, col.type});
       }
       continue;
     }
@@ -482,13 +394,11 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   bool distinct = s->n_distinct_clause > 0;
   p->rows = true;
   auto cols = p->cols;
-  p->run = [view, table_rows, scope, targets, where, sorts, limit, offset, distinct, cols, aggs,
+  p->run = [rows = from.rows, scope, targets, where, sorts, limit, offset, distinct, cols, aggs,
             group_by, having, grouping](Executor&, EvalState& st) -> Result<ExecResult> {
     std::vector<Row> input;
-    if (table_rows) {
-      WALREP_ASSIGN_OR_RETURN(input, table_rows(st));
-    } else if (view) {
-      WALREP_ASSIGN_OR_RETURN(input, view->rows(*st.ctx));
+    if (rows) {
+      WALREP_ASSIGN_OR_RETURN(input, rows(st));
     } else {
       input.emplace_back();
     }

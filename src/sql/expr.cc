@@ -6,6 +6,7 @@
 // widen to the larger integer, then to numeric, then to double precision.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <map>
@@ -477,17 +478,26 @@ Result<ExprPtr> CompileColumnRef(CompileState& cs, const PgQuery__ColumnRef* cr)
   }
   std::string col = parts.back();
   if (cs.scope && parts.size() <= 2) {
-    bool rel_ok = parts.size() == 1 || parts[0] == cs.scope->alias ||
-                  (cs.scope->alias.empty() && parts[0] == cs.scope->relname);
-    if (parts.size() == 2 && !rel_ok) {
+    const auto& rels = cs.scope->rels;
+    if (parts.size() == 2 && std::find(rels.begin(), rels.end(), parts[0]) == rels.end()) {
       return Err(cs, "42P01", fmt::format("missing FROM-clause entry for table \"{}\"", parts[0]),
                  cr->location);
     }
+    int found = -1;
     for (size_t i = 0; i < cs.scope->columns.size(); i++) {
-      if (cs.scope->columns[i].name == col) {
-        int32_t t = cs.scope->columns[i].type;
-        return MakeExpr(t, [i](EvalState& st) -> Result<Value> { return (*st.row)[i]; });
+      const ScopeColumn& c = cs.scope->columns[i];
+      if (c.name != col) continue;
+      if (parts.size() == 2 ? c.rel != parts[0] : !c.unqualified) continue;
+      if (found >= 0) {
+        return Err(cs, "42702", fmt::format("column reference \"{}\" is ambiguous", col),
+                   cr->location);
       }
+      found = static_cast<int>(i);
+    }
+    if (found >= 0) {
+      size_t i = static_cast<size_t>(found);
+      return MakeExpr(cs.scope->columns[i].type,
+                      [i](EvalState& st) -> Result<Value> { return (*st.row)[i]; });
     }
   }
   std::string full;

@@ -56,11 +56,24 @@ struct Expr {
 };
 using ExprPtr = std::shared_ptr<Expr>;
 
-// Columns visible to expressions (from the FROM clause).
+// A column visible to expressions, at its position in the FROM clause's row.
+struct ScopeColumn {
+  std::string rel;  // the alias (or relation name) that qualifies it; "" for a USING column
+  std::string name;
+  int32_t type = oid::kUnknown;
+  bool star = true;         // listed by SELECT *
+  bool unqualified = true;  // found by its bare name (false for the sides of a USING column)
+};
+
+// Columns visible to expressions (from the FROM clause), in row order.
 struct Scope {
-  std::string relname;
-  std::string alias;
-  std::vector<ViewColumn> columns;
+  std::vector<std::string> rels;  // qualifiers in FROM order
+  std::vector<ScopeColumn> columns;
+  // Adds a relation's columns under one qualifier.
+  void AddRelation(const std::string& qualifier, const std::vector<ViewColumn>& cols) {
+    rels.push_back(qualifier);
+    for (const auto& c : cols) columns.push_back(ScopeColumn{qualifier, c.name, c.type});
+  }
 };
 
 struct CompileState {
@@ -132,9 +145,35 @@ Result<std::shared_ptr<Prepared>> PrepareSubSelect(Executor& ex, CompileState& c
 // the rows to filter with `where`: found through an index when `where` has equality terms on an
 // index's leading columns, else all rows.
 using TableRowsFn = std::function<Result<std::vector<Row>>(EvalState&)>;
+
+// A step of a plan as EXPLAIN shows it.
+struct PlanNode {
+  std::string label;                 // "Seq Scan on t", "Hash Join"
+  std::vector<std::string> details;  // "Index Cond: (id = 1)"
+  std::vector<std::shared_ptr<PlanNode>> children;
+};
+using PlanPtr = std::shared_ptr<PlanNode>;
+inline PlanPtr MakePlan(std::string label, std::vector<PlanPtr> children = {}) {
+  auto n = std::make_shared<PlanNode>();
+  n->label = std::move(label);
+  n->children = std::move(children);
+  return n;
+}
+
+// `*plan` describes the scan chosen.
 Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,
                                           const PgQuery__Node* where, Prepared* p,
-                                          TableRowsFn* rows);
+                                          TableRowsFn* rows, PlanPtr* plan);
+
+// A FROM clause compiled (from.cc): the columns it makes visible and the rows it produces.
+struct FromPlan {
+  std::shared_ptr<Scope> scope = std::make_shared<Scope>();
+  TableRowsFn rows;  // null without FROM: one empty row
+  PlanPtr plan;      // null without FROM
+};
+// A lone FROM item may use `s`'s WHERE clause to pick an index.
+Result<FromPlan> PrepareFrom(Executor& ex, CompileState& cs, const PgQuery__SelectStmt* s,
+                             Prepared* p);
 // Name of a statement node as a command tag ("CREATE TABLE") for messages.
 std::string StatementKindName(const PgQuery__Node* node);
 
