@@ -373,16 +373,7 @@ Status BtreeRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
   }
   std::optional<MutexLock> l;
   if (env.index_lock && !rec.blocks.empty()) l.emplace(env.index_lock(rec.blocks[0].rnode));
-  for (const auto& blk : rec.blocks) {
-    if (!blk.has_image) return Status::Corruption("B-tree record without page image");
-    env.pool->NoteBlock(blk.rnode, blk.block);
-    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env.pool->Read(blk.rnode, blk.block));
-    h.LockExclusive();
-    std::memcpy(h.data(), blk.image.data(), storage::kPageSize);
-    h.page().set_lsn(rec.end_lsn);
-    h.MarkDirty();
-  }
-  return Status::OK();
+  return RestorePageImages(env, rec);
 }
 
 BtreeIndex* IndexRegistry::Get(const RelFileNode& rel) {

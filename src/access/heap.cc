@@ -538,6 +538,22 @@ Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
   return Status::OK();
 }
 
+Status RestorePageImages(HeapEnv& env, const wal::DecodedRecord& rec) {
+  for (const auto& blk : rec.blocks) {
+    if (!blk.has_image) {
+      return Status::Corruption(
+          fmt::format("record at {} without a page image", rec.lsn.ToString()));
+    }
+    env.pool->NoteBlock(blk.rnode, blk.block);
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env.pool->Read(blk.rnode, blk.block));
+    h.LockExclusive();
+    std::memcpy(h.data(), blk.image.data(), storage::kPageSize);
+    h.page().set_lsn(rec.end_lsn);
+    h.MarkDirty();
+  }
+  return Status::OK();
+}
+
 Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
   // Every xid seen in WAL is used, committed or not: new transactions must never reuse one,
   // or rows of a crashed transaction would come back to life under the new one.
@@ -571,6 +587,8 @@ Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
       return HeapRedo(env, rec);
     case 129:  // walrep B-tree: page images
       return BtreeRedo(env, rec);
+    case 130:  // walrep sequence: the page image
+      return RestorePageImages(env, rec);
     default:
       return Status::Corruption(
           fmt::format("resource manager with ID {} not registered (record "

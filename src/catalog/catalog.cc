@@ -67,6 +67,30 @@ std::vector<IndexDef> DecodeIndexes(const std::string& s) {
   return out;
 }
 
+// Sequences in walrep_class: "start,increment,min,max,cache,cycle,type,owner,column".
+std::string EncodeSequence(const SequenceDef& d) {
+  const auto& o = d.options;
+  return fmt::format("{},{},{},{},{},{},{},{},{}", o.start, o.increment, o.min, o.max, o.cache,
+                     o.cycle ? 1 : 0, d.type_oid, d.owner, d.owner_column);
+}
+
+Result<SequenceDef> DecodeSequence(const std::string& s) {
+  std::vector<std::string> f = Split(s);
+  if (f.size() != 9) return Status::Corruption("invalid sequence options in walrep_class");
+  SequenceDef d;
+  auto& o = d.options;
+  o.start = std::stoll(f[0]);
+  o.increment = std::stoll(f[1]);
+  o.min = std::stoll(f[2]);
+  o.max = std::stoll(f[3]);
+  o.cache = std::stoll(f[4]);
+  o.cycle = f[5] == "1";
+  d.type_oid = std::stoi(f[6]);
+  d.owner = static_cast<uint32_t>(std::stoul(f[7]));
+  d.owner_column = f[8];
+  return d;
+}
+
 }  // namespace
 
 int TableDef::column_index(const std::string& col) const {
@@ -93,6 +117,10 @@ Result<std::vector<TableDef>> Catalog::ListTables(access::TxnContext& tx) {
         t.oid = static_cast<uint32_t>(std::stoul(F(f[0])));
         t.name = F(f[1]);
         t.rel = wal::RelFileNode{1663, kDatabaseOid, static_cast<uint32_t>(std::stoul(F(f[2])))};
+        t.kind = F(f[3]) == "S" ? 'S' : 'r';
+        if (t.kind == 'S' && f.size() > 6) {
+          WALREP_ASSIGN_OR_RETURN(t.sequence, DecodeSequence(F(f[6])));
+        }
         t.primary_key = Split(F(f[4]));
         if (f.size() > 5) t.indexes = DecodeIndexes(F(f[5]));
         tables[t.oid] = std::move(t);
@@ -129,9 +157,13 @@ Result<std::optional<TableDef>> Catalog::GetTable(access::TxnContext& tx, const 
 }
 
 Status Catalog::InsertRows(access::TxnContext& tx, const TableDef& def) {
-  access::Fields cls{std::to_string(def.oid),     def.name,
-                     std::to_string(def.rel.rel), std::string("r"),
-                     Join(def.primary_key),       EncodeIndexes(def.indexes)};
+  access::Fields cls{std::to_string(def.oid),
+                     def.name,
+                     std::to_string(def.rel.rel),
+                     std::string(1, def.kind),
+                     Join(def.primary_key),
+                     EncodeIndexes(def.indexes),
+                     def.kind == 'S' ? EncodeSequence(def.sequence) : std::string()};
   WALREP_RETURN_IF_ERROR(
       access::HeapInsert(engine_->env(), kClassRel, tx, access::EncodeFields(cls)).status());
   for (size_t i = 0; i < def.columns.size(); i++) {
@@ -175,6 +207,16 @@ Result<TableDef> Catalog::CreateTable(access::TxnContext& tx, TableDef def) {
   // The file exists (durably) before any catalog row or WAL record names it.
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(def.rel));
   for (auto& idx : def.indexes) WALREP_RETURN_IF_ERROR(CreateIndexFile(&idx, {}));
+  WALREP_RETURN_IF_ERROR(InsertRows(tx, def));
+  return def;
+}
+
+Result<TableDef> Catalog::CreateSequence(access::TxnContext& tx, TableDef def) {
+  def.kind = 'S';
+  WALREP_ASSIGN_OR_RETURN(def.oid, engine_->NewOid());
+  def.rel = wal::RelFileNode{1663, kDatabaseOid, def.oid};
+  WALREP_RETURN_IF_ERROR(engine_->smgr().Create(def.rel));
+  WALREP_RETURN_IF_ERROR(access::SequenceInit(engine_->env(), def.rel, def.sequence.options.start));
   WALREP_RETURN_IF_ERROR(InsertRows(tx, def));
   return def;
 }

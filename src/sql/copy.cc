@@ -309,6 +309,10 @@ Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prep
   p->run = [name, col_names, o, from](Executor& e, EvalState& st) -> Result<ExecResult> {
     WALREP_ASSIGN_OR_RETURN(auto t, e.db()->catalog->GetTable(e.txn(), name));
     if (!t) return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name));
+    if (t->kind != 'r') {
+      return Status::Sql("42809",
+                         fmt::format("cannot copy {} sequence \"{}\"", from ? "to" : "from", name));
+    }
     std::vector<int> cols;
     if (col_names.empty()) {
       for (size_t i = 0; i < t->columns.size(); i++) cols.push_back(static_cast<int>(i));
@@ -324,8 +328,6 @@ Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prep
     }
     ExecResult r;
     if (from) {
-      if (e.db()->read_only)
-        return Status::Sql("25006", "cannot execute COPY FROM in a read-only transaction");
       e.txn().ensure_xid();
       r.copy_in = std::make_shared<TableCopyIn>(&e, *t, cols, o);
       return r;

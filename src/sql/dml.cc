@@ -22,13 +22,12 @@ Status NoSuchTable(const std::string& name, int location) {
   return location >= 0 ? std::move(st).WithPosition(location + 1) : st;
 }
 
-Status ReadOnlyError(const char* what) {
-  return Status::Sql("25006", fmt::format("cannot execute {} in a read-only transaction", what));
-}
-
+// A table named by a statement that reads or changes its rows (not a sequence: 42809).
 Result<TableDef> LookupTable(Executor& ex, const std::string& name, int location) {
   WALREP_ASSIGN_OR_RETURN(auto t, ex.db()->catalog->GetTable(ex.txn(), name));
   if (!t) return NoSuchTable(name, location);
+  if (t->kind == 'S')
+    return Status::Sql("42809", fmt::format("cannot change sequence \"{}\"", name));
   return *t;
 }
 
@@ -337,9 +336,10 @@ bool KeyChanged(const TableDef& t, const catalog::IndexDef& idx, const Row& befo
   return false;
 }
 
-// For CREATE TABLE/INDEX: whether `name` is taken (tables and indexes share one namespace, as in
-// PostgreSQL). Taken is 42P07, or with IF NOT EXISTS a notice and true (the caller skips).
-Result<bool> NameTaken(Executor& e, EvalState& st, const std::string& name, bool if_not_exists) {
+}  // namespace
+
+Result<bool> RelationNameTaken(Executor& e, EvalState& st, const std::string& name,
+                               bool if_not_exists) {
   WALREP_ASSIGN_OR_RETURN(auto tables, e.db()->catalog->ListTables(e.txn()));
   for (const auto& t : tables) {
     bool taken = t.name == name;
@@ -354,6 +354,8 @@ Result<bool> NameTaken(Executor& e, EvalState& st, const std::string& name, bool
   }
   return false;
 }
+
+namespace {
 
 // A constraint's explicit name (CONSTRAINT name ...), or "" for the default.
 std::string ConstraintName(const PgQuery__Constraint* con) {
@@ -571,7 +573,7 @@ Result<std::vector<std::pair<access::TupleId, Row>>> IndexCandidates(Executor& e
   WALREP_ASSIGN_OR_RETURN(auto out, FetchVisible(ex, st, t, tids, &dead));
   // Entries of versions no snapshot can see are removed now, so that lookups of a key that is
   // updated often (pgbench's branches) do not visit every old version again.
-  if (!dead.empty() && !ex.db()->read_only) {
+  if (!dead.empty() && !st.ctx->in_recovery()) {
     WALREP_RETURN_IF_ERROR(ex.db()->engine->index(path.index.rel)->RemoveEntries(prefix, dead));
   }
   return out;
@@ -592,7 +594,6 @@ struct Modify {
 // Runs UPDATE or DELETE: scan, filter, modify; READ COMMITTED re-checks updated rows.
 Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
                              const std::vector<ColumnDesc>& ret_cols) {
-  if (ex.db()->read_only) return ReadOnlyError(m.kind == Modify::kUpdate ? "UPDATE" : "DELETE");
   access::HeapEnv& env = ex.db()->engine->env();
   access::TxnContext& tx = ex.txn();
   tx.ensure_xid();
@@ -703,8 +704,16 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
   if (!t) return static_cast<const ViewDef*>(nullptr);
   auto view = std::make_shared<ViewDef>();
   view->name = t->name;
-  for (const auto& c : t->columns) view->columns.push_back(ViewColumn{c.name, c.type_oid});
+  p->owned_views.push_back(view);
   TableDef def = *t;
+  if (def.kind == 'S') {
+    view->columns = {
+        {"last_value", oid::kInt8}, {"log_cnt", oid::kInt8}, {"is_called", oid::kBool}};
+    *plan = MakePlan(fmt::format("Seq Scan on {}", def.name));
+    *rows = [def](EvalState& st) { return SequenceRows(*st.exec, def); };
+    return view.get();
+  }
+  for (const auto& c : t->columns) view->columns.push_back(ViewColumn{c.name, c.type_oid});
   WALREP_ASSIGN_OR_RETURN(std::optional<IndexPath> path, ChooseIndex(cs, def, where));
   *plan = MakePlan(path ? fmt::format("Index Scan using {} on {}", path->index.name, def.name)
                         : fmt::format("Seq Scan on {}", def.name));
@@ -725,14 +734,11 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
         }));
     return out;
   };
-  p->owned_views.push_back(view);
   return view.get();
 }
 
-namespace {
-
-// The object names of DROP TABLE/INDEX (the last part of each possibly qualified name).
-std::vector<std::string> DropNames(const PgQuery__DropStmt* d) {
+// The last part of each possibly qualified name.
+std::vector<std::string> DropStatementNames(const PgQuery__DropStmt* d) {
   std::vector<std::string> names;
   for (size_t i = 0; i < d->n_objects; i++) {
     const PgQuery__Node* o = d->objects[i];
@@ -743,14 +749,15 @@ std::vector<std::string> DropNames(const PgQuery__DropStmt* d) {
   return names;
 }
 
+namespace {
+
 // DROP INDEX [IF EXISTS] name, ...: the index of a PRIMARY KEY or UNIQUE constraint cannot be
 // dropped alone.
 Result<std::shared_ptr<Prepared>> PrepareDropIndex(std::shared_ptr<Prepared> p,
                                                    const PgQuery__DropStmt* d) {
-  std::vector<std::string> names = DropNames(d);
+  std::vector<std::string> names = DropStatementNames(d);
   bool missing_ok = d->missing_ok;
   p->run = [names, missing_ok](Executor& e, EvalState& st) -> Result<ExecResult> {
-    if (e.db()->read_only) return ReadOnlyError("DROP INDEX");
     // One catalog read and one rewrite per table: rows written by this command are not
     // visible to it, so the catalog is not read again between the names.
     WALREP_ASSIGN_OR_RETURN(auto tables, e.db()->catalog->ListTables(e.txn()));
@@ -792,6 +799,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
                                                         std::shared_ptr<Prepared> p,
                                                         const PgQuery__Node* node) {
   if (!ex.db()) return std::shared_ptr<Prepared>();
+  WALREP_ASSIGN_OR_RETURN(auto seq, PrepareSequenceStatement(p, node));
+  if (seq) return seq;
   switch (node->node_case) {
     case PG_QUERY__NODE__NODE_CREATE_STMT: {
       const auto* c = node->create_stmt;
@@ -801,6 +810,11 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       TableDef def;
       def.name = RelName(c->relation);
       std::vector<std::pair<std::string, std::vector<std::string>>> uniques;  // name, columns
+      struct Serial {
+        std::string sequence, column;
+        int32_t type;
+      };
+      std::vector<Serial> serials;
       auto add_pk = [&](PgQuery__Node** keys, size_t n) -> Status {
         if (!def.primary_key.empty()) {
           return Status::Sql("42P16", fmt::format("multiple primary keys for table \"{}\" are not "
@@ -822,18 +836,23 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             if (part == "pg_catalog") continue;
             tname += part;
           }
-          bool serial = tname == "serial" || tname == "bigserial" || tname == "smallserial" ||
-                        tname == "serial4" || tname == "serial8";
-          if (serial) {
-            return Status::NotSupported(
-                "serial columns need sequences, which are not supported yet");
+          // serial: an integer column whose default draws from a sequence it owns.
+          static const std::map<std::string, int32_t> kSerials = {
+              {"smallserial", oid::kInt2}, {"serial2", oid::kInt2},   {"serial", oid::kInt4},
+              {"serial4", oid::kInt4},     {"bigserial", oid::kInt8}, {"serial8", oid::kInt8}};
+          if (auto it = kSerials.find(tname); it != kSerials.end()) {
+            col.type_oid = it->second;
+            std::string seq = def.name + "_" + col.name + "_seq";
+            col.default_expr = fmt::format("nextval('{}'::regclass)", seq);
+            serials.push_back({seq, col.name, it->second});
+          } else {
+            auto t = LookupTypeName(tname);
+            if (!t.ok()) {
+              return Status::Sql("42704", fmt::format("type \"{}\" does not exist", tname))
+                  .WithPosition(cd->type_name->location + 1);
+            }
+            col.type_oid = *t;
           }
-          auto t = LookupTypeName(tname);
-          if (!t.ok()) {
-            return Status::Sql("42704", fmt::format("type \"{}\" does not exist", tname))
-                .WithPosition(cd->type_name->location + 1);
-          }
-          col.type_oid = *t;
           if (cd->type_name->n_typmods > 0 &&
               (col.type_oid == oid::kVarchar || col.type_oid == oid::kBpchar)) {
             const PgQuery__Node* m = cd->type_name->typmods[0];
@@ -843,7 +862,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           } else if (col.type_oid == oid::kBpchar) {
             col.typmod = 1 + 4;  // char means char(1)
           }
-          col.not_null = cd->is_not_null;
+          col.not_null = cd->is_not_null || !col.default_expr.empty();
           for (size_t k = 0; k < cd->n_constraints; k++) {
             const auto* con = cd->constraints[k]->constraint;
             switch (con->contype) {
@@ -959,12 +978,18 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       }
       for (const auto& idx : def.indexes) WALREP_RETURN_IF_ERROR(CheckIndexable(def, idx));
       bool if_not_exists = c->if_not_exists;
-      p->run = [def, if_not_exists](Executor& e, EvalState& st) -> Result<ExecResult> {
-        if (e.db()->read_only) return ReadOnlyError("CREATE TABLE");
-        WALREP_ASSIGN_OR_RETURN(bool taken, NameTaken(e, st, def.name, if_not_exists));
+      p->run = [def, if_not_exists, serials](Executor& e, EvalState& st) -> Result<ExecResult> {
+        WALREP_ASSIGN_OR_RETURN(bool taken, RelationNameTaken(e, st, def.name, if_not_exists));
         if (taken) return TagOnly("CREATE TABLE");
         e.txn().ensure_xid();
-        WALREP_RETURN_IF_ERROR(e.db()->catalog->CreateTable(e.txn(), def).status());
+        WALREP_ASSIGN_OR_RETURN(TableDef created, e.db()->catalog->CreateTable(e.txn(), def));
+        for (const auto& sr : serials) {
+          WALREP_RETURN_IF_ERROR(RelationNameTaken(e, st, sr.sequence, false).status());
+          TableDef seq;
+          seq.name = sr.sequence;
+          WALREP_ASSIGN_OR_RETURN(seq.sequence, SequenceFromOptions(nullptr, 0, nullptr, sr.type));
+          WALREP_RETURN_IF_ERROR(CreateSequence(e, seq, &created, sr.column).status());
+        }
         return TagOnly("CREATE TABLE");
       };
       return p;
@@ -999,10 +1024,9 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       int location = is->relation->location;
       p->run = [idx, table, if_not_exists, location](Executor& e,
                                                      EvalState& st) -> Result<ExecResult> {
-        if (e.db()->read_only) return ReadOnlyError("CREATE INDEX");
         WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, table, location));
         WALREP_RETURN_IF_ERROR(CheckIndexable(def, idx));
-        WALREP_ASSIGN_OR_RETURN(bool taken, NameTaken(e, st, idx.name, if_not_exists));
+        WALREP_ASSIGN_OR_RETURN(bool taken, RelationNameTaken(e, st, idx.name, if_not_exists));
         if (taken) return TagOnly("CREATE INDEX");
         WALREP_ASSIGN_OR_RETURN(auto entries, IndexEntries(e, def, idx));
         e.txn().ensure_xid();
@@ -1016,10 +1040,9 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       const auto* d = node->drop_stmt;
       if (d->remove_type == PG_QUERY__OBJECT_TYPE__OBJECT_INDEX) return PrepareDropIndex(p, d);
       if (d->remove_type != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) return std::shared_ptr<Prepared>();
-      std::vector<std::string> names = DropNames(d);
+      std::vector<std::string> names = DropStatementNames(d);
       bool missing_ok = d->missing_ok;
       p->run = [names, missing_ok](Executor& e, EvalState& st) -> Result<ExecResult> {
-        if (e.db()->read_only) return ReadOnlyError("DROP TABLE");
         for (const auto& n : names) {
           WALREP_ASSIGN_OR_RETURN(auto t, e.db()->catalog->GetTable(e.txn(), n));
           if (!t) {
@@ -1030,8 +1053,13 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             }
             return Status::Sql("42P01", fmt::format("table \"{}\" does not exist", n));
           }
+          if (t->kind != 'r') {
+            return Status::Sql("42809", fmt::format("\"{}\" is not a table", n))
+                .WithHint("Use DROP SEQUENCE to remove a sequence.");
+          }
           e.txn().ensure_xid();
           WALREP_RETURN_IF_ERROR(e.db()->catalog->DropTable(e.txn(), *t));
+          WALREP_RETURN_IF_ERROR(DropOwnedSequences(e, *t));
         }
         return TagOnly("DROP TABLE");
       };
@@ -1043,7 +1071,6 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       for (size_t i = 0; i < t->n_relations; i++)
         names.push_back(t->relations[i]->range_var->relname);
       p->run = [names](Executor& e, EvalState&) -> Result<ExecResult> {
-        if (e.db()->read_only) return ReadOnlyError("TRUNCATE TABLE");
         for (const auto& n : names) {
           WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, n, -1));
           e.txn().ensure_xid();
@@ -1072,7 +1099,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           ColumnDef col;
           col.name = cd->colname;
           col.type_oid = type;
-          col.not_null = cd->is_not_null;
+          col.not_null = cd->is_not_null || !col.default_expr.empty();
           for (size_t k = 0; k < cd->n_constraints; k++) {
             if (cd->constraints[k]->constraint->contype != PG_QUERY__CONSTR_TYPE__CONSTR_NULL) {
               return Status::NotSupported(
@@ -1090,7 +1117,6 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         }
       }
       p->run = [name, add_cols, pk](Executor& e, EvalState&) -> Result<ExecResult> {
-        if (e.db()->read_only) return ReadOnlyError("ALTER TABLE");
         WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, name, -1));
         for (const auto& c : add_cols) {
           if (def.column_index(c.name) >= 0) {
@@ -1157,6 +1183,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           std::vector<TableDef> tables;
           if (names.empty()) {
             WALREP_ASSIGN_OR_RETURN(tables, e.db()->catalog->ListTables(e.txn()));
+            std::erase_if(tables, [](const TableDef& t) { return t.kind != 'r'; });
           } else {
             for (const auto& n : names) {
               WALREP_ASSIGN_OR_RETURN(TableDef t, LookupTable(e, n, -1));
@@ -1274,7 +1301,6 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       auto cols = p->cols;
       p->run = [t, target_cols, rows, defaults, ret, cols, scope_ptr, query, current](
                    Executor& e, EvalState& st) -> Result<ExecResult> {
-        if (e.db()->read_only) return ReadOnlyError("INSERT");
         ExecResult r;
         r.returns_rows = !ret.first.empty();
         r.columns = cols;

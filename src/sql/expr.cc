@@ -602,6 +602,8 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
       return Value::Int(oid::kInt8, st.exec->txn().ensure_xid());
     });
   }
+  WALREP_ASSIGN_OR_RETURN(ExprPtr seq, CompileSequenceFunction(cs, name, fc));
+  if (seq) return seq;
   const FunctionDef* def = cs.registry->FindFunction(name);
   if (!def) {
     std::string sig;

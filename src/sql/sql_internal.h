@@ -174,6 +174,32 @@ struct FromPlan {
 // A lone FROM item may use `s`'s WHERE clause to pick an index.
 Result<FromPlan> PrepareFrom(Executor& ex, CompileState& cs, const PgQuery__SelectStmt* s,
                              Prepared* p);
+// For CREATE TABLE/INDEX/SEQUENCE: whether `name` is taken (tables, sequences and indexes share
+// one namespace). Taken is 42P07, or with IF NOT EXISTS a notice and true (the caller skips).
+Result<bool> RelationNameTaken(Executor& e, EvalState& st, const std::string& name,
+                               bool if_not_exists);
+// The object names of a DROP statement.
+std::vector<std::string> DropStatementNames(const PgQuery__DropStmt* d);
+
+// Sequences (sequence.cc).
+// CREATE SEQUENCE options with PostgreSQL's defaults and checks; `*owned_by` gets "t.c" or "".
+// `type` is the data type unless an AS option names another.
+Result<catalog::SequenceDef> SequenceFromOptions(PgQuery__Node** options, size_t n,
+                                                 std::string* owned_by, int32_t type = oid::kInt8);
+// Creates a sequence, owned by the owner's column unless `owner` is null.
+Result<catalog::TableDef> CreateSequence(Executor& ex, catalog::TableDef def,
+                                         const catalog::TableDef* owner, const std::string& column);
+// DROP TABLE: the table's serial sequences go with it.
+Status DropOwnedSequences(Executor& ex, const catalog::TableDef& table);
+// CREATE SEQUENCE, DROP SEQUENCE; nullptr for other statements.
+Result<std::shared_ptr<Prepared>> PrepareSequenceStatement(std::shared_ptr<Prepared> p,
+                                                           const PgQuery__Node* node);
+// nextval, currval, setval, lastval; nullptr for other functions.
+Result<ExprPtr> CompileSequenceFunction(CompileState& cs, const std::string& name,
+                                        const PgQuery__FuncCall* fc);
+// SELECT * FROM a sequence: last_value, log_cnt, is_called.
+Result<std::vector<Row>> SequenceRows(Executor& ex, const catalog::TableDef& t);
+
 // Name of a statement node as a command tag ("CREATE TABLE") for messages.
 std::string StatementKindName(const PgQuery__Node* node);
 

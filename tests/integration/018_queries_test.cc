@@ -67,5 +67,72 @@ TEST(QueriesTest, Joins) {
             "1");
 }
 
+TEST(QueriesTest, SequencesAndSerial) {
+  Node n("primary");
+  n.Init();
+  n.Start();
+  ASSERT_EQ(n.SafePsql("create sequence s"), "");
+  EXPECT_EQ(n.SafePsql("select nextval('s'), nextval('s'), currval('s')"), "1|2|2");
+  EXPECT_EQ(n.SafePsql("select last_value, log_cnt, is_called from s"), "2|31|t");
+  EXPECT_EQ(n.SafePsql("select setval('s', 100), nextval('s')"), "100|101");
+  EXPECT_EQ(n.SafePsql("select setval('s', 5, false), nextval('s'), lastval()"), "5|5|5");
+  // nextval is not transactional: a rolled-back transaction still used its value.
+  EXPECT_EQ(n.SafePsql("begin; select nextval('s'); rollback; select nextval('s')"), "6\n7");
+  ASSERT_EQ(n.SafePsql("create sequence d increment by -2 minvalue -5 maxvalue 0 cycle"), "");
+  EXPECT_EQ(n.SafePsql("select nextval('d'), nextval('d'), nextval('d'), nextval('d')"),
+            "0|-2|-4|0");
+  ASSERT_EQ(n.SafePsql("create sequence e maxvalue 2"), "");
+  EXPECT_EQ(n.SafePsql("select nextval('e'), nextval('e')"), "1|2");
+  CommandResult exhausted = n.Psql("select nextval('e')");
+  EXPECT_NE(exhausted.err.find("nextval: reached maximum value of sequence \"e\" (2)"),
+            std::string::npos)
+      << exhausted.err;
+  CommandResult cur = n.Psql("select currval('e')");
+  EXPECT_NE(cur.err.find("currval of sequence \"e\" is not yet defined in this session"),
+            std::string::npos)
+      << cur.err;
+  EXPECT_NE(n.Psql("create sequence bad increment 0").err.find("INCREMENT must not be zero"),
+            std::string::npos);
+  EXPECT_NE(n.Psql("create sequence bad as integer maxvalue 3000000000")
+                .err.find("MAXVALUE (3000000000) is out of range for sequence data type integer"),
+            std::string::npos);
+  EXPECT_NE(n.Psql("create sequence s").err.find("relation \"s\" already exists"),
+            std::string::npos);
+  EXPECT_NE(n.Psql("insert into s values (1)").err.find("cannot change sequence \"s\""),
+            std::string::npos);
+  // serial: an owned sequence behind the default; DROP TABLE takes it along.
+  ASSERT_EQ(n.SafePsql("create table c (id serial primary key, t text)"), "");
+  EXPECT_EQ(n.SafePsql("insert into c (t) values ('a'), ('b') returning id"), "1\n2");
+  EXPECT_EQ(n.SafePsql("insert into c (t) values ('c'); select id, t from c order by id"),
+            "1|a\n2|b\n3|c");
+  EXPECT_EQ(n.SafePsql("select nextval('c_id_seq'::regclass)"), "4");
+  CommandResult dep = n.Psql("drop sequence c_id_seq");
+  EXPECT_NE(dep.err.find("cannot drop sequence c_id_seq because other objects depend on it"),
+            std::string::npos)
+      << dep.err;
+  ASSERT_EQ(n.SafePsql("create table big (id bigserial, v int)"), "");
+  EXPECT_EQ(n.SafePsql("drop table big; select count(*) from s"), "1");
+  EXPECT_NE(n.Psql("select nextval('big_id_seq')").err.find("does not exist"), std::string::npos);
+  // A standby replays sequence records; it cannot advance a sequence itself.
+  Node standby("standby");
+  standby.InitStandby(n);
+  standby.Start();
+  n.SafePsql("select nextval('s') from generate_series(1, 100)");
+  ASSERT_TRUE(WaitForReplay(n, standby));
+  int64_t on_standby = std::stoll(standby.SafePsql("select last_value from s"));
+  EXPECT_GE(on_standby, 107);  // the logged value: at or beyond the primary's
+  EXPECT_NE(standby.Psql("select nextval('s')")
+                .err.find("cannot execute nextval() in a read-only transaction"),
+            std::string::npos);
+  standby.Stop();
+  // kill -9: no value a committed transaction received comes back.
+  int64_t last = 0;
+  for (int i = 0; i < 50; i++) last = std::stoll(n.SafePsql("select nextval('c_id_seq')"));
+  n.Kill9();
+  n.Start();
+  EXPECT_GT(std::stoll(n.SafePsql("select nextval('c_id_seq')")), last);
+  EXPECT_EQ(n.SafePsql("insert into c (t) values ('after') returning id > 54"), "t");
+}
+
 }  // namespace
 }  // namespace walrep::testing

@@ -142,11 +142,16 @@ Status ForEachRow(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
 // page change with the newest removed xid (the horizon a standby needs for conflicts).
 Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel);
 
+// Redo of records that carry full images of every page they changed (B-tree, sequence):
+// restores the images.
+Status RestorePageImages(HeapEnv& env, const wal::DecodedRecord& rec);
+
 // Redo of kRmHeap records.
 Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec);
 
 // The one redo dispatch table, in resource-manager order: XLOG (nothing to apply), XACT
-// (commit status), walrep heap. Crash recovery and standby replay both use it.
+// (commit status), STANDBY, walrep heap, B-tree and sequence. Crash recovery and standby replay
+// both use it.
 Status Redo(HeapEnv& env, const wal::DecodedRecord& rec);
 
 }  // namespace walrep::access

@@ -3,7 +3,8 @@
 // visible) and replicated like any data.
 //
 // Relations (database 5, like PostgreSQL's "postgres"):
-//   walrep_class     (relfilenode 1259): oid, name, relfilenode, kind, options
+//   walrep_class     (relfilenode 1259): oid, name, relfilenode, kind ('r' table, 'S' sequence),
+//                                        primary key, indexes, sequence options
 //   walrep_attribute (relfilenode 1249): table oid, attnum, name, type oid, typmod, not null,
 //                                        default expression (SQL text)
 // Rows are encoded with access::EncodeFields, values as text. Lookups read the catalog with the
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "walrep/access/engine.h"
+#include "walrep/access/sequence.h"
 
 namespace walrep::catalog {
 
@@ -39,13 +41,23 @@ struct IndexDef {
   bool constraint = false;  // made by PRIMARY KEY or UNIQUE: DROP INDEX refuses it (2BP01)
 };
 
+// A sequence's definition (its current value lives in its relation's page).
+struct SequenceDef {
+  access::SequenceOptions options;
+  int32_t type_oid = 20;  // AS smallint | integer | bigint
+  uint32_t owner = 0;     // OWNED BY: the table's oid (0 = none); dropped with it
+  std::string owner_column;
+};
+
 struct TableDef {
   uint32_t oid = 0;
+  char kind = 'r';  // 'r' table, 'S' sequence (one namespace, as pg_class)
   std::string name;
   wal::RelFileNode rel;
   std::vector<ColumnDef> columns;
   std::vector<std::string> primary_key;  // column names
   std::vector<IndexDef> indexes;
+  SequenceDef sequence;  // kind 'S'
   int column_index(const std::string& col) const;
 };
 
@@ -61,6 +73,9 @@ class Catalog {
   // Assigns the oid and relation file; creates the files of the table and of each of
   // def.indexes (empty); inserts the catalog rows.
   Result<TableDef> CreateTable(access::TxnContext& tx, TableDef def);
+  // CREATE SEQUENCE: assigns the oid and relation file, whose page gets the start value.
+  Result<TableDef> CreateSequence(access::TxnContext& tx, TableDef def);
+  // Drops a table or a sequence (a table's owned sequences are the caller's to drop).
   Status DropTable(access::TxnContext& tx, const TableDef& def);
   // Rewrites a table's catalog rows (ALTER TABLE); the relation file stays.
   Status AlterTable(access::TxnContext& tx, const TableDef& def);

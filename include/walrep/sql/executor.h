@@ -8,7 +8,9 @@
 // Thread safety: an Executor belongs to one session thread.
 #pragma once
 
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -64,7 +66,6 @@ enum class TxnStatus { kIdle, kInBlock, kFailed };
 struct Database {
   access::Engine* engine = nullptr;
   catalog::Catalog* catalog = nullptr;
-  bool read_only = false;  // a standby in recovery
 };
 
 class PreparedStatement {
@@ -103,6 +104,9 @@ class Executor {
   bool in_transaction() const { return in_txn_; }
   // Output formatting for this session's settings (cached until the settings change).
   const FormatOptions& format_options() const;
+  // The last value nextval()/setval() gave this session, per sequence oid (currval, lastval).
+  std::map<uint32_t, int64_t>& sequence_values() { return seq_values_; }
+  std::optional<int64_t>& last_sequence_value() { return last_seq_value_; }
 
  private:
   friend struct ExecAccess;
@@ -124,6 +128,8 @@ class Executor {
   TimestampTz txn_start_ = 0;
   TimestampTz stmt_start_ = 0;
   std::vector<std::pair<std::string, uint64_t>> savepoints_;  // name, writes at creation
+  std::map<uint32_t, int64_t> seq_values_;
+  std::optional<int64_t> last_seq_value_;
   mutable FormatOptions format_cache_;
   mutable uint64_t format_version_ = ~0ull;
 };

@@ -1,0 +1,139 @@
+// walrep: sequences (see sequence.h).
+#include "walrep/access/sequence.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+namespace walrep::access {
+
+namespace {
+
+using storage::BufferPool;
+using storage::Page;
+
+constexpr int64_t kLogAhead = 32;  // values covered by one WAL record (SEQ_LOG_VALS)
+constexpr size_t kItemSize = 17;
+
+SequenceState Decode(Page p) {
+  SequenceState s;
+  std::string_view item = p.Item(1);
+  std::memcpy(&s.last_value, item.data(), 8);
+  std::memcpy(&s.log_cnt, item.data() + 8, 8);
+  s.is_called = item[16] != 0;
+  return s;
+}
+
+void Encode(Page p, const SequenceState& s) {
+  char* item = p.MutableItem(1);
+  std::memcpy(item, &s.last_value, 8);
+  std::memcpy(item + 8, &s.log_cnt, 8);
+  item[16] = s.is_called ? 1 : 0;
+}
+
+// Logs the page as it is now (a full image) and stamps its LSN. The caller holds the exclusive
+// lock and has given the transaction an xid.
+Status LogPage(HeapEnv& env, BufferPool::Handle& h, TransactionId xid) {
+  wal::RecordBuilder b;
+  wal::BlockRef ref;
+  ref.id = 0;
+  ref.rnode = h.rel();
+  ref.block = h.block();
+  ref.has_image = ref.apply_image = true;
+  ref.image.assign(h.data(), storage::kPageSize);
+  b.AddBlock(std::move(ref));
+  WALREP_ASSIGN_OR_RETURN(auto pos, env.wal->Insert(kRmSequence, kSequenceLog, xid, b.BuildBody()));
+  h.page().set_lsn(pos.end);
+  h.MarkDirty();
+  return Status::OK();
+}
+
+Result<BufferPool::Handle> LockedPage(HeapEnv& env, const RelFileNode& rel) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env.pool->Read(rel, 0));
+  h.LockExclusive();
+  if (h.page().max_offset() < 1 || h.page().Item(1).size() != kItemSize) {
+    return Status::Corruption(fmt::format("invalid sequence page in relation {}", rel.rel));
+  }
+  return h;
+}
+
+// The value after `v`, or nullopt when the sequence is exhausted.
+std::optional<int64_t> Advance(const SequenceOptions& o, int64_t v) {
+  int64_t next;
+  if (__builtin_add_overflow(v, o.increment, &next) || next > o.max || next < o.min) {
+    if (!o.cycle) return std::nullopt;
+    return o.increment > 0 ? o.min : o.max;
+  }
+  return next;
+}
+
+}  // namespace
+
+Status SequenceInit(HeapEnv& env, const RelFileNode& rel, int64_t start) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env.pool->Extend(rel));
+  h.LockExclusive();
+  h.page().AddItem(std::string(kItemSize, '\0'));
+  Encode(h.page(), SequenceState{start, 0, false});
+  return LogPage(env, h, kInvalidXid);
+}
+
+Result<SequenceState> SequenceRead(HeapEnv& env, const RelFileNode& rel) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env.pool->Read(rel, 0));
+  h.LockShared();
+  if (h.page().max_offset() < 1 || h.page().Item(1).size() != kItemSize) {
+    return Status::Corruption(fmt::format("invalid sequence page in relation {}", rel.rel));
+  }
+  return Decode(h.page());
+}
+
+Result<int64_t> SequenceNext(HeapEnv& env, const RelFileNode& rel, const SequenceOptions& o,
+                             TxnContext& tx, const std::string& name) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, LockedPage(env, rel));
+  SequenceState s = Decode(h.page());
+  std::optional<int64_t> next = s.is_called ? Advance(o, s.last_value) : s.last_value;
+  if (!next) {
+    return Status::Sql("2200H", fmt::format("nextval: reached {} value of sequence \"{}\" ({})",
+                                            o.increment > 0 ? "maximum" : "minimum", name,
+                                            o.increment > 0 ? o.max : o.min));
+  }
+  if (s.log_cnt <= 0 || h.page().lsn() <= env.wal->redo_pointer()) {
+    // Log a state 32 values ahead (fewer where the range ends), so replay never goes back.
+    int64_t ahead = *next, logged = 0;
+    while (logged < kLogAhead) {
+      std::optional<int64_t> a = Advance(o, ahead);
+      if (!a || (o.increment > 0 ? *a < ahead : *a > ahead)) break;  // exhausted or wrapped
+      ahead = *a;
+      logged++;
+    }
+    TransactionId xid = tx.ensure_xid ? tx.ensure_xid() : tx.xid;
+    Encode(h.page(), SequenceState{ahead, 0, true});
+    WALREP_RETURN_IF_ERROR(LogPage(env, h, xid));
+    s.log_cnt = logged;
+  } else {
+    s.log_cnt--;
+  }
+  Encode(h.page(), SequenceState{*next, s.log_cnt, true});
+  h.MarkDirty();
+  // The value is covered by the record that logged ahead; that record may belong to a
+  // transaction that has not committed (or aborted), and this one may commit without writing
+  // WAL, so the record is made durable before the value is handed out.
+  Lsn covered = h.page().lsn();
+  h.Unlock();
+  if (covered > env.wal->flush_lsn()) WALREP_RETURN_IF_ERROR(env.wal->Flush(covered));
+  return *next;
+}
+
+Status SequenceSet(HeapEnv& env, const RelFileNode& rel, const SequenceOptions& o, TxnContext& tx,
+                   const std::string& name, int64_t value, bool is_called) {
+  if (value < o.min || value > o.max) {
+    return Status::Sql("22003", fmt::format("setval: value {} is out of bounds for sequence "
+                                            "\"{}\" ({}..{})",
+                                            value, name, o.min, o.max));
+  }
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, LockedPage(env, rel));
+  TransactionId xid = tx.ensure_xid ? tx.ensure_xid() : tx.xid;
+  Encode(h.page(), SequenceState{value, 0, is_called});
+  return LogPage(env, h, xid);
+}
+
+}  // namespace walrep::access
