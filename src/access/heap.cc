@@ -167,6 +167,7 @@ Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNo
 }  // namespace
 
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm) {
+  if (h.infomask & kHeapXminInvalid) return false;
   if (h.xmin == tx.xid && tx.xid != kInvalidXid) {
     if (h.cmin >= tx.cid) return false;  // inserted by a later command of ours
   } else {
@@ -218,6 +219,7 @@ Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
   data.append(p.Item(off));
   std::vector<PageChange> pages{{&buf, std::move(data), fresh && off == 1}};
   WALREP_RETURN_IF_ERROR(LogChange(env, kHeapInsert, xid, pages));
+  if (tx.undo) tx.undo->push_back(UndoEntry{rel, TupleId{buf.block(), off}, true, {}});
   return TupleId{buf.block(), off};
 }
 
@@ -227,6 +229,7 @@ Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContex
   TupleHeader h;
   WALREP_ASSIGN_OR_RETURN(auto early, PrepareModify(env, rel, tx, tid, &buf, &h, false));
   if (early) return *early;
+  if (tx.undo) tx.undo->push_back(UndoEntry{rel, tid, false, h});
   h.xmax = tx.xid;
   h.cmax = tx.cid;
   h.infomask &= static_cast<uint16_t>(~kHeapXmaxUpdate);
@@ -243,6 +246,7 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
   TupleHeader h;
   WALREP_ASSIGN_OR_RETURN(auto early, PrepareModify(env, rel, tx, tid, &buf, &h, true));
   if (early) return *early;
+  if (tx.undo) tx.undo->push_back(UndoEntry{rel, tid, false, h});
   TupleHeader nh;
   nh.xmin = tx.xid;
   nh.cmin = tx.cid;
@@ -265,6 +269,7 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
     data.append(p.Item(off));
     std::vector<PageChange> pages{{&buf, std::move(data)}};
     WALREP_RETURN_IF_ERROR(LogChange(env, kHeapUpdateSamePage, tx.xid, pages));
+    if (tx.undo) tx.undo->push_back(UndoEntry{rel, nh.ctid, true, {}});
     *new_tid = nh.ctid;
     return ModifyOutcome{};
   }
@@ -322,7 +327,7 @@ Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& re
 Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNode& rel,
                                                    const TxnContext& tx, TupleId tid) {
   WALREP_ASSIGN_OR_RETURN(auto t, ReadTuple(env, rel, tid, true));
-  if (!t) return std::optional<std::string>();
+  if (!t || (t->h.infomask & kHeapXminInvalid)) return std::optional<std::string>();
   bool mine = t->h.xmin == tx.xid && tx.xid != kInvalidXid;
   if (!mine && env.txm->StatusOf(t->h.xmin) != XidStatus::kCommitted) {
     return std::optional<std::string>();
@@ -330,11 +335,38 @@ Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNo
   return std::optional<std::string>(std::move(t->row));
 }
 
+Status HeapUndo(HeapEnv& env, TxnContext& tx, size_t mark) {
+  if (!tx.undo) return Status::OK();
+  while (tx.undo->size() > mark) {
+    UndoEntry u = tx.undo->back();
+    tx.undo->pop_back();
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(u.rel, u.tid.block));
+    buf.LockExclusive();
+    Page p = buf.page();
+    if (p.state(u.tid.off) != storage::ItemState::kNormal) continue;
+    char* item = p.MutableItem(u.tid.off);
+    TupleHeader h = ReadHeader(item);
+    if (u.inserted) {
+      h.infomask |= kHeapXminInvalid;
+    } else {
+      h.xmax = u.before.xmax;
+      h.cmax = u.before.cmax;
+      h.infomask = static_cast<uint16_t>(u.before.infomask | (h.infomask & kHeapXminInvalid));
+      h.ctid = u.before.ctid;
+    }
+    WriteHeader(item, h);
+    std::vector<PageChange> pages{{&buf, DeleteData(u.tid.off, h)}};
+    WALREP_RETURN_IF_ERROR(LogChange(env, kHeapDelete, tx.xid, pages));
+  }
+  return Status::OK();
+}
+
 Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
                                   TupleId tid, TransactionId* running) {
   WALREP_ASSIGN_OR_RETURN(auto t, ReadTuple(env, rel, tid, false));
   if (!t) return TupleState::kDeadToAll;
   const TupleHeader& h = t->h;
+  if (h.infomask & kHeapXminInvalid) return TupleState::kDeadToAll;
   bool mine_xmin = h.xmin == tx.xid && tx.xid != kInvalidXid;
   if (!mine_xmin) {
     XidStatus s = env.txm->StatusOf(h.xmin);
@@ -444,9 +476,9 @@ Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel) {
       if (p.state(o) != storage::ItemState::kNormal) continue;
       TupleHeader h = ReadHeader(p.Item(o).data());
       XidStatus xmin_st = env.txm->StatusOf(h.xmin);
-      bool dead =
-          xmin_st == XidStatus::kAborted || (h.xmax != kInvalidXid && h.xmax < horizon &&
-                                             env.txm->StatusOf(h.xmax) == XidStatus::kCommitted);
+      bool dead = xmin_st == XidStatus::kAborted || (h.infomask & kHeapXminInvalid) ||
+                  (h.xmax != kInvalidXid && h.xmax < horizon &&
+                   env.txm->StatusOf(h.xmax) == XidStatus::kCommitted);
       if (!dead) continue;
       if (h.xmax > latest_removed) latest_removed = h.xmax;
       Put<uint16_t>(&offs, o);

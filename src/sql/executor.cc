@@ -836,6 +836,7 @@ void Executor::BeginTransaction() {
   txn_start_ = NowTimestamp();
   ctx_->settings().BeginTransaction();
   tx_ = access::TxnContext();
+  undo_.clear();
   if (db_) {
     std::string iso =
         ctx_->settings().Get("default_transaction_isolation").value_or("read committed");
@@ -844,7 +845,6 @@ void Executor::BeginTransaction() {
     access::TransactionManager* txm = &db_->engine->txm();
     access::TxnContext* tx = &tx_;
     tx_.ensure_xid = [txm, tx]() {
-      tx->writes++;
       if (tx->xid == access::kInvalidXid) tx->xid = txm->Assign();
       return tx->xid;
     };
@@ -1037,6 +1037,7 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
   auto finish = [&](bool commit) -> Status {
     status_ = TxnStatus::kIdle;
     savepoints_.clear();
+    undo_.clear();
     if (commit) return CommitTransaction();
     AbortTransaction();
     return Status::OK();
@@ -1070,7 +1071,9 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
       if (status_ != TxnStatus::kInBlock) {
         return Status::Sql("25P01", "SAVEPOINT can only be used in transaction blocks");
       }
-      savepoints_.emplace_back(savepoint, tx_.writes);
+      // From here on the heap records what ROLLBACK TO must undo.
+      tx_.undo = &undo_;
+      savepoints_.emplace_back(savepoint, undo_.size());
       return TagOnly("SAVEPOINT");
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO: {
@@ -1090,14 +1093,16 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
         }
         return Status::Sql("3B001", fmt::format("savepoint \"{}\" does not exist", savepoint));
       }
-      if (!release && it->second != tx_.writes) {
-        // Subtransactions are not implemented: undoing only part of a transaction's writes is
-        // impossible, so say so rather than keep changes the user asked to undo.
-        return Status::Sql("0A000", "ROLLBACK TO SAVEPOINT cannot undo data changes yet in walrep")
-            .WithHint("Roll back the whole transaction.");
+      if (!release && db_) {
+        // Inserted rows die, deleted and updated rows come back, row locks are released.
+        WALREP_RETURN_IF_ERROR(access::HeapUndo(db_->engine->env(), tx_, it->second));
       }
       // Savepoints above the named one go away; RELEASE removes the named one too.
       savepoints_.erase(release ? std::prev(it.base()) : it.base(), savepoints_.end());
+      if (savepoints_.empty()) {  // nothing left to roll back to
+        tx_.undo = nullptr;
+        undo_.clear();
+      }
       if (!release) status_ = TxnStatus::kInBlock;
       return TagOnly(release ? "RELEASE" : "ROLLBACK");
     }

@@ -36,8 +36,9 @@ constexpr uint8_t kHeapUpdateSamePage = 0x20;
 constexpr uint8_t kHeapSetCtid = 0x30;
 constexpr uint8_t kHeapPrune = 0x40;
 
-constexpr uint16_t kHeapUpdated = 0x0001;     // this tuple is a new version of an updated row
-constexpr uint16_t kHeapXmaxUpdate = 0x0002;  // xmax replaced the row (ctid -> new version)
+constexpr uint16_t kHeapUpdated = 0x0001;      // this tuple is a new version of an updated row
+constexpr uint16_t kHeapXmaxUpdate = 0x0002;   // xmax replaced the row (ctid -> new version)
+constexpr uint16_t kHeapXminInvalid = 0x0004;  // rolled back to a savepoint: dead to everyone
 
 struct TupleId {
   BlockNumber block = storage::kInvalidBlock;
@@ -70,6 +71,15 @@ struct HeapEnv {
   std::function<void(TransactionId latest_removed)> resolve_conflict;
 };
 
+// A change to undo at ROLLBACK TO SAVEPOINT: a tuple this transaction inserted, or the header
+// of a tuple before this transaction set its xmax.
+struct UndoEntry {
+  RelFileNode rel;
+  TupleId tid;
+  bool inserted = false;
+  TupleHeader before;  // !inserted
+};
+
 // The calling transaction.
 struct TxnContext {
   TransactionId xid = kInvalidXid;  // assigned on first write
@@ -79,8 +89,9 @@ struct TxnContext {
   std::function<Status()> check_interrupts = [] { return Status::OK(); };
   // Assigns an xid on first use; called before every write.
   std::function<TransactionId()> ensure_xid;
-  uint64_t writes = 0;          // calls of ensure_xid: lets savepoints know whether data changed
   int64_t lock_timeout_ms = 0;  // a row-lock wait longer than this fails with 55P03; 0 = none
+  // While a savepoint exists: every insert and xmax change is appended here.
+  std::vector<UndoEntry>* undo = nullptr;
 };
 
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm);
@@ -103,6 +114,13 @@ Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& re
 // COMMITTED re-checks the newest version of a row another transaction updated.
 Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNode& rel,
                                                    const TxnContext& tx, TupleId tid);
+
+// ROLLBACK TO SAVEPOINT: undoes tx.undo's entries after `mark`, newest first — inserted tuples
+// become dead to everyone (kHeapXminInvalid), xmax changes are reverted (row locks released) —
+// each page change WAL-logged like any other (a DELETE-layout record that sets the header).
+// Walrep's subtransactions are this undo rather than subtransaction xids: one xid per
+// transaction, so standbys and the commit log see nothing new.
+Status HeapUndo(HeapEnv& env, TxnContext& tx, size_t mark);
 
 // For uniqueness checks: whether the tuple at tid is dead, live, or being inserted or deleted by
 // a running transaction other than tx (whose xid is returned in *running).

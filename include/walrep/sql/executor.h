@@ -127,7 +127,8 @@ class Executor {
   bool in_txn_ = false;  // any transaction, implicit or explicit
   TimestampTz txn_start_ = 0;
   TimestampTz stmt_start_ = 0;
-  std::vector<std::pair<std::string, uint64_t>> savepoints_;  // name, writes at creation
+  std::vector<std::pair<std::string, size_t>> savepoints_;  // name, undo_ size at creation
+  std::vector<access::UndoEntry> undo_;  // the transaction's changes since its first savepoint
   std::map<uint32_t, int64_t> seq_values_;
   std::optional<int64_t> last_seq_value_;
   mutable FormatOptions format_cache_;
