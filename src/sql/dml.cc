@@ -498,6 +498,11 @@ Result<std::optional<IndexPath>> ChooseIndex(CompileState& cs, const TableDef& t
   return best;
 }
 
+PlanPtr ScanPlan(const TableDef& t, const std::optional<IndexPath>& path) {
+  return MakePlan(path ? fmt::format("Index Scan using {} on {}", path->index.name, t.name)
+                       : fmt::format("Seq Scan on {}", t.name));
+}
+
 // The visible rows of the tids, in order.
 Result<std::vector<std::pair<access::TupleId, Row>>> FetchVisible(
     Executor& ex, EvalState& st, const TableDef& t, const std::vector<access::TupleId>& tids,
@@ -715,8 +720,7 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
   }
   for (const auto& c : t->columns) view->columns.push_back(ViewColumn{c.name, c.type_oid});
   WALREP_ASSIGN_OR_RETURN(std::optional<IndexPath> path, ChooseIndex(cs, def, where));
-  *plan = MakePlan(path ? fmt::format("Index Scan using {} on {}", path->index.name, def.name)
-                        : fmt::format("Seq Scan on {}", def.name));
+  *plan = ScanPlan(def, path);
   *rows = [def, path](EvalState& st) -> Result<std::vector<Row>> {
     Executor& ex = *st.exec;
     std::vector<Row> out;
@@ -1290,6 +1294,10 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         }
         rows.push_back(std::move(vals));
       }
+      p->plan = MakePlan(fmt::format("Insert on {}", t.name),
+                         {query             ? query->plan
+                          : rows.size() > 1 ? MakePlan("Values Scan on \"*VALUES*\"")
+                                            : MakePlan("Result")});
       WALREP_ASSIGN_OR_RETURN(auto defaults, CompileDefaults(cs, t));
       Scope scope = TableScope(t, ins->relation);
       auto scope_ptr = std::make_shared<Scope>(scope);
@@ -1359,6 +1367,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         WALREP_ASSIGN_OR_RETURN(m.where, Coerce(cs, m.where, oid::kBool, false));
         WALREP_ASSIGN_OR_RETURN(m.path, ChooseIndex(cs, m.table, where));
       }
+      p->plan = MakePlan(fmt::format("{} on {}", update ? "Update" : "Delete", m.table.name),
+                         {ScanPlan(m.table, m.path)});
       if (update) {
         for (size_t i = 0; i < node->update_stmt->n_target_list; i++) {
           const auto* rt = node->update_stmt->target_list[i]->res_target;

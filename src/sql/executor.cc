@@ -231,7 +231,73 @@ struct ExecAccess {
                                                          const PgQuery__SelectStmt* s);
   static Result<std::shared_ptr<Prepared>> PrepareUtility(Executor& ex, std::shared_ptr<Prepared> p,
                                                           const PgQuery__Node* node);
+  // EXPLAIN [(options)] statement: the statement's plan, without costs (as COSTS OFF).
+  static Result<std::shared_ptr<Prepared>> PrepareExplain(Executor& ex, std::shared_ptr<Prepared> p,
+                                                          const PgQuery__ExplainStmt* es);
 };
+
+// PostgreSQL's text layout: a child is "->  " indented under its parent, 6 columns per level.
+void RenderPlan(const PlanNode& n, int depth, std::vector<std::string>* out) {
+  std::string pad = depth == 0 ? "" : std::string(static_cast<size_t>(6 * depth - 4), ' ') + "->  ";
+  out->push_back(pad + n.label);
+  for (const auto& d : n.details) {
+    out->push_back(std::string(static_cast<size_t>(6 * depth + 2), ' ') + d);
+  }
+  for (const auto& c : n.children) RenderPlan(*c, depth + 1, out);
+}
+
+Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
+                                                             std::shared_ptr<Prepared> p,
+                                                             const PgQuery__ExplainStmt* es) {
+  static const std::set<std::string> kKnown = {
+      "analyze", "verbose", "costs", "settings", "buffers", "wal", "timing", "summary", "format"};
+  for (size_t i = 0; i < es->n_options; i++) {
+    const auto* d = es->options[i]->def_elem;
+    std::string name = d->defname;
+    std::string val = "true";
+    if (d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_STRING) {
+      val = ToLower(StringNodeValue(d->arg));
+    } else if (d->arg && d->arg->node_case == PG_QUERY__NODE__NODE_BOOLEAN) {
+      val = d->arg->boolean->boolval ? "true" : "false";
+    }
+    if (!kKnown.count(name)) {
+      return Status::Sql("42601", fmt::format("unrecognized EXPLAIN option \"{}\"", name));
+    }
+    if (name == "analyze" && val != "false" && val != "off") {
+      return Status::NotSupported("EXPLAIN ANALYZE is not supported");
+    }
+    if (name == "format" && val != "text") {
+      return Status::NotSupported(fmt::format("EXPLAIN format \"{}\" is not supported", val));
+    }
+  }
+  auto inner = std::make_shared<Prepared>();
+  inner->stmt = p->stmt;
+  inner->params = p->params;
+  const PgQuery__Node* q = es->query;
+  if (q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
+    CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get()};
+    WALREP_ASSIGN_OR_RETURN(inner, PrepareSelect(ex, cs, inner, q->select_stmt));
+  } else {
+    WALREP_ASSIGN_OR_RETURN(inner, PrepareUtility(ex, inner, q));
+  }
+  if (!inner->plan) {
+    return Status::NotSupported(
+        fmt::format("EXPLAIN of {} is not supported", StatementKindName(q)));
+  }
+  std::vector<std::string> lines;
+  RenderPlan(*inner->plan, 0, &lines);
+  p->rows = true;
+  p->cols = {ColumnDesc{"QUERY PLAN", oid::kText}};
+  p->run = [lines, cols = p->cols](Executor&, EvalState&) -> Result<ExecResult> {
+    ExecResult r;
+    r.returns_rows = true;
+    r.columns = cols;
+    for (const auto& l : lines) r.rows.push_back(Row{Value::Text(oid::kText, l)});
+    r.tag = "EXPLAIN";
+    return r;
+  };
+  return p;
+}
 
 Result<std::shared_ptr<Prepared>> PrepareSubSelect(Executor& ex, CompileState& cs,
                                                    const PgQuery__SelectStmt* s) {
@@ -392,6 +458,12 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   }
   bool grouping = !group_by.empty() || !aggs->empty();
   bool distinct = s->n_distinct_clause > 0;
+  // The plan as EXPLAIN shows it: the steps run bottom-up in this order.
+  p->plan = from.plan ? from.plan : MakePlan("Result");
+  if (grouping) p->plan = MakePlan(group_by.empty() ? "Aggregate" : "HashAggregate", {p->plan});
+  if (!sorts.empty()) p->plan = MakePlan("Sort", {p->plan});
+  if (distinct) p->plan = MakePlan(sorts.empty() ? "HashAggregate" : "Unique", {p->plan});
+  if (limit || offset) p->plan = MakePlan("Limit", {p->plan});
   p->rows = true;
   auto cols = p->cols;
   p->run = [rows = from.rows, scope, targets, where, sorts, limit, offset, distinct, cols, aggs,
@@ -976,6 +1048,10 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<Par
     BeginTransaction();
   } else if (db_ && !tx_.repeatable_read) {
     tx_.snapshot = db_->engine->txm().TakeSnapshot(ctx_->backend_pid());
+  }
+  if (node->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT) {
+    WALREP_ASSIGN_OR_RETURN(p, ExecAccess::PrepareExplain(*this, p, node->explain_stmt));
+    return std::shared_ptr<PreparedStatement>(p);
   }
   if (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
     CompileState cs{registry_, ctx_, this, nullptr, p->params.get()};

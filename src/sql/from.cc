@@ -229,7 +229,7 @@ Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, Join
   out.plan = MakePlan(hash_keys.empty() ? fmt::format("Nested Loop{} Join", kind)
                                         : fmt::format("Hash{} Join", kind));
   if (hash_keys.empty() && type == JoinType::kInner) out.plan->label = "Nested Loop";
-  out.plan->children = {left.plan, right.plan};
+  out.plan->children = {left.plan, hash_keys.empty() ? right.plan : MakePlan("Hash", {right.plan})};
   out.rows = [left = left.rows, right = right.rows, cond, merged, hash_keys, type, lwidth, rwidth,
               ltypes, rtypes](EvalState& st) -> Result<std::vector<Row>> {
     WALREP_ASSIGN_OR_RETURN(std::vector<Row> lrows, left(st));

@@ -100,6 +100,20 @@ std::string StringNodeValue(const PgQuery__Node* node);
 
 using RunFn = std::function<Result<ExecResult>(Executor&, EvalState&)>;
 
+// A step of a plan as EXPLAIN shows it.
+struct PlanNode {
+  std::string label;                 // "Seq Scan on t", "Hash Join"
+  std::vector<std::string> details;  // "Index Cond: (id = 1)"
+  std::vector<std::shared_ptr<PlanNode>> children;
+};
+using PlanPtr = std::shared_ptr<PlanNode>;
+inline PlanPtr MakePlan(std::string label, std::vector<PlanPtr> children = {}) {
+  auto n = std::make_shared<PlanNode>();
+  n->label = std::move(label);
+  n->children = std::move(children);
+  return n;
+}
+
 // A prepared statement: its run function and what Describe reports.
 class Prepared : public PreparedStatement {
  public:
@@ -111,6 +125,7 @@ class Prepared : public PreparedStatement {
   bool allowed_in_failed = false;  // ROLLBACK, COMMIT, ROLLBACK TO
   RunFn run;
   std::vector<std::shared_ptr<ViewDef>> owned_views;  // table functions used in FROM
+  PlanPtr plan;  // what EXPLAIN shows: set for SELECT, INSERT, UPDATE and DELETE
 
   const std::vector<int32_t>& param_types() const override { return *params; }
   const std::vector<ColumnDesc>& columns() const override { return cols; }
@@ -145,20 +160,6 @@ Result<std::shared_ptr<Prepared>> PrepareSubSelect(Executor& ex, CompileState& c
 // the rows to filter with `where`: found through an index when `where` has equality terms on an
 // index's leading columns, else all rows.
 using TableRowsFn = std::function<Result<std::vector<Row>>(EvalState&)>;
-
-// A step of a plan as EXPLAIN shows it.
-struct PlanNode {
-  std::string label;                 // "Seq Scan on t", "Hash Join"
-  std::vector<std::string> details;  // "Index Cond: (id = 1)"
-  std::vector<std::shared_ptr<PlanNode>> children;
-};
-using PlanPtr = std::shared_ptr<PlanNode>;
-inline PlanPtr MakePlan(std::string label, std::vector<PlanPtr> children = {}) {
-  auto n = std::make_shared<PlanNode>();
-  n->label = std::move(label);
-  n->children = std::move(children);
-  return n;
-}
 
 // `*plan` describes the scan chosen.
 Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,

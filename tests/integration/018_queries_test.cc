@@ -61,6 +61,28 @@ TEST(QueriesTest, Joins) {
   CommandResult on_type = n.Psql("select * from a join b on a.id");
   EXPECT_NE(on_type.err.find("argument of JOIN/ON must be type boolean"), std::string::npos)
       << on_type.err;
+  // EXPLAIN shows the plan's shape in PostgreSQL's layout (no costs).
+  EXPECT_EQ(n.SafePsql("explain select * from a where id = 1"), "Index Scan using a_pkey on a");
+  EXPECT_EQ(n.SafePsql("explain (costs off) select v from a where v = 'x'"), "Seq Scan on a");
+  EXPECT_EQ(n.SafePsql("explain select a.v, count(*) from a join b on a.id = b.a_id "
+                       "group by a.v order by 1 limit 3"),
+            "Limit\n"
+            "  ->  Sort\n"
+            "        ->  HashAggregate\n"
+            "              ->  Hash Join\n"
+            "                    ->  Seq Scan on a\n"
+            "                    ->  Hash\n"
+            "                          ->  Seq Scan on b");
+  EXPECT_EQ(n.SafePsql("explain select count(*) from a left join b on a.id < b.id"),
+            "Aggregate\n  ->  Nested Loop Left Join\n        ->  Seq Scan on a\n"
+            "        ->  Seq Scan on b");
+  EXPECT_EQ(n.SafePsql("explain update a set v = 'q' where id > 2"),
+            "Update on a\n  ->  Index Scan using a_pkey on a");
+  EXPECT_EQ(n.SafePsql("explain insert into a values (9, 'n'), (10, 'm')"),
+            "Insert on a\n  ->  Values Scan on \"*VALUES*\"");
+  EXPECT_EQ(n.SafePsql("select count(*) from a where id >= 9"), "0");  // EXPLAIN ran nothing
+  EXPECT_NE(n.Psql("explain analyze select 1").err.find("EXPLAIN ANALYZE is not supported"),
+            std::string::npos);
   // A join of a table with a system view.
   EXPECT_EQ(n.SafePsql("select count(*) from a join pg_stat_activity s on s.pid = "
                        "pg_backend_pid() where a.id = 1"),
