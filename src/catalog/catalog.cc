@@ -137,6 +137,7 @@ Result<std::vector<TableDef>> Catalog::ListTables(access::TxnContext& tx) {
         c.typmod = std::stoi(F(f[4]));
         c.not_null = F(f[5]) == "t";
         c.default_expr = F(f[6]);
+        if (f.size() > 7) c.missing = f[7];
         cols[static_cast<uint32_t>(std::stoul(F(f[0])))][std::stoi(F(f[1]))] = c;
         return Status::OK();
       }));
@@ -174,7 +175,8 @@ Status Catalog::InsertRows(access::TxnContext& tx, const TableDef& def) {
                        std::to_string(c.type_oid),
                        std::to_string(c.typmod),
                        std::string(c.not_null ? "t" : "f"),
-                       c.default_expr};
+                       c.default_expr,
+                       c.missing};
     WALREP_RETURN_IF_ERROR(
         access::HeapInsert(engine_->env(), kAttributeRel, tx, access::EncodeFields(att)).status());
   }

@@ -80,7 +80,14 @@ Result<Row> DecodeRow(const TableDef& t, std::string_view bytes, const FormatOpt
   WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(bytes));
   Row row;
   for (size_t i = 0; i < t.columns.size(); i++) {
-    // Columns added by ALTER TABLE after a row was written read as NULL.
+    // Columns added by ALTER TABLE after a row was written read as the default the column had
+    // then (PostgreSQL's attmissingval), or NULL.
+    if (i >= f.size() && t.columns[i].missing) {
+      WALREP_ASSIGN_OR_RETURN(
+          Value v, FromText(t.columns[i].type_oid, *t.columns[i].missing, FormatOptions{}));
+      row.push_back(std::move(v));
+      continue;
+    }
     if (i >= f.size() || !f[i]) {
       row.push_back(Value::Null(t.columns[i].type_oid));
       continue;
@@ -134,6 +141,58 @@ Result<std::pair<std::vector<ExprPtr>, std::vector<ColumnDesc>>> CompileReturnin
 }
 
 // Default value expressions of a table, compiled once per statement.
+// The SQL text of a column's DEFAULT clause (at `location` in the statement): up to the next
+// comma or closing parenthesis at depth 0, without a trailing NOT NULL / PRIMARY KEY / etc.
+std::string DefaultText(const std::string& sql, int location) {
+  size_t from = static_cast<size_t>(location);
+  size_t kw = sql.find_first_of(" \t\n", from);
+  size_t end = sql.size();
+  int depth = 0;
+  bool quote = false;
+  for (size_t q = kw; q < sql.size(); q++) {
+    char ch = sql[q];
+    if (ch == '\'') quote = !quote;
+    if (quote) continue;
+    if (ch == '(') depth++;
+    if (ch == ')') {
+      if (depth == 0) {
+        end = q;
+        break;
+      }
+      depth--;
+    }
+    if (ch == ',' && depth == 0) {
+      end = q;
+      break;
+    }
+  }
+  std::string text(Trim(sql.substr(kw, end - kw)));
+  static const char* kStops[] = {" not null",   " null",  " primary key", " unique",
+                                 " references", " check", " constraint"};
+  std::string lower = ToLower(text);
+  size_t cut = text.size();
+  for (const char* stop : kStops) {
+    size_t at = lower.find(stop);
+    if (at != std::string::npos && at < cut) cut = at;
+  }
+  return std::string(Trim(text.substr(0, cut)));
+}
+
+// A default expression from its SQL text.
+Result<ExprPtr> CompileDefault(CompileState& cs, const std::string& text) {
+  auto parsed = ParseSql("SELECT " + text);
+  if (!parsed.ok() || parsed->size() != 1 || !(*parsed)[0]->raw) {
+    return Status::Sql("42601", fmt::format("invalid default expression: {}", text));
+  }
+  const auto* sel = (*parsed)[0]->raw->stmt->select_stmt;
+  // Keep the parse tree alive as long as the compiled expression.
+  auto holder = (*parsed)[0];
+  WALREP_ASSIGN_OR_RETURN(ExprPtr e, CompileExpr(cs, sel->target_list[0]->res_target->val));
+  auto keep = std::make_shared<Expr>(*e);
+  keep->eval = [e, holder](EvalState& st) { return e->eval(st); };
+  return keep;
+}
+
 Result<std::vector<ExprPtr>> CompileDefaults(CompileState& cs, const TableDef& t) {
   std::vector<ExprPtr> out;
   for (const auto& c : t.columns) {
@@ -141,15 +200,8 @@ Result<std::vector<ExprPtr>> CompileDefaults(CompileState& cs, const TableDef& t
       out.push_back(nullptr);
       continue;
     }
-    auto parsed = ParseSql("SELECT " + c.default_expr);
-    if (!parsed.ok() || parsed->empty()) return Status::Sql("XX000", "invalid stored default");
-    const auto* sel = (*parsed)[0]->raw->stmt->select_stmt;
-    // Keep the parse tree alive as long as the compiled expression.
-    auto holder = (*parsed)[0];
-    WALREP_ASSIGN_OR_RETURN(ExprPtr e, CompileExpr(cs, sel->target_list[0]->res_target->val));
-    auto keep = std::make_shared<Expr>(*e);
-    keep->eval = [e, holder](EvalState& st) { return e->eval(st); };
-    out.push_back(keep);
+    WALREP_ASSIGN_OR_RETURN(ExprPtr e, CompileDefault(cs, c.default_expr));
+    out.push_back(e);
   }
   return out;
 }
@@ -876,45 +928,9 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
               case PG_QUERY__CONSTR_TYPE__CONSTR_NULL:
                 col.not_null = false;
                 break;
-              case PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT: {
-                // Keep the SQL text of the default, taken from the statement.
-                const std::string& sql = p->stmt->tree->sql;
-                size_t from = static_cast<size_t>(con->location);
-                size_t kw = sql.find_first_of(" \t\n", from);
-                size_t end = sql.size();
-                // The default runs to the next comma or parenthesis at depth 0.
-                int depth = 0;
-                bool quote = false;
-                for (size_t q = kw; q < sql.size(); q++) {
-                  char ch = sql[q];
-                  if (ch == '\'') quote = !quote;
-                  if (quote) continue;
-                  if (ch == '(') depth++;
-                  if (ch == ')') {
-                    if (depth == 0) {
-                      end = q;
-                      break;
-                    }
-                    depth--;
-                  }
-                  if (ch == ',' && depth == 0) {
-                    end = q;
-                    break;
-                  }
-                }
-                std::string text(Trim(sql.substr(kw, end - kw)));
-                // Strip a trailing NOT NULL / PRIMARY KEY / etc. written after the default.
-                static const char* kStops[] = {" not null",   " null",  " primary key", " unique",
-                                               " references", " check", " constraint"};
-                std::string lower = ToLower(text);
-                size_t cut = text.size();
-                for (const char* stop : kStops) {
-                  size_t at = lower.find(stop);
-                  if (at != std::string::npos && at < cut) cut = at;
-                }
-                col.default_expr = std::string(Trim(text.substr(0, cut)));
+              case PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT:
+                col.default_expr = DefaultText(p->stmt->tree->sql, con->location);
                 break;
-              }
               case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
                 col.not_null = true;
                 if (!def.primary_key.empty()) {
@@ -1088,7 +1104,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       const auto* a = node->alter_table_stmt;
       if (a->objtype != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) return std::shared_ptr<Prepared>();
       std::string name = RelName(a->relation);
-      std::vector<ColumnDef> add_cols;
+      std::vector<std::pair<ColumnDef, ExprPtr>> add_cols;  // with the compiled default
       std::vector<std::string> pk;
       for (size_t i = 0; i < a->n_cmds; i++) {
         const auto* cmd = a->cmds[i]->alter_table_cmd;
@@ -1099,19 +1115,58 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             std::string part = StringNodeValue(cd->type_name->names[k]);
             if (part != "pg_catalog") tname += part;
           }
-          WALREP_ASSIGN_OR_RETURN(int32_t type, LookupTypeName(tname));
+          if (tname.find("serial") != std::string::npos) {
+            return Status::NotSupported(
+                "ADD COLUMN of a serial column (which rewrites the table) is not supported");
+          }
+          auto type = LookupTypeName(tname);
+          if (!type.ok()) {
+            return Status::Sql("42704", fmt::format("type \"{}\" does not exist", tname))
+                .WithPosition(cd->type_name->location + 1);
+          }
           ColumnDef col;
           col.name = cd->colname;
-          col.type_oid = type;
-          col.not_null = cd->is_not_null || !col.default_expr.empty();
-          for (size_t k = 0; k < cd->n_constraints; k++) {
-            if (cd->constraints[k]->constraint->contype != PG_QUERY__CONSTR_TYPE__CONSTR_NULL) {
-              return Status::NotSupported(
-                  "constraints and defaults in ADD COLUMN are not supported");
+          col.type_oid = *type;
+          if (cd->type_name->n_typmods > 0 &&
+              (col.type_oid == oid::kVarchar || col.type_oid == oid::kBpchar)) {
+            const PgQuery__Node* m = cd->type_name->typmods[0];
+            if (m->node_case == PG_QUERY__NODE__NODE_A_CONST && m->a_const->ival) {
+              col.typmod = m->a_const->ival->ival + 4;
             }
           }
-          if (col.not_null) return Status::NotSupported("ADD COLUMN ... NOT NULL is not supported");
-          add_cols.push_back(col);
+          col.not_null = cd->is_not_null;
+          for (size_t k = 0; k < cd->n_constraints; k++) {
+            const auto* con = cd->constraints[k]->constraint;
+            if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_NOTNULL) {
+              col.not_null = true;
+            } else if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT) {
+              col.default_expr = DefaultText(p->stmt->tree->sql, con->location);
+            } else if (con->contype != PG_QUERY__CONSTR_TYPE__CONSTR_NULL) {
+              return Status::NotSupported(
+                  "constraints other than NOT NULL and DEFAULT in ADD COLUMN are not supported");
+            }
+          }
+          ExprPtr def_expr;
+          if (!col.default_expr.empty()) {
+            // Existing rows get the default's value at ALTER time, as PostgreSQL's "missing
+            // value"; a volatile default would need a different value per row (a rewrite).
+            std::string lower = ToLower(col.default_expr);
+            for (const char* f :
+                 {"nextval(", "random(", "clock_timestamp(", "timeofday(", "gen_random_uuid("}) {
+              if (lower.find(f) != std::string::npos) {
+                return Status::NotSupported(
+                    "ADD COLUMN with a volatile default (which rewrites the table) is not "
+                    "supported");
+              }
+            }
+            const Scope* saved = cs.scope;
+            cs.scope = nullptr;
+            auto compiled = CompileDefault(cs, col.default_expr);
+            cs.scope = saved;
+            if (!compiled.ok()) return compiled.TakeStatus();
+            WALREP_ASSIGN_OR_RETURN(def_expr, Coerce(cs, *compiled, col.type_oid, true));
+          }
+          add_cols.push_back({col, def_expr});
         } else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AddConstraint &&
                    cmd->def->constraint->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY) {
           const auto* con = cmd->def->constraint;
@@ -1120,13 +1175,34 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           return Status::NotSupported("this ALTER TABLE action is not supported");
         }
       }
-      p->run = [name, add_cols, pk](Executor& e, EvalState&) -> Result<ExecResult> {
+      p->run = [name, add_cols, pk](Executor& e, EvalState& st) -> Result<ExecResult> {
         WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, name, -1));
-        for (const auto& c : add_cols) {
+        bool has_rows = false;  // NOT NULL without a default needs an empty table
+        if (!add_cols.empty()) {
+          access::HeapScan scan(e.db()->engine->env(), def.rel, e.txn());
+          access::TupleId tid;
+          std::string row;
+          WALREP_ASSIGN_OR_RETURN(has_rows, scan.Next(&tid, &row));
+        }
+        for (auto [c, value] : add_cols) {
           if (def.column_index(c.name) >= 0) {
             return Status::Sql(
                 "42701",
                 fmt::format("column \"{}\" of relation \"{}\" already exists", c.name, name));
+          }
+          if (value) {
+            WALREP_ASSIGN_OR_RETURN(Value v, value->eval(st));
+            ColumnDef check = c;
+            check.not_null = false;
+            TableDef one = def;
+            one.columns = {check};
+            WALREP_ASSIGN_OR_RETURN(v, ToColumnValue(one, 0, v, st.fmt));
+            if (!v.is_null()) c.missing = ToText(v, FormatOptions{});
+          }
+          if (c.not_null && !c.missing && has_rows) {
+            return Status::Sql("23502", fmt::format("column \"{}\" of relation \"{}\" contains "
+                                                    "null values",
+                                                    c.name, name));
           }
           def.columns.push_back(c);
         }

@@ -214,5 +214,38 @@ TEST(QueriesTest, SavepointsUndoData) {
   EXPECT_EQ(n.SafePsql("insert into sp values (5, 'five') returning id"), "5");
 }
 
+TEST(QueriesTest, AddColumnWithDefault) {
+  Node n("primary");
+  n.Init();
+  n.Start();
+  ASSERT_EQ(n.SafePsql("create table t (id int primary key); insert into t values (1), (2)"), "");
+  // Existing rows read the default the column had when it was added; later rows get the
+  // default expression; NOT NULL needs a default when rows exist.
+  ASSERT_EQ(n.SafePsql("alter table t add column z int default 7"), "");
+  ASSERT_EQ(n.SafePsql("alter table t add column w varchar(5) not null default 'hi'"), "");
+  ASSERT_EQ(n.SafePsql("alter table t add column at timestamptz default now()"), "");
+  EXPECT_EQ(n.SafePsql("select id, z, w, at is not null from t order by id"), "1|7|hi|t\n2|7|hi|t");
+  EXPECT_EQ(n.SafePsql("insert into t (id) values (3) returning z, w"), "7|hi");
+  EXPECT_EQ(n.SafePsql("update t set z = 1 where id = 1; select id, z from t order by id"),
+            "1|1\n2|7\n3|7");
+  EXPECT_NE(n.Psql("alter table t add column nn int not null")
+                .err.find("column \"nn\" of relation \"t\" contains null values"),
+            std::string::npos);
+  EXPECT_NE(n.Psql("alter table t add column q varchar(2) default 'toolong'")
+                .err.find("value too long for type character varying(2)"),
+            std::string::npos);
+  EXPECT_EQ(n.SafePsql("create table e (a int); alter table e add column b int not null"), "");
+  // The missing value is part of the catalog: it survives a crash and reaches a standby.
+  Node standby("standby");
+  standby.InitStandby(n);
+  standby.Start();
+  ASSERT_TRUE(WaitForReplay(n, standby));
+  EXPECT_EQ(standby.SafePsql("select id, z, w from t order by id"), "1|1|hi\n2|7|hi\n3|7|hi");
+  standby.Stop();
+  n.Kill9();
+  n.Start();
+  EXPECT_EQ(n.SafePsql("select id, z, w from t order by id"), "1|1|hi\n2|7|hi\n3|7|hi");
+}
+
 }  // namespace
 }  // namespace walrep::testing

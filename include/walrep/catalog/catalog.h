@@ -6,7 +6,7 @@
 //   walrep_class     (relfilenode 1259): oid, name, relfilenode, kind ('r' table, 'S' sequence),
 //                                        primary key, indexes, sequence options
 //   walrep_attribute (relfilenode 1249): table oid, attnum, name, type oid, typmod, not null,
-//                                        default expression (SQL text)
+//                                        default expression (SQL text), missing value
 // Rows are encoded with access::EncodeFields, values as text. Lookups read the catalog with the
 // caller's snapshot, so DDL follows MVCC like everything else.
 // Thread safety: thread-safe; per-call transaction context.
@@ -31,6 +31,8 @@ struct ColumnDef {
   int32_t typmod = -1;
   bool not_null = false;
   std::string default_expr;  // SQL text; empty = none
+  // The value rows written before ADD COLUMN read (the default then); none = NULL.
+  std::optional<std::string> missing;
 };
 
 struct IndexDef {
