@@ -4,6 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -233,7 +236,41 @@ Result<Row> BuildRow(EvalState& st, const TableDef& t, const std::vector<ExprPtr
 bool KeyTypeSupported(int32_t type) {
   return IsIntegerType(type) || IsStringType(type) || type == oid::kDate ||
          type == oid::kTimestamp || type == oid::kTimestampTz || type == oid::kPgLsn ||
-         type == oid::kBool || type == oid::kBytea;
+         type == oid::kBool || type == oid::kBytea || type == oid::kNumeric ||
+         type == oid::kFloat4 || type == oid::kFloat8;
+}
+
+// numeric: equal values (1.5, 1.50) get equal bytes. Sign class (0x40 negative, 0x80 zero,
+// 0xC0 positive), then the decimal exponent (digits before the point) and the significant
+// digits ending in 0x00 — all inverted for negative values, so memcmp follows numeric order.
+void EncodeNumericKey(const Numeric& n, std::string* key) {
+  unsigned __int128 m = n.mantissa < 0 ? -static_cast<unsigned __int128>(n.mantissa)
+                                       : static_cast<unsigned __int128>(n.mantissa);
+  if (m == 0) {
+    key->push_back('\x80');
+    return;
+  }
+  std::string digits;
+  for (; m > 0; m /= 10) digits.insert(digits.begin(), static_cast<char>('0' + m % 10));
+  int32_t exponent = static_cast<int32_t>(digits.size()) - n.scale;
+  while (digits.back() == '0') digits.pop_back();
+  bool neg = n.mantissa < 0;
+  key->push_back(neg ? '\x40' : '\xC0');
+  uint32_t e = static_cast<uint32_t>(exponent) ^ (1u << 31);
+  if (neg) e = ~e;
+  for (int i = 3; i >= 0; i--) key->push_back(static_cast<char>(e >> (8 * i)));
+  for (char d : digits) key->push_back(neg ? static_cast<char>(0xFF - d) : d);
+  key->push_back(neg ? '\xFF' : '\x00');
+}
+
+// float4/float8 as IEEE bits made sortable: -0 is 0, NaN sorts above infinity (as PostgreSQL).
+void EncodeFloatKey(double d, std::string* key) {
+  if (d == 0) d = 0;
+  if (std::isnan(d)) d = std::numeric_limits<double>::quiet_NaN();
+  uint64_t u;
+  std::memcpy(&u, &d, 8);
+  u = (u >> 63) ? ~u : u ^ (1ull << 63);
+  for (int i = 7; i >= 0; i--) key->push_back(static_cast<char>(u >> (8 * i)));
 }
 
 Status CheckIndexable(const TableDef& t, const catalog::IndexDef& idx) {
@@ -271,6 +308,10 @@ Result<std::string> EncodeKey(const TableDef& t, const std::vector<std::string>&
       for (int i = 7; i >= 0; i--) key.push_back(static_cast<char>(u >> (8 * i)));
     } else if (type == oid::kBool) {
       key.push_back(v.as_bool() ? '\x01' : '\x00');
+    } else if (type == oid::kNumeric) {
+      EncodeNumericKey(v.as_numeric(), &key);
+    } else if (type == oid::kFloat4 || type == oid::kFloat8) {
+      EncodeFloatKey(v.as_double(), &key);
     } else if (IsStringType(type) || type == oid::kBytea) {
       for (char ch : v.as_string()) {
         key.push_back(ch);

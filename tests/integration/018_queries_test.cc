@@ -247,5 +247,32 @@ TEST(QueriesTest, AddColumnWithDefault) {
   EXPECT_EQ(n.SafePsql("select id, z, w from t order by id"), "1|1|hi\n2|7|hi\n3|7|hi");
 }
 
+TEST(QueriesTest, NumericAndFloatIndexKeys) {
+  Node n;
+  n.Init();
+  n.Start();
+  ASSERT_EQ(n.SafePsql("create table nk (n numeric primary key, f float8, r real);"
+                       "create index on nk (f); create index on nk (r);"
+                       "insert into nk select g * 0.25 - 5, g * 1.5 - 40, g / 3.0 "
+                       "from generate_series(0, 40) g;"
+                       "insert into nk values (-10000000000, '-1e300', 'NaN'),"
+                       "(123456789.000001, 'Infinity', '-Infinity')"),
+            "");
+  // Equal numerics are one key whatever their scale.
+  EXPECT_NE(n.Psql("insert into nk values (1.50, 0, 0)").err.find("Key (n)=(1.50) already exists"),
+            std::string::npos);
+  EXPECT_EQ(n.SafePsql("select n from nk where n = 1.5000"), "1.50");
+  EXPECT_EQ(n.SafePsql("explain select n from nk where n = 1.5"), "Index Scan using nk_pkey on nk");
+  EXPECT_EQ(n.SafePsql("select count(*) from nk where n between -1 and 1"), "9");
+  EXPECT_EQ(n.SafePsql("select n from nk where n < -4 order by n"),
+            "-10000000000\n-5.00\n-4.75\n-4.50\n-4.25");
+  EXPECT_EQ(n.SafePsql("select n from nk where n > 4.5 order by n"),
+            "4.75\n5.00\n123456789.000001");
+  EXPECT_EQ(n.SafePsql("select f from nk where f > 18 order by f"), "18.5\n20\nInfinity");
+  EXPECT_EQ(n.SafePsql("select f from nk where f < -39 order by f"), "-1e+300\n-40");
+  EXPECT_EQ(n.SafePsql("select r from nk where r = 'NaN'"), "NaN");
+  EXPECT_EQ(n.SafePsql("select count(*) from nk where r > 13.3"), "2");  // 13.333 and NaN
+}
+
 }  // namespace
 }  // namespace walrep::testing
