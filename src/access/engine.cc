@@ -26,6 +26,14 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   IndexRegistry* indexes = e->indexes_.get();
   e->env_.index_lock = [indexes](const RelFileNode& rel) { return indexes->Get(rel)->mutex(); };
   HeapEnv* env = &e->env_;
+  Engine* raw = e.get();
+  e->env_.xact_rels = [raw](bool commit, TransactionId xid, const std::vector<RelFileNode>& rels) {
+    if (commit) {
+      raw->ScheduleDrop(xid, rels);
+    } else {
+      raw->DropRelationFiles(rels);
+    }
+  };
   opts.xlog.standby = opts.standby;
   if (opts.standby) {
     TransactionManager* txm = e->txm_.get();
@@ -42,8 +50,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   e->pool_->set_wal(w);
   e->txm_->set_wal(w);
   e->env_.wal = w;
-  Engine* raw = e.get();
   e->xlog_->SetCheckpointHook([raw](wal::CheckPoint* cp) -> Status {
+    raw->RemoveDroppedFiles();
     WALREP_RETURN_IF_ERROR(raw->pool_->FlushAll());
     // Commits whose records lie before the REDO point are not replayed after a crash, so their
     // status must be in pg_xact: flush WAL to the REDO point and publish them first.
@@ -94,7 +102,34 @@ Result<uint32_t> Engine::NewOid() {
 
 Status Engine::Redo(const wal::DecodedRecord& rec) { return access::Redo(env_, rec); }
 
+void Engine::DropRelationFiles(const std::vector<RelFileNode>& rels) {
+  for (const auto& r : rels) {
+    pool_->DropRelation(r);
+    smgr_->Unlink(r).IgnoreError();  // already gone after a crash between unlink and checkpoint
+  }
+}
+
+void Engine::ScheduleDrop(TransactionId xid, const std::vector<RelFileNode>& rels) {
+  MutexLock l(&drop_mu_);
+  for (const auto& r : rels) pending_drops_.emplace_back(xid, r);
+}
+
+void Engine::RemoveDroppedFiles() {
+  TransactionId horizon = txm_->OldestRunning();
+  std::vector<RelFileNode> now;
+  {
+    MutexLock l(&drop_mu_);
+    std::erase_if(pending_drops_, [&](const auto& d) {
+      if (d.first >= horizon) return false;
+      now.push_back(d.second);
+      return true;
+    });
+  }
+  DropRelationFiles(now);
+}
+
 Status Engine::Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) {
+  RemoveDroppedFiles();
   WALREP_RETURN_IF_ERROR(pool_->FlushAll());
   WALREP_RETURN_IF_ERROR(clog_->Save());
   return xlog_->Restartpoint(ckpt, cp);

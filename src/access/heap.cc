@@ -601,6 +601,10 @@ Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
       uint8_t op = rec.info & wal::kXactOpMask;
       if (op == wal::kXactCommit) env.txm->RedoCommit(rec.xid);
       if (op == wal::kXactAbort) env.txm->RedoAbort(rec.xid);
+      if ((op == wal::kXactCommit || op == wal::kXactAbort) && env.xact_rels) {
+        std::vector<RelFileNode> rels = XactRecordRels(rec.info, rec.main_data);
+        if (!rels.empty()) env.xact_rels(op == wal::kXactCommit, rec.xid, rels);
+      }
       return Status::OK();
     }
     case wal::kRmStandby: {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "walrep/common/time.h"
 
@@ -21,8 +22,56 @@ bool Snapshot::InProgress(TransactionId xid) const {
   return std::binary_search(xip.begin(), xip.end(), xid);
 }
 
-std::string EncodeXactRecord(int64_t xact_time) {
-  return std::string(reinterpret_cast<const char*>(&xact_time), sizeof(xact_time));
+namespace {
+
+constexpr uint8_t kXactHasInfo = 0x80;
+constexpr uint32_t kXinfoHasRelfilenodes = 0x04;
+
+template <typename T>
+void Append(std::string* s, T v) {
+  s->append(reinterpret_cast<const char*>(&v), sizeof(T));
+}
+
+}  // namespace
+
+std::string EncodeXactRecord(int64_t xact_time, const std::vector<RelFileNode>& rels) {
+  std::string out;
+  Append(&out, xact_time);
+  if (rels.empty()) return out;
+  Append(&out, kXinfoHasRelfilenodes);
+  Append(&out, static_cast<int32_t>(rels.size()));
+  for (const auto& r : rels) {
+    Append(&out, r.spc);
+    Append(&out, r.db);
+    Append(&out, r.rel);
+  }
+  return out;
+}
+
+std::vector<RelFileNode> XactRecordRels(uint8_t info, const std::string& d) {
+  std::vector<RelFileNode> rels;
+  if (!(info & kXactHasInfo) || d.size() < 12) return rels;
+  uint32_t xinfo;
+  std::memcpy(&xinfo, d.data() + 8, 4);
+  size_t off = 12;
+  if (xinfo & 0x01) off += 8;  // dbinfo
+  if (xinfo & 0x02) {          // subxacts
+    int32_t n = 0;
+    if (off + 4 <= d.size()) std::memcpy(&n, d.data() + off, 4);
+    off += 4 + 4 * static_cast<size_t>(std::max(n, 0));
+  }
+  if (!(xinfo & kXinfoHasRelfilenodes) || off + 4 > d.size()) return rels;
+  int32_t n;
+  std::memcpy(&n, d.data() + off, 4);
+  off += 4;
+  for (int32_t i = 0; i < n && off + 12 <= d.size(); i++, off += 12) {
+    RelFileNode r;
+    std::memcpy(&r.spc, d.data() + off, 4);
+    std::memcpy(&r.db, d.data() + off + 4, 4);
+    std::memcpy(&r.rel, d.data() + off + 8, 4);
+    rels.push_back(r);
+  }
+  return rels;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,14 +145,20 @@ TransactionId TransactionManager::next_xid() const {
   return next_xid_;
 }
 
-Result<Lsn> TransactionManager::Commit(TransactionId xid, bool flush) {
+Result<Lsn> TransactionManager::Commit(TransactionId xid, bool flush,
+                                       const std::vector<RelFileNode>& rels) {
   wal::WalWriter::Position pos;
+  // Files are removed after the commit, so the commit must be durable first (PostgreSQL forces
+  // a synchronous commit when relations are dropped).
+  flush |= !rels.empty();
   {
     MutexLock c(&commit_mu_);
     WALREP_ASSIGN_OR_RETURN(
-        pos, wal_->Insert(
-                 wal::kRmXact, wal::kXactCommit, xid,
-                 wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp())).BuildBody()));
+        pos,
+        wal_->Insert(
+            wal::kRmXact,
+            static_cast<uint8_t>(wal::kXactCommit | (rels.empty() ? 0 : kXactHasInfo)), xid,
+            wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp(), rels)).BuildBody()));
     MutexLock l(&mu_);
     to_publish_[pos.start] = {xid, XidStatus::kCommitted};
   }
@@ -116,14 +171,16 @@ Result<Lsn> TransactionManager::Commit(TransactionId xid, bool flush) {
   return pos.end;
 }
 
-Status TransactionManager::Abort(TransactionId xid) {
+Status TransactionManager::Abort(TransactionId xid, const std::vector<RelFileNode>& rels) {
   wal::WalWriter::Position pos;
   {
     MutexLock c(&commit_mu_);
     WALREP_ASSIGN_OR_RETURN(
-        pos, wal_->Insert(
-                 wal::kRmXact, wal::kXactAbort, xid,
-                 wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp())).BuildBody()));
+        pos,
+        wal_->Insert(
+            wal::kRmXact, static_cast<uint8_t>(wal::kXactAbort | (rels.empty() ? 0 : kXactHasInfo)),
+            xid,
+            wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp(), rels)).BuildBody()));
     MutexLock l(&mu_);
     to_publish_[pos.start] = {xid, XidStatus::kAborted};
   }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 namespace walrep::catalog {
 
@@ -105,6 +106,28 @@ Status Catalog::EnsureSystemRelations() {
     if (!engine_->smgr().Exists(rel)) WALREP_RETURN_IF_ERROR(engine_->smgr().Create(rel));
   }
   return Status::OK();
+}
+
+Result<size_t> Catalog::RemoveUnreferencedFiles() {
+  access::TxnContext tx;
+  tx.snapshot = engine_->txm().TakeSnapshot();
+  WALREP_ASSIGN_OR_RETURN(auto tables, ListTables(tx));
+  std::set<uint32_t> used{kClassRel.rel, kAttributeRel.rel};
+  for (const auto& t : tables) {
+    used.insert(t.rel.rel);
+    for (const auto& i : t.indexes) used.insert(i.rel.rel);
+  }
+  std::string dir = engine_->smgr().Path(wal::RelFileNode{1663, kDatabaseOid, 0});
+  dir = dir.substr(0, dir.rfind('/'));
+  WALREP_ASSIGN_OR_RETURN(auto names, engine_->smgr().fs()->ListDir(dir));
+  std::vector<wal::RelFileNode> orphans;
+  for (const auto& n : names) {
+    if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) continue;
+    uint32_t rel = static_cast<uint32_t>(std::stoul(n));
+    if (!used.count(rel)) orphans.push_back(wal::RelFileNode{1663, kDatabaseOid, rel});
+  }
+  engine_->DropRelationFiles(orphans);
+  return orphans.size();
 }
 
 Result<std::vector<TableDef>> Catalog::ListTables(access::TxnContext& tx) {
@@ -208,7 +231,8 @@ Result<TableDef> Catalog::CreateTable(access::TxnContext& tx, TableDef def) {
   def.rel = wal::RelFileNode{1663, kDatabaseOid, def.oid};
   // The file exists (durably) before any catalog row or WAL record names it.
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(def.rel));
-  for (auto& idx : def.indexes) WALREP_RETURN_IF_ERROR(CreateIndexFile(&idx, {}));
+  tx.created_rels.push_back(def.rel);
+  for (auto& idx : def.indexes) WALREP_RETURN_IF_ERROR(CreateIndexFile(tx, &idx, {}));
   WALREP_RETURN_IF_ERROR(InsertRows(tx, def));
   return def;
 }
@@ -218,15 +242,20 @@ Result<TableDef> Catalog::CreateSequence(access::TxnContext& tx, TableDef def) {
   WALREP_ASSIGN_OR_RETURN(def.oid, engine_->NewOid());
   def.rel = wal::RelFileNode{1663, kDatabaseOid, def.oid};
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(def.rel));
+  tx.created_rels.push_back(def.rel);
   WALREP_RETURN_IF_ERROR(access::SequenceInit(engine_->env(), def.rel, def.sequence.options.start));
   WALREP_RETURN_IF_ERROR(InsertRows(tx, def));
   return def;
 }
 
 Status Catalog::DropTable(access::TxnContext& tx, const TableDef& def) {
-  // The relation file stays until a later release reclaims files of dropped tables; its id is
-  // never reused, so its old rows can never reappear.
+  DropFiles(tx, def);
   return DeleteRows(tx, def.oid);
+}
+
+void Catalog::DropFiles(access::TxnContext& tx, const TableDef& def) {
+  tx.dropped_rels.push_back(def.rel);
+  for (const auto& idx : def.indexes) tx.dropped_rels.push_back(idx.rel);
 }
 
 Status Catalog::AlterTable(access::TxnContext& tx, const TableDef& def) {
@@ -234,17 +263,18 @@ Status Catalog::AlterTable(access::TxnContext& tx, const TableDef& def) {
   return InsertRows(tx, def);
 }
 
-Status Catalog::CreateIndexFile(IndexDef* index,
+Status Catalog::CreateIndexFile(access::TxnContext& tx, IndexDef* index,
                                 std::vector<std::pair<std::string, access::TupleId>> entries) {
   WALREP_ASSIGN_OR_RETURN(uint32_t relfile, engine_->NewOid());
   index->rel = wal::RelFileNode{1663, kDatabaseOid, relfile};
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(index->rel));
+  tx.created_rels.push_back(index->rel);
   return engine_->index(index->rel)->Build(std::move(entries));
 }
 
 Result<TableDef> Catalog::AddIndex(access::TxnContext& tx, const TableDef& def, IndexDef index,
                                    std::vector<std::pair<std::string, access::TupleId>> entries) {
-  WALREP_RETURN_IF_ERROR(CreateIndexFile(&index, std::move(entries)));
+  WALREP_RETURN_IF_ERROR(CreateIndexFile(tx, &index, std::move(entries)));
   TableDef t = def;
   t.indexes.push_back(index);
   WALREP_RETURN_IF_ERROR(AlterTable(tx, t));
@@ -253,10 +283,12 @@ Result<TableDef> Catalog::AddIndex(access::TxnContext& tx, const TableDef& def, 
 
 Result<TableDef> Catalog::NewRelationFile(access::TxnContext& tx, const TableDef& def) {
   TableDef t = def;
+  DropFiles(tx, def);
   WALREP_ASSIGN_OR_RETURN(uint32_t relfile, engine_->NewOid());
   t.rel = wal::RelFileNode{1663, kDatabaseOid, relfile};
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(t.rel));
-  for (auto& idx : t.indexes) WALREP_RETURN_IF_ERROR(CreateIndexFile(&idx, {}));
+  tx.created_rels.push_back(t.rel);
+  for (auto& idx : t.indexes) WALREP_RETURN_IF_ERROR(CreateIndexFile(tx, &idx, {}));
   WALREP_RETURN_IF_ERROR(AlterTable(tx, t));
   return t;
 }

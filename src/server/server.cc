@@ -238,7 +238,13 @@ Status Server::Start() {
   repl_env_.registry = &wal_senders_;
   catalog_ = std::make_unique<catalog::Catalog>(engine_.get());
   // A standby's catalog arrives through replay, like any data.
-  if (!standby_) WALREP_RETURN_IF_ERROR(catalog_->EnsureSystemRelations());
+  if (!standby_) {
+    WALREP_RETURN_IF_ERROR(catalog_->EnsureSystemRelations());
+    // Files left by transactions a crash cut short (created, never committed) or dropped by
+    // commits whose removal a crash interrupted.
+    WALREP_ASSIGN_OR_RETURN(size_t removed, catalog_->RemoveUnreferencedFiles());
+    if (removed) WALREP_LOG("removed {} unreferenced relation files", removed);
+  }
   db_.engine = engine_.get();
   db_.catalog = catalog_.get();
   WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));

@@ -873,6 +873,7 @@ Result<std::shared_ptr<Prepared>> PrepareDropIndex(std::shared_ptr<Prepared> p,
                                          n, n, t.name))
               .WithHint(fmt::format("You can drop constraint {} on table {} instead.", n, t.name));
         }
+        e.txn().dropped_rels.push_back(it->rel);  // the file goes after commit
         t.indexes.erase(it);
         changed.insert(ti);
         found = true;
@@ -882,7 +883,6 @@ Result<std::shared_ptr<Prepared>> PrepareDropIndex(std::shared_ptr<Prepared> p,
       st.ctx->AddNotice("NOTICE", "00000", fmt::format("index \"{}\" does not exist, skipping", n));
     }
     if (!changed.empty()) e.txn().ensure_xid();
-    // The index files stay until dropped relation files are reclaimed, like a dropped table's.
     for (size_t ti : changed)
       WALREP_RETURN_IF_ERROR(e.db()->catalog->AlterTable(e.txn(), tables[ti]));
     return TagOnly("DROP INDEX");

@@ -933,7 +933,10 @@ Status Executor::CommitTransaction() {
   Status st;
   if (db_ && tx_.xid != access::kInvalidXid) {
     bool flush = ctx_->settings().Get("synchronous_commit").value_or("on") != "off";
-    auto end = db_->engine->txm().Commit(tx_.xid, flush);
+    auto end = db_->engine->txm().Commit(tx_.xid, flush, tx_.dropped_rels);
+    if (end.ok() && !tx_.dropped_rels.empty()) {
+      db_->engine->ScheduleDrop(tx_.xid, tx_.dropped_rels);
+    }
     st = end.ok() && flush ? ctx_->WaitForSyncRep(*end) : end.status();
   }
   ctx_->settings().CommitTransaction();
@@ -944,7 +947,10 @@ Status Executor::CommitTransaction() {
 
 void Executor::AbortTransaction() {
   if (db_ && tx_.xid != access::kInvalidXid) {
-    db_->engine->txm().Abort(tx_.xid).IgnoreError();  // an abort record is advisory
+    // An abort record is advisory; the files this transaction created go either way (a crash
+    // before this leaves them to the startup sweep of unreferenced files).
+    db_->engine->txm().Abort(tx_.xid, tx_.created_rels).IgnoreError();
+    db_->engine->DropRelationFiles(tx_.created_rels);
   }
   ctx_->settings().AbortTransaction();
   tx_ = access::TxnContext();
@@ -1149,7 +1155,8 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
       }
       // From here on the heap records what ROLLBACK TO must undo.
       tx_.undo = &undo_;
-      savepoints_.emplace_back(savepoint, undo_.size());
+      savepoints_.push_back(
+          Savepoint{savepoint, undo_.size(), tx_.created_rels.size(), tx_.dropped_rels.size()});
       return TagOnly("SAVEPOINT");
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO: {
@@ -1160,7 +1167,7 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
                                        release ? "RELEASE SAVEPOINT" : "ROLLBACK TO SAVEPOINT"));
       }
       auto it = std::find_if(savepoints_.rbegin(), savepoints_.rend(),
-                             [&](const auto& sp) { return sp.first == savepoint; });
+                             [&](const auto& sp) { return sp.name == savepoint; });
       if (it == savepoints_.rend()) {
         if (status_ == TxnStatus::kFailed && release) {
           return Status::Sql("25P02",
@@ -1170,8 +1177,15 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
         return Status::Sql("3B001", fmt::format("savepoint \"{}\" does not exist", savepoint));
       }
       if (!release && db_) {
-        // Inserted rows die, deleted and updated rows come back, row locks are released.
-        WALREP_RETURN_IF_ERROR(access::HeapUndo(db_->engine->env(), tx_, it->second));
+        // Inserted rows die, deleted and updated rows come back, row locks are released;
+        // relation files created since go, files dropped since stay.
+        WALREP_RETURN_IF_ERROR(access::HeapUndo(db_->engine->env(), tx_, it->undo_mark));
+        std::vector<wal::RelFileNode> created(
+            tx_.created_rels.begin() + static_cast<std::ptrdiff_t>(it->created_mark),
+            tx_.created_rels.end());
+        tx_.created_rels.resize(it->created_mark);
+        tx_.dropped_rels.resize(it->dropped_mark);
+        db_->engine->DropRelationFiles(created);
       }
       // Savepoints above the named one go away; RELEASE removes the named one too.
       savepoints_.erase(release ? std::prev(it.base()) : it.base(), savepoints_.end());

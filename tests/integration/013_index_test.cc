@@ -105,7 +105,7 @@ TEST(IndexTest, CreateAndDropIndex) {
   EXPECT_EQ(Exec(c, "create index on c (nope)"), "ERROR 42703");
   EXPECT_EQ(Exec(c, "create index on c ((grp + 1))"), "ERROR 0A000");
   EXPECT_EQ(Exec(c, "create index on c using hash (grp)"), "ERROR 0A000");
-  EXPECT_EQ(Exec(c, "create table n (x numeric primary key)"), "ERROR 0A000");
+  EXPECT_EQ(Exec(c, "create table n (x interval primary key)"), "ERROR 0A000");
   EXPECT_EQ(Exec(c, "insert into c values (6, 'b@x', 3)"), "ERROR 23505");
   EXPECT_EQ(Exec(c, "insert into c values (6, null, 3)"), "INSERT 0 1");
   EXPECT_EQ(Exec(c, "select id from c where email = $1", {"c@x"}), "3\n");

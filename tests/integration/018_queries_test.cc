@@ -3,6 +3,9 @@
 // psql against the answers PostgreSQL 15 gives for the same statements.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <set>
+
 #include "testing.h"
 
 namespace walrep::testing {
@@ -272,6 +275,63 @@ TEST(QueriesTest, NumericAndFloatIndexKeys) {
   EXPECT_EQ(n.SafePsql("select f from nk where f < -39 order by f"), "-1e+300\n-40");
   EXPECT_EQ(n.SafePsql("select r from nk where r = 'NaN'"), "NaN");
   EXPECT_EQ(n.SafePsql("select count(*) from nk where r > 13.3"), "2");  // 13.333 and NaN
+}
+
+// Relation files of dropped tables, truncated tables, dropped indexes and rolled-back CREATEs
+// are removed; a crash cannot leave them behind.
+TEST(QueriesTest, DroppedRelationFilesAreRemoved) {
+  Node n;
+  n.Init();
+  n.Start();
+  auto files = [&] {
+    std::set<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(n.data_dir() + "/base/5")) {
+      out.insert(e.path().filename().string());
+    }
+    return out;
+  };
+  std::set<std::string> base = files();
+  ASSERT_EQ(n.SafePsql("create table d (id int primary key, v text); create index on d (v);"
+                       "insert into d select g, 'v' || g from generate_series(1, 500) g"),
+            "");
+  std::set<std::string> with_table = files();
+  EXPECT_EQ(with_table.size(), base.size() + 3);
+  ASSERT_EQ(n.SafePsql("truncate d; insert into d values (1, 'x')"), "");
+  EXPECT_EQ(n.SafePsql("checkpoint; select count(*) from d"), "1");
+  EXPECT_EQ(files().size(), base.size() + 3) << "TRUNCATE's old files stay";
+  // A transaction that still sees the table keeps its files until it ends.
+  PGconn* reader = n.Connect();
+  ASSERT_EQ(Exec(reader, "begin isolation level repeatable read"), "BEGIN");
+  ASSERT_EQ(Exec(reader, "select count(*) from d"), "1\n");
+  ASSERT_EQ(n.SafePsql("drop table d"), "");
+  ASSERT_EQ(n.SafePsql("checkpoint"), "");
+  EXPECT_EQ(Exec(reader, "select v from d"), "x\n");
+  ASSERT_EQ(Exec(reader, "commit"), "COMMIT");
+  PQfinish(reader);
+  ASSERT_EQ(n.SafePsql("checkpoint"), "");
+  EXPECT_EQ(files(), base);
+  // Rolled back, whole or to a savepoint: the new files go at once.
+  ASSERT_EQ(n.SafePsql("begin; create table r (a int primary key); rollback"), "");
+  ASSERT_EQ(n.SafePsql("begin; create table keep (a int); savepoint s; create table r2 (a int);"
+                       "rollback to s; commit"),
+            "");
+  EXPECT_EQ(files().size(), base.size() + 1);
+  ASSERT_EQ(n.SafePsql("drop table keep; create table t (a int primary key);"
+                       "create index t_a on t (a); drop index t_a"),
+            "");
+  ASSERT_EQ(n.SafePsql("checkpoint"), "");  // after the commit: one statement is one transaction
+  EXPECT_EQ(files().size(), base.size() + 2);
+  // kill -9 in the middle of a transaction that created a table: restart removes its file.
+  PGconn* c = n.Connect();
+  ASSERT_EQ(Exec(c, "begin"), "BEGIN");
+  ASSERT_EQ(Exec(c, "create table crashed (a int)"), "CREATE TABLE");
+  ASSERT_EQ(Exec(c, "insert into crashed values (1)"), "INSERT 0 1");
+  EXPECT_EQ(files().size(), base.size() + 3);
+  n.Kill9();
+  PQfinish(c);
+  n.Start();
+  EXPECT_EQ(files().size(), base.size() + 2);
+  EXPECT_EQ(n.SafePsql("insert into t values (1); select count(*) from t"), "1");
 }
 
 }  // namespace

@@ -46,6 +46,14 @@ class Engine {
   // XLOG NEXTOID record, so an id is never reused after a crash, as in PostgreSQL.
   Result<uint32_t> NewOid() EXCLUDES(oid_mu_);
 
+  // Removes relation files now: their pages are forgotten, the files unlinked (files a
+  // transaction created and then aborted).
+  void DropRelationFiles(const std::vector<RelFileNode>& rels);
+  // Files a committed transaction dropped: removed at the first checkpoint (or restartpoint)
+  // after no snapshot can still see them — walrep takes no relation locks, so a transaction
+  // that began before the DROP may still read the table until it ends.
+  void ScheduleDrop(TransactionId xid, const std::vector<RelFileNode>& rels) EXCLUDES(drop_mu_);
+
   // Standby: redo of one record received after startup (the startup thread's loop).
   Status Redo(const wal::DecodedRecord& rec);
   // Standby restartpoint at a replayed checkpoint record: pages and commit log flushed, then
@@ -65,6 +73,10 @@ class Engine {
   HeapEnv env_;
   std::unique_ptr<IndexRegistry> indexes_;
   std::map<uint32_t, std::unique_ptr<Mutex>> unique_locks_ GUARDED_BY(oid_mu_);
+  // Drops whose files wait for the snapshots that may still see them.
+  void RemoveDroppedFiles() EXCLUDES(drop_mu_);
+  Mutex drop_mu_;
+  std::vector<std::pair<TransactionId, RelFileNode>> pending_drops_ GUARDED_BY(drop_mu_);
   std::atomic<uint32_t> next_oid_{16384};
   Mutex oid_mu_;
   uint32_t oid_limit_ GUARDED_BY(oid_mu_) = 0;  // ids below this are covered by a NEXTOID record

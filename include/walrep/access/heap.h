@@ -69,6 +69,9 @@ struct HeapEnv {
   // Hot standby: before replay removes row versions up to `latest_removed` (heap prune, index
   // entry removal), waits for or cancels standby queries that might still see them.
   std::function<void(TransactionId latest_removed)> resolve_conflict;
+  // Redo of a commit (or abort) record that lists relation files (PostgreSQL's xl_xact_
+  // relfilenodes): the engine drops them.
+  std::function<void(bool commit, TransactionId xid, const std::vector<RelFileNode>&)> xact_rels;
 };
 
 // A change to undo at ROLLBACK TO SAVEPOINT: a tuple this transaction inserted, or the header
@@ -92,6 +95,9 @@ struct TxnContext {
   int64_t lock_timeout_ms = 0;  // a row-lock wait longer than this fails with 55P03; 0 = none
   // While a savepoint exists: every insert and xmax change is appended here.
   std::vector<UndoEntry>* undo = nullptr;
+  // Relation files this transaction created (removed if it aborts) and dropped (removed once
+  // it committed and no snapshot can still see them). Listed in the commit/abort record.
+  std::vector<RelFileNode> created_rels, dropped_rels;
 };
 
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm);

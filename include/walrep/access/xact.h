@@ -35,6 +35,14 @@ namespace walrep::access {
 constexpr TransactionId kInvalidXid = 0;
 constexpr TransactionId kFirstNormalXid = 3;
 using CommandId = uint32_t;
+using wal::RelFileNode;
+
+// Commit/abort record main data in PostgreSQL's layout: xact_time, and with rels an xinfo word
+// (XACT_XINFO_HAS_RELFILENODES) followed by the count and the RelFileNodes; the caller adds
+// XLOG_XACT_HAS_INFO (0x80) to the record's info when rels are listed.
+std::string EncodeXactRecord(int64_t xact_time, const std::vector<RelFileNode>& rels);
+// The relation files a commit/abort record lists (none without XLOG_XACT_HAS_INFO).
+std::vector<RelFileNode> XactRecordRels(uint8_t info, const std::string& main_data);
 
 enum class XidStatus : uint8_t { kInProgress = 0, kCommitted = 1, kAborted = 2 };
 
@@ -74,9 +82,14 @@ class TransactionManager {
   void set_wal(wal::WalWriter* w) { wal_ = w; }
   TransactionId Assign() EXCLUDES(mu_);
   // Writes the commit record; `flush` waits for local durability before publishing.
-  Result<Lsn> Commit(TransactionId xid, bool flush) EXCLUDES(mu_, commit_mu_);
+  // `rels`: relation files the transaction dropped, listed in the record (PostgreSQL's
+  // XACT_XINFO_HAS_RELFILENODES); such a commit is always flushed before it returns.
+  Result<Lsn> Commit(TransactionId xid, bool flush, const std::vector<RelFileNode>& rels = {})
+      EXCLUDES(mu_, commit_mu_);
   // Writes an abort record (no flush needed) and publishes the abort.
-  Status Abort(TransactionId xid) EXCLUDES(mu_, commit_mu_);
+  // `rels`: relation files the transaction created, listed in the record.
+  Status Abort(TransactionId xid, const std::vector<RelFileNode>& rels = {})
+      EXCLUDES(mu_, commit_mu_);
 
   // `owner`: the backend holding it (hot-standby conflicts name whom to cancel); 0 = none.
   Snapshot TakeSnapshot(int32_t owner = 0) const EXCLUDES(mu_);

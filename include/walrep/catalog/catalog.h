@@ -69,6 +69,9 @@ class Catalog {
 
   // Creates the catalog relation files when they do not exist yet.
   Status EnsureSystemRelations();
+  // At startup, before any transaction: removes relation files that no committed catalog row
+  // names (left by crashed transactions). Returns how many.
+  Result<size_t> RemoveUnreferencedFiles();
 
   Result<std::optional<TableDef>> GetTable(access::TxnContext& tx, const std::string& name);
   Result<std::vector<TableDef>> ListTables(access::TxnContext& tx);
@@ -89,8 +92,10 @@ class Catalog {
 
  private:
   // A new relation file for the index (index->rel is set), built from entries.
-  Status CreateIndexFile(IndexDef* index,
+  Status CreateIndexFile(access::TxnContext& tx, IndexDef* index,
                          std::vector<std::pair<std::string, access::TupleId>> entries);
+  // The table's files (and its indexes') go when tx commits.
+  static void DropFiles(access::TxnContext& tx, const TableDef& def);
   Status InsertRows(access::TxnContext& tx, const TableDef& def);
   Status DeleteRows(access::TxnContext& tx, uint32_t oid);
   access::Engine* const engine_;

@@ -127,7 +127,11 @@ class Executor {
   bool in_txn_ = false;  // any transaction, implicit or explicit
   TimestampTz txn_start_ = 0;
   TimestampTz stmt_start_ = 0;
-  std::vector<std::pair<std::string, size_t>> savepoints_;  // name, undo_ size at creation
+  struct Savepoint {
+    std::string name;
+    size_t undo_mark, created_mark, dropped_mark;  // sizes of the lists at its creation
+  };
+  std::vector<Savepoint> savepoints_;
   std::vector<access::UndoEntry> undo_;  // the transaction's changes since its first savepoint
   std::map<uint32_t, int64_t> seq_values_;
   std::optional<int64_t> last_seq_value_;

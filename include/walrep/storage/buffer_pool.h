@@ -41,6 +41,7 @@ class Smgr {
   Status Create(const RelFileNode& r) EXCLUDES(mu_);
   Status Unlink(const RelFileNode& r) EXCLUDES(mu_);
   bool Exists(const RelFileNode& r) { return fs_->Exists(Path(r)); }
+  io::FileSystem* fs() const { return fs_; }
   Result<BlockNumber> NBlocks(const RelFileNode& r) EXCLUDES(mu_);
   // Redo touched block b: the relation is at least b + 1 blocks long from now on.
   void NoteBlock(const RelFileNode& r, BlockNumber b) EXCLUDES(mu_);
