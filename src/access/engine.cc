@@ -35,6 +35,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
     }
   };
   opts.xlog.standby = opts.standby;
+  opts.xlog.shared_buffers = opts.shared_buffers;
   if (opts.standby) {
     TransactionManager* txm = e->txm_.get();
     opts.xlog.before_redo = [txm](const wal::CheckPoint& cp) {
@@ -50,9 +51,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   e->pool_->set_wal(w);
   e->txm_->set_wal(w);
   e->env_.wal = w;
-  e->xlog_->SetCheckpointHook([raw](wal::CheckPoint* cp) -> Status {
+  e->xlog_->SetCheckpointHook([raw](wal::CheckPoint* cp, uint64_t* buffers) -> Status {
     raw->RemoveDroppedFiles();
+    uint64_t before = raw->pool_->writes();
     WALREP_RETURN_IF_ERROR(raw->pool_->FlushAll());
+    *buffers = raw->pool_->writes() - before;
     // Commits whose records lie before the REDO point are not replayed after a crash, so their
     // status must be in pg_xact: flush WAL to the REDO point and publish them first.
     WALREP_RETURN_IF_ERROR(raw->xlog_->writer().Flush(Lsn(cp->redo)));

@@ -158,7 +158,10 @@ Status Server::Start() {
   xo.wal_buffers = static_cast<size_t>(settings->GetInt("wal_buffers")) * 8192;
   xo.wal_writer_delay = std::chrono::milliseconds(settings->GetInt("wal_writer_delay"));
   xo.full_page_writes = settings->GetBool("full_page_writes");
-  xo.wal_keep_bytes = static_cast<uint64_t>(settings->GetInt("wal_keep_size")) * 1024 * 1024;
+  xo.wal_keep_bytes = static_cast<uint64_t>(settings->GetInt("wal_keep_size")) << 20;
+  xo.min_wal_bytes = static_cast<uint64_t>(settings->GetInt("min_wal_size")) << 20;
+  xo.max_wal_bytes = static_cast<uint64_t>(settings->GetInt("max_wal_size")) << 20;
+  xo.checkpoint_completion_target = std::stod(settings->GetString("checkpoint_completion_target"));
   xo.log_checkpoints = settings->GetBool("log_checkpoints");
   eo.shared_buffers = static_cast<size_t>(settings->GetInt("shared_buffers"));
   eo.checksums = control.data_checksum_version != 0;
@@ -461,6 +464,12 @@ Status Server::Reload() {
   Status sst = LoadSsl(*applied, &ssl);
   if (!sst.ok()) WALREP_LOG("{}; SSL configuration was not reloaded", sst.message());
   SetLogMinMessages(applied->GetString("log_min_messages"));
+  if (engine_) {
+    engine_->xlog().SetWalSizes(static_cast<uint64_t>(applied->GetInt("wal_keep_size")) << 20,
+                                static_cast<uint64_t>(applied->GetInt("min_wal_size")) << 20,
+                                static_cast<uint64_t>(applied->GetInt("max_wal_size")) << 20,
+                                std::stod(applied->GetString("checkpoint_completion_target")));
+  }
   {
     MutexLock l(&mu_);
     settings_ = applied;

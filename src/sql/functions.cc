@@ -181,6 +181,17 @@ void RegisterBuiltinFunctions(Registry* r) {
   r->AddFunction(AnyTypeFunction("lower", 1, oid::kText, [](FunctionCall& c) -> Result<Value> {
     return TextV(ToLower(c.args[0].as_string()));
   }));
+  r->AddFunction(FixedFunction("repeat", {oid::kText, oid::kInt4}, oid::kText,
+                               [](FunctionCall& c) -> Result<Value> {
+                                 std::string s = c.args[0].as_string();
+                                 int64_t n = c.args[1].as_int();
+                                 if (n > 0 && s.size() * static_cast<size_t>(n) > (1u << 30) - 1) {
+                                   return Status::Sql("54000", "requested length too large");
+                                 }
+                                 std::string out;
+                                 for (int64_t i = 0; i < n; i++) out += s;
+                                 return TextV(out);
+                               }));
   r->AddFunction(AnyTypeFunction("length", 1, oid::kInt4, [](FunctionCall& c) -> Result<Value> {
     // Characters, not bytes: count UTF-8 lead bytes.
     int64_t n = 0;

@@ -2,8 +2,11 @@
 #include "walrep/storage/xlog.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <ctime>
 
@@ -227,28 +230,46 @@ Result<Lsn> XLog::Checkpoint(bool shutdown, const char* reason, Lsn* redo_out) {
   // Everything changed before the REDO point is flushed below; replay starts there.
   Lsn redo = writer_->SetRedoPointer();
   wal::CheckPoint cp = NewCheckPoint(control_, redo, opts_.full_page_writes);
-  if (hook_) WALREP_RETURN_IF_ERROR(hook_(&cp));
+  uint64_t buffers = 0;
+  if (hook_) WALREP_RETURN_IF_ERROR(hook_(&cp, &buffers));
   WALREP_ASSIGN_OR_RETURN(
       auto pos,
       writer_->Insert(wal::kRmXlog,
                       shutdown ? wal::kXlogCheckpointShutdown : wal::kXlogCheckpointOnline, 0,
                       wal::RecordBuilder().SetMainData(wal::EncodeCheckPoint(cp)).BuildBody()));
   WALREP_RETURN_IF_ERROR(writer_->Flush(pos.end));
+  Lsn prev_redo(control_.checkpoint_copy.redo);
   control_.checkpoint = pos.start.value();
   control_.checkpoint_copy = cp;
   if (shutdown) control_.state = static_cast<uint32_t>(DbState::kShutdowned);
   WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
-  WALREP_RETURN_IF_ERROR(RemoveOldSegments(redo));
+  if (redo > prev_redo) checkpoint_distance_ = redo.value() - prev_redo.value();
+  int removed = 0, recycled = 0;
+  WALREP_RETURN_IF_ERROR(RemoveOldSegments(redo, &removed, &recycled));
   if (opts_.log_checkpoints) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    WALREP_LOG("checkpoint complete: wrote 0 buffers (0.0%); total={:.3f} s; lsn={}, redo lsn={}",
-               secs, pos.start.ToString(), redo.ToString());
+    WALREP_LOG(
+        "checkpoint complete: wrote {} buffers ({:.1f}%); {} WAL file(s) removed, {} "
+        "recycled; total={:.3f} s; lsn={}, redo lsn={}",
+        buffers,
+        opts_.shared_buffers
+            ? 100.0 * static_cast<double>(buffers) / static_cast<double>(opts_.shared_buffers)
+            : 0.0,
+        removed, recycled, secs, pos.start.ToString(), redo.ToString());
   }
   if (redo_out) *redo_out = redo;
   return pos.start;
 }
 
-Status XLog::RemoveOldSegments(Lsn redo) {
+void XLog::SetWalSizes(uint64_t keep, uint64_t min, uint64_t max, double completion_target) {
+  MutexLock l(&mu_);
+  opts_.wal_keep_bytes = keep;
+  opts_.min_wal_bytes = min;
+  opts_.max_wal_bytes = max;
+  opts_.checkpoint_completion_target = completion_target;
+}
+
+Status XLog::RemoveOldSegments(Lsn redo, int* removed, int* recycled) {
   // Keep the segment holding the REDO point and wal_keep_size worth before it.
   uint64_t seg_size = wal::kDefaultSegSize;
   uint64_t keep_from =
@@ -258,14 +279,51 @@ Status XLog::RemoveOldSegments(Lsn redo) {
     if (slot_min.valid() && slot_min.value() < keep_from) keep_from = slot_min.value();
   }
   XLogSegNo oldest = wal::SegmentOf(Lsn(keep_from), seg_size);
+  // Recycle up to the segment the next checkpoint cycle is expected to reach (the last cycle's
+  // distance, spread by the completion target, plus 10%), within [min_wal_size, max_wal_size]
+  // from the REDO point: PostgreSQL's XLOGfileslop().
+  XLogSegNo redo_seg = wal::SegmentOf(redo, seg_size);
+  XLogSegNo min_seg = redo_seg + std::max<uint64_t>(opts_.min_wal_bytes / seg_size, 2) - 1;
+  XLogSegNo max_seg = redo_seg + std::max<uint64_t>(opts_.max_wal_bytes / seg_size, 2) - 1;
+  double distance =
+      (1.0 + opts_.checkpoint_completion_target) * static_cast<double>(checkpoint_distance_) * 1.10;
+  auto recycle_to = static_cast<XLogSegNo>(
+      std::ceil((static_cast<double>(redo.value()) + distance) / static_cast<double>(seg_size)));
+  recycle_to = std::clamp(recycle_to, min_seg, max_seg);
+  // Future segments start after the one being written; existing ones (preallocated or
+  // recycled earlier) are skipped.
+  XLogSegNo next_free = wal::SegmentOf(writer_ ? writer_->insert_lsn() : redo, seg_size) + 1;
   WALREP_ASSIGN_OR_RETURN(auto names, opts_.fs->ListDir(wal_dir()));
+  std::sort(names.begin(), names.end());
+  TimelineId tli = timeline();
+  bool renamed = false;
+  const std::string own_temp = "xlogtemp." + std::to_string(::getpid()) + ".";
   for (const auto& n : names) {
-    TimelineId tli;
-    XLogSegNo segno;
-    if (wal::ParseXLogFileName(n, seg_size, &tli, &segno) && segno < oldest) {
+    // Left by a preallocation of an earlier server process that a crash interrupted.
+    if (n.rfind("xlogtemp.", 0) == 0 && n.rfind(own_temp, 0) != 0) {
       WALREP_RETURN_IF_ERROR(opts_.fs->Remove(wal_dir() + "/" + n));
+      continue;
+    }
+    TimelineId seg_tli;
+    XLogSegNo segno;
+    if (!wal::ParseXLogFileName(n, seg_size, &seg_tli, &segno) || segno >= oldest) continue;
+    while (opts_.fs->Exists(wal_dir() + "/" + wal::XLogFileName(tli, next_free, seg_size))) {
+      next_free++;
+    }
+    if (writer_ && next_free <= recycle_to) {
+      // The old bytes stay until overwritten: readers stop at the first page or record that
+      // does not belong (page address, prev-link), as with PostgreSQL's recycled segments.
+      WALREP_RETURN_IF_ERROR(opts_.fs->Rename(
+          wal_dir() + "/" + n, wal_dir() + "/" + wal::XLogFileName(tli, next_free, seg_size)));
+      next_free++;
+      (*recycled)++;
+      renamed = true;
+    } else {
+      WALREP_RETURN_IF_ERROR(opts_.fs->Remove(wal_dir() + "/" + n));
+      (*removed)++;
     }
   }
+  if (renamed) WALREP_RETURN_IF_ERROR(opts_.fs->SyncDir(wal_dir()));
   return Status::OK();
 }
 
@@ -306,7 +364,8 @@ Status XLog::Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) {
   if (opts_.log_checkpoints) {
     WALREP_LOG("restartpoint complete: recovery restart point at {}", Lsn(cp.redo).ToString());
   }
-  return RemoveOldSegments(Lsn(cp.redo));
+  int removed = 0, recycled = 0;
+  return RemoveOldSegments(Lsn(cp.redo), &removed, &recycled);
 }
 
 Status XLog::ShutdownInRecovery() {

@@ -1,5 +1,6 @@
 // walrep: the server's WAL — PostgreSQL 15's pg_waldump reads what walrepd wrote, checkpoints,
 // segment switches and crash recovery after kill -9.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -111,6 +112,70 @@ TEST(WalTest, CheckpointerRunsWhenWalNearsMaxWalSize) {
   }
   EXPECT_TRUE(seen) << n.Log();
   EXPECT_EQ(n.SafePsql("select count(*) from filler"), "1500");
+}
+
+}  // namespace
+}  // namespace walrep::testing
+
+namespace walrep::testing {
+namespace {
+
+// Checkpoints recycle old segments into future ones within min_wal_size/max_wal_size, and the
+// stale bytes of a recycled segment are never read as WAL: not by crash recovery, not by a
+// standby, not by pg_waldump.
+TEST(WalTest, SegmentsAreRecycled) {
+  Node n("primary");
+  n.Init();
+  n.AppendConf("min_wal_size = 64MB");
+  n.AppendConf("max_wal_size = 128MB");
+  n.AppendConf("log_checkpoints = on");
+  n.Start();
+  ASSERT_EQ(n.SafePsql("create table big (id int primary key, pad text)"), "");
+  int rows = 0;
+  for (int round = 0; round < 8; round++) {
+    ASSERT_EQ(n.SafePsql(fmt::format("insert into big select g, repeat('x', 1000) from "
+                                     "generate_series({}, {}) g",
+                                     rows + 1, rows + 6000)),
+              "");
+    rows += 6000;
+    ASSERT_EQ(n.SafePsql("checkpoint"), "");
+  }
+  std::string log = n.Log();
+  int recycled = 0;
+  const std::regex recycled_re("(\\d+) recycled");
+  for (std::sregex_iterator it(log.begin(), log.end(), recycled_re), end; it != end; ++it) {
+    recycled += std::stoi((*it)[1]);
+  }
+  EXPECT_GT(recycled, 0) << log;
+  // Bounded by max_wal_size (8 segments) plus the segments in use.
+  EXPECT_LE(Segments(n.data_dir() + "/pg_wal").size(), 11u);
+  // More WAL goes into the recycled segments; a standby streams it from them.
+  Node standby("standby");
+  standby.InitStandby(n, {"-C", "-S", "recycle_test"});  // its slot keeps what it still needs
+  standby.Start();
+  ASSERT_EQ(n.SafePsql(fmt::format("insert into big select g, repeat('y', 1000) from "
+                                   "generate_series({}, {}) g",
+                                   rows + 1, rows + 12000)),
+            "");
+  rows += 12000;
+  ASSERT_TRUE(WaitForReplay(n, standby));
+  EXPECT_EQ(standby.SafePsql("select count(*), min(pad) < max(pad) from big"),
+            fmt::format("{}|t", rows));
+  // pg_waldump from the last checkpoint's REDO segment to the end of WAL.
+  std::string redo_file =
+      n.SafePsql("select pg_walfile_name(redo_lsn) from pg_control_checkpoint()");
+  std::string end_file = n.SafePsql("select pg_walfile_name(pg_current_wal_insert_lsn())");
+  CommandResult dump =
+      RunCommand({PgBin("pg_waldump"), "-p", n.data_dir() + "/pg_wal", redo_file, end_file});
+  EXPECT_NE(dump.out.find("CHECKPOINT_ONLINE"), std::string::npos);
+  EXPECT_NE(dump.out.find("COMMIT"), std::string::npos) << dump.err;
+  // Crash recovery stops at the true end of WAL, not in a recycled segment's old bytes.
+  n.Kill9();
+  n.Start();
+  EXPECT_EQ(n.SafePsql("select count(*), max(id) from big"), fmt::format("{}|{}", rows, rows));
+  ASSERT_EQ(n.SafePsql("insert into big values (0, 'after')"), "");
+  ASSERT_TRUE(WaitForReplay(n, standby));
+  EXPECT_EQ(standby.SafePsql("select count(*) from big"), std::to_string(rows + 1));
 }
 
 }  // namespace

@@ -31,6 +31,12 @@ struct XLogOptions {
   std::chrono::milliseconds wal_writer_delay{200};
   bool full_page_writes = true;
   uint64_t wal_keep_bytes = 0;  // wal_keep_size
+  // min_wal_size / max_wal_size: how many old segments a checkpoint recycles (renames into
+  // future segments instead of removing), as PostgreSQL's XLOGfileslop().
+  uint64_t min_wal_bytes = 80ull << 20;
+  uint64_t max_wal_bytes = 1024ull << 20;
+  double checkpoint_completion_target = 0.9;
+  size_t shared_buffers = 0;  // for the percentage log_checkpoints prints
   bool log_checkpoints = true;
   // Standby: replay what is in pg_wal, then stay in recovery (no writer; the startup thread
   // replays the rest as it arrives). The tail after the last valid record is kept, since the
@@ -82,7 +88,8 @@ class XLog {
 
   // Called by Checkpoint() after the REDO pointer is set and before the record is written:
   // flushes dirty pages and commit status, and fills next_xid / next_oid.
-  using CheckpointHook = std::function<Status(wal::CheckPoint*)>;
+  // Sets *buffers_written to the number of pages it wrote (for log_checkpoints).
+  using CheckpointHook = std::function<Status(wal::CheckPoint*, uint64_t* buffers_written)>;
   void SetCheckpointHook(CheckpointHook hook) EXCLUDES(mu_) {
     MutexLock l(&mu_);
     hook_ = std::move(hook);
@@ -94,6 +101,9 @@ class XLog {
     MutexLock l(&mu_);
     keep_hook_ = std::move(hook);
   }
+  // SIGHUP: wal_keep_size, min_wal_size, max_wal_size, checkpoint_completion_target.
+  void SetWalSizes(uint64_t keep, uint64_t min, uint64_t max, double completion_target)
+      EXCLUDES(mu_);
   // Writes a checkpoint record and updates pg_control; returns the record's LSN.
   // `redo_out`, when given, receives the checkpoint's REDO point.
   Result<Lsn> Checkpoint(bool shutdown, const char* reason, Lsn* redo_out = nullptr) EXCLUDES(mu_);
@@ -107,9 +117,12 @@ class XLog {
 
  private:
   explicit XLog(XLogOptions opts) : opts_(std::move(opts)) {}
-  Status RemoveOldSegments(Lsn redo) REQUIRES(mu_);
+  // Removes or recycles the segments before the one `redo` needs (and before wal_keep_size
+  // and the slots' needs); counts them.
+  Status RemoveOldSegments(Lsn redo, int* removed, int* recycled) REQUIRES(mu_);
 
-  const XLogOptions opts_;
+  XLogOptions opts_;                                  // the WAL sizes change at reload (under mu_)
+  uint64_t checkpoint_distance_ GUARDED_BY(mu_) = 0;  // bytes between the last two REDO points
   uint64_t sysid_ = 0;
   std::unique_ptr<wal::WalWriter> writer_;
   mutable Mutex mu_;
