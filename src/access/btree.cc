@@ -80,12 +80,28 @@ Status BtreeIndex::WritePage(BufferPool::Handle& h, const std::vector<Item>& ite
   for (const auto& it : items) {
     std::string raw;
     if (!leaf) Put<uint32_t>(&raw, it.child);
-    Put<uint32_t>(&raw, it.tid.block);
-    Put<uint16_t>(&raw, it.tid.off);
-    raw += it.key;
+    raw += EncodeLeafItem(it);
     if (p.AddItem(raw) == 0) return Status::Retry("page full");
   }
   return Status::OK();
+}
+
+std::string BtreeIndex::EncodeLeafItem(const Item& it) {
+  std::string raw;
+  Put<uint32_t>(&raw, it.tid.block);
+  Put<uint16_t>(&raw, it.tid.off);
+  raw += it.key;
+  return raw;
+}
+
+Status BtreeIndex::LogLeaf(BufferPool::Handle& h, uint8_t info, std::string data, bool removal) {
+  std::string horizon;
+  if (removal) {  // as in LogPages
+    TransactionId hz = env_->txm->OldestRunning() - 1;
+    horizon.assign(reinterpret_cast<const char*>(&hz), 4);
+  }
+  std::vector<PageChange> pages{{&h, std::move(data)}};
+  return LogPageChanges(*env_, kRmBtree, info, kInvalidXid, pages, horizon);
 }
 
 Status BtreeIndex::LogPages(std::vector<BufferPool::Handle*>& pages, bool removal) {
@@ -218,6 +234,7 @@ Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
   }
   std::vector<BufferPool::Handle> fresh;  // pages created by splits
   std::vector<BufferPool::Handle*> changed;
+  const Item entry{key, tid, 0};
   // Insert (key, tid) at the leaf, splitting upwards while pages overflow.
   Item pending{key, tid, 0};
   for (int depth = static_cast<int>(path.size()) - 1; depth >= 0; depth--) {
@@ -233,6 +250,10 @@ Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
     uint32_t level = Level(h.page());
     Status st = WritePage(h, items, leaf, right, level);
     changed.push_back(&h);
+    if (st.ok() && changed.size() == 1) {
+      // The leaf had room: a small logical record instead of the page.
+      return LogLeaf(h, kBtreeInsertLeaf, EncodeLeafItem(entry), false);
+    }
     if (st.ok()) break;
     if (st.code() != Status::Code::kRetry) return st;
     // Split: the upper half moves to a new right sibling.
@@ -309,18 +330,23 @@ Status BtreeIndex::RemoveEntries(const std::string& prefix, const std::set<Tuple
     h.LockExclusive();
     WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, true));
     std::vector<Item> kept;
+    std::string removed;  // u16 positions (0-based) of the removed entries
     bool past = false;
-    for (auto& it : items) {
+    for (size_t i = 0; i < items.size(); i++) {
+      Item& it = items[i];
       bool match = it.key.compare(0, prefix.size(), prefix) == 0;
       past |= !match && it.key > prefix;
-      if (!(match && dead.count(it.tid))) kept.push_back(std::move(it));
+      if (match && dead.count(it.tid)) {
+        Put<uint16_t>(&removed, static_cast<uint16_t>(i));
+      } else {
+        kept.push_back(std::move(it));
+      }
     }
     BlockNumber right = RightLink(h.page());
-    if (kept.size() != items.size()) {
+    if (!removed.empty()) {
       // The leaf stays (possibly empty): separators above remain valid lower bounds.
       WALREP_RETURN_IF_ERROR(WritePage(h, kept, true, right, 0));
-      std::vector<BufferPool::Handle*> one{&h};
-      WALREP_RETURN_IF_ERROR(LogPages(one, true));
+      WALREP_RETURN_IF_ERROR(LogLeaf(h, kBtreeDeleteItems, std::move(removed), true));
     }
     if (past) break;
     blk = right;
@@ -336,15 +362,19 @@ Status BtreeIndex::RemoveDead(const std::function<Result<bool>(TupleId)>& is_dea
     h.LockExclusive();
     WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, true));
     std::vector<Item> kept;
-    for (auto& it : items) {
-      WALREP_ASSIGN_OR_RETURN(bool dead, is_dead(it.tid));
-      if (!dead) kept.push_back(std::move(it));
+    std::string removed;
+    for (size_t i = 0; i < items.size(); i++) {
+      WALREP_ASSIGN_OR_RETURN(bool dead, is_dead(items[i].tid));
+      if (dead) {
+        Put<uint16_t>(&removed, static_cast<uint16_t>(i));
+      } else {
+        kept.push_back(std::move(items[i]));
+      }
     }
     BlockNumber right = RightLink(h.page());
-    if (kept.size() != items.size()) {
+    if (!removed.empty()) {
       WALREP_RETURN_IF_ERROR(WritePage(h, kept, true, right, 0));
-      std::vector<BufferPool::Handle*> one{&h};
-      WALREP_RETURN_IF_ERROR(LogPages(one, true));
+      WALREP_RETURN_IF_ERROR(LogLeaf(h, kBtreeDeleteItems, std::move(removed), true));
     }
     blk = right;
   }
@@ -373,7 +403,42 @@ Status BtreeRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
   }
   std::optional<MutexLock> l;
   if (env.index_lock && !rec.blocks.empty()) l.emplace(env.index_lock(rec.blocks[0].rnode));
-  return RestorePageImages(env, rec);
+  uint8_t info = rec.info & 0xF0;
+  if (info == kBtreePages) return RestorePageImages(env, rec);
+  if (rec.blocks.size() != 1) return Status::Corruption("B-tree leaf record without its leaf");
+  const wal::BlockRef& blk = rec.blocks[0];
+  if (blk.has_image && blk.apply_image) return RestorePageImages(env, rec);
+  env.pool->NoteBlock(blk.rnode, blk.block);
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env.pool->Read(blk.rnode, blk.block));
+  h.LockExclusive();
+  WALREP_ASSIGN_OR_RETURN(auto items, BtreeIndex::ReadItems(h, true));
+  const std::string& d = blk.data;
+  if (info == kBtreeInsertLeaf) {
+    if (d.size() < 6) return Status::Corruption("invalid B-tree insert record");
+    BtreeIndex::Item it{d.substr(6), TupleId{Get<uint32_t>(d.data()), Get<uint16_t>(d.data() + 4)},
+                        0};
+    auto pos = std::upper_bound(items.begin(), items.end(), it, [](const auto& a, const auto& b) {
+      return Compare(a.key, a.tid, b.key, b.tid) < 0;
+    });
+    items.insert(pos, std::move(it));
+  } else if (info == kBtreeDeleteItems) {
+    std::vector<bool> gone(items.size());
+    for (size_t i = 0; i + 2 <= d.size(); i += 2) {
+      uint16_t at = Get<uint16_t>(d.data() + i);
+      if (at < gone.size()) gone[at] = true;
+    }
+    std::vector<BtreeIndex::Item> kept;
+    for (size_t i = 0; i < items.size(); i++) {
+      if (!gone[i]) kept.push_back(std::move(items[i]));
+    }
+    items = std::move(kept);
+  } else {
+    return Status::Corruption(fmt::format("unknown B-tree record type {:#x}", info));
+  }
+  WALREP_RETURN_IF_ERROR(BtreeIndex::WritePage(h, items, true, RightLink(h.page()), 0));
+  h.page().set_lsn(rec.end_lsn);
+  h.MarkDirty();
+  return Status::OK();
 }
 
 BtreeIndex* IndexRegistry::Get(const RelFileNode& rel) {

@@ -67,50 +67,6 @@ std::string DeleteData(OffsetNumber off, const TupleHeader& h) {
   return data;
 }
 
-// One page of a change: the locked buffer and the redo data for it.
-struct PageChange {
-  BufferPool::Handle* buf;
-  std::string data;
-  bool will_init = false;
-};
-
-// WAL-logs changes already made to exclusively locked pages and stamps their LSNs.
-// Counterpart: XLogBeginInsert/XLogRegisterBuffer/XLogInsert + PageSetLSN.
-Status LogChange(HeapEnv& env, uint8_t info, TransactionId xid, std::vector<PageChange>& pages,
-                 const std::string& main_data = "") {
-  while (true) {
-    Lsn redo = env.wal->redo_pointer();
-    wal::RecordBuilder b;
-    for (size_t i = 0; i < pages.size(); i++) {
-      wal::BlockRef ref;
-      ref.id = static_cast<uint8_t>(i);
-      ref.rnode = pages[i].buf->rel();
-      ref.block = pages[i].buf->block();
-      ref.data = pages[i].data;
-      ref.will_init = pages[i].will_init;
-      Page p = pages[i].buf->page();
-      // A full-page image on the first change after a checkpoint protects against torn pages.
-      if (env.full_page_writes && !pages[i].will_init && p.lsn() <= redo) {
-        ref.has_image = true;
-        ref.apply_image = true;
-        ref.image.assign(p.data(), storage::kPageSize);
-      }
-      b.AddBlock(std::move(ref));
-    }
-    if (!main_data.empty()) b.SetMainData(main_data);
-    auto pos = env.wal->Insert(kRmHeap, info, xid, b.BuildBody(), redo);
-    if (!pos.ok()) {
-      if (pos.status().code() == Status::Code::kRetry) continue;  // a checkpoint began
-      return pos.TakeStatus();
-    }
-    for (auto& pc : pages) {
-      pc.buf->page().set_lsn(pos->end);
-      pc.buf->MarkDirty();
-    }
-    return Status::OK();
-  }
-}
-
 // Checks whether tx may modify the tuple; waits for a running modifier. On success the page is
 // locked exclusively and the header is returned.
 Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNode& rel,
@@ -162,6 +118,50 @@ Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNo
     }
     return std::optional<ModifyOutcome>(ModifyOutcome{ModifyOutcome::kDeleted, {}});
   }
+}
+
+}  // namespace
+
+Status LogPageChanges(HeapEnv& env, uint8_t rmid, uint8_t info, TransactionId xid,
+                      std::vector<PageChange>& pages, const std::string& main_data) {
+  while (true) {
+    Lsn redo = env.wal->redo_pointer();
+    wal::RecordBuilder b;
+    for (size_t i = 0; i < pages.size(); i++) {
+      wal::BlockRef ref;
+      ref.id = static_cast<uint8_t>(i);
+      ref.rnode = pages[i].buf->rel();
+      ref.block = pages[i].buf->block();
+      ref.data = pages[i].data;
+      ref.will_init = pages[i].will_init;
+      Page p = pages[i].buf->page();
+      // A full-page image on the first change after a checkpoint protects against torn pages.
+      if (env.full_page_writes && !pages[i].will_init && p.lsn() <= redo) {
+        ref.has_image = true;
+        ref.apply_image = true;
+        ref.image.assign(p.data(), storage::kPageSize);
+      }
+      b.AddBlock(std::move(ref));
+    }
+    if (!main_data.empty()) b.SetMainData(main_data);
+    auto pos = env.wal->Insert(rmid, info, xid, b.BuildBody(), redo);
+    if (!pos.ok()) {
+      if (pos.status().code() == Status::Code::kRetry) continue;  // a checkpoint began
+      return pos.TakeStatus();
+    }
+    for (auto& pc : pages) {
+      pc.buf->page().set_lsn(pos->end);
+      pc.buf->MarkDirty();
+    }
+    return Status::OK();
+  }
+}
+
+namespace {
+
+Status LogChange(HeapEnv& env, uint8_t info, TransactionId xid, std::vector<PageChange>& pages,
+                 const std::string& main_data = "") {
+  return LogPageChanges(env, kRmHeap, info, xid, pages, main_data);
 }
 
 }  // namespace

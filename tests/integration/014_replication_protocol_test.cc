@@ -166,7 +166,7 @@ void ReceiveAndCompare(bool with_slot) {
   n.SafePsql(
       "INSERT INTO t SELECT g, "
       "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' || g FROM generate_series(1, 20000) g");
+      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx' || g FROM generate_series(1, 100000) g");
   std::string last = n.Query("SELECT pg_walfile_name(pg_switch_wal())");
   bool complete = WaitUntil([&] { return std::filesystem::exists(out.path() + "/" + last); }, 60);
   if (with_slot) {

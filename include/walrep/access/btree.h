@@ -5,12 +5,14 @@
 // order and entries are unique. Page 0 is the meta page (root block); other pages are slotted
 // pages whose items are kept sorted, with a 16-byte special area: right sibling (u32), level
 // (u32, 0 = leaf), flags (u32), unused (u32). Internal items are (separator key, child block).
-// Every change WAL-logs full images of the pages it modified (resource manager 129), so redo is
-// a page restore and splits are atomic. One mutex per index serialises writers and readers of
-// that index; scans copy matching entries out before returning them.
-// Entries are never removed: a scan returns tids whose heap tuples may be dead, and callers check
-// visibility in the heap (VACUUM of index entries is future work).
-// Thread safety: thread-safe.
+// WAL (resource manager 129): an insert into a leaf that has room logs the entry (INSERT_LEAF),
+// the removal of dead entries logs their offsets (DELETE_ITEMS) — each with a full-page image
+// instead on the page's first change after a checkpoint — and splits, builds and meta-page
+// changes log full images of every page they modified, so a split is one atomic record. One mutex
+// per index serialises writers and readers of that index; scans copy matching entries out before
+// returning them. Entries are never removed: a scan returns tids whose heap tuples may be dead, and
+// callers check visibility in the heap (VACUUM of index entries is future work). Thread safety:
+// thread-safe.
 #pragma once
 
 #include <functional>
@@ -24,8 +26,10 @@
 
 namespace walrep::access {
 
-constexpr uint8_t kRmBtree = 129;      // walrep B-tree resource manager
-constexpr uint8_t kBtreePages = 0x00;  // full images of every changed page
+constexpr uint8_t kRmBtree = 129;            // walrep B-tree resource manager
+constexpr uint8_t kBtreePages = 0x00;        // full images of every changed page
+constexpr uint8_t kBtreeInsertLeaf = 0x10;   // one entry added to a leaf that did not split
+constexpr uint8_t kBtreeDeleteItems = 0x20;  // entries removed from a leaf (dead tuples)
 
 class BtreeIndex {
  public:
@@ -56,9 +60,16 @@ class BtreeIndex {
     TupleId tid;            // leaf
     BlockNumber child = 0;  // internal
   };
-  Result<std::vector<Item>> ReadItems(storage::BufferPool::Handle& h, bool leaf);
-  Status WritePage(storage::BufferPool::Handle& h, const std::vector<Item>& items, bool leaf,
-                   BlockNumber right, uint32_t level);
+  friend Status BtreeRedo(HeapEnv& env, const wal::DecodedRecord& rec);
+  static Result<std::vector<Item>> ReadItems(storage::BufferPool::Handle& h, bool leaf);
+  // Rewrites the page with `items` in order (so redo that rewrites it the same way produces
+  // the same bytes).
+  static Status WritePage(storage::BufferPool::Handle& h, const std::vector<Item>& items, bool leaf,
+                          BlockNumber right, uint32_t level);
+  static std::string EncodeLeafItem(const Item& it);
+  // Logs one leaf change as a logical record (`data` for redo); `removal` adds the conflict
+  // horizon.
+  Status LogLeaf(storage::BufferPool::Handle& h, uint8_t info, std::string data, bool removal);
   // `removal`: the pages lost entries (the record carries the hot-standby conflict horizon).
   Status LogPages(std::vector<storage::BufferPool::Handle*>& pages, bool removal = false);
   Result<BlockNumber> FindLeaf(const std::string& lo);  // the leaf where keys >= lo start

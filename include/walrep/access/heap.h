@@ -102,6 +102,18 @@ struct TxnContext {
 
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm);
 
+// One page of a change: the exclusively locked buffer and the redo data for it.
+struct PageChange {
+  storage::BufferPool::Handle* buf;
+  std::string data;
+  bool will_init = false;  // the record initialises the page (no image needed)
+};
+// WAL-logs changes already made to the pages as one record of resource manager `rmid`, with a
+// full-page image of each page changed for the first time since the last checkpoint, and
+// stamps their LSNs. Counterpart: XLogBeginInsert/XLogRegisterBuffer/XLogInsert + PageSetLSN.
+Status LogPageChanges(HeapEnv& env, uint8_t rmid, uint8_t info, TransactionId xid,
+                      std::vector<PageChange>& pages, const std::string& main_data = "");
+
 Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
                            std::string_view row, uint16_t infomask = 0);
 
