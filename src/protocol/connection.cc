@@ -74,7 +74,13 @@ Status Connection::Fill() {
         return Status::IOError(
             fmt::format("could not receive data from client: {}", std::strerror(errno)));
       }
-      if (nfds == 2 && (fds[1].revents & POLLIN)) return Status::Shutdown("interrupted");
+      if (nfds == 2 && (fds[1].revents & POLLIN)) {
+        // The wake-up is consumed here; the caller reads the flags it stands for.
+        uint64_t v;
+        while (::read(interrupt_fd_, &v, sizeof(v)) > 0) {
+        }
+        return Status::Shutdown("interrupted");
+      }
       if (!(fds[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     }
     ssize_t n;

@@ -368,7 +368,7 @@ Status WalSender::FinishAtShutdown(Lsn sent, TimelineId tli) {
     auto msg = s_.conn->ReadMessage(CopyMessageLimit);
     if (!msg.ok()) {
       if (msg.status().code() == Status::Code::kShutdown) {
-        s_.check_interrupts().IgnoreError();  // drains the eventfd; we are stopping anyway
+        // A wake-up (the connection consumed it); we are stopping anyway.
         continue;
       }
       break;

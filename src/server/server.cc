@@ -25,6 +25,12 @@ void BackendInfo::Interrupt() {
   }
 }
 
+void BackendInfo::ClearInterrupt() {
+  uint64_t v;
+  while (::read(interrupt_fd, &v, sizeof(v)) > 0) {
+  }
+}
+
 Server::Server(ServerOptions opts)
     : opts_(std::move(opts)), fs_(opts_.fs ? opts_.fs : io::DefaultFileSystem()) {
   roles_ = std::make_unique<RoleStore>(fs_, opts_.data_dir + "/global/walrep_roles");

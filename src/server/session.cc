@@ -80,12 +80,6 @@ std::vector<std::string> SplitOptions(const std::string& s) {
   return out;
 }
 
-void DrainEventFd(int fd) {
-  uint64_t v;
-  while (::read(fd, &v, sizeof(v)) > 0) {
-  }
-}
-
 }  // namespace
 
 Session::Session(Server* server, int fd, bool local, const sockaddr_storage& peer)
@@ -528,7 +522,6 @@ Status Session::QueryLoop() {
     if (!msg.ok()) {
       Status st = msg.TakeStatus();
       if (st.code() == Status::Code::kShutdown) {  // interrupted while idle
-        DrainEventFd(backend_->interrupt_fd);
         if (backend_->terminate_requested.load(std::memory_order_acquire)) {
           return Fatal("57P01", "terminating connection due to administrator command");
         }
@@ -783,7 +776,6 @@ Result<std::string> Session::RunCopyIn(sql::CopyIn& sink) {
     if (!msg.ok()) {
       Status st = msg.TakeStatus();
       if (st.code() == Status::Code::kShutdown) {
-        DrainEventFd(backend_->interrupt_fd);
         if (backend_->terminate_requested.load()) {
           return Fatal("57P01", "terminating connection due to administrator command");
         }
@@ -1081,7 +1073,7 @@ Status Session::WaitForSyncRep(Lsn commit_end) {
       "the standby.";
   bool terminated = false;
   Status st = sr.Wait(commit_end, wait_level, [&]() -> Status {
-    DrainEventFd(backend_->interrupt_fd);
+    backend_->ClearInterrupt();
     if (backend_->terminate_requested.load(std::memory_order_acquire)) {
       terminated = true;
       return Status::Shutdown("terminate");
@@ -1125,7 +1117,6 @@ Status Session::WaitForSyncRep(Lsn commit_end) {
 }
 
 Status Session::CheckInterrupts() {
-  DrainEventFd(backend_->interrupt_fd);
   if (backend_->terminate_requested.load(std::memory_order_acquire)) {
     return Fatal("57P01", "terminating connection due to administrator command");
   }
@@ -1148,7 +1139,7 @@ void Session::InterruptibleSleep(int64_t micros) {
   }
   pollfd p{backend_->interrupt_fd, POLLIN, 0};
   int ms = static_cast<int>(std::min<int64_t>((micros + 999) / 1000, 1000000));
-  ::poll(&p, 1, ms);
+  if (::poll(&p, 1, ms) > 0 && (p.revents & POLLIN)) backend_->ClearInterrupt();
 }
 
 }  // namespace walrep::server

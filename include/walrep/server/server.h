@@ -79,7 +79,11 @@ struct BackendInfo {
   bool superuser GUARDED_BY(mu) = false;
   bool authenticated GUARDED_BY(mu) = false;
 
-  void Interrupt();  // wakes the session's reads and sleeps
+  // Wakes the session's reads and sleeps. The eventfd is only a wake-up: whoever a poll wakes
+  // drains it (protocol::Connection, InterruptibleSleep), and checks read the atomic flags
+  // above, so checking for interrupts on the statement path costs no system call.
+  void Interrupt();
+  void ClearInterrupt();
 };
 
 class Server {
