@@ -102,8 +102,32 @@ int TableDef::column_index(const std::string& col) const {
 }
 
 Status Catalog::EnsureSystemRelations() {
-  for (const auto& rel : {kClassRel, kAttributeRel}) {
+  for (const auto& rel : {kClassRel, kAttributeRel, kAuthIdRel}) {
     if (!engine_->smgr().Exists(rel)) WALREP_RETURN_IF_ERROR(engine_->smgr().Create(rel));
+  }
+  return Status::OK();
+}
+
+Result<std::vector<std::pair<access::TupleId, access::Fields>>> Catalog::ReadRoleRows(
+    access::TxnContext& tx) {
+  std::vector<std::pair<access::TupleId, access::Fields>> rows;
+  WALREP_RETURN_IF_ERROR(access::ForEachRow(
+      engine_->env(), kAuthIdRel, tx, [&](access::TupleId tid, std::string& row) -> Status {
+        WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(row));
+        rows.emplace_back(tid, std::move(f));
+        return Status::OK();
+      }));
+  return rows;
+}
+
+Status Catalog::InsertRoleRow(access::TxnContext& tx, const access::Fields& row) {
+  return access::HeapInsert(engine_->env(), kAuthIdRel, tx, access::EncodeFields(row)).status();
+}
+
+Status Catalog::DeleteRoleRow(access::TxnContext& tx, access::TupleId tid) {
+  WALREP_ASSIGN_OR_RETURN(auto out, access::HeapDelete(engine_->env(), kAuthIdRel, tx, tid));
+  if (out.kind != access::ModifyOutcome::kOk && out.kind != access::ModifyOutcome::kSelfModified) {
+    return Status::Sql("40001", "could not serialize access due to concurrent update of a role");
   }
   return Status::OK();
 }
@@ -207,7 +231,7 @@ Status Catalog::InsertRows(access::TxnContext& tx, const TableDef& def) {
 }
 
 Status Catalog::DeleteRows(access::TxnContext& tx, uint32_t oid) {
-  for (const auto& rel : {kClassRel, kAttributeRel}) {
+  for (const auto& rel : {kClassRel, kAttributeRel, kAuthIdRel}) {
     std::vector<access::TupleId> victims;
     WALREP_RETURN_IF_ERROR(access::ForEachRow(
         engine_->env(), rel, tx, [&](access::TupleId tid, std::string& row) -> Status {

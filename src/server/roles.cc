@@ -89,12 +89,88 @@ Result<std::map<std::string, sql::RoleInfo>> RoleStore::Deserialize(const std::s
   return roles;
 }
 
-Status RoleStore::Load() {
-  WALREP_ASSIGN_OR_RETURN(std::string text, fs_->ReadFile(path_));
+namespace {
+
+access::Fields EncodeRole(const sql::RoleInfo& r) {
+  std::string settings;
+  for (const auto& [k, v] : r.settings) {
+    if (!settings.empty()) settings += '\x1f';
+    settings += k + "=" + v;
+  }
+  auto b = [](bool v) { return std::string(v ? "t" : "f"); };
+  return access::Fields{
+      r.name,        b(r.login),      b(r.superuser), b(r.replication),
+      b(r.createdb), b(r.createrole), b(r.inherit),   std::to_string(r.connection_limit),
+      r.password,    settings};
+}
+
+Result<sql::RoleInfo> DecodeRole(const access::Fields& f) {
+  if (f.size() != 10) return Status::Corruption("invalid walrep_authid row");
+  auto s = [&](size_t i) { return f[i].value_or(""); };
+  sql::RoleInfo r;
+  r.name = s(0);
+  r.login = s(1) == "t";
+  r.superuser = s(2) == "t";
+  r.replication = s(3) == "t";
+  r.createdb = s(4) == "t";
+  r.createrole = s(5) == "t";
+  r.inherit = s(6) == "t";
+  r.connection_limit = std::atoi(s(7).c_str());
+  r.password = s(8);
+  std::string settings = s(9);
+  size_t p = 0;
+  while (p < settings.size()) {
+    size_t e = settings.find('\x1f', p);
+    std::string kv = settings.substr(p, e == std::string::npos ? std::string::npos : e - p);
+    p = e == std::string::npos ? settings.size() : e + 1;
+    size_t eq = kv.find('=');
+    if (eq != std::string::npos) r.settings[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return r;
+}
+
+}  // namespace
+
+Status RoleStore::Attach(access::Engine* engine, catalog::Catalog* catalog, bool writable) {
+  engine_ = engine;
+  catalog_ = catalog;
+  if (!writable || !fs_->Exists(legacy_path_)) return Status::OK();
+  WALREP_ASSIGN_OR_RETURN(std::string text, fs_->ReadFile(legacy_path_));
   WALREP_ASSIGN_OR_RETURN(auto roles, Deserialize(text));
-  MutexLock l(&mu_);
-  roles_ = std::move(roles);
-  return Status::OK();
+  access::TransactionManager& txm = engine_->txm();
+  access::TxnContext tx;
+  tx.snapshot = txm.TakeSnapshot();
+  tx.ensure_xid = [&] {
+    if (tx.xid == access::kInvalidXid) tx.xid = txm.Assign();
+    return tx.xid;
+  };
+  for (const auto& [name, role] : roles) {
+    WALREP_ASSIGN_OR_RETURN(auto existing, FindRow(tx, name));
+    if (!existing) WALREP_RETURN_IF_ERROR(Write(tx, nullptr, role));
+  }
+  if (tx.xid != access::kInvalidXid) {
+    WALREP_RETURN_IF_ERROR(txm.Commit(tx.xid, /*flush=*/true).status());
+  }
+  // The roles are durable in the catalog: the file goes.
+  WALREP_RETURN_IF_ERROR(fs_->Remove(legacy_path_));
+  return fs_->SyncDir(legacy_path_.substr(0, legacy_path_.rfind('/')));
+}
+
+Result<std::optional<RoleStore::Row>> RoleStore::FindRow(access::TxnContext& tx,
+                                                         const std::string& name) const {
+  if (!catalog_) return std::optional<Row>();
+  WALREP_ASSIGN_OR_RETURN(auto rows, catalog_->ReadRoleRows(tx));
+  for (auto& [tid, f] : rows) {
+    if (f.empty() || f[0].value_or("") != name) continue;
+    WALREP_ASSIGN_OR_RETURN(sql::RoleInfo r, DecodeRole(f));
+    return std::optional<Row>(Row{tid, std::move(r)});
+  }
+  return std::optional<Row>();
+}
+
+Status RoleStore::Write(access::TxnContext& tx, const Row* old, const sql::RoleInfo& role) {
+  if (old) WALREP_RETURN_IF_ERROR(catalog_->DeleteRoleRow(tx, old->tid));
+  return catalog_->InsertRoleRow(tx, EncodeRole(role));
 }
 
 Status RoleStore::Initialize(io::FileSystem* fs, const std::string& path,
@@ -128,80 +204,65 @@ void RoleStore::Apply(sql::RoleInfo* r, const sql::RoleOptions& o, const std::st
   }
 }
 
-Status RoleStore::CreateRole(const std::string& name, const sql::RoleOptions& opts,
-                             const std::string& encryption) {
+Status RoleStore::CreateRole(access::TxnContext& tx, const std::string& name,
+                             const sql::RoleOptions& opts, const std::string& encryption) {
   WALREP_RETURN_IF_ERROR(ValidName(name));
-  MutexLock l(&mu_);
-  if (roles_.count(name)) {
-    return Status::Sql("42710", fmt::format("role \"{}\" already exists", name));
-  }
+  WALREP_ASSIGN_OR_RETURN(auto existing, FindRow(tx, name));
+  if (existing) return Status::Sql("42710", fmt::format("role \"{}\" already exists", name));
   sql::RoleInfo r;
   r.name = name;
   Apply(&r, opts, encryption);
-  auto saved = roles_;
-  roles_[name] = r;
-  Status st = SaveLocked();
-  if (!st.ok()) roles_ = std::move(saved);
-  return st;
+  return Write(tx, nullptr, r);
 }
 
-Status RoleStore::AlterRole(const std::string& name, const sql::RoleOptions& opts,
-                            const std::string& encryption) {
-  MutexLock l(&mu_);
-  auto it = roles_.find(name);
-  if (it == roles_.end()) {
-    return Status::Sql("42704", fmt::format("role \"{}\" does not exist", name));
-  }
-  auto saved = roles_;
-  Apply(&it->second, opts, encryption);
-  Status st = SaveLocked();
-  if (!st.ok()) roles_ = std::move(saved);
-  return st;
+Status RoleStore::AlterRole(access::TxnContext& tx, const std::string& name,
+                            const sql::RoleOptions& opts, const std::string& encryption) {
+  WALREP_ASSIGN_OR_RETURN(auto row, FindRow(tx, name));
+  if (!row) return Status::Sql("42704", fmt::format("role \"{}\" does not exist", name));
+  sql::RoleInfo r = row->role;
+  Apply(&r, opts, encryption);
+  return Write(tx, &*row, r);
 }
 
-Status RoleStore::DropRole(const std::string& name) {
-  MutexLock l(&mu_);
-  auto it = roles_.find(name);
-  if (it == roles_.end()) {
-    return Status::Sql("42704", fmt::format("role \"{}\" does not exist", name));
-  }
-  auto saved = roles_;
-  roles_.erase(it);
-  Status st = SaveLocked();
-  if (!st.ok()) roles_ = std::move(saved);
-  return st;
+Status RoleStore::DropRole(access::TxnContext& tx, const std::string& name) {
+  WALREP_ASSIGN_OR_RETURN(auto row, FindRow(tx, name));
+  if (!row) return Status::Sql("42704", fmt::format("role \"{}\" does not exist", name));
+  return catalog_->DeleteRoleRow(tx, row->tid);
+}
+
+Result<std::optional<sql::RoleInfo>> RoleStore::Find(access::TxnContext& tx,
+                                                     const std::string& name) {
+  WALREP_ASSIGN_OR_RETURN(auto row, FindRow(tx, name));
+  if (!row) return std::optional<sql::RoleInfo>();
+  return std::optional<sql::RoleInfo>(std::move(row->role));
 }
 
 std::optional<sql::RoleInfo> RoleStore::Find(const std::string& name) const {
-  MutexLock l(&mu_);
-  auto it = roles_.find(name);
-  if (it == roles_.end()) return std::nullopt;
-  return it->second;
+  if (!catalog_) return std::nullopt;
+  access::TxnContext tx;
+  tx.snapshot = engine_->txm().TakeSnapshot();
+  auto row = FindRow(tx, name);
+  if (!row.ok() || !*row) return std::nullopt;
+  return (*row)->role;
 }
 
-Status RoleStore::SaveLocked() { return fs_->WriteFileDurably(path_, Serialize(roles_)); }
-
-Status RoleStore::SetRoleSetting(const std::string& role, const std::string& setting,
+Status RoleStore::SetRoleSetting(access::TxnContext& tx, const std::string& role,
+                                 const std::string& setting,
                                  const std::optional<std::string>& value) {
   if (value && value->find_first_of("\t\n\r\x1f") != std::string::npos) {
     return Status::Sql("22023", fmt::format("invalid value for parameter \"{}\"", setting));
   }
-  MutexLock l(&mu_);
-  auto it = roles_.find(role);
-  if (it == roles_.end()) {
-    return Status::Sql("42704", fmt::format("role \"{}\" does not exist", role));
-  }
-  auto before = it->second.settings;
+  WALREP_ASSIGN_OR_RETURN(auto row, FindRow(tx, role));
+  if (!row) return Status::Sql("42704", fmt::format("role \"{}\" does not exist", role));
+  sql::RoleInfo r = row->role;
   if (setting.empty()) {
-    it->second.settings.clear();
+    r.settings.clear();
   } else if (value) {
-    it->second.settings[setting] = *value;
+    r.settings[setting] = *value;
   } else {
-    it->second.settings.erase(setting);
+    r.settings.erase(setting);
   }
-  Status st = SaveLocked();
-  if (!st.ok()) it->second.settings = before;
-  return st;
+  return Write(tx, &*row, r);
 }
 
 }  // namespace walrep::server

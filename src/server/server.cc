@@ -117,7 +117,6 @@ Status Server::Start() {
   WALREP_RETURN_IF_ERROR(LoadHba(&hba));
   std::shared_ptr<SSL_CTX> ssl;
   WALREP_RETURN_IF_ERROR(LoadSsl(*settings, &ssl));
-  WALREP_RETURN_IF_ERROR(roles_->Load());
   WALREP_ASSIGN_OR_RETURN(storage::ControlFileData control,
                           storage::ReadControlFile(fs_, opts_.data_dir));
   mock_nonce_.assign(reinterpret_cast<const char*>(control.mock_authentication_nonce),
@@ -249,11 +248,13 @@ Status Server::Start() {
   // A standby's catalog arrives through replay, like any data.
   if (!standby_) {
     WALREP_RETURN_IF_ERROR(catalog_->EnsureSystemRelations());
+    WALREP_RETURN_IF_ERROR(roles_->Attach(engine_.get(), catalog_.get(), /*writable=*/true));
     // Files left by transactions a crash cut short (created, never committed) or dropped by
     // commits whose removal a crash interrupted.
     WALREP_ASSIGN_OR_RETURN(size_t removed, catalog_->RemoveUnreferencedFiles());
     if (removed) WALREP_LOG("removed {} unreferenced relation files", removed);
   }
+  if (standby_) WALREP_RETURN_IF_ERROR(roles_->Attach(engine_.get(), catalog_.get(), false));
   db_.engine = engine_.get();
   db_.catalog = catalog_.get();
   WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));

@@ -742,9 +742,10 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       std::string tag = c->stmt_type == PG_QUERY__ROLE_STMT_TYPE__ROLESTMT_USER    ? "CREATE ROLE"
                         : c->stmt_type == PG_QUERY__ROLE_STMT_TYPE__ROLESTMT_GROUP ? "CREATE ROLE"
                                                                                    : "CREATE ROLE";
-      p->run = [name, opts, tag](Executor&, EvalState& st) -> Result<ExecResult> {
+      p->run = [name, opts, tag](Executor& e, EvalState& st) -> Result<ExecResult> {
         WALREP_RETURN_IF_ERROR(st.ctx->roles().CreateRole(
-            name, opts, st.ctx->settings().Get("password_encryption").value_or("scram-sha-256")));
+            e.txn(), name, opts,
+            st.ctx->settings().Get("password_encryption").value_or("scram-sha-256")));
         return TagOnly(tag);
       };
       return p;
@@ -753,12 +754,13 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       const auto* a = node->alter_role_stmt;
       auto spec = a->role;
       WALREP_ASSIGN_OR_RETURN(RoleOptions opts, ParseRoleOptions(a->options, a->n_options));
-      p->run = [spec, opts](Executor&, EvalState& st) -> Result<ExecResult> {
+      p->run = [spec, opts](Executor& e, EvalState& st) -> Result<ExecResult> {
         std::string name = spec->roletype == PG_QUERY__ROLE_SPEC_TYPE__ROLESPEC_CSTRING
                                ? spec->rolename
                                : st.ctx->current_user();
         WALREP_RETURN_IF_ERROR(st.ctx->roles().AlterRole(
-            name, opts, st.ctx->settings().Get("password_encryption").value_or("scram-sha-256")));
+            e.txn(), name, opts,
+            st.ctx->settings().Get("password_encryption").value_or("scram-sha-256")));
         return TagOnly("ALTER ROLE");
       };
       return p;
@@ -795,14 +797,14 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       } else if (v->kind != PG_QUERY__VARIABLE_SET_KIND__VAR_RESET_ALL) {
         return Status::NotSupported("this form of ALTER ROLE ... SET is not supported");
       }
-      p->run = [spec, name, value](Executor&, EvalState& st) -> Result<ExecResult> {
+      p->run = [spec, name, value](Executor& e, EvalState& st) -> Result<ExecResult> {
         std::string role = spec->roletype == PG_QUERY__ROLE_SPEC_TYPE__ROLESPEC_CSTRING
                                ? spec->rolename
                                : st.ctx->current_user();
         if (!st.ctx->is_superuser() && role != st.ctx->current_user()) {
           return Status::Sql("42501", "permission denied to set parameter for role");
         }
-        WALREP_RETURN_IF_ERROR(st.ctx->roles().SetRoleSetting(role, name, value));
+        WALREP_RETURN_IF_ERROR(st.ctx->roles().SetRoleSetting(e.txn(), role, name, value));
         return TagOnly("ALTER ROLE");
       };
       return p;
@@ -812,9 +814,10 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       std::vector<std::string> names;
       for (size_t i = 0; i < d->n_roles; i++) names.push_back(d->roles[i]->role_spec->rolename);
       bool missing_ok = d->missing_ok;
-      p->run = [names, missing_ok](Executor&, EvalState& st) -> Result<ExecResult> {
+      p->run = [names, missing_ok](Executor& e, EvalState& st) -> Result<ExecResult> {
         for (const auto& n : names) {
-          if (!st.ctx->roles().Find(n)) {
+          WALREP_ASSIGN_OR_RETURN(auto role, st.ctx->roles().Find(e.txn(), n));
+          if (!role) {
             if (missing_ok) {
               st.ctx->AddNotice("NOTICE", "00000",
                                 fmt::format("role \"{}\" does not exist, skipping", n));
@@ -828,7 +831,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
           if (n == st.ctx->session_user()) {
             return Status::Sql("55006", "session user cannot be dropped");
           }
-          WALREP_RETURN_IF_ERROR(st.ctx->roles().DropRole(n));
+          WALREP_RETURN_IF_ERROR(st.ctx->roles().DropRole(e.txn(), n));
         }
         return TagOnly("DROP ROLE");
       };

@@ -506,5 +506,36 @@ TEST(StreamingTest, RestartsAndKill9Converge) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
+// Roles are catalog rows: CREATE/ALTER/DROP ROLE reach a running standby, follow their
+// transaction, and survive kill -9.
+TEST(StreamingTest, RolesReplicate) {
+  Node primary("primary");
+  primary.Init();
+  primary.Start();
+  Node standby("standby");
+  standby.InitStandby(primary);
+  standby.Start();
+  ASSERT_EQ(primary.SafePsql("create role app login; alter role app set work_mem = '8MB'"), "");
+  ASSERT_EQ(primary.SafePsql("begin; create role ghost login; rollback"), "");
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  EXPECT_EQ(standby.Query("select current_user", "user=app"), "app");
+  EXPECT_EQ(standby.Query("show work_mem", "user=app"), "8MB");
+  EXPECT_NE(standby.Query("select 1", "user=ghost").find("role \"ghost\" does not exist"),
+            std::string::npos);
+  ASSERT_EQ(primary.SafePsql("alter role app nologin; create role later login"), "");
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  EXPECT_NE(standby.Query("select 1", "user=app").find("role \"app\" is not permitted to log in"),
+            std::string::npos);
+  EXPECT_EQ(standby.Query("select current_user", "user=later"), "later");
+  EXPECT_NE(standby.Query("create role x", "user=later").find("read-only transaction"),
+            std::string::npos);
+  primary.Kill9();
+  primary.Start();
+  EXPECT_EQ(primary.Query("select current_user", "user=later"), "later");
+  ASSERT_EQ(primary.SafePsql("drop role later"), "");
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  EXPECT_NE(standby.Query("select 1", "user=later").find("does not exist"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace walrep::testing

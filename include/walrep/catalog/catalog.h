@@ -24,6 +24,9 @@ namespace walrep::catalog {
 constexpr uint32_t kDatabaseOid = 5;
 inline const wal::RelFileNode kClassRel{1663, kDatabaseOid, 1259};
 inline const wal::RelFileNode kAttributeRel{1663, kDatabaseOid, 1249};
+// Roles, shared by the cluster like PostgreSQL's pg_authid (global/1260); the server's role
+// store encodes their rows.
+inline const wal::RelFileNode kAuthIdRel{1664, 0, 1260};
 
 struct ColumnDef {
   std::string name;
@@ -69,6 +72,11 @@ class Catalog {
 
   // Creates the catalog relation files when they do not exist yet.
   Status EnsureSystemRelations();
+  // walrep_authid rows visible to tx, and their changes (as part of tx).
+  Result<std::vector<std::pair<access::TupleId, access::Fields>>> ReadRoleRows(
+      access::TxnContext& tx);
+  Status InsertRoleRow(access::TxnContext& tx, const access::Fields& row);
+  Status DeleteRoleRow(access::TxnContext& tx, access::TupleId tid);
   // At startup, before any transaction: removes relation files that no committed catalog row
   // names (left by crashed transactions). Returns how many.
   Result<size_t> RemoveUnreferencedFiles();

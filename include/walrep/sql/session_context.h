@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "walrep/access/heap.h"
 #include "walrep/common/guc.h"
 #include "walrep/common/lsn.h"
 #include "walrep/common/status.h"
@@ -39,15 +40,20 @@ struct RoleInfo {
 class RoleManager {
  public:
   virtual ~RoleManager() = default;
-  // `encryption` is password_encryption; a given password that is already a verifier is kept.
-  virtual Status CreateRole(const std::string& name, const RoleOptions& opts,
-                            const std::string& encryption) = 0;
-  virtual Status AlterRole(const std::string& name, const RoleOptions& opts,
+  // Changes are part of `tx` (PostgreSQL's roles are transactional too). `encryption` is
+  // password_encryption; a given password that is already a verifier is kept.
+  virtual Status CreateRole(access::TxnContext& tx, const std::string& name,
+                            const RoleOptions& opts, const std::string& encryption) = 0;
+  virtual Status AlterRole(access::TxnContext& tx, const std::string& name, const RoleOptions& opts,
                            const std::string& encryption) = 0;
-  virtual Status DropRole(const std::string& name) = 0;
+  virtual Status DropRole(access::TxnContext& tx, const std::string& name) = 0;
   // ALTER ROLE name SET setting = value (value) / RESET setting (nullopt) / RESET ALL ("").
-  virtual Status SetRoleSetting(const std::string& role, const std::string& setting,
+  virtual Status SetRoleSetting(access::TxnContext& tx, const std::string& role,
+                                const std::string& setting,
                                 const std::optional<std::string>& value) = 0;
+  // The role as `tx` sees it.
+  virtual Result<std::optional<RoleInfo>> Find(access::TxnContext& tx, const std::string& name) = 0;
+  // The role as last committed (logins, views).
   virtual std::optional<RoleInfo> Find(const std::string& name) const = 0;
 };
 

@@ -10,7 +10,9 @@ namespace {
 
 class FakeRoles : public RoleManager {
  public:
-  Status CreateRole(const std::string& name, const RoleOptions& o, const std::string&) override {
+  // In memory, not transactional: the executor's calls are what these tests check.
+  Status CreateRole(access::TxnContext&, const std::string& name, const RoleOptions& o,
+                    const std::string&) override {
     if (roles.count(name)) return Status::Sql("42710", "role \"" + name + "\" already exists");
     RoleInfo r;
     r.name = name;
@@ -18,16 +20,17 @@ class FakeRoles : public RoleManager {
     roles[name] = r;
     return Status::OK();
   }
-  Status AlterRole(const std::string& name, const RoleOptions& o, const std::string&) override {
+  Status AlterRole(access::TxnContext&, const std::string& name, const RoleOptions& o,
+                   const std::string&) override {
     if (!roles.count(name)) return Status::Sql("42704", "role \"" + name + "\" does not exist");
     if (o.login) roles[name].login = *o.login;
     return Status::OK();
   }
-  Status DropRole(const std::string& name) override {
+  Status DropRole(access::TxnContext&, const std::string& name) override {
     roles.erase(name);
     return Status::OK();
   }
-  Status SetRoleSetting(const std::string& role, const std::string& setting,
+  Status SetRoleSetting(access::TxnContext&, const std::string& role, const std::string& setting,
                         const std::optional<std::string>& value) override {
     if (!roles.count(role)) return Status::Sql("42704", "role \"" + role + "\" does not exist");
     if (value) {
@@ -36,6 +39,9 @@ class FakeRoles : public RoleManager {
       roles[role].settings.erase(setting);
     }
     return Status::OK();
+  }
+  Result<std::optional<RoleInfo>> Find(access::TxnContext&, const std::string& name) override {
+    return Find(name);
   }
   std::optional<RoleInfo> Find(const std::string& name) const override {
     auto it = roles.find(name);
