@@ -30,7 +30,7 @@ T Get(const char* p) {
 }
 
 // (key, tid) order; an empty key with tid (0,0) is "minus infinity".
-int Compare(const std::string& ak, TupleId at, const std::string& bk, TupleId bt) {
+int Compare(std::string_view ak, TupleId at, std::string_view bk, TupleId bt) {
   int c = ak.compare(bk);
   if (c != 0) return c < 0 ? -1 : 1;
   if (at.block != bt.block) return at.block < bt.block ? -1 : 1;
@@ -45,6 +45,44 @@ struct Meta {
   BlockNumber root;
   uint32_t levels;
 };
+
+// An item read in place (no copies): leaf items are (tid, key), internal ones (child, tid, key).
+struct ItemView {
+  std::string_view key;
+  TupleId tid;
+  BlockNumber child = 0;
+};
+ItemView ViewItem(Page p, OffsetNumber off, bool leaf) {
+  std::string_view raw = p.Item(off);
+  size_t h = leaf ? 0 : 4;
+  ItemView v;
+  if (!leaf) v.child = Get<uint32_t>(raw.data());
+  v.tid = TupleId{Get<uint32_t>(raw.data() + h), Get<uint16_t>(raw.data() + h + 4)};
+  v.key = raw.substr(h + 6);
+  return v;
+}
+
+// The number of items <= (key, tid): the 1-based offset to insert after, by binary search.
+OffsetNumber CountNotAbove(Page p, bool leaf, std::string_view key, TupleId tid) {
+  OffsetNumber lo = 0, hi = p.max_offset();  // answer in [lo, hi]
+  while (lo < hi) {
+    OffsetNumber mid = static_cast<OffsetNumber>((lo + hi + 1) / 2);
+    ItemView v = ViewItem(p, mid, leaf);
+    if (Compare(v.key, v.tid, key, tid) <= 0) {
+      lo = mid;
+    } else {
+      hi = static_cast<OffsetNumber>(mid - 1);
+    }
+  }
+  return lo;
+}
+
+// The child of an internal page that covers (key, tid): the last item not above it, the first
+// item ("minus infinity") when all are.
+BlockNumber ChildFor(Page p, std::string_view key, TupleId tid) {
+  OffsetNumber n = CountNotAbove(p, false, key, tid);
+  return ViewItem(p, std::max<OffsetNumber>(n, 1), false).child;
+}
 
 }  // namespace
 
@@ -221,21 +259,21 @@ Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
     h.LockExclusive();
     bool leaf = Level(h.page()) == 0;
     if (leaf) {
+      // Room in the leaf: the entry goes in place and a small logical record describes it.
+      const Item entry{key, tid, 0};
+      std::string raw = EncodeLeafItem(entry);
+      OffsetNumber at = static_cast<OffsetNumber>(CountNotAbove(h.page(), true, key, tid) + 1);
+      if (h.page().InsertItemAt(at, raw)) return LogLeaf(h, kBtreeInsertLeaf, raw, false);
       path.push_back(std::move(h));
       break;
     }
-    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, false));
-    size_t pick = 0;
-    for (size_t i = 0; i < items.size(); i++) {
-      if (i == 0 || Compare(items[i].key, items[i].tid, key, tid) <= 0) pick = i;
-    }
-    blk = items[pick].child;
+    blk = ChildFor(h.page(), key, tid);
     path.push_back(std::move(h));
   }
+  // The leaf is full: insert (key, tid), splitting upwards while pages overflow; every page
+  // changed is logged as a full image in one record.
   std::vector<BufferPool::Handle> fresh;  // pages created by splits
   std::vector<BufferPool::Handle*> changed;
-  const Item entry{key, tid, 0};
-  // Insert (key, tid) at the leaf, splitting upwards while pages overflow.
   Item pending{key, tid, 0};
   for (int depth = static_cast<int>(path.size()) - 1; depth >= 0; depth--) {
     BufferPool::Handle& h = path[static_cast<size_t>(depth)];
@@ -250,10 +288,6 @@ Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
     uint32_t level = Level(h.page());
     Status st = WritePage(h, items, leaf, right, level);
     changed.push_back(&h);
-    if (st.ok() && changed.size() == 1) {
-      // The leaf had room: a small logical record instead of the page.
-      return LogLeaf(h, kBtreeInsertLeaf, EncodeLeafItem(entry), false);
-    }
     if (st.ok()) break;
     if (st.code() != Status::Code::kRetry) return st;
     // Split: the upper half moves to a new right sibling.
@@ -295,12 +329,7 @@ Result<BlockNumber> BtreeIndex::FindLeaf(const std::string& lo) {
     WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
     h.LockShared();
     if (Level(h.page()) == 0) return blk;
-    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, false));
-    size_t pick = 0;
-    for (size_t i = 1; i < items.size(); i++) {
-      if (Compare(items[i].key, items[i].tid, lo, TupleId{0, 0}) <= 0) pick = i;
-    }
-    blk = items[pick].child;
+    blk = ChildFor(h.page(), lo, TupleId{0, 0});
   }
 }
 
@@ -310,14 +339,17 @@ Result<std::string> BtreeIndex::Collect(const std::string& lo, const std::string
   while (blk != kNone) {
     WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
     h.LockShared();
-    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, true));
-    for (const auto& it : items) {
+    Page p = h.page();
+    // Entries with a key below lo come first (tid (0,0) sorts before every real tid).
+    for (OffsetNumber o = static_cast<OffsetNumber>(CountNotAbove(p, true, lo, TupleId{0, 0}) + 1);
+         o <= p.max_offset(); o++) {
+      ItemView it = ViewItem(p, o, true);
       if (it.key < lo) continue;
-      bool in = prefix ? it.key.compare(0, lo.size(), lo) == 0 : (hi.empty() || it.key < hi);
+      bool in = prefix ? it.key.substr(0, lo.size()) == lo : (hi.empty() || it.key < hi);
       if (!in) return std::string();
       out->push_back(it.tid);
     }
-    blk = RightLink(h.page());
+    blk = RightLink(p);
   }
   return std::string();
 }
@@ -411,31 +443,35 @@ Status BtreeRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
   env.pool->NoteBlock(blk.rnode, blk.block);
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env.pool->Read(blk.rnode, blk.block));
   h.LockExclusive();
-  WALREP_ASSIGN_OR_RETURN(auto items, BtreeIndex::ReadItems(h, true));
   const std::string& d = blk.data;
   if (info == kBtreeInsertLeaf) {
+    // The primary's in-place insert, repeated: the same page bytes.
     if (d.size() < 6) return Status::Corruption("invalid B-tree insert record");
-    BtreeIndex::Item it{d.substr(6), TupleId{Get<uint32_t>(d.data()), Get<uint16_t>(d.data() + 4)},
-                        0};
-    auto pos = std::upper_bound(items.begin(), items.end(), it, [](const auto& a, const auto& b) {
-      return Compare(a.key, a.tid, b.key, b.tid) < 0;
-    });
-    items.insert(pos, std::move(it));
-  } else if (info == kBtreeDeleteItems) {
-    std::vector<bool> gone(items.size());
-    for (size_t i = 0; i + 2 <= d.size(); i += 2) {
-      uint16_t at = Get<uint16_t>(d.data() + i);
-      if (at < gone.size()) gone[at] = true;
+    TupleId tid{Get<uint32_t>(d.data()), Get<uint16_t>(d.data() + 4)};
+    std::string_view key(d.data() + 6, d.size() - 6);
+    OffsetNumber at = static_cast<OffsetNumber>(CountNotAbove(h.page(), true, key, tid) + 1);
+    if (!h.page().InsertItemAt(at, d)) {
+      return Status::Corruption(
+          fmt::format("B-tree insert record at {} does not fit its leaf", rec.lsn.ToString()));
     }
-    std::vector<BtreeIndex::Item> kept;
-    for (size_t i = 0; i < items.size(); i++) {
-      if (!gone[i]) kept.push_back(std::move(items[i]));
-    }
-    items = std::move(kept);
-  } else {
+    h.page().set_lsn(rec.end_lsn);
+    h.MarkDirty();
+    return Status::OK();
+  }
+  if (info != kBtreeDeleteItems) {
     return Status::Corruption(fmt::format("unknown B-tree record type {:#x}", info));
   }
-  WALREP_RETURN_IF_ERROR(BtreeIndex::WritePage(h, items, true, RightLink(h.page()), 0));
+  WALREP_ASSIGN_OR_RETURN(auto items, BtreeIndex::ReadItems(h, true));
+  std::vector<bool> gone(items.size());
+  for (size_t i = 0; i + 2 <= d.size(); i += 2) {
+    uint16_t at = Get<uint16_t>(d.data() + i);
+    if (at < gone.size()) gone[at] = true;
+  }
+  std::vector<BtreeIndex::Item> kept;
+  for (size_t i = 0; i < items.size(); i++) {
+    if (!gone[i]) kept.push_back(std::move(items[i]));
+  }
+  WALREP_RETURN_IF_ERROR(BtreeIndex::WritePage(h, kept, true, RightLink(h.page()), 0));
   h.page().set_lsn(rec.end_lsn);
   h.MarkDirty();
   return Status::OK();

@@ -151,10 +151,6 @@ BufferPool::BufferPool(size_t frames, Smgr* smgr, wal::WalWriter* wal, bool chec
 
 BufferPool::~BufferPool() = default;
 
-std::string BufferPool::Key(const RelFileNode& r, BlockNumber b) {
-  return fmt::format("{}/{}/{}/{}", r.spc, r.db, r.rel, b);
-}
-
 Status BufferPool::WriteFrame(Frame* f) {
   Page p(f->data);
   // WAL before data: the page may not reach disk before the WAL that describes it.
@@ -169,7 +165,7 @@ Status BufferPool::WriteFrame(Frame* f) {
 }
 
 Result<BufferPool::Frame*> BufferPool::GetFrame(const RelFileNode& r, BlockNumber b, bool fresh) {
-  std::string key = Key(r, b);
+  const PageKey key = Key(r, b);
   for (int attempt = 0; attempt < 1000; attempt++) {
     mu_.Lock();
     auto it = map_.find(key);
@@ -178,6 +174,7 @@ Result<BufferPool::Frame*> BufferPool::GetFrame(const RelFileNode& r, BlockNumbe
       f->pins.fetch_add(1);
       f->usage = std::min(f->usage + 1, 5);
       mu_.Unlock();
+      if (f->valid.load(std::memory_order_acquire)) return f;
       MutexLock io(&f->io);  // waits for a concurrent read-in
       if (!f->valid) {
         f->pins.fetch_sub(1);
@@ -241,8 +238,8 @@ Result<BufferPool::Frame*> BufferPool::GetFrame(const RelFileNode& r, BlockNumbe
                          fmt::format("invalid page in block {} of relation {}", b, smgr_->Path(r)));
       }
     }
-    victim->valid = st.ok();
     victim->dirty.store(false);
+    victim->valid.store(st.ok(), std::memory_order_release);
     victim->io.Unlock();
     if (!st.ok()) {
       MutexLock l(&mu_);
@@ -264,7 +261,7 @@ Result<BufferPool::Handle> BufferPool::Read(const RelFileNode& r, BlockNumber b)
 }
 
 Result<BlockNumber> BufferPool::NBlocks(const RelFileNode& r) {
-  std::string key = Key(r, 0);
+  const PageKey key = Key(r, 0);
   {
     MutexLock l(&mu_);
     auto it = sizes_.find(key);

@@ -56,6 +56,22 @@ OffsetNumber Page::AddItem(std::string_view item, OffsetNumber at) {
   return off;
 }
 
+bool Page::InsertItemAt(OffsetNumber at, std::string_view item) {
+  size_t len = item.size();
+  size_t aligned = (len + 7) & ~size_t{7};
+  OffsetNumber n = max_offset();
+  if (at < 1 || at > n + 1) return false;
+  if (static_cast<size_t>(upper() - lower()) < aligned + kItemIdSize || len > 0x7FFF) return false;
+  uint16_t new_upper = static_cast<uint16_t>(upper() - aligned);
+  std::memcpy(d_ + new_upper, item.data(), len);
+  size_t from = kPageHeaderSize + (at - 1) * kItemIdSize;
+  std::memmove(d_ + from + kItemIdSize, d_ + from, (n - at + 1) * kItemIdSize);
+  Put<uint16_t>(12, static_cast<uint16_t>(lower() + kItemIdSize));
+  SetItemId(at, MakeItemId(new_upper, ItemState::kNormal, static_cast<uint16_t>(len)));
+  Put<uint16_t>(14, new_upper);
+  return true;
+}
+
 ItemState Page::state(OffsetNumber off) const {
   if (off < 1 || off > max_offset()) return ItemState::kUnused;
   return ItemFlags(ItemId(off));

@@ -112,10 +112,25 @@ class BufferPool {
   uint64_t writes() const { return writes_.load(); }
 
  private:
+  // A page's identity, the buffer map's key.
+  struct PageKey {
+    uint32_t spc, db, rel;
+    BlockNumber block;
+    bool operator==(const PageKey&) const = default;
+  };
+  struct PageKeyHash {
+    size_t operator()(const PageKey& k) const {
+      uint64_t a = (static_cast<uint64_t>(k.rel) << 32) | k.block;
+      uint64_t b = (static_cast<uint64_t>(k.spc) << 32) | k.db;
+      return std::hash<uint64_t>()(a * 0x9E3779B97F4A7C15ull ^ b);
+    }
+  };
   struct Frame {
     RelFileNode rel;
     BlockNumber block = kInvalidBlock;
-    bool valid = false;
+    // Set (release) once the page is read in; a pinned valid frame is never reassigned, so a
+    // pinner that sees it set needs no further synchronisation.
+    std::atomic<bool> valid{false};
     std::atomic<int> pins{0};
     int usage = 0;  // guarded by the pool mutex
     std::atomic<bool> dirty{false};
@@ -123,7 +138,7 @@ class BufferPool {
     Mutex io;  // held while the frame is being read in or written out
     alignas(64) char data[kPageSize];
   };
-  static std::string Key(const RelFileNode& r, BlockNumber b);
+  static PageKey Key(const RelFileNode& r, BlockNumber b) { return {r.spc, r.db, r.rel, b}; }
   Result<Frame*> GetFrame(const RelFileNode& r, BlockNumber b, bool fresh) EXCLUDES(mu_);
   Status WriteFrame(Frame* f);  // REQUIRES: caller holds f->io and at least a shared lock
 
@@ -132,9 +147,10 @@ class BufferPool {
   const bool checksums_;
   std::vector<std::unique_ptr<Frame>> frames_;
   Mutex mu_;
-  std::unordered_map<std::string, Frame*> map_ GUARDED_BY(mu_);
+  std::unordered_map<PageKey, Frame*, PageKeyHash> map_ GUARDED_BY(mu_);
   size_t hand_ GUARDED_BY(mu_) = 0;
-  std::map<std::string, BlockNumber> sizes_ GUARDED_BY(mu_);  // relation sizes, cached
+  // Relation sizes, cached (keyed by block 0's key).
+  std::unordered_map<PageKey, BlockNumber, PageKeyHash> sizes_ GUARDED_BY(mu_);
   Mutex extend_mu_;
   std::atomic<uint64_t> writes_{0};
 };

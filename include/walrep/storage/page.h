@@ -52,6 +52,9 @@ class Page {
   // Adds an item at the next free offset (or `at`, when redo must reproduce an offset);
   // returns the offset, or 0 when it does not fit.
   OffsetNumber AddItem(std::string_view item, OffsetNumber at = 0);
+  // Inserts an item at offset `at` (1 .. max_offset() + 1), moving the line pointers from `at`
+  // on up by one, as index pages keep items in order; false when it does not fit.
+  bool InsertItemAt(OffsetNumber at, std::string_view item);
   ItemState state(OffsetNumber off) const;
   std::string_view Item(OffsetNumber off) const;
   char* MutableItem(OffsetNumber off);
