@@ -166,6 +166,19 @@ Status LogChange(HeapEnv& env, uint8_t info, TransactionId xid, std::vector<Page
 
 }  // namespace
 
+namespace {
+
+// System relations (the catalog) have relation file numbers below the first user oid.
+constexpr uint32_t kFirstUserRelFile = 16384;
+
+void NoteWrite(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TransactionId xid) {
+  if (rel.rel >= kFirstUserRelFile || !env.txm) return;
+  if (!tx.catalog_written) env.txm->NoteCatalogWrite(xid);
+  tx.catalog_written = true;
+}
+
+}  // namespace
+
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm) {
   if (h.infomask & kHeapXminInvalid) return false;
   if (h.xmin == tx.xid && tx.xid != kInvalidXid) {
@@ -183,6 +196,7 @@ bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionM
 Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
                            std::string_view row, uint16_t infomask) {
   TransactionId xid = tx.ensure_xid ? tx.ensure_xid() : tx.xid;
+  NoteWrite(env, rel, tx, xid);
   TupleHeader h;
   h.xmin = xid;
   h.cmin = tx.cid;
@@ -229,6 +243,7 @@ Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContex
   TupleHeader h;
   WALREP_ASSIGN_OR_RETURN(auto early, PrepareModify(env, rel, tx, tid, &buf, &h, false));
   if (early) return *early;
+  NoteWrite(env, rel, tx, tx.xid);
   if (tx.undo) tx.undo->push_back(UndoEntry{rel, tid, false, h});
   h.xmax = tx.xid;
   h.cmax = tx.cid;
@@ -246,6 +261,7 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
   TupleHeader h;
   WALREP_ASSIGN_OR_RETURN(auto early, PrepareModify(env, rel, tx, tid, &buf, &h, true));
   if (early) return *early;
+  NoteWrite(env, rel, tx, tx.xid);
   if (tx.undo) tx.undo->push_back(UndoEntry{rel, tid, false, h});
   TupleHeader nh;
   nh.xmin = tx.xid;
@@ -340,6 +356,7 @@ Status HeapUndo(HeapEnv& env, TxnContext& tx, size_t mark) {
   while (tx.undo->size() > mark) {
     UndoEntry u = tx.undo->back();
     tx.undo->pop_back();
+    NoteWrite(env, u.rel, tx, tx.xid);
     WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(u.rel, u.tid.block));
     buf.LockExclusive();
     Page p = buf.page();
@@ -503,6 +520,11 @@ Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
     for (const auto& blk : rec.blocks) {
       if (blk.data.size() >= 4) env.resolve_conflict(Get<uint32_t>(blk.data, 0));
     }
+  }
+  // Replayed catalog changes invalidate catalog caches on a hot standby (again at the commit).
+  if (rec.xid != kInvalidXid && !rec.blocks.empty() &&
+      rec.blocks[0].rnode.rel < kFirstUserRelFile) {
+    env.txm->NoteCatalogWrite(rec.xid);
   }
   for (const auto& blk : rec.blocks) {
     env.pool->NoteBlock(blk.rnode, blk.block);

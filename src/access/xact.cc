@@ -196,6 +196,7 @@ void TransactionManager::PublishUpTo(Lsn upto) {
     auto [xid, status] = to_publish_.begin()->second;
     clog_->Set(xid, status);
     running_.erase(xid);
+    if (catalog_writers_.erase(xid)) catalog_version_.fetch_add(1, std::memory_order_acq_rel);
     waits_for_.erase(xid);
     to_publish_.erase(to_publish_.begin());
     any = true;
@@ -319,6 +320,7 @@ void TransactionManager::RedoCommit(TransactionId xid) {
   // running or committed, never neither (as PublishUpTo on the primary).
   clog_->Set(xid, XidStatus::kCommitted);
   running_.erase(xid);
+  if (catalog_writers_.erase(xid)) catalog_version_.fetch_add(1, std::memory_order_acq_rel);
   ended_.SignalAll();
 }
 
@@ -327,7 +329,14 @@ void TransactionManager::RedoAbort(TransactionId xid) {
   MutexLock l(&mu_);
   clog_->Set(xid, XidStatus::kAborted);
   running_.erase(xid);
+  if (catalog_writers_.erase(xid)) catalog_version_.fetch_add(1, std::memory_order_acq_rel);
   ended_.SignalAll();
+}
+
+void TransactionManager::NoteCatalogWrite(TransactionId xid) {
+  MutexLock l(&mu_);
+  if (xid != kInvalidXid) catalog_writers_.insert(xid);
+  catalog_version_.fetch_add(1, std::memory_order_acq_rel);
 }
 
 void TransactionManager::AdvanceNextXid(TransactionId xid) {

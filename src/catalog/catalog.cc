@@ -155,6 +155,28 @@ Result<size_t> Catalog::RemoveUnreferencedFiles() {
 }
 
 Result<std::vector<TableDef>> Catalog::ListTables(access::TxnContext& tx) {
+  // REPEATABLE READ keeps its snapshot's catalog (a table dropped since stays readable until
+  // the transaction ends); so does a transaction that changed the catalog itself.
+  if (tx.catalog_written || tx.repeatable_read) return ReadTables(tx);
+  access::TransactionManager& txm = engine_->txm();
+  uint64_t version = txm.catalog_version();
+  {
+    MutexLock l(&cache_mu_);
+    if (cache_ && cache_version_ == version) return *cache_;
+  }
+  // Read with a snapshot taken after the version: every change the version does not count yet
+  // bumps it again when it becomes visible, so the cache can only be too old by a version.
+  access::TxnContext fresh;
+  fresh.snapshot = txm.TakeSnapshot();
+  WALREP_ASSIGN_OR_RETURN(auto tables, ReadTables(fresh));
+  auto shared = std::make_shared<const std::vector<TableDef>>(tables);
+  MutexLock l(&cache_mu_);
+  cache_ = std::move(shared);
+  cache_version_ = version;
+  return tables;
+}
+
+Result<std::vector<TableDef>> Catalog::ReadTables(access::TxnContext& tx) {
   std::map<uint32_t, TableDef> tables;
   WALREP_RETURN_IF_ERROR(access::ForEachRow(
       engine_->env(), kClassRel, tx, [&](access::TupleId, std::string& row) -> Status {

@@ -98,6 +98,7 @@ struct TxnContext {
   // Relation files this transaction created (removed if it aborts) and dropped (removed once
   // it committed and no snapshot can still see them). Listed in the commit/abort record.
   std::vector<RelFileNode> created_rels, dropped_rels;
+  bool catalog_written = false;  // wrote rows of a system relation (catalog caches bypassed)
 };
 
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm);

@@ -15,6 +15,7 @@
 // Thread safety: thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -91,6 +92,11 @@ class TransactionManager {
   Status Abort(TransactionId xid, const std::vector<RelFileNode>& rels = {})
       EXCLUDES(mu_, commit_mu_);
 
+  // Catalog caching: a transaction wrote rows of a system relation (or replay met one); the
+  // version changes now and again when that transaction's end becomes visible.
+  void NoteCatalogWrite(TransactionId xid) EXCLUDES(mu_);
+  uint64_t catalog_version() const { return catalog_version_.load(std::memory_order_acquire); }
+
   // `owner`: the backend holding it (hot-standby conflicts name whom to cancel); 0 = none.
   Snapshot TakeSnapshot(int32_t owner = 0) const EXCLUDES(mu_);
   // Hot standby: the owners of live snapshots whose xmin is at or below `xid` (they may still
@@ -156,6 +162,8 @@ class TransactionManager {
   std::map<Lsn, std::pair<TransactionId, XidStatus>> to_publish_ GUARDED_BY(mu_);
   std::unordered_map<TransactionId, TransactionId> waits_for_ GUARDED_BY(mu_);
   bool hot_standby_ GUARDED_BY(mu_) = false;
+  std::set<TransactionId> catalog_writers_ GUARDED_BY(mu_);
+  std::atomic<uint64_t> catalog_version_{0};
   std::function<TransactionId()> horizon_hook_;
   std::function<Lsn()> publish_limit_;
 };

@@ -81,6 +81,9 @@ class Catalog {
   // names (left by crashed transactions). Returns how many.
   Result<size_t> RemoveUnreferencedFiles();
 
+  // READ COMMITTED lookups read the catalog as last committed (what a new statement snapshot
+  // sees), from a cache rebuilt when a transaction that changed the catalog ends; REPEATABLE
+  // READ, and a transaction that changed the catalog itself, read it with their own snapshot.
   Result<std::optional<TableDef>> GetTable(access::TxnContext& tx, const std::string& name);
   Result<std::vector<TableDef>> ListTables(access::TxnContext& tx);
   // Assigns the oid and relation file; creates the files of the table and of each of
@@ -105,8 +108,12 @@ class Catalog {
   // The table's files (and its indexes') go when tx commits.
   static void DropFiles(access::TxnContext& tx, const TableDef& def);
   Status InsertRows(access::TxnContext& tx, const TableDef& def);
+  Result<std::vector<TableDef>> ReadTables(access::TxnContext& tx);  // no cache
   Status DeleteRows(access::TxnContext& tx, uint32_t oid);
   access::Engine* const engine_;
+  Mutex cache_mu_;
+  uint64_t cache_version_ GUARDED_BY(cache_mu_) = ~0ull;
+  std::shared_ptr<const std::vector<TableDef>> cache_ GUARDED_BY(cache_mu_);
 };
 
 }  // namespace walrep::catalog
