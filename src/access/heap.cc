@@ -255,6 +255,10 @@ Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContex
   return ModifyOutcome{};
 }
 
+namespace {
+Result<size_t> PrunePage(HeapEnv& env, BufferPool::Handle& buf, TransactionId horizon);
+}  // namespace
+
 Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TupleId tid,
                                  std::string_view new_row, TupleId* new_tid) {
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
@@ -269,10 +273,17 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
   nh.infomask = kHeapUpdated;
   std::string tuple = BuildTuple(nh, new_row);
   Page p = buf.page();
+  const size_t need = (tuple.size() + 7) & ~size_t{7};
+  if (p.FreeSpace() < need) {
+    // On-access pruning (PostgreSQL's heap_page_prune_opt): a page full of versions no one
+    // can see any more makes room for the new one, so hot rows stay on their page instead of
+    // growing the table.
+    WALREP_RETURN_IF_ERROR(PrunePage(env, buf, env.txm->OldestRunning()).status());
+  }
   h.xmax = tx.xid;
   h.cmax = tx.cid;
   h.infomask |= kHeapXmaxUpdate;
-  if (p.FreeSpace() >= ((tuple.size() + 7) & ~size_t{7})) {
+  if (p.FreeSpace() >= need) {
     // Same page: one record changes both versions.
     OffsetNumber off = p.AddItem(tuple);
     nh.ctid = TupleId{buf.block(), off};
@@ -478,6 +489,44 @@ Result<bool> HeapScan::Next(TupleId* tid, std::string* row) {
   return true;
 }
 
+namespace {
+
+// Removes the tuples of an exclusively locked page that no snapshot can see (deleted or
+// updated by a transaction older than `horizon`, or inserted by one that aborted or by work
+// rolled back to a savepoint), WAL-logging the change with the newest removed xid (the
+// conflict horizon for standbys). Their line pointers stay, marked dead, so index entries
+// never point at a reused slot. Returns how many went.
+Result<size_t> PrunePage(HeapEnv& env, BufferPool::Handle& buf, TransactionId horizon) {
+  Page p = buf.page();
+  if (p.IsNew()) return size_t{0};
+  std::string offs;
+  TransactionId latest_removed = 0;
+  for (OffsetNumber o = 1; o <= p.max_offset(); o++) {
+    if (p.state(o) != storage::ItemState::kNormal) continue;
+    TupleHeader h = ReadHeader(p.Item(o).data());
+    XidStatus xmin_st = env.txm->StatusOf(h.xmin);
+    bool dead = xmin_st == XidStatus::kAborted || (h.infomask & kHeapXminInvalid) ||
+                (h.xmax != kInvalidXid && h.xmax < horizon &&
+                 env.txm->StatusOf(h.xmax) == XidStatus::kCommitted);
+    if (!dead) continue;
+    if (h.xmax > latest_removed) latest_removed = h.xmax;
+    Put<uint16_t>(&offs, o);
+  }
+  if (offs.empty()) return size_t{0};
+  for (size_t i = 0; i < offs.size(); i += 2) {
+    p.SetState(Get<uint16_t>(offs, i), storage::ItemState::kDead);
+  }
+  p.Compact();
+  std::string data;
+  Put<uint32_t>(&data, latest_removed);
+  data += offs;
+  std::vector<PageChange> pages{{&buf, std::move(data)}};
+  WALREP_RETURN_IF_ERROR(LogChange(env, kHeapPrune, kInvalidXid, pages));
+  return offs.size() / 2;
+}
+
+}  // namespace
+
 Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel) {
   TransactionId horizon = env.txm->OldestRunning();
   WALREP_ASSIGN_OR_RETURN(BlockNumber n, env.pool->NBlocks(rel));
@@ -485,31 +534,8 @@ Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel) {
   for (BlockNumber b = 0; b < n; b++) {
     WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, b));
     buf.LockExclusive();
-    Page p = buf.page();
-    if (p.IsNew()) continue;
-    std::string offs;
-    TransactionId latest_removed = 0;
-    for (OffsetNumber o = 1; o <= p.max_offset(); o++) {
-      if (p.state(o) != storage::ItemState::kNormal) continue;
-      TupleHeader h = ReadHeader(p.Item(o).data());
-      XidStatus xmin_st = env.txm->StatusOf(h.xmin);
-      bool dead = xmin_st == XidStatus::kAborted || (h.infomask & kHeapXminInvalid) ||
-                  (h.xmax != kInvalidXid && h.xmax < horizon &&
-                   env.txm->StatusOf(h.xmax) == XidStatus::kCommitted);
-      if (!dead) continue;
-      if (h.xmax > latest_removed) latest_removed = h.xmax;
-      Put<uint16_t>(&offs, o);
-    }
-    if (offs.empty()) continue;
-    for (size_t i = 0; i < offs.size(); i += 2)
-      p.SetState(Get<uint16_t>(offs, i), storage::ItemState::kDead);
-    p.Compact();
-    std::string data;
-    Put<uint32_t>(&data, latest_removed);  // the conflict horizon for standbys
-    data += offs;
-    std::vector<PageChange> pages{{&buf, std::move(data)}};
-    WALREP_RETURN_IF_ERROR(LogChange(env, kHeapPrune, kInvalidXid, pages));
-    removed += offs.size() / 2;
+    WALREP_ASSIGN_OR_RETURN(size_t n_removed, PrunePage(env, buf, horizon));
+    removed += n_removed;
   }
   return removed;
 }
