@@ -11,6 +11,26 @@
 
 namespace walrep::sql {
 
+ProtobufCAllocator* ParseTree::allocator() { return &allocator_; }
+
+void* ParseTree::Alloc(void* self, size_t n) {
+  auto* t = static_cast<ParseTree*>(self);
+  n = (n + 15) & ~size_t{15};
+  constexpr size_t kBlock = 16384;
+  if (n > kBlock / 4) {  // a large allocation gets its own block
+    t->blocks_.push_back(std::make_unique<char[]>(n));
+    return t->blocks_.back().get();
+  }
+  if (!t->cur_ || t->used_ + n > kBlock) {
+    t->blocks_.push_back(std::make_unique<char[]>(kBlock));
+    t->cur_ = t->blocks_.back().get();
+    t->used_ = 0;
+  }
+  void* p = t->cur_ + t->used_;
+  t->used_ += n;
+  return p;
+}
+
 namespace {
 
 // Recently parsed texts and their (immutable) trees, shared by all sessions: clients repeat
@@ -68,7 +88,7 @@ Result<std::vector<std::shared_ptr<ParsedStatement>>> ParseSql(const std::string
   auto tree = std::make_shared<ParseTree>();
   tree->sql = sql;
   tree->result = pg_query__parse_result__unpack(
-      nullptr, r.parse_tree.len, reinterpret_cast<const uint8_t*>(r.parse_tree.data));
+      tree->allocator(), r.parse_tree.len, reinterpret_cast<const uint8_t*>(r.parse_tree.data));
   pg_query_free_protobuf_parse_result(r);
   if (!tree->result) return Status::Sql("XX000", "could not decode parse tree");
   std::vector<std::shared_ptr<ParsedStatement>> out;

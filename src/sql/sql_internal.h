@@ -15,12 +15,21 @@
 namespace walrep::sql {
 
 // Owns one unpacked parse result.
+// Owns one unpacked parse result. Its nodes live in an arena (many small allocations, freed
+// together), so unpacking and freeing a tree costs a few large allocations.
 struct ParseTree {
   PgQuery__ParseResult* result = nullptr;
   std::string sql;
-  ~ParseTree() {
-    if (result) pg_query__parse_result__free_unpacked(result, nullptr);
-  }
+  // The allocator protobuf-c unpacks with; freeing single nodes is a no-op.
+  ProtobufCAllocator* allocator();
+
+ private:
+  static void* Alloc(void* self, size_t n);
+  static void Free(void*, void*) {}
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  char* cur_ = nullptr;  // the block small allocations come from
+  size_t used_ = 0;
+  ProtobufCAllocator allocator_{&ParseTree::Alloc, &ParseTree::Free, this};
 };
 
 class ParsedStatement {
