@@ -179,6 +179,13 @@ void NoteWrite(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, Transaction
 
 }  // namespace
 
+void AssignXidsFrom(TxnContext* tx, TransactionManager* txm) {
+  tx->ensure_xid = [tx, txm] {
+    if (tx->xid == kInvalidXid) tx->xid = txm->Assign();
+    return tx->xid;
+  };
+}
+
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm) {
   if (h.infomask & kHeapXminInvalid) return false;
   if (h.xmin == tx.xid && tx.xid != kInvalidXid) {

@@ -140,10 +140,7 @@ Status RoleStore::Attach(access::Engine* engine, catalog::Catalog* catalog, bool
   access::TransactionManager& txm = engine_->txm();
   access::TxnContext tx;
   tx.snapshot = txm.TakeSnapshot();
-  tx.ensure_xid = [&] {
-    if (tx.xid == access::kInvalidXid) tx.xid = txm.Assign();
-    return tx.xid;
-  };
+  access::AssignXidsFrom(&tx, &txm);
   for (const auto& [name, role] : roles) {
     WALREP_ASSIGN_OR_RETURN(auto existing, FindRow(tx, name));
     if (!existing) WALREP_RETURN_IF_ERROR(Write(tx, nullptr, role));

@@ -917,12 +917,7 @@ void Executor::BeginTransaction() {
         ctx_->settings().Get("default_transaction_isolation").value_or("read committed");
     tx_.repeatable_read = iso == "repeatable read" || iso == "serializable";
     tx_.snapshot = db_->engine->txm().TakeSnapshot(ctx_->backend_pid());
-    access::TransactionManager* txm = &db_->engine->txm();
-    access::TxnContext* tx = &tx_;
-    tx_.ensure_xid = [txm, tx]() {
-      if (tx->xid == access::kInvalidXid) tx->xid = txm->Assign();
-      return tx->xid;
-    };
+    access::AssignXidsFrom(&tx_, &db_->engine->txm());
     SessionContext* ctx = ctx_;
     tx_.check_interrupts = [ctx]() {
       Status st = ctx->CheckInterrupts();

@@ -101,6 +101,9 @@ struct TxnContext {
   bool catalog_written = false;  // wrote rows of a system relation (catalog caches bypassed)
 };
 
+// Makes `tx` take an xid from `txm` on its first write (tx must not move afterwards).
+void AssignXidsFrom(TxnContext* tx, TransactionManager* txm);
+
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm);
 
 // One page of a change: the exclusively locked buffer and the redo data for it.

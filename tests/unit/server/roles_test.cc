@@ -57,10 +57,7 @@ class RoleFixture {
     access::TransactionManager& txm = engine_->txm();
     access::TxnContext tx;
     tx.snapshot = txm.TakeSnapshot();
-    tx.ensure_xid = [&] {
-      if (tx.xid == access::kInvalidXid) tx.xid = txm.Assign();
-      return tx.xid;
-    };
+    access::AssignXidsFrom(&tx, &txm);
     Status st = fn(tx);
     if (tx.xid != access::kInvalidXid) {
       if (st.ok() && commit) {
