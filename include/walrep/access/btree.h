@@ -10,9 +10,9 @@
 // instead on the page's first change after a checkpoint — and splits, builds and meta-page
 // changes log full images of every page they modified, so a split is one atomic record. One mutex
 // per index serialises writers and readers of that index; scans copy matching entries out before
-// returning them. Entries are never removed: a scan returns tids whose heap tuples may be dead, and
-// callers check visibility in the heap (VACUUM of index entries is future work). Thread safety:
-// thread-safe.
+// returning them. A scan may return tids whose heap tuples are dead: callers check visibility in
+// the heap and remove the entries no snapshot can see (RemoveEntries, and VACUUM's RemoveDead).
+// Thread safety: thread-safe.
 #pragma once
 
 #include <functional>
