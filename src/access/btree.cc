@@ -46,6 +46,14 @@ struct Meta {
   uint32_t levels;
 };
 
+// The main data of a record that removes entries: no removed entry points to a row version
+// newer than the oldest running xid (conservative, as latestRemovedXid) — hot standby's
+// conflict horizon.
+std::string ConflictHorizon(HeapEnv& env) {
+  TransactionId h = env.txm->OldestRunning() - 1;
+  return std::string(reinterpret_cast<const char*>(&h), 4);
+}
+
 // An item read in place (no copies): leaf items are (tid, key), internal ones (child, tid, key).
 struct ItemView {
   std::string_view key;
@@ -133,27 +141,15 @@ std::string BtreeIndex::EncodeLeafItem(const Item& it) {
 }
 
 Status BtreeIndex::LogLeaf(BufferPool::Handle& h, uint8_t info, std::string data, bool removal) {
-  std::string horizon;
-  if (removal) {  // as in LogPages
-    TransactionId hz = env_->txm->OldestRunning() - 1;
-    horizon.assign(reinterpret_cast<const char*>(&hz), 4);
-  }
+  std::string horizon = removal ? ConflictHorizon(*env_) : std::string();
   std::vector<PageChange> pages{{&h, std::move(data)}};
   return LogPageChanges(*env_, kRmBtree, info, kInvalidXid, pages, horizon);
 }
 
-Status BtreeIndex::LogPages(std::vector<BufferPool::Handle*>& pages, bool removal) {
+Status BtreeIndex::LogPages(std::vector<BufferPool::Handle*>& pages) {
   // Full images of every changed page: redo restores them, so a split is one atomic record.
-  // Removal of entries carries a conflict horizon for hot standby: no removed entry points to
-  // a row version newer than the oldest running xid (conservative, as latestRemovedXid).
-  std::string horizon;
-  if (removal) {
-    TransactionId h = env_->txm->OldestRunning() - 1;
-    horizon.assign(reinterpret_cast<const char*>(&h), 4);
-  }
   for (size_t start = 0; start < pages.size(); start += wal::kMaxBlockId) {
     wal::RecordBuilder b;
-    if (removal) b.SetMainData(horizon);
     size_t end = std::min(pages.size(), start + wal::kMaxBlockId);
     for (size_t i = start; i < end; i++) {
       wal::BlockRef ref;

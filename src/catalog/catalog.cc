@@ -154,26 +154,34 @@ Result<size_t> Catalog::RemoveUnreferencedFiles() {
   return orphans.size();
 }
 
-Result<std::vector<TableDef>> Catalog::ListTables(access::TxnContext& tx) {
+Result<std::shared_ptr<const std::vector<TableDef>>> Catalog::Tables(access::TxnContext& tx) {
   // REPEATABLE READ keeps its snapshot's catalog (a table dropped since stays readable until
   // the transaction ends); so does a transaction that changed the catalog itself.
-  if (tx.catalog_written || tx.repeatable_read) return ReadTables(tx);
+  if (tx.catalog_written || tx.repeatable_read) {
+    WALREP_ASSIGN_OR_RETURN(auto own, ReadTables(tx));
+    return std::make_shared<const std::vector<TableDef>>(std::move(own));
+  }
   access::TransactionManager& txm = engine_->txm();
   uint64_t version = txm.catalog_version();
   {
     MutexLock l(&cache_mu_);
-    if (cache_ && cache_version_ == version) return *cache_;
+    if (cache_ && cache_version_ == version) return cache_;
   }
   // Read with a snapshot taken after the version: every change the version does not count yet
   // bumps it again when it becomes visible, so the cache can only be too old by a version.
   access::TxnContext fresh;
   fresh.snapshot = txm.TakeSnapshot();
   WALREP_ASSIGN_OR_RETURN(auto tables, ReadTables(fresh));
-  auto shared = std::make_shared<const std::vector<TableDef>>(tables);
+  auto shared = std::make_shared<const std::vector<TableDef>>(std::move(tables));
   MutexLock l(&cache_mu_);
-  cache_ = std::move(shared);
+  cache_ = shared;
   cache_version_ = version;
-  return tables;
+  return shared;
+}
+
+Result<std::vector<TableDef>> Catalog::ListTables(access::TxnContext& tx) {
+  WALREP_ASSIGN_OR_RETURN(auto tables, Tables(tx));
+  return *tables;
 }
 
 Result<std::vector<TableDef>> Catalog::ReadTables(access::TxnContext& tx) {
@@ -219,9 +227,9 @@ Result<std::vector<TableDef>> Catalog::ReadTables(access::TxnContext& tx) {
 }
 
 Result<std::optional<TableDef>> Catalog::GetTable(access::TxnContext& tx, const std::string& name) {
-  WALREP_ASSIGN_OR_RETURN(auto tables, ListTables(tx));
-  for (auto& t : tables) {
-    if (t.name == name) return std::optional<TableDef>(std::move(t));
+  WALREP_ASSIGN_OR_RETURN(auto tables, Tables(tx));  // copies only the table asked for
+  for (const auto& t : *tables) {
+    if (t.name == name) return std::optional<TableDef>(t);
   }
   return std::optional<TableDef>();
 }

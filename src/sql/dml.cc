@@ -1225,27 +1225,26 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           std::string row;
           WALREP_ASSIGN_OR_RETURN(has_rows, scan.Next(&tid, &row));
         }
-        for (auto [c, value] : add_cols) {
+        for (const auto& [c, value] : add_cols) {
           if (def.column_index(c.name) >= 0) {
             return Status::Sql(
                 "42701",
                 fmt::format("column \"{}\" of relation \"{}\" already exists", c.name, name));
           }
+          def.columns.push_back(c);
+          size_t ci = def.columns.size() - 1;
           if (value) {
             WALREP_ASSIGN_OR_RETURN(Value v, value->eval(st));
-            ColumnDef check = c;
-            check.not_null = false;
-            TableDef one = def;
-            one.columns = {check};
-            WALREP_ASSIGN_OR_RETURN(v, ToColumnValue(one, 0, v, st.fmt));
-            if (!v.is_null()) c.missing = ToText(v, FormatOptions{});
+            if (!v.is_null()) {  // a NULL default is no default (the check below applies)
+              WALREP_ASSIGN_OR_RETURN(v, ToColumnValue(def, ci, v, st.fmt));
+              def.columns[ci].missing = ToText(v, FormatOptions{});
+            }
           }
-          if (c.not_null && !c.missing && has_rows) {
+          if (c.not_null && !def.columns[ci].missing && has_rows) {
             return Status::Sql("23502", fmt::format("column \"{}\" of relation \"{}\" contains "
                                                     "null values",
                                                     c.name, name));
           }
-          def.columns.push_back(c);
         }
         if (!pk.empty()) {
           if (!def.primary_key.empty()) {

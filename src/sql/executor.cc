@@ -343,9 +343,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
       for (size_t c = 0; c < scope->columns.size(); c++) {
         const ScopeColumn& col = scope->columns[c];
         if (rel.empty() ? !col.star : col.rel != rel) continue;
-        targets.push_back(std::make_shared<Expr>(
-            Expr{Expr::Kind::kOther, col.type, -1, Value(),
-                 [c](EvalState& st) -> Result<Value> { return (*st.row)[c]; }}));
+        targets.push_back(
+            MakeExpr(col.type, [c](EvalState& st) -> Result<Value> { return (*st.row)[c]; }));
         p->cols.push_back(ColumnDesc{col.name, col.type});
       }
       continue;

@@ -16,6 +16,13 @@
 
 namespace walrep::sql {
 
+ExprPtr MakeExpr(int32_t type, std::function<Result<Value>(EvalState&)> eval) {
+  auto e = std::make_shared<Expr>();
+  e->type = type;
+  e->eval = std::move(eval);
+  return e;
+}
+
 namespace {
 
 Status Err(const CompileState& cs, std::string sqlstate, std::string msg, int location) {
@@ -176,13 +183,6 @@ bool LikeMatch(std::string_view s, std::string_view p, bool icase) {
   }
   while (pi < p.size() && p[pi] == '%') pi++;
   return pi == p.size();
-}
-
-ExprPtr MakeExpr(int32_t type, std::function<Result<Value>(EvalState&)> eval) {
-  auto e = std::make_shared<Expr>();
-  e->type = type;
-  e->eval = std::move(eval);
-  return e;
 }
 
 Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, ExprPtr r,
@@ -483,16 +483,10 @@ Result<ExprPtr> CompileColumnRef(CompileState& cs, const PgQuery__ColumnRef* cr)
       return Err(cs, "42P01", fmt::format("missing FROM-clause entry for table \"{}\"", parts[0]),
                  cr->location);
     }
-    int found = -1;
-    for (size_t i = 0; i < cs.scope->columns.size(); i++) {
-      const ScopeColumn& c = cs.scope->columns[i];
-      if (c.name != col) continue;
-      if (parts.size() == 2 ? c.rel != parts[0] : !c.unqualified) continue;
-      if (found >= 0) {
-        return Err(cs, "42702", fmt::format("column reference \"{}\" is ambiguous", col),
-                   cr->location);
-      }
-      found = static_cast<int>(i);
+    int found = cs.scope->Find(parts.size() == 2 ? parts[0] : "", col);
+    if (found == Scope::kAmbiguous) {
+      return Err(cs, "42702", fmt::format("column reference \"{}\" is ambiguous", col),
+                 cr->location);
     }
     if (found >= 0) {
       size_t i = static_cast<size_t>(found);

@@ -80,13 +80,13 @@ Result<FromPlan> PrepareItem(Executor& ex, CompileState& cs, const PgQuery__Node
 
 // Equalities `left column = right column` among the top-level AND terms of a join condition:
 // pairs of (left index, right index) into the sides' rows.
-void FindEquiKeys(const PgQuery__Node* n, const Scope& left, const Scope& right, CompileState& cs,
+void FindEquiKeys(const PgQuery__Node* n, const Scope& left, const Scope& right,
                   std::vector<std::pair<size_t, size_t>>* keys) {
   if (!n) return;
   if (n->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
       n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
     for (size_t i = 0; i < n->bool_expr->n_args; i++) {
-      FindEquiKeys(n->bool_expr->args[i], left, right, cs, keys);
+      FindEquiKeys(n->bool_expr->args[i], left, right, keys);
     }
     return;
   }
@@ -97,23 +97,16 @@ void FindEquiKeys(const PgQuery__Node* n, const Scope& left, const Scope& right,
     return;
   }
   // Resolves a column reference in one side; -1 when it is not a plain column of that side.
-  auto resolve = [&](const PgQuery__Node* e, const Scope& side) -> int {
+  // A plain column of one side (a qualified name, or a bare one that side names once).
+  auto resolve = [](const PgQuery__Node* e, const Scope& side) -> int {
     if (!e || e->node_case != PG_QUERY__NODE__NODE_COLUMN_REF) return -1;
-    CompileState own = cs;
-    own.scope = &side;
-    own.aggs = nullptr;
-    auto r = CompileExpr(own, e);
-    if (!r.ok()) return -1;
     const auto* cr = e->column_ref;
-    std::string col = StringNodeValue(cr->fields[cr->n_fields - 1]);
-    for (size_t i = 0; i < side.columns.size(); i++) {
-      const ScopeColumn& c = side.columns[i];
-      if (c.name != col) continue;
-      if (cr->n_fields == 2 ? c.rel == StringNodeValue(cr->fields[0]) : c.unqualified) {
-        return static_cast<int>(i);
-      }
+    if (cr->n_fields > 2 ||
+        cr->fields[cr->n_fields - 1]->node_case == PG_QUERY__NODE__NODE_A_STAR) {
+      return -1;
     }
-    return -1;
+    return side.Find(cr->n_fields == 2 ? StringNodeValue(cr->fields[0]) : "",
+                     StringNodeValue(cr->fields[cr->n_fields - 1]));
   };
   int l = resolve(ae->lexpr, left), r = resolve(ae->rexpr, right);
   if (l < 0 || r < 0) {
@@ -202,9 +195,9 @@ Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, Join
                                               TypeName(cond->type)));
     }
     cond = *b;
-    FindEquiKeys(quals, *left.scope, *right.scope, cs, &keys);
+    FindEquiKeys(quals, *left.scope, *right.scope, &keys);
   } else {
-    FindEquiKeys(filter, *left.scope, *right.scope, cs, &keys);
+    FindEquiKeys(filter, *left.scope, *right.scope, &keys);
   }
   // Output: USING columns, then the left side's, then the right side's (USING columns of the
   // sides stay reachable only by their qualified names).
@@ -224,11 +217,13 @@ Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, Join
   std::vector<int32_t> ltypes, rtypes;
   for (const auto& c : left.scope->columns) ltypes.push_back(c.type);
   for (const auto& c : right.scope->columns) rtypes.push_back(c.type);
-  static const char* kNames[] = {"", " Left", " Right", " Full"};
-  const char* kind = kNames[static_cast<int>(type)];
-  out.plan = MakePlan(hash_keys.empty() ? fmt::format("Nested Loop{} Join", kind)
-                                        : fmt::format("Hash{} Join", kind));
-  if (hash_keys.empty() && type == JoinType::kInner) out.plan->label = "Nested Loop";
+  // PostgreSQL's labels: "Hash Join", "Hash Left Join", ..., "Nested Loop", "Nested Loop Left
+  // Join", ...
+  static const char* kKinds[] = {"", " Left", " Right", " Full"};
+  std::string kind = kKinds[static_cast<int>(type)];
+  out.plan = MakePlan(!hash_keys.empty()         ? "Hash" + kind + " Join"
+                      : type == JoinType::kInner ? std::string("Nested Loop")
+                                                 : "Nested Loop" + kind + " Join");
   out.plan->children = {left.plan, hash_keys.empty() ? right.plan : MakePlan("Hash", {right.plan})};
   out.rows = [left = left.rows, right = right.rows, cond, merged, hash_keys, type, lwidth, rwidth,
               ltypes, rtypes](EvalState& st) -> Result<std::vector<Row>> {

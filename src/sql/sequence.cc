@@ -274,14 +274,8 @@ Result<std::shared_ptr<Prepared>> PrepareSequenceStatement(std::shared_ptr<Prepa
 
 Result<ExprPtr> CompileSequenceFunction(CompileState& cs, const std::string& name,
                                         const PgQuery__FuncCall* fc) {
-  auto make = [](std::function<Result<Value>(EvalState&)> eval) {
-    auto e = std::make_shared<Expr>();
-    e->type = oid::kInt8;
-    e->eval = std::move(eval);
-    return e;
-  };
   if (name == "lastval" && fc->n_args == 0) {
-    return make([](EvalState& st) -> Result<Value> {
+    return MakeExpr(oid::kInt8, [](EvalState& st) -> Result<Value> {
       const auto& v = st.exec->last_sequence_value();
       if (!v) return Status::Sql("55000", "lastval is not yet defined in this session");
       return Value::Int(oid::kInt8, *v);
@@ -301,48 +295,49 @@ Result<ExprPtr> CompileSequenceFunction(CompileState& cs, const std::string& nam
       WALREP_ASSIGN_OR_RETURN(called, Coerce(cs, called, oid::kBool, false));
     }
   }
-  return make([seq, value, called, next, curr, fn = name](EvalState& st) -> Result<Value> {
-    if (!st.exec || !st.exec->db()) return Status::Sql("42P01", "no sequences here");
-    Executor& ex = *st.exec;
-    WALREP_ASSIGN_OR_RETURN(Value arg, seq->eval(st));
-    if (arg.is_null()) return Value::Null(oid::kInt8);
-    WALREP_ASSIGN_OR_RETURN(TableDef t, LookupSequence(ex, arg.as_string()));
-    if (curr) {
-      auto it = ex.sequence_values().find(t.oid);
-      if (it == ex.sequence_values().end()) {
-        return Status::Sql("55000", fmt::format("currval of sequence \"{}\" is not yet defined "
-                                                "in this session",
-                                                t.name));
-      }
-      return Value::Int(oid::kInt8, it->second);
-    }
-    if (st.ctx->in_recovery()) {
-      return Status::Sql("25006",
-                         fmt::format("cannot execute {}() in a read-only transaction", fn));
-    }
-    access::HeapEnv& env = ex.db()->engine->env();
-    int64_t v;
-    if (next) {
-      WALREP_ASSIGN_OR_RETURN(
-          v, access::SequenceNext(env, t.rel, t.sequence.options, ex.txn(), t.name));
-    } else {
-      WALREP_ASSIGN_OR_RETURN(Value nv, value->eval(st));
-      if (nv.is_null()) return Value::Null(oid::kInt8);
-      bool is_called = true;
-      if (called) {
-        WALREP_ASSIGN_OR_RETURN(Value c, called->eval(st));
-        if (c.is_null()) return Value::Null(oid::kInt8);
-        is_called = c.as_bool();
-      }
-      v = nv.as_int();
-      WALREP_RETURN_IF_ERROR(
-          access::SequenceSet(env, t.rel, t.sequence.options, ex.txn(), t.name, v, is_called));
-      if (!is_called) return Value::Int(oid::kInt8, v);  // currval stays as it was
-    }
-    ex.sequence_values()[t.oid] = v;
-    ex.last_sequence_value() = v;
-    return Value::Int(oid::kInt8, v);
-  });
+  return MakeExpr(
+      oid::kInt8, [seq, value, called, next, curr, fn = name](EvalState& st) -> Result<Value> {
+        if (!st.exec || !st.exec->db()) return Status::Sql("42P01", "no sequences here");
+        Executor& ex = *st.exec;
+        WALREP_ASSIGN_OR_RETURN(Value arg, seq->eval(st));
+        if (arg.is_null()) return Value::Null(oid::kInt8);
+        WALREP_ASSIGN_OR_RETURN(TableDef t, LookupSequence(ex, arg.as_string()));
+        if (curr) {
+          auto it = ex.sequence_values().find(t.oid);
+          if (it == ex.sequence_values().end()) {
+            return Status::Sql("55000", fmt::format("currval of sequence \"{}\" is not yet defined "
+                                                    "in this session",
+                                                    t.name));
+          }
+          return Value::Int(oid::kInt8, it->second);
+        }
+        if (st.ctx->in_recovery()) {
+          return Status::Sql("25006",
+                             fmt::format("cannot execute {}() in a read-only transaction", fn));
+        }
+        access::HeapEnv& env = ex.db()->engine->env();
+        int64_t v;
+        if (next) {
+          WALREP_ASSIGN_OR_RETURN(
+              v, access::SequenceNext(env, t.rel, t.sequence.options, ex.txn(), t.name));
+        } else {
+          WALREP_ASSIGN_OR_RETURN(Value nv, value->eval(st));
+          if (nv.is_null()) return Value::Null(oid::kInt8);
+          bool is_called = true;
+          if (called) {
+            WALREP_ASSIGN_OR_RETURN(Value c, called->eval(st));
+            if (c.is_null()) return Value::Null(oid::kInt8);
+            is_called = c.as_bool();
+          }
+          v = nv.as_int();
+          WALREP_RETURN_IF_ERROR(
+              access::SequenceSet(env, t.rel, t.sequence.options, ex.txn(), t.name, v, is_called));
+          if (!is_called) return Value::Int(oid::kInt8, v);  // currval stays as it was
+        }
+        ex.sequence_values()[t.oid] = v;
+        ex.last_sequence_value() = v;
+        return Value::Int(oid::kInt8, v);
+      });
 }
 
 Result<std::vector<Row>> SequenceRows(Executor& ex, const TableDef& t) {

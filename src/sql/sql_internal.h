@@ -83,6 +83,18 @@ struct Scope {
     rels.push_back(qualifier);
     for (const auto& c : cols) columns.push_back(ScopeColumn{qualifier, c.name, c.type});
   }
+  static constexpr int kNone = -1, kAmbiguous = -2;
+  // The index of the column `rel.col` (`rel` empty: a bare name), kNone or kAmbiguous.
+  int Find(const std::string& rel, const std::string& col) const {
+    int found = kNone;
+    for (size_t i = 0; i < columns.size(); i++) {
+      const ScopeColumn& c = columns[i];
+      if (c.name != col || (rel.empty() ? !c.unqualified : c.rel != rel)) continue;
+      if (found != kNone) return kAmbiguous;
+      found = static_cast<int>(i);
+    }
+    return found;
+  }
 };
 
 struct CompileState {
@@ -99,6 +111,8 @@ Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node);
 // other types need an implicit cast unless `explicit_cast`.
 Result<ExprPtr> Coerce(CompileState& cs, ExprPtr e, int32_t target, bool explicit_cast);
 ExprPtr ConstExpr(Value v);
+// An expression of a known result type computed by `eval`.
+ExprPtr MakeExpr(int32_t type, std::function<Result<Value>(EvalState&)> eval);
 // The column name PostgreSQL gives an unnamed target ("?column?", function name, type name).
 std::string FigureColname(const PgQuery__Node* node);
 // Evaluates a comparison of two values of comparable types: <0, 0, >0.

@@ -70,8 +70,7 @@ class BtreeIndex {
   // Logs one leaf change as a logical record (`data` for redo); `removal` adds the conflict
   // horizon.
   Status LogLeaf(storage::BufferPool::Handle& h, uint8_t info, std::string data, bool removal);
-  // `removal`: the pages lost entries (the record carries the hot-standby conflict horizon).
-  Status LogPages(std::vector<storage::BufferPool::Handle*>& pages, bool removal = false);
+  Status LogPages(std::vector<storage::BufferPool::Handle*>& pages);
   Result<BlockNumber> FindLeaf(const std::string& lo);  // the leaf where keys >= lo start
   Result<std::string> Collect(const std::string& lo, const std::string& hi, bool prefix,
                               std::vector<TupleId>* out);

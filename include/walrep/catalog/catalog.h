@@ -109,6 +109,8 @@ class Catalog {
   static void DropFiles(access::TxnContext& tx, const TableDef& def);
   Status InsertRows(access::TxnContext& tx, const TableDef& def);
   Result<std::vector<TableDef>> ReadTables(access::TxnContext& tx);  // no cache
+  // The tables tx sees: the shared cache, or its own read (see GetTable).
+  Result<std::shared_ptr<const std::vector<TableDef>>> Tables(access::TxnContext& tx);
   Status DeleteRows(access::TxnContext& tx, uint32_t oid);
   access::Engine* const engine_;
   Mutex cache_mu_;
