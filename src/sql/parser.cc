@@ -73,10 +73,7 @@ ParseCache& Cache() {
   return *cache;
 }
 
-}  // namespace
-
-Result<std::vector<std::shared_ptr<ParsedStatement>>> ParseSql(const std::string& sql) {
-  if (auto hit = Cache().Get(sql)) return *hit;
+Result<std::shared_ptr<ParseTree>> ParseWhole(const std::string& sql) {
   PgQueryProtobufParseResult r = pg_query_parse_protobuf(sql.c_str());
   if (r.error) {
     std::string msg = r.error->message ? r.error->message : "syntax error";
@@ -91,6 +88,16 @@ Result<std::vector<std::shared_ptr<ParsedStatement>>> ParseSql(const std::string
       tree->allocator(), r.parse_tree.len, reinterpret_cast<const uint8_t*>(r.parse_tree.data));
   pg_query_free_protobuf_parse_result(r);
   if (!tree->result) return Status::Sql("XX000", "could not decode parse tree");
+  return tree;
+}
+
+}  // namespace
+
+Result<std::vector<std::shared_ptr<ParsedStatement>>> ParseSql(const std::string& sql) {
+  if (auto hit = Cache().Get(sql)) return *hit;
+  bool templated = false;
+  WALREP_ASSIGN_OR_RETURN(std::shared_ptr<ParseTree> tree,
+                          ParseWithLiteralCache(sql, ParseWhole, &templated));
   std::vector<std::shared_ptr<ParsedStatement>> out;
   for (size_t i = 0; i < tree->result->n_stmts; i++) {
     auto st = std::make_shared<ParsedStatement>();
@@ -107,7 +114,7 @@ Result<std::vector<std::shared_ptr<ParsedStatement>>> ParseSql(const std::string
     st->text = st->text.substr(b);
     out.push_back(std::move(st));
   }
-  Cache().Put(sql, out);
+  if (!templated) Cache().Put(sql, out);
   return out;
 }
 

@@ -14,14 +14,16 @@
 
 namespace walrep::sql {
 
-// Owns one unpacked parse result.
 // Owns one unpacked parse result. Its nodes live in an arena (many small allocations, freed
 // together), so unpacking and freeing a tree costs a few large allocations.
 struct ParseTree {
   PgQuery__ParseResult* result = nullptr;
   std::string sql;
+  // A tree copied from a template (literal_cache.cc) shares the template's strings.
+  std::shared_ptr<const ParseTree> base;
   // The allocator protobuf-c unpacks with; freeing single nodes is a no-op.
   ProtobufCAllocator* allocator();
+  void* Allocate(size_t n) { return Alloc(this, n); }
 
  private:
   static void* Alloc(void* self, size_t n);
@@ -31,6 +33,15 @@ struct ParseTree {
   size_t used_ = 0;
   ProtobufCAllocator allocator_{&ParseTree::Alloc, &ParseTree::Free, this};
 };
+
+// Parses `sql` with `parse`, or — when a recent statement had the same text up to its literal
+// constants — copies that statement's tree with this one's constants (literal_cache.cc).
+// *templated tells whether the statement's shape is cached there (so the caller need not cache
+// the exact text).
+Result<std::shared_ptr<ParseTree>> ParseWithLiteralCache(
+    const std::string& sql,
+    const std::function<Result<std::shared_ptr<ParseTree>>(const std::string&)>& parse,
+    bool* templated);
 
 class ParsedStatement {
  public:

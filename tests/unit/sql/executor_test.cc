@@ -294,5 +294,48 @@ TEST_F(ExecutorTest, ViewsWithWhereOrderLimit) {
   EXPECT_EQ(last_.columns.size(), 2u);
 }
 
+// Statements that differ only in their constants reuse the first one's parse tree with their own
+// constants (literal_cache.cc): each pair below runs the same shape twice, the second from the
+// template.
+TEST_F(ExecutorTest, StatementsOfOneShapeGetTheirOwnConstants) {
+  EXPECT_EQ(Run("select 1 + 2, 'a' || 'b'"), "3|ab");
+  EXPECT_EQ(Run("select 100 + 2000, 'it''s' || 'xyz'"), "2100|it'sxyz");
+  // Negative numbers: the grammar folds the minus into the constant.
+  EXPECT_EQ(Run("select 5 + -3, 7 - 2"), "2|5");
+  EXPECT_EQ(Run("select 5 + -40, 7 - 20"), "-35|-13");
+  EXPECT_EQ(Run("select -1.5 * 2, 2.25"), "-3.0|2.25");
+  EXPECT_EQ(Run("select -10.125 * 2, 1e3"), "-20.250|1000");
+  // An integer too big for int4 is another kind of constant, so another shape.
+  EXPECT_EQ(Run("select 2147483647"), "2147483647");
+  EXPECT_EQ(last_.columns[0].type, oid::kInt4);
+  EXPECT_EQ(Run("select 2147483648"), "2147483648");
+  EXPECT_EQ(last_.columns[0].type, oid::kInt8);
+  EXPECT_EQ(Run("select 12"), "12");
+  EXPECT_EQ(last_.columns[0].type, oid::kInt4);
+  // Error positions follow the new text.
+  EXPECT_EQ(Run("select 1, 'x'::int"),
+            "ERROR 22P02 invalid input syntax for type integer: \"x\" @11");
+  EXPECT_EQ(Run("select 12345, 'yy'::int"),
+            "ERROR 22P02 invalid input syntax for type integer: \"yy\" @15");
+  EXPECT_EQ(Run("select 1 where 2 > 1 order by 1 limit 5 offset 0"), "1");
+  EXPECT_EQ(Run("select 9 where 2 > 3 order by 1 limit 5 offset 0"), "");
+  EXPECT_EQ(Run("select 9 where 4 > 3 order by 1 limit 0 offset 0"), "");
+}
+
+// A literal the grammar reads itself (the precision of float(p) picks real or double precision)
+// is not a constant of the tree: such shapes are parsed whole every time.
+TEST_F(ExecutorTest, ShapesWhoseConstantsChangeTheTreeAreNotReused) {
+  EXPECT_EQ(Run("select '1.5'::float(2)"), "1.5");
+  EXPECT_EQ(last_.columns[0].type, oid::kFloat4);
+  EXPECT_EQ(Run("select '2.5'::float(30)"), "2.5");
+  EXPECT_EQ(last_.columns[0].type, oid::kFloat8);
+  // Comments, escape strings and dollar quoting are never templated, and still work.
+  EXPECT_EQ(Run("select 1 -- one\n+ 2"), "3");
+  EXPECT_EQ(Run("select 10 -- ten\n+ 20"), "30");
+  EXPECT_EQ(Run("select E'a\\tb', $$x$$"), "a\tb|x");
+  EXPECT_EQ(Run("select 'a'\n'b'"), "ab");
+  EXPECT_EQ(Run("select 'c'\n'd'"), "cd");
+}
+
 }  // namespace
 }  // namespace walrep::sql
