@@ -11,7 +11,7 @@ void LsnWaiter::Advance(Lsn v) {
   MutexLock l(&mu_);
   if (v > value_) {
     value_ = v;
-    cv_.SignalAll();
+    if (!targets_.empty() && *targets_.begin() <= v) cv_.SignalAll();
     for (int fd : listeners_) {
       uint64_t one = 1;
       if (::write(fd, &one, sizeof(one)) < 0) {
@@ -28,6 +28,8 @@ Lsn LsnWaiter::value() const {
 
 Result<Lsn> LsnWaiter::WaitFor(Lsn target, std::chrono::steady_clock::time_point deadline) {
   MutexLock l(&mu_);
+  if (value_ >= target) return value_;
+  TargetRegistration registration{this, targets_.insert(target)};
   while (value_ < target) {
     if (shutdown_) return Status::Shutdown("shutting down");
     if (deadline == std::chrono::steady_clock::time_point::max()) {
@@ -51,6 +53,8 @@ void LsnWaiter::RemoveListener(int event_fd) {
 
 Result<Lsn> LsnWaiter::WaitUntil(Lsn target, const std::function<bool()>& give_up) {
   MutexLock l(&mu_);
+  if (value_ >= target) return value_;
+  TargetRegistration registration{this, targets_.insert(target)};
   while (value_ < target) {
     if (shutdown_) return Status::Shutdown("shutting down");
     uint64_t kicks = kicks_;

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <functional>
+#include <set>
 #include <vector>
 
 #include "walrep/common/lsn.h"
@@ -41,11 +42,21 @@ class LsnWaiter {
   void RemoveListener(int event_fd) EXCLUDES(mu_);
 
  private:
+  // Keeps a waiter's target in targets_ while it waits (created and destroyed under mu_).
+  struct TargetRegistration {
+    LsnWaiter* w;
+    std::multiset<Lsn>::iterator it;
+    ~TargetRegistration() NO_THREAD_SAFETY_ANALYSIS { w->targets_.erase(it); }
+  };
+
   mutable Mutex mu_;
   CondVar cv_{&mu_};
   Lsn value_ GUARDED_BY(mu_);
   bool shutdown_ GUARDED_BY(mu_) = false;
   uint64_t kicks_ GUARDED_BY(mu_) = 0;
+  // The targets threads wait for: Advance wakes them only when the smallest is reached, so a
+  // far target (the checkpointer's max_wal_size point) costs no wake-up per commit.
+  std::multiset<Lsn> targets_ GUARDED_BY(mu_);
   std::vector<int> listeners_ GUARDED_BY(mu_);
 };
 
