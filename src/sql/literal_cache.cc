@@ -18,7 +18,6 @@
 // never templated, and only single SELECT, INSERT, UPDATE and DELETE statements are (where no
 // grammar rule reads a constant's value).
 #include <algorithm>
-#include <cctype>
 #include <climits>
 #include <cstring>
 #include <functional>
@@ -49,8 +48,15 @@ struct Scan {
   std::vector<Literal> lits;
 };
 
-bool IdentStart(unsigned char c) { return std::isalpha(c) || c == '_' || c >= 0x80; }
-bool IdentChar(unsigned char c) { return IdentStart(c) || std::isdigit(c) || c == '$'; }
+// ASCII classes as the SQL lexer sees them (locale-independent, unlike <cctype>).
+bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+bool IsSpace(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+bool IdentStart(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+}
+bool IdentChar(unsigned char c) { return IdentStart(c) || IsDigit(c) || c == '$'; }
 
 // The literals of `s`, or nothing when the text has a construct this scanner does not classify.
 std::optional<Scan> ScanLiterals(std::string_view s) {
@@ -62,7 +68,7 @@ std::optional<Scan> ScanLiterals(std::string_view s) {
   while (i < n) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c == 1) return std::nullopt;
-    if (std::isspace(c)) {
+    if (IsSpace(c)) {
       out.key += static_cast<char>(c);
       i++;
       continue;
@@ -92,7 +98,7 @@ std::optional<Scan> ScanLiterals(std::string_view s) {
       }
       j++;
       size_t k = j;
-      while (k < n && std::isspace(static_cast<unsigned char>(s[k]))) k++;
+      while (k < n && IsSpace(s[k])) k++;
       if (k < n && s[k] == '\'') return std::nullopt;  // 'a'<newline>'b' is one constant
       lit.start = i;
       lit.len = j - i;
@@ -102,23 +108,22 @@ std::optional<Scan> ScanLiterals(std::string_view s) {
       i = j;
       continue;
     }
-    if (std::isdigit(c) ||
-        (c == '.' && i + 1 < n && std::isdigit(static_cast<unsigned char>(s[i + 1])))) {
+    if (IsDigit(c) || (c == '.' && i + 1 < n && IsDigit(s[i + 1]))) {
       bool is_float = false;
-      while (j < n && std::isdigit(static_cast<unsigned char>(s[j]))) j++;
+      while (j < n && IsDigit(s[j])) j++;
       if (j < n && s[j] == '.') {
         if (j + 1 < n && s[j + 1] == '.') return std::nullopt;
         is_float = true;
         j++;
-        while (j < n && std::isdigit(static_cast<unsigned char>(s[j]))) j++;
+        while (j < n && IsDigit(s[j])) j++;
       }
       if (j < n && (s[j] == 'e' || s[j] == 'E')) {
         size_t k = j + 1;
         if (k < n && (s[k] == '+' || s[k] == '-')) k++;
-        if (k >= n || !std::isdigit(static_cast<unsigned char>(s[k]))) return std::nullopt;
+        if (k >= n || !IsDigit(s[k])) return std::nullopt;
         is_float = true;
         j = k;
-        while (j < n && std::isdigit(static_cast<unsigned char>(s[j]))) j++;
+        while (j < n && IsDigit(s[j])) j++;
       }
       if (j < n && (IdentChar(static_cast<unsigned char>(s[j])) || s[j] == '.')) {
         return std::nullopt;
@@ -167,8 +172,8 @@ std::optional<Scan> ScanLiterals(std::string_view s) {
       j++;
     } else if (c == '$') {  // a parameter; anything else is a dollar-quoted string
       j = i + 1;
-      if (j >= n || !std::isdigit(static_cast<unsigned char>(s[j]))) return std::nullopt;
-      while (j < n && std::isdigit(static_cast<unsigned char>(s[j]))) j++;
+      if (j >= n || !IsDigit(s[j])) return std::nullopt;
+      while (j < n && IsDigit(s[j])) j++;
     } else if (IdentStart(c)) {
       while (j < n && IdentChar(static_cast<unsigned char>(s[j]))) j++;
     } else {
@@ -181,98 +186,100 @@ std::optional<Scan> ScanLiterals(std::string_view s) {
   return out;
 }
 
-// How to walk one protobuf-c message type: its message-valued fields, its oneof groups (the
-// Node message is one oneof over every node type) and its `location` fields.
+// How to walk one protobuf-c message type: its message-valued fields (each with the plan of
+// its type), its oneof groups (the Node message is one oneof over every node type) and its
+// `location` fields.
 struct MessagePlan {
-  struct Field {
-    uint32_t offset, qoffset;
-    bool repeated;
+  struct Child {
+    uint32_t offset = 0, qoffset = 0;
+    bool repeated = false;
+    const MessagePlan* plan = nullptr;
   };
-  std::vector<Field> messages;
+  std::vector<Child> messages;
   struct Oneof {
     uint32_t qoffset;
-    std::vector<const ProtobufCFieldDescriptor*> by_id;
+    std::vector<Child> by_id;  // plan == nullptr: no message field has that id
   };
   std::vector<Oneof> oneofs;
   std::vector<uint32_t> locations;
+  bool is_const = false;  // A_Const
 };
 
-class Plans {
- public:
-  static const Plans& Get() {
-    static const Plans* plans = new Plans();  // built once, read-only afterwards
-    return *plans;
-  }
-  const MessagePlan& For(const ProtobufCMessageDescriptor* d) const { return plans_.at(d); }
-
- private:
-  Plans() { Build(&pg_query__parse_result__descriptor); }
-  void Build(const ProtobufCMessageDescriptor* d) {
-    if (plans_.count(d)) return;
-    MessagePlan& plan = plans_[d];
-    for (unsigned i = 0; i < d->n_fields; i++) {
-      const ProtobufCFieldDescriptor* f = &d->fields[i];
-      if (f->type == PROTOBUF_C_TYPE_INT32 && f->label != PROTOBUF_C_LABEL_REPEATED &&
-          std::string_view(f->name) == "location") {
-        plan.locations.push_back(f->offset);
-      }
-      if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
-      if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-        auto it = std::find_if(plan.oneofs.begin(), plan.oneofs.end(),
-                               [&](const auto& o) { return o.qoffset == f->quantifier_offset; });
-        if (it == plan.oneofs.end()) {
-          plan.oneofs.push_back({f->quantifier_offset, {}});
-          it = plan.oneofs.end() - 1;
+// The plan of every message type reachable from ParseResult, built once, read-only afterwards.
+const MessagePlan& RootPlan() {
+  static const MessagePlan* root = [] {
+    auto* plans = new std::unordered_map<const ProtobufCMessageDescriptor*, MessagePlan>();
+    // Node-based map: a plan's address never changes, so children can point at plans that are
+    // filled in later.
+    std::function<const MessagePlan*(const ProtobufCMessageDescriptor*)> build =
+        [&](const ProtobufCMessageDescriptor* d) -> const MessagePlan* {
+      auto [it, fresh] = plans->try_emplace(d);
+      MessagePlan& plan = it->second;
+      if (!fresh) return &plan;
+      plan.is_const = d == &pg_query__a__const__descriptor;
+      for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor* f = &d->fields[i];
+        if (f->type == PROTOBUF_C_TYPE_INT32 && f->label != PROTOBUF_C_LABEL_REPEATED &&
+            std::string_view(f->name) == "location") {
+          plan.locations.push_back(f->offset);
         }
-        if (it->by_id.size() <= f->id) it->by_id.resize(f->id + 1, nullptr);
-        it->by_id[f->id] = f;
-      } else {
-        plan.messages.push_back(
-            {f->offset, f->quantifier_offset, f->label == PROTOBUF_C_LABEL_REPEATED});
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+        MessagePlan::Child c{f->offset, f->quantifier_offset, f->label == PROTOBUF_C_LABEL_REPEATED,
+                             build(static_cast<const ProtobufCMessageDescriptor*>(f->descriptor))};
+        if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)) {
+          plan.messages.push_back(c);
+          continue;
+        }
+        auto o = std::find_if(plan.oneofs.begin(), plan.oneofs.end(),
+                              [&](const auto& x) { return x.qoffset == f->quantifier_offset; });
+        if (o == plan.oneofs.end()) {
+          plan.oneofs.push_back({f->quantifier_offset, {}});
+          o = plan.oneofs.end() - 1;
+        }
+        if (o->by_id.size() <= f->id) o->by_id.resize(f->id + 1);
+        o->by_id[f->id] = c;
       }
-    }
-    // The plan's address is stable (node-based map); recursion may add more entries.
-    for (unsigned i = 0; i < d->n_fields; i++) {
-      if (d->fields[i].type == PROTOBUF_C_TYPE_MESSAGE) {
-        Build(static_cast<const ProtobufCMessageDescriptor*>(d->fields[i].descriptor));
-      }
-    }
-  }
-  std::unordered_map<const ProtobufCMessageDescriptor*, MessagePlan> plans_;
-};
+      return &plan;
+    };
+    return build(&pg_query__parse_result__descriptor);
+  }();
+  return *root;
+}
 
 template <typename T>
 T& At(void* msg, uint32_t off) {
   return *reinterpret_cast<T*>(static_cast<char*>(msg) + off);
 }
 
-// Calls fn(slot) for the slot of every message directly under msg.
+// Calls fn(slot, plan) for the slot of every message directly under msg.
 template <typename Fn>
 void ForEachChild(ProtobufCMessage* msg, const MessagePlan& plan, Fn&& fn) {
   for (const auto& f : plan.messages) {
     if (f.repeated) {
       size_t count = At<size_t>(msg, f.qoffset);
       ProtobufCMessage** arr = At<ProtobufCMessage**>(msg, f.offset);
-      for (size_t k = 0; k < count; k++) fn(&arr[k]);
+      for (size_t k = 0; k < count; k++) fn(&arr[k], *f.plan);
     } else {
-      fn(&At<ProtobufCMessage*>(msg, f.offset));
+      fn(&At<ProtobufCMessage*>(msg, f.offset), *f.plan);
     }
   }
   for (const auto& o : plan.oneofs) {
     uint32_t id = At<uint32_t>(msg, o.qoffset);
-    if (id == 0 || id >= o.by_id.size() || !o.by_id[id]) continue;
-    fn(&At<ProtobufCMessage*>(msg, o.by_id[id]->offset));
+    if (id >= o.by_id.size() || !o.by_id[id].plan) continue;
+    fn(&At<ProtobufCMessage*>(msg, o.by_id[id].offset), *o.by_id[id].plan);
   }
 }
 
-void CollectConsts(ProtobufCMessage* msg, std::vector<PgQuery__AConst*>* out) {
+void CollectConsts(ProtobufCMessage* msg, const MessagePlan& plan,
+                   std::vector<PgQuery__AConst*>* out) {
   if (!msg) return;
-  if (msg->descriptor == &pg_query__a__const__descriptor) {
+  if (plan.is_const) {
     out->push_back(reinterpret_cast<PgQuery__AConst*>(msg));
     return;
   }
-  ForEachChild(msg, Plans::Get().For(msg->descriptor),
-               [&](ProtobufCMessage** child) { CollectConsts(*child, out); });
+  ForEachChild(msg, plan, [&](ProtobufCMessage** child, const MessagePlan& child_plan) {
+    CollectConsts(*child, child_plan, out);
+  });
 }
 
 // A template: a parsed statement whose literals each map to A_Const nodes.
@@ -312,7 +319,7 @@ void Learn(Template* t) {
       return;
   }
   std::vector<PgQuery__AConst*> consts;
-  CollectConsts(&r->stmts[0]->base, &consts);
+  CollectConsts(&t->tree->result->base, RootPlan(), &consts);
   std::vector<bool> used(consts.size(), false);
   for (const Literal& lit : t->lits) {
     int found = -1;
@@ -339,12 +346,11 @@ class Instantiator {
   Instantiator(const Template& t, const std::vector<Literal>& lits, ParseTree* out)
       : t_(t), lits_(lits), out_(out) {}
 
-  ProtobufCMessage* Copy(const ProtobufCMessage* src) {
+  ProtobufCMessage* Copy(const ProtobufCMessage* src, const MessagePlan& plan) {
     if (!src) return nullptr;
-    const ProtobufCMessageDescriptor* d = src->descriptor;
-    auto* dst = static_cast<ProtobufCMessage*>(out_->Allocate(d->sizeof_message));
-    std::memcpy(dst, src, d->sizeof_message);
-    const MessagePlan& plan = Plans::Get().For(d);
+    const size_t size = src->descriptor->sizeof_message;
+    auto* dst = static_cast<ProtobufCMessage*>(out_->Allocate(size));
+    std::memcpy(dst, src, size);
     // Repeated fields get arrays of their own before their elements are replaced.
     for (const auto& f : plan.messages) {
       size_t count = f.repeated ? At<size_t>(dst, f.qoffset) : 0;
@@ -355,13 +361,14 @@ class Instantiator {
       std::memcpy(copy, arr, count * sizeof(ProtobufCMessage*));
       arr = copy;
     }
-    ForEachChild(dst, plan, [&](ProtobufCMessage** child) { *child = Copy(*child); });
+    ForEachChild(dst, plan, [&](ProtobufCMessage** child, const MessagePlan& child_plan) {
+      *child = Copy(*child, child_plan);
+    });
     for (uint32_t off : plan.locations) {
       int32_t& loc = At<int32_t>(dst, off);
       int32_t old = loc;
       loc = Shift(old);
-      if (d == &pg_query__a__const__descriptor)
-        Substitute(reinterpret_cast<PgQuery__AConst*>(dst), old);
+      if (plan.is_const) Substitute(reinterpret_cast<PgQuery__AConst*>(dst), old);
     }
     return dst;
   }
@@ -478,7 +485,8 @@ Result<std::shared_ptr<ParseTree>> ParseWithLiteralCache(
     tree->sql = sql;
     tree->base = t->tree;
     Instantiator inst(*t, scan->lits, tree.get());
-    tree->result = reinterpret_cast<PgQuery__ParseResult*>(inst.Copy(&t->tree->result->base));
+    tree->result =
+        reinterpret_cast<PgQuery__ParseResult*>(inst.Copy(&t->tree->result->base, RootPlan()));
     PgQuery__RawStmt* raw = tree->result->stmts[0];
     if (raw->stmt_len != 0) {
       raw->stmt_len += static_cast<int32_t>(sql.size()) - static_cast<int32_t>(t->tree->sql.size());
