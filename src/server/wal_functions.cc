@@ -71,8 +71,20 @@ void Server::RegisterWalFunctions() {
         tx.snapshot = engine_->txm().TakeSnapshot();
         std::string name = c.args[0].as_string();
         WALREP_ASSIGN_OR_RETURN(auto t, catalog_->GetTable(tx, name));
-        if (!t) return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name));
-        WALREP_ASSIGN_OR_RETURN(storage::BlockNumber n, engine_->pool().NBlocks(t->rel));
+        std::optional<wal::RelFileNode> rel;
+        if (t) rel = t->rel;
+        if (!rel) {  // an index (tables and indexes share pg_class's namespace)
+          WALREP_ASSIGN_OR_RETURN(auto tables, catalog_->ListTables(tx));
+          for (const auto& table : tables) {
+            for (const auto& index : table.indexes) {
+              if (index.name == name) rel = index.rel;
+            }
+          }
+        }
+        if (!rel) {
+          return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name));
+        }
+        WALREP_ASSIGN_OR_RETURN(storage::BlockNumber n, engine_->pool().NBlocks(*rel));
         return Value::Int(oid::kInt8, static_cast<int64_t>(n) * storage::kPageSize);
       }));
   registry_.AddFunction(sql::FixedFunction(

@@ -55,8 +55,12 @@ TEST(TablesTest, DdlDmlAndConstraints) {
   EXPECT_EQ(n.SafePsql("begin; savepoint a; insert into t values (50, 'sp'); rollback to a; "
                        "commit; select count(*) from t where id = 50"),
             "0");
-  EXPECT_EQ(n.SafePsql("select pg_relation_size('t') >= 8192, pg_database_size('postgres') > 0"),
-            "t|t");
+  EXPECT_EQ(n.SafePsql("select pg_relation_size('t') >= 8192, pg_database_size('postgres') > 0, "
+                       "pg_relation_size('t_pkey') >= 8192"),
+            "t|t|t");
+  EXPECT_NE(
+      n.Psql("select pg_relation_size('nosuch')").err.find("relation \"nosuch\" does not exist"),
+      std::string::npos);
   EXPECT_EQ(n.SafePsql("truncate t; select count(*) from t"), "0");
   EXPECT_EQ(n.SafePsql("drop table t; drop table if exists t"), "");
 }
