@@ -67,6 +67,25 @@ std::string DeleteData(OffsetNumber off, const TupleHeader& h) {
   return data;
 }
 
+// Applies a kHeapPruneChains record's data to a page (the primary and redo alike):
+//   u32 latest removed xid, u16 ndead, u16 nunused, u16 nredirect, then ndead and nunused
+//   offsets and nredirect (offset, target) pairs.
+void ApplyPrune(Page& p, std::string_view d) {
+  const size_t ndead = Get<uint16_t>(d, 4), nunused = Get<uint16_t>(d, 6),
+               nredirect = Get<uint16_t>(d, 8);
+  size_t pos = 10;
+  for (size_t i = 0; i < ndead; i++, pos += 2) {
+    p.SetState(Get<uint16_t>(d, pos), storage::ItemState::kDead);
+  }
+  for (size_t i = 0; i < nunused; i++, pos += 2) {
+    p.SetState(Get<uint16_t>(d, pos), storage::ItemState::kUnused);
+  }
+  for (size_t i = 0; i < nredirect; i++, pos += 4) {
+    p.SetRedirect(Get<uint16_t>(d, pos), Get<uint16_t>(d, pos + 2));
+  }
+  p.Compact();
+}
+
 // Checks whether tx may modify the tuple; waits for a running modifier. On success the page is
 // locked exclusively and the header is returned.
 Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNode& rel,
@@ -114,7 +133,7 @@ Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNo
     }
     (void)is_update;
     if ((h.infomask & kHeapXmaxUpdate) && h.ctid.valid() && !(h.ctid == tid)) {
-      return std::optional<ModifyOutcome>(ModifyOutcome{ModifyOutcome::kUpdated, h.ctid});
+      return std::optional<ModifyOutcome>(ModifyOutcome{ModifyOutcome::kUpdated, h.ctid, h.xmax});
     }
     return std::optional<ModifyOutcome>(ModifyOutcome{ModifyOutcome::kDeleted, {}});
   }
@@ -254,7 +273,7 @@ Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContex
   if (tx.undo) tx.undo->push_back(UndoEntry{rel, tid, false, h});
   h.xmax = tx.xid;
   h.cmax = tx.cid;
-  h.infomask &= static_cast<uint16_t>(~kHeapXmaxUpdate);
+  h.infomask &= static_cast<uint16_t>(~(kHeapXmaxUpdate | kHeapHotUpdated));
   h.ctid = tid;
   WriteHeader(buf.page().MutableItem(tid.off), h);
   std::vector<PageChange> pages{{&buf, DeleteData(tid.off, h)}};
@@ -267,7 +286,7 @@ Result<size_t> PrunePage(HeapEnv& env, BufferPool::Handle& buf, TransactionId ho
 }  // namespace
 
 Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TupleId tid,
-                                 std::string_view new_row, TupleId* new_tid) {
+                                 std::string_view new_row, TupleId* new_tid, bool allow_hot) {
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
   TupleHeader h;
   WALREP_ASSIGN_OR_RETURN(auto early, PrepareModify(env, rel, tx, tid, &buf, &h, true));
@@ -290,8 +309,14 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
   h.xmax = tx.xid;
   h.cmax = tx.cid;
   h.infomask |= kHeapXmaxUpdate;
+  h.infomask &= static_cast<uint16_t>(~kHeapHotUpdated);  // left by an updater that aborted
   if (p.FreeSpace() >= need) {
-    // Same page: one record changes both versions.
+    // Same page: one record changes both versions (heap-only when no indexed column changes).
+    if (allow_hot) {
+      h.infomask |= kHeapHotUpdated;
+      nh.infomask |= kHeapOnly;
+      WriteHeader(tuple.data(), nh);
+    }
     OffsetNumber off = p.AddItem(tuple);
     nh.ctid = TupleId{buf.block(), off};
     WriteHeader(p.MutableItem(off), nh);
@@ -305,7 +330,9 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
     WALREP_RETURN_IF_ERROR(LogChange(env, kHeapUpdateSamePage, tx.xid, pages));
     if (tx.undo) tx.undo->push_back(UndoEntry{rel, nh.ctid, true, {}});
     *new_tid = nh.ctid;
-    return ModifyOutcome{};
+    ModifyOutcome out;
+    out.hot = allow_hot;
+    return out;
   }
   // Another page: lock the row (xmax), insert the new version, then point the old one at it.
   // The three records share the xid, so a crash before commit undoes all of them together.
@@ -351,17 +378,51 @@ Result<std::optional<StoredTuple>> ReadTuple(HeapEnv& env, const RelFileNode& re
 
 }  // namespace
 
+namespace {
+
+// Visits the versions of the HOT chain rooted at line pointer `root` of a locked page, oldest
+// first, while fn(offset, header) returns true. A version whose xmin is not its predecessor's
+// xmax ends the chain: its line pointer was freed and reused since.
+template <typename Fn>
+void WalkChain(const Page& p, BlockNumber block, OffsetNumber root, Fn&& fn) {
+  OffsetNumber off = root;
+  if (p.state(off) == storage::ItemState::kRedirect) off = p.RedirectTarget(off);
+  TransactionId prior_xmax = kInvalidXid;
+  for (OffsetNumber hops = 0; hops <= p.max_offset(); hops++) {
+    if (p.state(off) != storage::ItemState::kNormal) return;
+    TupleHeader h = ReadHeader(p.Item(off).data());
+    if (prior_xmax != kInvalidXid && (h.xmin != prior_xmax || !(h.infomask & kHeapOnly))) return;
+    if (!fn(off, h)) return;
+    if (!(h.infomask & kHeapHotUpdated) || h.ctid.block != block || h.ctid.off == off) return;
+    prior_xmax = h.xmax;
+    off = h.ctid.off;
+  }
+}
+
+}  // namespace
+
 Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& rel,
-                                             const TxnContext& tx, TupleId tid) {
-  WALREP_ASSIGN_OR_RETURN(auto t, ReadTuple(env, rel, tid, true));
-  if (!t || !TupleVisible(t->h, tx, *env.txm)) return std::optional<std::string>();
-  return std::optional<std::string>(std::move(t->row));
+                                             const TxnContext& tx, TupleId tid, TupleId* found) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
+  buf.LockShared();
+  Page p = buf.page();
+  std::optional<std::string> out;
+  WalkChain(p, tid.block, tid.off, [&](OffsetNumber off, const TupleHeader& h) {
+    if (!TupleVisible(h, tx, *env.txm)) return true;
+    out = std::string(p.Item(off).substr(kTupleHeaderSize));
+    if (found) *found = TupleId{tid.block, off};
+    return false;
+  });
+  return out;
 }
 
 Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNode& rel,
-                                                   const TxnContext& tx, TupleId tid) {
+                                                   const TxnContext& tx, TupleId tid,
+                                                   TransactionId xmin) {
   WALREP_ASSIGN_OR_RETURN(auto t, ReadTuple(env, rel, tid, true));
-  if (!t || (t->h.infomask & kHeapXminInvalid)) return std::optional<std::string>();
+  if (!t || (t->h.infomask & kHeapXminInvalid) || t->h.xmin != xmin) {
+    return std::optional<std::string>();
+  }
   bool mine = t->h.xmin == tx.xid && tx.xid != kInvalidXid;
   if (!mine && env.txm->StatusOf(t->h.xmin) != XidStatus::kCommitted) {
     return std::optional<std::string>();
@@ -396,11 +457,11 @@ Status HeapUndo(HeapEnv& env, TxnContext& tx, size_t mark) {
   return Status::OK();
 }
 
-Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
-                                  TupleId tid, TransactionId* running) {
-  WALREP_ASSIGN_OR_RETURN(auto t, ReadTuple(env, rel, tid, false));
-  if (!t) return TupleState::kDeadToAll;
-  const TupleHeader& h = t->h;
+namespace {
+
+// The state of one version (see HeapTupleState).
+TupleState VersionState(HeapEnv& env, const TxnContext& tx, const TupleHeader& h,
+                        TransactionId* running) {
   if (h.infomask & kHeapXminInvalid) return TupleState::kDeadToAll;
   bool mine_xmin = h.xmin == tx.xid && tx.xid != kInvalidXid;
   if (!mine_xmin) {
@@ -420,6 +481,35 @@ Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const Tx
   if (s == XidStatus::kAborted) return TupleState::kLive;
   *running = h.xmax;
   return TupleState::kInProgress;
+}
+
+}  // namespace
+
+Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
+                                  TupleId tid, TransactionId* running) {
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, tid.block));
+  buf.LockShared();
+  // The row is live if any version is, being changed if any version is, and dead to all only
+  // when every version is.
+  bool live = false, dead_to_all = true;
+  TransactionId in_progress = kInvalidXid;
+  WalkChain(buf.page(), tid.block, tid.off, [&](OffsetNumber, const TupleHeader& h) {
+    TransactionId r = kInvalidXid;
+    TupleState s = VersionState(env, tx, h, &r);
+    if (s == TupleState::kLive) {
+      live = true;
+      return false;
+    }
+    if (s == TupleState::kInProgress && in_progress == kInvalidXid) in_progress = r;
+    dead_to_all &= s == TupleState::kDeadToAll;
+    return true;
+  });
+  if (live) return TupleState::kLive;
+  if (in_progress != kInvalidXid) {
+    *running = in_progress;
+    return TupleState::kInProgress;
+  }
+  return dead_to_all ? TupleState::kDeadToAll : TupleState::kDead;
 }
 
 std::string EncodeFields(const Fields& f) {
@@ -498,38 +588,94 @@ Result<bool> HeapScan::Next(TupleId* tid, std::string* row) {
 
 namespace {
 
-// Removes the tuples of an exclusively locked page that no snapshot can see (deleted or
+// Removes the versions on an exclusively locked page that no snapshot can see (deleted or
 // updated by a transaction older than `horizon`, or inserted by one that aborted or by work
 // rolled back to a savepoint), WAL-logging the change with the newest removed xid (the
-// conflict horizon for standbys). Their line pointers stay, marked dead, so index entries
-// never point at a reused slot. Returns how many went.
+// conflict horizon for standbys). Index entries point at chain roots, so a root's line pointer
+// stays: dead when its whole chain is gone, else redirected to the chain's first remaining
+// version. Heap-only versions have no index entries: their line pointers become unused, free
+// for the next version. Returns how many versions went.
 Result<size_t> PrunePage(HeapEnv& env, BufferPool::Handle& buf, TransactionId horizon) {
   Page p = buf.page();
   if (p.IsNew()) return size_t{0};
-  std::string offs;
+  const BlockNumber block = buf.block();
+  const OffsetNumber n = p.max_offset();
   TransactionId latest_removed = 0;
-  for (OffsetNumber o = 1; o <= p.max_offset(); o++) {
-    if (p.state(o) != storage::ItemState::kNormal) continue;
-    TupleHeader h = ReadHeader(p.Item(o).data());
-    XidStatus xmin_st = env.txm->StatusOf(h.xmin);
-    bool dead = xmin_st == XidStatus::kAborted || (h.infomask & kHeapXminInvalid) ||
-                (h.xmax != kInvalidXid && h.xmax < horizon &&
-                 env.txm->StatusOf(h.xmax) == XidStatus::kCommitted);
-    if (!dead) continue;
+  auto dead = [&](const TupleHeader& h) {
+    return (h.infomask & kHeapXminInvalid) || env.txm->StatusOf(h.xmin) == XidStatus::kAborted ||
+           (h.xmax != kInvalidXid && h.xmax < horizon &&
+            env.txm->StatusOf(h.xmax) == XidStatus::kCommitted);
+  };
+  auto remove = [&](const TupleHeader& h) {
     if (h.xmax > latest_removed) latest_removed = h.xmax;
-    Put<uint16_t>(&offs, o);
+  };
+  std::vector<bool> visited(n + 1u, false);
+  std::vector<OffsetNumber> to_dead, to_unused;
+  std::vector<std::pair<OffsetNumber, OffsetNumber>> to_redirect;
+  size_t removed = 0;
+  for (OffsetNumber root = 1; root <= n; root++) {
+    storage::ItemState st = p.state(root);
+    if (st == storage::ItemState::kNormal) {
+      if (ReadHeader(p.Item(root).data()).infomask & kHeapOnly) continue;  // not a root
+    } else if (st != storage::ItemState::kRedirect) {
+      continue;
+    }
+    // The chain's versions up to the first one still live or being changed. Versions whose
+    // deleter committed but that an old snapshot might still see do not end it: a later one
+    // dead to all means the earlier ones are too (each updater waited for the one before it
+    // to commit), as in PostgreSQL's heap_prune_chain.
+    std::vector<std::pair<OffsetNumber, TupleHeader>> versions;
+    int last_dead = -1;
+    WalkChain(p, block, root, [&](OffsetNumber off, const TupleHeader& h) {
+      if (visited[off]) return false;
+      visited[off] = true;
+      versions.emplace_back(off, h);
+      if (dead(h)) {
+        last_dead = static_cast<int>(versions.size()) - 1;
+        return true;
+      }
+      return h.xmax != kInvalidXid && env.txm->StatusOf(h.xmax) == XidStatus::kCommitted;
+    });
+    if (last_dead < 0) continue;
+    for (int i = 0; i <= last_dead; i++) {
+      const auto& [off, h] = versions[static_cast<size_t>(i)];
+      remove(h);
+      removed++;
+      if (off != root) to_unused.push_back(off);
+    }
+    size_t keep = static_cast<size_t>(last_dead) + 1;
+    if (keep == versions.size()) {
+      to_dead.push_back(root);  // the whole chain is gone; index entries still point here
+    } else if (p.RedirectTarget(root) != versions[keep].first) {
+      to_redirect.emplace_back(root, versions[keep].first);
+    }
   }
-  if (offs.empty()) return size_t{0};
-  for (size_t i = 0; i < offs.size(); i += 2) {
-    p.SetState(Get<uint16_t>(offs, i), storage::ItemState::kDead);
+  // Heap-only versions no chain reaches (their updater rolled back) that are dead.
+  for (OffsetNumber off = 1; off <= n; off++) {
+    if (visited[off] || p.state(off) != storage::ItemState::kNormal) continue;
+    TupleHeader h = ReadHeader(p.Item(off).data());
+    if ((h.infomask & kHeapOnly) && dead(h)) {
+      remove(h);
+      removed++;
+      to_unused.push_back(off);
+    }
   }
-  p.Compact();
+  if (to_dead.empty() && to_unused.empty() && to_redirect.empty()) return size_t{0};
   std::string data;
   Put<uint32_t>(&data, latest_removed);
-  data += offs;
+  Put<uint16_t>(&data, static_cast<uint16_t>(to_dead.size()));
+  Put<uint16_t>(&data, static_cast<uint16_t>(to_unused.size()));
+  Put<uint16_t>(&data, static_cast<uint16_t>(to_redirect.size()));
+  for (OffsetNumber off : to_dead) Put<uint16_t>(&data, off);
+  for (OffsetNumber off : to_unused) Put<uint16_t>(&data, off);
+  for (const auto& [from, to] : to_redirect) {
+    Put<uint16_t>(&data, from);
+    Put<uint16_t>(&data, to);
+  }
+  ApplyPrune(p, data);
   std::vector<PageChange> pages{{&buf, std::move(data)}};
-  WALREP_RETURN_IF_ERROR(LogChange(env, kHeapPrune, kInvalidXid, pages));
-  return offs.size() / 2;
+  WALREP_RETURN_IF_ERROR(LogChange(env, kHeapPruneChains, kInvalidXid, pages));
+  return removed;
 }
 
 }  // namespace
@@ -549,7 +695,7 @@ Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel) {
 
 Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
   uint8_t info = rec.info & 0xF0;
-  if (info == kHeapPrune && env.resolve_conflict) {
+  if ((info == kHeapPrune || info == kHeapPruneChains) && env.resolve_conflict) {
     for (const auto& blk : rec.blocks) {
       if (blk.data.size() >= 4) env.resolve_conflict(Get<uint32_t>(blk.data, 0));
     }
@@ -614,6 +760,9 @@ Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
           p.SetState(Get<uint16_t>(d, i), storage::ItemState::kDead);
         }
         p.Compact();
+        break;
+      case kHeapPruneChains:
+        ApplyPrune(p, d);
         break;
       default:
         return Status::Corruption(

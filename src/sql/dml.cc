@@ -417,16 +417,13 @@ Status InsertRow(Executor& ex, const TableDef& t, const Row& row, const FormatOp
   });
 }
 
-// Whether any column of the index differs between two versions of a row.
-bool KeyChanged(const TableDef& t, const catalog::IndexDef& idx, const Row& before,
-                const Row& after) {
-  for (const auto& c : idx.columns) {
-    size_t i = static_cast<size_t>(t.column_index(c));
-    if (before[i].is_null() != after[i].is_null()) return true;
-    auto cmp = CompareValues(before[i], after[i]);
-    if (!cmp.ok() || *cmp != 0) return true;
-  }
-  return false;
+// Whether the index's key differs between two versions of a row (as the index stores it: a
+// version with an equal key can share its predecessor's entries).
+Result<bool> KeyChanged(const TableDef& t, const catalog::IndexDef& idx, const Row& before,
+                        const Row& after) {
+  WALREP_ASSIGN_OR_RETURN(std::string a, EncodeKey(t, idx.columns, before, idx.columns.size()));
+  WALREP_ASSIGN_OR_RETURN(std::string b, EncodeKey(t, idx.columns, after, idx.columns.size()));
+  return a != b;
 }
 
 }  // namespace
@@ -603,7 +600,8 @@ Result<std::vector<std::pair<access::TupleId, Row>>> FetchVisible(
   std::vector<std::pair<access::TupleId, Row>> out;
   access::HeapEnv& env = ex.db()->engine->env();
   for (const auto& tid : tids) {
-    WALREP_ASSIGN_OR_RETURN(auto bytes, access::HeapFetch(env, t.rel, ex.txn(), tid));
+    access::TupleId version;  // the chain's visible version
+    WALREP_ASSIGN_OR_RETURN(auto bytes, access::HeapFetch(env, t.rel, ex.txn(), tid, &version));
     if (!bytes) {
       TransactionId running = 0;
       WALREP_ASSIGN_OR_RETURN(auto state,
@@ -612,7 +610,7 @@ Result<std::vector<std::pair<access::TupleId, Row>>> FetchVisible(
       continue;
     }
     WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, *bytes, st.fmt));
-    out.emplace_back(tid, std::move(row));
+    out.emplace_back(version, std::move(row));
   }
   return out;
 }
@@ -735,18 +733,22 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
           WALREP_ASSIGN_OR_RETURN(new_row[static_cast<size_t>(col)],
                                   ToColumn(m.table, static_cast<size_t>(col), v, st.fmt));
         }
-        bool key_changed = false;
+        bool unique_key_changed = false, any_key_changed = false;
         for (const auto& idx : m.table.indexes) {
-          key_changed |= idx.unique && KeyChanged(m.table, idx, row, new_row);
+          WALREP_ASSIGN_OR_RETURN(bool changed, KeyChanged(m.table, idx, row, new_row));
+          any_key_changed |= changed;
+          unique_key_changed |= changed && idx.unique;
         }
-        // Every new version gets index entries (there are no heap-only tuples).
+        // A version whose index keys are all unchanged may be heap-only (HOT): then it gets no
+        // index entries; every other new version gets entries in every index.
         WALREP_RETURN_IF_ERROR(
-            StoreRow(ex, m.table, new_row, key_changed, [&]() -> Result<access::TupleId> {
+            StoreRow(ex, m.table, new_row, unique_key_changed, [&]() -> Result<access::TupleId> {
               access::TupleId new_tid;
               WALREP_ASSIGN_OR_RETURN(
                   out, access::HeapUpdate(env, m.table.rel, tx, tid, EncodeRow(new_row, st.fmt),
-                                          &new_tid));
-              return out.kind == access::ModifyOutcome::kOk ? new_tid : access::TupleId{};
+                                          &new_tid, !any_key_changed));
+              return out.kind == access::ModifyOutcome::kOk && !out.hot ? new_tid
+                                                                        : access::TupleId{};
             }));
       } else {
         WALREP_ASSIGN_OR_RETURN(out, access::HeapDelete(env, m.table.rel, tx, tid));
@@ -767,7 +769,8 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
       }
       if (out.kind != access::ModifyOutcome::kUpdated) break;  // deleted or already ours
       // READ COMMITTED: re-evaluate WHERE on the newest version, as EvalPlanQual does.
-      WALREP_ASSIGN_OR_RETURN(auto latest, access::HeapFetchLatest(env, m.table.rel, tx, out.next));
+      WALREP_ASSIGN_OR_RETURN(
+          auto latest, access::HeapFetchLatest(env, m.table.rel, tx, out.next, out.next_xmin));
       if (!latest) break;
       WALREP_ASSIGN_OR_RETURN(row, DecodeRow(m.table, *latest, st.fmt));
       tid = out.next;

@@ -34,10 +34,21 @@ size_t Page::FreeSpace() const {
   return space > 0 ? static_cast<size_t>(space) : 0;
 }
 
+namespace {
+constexpr uint16_t kHasFreeLines = 0x0001;  // pd_flags: some line pointer is unused
+}  // namespace
+
 OffsetNumber Page::AddItem(std::string_view item, OffsetNumber at) {
   size_t len = item.size();
   size_t aligned = (len + 7) & ~size_t{7};
-  OffsetNumber off = at ? at : static_cast<OffsetNumber>(max_offset() + 1);
+  OffsetNumber off = at;
+  if (!off && (Get<uint16_t>(10) & kHasFreeLines)) {
+    for (OffsetNumber o = 1; o <= max_offset() && !off; o++) {
+      if (ItemFlags(ItemId(o)) == ItemState::kUnused) off = o;
+    }
+    if (!off) Put<uint16_t>(10, static_cast<uint16_t>(Get<uint16_t>(10) & ~kHasFreeLines));
+  }
+  if (!off) off = static_cast<OffsetNumber>(max_offset() + 1);
   bool new_slot = off > max_offset();
   size_t need = aligned + (new_slot ? kItemIdSize * (off - max_offset()) : 0);
   if (static_cast<size_t>(upper() - lower()) < need || len > 0x7FFF) return 0;
@@ -88,9 +99,21 @@ void Page::SetState(OffsetNumber off, ItemState s) {
   uint32_t id = ItemId(off);
   if (s == ItemState::kUnused || s == ItemState::kDead) {
     SetItemId(off, MakeItemId(0, s, 0));
+    if (s == ItemState::kUnused) {
+      Put<uint16_t>(10, static_cast<uint16_t>(Get<uint16_t>(10) | kHasFreeLines));
+    }
   } else {
     SetItemId(off, MakeItemId(ItemOff(id), s, ItemLen(id)));
   }
+}
+
+void Page::SetRedirect(OffsetNumber off, OffsetNumber target) {
+  SetItemId(off, MakeItemId(target, ItemState::kRedirect, 0));
+}
+
+OffsetNumber Page::RedirectTarget(OffsetNumber off) const {
+  if (state(off) != ItemState::kRedirect) return 0;
+  return ItemOff(ItemId(off));
 }
 
 void Page::Compact() {

@@ -235,6 +235,58 @@ TEST(IndexTest, RemovingDeadEntriesKeepsVersionsOlderSnapshotsNeed) {
   n.Stop();
 }
 
+// Updates that change no indexed column are heap-only (HOT): the table and its indexes stay the
+// same size however often a row is updated, every index still finds the row, a changed key
+// gets its own entries, and a standby and crash recovery replay the chains and their pruning.
+TEST(IndexTest, HotUpdatesKeepTablesAndIndexesFromGrowing) {
+  Node n("primary");
+  n.Init();
+  n.Start();
+  ASSERT_EQ(n.SafePsql("create table hot (id int primary key, k int, v int, pad text);"
+                       "create index hot_k on hot (k);"
+                       "insert into hot select g, g, 0, repeat('x', 100) from "
+                       "generate_series(1, 20) g"),
+            "");
+  Node standby("standby");
+  standby.InitStandby(n);
+  standby.Start();
+  auto sizes = [&] {
+    return n.SafePsql(
+        "select pg_relation_size('hot'), pg_relation_size('hot_pkey'), "
+        "pg_relation_size('hot_k')");
+  };
+  std::string before = sizes();
+  PGconn* c = n.Connect();
+  for (int i = 0; i < 2000; i++) {
+    ASSERT_EQ(Exec(c, "update hot set v = v + 1 where id = " + std::to_string(1 + i % 4)),
+              "UPDATE 1");
+  }
+  EXPECT_EQ(sizes(), before) << "HOT updates grew the table or an index";
+  EXPECT_EQ(Exec(c, "select id, v from hot where id <= 5 order by id"),
+            "1|500\n2|500\n3|500\n4|500\n5|0\n");
+  EXPECT_EQ(Exec(c, "select id, v from hot where k = 3"), "3|500\n");
+  // A changed key is not HOT: the new version is found under the new key only.
+  ASSERT_EQ(Exec(c, "update hot set k = 300 where id = 3"), "UPDATE 1");
+  EXPECT_EQ(Exec(c, "select id from hot where k = 3"), "");
+  EXPECT_EQ(Exec(c, "select id, v from hot where k = 300"), "3|500\n");
+  ASSERT_EQ(Exec(c, "update hot set v = v + 1 where k = 300"), "UPDATE 1");
+  EXPECT_EQ(Exec(c, "insert into hot values (3, 0, 0, '')"), "ERROR 23505");
+  EXPECT_EQ(Exec(c, "vacuum hot"), "VACUUM");
+  EXPECT_EQ(Exec(c, "select count(*), sum(v) from hot"), "20|2001\n");
+  PQfinish(c);
+  const std::string want = "1|1|500\n2|2|500\n3|300|501\n4|4|500";
+  ASSERT_TRUE(WaitForReplay(n, standby));
+  EXPECT_EQ(standby.SafePsql("select id, k, v from hot where id <= 4 order by id"), want);
+  EXPECT_EQ(standby.SafePsql("select v from hot where id = 2"), "500");
+  EXPECT_EQ(standby.SafePsql("select id from hot where k = 300"), "3");
+  standby.Stop();
+  n.Kill9();
+  n.Start();
+  EXPECT_EQ(n.SafePsql("select id, k, v from hot where id <= 4 order by id"), want);
+  EXPECT_EQ(n.SafePsql("select v from hot where id = 1"), "500");
+  n.Stop();
+}
+
 TEST(IndexTest, AddPrimaryKeyBuildsFromExistingRowsAndSurvivesKill9) {
   Node n;
   n.Init();

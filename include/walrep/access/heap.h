@@ -34,11 +34,19 @@ constexpr uint8_t kHeapInsert = 0x00;
 constexpr uint8_t kHeapDelete = 0x10;
 constexpr uint8_t kHeapUpdateSamePage = 0x20;
 constexpr uint8_t kHeapSetCtid = 0x30;
-constexpr uint8_t kHeapPrune = 0x40;
+constexpr uint8_t kHeapPrune = 0x40;        // line pointers made dead (before HOT; still replayed)
+constexpr uint8_t kHeapPruneChains = 0x50;  // dead, unused and redirected line pointers
 
 constexpr uint16_t kHeapUpdated = 0x0001;      // this tuple is a new version of an updated row
 constexpr uint16_t kHeapXmaxUpdate = 0x0002;   // xmax replaced the row (ctid -> new version)
 constexpr uint16_t kHeapXminInvalid = 0x0004;  // rolled back to a savepoint: dead to everyone
+// Heap-only tuples (PostgreSQL's HOT): an UPDATE that changes no indexed column and fits on the
+// row's page adds the new version without index entries; the old version is marked HOT-updated
+// and its ctid leads along the chain. Index entries point at the chain's root line pointer,
+// which pruning turns into a redirect to the first version still needed; dead heap-only
+// versions' line pointers become unused and are reused, so a hot row's page does not grow.
+constexpr uint16_t kHeapHotUpdated = 0x0008;  // updated into a heap-only tuple (ctid: same page)
+constexpr uint16_t kHeapOnly = 0x0010;        // no index entry points here
 
 struct TupleId {
   BlockNumber block = storage::kInvalidBlock;
@@ -124,18 +132,27 @@ Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
 struct ModifyOutcome {
   enum Kind { kOk, kSelfModified, kUpdated, kDeleted } kind = kOk;
   TupleId next;  // kUpdated: the newer version to re-check (READ COMMITTED)
+  TransactionId next_xmin = kInvalidXid;  // kUpdated: who made it (the updater)
+  bool hot = false;                       // kOk update: the new version is heap-only
 };
 Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TupleId tid);
+// `allow_hot`: no indexed column changes, so the new version may be heap-only when it fits on
+// the row's page (then the outcome says hot and the caller adds no index entries).
 Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TupleId tid,
-                                 std::string_view new_row, TupleId* new_tid);
-// The row at tid if it is visible to tx (for re-checks after a concurrent update).
+                                 std::string_view new_row, TupleId* new_tid,
+                                 bool allow_hot = false);
+// The version visible to tx of the row an index entry points at (tid: a chain root), following
+// its HOT chain; *found gets that version's tid.
 Result<std::optional<std::string>> HeapFetch(HeapEnv& env, const RelFileNode& rel,
-                                             const TxnContext& tx, TupleId tid);
+                                             const TxnContext& tx, TupleId tid,
+                                             TupleId* found = nullptr);
 
 // The row at tid if its inserter committed (or is tx), whatever tx's snapshot says: READ
-// COMMITTED re-checks the newest version of a row another transaction updated.
+// COMMITTED re-checks the newest version of a row another transaction updated. `xmin` is the
+// updater that made it (ModifyOutcome::next_xmin); a tuple made by anyone else is not it.
 Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNode& rel,
-                                                   const TxnContext& tx, TupleId tid);
+                                                   const TxnContext& tx, TupleId tid,
+                                                   TransactionId xmin);
 
 // ROLLBACK TO SAVEPOINT: undoes tx.undo's entries after `mark`, newest first — inserted tuples
 // become dead to everyone (kHeapXminInvalid), xmax changes are reverted (row locks released) —
@@ -144,8 +161,9 @@ Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNo
 // transaction, so standbys and the commit log see nothing new.
 Status HeapUndo(HeapEnv& env, TxnContext& tx, size_t mark);
 
-// For uniqueness checks: whether the tuple at tid is dead, live, or being inserted or deleted by
-// a running transaction other than tx (whose xid is returned in *running).
+// For uniqueness checks and index cleanup: whether the row an index entry points at (the
+// versions of its HOT chain) is dead, live, or being inserted or deleted by a running
+// transaction other than tx (whose xid is returned in *running).
 // kDeadToAll: dead for every snapshot that exists or can exist, so index entries may go.
 enum class TupleState { kDeadToAll, kDead, kLive, kInProgress };
 Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,

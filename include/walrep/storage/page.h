@@ -49,8 +49,8 @@ class Page {
   }
   size_t FreeSpace() const;  // bytes available for one new item including its line pointer
 
-  // Adds an item at the next free offset (or `at`, when redo must reproduce an offset);
-  // returns the offset, or 0 when it does not fit.
+  // Adds an item at the first unused line pointer or a new one (or at `at`, when redo must
+  // reproduce an offset); returns the offset, or 0 when it does not fit.
   OffsetNumber AddItem(std::string_view item, OffsetNumber at = 0);
   // Inserts an item at offset `at` (1 .. max_offset() + 1), moving the line pointers from `at`
   // on up by one, as index pages keep items in order; false when it does not fit.
@@ -58,8 +58,15 @@ class Page {
   ItemState state(OffsetNumber off) const;
   std::string_view Item(OffsetNumber off) const;
   char* MutableItem(OffsetNumber off);
+  // kUnused line pointers may be taken by the next AddItem (the page remembers it has some, as
+  // PostgreSQL's PD_HAS_FREE_LINES). A redirect is set with SetRedirect.
   void SetState(OffsetNumber off, ItemState s);
-  // Rewrites tuple space without dead and unused items; line pointers keep their numbers.
+  // A redirect line pointer (the root of a HOT chain whose first versions are gone) points at
+  // the offset of the chain's first remaining version.
+  void SetRedirect(OffsetNumber off, OffsetNumber target);
+  OffsetNumber RedirectTarget(OffsetNumber off) const;
+  // Rewrites tuple space without dead, unused and redirect items; line pointers keep their
+  // numbers.
   void Compact();
 
   uint16_t ComputeChecksum(BlockNumber block) const;
