@@ -22,6 +22,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   e->env_.full_page_writes = opts.xlog.full_page_writes;
   e->next_oid_.store(std::max<uint32_t>(control.checkpoint_copy.next_oid, 16384));
   e->env_.next_oid = &e->next_oid_;
+  e->env_.fsm = &e->fsm_;
   e->indexes_ = std::make_unique<IndexRegistry>(&e->env_);
   IndexRegistry* indexes = e->indexes_.get();
   e->env_.index_lock = [indexes](const RelFileNode& rel) { return indexes->Get(rel)->mutex(); };
@@ -107,6 +108,7 @@ Status Engine::Redo(const wal::DecodedRecord& rec) { return access::Redo(env_, r
 
 void Engine::DropRelationFiles(const std::vector<RelFileNode>& rels) {
   for (const auto& r : rels) {
+    fsm_.Forget(r);
     pool_->DropRelation(r);
     smgr_->Unlink(r).IgnoreError();  // already gone after a crash between unlink and checkpoint
   }

@@ -198,6 +198,34 @@ void NoteWrite(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, Transaction
 
 }  // namespace
 
+void FreeSpaceMap::Record(const RelFileNode& rel, BlockNumber block, size_t free_bytes) {
+  MutexLock l(&mu_);
+  if (free_bytes >= kMinUseful) {
+    pages_[Key(rel)][block] = free_bytes;
+    return;
+  }
+  auto it = pages_.find(Key(rel));
+  if (it == pages_.end()) return;
+  it->second.erase(block);
+  if (it->second.empty()) pages_.erase(it);
+}
+
+std::optional<BlockNumber> FreeSpaceMap::Find(const RelFileNode& rel, size_t need,
+                                              BlockNumber except) {
+  MutexLock l(&mu_);
+  auto it = pages_.find(Key(rel));
+  if (it == pages_.end()) return std::nullopt;
+  for (const auto& [block, free_bytes] : it->second) {
+    if (free_bytes >= need && block != except) return block;
+  }
+  return std::nullopt;
+}
+
+void FreeSpaceMap::Forget(const RelFileNode& rel) {
+  MutexLock l(&mu_);
+  pages_.erase(Key(rel));
+}
+
 void AssignXidsFrom(TxnContext* tx, TransactionManager* txm) {
   tx->ensure_xid = [tx, txm] {
     if (tx->xid == kInvalidXid) tx->xid = txm->Assign();
@@ -236,12 +264,26 @@ Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
   WALREP_ASSIGN_OR_RETURN(BlockNumber n, env.pool->NBlocks(rel));
   BufferPool::Handle buf;
   bool fresh = false;
+  const size_t need = (tuple.size() + 7) & ~size_t{7};
   if (n > 0) {
     WALREP_ASSIGN_OR_RETURN(buf, env.pool->Read(rel, n - 1));
     buf.LockExclusive();
-    if (buf.page().FreeSpace() < ((tuple.size() + 7) & ~size_t{7})) {
-      buf = BufferPool::Handle();
+    if (buf.page().FreeSpace() < need) buf = BufferPool::Handle();
+  }
+  // Then a page pruning or VACUUM left with room, before growing the relation.
+  while (!buf.valid() && env.fsm) {
+    std::optional<BlockNumber> b = env.fsm->Find(rel, need, n - 1);
+    if (!b) break;
+    if (*b >= n) {
+      env.fsm->Record(rel, *b, 0);  // the relation was truncated since
+      continue;
     }
+    WALREP_ASSIGN_OR_RETURN(buf, env.pool->Read(rel, *b));
+    buf.LockExclusive();
+    size_t free_bytes = buf.page().IsNew() ? 0 : buf.page().FreeSpace();
+    if (free_bytes >= need) break;
+    env.fsm->Record(rel, *b, free_bytes);
+    buf = BufferPool::Handle();
   }
   if (!buf.valid()) {
     WALREP_ASSIGN_OR_RETURN(buf, env.pool->Extend(rel));
@@ -259,6 +301,7 @@ Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
   data.append(p.Item(off));
   std::vector<PageChange> pages{{&buf, std::move(data), fresh && off == 1}};
   WALREP_RETURN_IF_ERROR(LogChange(env, kHeapInsert, xid, pages));
+  if (env.fsm && buf.block() + 1 < n) env.fsm->Record(rel, buf.block(), p.FreeSpace());
   if (tx.undo) tx.undo->push_back(UndoEntry{rel, TupleId{buf.block(), off}, true, {}});
   return TupleId{buf.block(), off};
 }
@@ -675,12 +718,14 @@ Result<size_t> PrunePage(HeapEnv& env, BufferPool::Handle& buf, TransactionId ho
   ApplyPrune(p, data);
   std::vector<PageChange> pages{{&buf, std::move(data)}};
   WALREP_RETURN_IF_ERROR(LogChange(env, kHeapPruneChains, kInvalidXid, pages));
+  if (env.fsm) env.fsm->Record(buf.rel(), block, p.FreeSpace());
   return removed;
 }
 
 }  // namespace
 
-Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel) {
+Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel,
+                            std::vector<TupleId>* dead_items) {
   TransactionId horizon = env.txm->OldestRunning();
   WALREP_ASSIGN_OR_RETURN(BlockNumber n, env.pool->NBlocks(rel));
   uint64_t removed = 0;
@@ -689,8 +734,41 @@ Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel) {
     buf.LockExclusive();
     WALREP_ASSIGN_OR_RETURN(size_t n_removed, PrunePage(env, buf, horizon));
     removed += n_removed;
+    Page p = buf.page();
+    if (!dead_items || p.IsNew()) continue;
+    for (OffsetNumber o = 1; o <= p.max_offset(); o++) {
+      if (p.state(o) == storage::ItemState::kDead) dead_items->push_back(TupleId{b, o});
+    }
   }
   return removed;
+}
+
+Status HeapReclaimLinePointers(HeapEnv& env, const RelFileNode& rel,
+                               const std::vector<TupleId>& dead_items) {
+  for (size_t i = 0; i < dead_items.size();) {
+    const BlockNumber block = dead_items[i].block;
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf, env.pool->Read(rel, block));
+    buf.LockExclusive();
+    Page p = buf.page();
+    std::vector<OffsetNumber> offs;
+    for (; i < dead_items.size() && dead_items[i].block == block; i++) {
+      if (p.state(dead_items[i].off) == storage::ItemState::kDead) {
+        offs.push_back(dead_items[i].off);
+      }
+    }
+    if (offs.empty()) continue;
+    std::string data;
+    Put<uint32_t>(&data, 0);  // nothing a standby query could see goes: no conflict
+    Put<uint16_t>(&data, 0);
+    Put<uint16_t>(&data, static_cast<uint16_t>(offs.size()));
+    Put<uint16_t>(&data, 0);
+    for (OffsetNumber off : offs) Put<uint16_t>(&data, off);
+    ApplyPrune(p, data);
+    std::vector<PageChange> pages{{&buf, std::move(data)}};
+    WALREP_RETURN_IF_ERROR(LogChange(env, kHeapPruneChains, kInvalidXid, pages));
+    if (env.fsm) env.fsm->Record(rel, block, p.FreeSpace());
+  }
+  return Status::OK();
 }
 
 Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {

@@ -1314,8 +1314,10 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             }
           }
           access::Engine* engine = e.db()->engine;
+          MutexLock one_vacuum(engine->vacuum_lock());
           for (const auto& t : tables) {
-            WALREP_RETURN_IF_ERROR(access::HeapVacuum(engine->env(), t.rel).status());
+            std::vector<access::TupleId> dead_items;
+            WALREP_RETURN_IF_ERROR(access::HeapVacuum(engine->env(), t.rel, &dead_items).status());
             // Then the index entries of tuples no snapshot can see (those VACUUM just removed,
             // and versions that died since).
             auto dead = [&](access::TupleId tid) -> Result<bool> {
@@ -1327,6 +1329,18 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             for (const auto& idx : t.indexes) {
               WALREP_RETURN_IF_ERROR(engine->index(idx.rel)->RemoveDead(dead));
             }
+            // No index entry points at the dead line pointers any more: they become free. A
+            // uniqueness check that read entries before their removal finishes first (it holds
+            // its index's lock), so it never meets a reused line pointer.
+            std::vector<Mutex*> locks;
+            for (const auto& idx : t.indexes) {
+              if (idx.unique) locks.push_back(engine->unique_lock(idx.rel));
+            }
+            std::sort(locks.begin(), locks.end());
+            for (Mutex* m : locks) m->Lock();
+            Status st = access::HeapReclaimLinePointers(engine->env(), t.rel, dead_items);
+            for (auto it = locks.rbegin(); it != locks.rend(); ++it) (*it)->Unlock();
+            WALREP_RETURN_IF_ERROR(st);
           }
         }
         return TagOnly(is_vacuum ? "VACUUM" : "ANALYZE");

@@ -41,6 +41,8 @@ class Engine {
   BtreeIndex* index(const RelFileNode& rel) { return indexes_->Get(rel); }
   // Serialises the uniqueness check and insertion of one unique index's keys.
   Mutex* unique_lock(const RelFileNode& rel) EXCLUDES(oid_mu_);
+  // Held by VACUUM: one at a time, so the line pointers one reclaims are never another's.
+  Mutex* vacuum_lock() { return &vacuum_mu_; }
 
   // A new object id (tables, relation files). Ids are handed out from ranges reserved with an
   // XLOG NEXTOID record, so an id is never reused after a crash, as in PostgreSQL.
@@ -71,6 +73,8 @@ class Engine {
   std::unique_ptr<TransactionManager> txm_;
   std::unique_ptr<storage::XLog> xlog_;
   HeapEnv env_;
+  FreeSpaceMap fsm_;
+  Mutex vacuum_mu_;
   std::unique_ptr<IndexRegistry> indexes_;
   std::map<uint32_t, std::unique_ptr<Mutex>> unique_locks_ GUARDED_BY(oid_mu_);
   // Drops whose files wait for the snapshots that may still see them.

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +65,26 @@ struct TupleHeader {
 };
 constexpr size_t kTupleHeaderSize = 24;
 
+// Pages of relations with room for new rows, as pruning and VACUUM leave them: inserts fill
+// them before extending the relation (PostgreSQL's free space map, kept in memory: after a
+// restart the next VACUUM or pruning of a page records it again). A hint: the inserter checks
+// the page under its lock. Thread-safe.
+class FreeSpaceMap {
+ public:
+  // Pages with less room than this are not worth a visit.
+  static constexpr size_t kMinUseful = 512;
+  void Record(const RelFileNode& rel, BlockNumber block, size_t free_bytes) EXCLUDES(mu_);
+  // A page recorded with at least `need` bytes free, other than `except`.
+  std::optional<BlockNumber> Find(const RelFileNode& rel, size_t need, BlockNumber except)
+      EXCLUDES(mu_);
+  void Forget(const RelFileNode& rel) EXCLUDES(mu_);
+
+ private:
+  static uint64_t Key(const RelFileNode& r) { return (uint64_t{r.db} << 32) | r.rel; }
+  Mutex mu_;
+  std::map<uint64_t, std::map<BlockNumber, size_t>> pages_ GUARDED_BY(mu_);
+};
+
 // Everything the heap needs from the engine. Pointers must outlive their users.
 struct HeapEnv {
   storage::BufferPool* pool = nullptr;
@@ -71,6 +92,7 @@ struct HeapEnv {
   TransactionManager* txm = nullptr;
   bool full_page_writes = true;
   std::atomic<uint32_t>* next_oid = nullptr;  // advanced by XLOG NEXTOID records during redo
+  FreeSpaceMap* fsm = nullptr;                // null: inserts go to the last page or a new one
   // The lock B-tree scans hold; redo holds it while restoring a record's pages, so a hot
   // standby reader never sees half of a split.
   std::function<Mutex*(const RelFileNode&)> index_lock;
@@ -197,8 +219,15 @@ Status ForEachRow(HeapEnv& env, const RelFileNode& rel, const TxnContext& tx,
                   const std::function<Status(TupleId, std::string&)>& fn);
 
 // VACUUM: removes tuples deleted by transactions older than every snapshot, WAL-logging each
-// page change with the newest removed xid (the horizon a standby needs for conflicts).
-Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel);
+// page change with the newest removed xid (the horizon a standby needs for conflicts). The dead
+// line pointers left (index entries may still point at them) are appended to *dead_items.
+Result<uint64_t> HeapVacuum(HeapEnv& env, const RelFileNode& rel,
+                            std::vector<TupleId>* dead_items = nullptr);
+// VACUUM's second heap pass: the dead line pointers of `dead_items` — collected by HeapVacuum
+// and since removed from every index of rel — become unused, free for new rows. The caller
+// keeps concurrent VACUUMs of rel and uniqueness checks on its indexes out meanwhile.
+Status HeapReclaimLinePointers(HeapEnv& env, const RelFileNode& rel,
+                               const std::vector<TupleId>& dead_items);
 
 // Redo of records that carry full images of every page they changed (B-tree, sequence):
 // restores the images.
