@@ -86,6 +86,23 @@ void ApplyPrune(Page& p, std::string_view d) {
   p.Compact();
 }
 
+std::string PruneData(TransactionId latest_removed, const std::vector<OffsetNumber>& dead,
+                      const std::vector<OffsetNumber>& unused,
+                      const std::vector<std::pair<OffsetNumber, OffsetNumber>>& redirect) {
+  std::string data;
+  Put<uint32_t>(&data, latest_removed);
+  Put<uint16_t>(&data, static_cast<uint16_t>(dead.size()));
+  Put<uint16_t>(&data, static_cast<uint16_t>(unused.size()));
+  Put<uint16_t>(&data, static_cast<uint16_t>(redirect.size()));
+  for (OffsetNumber off : dead) Put<uint16_t>(&data, off);
+  for (OffsetNumber off : unused) Put<uint16_t>(&data, off);
+  for (const auto& [from, to] : redirect) {
+    Put<uint16_t>(&data, from);
+    Put<uint16_t>(&data, to);
+  }
+  return data;
+}
+
 // Checks whether tx may modify the tuple; waits for a running modifier. On success the page is
 // locked exclusively and the header is returned.
 Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNode& rel,
@@ -704,17 +721,7 @@ Result<size_t> PrunePage(HeapEnv& env, BufferPool::Handle& buf, TransactionId ho
     }
   }
   if (to_dead.empty() && to_unused.empty() && to_redirect.empty()) return size_t{0};
-  std::string data;
-  Put<uint32_t>(&data, latest_removed);
-  Put<uint16_t>(&data, static_cast<uint16_t>(to_dead.size()));
-  Put<uint16_t>(&data, static_cast<uint16_t>(to_unused.size()));
-  Put<uint16_t>(&data, static_cast<uint16_t>(to_redirect.size()));
-  for (OffsetNumber off : to_dead) Put<uint16_t>(&data, off);
-  for (OffsetNumber off : to_unused) Put<uint16_t>(&data, off);
-  for (const auto& [from, to] : to_redirect) {
-    Put<uint16_t>(&data, from);
-    Put<uint16_t>(&data, to);
-  }
+  std::string data = PruneData(latest_removed, to_dead, to_unused, to_redirect);
   ApplyPrune(p, data);
   std::vector<PageChange> pages{{&buf, std::move(data)}};
   WALREP_RETURN_IF_ERROR(LogChange(env, kHeapPruneChains, kInvalidXid, pages));
@@ -757,12 +764,8 @@ Status HeapReclaimLinePointers(HeapEnv& env, const RelFileNode& rel,
       }
     }
     if (offs.empty()) continue;
-    std::string data;
-    Put<uint32_t>(&data, 0);  // nothing a standby query could see goes: no conflict
-    Put<uint16_t>(&data, 0);
-    Put<uint16_t>(&data, static_cast<uint16_t>(offs.size()));
-    Put<uint16_t>(&data, 0);
-    for (OffsetNumber off : offs) Put<uint16_t>(&data, off);
+    // Nothing a standby query could see goes: no conflict horizon.
+    std::string data = PruneData(kInvalidXid, {}, offs, {});
     ApplyPrune(p, data);
     std::vector<PageChange> pages{{&buf, std::move(data)}};
     WALREP_RETURN_IF_ERROR(LogChange(env, kHeapPruneChains, kInvalidXid, pages));

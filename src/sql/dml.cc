@@ -341,6 +341,27 @@ Status DuplicateKey(const TableDef& t, const catalog::IndexDef& idx, const Row& 
       .WithDetail(fmt::format(fmt::runtime(detail), cols, vals));
 }
 
+// The uniqueness locks of a table's unique indexes (none when !take), always taken in the same
+// (address) order so that two holders never deadlock.
+class UniqueIndexLocks {
+ public:
+  UniqueIndexLocks(access::Engine* engine, const TableDef& t, bool take) {
+    for (const auto& idx : t.indexes) {
+      if (take && idx.unique) locks_.push_back(engine->unique_lock(idx.rel));
+    }
+    std::sort(locks_.begin(), locks_.end());
+  }
+  void Lock() NO_THREAD_SAFETY_ANALYSIS {
+    for (Mutex* m : locks_) m->Lock();
+  }
+  void Unlock() NO_THREAD_SAFETY_ANALYSIS {
+    for (auto it = locks_.rbegin(); it != locks_.rend(); ++it) (*it)->Unlock();
+  }
+
+ private:
+  std::vector<Mutex*> locks_;
+};
+
 // Writes a row (the heap part is `write_heap`, returning the new tid or an invalid one when
 // nothing was written), then adds its index entries. Uniqueness is checked after the heap write,
 // as PostgreSQL does, so that waits for row locks inside write_heap never happen while holding
@@ -357,16 +378,9 @@ Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_uniq
     WALREP_ASSIGN_OR_RETURN(std::string key, EncodeKey(t, idx.columns, row, idx.columns.size()));
     keys.push_back(std::move(key));
   }
-  std::vector<Mutex*> locks;
-  for (const auto& idx : t.indexes) {
-    if (check_unique && idx.unique) locks.push_back(engine->unique_lock(idx.rel));
-  }
-  std::sort(locks.begin(), locks.end());
+  UniqueIndexLocks locks(engine, t, check_unique);
   while (true) {
-    for (Mutex* m : locks) m->Lock();
-    auto unlock = [&] {
-      for (auto it = locks.rbegin(); it != locks.rend(); ++it) (*it)->Unlock();
-    };
+    locks.Lock();
     TransactionId wait_for = 0;
     Status err;
     for (size_t i = 0; i < t.indexes.size() && err.ok() && !wait_for; i++) {
@@ -396,7 +410,7 @@ Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_uniq
       }
     }
     if (!err.ok() || wait_for) {
-      unlock();
+      locks.Unlock();
       if (!err.ok()) return err;
       WALREP_RETURN_IF_ERROR(
           engine->txm().WaitFor(ex.txn().ensure_xid(), wait_for, ex.txn().check_interrupts));
@@ -406,7 +420,7 @@ Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_uniq
     for (size_t i = 0; i < t.indexes.size() && st.ok(); i++) {
       st = engine->index(t.indexes[i].rel)->Insert(keys[i], new_tid);
     }
-    unlock();
+    locks.Unlock();
     return st;
   }
 }
@@ -1332,14 +1346,10 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             // No index entry points at the dead line pointers any more: they become free. A
             // uniqueness check that read entries before their removal finishes first (it holds
             // its index's lock), so it never meets a reused line pointer.
-            std::vector<Mutex*> locks;
-            for (const auto& idx : t.indexes) {
-              if (idx.unique) locks.push_back(engine->unique_lock(idx.rel));
-            }
-            std::sort(locks.begin(), locks.end());
-            for (Mutex* m : locks) m->Lock();
+            UniqueIndexLocks locks(engine, t, true);
+            locks.Lock();
             Status st = access::HeapReclaimLinePointers(engine->env(), t.rel, dead_items);
-            for (auto it = locks.rbegin(); it != locks.rend(); ++it) (*it)->Unlock();
+            locks.Unlock();
             WALREP_RETURN_IF_ERROR(st);
           }
         }

@@ -21,8 +21,6 @@
 #include <climits>
 #include <cstring>
 #include <functional>
-#include <list>
-#include <mutex>
 #include <optional>
 #include <unordered_map>
 
@@ -432,38 +430,10 @@ class Instantiator {
   ParseTree* out_;
 };
 
-class TemplateCache {
- public:
-  static constexpr size_t kEntries = 256;
-
-  std::shared_ptr<const Template> Get(const std::string& key) EXCLUDES(mu_) {
-    MutexLock l(&mu_);
-    auto it = map_.find(key);
-    if (it == map_.end()) return nullptr;
-    lru_.splice(lru_.begin(), lru_, it->second.second);
-    return it->second.first;
-  }
-  void Put(const std::string& key, std::shared_ptr<const Template> t) EXCLUDES(mu_) {
-    MutexLock l(&mu_);
-    if (map_.count(key)) return;
-    lru_.push_front(key);
-    map_.emplace(key, std::make_pair(std::move(t), lru_.begin()));
-    if (map_.size() > kEntries) {
-      map_.erase(lru_.back());
-      lru_.pop_back();
-    }
-  }
-
- private:
-  Mutex mu_;
-  std::list<std::string> lru_ GUARDED_BY(mu_);
-  std::unordered_map<std::string,
-                     std::pair<std::shared_ptr<const Template>, std::list<std::string>::iterator>>
-      map_ GUARDED_BY(mu_);
-};
+using TemplateCache = LruCache<std::shared_ptr<const Template>>;
 
 TemplateCache& Templates() {
-  static TemplateCache* cache = new TemplateCache();  // lives as long as the process
+  static TemplateCache* cache = new TemplateCache(256);  // lives as long as the process
   return *cache;
 }
 
@@ -478,7 +448,8 @@ Result<std::shared_ptr<ParseTree>> ParseWithLiteralCache(
   std::optional<Scan> scan;
   if (sql.size() <= kMaxText) scan = ScanLiterals(sql);
   if (!scan || scan->lits.empty()) return parse(sql);
-  if (auto t = Templates().Get(scan->key)) {
+  if (auto hit = Templates().Get(scan->key)) {
+    const Template* t = hit->get();
     if (!t->usable) return parse(sql);
     *templated = true;
     auto tree = std::make_shared<ParseTree>();

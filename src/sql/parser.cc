@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include <cctype>
-#include <list>
 #include <optional>
 #include <unordered_map>
 
@@ -36,40 +35,11 @@ namespace {
 // Recently parsed texts and their (immutable) trees, shared by all sessions: clients repeat
 // statements (BEGIN, COMMIT, the text of every extended-protocol Parse), and libpg_query's
 // protobuf round trip costs more than the rest of a short statement's analysis.
-class ParseCache {
- public:
-  using Entry = std::vector<std::shared_ptr<ParsedStatement>>;
-  static constexpr size_t kEntries = 256;
-  static constexpr size_t kMaxText = 8192;
-
-  std::optional<Entry> Get(const std::string& sql) EXCLUDES(mu_) {
-    MutexLock l(&mu_);
-    auto it = map_.find(sql);
-    if (it == map_.end()) return std::nullopt;
-    lru_.splice(lru_.begin(), lru_, it->second.second);  // most recently used first
-    return it->second.first;
-  }
-  void Put(const std::string& sql, const Entry& e) EXCLUDES(mu_) {
-    if (sql.size() > kMaxText) return;
-    MutexLock l(&mu_);
-    if (map_.count(sql)) return;
-    lru_.push_front(sql);
-    map_.emplace(sql, std::make_pair(e, lru_.begin()));
-    if (map_.size() > kEntries) {
-      map_.erase(lru_.back());
-      lru_.pop_back();
-    }
-  }
-
- private:
-  Mutex mu_;
-  std::list<std::string> lru_ GUARDED_BY(mu_);
-  std::unordered_map<std::string, std::pair<Entry, std::list<std::string>::iterator>> map_
-      GUARDED_BY(mu_);
-};
+using ParseCache = LruCache<std::vector<std::shared_ptr<ParsedStatement>>>;
+constexpr size_t kMaxCachedText = 8192;
 
 ParseCache& Cache() {
-  static ParseCache* cache = new ParseCache();  // lives as long as the process
+  static ParseCache* cache = new ParseCache(256);  // lives as long as the process
   return *cache;
 }
 
@@ -114,7 +84,7 @@ Result<std::vector<std::shared_ptr<ParsedStatement>>> ParseSql(const std::string
     st->text = st->text.substr(b);
     out.push_back(std::move(st));
   }
-  if (!templated) Cache().Put(sql, out);
+  if (!templated && sql.size() <= kMaxCachedText) Cache().Put(sql, out);
   return out;
 }
 

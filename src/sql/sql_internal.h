@@ -6,10 +6,14 @@
 #include <pg_query/pg_query.pb-c.h>
 
 #include <functional>
+#include <list>
 #include <memory>
+#include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
+#include "walrep/common/mutex.h"
 #include "walrep/sql/executor.h"
 
 namespace walrep::sql {
@@ -32,6 +36,37 @@ struct ParseTree {
   char* cur_ = nullptr;  // the block small allocations come from
   size_t used_ = 0;
   ProtobufCAllocator allocator_{&ParseTree::Alloc, &ParseTree::Free, this};
+};
+
+// The `capacity` most recently used entries of a string-keyed map, shared by sessions.
+template <typename V>
+class LruCache {
+ public:
+  explicit LruCache(size_t capacity) : capacity_(capacity) {}
+  std::optional<V> Get(const std::string& key) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return std::nullopt;
+    lru_.splice(lru_.begin(), lru_, it->second.second);  // most recently used first
+    return it->second.first;
+  }
+  void Put(const std::string& key, V value) EXCLUDES(mu_) {
+    MutexLock l(&mu_);
+    if (map_.count(key)) return;
+    lru_.push_front(key);
+    map_.emplace(key, std::make_pair(std::move(value), lru_.begin()));
+    if (map_.size() > capacity_) {
+      map_.erase(lru_.back());
+      lru_.pop_back();
+    }
+  }
+
+ private:
+  const size_t capacity_;
+  Mutex mu_;
+  std::list<std::string> lru_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::pair<V, std::list<std::string>::iterator>> map_
+      GUARDED_BY(mu_);
 };
 
 // Parses `sql` with `parse`, or — when a recent statement had the same text up to its literal
