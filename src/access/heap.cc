@@ -136,9 +136,16 @@ Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNo
                                           std::chrono::milliseconds(tx.lock_timeout_ms)) {
           return Status::Sql("55P03", "canceling statement due to lock timeout");
         }
-        return Status::OK();
+        // The holder rolled back to a savepoint that released the row: no need to wait for
+        // its transaction to end.
+        buf->LockShared();
+        bool released = buf->page().state(tid.off) != storage::ItemState::kNormal ||
+                        ReadHeader(buf->page().Item(tid.off).data()).xmax != h.xmax;
+        buf->Unlock();
+        return released ? Status::Retry("row lock released") : Status::OK();
       };
-      WALREP_RETURN_IF_ERROR(env.txm->WaitFor(me, h.xmax, check));
+      Status waited = env.txm->WaitFor(me, h.xmax, check);
+      if (!waited.ok() && waited.code() != Status::Code::kRetry) return waited;
       continue;
     }
     // Committed by someone else: a concurrent update or delete.
@@ -492,6 +499,7 @@ Result<std::optional<std::string>> HeapFetchLatest(HeapEnv& env, const RelFileNo
 
 Status HeapUndo(HeapEnv& env, TxnContext& tx, size_t mark) {
   if (!tx.undo) return Status::OK();
+  bool released_locks = false;
   while (tx.undo->size() > mark) {
     UndoEntry u = tx.undo->back();
     tx.undo->pop_back();
@@ -513,7 +521,11 @@ Status HeapUndo(HeapEnv& env, TxnContext& tx, size_t mark) {
     WriteHeader(item, h);
     std::vector<PageChange> pages{{&buf, DeleteData(u.tid.off, h)}};
     WALREP_RETURN_IF_ERROR(LogChange(env, kHeapDelete, tx.xid, pages));
+    released_locks |= !u.inserted;
   }
+  // Sessions waiting for a row lock this released go on now, as PostgreSQL's subtransaction
+  // abort wakes them.
+  if (released_locks) env.txm->WakeWaiters();
   return Status::OK();
 }
 

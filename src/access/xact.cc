@@ -313,6 +313,11 @@ Status TransactionManager::WaitFor(TransactionId waiter, TransactionId xid,
   return Status::OK();
 }
 
+void TransactionManager::WakeWaiters() {
+  MutexLock l(&mu_);
+  ended_.SignalAll();
+}
+
 void TransactionManager::RedoCommit(TransactionId xid) {
   AdvanceNextXid(xid + 1);
   MutexLock l(&mu_);

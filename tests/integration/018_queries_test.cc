@@ -3,7 +3,9 @@
 // psql against the answers PostgreSQL 15 gives for the same statements.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <set>
 
 #include "testing.h"
@@ -215,6 +217,26 @@ TEST(QueriesTest, SavepointsUndoData) {
   n.Start();
   EXPECT_EQ(n.SafePsql("select id, v from sp order by id"), want);
   EXPECT_EQ(n.SafePsql("insert into sp values (5, 'five') returning id"), "5");
+  // ROLLBACK TO releases the row locks taken since the savepoint: a session waiting for one
+  // goes on at once, while the holder's transaction is still open.
+  PGconn* holder = n.Connect();
+  PGconn* waiter = n.Connect();
+  ASSERT_EQ(Exec(holder, "begin"), "BEGIN");
+  ASSERT_EQ(Exec(holder, "savepoint s"), "SAVEPOINT");
+  ASSERT_EQ(Exec(holder, "update sp set v = 'held' where id = 5"), "UPDATE 1");
+  auto blocked = std::async(
+      std::launch::async, [&] { return Exec(waiter, "update sp set v = 'waited' where id = 5"); });
+  EXPECT_EQ(blocked.wait_for(std::chrono::milliseconds(500)), std::future_status::timeout);
+  ASSERT_EQ(Exec(holder, "rollback to s"), "ROLLBACK");
+  ASSERT_EQ(blocked.wait_for(std::chrono::seconds(10)), std::future_status::ready)
+      << "the waiter still waits for the holder's transaction";
+  EXPECT_EQ(blocked.get(), "UPDATE 1");
+  // The waiter committed first; the holder (READ COMMITTED) sees its row.
+  EXPECT_EQ(Exec(holder, "select v from sp where id = 5"), "waited\n");
+  ASSERT_EQ(Exec(holder, "commit"), "COMMIT");
+  EXPECT_EQ(n.SafePsql("select v from sp where id = 5"), "waited");
+  PQfinish(holder);
+  PQfinish(waiter);
 }
 
 TEST(QueriesTest, AddColumnWithDefault) {

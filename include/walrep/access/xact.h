@@ -115,9 +115,12 @@ class TransactionManager {
   void SetHorizonHook(std::function<TransactionId()> hook) { horizon_hook_ = std::move(hook); }
 
   // Waits until `xid` ends. `waiter` is the waiting transaction, for deadlock detection (40P01).
-  // `check` is called periodically and may abort the wait (cancel, lock_timeout).
+  // `check` is called periodically and after every WakeWaiters(), and may end the wait with
+  // its status (cancel, lock_timeout, or a row lock released by ROLLBACK TO SAVEPOINT).
   Status WaitFor(TransactionId waiter, TransactionId xid, const std::function<Status()>& check)
       EXCLUDES(mu_);
+  // Makes every WaitFor() run its check now (a transaction released row locks early).
+  void WakeWaiters() EXCLUDES(mu_);
 
   // Publishes every queued commit or abort whose record is already flushed (and not beyond the
   // publish limit). A checkpoint calls this after flushing WAL to its REDO point: every flushed
