@@ -317,7 +317,6 @@ Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, Join
 
 Result<FromPlan> PrepareJoin(Executor& ex, CompileState& cs, const PgQuery__JoinExpr* j,
                              Prepared* p) {
-  if (j->is_natural) return Status::NotSupported("NATURAL JOIN is not supported");
   if (j->alias) return Status::NotSupported("an alias for a JOIN is not supported");
   JoinType type;
   switch (j->jointype) {
@@ -341,6 +340,24 @@ Result<FromPlan> PrepareJoin(Executor& ex, CompileState& cs, const PgQuery__Join
   std::vector<std::string> using_cols;
   for (size_t i = 0; i < j->n_using_clause; i++) {
     using_cols.push_back(StringNodeValue(j->using_clause[i]));
+  }
+  if (j->is_natural) {
+    // USING every column name both sides have (in the left side's order); none: a cross join.
+    auto names = [](const Scope& s) {
+      std::vector<std::string> out;
+      for (const auto& c : s.columns) {
+        if (c.unqualified && std::find(out.begin(), out.end(), c.name) == out.end()) {
+          out.push_back(c.name);
+        }
+      }
+      return out;
+    };
+    std::vector<std::string> right_names = names(*right.scope);
+    for (const std::string& name : names(*left.scope)) {
+      if (std::find(right_names.begin(), right_names.end(), name) != right_names.end()) {
+        using_cols.push_back(name);
+      }
+    }
   }
   return JoinPlans(cs, std::move(left), std::move(right), type, j->quals, using_cols);
 }

@@ -36,6 +36,16 @@ TEST(QueriesTest, Joins) {
                        "order by y.id"),
             "x|11|1|2.5\ny|12|2|3");
   EXPECT_EQ(n.SafePsql("select count(*) from a cross join b"), "16");
+  // NATURAL joins on the column names both sides have (here id), listed once by *; with no
+  // common name it is a cross join.
+  ASSERT_EQ(n.SafePsql("create table nat (id int, a_id int, note text);"
+                       "insert into nat values (1, 1, 'p'), (2, 5, 'q'), (12, 2, 'r');"
+                       "create table lone (k int); insert into lone values (7)"),
+            "");
+  EXPECT_EQ(n.SafePsql("select * from a natural join nat order by id"), "1|x|1|p\n2|y|5|q");
+  EXPECT_EQ(n.SafePsql("select * from b natural left join nat order by id"),
+            "10|1|1.5|\n11|1|2.5|\n12|2|3|r\n13|9|7|");
+  EXPECT_EQ(n.SafePsql("select count(*), min(k) from a natural join lone"), "4|7");
   // A non-equality condition runs as a nested loop.
   EXPECT_EQ(n.SafePsql("select a.id, b.id from a join b on a.id < b.id - 10 order by 1, 2"),
             "1|12\n1|13\n2|13");
