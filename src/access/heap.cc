@@ -271,31 +271,41 @@ bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionM
   return txm.StatusOf(h.xmax) != XidStatus::kCommitted;
 }
 
-Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
-                           std::string_view row, uint16_t infomask) {
-  TransactionId xid = tx.ensure_xid ? tx.ensure_xid() : tx.xid;
-  NoteWrite(env, rel, tx, xid);
+namespace {
+
+constexpr size_t kMaxTupleSize = storage::kPageSize - storage::kPageHeaderSize - 8;
+
+// A new tuple of tx (header + row), or 54000 when it can never fit on a page.
+Result<std::string> NewTuple(const TxnContext& tx, TransactionId xid, std::string_view row,
+                             uint16_t infomask) {
   TupleHeader h;
   h.xmin = xid;
   h.cmin = tx.cid;
   h.infomask = infomask;
   std::string tuple = BuildTuple(h, row);
-  if (tuple.size() > storage::kPageSize - storage::kPageHeaderSize - 8) {
-    return Status::Sql("54000",
-                       fmt::format("row is too big: size {}, maximum size {}", tuple.size(),
-                                   storage::kPageSize - storage::kPageHeaderSize - 8));
+  if (tuple.size() > kMaxTupleSize) {
+    return Status::Sql("54000", fmt::format("row is too big: size {}, maximum size {}",
+                                            tuple.size(), kMaxTupleSize));
   }
+  return tuple;
+}
+
+// The page a new tuple of `need` bytes goes to, locked exclusively: the relation's last page if
+// it has room, else a page the free space map knows, else a new page (*fresh). *nblocks gets
+// the relation's size before any extension.
+Result<BufferPool::Handle> PageForInsert(HeapEnv& env, const RelFileNode& rel, size_t need,
+                                         bool* fresh, BlockNumber* nblocks) {
   WALREP_ASSIGN_OR_RETURN(BlockNumber n, env.pool->NBlocks(rel));
+  *nblocks = n;
+  *fresh = false;
   BufferPool::Handle buf;
-  bool fresh = false;
-  const size_t need = (tuple.size() + 7) & ~size_t{7};
   if (n > 0) {
     WALREP_ASSIGN_OR_RETURN(buf, env.pool->Read(rel, n - 1));
     buf.LockExclusive();
-    if (buf.page().FreeSpace() < need) buf = BufferPool::Handle();
+    if (buf.page().FreeSpace() >= need) return buf;
   }
   // Then a page pruning or VACUUM left with room, before growing the relation.
-  while (!buf.valid() && env.fsm) {
+  while (env.fsm) {
     std::optional<BlockNumber> b = env.fsm->Find(rel, need, n - 1);
     if (!b) break;
     if (*b >= n) {
@@ -305,21 +315,42 @@ Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
     WALREP_ASSIGN_OR_RETURN(buf, env.pool->Read(rel, *b));
     buf.LockExclusive();
     size_t free_bytes = buf.page().IsNew() ? 0 : buf.page().FreeSpace();
-    if (free_bytes >= need) break;
+    if (free_bytes >= need) return buf;
     env.fsm->Record(rel, *b, free_bytes);
-    buf = BufferPool::Handle();
   }
-  if (!buf.valid()) {
-    WALREP_ASSIGN_OR_RETURN(buf, env.pool->Extend(rel));
-    buf.LockExclusive();
-    fresh = true;
-  }
-  Page p = buf.page();
+  WALREP_ASSIGN_OR_RETURN(buf, env.pool->Extend(rel));
+  buf.LockExclusive();
+  *fresh = true;
+  return buf;
+}
+
+// Adds a new tuple to a locked page, its ctid pointing at itself until it is updated; returns
+// the offset, 0 when it does not fit.
+OffsetNumber AddTuple(Page& p, BlockNumber block, const std::string& tuple) {
   OffsetNumber off = p.AddItem(tuple);
-  if (off == 0) return Status::Sql("XX000", "could not add tuple to page");
-  // The tuple's own ctid points at itself until it is updated.
-  h.ctid = TupleId{buf.block(), off};
+  if (off == 0) return 0;
+  TupleHeader h = ReadHeader(tuple.data());
+  h.ctid = TupleId{block, off};
   WriteHeader(p.MutableItem(off), h);
+  return off;
+}
+
+size_t Aligned(size_t n) { return (n + 7) & ~size_t{7}; }
+
+}  // namespace
+
+Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
+                           std::string_view row, uint16_t infomask) {
+  TransactionId xid = tx.ensure_xid ? tx.ensure_xid() : tx.xid;
+  NoteWrite(env, rel, tx, xid);
+  WALREP_ASSIGN_OR_RETURN(std::string tuple, NewTuple(tx, xid, row, infomask));
+  bool fresh = false;
+  BlockNumber n = 0;
+  WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf,
+                          PageForInsert(env, rel, Aligned(tuple.size()), &fresh, &n));
+  Page p = buf.page();
+  OffsetNumber off = AddTuple(p, buf.block(), tuple);
+  if (off == 0) return Status::Sql("XX000", "could not add tuple to page");
   std::string data;
   Put<uint16_t>(&data, off);
   data.append(p.Item(off));
@@ -328,6 +359,45 @@ Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
   if (env.fsm && buf.block() + 1 < n) env.fsm->Record(rel, buf.block(), p.FreeSpace());
   if (tx.undo) tx.undo->push_back(UndoEntry{rel, TupleId{buf.block(), off}, true, {}});
   return TupleId{buf.block(), off};
+}
+
+Result<std::vector<TupleId>> HeapMultiInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
+                                             const std::vector<std::string>& rows) {
+  std::vector<TupleId> tids;
+  if (rows.empty()) return tids;
+  TransactionId xid = tx.ensure_xid ? tx.ensure_xid() : tx.xid;
+  NoteWrite(env, rel, tx, xid);
+  std::vector<std::string> tuples;
+  tuples.reserve(rows.size());
+  for (const auto& row : rows) {
+    WALREP_ASSIGN_OR_RETURN(std::string tuple, NewTuple(tx, xid, row, 0));
+    tuples.push_back(std::move(tuple));
+  }
+  size_t i = 0;
+  while (i < tuples.size()) {
+    bool fresh = false;
+    BlockNumber n = 0;
+    WALREP_ASSIGN_OR_RETURN(BufferPool::Handle buf,
+                            PageForInsert(env, rel, Aligned(tuples[i].size()), &fresh, &n));
+    Page p = buf.page();
+    // As many of the next tuples as fit, in one record.
+    std::string data;
+    OffsetNumber first = 0;
+    for (; i < tuples.size() && p.FreeSpace() >= Aligned(tuples[i].size()); i++) {
+      OffsetNumber off = AddTuple(p, buf.block(), tuples[i]);
+      if (off == 0) return Status::Sql("XX000", "could not add tuple to page");
+      if (!first) first = off;
+      Put<uint16_t>(&data, off);
+      Put<uint16_t>(&data, static_cast<uint16_t>(tuples[i].size()));
+      data.append(p.Item(off));
+      tids.push_back(TupleId{buf.block(), off});
+      if (tx.undo) tx.undo->push_back(UndoEntry{rel, tids.back(), true, {}});
+    }
+    std::vector<PageChange> pages{{&buf, std::move(data), fresh && first == 1}};
+    WALREP_RETURN_IF_ERROR(LogChange(env, kHeapMultiInsert, xid, pages));
+    if (env.fsm && buf.block() + 1 < n) env.fsm->Record(rel, buf.block(), p.FreeSpace());
+  }
+  return tids;
 }
 
 Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
@@ -856,6 +926,14 @@ Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
         break;
       case kHeapPruneChains:
         ApplyPrune(p, d);
+        break;
+      case kHeapMultiInsert:
+        for (size_t pos = 0; pos + 4 <= d.size();) {
+          OffsetNumber off = Get<uint16_t>(d, pos);
+          uint16_t len = Get<uint16_t>(d, pos + 2);
+          p.AddItem(d.substr(pos + 4, len), off);
+          pos += 4 + len;
+        }
         break;
       default:
         return Status::Corruption(

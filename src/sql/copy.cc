@@ -235,10 +235,33 @@ class TableCopyIn : public CopyIn {
       pending_.clear();
       WALREP_RETURN_IF_ERROR(Line(rest));
     }
+    WALREP_RETURN_IF_ERROR(Flush());
     return rows_;
   }
 
  private:
+  // Rows are stored in batches: the heap fills a page per WAL record (PostgreSQL's COPY
+  // buffers rows for heap_multi_insert the same way).
+  static constexpr size_t kBatchRows = 1000;
+  static constexpr size_t kBatchBytes = 256 * 1024;
+
+  Status Flush() {
+    if (batch_.empty()) return Status::OK();
+    size_t failed = 0;
+    Status st = InsertTableRows(*ex_, t_, batch_, ex_->format_options(), &failed);
+    if (!st.ok()) {
+      return Status::Sql(st.sqlstate(), st.message())
+          .WithDetail(st.detail().empty()
+                          ? fmt::format("COPY {}, line {}", t_.name, batch_lines_[failed])
+                          : st.detail());
+    }
+    rows_ += batch_.size();
+    batch_.clear();
+    batch_lines_.clear();
+    batch_bytes_ = 0;
+    return Status::OK();
+  }
+
   Status Line(std::string line) {
     line_no_++;
     if (!line.empty() && line.back() == '\r') line.pop_back();
@@ -275,8 +298,10 @@ class TableCopyIn : public CopyIn {
       if (!v.ok()) return context(v.TakeStatus());
       row[c] = *v;
     }
-    WALREP_RETURN_IF_ERROR(InsertTableRow(*ex_, t_, row, fo));
-    rows_++;
+    batch_bytes_ += line.size();
+    batch_.push_back(std::move(row));
+    batch_lines_.push_back(line_no_);
+    if (batch_.size() >= kBatchRows || batch_bytes_ >= kBatchBytes) return Flush();
     return Status::OK();
   }
 
@@ -288,6 +313,9 @@ class TableCopyIn : public CopyIn {
   uint64_t rows_ = 0;
   uint64_t line_no_ = 0;
   bool done_ = false;
+  std::vector<Row> batch_;
+  std::vector<uint64_t> batch_lines_;
+  size_t batch_bytes_ = 0;
 };
 
 }  // namespace

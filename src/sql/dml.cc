@@ -805,8 +805,24 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
 Result<Value> ToColumnValue(const TableDef& t, size_t i, const Value& v, const FormatOptions& fo) {
   return ToColumn(t, i, v, fo);
 }
-Status InsertTableRow(Executor& ex, const TableDef& t, const Row& row, const FormatOptions& fo) {
-  return InsertRow(ex, t, row, fo);
+Status InsertTableRows(Executor& ex, const TableDef& t, const std::vector<Row>& rows,
+                       const FormatOptions& fo, size_t* failed) {
+  std::vector<std::string> encoded;
+  encoded.reserve(rows.size());
+  for (const auto& row : rows) encoded.push_back(EncodeRow(row, fo));
+  auto tids = access::HeapMultiInsert(ex.db()->engine->env(), t.rel, ex.txn(), encoded);
+  if (!tids.ok()) {
+    // Find the row at fault, one at a time (the transaction fails either way).
+    for (*failed = 0; *failed < rows.size(); (*failed)++) {
+      WALREP_RETURN_IF_ERROR(InsertRow(ex, t, rows[*failed], fo));
+    }
+    return tids.TakeStatus();
+  }
+  for (*failed = 0; *failed < rows.size(); (*failed)++) {
+    WALREP_RETURN_IF_ERROR(StoreRow(ex, t, rows[*failed], true,
+                                    [&]() -> Result<access::TupleId> { return (*tids)[*failed]; }));
+  }
+  return Status::OK();
 }
 Result<Row> DecodeTableRow(const TableDef& t, std::string_view bytes) {
   return DecodeRow(t, bytes, FormatOptions{});

@@ -214,9 +214,10 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
 // Table rows and constraints, shared by INSERT/UPDATE/DELETE and COPY (dml.cc).
 Result<Value> ToColumnValue(const catalog::TableDef& t, size_t i, const Value& v,
                             const FormatOptions& fo);
-// Inserts a row into the table and its indexes, enforcing unique indexes (23505).
-Status InsertTableRow(Executor& ex, const catalog::TableDef& t, const Row& row,
-                      const FormatOptions& fo);
+// Inserts rows into the table (filling pages with one WAL record each) and its indexes,
+// enforcing unique indexes (23505). On an error, *failed is the index of the row at fault.
+Status InsertTableRows(Executor& ex, const catalog::TableDef& t, const std::vector<Row>& rows,
+                       const FormatOptions& fo, size_t* failed);
 Result<Row> DecodeTableRow(const catalog::TableDef& t, std::string_view bytes);
 Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prepared> p,
                                               const PgQuery__CopyStmt* c);

@@ -37,6 +37,7 @@ constexpr uint8_t kHeapUpdateSamePage = 0x20;
 constexpr uint8_t kHeapSetCtid = 0x30;
 constexpr uint8_t kHeapPrune = 0x40;        // line pointers made dead (before HOT; still replayed)
 constexpr uint8_t kHeapPruneChains = 0x50;  // dead, unused and redirected line pointers
+constexpr uint8_t kHeapMultiInsert = 0x60;  // several new tuples on one page (COPY)
 
 constexpr uint16_t kHeapUpdated = 0x0001;      // this tuple is a new version of an updated row
 constexpr uint16_t kHeapXmaxUpdate = 0x0002;   // xmax replaced the row (ctid -> new version)
@@ -150,6 +151,11 @@ Status LogPageChanges(HeapEnv& env, uint8_t rmid, uint8_t info, TransactionId xi
 
 Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
                            std::string_view row, uint16_t infomask = 0);
+
+// Inserts rows of tx filling one page after another, one WAL record per page (PostgreSQL's
+// heap_multi_insert, which COPY uses): bulk loads write and replay far fewer records.
+Result<std::vector<TupleId>> HeapMultiInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
+                                             const std::vector<std::string>& rows);
 
 struct ModifyOutcome {
   enum Kind { kOk, kSelfModified, kUpdated, kDeleted } kind = kOk;
