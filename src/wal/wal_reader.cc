@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace walrep::wal {
@@ -10,28 +11,42 @@ namespace walrep::wal {
 WalReader::WalReader(io::FileSystem* fs, std::string wal_dir, TimelineId tli, uint64_t seg_size)
     : fs_(fs), wal_dir_(std::move(wal_dir)), tli_(tli), seg_size_(seg_size) {}
 
-Result<std::string> WalReader::ReadPage(Lsn pageaddr) {
+Result<std::string_view> WalReader::ReadPage(Lsn pageaddr) {
   XLogSegNo segno = SegmentOf(pageaddr, seg_size_);
+  uint64_t off = pageaddr.value() % seg_size_;
   if (segno != open_segno_ || !file_) {
     std::string path = wal_dir_ + "/" + XLogFileName(tli_, segno, seg_size_);
     auto f = fs_->OpenRandomAccess(path, false);
     if (!f.ok()) return f.TakeStatus();
     file_ = std::move(*f);
     open_segno_ = segno;
+    window_.clear();
   }
-  WALREP_ASSIGN_OR_RETURN(std::string page,
-                          file_->ReadAt(pageaddr.value() % seg_size_, kXlogBlcksz));
-  if (page.size() != kXlogBlcksz) {
+  if (off < window_start_ || off + kXlogBlcksz > window_start_ + window_.size()) {
+    size_t len = static_cast<size_t>(std::min<uint64_t>(kReadAhead, seg_size_ - off));
+    window_.clear();
+    WALREP_ASSIGN_OR_RETURN(window_, file_->ReadAt(off, len));
+    window_start_ = off;
+  }
+  if (off + kXlogBlcksz > window_start_ + window_.size()) {
     return Status::Corruption(fmt::format("could not read WAL page at {}", pageaddr.ToString()));
   }
-  return page;
+  return std::string_view(window_).substr(off - window_start_, kXlogBlcksz);
 }
 
 Result<DecodedRecord> WalReader::ReadRecord(Lsn lsn, Lsn expected_prev) {
+  auto rec = ReadRecordOnce(lsn, expected_prev);
+  if (rec.ok() || window_.empty()) return rec;
+  // The window may predate the record's bytes (WAL still arriving): read them afresh.
+  window_.clear();
+  return ReadRecordOnce(lsn, expected_prev);
+}
+
+Result<DecodedRecord> WalReader::ReadRecordOnce(Lsn lsn, Lsn expected_prev) {
   // A record LSN that falls on a page boundary means "after that page's header".
   if (lsn.value() % kXlogBlcksz == 0) lsn = lsn + HeaderSizeAt(lsn);
   Lsn page_addr(lsn.value() - lsn.value() % kXlogBlcksz);
-  WALREP_ASSIGN_OR_RETURN(std::string page, ReadPage(page_addr));
+  WALREP_ASSIGN_OR_RETURN(std::string_view page, ReadPage(page_addr));
   WALREP_ASSIGN_OR_RETURN(PageHeader hdr, DecodePageHeader(page, page_addr, seg_size_));
   uint32_t off = static_cast<uint32_t>(lsn.value() % kXlogBlcksz);
   if (off < hdr.size()) {
@@ -50,7 +65,7 @@ Result<DecodedRecord> WalReader::ReadRecord(Lsn lsn, Lsn expected_prev) {
   std::string rec;
   rec.reserve(tot_len);
   size_t take = std::min<size_t>(tot_len, kXlogBlcksz - off);
-  rec.append(page, off, take);
+  rec.append(page.substr(off, take));
   Lsn pos = lsn + take;
   while (rec.size() < tot_len) {
     Lsn next_page(pos.value());  // pos is at a page boundary here
@@ -66,7 +81,7 @@ Result<DecodedRecord> WalReader::ReadRecord(Lsn lsn, Lsn expected_prev) {
                                             hdr.rem_len, remaining, next_page.ToString()));
     }
     size_t n = std::min<size_t>(remaining, kXlogBlcksz - hdr.size());
-    rec.append(page, hdr.size(), n);
+    rec.append(page.substr(hdr.size(), n));
     pos = next_page + hdr.size() + n;
   }
   WALREP_ASSIGN_OR_RETURN(DecodedRecord d, DecodeRecord(rec, lsn));

@@ -4,12 +4,17 @@
 // (magic, info bits, pageaddr, continuation flag and length), the record's CRC and its prev-link,
 // and decodes it. The first error after the last good record is the end of WAL: a torn write, a
 // zeroed tail or a missing segment all end there, with pg_waldump's wording.
+// Pages are read ahead in windows of kReadAhead bytes. WAL still being written (a standby's
+// receiver appends while the startup thread reads) may be cached before it is complete, so a
+// record that fails to read from the window is read again from the file before the error
+// counts.
 // Counterpart: xlogreader.c in PostgreSQL.
 // Thread safety: a WalReader belongs to one thread.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "walrep/io/file_system.h"
 #include "walrep/wal/xlog_format.h"
@@ -38,7 +43,10 @@ class WalReader {
   Result<End> FindEnd(Lsn start);
 
  private:
-  Result<std::string> ReadPage(Lsn pageaddr);
+  static constexpr size_t kReadAhead = 128 * 1024;
+  Result<DecodedRecord> ReadRecordOnce(Lsn lsn, Lsn expected_prev);
+  // The page at pageaddr, valid until the next call.
+  Result<std::string_view> ReadPage(Lsn pageaddr);
   uint32_t HeaderSizeAt(Lsn page) const {
     return page.value() % seg_size_ == 0 ? kLongPageHeaderSize : kShortPageHeaderSize;
   }
@@ -49,6 +57,8 @@ class WalReader {
   const uint64_t seg_size_;
   XLogSegNo open_segno_ = ~0ull;
   std::unique_ptr<io::RandomAccessFile> file_;
+  std::string window_;  // bytes of segment open_segno_ from window_start_
+  uint64_t window_start_ = 0;
 };
 
 }  // namespace walrep::wal

@@ -133,6 +133,33 @@ TEST_F(WalTest, RecordsOfEverySizeReadBack) {
   EXPECT_NE(end->reason.message().find("wanted 24, got 0"), std::string::npos);
 }
 
+// A reader that reached the end of WAL finds records written after it read ahead (a standby's
+// startup thread reads while the receiver appends).
+TEST_F(WalTest, ReaderSeesRecordsWrittenAfterItReadAhead) {
+  WalWriter w(Options(), Lsn(kSegStart), Lsn());
+  WalReader r(io::DefaultFileSystem(), dir_.path(), 1);
+  Lsn prev, next(kStart);
+  for (int round = 0; round < 20; round++) {
+    std::vector<Lsn> starts;
+    for (int i = 0; i < 5; i++) {
+      auto p =
+          w.Insert(130, 0x10, static_cast<TransactionId>(round * 10 + i),
+                   RecordBuilder().SetMainData(std::string(100 + round * 37, 'x')).BuildBody());
+      ASSERT_TRUE(p.ok());
+      starts.push_back(p->start);
+    }
+    ASSERT_TRUE(w.FlushAll().ok());
+    for (Lsn start : starts) {
+      auto rec = r.ReadRecord(next, prev);
+      ASSERT_TRUE(rec.ok()) << round << ": " << rec.status().ToString();
+      EXPECT_EQ(rec->lsn, start);
+      prev = rec->lsn;
+      next = r.NextRecordLsn(*rec);
+    }
+    EXPECT_FALSE(r.ReadRecord(next, prev).ok()) << "nothing more was written yet";
+  }
+}
+
 TEST_F(WalTest, ConcurrentInsertersAndGroupCommit) {
   auto o = Options();
   o.fsync = true;
