@@ -23,6 +23,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   e->next_oid_.store(std::max<uint32_t>(control.checkpoint_copy.next_oid, 16384));
   e->env_.next_oid = &e->next_oid_;
   e->env_.fsm = &e->fsm_;
+  e->env_.stats = &e->stats_;
   e->indexes_ = std::make_unique<IndexRegistry>(&e->env_);
   IndexRegistry* indexes = e->indexes_.get();
   e->env_.index_lock = [indexes](const RelFileNode& rel) { return indexes->Get(rel)->mutex(); };

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -214,6 +215,15 @@ namespace {
 // System relations (the catalog) have relation file numbers below the first user oid.
 constexpr uint32_t kFirstUserRelFile = 16384;
 
+void Count(TxnContext& tx, const RelFileNode& rel, int64_t inserted, int64_t deleted,
+           int64_t updated) {
+  if (rel.rel < kFirstUserRelFile) return;
+  TableStats::Change& c = tx.table_changes[TableStats::Key(rel)];
+  c.inserted += inserted;
+  c.deleted += deleted;
+  c.updated += updated;
+}
+
 void NoteWrite(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TransactionId xid) {
   if (rel.rel >= kFirstUserRelFile || !env.txm) return;
   if (!tx.catalog_written) env.txm->NoteCatalogWrite(xid);
@@ -248,6 +258,31 @@ std::optional<BlockNumber> FreeSpaceMap::Find(const RelFileNode& rel, size_t nee
 void FreeSpaceMap::Forget(const RelFileNode& rel) {
   MutexLock l(&mu_);
   pages_.erase(Key(rel));
+}
+
+void TableStats::TransactionEnded(const Pending& changes, bool committed) {
+  MutexLock l(&mu_);
+  for (const auto& [key, ch] : changes) {
+    Counts& c = counts_[key];
+    if (committed) {
+      c.live = std::max<int64_t>(0, c.live + ch.inserted - ch.deleted);
+      c.dead += ch.deleted + ch.updated;
+    } else {
+      c.dead += ch.inserted + ch.updated;
+    }
+  }
+}
+
+void TableStats::Pruned(const RelFileNode& rel, int64_t removed) {
+  MutexLock l(&mu_);
+  auto it = counts_.find(Key(rel));
+  if (it != counts_.end()) it->second.dead = std::max<int64_t>(0, it->second.dead - removed);
+}
+
+TableStats::Counts TableStats::Get(const RelFileNode& rel) const {
+  MutexLock l(&mu_);
+  auto it = counts_.find(Key(rel));
+  return it == counts_.end() ? Counts{} : it->second;
 }
 
 void AssignXidsFrom(TxnContext* tx, TransactionManager* txm) {
@@ -358,6 +393,7 @@ Result<TupleId> HeapInsert(HeapEnv& env, const RelFileNode& rel, TxnContext& tx,
   WALREP_RETURN_IF_ERROR(LogChange(env, kHeapInsert, xid, pages));
   if (env.fsm && buf.block() + 1 < n) env.fsm->Record(rel, buf.block(), p.FreeSpace());
   if (tx.undo) tx.undo->push_back(UndoEntry{rel, TupleId{buf.block(), off}, true, {}});
+  if (!(infomask & kHeapUpdated)) Count(tx, rel, 1, 0, 0);  // an update counts itself
   return TupleId{buf.block(), off};
 }
 
@@ -397,6 +433,7 @@ Result<std::vector<TupleId>> HeapMultiInsert(HeapEnv& env, const RelFileNode& re
     WALREP_RETURN_IF_ERROR(LogChange(env, kHeapMultiInsert, xid, pages));
     if (env.fsm && buf.block() + 1 < n) env.fsm->Record(rel, buf.block(), p.FreeSpace());
   }
+  Count(tx, rel, static_cast<int64_t>(tids.size()), 0, 0);
   return tids;
 }
 
@@ -415,6 +452,7 @@ Result<ModifyOutcome> HeapDelete(HeapEnv& env, const RelFileNode& rel, TxnContex
   WriteHeader(buf.page().MutableItem(tid.off), h);
   std::vector<PageChange> pages{{&buf, DeleteData(tid.off, h)}};
   WALREP_RETURN_IF_ERROR(LogChange(env, kHeapDelete, tx.xid, pages));
+  Count(tx, rel, 0, 1, 0);
   return ModifyOutcome{};
 }
 
@@ -467,6 +505,7 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
     WALREP_RETURN_IF_ERROR(LogChange(env, kHeapUpdateSamePage, tx.xid, pages));
     if (tx.undo) tx.undo->push_back(UndoEntry{rel, nh.ctid, true, {}});
     *new_tid = nh.ctid;
+    Count(tx, rel, 0, 0, 1);
     ModifyOutcome out;
     out.hot = allow_hot;
     return out;
@@ -490,6 +529,7 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
   Put<uint16_t>(&data, new_tid->off);
   std::vector<PageChange> pages{{&buf, std::move(data)}};
   WALREP_RETURN_IF_ERROR(LogChange(env, kHeapSetCtid, tx.xid, pages));
+  Count(tx, rel, 0, 0, 1);
   return ModifyOutcome{};
 }
 
@@ -808,6 +848,7 @@ Result<size_t> PrunePage(HeapEnv& env, BufferPool::Handle& buf, TransactionId ho
   std::vector<PageChange> pages{{&buf, std::move(data)}};
   WALREP_RETURN_IF_ERROR(LogChange(env, kHeapPruneChains, kInvalidXid, pages));
   if (env.fsm) env.fsm->Record(buf.rel(), block, p.FreeSpace());
+  if (env.stats) env.stats->Pruned(buf.rel(), static_cast<int64_t>(removed));
   return removed;
 }
 

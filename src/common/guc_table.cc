@@ -254,6 +254,12 @@ std::vector<GucDef> MakeTable() {
       B("autovacuum", C::kSighup, "on", "Autovacuum", "Run the autovacuum launcher."),
       I("autovacuum_naptime", C::kSighup, U::kS, "60", 1, 2147483, "Autovacuum",
         "Sleep between autovacuum runs."),
+      I("autovacuum_vacuum_threshold", C::kSighup, U::kNone, "50", 0, kIntMax, "Autovacuum",
+        "Minimum number of row updates or deletes prior to vacuum."),
+      R("autovacuum_vacuum_scale_factor", C::kSighup, "0.2", 0, 100, "Autovacuum",
+        "Number of row updates or deletes prior to vacuum as a fraction of the live rows."),
+      I("log_autovacuum_min_duration", C::kSighup, U::kMs, "-1", -1, kIntMax, kLog,
+        "Logs each autovacuum that ran at least this long (0: all, -1: none)."),
 
       // Client connection defaults.
       E("client_min_messages", C::kUser, "notice",

@@ -265,6 +265,7 @@ Status Server::Start() {
   }
   consistent_.store(true);
   checkpointer_ = std::thread([this] { CheckpointerLoop(); });
+  autovacuum_ = std::thread([this] { AutovacuumLoop(); });
   if (rr.crash_recovery && lossless() && sync_rep_.active()) {
     // Lossless mode after a crash: the recovered WAL may hold commits no standby confirmed;
     // nothing is served until they have (replication connections are let in meanwhile).
@@ -696,6 +697,14 @@ void Server::FinishShutdown() {
   if (receiver_) receiver_->Stop();
   startup_stopping_.store(true);
   if (startup_) startup_->Stop();
+  if (autovacuum_.joinable()) {
+    {
+      MutexLock l(&autovacuum_mu_);
+      autovacuum_stop_ = true;
+      autovacuum_cv_.SignalAll();
+    }
+    autovacuum_.join();
+  }
   if (checkpointer_.joinable()) {
     checkpointer_stop_.store(true);
     engine_->xlog().writer().flushed().Shutdown();
@@ -741,6 +750,52 @@ void Server::CheckpointerLoop() {
     if (!st.ok()) WALREP_LOG_ERROR("checkpoint failed: {}", st.status().message());
     last = std::chrono::steady_clock::now();
   }
+}
+
+void Server::AutovacuumLoop() {
+  MutexLock l(&autovacuum_mu_);
+  while (!autovacuum_stop_) {
+    auto naptime = std::chrono::seconds(settings()->GetInt("autovacuum_naptime"));
+    autovacuum_cv_.WaitUntil(std::chrono::steady_clock::now() + naptime);
+    if (autovacuum_stop_) break;
+    if (!settings()->GetBool("autovacuum") || starting_up_.load() ||
+        shutdown_mode() != ShutdownMode::kNone) {
+      continue;
+    }
+    autovacuum_mu_.Unlock();
+    Status st = AutovacuumOnce();
+    autovacuum_mu_.Lock();
+    if (!st.ok()) WALREP_LOG_ERROR("autovacuum: {}", st.message());
+  }
+}
+
+Status Server::AutovacuumOnce() {
+  auto s = settings();
+  const int64_t threshold = s->GetInt("autovacuum_vacuum_threshold");
+  const double scale = std::stod(s->GetString("autovacuum_vacuum_scale_factor"));
+  const int64_t log_min_ms = s->GetInt("log_autovacuum_min_duration");
+  // The snapshot keeps the files of a table dropped meanwhile until the VACUUM is done.
+  access::TxnContext tx;
+  tx.snapshot = engine_->txm().TakeSnapshot();
+  WALREP_ASSIGN_OR_RETURN(auto tables, catalog_->ListTables(tx));
+  for (const auto& t : tables) {
+    if (t.kind != 'r') continue;
+    access::TableStats::Counts c = engine_->stats().Get(t.rel);
+    if (static_cast<double>(c.dead) <= static_cast<double>(threshold) + scale * c.live) continue;
+    auto started = std::chrono::steady_clock::now();
+    WALREP_ASSIGN_OR_RETURN(uint64_t removed, sql::VacuumTable(engine_.get(), tx, t));
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    if (log_min_ms >= 0 && ms >= log_min_ms) {
+      WALREP_LOG(
+          "automatic vacuum of table \"postgres.public.{}\": index scans: {}, tuples: {} "
+          "removed, {} dead before; elapsed: {:.2f} s",
+          t.name, t.indexes.size(), removed, c.dead, static_cast<double>(ms) / 1000.0);
+    }
+    if (shutdown_mode() != ShutdownMode::kNone) break;
+  }
+  return Status::OK();
 }
 
 void Server::RegisterViews() {

@@ -802,6 +802,33 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
 
 }  // namespace
 
+Result<uint64_t> VacuumTable(access::Engine* engine, const access::TxnContext& tx,
+                             const TableDef& t) {
+  MutexLock one_vacuum(engine->vacuum_lock());
+  std::vector<access::TupleId> dead_items;
+  WALREP_ASSIGN_OR_RETURN(uint64_t removed, access::HeapVacuum(engine->env(), t.rel, &dead_items));
+  // Then the index entries of tuples no snapshot can see (those VACUUM just removed, and
+  // versions that died since).
+  auto dead = [&](access::TupleId tid) -> Result<bool> {
+    TransactionId running = 0;
+    WALREP_ASSIGN_OR_RETURN(auto state,
+                            access::HeapTupleState(engine->env(), t.rel, tx, tid, &running));
+    return state == access::TupleState::kDeadToAll;
+  };
+  for (const auto& idx : t.indexes) {
+    WALREP_RETURN_IF_ERROR(engine->index(idx.rel)->RemoveDead(dead));
+  }
+  // No index entry points at the dead line pointers any more: they become free. A uniqueness
+  // check that read entries before their removal finishes first (it holds its index's lock),
+  // so it never meets a reused line pointer.
+  UniqueIndexLocks locks(engine, t, true);
+  locks.Lock();
+  Status st = access::HeapReclaimLinePointers(engine->env(), t.rel, dead_items);
+  locks.Unlock();
+  WALREP_RETURN_IF_ERROR(st);
+  return removed;
+}
+
 Result<Value> ToColumnValue(const TableDef& t, size_t i, const Value& v, const FormatOptions& fo) {
   return ToColumn(t, i, v, fo);
 }
@@ -1343,30 +1370,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
               tables.push_back(t);
             }
           }
-          access::Engine* engine = e.db()->engine;
-          MutexLock one_vacuum(engine->vacuum_lock());
           for (const auto& t : tables) {
-            std::vector<access::TupleId> dead_items;
-            WALREP_RETURN_IF_ERROR(access::HeapVacuum(engine->env(), t.rel, &dead_items).status());
-            // Then the index entries of tuples no snapshot can see (those VACUUM just removed,
-            // and versions that died since).
-            auto dead = [&](access::TupleId tid) -> Result<bool> {
-              TransactionId running = 0;
-              WALREP_ASSIGN_OR_RETURN(
-                  auto state, access::HeapTupleState(engine->env(), t.rel, e.txn(), tid, &running));
-              return state == access::TupleState::kDeadToAll;
-            };
-            for (const auto& idx : t.indexes) {
-              WALREP_RETURN_IF_ERROR(engine->index(idx.rel)->RemoveDead(dead));
-            }
-            // No index entry points at the dead line pointers any more: they become free. A
-            // uniqueness check that read entries before their removal finishes first (it holds
-            // its index's lock), so it never meets a reused line pointer.
-            UniqueIndexLocks locks(engine, t, true);
-            locks.Lock();
-            Status st = access::HeapReclaimLinePointers(engine->env(), t.rel, dead_items);
-            locks.Unlock();
-            WALREP_RETURN_IF_ERROR(st);
+            WALREP_RETURN_IF_ERROR(VacuumTable(e.db()->engine, e.txn(), t).status());
           }
         }
         return TagOnly(is_vacuum ? "VACUUM" : "ANALYZE");

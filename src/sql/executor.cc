@@ -934,6 +934,7 @@ Status Executor::CommitTransaction() {
     if (end.ok() && !tx_.dropped_rels.empty()) {
       db_->engine->ScheduleDrop(tx_.xid, tx_.dropped_rels);
     }
+    db_->engine->stats().TransactionEnded(tx_.table_changes, end.ok());
     st = end.ok() && flush ? ctx_->WaitForSyncRep(*end) : end.status();
   }
   ctx_->settings().CommitTransaction();
@@ -948,6 +949,7 @@ void Executor::AbortTransaction() {
     // before this leaves them to the startup sweep of unreferenced files).
     db_->engine->txm().Abort(tx_.xid, tx_.created_rels).IgnoreError();
     db_->engine->DropRelationFiles(tx_.created_rels);
+    db_->engine->stats().TransactionEnded(tx_.table_changes, false);
   }
   ctx_->settings().AbortTransaction();
   tx_ = access::TxnContext();

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <future>
 
@@ -325,6 +326,47 @@ TEST(IndexTest, DeletedSpaceIsReusedAfterVacuum) {
   n.Start();
   EXPECT_EQ(n.SafePsql("select count(*), min(id), max(id) from q"), "50|3550|3599");
   EXPECT_EQ(n.SafePsql("select id from q where id = 3599"), "3599");
+  n.Stop();
+}
+
+// Autovacuum vacuums a table once its dead rows pass autovacuum_vacuum_threshold +
+// autovacuum_vacuum_scale_factor * live rows, without anyone running VACUUM: the space of
+// deleted rows is reused and the table stops growing.
+TEST(IndexTest, AutovacuumReclaimsDeletedRows) {
+  Node n;
+  n.Init();
+  n.AppendConf("autovacuum_naptime = 1");
+  n.AppendConf("autovacuum_vacuum_threshold = 100");
+  n.AppendConf("autovacuum_vacuum_scale_factor = 0.1");
+  n.AppendConf("log_autovacuum_min_duration = 0");
+  n.Start();
+  ASSERT_EQ(n.SafePsql("create table aq (id int primary key, pad text);"
+                       "create table quiet (id int primary key)"),
+            "");
+  ASSERT_EQ(n.SafePsql("insert into quiet select g from generate_series(1, 50) g;"
+                       "delete from quiet where id <= 10"),
+            "");  // 10 dead: below the threshold
+  std::string size;
+  for (int r = 0; r < 8; r++) {
+    int from = r * 400;
+    ASSERT_EQ(n.SafePsql(fmt::format("insert into aq select g, repeat('a', 200) from "
+                                     "generate_series({}, {}) g; delete from aq where id < {}",
+                                     from, from + 399, from + 350)),
+              "");
+    // Wait for autovacuum to have been through the table since the delete.
+    auto runs = [&] {
+      const std::string line = "automatic vacuum of table \"postgres.public.aq\"";
+      std::string log = n.Log();
+      int count = 0;
+      for (size_t p = log.find(line); p != std::string::npos; p = log.find(line, p + 1)) count++;
+      return count;
+    };
+    ASSERT_TRUE(WaitUntil([&] { return runs() >= r + 1; }, 30)) << "round " << r;
+    if (r == 2) size = n.SafePsql("select pg_relation_size('aq')");
+  }
+  EXPECT_EQ(n.SafePsql("select pg_relation_size('aq')"), size) << "the table kept growing";
+  EXPECT_EQ(n.SafePsql("select count(*), min(id) from aq"), "50|3150");
+  EXPECT_EQ(n.Log().find("automatic vacuum of table \"postgres.public.quiet\""), std::string::npos);
   n.Stop();
 }
 

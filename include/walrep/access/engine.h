@@ -41,6 +41,7 @@ class Engine {
   BtreeIndex* index(const RelFileNode& rel) { return indexes_->Get(rel); }
   // Serialises the uniqueness check and insertion of one unique index's keys.
   Mutex* unique_lock(const RelFileNode& rel) EXCLUDES(oid_mu_);
+  TableStats& stats() { return stats_; }
   // Held by VACUUM: one at a time, so the line pointers one reclaims are never another's.
   Mutex* vacuum_lock() { return &vacuum_mu_; }
 
@@ -74,6 +75,7 @@ class Engine {
   std::unique_ptr<storage::XLog> xlog_;
   HeapEnv env_;
   FreeSpaceMap fsm_;
+  TableStats stats_;
   Mutex vacuum_mu_;
   std::unique_ptr<IndexRegistry> indexes_;
   std::map<uint32_t, std::unique_ptr<Mutex>> unique_locks_ GUARDED_BY(oid_mu_);

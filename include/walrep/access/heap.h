@@ -86,6 +86,33 @@ class FreeSpaceMap {
   std::map<uint64_t, std::map<BlockNumber, size_t>> pages_ GUARDED_BY(mu_);
 };
 
+// Live and dead row versions per user relation, estimated as PostgreSQL's n_live_tup and
+// n_dead_tup are: a transaction's changes count when it ends (committed deletes and updates
+// leave dead versions, an abort leaves its inserts and new versions dead), and pruning — on
+// access or by VACUUM — takes away the versions it removes. Autovacuum's trigger. Counts start
+// at zero when the server starts. Thread-safe.
+class TableStats {
+ public:
+  struct Counts {
+    int64_t live = 0;
+    int64_t dead = 0;
+  };
+  // One transaction's changes, by relation.
+  struct Change {
+    int64_t inserted = 0, deleted = 0, updated = 0;
+  };
+  using Pending = std::map<uint64_t, Change>;
+  static uint64_t Key(const RelFileNode& r) { return (uint64_t{r.db} << 32) | r.rel; }
+
+  void TransactionEnded(const Pending& changes, bool committed) EXCLUDES(mu_);
+  void Pruned(const RelFileNode& rel, int64_t removed) EXCLUDES(mu_);
+  Counts Get(const RelFileNode& rel) const EXCLUDES(mu_);
+
+ private:
+  mutable Mutex mu_;
+  std::map<uint64_t, Counts> counts_ GUARDED_BY(mu_);
+};
+
 // Everything the heap needs from the engine. Pointers must outlive their users.
 struct HeapEnv {
   storage::BufferPool* pool = nullptr;
@@ -94,6 +121,7 @@ struct HeapEnv {
   bool full_page_writes = true;
   std::atomic<uint32_t>* next_oid = nullptr;  // advanced by XLOG NEXTOID records during redo
   FreeSpaceMap* fsm = nullptr;                // null: inserts go to the last page or a new one
+  TableStats* stats = nullptr;                // null: changes are not counted
   // The lock B-tree scans hold; redo holds it while restoring a record's pages, so a hot
   // standby reader never sees half of a split.
   std::function<Mutex*(const RelFileNode&)> index_lock;
@@ -129,7 +157,8 @@ struct TxnContext {
   // Relation files this transaction created (removed if it aborts) and dropped (removed once
   // it committed and no snapshot can still see them). Listed in the commit/abort record.
   std::vector<RelFileNode> created_rels, dropped_rels;
-  bool catalog_written = false;  // wrote rows of a system relation (catalog caches bypassed)
+  bool catalog_written = false;       // wrote rows of a system relation (catalog caches bypassed)
+  TableStats::Pending table_changes;  // for TableStats, when the transaction ends
 };
 
 // Makes `tx` take an xid from `txm` on its first write (tx must not move afterwards).

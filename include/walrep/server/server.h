@@ -210,6 +210,14 @@ class Server {
   std::atomic<bool> starting_up_{true};
   std::thread checkpointer_;
   std::atomic<bool> checkpointer_stop_{false};
+  // Autovacuum (primary only): every autovacuum_naptime, VACUUM of each table whose dead row
+  // versions exceed autovacuum_vacuum_threshold + autovacuum_vacuum_scale_factor * live rows.
+  void AutovacuumLoop() EXCLUDES(autovacuum_mu_);
+  Status AutovacuumOnce();
+  std::thread autovacuum_;
+  Mutex autovacuum_mu_;
+  CondVar autovacuum_cv_{&autovacuum_mu_};
+  bool autovacuum_stop_ GUARDED_BY(autovacuum_mu_) = false;
 
   std::atomic<ShutdownMode> shutdown_{ShutdownMode::kNone};
   std::atomic<uint64_t> settings_generation_{0};  // written under mu_ after settings_ changes

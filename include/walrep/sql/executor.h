@@ -68,6 +68,12 @@ struct Database {
   catalog::Catalog* catalog = nullptr;
 };
 
+// VACUUM of one table (the statement and autovacuum): prunes its pages, removes the index
+// entries of rows no snapshot can see, then frees their line pointers; `tx` supplies the
+// snapshot rules. One VACUUM runs at a time. Returns how many row versions went.
+Result<uint64_t> VacuumTable(access::Engine* engine, const access::TxnContext& tx,
+                             const catalog::TableDef& t);
+
 class PreparedStatement {
  public:
   virtual ~PreparedStatement() = default;
