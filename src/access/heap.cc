@@ -216,12 +216,13 @@ namespace {
 constexpr uint32_t kFirstUserRelFile = 16384;
 
 void Count(TxnContext& tx, const RelFileNode& rel, int64_t inserted, int64_t deleted,
-           int64_t updated) {
+           int64_t updated, int64_t hot_updated = 0) {
   if (rel.rel < kFirstUserRelFile) return;
   TableStats::Change& c = tx.table_changes[TableStats::Key(rel)];
   c.inserted += inserted;
   c.deleted += deleted;
   c.updated += updated;
+  c.hot_updated += hot_updated;
 }
 
 void NoteWrite(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, TransactionId xid) {
@@ -264,6 +265,11 @@ void TableStats::TransactionEnded(const Pending& changes, bool committed) {
   MutexLock l(&mu_);
   for (const auto& [key, ch] : changes) {
     Counts& c = counts_[key];
+    c.inserted += ch.inserted;
+    c.updated += ch.updated;
+    c.deleted += ch.deleted;
+    c.hot_updated += ch.hot_updated;
+    c.inserted_since_vacuum += ch.inserted;
     if (committed) {
       c.live = std::max<int64_t>(0, c.live + ch.inserted - ch.deleted);
       c.dead += ch.deleted + ch.updated;
@@ -277,6 +283,14 @@ void TableStats::Pruned(const RelFileNode& rel, int64_t removed) {
   MutexLock l(&mu_);
   auto it = counts_.find(Key(rel));
   if (it != counts_.end()) it->second.dead = std::max<int64_t>(0, it->second.dead - removed);
+}
+
+void TableStats::Vacuumed(const RelFileNode& rel, bool autovacuum, TimestampTz at) {
+  MutexLock l(&mu_);
+  Counts& c = counts_[Key(rel)];
+  c.inserted_since_vacuum = 0;
+  (autovacuum ? c.autovacuum_count : c.vacuum_count)++;
+  (autovacuum ? c.last_autovacuum : c.last_vacuum) = at;
 }
 
 TableStats::Counts TableStats::Get(const RelFileNode& rel) const {
@@ -505,7 +519,7 @@ Result<ModifyOutcome> HeapUpdate(HeapEnv& env, const RelFileNode& rel, TxnContex
     WALREP_RETURN_IF_ERROR(LogChange(env, kHeapUpdateSamePage, tx.xid, pages));
     if (tx.undo) tx.undo->push_back(UndoEntry{rel, nh.ctid, true, {}});
     *new_tid = nh.ctid;
-    Count(tx, rel, 0, 0, 1);
+    Count(tx, rel, 0, 0, 1, allow_hot ? 1 : 0);
     ModifyOutcome out;
     out.hot = allow_hot;
     return out;

@@ -783,7 +783,7 @@ Status Server::AutovacuumOnce() {
     access::TableStats::Counts c = engine_->stats().Get(t.rel);
     if (static_cast<double>(c.dead) <= static_cast<double>(threshold) + scale * c.live) continue;
     auto started = std::chrono::steady_clock::now();
-    WALREP_ASSIGN_OR_RETURN(uint64_t removed, sql::VacuumTable(engine_.get(), tx, t));
+    WALREP_ASSIGN_OR_RETURN(uint64_t removed, sql::VacuumTable(engine_.get(), tx, t, true));
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                   std::chrono::steady_clock::now() - started)
                   .count();
@@ -796,6 +796,79 @@ Status Server::AutovacuumOnce() {
     if (shutdown_mode() != ShutdownMode::kNone) break;
   }
   return Status::OK();
+}
+
+// pg_stat_user_tables, with PostgreSQL 15's columns: the row counters and vacuum history this
+// server has counted since it started (access::TableStats). Scan counters and ANALYZE, which
+// walrep does not track, are NULL.
+void Server::RegisterTableStatsView() {
+  using sql::Value;
+  namespace oid = sql::oid;
+  sql::ViewDef v;
+  v.name = "pg_stat_user_tables";
+  v.columns = {{"relid", oid::kOid},
+               {"schemaname", oid::kName},
+               {"relname", oid::kName},
+               {"seq_scan", oid::kInt8},
+               {"seq_tup_read", oid::kInt8},
+               {"idx_scan", oid::kInt8},
+               {"idx_tup_fetch", oid::kInt8},
+               {"n_tup_ins", oid::kInt8},
+               {"n_tup_upd", oid::kInt8},
+               {"n_tup_del", oid::kInt8},
+               {"n_tup_hot_upd", oid::kInt8},
+               {"n_live_tup", oid::kInt8},
+               {"n_dead_tup", oid::kInt8},
+               {"n_mod_since_analyze", oid::kInt8},
+               {"n_ins_since_vacuum", oid::kInt8},
+               {"last_vacuum", oid::kTimestampTz},
+               {"last_autovacuum", oid::kTimestampTz},
+               {"last_analyze", oid::kTimestampTz},
+               {"last_autoanalyze", oid::kTimestampTz},
+               {"vacuum_count", oid::kInt8},
+               {"autovacuum_count", oid::kInt8},
+               {"analyze_count", oid::kInt8},
+               {"autoanalyze_count", oid::kInt8}};
+  v.rows = [this](sql::SessionContext&) -> Result<std::vector<sql::Row>> {
+    access::TxnContext tx;
+    tx.snapshot = engine_->txm().TakeSnapshot();
+    WALREP_ASSIGN_OR_RETURN(auto tables, catalog_->ListTables(tx));
+    auto count = [](int64_t n) { return Value::Int(oid::kInt8, n); };
+    auto null8 = [] { return Value::Null(oid::kInt8); };
+    auto when = [](TimestampTz t) {
+      return t == 0 ? Value::Null(oid::kTimestampTz) : Value::Timestamp(oid::kTimestampTz, t);
+    };
+    std::vector<sql::Row> rows;
+    for (const auto& t : tables) {
+      if (t.kind != 'r') continue;
+      access::TableStats::Counts c = engine_->stats().Get(t.rel);
+      rows.push_back({Value::Int(oid::kOid, t.oid),
+                      Value::Text(oid::kName, "public"),
+                      Value::Text(oid::kName, t.name),
+                      null8(),
+                      null8(),
+                      null8(),
+                      null8(),
+                      count(c.inserted),
+                      count(c.updated),
+                      count(c.deleted),
+                      count(c.hot_updated),
+                      count(c.live),
+                      count(c.dead),
+                      null8(),
+                      count(c.inserted_since_vacuum),
+                      when(c.last_vacuum),
+                      when(c.last_autovacuum),
+                      Value::Null(oid::kTimestampTz),
+                      Value::Null(oid::kTimestampTz),
+                      count(c.vacuum_count),
+                      count(c.autovacuum_count),
+                      null8(),
+                      null8()});
+    }
+    return rows;
+  };
+  registry_.AddView(std::move(v));
 }
 
 void Server::RegisterViews() {
@@ -870,6 +943,7 @@ void Server::RegisterViews() {
     return rows;
   };
   registry_.AddView(std::move(v));
+  RegisterTableStatsView();
   // Queries cancelled on this standby because replay had to remove rows they might need.
   sql::ViewDef c;
   c.name = "pg_stat_database_conflicts";

@@ -803,7 +803,7 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
 }  // namespace
 
 Result<uint64_t> VacuumTable(access::Engine* engine, const access::TxnContext& tx,
-                             const TableDef& t) {
+                             const TableDef& t, bool autovacuum) {
   MutexLock one_vacuum(engine->vacuum_lock());
   std::vector<access::TupleId> dead_items;
   WALREP_ASSIGN_OR_RETURN(uint64_t removed, access::HeapVacuum(engine->env(), t.rel, &dead_items));
@@ -826,6 +826,7 @@ Result<uint64_t> VacuumTable(access::Engine* engine, const access::TxnContext& t
   Status st = access::HeapReclaimLinePointers(engine->env(), t.rel, dead_items);
   locks.Unlock();
   WALREP_RETURN_IF_ERROR(st);
+  engine->stats().Vacuumed(t.rel, autovacuum, NowTimestamp());
   return removed;
 }
 

@@ -264,6 +264,9 @@ TEST(IndexTest, HotUpdatesKeepTablesAndIndexesFromGrowing) {
               "UPDATE 1");
   }
   EXPECT_EQ(sizes(), before) << "HOT updates grew the table or an index";
+  EXPECT_EQ(n.SafePsql("select n_tup_upd, n_tup_hot_upd from pg_stat_user_tables "
+                       "where relname = 'hot'"),
+            "2000|2000");
   EXPECT_EQ(Exec(c, "select id, v from hot where id <= 5 order by id"),
             "1|500\n2|500\n3|500\n4|500\n5|0\n");
   EXPECT_EQ(Exec(c, "select id, v from hot where k = 3"), "3|500\n");
@@ -367,6 +370,17 @@ TEST(IndexTest, AutovacuumReclaimsDeletedRows) {
   EXPECT_EQ(n.SafePsql("select pg_relation_size('aq')"), size) << "the table kept growing";
   EXPECT_EQ(n.SafePsql("select count(*), min(id) from aq"), "50|3150");
   EXPECT_EQ(n.Log().find("automatic vacuum of table \"postgres.public.quiet\""), std::string::npos);
+  // pg_stat_user_tables shows the counters autovacuum went by, and the vacuums.
+  EXPECT_EQ(n.SafePsql("select n_tup_ins, n_tup_del, n_live_tup, n_dead_tup, "
+                       "autovacuum_count >= 8, last_autovacuum is not null, vacuum_count, "
+                       "last_vacuum is null from pg_stat_user_tables where relname = 'aq'"),
+            "3200|3150|50|0|t|t|0|t");
+  EXPECT_EQ(n.SafePsql("select n_live_tup, n_dead_tup, autovacuum_count from "
+                       "pg_stat_user_tables where relname = 'quiet'"),
+            "40|10|0");
+  EXPECT_EQ(n.SafePsql("vacuum quiet; select n_dead_tup, vacuum_count, last_vacuum is not null "
+                       "from pg_stat_user_tables where relname = 'quiet'"),
+            "0|1|t");
   n.Stop();
 }
 

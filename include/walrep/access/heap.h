@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "walrep/access/xact.h"
+#include "walrep/common/time.h"
 #include "walrep/storage/buffer_pool.h"
 
 namespace walrep::access {
@@ -96,16 +97,21 @@ class TableStats {
   struct Counts {
     int64_t live = 0;
     int64_t dead = 0;
+    // pg_stat_user_tables' counters (rows of aborted transactions count, as in PostgreSQL).
+    int64_t inserted = 0, updated = 0, deleted = 0, hot_updated = 0, inserted_since_vacuum = 0;
+    int64_t vacuum_count = 0, autovacuum_count = 0;
+    TimestampTz last_vacuum = 0, last_autovacuum = 0;  // 0: never
   };
   // One transaction's changes, by relation.
   struct Change {
-    int64_t inserted = 0, deleted = 0, updated = 0;
+    int64_t inserted = 0, deleted = 0, updated = 0, hot_updated = 0;
   };
   using Pending = std::map<uint64_t, Change>;
   static uint64_t Key(const RelFileNode& r) { return (uint64_t{r.db} << 32) | r.rel; }
 
   void TransactionEnded(const Pending& changes, bool committed) EXCLUDES(mu_);
   void Pruned(const RelFileNode& rel, int64_t removed) EXCLUDES(mu_);
+  void Vacuumed(const RelFileNode& rel, bool autovacuum, TimestampTz at) EXCLUDES(mu_);
   Counts Get(const RelFileNode& rel) const EXCLUDES(mu_);
 
  private:

@@ -169,6 +169,7 @@ class Server {
   // The checkpointer: a checkpoint every checkpoint_timeout, or sooner when the WAL written
   // since the last REDO point nears max_wal_size. Waits on the WAL flush position (LsnWaiter).
   void CheckpointerLoop();
+  void RegisterTableStatsView();
   void FinishShutdown();
   // After the shutdown checkpoint: walsenders send the rest of the WAL and end.
   void StopWalSenders() EXCLUDES(mu_);

@@ -72,7 +72,7 @@ struct Database {
 // entries of rows no snapshot can see, then frees their line pointers; `tx` supplies the
 // snapshot rules. One VACUUM runs at a time. Returns how many row versions went.
 Result<uint64_t> VacuumTable(access::Engine* engine, const access::TxnContext& tx,
-                             const catalog::TableDef& t);
+                             const catalog::TableDef& t, bool autovacuum = false);
 
 class PreparedStatement {
  public:
