@@ -317,7 +317,6 @@ Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, Join
 
 Result<FromPlan> PrepareJoin(Executor& ex, CompileState& cs, const PgQuery__JoinExpr* j,
                              Prepared* p) {
-  if (j->alias) return Status::NotSupported("an alias for a JOIN is not supported");
   JoinType type;
   switch (j->jointype) {
     case PG_QUERY__JOIN_TYPE__JOIN_INNER:
@@ -359,7 +358,34 @@ Result<FromPlan> PrepareJoin(Executor& ex, CompileState& cs, const PgQuery__Join
       }
     }
   }
-  return JoinPlans(cs, std::move(left), std::move(right), type, j->quals, using_cols);
+  WALREP_ASSIGN_OR_RETURN(
+      FromPlan out, JoinPlans(cs, std::move(left), std::move(right), type, j->quals, using_cols));
+  if (j->alias) {
+    // `(a JOIN b ...) AS j [(names)]`: the join's columns are j's; a and b are hidden, as in
+    // PostgreSQL. Column aliases rename the columns * lists, in order.
+    auto scope = std::make_shared<Scope>(*out.scope);
+    const std::string alias = j->alias->aliasname;
+    scope->rels = {alias};
+    size_t renamed = 0;
+    for (auto& c : scope->columns) {
+      if (!c.star) {  // a side of a USING column: no longer reachable
+        c.rel.clear();
+        continue;
+      }
+      c.rel = alias;
+      c.unqualified = true;
+      if (renamed < j->alias->n_colnames) {
+        c.name = StringNodeValue(j->alias->colnames[renamed++]);
+      }
+    }
+    if (renamed < j->alias->n_colnames) {
+      return Status::Sql("42601", fmt::format("join expression \"{}\" has {} columns available "
+                                              "but {} columns specified",
+                                              alias, renamed, j->alias->n_colnames));
+    }
+    out.scope = std::move(scope);
+  }
+  return out;
 }
 
 Result<FromPlan> PrepareItem(Executor& ex, CompileState& cs, const PgQuery__Node* node,

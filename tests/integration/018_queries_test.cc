@@ -46,6 +46,14 @@ TEST(QueriesTest, Joins) {
   EXPECT_EQ(n.SafePsql("select * from b natural left join nat order by id"),
             "10|1|1.5|\n11|1|2.5|\n12|2|3|r\n13|9|7|");
   EXPECT_EQ(n.SafePsql("select count(*), min(k) from a natural join lone"), "4|7");
+  // An alias for a join names its columns and hides the tables inside.
+  EXPECT_EQ(n.SafePsql("select j.id, j.note from (a natural join nat) as j order by 1"),
+            "1|p\n2|q");
+  EXPECT_EQ(n.SafePsql("select x, y from (a join nat using (id)) as j (x, y) order by x"),
+            "1|x\n2|y");
+  EXPECT_NE(n.Psql("select a.v from (a join nat using (id)) j")
+                .err.find("FROM-clause entry for table \"a\""),
+            std::string::npos);
   // A non-equality condition runs as a nested loop.
   EXPECT_EQ(n.SafePsql("select a.id, b.id from a join b on a.id < b.id - 10 order by 1, 2"),
             "1|12\n1|13\n2|13");
