@@ -58,7 +58,9 @@ Result<BufferPool::Handle> LockedPage(HeapEnv& env, const RelFileNode& rel) {
 }
 
 // The value after `v`, or nullopt when the sequence is exhausted.
-std::optional<int64_t> Advance(const SequenceOptions& o, int64_t v) {
+}  // namespace
+
+std::optional<int64_t> SequenceAdvance(const SequenceOptions& o, int64_t v) {
   int64_t next;
   if (__builtin_add_overflow(v, o.increment, &next) || next > o.max || next < o.min) {
     if (!o.cycle) return std::nullopt;
@@ -66,8 +68,6 @@ std::optional<int64_t> Advance(const SequenceOptions& o, int64_t v) {
   }
   return next;
 }
-
-}  // namespace
 
 Status SequenceInit(HeapEnv& env, const RelFileNode& rel, int64_t start) {
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env.pool->Extend(rel));
@@ -87,20 +87,31 @@ Result<SequenceState> SequenceRead(HeapEnv& env, const RelFileNode& rel) {
 }
 
 Result<int64_t> SequenceNext(HeapEnv& env, const RelFileNode& rel, const SequenceOptions& o,
-                             TxnContext& tx, const std::string& name) {
+                             TxnContext& tx, const std::string& name, int64_t fetch,
+                             int64_t* fetched) {
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, LockedPage(env, rel));
   SequenceState s = Decode(h.page());
-  std::optional<int64_t> next = s.is_called ? Advance(o, s.last_value) : s.last_value;
+  std::optional<int64_t> next = s.is_called ? SequenceAdvance(o, s.last_value) : s.last_value;
   if (!next) {
     return Status::Sql("2200H", fmt::format("nextval: reached {} value of sequence \"{}\" ({})",
                                             o.increment > 0 ? "maximum" : "minimum", name,
                                             o.increment > 0 ? o.max : o.min));
   }
-  if (s.log_cnt <= 0 || h.page().lsn() <= env.wal->redo_pointer()) {
-    // Log a state 32 values ahead (fewer where the range ends), so replay never goes back.
-    int64_t ahead = *next, logged = 0;
+  // CACHE: the caller takes up to `fetch` values (fewer where the range ends).
+  int64_t last = *next, count = 1;
+  while (count < fetch) {
+    std::optional<int64_t> a = SequenceAdvance(o, last);
+    if (!a) break;
+    last = *a;
+    count++;
+  }
+  if (fetched) *fetched = count;
+  if (s.log_cnt < count || h.page().lsn() <= env.wal->redo_pointer()) {
+    // Log a state 32 values beyond the last one taken (fewer where the range ends), so replay
+    // never goes back.
+    int64_t ahead = last, logged = 0;
     while (logged < kLogAhead) {
-      std::optional<int64_t> a = Advance(o, ahead);
+      std::optional<int64_t> a = SequenceAdvance(o, ahead);
       if (!a || (o.increment > 0 ? *a < ahead : *a > ahead)) break;  // exhausted or wrapped
       ahead = *a;
       logged++;
@@ -110,9 +121,9 @@ Result<int64_t> SequenceNext(HeapEnv& env, const RelFileNode& rel, const Sequenc
     WALREP_RETURN_IF_ERROR(LogPage(env, h, xid));
     s.log_cnt = logged;
   } else {
-    s.log_cnt--;
+    s.log_cnt -= count;
   }
-  Encode(h.page(), SequenceState{*next, s.log_cnt, true});
+  Encode(h.page(), SequenceState{last, s.log_cnt, true});
   h.MarkDirty();
   // The value is covered by the record that logged ahead; that record may belong to a
   // transaction that has not committed (or aborted), and this one may commit without writing

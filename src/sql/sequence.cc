@@ -317,9 +317,21 @@ Result<ExprPtr> CompileSequenceFunction(CompileState& cs, const std::string& nam
         }
         access::HeapEnv& env = ex.db()->engine->env();
         int64_t v;
+        const access::SequenceOptions& o = t.sequence.options;
         if (next) {
-          WALREP_ASSIGN_OR_RETURN(
-              v, access::SequenceNext(env, t.rel, t.sequence.options, ex.txn(), t.name));
+          auto& cache = ex.sequence_caches()[t.oid];
+          std::optional<int64_t> cached;
+          if (cache.remaining > 0) cached = access::SequenceAdvance(o, cache.last);
+          if (cached) {
+            v = *cached;
+            cache.remaining--;
+          } else {
+            int64_t fetched = 1;
+            WALREP_ASSIGN_OR_RETURN(
+                v, access::SequenceNext(env, t.rel, o, ex.txn(), t.name, o.cache, &fetched));
+            cache.remaining = fetched - 1;
+          }
+          cache.last = v;
         } else {
           WALREP_ASSIGN_OR_RETURN(Value nv, value->eval(st));
           if (nv.is_null()) return Value::Null(oid::kInt8);
@@ -331,7 +343,8 @@ Result<ExprPtr> CompileSequenceFunction(CompileState& cs, const std::string& nam
           }
           v = nv.as_int();
           WALREP_RETURN_IF_ERROR(
-              access::SequenceSet(env, t.rel, t.sequence.options, ex.txn(), t.name, v, is_called));
+              access::SequenceSet(env, t.rel, o, ex.txn(), t.name, v, is_called));
+          ex.sequence_caches().erase(t.oid);  // as PostgreSQL: setval discards this session's cache
           if (!is_called) return Value::Int(oid::kInt8, v);  // currval stays as it was
         }
         ex.sequence_values()[t.oid] = v;

@@ -126,6 +126,24 @@ TEST(QueriesTest, SequencesAndSerial) {
   ASSERT_EQ(n.SafePsql("create sequence d increment by -2 minvalue -5 maxvalue 0 cycle"), "");
   EXPECT_EQ(n.SafePsql("select nextval('d'), nextval('d'), nextval('d'), nextval('d')"),
             "0|-2|-4|0");
+  // CACHE: each session takes a block of values; the next session starts after it, and a
+  // session's setval drops its block.
+  ASSERT_EQ(n.SafePsql("create sequence cached cache 10"), "");
+  {
+    PGconn* a = n.Connect();
+    PGconn* b = n.Connect();
+    EXPECT_EQ(Exec(a, "select nextval('cached'), nextval('cached')"), "1|2\n");
+    EXPECT_EQ(Exec(b, "select nextval('cached')"), "11\n");
+    EXPECT_EQ(Exec(a, "select nextval('cached'), last_value from cached"), "3|20\n");
+    EXPECT_EQ(Exec(a, "select setval('cached', 50), nextval('cached')"), "50|51\n");
+    EXPECT_EQ(Exec(b, "select nextval('cached')"), "12\n");
+    PQfinish(a);
+    PQfinish(b);
+    // After a crash, no value any session may have taken comes back.
+    n.Kill9();
+    n.Start();
+    EXPECT_GT(std::stoll(n.SafePsql("select nextval('cached')")), 60);
+  }
   ASSERT_EQ(n.SafePsql("create sequence e maxvalue 2"), "");
   EXPECT_EQ(n.SafePsql("select nextval('e'), nextval('e')"), "1|2");
   CommandResult exhausted = n.Psql("select nextval('e')");

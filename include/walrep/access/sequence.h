@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "walrep/access/heap.h"
@@ -38,8 +39,13 @@ struct SequenceState {
 Status SequenceInit(HeapEnv& env, const RelFileNode& rel, int64_t start);
 Result<SequenceState> SequenceRead(HeapEnv& env, const RelFileNode& rel);
 // nextval(): 2200H when the sequence is exhausted and does not cycle (`name` for the message).
+// Takes up to `fetch` values at once (CACHE): returns the first, *fetched tells how many; the
+// caller hands out the rest with SequenceAdvance. All of them are covered by durable WAL.
 Result<int64_t> SequenceNext(HeapEnv& env, const RelFileNode& rel, const SequenceOptions& o,
-                             TxnContext& tx, const std::string& name);
+                             TxnContext& tx, const std::string& name, int64_t fetch = 1,
+                             int64_t* fetched = nullptr);
+// The value after v (wrapping when the sequence cycles); none when it is exhausted.
+std::optional<int64_t> SequenceAdvance(const SequenceOptions& o, int64_t v);
 // setval(): 22003 when value lies outside [min, max].
 Status SequenceSet(HeapEnv& env, const RelFileNode& rel, const SequenceOptions& o, TxnContext& tx,
                    const std::string& name, int64_t value, bool is_called);

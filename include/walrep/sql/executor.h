@@ -113,6 +113,13 @@ class Executor {
   // The last value nextval()/setval() gave this session, per sequence oid (currval, lastval).
   std::map<uint32_t, int64_t>& sequence_values() { return seq_values_; }
   std::optional<int64_t>& last_sequence_value() { return last_seq_value_; }
+  // Values a CACHE > 1 sequence handed this session ahead of time: nextval() takes them before
+  // touching the sequence again (PostgreSQL's per-backend sequence cache).
+  struct SequenceCache {
+    int64_t last = 0;       // the last value handed out
+    int64_t remaining = 0;  // values after it that are this session's
+  };
+  std::map<uint32_t, SequenceCache>& sequence_caches() { return seq_caches_; }
 
  private:
   friend struct ExecAccess;
@@ -140,6 +147,7 @@ class Executor {
   std::vector<Savepoint> savepoints_;
   std::vector<access::UndoEntry> undo_;  // the transaction's changes since its first savepoint
   std::map<uint32_t, int64_t> seq_values_;
+  std::map<uint32_t, SequenceCache> seq_caches_;
   std::optional<int64_t> last_seq_value_;
   mutable FormatOptions format_cache_;
   mutable uint64_t format_version_ = ~0ull;
