@@ -352,6 +352,7 @@ Result<BufferPool::Handle> PageForInsert(HeapEnv& env, const RelFileNode& rel, s
     WALREP_ASSIGN_OR_RETURN(buf, env.pool->Read(rel, n - 1));
     buf.LockExclusive();
     if (buf.page().FreeSpace() >= need) return buf;
+    buf = BufferPool::Handle();  // no page lock is held while another page is read
   }
   // Then a page pruning or VACUUM left with room, before growing the relation.
   while (env.fsm) {
@@ -366,6 +367,7 @@ Result<BufferPool::Handle> PageForInsert(HeapEnv& env, const RelFileNode& rel, s
     size_t free_bytes = buf.page().IsNew() ? 0 : buf.page().FreeSpace();
     if (free_bytes >= need) return buf;
     env.fsm->Record(rel, *b, free_bytes);
+    buf = BufferPool::Handle();
   }
   WALREP_ASSIGN_OR_RETURN(buf, env.pool->Extend(rel));
   buf.LockExclusive();
