@@ -425,6 +425,43 @@ Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_uniq
   }
 }
 
+// ALTER TABLE ADD COLUMN with a volatile default (nextval, random, ...): every existing row
+// gets a new version with its own value, as PostgreSQL's table rewrite gives it. `t` already
+// has the columns; `cols` are their positions and compiled defaults.
+Status RewriteWithDefaults(Executor& ex, EvalState& st, const TableDef& t,
+                           const std::vector<std::pair<size_t, ExprPtr>>& cols) {
+  access::HeapEnv& env = ex.db()->engine->env();
+  std::vector<std::pair<access::TupleId, Row>> rows;
+  WALREP_RETURN_IF_ERROR(access::ForEachRow(
+      env, t.rel, ex.txn(), [&](access::TupleId tid, std::string& bytes) -> Status {
+        WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, bytes, st.fmt));
+        rows.emplace_back(tid, std::move(row));
+        return Status::OK();
+      }));
+  for (auto& [tid, row] : rows) {
+    WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
+    for (const auto& [ci, value] : cols) {
+      WALREP_ASSIGN_OR_RETURN(Value v, value->eval(st));
+      WALREP_ASSIGN_OR_RETURN(row[ci], ToColumn(t, ci, v, st.fmt));
+      if (row[ci].is_null() && t.columns[ci].not_null) {
+        return Status::Sql("23502", fmt::format("column \"{}\" of relation \"{}\" contains "
+                                                "null values",
+                                                t.columns[ci].name, t.name));
+      }
+    }
+    WALREP_RETURN_IF_ERROR(StoreRow(ex, t, row, false, [&]() -> Result<access::TupleId> {
+      access::TupleId new_tid;
+      WALREP_ASSIGN_OR_RETURN(auto out, access::HeapUpdate(env, t.rel, ex.txn(), tid,
+                                                           EncodeRow(row, st.fmt), &new_tid, true));
+      if (out.kind != access::ModifyOutcome::kOk) {
+        return Status::Sql("40001", "could not serialize access due to concurrent update");
+      }
+      return out.hot ? access::TupleId{} : new_tid;
+    }));
+  }
+  return Status::OK();
+}
+
 Status InsertRow(Executor& ex, const TableDef& t, const Row& row, const FormatOptions& fo) {
   return StoreRow(ex, t, row, true, [&]() -> Result<access::TupleId> {
     return access::HeapInsert(ex.db()->engine->env(), t.rel, ex.txn(), EncodeRow(row, fo));
@@ -1206,7 +1243,12 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       const auto* a = node->alter_table_stmt;
       if (a->objtype != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) return std::shared_ptr<Prepared>();
       std::string name = RelName(a->relation);
-      std::vector<std::pair<ColumnDef, ExprPtr>> add_cols;  // with the compiled default
+      struct AddedColumn {
+        ColumnDef col;
+        ExprPtr default_value;  // compiled; null: none
+        bool per_row = false;   // volatile: evaluated for each existing row (a rewrite)
+      };
+      std::vector<AddedColumn> add_cols;
       std::vector<std::string> pk;
       for (size_t i = 0; i < a->n_cmds; i++) {
         const auto* cmd = a->cmds[i]->alter_table_cmd;
@@ -1249,17 +1291,14 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             }
           }
           ExprPtr def_expr;
+          bool per_row = false;
           if (!col.default_expr.empty()) {
             // Existing rows get the default's value at ALTER time, as PostgreSQL's "missing
-            // value"; a volatile default would need a different value per row (a rewrite).
+            // value"; a volatile default gets a value per row, as PostgreSQL's table rewrite.
             std::string lower = ToLower(col.default_expr);
             for (const char* f :
                  {"nextval(", "random(", "clock_timestamp(", "timeofday(", "gen_random_uuid("}) {
-              if (lower.find(f) != std::string::npos) {
-                return Status::NotSupported(
-                    "ADD COLUMN with a volatile default (which rewrites the table) is not "
-                    "supported");
-              }
+              per_row |= lower.find(f) != std::string::npos;
             }
             const Scope* saved = cs.scope;
             cs.scope = nullptr;
@@ -1268,7 +1307,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             if (!compiled.ok()) return compiled.TakeStatus();
             WALREP_ASSIGN_OR_RETURN(def_expr, Coerce(cs, *compiled, col.type_oid, true));
           }
-          add_cols.push_back({col, def_expr});
+          add_cols.push_back({col, def_expr, per_row});
         } else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AddConstraint &&
                    cmd->def->constraint->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY) {
           const auto* con = cmd->def->constraint;
@@ -1286,7 +1325,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           std::string row;
           WALREP_ASSIGN_OR_RETURN(has_rows, scan.Next(&tid, &row));
         }
-        for (const auto& [c, value] : add_cols) {
+        std::vector<std::pair<size_t, ExprPtr>> rewrite;  // per-row defaults to fill in
+        for (const auto& [c, value, per_row] : add_cols) {
           if (def.column_index(c.name) >= 0) {
             return Status::Sql(
                 "42701",
@@ -1294,6 +1334,10 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           }
           def.columns.push_back(c);
           size_t ci = def.columns.size() - 1;
+          if (per_row) {
+            rewrite.emplace_back(ci, value);
+            continue;
+          }
           if (value) {
             WALREP_ASSIGN_OR_RETURN(Value v, value->eval(st));
             if (!v.is_null()) {  // a NULL default is no default (the check below applies)
@@ -1306,6 +1350,14 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
                                                     "null values",
                                                     c.name, name));
           }
+        }
+        if (!rewrite.empty() && has_rows) {
+          if (!pk.empty()) {
+            return Status::NotSupported(
+                "ADD PRIMARY KEY together with ADD COLUMN with a volatile default is not "
+                "supported");
+          }
+          WALREP_RETURN_IF_ERROR(RewriteWithDefaults(e, st, def, rewrite));
         }
         if (!pk.empty()) {
           if (!def.primary_key.empty()) {

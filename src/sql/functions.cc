@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <random>
 
 #include "sql_internal.h"
 #include "walrep/common/guc.h"
@@ -57,6 +58,11 @@ void RegisterBuiltinFunctions(Registry* r) {
       FixedFunction("clock_timestamp", {}, oid::kTimestampTz, [](FunctionCall&) -> Result<Value> {
         return Value::Timestamp(oid::kTimestampTz, NowTimestamp());
       }));
+  // random(): uniform in [0, 1), from a generator per thread (PostgreSQL's is per backend).
+  r->AddFunction(FixedFunction("random", {}, oid::kFloat8, [](FunctionCall&) -> Result<Value> {
+    thread_local std::mt19937_64 gen{std::random_device{}()};
+    return Value::Float(oid::kFloat8, std::uniform_real_distribution<double>(0.0, 1.0)(gen));
+  }));
   r->AddFunction(FixedFunction("timeofday", {}, oid::kText, [](FunctionCall&) -> Result<Value> {
     return TextV(FormatTimestampTz(NowTimestamp(), 0));
   }));

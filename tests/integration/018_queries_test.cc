@@ -296,6 +296,16 @@ TEST(QueriesTest, AddColumnWithDefault) {
                 .err.find("value too long for type character varying(2)"),
             std::string::npos);
   EXPECT_EQ(n.SafePsql("create table e (a int); alter table e add column b int not null"), "");
+  // A volatile default gives each existing row its own value (PostgreSQL rewrites the table).
+  ASSERT_EQ(n.SafePsql("create sequence rs; alter table t add column r int default nextval('rs')"),
+            "");
+  EXPECT_EQ(n.SafePsql("select r from t order by r"), "1\n2\n3");
+  EXPECT_EQ(n.SafePsql("insert into t (id) values (4) returning r"), "4");
+  ASSERT_EQ(n.SafePsql("alter table t add column rnd float8 not null default random()"), "");
+  EXPECT_EQ(n.SafePsql("select count(*) from t where rnd >= 0 and rnd < 1"), "4");
+  EXPECT_EQ(n.SafePsql("select count(*) from t a join t b on a.rnd = b.rnd"), "4");  // distinct
+  EXPECT_EQ(n.SafePsql("select id from t where id = 4"), "4");  // the index finds new versions
+  ASSERT_EQ(n.SafePsql("delete from t where id = 4"), "");
   // The missing value is part of the catalog: it survives a crash and reaches a standby.
   Node standby("standby");
   standby.InitStandby(n);

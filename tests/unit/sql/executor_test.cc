@@ -186,6 +186,7 @@ TEST_F(ExecutorTest, ConditionalsAndFunctions) {
   EXPECT_EQ(Run("select '0/3000000'::pg_lsn - '0/1000000'::pg_lsn"), "33554432");
   EXPECT_EQ(Run("select nosuch(1)").substr(0, 48),
             "ERROR 42883 function nosuch(integer) does not ex");
+  EXPECT_EQ(Run("select random() >= 0, random() < 1, random() <> random()"), "t|t|t");
   EXPECT_EQ(Run("select pg_reload_conf()"), "t");
   EXPECT_EQ(session_.reloads, 1);
 }
