@@ -5,6 +5,10 @@
 
 namespace walrep::access {
 
+namespace {
+constexpr const char* kStatsFile = "walrep_table_stats";
+}  // namespace
+
 Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::RecoveryResult* rr) {
   std::unique_ptr<Engine> e(new Engine());
   io::FileSystem* fs = opts.xlog.fs;
@@ -75,10 +79,36 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
     // new work depends on them.
     WALREP_RETURN_IF_ERROR(e->xlog_->Checkpoint(false, "end-of-recovery").status());
   }
+  // Table statistics survive a clean shutdown only, as PostgreSQL's: after a crash they start
+  // again from zero. The file is removed once read, so a later crash cannot bring it back.
+  e->fs_ = fs;
+  e->stats_dir_ = dir + "/pg_stat";
+  const std::string stats_file = e->stats_dir_ + "/" + kStatsFile;
+  if (fs->Exists(stats_file)) {
+    if (!rr->crash_recovery && !opts.standby) {
+      auto text = fs->ReadFile(stats_file);
+      if (text.ok()) e->stats_.Load(*text);
+    }
+    fs->Remove(stats_file).IgnoreError();
+  }
   return e;
 }
 
 Engine::~Engine() = default;
+
+void Engine::SaveStats() {
+  if (!fs_) return;
+  const std::string path = stats_dir_ + "/" + kStatsFile;
+  auto write = [&]() -> Status {
+    if (!fs_->Exists(stats_dir_)) WALREP_RETURN_IF_ERROR(fs_->CreateDir(stats_dir_));
+    WALREP_ASSIGN_OR_RETURN(auto f, fs_->NewWritableFile(path + ".tmp"));
+    WALREP_RETURN_IF_ERROR(f->Append(stats_.Serialize()));
+    WALREP_RETURN_IF_ERROR(f->Sync());
+    WALREP_RETURN_IF_ERROR(f->Close());
+    return fs_->Rename(path + ".tmp", path);
+  };
+  write().IgnoreError();  // statistics are advisory: a failure only loses them
+}
 
 Mutex* Engine::unique_lock(const RelFileNode& rel) {
   MutexLock l(&oid_mu_);
@@ -142,7 +172,11 @@ Status Engine::Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) {
 }
 
 Status Engine::Shutdown() {
-  if (!xlog_->in_recovery()) return xlog_->Shutdown();
+  if (!xlog_->in_recovery()) {
+    WALREP_RETURN_IF_ERROR(xlog_->Shutdown());
+    SaveStats();
+    return Status::OK();
+  }
   WALREP_RETURN_IF_ERROR(pool_->FlushAll());
   WALREP_RETURN_IF_ERROR(clog_->Save());
   return xlog_->ShutdownInRecovery();

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 
 #include "walrep/access/btree.h"
@@ -291,6 +293,49 @@ void TableStats::Vacuumed(const RelFileNode& rel, bool autovacuum, TimestampTz a
   c.inserted_since_vacuum = 0;
   (autovacuum ? c.autovacuum_count : c.vacuum_count)++;
   (autovacuum ? c.last_autovacuum : c.last_vacuum) = at;
+}
+
+std::string TableStats::Serialize() const {
+  MutexLock l(&mu_);
+  std::string out;
+  for (const auto& [key, c] : counts_) {
+    out += fmt::format("{} {} {} {} {} {} {} {} {} {} {} {}\n", key, c.live, c.dead, c.inserted,
+                       c.updated, c.deleted, c.hot_updated, c.inserted_since_vacuum, c.vacuum_count,
+                       c.autovacuum_count, c.last_vacuum, c.last_autovacuum);
+  }
+  return out;
+}
+
+void TableStats::Load(std::string_view text) {
+  MutexLock l(&mu_);
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    if (nl == std::string_view::npos) break;  // a torn last line is ignored
+    std::string line(text.substr(pos, nl - pos));
+    pos = nl + 1;
+    uint64_t key = 0;
+    Counts c;
+    long long f[11];
+    if (std::sscanf(line.c_str(),
+                    "%" SCNu64 " %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld", &key,
+                    &f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7], &f[8], &f[9],
+                    &f[10]) != 12) {
+      continue;
+    }
+    c.live = f[0];
+    c.dead = f[1];
+    c.inserted = f[2];
+    c.updated = f[3];
+    c.deleted = f[4];
+    c.hot_updated = f[5];
+    c.inserted_since_vacuum = f[6];
+    c.vacuum_count = f[7];
+    c.autovacuum_count = f[8];
+    c.last_vacuum = f[9];
+    c.last_autovacuum = f[10];
+    counts_[key] = c;
+  }
 }
 
 TableStats::Counts TableStats::Get(const RelFileNode& rel) const {

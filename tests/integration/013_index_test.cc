@@ -381,6 +381,17 @@ TEST(IndexTest, AutovacuumReclaimsDeletedRows) {
   EXPECT_EQ(n.SafePsql("vacuum quiet; select n_dead_tup, vacuum_count, last_vacuum is not null "
                        "from pg_stat_user_tables where relname = 'quiet'"),
             "0|1|t");
+  // The counters survive a clean restart, not a crash (as PostgreSQL's).
+  n.Stop();
+  n.Start();
+  EXPECT_EQ(n.SafePsql("select n_tup_ins, n_live_tup, vacuum_count from pg_stat_user_tables "
+                       "where relname = 'quiet'"),
+            "50|40|1");
+  n.Kill9();
+  n.Start();
+  EXPECT_EQ(n.SafePsql("select n_tup_ins, n_live_tup, vacuum_count from pg_stat_user_tables "
+                       "where relname = 'quiet'"),
+            "0|0|0");
   n.Stop();
 }
 

@@ -63,6 +63,7 @@ class Engine {
   // pg_control points at it.
   Status Restartpoint(Lsn ckpt, const wal::CheckPoint& cp);
 
+  // Clean shutdown (a primary's also keeps the table statistics for the next start).
   Status Shutdown();
   void AbandonForTest() { xlog_->AbandonForTest(); }
 
@@ -76,11 +77,14 @@ class Engine {
   HeapEnv env_;
   FreeSpaceMap fsm_;
   TableStats stats_;
+  io::FileSystem* fs_ = nullptr;
+  std::string stats_dir_;  // <data>/pg_stat: TableStats across a clean shutdown
   Mutex vacuum_mu_;
   std::unique_ptr<IndexRegistry> indexes_;
   std::map<uint32_t, std::unique_ptr<Mutex>> unique_locks_ GUARDED_BY(oid_mu_);
   // Drops whose files wait for the snapshots that may still see them.
   void RemoveDroppedFiles() EXCLUDES(drop_mu_);
+  void SaveStats();
   Mutex drop_mu_;
   std::vector<std::pair<TransactionId, RelFileNode>> pending_drops_ GUARDED_BY(drop_mu_);
   std::atomic<uint32_t> next_oid_{16384};

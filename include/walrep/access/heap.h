@@ -113,6 +113,9 @@ class TableStats {
   void Pruned(const RelFileNode& rel, int64_t removed) EXCLUDES(mu_);
   void Vacuumed(const RelFileNode& rel, bool autovacuum, TimestampTz at) EXCLUDES(mu_);
   Counts Get(const RelFileNode& rel) const EXCLUDES(mu_);
+  // Kept across a clean shutdown (PostgreSQL's pg_stat/ file): one line per relation.
+  std::string Serialize() const EXCLUDES(mu_);
+  void Load(std::string_view text) EXCLUDES(mu_);
 
  private:
   mutable Mutex mu_;
