@@ -220,7 +220,7 @@ constexpr uint32_t kFirstUserRelFile = 16384;
 void Count(TxnContext& tx, const RelFileNode& rel, int64_t inserted, int64_t deleted,
            int64_t updated, int64_t hot_updated = 0) {
   if (rel.rel < kFirstUserRelFile) return;
-  TableStats::Change& c = tx.table_changes[TableStats::Key(rel)];
+  TableStats::Change& c = tx.table_changes[RelKey(rel)];
   c.inserted += inserted;
   c.deleted += deleted;
   c.updated += updated;
@@ -238,10 +238,10 @@ void NoteWrite(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, Transaction
 void FreeSpaceMap::Record(const RelFileNode& rel, BlockNumber block, size_t free_bytes) {
   MutexLock l(&mu_);
   if (free_bytes >= kMinUseful) {
-    pages_[Key(rel)][block] = free_bytes;
+    pages_[RelKey(rel)][block] = free_bytes;
     return;
   }
-  auto it = pages_.find(Key(rel));
+  auto it = pages_.find(RelKey(rel));
   if (it == pages_.end()) return;
   it->second.erase(block);
   if (it->second.empty()) pages_.erase(it);
@@ -250,7 +250,7 @@ void FreeSpaceMap::Record(const RelFileNode& rel, BlockNumber block, size_t free
 std::optional<BlockNumber> FreeSpaceMap::Find(const RelFileNode& rel, size_t need,
                                               BlockNumber except) {
   MutexLock l(&mu_);
-  auto it = pages_.find(Key(rel));
+  auto it = pages_.find(RelKey(rel));
   if (it == pages_.end()) return std::nullopt;
   for (const auto& [block, free_bytes] : it->second) {
     if (free_bytes >= need && block != except) return block;
@@ -260,7 +260,7 @@ std::optional<BlockNumber> FreeSpaceMap::Find(const RelFileNode& rel, size_t nee
 
 void FreeSpaceMap::Forget(const RelFileNode& rel) {
   MutexLock l(&mu_);
-  pages_.erase(Key(rel));
+  pages_.erase(RelKey(rel));
 }
 
 void TableStats::TransactionEnded(const Pending& changes, bool committed) {
@@ -283,13 +283,13 @@ void TableStats::TransactionEnded(const Pending& changes, bool committed) {
 
 void TableStats::Pruned(const RelFileNode& rel, int64_t removed) {
   MutexLock l(&mu_);
-  auto it = counts_.find(Key(rel));
+  auto it = counts_.find(RelKey(rel));
   if (it != counts_.end()) it->second.dead = std::max<int64_t>(0, it->second.dead - removed);
 }
 
 void TableStats::Vacuumed(const RelFileNode& rel, bool autovacuum, TimestampTz at) {
   MutexLock l(&mu_);
-  Counts& c = counts_[Key(rel)];
+  Counts& c = counts_[RelKey(rel)];
   c.inserted_since_vacuum = 0;
   (autovacuum ? c.autovacuum_count : c.vacuum_count)++;
   (autovacuum ? c.last_autovacuum : c.last_vacuum) = at;
@@ -340,7 +340,7 @@ void TableStats::Load(std::string_view text) {
 
 TableStats::Counts TableStats::Get(const RelFileNode& rel) const {
   MutexLock l(&mu_);
-  auto it = counts_.find(Key(rel));
+  auto it = counts_.find(RelKey(rel));
   return it == counts_.end() ? Counts{} : it->second;
 }
 

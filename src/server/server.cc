@@ -798,9 +798,19 @@ Status Server::AutovacuumOnce() {
   return Status::OK();
 }
 
-// pg_stat_user_tables, with PostgreSQL 15's columns: the row counters and vacuum history this
-// server has counted since it started (access::TableStats). Scan counters and ANALYZE, which
-// walrep does not track, are NULL.
+namespace {
+
+// A view's timestamptz column: NULL for "never" (0).
+sql::Value TimestampOrNull(TimestampTz t) {
+  return t == 0 ? sql::Value::Null(sql::oid::kTimestampTz)
+                : sql::Value::Timestamp(sql::oid::kTimestampTz, t);
+}
+
+}  // namespace
+
+// pg_stat_user_tables, with PostgreSQL 15's columns: the row counters and vacuum history of
+// access::TableStats (kept across clean shutdowns, reset by a crash). Scan counters and
+// ANALYZE, which walrep does not track, are NULL.
 void Server::RegisterTableStatsView() {
   using sql::Value;
   namespace oid = sql::oid;
@@ -835,9 +845,6 @@ void Server::RegisterTableStatsView() {
     WALREP_ASSIGN_OR_RETURN(auto tables, catalog_->ListTables(tx));
     auto count = [](int64_t n) { return Value::Int(oid::kInt8, n); };
     auto null8 = [] { return Value::Null(oid::kInt8); };
-    auto when = [](TimestampTz t) {
-      return t == 0 ? Value::Null(oid::kTimestampTz) : Value::Timestamp(oid::kTimestampTz, t);
-    };
     std::vector<sql::Row> rows;
     for (const auto& t : tables) {
       if (t.kind != 'r') continue;
@@ -857,8 +864,8 @@ void Server::RegisterTableStatsView() {
                       count(c.dead),
                       null8(),
                       count(c.inserted_since_vacuum),
-                      when(c.last_vacuum),
-                      when(c.last_autovacuum),
+                      TimestampOrNull(c.last_vacuum),
+                      TimestampOrNull(c.last_autovacuum),
                       Value::Null(oid::kTimestampTz),
                       Value::Null(oid::kTimestampTz),
                       count(c.vacuum_count),
@@ -905,9 +912,6 @@ void Server::RegisterViews() {
     auto text_or_null = [](const std::string& s, int32_t type) {
       return s.empty() ? Value::Null(type) : Value::Text(type, s);
     };
-    auto ts_or_null = [](TimestampTz t) {
-      return t == 0 ? Value::Null(oid::kTimestampTz) : Value::Timestamp(oid::kTimestampTz, t);
-    };
     for (const auto& b : Backends()) {
       MutexLock l(&b->mu);
       if (!b->authenticated) continue;
@@ -923,10 +927,10 @@ void Server::RegisterViews() {
       r.push_back(visible ? text_or_null(b->client_addr, oid::kInet) : Value::Null(oid::kInet));
       r.push_back(Value::Null(oid::kText));
       r.push_back(visible ? Value::Int(oid::kInt4, b->client_port) : Value::Null(oid::kInt4));
-      r.push_back(visible ? ts_or_null(b->backend_start) : Value::Null(oid::kTimestampTz));
-      r.push_back(visible ? ts_or_null(b->xact_start) : Value::Null(oid::kTimestampTz));
-      r.push_back(visible ? ts_or_null(b->query_start) : Value::Null(oid::kTimestampTz));
-      r.push_back(visible ? ts_or_null(b->state_change) : Value::Null(oid::kTimestampTz));
+      r.push_back(visible ? TimestampOrNull(b->backend_start) : Value::Null(oid::kTimestampTz));
+      r.push_back(visible ? TimestampOrNull(b->xact_start) : Value::Null(oid::kTimestampTz));
+      r.push_back(visible ? TimestampOrNull(b->query_start) : Value::Null(oid::kTimestampTz));
+      r.push_back(visible ? TimestampOrNull(b->state_change) : Value::Null(oid::kTimestampTz));
       r.push_back(visible ? text_or_null(b->wait_event_type, oid::kText) : Value::Null(oid::kText));
       r.push_back(visible ? text_or_null(b->wait_event, oid::kText) : Value::Null(oid::kText));
       r.push_back(visible ? text_or_null(b->state, oid::kText) : Value::Null(oid::kText));

@@ -67,6 +67,9 @@ struct TupleHeader {
 };
 constexpr size_t kTupleHeaderSize = 24;
 
+// A relation of one database as a map key (per-relation in-memory state).
+inline uint64_t RelKey(const RelFileNode& r) { return (uint64_t{r.db} << 32) | r.rel; }
+
 // Pages of relations with room for new rows, as pruning and VACUUM leave them: inserts fill
 // them before extending the relation (PostgreSQL's free space map, kept in memory: after a
 // restart the next VACUUM or pruning of a page records it again). A hint: the inserter checks
@@ -82,7 +85,6 @@ class FreeSpaceMap {
   void Forget(const RelFileNode& rel) EXCLUDES(mu_);
 
  private:
-  static uint64_t Key(const RelFileNode& r) { return (uint64_t{r.db} << 32) | r.rel; }
   Mutex mu_;
   std::map<uint64_t, std::map<BlockNumber, size_t>> pages_ GUARDED_BY(mu_);
 };
@@ -107,7 +109,6 @@ class TableStats {
     int64_t inserted = 0, deleted = 0, updated = 0, hot_updated = 0;
   };
   using Pending = std::map<uint64_t, Change>;
-  static uint64_t Key(const RelFileNode& r) { return (uint64_t{r.db} << 32) | r.rel; }
 
   void TransactionEnded(const Pending& changes, bool committed) EXCLUDES(mu_);
   void Pruned(const RelFileNode& rel, int64_t removed) EXCLUDES(mu_);
