@@ -52,28 +52,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
       e->xlog_,
       storage::XLog::Open(
           opts.xlog, [env](const wal::DecodedRecord& r) { return access::Redo(*env, r); }, rr));
+  e->fs_ = fs;
+  e->stats_dir_ = dir + "/pg_stat";
   if (opts.standby) return e;  // no WAL is written during recovery
-  wal::WalWriter* w = &e->xlog_->writer();
-  e->pool_->set_wal(w);
-  e->txm_->set_wal(w);
-  e->env_.wal = w;
-  e->xlog_->SetCheckpointHook([raw](wal::CheckPoint* cp, uint64_t* buffers) -> Status {
-    raw->RemoveDroppedFiles();
-    uint64_t before = raw->pool_->writes();
-    WALREP_RETURN_IF_ERROR(raw->pool_->FlushAll());
-    *buffers = raw->pool_->writes() - before;
-    // Commits whose records lie before the REDO point are not replayed after a crash, so their
-    // status must be in pg_xact: flush WAL to the REDO point and publish them first.
-    WALREP_RETURN_IF_ERROR(raw->xlog_->writer().Flush(Lsn(cp->redo)));
-    raw->txm_->PublishDurable();
-    WALREP_RETURN_IF_ERROR(raw->clog_->Save());
-    cp->next_xid = raw->txm_->next_xid();
-    cp->next_oid = raw->next_oid_.load();
-    cp->oldest_xid = kFirstNormalXid;
-    cp->oldest_active_xid = raw->txm_->OldestRunning();
-    // Standbys learn from it which transactions are still running (LogStandbySnapshot).
-    return raw->txm_->LogRunningXacts();
-  });
+  e->AttachWal();
   if (rr->crash_recovery) {
     // End-of-recovery checkpoint: replayed pages and commit status become durable before any
     // new work depends on them.
@@ -81,8 +63,6 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   }
   // Table statistics survive a clean shutdown only, as PostgreSQL's: after a crash they start
   // again from zero. The file is removed once read, so a later crash cannot bring it back.
-  e->fs_ = fs;
-  e->stats_dir_ = dir + "/pg_stat";
   const std::string stats_file = e->stats_dir_ + "/" + kStatsFile;
   if (fs->Exists(stats_file)) {
     if (!rr->crash_recovery && !opts.standby) {
@@ -95,6 +75,39 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
 }
 
 Engine::~Engine() = default;
+
+void Engine::AttachWal() {
+  wal::WalWriter* w = &xlog_->writer();
+  pool_->set_wal(w);
+  txm_->set_wal(w);
+  env_.wal = w;
+  xlog_->SetCheckpointHook([this](wal::CheckPoint* cp, uint64_t* buffers) -> Status {
+    RemoveDroppedFiles();
+    uint64_t before = pool_->writes();
+    WALREP_RETURN_IF_ERROR(pool_->FlushAll());
+    *buffers = pool_->writes() - before;
+    // Commits whose records lie before the REDO point are not replayed after a crash, so their
+    // status must be in pg_xact: flush WAL to the REDO point and publish them first.
+    WALREP_RETURN_IF_ERROR(xlog_->writer().Flush(Lsn(cp->redo)));
+    txm_->PublishDurable();
+    WALREP_RETURN_IF_ERROR(clog_->Save());
+    cp->next_xid = txm_->next_xid();
+    cp->next_oid = next_oid_.load();
+    cp->oldest_xid = kFirstNormalXid;
+    cp->oldest_active_xid = txm_->OldestRunning();
+    // Standbys learn from it which transactions are still running (LogStandbySnapshot).
+    return txm_->LogRunningXacts();
+  });
+}
+
+Result<TimelineId> Engine::Promote(Lsn end, Lsn last_record) {
+  // Transactions of the old primary that never ended in the WAL are over: they count as
+  // aborted from now on (PostgreSQL's ShutdownRecoveryTransactionEnvironment).
+  txm_->EndHotStandby();
+  WALREP_ASSIGN_OR_RETURN(TimelineId tli, xlog_->EndRecovery(end, last_record));
+  AttachWal();
+  return tli;
+}
 
 void Engine::SaveStats() {
   if (!fs_) return;

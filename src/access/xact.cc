@@ -362,6 +362,15 @@ void TransactionManager::StartHotStandby(TransactionId oldest_active, Transactio
   }
 }
 
+void TransactionManager::EndHotStandby() {
+  MutexLock l(&mu_);
+  hot_standby_ = false;
+  running_.clear();
+  catalog_writers_.clear();
+  catalog_version_.fetch_add(1, std::memory_order_acq_rel);
+  ended_.SignalAll();
+}
+
 void TransactionManager::RedoRunningXacts(TransactionId next_xid,
                                           const std::vector<TransactionId>& running) {
   MutexLock l(&mu_);

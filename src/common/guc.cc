@@ -386,6 +386,9 @@ std::optional<std::string> SessionSettings::Get(std::string_view name) const {
     auto it = m->find(key);
     if (it != m->end()) return it->second;
   }
+  // A transaction's read-only state starts as the session's default (a hot standby's sessions
+  // default to read-only), as PostgreSQL's XactReadOnly.
+  if (key == "transaction_read_only") return Get("default_transaction_read_only");
   return server_->Get(key);
 }
 

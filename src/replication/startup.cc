@@ -17,6 +17,7 @@ Startup::~Startup() { Stop(); }
 
 void Startup::Start() {
   if (opts_.start.valid()) replayed_.Advance(opts_.start);
+  last_end_.store(opts_.start.value());
   thread_ = std::thread([this] { Loop(); });
   rp_thread_ = std::thread([this] { RestartpointLoop(); });
 }
@@ -47,6 +48,13 @@ void Startup::RestartpointLoop() {
   }
 }
 
+void Startup::RequestPromote() {
+  promote_.store(true, std::memory_order_release);
+  MutexLock l(&mu_);
+  paused_ = false;  // promotion ends a pause, as in PostgreSQL
+  resumed_.SignalAll();
+}
+
 void Startup::Pause() {
   MutexLock l(&mu_);
   paused_ = true;
@@ -63,60 +71,147 @@ bool Startup::paused() const {
   return paused_;
 }
 
+void Startup::CheckTriggerFile() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - trigger_checked_ < std::chrono::milliseconds(100)) return;
+  trigger_checked_ = now;
+  std::string file = opts_.settings()->GetString("promote_trigger_file");
+  if (file.empty()) return;
+  if (file[0] != '/') file = opts_.data_dir + "/" + file;  // relative to the data directory
+  if (!opts_.fs->Exists(file)) return;
+  WALREP_LOG("promote trigger file found: {}", file);
+  opts_.fs->Remove(file).IgnoreError();  // PostgreSQL ignores a failed unlink too
+  promote_.store(true, std::memory_order_release);
+}
+
+bool Startup::Apply(const wal::DecodedRecord& rec, Lsn next) {
+  Status st = opts_.engine->Redo(rec);
+  if (st.ok()) st = opts_.engine->xlog().NoteReplayed(rec).status();
+  if (!st.ok()) {
+    WALREP_LOG_ERROR("FATAL:  redo failed at {}: {}", rec.lsn.ToString(), st.message());
+    if (opts_.on_fatal) opts_.on_fatal(st);
+    return false;
+  }
+  if (rec.rmid == wal::kRmXact && rec.main_data.size() >= 8) {
+    uint8_t op = rec.info & wal::kXactOpMask;
+    if (op == wal::kXactCommit || op == wal::kXactAbort) {
+      int64_t t;
+      std::memcpy(&t, rec.main_data.data(), 8);
+      last_xact_time_.store(t);
+    }
+  }
+  last_end_.store(wal::MaxAlign(rec.end_lsn.value()), std::memory_order_release);
+  replayed_.Advance(next);  // PostgreSQL's EndRecPtr: aligned, or the next segment
+  if (!consistent_ && opts_.engine->xlog().consistent()) {
+    consistent_ = true;
+    WALREP_LOG("consistent recovery state reached at {}", rec.end_lsn.ToString());
+    if (opts_.on_consistent) opts_.on_consistent();
+  }
+  return true;
+}
+
+bool Startup::RescanLatestTimeline(wal::WalReader* reader, Lsn pos) {
+  std::string target = opts_.settings()->GetString("recovery_target_timeline");
+  if (!target.empty() && target != "latest") return false;
+  storage::XLog& xlog = opts_.engine->xlog();
+  TimelineId followed = reader->history().front().tli;
+  TimelineId newest = wal::FindNewestTimeline(opts_.fs, opts_.wal_dir, followed);
+  if (newest == followed || newest == rejected_tli_) return false;
+  auto h = wal::ReadTimelineHistory(opts_.fs, opts_.wal_dir, newest);
+  if (!h.ok()) {
+    WALREP_LOG_ERROR("{}", h.status().message());
+    rejected_tli_ = newest;
+    return false;
+  }
+  TimelineId replay_tli = xlog.timeline();
+  if (!wal::TimelineInHistory(*h, replay_tli)) {
+    WALREP_LOG("new timeline {} is not a child of database system timeline {}", newest, replay_tli);
+    rejected_tli_ = newest;
+    return false;
+  }
+  Lsn fork = wal::TimelineSwitchPoint(*h, replay_tli);
+  if (fork.valid() && pos > fork) {
+    WALREP_LOG(
+        "new timeline {} forked off current database system timeline {} before current "
+        "recovery point {}",
+        newest, replay_tli, pos.ToString());
+    rejected_tli_ = newest;
+    return false;
+  }
+  WALREP_LOG("new target timeline is {}", newest);
+  xlog.SetHistory(*h);
+  reader->SetHistory(*h);
+  return true;
+}
+
+void Startup::Promote(wal::WalReader* reader, Lsn pos, Lsn prev) {
+  WALREP_LOG("received promote request");
+  if (opts_.stop_receiver) opts_.stop_receiver();
+  // Everything the walreceiver fsynced is replayed; what follows was never durable here.
+  Lsn received = opts_.received->value();
+  while (true) {
+    auto rec = reader->ReadRecord(pos, prev);
+    if (!rec.ok() || rec->end_lsn > received) break;
+    Lsn next = reader->NextRecordLsn(*rec);
+    if (!Apply(*rec, next)) return;
+    prev = rec->lsn;
+    pos = next;
+  }
+  WALREP_LOG("redo done at {}", prev.ToString());
+  if (TimestampTz t = last_xact_time_.load()) {
+    WALREP_LOG("last completed transaction was at log time {}", FormatTimestampTz(t, 0));
+  }
+  Status st = opts_.on_promote(pos, prev);
+  if (!st.ok()) {
+    WALREP_LOG_ERROR("FATAL:  could not end recovery: {}", st.message());
+    if (opts_.on_fatal) opts_.on_fatal(st);
+  }
+}
+
 void Startup::Loop() {
-  wal::WalReader reader(opts_.fs, opts_.wal_dir, opts_.timeline);
+  wal::WalReader reader(opts_.fs, opts_.wal_dir, opts_.engine->xlog().history());
   Lsn pos = opts_.start;
   Lsn prev = opts_.prev;
-  bool consistent = opts_.engine->xlog().consistent();
-  if (consistent && opts_.on_consistent) opts_.on_consistent();
+  consistent_ = opts_.engine->xlog().consistent();
+  if (consistent_ && opts_.on_consistent) opts_.on_consistent();
   while (!stop_.load()) {
     {
       MutexLock l(&mu_);
-      while (paused_ && !stop_.load()) resumed_.Wait();
+      while (paused_ && !stop_.load() && !promote_.load()) resumed_.Wait();
     }
     if (stop_.load()) break;
+    CheckTriggerFile();
+    if (promote_.load()) {
+      if (consistent_) return Promote(&reader, pos, prev);
+      WALREP_LOG("cannot promote before a consistent recovery state is reached; ignored");
+      promote_.store(false);
+    }
     auto rec = reader.ReadRecord(pos, prev);
     if (!rec.ok()) {
+      if (RescanLatestTimeline(&reader, pos)) continue;
       // Not all of it has arrived yet: wait for the walreceiver to fsync more.
       Lsn have = opts_.received->value();
-      auto w = opts_.received->WaitFor(have + 1,
-                                       std::chrono::steady_clock::now() + std::chrono::seconds(5));
+      auto w = opts_.received->WaitFor(
+          have + 1, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
       if (!w.ok() && w.status().code() == Status::Code::kShutdown) break;
       continue;
     }
     if (rec->end_lsn > opts_.received->value()) {
-      auto w = opts_.received->WaitFor(rec->end_lsn);
-      if (!w.ok()) break;
+      auto w = opts_.received->WaitFor(
+          rec->end_lsn, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+      if (!w.ok() && w.status().code() == Status::Code::kShutdown) break;
+      if (!w.ok()) continue;  // not fsynced yet: check for a promotion, then read it again
     }
-    Status st = opts_.engine->Redo(*rec);
-    if (st.ok()) st = opts_.engine->xlog().NoteReplayed(*rec).status();
-    if (!st.ok()) {
-      WALREP_LOG_ERROR("FATAL:  redo failed at {}: {}", rec->lsn.ToString(), st.message());
-      if (opts_.on_fatal) opts_.on_fatal(st);
-      return;
-    }
-    if (rec->rmid == wal::kRmXact && rec->main_data.size() >= 8) {
-      uint8_t op = rec->info & wal::kXactOpMask;
-      if (op == wal::kXactCommit || op == wal::kXactAbort) {
-        int64_t t;
-        std::memcpy(&t, rec->main_data.data(), 8);
-        last_xact_time_.store(t);
-      }
-    }
+    Lsn next = reader.NextRecordLsn(*rec);
+    if (!Apply(*rec, next)) return;
     prev = rec->lsn;
-    pos = reader.NextRecordLsn(*rec);
-    replayed_.Advance(pos);  // PostgreSQL's EndRecPtr: aligned, or the next segment
-    if (!consistent && opts_.engine->xlog().consistent()) {
-      consistent = true;
-      WALREP_LOG("consistent recovery state reached at {}", rec->end_lsn.ToString());
-      if (opts_.on_consistent) opts_.on_consistent();
-    }
+    pos = next;
     // Replies with the new apply position go out after commits (remote_apply waits on them)
     // and whenever replay has caught up, not after every record.
     if (opts_.on_replayed && (rec->rmid == wal::kRmXact || pos >= opts_.received->value())) {
       opts_.on_replayed();
     }
-    st = MaybeRestartpoint(*rec);
+    Status st = MaybeRestartpoint(*rec);
     if (!st.ok()) WALREP_LOG_ERROR("restartpoint failed: {}", st.message());
   }
 }

@@ -203,7 +203,7 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
     r->AddFunction(sql::FixedFunction(name, {}, type, std::move(fn)));
   };
   auto require_recovery = [env]() -> Status {
-    if (env->startup) return Status::OK();
+    if (env->startup && env->in_recovery()) return Status::OK();
     return Status::Sql("55000", "recovery is not in progress")
         .WithHint("Recovery control functions can only be executed during recovery.");
   };

@@ -12,6 +12,7 @@
 #include <cerrno>
 
 #include "walrep/common/logging.h"
+#include "walrep/wal/timeline.h"
 #include "walrep/wal/wal_writer.h"
 #include "walrep/wal/xlog_format.h"
 
@@ -63,6 +64,7 @@ WalReceiver::~WalReceiver() {
 }
 
 void WalReceiver::Start(Lsn start) {
+  receive_tli_ = opts_.timeline;
   start_ = wal::SegmentStart(wal::SegmentOf(start, wal::kDefaultSegSize), wal::kDefaultSegSize);
   flushed_.Advance(start_);
   written_ = start_;
@@ -179,7 +181,18 @@ void WalReceiver::Loop() {
       InterruptibleSleep(retry_ms);
       continue;
     }
-    Stream(conn, start);
+    // A timeline that ends upstream is followed on the same connection (PostgreSQL's
+    // walreceiver does the same after walrcv_endstreaming reports the next timeline).
+    temp_slot_.clear();
+    while (auto next = Stream(conn, start)) {
+      if (!FlushWal().ok()) break;
+      if (file_) file_.reset();
+      file_segno_ = ~0ull;
+      prealloc_.reset();
+      receive_tli_ = next->first;
+      start = wal::SegmentStart(wal::SegmentOf(next->second, wal::kDefaultSegSize),
+                                wal::kDefaultSegSize);
+    }
     PQfinish(conn);
     FlushWal().IgnoreError();  // errors are reported by the next write; nothing more to do here
     SetStatus([](WalReceiverStatus& s) {
@@ -194,16 +207,66 @@ void WalReceiver::Loop() {
   SetStatus([](WalReceiverStatus& s) { s.status = "stopping"; });
 }
 
-void WalReceiver::Stream(PGconn* conn, Lsn start) {
+Status WalReceiver::FetchHistories(PGconn* conn, TimelineId upstream_tli) {
+  std::string wal_dir = opts_.data_dir + "/pg_wal";
+  for (TimelineId t = std::max<TimelineId>(receive_tli_, 2); t <= upstream_tli; t++) {
+    std::string name = wal::HistoryFileName(t);
+    if (opts_.fs->Exists(wal_dir + "/" + name)) continue;
+    WALREP_LOG("fetching timeline history file for timeline {} from primary server", t);
+    PGresult* res = Exec(conn, fmt::format("TIMELINE_HISTORY {}", t));
+    if (!res) return Status::Shutdown("stopping");
+    bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) == 2;
+    if (!ok) {
+      std::string why = TrimError(PQerrorMessage(conn));
+      PQclear(res);
+      return Status::IOError(
+          fmt::format("could not receive timeline history file from the "
+                      "primary server: {}",
+                      why));
+    }
+    std::string got = PQgetvalue(res, 0, 0);
+    std::string content(PQgetvalue(res, 0, 1), static_cast<size_t>(PQgetlength(res, 0, 1)));
+    PQclear(res);
+    if (got != name) {
+      return Status::IOError(fmt::format(
+          "primary reported unexpected file name for timeline history file of timeline {}", t));
+    }
+    WALREP_RETURN_IF_ERROR(opts_.fs->WriteFileDurably(wal_dir + "/" + name, content));
+  }
+  return Status::OK();
+}
+
+std::optional<std::pair<TimelineId, Lsn>> WalReceiver::EndStreaming(PGconn* conn) {
+  // The upstream ended the timeline with CopyDone: answer with ours, then read the next
+  // timeline's result set and the two CommandCompletes.
+  if (PQputCopyEnd(conn, nullptr) <= 0 || PQflush(conn) != 0) return std::nullopt;
+  std::optional<std::pair<TimelineId, Lsn>> next;
+  PGresult* res;
+  while ((res = PQgetResult(conn)) != nullptr) {
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 && PQnfields(res) >= 2) {
+      auto tli = static_cast<TimelineId>(std::strtoul(PQgetvalue(res, 0, 0), nullptr, 10));
+      auto pos = Lsn::Parse(PQgetvalue(res, 0, 1));
+      if (tli > receive_tli_ && pos) next = std::make_pair(tli, *pos);
+    } else if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+      WALREP_LOG_ERROR("error reading result of streaming command: {}",
+                       TrimError(PQresultErrorMessage(res)));
+      next.reset();
+    }
+    PQclear(res);
+  }
+  return next;
+}
+
+std::optional<std::pair<TimelineId, Lsn>> WalReceiver::Stream(PGconn* conn, Lsn start) {
   PGresult* res = Exec(conn, "IDENTIFY_SYSTEM");
-  if (!res) return;  // stopping
+  if (!res) return std::nullopt;  // stopping
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 3) {
     WALREP_LOG_ERROR(
         "could not receive database system identifier and timeline ID from the "
         "primary server: {}",
         TrimError(PQerrorMessage(conn)));
     PQclear(res);
-    return;
+    return std::nullopt;
   }
   std::string sysid = PQgetvalue(res, 0, 0);
   TimelineId upstream_tli =
@@ -214,16 +277,24 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
         "database system identifier differs between the primary and standby (DETAIL: The "
         "primary's identifier is {}, the standby's identifier is {}.)",
         sysid, opts_.system_identifier);
-    return;
+    return std::nullopt;
   }
-  if (upstream_tli < opts_.timeline) {
+  if (upstream_tli < receive_tli_) {
     WALREP_LOG_ERROR("highest timeline {} of the primary is behind recovery timeline {}",
-                     upstream_tli, opts_.timeline);
-    return;
+                     upstream_tli, receive_tli_);
+    return std::nullopt;
+  }
+  if (Status st = FetchHistories(conn, upstream_tli); !st.ok()) {
+    if (st.code() != Status::Code::kShutdown) WALREP_LOG_ERROR("{}", st.message());
+    return std::nullopt;
   }
   auto settings = opts_.settings();
+  const std::string conninfo = settings->GetString("primary_conninfo");
   std::string slot = settings->GetString("primary_slot_name");
-  if (slot.empty() && settings->GetBool("wal_receiver_create_temp_slot")) {
+  const std::string configured_slot = slot;
+  if (slot.empty() && !temp_slot_.empty()) {
+    slot = temp_slot_;  // created earlier on this connection (before a timeline switch)
+  } else if (slot.empty() && settings->GetBool("wal_receiver_create_temp_slot")) {
     // A slot that lives as long as this connection keeps the upstream's WAL meanwhile.
     slot = fmt::format("pg_walreceiver_{}", status().pid);
     std::string create = fmt::format(
@@ -231,42 +302,43 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
         "(RESERVE_WAL)",
         slot);
     res = Exec(conn, create);
-    if (!res) return;
+    if (!res) return std::nullopt;
     bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
     PQclear(res);
     if (!ok) {
       WALREP_LOG_ERROR("could not create replication slot \"{}\": {}", slot,
                        TrimError(PQerrorMessage(conn)));
-      return;
+      return std::nullopt;
     }
+    temp_slot_ = slot;
   }
   std::string cmd = "START_REPLICATION ";
   if (!slot.empty()) cmd += fmt::format("SLOT \"{}\" ", slot);
-  cmd += fmt::format("{} TIMELINE {}", start.ToString(), opts_.timeline);
+  cmd += fmt::format("{} TIMELINE {}", start.ToString(), receive_tli_);
   res = Exec(conn, cmd);
-  if (!res) return;
+  if (!res) return std::nullopt;
   if (PQresultStatus(res) != PGRES_COPY_BOTH) {
     WALREP_LOG_ERROR("could not start WAL streaming: {}", TrimError(PQerrorMessage(conn)));
     PQclear(res);
-    return;
+    return std::nullopt;
   }
   PQclear(res);
   WALREP_LOG("started streaming WAL from primary at {} on timeline {}", start.ToString(),
-             opts_.timeline);
+             receive_tli_);
   written_ = start;
   SetStatus([&](WalReceiverStatus& s) {
     s.status = "streaming";
     s.connected = true;
     s.receive_start_lsn = start;
-    s.receive_start_tli = opts_.timeline;
-    s.received_tli = opts_.timeline;
+    s.receive_start_tli = receive_tli_;
+    s.received_tli = receive_tli_;
     s.slot_name = slot;
     s.sender_host = PQhost(conn) ? PQhost(conn) : "";
     s.sender_port = PQport(conn) ? std::atoi(PQport(conn)) : 0;
     s.conninfo = ObfuscatedConninfo(conn);
   });
   bool feedback = settings->GetBool("hot_standby_feedback");
-  if (!SendReply(conn, false) || !SendFeedback(conn, !feedback)) return;
+  if (!SendReply(conn, false) || !SendFeedback(conn, !feedback)) return std::nullopt;
   TimestampTz last_recv = NowTimestamp(), last_status = last_recv;
   bool ping_sent = false;
   while (!stop_.load()) {
@@ -307,7 +379,7 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
           st = FlushWal();
           if (st.ok() && !SendReply(conn, false)) {
             PQfreemem(buf);
-            return;
+            return std::nullopt;
           }
         }
       } else {
@@ -319,17 +391,35 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
       // busy primary does not leave the standby's flush and replay position behind.
       if (st.ok() && written_ - flushed_.value() >= 64 * 1024) {
         st = FlushWal();
-        if (st.ok() && !SendReply(conn, false)) return;
+        if (st.ok() && !SendReply(conn, false)) return std::nullopt;
       }
       if (!st.ok()) {
         WALREP_LOG_ERROR("{}", st.message());
-        return;
+        return std::nullopt;
       }
       continue;
     }
     if (n == -1) {
       FlushWal().IgnoreError();  // reported by the next attempt if the disk is failing
       std::string why;
+      res = PQgetResult(conn);
+      if (res && PQresultStatus(res) == PGRES_COPY_IN) {
+        // The upstream ended this timeline (it was promoted, or its upstream was).
+        PQclear(res);
+        WALREP_LOG(
+            "replication terminated by primary server (End of WAL reached on timeline {} at "
+            "{}.)",
+            receive_tli_, written_.ToString());
+        auto next = EndStreaming(conn);
+        if (next) {
+          WALREP_LOG("new timeline {} starts at {}", next->first, next->second.ToString());
+        }
+        return next;
+      }
+      if (res && PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        why = TrimError(PQresultErrorMessage(res));
+      }
+      if (res) PQclear(res);
       while ((res = PQgetResult(conn)) != nullptr) {
         if (PQresultStatus(res) == PGRES_FATAL_ERROR) why = TrimError(PQresultErrorMessage(res));
         PQclear(res);
@@ -340,25 +430,31 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
         WALREP_LOG(
             "replication terminated by primary server (End of WAL reached on timeline "
             "{} at {}.)",
-            opts_.timeline, written_.ToString());
+            receive_tli_, written_.ToString());
       }
-      return;
+      return std::nullopt;
     }
     if (n == -2) {
       WALREP_LOG_ERROR("could not receive data from WAL stream: {}",
                        TrimError(PQerrorMessage(conn)));
-      return;
+      return std::nullopt;
     }
     // Nothing buffered: make what arrived durable and tell the upstream, then sleep.
     if (written_ > flushed_.value()) {
       Status st = FlushWal();
       if (!st.ok()) {
         WALREP_LOG_ERROR("{}", st.message());
-        return;
+        return std::nullopt;
       }
-      if (!SendReply(conn, false)) return;
+      if (!SendReply(conn, false)) return std::nullopt;
     }
     settings = opts_.settings();
+    if (settings->GetString("primary_conninfo") != conninfo ||
+        settings->GetString("primary_slot_name") != configured_slot) {
+      // Re-pointed by a reload (PostgreSQL 13+ restarts its walreceiver the same way).
+      WALREP_LOG("FATAL:  terminating walreceiver process due to administrator command");
+      return std::nullopt;
+    }
     int64_t timeout_ms = settings->GetInt("wal_receiver_timeout");
     int64_t interval_ms = settings->GetInt("wal_receiver_status_interval") * 1000;
     TimestampTz now = NowTimestamp();
@@ -375,28 +471,31 @@ void WalReceiver::Stream(PGconn* conn, Lsn start) {
       while (::read(wake_fd_, &v, sizeof(v)) > 0) {
       }
       if (stop_.load()) break;
-      if (!SendReply(conn, false)) return;  // replay advanced
+      if (!SendReply(conn, false)) return std::nullopt;  // replay advanced
     }
     if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !PQconsumeInput(conn)) {
       WALREP_LOG_ERROR("could not receive data from WAL stream: {}",
                        TrimError(PQerrorMessage(conn)));
-      return;
+      return std::nullopt;
     }
     now = NowTimestamp();
     if (timeout_ms > 0 && (now - last_recv) / 1000 >= timeout_ms) {
       WALREP_LOG_ERROR("terminating walreceiver due to timeout");
-      return;
+      return std::nullopt;
     }
     if (timeout_ms > 0 && !ping_sent && (now - last_recv) / 1000 >= timeout_ms / 2) {
-      if (!SendReply(conn, true)) return;
+      if (!SendReply(conn, true)) return std::nullopt;
       ping_sent = true;
     }
     if (interval_ms > 0 && (now - last_status) / 1000 >= interval_ms) {
-      if (!SendReply(conn, false)) return;
-      if (settings->GetBool("hot_standby_feedback") && !SendFeedback(conn, false)) return;
+      if (!SendReply(conn, false)) return std::nullopt;
+      if (settings->GetBool("hot_standby_feedback") && !SendFeedback(conn, false)) {
+        return std::nullopt;
+      }
       last_status = now;
     }
   }
+  return std::nullopt;  // stopping
 }
 
 Status WalReceiver::WriteWal(Lsn start, std::string_view data) {
@@ -412,12 +511,12 @@ Status WalReceiver::WriteWal(Lsn start, std::string_view data) {
       unsynced_ = false;
       if (!prealloc_) {
         prealloc_ =
-            std::make_unique<wal::SegmentPreallocator>(opts_.fs, wal_dir, opts_.timeline, seg_size);
+            std::make_unique<wal::SegmentPreallocator>(opts_.fs, wal_dir, receive_tli_, seg_size);
       }
       WALREP_RETURN_IF_ERROR(prealloc_->Ensure(segno));
       WALREP_ASSIGN_OR_RETURN(
           file_, opts_.fs->OpenRandomAccess(
-                     wal_dir + "/" + wal::XLogFileName(opts_.timeline, segno, seg_size), false));
+                     wal_dir + "/" + wal::XLogFileName(receive_tli_, segno, seg_size), false));
       file_segno_ = segno;
     }
     WALREP_RETURN_IF_ERROR(file_->WriteAt(off, data.substr(0, n)));

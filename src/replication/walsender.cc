@@ -223,11 +223,27 @@ Status WalSender::StartReplication(const Command& c) {
   TimelineId current = env_->timeline();
   TimelineId tli = c.tli ? c.tli : current;
   Status st;
-  if (tli != current) {
-    st = Status::Sql("XX000",
-                     fmt::format("requested timeline {} is not in this server's history", tli));
-  } else {
+  if (tli == current) {
     st = Stream(c.start, tli);
+  } else {
+    // A historic timeline: streamed up to where it ends in this server's history, then the
+    // client is told which timeline follows (PostgreSQL's StartReplication checks, in order).
+    wal::TimelineHistory history = env_->history();
+    Lsn fork = wal::TimelineSwitchPoint(history, tli);
+    if (!wal::TimelineInHistory(history, tli) || tli > current) {
+      st = Status::Sql("XX000",
+                       fmt::format("requested timeline {} is not in this server's history", tli));
+    } else if (c.start > fork) {
+      st = Status::Sql("XX000", fmt::format("requested starting point {} on timeline {} is not in "
+                                            "this server's history",
+                                            c.start.ToString(), tli))
+               .WithDetail(fmt::format("This server's history forked from timeline {} at {}.", tli,
+                                       fork.ToString()));
+    } else if (c.start == fork) {
+      EndOfTimeline(wal::NextTimeline(history, tli), fork);
+    } else {
+      st = Stream(c.start, tli);
+    }
   }
   if (!slot_.empty()) {
     env_->slots->Release(slot_, s_.pid);
@@ -271,8 +287,7 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
   // is created when WAL reaches it).
   XLogSegNo segno = wal::SegmentOf(start, wal::kDefaultSegSize);
   std::string seg = wal::XLogFileName(tli, segno, wal::kDefaultSegSize);
-  if (segno < wal::SegmentOf(flush, wal::kDefaultSegSize) &&
-      !env_->fs->Exists(env_->data_dir + "/pg_wal/" + seg)) {
+  if (segno < wal::SegmentOf(flush, wal::kDefaultSegSize) && SegmentPath(tli, segno).empty()) {
     return Status::Sql("58P01",
                        fmt::format("requested WAL segment {} has already been removed", seg));
   }
@@ -294,13 +309,26 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
   last_reply_ = NowTimestamp();
   ping_sent_ = false;
   bool streaming = false;
+  // Where `tli` ends once it is historic (this server was promoted, or a cascaded upstream
+  // switched timelines): the stream stops there and names the next timeline.
+  Lsn tli_end;
+  TimelineId next_tli = 0;
   while (true) {
     Status interrupted = s_.check_interrupts();
     if (!interrupted.ok()) {
       if (env_->shutting_down && env_->shutting_down()) return FinishAtShutdown(sent, tli);
       return interrupted;
     }
+    if (!tli_end.valid() && env_->timeline() != tli) {
+      wal::TimelineHistory history = env_->history();
+      tli_end = wal::TimelineSwitchPoint(history, tli);
+      next_tli = wal::NextTimeline(history, tli);
+    }
     Lsn limit = sendable->value();
+    if (tli_end.valid()) {
+      limit = tli_end;
+      if (sent >= tli_end) return FinishTimeline(next_tli, tli_end);
+    }
     bool more = sent < limit;
     if (more) {
       WALREP_RETURN_IF_ERROR(SendWal(&sent, limit, tli));
@@ -313,7 +341,7 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
     // sleep until a message, new WAL (the eventfd) or the next keepalive deadline.
     int64_t timeout_ms = s_.settings->GetInt("wal_sender_timeout");
     int wait_ms = -1;
-    if (sent < sendable->value()) {
+    if (sent < limit) {
       wait_ms = 0;
     } else if (timeout_ms > 0) {
       int64_t silent_ms = (NowTimestamp() - last_reply_) / 1000;
@@ -394,7 +422,11 @@ Status WalSender::SendWal(Lsn* sent, Lsn limit, TimelineId tli) {
   if (end > seg_end) end = seg_end;
   if (seg_no_ != segno || seg_tli_ != tli) {
     std::string name = wal::XLogFileName(tli, segno, seg_size);
-    auto f = env_->fs->OpenRandomAccess(env_->data_dir + "/pg_wal/" + name, false);
+    std::string path = SegmentPath(tli, segno);
+    auto f =
+        path.empty()
+            ? Result<std::unique_ptr<io::RandomAccessFile>>(Status::NotFound("segment missing"))
+            : env_->fs->OpenRandomAccess(path, false);
     if (!f.ok()) {
       return Status::Sql("58P01",
                          fmt::format("requested WAL segment {} has already been removed", name));
@@ -422,6 +454,54 @@ Status WalSender::SendWal(Lsn* sent, Lsn limit, TimelineId tli) {
   *sent = end;
   LagTrackerWrite(end, now);
   env_->registry->Update(s_.pid, [&](WalSndStatus& st) { st.sent = end; });
+  return Status::OK();
+}
+
+std::string WalSender::SegmentPath(TimelineId tli, XLogSegNo segno) const {
+  const std::string dir = env_->data_dir + "/pg_wal/";
+  std::string own = dir + wal::XLogFileName(tli, segno, wal::kDefaultSegSize);
+  if (env_->fs->Exists(own)) return own;
+  // The segment in which `tli` ended lives on under a later timeline's name (the promoted
+  // server kept its own copy as .partial); its bytes up to the switch point are the same.
+  for (const auto& e : env_->history()) {
+    if (e.tli <= tli) break;
+    if (e.begin.valid() && wal::SegmentOf(e.begin, wal::kDefaultSegSize) > segno) continue;
+    std::string path = dir + wal::XLogFileName(e.tli, segno, wal::kDefaultSegSize);
+    if (env_->fs->Exists(path)) return path;
+  }
+  return "";
+}
+
+void WalSender::EndOfTimeline(TimelineId next_tli, Lsn start) {
+  s_.conn->Write(protocol::RowDescriptionMessage(
+      {Field("next_tli", kInt8Oid, 8), Field("next_tli_startpos", kTextOid, -1)}));
+  s_.conn->Write(protocol::DataRowMessage({std::to_string(next_tli), start.ToString()}));
+  Tag("START_STREAMING");
+  Tag("START_REPLICATION");
+}
+
+Status WalSender::FinishTimeline(TimelineId next_tli, Lsn end) {
+  // Everything of the timeline was sent: CopyDone, then wait for the client's (its status
+  // messages may come first), then the next timeline (PostgreSQL's WalSndDone for a historic
+  // timeline).
+  s_.conn->SetReadTimeout(-1);
+  s_.conn->Write(protocol::EmptyMessage('c'));
+  WALREP_RETURN_IF_ERROR(s_.conn->Flush());
+  while (true) {
+    auto msg = s_.conn->ReadMessage(CopyMessageLimit);
+    if (!msg.ok()) {
+      Status ms = msg.TakeStatus();
+      if (ms.code() == Status::Code::kShutdown || ms.code() == Status::Code::kTimedOut) {
+        WALREP_RETURN_IF_ERROR(s_.check_interrupts());
+        continue;
+      }
+      return ms;
+    }
+    bool done = false;
+    WALREP_RETURN_IF_ERROR(HandleCopyMessage(msg->first, msg->second, end, &done));
+    if (done) break;
+  }
+  EndOfTimeline(next_tli, end);
   return Status::OK();
 }
 

@@ -60,6 +60,11 @@ Status Server::LoadConfig(std::shared_ptr<const ServerSettings>* out) const {
   s->SetInternal("config_file", abs + "/postgresql.conf");
   s->SetInternal("hba_file", abs + "/pg_hba.conf");
   s->SetInternal("ident_file", abs + "/pg_ident.conf");
+  if (in_recovery()) {
+    // A hot standby: libpq's target_session_attrs tells it from a primary by these.
+    s->SetInternal("in_hot_standby", "on");
+    s->SetInternal("default_transaction_read_only", "on");
+  }
   *out = s;
   return Status::OK();
 }
@@ -172,6 +177,11 @@ Status Server::Start() {
   eo.checksums = control.data_checksum_version != 0;
   standby_ = fs_->Exists(ConfigPath("standby.signal"));
   eo.standby = standby_;
+  eo.xlog.recovery_target_timeline = settings->GetString("recovery_target_timeline");
+  if (standby_) {
+    SetInternalSetting("in_hot_standby", "on");
+    SetInternalSetting("default_transaction_read_only", "on");
+  }
   storage::RecoveryResult rr;
   auto engine = access::Engine::Open(eo, &rr);
   if (!engine.ok()) {
@@ -192,28 +202,48 @@ Status Server::Start() {
       return slots->MinRestartLsn().value_or(Lsn());
     });
   }
-  if (standby_) {
-    StartStandby(rr);
-  } else {
-    repl_env_.sendable = [this] { return &xlog().writer().flushed(); };
-    repl_env_.redo_pointer = [this] { return xlog().writer().redo_pointer(); };
-    repl_env_.backup_start = [this](bool fast) -> Result<replication::ReplicationEnv::BackupStart> {
-      replication::ReplicationEnv::BackupStart b;
+  // What walsenders and base backups use, for a primary or a standby; a promotion switches
+  // from the standby's to the primary's without replacing anything a walsender holds.
+  repl_env_.sendable = [this] {
+    return in_recovery() ? &receiver_->flushed() : &xlog().writer().flushed();
+  };
+  repl_env_.in_recovery = [this] { return in_recovery(); };
+  repl_env_.history = [this] { return xlog().history(); };
+  repl_env_.redo_pointer = [this] {
+    return in_recovery() ? Lsn(xlog().control().checkpoint_copy.redo)
+                         : xlog().writer().redo_pointer();
+  };
+  repl_env_.backup_start = [this](bool fast) -> Result<replication::ReplicationEnv::BackupStart> {
+    replication::ReplicationEnv::BackupStart b;
+    if (in_recovery()) {
+      // A backup of a standby starts at a restartpoint (pages flushed, pg_control at the last
+      // replayed checkpoint) and ends at the replay position.
+      if (!consistent_.load()) {
+        return Status::Sql("55000", "the standby is not yet consistent; try again later");
+      }
+      WALREP_RETURN_IF_ERROR(startup_->Restartpoint());
+      storage::ControlFileData c = xlog().control();
+      b.checkpoint = Lsn(c.checkpoint);
+      b.redo = Lsn(c.checkpoint_copy.redo);
+      b.from_standby = true;
+    } else {
       WALREP_ASSIGN_OR_RETURN(
           b.checkpoint,
           xlog().Checkpoint(false, fast ? "immediate force wait" : "force wait", &b.redo));
-      b.timeline = xlog().timeline();
-      return b;
-    };
-    repl_env_.backup_stop = [this](Lsn start) -> Result<Lsn> {
-      std::string data(reinterpret_cast<const char*>(&start), 8);
-      WALREP_ASSIGN_OR_RETURN(
-          auto pos, xlog().writer().Insert(wal::kRmXlog, wal::kXlogBackupEnd, 0,
-                                           wal::RecordBuilder().SetMainData(data).BuildBody()));
-      WALREP_RETURN_IF_ERROR(xlog().SwitchWal().status());
-      return pos.end;
-    };
-  }
+    }
+    b.timeline = xlog().timeline();
+    return b;
+  };
+  repl_env_.backup_stop = [this](Lsn start) -> Result<Lsn> {
+    if (in_recovery()) return startup_->last_record_end();
+    std::string data(reinterpret_cast<const char*>(&start), 8);
+    WALREP_ASSIGN_OR_RETURN(
+        auto pos, xlog().writer().Insert(wal::kRmXlog, wal::kXlogBackupEnd, 0,
+                                         wal::RecordBuilder().SetMainData(data).BuildBody()));
+    WALREP_RETURN_IF_ERROR(xlog().SwitchWal().status());
+    return pos.end;
+  };
+  if (standby_) StartStandby(rr);
   // Hot-standby feedback (standbys' oldest snapshot xmin, live or kept in slots) holds back
   // VACUUM here, so replay never removes rows a standby query still needs.
   engine_->txm().SetHorizonHook([this]() -> TransactionId {
@@ -222,16 +252,6 @@ Status Server::Start() {
   });
   LoadSyncRule(*settings);
   RefreshSyncRep();
-  if (!standby_) {
-    // Lossless mode: what the synchronous standbys have not confirmed stays invisible.
-    engine_->txm().SetPublishLimit([this]() -> Lsn {
-      if (!lossless() || !sync_rep_.active()) return Lsn(~uint64_t{0});
-      return sync_rep_.position(replication::SyncRep::kFlush);
-    });
-    sync_rep_.SetAdvanceHook([this] {
-      if (lossless()) engine_->txm().PublishDurable();
-    });
-  }
   repl_env_.shutting_down = [this] { return senders_finishing_.load(std::memory_order_acquire); };
   repl_env_.sync_rep = &sync_rep_;
   repl_env_.sync_rule = [this] {
@@ -264,8 +284,7 @@ Status Server::Start() {
     return Status::OK();
   }
   consistent_.store(true);
-  checkpointer_ = std::thread([this] { CheckpointerLoop(); });
-  autovacuum_ = std::thread([this] { AutovacuumLoop(); });
+  StartPrimary(/*checkpoint_now=*/false);
   if (rr.crash_recovery && lossless() && sync_rep_.active()) {
     // Lossless mode after a crash: the recovered WAL may hold commits no standby confirmed;
     // nothing is served until they have (replication connections are let in meanwhile).
@@ -275,6 +294,79 @@ Status Server::Start() {
   starting_up_.store(false, std::memory_order_release);
   WALREP_RETURN_IF_ERROR(pid_file_->SetStatus("ready"));
   WALREP_LOG("database system is ready to accept connections");
+  return Status::OK();
+}
+
+void Server::StartPrimary(bool checkpoint_now) {
+  // Lossless mode: what the synchronous standbys have not confirmed stays invisible.
+  engine_->txm().SetPublishLimit([this]() -> Lsn {
+    if (!lossless() || !sync_rep_.active()) return Lsn(~uint64_t{0});
+    return sync_rep_.position(replication::SyncRep::kFlush);
+  });
+  sync_rep_.SetAdvanceHook([this] {
+    if (lossless()) engine_->txm().PublishDurable();
+  });
+  checkpointer_ = std::thread([this, checkpoint_now] { CheckpointerLoop(checkpoint_now); });
+  autovacuum_ = std::thread([this] { AutovacuumLoop(); });
+}
+
+Status Server::RequestPromote() {
+  if (!in_recovery() || !startup_) {
+    return Status::Sql("55000", "recovery is not in progress")
+        .WithHint("Recovery control functions can only be executed during recovery.");
+  }
+  startup_->RequestPromote();
+  return Status::OK();
+}
+
+void Server::CheckPromoteSignal() {
+  std::string file = ConfigPath("promote");
+  if (!fs_->Exists(file)) return;
+  fs_->Remove(file).IgnoreError();  // a second signal finds nothing to do
+  if (!in_recovery()) return;
+  RequestPromote().IgnoreError();  // only fails on a primary, checked above
+}
+
+void Server::SetInternalSetting(const std::string& name, const std::string& value) {
+  MutexLock l(&mu_);
+  auto next = std::make_shared<ServerSettings>(*settings_);
+  next->SetInternal(name, value);
+  settings_ = next;
+  settings_generation_.fetch_add(1, std::memory_order_release);
+}
+
+Status Server::FinishPromotion(Lsn end, Lsn last_record) {
+  // Runs on the startup thread, after the walreceiver stopped and everything received was
+  // replayed. Order matters for crash safety: the new timeline's segment, history file and
+  // END_OF_RECOVERY record are durable, and pg_control says "in production", before the
+  // signal files go; a crash before that restarts a standby (which follows the new timeline
+  // when it finds it), a crash after it a primary on the new timeline.
+  WALREP_ASSIGN_OR_RETURN(TimelineId tli, engine_->Promote(end, last_record));
+  for (const char* signal : {"standby.signal", "recovery.signal"}) {
+    if (fs_->Exists(ConfigPath(signal))) WALREP_RETURN_IF_ERROR(fs_->Remove(ConfigPath(signal)));
+  }
+  WALREP_RETURN_IF_ERROR(fs_->SyncDir(opts_.data_dir));
+  WALREP_LOG("archive recovery complete");
+  engine_->env().resolve_conflict = nullptr;
+  standby_.store(false, std::memory_order_release);
+  SetInternalSetting("in_hot_standby", "off");
+  {
+    // Back to the configured default (the files, as the next reload would read them).
+    std::shared_ptr<const ServerSettings> files;
+    std::string ro = "off";
+    if (LoadConfig(&files).ok()) ro = files->Get("default_transaction_read_only").value_or("off");
+    SetInternalSetting("default_transaction_read_only", ro);
+  }
+  StartPrimary(/*checkpoint_now=*/true);
+  // Walsenders streaming the old timeline end it at the switch point (and cascaded standbys
+  // follow); they notice at their next wake-up.
+  for (const auto& b : Backends()) {
+    MutexLock bl(&b->mu);
+    if (b->backend_type == "walsender") b->Interrupt();
+  }
+  starting_up_.store(false, std::memory_order_release);
+  if (pid_file_) pid_file_->SetStatus("ready").IgnoreError();  // informational
+  WALREP_LOG("database system is ready to accept connections (timeline {})", tli);
   return Status::OK();
 }
 
@@ -314,8 +406,8 @@ void Server::StartStandby(const storage::RecoveryResult& rr) {
   replication::StartupOptions so;
   so.engine = engine_.get();
   so.fs = fs_;
+  so.data_dir = opts_.data_dir;
   so.wal_dir = xlog().wal_dir();
-  so.timeline = xlog().timeline();
   so.received = &receiver_->flushed();
   so.start = rr.end;
   so.prev = rr.last_record;
@@ -333,29 +425,12 @@ void Server::StartStandby(const storage::RecoveryResult& rr) {
     WALREP_LOG("startup process terminated; shutting down");
     Shutdown(ShutdownMode::kFast);
   };
+  so.stop_receiver = [receiver] { receiver->Stop(); };
+  so.on_promote = [this](Lsn end, Lsn last) { return FinishPromotion(end, last); };
   startup_ = std::make_unique<replication::Startup>(so);
   engine_->env().resolve_conflict = [this](TransactionId x) { ResolveSnapshotConflict(x); };
   repl_env_.receiver = receiver_.get();
   repl_env_.startup = startup_.get();
-  // A cascading walsender sends what this standby has received and fsynced.
-  repl_env_.sendable = [this] { return &receiver_->flushed(); };
-  repl_env_.redo_pointer = [this] { return Lsn(xlog().control().checkpoint_copy.redo); };
-  // A backup of a standby starts at a restartpoint (pages flushed, pg_control at the last
-  // replayed checkpoint) and ends at the replay position.
-  repl_env_.backup_start = [this](bool) -> Result<replication::ReplicationEnv::BackupStart> {
-    if (!consistent_.load()) {
-      return Status::Sql("55000", "the standby is not yet consistent; try again later");
-    }
-    WALREP_RETURN_IF_ERROR(startup_->Restartpoint());
-    storage::ControlFileData c = xlog().control();
-    replication::ReplicationEnv::BackupStart b;
-    b.checkpoint = Lsn(c.checkpoint);
-    b.redo = Lsn(c.checkpoint_copy.redo);
-    b.timeline = xlog().timeline();
-    b.from_standby = true;
-    return b;
-  };
-  repl_env_.backup_stop = [this](Lsn) -> Result<Lsn> { return startup_->replayed().value(); };
 }
 
 void Server::LoadSyncRule(const ServerSettings& s) {
@@ -720,8 +795,14 @@ void Server::FinishShutdown() {
   WALREP_LOG("database system is shut down");
 }
 
-void Server::CheckpointerLoop() {
+void Server::CheckpointerLoop(bool checkpoint_now) {
   auto last = std::chrono::steady_clock::now();
+  if (checkpoint_now) {
+    // The end-of-recovery checkpoint a promotion requests (PostgreSQL's CHECKPOINT_FORCE):
+    // the new timeline's first checkpoint, taken beside the sessions already writing.
+    auto st = engine_->xlog().Checkpoint(false, "force");
+    if (!st.ok()) WALREP_LOG_ERROR("checkpoint failed: {}", st.status().message());
+  }
   while (!checkpointer_stop_.load()) {
     auto s = settings();
     auto timeout = std::chrono::seconds(s->GetInt("checkpoint_timeout"));

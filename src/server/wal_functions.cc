@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "walrep/server/server.h"
 #include "walrep/sql/session_context.h"
@@ -32,6 +33,47 @@ Status Server::RequireNotInRecovery(const char* fn) {
 }
 
 void Server::RegisterWalFunctions() {
+  // pg_promote(wait boolean DEFAULT true, wait_seconds integer DEFAULT 60).
+  sql::FunctionDef promote;
+  promote.name = "pg_promote";
+  promote.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+    if (types.size() > 2) {
+      return Status::Sql("42883", "function pg_promote with more than 2 arguments does not exist")
+          .WithHint(
+              "No function matches the given name and argument types. You might need to add "
+              "explicit type casts.");
+    }
+    std::vector<int32_t> want = {oid::kBool, oid::kInt4};
+    want.resize(types.size());
+    types = want;
+    return oid::kBool;
+  };
+  promote.eval = [this](FunctionCall& c) -> Result<Value> {
+    if (!c.ctx.is_superuser()) {
+      return Status::Sql("42501", "permission denied for function pg_promote");
+    }
+    bool wait = c.args.empty() || c.args[0].as_bool();
+    int64_t secs = c.args.size() < 2 ? 60 : c.args[1].as_int();
+    if (secs <= 0) {
+      return Status::Sql("22023", "\"wait_seconds\" must not be negative or zero");
+    }
+    WALREP_RETURN_IF_ERROR(RequestPromote());
+    if (!wait) return Value::Bool(true);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(secs);
+    while (in_recovery()) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        c.ctx.AddNotice(
+            "WARNING", "01000",
+            fmt::format("server did not promote within {} second{}", secs, secs == 1 ? "" : "s"));
+        return Value::Bool(false);
+      }
+      WALREP_RETURN_IF_ERROR(c.ctx.CheckInterrupts());
+      c.ctx.InterruptibleSleep(10000);
+    }
+    return Value::Bool(true);
+  };
+  registry_.AddFunction(std::move(promote));
+
   auto lsn_fn = [this](const char* name, std::function<Lsn(wal::WalWriter&)> get) {
     registry_.AddFunction(
         sql::FixedFunction(name, {}, oid::kPgLsn, [this, get](FunctionCall&) -> Result<Value> {

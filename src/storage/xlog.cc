@@ -11,6 +11,7 @@
 #include <ctime>
 
 #include "walrep/common/logging.h"
+#include "walrep/common/time.h"
 
 namespace walrep::storage {
 
@@ -85,7 +86,6 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   x->sysid_ = control.system_identifier;
   auto state = static_cast<DbState>(control.state);
   result->crash_recovery = state != DbState::kShutdowned;
-  wal::WalReader reader(opts.fs, x->wal_dir(), control.checkpoint_copy.this_timeline);
   Lsn ckpt(control.checkpoint);
   // A base backup: replay starts at the checkpoint its backup_label names (pg_control was
   // copied last and may point later), and the data is consistent only once the backup's
@@ -100,6 +100,13 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
     control.backup_start_point = label->start.value();
     control.backup_end_required = 1;
   }
+  WALREP_ASSIGN_OR_RETURN(wal::TimelineHistory history, x->RecoveryHistory(control, ckpt));
+  {
+    MutexLock l(&x->mu_);
+    x->history_ = history;
+  }
+  x->tli_.store(std::max<TimelineId>(control.checkpoint_copy.this_timeline, 1));
+  wal::WalReader reader(opts.fs, x->wal_dir(), history);
   auto ckpt_rec = reader.ReadRecord(ckpt);
   if (!ckpt_rec.ok() || ckpt_rec->rmid != wal::kRmXlog ||
       ((ckpt_rec->info & 0xF0) != wal::kXlogCheckpointShutdown &&
@@ -181,7 +188,7 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   // and drop later segments, so no stale record can ever be read as part of the new WAL.
   uint64_t seg_size = wal::kDefaultSegSize;
   XLogSegNo end_seg = wal::SegmentOf(pos, seg_size);
-  std::string seg_path = x->wal_dir() + "/" + wal::XLogFileName(1, end_seg, seg_size);
+  std::string seg_path = x->wal_dir() + "/" + wal::XLogFileName(x->timeline(), end_seg, seg_size);
   if (opts.fs->Exists(seg_path)) {
     WALREP_ASSIGN_OR_RETURN(auto f, opts.fs->OpenRandomAccess(seg_path, false));
     uint64_t off = pos.value() % seg_size;
@@ -201,15 +208,7 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   control = x->control();
   control.checkpoint_copy.next_xid = std::max<uint64_t>(control.checkpoint_copy.next_xid, max_xid);
 
-  wal::WalWriterOptions wo;
-  wo.fs = opts.fs;
-  wo.wal_dir = x->wal_dir();
-  wo.sysid = control.system_identifier;
-  wo.fsync = opts.fsync;
-  wo.buffer_bytes = opts.wal_buffers;
-  wo.writer_delay = opts.wal_writer_delay;
-  x->writer_ = std::make_unique<wal::WalWriter>(wo, pos, result->last_record);
-  x->writer_->StartBackgroundWriter();
+  x->StartWriter(pos, result->last_record);
   {
     MutexLock l(&x->mu_);
     x->control_ = control;
@@ -217,6 +216,137 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
     WALREP_RETURN_IF_ERROR(WriteControlFile(opts.fs, opts.data_dir, x->control_));
   }
   return x;
+}
+
+Result<wal::TimelineHistory> XLog::RecoveryHistory(const ControlFileData& control, Lsn ckpt) const {
+  TimelineId ckpt_tli = std::max<TimelineId>(control.checkpoint_copy.this_timeline, 1);
+  const std::string& want = opts_.recovery_target_timeline;
+  TimelineId target = ckpt_tli;
+  bool explicit_target = false;
+  if (!opts_.standby || want.empty() || want == "latest") {
+    target = wal::FindNewestTimeline(opts_.fs, wal_dir(), ckpt_tli);
+  } else if (want != "current") {
+    target = static_cast<TimelineId>(std::stoul(want));
+    explicit_target = true;
+  }
+  WALREP_ASSIGN_OR_RETURN(wal::TimelineHistory h,
+                          wal::ReadTimelineHistory(opts_.fs, wal_dir(), target));
+  if (target != ckpt_tli && wal::TimelineOfPoint(h, ckpt) != ckpt_tli) {
+    if (!opts_.standby && !explicit_target) {
+      // A history file of a timeline that forked before our checkpoint (or a stray one): crash
+      // recovery stays on the checkpoint's timeline.
+      return wal::ReadTimelineHistory(opts_.fs, wal_dir(), ckpt_tli);
+    }
+    return Status::Sql("XX000", fmt::format("requested timeline {} is not a child of this "
+                                            "server's history",
+                                            target))
+        .WithSeverity(Severity::kFatal)
+        .WithDetail(fmt::format(
+            "Latest checkpoint is at {} on timeline {}, but in the history of the requested "
+            "timeline, the server forked off from that timeline at {}.",
+            ckpt.ToString(), ckpt_tli, wal::TimelineSwitchPoint(h, ckpt_tli).ToString()));
+  }
+  if (target != ckpt_tli) WALREP_LOG("recovery target timeline is {}", target);
+  return h;
+}
+
+void XLog::StartWriter(Lsn pos, Lsn last_record) {
+  wal::WalWriterOptions wo;
+  wo.fs = opts_.fs;
+  wo.wal_dir = wal_dir();
+  wo.sysid = sysid_;
+  wo.tli = timeline();
+  wo.fsync = opts_.fsync;
+  wo.buffer_bytes = opts_.wal_buffers;
+  wo.writer_delay = opts_.wal_writer_delay;
+  writer_ = std::make_unique<wal::WalWriter>(wo, pos, last_record);
+  writer_->StartBackgroundWriter();
+}
+
+wal::TimelineHistory XLog::history() const {
+  MutexLock l(&mu_);
+  return history_;
+}
+
+void XLog::SetHistory(wal::TimelineHistory h) {
+  MutexLock l(&mu_);
+  history_ = std::move(h);
+}
+
+Result<TimelineId> XLog::EndRecovery(Lsn end, Lsn last_record) {
+  MutexLock l(&mu_);
+  const uint64_t seg_size = wal::kDefaultSegSize;
+  TimelineId old_tli = timeline();
+  TimelineId newest = std::max(wal::FindNewestTimeline(opts_.fs, wal_dir(), old_tli),
+                               history_.empty() ? old_tli : history_.front().tli);
+  TimelineId new_tli = newest + 1;
+  WALREP_LOG("selected new timeline ID: {}", new_tli);
+  // The new timeline's first segment: the old one's bytes up to the switch point, then zeros
+  // (created under a temporary name, so a crash leaves it whole or absent).
+  XLogSegNo segno = wal::SegmentOf(end, seg_size);
+  uint64_t off = end.value() % seg_size;
+  std::string old_name = wal::XLogFileName(old_tli, segno, seg_size);
+  if (off > 0) {
+    std::string src;
+    for (const auto& e : history_) {
+      std::string path = wal_dir() + "/" + wal::XLogFileName(e.tli, segno, seg_size);
+      if (opts_.fs->Exists(path)) {
+        src = path;
+        break;
+      }
+    }
+    if (src.empty()) {
+      return Status::IOError(fmt::format("could not open file \"{}/{}\": No such file or directory",
+                                         wal_dir(), old_name));
+    }
+    WALREP_ASSIGN_OR_RETURN(auto in, opts_.fs->OpenRandomAccess(src, false));
+    WALREP_ASSIGN_OR_RETURN(std::string head, in->ReadAt(0, off));
+    if (head.size() != off) {
+      return Status::IOError(
+          fmt::format("could not read file \"{}\": read {} of {}", src, head.size(), off));
+    }
+    std::string tmp = wal_dir() + "/xlogtemp.eor." + std::to_string(::getpid());
+    {
+      WALREP_ASSIGN_OR_RETURN(auto out, opts_.fs->NewWritableFile(tmp));
+      WALREP_RETURN_IF_ERROR(out->Append(head));
+      WALREP_RETURN_IF_ERROR(out->Append(std::string(seg_size - off, '\0')));
+      WALREP_RETURN_IF_ERROR(out->Sync());
+      WALREP_RETURN_IF_ERROR(out->Close());
+    }
+    WALREP_RETURN_IF_ERROR(
+        opts_.fs->Rename(tmp, wal_dir() + "/" + wal::XLogFileName(new_tli, segno, seg_size)));
+    WALREP_RETURN_IF_ERROR(opts_.fs->SyncDir(wal_dir()));
+  }
+  WALREP_RETURN_IF_ERROR(wal::WriteTimelineHistory(opts_.fs, wal_dir(), new_tli, old_tli, end,
+                                                   "no recovery target specified"));
+  // The old timeline's last segment is incomplete: kept as .partial (the new timeline's copy
+  // serves its bytes from now on).
+  if (off > 0 && opts_.fs->Exists(wal_dir() + "/" + old_name)) {
+    WALREP_RETURN_IF_ERROR(
+        opts_.fs->Rename(wal_dir() + "/" + old_name, wal_dir() + "/" + old_name + ".partial"));
+    WALREP_RETURN_IF_ERROR(opts_.fs->SyncDir(wal_dir()));
+  }
+  WALREP_ASSIGN_OR_RETURN(history_, wal::ReadTimelineHistory(opts_.fs, wal_dir(), new_tli));
+  tli_.store(new_tli, std::memory_order_release);
+  StartWriter(end, last_record);
+  // xl_end_of_recovery: end_time, ThisTimeLineID, PrevTimeLineID.
+  std::string eor(16, '\0');
+  int64_t now = NowTimestamp();
+  std::memcpy(eor.data(), &now, 8);
+  std::memcpy(eor.data() + 8, &new_tli, 4);
+  std::memcpy(eor.data() + 12, &old_tli, 4);
+  WALREP_ASSIGN_OR_RETURN(auto pos,
+                          writer_->Insert(wal::kRmXlog, wal::kXlogEndOfRecovery, 0,
+                                          wal::RecordBuilder().SetMainData(eor).BuildBody()));
+  WALREP_RETURN_IF_ERROR(writer_->Flush(pos.end));
+  control_.state = static_cast<uint32_t>(DbState::kInProduction);
+  control_.min_recovery_point = 0;
+  control_.min_recovery_point_tli = 0;
+  control_.backup_start_point = 0;
+  control_.backup_end_point = 0;
+  control_.backup_end_required = 0;
+  WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
+  return new_tli;
 }
 
 XLog::~XLog() {
@@ -230,6 +360,9 @@ Result<Lsn> XLog::Checkpoint(bool shutdown, const char* reason, Lsn* redo_out) {
   // Everything changed before the REDO point is flushed below; replay starts there.
   Lsn redo = writer_->SetRedoPointer();
   wal::CheckPoint cp = NewCheckPoint(control_, redo, opts_.full_page_writes);
+  // The first checkpoint of a new timeline names its parent (PrevTimeLineID).
+  cp.prev_timeline = control_.checkpoint_copy.this_timeline;
+  cp.this_timeline = timeline();
   uint64_t buffers = 0;
   if (hook_) WALREP_RETURN_IF_ERROR(hook_(&cp, &buffers));
   WALREP_ASSIGN_OR_RETURN(
@@ -331,6 +464,7 @@ Result<bool> XLog::NoteReplayed(const wal::DecodedRecord& rec) {
   bool end_record = rec.rmid == wal::kRmXlog && (rec.info & 0xF0) == wal::kXlogBackupEnd &&
                     rec.main_data.size() >= 8;
   MutexLock l(&mu_);
+  if (rec.rmid == wal::kRmXlog) WALREP_RETURN_IF_ERROR(NoteTimelineSwitch(rec));
   if (!control_.backup_end_required) return false;
   if (control_.backup_end_point != 0) {
     // A standby's backup: consistent once replay passed the end recorded in pg_control.
@@ -348,6 +482,37 @@ Result<bool> XLog::NoteReplayed(const wal::DecodedRecord& rec) {
   control_.min_recovery_point_tli = timeline();
   WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
   return true;
+}
+
+Status XLog::NoteTimelineSwitch(const wal::DecodedRecord& rec) {
+  // END_OF_RECOVERY and checkpoint records carry the timeline they were written on; one that
+  // differs from the replayed timeline is a switch (PostgreSQL's checkTimeLineSwitch).
+  uint8_t info = rec.info & 0xF0;
+  TimelineId next = 0, prev = 0;
+  if (info == wal::kXlogEndOfRecovery && rec.main_data.size() >= 16) {
+    std::memcpy(&next, rec.main_data.data() + 8, 4);
+    std::memcpy(&prev, rec.main_data.data() + 12, 4);
+  } else if (info == wal::kXlogCheckpointOnline || info == wal::kXlogCheckpointShutdown) {
+    WALREP_ASSIGN_OR_RETURN(wal::CheckPoint cp, wal::DecodeCheckPoint(rec.main_data));
+    next = cp.this_timeline;
+    prev = cp.prev_timeline;
+  }
+  TimelineId current = timeline();
+  if (next == 0 || next == current) return Status::OK();
+  const char* what = info == wal::kXlogEndOfRecovery ? "end-of-recovery" : "checkpoint";
+  if (prev != current) {
+    return Status::Corruption(fmt::format("unexpected previous timeline ID {} (current timeline "
+                                          "ID {}) in {} record",
+                                          prev, current, what))
+        .WithSeverity(Severity::kPanic);
+  }
+  if (next < current || !wal::TimelineInHistory(history_, next)) {
+    return Status::Corruption(fmt::format("unexpected timeline ID {} (after {}) in {} record", next,
+                                          current, what))
+        .WithSeverity(Severity::kPanic);
+  }
+  tli_.store(next, std::memory_order_release);
+  return Status::OK();
 }
 
 bool XLog::consistent() const {

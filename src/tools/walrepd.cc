@@ -3,12 +3,14 @@
 //   walrepd -D DIR [-p PORT] [-c name=value]... [--name=value]... [-l LOGFILE]
 //
 // Blocks SIGHUP/SIGTERM/SIGINT/SIGQUIT in every thread and handles them on one signal thread:
-// SIGHUP reloads the configuration, SIGTERM is a smart shutdown, SIGINT fast, SIGQUIT immediate.
+// SIGHUP reloads the configuration, SIGTERM is a smart shutdown, SIGINT fast, SIGQUIT immediate,
+// SIGUSR1 with DATADIR/promote present promotes a standby.
 // Exit status: 0 after a clean shutdown, 1 when the server could not start.
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -115,7 +117,8 @@ int main(int argc, char** argv) {
   // postmaster.opts: the command line, for `walrepctl restart` and `status`.
   std::ofstream(opts.data_dir + "/postmaster.opts") << cmdline << "\n";
 
-  std::thread signals([&server, set] {
+  std::atomic<bool> exiting{false};
+  std::thread signals([&server, &exiting, set] {
     while (true) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
@@ -133,11 +136,14 @@ int main(int argc, char** argv) {
           server.Shutdown(walrep::server::ShutdownMode::kImmediate);
           break;
         case SIGUSR1:
-          return;
+          if (exiting.load()) return;
+          server.CheckPromoteSignal();  // walrepctl promote (pg_ctl's protocol)
+          break;
       }
     }
   });
   server.WaitForShutdown();
+  exiting.store(true);
   pthread_kill(signals.native_handle(), SIGUSR1);
   signals.join();
   spdlog::shutdown();

@@ -9,16 +9,41 @@
 namespace walrep::wal {
 
 WalReader::WalReader(io::FileSystem* fs, std::string wal_dir, TimelineId tli, uint64_t seg_size)
-    : fs_(fs), wal_dir_(std::move(wal_dir)), tli_(tli), seg_size_(seg_size) {}
+    : WalReader(fs, std::move(wal_dir), TimelineHistory{TimelineEntry{tli, Lsn(), Lsn()}},
+                seg_size) {}
+
+WalReader::WalReader(io::FileSystem* fs, std::string wal_dir, TimelineHistory history,
+                     uint64_t seg_size)
+    : fs_(fs), wal_dir_(std::move(wal_dir)), history_(std::move(history)), seg_size_(seg_size) {}
+
+void WalReader::SetHistory(TimelineHistory history) {
+  history_ = std::move(history);
+  file_.reset();
+  window_.clear();
+}
 
 Result<std::string_view> WalReader::ReadPage(Lsn pageaddr) {
   XLogSegNo segno = SegmentOf(pageaddr, seg_size_);
   uint64_t off = pageaddr.value() % seg_size_;
   if (segno != open_segno_ || !file_) {
-    std::string path = wal_dir_ + "/" + XLogFileName(tli_, segno, seg_size_);
-    auto f = fs_->OpenRandomAccess(path, false);
-    if (!f.ok()) return f.TakeStatus();
-    file_ = std::move(*f);
+    Status missing;
+    file_.reset();
+    for (const auto& e : history_) {
+      if (e.begin.valid() && SegmentOf(e.begin, seg_size_) > segno) continue;
+      std::string path = wal_dir_ + "/" + XLogFileName(e.tli, segno, seg_size_);
+      if (!fs_->Exists(path)) {
+        if (missing.ok()) {
+          missing = Status::NotFound(fmt::format("could not open file \"{}\"", path));
+        }
+        continue;
+      }
+      auto f = fs_->OpenRandomAccess(path, false);
+      if (!f.ok()) return f.TakeStatus();
+      file_ = std::move(*f);
+      file_tli_ = e.tli;
+      break;
+    }
+    if (!file_) return missing;
     open_segno_ = segno;
     window_.clear();
   }
@@ -37,8 +62,10 @@ Result<std::string_view> WalReader::ReadPage(Lsn pageaddr) {
 Result<DecodedRecord> WalReader::ReadRecord(Lsn lsn, Lsn expected_prev) {
   auto rec = ReadRecordOnce(lsn, expected_prev);
   if (rec.ok() || window_.empty()) return rec;
-  // The window may predate the record's bytes (WAL still arriving): read them afresh.
+  // The window may predate the record's bytes (WAL still arriving), or a newer timeline's copy
+  // of the segment may have appeared: look the file up and read them afresh.
   window_.clear();
+  file_.reset();
   return ReadRecordOnce(lsn, expected_prev);
 }
 

@@ -57,6 +57,10 @@ class Engine {
   // that began before the DROP may still read the table until it ends.
   void ScheduleDrop(TransactionId xid, const std::vector<RelFileNode>& rels) EXCLUDES(drop_mu_);
 
+  // Promotion: ends recovery at `end` (after the record at `last_record`) on a new timeline and
+  // attaches the WAL writer; the engine then runs as a primary's. Returns the new timeline.
+  Result<TimelineId> Promote(Lsn end, Lsn last_record);
+
   // Standby: redo of one record received after startup (the startup thread's loop).
   Status Redo(const wal::DecodedRecord& rec);
   // Standby restartpoint at a replayed checkpoint record: pages and commit log flushed, then
@@ -69,6 +73,9 @@ class Engine {
 
  private:
   Engine() = default;
+  // Connects the WAL writer to the buffer pool, transactions and heap, and installs the
+  // checkpoint hook: what makes the engine a primary's.
+  void AttachWal();
   std::unique_ptr<storage::Smgr> smgr_;
   std::unique_ptr<Clog> clog_;
   std::unique_ptr<storage::BufferPool> pool_;

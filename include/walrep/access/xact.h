@@ -142,6 +142,9 @@ class TransactionManager {
   // from a checkpoint: the xids from its oldest active xid up to its next xid that the commit
   // log does not show as finished are running.
   void StartHotStandby(TransactionId oldest_active, TransactionId next_xid) EXCLUDES(mu_);
+  // Promotion: hot standby ends; xids still counted as running (their primary never wrote
+  // their end) are no longer, so they read as aborted.
+  void EndHotStandby() EXCLUDES(mu_);
   // A STANDBY RUNNING_XACTS record: xids below next_xid not listed as running have ended (a
   // transaction the primary lost in a crash writes no abort record).
   void RedoRunningXacts(TransactionId next_xid, const std::vector<TransactionId>& running)

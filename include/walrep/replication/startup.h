@@ -24,14 +24,15 @@
 #include "walrep/common/lsn_waiter.h"
 #include "walrep/common/mutex.h"
 #include "walrep/common/time.h"
+#include "walrep/wal/wal_reader.h"
 
 namespace walrep::replication {
 
 struct StartupOptions {
   access::Engine* engine = nullptr;
   io::FileSystem* fs = nullptr;
+  std::string data_dir;
   std::string wal_dir;
-  TimelineId timeline = 1;
   LsnWaiter* received = nullptr;  // WAL fsynced by the walreceiver
   Lsn start;                      // next record to replay
   Lsn prev;                       // the record before it
@@ -41,6 +42,10 @@ struct StartupOptions {
   // Replay cannot go on (a record fails to apply): the server must stop, as PostgreSQL's
   // startup process FATALs, rather than serve a copy that silently stopped following.
   std::function<void(const Status&)> on_fatal;
+  // Promotion: stops the walreceiver (so pg_wal stops growing), then — once everything
+  // received is replayed — ends recovery at `end`, after the record at `last_record`.
+  std::function<void()> stop_receiver;
+  std::function<Status(Lsn end, Lsn last_record)> on_promote;
 };
 
 class Startup {
@@ -53,6 +58,14 @@ class Startup {
   // Replay position: where the record after the last replayed one starts.
   LsnWaiter& replayed() { return replayed_; }
   TimestampTz last_xact_replay_time() const { return last_xact_time_.load(); }
+  // The (aligned) end of the last replayed record: where a backup of this standby ends, so a
+  // server restored from it is consistent once it replayed that record — even when it was an
+  // XLOG_SWITCH after which the primary went idle.
+  Lsn last_record_end() const { return Lsn(last_end_.load(std::memory_order_acquire)); }
+  // pg_promote(), walrepctl promote, promote_trigger_file: replay what was received, then end
+  // recovery on a new timeline (on the startup thread, which then ends).
+  void RequestPromote() EXCLUDES(mu_);
+  bool promote_requested() const { return promote_.load(std::memory_order_acquire); }
   void Pause() EXCLUDES(mu_);
   void Resume() EXCLUDES(mu_);
   bool paused() const EXCLUDES(mu_);
@@ -61,6 +74,15 @@ class Startup {
 
  private:
   void Loop();
+  // Applies one record and publishes its effects; false when replay must stop (on_fatal called).
+  bool Apply(const wal::DecodedRecord& rec, Lsn next);
+  // Replays every record already received and fsynced, then ends recovery (on_promote).
+  void Promote(wal::WalReader* reader, Lsn pos, Lsn prev);
+  // recovery_target_timeline = latest: a newer timeline's history file (fetched by the
+  // walreceiver) that branches off at or after `pos` becomes the one followed.
+  bool RescanLatestTimeline(wal::WalReader* reader, Lsn pos);
+  // promote_trigger_file, checked every 100 ms at most.
+  void CheckTriggerFile();
   Status MaybeRestartpoint(const wal::DecodedRecord& rec) EXCLUDES(rp_mu_);
   // The restartpoint thread: flushing the buffer pool takes a while, and replay goes on
   // meanwhile (as PostgreSQL's checkpointer makes restartpoints beside the startup process).
@@ -71,6 +93,11 @@ class Startup {
   std::atomic<bool> stop_{false};
   LsnWaiter replayed_;
   std::atomic<TimestampTz> last_xact_time_{0};
+  std::atomic<bool> promote_{false};
+  std::atomic<uint64_t> last_end_{0};
+  bool consistent_ = false;                                // startup thread only
+  TimelineId rejected_tli_ = 0;                            // startup thread only: logged once
+  std::chrono::steady_clock::time_point trigger_checked_;  // startup thread only
 
   mutable Mutex mu_;
   CondVar resumed_{&mu_};

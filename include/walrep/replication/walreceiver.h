@@ -21,8 +21,10 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "walrep/common/guc.h"
 #include "walrep/common/lsn_waiter.h"
@@ -84,8 +86,14 @@ class WalReceiver {
   PGconn* Connect(const char* const* keys, const char* const* vals);
   PGresult* Exec(PGconn* conn, const std::string& sql);
   bool WaitSocket(PGconn* conn, bool for_write);
-  // One connection: returns when it ends (error, upstream end, stop).
-  void Stream(PGconn* conn, Lsn start);
+  // One stream: returns when it ends (error, upstream end, stop); with the next timeline and
+  // its start when the upstream ended the timeline being received.
+  std::optional<std::pair<TimelineId, Lsn>> Stream(PGconn* conn, Lsn start);
+  // TIMELINE_HISTORY for every timeline above the one received up to the upstream's, written
+  // into pg_wal when missing (PostgreSQL's WalRcvFetchTimeLineHistoryFiles).
+  Status FetchHistories(PGconn* conn, TimelineId upstream_tli);
+  // After the upstream's CopyDone at the end of a timeline: the next timeline and its start.
+  std::optional<std::pair<TimelineId, Lsn>> EndStreaming(PGconn* conn);
   Status WriteWal(Lsn start, std::string_view data);
   Status FlushWal();
   bool SendReply(PGconn* conn, bool request_reply);
@@ -102,6 +110,8 @@ class WalReceiver {
   Lsn start_;
 
   // Owned by the receiver thread.
+  std::string temp_slot_;       // this connection's temporary slot, once created
+  TimelineId receive_tli_ = 1;  // the timeline being received (file names, START_REPLICATION)
   Lsn written_;
   std::unique_ptr<io::RandomAccessFile> file_;
   XLogSegNo file_segno_ = ~0ull;

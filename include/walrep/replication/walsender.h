@@ -30,6 +30,7 @@
 #include "walrep/replication/command.h"
 #include "walrep/replication/slots.h"
 #include "walrep/replication/syncrep.h"
+#include "walrep/wal/timeline.h"
 
 namespace walrep::sql {
 class Registry;
@@ -77,6 +78,10 @@ struct ReplicationEnv {
   std::string data_dir;
   uint64_t system_identifier = 0;
   std::function<TimelineId()> timeline;
+  // The current timeline's history (newest first): where each older timeline ended.
+  std::function<wal::TimelineHistory()> history;
+  // True on a standby until it is promoted.
+  std::function<bool()> in_recovery;
   // WAL up to value() may be sent; waiters are woken when it grows.
   std::function<LsnWaiter*()> sendable;
   // REDO pointer of the latest checkpoint (CREATE_REPLICATION_SLOT ... RESERVE_WAL).
@@ -139,6 +144,14 @@ class WalSender {
   Status Stream(Lsn start, TimelineId tli);
   Status SendWal(Lsn* sent, Lsn limit, TimelineId tli);
   Status HandleCopyMessage(char type, const std::string& body, Lsn sent, bool* done);
+  // The file holding `segno` of timeline `tli` ("" when removed): its own, or that of a later
+  // timeline of the history that began in that segment.
+  std::string SegmentPath(TimelineId tli, XLogSegNo segno) const;
+  // The result set that ends a historic timeline: the next timeline and where it starts,
+  // then START_STREAMING and START_REPLICATION.
+  void EndOfTimeline(TimelineId next_tli, Lsn start);
+  // In COPY mode at the end of a historic timeline: CopyDone both ways, then EndOfTimeline.
+  Status FinishTimeline(TimelineId next_tli, Lsn end);
   void SendKeepalive(Lsn sent, bool reply_requested);
   // A reply or a state change moved this standby: recompute the synchronous positions.
   void UpdateSyncRep();

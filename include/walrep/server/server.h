@@ -102,8 +102,15 @@ class Server {
   bool starting_up() const { return starting_up_.load(std::memory_order_acquire); }
   // Why a session is refused while starting_up(): 57P03 with PostgreSQL's texts.
   Status NotAcceptingConnections() const;
-  // A standby (standby.signal): recovery never ends; only read-only queries run.
-  bool in_recovery() const { return standby_; }
+  // A standby (standby.signal) until it is promoted; only read-only queries run meanwhile.
+  bool in_recovery() const { return standby_.load(std::memory_order_acquire); }
+  // pg_promote(), walrepctl promote (SIGUSR1 + the "promote" file), promote_trigger_file: the
+  // startup thread ends recovery on a new timeline and the server opens for writes.
+  // 55000 "recovery is not in progress" on a primary.
+  Status RequestPromote();
+  // walrepd's SIGUSR1: a promotion when DATADIR/promote exists (it is removed), as PostgreSQL's
+  // postmaster does for pg_ctl promote.
+  void CheckPromoteSignal();
   bool lossless() const { return lossless_.load(std::memory_order_acquire); }
   // Replication connections are accepted while a lossless restart waits for its standbys.
   bool accepting_replication() const { return awaiting_sync_.load(); }
@@ -160,6 +167,14 @@ class Server {
   void RegisterWalFunctions();
   // Creates the walreceiver and startup threads of a standby (started by Start()).
   void StartStandby(const storage::RecoveryResult& rr);
+  // What a primary runs beside its sessions (publish limit, checkpointer, autovacuum); at
+  // Start() or at the end of a promotion.
+  void StartPrimary(bool checkpoint_now);
+  // The startup thread's end of a promotion: recovery ends at `end` on a new timeline.
+  Status FinishPromotion(Lsn end, Lsn last_record);
+  // Replaces the server's settings with a copy whose internal `name` is `value` (sessions
+  // report the change at their next ReadyForQuery).
+  void SetInternalSetting(const std::string& name, const std::string& value) EXCLUDES(mu_);
   // Hot-standby snapshot conflict: waits up to max_standby_streaming_delay for standby
   // snapshots with xmin <= latest_removed to go, then cancels their queries (40001).
   void ResolveSnapshotConflict(TransactionId latest_removed);
@@ -168,7 +183,7 @@ class Server {
   Status RequireNotInRecovery(const char* fn);
   // The checkpointer: a checkpoint every checkpoint_timeout, or sooner when the WAL written
   // since the last REDO point nears max_wal_size. Waits on the WAL flush position (LsnWaiter).
-  void CheckpointerLoop();
+  void CheckpointerLoop(bool checkpoint_now);
   void RegisterTableStatsView();
   void FinishShutdown();
   // After the shutdown checkpoint: walsenders send the rest of the WAL and end.
@@ -190,7 +205,7 @@ class Server {
   std::unique_ptr<catalog::Catalog> catalog_;
   sql::Database db_;
   std::unique_ptr<replication::SlotManager> slots_;
-  bool standby_ = false;  // const after Start()
+  std::atomic<bool> standby_{false};  // set by Start(); cleared once by a promotion
   std::atomic<bool> consistent_{false};
   std::unique_ptr<replication::WalReceiver> receiver_;
   std::unique_ptr<replication::Startup> startup_;

@@ -10,6 +10,7 @@
 // thread-safe.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 #include "walrep/common/mutex.h"
 #include "walrep/io/file_system.h"
 #include "walrep/storage/control_file.h"
+#include "walrep/wal/timeline.h"
 #include "walrep/wal/wal_reader.h"
 #include "walrep/wal/wal_writer.h"
 
@@ -42,6 +44,10 @@ struct XLogOptions {
   // replays the rest as it arrives). The tail after the last valid record is kept, since the
   // walreceiver will complete it.
   bool standby = false;
+  // recovery_target_timeline of a standby: "latest", "current" or a number. Crash recovery
+  // follows the newest timeline whose history contains the checkpoint's (a crash right after a
+  // promotion finds the new timeline's END_OF_RECOVERY that way).
+  std::string recovery_target_timeline = "latest";
   // Called once before replay with the checkpoint replay starts from (hot standby initialises
   // its running-transaction set from it).
   std::function<void(const wal::CheckPoint&)> before_redo;
@@ -82,8 +88,20 @@ class XLog {
   Status Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) EXCLUDES(mu_);
   // Standby shutdown: pg_control says "shut down in recovery".
   Status ShutdownInRecovery() EXCLUDES(mu_);
+  // The end of recovery at promotion (PostgreSQL's XLogInitNewTimeline and what follows it in
+  // StartupXLOG): picks the next free timeline ID, copies the segment holding `end` under the
+  // new timeline's name (up to `end`), writes the history file, keeps the old segment as
+  // .partial, starts the WAL writer on the new timeline at `end` with an END_OF_RECOVERY record
+  // (flushed), and marks pg_control "in production". The caller then removes the signal files
+  // and requests a checkpoint. REQUIRES: in_recovery(); replay has stopped at `end`.
+  Result<TimelineId> EndRecovery(Lsn end, Lsn last_record) EXCLUDES(mu_);
   std::string wal_dir() const { return opts_.data_dir + "/pg_wal"; }
-  TimelineId timeline() const { return 1; }
+  // The timeline WAL is written on (a primary) or replayed on (recovery).
+  TimelineId timeline() const { return tli_.load(std::memory_order_acquire); }
+  // The history recovery follows (newest first); a primary's is its own timeline's history.
+  wal::TimelineHistory history() const EXCLUDES(mu_);
+  // Standby: a newer timeline's history was found (recovery_target_timeline = latest).
+  void SetHistory(wal::TimelineHistory h) EXCLUDES(mu_);
   uint64_t system_identifier() const { return sysid_; }
 
   // Called by Checkpoint() after the REDO pointer is set and before the record is written:
@@ -117,6 +135,12 @@ class XLog {
 
  private:
   explicit XLog(XLogOptions opts) : opts_(std::move(opts)) {}
+  // The history recovery follows, from pg_control's checkpoint timeline and the target.
+  Result<wal::TimelineHistory> RecoveryHistory(const ControlFileData& control, Lsn ckpt) const;
+  // A replayed XLOG record that starts a new timeline switches timeline() to it.
+  Status NoteTimelineSwitch(const wal::DecodedRecord& rec) REQUIRES(mu_);
+  // Starts the WAL writer on timeline() at `pos` (a record start).
+  void StartWriter(Lsn pos, Lsn last_record);
   // Removes or recycles the segments before the one `redo` needs (and before wal_keep_size
   // and the slots' needs); counts them.
   Status RemoveOldSegments(Lsn redo, int* removed, int* recycled) REQUIRES(mu_);
@@ -125,7 +149,9 @@ class XLog {
   uint64_t checkpoint_distance_ GUARDED_BY(mu_) = 0;  // bytes between the last two REDO points
   uint64_t sysid_ = 0;
   std::unique_ptr<wal::WalWriter> writer_;
+  std::atomic<TimelineId> tli_{1};
   mutable Mutex mu_;
+  wal::TimelineHistory history_ GUARDED_BY(mu_);
   ControlFileData control_ GUARDED_BY(mu_);
   CheckpointHook hook_ GUARDED_BY(mu_);
   KeepHook keep_hook_ GUARDED_BY(mu_);

@@ -17,6 +17,7 @@
 #include <string_view>
 
 #include "walrep/io/file_system.h"
+#include "walrep/wal/timeline.h"
 #include "walrep/wal/xlog_format.h"
 
 namespace walrep::wal {
@@ -26,6 +27,16 @@ class WalReader {
   // `fs` must outlive the reader. Segments are looked up as <wal_dir>/<tli><segno>.
   WalReader(io::FileSystem* fs, std::string wal_dir, TimelineId tli,
             uint64_t seg_size = kDefaultSegSize);
+  // Follows `history`: a segment is read from the newest timeline of the history that began
+  // at or before it and whose file exists (PostgreSQL's XLogFileReadAnyTLI), so WAL before a
+  // switch point comes from the parent's files and the switch segment from the child's copy.
+  WalReader(io::FileSystem* fs, std::string wal_dir, TimelineHistory history,
+            uint64_t seg_size = kDefaultSegSize);
+  // A newer history (a timeline switch found while following); the next read re-opens files.
+  void SetHistory(TimelineHistory history);
+  const TimelineHistory& history() const { return history_; }
+  // The timeline whose file the last page was read from.
+  TimelineId file_timeline() const { return file_tli_; }
 
   // Reads the record at `lsn`. `expected_prev`: the previous record's LSN, or an invalid Lsn
   // to only require prev < lsn (the first record read after a seek).
@@ -53,8 +64,9 @@ class WalReader {
 
   io::FileSystem* const fs_;
   const std::string wal_dir_;
-  const TimelineId tli_;
+  TimelineHistory history_;
   const uint64_t seg_size_;
+  TimelineId file_tli_ = 0;
   XLogSegNo open_segno_ = ~0ull;
   std::unique_ptr<io::RandomAccessFile> file_;
   std::string window_;  // bytes of segment open_segno_ from window_start_

@@ -1,4 +1,4 @@
-// walrep: `walrepctl start|stop|restart|reload|status|controldata`, like pg_ctl and
+// walrep: `walrepctl start|stop|restart|reload|promote|status|controldata`, like pg_ctl and
 // pg_controldata.
 #include <fcntl.h>
 #include <signal.h>
@@ -332,6 +332,67 @@ int Reload(const Args& args) {
   }
   std::printf("server signaled\n");
   return 0;
+}
+
+int Promote(const Args& args) {
+  // pg_ctl promote: the "promote" file and SIGUSR1, then (with -w, the default) pg_control's
+  // state is watched until it says "in production".
+  std::string err;
+  auto o = Parse(args, &err);
+  if (!o) return Usage(err);
+  long pid = server::PidFile::ReadPid(o->dir);
+  if (pid <= 0 || !server::PidFile::ProcessAlive(pid)) {
+    std::fprintf(stderr,
+                 "walrepctl: PID file \"%s/postmaster.pid\" does not exist\n"
+                 "Is server running?\n",
+                 o->dir.c_str());
+    return 1;
+  }
+  io::FileSystem* fs = io::DefaultFileSystem();
+  auto state = [&]() -> std::optional<storage::DbState> {
+    auto c = storage::ReadControlFile(fs, o->dir);
+    if (!c.ok()) return std::nullopt;
+    return static_cast<storage::DbState>(c->state);
+  };
+  if (state() != storage::DbState::kInArchiveRecovery) {
+    std::fprintf(stderr, "walrepctl: cannot promote server; server is not in standby mode\n");
+    return 1;
+  }
+  const std::string file = o->dir + "/promote";
+  if (Status st = fs->WriteFileDurably(file, ""); !st.ok()) {
+    std::fprintf(stderr, "walrepctl: could not write promote signal file \"%s\": %s\n",
+                 file.c_str(), st.message().c_str());
+    return 1;
+  }
+  if (::kill(static_cast<pid_t>(pid), SIGUSR1) != 0) {
+    std::fprintf(stderr, "walrepctl: could not send promote signal (PID: %ld): %s\n", pid,
+                 std::strerror(errno));
+    fs->Remove(file).IgnoreError();  // the server never saw it
+    return 1;
+  }
+  if (!o->wait) {
+    std::printf("server promoting\n");
+    return 0;
+  }
+  std::printf("waiting for server to promote...");
+  std::fflush(stdout);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o->timeout);
+  int ticks = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (state() == storage::DbState::kInProduction) {
+      std::printf(" done\nserver promoted\n");
+      return 0;
+    }
+    if (!server::PidFile::ProcessAlive(pid)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (++ticks % 100 == 0) {
+      std::printf(".");
+      std::fflush(stdout);
+    }
+  }
+  std::printf(" stopped waiting\n");
+  std::fprintf(stderr, "walrepctl: server did not promote in time\n");
+  return 1;
 }
 
 int ServerStatus(const Args& args) {

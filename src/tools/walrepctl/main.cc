@@ -28,6 +28,7 @@ void Usage() {
       "  walrepctl stop        -D DATADIR [-m SHUTDOWN-MODE] [-W] [-t SECS]\n"
       "  walrepctl restart     -D DATADIR [-m SHUTDOWN-MODE] [-W] [-t SECS] [-o \"OPTIONS\"]\n"
       "  walrepctl reload      -D DATADIR\n"
+      "  walrepctl promote     -D DATADIR [-W] [-t SECS]\n"
       "  walrepctl status      -D DATADIR\n"
       "  walrepctl controldata -D DATADIR\n"
       "  walrepctl basebackup  -d CONNSTR -D DIR [-R] [-X stream|fetch|none] [-S SLOT] [-C]\n"
@@ -58,6 +59,7 @@ int main(int argc, char** argv) {
   if (cmd == "stop") return walrep::tools::Stop(args);
   if (cmd == "restart") return walrep::tools::Restart(args);
   if (cmd == "reload") return walrep::tools::Reload(args);
+  if (cmd == "promote") return walrep::tools::Promote(args);
   if (cmd == "status") return walrep::tools::ServerStatus(args);
   if (cmd == "controldata") return walrep::tools::ControlData(args);
   if (cmd == "basebackup") return walrep::tools::BaseBackup(args);

@@ -14,6 +14,7 @@ int Start(const Args& args);         // pg_ctl start
 int Stop(const Args& args);          // pg_ctl stop
 int Restart(const Args& args);       // pg_ctl restart
 int Reload(const Args& args);        // pg_ctl reload
+int Promote(const Args& args);       // pg_ctl promote
 int ServerStatus(const Args& args);  // pg_ctl status: 0 running, 3 not running, 4 no data dir
 int ControlData(const Args& args);   // pg_controldata
 int BaseBackup(const Args& args);    // pg_basebackup (plain format)
