@@ -51,7 +51,8 @@ void LsnWaiter::RemoveListener(int event_fd) {
   listeners_.erase(std::remove(listeners_.begin(), listeners_.end(), event_fd), listeners_.end());
 }
 
-Result<Lsn> LsnWaiter::WaitUntil(Lsn target, const std::function<bool()>& give_up) {
+Result<Lsn> LsnWaiter::WaitUntil(Lsn target, const std::function<bool()>& give_up,
+                                 std::chrono::steady_clock::time_point deadline) {
   MutexLock l(&mu_);
   if (value_ >= target) return value_;
   TargetRegistration registration{this, targets_.insert(target)};
@@ -63,7 +64,11 @@ Result<Lsn> LsnWaiter::WaitUntil(Lsn target, const std::function<bool()>& give_u
     mu_.Lock();
     if (stop) return Status::Shutdown("wait abandoned");
     if (value_ >= target || kicks_ != kicks) continue;
-    cv_.Wait();
+    if (deadline == std::chrono::steady_clock::time_point::max()) {
+      cv_.Wait();
+    } else if (!cv_.WaitUntil(deadline) && value_ < target && kicks_ == kicks) {
+      return Status::TimedOut("timed out waiting for WAL position " + target.ToString());
+    }
   }
   return value_;
 }

@@ -50,9 +50,12 @@ void Startup::RestartpointLoop() {
 
 void Startup::RequestPromote() {
   promote_.store(true, std::memory_order_release);
-  MutexLock l(&mu_);
-  paused_ = false;  // promotion ends a pause, as in PostgreSQL
-  resumed_.SignalAll();
+  {
+    MutexLock l(&mu_);
+    paused_ = false;  // promotion ends a pause, as in PostgreSQL
+    resumed_.SignalAll();
+  }
+  opts_.received->Kick();  // a startup thread waiting for WAL looks at once
 }
 
 void Startup::Pause() {
@@ -168,6 +171,18 @@ void Startup::Promote(wal::WalReader* reader, Lsn pos, Lsn prev) {
   }
 }
 
+bool Startup::WaitReceived(Lsn target) {
+  // Woken by the walreceiver's flushes and by a promotion request (Kick); the timeout bounds
+  // how late promote_trigger_file is noticed.
+  auto interval = opts_.settings()->GetString("promote_trigger_file").empty()
+                      ? std::chrono::milliseconds(1000)
+                      : std::chrono::milliseconds(100);
+  auto w = opts_.received->WaitUntil(
+      target, [this] { return stop_.load() || promote_.load(); },
+      std::chrono::steady_clock::now() + interval);
+  return w.ok() || w.status().code() != Status::Code::kShutdown || !stop_.load();
+}
+
 void Startup::Loop() {
   wal::WalReader reader(opts_.fs, opts_.wal_dir, opts_.engine->xlog().history());
   Lsn pos = opts_.start;
@@ -190,17 +205,13 @@ void Startup::Loop() {
     if (!rec.ok()) {
       if (RescanLatestTimeline(&reader, pos)) continue;
       // Not all of it has arrived yet: wait for the walreceiver to fsync more.
-      Lsn have = opts_.received->value();
-      auto w = opts_.received->WaitFor(
-          have + 1, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
-      if (!w.ok() && w.status().code() == Status::Code::kShutdown) break;
+      if (!WaitReceived(opts_.received->value() + 1)) break;
       continue;
     }
     if (rec->end_lsn > opts_.received->value()) {
-      auto w = opts_.received->WaitFor(
-          rec->end_lsn, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
-      if (!w.ok() && w.status().code() == Status::Code::kShutdown) break;
-      if (!w.ok()) continue;  // not fsynced yet: check for a promotion, then read it again
+      // Not fsynced yet: wait, look for a promotion, then read it again.
+      if (!WaitReceived(rec->end_lsn)) break;
+      continue;
     }
     Lsn next = reader.NextRecordLsn(*rec);
     if (!Apply(*rec, next)) return;

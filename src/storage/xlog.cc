@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -226,7 +227,17 @@ Result<wal::TimelineHistory> XLog::RecoveryHistory(const ControlFileData& contro
   if (!opts_.standby || want.empty() || want == "latest") {
     target = wal::FindNewestTimeline(opts_.fs, wal_dir(), ckpt_tli);
   } else if (want != "current") {
-    target = static_cast<TimelineId>(std::stoul(want));
+    char* end = nullptr;
+    errno = 0;
+    unsigned long n = std::strtoul(want.c_str(), &end, 10);
+    if (want.empty() || *end != '\0' || errno != 0 || n == 0 || n > 0xFFFFFFFFul) {
+      return Status::InvalidArgument(
+                 fmt::format("invalid value for parameter \"recovery_target_timeline\": \"{}\"",
+                             want))
+          .WithDetail("recovery_target_timeline is not a valid number.")
+          .WithSeverity(Severity::kFatal);
+    }
+    target = static_cast<TimelineId>(n);
     explicit_target = true;
   }
   WALREP_ASSIGN_OR_RETURN(wal::TimelineHistory h,
@@ -306,7 +317,25 @@ Result<TimelineId> XLog::EndRecovery(Lsn end, Lsn last_record) {
           fmt::format("could not read file \"{}\": read {} of {}", src, head.size(), off));
     }
     std::string tmp = wal_dir() + "/xlogtemp.eor." + std::to_string(::getpid());
-    {
+    // The walreceiver preallocated the next segment, zero-filled and untouched: taking it
+    // writes only the copied head, not 16 MB (promotion time is failover time).
+    std::string spare = wal_dir() + "/" + wal::XLogFileName(old_tli, segno + 1, seg_size);
+    bool reused = false;
+    if (opts_.fs->Exists(spare)) {
+      auto f = opts_.fs->OpenRandomAccess(spare, false);
+      auto size = f.ok() ? (*f)->Size() : Result<uint64_t>(Status::IOError("unreadable"));
+      auto first = f.ok() ? (*f)->ReadAt(0, wal::kXlogBlcksz) : Result<std::string>(Status::OK());
+      if (size.ok() && *size == seg_size && first.ok() &&
+          *first == std::string(wal::kXlogBlcksz, '\0')) {
+        f->reset();
+        WALREP_RETURN_IF_ERROR(opts_.fs->Rename(spare, tmp));
+        WALREP_ASSIGN_OR_RETURN(auto out, opts_.fs->OpenRandomAccess(tmp, false));
+        WALREP_RETURN_IF_ERROR(out->WriteAt(0, head));
+        WALREP_RETURN_IF_ERROR(out->Sync());
+        reused = true;
+      }
+    }
+    if (!reused) {
       WALREP_ASSIGN_OR_RETURN(auto out, opts_.fs->NewWritableFile(tmp));
       WALREP_RETURN_IF_ERROR(out->Append(head));
       WALREP_RETURN_IF_ERROR(out->Append(std::string(seg_size - off, '\0')));

@@ -177,6 +177,42 @@ TEST(FailoverTest, PgPromoteKeepsSessionsAndReportsParameters) {
   EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "501");
 }
 
+TEST(FailoverTest, ReplicationCommandsAcrossTimelines) {
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(StartPrimary(&p));
+  ASSERT_NO_FATAL_FAILURE(StartStandbyOf(p, &s));
+  p.Stop("fast");
+  ASSERT_EQ(s.Query("SELECT pg_promote()"), "t");
+  std::string fork = SwitchPoint(s, 2);
+  auto repl = [&](const std::string& cmd) {
+    return RunCommand(
+        {PgBin("psql"), "-X", "-A", "-t", "-d", s.ConnStr("replication=true"), "-c", cmd});
+  };
+  CommandResult r = repl("IDENTIFY_SYSTEM");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("|2|"), std::string::npos) << r.out;
+  r = repl("TIMELINE_HISTORY 2");
+  EXPECT_EQ(r.out, "00000002.history|1\t" + fork + "\tno recovery target specified\n\n") << r.err;
+  r = repl("TIMELINE_HISTORY 1");
+  EXPECT_NE(r.err.find("could not open file \"pg_wal/00000001.history\""), std::string::npos);
+  r = repl("START_REPLICATION 0/1000000 TIMELINE 3");
+  EXPECT_NE(r.err.find("requested timeline 3 is not in this server's history"), std::string::npos)
+      << r.err;
+  r = repl("START_REPLICATION 7/0 TIMELINE 1");
+  EXPECT_NE(r.err.find("requested starting point 7/0 on timeline 1 is not in this server's "
+                       "history"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("This server's history forked from timeline 1 at " + fork + "."),
+            std::string::npos)
+      << r.err;
+  // Starting exactly at the switch point: no COPY at all, only the next timeline.
+  r = repl("START_REPLICATION " + fork + " TIMELINE 1");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // (psql prints the second CommandComplete's tag, START_REPLICATION, after the row.)
+  EXPECT_EQ(r.out.substr(0, r.out.find('\n') + 1), "2|" + fork + "\n") << r.out;
+}
+
 TEST(FailoverTest, PromoteTriggerFile) {
   Node p("primary"), s("standby");
   ASSERT_NO_FATAL_FAILURE(StartPrimary(&p));

@@ -31,9 +31,12 @@ class LsnWaiter {
     return WaitFor(target, std::chrono::steady_clock::time_point::max());
   }
   void Shutdown() EXCLUDES(mu_);
-  // Blocks until value() >= target or `give_up()` returns true (then kShutdown). give_up is
-  // called without the lock before the first sleep and after every Kick().
-  Result<Lsn> WaitUntil(Lsn target, const std::function<bool()>& give_up) EXCLUDES(mu_);
+  // Blocks until value() >= target, `give_up()` returns true (then kShutdown) or the deadline
+  // passes (kTimedOut). give_up is called without the lock before the first sleep and after
+  // every Kick().
+  Result<Lsn> WaitUntil(Lsn target, const std::function<bool()>& give_up,
+                        std::chrono::steady_clock::time_point deadline =
+                            std::chrono::steady_clock::time_point::max()) EXCLUDES(mu_);
   // Wakes every waiter so that WaitUntil() re-evaluates give_up.
   void Kick() EXCLUDES(mu_);
   // An eventfd written to whenever the value grows, for threads that also wait on a socket

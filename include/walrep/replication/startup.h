@@ -81,6 +81,9 @@ class Startup {
   // recovery_target_timeline = latest: a newer timeline's history file (fetched by the
   // walreceiver) that branches off at or after `pos` becomes the one followed.
   bool RescanLatestTimeline(wal::WalReader* reader, Lsn pos);
+  // Waits for the walreceiver to have fsynced `target`, a promotion request or a timeout;
+  // false when the thread must stop.
+  bool WaitReceived(Lsn target);
   // promote_trigger_file, checked every 100 ms at most.
   void CheckTriggerFile();
   Status MaybeRestartpoint(const wal::DecodedRecord& rec) EXCLUDES(rp_mu_);
