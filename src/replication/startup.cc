@@ -17,7 +17,7 @@ Startup::~Startup() { Stop(); }
 
 void Startup::Start() {
   if (opts_.start.valid()) replayed_.Advance(opts_.start);
-  last_end_.store(opts_.start.value());
+  last_end_.store(opts_.prev_end.value());
   thread_ = std::thread([this] { Loop(); });
   rp_thread_ = std::thread([this] { RestartpointLoop(); });
 }

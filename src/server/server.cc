@@ -411,6 +411,7 @@ void Server::StartStandby(const storage::RecoveryResult& rr) {
   so.received = &receiver_->flushed();
   so.start = rr.end;
   so.prev = rr.last_record;
+  so.prev_end = rr.last_record_end;
   so.settings = [this] { return settings(); };
   so.on_consistent = [this] {
     consistent_.store(true);

@@ -157,6 +157,7 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
     if (rec->xid != 0 && rec->xid >= max_xid) max_xid = static_cast<uint64_t>(rec->xid) + 1;
     prev = rec->lsn;
     result->last_record = rec->lsn;
+    result->last_record_end = Lsn(wal::MaxAlign(rec->end_lsn.value()));
     pos = reader.NextRecordLsn(*rec);
   }
   if (!result->last_record.valid()) {

@@ -213,6 +213,51 @@ TEST(FailoverTest, ReplicationCommandsAcrossTimelines) {
   EXPECT_EQ(r.out.substr(0, r.out.find('\n') + 1), "2|" + fork + "\n") << r.out;
 }
 
+TEST(FailoverTest, StandbyWhoseHistoryForkedLogsAndKeepsRunning) {
+  // The old primary wrote WAL its standby never received; after the standby's promotion it
+  // cannot follow timeline 2 (it replayed past the switch point): PostgreSQL's message, and
+  // it stays up as a standby serving reads.
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(StartPrimary(&p));
+  ASSERT_NO_FATAL_FAILURE(StartStandbyOf(p, &s));
+  s.Stop("fast");
+  p.SafePsql("INSERT INTO t VALUES (1001, 'only on the old primary')");
+  p.Stop("fast");
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  ASSERT_EQ(s.Query("SELECT pg_promote()"), "t");
+  s.SafePsql("INSERT INTO t VALUES (1002, 'only on timeline 2')");
+  p.WriteFile("standby.signal", "");
+  p.AppendConf("primary_conninfo = '" + s.ConnStr() + "'", "postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  ASSERT_TRUE(WaitUntil([&] {
+    return p.Log().find(
+               "new timeline 2 forked off current database system timeline 1 before "
+               "current recovery point") != std::string::npos;
+  })) << p.Log();
+  EXPECT_EQ(p.Query("SELECT v FROM t WHERE id = 1001"), "only on the old primary");
+  EXPECT_EQ(p.Query("SELECT count(*) FROM t WHERE id = 1002"), "0");
+  EXPECT_TRUE(p.Running());
+}
+
+TEST(FailoverTest, BackupsOfAnIdleStandbyBecomeConsistent) {
+  // The backup of a standby ends at its last replayed record, not at the next segment
+  // boundary (which an idle primary never reaches): walrepctl's and PostgreSQL's tool alike.
+  Node p("primary"), s("standby"), b1("from_walrepctl"), b2("from_pg_basebackup");
+  ASSERT_NO_FATAL_FAILURE(StartPrimary(&p));
+  ASSERT_NO_FATAL_FAILURE(StartStandbyOf(p, &s));
+  p.SafePsql("SELECT pg_switch_wal()");  // the standby's last record is an XLOG_SWITCH
+  ASSERT_TRUE(CaughtUp(p, s));
+  CommandResult r = RunCommand({WalrepBin("walrepctl"), "basebackup", "-d", s.ConnStr(), "-D",
+                                b1.data_dir(), "-R", "-X", "stream"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  b1.AppendLocalConf("postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(b1.Start());
+  ASSERT_NO_FATAL_FAILURE(b2.InitStandby(s));
+  ASSERT_NO_FATAL_FAILURE(b2.Start());
+  EXPECT_EQ(Contents(b1), Contents(p));
+  EXPECT_EQ(Contents(b2), Contents(p));
+}
+
 TEST(FailoverTest, PromoteTriggerFile) {
   Node p("primary"), s("standby");
   ASSERT_NO_FATAL_FAILURE(StartPrimary(&p));

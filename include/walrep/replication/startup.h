@@ -36,6 +36,7 @@ struct StartupOptions {
   LsnWaiter* received = nullptr;  // WAL fsynced by the walreceiver
   Lsn start;                      // next record to replay
   Lsn prev;                       // the record before it
+  Lsn prev_end;                   // the (aligned) end of that record
   std::function<std::shared_ptr<const ServerSettings>()> settings;
   std::function<void()> on_consistent;  // called once, when reads may start
   std::function<void()> on_replayed;    // after a commit/abort and when caught up (replies)

@@ -60,6 +60,7 @@ struct RecoveryResult {
   bool crash_recovery = false;
   Lsn redo_start;
   Lsn last_record;
+  Lsn last_record_end;  // the (aligned) end of the last record replayed
   Lsn end;
   uint64_t records_replayed = 0;
 };
