@@ -12,6 +12,7 @@
 #include <cerrno>
 
 #include "walrep/common/logging.h"
+#include "walrep/replication/stream_protocol.h"
 #include "walrep/wal/timeline.h"
 #include "walrep/wal/wal_writer.h"
 #include "walrep/wal/xlog_format.h"
@@ -25,11 +26,6 @@ void PutInt64(std::string* s, uint64_t v) {
 }
 void PutInt32(std::string* s, uint32_t v) {
   for (int i = 3; i >= 0; i--) s->push_back(static_cast<char>((v >> (i * 8)) & 0xFF));
-}
-uint64_t GetInt64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = (v << 8) | static_cast<uint8_t>(p[i]);
-  return v;
 }
 std::string TrimError(const char* msg) {
   std::string s = msg ? msg : "";
@@ -337,66 +333,36 @@ std::optional<std::pair<TimelineId, Lsn>> WalReceiver::Stream(PGconn* conn, Lsn 
     s.sender_port = PQport(conn) ? std::atoi(PQport(conn)) : 0;
     s.conninfo = ObfuscatedConninfo(conn);
   });
-  bool feedback = settings->GetBool("hot_standby_feedback");
-  if (!SendReply(conn, false) || !SendFeedback(conn, !feedback)) return std::nullopt;
-  TimestampTz last_recv = NowTimestamp(), last_status = last_recv;
-  bool ping_sent = false;
+  auto config = [](const ServerSettings& st) {
+    ReceiveProtocol::Config c;
+    c.timeout_ms = st.GetInt("wal_receiver_timeout");
+    c.status_interval_ms = st.GetInt("wal_receiver_status_interval") * 1000;
+    c.feedback = st.GetBool("hot_standby_feedback");
+    return c;
+  };
+  ReceiveProtocol proto(start, config(*settings), NowTimestamp());
+  std::vector<ReceiveAction> actions;
+  proto.OnStart(&actions);
+  if (!Perform(conn, actions)) return std::nullopt;
   while (!stop_.load()) {
     char* buf = nullptr;
     int n = PQgetCopyData(conn, &buf, 1);
     if (n > 0) {
-      std::string_view msg(buf, static_cast<size_t>(n));
-      last_recv = NowTimestamp();
-      ping_sent = false;
-      Status st;
-      if (msg[0] == 'w' && msg.size() >= 25) {
-        Lsn data_start(GetInt64(msg.data() + 1));
-        Lsn wal_end(GetInt64(msg.data() + 9));
-        TimestampTz send_time = static_cast<TimestampTz>(GetInt64(msg.data() + 17));
-        st = WriteWal(data_start, msg.substr(25));
-        SetStatus([&](WalReceiverStatus& s) {
-          s.written = written_;
-          s.last_msg_send_time = send_time;
-          s.last_msg_receipt_time = last_recv;
-          if (wal_end != s.latest_end_lsn) {
-            s.latest_end_lsn = wal_end;
-            s.latest_end_time = send_time;
-          }
-        });
-      } else if (msg[0] == 'k' && msg.size() >= 18) {
-        Lsn wal_end(GetInt64(msg.data() + 1));
-        TimestampTz send_time = static_cast<TimestampTz>(GetInt64(msg.data() + 9));
-        bool reply = msg[17] != 0;
-        SetStatus([&](WalReceiverStatus& s) {
-          s.last_msg_send_time = send_time;
-          s.last_msg_receipt_time = last_recv;
-          if (wal_end != s.latest_end_lsn) {
-            s.latest_end_lsn = wal_end;
-            s.latest_end_time = send_time;
-          }
-        });
-        if (reply) {
-          st = FlushWal();
-          if (st.ok() && !SendReply(conn, false)) {
-            PQfreemem(buf);
-            return std::nullopt;
-          }
-        }
-      } else {
-        st = Status::ProtocolViolation(
-            fmt::format("unexpected message type \"{}\" in WAL stream", msg[0]));
-      }
+      actions.clear();
+      Status st =
+          proto.OnCopyData(std::string_view(buf, static_cast<size_t>(n)), NowTimestamp(), &actions);
+      bool ok = st.ok() && Perform(conn, actions);
       PQfreemem(buf);
-      // A stream that never pauses is still made durable (and reported) every 64 KiB, so a
-      // busy primary does not leave the standby's flush and replay position behind.
-      if (st.ok() && written_ - flushed_.value() >= 64 * 1024) {
-        st = FlushWal();
-        if (st.ok() && !SendReply(conn, false)) return std::nullopt;
-      }
-      if (!st.ok()) {
-        WALREP_LOG_ERROR("{}", st.message());
-        return std::nullopt;
-      }
+      if (!st.ok()) WALREP_LOG_ERROR("{}", st.message());
+      if (!ok) return std::nullopt;
+      const UpstreamClock& clock = proto.clock();
+      SetStatus([&](WalReceiverStatus& s) {
+        s.written = written_;
+        s.last_msg_send_time = clock.last_msg_send_time;
+        s.last_msg_receipt_time = clock.last_msg_receipt_time;
+        s.latest_end_lsn = clock.latest_end_lsn;
+        s.latest_end_time = clock.latest_end_time;
+      });
       continue;
     }
     if (n == -1) {
@@ -440,14 +406,9 @@ std::optional<std::pair<TimelineId, Lsn>> WalReceiver::Stream(PGconn* conn, Lsn 
       return std::nullopt;
     }
     // Nothing buffered: make what arrived durable and tell the upstream, then sleep.
-    if (written_ > flushed_.value()) {
-      Status st = FlushWal();
-      if (!st.ok()) {
-        WALREP_LOG_ERROR("{}", st.message());
-        return std::nullopt;
-      }
-      if (!SendReply(conn, false)) return std::nullopt;
-    }
+    actions.clear();
+    proto.OnIdle(&actions);
+    if (!Perform(conn, actions)) return std::nullopt;
     settings = opts_.settings();
     if (settings->GetString("primary_conninfo") != conninfo ||
         settings->GetString("primary_slot_name") != configured_slot) {
@@ -455,47 +416,54 @@ std::optional<std::pair<TimelineId, Lsn>> WalReceiver::Stream(PGconn* conn, Lsn 
       WALREP_LOG("FATAL:  terminating walreceiver process due to administrator command");
       return std::nullopt;
     }
-    int64_t timeout_ms = settings->GetInt("wal_receiver_timeout");
-    int64_t interval_ms = settings->GetInt("wal_receiver_status_interval") * 1000;
-    TimestampTz now = NowTimestamp();
-    int64_t wait_ms = 60000;
-    if (interval_ms > 0) wait_ms = std::min(wait_ms, (last_status - now) / 1000 + interval_ms);
-    if (timeout_ms > 0) {
-      int64_t due = (last_recv - now) / 1000 + (ping_sent ? timeout_ms : timeout_ms / 2);
-      wait_ms = std::min(wait_ms, due);
-    }
+    proto.Reconfigure(config(*settings));
     pollfd fds[2] = {{PQsocket(conn), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-    ::poll(fds, 2, static_cast<int>(std::max<int64_t>(wait_ms, 0)));
+    ::poll(fds, 2, proto.WaitMs(NowTimestamp()));
+    actions.clear();
     if (fds[1].revents & POLLIN) {
       uint64_t v;
       while (::read(wake_fd_, &v, sizeof(v)) > 0) {
       }
       if (stop_.load()) break;
-      if (!SendReply(conn, false)) return std::nullopt;  // replay advanced
+      proto.OnReplayed(&actions);  // replay advanced
     }
     if ((fds[0].revents & (POLLIN | POLLHUP | POLLERR)) && !PQconsumeInput(conn)) {
       WALREP_LOG_ERROR("could not receive data from WAL stream: {}",
                        TrimError(PQerrorMessage(conn)));
       return std::nullopt;
     }
-    now = NowTimestamp();
-    if (timeout_ms > 0 && (now - last_recv) / 1000 >= timeout_ms) {
-      WALREP_LOG_ERROR("terminating walreceiver due to timeout");
-      return std::nullopt;
-    }
-    if (timeout_ms > 0 && !ping_sent && (now - last_recv) / 1000 >= timeout_ms / 2) {
-      if (!SendReply(conn, true)) return std::nullopt;
-      ping_sent = true;
-    }
-    if (interval_ms > 0 && (now - last_status) / 1000 >= interval_ms) {
-      if (!SendReply(conn, false)) return std::nullopt;
-      if (settings->GetBool("hot_standby_feedback") && !SendFeedback(conn, false)) {
-        return std::nullopt;
-      }
-      last_status = now;
-    }
+    proto.OnTick(NowTimestamp(), &actions);
+    if (!Perform(conn, actions)) return std::nullopt;
   }
   return std::nullopt;  // stopping
+}
+
+bool WalReceiver::Perform(PGconn* conn, const std::vector<ReceiveAction>& actions) {
+  for (const ReceiveAction& a : actions) {
+    Status st;
+    switch (a.kind) {
+      case ReceiveAction::Kind::kWrite:
+        st = WriteWal(a.from, a.data);
+        break;
+      case ReceiveAction::Kind::kFlush:
+        st = FlushWal();
+        break;
+      case ReceiveAction::Kind::kSendReply:
+        if (!SendReply(conn, a.reply_requested)) return false;
+        break;
+      case ReceiveAction::Kind::kSendFeedback:
+        if (!SendFeedback(conn, a.zero)) return false;
+        break;
+      case ReceiveAction::Kind::kTimeout:
+        WALREP_LOG_ERROR("terminating walreceiver due to timeout");
+        return false;
+    }
+    if (!st.ok()) {
+      WALREP_LOG_ERROR("{}", st.message());
+      return false;
+    }
+  }
+  return true;
 }
 
 Status WalReceiver::WriteWal(Lsn start, std::string_view data) {

@@ -272,7 +272,6 @@ void WalSender::SendKeepalive(Lsn sent, bool reply_requested) {
                      .Int64(NowTimestamp())
                      .Int8(reply_requested ? 1 : 0)
                      .Finish());
-  if (reply_requested) ping_sent_ = true;
 }
 
 Status WalSender::Stream(Lsn start, TimelineId tli) {
@@ -305,50 +304,45 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
     ~Unlisten() { w->RemoveListener(fd); }
   } unlisten{sendable, s_.interrupt_fd};
 
-  Lsn sent = start;
-  last_reply_ = NowTimestamp();
-  ping_sent_ = false;
+  SendProtocol::Config cfg;
+  cfg.timeout_ms = s_.settings->GetInt("wal_sender_timeout");
+  cfg.max_chunk = kMaxSendSize;
+  cfg.seg_size = wal::kDefaultSegSize;
+  cfg.page_size = wal::kXlogBlcksz;
+  SendProtocol proto(start, cfg, NowTimestamp());
   bool streaming = false;
-  // Where `tli` ends once it is historic (this server was promoted, or a cascaded upstream
-  // switched timelines): the stream stops there and names the next timeline.
-  Lsn tli_end;
-  TimelineId next_tli = 0;
+  std::vector<SendAction> actions;
   while (true) {
     Status interrupted = s_.check_interrupts();
     if (!interrupted.ok()) {
-      if (env_->shutting_down && env_->shutting_down()) return FinishAtShutdown(sent, tli);
+      if (env_->shutting_down && env_->shutting_down()) {
+        return FinishAtShutdown(proto.sent(), tli, proto);
+      }
       return interrupted;
     }
-    if (!tli_end.valid() && env_->timeline() != tli) {
+    // `tli` becomes historic when this server is promoted (or, on a cascading standby, when
+    // replay switches timelines): the stream then ends at the switch point.
+    if (env_->timeline() != tli) {
       wal::TimelineHistory history = env_->history();
-      tli_end = wal::TimelineSwitchPoint(history, tli);
-      next_tli = wal::NextTimeline(history, tli);
+      proto.OnTimelineEnd(wal::TimelineSwitchPoint(history, tli), wal::NextTimeline(history, tli));
     }
-    Lsn limit = sendable->value();
-    if (tli_end.valid()) {
-      limit = tli_end;
-      if (sent >= tli_end) return FinishTimeline(next_tli, tli_end);
+    proto.OnSendable(sendable->value());
+    proto.SetTimeout(s_.settings->GetInt("wal_sender_timeout"));
+    actions.clear();
+    proto.OnTick(NowTimestamp(), &actions);
+    WALREP_RETURN_IF_ERROR(Perform(actions, tli));
+    if (proto.state() == SendProtocol::State::kDone) {
+      WALREP_LOG("terminating walsender process due to replication timeout");
+      return Status::IOError("replication timeout").WithSeverity(Severity::kFatal);
     }
-    bool more = sent < limit;
-    if (more) {
-      WALREP_RETURN_IF_ERROR(SendWal(&sent, limit, tli));
-    } else if (!streaming) {
+    if (proto.caught_up() && !streaming) {
       streaming = true;
       env_->registry->Update(s_.pid, [](WalSndStatus& w) { w.state = "streaming"; });
       UpdateSyncRep();
     }
     // Replies: read what has arrived without waiting while there is WAL to send; otherwise
     // sleep until a message, new WAL (the eventfd) or the next keepalive deadline.
-    int64_t timeout_ms = s_.settings->GetInt("wal_sender_timeout");
-    int wait_ms = -1;
-    if (sent < limit) {
-      wait_ms = 0;
-    } else if (timeout_ms > 0) {
-      int64_t silent_ms = (NowTimestamp() - last_reply_) / 1000;
-      int64_t due = ping_sent_ ? timeout_ms - silent_ms : timeout_ms / 2 - silent_ms;
-      wait_ms = static_cast<int>(std::clamp<int64_t>(due, 0, 1000000));
-    }
-    s_.conn->SetReadTimeout(wait_ms);
+    s_.conn->SetReadTimeout(proto.WaitMs(NowTimestamp()));
     while (true) {
       auto msg = s_.conn->ReadMessage(CopyMessageLimit);
       if (!msg.ok()) {
@@ -356,37 +350,78 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
         if (ms.code() == Status::Code::kTimedOut || ms.code() == Status::Code::kShutdown) break;
         return ms;
       }
-      bool done = false;
-      WALREP_RETURN_IF_ERROR(HandleCopyMessage(msg->first, msg->second, sent, &done));
-      if (done) {
+      actions.clear();
+      WALREP_RETURN_IF_ERROR(proto.OnMessage(msg->first, msg->second, NowTimestamp(), &actions));
+      WALREP_RETURN_IF_ERROR(Perform(actions, tli));
+      if (proto.state() == SendProtocol::State::kDone) {
         s_.conn->SetReadTimeout(-1);
-        s_.conn->Write(protocol::EmptyMessage('c'));
-        Tag("START_STREAMING");
-        Tag("START_REPLICATION");
         return Status::OK();
       }
       s_.conn->SetReadTimeout(0);
     }
     s_.conn->SetReadTimeout(-1);
-    if (timeout_ms > 0) {
-      int64_t silent_ms = (NowTimestamp() - last_reply_) / 1000;
-      if (silent_ms >= timeout_ms) {
-        WALREP_LOG("terminating walsender process due to replication timeout");
-        return Status::IOError("replication timeout").WithSeverity(Severity::kFatal);
-      }
-      if (!ping_sent_ && silent_ms >= timeout_ms / 2) {
-        SendKeepalive(sent, true);
-        WALREP_RETURN_IF_ERROR(s_.conn->Flush());
-      }
-    }
   }
 }
 
-Status WalSender::FinishAtShutdown(Lsn sent, TimelineId tli) {
+Status WalSender::Perform(const std::vector<SendAction>& actions, TimelineId tli) {
+  for (const SendAction& a : actions) {
+    switch (a.kind) {
+      case SendAction::Kind::kSendWal:
+        WALREP_RETURN_IF_ERROR(SendWal(a.from, a.to, a.wal_end, tli));
+        break;
+      case SendAction::Kind::kKeepalive:
+        SendKeepalive(a.from, a.reply_requested);
+        WALREP_RETURN_IF_ERROR(s_.conn->Flush());
+        break;
+      case SendAction::Kind::kReply:
+        env_->registry->Update(s_.pid, [&](WalSndStatus& w) {
+          w.write = a.write;
+          w.flush = a.flush;
+          w.replay = a.apply;
+          w.reply_time = a.reply_time;
+          int64_t* dst[3] = {&w.write_lag_us, &w.flush_lag_us, &w.replay_lag_us};
+          for (int i = 0; i < 3; i++) {
+            if (a.lag_us[i] != -1 || a.clear_lags) *dst[i] = a.lag_us[i];
+          }
+        });
+        if (!slot_.empty() && a.flush.valid()) env_->slots->SetRestartLsn(slot_, a.flush);
+        UpdateSyncRep();
+        break;
+      case SendAction::Kind::kFeedback:
+        env_->registry->Update(s_.pid, [&](WalSndStatus& w) { w.xmin = a.xmin; });
+        if (!slot_.empty()) env_->slots->SetXmin(slot_, a.xmin);
+        break;
+      case SendAction::Kind::kCopyDone:
+        s_.conn->Write(protocol::EmptyMessage('c'));
+        WALREP_RETURN_IF_ERROR(s_.conn->Flush());
+        break;
+      case SendAction::Kind::kEndOfTimeline:
+        EndOfTimeline(a.next_tli, a.next_start);
+        break;
+      case SendAction::Kind::kClientDone:
+        s_.conn->Write(protocol::EmptyMessage('c'));
+        Tag("START_STREAMING");
+        Tag("START_REPLICATION");
+        break;
+      case SendAction::Kind::kTimeout:
+        break;  // the caller sees the protocol's kDone state
+    }
+  }
+  return Status::OK();
+}
+
+Status WalSender::FinishAtShutdown(Lsn sent, TimelineId tli, SendProtocol& proto) {
   env_->registry->Update(s_.pid, [](WalSndStatus& w) { w.state = "stopping"; });
-  Lsn limit = env_->sendable()->value();
-  while (sent < limit) WALREP_RETURN_IF_ERROR(SendWal(&sent, limit, tli));
-  SendKeepalive(sent, true);
+  // The rest of the WAL, a keepalive asking for a reply, then up to 2 s for the standby to
+  // confirm (flush, or write when it reports no flush).
+  std::vector<SendAction> actions;
+  proto.OnSendable(env_->sendable()->value());
+  while (!proto.caught_up()) {
+    actions.clear();
+    proto.OnTick(NowTimestamp(), &actions);
+    WALREP_RETURN_IF_ERROR(Perform(actions, tli));
+  }
+  SendKeepalive(proto.sent(), true);
   WALREP_RETURN_IF_ERROR(s_.conn->Flush());
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -401,25 +436,25 @@ Status WalSender::FinishAtShutdown(Lsn sent, TimelineId tli) {
       }
       break;
     }
-    bool done = false;
-    if (!HandleCopyMessage(msg->first, msg->second, sent, &done).ok() || done) break;
-    if ((reply_flush_.valid() ? reply_flush_ : reply_write_) >= sent) break;
+    actions.clear();
+    if (!proto.OnMessage(msg->first, msg->second, NowTimestamp(), &actions).ok()) break;
+    for (const auto& a : actions) {
+      if (a.kind == SendAction::Kind::kReply) Perform({a}, tli).IgnoreError();  // best effort
+    }
+    if (proto.state() == SendProtocol::State::kDone) break;
+    if ((proto.reply_flush().valid() ? proto.reply_flush() : proto.reply_write()) >= proto.sent()) {
+      break;
+    }
   }
   s_.conn->Write(protocol::CommandCompleteMessage("COPY 0"));
   s_.conn->Flush().IgnoreError();  // the standby may already be gone
   return Status::IOError("walsender finished at shutdown");
 }
 
-Status WalSender::SendWal(Lsn* sent, Lsn limit, TimelineId tli) {
+Status WalSender::SendWal(Lsn from, Lsn to, Lsn wal_end, TimelineId tli) {
+  // One chunk the protocol cut (within one segment, at most 128 KiB).
   uint64_t seg_size = wal::kDefaultSegSize;
-  Lsn end = limit;
-  if (end - *sent > kMaxSendSize) {
-    end = *sent + kMaxSendSize;
-    end = Lsn(end.value() - end.value() % wal::kXlogBlcksz);  // cut back to a page boundary
-  }
-  XLogSegNo segno = wal::SegmentOf(*sent, seg_size);
-  Lsn seg_end = wal::SegmentStart(segno + 1, seg_size);
-  if (end > seg_end) end = seg_end;
+  XLogSegNo segno = wal::SegmentOf(from, seg_size);
   if (seg_no_ != segno || seg_tli_ != tli) {
     std::string name = wal::XLogFileName(tli, segno, seg_size);
     std::string path = SegmentPath(tli, segno);
@@ -435,25 +470,21 @@ Status WalSender::SendWal(Lsn* sent, Lsn limit, TimelineId tli) {
     seg_no_ = segno;
     seg_tli_ = tli;
   }
-  WALREP_ASSIGN_OR_RETURN(std::string data,
-                          seg_file_->ReadAt(sent->value() % seg_size, end - *sent));
-  if (data.size() != end - *sent) {
+  WALREP_ASSIGN_OR_RETURN(std::string data, seg_file_->ReadAt(from.value() % seg_size, to - from));
+  if (data.size() != to - from) {
     return Status::IOError(fmt::format("could not read from WAL segment {}: read {} of {}",
                                        wal::XLogFileName(tli, segno, seg_size), data.size(),
-                                       end - *sent));
+                                       to - from));
   }
-  TimestampTz now = NowTimestamp();
   s_.conn->Write(protocol::MessageBuilder('d')
                      .Int8('w')
-                     .Int64(static_cast<int64_t>(sent->value()))
-                     .Int64(static_cast<int64_t>(limit.value()))
-                     .Int64(now)
+                     .Int64(static_cast<int64_t>(from.value()))
+                     .Int64(static_cast<int64_t>(wal_end.value()))
+                     .Int64(NowTimestamp())
                      .Bytes(data)
                      .Finish());
   WALREP_RETURN_IF_ERROR(s_.conn->Flush());
-  *sent = end;
-  LagTrackerWrite(end, now);
-  env_->registry->Update(s_.pid, [&](WalSndStatus& st) { st.sent = end; });
+  env_->registry->Update(s_.pid, [&](WalSndStatus& st) { st.sent = to; });
   return Status::OK();
 }
 
@@ -478,119 +509,6 @@ void WalSender::EndOfTimeline(TimelineId next_tli, Lsn start) {
   s_.conn->Write(protocol::DataRowMessage({std::to_string(next_tli), start.ToString()}));
   Tag("START_STREAMING");
   Tag("START_REPLICATION");
-}
-
-Status WalSender::FinishTimeline(TimelineId next_tli, Lsn end) {
-  // Everything of the timeline was sent: CopyDone, then wait for the client's (its status
-  // messages may come first), then the next timeline (PostgreSQL's WalSndDone for a historic
-  // timeline).
-  s_.conn->SetReadTimeout(-1);
-  s_.conn->Write(protocol::EmptyMessage('c'));
-  WALREP_RETURN_IF_ERROR(s_.conn->Flush());
-  while (true) {
-    auto msg = s_.conn->ReadMessage(CopyMessageLimit);
-    if (!msg.ok()) {
-      Status ms = msg.TakeStatus();
-      if (ms.code() == Status::Code::kShutdown || ms.code() == Status::Code::kTimedOut) {
-        WALREP_RETURN_IF_ERROR(s_.check_interrupts());
-        continue;
-      }
-      return ms;
-    }
-    bool done = false;
-    WALREP_RETURN_IF_ERROR(HandleCopyMessage(msg->first, msg->second, end, &done));
-    if (done) break;
-  }
-  EndOfTimeline(next_tli, end);
-  return Status::OK();
-}
-
-Status WalSender::HandleCopyMessage(char type, const std::string& body, Lsn sent, bool* done) {
-  if (type == 'c') {
-    *done = true;
-    return Status::OK();
-  }
-  if (type == 'X') {
-    return Status::Shutdown("client terminated the stream").WithSeverity(Severity::kFatal);
-  }
-  if (type != 'd') {
-    return Status::ProtocolViolation(fmt::format("unexpected message type \"{}\"", type))
-        .WithSeverity(Severity::kFatal);
-  }
-  protocol::MessageReader r(body);
-  char kind = static_cast<char>(r.Int8());
-  TimestampTz now = NowTimestamp();
-  if (kind == 'r') {
-    Lsn write(static_cast<uint64_t>(r.Int64()));
-    Lsn flush(static_cast<uint64_t>(r.Int64()));
-    Lsn apply(static_cast<uint64_t>(r.Int64()));
-    TimestampTz reply_time = r.Int64();
-    bool reply_requested = r.Int8() != 0;
-    if (!r.ok()) return r.status().WithSeverity(Severity::kFatal);
-    last_reply_ = now;
-    ping_sent_ = false;
-    reply_write_ = write;
-    reply_flush_ = flush;
-    int64_t lags[3] = {LagTrackerRead(0, write, now), LagTrackerRead(1, flush, now),
-                       LagTrackerRead(2, apply, now)};
-    bool clear = false;
-    if (apply == sent) {
-      clear = fully_applied_;
-      fully_applied_ = true;
-    } else {
-      fully_applied_ = false;
-    }
-    env_->registry->Update(s_.pid, [&](WalSndStatus& w) {
-      w.write = write;
-      w.flush = flush;
-      w.replay = apply;
-      w.reply_time = reply_time;
-      int64_t* dst[3] = {&w.write_lag_us, &w.flush_lag_us, &w.replay_lag_us};
-      for (int i = 0; i < 3; i++) {
-        if (lags[i] != -1 || clear) *dst[i] = lags[i];
-      }
-    });
-    if (!slot_.empty() && flush.valid()) env_->slots->SetRestartLsn(slot_, flush);
-    UpdateSyncRep();
-    if (reply_requested) {
-      SendKeepalive(sent, false);
-      WALREP_RETURN_IF_ERROR(s_.conn->Flush());
-    }
-    return Status::OK();
-  }
-  if (kind == 'h') {
-    r.Int64();  // sendTime
-    uint32_t xmin = static_cast<uint32_t>(r.Int32());
-    r.Int32();  // epoch
-    if (!r.ok()) return r.status().WithSeverity(Severity::kFatal);
-    last_reply_ = now;
-    ping_sent_ = false;
-    env_->registry->Update(s_.pid, [&](WalSndStatus& w) { w.xmin = xmin; });
-    if (!slot_.empty()) env_->slots->SetXmin(slot_, xmin);
-    return Status::OK();
-  }
-  return Status::ProtocolViolation(
-             fmt::format("unexpected message type \"{}\"", std::string(1, kind)))
-      .WithSeverity(Severity::kFatal);
-}
-
-void WalSender::LagTrackerWrite(Lsn lsn, TimestampTz now) {
-  if (!lag_.empty() && lag_.back().lsn >= lsn) return;
-  lag_.push_back({lsn, now});
-  if (lag_.size() > 8192) {
-    lag_.pop_front();
-    for (auto& h : lag_heads_) h = h > 0 ? h - 1 : 0;
-  }
-}
-
-int64_t WalSender::LagTrackerRead(int head, Lsn lsn, TimestampTz now) {
-  TimestampTz t = -1;
-  size_t& h = lag_heads_[head];
-  while (h < lag_.size() && lag_[h].lsn <= lsn) t = lag_[h++].time;
-  size_t consumed = std::min({lag_heads_[0], lag_heads_[1], lag_heads_[2]});
-  for (size_t i = 0; i < consumed; i++) lag_.pop_front();
-  for (auto& x : lag_heads_) x -= consumed;
-  return t < 0 ? -1 : now - t;
 }
 
 }  // namespace walrep::replication

@@ -11,7 +11,8 @@
 // thread and cascading walsenders wait on. Replies ('r': write, flush and apply positions) go
 // out after each flush, when the upstream asks, when replay advances, and every
 // wal_receiver_status_interval; hot-standby feedback ('h') every interval when
-// hot_standby_feedback is on (one all-zero message when it is off). A lost connection or an
+// hot_standby_feedback is on (one all-zero message when it is off) — decided by a
+// ReceiveProtocol (stream_protocol.h), which this thread's loop drives. A lost connection or an
 // upstream restart leads to a reconnect after wal_retrieve_retry_interval; silence longer than
 // wal_receiver_timeout ends the connection.
 // Counterpart: walreceiver.c and libpqwalreceiver.c in PostgreSQL.
@@ -31,6 +32,7 @@
 #include "walrep/common/mutex.h"
 #include "walrep/common/time.h"
 #include "walrep/io/file_system.h"
+#include "walrep/replication/stream_protocol.h"
 #include "walrep/wal/wal_writer.h"
 
 typedef struct pg_conn PGconn;
@@ -94,6 +96,8 @@ class WalReceiver {
   Status FetchHistories(PGconn* conn, TimelineId upstream_tli);
   // After the upstream's CopyDone at the end of a timeline: the next timeline and its start.
   std::optional<std::pair<TimelineId, Lsn>> EndStreaming(PGconn* conn);
+  // Carries out a ReceiveProtocol's actions; false when the stream must end.
+  bool Perform(PGconn* conn, const std::vector<ReceiveAction>& actions);
   Status WriteWal(Lsn start, std::string_view data);
   Status FlushWal();
   bool SendReply(PGconn* conn, bool request_reply);

@@ -29,6 +29,7 @@
 #include "walrep/protocol/connection.h"
 #include "walrep/replication/command.h"
 #include "walrep/replication/slots.h"
+#include "walrep/replication/stream_protocol.h"
 #include "walrep/replication/syncrep.h"
 #include "walrep/wal/timeline.h"
 
@@ -140,33 +141,26 @@ class WalSender {
   Status CreateSlot(const Command& c);
   Status ReadSlot(const std::string& name);
   Status StartReplication(const Command& c);
-  // The CopyBoth loop; returns OK after the client's CopyDone.
+  // The CopyBoth loop, driving a SendProtocol; returns OK after the client's CopyDone (or the
+  // end of a historic timeline).
   Status Stream(Lsn start, TimelineId tli);
-  Status SendWal(Lsn* sent, Lsn limit, TimelineId tli);
-  Status HandleCopyMessage(char type, const std::string& body, Lsn sent, bool* done);
+  // Carries out what the protocol decided (socket writes, registry and slot updates).
+  Status Perform(const std::vector<SendAction>& actions, TimelineId tli);
+  // XLogData for the WAL [from, to), read from pg_wal.
+  Status SendWal(Lsn from, Lsn to, Lsn wal_end, TimelineId tli);
+  void SendKeepalive(Lsn sent, bool reply_requested);
+  // A reply or a state change moved this standby: recompute the synchronous positions.
+  void UpdateSyncRep();
+  // Shutdown: the rest of the WAL, a keepalive asking for a reply, up to 2 s for the standby
+  // to confirm, then CommandComplete "COPY 0" and the end of the connection (WalSndDone).
+  Status FinishAtShutdown(Lsn sent, TimelineId tli, SendProtocol& proto);
   // The file holding `segno` of timeline `tli` ("" when removed): its own, or that of a later
   // timeline of the history that began in that segment.
   std::string SegmentPath(TimelineId tli, XLogSegNo segno) const;
   // The result set that ends a historic timeline: the next timeline and where it starts,
   // then START_STREAMING and START_REPLICATION.
   void EndOfTimeline(TimelineId next_tli, Lsn start);
-  // In COPY mode at the end of a historic timeline: CopyDone both ways, then EndOfTimeline.
-  Status FinishTimeline(TimelineId next_tli, Lsn end);
-  void SendKeepalive(Lsn sent, bool reply_requested);
-  // A reply or a state change moved this standby: recompute the synchronous positions.
-  void UpdateSyncRep();
-  // Shutdown: the rest of the WAL, a keepalive asking for a reply, up to 2 s for the standby
-  // to confirm, then CommandComplete "COPY 0" and the end of the connection (WalSndDone).
-  Status FinishAtShutdown(Lsn sent, TimelineId tli);
   void Tag(const char* tag);
-
-  // Lag tracking: (lsn, time sent) samples consumed by write/flush/apply replies.
-  struct LagSample {
-    Lsn lsn;
-    TimestampTz time;
-  };
-  void LagTrackerWrite(Lsn lsn, TimestampTz now);
-  int64_t LagTrackerRead(int head, Lsn lsn, TimestampTz now);
 
   ReplicationEnv* const env_;
   SenderSession s_;
@@ -174,12 +168,6 @@ class WalSender {
   std::unique_ptr<io::RandomAccessFile> seg_file_;
   XLogSegNo seg_no_ = ~0ull;
   TimelineId seg_tli_ = 0;
-  std::deque<LagSample> lag_;
-  size_t lag_heads_[3] = {0, 0, 0};  // samples consumed by write, flush, apply
-  bool fully_applied_ = false;       // the last reply had applied everything sent
-  TimestampTz last_reply_ = 0;
-  Lsn reply_write_, reply_flush_;  // positions of the standby's latest reply
-  bool ping_sent_ = false;
 };
 
 // pg_stat_replication, pg_replication_slots, pg_stat_wal_receiver, the slot functions and the
