@@ -67,6 +67,8 @@ walrep is running: a primary and a streaming hot standby (files and logs under $
 Connect with:
     psql -h 127.0.0.1 -p $pport -U postgres      # primary (read-write)
     psql -h 127.0.0.1 -p $sport -U postgres      # standby (read-only, follows the primary)
+Fail over (stop the primary, then promote the standby to a writable primary on timeline 2):
+    build/bin/walrepctl stop -D $primary && build/bin/walrepctl promote -D $standby
 Stop them with:
     build/bin/walrepctl stop -D $standby
     build/bin/walrepctl stop -D $primary
