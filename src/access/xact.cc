@@ -189,7 +189,9 @@ Status TransactionManager::Abort(TransactionId xid, const std::vector<RelFileNod
 }
 
 void TransactionManager::PublishUpTo(Lsn upto) {
-  if (publish_limit_) upto = std::min(upto, publish_limit_());
+  if (has_publish_limit_.load(std::memory_order_acquire)) {
+    upto = std::min(upto, publish_limit_());
+  }
   MutexLock l(&mu_);
   bool any = false;
   while (!to_publish_.empty() && to_publish_.begin()->first <= upto) {
@@ -258,7 +260,9 @@ XidStatus TransactionManager::StatusOf(TransactionId xid) const {
   XidStatus s = clog_->Get(xid);
   // Final once set — except with a publish limit, where a checkpoint may record a commit that
   // is still running (not yet visible).
-  if (s != XidStatus::kInProgress && !publish_limit_) return s;
+  if (s != XidStatus::kInProgress && !has_publish_limit_.load(std::memory_order_acquire)) {
+    return s;
+  }
   MutexLock l(&mu_);
   if (running_.count(xid)) return XidStatus::kInProgress;
   // Publication sets the commit log before it removes the xid from the running set (both under

@@ -250,6 +250,11 @@ Status Server::Start() {
     TransactionId a = wal_senders_.FeedbackXmin(), b = slots_->MinXmin();
     return a == 0 ? b : b == 0 ? a : std::min(a, b);
   });
+  // Set before any walsender can run (it is called from their replies); a standby's commits
+  // are published by replay, not here.
+  sync_rep_.SetAdvanceHook([this] {
+    if (lossless() && !in_recovery()) engine_->txm().PublishDurable();
+  });
   LoadSyncRule(*settings);
   RefreshSyncRep();
   repl_env_.shutting_down = [this] { return senders_finishing_.load(std::memory_order_acquire); };
@@ -298,13 +303,12 @@ Status Server::Start() {
 }
 
 void Server::StartPrimary(bool checkpoint_now) {
-  // Lossless mode: what the synchronous standbys have not confirmed stays invisible.
+  // Lossless mode: what the synchronous standbys have not confirmed stays invisible. Set after
+  // what `walrepctl init` created is in the catalog, so it is visible at the first start
+  // whatever the replication settings.
   engine_->txm().SetPublishLimit([this]() -> Lsn {
     if (!lossless() || !sync_rep_.active()) return Lsn(~uint64_t{0});
     return sync_rep_.position(replication::SyncRep::kFlush);
-  });
-  sync_rep_.SetAdvanceHook([this] {
-    if (lossless()) engine_->txm().PublishDurable();
   });
   checkpointer_ = std::thread([this, checkpoint_now] { CheckpointerLoop(checkpoint_now); });
   autovacuum_ = std::thread([this] { AutovacuumLoop(); });
@@ -338,15 +342,11 @@ void Server::SetInternalSetting(const std::string& name, const std::string& valu
 Status Server::FinishPromotion(Lsn end, Lsn last_record) {
   // Runs on the startup thread, after the walreceiver stopped and everything received was
   // replayed. Order matters for crash safety: the new timeline's segment, history file and
-  // END_OF_RECOVERY record are durable, and pg_control says "in production", before the
-  // signal files go; a crash before that restarts a standby (which follows the new timeline
-  // when it finds it), a crash after it a primary on the new timeline.
+  // END_OF_RECOVERY record are durable before sessions may write, and pg_control says "in
+  // production" before the signal files go; a crash before that restarts a standby (which
+  // replays the END_OF_RECOVERY record and whatever was committed after it, on the new
+  // timeline), a crash after it a primary on the new timeline.
   WALREP_ASSIGN_OR_RETURN(TimelineId tli, engine_->Promote(end, last_record));
-  for (const char* signal : {"standby.signal", "recovery.signal"}) {
-    if (fs_->Exists(ConfigPath(signal))) WALREP_RETURN_IF_ERROR(fs_->Remove(ConfigPath(signal)));
-  }
-  WALREP_RETURN_IF_ERROR(fs_->SyncDir(opts_.data_dir));
-  WALREP_LOG("archive recovery complete");
   engine_->env().resolve_conflict = nullptr;
   standby_.store(false, std::memory_order_release);
   SetInternalSetting("in_hot_standby", "off");
@@ -357,6 +357,12 @@ Status Server::FinishPromotion(Lsn end, Lsn last_record) {
     if (LoadConfig(&files).ok()) ro = files->Get("default_transaction_read_only").value_or("off");
     SetInternalSetting("default_transaction_read_only", ro);
   }
+  WALREP_RETURN_IF_ERROR(xlog().SetInProduction());
+  for (const char* signal : {"standby.signal", "recovery.signal"}) {
+    if (fs_->Exists(ConfigPath(signal))) WALREP_RETURN_IF_ERROR(fs_->Remove(ConfigPath(signal)));
+  }
+  WALREP_RETURN_IF_ERROR(fs_->SyncDir(opts_.data_dir));
+  WALREP_LOG("archive recovery complete");
   StartPrimary(/*checkpoint_now=*/true);
   // Walsenders streaming the old timeline end it at the switch point (and cascaded standbys
   // follow); they notice at their next wake-up.

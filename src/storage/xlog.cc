@@ -369,14 +369,18 @@ Result<TimelineId> XLog::EndRecovery(Lsn end, Lsn last_record) {
                           writer_->Insert(wal::kRmXlog, wal::kXlogEndOfRecovery, 0,
                                           wal::RecordBuilder().SetMainData(eor).BuildBody()));
   WALREP_RETURN_IF_ERROR(writer_->Flush(pos.end));
+  return new_tli;
+}
+
+Status XLog::SetInProduction() {
+  MutexLock l(&mu_);
   control_.state = static_cast<uint32_t>(DbState::kInProduction);
   control_.min_recovery_point = 0;
   control_.min_recovery_point_tli = 0;
   control_.backup_start_point = 0;
   control_.backup_end_point = 0;
   control_.backup_end_required = 0;
-  WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
-  return new_tli;
+  return WriteControlFile(opts_.fs, opts_.data_dir, control_);
 }
 
 XLog::~XLog() {

@@ -57,6 +57,14 @@ void StartStandbyOf(const Node& upstream, Node* s) {
   ASSERT_TRUE(CaughtUp(upstream, *s)) << s->Log();
 }
 
+// A primary and its standby, the primary stopped (`mode`) and the standby promoted.
+void FailOver(Node* p, Node* s, const std::string& mode = "fast") {
+  ASSERT_NO_FATAL_FAILURE(StartPrimary(p));
+  ASSERT_NO_FATAL_FAILURE(StartStandbyOf(*p, s));
+  p->Stop(mode);
+  ASSERT_EQ(s->Query("SELECT pg_promote()"), "t") << s->Log();
+}
+
 // 0000000N.history's lines: the parent's lines (blank-line separated), then "parent\tX/Y\t...".
 void ExpectHistory(const Node& n, int tli, const std::vector<std::string>& switches) {
   char name[32];
@@ -111,10 +119,11 @@ TEST(FailoverTest, WalrepctlPromoteRepointedStandbyAndCascadeFollow) {
   EXPECT_EQ(s1.Query("SELECT pg_is_in_recovery()"), "f");
   EXPECT_EQ(s1.Query("SHOW in_hot_standby"), "off");
   EXPECT_FALSE(fs::exists(s1.data_dir() + "/standby.signal"));
-  std::string log = s1.Log();
   for (const char* line : {"received promote request", "selected new timeline ID: 2",
                            "archive recovery complete", "ready to accept connections"}) {
-    EXPECT_NE(log.find(line), std::string::npos) << line << "\n" << log;
+    EXPECT_TRUE(WaitUntil([&] { return s1.Log().find(line) != std::string::npos; }, 10))
+        << line << "\n"
+        << s1.Log();
   }
   std::string sp1 = SwitchPoint(s1, 2);
   ASSERT_FALSE(sp1.empty());
@@ -179,10 +188,7 @@ TEST(FailoverTest, PgPromoteKeepsSessionsAndReportsParameters) {
 
 TEST(FailoverTest, ReplicationCommandsAcrossTimelines) {
   Node p("primary"), s("standby");
-  ASSERT_NO_FATAL_FAILURE(StartPrimary(&p));
-  ASSERT_NO_FATAL_FAILURE(StartStandbyOf(p, &s));
-  p.Stop("fast");
-  ASSERT_EQ(s.Query("SELECT pg_promote()"), "t");
+  ASSERT_NO_FATAL_FAILURE(FailOver(&p, &s));
   std::string fork = SwitchPoint(s, 2);
   auto repl = [&](const std::string& cmd) {
     return RunCommand(
@@ -276,10 +282,7 @@ TEST(FailoverTest, PromoteTriggerFile) {
 
 TEST(FailoverTest, KillNineRightAfterPromotionKeepsTimelineAndWrites) {
   Node p("primary"), s("standby");
-  ASSERT_NO_FATAL_FAILURE(StartPrimary(&p));
-  ASSERT_NO_FATAL_FAILURE(StartStandbyOf(p, &s));
-  p.Stop("immediate");
-  ASSERT_EQ(s.Query("SELECT pg_promote()"), "t");
+  ASSERT_NO_FATAL_FAILURE(FailOver(&p, &s, "immediate"));
   // Pages changed right after promotion (PostgreSQL's 015_promotion_pages).
   s.SafePsql("INSERT INTO t SELECT g, 'new ' || g FROM generate_series(501, 600) g");
   s.SafePsql("UPDATE t SET v = 'changed' WHERE id <= 50");

@@ -129,7 +129,11 @@ class TransactionManager {
   void PublishDurable() EXCLUDES(mu_);
   // Lossless synchronous replication: commits become visible only up to the returned LSN (the
   // position the synchronous standbys confirmed); Lsn::max() = no limit. Set once before use.
-  void SetPublishLimit(std::function<Lsn()> limit) { publish_limit_ = std::move(limit); }
+  // May be set while sessions run (at the end of a promotion), but only once.
+  void SetPublishLimit(std::function<Lsn()> limit) {
+    publish_limit_ = std::move(limit);
+    has_publish_limit_.store(true, std::memory_order_release);
+  }
 
   // Recovery.
   void RedoCommit(TransactionId xid) EXCLUDES(mu_);
@@ -171,7 +175,8 @@ class TransactionManager {
   std::set<TransactionId> catalog_writers_ GUARDED_BY(mu_);
   std::atomic<uint64_t> catalog_version_{0};
   std::function<TransactionId()> horizon_hook_;
-  std::function<Lsn()> publish_limit_;
+  std::function<Lsn()> publish_limit_;  // read only once has_publish_limit_ is set
+  std::atomic<bool> has_publish_limit_{false};
 };
 
 // XACT record payloads in PostgreSQL's layout: int64 xact_time (µs since 2000-01-01).

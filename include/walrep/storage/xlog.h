@@ -92,10 +92,13 @@ class XLog {
   // The end of recovery at promotion (PostgreSQL's XLogInitNewTimeline and what follows it in
   // StartupXLOG): picks the next free timeline ID, copies the segment holding `end` under the
   // new timeline's name (up to `end`), writes the history file, keeps the old segment as
-  // .partial, starts the WAL writer on the new timeline at `end` with an END_OF_RECOVERY record
-  // (flushed), and marks pg_control "in production". The caller then removes the signal files
-  // and requests a checkpoint. REQUIRES: in_recovery(); replay has stopped at `end`.
+  // .partial, and starts the WAL writer on the new timeline at `end` with an END_OF_RECOVERY
+  // record (flushed). The caller then opens for writes, marks pg_control "in production"
+  // (SetInProduction), removes the signal files and requests a checkpoint.
+  // REQUIRES: in_recovery(); replay has stopped at `end`.
   Result<TimelineId> EndRecovery(Lsn end, Lsn last_record) EXCLUDES(mu_);
+  // pg_control says "in production" (durably): what `walrepctl promote` waits for.
+  Status SetInProduction() EXCLUDES(mu_);
   std::string wal_dir() const { return opts_.data_dir + "/pg_wal"; }
   // The timeline WAL is written on (a primary) or replayed on (recovery).
   TimelineId timeline() const { return tli_.load(std::memory_order_acquire); }
