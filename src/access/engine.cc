@@ -100,11 +100,11 @@ void Engine::AttachWal() {
   });
 }
 
-Result<TimelineId> Engine::Promote(Lsn end, Lsn last_record) {
+Result<TimelineId> Engine::Promote(storage::Recovery* recovery) {
   // Transactions of the old primary that never ended in the WAL are over: they count as
   // aborted from now on (PostgreSQL's ShutdownRecoveryTransactionEnvironment).
   txm_->EndHotStandby();
-  WALREP_ASSIGN_OR_RETURN(TimelineId tli, xlog_->EndRecovery(end, last_record));
+  WALREP_ASSIGN_OR_RETURN(TimelineId tli, recovery->Finish());
   AttachWal();
   return tli;
 }

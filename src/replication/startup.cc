@@ -4,7 +4,6 @@
 #include <cstring>
 
 #include "walrep/common/logging.h"
-#include "walrep/wal/wal_reader.h"
 
 namespace walrep::replication {
 
@@ -16,8 +15,8 @@ Startup::Startup(StartupOptions opts) : opts_(std::move(opts)) {
 Startup::~Startup() { Stop(); }
 
 void Startup::Start() {
-  if (opts_.start.valid()) replayed_.Advance(opts_.start);
-  last_end_.store(opts_.prev_end.value());
+  replayed_.Advance(opts_.recovery->position());
+  last_end_.store(opts_.recovery->last_record_end().value());
   thread_ = std::thread([this] { Loop(); });
   rp_thread_ = std::thread([this] { RestartpointLoop(); });
 }
@@ -87,9 +86,9 @@ void Startup::CheckTriggerFile() {
   promote_.store(true, std::memory_order_release);
 }
 
-bool Startup::Apply(const wal::DecodedRecord& rec, Lsn next) {
+bool Startup::Apply(const wal::DecodedRecord& rec) {
   Status st = opts_.engine->Redo(rec);
-  if (st.ok()) st = opts_.engine->xlog().NoteReplayed(rec).status();
+  if (st.ok()) st = opts_.recovery->Replayed(rec).status();
   if (!st.ok()) {
     WALREP_LOG_ERROR("FATAL:  redo failed at {}: {}", rec.lsn.ToString(), st.message());
     if (opts_.on_fatal) opts_.on_fatal(st);
@@ -103,8 +102,8 @@ bool Startup::Apply(const wal::DecodedRecord& rec, Lsn next) {
       last_xact_time_.store(t);
     }
   }
-  last_end_.store(wal::MaxAlign(rec.end_lsn.value()), std::memory_order_release);
-  replayed_.Advance(next);  // PostgreSQL's EndRecPtr: aligned, or the next segment
+  last_end_.store(opts_.recovery->last_record_end().value(), std::memory_order_release);
+  replayed_.Advance(opts_.recovery->position());
   if (!consistent_ && opts_.engine->xlog().consistent()) {
     consistent_ = true;
     WALREP_LOG("consistent recovery state reached at {}", rec.end_lsn.ToString());
@@ -113,58 +112,23 @@ bool Startup::Apply(const wal::DecodedRecord& rec, Lsn next) {
   return true;
 }
 
-bool Startup::RescanLatestTimeline(wal::WalReader* reader, Lsn pos) {
-  std::string target = opts_.settings()->GetString("recovery_target_timeline");
-  if (!target.empty() && target != "latest") return false;
-  storage::XLog& xlog = opts_.engine->xlog();
-  TimelineId followed = reader->history().front().tli;
-  TimelineId newest = wal::FindNewestTimeline(opts_.fs, opts_.wal_dir, followed);
-  if (newest == followed || newest == rejected_tli_) return false;
-  auto h = wal::ReadTimelineHistory(opts_.fs, opts_.wal_dir, newest);
-  if (!h.ok()) {
-    WALREP_LOG_ERROR("{}", h.status().message());
-    rejected_tli_ = newest;
-    return false;
-  }
-  TimelineId replay_tli = xlog.timeline();
-  if (!wal::TimelineInHistory(*h, replay_tli)) {
-    WALREP_LOG("new timeline {} is not a child of database system timeline {}", newest, replay_tli);
-    rejected_tli_ = newest;
-    return false;
-  }
-  Lsn fork = wal::TimelineSwitchPoint(*h, replay_tli);
-  if (fork.valid() && pos > fork) {
-    WALREP_LOG(
-        "new timeline {} forked off current database system timeline {} before current "
-        "recovery point {}",
-        newest, replay_tli, pos.ToString());
-    rejected_tli_ = newest;
-    return false;
-  }
-  WALREP_LOG("new target timeline is {}", newest);
-  xlog.SetHistory(*h);
-  reader->SetHistory(*h);
-  return true;
-}
-
-void Startup::Promote(wal::WalReader* reader, Lsn pos, Lsn prev) {
+void Startup::Promote() {
   WALREP_LOG("received promote request");
+  storage::Recovery& recovery = *opts_.recovery;
+  recovery.BeginPromotion();
   if (opts_.stop_receiver) opts_.stop_receiver();
   // Everything the walreceiver fsynced is replayed; what follows was never durable here.
   Lsn received = opts_.received->value();
   while (true) {
-    auto rec = reader->ReadRecord(pos, prev);
+    auto rec = recovery.ReadNext();
     if (!rec.ok() || rec->end_lsn > received) break;
-    Lsn next = reader->NextRecordLsn(*rec);
-    if (!Apply(*rec, next)) return;
-    prev = rec->lsn;
-    pos = next;
+    if (!Apply(*rec)) return;
   }
-  WALREP_LOG("redo done at {}", prev.ToString());
+  WALREP_LOG("redo done at {}", recovery.last_record().ToString());
   if (TimestampTz t = last_xact_time_.load()) {
     WALREP_LOG("last completed transaction was at log time {}", FormatTimestampTz(t, 0));
   }
-  Status st = opts_.on_promote(pos, prev);
+  Status st = opts_.on_promote();
   if (!st.ok()) {
     WALREP_LOG_ERROR("FATAL:  could not end recovery: {}", st.message());
     if (opts_.on_fatal) opts_.on_fatal(st);
@@ -184,9 +148,7 @@ bool Startup::WaitReceived(Lsn target) {
 }
 
 void Startup::Loop() {
-  wal::WalReader reader(opts_.fs, opts_.wal_dir, opts_.engine->xlog().history());
-  Lsn pos = opts_.start;
-  Lsn prev = opts_.prev;
+  storage::Recovery& recovery = *opts_.recovery;
   consistent_ = opts_.engine->xlog().consistent();
   if (consistent_ && opts_.on_consistent) opts_.on_consistent();
   while (!stop_.load()) {
@@ -197,13 +159,15 @@ void Startup::Loop() {
     if (stop_.load()) break;
     CheckTriggerFile();
     if (promote_.load()) {
-      if (consistent_) return Promote(&reader, pos, prev);
+      if (consistent_) return Promote();
       WALREP_LOG("cannot promote before a consistent recovery state is reached; ignored");
       promote_.store(false);
     }
-    auto rec = reader.ReadRecord(pos, prev);
+    auto rec = recovery.ReadNext();
     if (!rec.ok()) {
-      if (RescanLatestTimeline(&reader, pos)) continue;
+      if (recovery.RescanLatestTimeline(opts_.settings()->GetString("recovery_target_timeline"))) {
+        continue;
+      }
       // Not all of it has arrived yet: wait for the walreceiver to fsync more.
       if (!WaitReceived(opts_.received->value() + 1)) break;
       continue;
@@ -213,13 +177,11 @@ void Startup::Loop() {
       if (!WaitReceived(rec->end_lsn)) break;
       continue;
     }
-    Lsn next = reader.NextRecordLsn(*rec);
-    if (!Apply(*rec, next)) return;
-    prev = rec->lsn;
-    pos = next;
+    if (!Apply(*rec)) return;
     // Replies with the new apply position go out after commits (remote_apply waits on them)
     // and whenever replay has caught up, not after every record.
-    if (opts_.on_replayed && (rec->rmid == wal::kRmXact || pos >= opts_.received->value())) {
+    if (opts_.on_replayed &&
+        (rec->rmid == wal::kRmXact || recovery.position() >= opts_.received->value())) {
       opts_.on_replayed();
     }
     Status st = MaybeRestartpoint(*rec);

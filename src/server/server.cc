@@ -339,14 +339,14 @@ void Server::SetInternalSetting(const std::string& name, const std::string& valu
   settings_generation_.fetch_add(1, std::memory_order_release);
 }
 
-Status Server::FinishPromotion(Lsn end, Lsn last_record) {
+Status Server::FinishPromotion() {
   // Runs on the startup thread, after the walreceiver stopped and everything received was
   // replayed. Order matters for crash safety: the new timeline's segment, history file and
   // END_OF_RECOVERY record are durable before sessions may write, and pg_control says "in
   // production" before the signal files go; a crash before that restarts a standby (which
   // replays the END_OF_RECOVERY record and whatever was committed after it, on the new
   // timeline), a crash after it a primary on the new timeline.
-  WALREP_ASSIGN_OR_RETURN(TimelineId tli, engine_->Promote(end, last_record));
+  WALREP_ASSIGN_OR_RETURN(TimelineId tli, engine_->Promote(recovery_.get()));
   engine_->env().resolve_conflict = nullptr;
   standby_.store(false, std::memory_order_release);
   SetInternalSetting("in_hot_standby", "off");
@@ -399,7 +399,7 @@ void Server::StartLosslessGate(Lsn end) {
   });
 }
 
-void Server::StartStandby(const storage::RecoveryResult& rr) {
+void Server::StartStandby(storage::RecoveryResult& rr) {
   replication::ReceiverOptions ro;
   ro.fs = fs_;
   ro.data_dir = opts_.data_dir;
@@ -413,11 +413,9 @@ void Server::StartStandby(const storage::RecoveryResult& rr) {
   so.engine = engine_.get();
   so.fs = fs_;
   so.data_dir = opts_.data_dir;
-  so.wal_dir = xlog().wal_dir();
   so.received = &receiver_->flushed();
-  so.start = rr.end;
-  so.prev = rr.last_record;
-  so.prev_end = rr.last_record_end;
+  recovery_ = std::move(rr.recovery);
+  so.recovery = recovery_.get();
   so.settings = [this] { return settings(); };
   so.on_consistent = [this] {
     consistent_.store(true);
@@ -433,7 +431,7 @@ void Server::StartStandby(const storage::RecoveryResult& rr) {
     Shutdown(ShutdownMode::kFast);
   };
   so.stop_receiver = [receiver] { receiver->Stop(); };
-  so.on_promote = [this](Lsn end, Lsn last) { return FinishPromotion(end, last); };
+  so.on_promote = [this] { return FinishPromotion(); };
   startup_ = std::make_unique<replication::Startup>(so);
   engine_->env().resolve_conflict = [this](TransactionId x) { ResolveSnapshotConflict(x); };
   repl_env_.receiver = receiver_.get();

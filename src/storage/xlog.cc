@@ -140,26 +140,26 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   }
   if (opts.before_redo) opts.before_redo(cp);
   // Replay from the REDO point. The first record read may be the checkpoint itself.
-  Lsn pos(cp.redo);
-  result->redo_start = pos;
-  Lsn prev;
+  auto recovery = std::make_unique<Recovery>(
+      x.get(), opts.fs, x->wal_dir(), history, Lsn(cp.redo),
+      opts.standby ? Recovery::State::kStandby : Recovery::State::kCrash);
+  result->redo_start = Lsn(cp.redo);
   uint64_t max_xid = static_cast<uint32_t>(cp.next_xid);
   Status stop;
   while (true) {
-    auto rec = reader.ReadRecord(pos, prev);
+    auto rec = recovery->ReadNext();
     if (!rec.ok()) {
       stop = rec.TakeStatus();
       break;
     }
     WALREP_RETURN_IF_ERROR(redo(*rec));
-    WALREP_RETURN_IF_ERROR(x->NoteReplayed(*rec).status());
+    WALREP_RETURN_IF_ERROR(recovery->Replayed(*rec).status());
     if (rec->lsn > ckpt) result->records_replayed++;
     if (rec->xid != 0 && rec->xid >= max_xid) max_xid = static_cast<uint64_t>(rec->xid) + 1;
-    prev = rec->lsn;
-    result->last_record = rec->lsn;
-    result->last_record_end = Lsn(wal::MaxAlign(rec->end_lsn.value()));
-    pos = reader.NextRecordLsn(*rec);
   }
+  result->last_record = recovery->last_record();
+  result->last_record_end = recovery->last_record_end();
+  Lsn pos = recovery->position();
   if (!result->last_record.valid()) {
     return Status::Corruption(fmt::format("could not read the REDO record at {}: {}",
                                           Lsn(cp.redo).ToString(), stop.message()))
@@ -167,8 +167,9 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   }
   result->end = pos;
   if (opts.standby) {
-    // The rest arrives from the primary; the startup thread continues from `pos`.
+    // The rest arrives from the primary; the startup thread continues the same recovery.
     WALREP_LOG("redo starts at {}", result->redo_start.ToString());
+    result->recovery = std::move(recovery);
     MutexLock l(&x->mu_);
     x->control_.checkpoint_copy.next_xid =
         std::max<uint64_t>(x->control_.checkpoint_copy.next_xid, max_xid);
@@ -210,6 +211,7 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   control = x->control();
   control.checkpoint_copy.next_xid = std::max<uint64_t>(control.checkpoint_copy.next_xid, max_xid);
 
+  WALREP_RETURN_IF_ERROR(recovery->Finish().status());
   x->StartWriter(pos, result->last_record);
   {
     MutexLock l(&x->mu_);

@@ -57,9 +57,9 @@ class Engine {
   // that began before the DROP may still read the table until it ends.
   void ScheduleDrop(TransactionId xid, const std::vector<RelFileNode>& rels) EXCLUDES(drop_mu_);
 
-  // Promotion: ends recovery at `end` (after the record at `last_record`) on a new timeline and
+  // Promotion: ends the standby's `recovery` (in state kPromoting) on a new timeline and
   // attaches the WAL writer; the engine then runs as a primary's. Returns the new timeline.
-  Result<TimelineId> Promote(Lsn end, Lsn last_record);
+  Result<TimelineId> Promote(storage::Recovery* recovery);
 
   // Standby: redo of one record received after startup (the startup thread's loop).
   Status Redo(const wal::DecodedRecord& rec);

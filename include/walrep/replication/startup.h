@@ -1,6 +1,6 @@
 // walrep: the startup (replay) thread of a standby.
 //
-// Continues replay where the engine's recovery stopped: reads the next record from pg_wal,
+// Continues the standby's storage::Recovery where XLog::Open left it: asks it for the next record,
 // waits until the walreceiver has fsynced all of it (so no page can get ahead of durable WAL),
 // applies it through the engine's one redo dispatch table, and publishes the replay position
 // (end of the last applied record) and the time of the last replayed commit or abort. At
@@ -24,19 +24,17 @@
 #include "walrep/common/lsn_waiter.h"
 #include "walrep/common/mutex.h"
 #include "walrep/common/time.h"
-#include "walrep/wal/wal_reader.h"
+#include "walrep/storage/recovery.h"
 
 namespace walrep::replication {
 
 struct StartupOptions {
   access::Engine* engine = nullptr;
   io::FileSystem* fs = nullptr;
-  std::string data_dir;
-  std::string wal_dir;
+  std::string data_dir;           // promote_trigger_file is relative to it
   LsnWaiter* received = nullptr;  // WAL fsynced by the walreceiver
-  Lsn start;                      // next record to replay
-  Lsn prev;                       // the record before it
-  Lsn prev_end;                   // the (aligned) end of that record
+  // The recovery XLog::Open began (state kStandby); this thread continues it.
+  storage::Recovery* recovery = nullptr;
   std::function<std::shared_ptr<const ServerSettings>()> settings;
   std::function<void()> on_consistent;  // called once, when reads may start
   std::function<void()> on_replayed;    // after a commit/abort and when caught up (replies)
@@ -44,9 +42,9 @@ struct StartupOptions {
   // startup process FATALs, rather than serve a copy that silently stopped following.
   std::function<void(const Status&)> on_fatal;
   // Promotion: stops the walreceiver (so pg_wal stops growing), then — once everything
-  // received is replayed — ends recovery at `end`, after the record at `last_record`.
+  // received is replayed — ends the recovery (Recovery::Finish through the engine).
   std::function<void()> stop_receiver;
-  std::function<Status(Lsn end, Lsn last_record)> on_promote;
+  std::function<Status()> on_promote;
 };
 
 class Startup {
@@ -76,12 +74,9 @@ class Startup {
  private:
   void Loop();
   // Applies one record and publishes its effects; false when replay must stop (on_fatal called).
-  bool Apply(const wal::DecodedRecord& rec, Lsn next);
+  bool Apply(const wal::DecodedRecord& rec);
   // Replays every record already received and fsynced, then ends recovery (on_promote).
-  void Promote(wal::WalReader* reader, Lsn pos, Lsn prev);
-  // recovery_target_timeline = latest: a newer timeline's history file (fetched by the
-  // walreceiver) that branches off at or after `pos` becomes the one followed.
-  bool RescanLatestTimeline(wal::WalReader* reader, Lsn pos);
+  void Promote();
   // Waits for the walreceiver to have fsynced `target`, a promotion request or a timeout;
   // false when the thread must stop.
   bool WaitReceived(Lsn target);

@@ -166,12 +166,12 @@ class Server {
   void RegisterViews();
   void RegisterWalFunctions();
   // Creates the walreceiver and startup threads of a standby (started by Start()).
-  void StartStandby(const storage::RecoveryResult& rr);
+  void StartStandby(storage::RecoveryResult& rr);
   // What a primary runs beside its sessions (publish limit, checkpointer, autovacuum); at
   // Start() or at the end of a promotion.
   void StartPrimary(bool checkpoint_now);
-  // The startup thread's end of a promotion: recovery ends at `end` on a new timeline.
-  Status FinishPromotion(Lsn end, Lsn last_record);
+  // The startup thread's end of a promotion: recovery ends on a new timeline.
+  Status FinishPromotion();
   // Replaces the server's settings with a copy whose internal `name` is `value` (sessions
   // report the change at their next ReadyForQuery).
   void SetInternalSetting(const std::string& name, const std::string& value) EXCLUDES(mu_);
@@ -208,6 +208,7 @@ class Server {
   std::atomic<bool> standby_{false};  // set by Start(); cleared once by a promotion
   std::atomic<bool> consistent_{false};
   std::unique_ptr<replication::WalReceiver> receiver_;
+  std::unique_ptr<storage::Recovery> recovery_;  // a standby's, continued by the startup thread
   std::unique_ptr<replication::Startup> startup_;
   replication::WalSenderRegistry wal_senders_;
   replication::SyncRep sync_rep_;

@@ -19,6 +19,7 @@
 #include "walrep/common/mutex.h"
 #include "walrep/io/file_system.h"
 #include "walrep/storage/control_file.h"
+#include "walrep/storage/recovery.h"
 #include "walrep/wal/timeline.h"
 #include "walrep/wal/wal_reader.h"
 #include "walrep/wal/wal_writer.h"
@@ -57,6 +58,8 @@ struct XLogOptions {
 using RedoFn = std::function<Status(const wal::DecodedRecord&)>;
 
 struct RecoveryResult {
+  // A standby's recovery, continued by its startup thread (null once recovery has ended).
+  std::unique_ptr<Recovery> recovery;
   bool crash_recovery = false;
   Lsn redo_start;
   Lsn last_record;

@@ -1,0 +1,75 @@
+// walrep: recovery — the one state machine for every way a server replays WAL.
+//
+//   kCrash ──────────────────────────────► kDone    crash recovery: replay to the end of valid
+//                                                    WAL, then the writer continues there
+//   kStandby ──promotion──► kPromoting ──► kDone    a standby replays what its walreceiver
+//                                                    fsyncs until it is promoted; then the
+//                                                    end-of-recovery sequence (new timeline)
+// It owns the replay position and the WAL reader, the timeline history being followed (with
+// recovery_target_timeline = latest a newer timeline's history found in pg_wal is adopted when
+// it branches at or after the replay position), consistency and timeline switches (through
+// XLog::NoteReplayed) and the end of recovery. Callers (XLog::Open for the first pass, the
+// startup thread for a standby) ask it for the next record, apply it through the engine's one
+// redo table and report it replayed; they never know which file or timeline it came from.
+// Counterpart: xlogrecovery.c (ReadRecord, rescanLatestTimeLine, checkTimeLineSwitch,
+// FinishWalRecovery) in PostgreSQL.
+// Thread safety: one thread drives it at a time (XLog::Open, then the startup thread);
+// state() may be read from any thread.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "walrep/common/status.h"
+#include "walrep/io/file_system.h"
+#include "walrep/wal/timeline.h"
+#include "walrep/wal/wal_reader.h"
+
+namespace walrep::storage {
+
+class XLog;
+
+class Recovery {
+ public:
+  enum class State { kCrash, kStandby, kPromoting, kDone };
+  static const char* StateName(State s);
+
+  // Replays from `start` (a checkpoint's REDO point) along `history`.
+  Recovery(XLog* xlog, io::FileSystem* fs, std::string wal_dir, wal::TimelineHistory history,
+           Lsn start, State state);
+
+  State state() const { return state_.load(std::memory_order_acquire); }
+  // The record at the replay position, if the WAL holds it now; an error is the end of the WAL
+  // for now (a standby waits for more, crash recovery ends there).
+  Result<wal::DecodedRecord> ReadNext();
+  // The caller applied `rec` (the engine's redo): timeline switches and consistency are noted
+  // and the position moves past it. Returns true when this record made the data consistent.
+  Result<bool> Replayed(const wal::DecodedRecord& rec);
+  // recovery_target_timeline = `target`: with "latest", a newer timeline whose history file
+  // appeared in pg_wal becomes the one followed if it branched at or after the replay
+  // position (PostgreSQL's rescanLatestTimeLine, with its log messages). True when it did.
+  bool RescanLatestTimeline(const std::string& target);
+  // kStandby -> kPromoting: from now on only WAL already received is replayed.
+  void BeginPromotion();
+  // The end of recovery. After crash recovery (kCrash): nothing to write, the WAL continues at
+  // position(). After a promotion (kPromoting): a new timeline begins at position()
+  // (XLog::EndRecovery). Returns the timeline WAL is written on from now on.
+  Result<TimelineId> Finish();
+
+  Lsn position() const { return pos_; }  // where the next record starts
+  Lsn last_record() const { return prev_; }
+  Lsn last_record_end() const { return prev_end_; }  // aligned end of the last record
+  uint64_t records_replayed() const { return replayed_; }
+
+ private:
+  XLog* const xlog_;
+  io::FileSystem* const fs_;
+  const std::string wal_dir_;
+  wal::WalReader reader_;
+  std::atomic<State> state_;
+  Lsn pos_, prev_, prev_end_;
+  uint64_t replayed_ = 0;
+  TimelineId rejected_tli_ = 0;  // a history already found not to fit: logged once
+};
+
+}  // namespace walrep::storage
