@@ -13,6 +13,7 @@
 #include <regex>
 
 #include "testing.h"
+#include "walrep/common/lsn.h"
 
 namespace walrep::testing {
 namespace {
@@ -51,8 +52,9 @@ void StartPrimary(Node* p) {
   p->SafePsql("INSERT INTO t SELECT g, 'one ' || g FROM generate_series(1, 500) g");
 }
 
-void StartStandbyOf(const Node& upstream, Node* s) {
+void StartStandbyOf(const Node& upstream, Node* s, const std::string& conf = "") {
   ASSERT_NO_FATAL_FAILURE(s->InitStandby(upstream));
+  if (!conf.empty()) s->AppendConf(conf);
   ASSERT_NO_FATAL_FAILURE(s->Start());
   ASSERT_TRUE(CaughtUp(upstream, *s)) << s->Log();
 }
@@ -92,10 +94,14 @@ std::string SwitchPoint(const Node& n, int tli) {
   return last;
 }
 
-TEST(FailoverTest, WalrepctlPromoteRepointedStandbyAndCascadeFollow) {
+// Each of PostgreSQL 15's three ways to promote, on a primary with two standbys and a cascade.
+class FailoverMethodTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(FailoverMethodTest, PromoteRepointedStandbyAndCascadeFollow) {
+  const std::string method = GetParam();
   Node p("primary"), s1("standby1"), s2("standby2"), c("cascade");
   ASSERT_NO_FATAL_FAILURE(StartPrimary(&p));
-  ASSERT_NO_FATAL_FAILURE(StartStandbyOf(p, &s1));
+  ASSERT_NO_FATAL_FAILURE(StartStandbyOf(p, &s1, "promote_trigger_file = 'failover.now'"));
   ASSERT_NO_FATAL_FAILURE(StartStandbyOf(p, &s2));
   ASSERT_NO_FATAL_FAILURE(StartStandbyOf(s1, &c));
   EXPECT_EQ(s1.Query("SHOW in_hot_standby"), "on");
@@ -107,15 +113,23 @@ TEST(FailoverTest, WalrepctlPromoteRepointedStandbyAndCascadeFollow) {
   ASSERT_TRUE(CaughtUp(s1, c));
   p.Stop("fast");
 
-  // Errors first: a primary-less data directory that is no standby, and a stopped server.
-  CommandResult bad = RunCommand({WalrepBin("walrepctl"), "promote", "-D", p.data_dir()});
-  EXPECT_NE(bad.exit_code, 0);
-  EXPECT_NE(bad.err.find("PID file"), std::string::npos) << bad.err;
-
-  CommandResult r = RunCommand({WalrepBin("walrepctl"), "promote", "-D", s1.data_dir()});
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err << s1.Log();
-  EXPECT_NE(r.out.find("waiting for server to promote"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("done\nserver promoted"), std::string::npos) << r.out;
+  if (method == "walrepctl") {
+    // A stopped server is refused first.
+    CommandResult bad = RunCommand({WalrepBin("walrepctl"), "promote", "-D", p.data_dir()});
+    EXPECT_NE(bad.exit_code, 0);
+    EXPECT_NE(bad.err.find("PID file"), std::string::npos) << bad.err;
+    CommandResult r = RunCommand({WalrepBin("walrepctl"), "promote", "-D", s1.data_dir()});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err << s1.Log();
+    EXPECT_NE(r.out.find("waiting for server to promote"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("done\nserver promoted"), std::string::npos) << r.out;
+  } else if (method == "pg_promote") {
+    ASSERT_EQ(s1.Query("SELECT pg_promote(true, 60)"), "t") << s1.Log();
+  } else {
+    s1.WriteFile("failover.now", "");
+    ASSERT_TRUE(Promoted(s1)) << s1.Log();
+    EXPECT_FALSE(fs::exists(s1.data_dir() + "/failover.now"));
+    EXPECT_NE(s1.Log().find("promote trigger file found"), std::string::npos);
+  }
   EXPECT_EQ(s1.Query("SELECT pg_is_in_recovery()"), "f");
   EXPECT_EQ(s1.Query("SHOW in_hot_standby"), "off");
   EXPECT_FALSE(fs::exists(s1.data_dir() + "/standby.signal"));
@@ -128,9 +142,9 @@ TEST(FailoverTest, WalrepctlPromoteRepointedStandbyAndCascadeFollow) {
   std::string sp1 = SwitchPoint(s1, 2);
   ASSERT_FALSE(sp1.empty());
   ExpectHistory(s1, 2, {sp1});
-  r = RunCommand({WalrepBin("walrepctl"), "promote", "-D", s1.data_dir()});
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.err.find("server is not in standby mode"), std::string::npos) << r.err;
+  CommandResult again = RunCommand({WalrepBin("walrepctl"), "promote", "-D", s1.data_dir()});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("server is not in standby mode"), std::string::npos) << again.err;
 
   s1.SafePsql("INSERT INTO t SELECT g, 'after ' || g FROM generate_series(501, 700) g");
   EXPECT_EQ(s1.Query("SELECT pg_walfile_name(pg_current_wal_lsn())").substr(0, 8), "00000002");
@@ -157,6 +171,9 @@ TEST(FailoverTest, WalrepctlPromoteRepointedStandbyAndCascadeFollow) {
   c.SafePsql("INSERT INTO t VALUES (1000, 'timeline 3')");
   EXPECT_EQ(c.Query("SELECT v FROM t WHERE id = 1000"), "timeline 3");
 }
+
+INSTANTIATE_TEST_SUITE_P(Methods, FailoverMethodTest,
+                         ::testing::Values("walrepctl", "pg_promote", "trigger_file"));
 
 TEST(FailoverTest, PgPromoteKeepsSessionsAndReportsParameters) {
   Node p("primary"), s("standby");
@@ -264,25 +281,15 @@ TEST(FailoverTest, BackupsOfAnIdleStandbyBecomeConsistent) {
   EXPECT_EQ(Contents(b2), Contents(p));
 }
 
-TEST(FailoverTest, PromoteTriggerFile) {
-  Node p("primary"), s("standby");
-  ASSERT_NO_FATAL_FAILURE(StartPrimary(&p));
-  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
-  s.AppendConf("promote_trigger_file = 'promote.trigger'");
-  ASSERT_NO_FATAL_FAILURE(s.Start());
-  ASSERT_TRUE(CaughtUp(p, s));
-  p.Stop("fast");
-  s.WriteFile("promote.trigger", "");
-  ASSERT_TRUE(Promoted(s)) << s.Log();
-  EXPECT_NE(s.Log().find("promote trigger file found"), std::string::npos);
-  EXPECT_FALSE(fs::exists(s.data_dir() + "/promote.trigger"));
-  s.SafePsql("INSERT INTO t VALUES (501, 'promoted')");
-  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "501");
-}
-
 TEST(FailoverTest, KillNineRightAfterPromotionKeepsTimelineAndWrites) {
   Node p("primary"), s("standby");
-  ASSERT_NO_FATAL_FAILURE(FailOver(&p, &s, "immediate"));
+  ASSERT_NO_FATAL_FAILURE(StartPrimary(&p));
+  ASSERT_NO_FATAL_FAILURE(StartStandbyOf(p, &s));
+  // Timeline 1 has records in the segment where timeline 2 will begin.
+  p.SafePsql("INSERT INTO t VALUES (0, 'last on timeline 1')");
+  ASSERT_TRUE(CaughtUp(p, s));
+  p.Stop("immediate");
+  ASSERT_EQ(s.Query("SELECT pg_promote()"), "t") << s.Log();
   // Pages changed right after promotion (PostgreSQL's 015_promotion_pages).
   s.SafePsql("INSERT INTO t SELECT g, 'new ' || g FROM generate_series(501, 600) g");
   s.SafePsql("UPDATE t SET v = 'changed' WHERE id <= 50");
@@ -306,6 +313,15 @@ TEST(FailoverTest, KillNineRightAfterPromotionKeepsTimelineAndWrites) {
       {PgBin("pg_waldump"), "-p", s.data_dir() + "/pg_wal", "-t", "2", "-s", sp, "-n", "3"});
   EXPECT_EQ(d1.exit_code, 0) << d1.err;
   EXPECT_NE(d1.out.find("END_OF_RECOVERY tli 2; prev tli 1"), std::string::npos) << d1.out;
+  // The switch segment as timeline 2 has it: timeline 1's records (pages with xlp_tli 1) up to
+  // the switch point, then timeline 2's; pg_waldump reads across.
+  Lsn fork = *Lsn::Parse(sp);
+  Lsn seg_start(fork.value() - fork.value() % (16 << 20));
+  ASSERT_GT(fork, seg_start);
+  CommandResult d0 = RunCommand({PgBin("pg_waldump"), "-p", s.data_dir() + "/pg_wal", "-t", "2",
+                                 "-s", seg_start.ToString(), "-e", fork.ToString()});
+  EXPECT_EQ(d0.exit_code, 0) << d0.err;
+  EXPECT_NE(d0.out.find("COMMIT"), std::string::npos) << d0.out;  // timeline 1's insert
 }
 
 TEST(FailoverTest, TargetSessionAttrsChooseLikePostgres) {
