@@ -2,6 +2,8 @@
 // pg_replication_slots, pg_create_physical_replication_slot(), pg_drop_replication_slot().
 #include <fmt/format.h>
 
+#include <chrono>
+
 #include "walrep/replication/startup.h"
 #include "walrep/replication/walreceiver.h"
 #include "walrep/replication/walsender.h"
@@ -218,6 +220,71 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
                 TimestampTz t = env->startup ? env->startup->last_xact_replay_time() : 0;
                 return t ? Value::Timestamp(oid::kTimestampTz, t) : Value::Null(oid::kTimestampTz);
               });
+  // Beyond PostgreSQL: replication lag in seconds that stays 0 on an idle primary (see
+  // WalReceiver::ReplicationLag); NULL on a primary or while not streaming.
+  recovery_fn("walrep_replication_lag", oid::kFloat8, [env](sql::FunctionCall&) -> Result<Value> {
+    if (!env->receiver || !env->startup || !env->in_recovery()) return Value::Null(oid::kFloat8);
+    auto lag = env->receiver->ReplicationLag(env->startup->replayed().value(), NowTimestamp());
+    if (!lag) return Value::Null(oid::kFloat8);
+    return Value::Float(oid::kFloat8, static_cast<double>(*lag) / 1e6);
+  });
+  // Read-your-writes: waits until this standby has replayed `lsn` (woken by replay), for at
+  // most timeout_ms (0: no limit). The function form of WAIT FOR LSN.
+  {
+    sql::FunctionDef f;
+    f.name = "walrep_wait_for_lsn";
+    f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+      if (types.empty() || types.size() > 3) {
+        return Status::Sql("42883", "function walrep_wait_for_lsn does not exist")
+            .WithHint("walrep_wait_for_lsn(lsn pg_lsn [, timeout_ms bigint [, no_throw bool]])");
+      }
+      std::vector<int32_t> want = {oid::kPgLsn, oid::kInt8, oid::kBool};
+      want.resize(types.size());
+      types = want;
+      return oid::kText;
+    };
+    f.eval = [env](sql::FunctionCall& c) -> Result<Value> {
+      Lsn target(static_cast<uint64_t>(c.args[0].as_int()));
+      int64_t timeout_ms = c.args.size() > 1 ? c.args[1].as_int() : 0;
+      bool no_throw = c.args.size() > 2 && c.args[2].as_bool();
+      if (timeout_ms < 0) return Status::Sql("22023", "\"timeout\" must not be negative");
+      auto not_in_recovery = [&](Lsn replayed, bool ended_while_waiting) -> Result<Value> {
+        if (no_throw) return Value::Text(oid::kText, "not in recovery");
+        Status st = Status::Sql("55000", "recovery is not in progress");
+        if (ended_while_waiting) {
+          return std::move(st).WithDetail(
+              fmt::format("Recovery ended before replaying target LSN {}; last replay LSN {}.",
+                          target.ToString(), replayed.ToString()));
+        }
+        return std::move(st).WithHint(
+            "Waiting for the replay LSN can only be executed during recovery.");
+      };
+      if (!env->startup || !env->in_recovery()) return not_in_recovery(Lsn(), false);
+      LsnWaiter& replayed = env->startup->replayed();
+      auto deadline = timeout_ms > 0
+                          ? std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms)
+                          : std::chrono::steady_clock::time_point::max();
+      while (replayed.value() < target) {
+        if (!env->in_recovery()) return not_in_recovery(replayed.value(), true);
+        if (std::chrono::steady_clock::now() >= deadline) {
+          if (no_throw) return Value::Text(oid::kText, "timeout");
+          return Status::Sql("57014", fmt::format("timed out while waiting for target LSN {} to "
+                                                  "be replayed; current replay LSN {}",
+                                                  target.ToString(), replayed.value().ToString()));
+        }
+        WALREP_RETURN_IF_ERROR(c.ctx.CheckInterrupts());
+        // Woken by replay reaching the target and by a promotion (Kick); the bound only keeps
+        // cancel requests prompt.
+        auto until =
+            std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(100));
+        // Reaching the target, a promotion or the bound: the loop looks again either way.
+        (void)replayed.WaitUntil(
+            target, [env] { return !env->in_recovery(); }, until);
+      }
+      return Value::Text(oid::kText, "success");
+    };
+    r->AddFunction(std::move(f));
+  }
   recovery_fn("pg_is_wal_replay_paused", oid::kBool,
               [env, require_recovery](sql::FunctionCall&) -> Result<Value> {
                 WALREP_RETURN_IF_ERROR(require_recovery());

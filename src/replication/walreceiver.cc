@@ -81,6 +81,14 @@ void WalReceiver::RequestReply() {
   }
 }
 
+std::optional<int64_t> WalReceiver::ReplicationLag(Lsn replayed, TimestampTz now) {
+  MutexLock l(&mu_);
+  if (!status_.connected) return std::nullopt;
+  while (!sent_times_.empty() && sent_times_.front().first <= replayed) sent_times_.pop_front();
+  if (replayed >= status_.latest_end_lsn || sent_times_.empty()) return 0;
+  return std::max<int64_t>(0, now - sent_times_.front().second);
+}
+
 WalReceiverStatus WalReceiver::status() const {
   MutexLock l(&mu_);
   return status_;
@@ -356,6 +364,13 @@ std::optional<std::pair<TimelineId, Lsn>> WalReceiver::Stream(PGconn* conn, Lsn 
       if (!st.ok()) WALREP_LOG_ERROR("{}", st.message());
       if (!ok) return std::nullopt;
       const UpstreamClock& clock = proto.clock();
+      {
+        MutexLock l(&mu_);
+        if (sent_times_.empty() || sent_times_.back().first < written_) {
+          sent_times_.emplace_back(written_, clock.last_msg_send_time);
+          if (sent_times_.size() > 65536) sent_times_.pop_front();
+        }
+      }
       SetStatus([&](WalReceiverStatus& s) {
         s.written = written_;
         s.last_msg_send_time = clock.last_msg_send_time;

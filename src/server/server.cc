@@ -364,6 +364,7 @@ Status Server::FinishPromotion() {
   WALREP_RETURN_IF_ERROR(fs_->SyncDir(opts_.data_dir));
   WALREP_LOG("archive recovery complete");
   StartPrimary(/*checkpoint_now=*/true);
+  startup_->replayed().Kick();  // WAIT FOR LSN: recovery has ended
   // Walsenders streaming the old timeline end it at the switch point (and cascaded standbys
   // follow); they notice at their next wake-up.
   for (const auto& b : Backends()) {

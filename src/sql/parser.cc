@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <optional>
+#include <regex>
 #include <unordered_map>
 
 #include "sql_internal.h"
@@ -61,10 +62,72 @@ Result<std::shared_ptr<ParseTree>> ParseWhole(const std::string& sql) {
   return tree;
 }
 
+// `WAIT FOR LSN 'X/Y' [WITH (TIMEOUT 'duration' [, NO_THROW])]` — PostgreSQL 19's syntax,
+// which the PostgreSQL 15 grammar cannot parse — becomes a call of its function form,
+// walrep_wait_for_lsn(lsn, timeout_ms, no_throw), whose one-row result is the status.
+// Returns nullopt when `sql` is not such a statement.
+Result<std::optional<std::string>> RewriteWaitForLsn(const std::string& sql) {
+  // A cheap test first: every statement passes here.
+  size_t b = 0;
+  while (b < sql.size() && std::isspace(static_cast<unsigned char>(sql[b]))) b++;
+  if (sql.size() - b < 4 || (sql[b] | 0x20) != 'w' || (sql[b + 1] | 0x20) != 'a' ||
+      (sql[b + 2] | 0x20) != 'i' || (sql[b + 3] | 0x20) != 't') {
+    return std::optional<std::string>();
+  }
+  static const std::regex head(R"(^\s*WAIT\s+FOR\s+LSN\b)", std::regex::icase);
+  if (!std::regex_search(sql, head)) return std::optional<std::string>();
+  static const std::regex whole(
+      R"(^\s*WAIT\s+FOR\s+LSN\s+'([0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8})'\s*(?:WITH\s*\(([^)]*)\))?\s*;?\s*$)",
+      std::regex::icase);
+  std::smatch m;
+  if (!std::regex_match(sql, m, whole)) {
+    return Status::Sql("42601", "syntax error in WAIT FOR LSN")
+        .WithHint("WAIT FOR LSN 'X/Y' [WITH (TIMEOUT 'duration' [, NO_THROW])]");
+  }
+  int64_t timeout_ms = 0;
+  bool no_throw = false;
+  std::string options = m[2].str();
+  static const std::regex timeout(
+      R"(^\s*TIMEOUT\s+'?\s*([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|min|h)?\s*'?\s*$)", std::regex::icase);
+  static const std::regex nothrow(R"(^\s*NO_THROW\s*$)", std::regex::icase);
+  size_t pos = 0;
+  while (m[2].matched && pos <= options.size()) {
+    size_t comma = options.find(',', pos);
+    std::string opt =
+        options.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::smatch o;
+    if (std::regex_match(opt, o, timeout)) {
+      double v = std::stod(o[1].str());
+      std::string unit = o[2].matched ? o[2].str() : "ms";
+      for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      double scale = unit == "us"    ? 0.001
+                     : unit == "s"   ? 1000
+                     : unit == "min" ? 60000
+                     : unit == "h"   ? 3600000
+                                     : 1;
+      timeout_ms = static_cast<int64_t>(v * scale);
+      if (timeout_ms <= 0) {
+        return Status::Sql("22023", "timeout of WAIT FOR LSN must be positive");
+      }
+    } else if (std::regex_match(opt, nothrow)) {
+      no_throw = true;
+    } else {
+      return Status::Sql("42601", fmt::format("unrecognized WAIT FOR LSN option \"{}\"", opt));
+    }
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return std::optional<std::string>(
+      fmt::format("SELECT walrep_wait_for_lsn('{}', {}, {}) AS status", m[1].str(), timeout_ms,
+                  no_throw ? "true" : "false"));
+}
+
 }  // namespace
 
 Result<std::vector<std::shared_ptr<ParsedStatement>>> ParseSql(const std::string& sql) {
   if (auto hit = Cache().Get(sql)) return *hit;
+  WALREP_ASSIGN_OR_RETURN(std::optional<std::string> wait, RewriteWaitForLsn(sql));
+  if (wait) return ParseSql(*wait);
   bool templated = false;
   WALREP_ASSIGN_OR_RETURN(std::shared_ptr<ParseTree> tree,
                           ParseWithLiteralCache(sql, ParseWhole, &templated));

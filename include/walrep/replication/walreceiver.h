@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -81,6 +82,11 @@ class WalReceiver {
   // Replay advanced: send a reply soon (remote_apply waits on it).
   void RequestReply();
   WalReceiverStatus status() const EXCLUDES(mu_);
+  // walrep_replication_lag(): 0 when `replayed` covers everything the upstream reported having
+  // (its flush position from the last XLogData or keepalive), otherwise the age (µs, by this
+  // server's clock) of the oldest WAL not yet replayed, from the upstream's send time of the
+  // message that carried it. nullopt when not streaming (the upstream's position is unknown).
+  std::optional<int64_t> ReplicationLag(Lsn replayed, TimestampTz now) EXCLUDES(mu_);
 
  private:
   void Loop();
@@ -125,6 +131,9 @@ class WalReceiver {
 
   mutable Mutex mu_;
   WalReceiverStatus status_ GUARDED_BY(mu_);
+  // (end of the WAL a message carried, the upstream's send time), oldest first; pruned as
+  // replay passes them (bounded).
+  std::deque<std::pair<Lsn, TimestampTz>> sent_times_ GUARDED_BY(mu_);
 };
 
 }  // namespace walrep::replication

@@ -1,0 +1,89 @@
+// walrep: hot-standby reads users can trust — read-your-writes with WAIT FOR LSN (and its
+// function form) across 100 commit/wait/read rounds, its timeout and promotion errors, and
+// walrep_replication_lag(), which stays 0 on an idle primary while PostgreSQL's
+// now() - pg_last_xact_replay_timestamp() grows.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "testing.h"
+
+namespace walrep::testing {
+namespace {
+
+void StartPair(Node* p, Node* s) {
+  ASSERT_NO_FATAL_FAILURE(p->Init());
+  ASSERT_NO_FATAL_FAILURE(p->Start());
+  p->SafePsql("CREATE TABLE t (id int PRIMARY KEY, v int)");
+  ASSERT_NO_FATAL_FAILURE(s->InitStandby(*p));
+  ASSERT_NO_FATAL_FAILURE(s->Start());
+}
+
+TEST(HotStandbyTest, WaitForLsnGivesReadYourWrites) {
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(StartPair(&p, &s));
+  PGconn* pc = p.Connect();
+  PGconn* sc = s.Connect();
+  ASSERT_EQ(PQstatus(pc), CONNECTION_OK);
+  ASSERT_EQ(PQstatus(sc), CONNECTION_OK);
+  for (int i = 1; i <= 100; i++) {
+    ASSERT_EQ(
+        Exec(pc, "INSERT INTO t VALUES (" + std::to_string(i) + ", " + std::to_string(i) + ")"),
+        "INSERT 0 1");
+    std::string lsn = Exec(pc, "SELECT pg_current_wal_insert_lsn()");
+    lsn.pop_back();  // the newline
+    if (i % 2) {
+      ASSERT_EQ(Exec(sc, "WAIT FOR LSN '" + lsn + "' WITH (TIMEOUT '10s')"), "success\n");
+    } else {
+      ASSERT_EQ(Exec(sc, "SELECT walrep_wait_for_lsn('" + lsn + "')"), "success\n");
+    }
+    ASSERT_EQ(Exec(sc, "SELECT v FROM t WHERE id = " + std::to_string(i)), std::to_string(i) + "\n")
+        << "stale read in round " << i;
+  }
+  // Timeouts: an error (57014) by default, a status with NO_THROW.
+  EXPECT_EQ(Exec(sc, "WAIT FOR LSN 'FF/0' WITH (TIMEOUT '100ms')"), "ERROR 57014");
+  EXPECT_EQ(Exec(sc, "wait for lsn 'FF/0' with (timeout 50, no_throw)"), "timeout\n");
+  EXPECT_EQ(Exec(sc, "WAIT FOR LSN 'nonsense'"), "ERROR 42601");
+  EXPECT_EQ(Exec(sc, "WAIT FOR LSN '0/1' WITH (COLOR 'red')"), "ERROR 42601");
+  // On a primary there is nothing to wait for.
+  EXPECT_EQ(Exec(pc, "WAIT FOR LSN '0/1'"), "ERROR 55000");
+  EXPECT_EQ(Exec(pc, "WAIT FOR LSN '0/1' WITH (NO_THROW)"), "not in recovery\n");
+  PQfinish(pc);
+
+  // A promotion ends a wait with an error that says so.
+  std::string waited;
+  std::thread waiter([&] { waited = Exec(sc, "WAIT FOR LSN 'FF/0'"); });
+  ASSERT_TRUE(WaitUntil([&] {
+    return s.Query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'WAIT FOR LSN%'") == "1";
+  }));
+  p.Stop("fast");
+  ASSERT_EQ(s.Query("SELECT pg_promote()"), "t");
+  waiter.join();
+  EXPECT_EQ(waited, "ERROR 55000");
+  PQfinish(sc);
+}
+
+TEST(HotStandbyTest, ReplicationLagIsZeroOnAnIdlePrimary) {
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(StartPair(&p, &s));
+  p.SafePsql("INSERT INTO t VALUES (1, 1)");
+  ASSERT_TRUE(WaitForReplay(p, s));
+  EXPECT_EQ(p.Query("SELECT walrep_replication_lag() IS NULL"), "t");  // a primary
+  // Idle primary: PostgreSQL's measure grows, walrep's stays 0.
+  ASSERT_TRUE(WaitUntil([&] {
+    return s.Query("SELECT EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) > 1.5") ==
+           "t";
+  }));
+  EXPECT_EQ(s.Query("SELECT walrep_replication_lag()"), "0");
+  // Replay held back while the primary writes: the lag is the age of what waits.
+  s.SafePsql("SELECT pg_wal_replay_pause()");
+  p.SafePsql("INSERT INTO t VALUES (2, 2)");
+  ASSERT_TRUE(WaitUntil([&] { return s.Query("SELECT walrep_replication_lag() > 0.5") == "t"; }))
+      << s.Query("SELECT walrep_replication_lag()");
+  s.SafePsql("SELECT pg_wal_replay_resume()");
+  ASSERT_TRUE(WaitForReplay(p, s));
+  EXPECT_TRUE(WaitUntil([&] { return s.Query("SELECT walrep_replication_lag()") == "0"; }));
+}
+
+}  // namespace
+}  // namespace walrep::testing
