@@ -57,6 +57,37 @@ void Startup::RequestPromote() {
   opts_.received->Kick();  // a startup thread waiting for WAL looks at once
 }
 
+void Startup::Wake() {
+  MutexLock l(&mu_);
+  resumed_.SignalAll();
+}
+
+bool Startup::ApplyDelay(const wal::DecodedRecord& rec) {
+  if (rec.rmid != wal::kRmXact || (rec.info & wal::kXactOpMask) != wal::kXactCommit ||
+      rec.main_data.size() < 8 || !consistent_) {
+    return true;
+  }
+  int64_t commit_time;
+  std::memcpy(&commit_time, rec.main_data.data(), 8);
+  bool logged = false;
+  MutexLock l(&mu_);
+  while (!stop_.load() && !promote_.load()) {
+    int64_t delay_ms = opts_.settings()->GetInt("recovery_min_apply_delay");
+    TimestampTz until = commit_time + delay_ms * 1000;
+    TimestampTz now = NowTimestamp();
+    if (delay_ms <= 0 || now >= until) break;
+    if (!logged) {
+      WALREP_LOG("recovery apply delay: waiting until {} to apply the commit at {}",
+                 FormatTimestampTz(until, 0), rec.lsn.ToString());
+      logged = true;
+    }
+    // Woken by a reload (Wake), a promotion or a stop; bounded so a clock change is noticed.
+    resumed_.WaitUntil(std::chrono::steady_clock::now() +
+                       std::chrono::microseconds(std::min<int64_t>(until - now, 1000000)));
+  }
+  return !stop_.load();
+}
+
 void Startup::Pause() {
   MutexLock l(&mu_);
   paused_ = true;
@@ -177,6 +208,8 @@ void Startup::Loop() {
       if (!WaitReceived(rec->end_lsn)) break;
       continue;
     }
+    if (!ApplyDelay(*rec)) break;
+    if (promote_.load()) continue;  // promotion ends the delay: Promote() applies the rest
     if (!Apply(*rec)) return;
     // Replies with the new apply position go out after commits (remote_apply waits on them)
     // and whenever replay has caught up, not after every record.

@@ -570,6 +570,7 @@ Status Server::Reload() {
   LoadSyncRule(*applied);
   RefreshSyncRep();
   if (engine_ && !standby_) engine_->txm().PublishDurable();  // lossless may have been turned off
+  if (startup_ && in_recovery()) startup_->Wake();  // recovery_min_apply_delay may have changed
   return Status::OK();
 }
 

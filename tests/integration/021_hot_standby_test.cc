@@ -4,6 +4,7 @@
 // now() - pg_last_xact_replay_timestamp() grows.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <thread>
 
 #include "testing.h"
@@ -83,6 +84,55 @@ TEST(HotStandbyTest, ReplicationLagIsZeroOnAnIdlePrimary) {
   s.SafePsql("SELECT pg_wal_replay_resume()");
   ASSERT_TRUE(WaitForReplay(p, s));
   EXPECT_TRUE(WaitUntil([&] { return s.Query("SELECT walrep_replication_lag()") == "0"; }));
+}
+
+TEST(HotStandbyTest, DelayedStandbyReceivesAtOnceAndAppliesAfterTheDelay) {
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  p.AppendConf("wal_receiver_status_interval = 1");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v int)");
+  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  s.AppendConf("recovery_min_apply_delay = '3s'");
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  ASSERT_TRUE(WaitForReplay(p, s));
+  auto flushed_on_standby = [&] {
+    std::string lsn = p.Query("SELECT pg_current_wal_flush_lsn()");
+    return WaitUntil([&] {
+      return p.Query("SELECT flush_lsn >= '" + lsn + "' FROM pg_stat_replication") == "t";
+    });
+  };
+  auto started = std::chrono::steady_clock::now();
+  p.SafePsql("INSERT INTO t VALUES (1, 1)");
+  ASSERT_TRUE(flushed_on_standby());
+  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "0");  // received, not applied
+  ASSERT_TRUE(WaitUntil([&] { return s.Query("SELECT count(*) FROM t") == "1"; }, 30));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  // A reload changes the delay at once.
+  s.SafePsql("ALTER SYSTEM SET recovery_min_apply_delay = '1h'");
+  s.SafePsql("SELECT pg_reload_conf()");
+  p.SafePsql("INSERT INTO t VALUES (2, 2)");
+  ASSERT_TRUE(flushed_on_standby());
+  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "1");
+  s.SafePsql("ALTER SYSTEM SET recovery_min_apply_delay = 0");
+  s.SafePsql("SELECT pg_reload_conf()");
+  ASSERT_TRUE(WaitUntil([&] { return s.Query("SELECT count(*) FROM t") == "2"; }, 10));
+  // Pause and resume work with it.
+  s.SafePsql("SELECT pg_wal_replay_pause()");
+  EXPECT_EQ(s.Query("SELECT pg_get_wal_replay_pause_state()"), "paused");
+  p.SafePsql("INSERT INTO t VALUES (3, 3)");
+  ASSERT_TRUE(flushed_on_standby());
+  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "2");
+  s.SafePsql("SELECT pg_wal_replay_resume()");
+  ASSERT_TRUE(WaitUntil([&] { return s.Query("SELECT count(*) FROM t") == "3"; }, 10));
+  // A promotion ends the delay: everything received is applied.
+  s.SafePsql("ALTER SYSTEM SET recovery_min_apply_delay = '1h'");
+  s.SafePsql("SELECT pg_reload_conf()");
+  p.SafePsql("INSERT INTO t VALUES (4, 4)");
+  ASSERT_TRUE(flushed_on_standby());
+  p.Stop("fast");
+  ASSERT_EQ(s.Query("SELECT pg_promote()"), "t");
+  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "4");
 }
 
 }  // namespace

@@ -8,8 +8,8 @@
 // checkpoint_timeout (pages and commit log flushed, pg_control advanced, older WAL removed),
 // so a restarted standby resumes from recent WAL. A base backup becomes consistent at its
 // BACKUP_END record; until then the standby refuses connections. Replay can be paused
-// (pg_wal_replay_pause) and resumed. Counterpart: the startup process (xlogrecovery.c) in
-// PostgreSQL. Thread safety: thread-safe.
+// (pg_wal_replay_pause) and resumed, and held back by recovery_min_apply_delay. Counterpart: the
+// startup process (xlogrecovery.c) in PostgreSQL. Thread safety: thread-safe.
 #pragma once
 
 #include <atomic>
@@ -65,6 +65,8 @@ class Startup {
   // recovery on a new timeline (on the startup thread, which then ends).
   void RequestPromote() EXCLUDES(mu_);
   bool promote_requested() const { return promote_.load(std::memory_order_acquire); }
+  // A reload: re-read recovery_min_apply_delay now (a shorter delay applies at once).
+  void Wake() EXCLUDES(mu_);
   void Pause() EXCLUDES(mu_);
   void Resume() EXCLUDES(mu_);
   bool paused() const EXCLUDES(mu_);
@@ -77,6 +79,9 @@ class Startup {
   bool Apply(const wal::DecodedRecord& rec);
   // Replays every record already received and fsynced, then ends recovery (on_promote).
   void Promote();
+  // recovery_min_apply_delay: a commit record is applied only once its commit time plus the
+  // delay has passed (PostgreSQL's recoveryApplyDelay). False when the thread must stop.
+  bool ApplyDelay(const wal::DecodedRecord& rec) EXCLUDES(mu_);
   // Waits for the walreceiver to have fsynced `target`, a promotion request or a timeout;
   // false when the thread must stop.
   bool WaitReceived(Lsn target);
