@@ -249,6 +249,12 @@ void ReceiveProtocol::OnTick(TimestampTz now, std::vector<ReceiveAction>* out) {
     out->push_back(r);
     ping_sent_ = true;
   }
+  if (zero_feedback_due_) {
+    ReceiveAction f(ReceiveAction::Kind::kSendFeedback);
+    f.zero = true;
+    out->push_back(f);
+    zero_feedback_due_ = false;
+  }
   if (config_.status_interval_ms > 0 && (now - last_status_) / 1000 >= config_.status_interval_ms) {
     out->push_back(ReceiveAction{ReceiveAction::Kind::kSendReply});
     if (config_.feedback) out->push_back(ReceiveAction{ReceiveAction::Kind::kSendFeedback});

@@ -135,5 +135,58 @@ TEST(HotStandbyTest, DelayedStandbyReceivesAtOnceAndAppliesAfterTheDelay) {
   EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "4");
 }
 
+TEST(HotStandbyTest, CascadedFeedbackReachesThePrimary) {
+  Node p("primary"), s("standby"), c("cascade");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v int)");
+  p.SafePsql("SELECT pg_create_physical_replication_slot('standby')");
+  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  s.AppendConf("hot_standby_feedback = on");
+  s.AppendConf("wal_receiver_status_interval = 1");
+  s.AppendConf("primary_slot_name = 'standby'");
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  ASSERT_NO_FATAL_FAILURE(c.InitStandby(s));
+  c.AppendConf("primary_slot_name = ''");  // the middle standby's slot is on the primary
+  c.AppendConf("hot_standby_feedback = on");
+  c.AppendConf("wal_receiver_status_interval = 1");
+  ASSERT_NO_FATAL_FAILURE(c.Start());
+  for (int i = 0; i < 5; i++) p.SafePsql("INSERT INTO t VALUES (" + std::to_string(i) + ", 0)");
+  ASSERT_TRUE(WaitForReplay(p, c));
+  // A REPEATABLE READ transaction on the cascade holds its snapshot's xmin.
+  PGconn* reader = c.Connect();
+  ASSERT_EQ(Exec(reader, "BEGIN ISOLATION LEVEL REPEATABLE READ"), "BEGIN");
+  ASSERT_EQ(Exec(reader, "SELECT count(*) FROM t"), "5\n");
+  std::string xmin =
+      c.Query("SELECT backend_xmin FROM pg_stat_activity WHERE backend_xmin IS NOT NULL LIMIT 1");
+  ASSERT_FALSE(xmin.empty());
+  // The primary writes on; the cascade's xmin still holds back its horizon, through the
+  // middle standby's feedback, in pg_stat_replication and in the slot.
+  for (int i = 5; i < 25; i++) p.SafePsql("INSERT INTO t VALUES (" + std::to_string(i) + ", 0)");
+  ASSERT_TRUE(WaitForReplay(p, s));
+  auto held = [&] {
+    return p.Query("SELECT backend_xmin::text::bigint <= " + xmin + " FROM pg_stat_replication") ==
+               "t" &&
+           p.Query("SELECT xmin::text::bigint <= " + xmin +
+                   " FROM pg_replication_slots WHERE slot_name = 'standby'") == "t";
+  };
+  EXPECT_TRUE(WaitUntil(held, 30))
+      << p.Query("SELECT backend_xmin FROM pg_stat_replication") << " vs " << xmin;
+  // Once the cascade turns feedback off (one all-zero message), the horizon moves on even
+  // though its transaction is still open.
+  c.SafePsql("ALTER SYSTEM SET hot_standby_feedback = off");
+  c.SafePsql("SELECT pg_reload_conf()");
+  p.SafePsql("INSERT INTO t VALUES (100, 0)");
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return p.Query("SELECT backend_xmin::text::bigint > " + xmin +
+                       " FROM pg_stat_replication") == "t";
+      },
+      30))
+      << p.Query("SELECT backend_xmin FROM pg_stat_replication");
+  ASSERT_EQ(Exec(reader, "COMMIT"), "COMMIT");
+  PQfinish(reader);
+}
+
 }  // namespace
 }  // namespace walrep::testing

@@ -151,7 +151,13 @@ class ReceiveProtocol {
   void OnReplayed(std::vector<ReceiveAction>* out);
   // The clock: pings after half the timeout, the timeout, the status interval.
   void OnTick(TimestampTz now, std::vector<ReceiveAction>* out);
-  void Reconfigure(Config config) { config_ = config; }
+  // A reload. Turning hot_standby_feedback off sends one all-zero feedback message at the next
+  // tick, so the upstream stops holding back its horizon for this standby (as PostgreSQL).
+  void Reconfigure(Config config) {
+    if (config_.feedback && !config.feedback) zero_feedback_due_ = true;
+    if (config.feedback) zero_feedback_due_ = false;
+    config_ = config;
+  }
 
   int WaitMs(TimestampTz now) const;
   Lsn written() const { return written_; }
@@ -165,6 +171,7 @@ class ReceiveProtocol {
   Lsn written_, flushed_;
   TimestampTz last_recv_, last_status_;
   bool ping_sent_ = false;
+  bool zero_feedback_due_ = false;
   UpstreamClock clock_;
 };
 

@@ -230,6 +230,17 @@ TEST(ReceiveProtocolTest, PingsStatusIntervalFeedbackAndTimeout) {
   out.clear();
   q.OnReplayed(&out);
   EXPECT_EQ(Kinds(out), std::vector<RK>{RK::kSendReply});
+  // hot_standby_feedback turned off by a reload: one all-zero message, then none.
+  c.feedback = false;
+  q.Reconfigure(c);
+  out.clear();
+  q.OnTick(10 * kSec + 1, &out);
+  ASSERT_EQ(Kinds(out), std::vector<RK>{RK::kSendFeedback});
+  EXPECT_TRUE(out[0].zero);
+  ASSERT_TRUE(q.OnCopyData(Keepalive(0x1000000, false), 20 * kSec, &out).ok());
+  out.clear();
+  q.OnTick(20 * kSec + 2, &out);
+  EXPECT_EQ(Kinds(out), std::vector<RK>{RK::kSendReply});  // the interval, without feedback
 }
 
 }  // namespace
