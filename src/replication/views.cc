@@ -4,6 +4,7 @@
 
 #include <chrono>
 
+#include "walrep/replication/archiver.h"
 #include "walrep/replication/startup.h"
 #include "walrep/replication/walreceiver.h"
 #include "walrep/replication/walsender.h"
@@ -200,6 +201,49 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
     };
     r->AddView(std::move(v));
   }
+  {
+    sql::ViewDef v;
+    v.name = "pg_stat_archiver";
+    v.columns = {{"archived_count", oid::kInt8},
+                 {"last_archived_wal", oid::kText},
+                 {"last_archived_time", oid::kTimestampTz},
+                 {"failed_count", oid::kInt8},
+                 {"last_failed_wal", oid::kText},
+                 {"last_failed_time", oid::kTimestampTz},
+                 {"stats_reset", oid::kTimestampTz}};
+    v.rows = [env](sql::SessionContext&) -> Result<std::vector<sql::Row>> {
+      ArchiverStats a = env->archiver ? env->archiver->stats() : ArchiverStats();
+      auto text = [](const std::string& s) {
+        return s.empty() ? Value::Null(oid::kText) : Value::Text(oid::kText, s);
+      };
+      auto time = [](TimestampTz t) {
+        return t ? Value::Timestamp(oid::kTimestampTz, t) : Value::Null(oid::kTimestampTz);
+      };
+      return std::vector<sql::Row>{{Value::Int(oid::kInt8, a.archived_count),
+                                    text(a.last_archived_wal), time(a.last_archived_time),
+                                    Value::Int(oid::kInt8, a.failed_count), text(a.last_failed_wal),
+                                    time(a.last_failed_time), time(a.stats_reset)}};
+    };
+    r->AddView(std::move(v));
+  }
+  r->AddFunction(sql::FixedFunction(
+      "pg_stat_reset_shared", {oid::kText}, oid::kVoid,
+      [env](sql::FunctionCall& c) -> Result<Value> {
+        if (!c.ctx.is_superuser()) {
+          return Status::Sql("42501", "permission denied for function pg_stat_reset_shared");
+        }
+        std::string target = c.args[0].as_string();
+        if (target == "archiver") {
+          if (env->archiver) env->archiver->ResetStats();
+        } else if (target != "bgwriter" && target != "wal" && target != "recovery_prefetch") {
+          // (walrep keeps no bgwriter, WAL or prefetch statistics: nothing to reset there.)
+          return Status::Sql("22023", fmt::format("unrecognized reset target: \"{}\"", target))
+              .WithHint(
+                  "Target must be \"archiver\", \"bgwriter\", \"recovery_prefetch\", or "
+                  "\"wal\".");
+        }
+        return Value::Null(oid::kVoid);
+      }));
   auto recovery_fn = [r](const char* name, int32_t type,
                          std::function<Result<Value>(sql::FunctionCall&)> fn) {
     r->AddFunction(sql::FixedFunction(name, {}, type, std::move(fn)));

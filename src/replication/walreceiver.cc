@@ -489,6 +489,10 @@ Status WalReceiver::WriteWal(Lsn start, std::string_view data) {
     uint64_t off = start.value() % seg_size;
     size_t n = std::min<size_t>(data.size(), seg_size - off);
     if (segno != file_segno_) {
+      // Writes are contiguous: moving on means the open segment was received to its end.
+      if (file_ && segno == file_segno_ + 1) {
+        completed_.push_back(wal::XLogFileName(receive_tli_, file_segno_, seg_size));
+      }
       if (file_ && unsynced_) closed_unsynced_.push_back(std::move(file_));
       file_.reset();
       unsynced_ = false;
@@ -508,7 +512,7 @@ Status WalReceiver::WriteWal(Lsn start, std::string_view data) {
     start = start + n;
   }
   written_ = std::max(written_, start);
-  if (!closed_unsynced_.empty()) WALREP_RETURN_IF_ERROR(FlushWal());  // a segment is complete
+  if (!completed_.empty()) WALREP_RETURN_IF_ERROR(FlushWal());  // a segment is complete
   return Status::OK();
 }
 
@@ -517,6 +521,11 @@ Status WalReceiver::FlushWal() {
   closed_unsynced_.clear();
   if (file_ && unsynced_) WALREP_RETURN_IF_ERROR(file_->Sync());
   unsynced_ = false;
+  // Completed and durable: archive_status (.done, or .ready with archive_mode = always).
+  if (opts_.segment_done) {
+    for (const auto& name : completed_) opts_.segment_done(name);
+  }
+  completed_.clear();
   flushed_.Advance(written_);
   SetStatus([&](WalReceiverStatus& s) { s.flushed = flushed_.value(); });
   return Status::OK();

@@ -15,6 +15,7 @@
 #include "walrep/common/logging.h"
 #include "walrep/common/strings.h"
 #include "walrep/protocol/auth.h"
+#include "walrep/wal/archive_status.h"
 
 namespace walrep::server {
 
@@ -178,6 +179,19 @@ Status Server::Start() {
   standby_ = fs_->Exists(ConfigPath("standby.signal"));
   eo.standby = standby_;
   eo.xlog.recovery_target_timeline = settings->GetString("recovery_target_timeline");
+  const std::string archive_mode = settings->GetString("archive_mode");
+  if (archive_mode != "off") {
+    replication::ArchiverOptions ao;
+    ao.fs = fs_;
+    ao.data_dir = opts_.data_dir;
+    ao.settings = [this] { return this->settings(); };
+    archiver_ = std::make_unique<replication::Archiver>(ao);
+  }
+  eo.xlog.archive_mode = archive_mode;
+  eo.xlog.archive_notify = [this] {
+    if (archiver_) archiver_->Wake();
+  };
+  repl_env_.archiver = archiver_.get();
   if (standby_) {
     SetInternalSetting("in_hot_standby", "on");
     SetInternalSetting("default_transaction_read_only", "on");
@@ -283,6 +297,7 @@ Status Server::Start() {
   db_.engine = engine_.get();
   db_.catalog = catalog_.get();
   WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));
+  if (archiver_) archiver_->Start();  // .ready files left by an earlier run go first
   if (standby_) {
     receiver_->Start(rr.end);
     startup_->Start();  // opens for reads once consistent
@@ -409,6 +424,14 @@ void Server::StartStandby(storage::RecoveryResult& rr) {
   ro.settings = [this] { return settings(); };
   ro.applied = [this] { return startup_->replayed().value(); };
   ro.feedback_xmin = [this] { return engine_->txm().OldestRunning(); };
+  ro.segment_done = [this, always = settings()->GetString("archive_mode") ==
+                                    "always"](const std::string& file) {
+    const std::string wal_dir = opts_.data_dir + "/pg_wal";
+    Status st = always ? wal::MarkArchiveReady(fs_, wal_dir, file)
+                       : wal::MarkArchiveDone(fs_, wal_dir, file);
+    if (!st.ok()) WALREP_LOG_ERROR("{}", st.message());
+    if (always && archiver_) archiver_->Wake();
+  };
   receiver_ = std::make_unique<replication::WalReceiver>(ro);
   replication::StartupOptions so;
   so.engine = engine_.get();
@@ -571,6 +594,7 @@ Status Server::Reload() {
   RefreshSyncRep();
   if (engine_ && !standby_) engine_->txm().PublishDurable();  // lossless may have been turned off
   if (startup_ && in_recovery()) startup_->Wake();  // recovery_min_apply_delay may have changed
+  if (archiver_) archiver_->Wake();                 // archive_command may have changed
   return Status::OK();
 }
 
@@ -798,6 +822,7 @@ void Server::FinishShutdown() {
     if (!st.ok()) WALREP_LOG_ERROR("{}", st.message());
     StopWalSenders();
   }
+  if (archiver_) archiver_->Stop();  // after the shutdown checkpoint; .ready files survive
   if (pid_file_) pid_file_->Remove();
   WALREP_LOG("database system is shut down");
 }

@@ -13,6 +13,7 @@
 
 #include "walrep/common/logging.h"
 #include "walrep/common/time.h"
+#include "walrep/wal/archive_status.h"
 
 namespace walrep::storage {
 
@@ -264,8 +265,24 @@ Result<wal::TimelineHistory> XLog::RecoveryHistory(const ControlFileData& contro
   return h;
 }
 
+bool XLog::ArchivingActive() const {
+  return opts_.archive_mode == "always" || (opts_.archive_mode == "on" && writer_ != nullptr);
+}
+
+void XLog::NotifyArchive(const std::string& file) {
+  if (!ArchivingActive()) return;
+  Status st = wal::MarkArchiveReady(opts_.fs, wal_dir(), file);
+  // A lost status file is recreated before the segment could be removed (CheckArchiveDone).
+  if (!st.ok())
+    WALREP_LOG_ERROR("could not create archive status file for \"{}\": {}", file, st.message());
+  if (opts_.archive_notify) opts_.archive_notify();
+}
+
 void XLog::StartWriter(Lsn pos, Lsn last_record) {
   wal::WalWriterOptions wo;
+  wo.segment_done = [this](XLogSegNo segno) {
+    NotifyArchive(wal::XLogFileName(timeline(), segno, wal::kDefaultSegSize));
+  };
   wo.fs = opts_.fs;
   wo.wal_dir = wal_dir();
   wo.sysid = sysid_;
@@ -361,6 +378,10 @@ Result<TimelineId> XLog::EndRecovery(Lsn end, Lsn last_record) {
   WALREP_ASSIGN_OR_RETURN(history_, wal::ReadTimelineHistory(opts_.fs, wal_dir(), new_tli));
   tli_.store(new_tli, std::memory_order_release);
   StartWriter(end, last_record);
+  NotifyArchive(wal::HistoryFileName(new_tli));
+  if (off > 0 && opts_.fs->Exists(wal_dir() + "/" + old_name + ".partial")) {
+    NotifyArchive(old_name + ".partial");  // archived too, as PostgreSQL does
+  }
   // xl_end_of_recovery: end_time, ThisTimeLineID, PrevTimeLineID.
   std::string eor(16, '\0');
   int64_t now = NowTimestamp();
@@ -476,6 +497,9 @@ Status XLog::RemoveOldSegments(Lsn redo, int* removed, int* recycled) {
     TimelineId seg_tli;
     XLogSegNo segno;
     if (!wal::ParseXLogFileName(n, seg_size, &seg_tli, &segno) || segno >= oldest) continue;
+    // Never remove or recycle a segment that was not archived yet.
+    if (ArchivingActive() && !wal::CheckArchiveDone(opts_.fs, wal_dir(), n)) continue;
+    wal::RemoveArchiveStatus(opts_.fs, wal_dir(), n);
     while (opts_.fs->Exists(wal_dir() + "/" + wal::XLogFileName(tli, next_free, seg_size))) {
       next_free++;
     }

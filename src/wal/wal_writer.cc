@@ -244,6 +244,13 @@ Status WalWriter::WriteOut(bool sync) {
       std::abort();
     }
   }
+  if (open_file_ && SegmentOf(upto, opts_.seg_size) > open_segno_) {
+    // The insert position left the open segment (its last byte, or an XLOG_SWITCH): it is
+    // complete now, not when the next segment is first written.
+    unsynced_.push_back(open_segno_);
+    open_file_.reset();
+    open_segno_ = ~0ull;
+  }
   written_.Advance(upto);
   if (!sync) return Status::OK();
   if (opts_.fsync) {
@@ -263,6 +270,9 @@ Status WalWriter::WriteOut(bool sync) {
         std::abort();
       }
     }
+  }
+  if (opts_.segment_done) {
+    for (XLogSegNo segno : unsynced_) opts_.segment_done(segno);
   }
   unsynced_.clear();
   flushed_.Advance(upto);

@@ -67,6 +67,9 @@ struct ReceiverOptions {
   std::function<std::shared_ptr<const ServerSettings>()> settings;
   std::function<Lsn()> applied;                  // replay position, for replies
   std::function<TransactionId()> feedback_xmin;  // oldest xmin of standby queries
+  // A received segment is complete and fsynced (PostgreSQL's walreceiver marks it .done, or
+  // .ready with archive_mode = always).
+  std::function<void(const std::string& file)> segment_done;
 };
 
 class WalReceiver {
@@ -128,6 +131,7 @@ class WalReceiver {
   bool unsynced_ = false;
   std::unique_ptr<wal::SegmentPreallocator> prealloc_;
   std::vector<std::unique_ptr<io::RandomAccessFile>> closed_unsynced_;
+  std::vector<std::string> completed_;  // segments received to their end, not yet reported
 
   mutable Mutex mu_;
   WalReceiverStatus status_ GUARDED_BY(mu_);

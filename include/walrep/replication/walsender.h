@@ -72,6 +72,7 @@ class WalSenderRegistry {
 
 class WalReceiver;
 class Startup;
+class Archiver;
 
 // The server's replication state, shared by every walsender and by the views.
 struct ReplicationEnv {
@@ -95,6 +96,8 @@ struct ReplicationEnv {
   // Synchronous replication: the waiters and the current synchronous_standby_names rule.
   SyncRep* sync_rep = nullptr;
   std::function<std::shared_ptr<const SyncRule>()> sync_rule;
+  // archive_mode != off (pg_stat_archiver); null otherwise.
+  Archiver* archiver = nullptr;
   // Standby only (null on a primary).
   WalReceiver* receiver = nullptr;
   Startup* startup = nullptr;

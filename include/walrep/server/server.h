@@ -27,6 +27,7 @@
 #include "walrep/common/time.h"
 #include "walrep/io/file_system.h"
 #include "walrep/protocol/hba.h"
+#include "walrep/replication/archiver.h"
 #include "walrep/replication/slots.h"
 #include "walrep/replication/startup.h"
 #include "walrep/replication/walreceiver.h"
@@ -207,6 +208,7 @@ class Server {
   std::unique_ptr<replication::SlotManager> slots_;
   std::atomic<bool> standby_{false};  // set by Start(); cleared once by a promotion
   std::atomic<bool> consistent_{false};
+  std::unique_ptr<replication::Archiver> archiver_;  // archive_mode != off; before the engine
   std::unique_ptr<replication::WalReceiver> receiver_;
   std::unique_ptr<storage::Recovery> recovery_;  // a standby's, continued by the startup thread
   std::unique_ptr<replication::Startup> startup_;

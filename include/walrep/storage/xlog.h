@@ -45,6 +45,12 @@ struct XLogOptions {
   // replays the rest as it arrives). The tail after the last valid record is kept, since the
   // walreceiver will complete it.
   bool standby = false;
+  // archive_mode ("off", "on", "always"): completed segments and history files get
+  // archive_status/<file>.ready while archiving is active (a primary with on, any server with
+  // always), and removal never passes a file that is not archived. `archive_notify` wakes the
+  // archiver.
+  std::string archive_mode = "off";
+  std::function<void()> archive_notify;
   // recovery_target_timeline of a standby: "latest", "current" or a number. Crash recovery
   // follows the newest timeline whose history contains the checkpoint's (a crash right after a
   // promotion finds the new timeline's END_OF_RECOVERY that way).
@@ -144,6 +150,10 @@ class XLog {
   explicit XLog(XLogOptions opts) : opts_(std::move(opts)) {}
   // The history recovery follows, from pg_control's checkpoint timeline and the target.
   Result<wal::TimelineHistory> RecoveryHistory(const ControlFileData& control, Lsn ckpt) const;
+  // Archiving is active: archive_mode = always, or on and this server writes WAL.
+  bool ArchivingActive() const;
+  // Marks a completed WAL file (segment or history file) for the archiver.
+  void NotifyArchive(const std::string& file);
   // A replayed XLOG record that starts a new timeline switches timeline() to it.
   Status NoteTimelineSwitch(const wal::DecodedRecord& rec) REQUIRES(mu_);
   // Starts the WAL writer on timeline() at `pos` (a record start).

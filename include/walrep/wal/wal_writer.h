@@ -14,6 +14,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <future>
 #include <memory>
 #include <string>
@@ -39,6 +40,9 @@ struct WalWriterOptions {
   bool fsync = true;
   size_t buffer_bytes = 4 * 1024 * 1024;  // wal_buffers
   std::chrono::milliseconds writer_delay{200};
+  // Called (on the flushing thread, with the writer's lock held: keep it short) for each
+  // segment once it is complete and fsynced — archiving marks it .ready.
+  std::function<void(XLogSegNo)> segment_done;
 };
 
 class WalWriter {

@@ -1,0 +1,124 @@
+// walrep: WAL archiving — archive_command runs for every completed segment (.ready -> .done),
+// failures are retried and logged and keep the segment in pg_wal, a reload changes the
+// command, .ready files survive kill -9, pg_stat_archiver counts (kept across a clean restart,
+// reset by pg_stat_reset_shared), and a standby with archive_mode = on archives nothing until
+// it is promoted, then its history file and new segments.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "testing.h"
+
+namespace walrep::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The segment pg_switch_wal() completes: the one holding the byte before its result.
+std::string SwitchWal(const Node& n) { return n.Query("SELECT pg_walfile_name(pg_switch_wal())"); }
+
+TEST(ArchiveTest, ArchivesCompletedSegmentsRetriesFailuresAndKeepsCounts) {
+  TempDir archive;
+  Node p("primary");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  p.AppendConf("archive_mode = on");
+  p.AppendConf("archive_command = 'cp %p " + archive.path() + "/%f'");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int)");
+  p.SafePsql("INSERT INTO t SELECT g FROM generate_series(1, 1000) g");
+  std::string seg = SwitchWal(p);
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(archive.path() + "/" + seg); })) << p.Log();
+  EXPECT_TRUE(WaitUntil(
+      [&] { return fs::exists(p.data_dir() + "/pg_wal/archive_status/" + seg + ".done"); }));
+  EXPECT_EQ(ReadAll(archive.path() + "/" + seg), ReadAll(p.data_dir() + "/pg_wal/" + seg));
+  EXPECT_EQ(p.Query("SELECT last_archived_wal FROM pg_stat_archiver"), seg);
+  EXPECT_EQ(p.Query("SELECT archived_count >= 1 AND failed_count = 0 AND "
+                    "last_archived_time IS NOT NULL FROM pg_stat_archiver"),
+            "t");
+
+  // A failing command: logged with its exit status, retried, the segment stays.
+  p.SafePsql("ALTER SYSTEM SET archive_command = 'exit 3'");
+  p.SafePsql("SELECT pg_reload_conf()");
+  p.SafePsql("INSERT INTO t VALUES (1)");
+  std::string stuck = SwitchWal(p);
+  ASSERT_TRUE(WaitUntil([&] {
+    return p.Query("SELECT failed_count >= 3 FROM pg_stat_archiver") == "t";
+  })) << p.Log();
+  EXPECT_EQ(p.Query("SELECT last_failed_wal FROM pg_stat_archiver"), stuck);
+  EXPECT_NE(p.Log().find("archive command failed with exit code 3"), std::string::npos);
+  EXPECT_NE(p.Log().find("The failed archive command was: exit 3"), std::string::npos);
+  for (int i = 0; i < 3; i++) {
+    p.SafePsql("INSERT INTO t VALUES (2)");
+    SwitchWal(p);
+    p.SafePsql("CHECKPOINT");
+  }
+  EXPECT_TRUE(fs::exists(p.data_dir() + "/pg_wal/" + stuck));
+  EXPECT_TRUE(fs::exists(p.data_dir() + "/pg_wal/archive_status/" + stuck + ".ready"));
+
+  // kill -9: the .ready files survive and are archived after recovery, with the right command.
+  p.Kill9();
+  p.AppendConf("archive_command = 'cp %p " + archive.path() + "/%f'", "postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(archive.path() + "/" + stuck); })) << p.Log();
+  EXPECT_EQ(ReadAll(archive.path() + "/" + stuck), ReadAll(p.data_dir() + "/pg_wal/" + stuck));
+
+  // Counters survive a clean restart; pg_stat_reset_shared('archiver') clears them.
+  ASSERT_TRUE(WaitUntil([&] {
+    for (auto& e : fs::directory_iterator(p.data_dir() + "/pg_wal/archive_status")) {
+      if (e.path().extension() == ".ready") return false;
+    }
+    return true;
+  }));
+  std::string count = p.Query("SELECT archived_count FROM pg_stat_archiver");
+  p.Stop("fast");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  EXPECT_EQ(p.Query("SELECT archived_count FROM pg_stat_archiver"), count);
+  p.SafePsql("SELECT pg_stat_reset_shared('archiver')");
+  EXPECT_EQ(p.Query("SELECT archived_count = 0 AND failed_count = 0 AND last_archived_wal IS "
+                    "NULL AND stats_reset IS NOT NULL FROM pg_stat_archiver"),
+            "t");
+  EXPECT_EQ(p.Query("SELECT pg_stat_reset_shared('nonsense')"),
+            "ERROR: 22023 unrecognized reset target: \"nonsense\"");
+}
+
+TEST(ArchiveTest, StandbyArchivesOnlyOncePromoted) {
+  TempDir primary_archive, standby_archive;
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  p.AppendConf("archive_mode = on");
+  p.AppendConf("archive_command = 'cp %p " + primary_archive.path() + "/%f'");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int)");
+  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  s.AppendConf("archive_command = 'cp %p " + standby_archive.path() + "/%f'",
+               "postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  p.SafePsql("INSERT INTO t VALUES (1)");
+  std::string seg = SwitchWal(p);
+  p.SafePsql("INSERT INTO t VALUES (2)");
+  ASSERT_TRUE(WaitForReplay(p, s));
+  // Received segments are marked .done on a standby with archive_mode = on, not archived.
+  ASSERT_TRUE(WaitUntil([&] {
+    return fs::exists(s.data_dir() + "/pg_wal/archive_status/" + seg + ".done");
+  })) << s.Log();
+  EXPECT_FALSE(fs::exists(standby_archive.path() + "/" + seg));
+  p.Stop("fast");
+  ASSERT_EQ(s.Query("SELECT pg_promote()"), "t");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(standby_archive.path() + "/00000002.history"); }))
+      << s.Log();
+  s.SafePsql("INSERT INTO t VALUES (3)");
+  std::string next = SwitchWal(s);
+  EXPECT_EQ(next.substr(0, 8), "00000002");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(standby_archive.path() + "/" + next); }))
+      << s.Log();
+  EXPECT_FALSE(fs::exists(standby_archive.path() + "/" + seg));
+}
+
+}  // namespace
+}  // namespace walrep::testing
