@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "walrep/common/logging.h"
@@ -162,10 +163,13 @@ void Archiver::Loop() {
       Status st = wal::MarkArchiveDone(opts_.fs, wal_dir, file);
       if (!st.ok()) WALREP_LOG_ERROR("{}", st.message());
     }
+    if (opts_.check_timeout) opts_.check_timeout();
+    int64_t timeout_s = opts_.settings()->GetInt("archive_timeout");
+    int64_t wait_s = timeout_s > 0 ? std::min<int64_t>(timeout_s, 60) : 60;
     MutexLock l(&mu_);
     if (stop_) return;
     if (!woken_ || gave_up) {
-      wake_.WaitUntil(std::chrono::steady_clock::now() + std::chrono::seconds(60));
+      wake_.WaitUntil(std::chrono::steady_clock::now() + std::chrono::seconds(wait_s));
     }
     woken_ = false;
   }

@@ -185,6 +185,7 @@ Status Server::Start() {
     ao.fs = fs_;
     ao.data_dir = opts_.data_dir;
     ao.settings = [this] { return this->settings(); };
+    ao.check_timeout = [this] { CheckArchiveTimeout(); };
     archiver_ = std::make_unique<replication::Archiver>(ao);
   }
   eo.xlog.archive_mode = archive_mode;
@@ -327,6 +328,27 @@ void Server::StartPrimary(bool checkpoint_now) {
   });
   checkpointer_ = std::thread([this, checkpoint_now] { CheckpointerLoop(checkpoint_now); });
   autovacuum_ = std::thread([this] { AutovacuumLoop(); });
+}
+
+void Server::CheckArchiveTimeout() {
+  int64_t timeout_s = settings()->GetInt("archive_timeout");
+  if (timeout_s <= 0 || in_recovery() || !engine_ || starting_up()) return;
+  // As PostgreSQL's CheckArchiveTimeout: a segment that holds WAL and began (or was last
+  // checked) archive_timeout ago is switched, so its WAL reaches the archive in time.
+  TimestampTz now = NowTimestamp();
+  Lsn insert = xlog().writer().insert_lsn();
+  uint64_t off = insert.value() % wal::kDefaultSegSize;
+  bool has_wal = off > wal::kLongPageHeaderSize;
+  XLogSegNo seg = wal::SegmentOf(insert, wal::kDefaultSegSize);
+  if (seg != archive_timeout_seg_.load()) {
+    archive_timeout_seg_.store(seg);
+    archive_timeout_since_.store(now);
+    return;
+  }
+  if (!has_wal || now - archive_timeout_since_.load() < timeout_s * 1000000) return;
+  auto st = xlog().SwitchWal();
+  if (!st.ok()) WALREP_LOG_ERROR("archive_timeout: {}", st.status().message());
+  archive_timeout_since_.store(now);
 }
 
 Status Server::RequestPromote() {

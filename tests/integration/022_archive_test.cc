@@ -87,6 +87,20 @@ TEST(ArchiveTest, ArchivesCompletedSegmentsRetriesFailuresAndKeepsCounts) {
             "ERROR: 22023 unrecognized reset target: \"nonsense\"");
 }
 
+TEST(ArchiveTest, ArchiveTimeoutSwitchesASegmentWithWal) {
+  TempDir archive;
+  Node p("primary");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  p.AppendConf("archive_mode = on");
+  p.AppendConf("archive_timeout = 1");
+  p.AppendConf("archive_command = 'cp %p " + archive.path() + "/%f'");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int)");
+  std::string seg = p.Query("SELECT pg_walfile_name(pg_current_wal_lsn())");
+  p.SafePsql("INSERT INTO t VALUES (1)");  // no pg_switch_wal(): archive_timeout does it
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(archive.path() + "/" + seg); }, 30)) << p.Log();
+}
+
 TEST(ArchiveTest, StandbyArchivesOnlyOncePromoted) {
   TempDir primary_archive, standby_archive;
   Node p("primary"), s("standby");

@@ -40,6 +40,9 @@ struct ArchiverOptions {
   io::FileSystem* fs = nullptr;
   std::string data_dir;
   std::function<std::shared_ptr<const ServerSettings>()> settings;  // archive_command
+  // archive_timeout: called at least every archive_timeout seconds; switches to a new segment
+  // when the current one has WAL and the last switch is that old (a primary only).
+  std::function<void()> check_timeout;
 };
 
 class Archiver {

@@ -209,6 +209,11 @@ class Server {
   std::atomic<bool> standby_{false};  // set by Start(); cleared once by a promotion
   std::atomic<bool> consistent_{false};
   std::unique_ptr<replication::Archiver> archiver_;  // archive_mode != off; before the engine
+  // archive_timeout (the archiver's thread calls it): switches a segment holding WAL once it
+  // has been the current one for archive_timeout.
+  void CheckArchiveTimeout();
+  std::atomic<XLogSegNo> archive_timeout_seg_{~0ull};
+  std::atomic<TimestampTz> archive_timeout_since_{0};
   std::unique_ptr<replication::WalReceiver> receiver_;
   std::unique_ptr<storage::Recovery> recovery_;  // a standby's, continued by the startup thread
   std::unique_ptr<replication::Startup> startup_;
