@@ -20,11 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 std::string Contents(const Node& n) { return n.SafePsql("SELECT id, v FROM t ORDER BY id"); }
 
 // `standby` replayed everything `upstream` has (flushed on a primary, replayed on a standby).
@@ -71,7 +66,7 @@ void FailOver(Node* p, Node* s, const std::string& mode = "fast") {
 void ExpectHistory(const Node& n, int tli, const std::vector<std::string>& switches) {
   char name[32];
   std::snprintf(name, sizeof(name), "%08X.history", tli);
-  std::string text = ReadAll(n.data_dir() + "/pg_wal/" + name);
+  std::string text = ReadWholeFile(n.data_dir() + "/pg_wal/" + name);
   std::string want;
   for (size_t i = 0; i < switches.size(); i++) {
     if (i) want += "\n";
@@ -83,7 +78,7 @@ void ExpectHistory(const Node& n, int tli, const std::vector<std::string>& switc
 std::string SwitchPoint(const Node& n, int tli) {
   char name[32];
   std::snprintf(name, sizeof(name), "%08X.history", tli);
-  std::string text = ReadAll(n.data_dir() + "/pg_wal/" + name);
+  std::string text = ReadWholeFile(n.data_dir() + "/pg_wal/" + name);
   std::smatch m;
   std::string last;
   std::regex line("([0-9]+)\t([0-9A-F]+/[0-9A-F]+)\t");
@@ -411,12 +406,12 @@ TEST(FailoverTest, PgReceivewalFollowsPromotion) {
       if (n.rfind("00000002", 0) == 0 && n.size() == 24) return true;
     }
     return false;
-  })) << ReadAll(err_file)
+  })) << ReadWholeFile(err_file)
       << s.Log();
-  EXPECT_EQ(ReadAll(out.path() + "/00000002.history"),
-            ReadAll(s.data_dir() + "/pg_wal/00000002.history"));
-  EXPECT_NE(ReadAll(err_file).find("switched to timeline 2"), std::string::npos)
-      << ReadAll(err_file);
+  EXPECT_EQ(ReadWholeFile(out.path() + "/00000002.history"),
+            ReadWholeFile(s.data_dir() + "/pg_wal/00000002.history"));
+  EXPECT_NE(ReadWholeFile(err_file).find("switched to timeline 2"), std::string::npos)
+      << ReadWholeFile(err_file);
   CommandResult d = RunCommand(
       {PgBin("pg_waldump"), "-p", out.path(), "-t", "2", "-s", SwitchPoint(s, 2), "-n", "2"});
   EXPECT_NE(d.out.find("END_OF_RECOVERY tli 2; prev tli 1"), std::string::npos) << d.out << d.err;

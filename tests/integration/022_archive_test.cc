@@ -15,11 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 // The segment pg_switch_wal() completes: the one holding the byte before its result.
 std::string SwitchWal(const Node& n) { return n.Query("SELECT pg_walfile_name(pg_switch_wal())"); }
 
@@ -36,7 +31,8 @@ TEST(ArchiveTest, ArchivesCompletedSegmentsRetriesFailuresAndKeepsCounts) {
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(archive.path() + "/" + seg); })) << p.Log();
   EXPECT_TRUE(WaitUntil(
       [&] { return fs::exists(p.data_dir() + "/pg_wal/archive_status/" + seg + ".done"); }));
-  EXPECT_EQ(ReadAll(archive.path() + "/" + seg), ReadAll(p.data_dir() + "/pg_wal/" + seg));
+  EXPECT_EQ(ReadWholeFile(archive.path() + "/" + seg),
+            ReadWholeFile(p.data_dir() + "/pg_wal/" + seg));
   EXPECT_EQ(p.Query("SELECT last_archived_wal FROM pg_stat_archiver"), seg);
   EXPECT_EQ(p.Query("SELECT archived_count >= 1 AND failed_count = 0 AND "
                     "last_archived_time IS NOT NULL FROM pg_stat_archiver"),
@@ -66,7 +62,8 @@ TEST(ArchiveTest, ArchivesCompletedSegmentsRetriesFailuresAndKeepsCounts) {
   p.AppendConf("archive_command = 'cp %p " + archive.path() + "/%f'", "postgresql.auto.conf");
   ASSERT_NO_FATAL_FAILURE(p.Start());
   ASSERT_TRUE(WaitUntil([&] { return fs::exists(archive.path() + "/" + stuck); })) << p.Log();
-  EXPECT_EQ(ReadAll(archive.path() + "/" + stuck), ReadAll(p.data_dir() + "/pg_wal/" + stuck));
+  EXPECT_EQ(ReadWholeFile(archive.path() + "/" + stuck),
+            ReadWholeFile(p.data_dir() + "/pg_wal/" + stuck));
 
   // Counters survive a clean restart; pg_stat_reset_shared('archiver') clears them.
   ASSERT_TRUE(WaitUntil([&] {

@@ -152,6 +152,11 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_secs,
   return r;
 }
 
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 std::string WalrepBin(const std::string& name) { return std::string(WALREP_BIN_DIR) + "/" + name; }
 std::string PgBin(const std::string& name) { return "/usr/lib/postgresql/15/bin/" + name; }
 

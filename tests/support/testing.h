@@ -48,8 +48,9 @@ CommandResult RunCommand(const std::vector<std::string>& argv, int timeout_secs 
                          const std::string& stdin_data = "",
                          const std::map<std::string, std::string>& env = {});
 
-std::string WalrepBin(const std::string& name);  // build/bin/<name>
-std::string PgBin(const std::string& name);      // /usr/lib/postgresql/15/bin/<name>
+std::string WalrepBin(const std::string& name);      // build/bin/<name>
+std::string ReadWholeFile(const std::string& path);  // "" when it cannot be read
+std::string PgBin(const std::string& name);          // /usr/lib/postgresql/15/bin/<name>
 
 // A walrepd under test.
 class Node {
