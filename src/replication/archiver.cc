@@ -80,15 +80,18 @@ void Archiver::ResetStats() {
   stats_.stats_reset = NowTimestamp();
 }
 
-bool Archiver::ArchiveOne(const std::string& command, const std::string& file) {
+int RunShellCommand(const std::string& command, const std::string& dir, const std::string& p,
+                    const std::string& f, const std::string& r, std::string* expanded) {
   std::string cmd;
   for (size_t i = 0; i < command.size(); i++) {
     if (command[i] == '%' && i + 1 < command.size()) {
       char c = command[++i];
       if (c == 'p') {
-        cmd += "pg_wal/" + file;
+        cmd += p;
       } else if (c == 'f') {
-        cmd += file;
+        cmd += f;
+      } else if (c == 'r') {
+        cmd += r;
       } else if (c == '%') {
         cmd += '%';
       } else {
@@ -99,24 +102,29 @@ bool Archiver::ArchiveOne(const std::string& command, const std::string& file) {
       cmd += command[i];
     }
   }
+  if (expanded) *expanded = cmd;
   pid_t pid = ::fork();
   if (pid == 0) {
-    if (::chdir(opts_.data_dir.c_str()) != 0) _exit(127);
+    if (::chdir(dir.c_str()) != 0) _exit(127);
     ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
   int status = 0;
-  if (pid < 0 || ::waitpid(pid, &status, 0) < 0) {
-    WALREP_LOG_ERROR("could not execute archive command \"{}\"", cmd);
-    return false;
-  }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
-  if (WIFSIGNALED(status)) {
-    WALREP_LOG_ERROR("archive command was terminated by signal {}", WTERMSIG(status));
+  if (pid < 0 || ::waitpid(pid, &status, 0) < 0) return -1;
+  if (WIFSIGNALED(status)) return -WTERMSIG(status);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool Archiver::ArchiveOne(const std::string& command, const std::string& file) {
+  std::string expanded;
+  int rc = RunShellCommand(command, opts_.data_dir, "pg_wal/" + file, file, "", &expanded);
+  if (rc == 0) return true;
+  if (rc < -1) {
+    WALREP_LOG_ERROR("archive command was terminated by signal {}", -rc);
   } else {
-    WALREP_LOG_ERROR("archive command failed with exit code {}", WEXITSTATUS(status));
+    WALREP_LOG_ERROR("archive command failed with exit code {}", rc);
   }
-  WALREP_LOG("DETAIL:  The failed archive command was: {}", cmd);
+  WALREP_LOG("DETAIL:  The failed archive command was: {}", expanded);
   return false;
 }
 

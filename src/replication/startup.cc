@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "walrep/common/logging.h"
+#include "walrep/replication/archiver.h"
+#include "walrep/wal/archive_status.h"
 
 namespace walrep::replication {
 
@@ -166,6 +168,71 @@ void Startup::Promote() {
   }
 }
 
+bool Startup::RestoreFile(const std::string& file, uint64_t expect_size) {
+  auto settings = opts_.settings();
+  std::string command = settings->GetString("restore_command");
+  auto now = std::chrono::steady_clock::now();
+  if (file == restore_failed_ &&
+      now - restore_failed_at_ <
+          std::chrono::milliseconds(settings->GetInt("wal_retrieve_retry_interval"))) {
+    return false;
+  }
+  const std::string wal_dir = opts_.data_dir + "/pg_wal";
+  const std::string tmp = "pg_wal/RECOVERYXLOG";
+  storage::ControlFileData control = opts_.engine->xlog().control();
+  // %r: the oldest file a restart would need (the last restartpoint's REDO segment).
+  std::string keep =
+      wal::XLogFileName(opts_.engine->xlog().timeline(),
+                        wal::SegmentOf(Lsn(control.checkpoint_copy.redo), wal::kDefaultSegSize),
+                        wal::kDefaultSegSize);
+  opts_.fs->Remove(opts_.data_dir + "/" + tmp).IgnoreError();  // a leftover of a failed try
+  int rc = RunShellCommand(command, opts_.data_dir, tmp, file, keep);
+  auto fail = [&] {
+    restore_failed_ = file;
+    restore_failed_at_ = now;
+    opts_.fs->Remove(opts_.data_dir + "/" + tmp).IgnoreError();  // may not exist
+    return false;
+  };
+  if (rc != 0) return fail();
+  auto f = opts_.fs->OpenRandomAccess(opts_.data_dir + "/" + tmp, false);
+  auto size = f.ok() ? (*f)->Size() : Result<uint64_t>(f.status());
+  if (!size.ok() || (expect_size && *size != expect_size)) {
+    WALREP_LOG_ERROR("archive file \"{}\" has wrong size: {} instead of {}", file,
+                     size.ok() ? *size : 0, expect_size);
+    return fail();
+  }
+  if (!(*f)->Sync().ok() ||
+      !opts_.fs->Rename(opts_.data_dir + "/" + tmp, wal_dir + "/" + file).ok() ||
+      !opts_.fs->SyncDir(wal_dir).ok()) {
+    return fail();
+  }
+  wal::MarkArchiveDone(opts_.fs, wal_dir, file).IgnoreError();  // it came from the archive
+  WALREP_LOG("restored log file \"{}\" from archive", file);
+  return true;
+}
+
+bool Startup::RestoreFromArchive(Lsn pos) {
+  if (opts_.settings()->GetString("restore_command").empty()) return false;
+  if (opts_.streaming && opts_.streaming()) return false;  // the stream brings it
+  storage::XLog& xlog = opts_.engine->xlog();
+  // A newer timeline's history file first (recovery_target_timeline = latest).
+  TimelineId newest =
+      wal::FindNewestTimeline(opts_.fs, opts_.data_dir + "/pg_wal", xlog.history().front().tli);
+  if (RestoreFile(wal::HistoryFileName(newest + 1), 0)) return true;
+  // The segment the WAL stops in: the replay position's, or — when a record runs on past what
+  // is durable here — the one after what the stream or an earlier restore delivered.
+  Lsn want = std::max(pos, opts_.received->value());
+  XLogSegNo segno = wal::SegmentOf(want, wal::kDefaultSegSize);
+  TimelineId tli = wal::TimelineOfPoint(xlog.history(), want);
+  if (tli == 0) tli = xlog.timeline();
+  if (!RestoreFile(wal::XLogFileName(tli, segno, wal::kDefaultSegSize), wal::kDefaultSegSize)) {
+    return false;
+  }
+  // Durable now: replay may apply it (the walreceiver resumes after it).
+  opts_.received->Advance(wal::SegmentStart(segno + 1, wal::kDefaultSegSize));
+  return true;
+}
+
 bool Startup::WaitReceived(Lsn target) {
   // Woken by the walreceiver's flushes and by a promotion request (Kick); the timeout bounds
   // how late promote_trigger_file is noticed.
@@ -199,6 +266,7 @@ void Startup::Loop() {
       if (recovery.RescanLatestTimeline(opts_.settings()->GetString("recovery_target_timeline"))) {
         continue;
       }
+      if (RestoreFromArchive(recovery.position())) continue;
       // Not all of it has arrived yet: wait for the walreceiver to fsync more.
       if (!WaitReceived(opts_.received->value() + 1)) break;
       continue;

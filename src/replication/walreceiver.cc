@@ -203,10 +203,11 @@ void WalReceiver::Loop() {
       s.connected = false;
       s.status = "waiting";
     });
-    // Resume from the segment holding everything fsynced so far.
+    if (!stop_.load()) InterruptibleSleep(retry_ms);
+    // Resume from the segment holding everything durable so far (fsynced here, or restored
+    // from the archive by the startup thread meanwhile).
     start = wal::SegmentStart(wal::SegmentOf(flushed_.value(), wal::kDefaultSegSize),
                               wal::kDefaultSegSize);
-    if (!stop_.load()) InterruptibleSleep(retry_ms);
   }
   SetStatus([](WalReceiverStatus& s) { s.status = "stopping"; });
 }

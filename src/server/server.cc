@@ -477,6 +477,7 @@ void Server::StartStandby(storage::RecoveryResult& rr) {
     Shutdown(ShutdownMode::kFast);
   };
   so.stop_receiver = [receiver] { receiver->Stop(); };
+  so.streaming = [receiver] { return receiver->status().connected; };
   so.on_promote = [this] { return FinishPromotion(); };
   startup_ = std::make_unique<replication::Startup>(so);
   engine_->env().resolve_conflict = [this](TransactionId x) { ResolveSnapshotConflict(x); };

@@ -131,5 +131,68 @@ TEST(ArchiveTest, StandbyArchivesOnlyOncePromoted) {
   EXPECT_FALSE(fs::exists(standby_archive.path() + "/" + seg));
 }
 
+TEST(ArchiveTest, StandbyWithOnlyRestoreCommandFollowsTheArchive) {
+  TempDir archive;
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  p.AppendConf("archive_mode = on");
+  p.AppendConf("archive_command = 'cp %p " + archive.path() + "/%f'");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int)");
+  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  s.AppendConf("primary_conninfo = ''", "postgresql.auto.conf");  // no streaming at all
+  s.AppendConf("restore_command = 'cp " + archive.path() + "/%f %p'", "postgresql.auto.conf");
+  s.AppendConf("wal_retrieve_retry_interval = '200ms'", "postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  p.SafePsql("INSERT INTO t SELECT g FROM generate_series(1, 100) g");
+  std::string seg = SwitchWal(p);
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(archive.path() + "/" + seg); }));
+  // Archived WAL is replayed; what is not archived yet is not.
+  p.SafePsql("INSERT INTO t SELECT g FROM generate_series(101, 150) g");
+  ASSERT_TRUE(WaitUntil([&] { return s.Query("SELECT count(*) FROM t") == "100"; }, 30)) << s.Log();
+  EXPECT_NE(s.Log().find("restored log file \"" + seg + "\" from archive"), std::string::npos);
+  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "100");
+  SwitchWal(p);
+  ASSERT_TRUE(WaitUntil([&] { return s.Query("SELECT count(*) FROM t") == "150"; }, 30)) << s.Log();
+}
+
+TEST(ArchiveTest, StandbyCatchesUpFromTheArchiveThenStreams) {
+  // The primary removed WAL a stopped standby needs; the standby replays it from the archive
+  // and then streams the rest.
+  TempDir archive;
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  p.AppendConf("archive_mode = on");
+  p.AppendConf("archive_command = 'cp %p " + archive.path() + "/%f'");
+  p.AppendConf("wal_keep_size = 0");
+  p.AppendConf("min_wal_size = 32MB");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int)");
+  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  s.AppendConf("restore_command = 'cp " + archive.path() + "/%f %p'", "postgresql.auto.conf");
+  s.AppendConf("wal_retrieve_retry_interval = '200ms'", "postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  ASSERT_TRUE(WaitForReplay(p, s));
+  s.Stop("fast");
+  std::string first = p.Query("SELECT pg_walfile_name(pg_current_wal_lsn())");
+  for (int i = 0; i < 4; i++) {
+    p.SafePsql("INSERT INTO t SELECT g FROM generate_series(1, 100) g");
+    SwitchWal(p);
+    p.SafePsql("CHECKPOINT");
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    return p.Query("SELECT last_archived_wal >= '" + first + "' FROM pg_stat_archiver") == "t";
+  }));
+  p.SafePsql("CHECKPOINT");
+  ASSERT_FALSE(fs::exists(p.data_dir() + "/pg_wal/" + first));  // gone from the primary
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  p.SafePsql("INSERT INTO t VALUES (0)");  // only in the primary's pg_wal: streamed
+  ASSERT_TRUE(WaitForReplay(p, s, 60)) << s.Log();
+  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "401");
+  EXPECT_NE(s.Log().find("from archive"), std::string::npos) << s.Log();
+  EXPECT_TRUE(
+      WaitUntil([&] { return s.Query("SELECT status FROM pg_stat_wal_receiver") == "streaming"; }));
+}
+
 }  // namespace
 }  // namespace walrep::testing

@@ -23,6 +23,12 @@
 
 namespace walrep::replication {
 
+// archive_command / restore_command: `command` with %p, %f, %r replaced (and %% by %), run by
+// /bin/sh in `dir`. Returns the exit status (-1 when it could not run, -N when signal N ended
+// it); `expanded`, when given, receives the command as run.
+int RunShellCommand(const std::string& command, const std::string& dir, const std::string& p,
+                    const std::string& f, const std::string& r, std::string* expanded = nullptr);
+
 // pg_stat_archiver.
 struct ArchiverStats {
   int64_t archived_count = 0;

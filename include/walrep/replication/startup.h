@@ -45,6 +45,8 @@ struct StartupOptions {
   // received is replayed — ends the recovery (Recovery::Finish through the engine).
   std::function<void()> stop_receiver;
   std::function<Status()> on_promote;
+  // True while the walreceiver streams: restore_command is used only when it does not.
+  std::function<bool()> streaming;
 };
 
 class Startup {
@@ -82,6 +84,13 @@ class Startup {
   // recovery_min_apply_delay: a commit record is applied only once its commit time plus the
   // delay has passed (PostgreSQL's recoveryApplyDelay). False when the thread must stop.
   bool ApplyDelay(const wal::DecodedRecord& rec) EXCLUDES(mu_);
+  // restore_command: when WAL at `pos` is not in pg_wal and streaming does not bring it, the
+  // segment holding it (and newer timeline history files) are fetched from the archive, at
+  // most once per wal_retrieve_retry_interval each. True when something was restored.
+  bool RestoreFromArchive(Lsn pos);
+  // Runs restore_command for `file` into pg_wal (through a temporary name, fsynced, marked
+  // .done); false when the archive does not have it.
+  bool RestoreFile(const std::string& file, uint64_t expect_size);
   // Waits for the walreceiver to have fsynced `target`, a promotion request or a timeout;
   // false when the thread must stop.
   bool WaitReceived(Lsn target);
@@ -102,6 +111,8 @@ class Startup {
   bool consistent_ = false;                                // startup thread only
   TimelineId rejected_tli_ = 0;                            // startup thread only: logged once
   std::chrono::steady_clock::time_point trigger_checked_;  // startup thread only
+  std::string restore_failed_;  // startup thread only: the file the archive did not have
+  std::chrono::steady_clock::time_point restore_failed_at_;
 
   mutable Mutex mu_;
   CondVar resumed_{&mu_};
