@@ -583,6 +583,22 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
     WALREP_RETURN_IF_ERROR(
         tar.File("global/pg_control", env->data_dir + "/global/pg_control", true));
     WALREP_ASSIGN_OR_RETURN(end, env->backup_stop(start.redo));
+    // The backup history file (PostgreSQL's <segment>.<offset>.backup), for the archive.
+    const uint64_t seg_size = wal::kDefaultSegSize;
+    std::string name = fmt::format(
+        "{}.{:08X}.backup", wal::XLogFileName(tli, wal::SegmentOf(start.redo, seg_size), seg_size),
+        static_cast<uint32_t>(start.redo.value() % seg_size));
+    std::string history = fmt::format(
+        "START WAL LOCATION: {} (file {})\nSTOP WAL LOCATION: {} (file {})\nCHECKPOINT "
+        "LOCATION: {}\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: {} UTC\n"
+        "LABEL: {}\nSTART TIMELINE: {}\nSTOP TIME: {} UTC\nSTOP TIMELINE: {}\n",
+        start.redo.ToString(),
+        wal::XLogFileName(tli, wal::SegmentOf(start.redo, seg_size), seg_size), end.ToString(),
+        wal::XLogFileName(tli, wal::SegmentOf(Lsn(end.value() - 1), seg_size), seg_size),
+        start.checkpoint.ToString(), GmtTime(start_time), o.label, tli, GmtTime(std::time(nullptr)),
+        tli);
+    WALREP_RETURN_IF_ERROR(env->fs->WriteFileDurably(env->data_dir + "/pg_wal/" + name, history));
+    if (env->archive_notify) env->archive_notify(name);
   }
   if (o.wal) {
     // Every segment from the start through the one holding the end, under pg_wal/.

@@ -193,6 +193,7 @@ Status Server::Start() {
     if (archiver_) archiver_->Wake();
   };
   repl_env_.archiver = archiver_.get();
+  repl_env_.archive_notify = [this](const std::string& file) { xlog().NotifyArchive(file); };
   if (standby_) {
     SetInternalSetting("in_hot_standby", "on");
     SetInternalSetting("default_transaction_read_only", "on");

@@ -34,6 +34,18 @@ TEST(ArchiveTest, ArchivesCompletedSegmentsRetriesFailuresAndKeepsCounts) {
   EXPECT_EQ(ReadWholeFile(archive.path() + "/" + seg),
             ReadWholeFile(p.data_dir() + "/pg_wal/" + seg));
   EXPECT_EQ(p.Query("SELECT last_archived_wal FROM pg_stat_archiver"), seg);
+  // A base backup's history file (<segment>.<offset>.backup) is archived too.
+  Node b("backup");
+  ASSERT_NO_FATAL_FAILURE(b.InitStandby(p));
+  std::string backup_file;
+  ASSERT_TRUE(WaitUntil([&] {
+    for (auto& e : fs::directory_iterator(archive.path())) {
+      if (e.path().extension() == ".backup") backup_file = e.path().string();
+    }
+    return !backup_file.empty();
+  })) << p.Log();
+  EXPECT_NE(ReadWholeFile(backup_file).find("STOP WAL LOCATION: "), std::string::npos);
+  EXPECT_NE(ReadWholeFile(backup_file).find("LABEL: pg_basebackup base backup"), std::string::npos);
   EXPECT_EQ(p.Query("SELECT archived_count >= 1 AND failed_count = 0 AND "
                     "last_archived_time IS NOT NULL FROM pg_stat_archiver"),
             "t");

@@ -98,6 +98,8 @@ struct ReplicationEnv {
   std::function<std::shared_ptr<const SyncRule>()> sync_rule;
   // archive_mode != off (pg_stat_archiver); null otherwise.
   Archiver* archiver = nullptr;
+  // Marks a new file in pg_wal (a backup history file) for archiving when archiving is active.
+  std::function<void(const std::string& file)> archive_notify;
   // Standby only (null on a primary).
   WalReceiver* receiver = nullptr;
   Startup* startup = nullptr;

@@ -109,6 +109,11 @@ class XLog {
   // pg_control says "in production" (durably): what `walrepctl promote` waits for.
   Status SetInProduction() EXCLUDES(mu_);
   std::string wal_dir() const { return opts_.data_dir + "/pg_wal"; }
+  // Archiving is active: archive_mode = always, or on and this server writes WAL.
+  bool ArchivingActive() const;
+  // Marks a completed WAL file (segment, history or backup history file) for the archiver
+  // when archiving is active.
+  void NotifyArchive(const std::string& file);
   // The timeline WAL is written on (a primary) or replayed on (recovery).
   TimelineId timeline() const { return tli_.load(std::memory_order_acquire); }
   // The history recovery follows (newest first); a primary's is its own timeline's history.
@@ -150,10 +155,6 @@ class XLog {
   explicit XLog(XLogOptions opts) : opts_(std::move(opts)) {}
   // The history recovery follows, from pg_control's checkpoint timeline and the target.
   Result<wal::TimelineHistory> RecoveryHistory(const ControlFileData& control, Lsn ckpt) const;
-  // Archiving is active: archive_mode = always, or on and this server writes WAL.
-  bool ArchivingActive() const;
-  // Marks a completed WAL file (segment or history file) for the archiver.
-  void NotifyArchive(const std::string& file);
   // A replayed XLOG record that starts a new timeline switches timeline() to it.
   Status NoteTimelineSwitch(const wal::DecodedRecord& rec) REQUIRES(mu_);
   // Starts the WAL writer on timeline() at `pos` (a record start).
