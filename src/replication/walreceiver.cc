@@ -490,10 +490,6 @@ Status WalReceiver::WriteWal(Lsn start, std::string_view data) {
     uint64_t off = start.value() % seg_size;
     size_t n = std::min<size_t>(data.size(), seg_size - off);
     if (segno != file_segno_) {
-      // Writes are contiguous: moving on means the open segment was received to its end.
-      if (file_ && segno == file_segno_ + 1) {
-        completed_.push_back(wal::XLogFileName(receive_tli_, file_segno_, seg_size));
-      }
       if (file_ && unsynced_) closed_unsynced_.push_back(std::move(file_));
       file_.reset();
       unsynced_ = false;
@@ -509,6 +505,10 @@ Status WalReceiver::WriteWal(Lsn start, std::string_view data) {
     }
     WALREP_RETURN_IF_ERROR(file_->WriteAt(off, data.substr(0, n)));
     unsynced_ = true;
+    // Received to its last byte (an XLOG_SWITCH's zero rest included): complete.
+    if (off + n == seg_size) {
+      completed_.push_back(wal::XLogFileName(receive_tli_, segno, seg_size));
+    }
     data.remove_prefix(n);
     start = start + n;
   }

@@ -143,6 +143,25 @@ TEST(ArchiveTest, StandbyArchivesOnlyOncePromoted) {
   EXPECT_FALSE(fs::exists(standby_archive.path() + "/" + seg));
 }
 
+TEST(ArchiveTest, StandbyWithArchiveModeAlwaysArchivesWhatItReceives) {
+  TempDir standby_archive;
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int)");
+  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  s.AppendConf("archive_mode = always", "postgresql.auto.conf");
+  s.AppendConf("archive_command = 'cp %p " + standby_archive.path() + "/%f'",
+               "postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  p.SafePsql("INSERT INTO t VALUES (1)");
+  std::string seg = SwitchWal(p);
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(standby_archive.path() + "/" + seg); })) << s.Log();
+  EXPECT_EQ(ReadWholeFile(standby_archive.path() + "/" + seg),
+            ReadWholeFile(p.data_dir() + "/pg_wal/" + seg));
+  EXPECT_EQ(s.Query("SELECT last_archived_wal FROM pg_stat_archiver"), seg);
+}
+
 TEST(ArchiveTest, StandbyWithOnlyRestoreCommandFollowsTheArchive) {
   TempDir archive;
   Node p("primary"), s("standby");
