@@ -223,11 +223,18 @@ bool Startup::RestoreFromArchive(Lsn pos) {
   // is durable here — the one after what the stream or an earlier restore delivered.
   Lsn want = std::max(pos, opts_.received->value());
   XLogSegNo segno = wal::SegmentOf(want, wal::kDefaultSegSize);
-  TimelineId tli = wal::TimelineOfPoint(xlog.history(), want);
-  if (tli == 0) tli = xlog.timeline();
-  if (!RestoreFile(wal::XLogFileName(tli, segno, wal::kDefaultSegSize), wal::kDefaultSegSize)) {
-    return false;
+  // As the reader does (PostgreSQL's XLogFileReadAnyTLI): the newest timeline of the history
+  // that began at or before this segment first — the switch segment under the new timeline's
+  // name holds the old timeline's WAL up to the switch point too.
+  bool restored = false;
+  for (const auto& e : xlog.history()) {
+    if (e.begin.valid() && wal::SegmentOf(e.begin, wal::kDefaultSegSize) > segno) continue;
+    if (RestoreFile(wal::XLogFileName(e.tli, segno, wal::kDefaultSegSize), wal::kDefaultSegSize)) {
+      restored = true;
+      break;
+    }
   }
+  if (!restored) return false;
   // Durable now: replay may apply it (the walreceiver resumes after it).
   opts_.received->Advance(wal::SegmentStart(segno + 1, wal::kDefaultSegSize));
   return true;

@@ -187,6 +187,41 @@ TEST(ArchiveTest, StandbyWithOnlyRestoreCommandFollowsTheArchive) {
   ASSERT_TRUE(WaitUntil([&] { return s.Query("SELECT count(*) FROM t") == "150"; }, 30)) << s.Log();
 }
 
+TEST(ArchiveTest, ArchiveOnlyStandbyFollowsAPromotionThroughTheArchive) {
+  // One archive for the whole cluster: the primary archives into it, and so does its standby
+  // once promoted. A standby fed by the archive alone fetches 00000002.history from it and
+  // follows timeline 2.
+  TempDir archive;
+  std::string cmd = "archive_command = 'cp %p " + archive.path() + "/%f'";
+  Node p("primary"), s1("standby1"), s2("archive_only");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  p.AppendConf("archive_mode = on");
+  p.AppendConf(cmd);
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int)");
+  ASSERT_NO_FATAL_FAILURE(s1.InitStandby(p));
+  ASSERT_NO_FATAL_FAILURE(s1.Start());
+  ASSERT_NO_FATAL_FAILURE(s2.InitStandby(p));
+  s2.AppendConf("primary_conninfo = ''", "postgresql.auto.conf");
+  s2.AppendConf("restore_command = 'cp " + archive.path() + "/%f %p'", "postgresql.auto.conf");
+  s2.AppendConf("wal_retrieve_retry_interval = '200ms'", "postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(s2.Start());
+  p.SafePsql("INSERT INTO t VALUES (1)");
+  ASSERT_TRUE(WaitForReplay(p, s1));
+  SwitchWal(p);
+  ASSERT_TRUE(WaitUntil([&] { return s2.Query("SELECT count(*) FROM t") == "1"; }, 30)) << s2.Log();
+  p.Stop("fast");
+  ASSERT_EQ(s1.Query("SELECT pg_promote()"), "t");
+  s1.SafePsql("INSERT INTO t VALUES (2)");
+  std::string seg = SwitchWal(s1);
+  ASSERT_EQ(seg.substr(0, 8), "00000002");
+  ASSERT_TRUE(WaitUntil([&] { return fs::exists(archive.path() + "/" + seg); })) << s1.Log();
+  ASSERT_TRUE(WaitUntil([&] { return s2.Query("SELECT count(*) FROM t") == "2"; }, 30)) << s2.Log();
+  EXPECT_NE(s2.Log().find("restored log file \"00000002.history\" from archive"),
+            std::string::npos);
+  EXPECT_NE(s2.Log().find("new target timeline is 2"), std::string::npos);
+}
+
 TEST(ArchiveTest, StandbyCatchesUpFromTheArchiveThenStreams) {
   // The primary removed WAL a stopped standby needs; the standby replays it from the archive
   // and then streams the rest.
