@@ -227,9 +227,8 @@ bool Startup::RestoreFromArchive(Lsn pos) {
   // that began at or before this segment first — the switch segment under the new timeline's
   // name holds the old timeline's WAL up to the switch point too.
   bool restored = false;
-  for (const auto& e : xlog.history()) {
-    if (e.begin.valid() && wal::SegmentOf(e.begin, wal::kDefaultSegSize) > segno) continue;
-    if (RestoreFile(wal::XLogFileName(e.tli, segno, wal::kDefaultSegSize), wal::kDefaultSegSize)) {
+  for (TimelineId tli : wal::TimelinesForSegment(xlog.history(), segno, wal::kDefaultSegSize)) {
+    if (RestoreFile(wal::XLogFileName(tli, segno, wal::kDefaultSegSize), wal::kDefaultSegSize)) {
       restored = true;
       break;
     }

@@ -494,10 +494,9 @@ std::string WalSender::SegmentPath(TimelineId tli, XLogSegNo segno) const {
   if (env_->fs->Exists(own)) return own;
   // The segment in which `tli` ended lives on under a later timeline's name (the promoted
   // server kept its own copy as .partial); its bytes up to the switch point are the same.
-  for (const auto& e : env_->history()) {
-    if (e.tli <= tli) break;
-    if (e.begin.valid() && wal::SegmentOf(e.begin, wal::kDefaultSegSize) > segno) continue;
-    std::string path = dir + wal::XLogFileName(e.tli, segno, wal::kDefaultSegSize);
+  for (TimelineId later : wal::TimelinesForSegment(env_->history(), segno, wal::kDefaultSegSize)) {
+    if (later <= tli) break;
+    std::string path = dir + wal::XLogFileName(later, segno, wal::kDefaultSegSize);
     if (env_->fs->Exists(path)) return path;
   }
   return "";

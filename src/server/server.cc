@@ -379,13 +379,18 @@ void Server::SetInternalSetting(const std::string& name, const std::string& valu
 
 Status Server::FinishPromotion() {
   // Runs on the startup thread, after the walreceiver stopped and everything received was
-  // replayed. Order matters for crash safety: the new timeline's segment, history file and
-  // END_OF_RECOVERY record are durable before sessions may write, and pg_control says "in
-  // production" before the signal files go; a crash before that restarts a standby (which
-  // replays the END_OF_RECOVERY record and whatever was committed after it, on the new
-  // timeline), a crash after it a primary on the new timeline.
+  // replayed. Order matters: the new timeline's segment, history file and END_OF_RECOVERY
+  // record are durable before the signal files go (a crash before that restarts the standby,
+  // which replays END_OF_RECOVERY and follows the new timeline; after it, crash recovery
+  // follows the new timeline's history and opens as a primary); then sessions may write
+  // (in_recovery() false: what pg_promote() waits for), then pg_control says "in production"
+  // (what walrepctl promote waits for).
   WALREP_ASSIGN_OR_RETURN(TimelineId tli, engine_->Promote(recovery_.get()));
   engine_->env().resolve_conflict = nullptr;
+  for (const char* signal : {"standby.signal", "recovery.signal"}) {
+    if (fs_->Exists(ConfigPath(signal))) WALREP_RETURN_IF_ERROR(fs_->Remove(ConfigPath(signal)));
+  }
+  WALREP_RETURN_IF_ERROR(fs_->SyncDir(opts_.data_dir));
   standby_.store(false, std::memory_order_release);
   SetInternalSetting("in_hot_standby", "off");
   {
@@ -396,10 +401,6 @@ Status Server::FinishPromotion() {
     SetInternalSetting("default_transaction_read_only", ro);
   }
   WALREP_RETURN_IF_ERROR(xlog().SetInProduction());
-  for (const char* signal : {"standby.signal", "recovery.signal"}) {
-    if (fs_->Exists(ConfigPath(signal))) WALREP_RETURN_IF_ERROR(fs_->Remove(ConfigPath(signal)));
-  }
-  WALREP_RETURN_IF_ERROR(fs_->SyncDir(opts_.data_dir));
   WALREP_LOG("archive recovery complete");
   StartPrimary(/*checkpoint_now=*/true);
   startup_->replayed().Kick();  // WAIT FOR LSN: recovery has ended

@@ -319,8 +319,8 @@ Result<TimelineId> XLog::EndRecovery(Lsn end, Lsn last_record) {
   std::string old_name = wal::XLogFileName(old_tli, segno, seg_size);
   if (off > 0) {
     std::string src;
-    for (const auto& e : history_) {
-      std::string path = wal_dir() + "/" + wal::XLogFileName(e.tli, segno, seg_size);
+    for (TimelineId tli : wal::TimelinesForSegment(history_, segno, seg_size)) {
+      std::string path = wal_dir() + "/" + wal::XLogFileName(tli, segno, seg_size);
       if (opts_.fs->Exists(path)) {
         src = path;
         break;

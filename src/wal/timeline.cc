@@ -121,6 +121,16 @@ bool TimelineInHistory(const TimelineHistory& history, TimelineId tli) {
   return false;
 }
 
+std::vector<TimelineId> TimelinesForSegment(const TimelineHistory& history, XLogSegNo segno,
+                                            uint64_t seg_size) {
+  std::vector<TimelineId> out;
+  for (const auto& e : history) {
+    if (e.begin.valid() && e.begin.value() / seg_size > segno) continue;
+    out.push_back(e.tli);
+  }
+  return out;
+}
+
 TimelineId NextTimeline(const TimelineHistory& history, TimelineId tli) {
   for (size_t i = 1; i < history.size(); i++) {
     if (history[i].tli == tli) return history[i - 1].tli;

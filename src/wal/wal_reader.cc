@@ -28,9 +28,8 @@ Result<std::string_view> WalReader::ReadPage(Lsn pageaddr) {
   if (segno != open_segno_ || !file_) {
     Status missing;
     file_.reset();
-    for (const auto& e : history_) {
-      if (e.begin.valid() && SegmentOf(e.begin, seg_size_) > segno) continue;
-      std::string path = wal_dir_ + "/" + XLogFileName(e.tli, segno, seg_size_);
+    for (TimelineId tli : TimelinesForSegment(history_, segno, seg_size_)) {
+      std::string path = wal_dir_ + "/" + XLogFileName(tli, segno, seg_size_);
       if (!fs_->Exists(path)) {
         if (missing.ok()) {
           missing = Status::NotFound(fmt::format("could not open file \"{}\"", path));
@@ -40,7 +39,7 @@ Result<std::string_view> WalReader::ReadPage(Lsn pageaddr) {
       auto f = fs_->OpenRandomAccess(path, false);
       if (!f.ok()) return f.TakeStatus();
       file_ = std::move(*f);
-      file_tli_ = e.tli;
+      file_tli_ = tli;
       break;
     }
     if (!file_) return missing;

@@ -54,6 +54,11 @@ TimelineId TimelineOfPoint(const TimelineHistory& history, Lsn lsn);
 // Where `tli` ends in `history` (invalid: it is the newest and still open, or not in it).
 Lsn TimelineSwitchPoint(const TimelineHistory& history, TimelineId tli);
 bool TimelineInHistory(const TimelineHistory& history, TimelineId tli);
+// The timelines whose file may hold segment `segno`, newest first: those of `history` that
+// began at or before it (a timeline's switch segment, under its own name, also holds its
+// parent's WAL up to the switch point). PostgreSQL's XLogFileReadAnyTLI order.
+std::vector<TimelineId> TimelinesForSegment(const TimelineHistory& history, XLogSegNo segno,
+                                            uint64_t seg_size);
 // The timeline that follows `tli` in `history` (0 when `tli` is the newest).
 TimelineId NextTimeline(const TimelineHistory& history, TimelineId tli);
 

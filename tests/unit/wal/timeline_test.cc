@@ -42,6 +42,10 @@ TEST(TimelineTest, WritesPostgresFormatAndReadsItBack) {
   EXPECT_EQ(TimelineSwitchPoint(*h, 1), Lsn(0xA007220));
   EXPECT_FALSE(TimelineSwitchPoint(*h, 3).valid());
   EXPECT_EQ(NextTimeline(*h, 1), 2u);
+  // Segment 0xA holds timeline 1 up to the switch and timeline 2 after it: 2 first, then 1.
+  EXPECT_EQ(TimelinesForSegment(*h, 0xA, kDefaultSegSize), (std::vector<TimelineId>{2, 1}));
+  EXPECT_EQ(TimelinesForSegment(*h, 0x9, kDefaultSegSize), (std::vector<TimelineId>{1}));
+  EXPECT_EQ(TimelinesForSegment(*h, 0xC, kDefaultSegSize), (std::vector<TimelineId>{3, 2, 1}));
   EXPECT_EQ(NextTimeline(*h, 3), 0u);
   EXPECT_TRUE(TimelineInHistory(*h, 2));
   EXPECT_FALSE(TimelineInHistory(*h, 4));
