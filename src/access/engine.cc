@@ -1,6 +1,8 @@
 // walrep: the engine (see engine.h).
 #include "walrep/access/engine.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 
 namespace walrep::access {
@@ -28,6 +30,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   e->env_.next_oid = &e->next_oid_;
   e->env_.fsm = &e->fsm_;
   e->env_.stats = &e->stats_;
+  e->env_.locks = &e->locks_;
+  e->recovery_locks_ = std::make_unique<RecoveryLocks>(&e->locks_, static_cast<int32_t>(getpid()));
+  // Hot standby only: crash recovery has no sessions to protect, and a transaction the crash
+  // cut short writes no end record that would release its locks.
+  if (opts.standby) e->env_.recovery_locks = e->recovery_locks_.get();
   e->indexes_ = std::make_unique<IndexRegistry>(&e->env_);
   IndexRegistry* indexes = e->indexes_.get();
   e->env_.index_lock = [indexes](const RelFileNode& rel) { return indexes->Get(rel)->mutex(); };
@@ -95,15 +102,63 @@ void Engine::AttachWal() {
     cp->next_oid = next_oid_.load();
     cp->oldest_xid = kFirstNormalXid;
     cp->oldest_active_xid = txm_->OldestRunning();
-    // Standbys learn from it which transactions are still running (LogStandbySnapshot).
-    return txm_->LogRunningXacts();
+    // Standbys learn from it which transactions are still running and which
+    // AccessExclusiveLocks they hold (LogStandbySnapshot).
+    return LogStandbySnapshot();
   });
+}
+
+Status Engine::CommitTransaction(TxnContext& tx, bool flush,
+                                 const std::function<Status(Lsn)>& wait_for_standbys) {
+  Status st;
+  if (tx.xid != kInvalidXid) {
+    auto end = txm_->Commit(tx.xid, flush, tx.dropped_rels);
+    if (end.ok() && !tx.dropped_rels.empty()) ScheduleDrop(tx.xid, tx.dropped_rels);
+    stats_.TransactionEnded(tx.table_changes, end.ok());
+    st = end.ok() && flush && wait_for_standbys ? wait_for_standbys(*end) : end.status();
+  }
+  // Held through the wait for synchronous standbys, as PostgreSQL's.
+  ReleaseLocks(env_, tx);
+  return st;
+}
+
+void Engine::AbortTransaction(TxnContext& tx) {
+  if (tx.xid != kInvalidXid) {
+    // An abort record is advisory; the files this transaction created go either way (a crash
+    // before this leaves them to the startup sweep of unreferenced files).
+    txm_->Abort(tx.xid, tx.created_rels).IgnoreError();
+    DropRelationFiles(tx.created_rels);
+    stats_.TransactionEnded(tx.table_changes, false);
+  }
+  ReleaseLocks(env_, tx);
+}
+
+Status Engine::LogStandbySnapshot() {
+  std::vector<std::array<uint32_t, 3>> held = locks_.ExclusiveRelationLocks();
+  if (!held.empty()) {
+    std::string body;
+    auto put = [&body](uint32_t v) { body.append(reinterpret_cast<const char*>(&v), 4); };
+    put(static_cast<uint32_t>(held.size()));
+    for (const auto& [xid, db, rel] : held) {
+      put(xid);
+      put(db);
+      put(rel);
+    }
+    WALREP_RETURN_IF_ERROR(xlog_->writer()
+                               .Insert(wal::kRmStandby, wal::kStandbyLock, kInvalidXid,
+                                       wal::RecordBuilder().SetMainData(body).BuildBody())
+                               .status());
+  }
+  return txm_->LogRunningXacts();
 }
 
 Result<TimelineId> Engine::Promote(storage::Recovery* recovery) {
   // Transactions of the old primary that never ended in the WAL are over: they count as
-  // aborted from now on (PostgreSQL's ShutdownRecoveryTransactionEnvironment).
+  // aborted from now on (PostgreSQL's ShutdownRecoveryTransactionEnvironment), and the locks
+  // replay took for them go.
   txm_->EndHotStandby();
+  env_.recovery_locks = nullptr;
+  recovery_locks_->ReleaseAll();
   WALREP_ASSIGN_OR_RETURN(TimelineId tli, recovery->Finish());
   AttachWal();
   return tli;

@@ -147,7 +147,7 @@ Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNo
         buf->Unlock();
         return released ? Status::Retry("row lock released") : Status::OK();
       };
-      Status waited = env.txm->WaitFor(me, h.xmax, check);
+      Status waited = WaitForTransaction(env, tx, h.xmax, check);
       if (!waited.ok() && waited.code() != Status::Code::kRetry) return waited;
       continue;
     }
@@ -344,9 +344,16 @@ TableStats::Counts TableStats::Get(const RelFileNode& rel) const {
   return it == counts_.end() ? Counts{} : it->second;
 }
 
-void AssignXidsFrom(TxnContext* tx, TransactionManager* txm) {
-  tx->ensure_xid = [tx, txm] {
-    if (tx->xid == kInvalidXid) tx->xid = txm->Assign();
+void AssignXidsFrom(TxnContext* tx, TransactionManager* txm, LockManager* locks) {
+  tx->ensure_xid = [tx, txm, locks] {
+    if (tx->xid != kInvalidXid) return tx->xid;
+    tx->xid = txm->Assign();
+    if (locks && tx->locks) {
+      // Never waits: nobody else can hold its own transaction's lock.
+      locks->Acquire(tx->locks, LockTag::Transaction(tx->xid), LockMode::kExclusive, {})
+          .IgnoreError();
+      tx->locks->set_xid(tx->xid);
+    }
     return tx->xid;
   };
 }
@@ -1073,6 +1080,10 @@ Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
         uint32_t oid = Get<uint32_t>(rec.main_data, 0);
         if (oid > env.next_oid->load()) env.next_oid->store(oid);
       }
+      // A shutdown checkpoint: no transaction of the primary is running any more.
+      if ((rec.info & 0xF0) == wal::kXlogCheckpointShutdown && env.recovery_locks) {
+        env.recovery_locks->ReleaseAll();
+      }
       return Status::OK();
     case wal::kRmXact: {
       uint8_t op = rec.info & wal::kXactOpMask;
@@ -1081,6 +1092,10 @@ Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
       if ((op == wal::kXactCommit || op == wal::kXactAbort) && env.xact_rels) {
         std::vector<RelFileNode> rels = XactRecordRels(rec.info, rec.main_data);
         if (!rels.empty()) env.xact_rels(op == wal::kXactCommit, rec.xid, rels);
+      }
+      // After its files went: a standby query waiting for the table finds it gone.
+      if ((op == wal::kXactCommit || op == wal::kXactAbort) && env.recovery_locks) {
+        env.recovery_locks->ReleaseXid(rec.xid);
       }
       return Status::OK();
     }
@@ -1093,6 +1108,18 @@ Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
           xids.push_back(Get<uint32_t>(d, 24 + 4 * i));
         }
         env.txm->RedoRunningXacts(Get<uint32_t>(d, 12), xids);
+        if (env.recovery_locks) env.recovery_locks->ReleaseEnded(Get<uint32_t>(d, 12), xids);
+      }
+      if ((rec.info & 0xF0) == wal::kStandbyLock && d.size() >= 4 && env.recovery_locks) {
+        uint32_t n = Get<uint32_t>(d, 0);
+        for (uint32_t i = 0; i < n && 4 + 12 * (i + 1) <= d.size(); i++) {
+          TransactionId xid = Get<uint32_t>(d, 4 + 12 * i);
+          // A lock listed before a RUNNING_XACTS record may belong to a transaction that
+          // ended before replay began.
+          if (env.txm->StatusOf(xid) != XidStatus::kInProgress) continue;
+          WALREP_RETURN_IF_ERROR(env.recovery_locks->Acquire(
+              xid, LockTag::Relation(Get<uint32_t>(d, 8 + 12 * i), Get<uint32_t>(d, 12 + 12 * i))));
+        }
       }
       return Status::OK();
     }

@@ -226,12 +226,25 @@ Result<std::vector<TableDef>> Catalog::ReadTables(access::TxnContext& tx) {
   return out;
 }
 
-Result<std::optional<TableDef>> Catalog::GetTable(access::TxnContext& tx, const std::string& name) {
-  WALREP_ASSIGN_OR_RETURN(auto tables, Tables(tx));  // copies only the table asked for
-  for (const auto& t : *tables) {
-    if (t.name == name) return std::optional<TableDef>(t);
+Result<std::optional<TableDef>> Catalog::GetTable(access::TxnContext& tx, const std::string& name,
+                                                  access::LockMode mode) {
+  // As RangeVarGetRelidExtended: look up, lock, and look up again if a transaction that changed
+  // the catalog ended meanwhile (the table may be gone, altered or another one by now).
+  while (true) {
+    uint64_t version = engine_->txm().catalog_version();
+    WALREP_ASSIGN_OR_RETURN(auto tables, Tables(tx));
+    std::optional<TableDef> found;
+    for (const auto& t : *tables) {
+      if (t.name == name) {
+        found = t;  // copies only the table asked for
+        break;
+      }
+    }
+    if (!found || mode == access::LockMode::kNoLock) return found;
+    WALREP_RETURN_IF_ERROR(
+        access::LockRelation(engine_->env(), tx, kDatabaseOid, found->oid, mode));
+    if (engine_->txm().catalog_version() == version) return found;
   }
-  return std::optional<TableDef>();
 }
 
 Status Catalog::InsertRows(access::TxnContext& tx, const TableDef& def) {

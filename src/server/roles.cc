@@ -145,9 +145,7 @@ Status RoleStore::Attach(access::Engine* engine, catalog::Catalog* catalog, bool
     WALREP_ASSIGN_OR_RETURN(auto existing, FindRow(tx, name));
     if (!existing) WALREP_RETURN_IF_ERROR(Write(tx, nullptr, role));
   }
-  if (tx.xid != access::kInvalidXid) {
-    WALREP_RETURN_IF_ERROR(txm.Commit(tx.xid, /*flush=*/true).status());
-  }
+  WALREP_RETURN_IF_ERROR(engine_->CommitTransaction(tx, /*flush=*/true, nullptr));
   // The roles are durable in the catalog: the file goes.
   WALREP_RETURN_IF_ERROR(fs_->Remove(legacy_path_));
   return fs_->SyncDir(legacy_path_.substr(0, legacy_path_.rfind('/')));

@@ -483,6 +483,8 @@ void Server::StartStandby(storage::RecoveryResult& rr) {
   so.on_promote = [this] { return FinishPromotion(); };
   startup_ = std::make_unique<replication::Startup>(so);
   engine_->env().resolve_conflict = [this](TransactionId x) { ResolveSnapshotConflict(x); };
+  engine_->recovery_locks().SetRequest(
+      [this](const access::LockTag& tag) { return RecoveryLockRequest(tag); });
   repl_env_.receiver = receiver_.get();
   repl_env_.startup = startup_.get();
 }
@@ -507,13 +509,65 @@ void Server::RefreshSyncRep() {
   sync_rep_.Update(*rule, wal_senders_.List());
 }
 
+const char* RecoveryConflictDetail(RecoveryConflict reason) {
+  switch (reason) {
+    case RecoveryConflict::kLock:
+      return "User was holding a relation lock for too long.";
+    case RecoveryConflict::kSnapshot:
+      return "User query might have needed to see row versions that must be removed.";
+    case RecoveryConflict::kNone:
+      break;
+  }
+  return "";
+}
+
+int64_t Server::MaxStandbyDelayMs() {
+  // Streamed WAL waits max_standby_streaming_delay, WAL read from the archive or pg_wal
+  // max_standby_archive_delay (-1: as long as the queries take).
+  bool streaming = receiver_ && receiver_->status().connected;
+  return settings()->GetInt(streaming ? "max_standby_streaming_delay"
+                                      : "max_standby_archive_delay");
+}
+
+void Server::CancelForRecovery(const std::vector<int32_t>& pids, RecoveryConflict reason,
+                               std::set<int32_t>* counted) {
+  for (const auto& b : Backends()) {
+    if (std::find(pids.begin(), pids.end(), b->pid) == pids.end()) continue;
+    if (counted->insert(b->pid).second) {
+      (reason == RecoveryConflict::kLock ? conflicts_lock_ : conflicts_snapshot_).fetch_add(1);
+    }
+    b->recovery_conflict.store(static_cast<int>(reason), std::memory_order_release);
+    b->Interrupt();
+  }
+}
+
+access::LockRequest Server::RecoveryLockRequest(const access::LockTag& tag) {
+  // As ResolveRecoveryConflictWithLock: wait up to the delay for the standby queries holding
+  // the table, then cancel them (again, while they still hold it).
+  access::LockRequest req;
+  req.deadlock_timeout_ms = 0;  // replay is never part of a cycle: it cancels whoever blocks it
+  int64_t delay_ms = MaxStandbyDelayMs();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
+  auto counted = std::make_shared<std::set<int32_t>>();
+  req.check = [this, tag, delay_ms, deadline, counted]() -> Status {
+    if (startup_stopping_.load()) return Status::Shutdown("replay is stopping");
+    if (delay_ms < 0 || std::chrono::steady_clock::now() < deadline) return Status::OK();
+    access::LockManager& locks = engine_->locks();
+    CancelForRecovery(
+        locks.Blockers(engine_->recovery_locks().owner(), tag, access::LockMode::kAccessExclusive),
+        RecoveryConflict::kLock, counted.get());
+    return Status::OK();
+  };
+  return req;
+}
+
 void Server::ResolveSnapshotConflict(TransactionId latest_removed) {
   if (latest_removed < access::kFirstNormalXid) return;
   access::TransactionManager& txm = engine_->txm();
-  int64_t delay_ms = settings()->GetInt("max_standby_streaming_delay");
+  int64_t delay_ms = MaxStandbyDelayMs();
   auto start = std::chrono::steady_clock::now();
   auto deadline = start + std::chrono::milliseconds(std::max<int64_t>(delay_ms, 0));
-  bool cancelled = false;
+  std::set<int32_t> counted;
   while (true) {
     if (startup_stopping_.load()) return;
     auto now = std::chrono::steady_clock::now();
@@ -526,13 +580,7 @@ void Server::ResolveSnapshotConflict(TransactionId latest_removed) {
     std::vector<int32_t> owners = txm.SnapshotOwnersUpTo(latest_removed);
     if (owners.empty()) return;
     // Past the delay: cancel them, and repeat the request while they are still there.
-    for (const auto& b : Backends()) {
-      if (std::find(owners.begin(), owners.end(), b->pid) == owners.end()) continue;
-      if (!cancelled) conflicts_snapshot_.fetch_add(1);
-      b->recovery_conflict.store(true, std::memory_order_release);
-      b->Interrupt();
-    }
-    cancelled = true;
+    CancelForRecovery(owners, RecoveryConflict::kSnapshot, &counted);
     if (txm.WaitSnapshotsReleased(latest_removed, now + std::chrono::milliseconds(100))) return;
   }
 }
@@ -916,10 +964,32 @@ Status Server::AutovacuumOnce() {
   access::TxnContext tx;
   tx.snapshot = engine_->txm().TakeSnapshot();
   WALREP_ASSIGN_OR_RETURN(auto tables, catalog_->ListTables(tx));
-  for (const auto& t : tables) {
-    if (t.kind != 'r') continue;
-    access::TableStats::Counts c = engine_->stats().Get(t.rel);
+  access::LockOwner owner(static_cast<int32_t>(getpid()));
+  tx.locks = &owner;
+  for (const auto& listed : tables) {
+    if (listed.kind != 'r') continue;
+    access::TableStats::Counts c = engine_->stats().Get(listed.rel);
     if (static_cast<double>(c.dead) <= static_cast<double>(threshold) + scale * c.live) continue;
+    // As PostgreSQL's autovacuum: ShareUpdateExclusiveLock if it is free, else the table
+    // waits for the next round (DDL and explicit LOCKs go first).
+    Status locked = access::LockRelation(engine_->env(), tx, catalog::kDatabaseOid, listed.oid,
+                                         access::LockMode::kShareUpdateExclusive, true);
+    struct Unlock {
+      access::LockManager* locks;
+      access::LockOwner* owner;
+      ~Unlock() { locks->ReleaseAll(owner); }
+    } unlock{&engine_->locks(), &owner};
+    if (locked.code() == Status::Code::kRetry) {
+      if (log_min_ms >= 0) {
+        WALREP_LOG("skipping vacuum of \"{}\" --- lock not available", listed.name);
+      }
+      continue;
+    }
+    WALREP_RETURN_IF_ERROR(locked);
+    WALREP_ASSIGN_OR_RETURN(auto current,
+                            catalog_->GetTable(tx, listed.name, access::LockMode::kNoLock));
+    if (!current || current->oid != listed.oid) continue;  // dropped meanwhile
+    const catalog::TableDef& t = *current;
     auto started = std::chrono::steady_clock::now();
     WALREP_ASSIGN_OR_RETURN(uint64_t removed, sql::VacuumTable(engine_.get(), tx, t, true));
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -1101,14 +1171,58 @@ void Server::RegisterViews() {
     for (auto [dboid, name] :
          {std::pair<int, const char*>{5, "postgres"}, {1, "template1"}, {4, "template0"}}) {
       int64_t snap = dboid == 5 ? conflicts_snapshot_.load() : 0;
+      int64_t lock = dboid == 5 ? conflicts_lock_.load() : 0;
       rows.push_back({Value::Int(oid::kOid, dboid), Value::Text(oid::kName, name),
-                      Value::Int(oid::kInt8, 0), Value::Int(oid::kInt8, 0),
+                      Value::Int(oid::kInt8, 0), Value::Int(oid::kInt8, lock),
                       Value::Int(oid::kInt8, snap), Value::Int(oid::kInt8, 0),
                       Value::Int(oid::kInt8, 0)});
     }
     return rows;
   };
   registry_.AddView(std::move(c));
+  RegisterLocksView();
+}
+
+// pg_locks with PostgreSQL 15's columns: relation and transaction locks, granted and awaited
+// (walrep keeps no virtualxid, page, tuple or advisory locks; fastpath is always false).
+void Server::RegisterLocksView() {
+  using sql::Value;
+  namespace oid = sql::oid;
+  sql::ViewDef v;
+  v.name = "pg_locks";
+  v.columns = {{"locktype", oid::kText},
+               {"database", oid::kOid},
+               {"relation", oid::kOid},
+               {"page", oid::kInt4},
+               {"tuple", oid::kInt2},
+               {"virtualxid", oid::kText},
+               {"transactionid", oid::kXid},
+               {"classid", oid::kOid},
+               {"objid", oid::kOid},
+               {"objsubid", oid::kInt2},
+               {"virtualtransaction", oid::kText},
+               {"pid", oid::kInt4},
+               {"mode", oid::kText},
+               {"granted", oid::kBool},
+               {"fastpath", oid::kBool},
+               {"waitstart", oid::kTimestampTz}};
+  v.rows = [this](sql::SessionContext&) -> Result<std::vector<sql::Row>> {
+    std::vector<sql::Row> rows;
+    for (const access::LockInfo& l : engine_->locks().List()) {
+      bool rel = l.tag.type == access::LockTag::Type::kRelation;
+      rows.push_back({Value::Text(oid::kText, rel ? "relation" : "transactionid"),
+                      rel ? Value::Int(oid::kOid, l.tag.db) : Value::Null(oid::kOid),
+                      rel ? Value::Int(oid::kOid, l.tag.id) : Value::Null(oid::kOid),
+                      Value::Null(oid::kInt4), Value::Null(oid::kInt2), Value::Null(oid::kText),
+                      rel ? Value::Null(oid::kXid) : Value::Int(oid::kXid, l.tag.id),
+                      Value::Null(oid::kOid), Value::Null(oid::kOid), Value::Null(oid::kInt2),
+                      Value::Text(oid::kText, l.virtual_xid), Value::Int(oid::kInt4, l.pid),
+                      Value::Text(oid::kText, access::LockModeName(l.mode)), Value::Bool(l.granted),
+                      Value::Bool(false), TimestampOrNull(l.wait_start)});
+    }
+    return rows;
+  };
+  registry_.AddView(std::move(v));
 }
 
 }  // namespace walrep::server

@@ -526,10 +526,11 @@ Status Session::QueryLoop() {
           return Fatal("57P01", "terminating connection due to administrator command");
         }
         backend_->cancel_requested.store(false);  // a cancel while idle does nothing
-        if (backend_->recovery_conflict.exchange(false) && executor_->in_transaction()) {
-          // Idle in a transaction whose snapshot replay must remove rows from: as PostgreSQL.
+        auto reason = static_cast<RecoveryConflict>(backend_->recovery_conflict.exchange(0));
+        if (reason != RecoveryConflict::kNone && executor_->in_transaction()) {
+          // Idle in a transaction whose lock or snapshot replay needs gone: as PostgreSQL.
           return Fatal("40001", "terminating connection due to conflict with recovery")
-              .WithDetail("User query might have needed to see row versions that must be removed.")
+              .WithDetail(RecoveryConflictDetail(reason))
               .WithHint(
                   "In a moment you should be able to reconnect to the database and repeat "
                   "your command.");
@@ -1120,9 +1121,10 @@ Status Session::CheckInterrupts() {
   if (backend_->terminate_requested.load(std::memory_order_acquire)) {
     return Fatal("57P01", "terminating connection due to administrator command");
   }
-  if (backend_->recovery_conflict.exchange(false)) {
+  if (auto reason = static_cast<RecoveryConflict>(backend_->recovery_conflict.exchange(0));
+      reason != RecoveryConflict::kNone) {
     return Status::Sql("40001", "canceling statement due to conflict with recovery")
-        .WithDetail("User query might have needed to see row versions that must be removed.");
+        .WithDetail(RecoveryConflictDetail(reason));
   }
   if (backend_->cancel_requested.exchange(false)) {
     return Status::Sql("57014", "canceling statement due to user request");
@@ -1131,6 +1133,12 @@ Status Session::CheckInterrupts() {
     return Status::Sql("57014", "canceling statement due to statement timeout");
   }
   return Status::OK();
+}
+
+void Session::SetWaitEvent(const std::string& type, const std::string& event) {
+  MutexLock l(&backend_->mu);
+  backend_->wait_event_type = type;
+  backend_->wait_event = event;
 }
 
 void Session::InterruptibleSleep(int64_t micros) {

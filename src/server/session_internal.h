@@ -45,6 +45,7 @@ class Session : public sql::SessionContext {
   Status CheckInterrupts() override;
   Status WaitForSyncRep(Lsn commit_end) override;
   void InterruptibleSleep(int64_t micros) override;
+  void SetWaitEvent(const std::string& type, const std::string& event) override;
   void AddNotice(const std::string& severity, const std::string& sqlstate,
                  const std::string& message, const std::string& detail = {}) override;
 

@@ -112,7 +112,7 @@ void Server::RegisterWalFunctions() {
         access::TxnContext tx;
         tx.snapshot = engine_->txm().TakeSnapshot();
         std::string name = c.args[0].as_string();
-        WALREP_ASSIGN_OR_RETURN(auto t, catalog_->GetTable(tx, name));
+        WALREP_ASSIGN_OR_RETURN(auto t, catalog_->GetTable(tx, name, access::LockMode::kNoLock));
         std::optional<wal::RelFileNode> rel;
         if (t) rel = t->rel;
         if (!rel) {  // an index (tables and indexes share pg_class's namespace)

@@ -335,7 +335,10 @@ Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prep
   for (size_t i = 0; i < c->n_attlist; i++) col_names.push_back(StringNodeValue(c->attlist[i]));
   bool from = c->is_from;
   p->run = [name, col_names, o, from](Executor& e, EvalState& st) -> Result<ExecResult> {
-    WALREP_ASSIGN_OR_RETURN(auto t, e.db()->catalog->GetTable(e.txn(), name));
+    WALREP_ASSIGN_OR_RETURN(
+        auto t, e.db()->catalog->GetTable(
+                    e.txn(), name,
+                    from ? access::LockMode::kRowExclusive : access::LockMode::kAccessShare));
     if (!t) return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name));
     if (t->kind != 'r') {
       return Status::Sql("42809",

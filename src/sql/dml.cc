@@ -25,9 +25,11 @@ Status NoSuchTable(const std::string& name, int location) {
   return location >= 0 ? std::move(st).WithPosition(location + 1) : st;
 }
 
-// A table named by a statement that reads or changes its rows (not a sequence: 42809).
-Result<TableDef> LookupTable(Executor& ex, const std::string& name, int location) {
-  WALREP_ASSIGN_OR_RETURN(auto t, ex.db()->catalog->GetTable(ex.txn(), name));
+// A table named by a statement that reads or changes its rows (not a sequence: 42809), locked
+// in `mode` for the rest of the transaction.
+Result<TableDef> LookupTable(Executor& ex, const std::string& name, int location,
+                             access::LockMode mode) {
+  WALREP_ASSIGN_OR_RETURN(auto t, ex.db()->catalog->GetTable(ex.txn(), name, mode));
   if (!t) return NoSuchTable(name, location);
   if (t->kind == 'S')
     return Status::Sql("42809", fmt::format("cannot change sequence \"{}\"", name));
@@ -413,7 +415,7 @@ Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_uniq
       locks.Unlock();
       if (!err.ok()) return err;
       WALREP_RETURN_IF_ERROR(
-          engine->txm().WaitFor(ex.txn().ensure_xid(), wait_for, ex.txn().check_interrupts));
+          access::WaitForTransaction(engine->env(), ex.txn(), wait_for, ex.txn().check_interrupts));
       continue;
     }
     Status st;
@@ -510,8 +512,13 @@ Result<std::vector<std::pair<std::string, access::TupleId>>> IndexEntries(
     const std::function<Status(const Row&)>& check = nullptr) {
   std::vector<std::pair<std::string, access::TupleId>> entries;
   std::set<std::string> seen;
+  // The caller holds a lock that keeps writers out (ShareLock or stronger), so every row
+  // committed before it was granted is in, whatever the transaction's own snapshot: the build
+  // reads with a snapshot taken now (and sees its own transaction's rows).
+  access::TxnContext build = e.txn();
+  build.snapshot = e.db()->engine->txm().TakeSnapshot();
   WALREP_RETURN_IF_ERROR(access::ForEachRow(
-      e.db()->engine->env(), def.rel, e.txn(),
+      e.db()->engine->env(), def.rel, build,
       [&](access::TupleId tid, std::string& bytes) -> Status {
         WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, FormatOptions{}));
         if (check) WALREP_RETURN_IF_ERROR(check(row));
@@ -896,7 +903,8 @@ Result<Row> DecodeTableRow(const TableDef& t, std::string_view bytes) {
 Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,
                                           const PgQuery__Node* where, Prepared* p,
                                           TableRowsFn* rows, PlanPtr* plan) {
-  WALREP_ASSIGN_OR_RETURN(auto t, ex.db()->catalog->GetTable(ex.txn(), name));
+  WALREP_ASSIGN_OR_RETURN(
+      auto t, ex.db()->catalog->GetTable(ex.txn(), name, access::LockMode::kAccessShare));
   if (!t) return static_cast<const ViewDef*>(nullptr);
   auto view = std::make_shared<ViewDef>();
   view->name = t->name;
@@ -1183,7 +1191,9 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       int location = is->relation->location;
       p->run = [idx, table, if_not_exists, location](Executor& e,
                                                      EvalState& st) -> Result<ExecResult> {
-        WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, table, location));
+        // ShareLock: writers wait until the index is built from every row (and readers go on).
+        WALREP_ASSIGN_OR_RETURN(TableDef def,
+                                LookupTable(e, table, location, access::LockMode::kShare));
         WALREP_RETURN_IF_ERROR(CheckIndexable(def, idx));
         WALREP_ASSIGN_OR_RETURN(bool taken, RelationNameTaken(e, st, idx.name, if_not_exists));
         if (taken) return TagOnly("CREATE INDEX");
@@ -1203,7 +1213,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       bool missing_ok = d->missing_ok;
       p->run = [names, missing_ok](Executor& e, EvalState& st) -> Result<ExecResult> {
         for (const auto& n : names) {
-          WALREP_ASSIGN_OR_RETURN(auto t, e.db()->catalog->GetTable(e.txn(), n));
+          WALREP_ASSIGN_OR_RETURN(
+              auto t, e.db()->catalog->GetTable(e.txn(), n, access::LockMode::kAccessExclusive));
           if (!t) {
             if (missing_ok) {
               st.ctx->AddNotice("NOTICE", "00000",
@@ -1224,6 +1235,44 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       };
       return p;
     }
+    case PG_QUERY__NODE__NODE_LOCK_STMT: {
+      const auto* l = node->lock_stmt;
+      std::vector<std::string> names;
+      for (size_t i = 0; i < l->n_relations; i++) {
+        names.push_back(l->relations[i]->range_var->relname);
+      }
+      if (l->mode < 1 || l->mode >= access::kNumLockModes) {
+        return Status::Sql("22023", "unrecognized lock mode");
+      }
+      auto mode = static_cast<access::LockMode>(l->mode);
+      bool nowait = l->nowait;
+      p->run = [names, mode, nowait](Executor& e, EvalState&) -> Result<ExecResult> {
+        // The lock would be released at once: surely a mistake, as PostgreSQL says.
+        if (e.txn_status() != TxnStatus::kInBlock) {
+          return Status::Sql("25P01", "LOCK TABLE can only be used in transaction blocks");
+        }
+        catalog::Catalog& cat = *e.db()->catalog;
+        for (const auto& n : names) {
+          if (nowait) {
+            WALREP_ASSIGN_OR_RETURN(auto t, cat.GetTable(e.txn(), n, access::LockMode::kNoLock));
+            if (!t) return NoSuchTable(n, -1);
+            Status st = access::LockRelation(e.db()->engine->env(), e.txn(), catalog::kDatabaseOid,
+                                             t->oid, mode, /*nowait=*/true);
+            if (st.code() == Status::Code::kRetry) {
+              return Status::Sql("55P03",
+                                 fmt::format("could not obtain lock on relation \"{}\"", n));
+            }
+            WALREP_RETURN_IF_ERROR(st);
+          }
+          // Locks (unless NOWAIT took it already) and checks the table is still there.
+          WALREP_ASSIGN_OR_RETURN(auto t, cat.GetTable(e.txn(), n, mode));
+          if (!t) return NoSuchTable(n, -1);
+          if (t->kind != 'r') return Status::Sql("42809", fmt::format("\"{}\" is not a table", n));
+        }
+        return TagOnly("LOCK TABLE");
+      };
+      return p;
+    }
     case PG_QUERY__NODE__NODE_TRUNCATE_STMT: {
       const auto* t = node->truncate_stmt;
       std::vector<std::string> names;
@@ -1231,7 +1280,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         names.push_back(t->relations[i]->range_var->relname);
       p->run = [names](Executor& e, EvalState&) -> Result<ExecResult> {
         for (const auto& n : names) {
-          WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, n, -1));
+          WALREP_ASSIGN_OR_RETURN(TableDef def,
+                                  LookupTable(e, n, -1, access::LockMode::kAccessExclusive));
           e.txn().ensure_xid();
           WALREP_RETURN_IF_ERROR(e.db()->catalog->NewRelationFile(e.txn(), def).status());
         }
@@ -1317,7 +1367,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         }
       }
       p->run = [name, add_cols, pk](Executor& e, EvalState& st) -> Result<ExecResult> {
-        WALREP_ASSIGN_OR_RETURN(TableDef def, LookupTable(e, name, -1));
+        WALREP_ASSIGN_OR_RETURN(TableDef def,
+                                LookupTable(e, name, -1, access::LockMode::kAccessExclusive));
         bool has_rows = false;  // NOT NULL without a default needs an empty table
         if (!add_cols.empty()) {
           access::HeapScan scan(e.db()->engine->env(), def.rel, e.txn());
@@ -1415,11 +1466,19 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         if (is_vacuum) {
           std::vector<TableDef> tables;
           if (names.empty()) {
-            WALREP_ASSIGN_OR_RETURN(tables, e.db()->catalog->ListTables(e.txn()));
-            std::erase_if(tables, [](const TableDef& t) { return t.kind != 'r'; });
+            WALREP_ASSIGN_OR_RETURN(auto all, e.db()->catalog->ListTables(e.txn()));
+            for (const auto& t : all) {
+              if (t.kind != 'r') continue;
+              // Gone since the list was read: nothing to vacuum.
+              WALREP_ASSIGN_OR_RETURN(
+                  auto locked, e.db()->catalog->GetTable(e.txn(), t.name,
+                                                         access::LockMode::kShareUpdateExclusive));
+              if (locked && locked->kind == 'r') tables.push_back(*locked);
+            }
           } else {
             for (const auto& n : names) {
-              WALREP_ASSIGN_OR_RETURN(TableDef t, LookupTable(e, n, -1));
+              WALREP_ASSIGN_OR_RETURN(
+                  TableDef t, LookupTable(e, n, -1, access::LockMode::kShareUpdateExclusive));
               tables.push_back(t);
             }
           }
@@ -1437,7 +1496,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         return Status::NotSupported("ON CONFLICT and WITH in INSERT are not supported");
       }
       WALREP_ASSIGN_OR_RETURN(TableDef t,
-                              LookupTable(ex, RelName(ins->relation), ins->relation->location));
+                              LookupTable(ex, RelName(ins->relation), ins->relation->location,
+                                          access::LockMode::kRowExclusive));
       std::vector<int> target_cols;
       if (ins->n_cols == 0) {
         for (size_t i = 0; i < t.columns.size(); i++) target_cols.push_back(static_cast<int>(i));
@@ -1574,7 +1634,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       }
       Modify m;
       m.kind = update ? Modify::kUpdate : Modify::kDelete;
-      WALREP_ASSIGN_OR_RETURN(m.table, LookupTable(ex, RelName(rv), rv->location));
+      WALREP_ASSIGN_OR_RETURN(
+          m.table, LookupTable(ex, RelName(rv), rv->location, access::LockMode::kRowExclusive));
       auto scope = std::make_shared<Scope>(TableScope(m.table, rv));
       cs.scope = scope.get();
       const PgQuery__Node* where =

@@ -898,7 +898,11 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
 }
 
 Executor::Executor(const Registry* registry, SessionContext* ctx, Database* db)
-    : registry_(registry), ctx_(ctx), db_(db) {}
+    : registry_(registry), ctx_(ctx), db_(db), lock_owner_(ctx->backend_pid()) {
+  lock_owner_.report_wait = [ctx](const char* type, const char* event) {
+    ctx->SetWaitEvent(type ? type : "", event ? event : "");
+  };
+}
 
 Executor::~Executor() {
   if (in_txn_) AbortTransaction();
@@ -916,7 +920,9 @@ void Executor::BeginTransaction() {
         ctx_->settings().Get("default_transaction_isolation").value_or("read committed");
     tx_.repeatable_read = iso == "repeatable read" || iso == "serializable";
     tx_.snapshot = db_->engine->txm().TakeSnapshot(ctx_->backend_pid());
-    access::AssignXidsFrom(&tx_, &db_->engine->txm());
+    tx_.locks = &lock_owner_;
+    tx_.deadlock_timeout_ms = ctx_->settings().GetInt("deadlock_timeout");
+    access::AssignXidsFrom(&tx_, &db_->engine->txm(), &db_->engine->locks());
     SessionContext* ctx = ctx_;
     tx_.check_interrupts = [ctx]() {
       Status st = ctx->CheckInterrupts();
@@ -928,14 +934,11 @@ void Executor::BeginTransaction() {
 
 Status Executor::CommitTransaction() {
   Status st;
-  if (db_ && tx_.xid != access::kInvalidXid) {
+  if (db_) {
     bool flush = ctx_->settings().Get("synchronous_commit").value_or("on") != "off";
-    auto end = db_->engine->txm().Commit(tx_.xid, flush, tx_.dropped_rels);
-    if (end.ok() && !tx_.dropped_rels.empty()) {
-      db_->engine->ScheduleDrop(tx_.xid, tx_.dropped_rels);
-    }
-    db_->engine->stats().TransactionEnded(tx_.table_changes, end.ok());
-    st = end.ok() && flush ? ctx_->WaitForSyncRep(*end) : end.status();
+    SessionContext* ctx = ctx_;
+    st = db_->engine->CommitTransaction(tx_, flush,
+                                        [ctx](Lsn end) { return ctx->WaitForSyncRep(end); });
   }
   ctx_->settings().CommitTransaction();
   tx_ = access::TxnContext();
@@ -944,13 +947,7 @@ Status Executor::CommitTransaction() {
 }
 
 void Executor::AbortTransaction() {
-  if (db_ && tx_.xid != access::kInvalidXid) {
-    // An abort record is advisory; the files this transaction created go either way (a crash
-    // before this leaves them to the startup sweep of unreferenced files).
-    db_->engine->txm().Abort(tx_.xid, tx_.created_rels).IgnoreError();
-    db_->engine->DropRelationFiles(tx_.created_rels);
-    db_->engine->stats().TransactionEnded(tx_.table_changes, false);
-  }
+  if (db_) db_->engine->AbortTransaction(tx_);
   ctx_->settings().AbortTransaction();
   tx_ = access::TxnContext();
   in_txn_ = false;
@@ -1028,6 +1025,12 @@ Status CheckReadOnly(const PgQuery__Node* node) {
       break;
     case PG_QUERY__NODE__NODE_VACUUM_STMT:
       return Status::Sql("25006", "cannot execute VACUUM during recovery");
+    case PG_QUERY__NODE__NODE_LOCK_STMT:
+      // Only locks that conflict with nothing replay takes (RowExclusiveLock or weaker).
+      if (node->lock_stmt->mode > static_cast<int>(access::LockMode::kRowExclusive)) {
+        return Status::Sql("25006", "cannot execute LOCK TABLE during recovery");
+      }
+      break;
     default:
       break;
   }
@@ -1047,6 +1050,11 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<Par
     return std::shared_ptr<PreparedStatement>(p);
   }
   const PgQuery__Node* node = stmt->raw->stmt;
+  if (status_ == TxnStatus::kFailed && node->node_case != PG_QUERY__NODE__NODE_TRANSACTION_STMT) {
+    return Status::Sql("25P02",
+                       "current transaction is aborted, commands ignored until end of transaction "
+                       "block");
+  }
   if (ctx_->in_recovery()) WALREP_RETURN_IF_ERROR(CheckReadOnly(node));
   // Analysis reads the catalog, so the transaction (and its snapshot) starts here.
   if (db_ && !in_txn_) {
@@ -1054,6 +1062,13 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<Par
   } else if (db_ && !tx_.repeatable_read) {
     tx_.snapshot = db_->engine->txm().TakeSnapshot(ctx_->backend_pid());
   }
+  if (db_) p->catalog_version = db_->engine->txm().catalog_version();
+  tx_.lock_timeout_ms = ctx_->settings().GetInt("lock_timeout");
+  tx_.lock_log = &p->locks;
+  struct ClearLog {
+    access::TxnContext* tx;
+    ~ClearLog() { tx->lock_log = nullptr; }
+  } clear_log{&tx_};
   if (node->node_case == PG_QUERY__NODE__NODE_EXPLAIN_STMT) {
     WALREP_ASSIGN_OR_RETURN(p, ExecAccess::PrepareExplain(*this, p, node->explain_stmt));
     return std::shared_ptr<PreparedStatement>(p);
@@ -1090,18 +1105,46 @@ Result<ExecResult> Executor::Execute(const PreparedStatement& ps,
                        "block");
   }
   StartStatement();
+  WALREP_ASSIGN_OR_RETURN(const Prepared* run, Revalidate(p));
   EvalState st{ctx_, this, nullptr, nullptr, FormatOptions{}};
   st.params = &params;
   st.fmt = format_options();
-  auto result = p.run(*this, st);
+  auto result = run->run(*this, st);
   // The next statement sees this one's effects (CommandCounterIncrement).
   tx_.cid++;
   return result;
 }
 
+Result<const Prepared*> Executor::Revalidate(const Prepared& p) {
+  const Prepared* current = p.replanned ? p.replanned.get() : &p;
+  if (!db_ || current->locks.empty()) return current;
+  for (const auto& [rel, mode] : current->locks) {
+    WALREP_RETURN_IF_ERROR(
+        access::LockRelation(db_->engine->env(), tx_, catalog::kDatabaseOid, rel, mode));
+  }
+  if (db_->engine->txm().catalog_version() == current->catalog_version) return current;
+  // The tables it uses changed (or may have) since it was analysed: analyse it again, with the
+  // parameter types it was given.
+  WALREP_ASSIGN_OR_RETURN(auto fresh, Prepare(p.stmt, *p.params));
+  auto fp = std::static_pointer_cast<const Prepared>(fresh);
+  bool same = fp->cols.size() == p.cols.size() && *fp->params == *p.params;
+  for (size_t i = 0; same && i < p.cols.size(); i++) same = fp->cols[i].type == p.cols[i].type;
+  if (!same) return Status::Sql("0A000", "cached plan must not change result type");
+  p.replanned = fp;
+  return fp.get();
+}
+
 void Executor::OnError() {
   if (status_ == TxnStatus::kInBlock) {
     status_ = TxnStatus::kFailed;
+    if (savepoints_.empty()) {
+      // Nothing can bring the transaction back: it ends now, as PostgreSQL's does at the
+      // error, so its locks (and row locks) do not outlive it until the client's ROLLBACK.
+      AbortTransaction();
+    } else if (db_) {
+      // The locks taken since the last savepoint go (its failed subtransaction's).
+      db_->engine->locks().ReleaseSince(&lock_owner_, savepoints_.back().lock_mark);
+    }
     return;
   }
   if (status_ == TxnStatus::kIdle && in_txn_) AbortTransaction();
@@ -1154,8 +1197,8 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
       }
       // From here on the heap records what ROLLBACK TO must undo.
       tx_.undo = &undo_;
-      savepoints_.push_back(
-          Savepoint{savepoint, undo_.size(), tx_.created_rels.size(), tx_.dropped_rels.size()});
+      savepoints_.push_back(Savepoint{savepoint, undo_.size(), tx_.created_rels.size(),
+                                      tx_.dropped_rels.size(), lock_owner_.Mark()});
       return TagOnly("SAVEPOINT");
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_RELEASE:
     case PG_QUERY__TRANSACTION_STMT_KIND__TRANS_STMT_ROLLBACK_TO: {
@@ -1185,6 +1228,7 @@ Result<ExecResult> Executor::RunTransactionStmt(int kind, const std::string& sav
         tx_.created_rels.resize(it->created_mark);
         tx_.dropped_rels.resize(it->dropped_mark);
         db_->engine->DropRelationFiles(created);
+        db_->engine->locks().ReleaseSince(&lock_owner_, it->lock_mark);
       }
       // Savepoints above the named one go away; RELEASE removes the named one too.
       savepoints_.erase(release ? std::prev(it.base()) : it.base(), savepoints_.end());

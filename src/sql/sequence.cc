@@ -47,9 +47,9 @@ std::string SequenceName(const std::string& text) {
   return ToLower(name);
 }
 
-Result<TableDef> LookupSequence(Executor& ex, const std::string& text) {
+Result<TableDef> LookupSequence(Executor& ex, const std::string& text, access::LockMode mode) {
   std::string name = SequenceName(text);
-  WALREP_ASSIGN_OR_RETURN(auto t, ex.db()->catalog->GetTable(ex.txn(), name));
+  WALREP_ASSIGN_OR_RETURN(auto t, ex.db()->catalog->GetTable(ex.txn(), name, mode));
   if (!t) return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name));
   if (t->kind != 'S') return Status::Sql("42809", fmt::format("\"{}\" is not a sequence", name));
   return *t;
@@ -170,6 +170,9 @@ Status DropOwnedSequences(Executor& ex, const TableDef& table) {
   WALREP_ASSIGN_OR_RETURN(auto all, ex.db()->catalog->ListTables(ex.txn()));
   for (const auto& t : all) {
     if (t.kind == 'S' && t.sequence.owner == table.oid) {
+      WALREP_RETURN_IF_ERROR(access::LockRelation(ex.db()->engine->env(), ex.txn(),
+                                                  catalog::kDatabaseOid, t.oid,
+                                                  access::LockMode::kAccessExclusive));
       WALREP_RETURN_IF_ERROR(ex.db()->catalog->DropTable(ex.txn(), t));
     }
   }
@@ -201,7 +204,8 @@ Result<std::shared_ptr<Prepared>> PrepareSequenceStatement(std::shared_ptr<Prepa
         }
         std::string table = owned_by.substr(0, dot);
         column = owned_by.substr(dot + 1);
-        WALREP_ASSIGN_OR_RETURN(owner, e.db()->catalog->GetTable(e.txn(), table));
+        WALREP_ASSIGN_OR_RETURN(
+            owner, e.db()->catalog->GetTable(e.txn(), table, access::LockMode::kAccessShare));
         if (!owner || owner->kind != 'r') {
           return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", table));
         }
@@ -226,7 +230,8 @@ Result<std::shared_ptr<Prepared>> PrepareSequenceStatement(std::shared_ptr<Prepa
   bool cascade = d->behavior == PG_QUERY__DROP_BEHAVIOR__DROP_CASCADE;
   p->run = [names, missing_ok, cascade](Executor& e, EvalState& st) -> Result<ExecResult> {
     for (const auto& n : names) {
-      WALREP_ASSIGN_OR_RETURN(auto t, e.db()->catalog->GetTable(e.txn(), n));
+      WALREP_ASSIGN_OR_RETURN(
+          auto t, e.db()->catalog->GetTable(e.txn(), n, access::LockMode::kAccessExclusive));
       if (!t) {
         if (!missing_ok) {
           return Status::Sql("42P01", fmt::format("sequence \"{}\" does not exist", n));
@@ -301,7 +306,9 @@ Result<ExprPtr> CompileSequenceFunction(CompileState& cs, const std::string& nam
         Executor& ex = *st.exec;
         WALREP_ASSIGN_OR_RETURN(Value arg, seq->eval(st));
         if (arg.is_null()) return Value::Null(oid::kInt8);
-        WALREP_ASSIGN_OR_RETURN(TableDef t, LookupSequence(ex, arg.as_string()));
+        WALREP_ASSIGN_OR_RETURN(TableDef t, LookupSequence(ex, arg.as_string(),
+                                                           curr ? access::LockMode::kAccessShare
+                                                                : access::LockMode::kRowExclusive));
         if (curr) {
           auto it = ex.sequence_values().find(t.oid);
           if (it == ex.sequence_values().end()) {

@@ -195,6 +195,12 @@ class Prepared : public PreparedStatement {
   RunFn run;
   std::vector<std::shared_ptr<ViewDef>> owned_views;  // table functions used in FROM
   PlanPtr plan;  // what EXPLAIN shows: set for SELECT, INSERT, UPDATE and DELETE
+  // The relation locks analysis took (taken again at each execution), and the catalog version
+  // it read: when the catalog changed since, the statement is analysed again (PostgreSQL's plan
+  // cache revalidation), and that version is kept here for the next executions.
+  std::vector<std::pair<uint32_t, access::LockMode>> locks;
+  uint64_t catalog_version = 0;
+  mutable std::shared_ptr<const Prepared> replanned;
 
   const std::vector<int32_t>& param_types() const override { return *params; }
   const std::vector<ColumnDesc>& columns() const override { return cols; }

@@ -104,11 +104,14 @@ TEST(TablesTest, ConcurrentSessionsFollowPostgresRules) {
   EXPECT_EQ(Exec(b, "update acct set bal = 5 where id = 2"), "UPDATE 1");
   auto fa = std::async(std::launch::async,
                        [&] { return Exec(a, "update acct set bal = 6 where id = 2"); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(
+      WaitUntil([&] { return n.Query("select count(*) from pg_locks where not granted") == "1"; }));
+  // As PostgreSQL: the first waiter whose deadlock_timeout passes finds the cycle (a here) and
+  // fails; the other one then gets the row.
   std::string rb = Exec(b, "update acct set bal = 6 where id = 1");
-  EXPECT_EQ(rb, "ERROR 40P01");
-  Exec(b, "rollback");  // releases a
-  EXPECT_EQ(fa.get(), "UPDATE 1");
+  EXPECT_EQ(fa.get(), "ERROR 40P01");
+  EXPECT_EQ(rb, "UPDATE 1");
+  Exec(b, "rollback");
   Exec(a, "rollback");
   PQfinish(a);
   PQfinish(b);

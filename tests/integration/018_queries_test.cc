@@ -367,10 +367,11 @@ TEST(QueriesTest, DroppedRelationFilesAreRemoved) {
   ASSERT_EQ(n.SafePsql("truncate d; insert into d values (1, 'x')"), "");
   EXPECT_EQ(n.SafePsql("checkpoint; select count(*) from d"), "1");
   EXPECT_EQ(files().size(), base.size() + 3) << "TRUNCATE's old files stay";
-  // A transaction that still sees the table keeps its files until it ends.
+  // A transaction whose snapshot still sees the table keeps its files until it ends (one that
+  // had read it would hold a lock the DROP waits for: 023_locks_test).
   PGconn* reader = n.Connect();
   ASSERT_EQ(Exec(reader, "begin isolation level repeatable read"), "BEGIN");
-  ASSERT_EQ(Exec(reader, "select count(*) from d"), "1\n");
+  ASSERT_EQ(Exec(reader, "select 1"), "1\n");
   ASSERT_EQ(n.SafePsql("drop table d"), "");
   ASSERT_EQ(n.SafePsql("checkpoint"), "");
   EXPECT_EQ(Exec(reader, "select v from d"), "x\n");

@@ -38,6 +38,9 @@ class Engine {
   TransactionManager& txm() { return *txm_; }
   storage::BufferPool& pool() { return *pool_; }
   storage::Smgr& smgr() { return *smgr_; }
+  LockManager& locks() { return locks_; }
+  // Hot standby: the locks replay holds for the primary's transactions.
+  RecoveryLocks& recovery_locks() { return *recovery_locks_; }
   BtreeIndex* index(const RelFileNode& rel) { return indexes_->Get(rel); }
   // Serialises the uniqueness check and insertion of one unique index's keys.
   Mutex* unique_lock(const RelFileNode& rel) EXCLUDES(oid_mu_);
@@ -53,9 +56,21 @@ class Engine {
   // transaction created and then aborted).
   void DropRelationFiles(const std::vector<RelFileNode>& rels);
   // Files a committed transaction dropped: removed at the first checkpoint (or restartpoint)
-  // after no snapshot can still see them — walrep takes no relation locks, so a transaction
-  // that began before the DROP may still read the table until it ends.
+  // after no snapshot can still see them (a REPEATABLE READ transaction that began before the
+  // DROP but had not locked the table yet still reads the catalog as of its snapshot).
   void ScheduleDrop(TransactionId xid, const std::vector<RelFileNode>& rels) EXCLUDES(drop_mu_);
+
+  // The end of tx's transaction (counterpart: CommitTransaction / AbortTransaction in xact.c),
+  // one sequence for every caller. Commit: the commit record (listing dropped files), the
+  // flush when `flush` (synchronous_commit != off), publication in commit order, the dropped
+  // files scheduled for removal, the table statistics, then `wait_for_standbys` (the
+  // synchronous standbys synchronous_commit asks for; replication implements it), and last the
+  // transaction's locks. Returns the first error (then the session must end: the commit may
+  // be durable without having been acknowledged). Abort: the abort record, the files it
+  // created, statistics, locks. A transaction without an xid only releases its locks.
+  Status CommitTransaction(TxnContext& tx, bool flush,
+                           const std::function<Status(Lsn commit_end)>& wait_for_standbys);
+  void AbortTransaction(TxnContext& tx);
 
   // Promotion: ends the standby's `recovery` (in state kPromoting) on a new timeline and
   // attaches the WAL writer; the engine then runs as a primary's. Returns the new timeline.
@@ -76,10 +91,14 @@ class Engine {
   // Connects the WAL writer to the buffer pool, transactions and heap, and installs the
   // checkpoint hook: what makes the engine a primary's.
   void AttachWal();
+  // The STANDBY LOCK list of held AccessExclusiveLocks, then RUNNING_XACTS.
+  Status LogStandbySnapshot();
   std::unique_ptr<storage::Smgr> smgr_;
   std::unique_ptr<Clog> clog_;
   std::unique_ptr<storage::BufferPool> pool_;
   std::unique_ptr<TransactionManager> txm_;
+  LockManager locks_;
+  std::unique_ptr<RecoveryLocks> recovery_locks_;
   std::unique_ptr<storage::XLog> xlog_;
   HeapEnv env_;
   FreeSpaceMap fsm_;

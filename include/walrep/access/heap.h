@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "walrep/access/lock.h"
 #include "walrep/access/xact.h"
 #include "walrep/common/time.h"
 #include "walrep/storage/buffer_pool.h"
@@ -141,6 +142,8 @@ struct HeapEnv {
   // Redo of a commit (or abort) record that lists relation files (PostgreSQL's xl_xact_
   // relfilenodes): the engine drops them.
   std::function<void(bool commit, TransactionId xid, const std::vector<RelFileNode>&)> xact_rels;
+  LockManager* locks = nullptr;             // null: no heavyweight locks (tests of the heap alone)
+  RecoveryLocks* recovery_locks = nullptr;  // replay of STANDBY LOCK records
 };
 
 // A change to undo at ROLLBACK TO SAVEPOINT: a tuple this transaction inserted, or the header
@@ -169,10 +172,29 @@ struct TxnContext {
   std::vector<RelFileNode> created_rels, dropped_rels;
   bool catalog_written = false;       // wrote rows of a system relation (catalog caches bypassed)
   TableStats::Pending table_changes;  // for TableStats, when the transaction ends
+  // Heavyweight locks: the session's owner (null: internal work that takes none).
+  LockOwner* locks = nullptr;
+  int64_t deadlock_timeout_ms = 1000;
+  // While a statement is prepared: the relation locks it took (re-taken at each execution).
+  std::vector<std::pair<uint32_t, LockMode>>* lock_log = nullptr;
 };
 
-// Makes `tx` take an xid from `txm` on its first write (tx must not move afterwards).
-void AssignXidsFrom(TxnContext* tx, TransactionManager* txm);
+// Takes a relation lock for tx, held until its end (or its savepoint's rollback). On a primary
+// an AccessExclusiveLock gives the transaction an xid and is WAL-logged (STANDBY LOCK) so that
+// standbys take it too; during recovery only RowExclusiveLock or weaker may be taken. NOWAIT:
+// a kRetry status when the lock is taken (the caller names the relation in its 55P03).
+Status LockRelation(HeapEnv& env, TxnContext& tx, uint32_t db, uint32_t rel, LockMode mode,
+                    bool nowait = false);
+// Waits for transaction xid to end (a row it changed), as XactLockTableWait: a ShareLock on its
+// transaction lock (deadlock detection, lock_timeout, `check`), then for its end to be published.
+Status WaitForTransaction(HeapEnv& env, TxnContext& tx, TransactionId xid,
+                          const std::function<Status()>& check);
+// The end of tx's transaction (commit or abort): its locks go.
+void ReleaseLocks(HeapEnv& env, TxnContext& tx);
+
+// Makes `tx` take an xid from `txm` on its first write (tx must not move afterwards); with a
+// lock manager and tx->locks, the transaction then holds ExclusiveLock on its xid.
+void AssignXidsFrom(TxnContext* tx, TransactionManager* txm, LockManager* locks = nullptr);
 
 bool TupleVisible(const TupleHeader& h, const TxnContext& tx, const TransactionManager& txm);
 

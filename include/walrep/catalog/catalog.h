@@ -84,7 +84,10 @@ class Catalog {
   // READ COMMITTED lookups read the catalog as last committed (what a new statement snapshot
   // sees), from a cache rebuilt when a transaction that changed the catalog ends; REPEATABLE
   // READ, and a transaction that changed the catalog itself, read it with their own snapshot.
-  Result<std::optional<TableDef>> GetTable(access::TxnContext& tx, const std::string& name);
+  // `mode`: the lock tx takes on the table found (held to the end of tx), after which the
+  // definition returned is current.
+  Result<std::optional<TableDef>> GetTable(access::TxnContext& tx, const std::string& name,
+                                           access::LockMode mode);
   Result<std::vector<TableDef>> ListTables(access::TxnContext& tx);
   // Assigns the oid and relation file; creates the files of the table and of each of
   // def.indexes (empty); inserts the catalog rows.

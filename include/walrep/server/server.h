@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +52,11 @@ struct ServerOptions {
 
 enum class ShutdownMode { kNone, kSmart, kFast, kImmediate };
 
+// Why replay cancels a standby session (PostgreSQL's PROCSIG_RECOVERY_CONFLICT_*).
+enum class RecoveryConflict : int { kNone = 0, kLock, kSnapshot };
+// PostgreSQL's DETAIL for each reason.
+const char* RecoveryConflictDetail(RecoveryConflict reason);
+
 // What other sessions may see of one backend (pg_stat_activity, cancel, terminate).
 struct BackendInfo {
   int32_t pid = 0;         // const after registration: the session thread's id
@@ -58,7 +64,8 @@ struct BackendInfo {
   int interrupt_fd = -1;   // eventfd, const; written by anyone who wants the session's attention
   std::atomic<bool> cancel_requested{false};
   std::atomic<bool> terminate_requested{false};
-  std::atomic<bool> recovery_conflict{false};  // hot standby: replay needs this snapshot gone
+  // Hot standby: replay needs this session's lock or snapshot gone (a RecoveryConflict).
+  std::atomic<int> recovery_conflict{0};
 
   mutable Mutex mu;
   std::string database GUARDED_BY(mu);
@@ -179,7 +186,16 @@ class Server {
   // Hot-standby snapshot conflict: waits up to max_standby_streaming_delay for standby
   // snapshots with xmin <= latest_removed to go, then cancels their queries (40001).
   void ResolveSnapshotConflict(TransactionId latest_removed);
+  // How replay waits for a table lock that standby sessions hold (then cancels them).
+  access::LockRequest RecoveryLockRequest(const access::LockTag& tag);
+  // The delay replay grants conflicting queries for the WAL it is replaying now.
+  int64_t MaxStandbyDelayMs();
+  // Cancels the sessions `pids` for `reason`, counting each once per conflict in `counted`.
+  void CancelForRecovery(const std::vector<int32_t>& pids, RecoveryConflict reason,
+                         std::set<int32_t>* counted);
+  void RegisterLocksView();
   std::atomic<int64_t> conflicts_snapshot_{0};  // pg_stat_database_conflicts.confl_snapshot
+  std::atomic<int64_t> conflicts_lock_{0};      // pg_stat_database_conflicts.confl_lock
   std::atomic<bool> startup_stopping_{false};
   Status RequireNotInRecovery(const char* fn);
   // The checkpointer: a checkpoint every checkpoint_timeout, or sooner when the WAL written

@@ -26,6 +26,7 @@ namespace walrep::sql {
 
 class ParsedStatement;  // one statement of a parsed string (opaque; owns its parse tree)
 class PreparedStatement;
+class Prepared;  // sql_internal.h
 
 struct ColumnDesc {
   std::string name;
@@ -130,6 +131,9 @@ class Executor {
   // BEGIN, COMMIT, ROLLBACK, SAVEPOINT, RELEASE, ROLLBACK TO (`kind`: libpg_query's enum).
   Result<ExecResult> RunTransactionStmt(int kind, const std::string& savepoint);
   void AddWarning(const std::string& sqlstate, const std::string& msg);
+  // Before an execution: the statement's relation locks again, and a fresh analysis when the
+  // catalog changed since it was prepared.
+  Result<const Prepared*> Revalidate(const Prepared& p);
 
   const Registry* registry_;
   SessionContext* ctx_;
@@ -143,9 +147,11 @@ class Executor {
   struct Savepoint {
     std::string name;
     size_t undo_mark, created_mark, dropped_mark;  // sizes of the lists at its creation
+    size_t lock_mark;                              // the lock owner's mark
   };
   std::vector<Savepoint> savepoints_;
   std::vector<access::UndoEntry> undo_;  // the transaction's changes since its first savepoint
+  access::LockOwner lock_owner_;         // this session's heavyweight locks
   std::map<uint32_t, int64_t> seq_values_;
   std::map<uint32_t, SequenceCache> seq_caches_;
   std::optional<int64_t> last_seq_value_;

@@ -79,6 +79,8 @@ class SessionContext {
   virtual Status RequestCheckpoint() = 0;
   // Returns a 57014 / 57P01 error when the statement was cancelled or the session terminated.
   virtual Status CheckInterrupts() = 0;
+  // pg_stat_activity.wait_event_type / wait_event of this session ("" = not waiting).
+  virtual void SetWaitEvent(const std::string& type, const std::string& event) {}
   // Sleeps up to `micros`, waking early on an interrupt.
   virtual void InterruptibleSleep(int64_t micros) = 0;
   // After a commit whose record ends at `commit_end` was flushed locally: waits for the

@@ -78,6 +78,7 @@ constexpr uint8_t kXactAbort = 0x20;
 constexpr uint8_t kXactOpMask = 0x70;
 constexpr uint8_t kXactHasInfo = 0x80;
 // RM_STANDBY_ID info values.
+constexpr uint8_t kStandbyLock = 0x00;  // xl_standby_locks: int32 nlocks, {xid, db, rel}...
 constexpr uint8_t kStandbyRunningXacts = 0x10;
 
 // Block reference flags.
