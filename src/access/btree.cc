@@ -4,11 +4,74 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
 #include <set>
 
 namespace walrep::access {
+
+namespace key {
+
+void AppendNull(std::string* key) { key->push_back('\x02'); }
+
+void AppendUnsigned(uint64_t u, std::string* key) {
+  key->push_back('\x01');
+  for (int i = 7; i >= 0; i--) key->push_back(static_cast<char>(u >> (8 * i)));
+}
+
+void AppendInt(int64_t v, std::string* key) {
+  AppendUnsigned(static_cast<uint64_t>(v) ^ (1ull << 63), key);
+}
+
+void AppendBool(bool v, std::string* key) {
+  key->push_back('\x01');
+  key->push_back(v ? '\x01' : '\x00');
+}
+
+// Sign class (0x40 negative, 0x80 zero, 0xC0 positive), then the decimal exponent (digits before
+// the point) and the significant digits ending in 0x00, all inverted for negative values.
+void AppendNumeric(__int128 mantissa, int scale, std::string* key) {
+  key->push_back('\x01');
+  unsigned __int128 m = mantissa < 0 ? -static_cast<unsigned __int128>(mantissa)
+                                     : static_cast<unsigned __int128>(mantissa);
+  if (m == 0) {
+    key->push_back('\x80');
+    return;
+  }
+  std::string digits;
+  for (; m > 0; m /= 10) digits.insert(digits.begin(), static_cast<char>('0' + m % 10));
+  int32_t exponent = static_cast<int32_t>(digits.size()) - scale;
+  while (digits.back() == '0') digits.pop_back();
+  bool neg = mantissa < 0;
+  key->push_back(neg ? '\x40' : '\xC0');
+  uint32_t e = static_cast<uint32_t>(exponent) ^ (1u << 31);
+  if (neg) e = ~e;
+  for (int i = 3; i >= 0; i--) key->push_back(static_cast<char>(e >> (8 * i)));
+  for (char d : digits) key->push_back(neg ? static_cast<char>(0xFF - d) : d);
+  key->push_back(neg ? '\xFF' : '\x00');
+}
+
+void AppendFloat(double d, std::string* key) {
+  if (d == 0) d = 0;
+  if (std::isnan(d)) d = std::numeric_limits<double>::quiet_NaN();
+  uint64_t u;
+  std::memcpy(&u, &d, 8);
+  AppendUnsigned((u >> 63) ? ~u : u ^ (1ull << 63), key);
+}
+
+void AppendBytes(std::string_view v, std::string* key) {
+  key->push_back('\x01');
+  for (char ch : v) {
+    key->push_back(ch);
+    if (ch == '\0') key->push_back('\xff');
+  }
+  key->push_back('\0');
+  key->push_back('\0');
+}
+
+}  // namespace key
 
 namespace {
 

@@ -108,6 +108,103 @@ void Engine::AttachWal() {
   });
 }
 
+namespace {
+
+// The uniqueness locks of unique indexes, always taken in the same (address) order so that two
+// holders never deadlock.
+class UniqueIndexLocks {
+ public:
+  explicit UniqueIndexLocks(std::vector<Mutex*> locks) : locks_(std::move(locks)) {
+    std::sort(locks_.begin(), locks_.end());
+  }
+  void Lock() NO_THREAD_SAFETY_ANALYSIS {
+    for (Mutex* m : locks_) m->Lock();
+  }
+  void Unlock() NO_THREAD_SAFETY_ANALYSIS {
+    for (auto it = locks_.rbegin(); it != locks_.rend(); ++it) (*it)->Unlock();
+  }
+
+ private:
+  std::vector<Mutex*> locks_;
+};
+
+}  // namespace
+
+Status Engine::InsertIndexEntries(TxnContext& tx, const RelFileNode& heap, TupleId tid,
+                                  const std::vector<IndexEntry>& entries,
+                                  const std::function<Status(size_t)>& duplicate) {
+  std::vector<Mutex*> unique;
+  for (const auto& e : entries) {
+    if (e.check_unique) unique.push_back(unique_lock(e.index));
+  }
+  UniqueIndexLocks locks(std::move(unique));
+  while (true) {
+    locks.Lock();
+    TransactionId wait_for = 0;
+    Status err;
+    for (size_t i = 0; i < entries.size() && err.ok() && !wait_for; i++) {
+      if (!entries[i].check_unique) continue;
+      auto tids = index(entries[i].index)->ScanPrefix(entries[i].key);
+      if (!tids.ok()) {
+        err = tids.TakeStatus();
+        break;
+      }
+      for (const auto& other : *tids) {
+        TransactionId running = 0;
+        auto state = HeapTupleState(env_, heap, tx, other, &running);
+        if (!state.ok()) {
+          err = state.TakeStatus();
+        } else if (*state == TupleState::kLive) {
+          err = duplicate(i);
+        } else if (*state == TupleState::kInProgress) {
+          wait_for = running;
+        }
+        if (!err.ok() || wait_for) break;
+      }
+    }
+    if (!err.ok() || wait_for) {
+      locks.Unlock();
+      if (!err.ok()) return err;
+      WALREP_RETURN_IF_ERROR(WaitForTransaction(env_, tx, wait_for, tx.check_interrupts));
+      continue;
+    }
+    Status st;
+    for (size_t i = 0; i < entries.size() && st.ok(); i++) {
+      st = index(entries[i].index)->Insert(entries[i].key, tid);
+    }
+    locks.Unlock();
+    return st;
+  }
+}
+
+Result<uint64_t> Engine::Vacuum(const TxnContext& tx, const RelFileNode& heap,
+                                const std::vector<RelFileNode>& indexes,
+                                const std::vector<RelFileNode>& unique_indexes, bool autovacuum) {
+  MutexLock one_vacuum(&vacuum_mu_);
+  std::vector<TupleId> dead_items;
+  WALREP_ASSIGN_OR_RETURN(uint64_t removed, HeapVacuum(env_, heap, &dead_items));
+  // Then the index entries of tuples no snapshot can see (those VACUUM just removed, and
+  // versions that died since).
+  auto dead = [&](TupleId tid) -> Result<bool> {
+    TransactionId running = 0;
+    WALREP_ASSIGN_OR_RETURN(auto state, HeapTupleState(env_, heap, tx, tid, &running));
+    return state == TupleState::kDeadToAll;
+  };
+  for (const auto& idx : indexes) WALREP_RETURN_IF_ERROR(index(idx)->RemoveDead(dead));
+  // No index entry points at the dead line pointers any more: they become free. A uniqueness
+  // check that read entries before their removal finishes first (it holds its index's lock),
+  // so it never meets a reused line pointer.
+  std::vector<Mutex*> unique;
+  for (const auto& idx : unique_indexes) unique.push_back(unique_lock(idx));
+  UniqueIndexLocks locks(std::move(unique));
+  locks.Lock();
+  Status st = HeapReclaimLinePointers(env_, heap, dead_items);
+  locks.Unlock();
+  WALREP_RETURN_IF_ERROR(st);
+  stats_.Vacuumed(heap, autovacuum, NowTimestamp());
+  return removed;
+}
+
 Status Engine::CommitTransaction(TxnContext& tx, bool flush,
                                  const std::function<Status(Lsn)>& wait_for_standbys) {
   Status st;

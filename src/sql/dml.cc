@@ -242,39 +242,6 @@ bool KeyTypeSupported(int32_t type) {
          type == oid::kFloat4 || type == oid::kFloat8;
 }
 
-// numeric: equal values (1.5, 1.50) get equal bytes. Sign class (0x40 negative, 0x80 zero,
-// 0xC0 positive), then the decimal exponent (digits before the point) and the significant
-// digits ending in 0x00 — all inverted for negative values, so memcmp follows numeric order.
-void EncodeNumericKey(const Numeric& n, std::string* key) {
-  unsigned __int128 m = n.mantissa < 0 ? -static_cast<unsigned __int128>(n.mantissa)
-                                       : static_cast<unsigned __int128>(n.mantissa);
-  if (m == 0) {
-    key->push_back('\x80');
-    return;
-  }
-  std::string digits;
-  for (; m > 0; m /= 10) digits.insert(digits.begin(), static_cast<char>('0' + m % 10));
-  int32_t exponent = static_cast<int32_t>(digits.size()) - n.scale;
-  while (digits.back() == '0') digits.pop_back();
-  bool neg = n.mantissa < 0;
-  key->push_back(neg ? '\x40' : '\xC0');
-  uint32_t e = static_cast<uint32_t>(exponent) ^ (1u << 31);
-  if (neg) e = ~e;
-  for (int i = 3; i >= 0; i--) key->push_back(static_cast<char>(e >> (8 * i)));
-  for (char d : digits) key->push_back(neg ? static_cast<char>(0xFF - d) : d);
-  key->push_back(neg ? '\xFF' : '\x00');
-}
-
-// float4/float8 as IEEE bits made sortable: -0 is 0, NaN sorts above infinity (as PostgreSQL).
-void EncodeFloatKey(double d, std::string* key) {
-  if (d == 0) d = 0;
-  if (std::isnan(d)) d = std::numeric_limits<double>::quiet_NaN();
-  uint64_t u;
-  std::memcpy(&u, &d, 8);
-  u = (u >> 63) ? ~u : u ^ (1ull << 63);
-  for (int i = 7; i >= 0; i--) key->push_back(static_cast<char>(u >> (8 * i)));
-}
-
 Status CheckIndexable(const TableDef& t, const catalog::IndexDef& idx) {
   for (const auto& c : idx.columns) {
     int i = t.column_index(c);
@@ -288,39 +255,28 @@ Status CheckIndexable(const TableDef& t, const catalog::IndexDef& idx) {
   return Status::OK();
 }
 
-// Index keys: each column self-delimiting and ordered so that memcmp follows value order.
-// NULLs sort last, as in PostgreSQL.
+// A row's index key, in access::key's format.
 Result<std::string> EncodeKey(const TableDef& t, const std::vector<std::string>& cols,
                               const Row& row, size_t ncols) {
   std::string key;
   for (size_t c = 0; c < ncols && c < cols.size(); c++) {
     const Value& v = row[static_cast<size_t>(t.column_index(cols[c]))];
-    if (v.is_null()) {
-      key.push_back('\x02');
-      continue;
-    }
-    key.push_back('\x01');
     int32_t type = v.type();
-    if (IsIntegerType(type) || type == oid::kDate || type == oid::kTimestamp ||
-        type == oid::kTimestampTz) {
-      uint64_t u = static_cast<uint64_t>(v.as_int()) ^ (1ull << 63);
-      for (int i = 7; i >= 0; i--) key.push_back(static_cast<char>(u >> (8 * i)));
+    if (v.is_null()) {
+      access::key::AppendNull(&key);
+    } else if (IsIntegerType(type) || type == oid::kDate || type == oid::kTimestamp ||
+               type == oid::kTimestampTz) {
+      access::key::AppendInt(v.as_int(), &key);
     } else if (type == oid::kPgLsn) {
-      uint64_t u = static_cast<uint64_t>(v.as_int());
-      for (int i = 7; i >= 0; i--) key.push_back(static_cast<char>(u >> (8 * i)));
+      access::key::AppendUnsigned(static_cast<uint64_t>(v.as_int()), &key);
     } else if (type == oid::kBool) {
-      key.push_back(v.as_bool() ? '\x01' : '\x00');
+      access::key::AppendBool(v.as_bool(), &key);
     } else if (type == oid::kNumeric) {
-      EncodeNumericKey(v.as_numeric(), &key);
+      access::key::AppendNumeric(v.as_numeric().mantissa, v.as_numeric().scale, &key);
     } else if (type == oid::kFloat4 || type == oid::kFloat8) {
-      EncodeFloatKey(v.as_double(), &key);
+      access::key::AppendFloat(v.as_double(), &key);
     } else if (IsStringType(type) || type == oid::kBytea) {
-      for (char ch : v.as_string()) {
-        key.push_back(ch);
-        if (ch == '\0') key.push_back('\xff');
-      }
-      key.push_back('\0');
-      key.push_back('\0');
+      access::key::AppendBytes(v.as_string(), &key);
     } else {
       return Status::NotSupported(
           fmt::format("indexes on type {} are not supported", TypeName(type)));
@@ -343,88 +299,27 @@ Status DuplicateKey(const TableDef& t, const catalog::IndexDef& idx, const Row& 
       .WithDetail(fmt::format(fmt::runtime(detail), cols, vals));
 }
 
-// The uniqueness locks of a table's unique indexes (none when !take), always taken in the same
-// (address) order so that two holders never deadlock.
-class UniqueIndexLocks {
- public:
-  UniqueIndexLocks(access::Engine* engine, const TableDef& t, bool take) {
-    for (const auto& idx : t.indexes) {
-      if (take && idx.unique) locks_.push_back(engine->unique_lock(idx.rel));
-    }
-    std::sort(locks_.begin(), locks_.end());
-  }
-  void Lock() NO_THREAD_SAFETY_ANALYSIS {
-    for (Mutex* m : locks_) m->Lock();
-  }
-  void Unlock() NO_THREAD_SAFETY_ANALYSIS {
-    for (auto it = locks_.rbegin(); it != locks_.rend(); ++it) (*it)->Unlock();
-  }
-
- private:
-  std::vector<Mutex*> locks_;
-};
-
 // Writes a row (the heap part is `write_heap`, returning the new tid or an invalid one when
-// nothing was written), then adds its index entries. Uniqueness is checked after the heap write,
-// as PostgreSQL does, so that waits for row locks inside write_heap never happen while holding
-// an index's uniqueness lock: entries with the same key whose tuples are live fail with 23505;
-// ones a running transaction is inserting or deleting are waited for (without the lock), then
-// checked again. The new heap tuple of a failed check dies with the transaction.
+// nothing was written), then adds its index entries through the engine's uniqueness protocol.
 Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_unique,
                 const std::function<Result<access::TupleId>()>& write_heap) {
-  access::Engine* engine = ex.db()->engine;
   WALREP_ASSIGN_OR_RETURN(access::TupleId new_tid, write_heap());
   if (!new_tid.valid()) return Status::OK();
-  std::vector<std::string> keys;
+  std::vector<access::Engine::IndexEntry> entries;
   for (const auto& idx : t.indexes) {
-    WALREP_ASSIGN_OR_RETURN(std::string key, EncodeKey(t, idx.columns, row, idx.columns.size()));
-    keys.push_back(std::move(key));
+    access::Engine::IndexEntry e;
+    e.index = idx.rel;
+    WALREP_ASSIGN_OR_RETURN(e.key, EncodeKey(t, idx.columns, row, idx.columns.size()));
+    bool has_null = false;  // NULLs are never equal
+    for (const auto& c : idx.columns) {
+      has_null |= row[static_cast<size_t>(t.column_index(c))].is_null();
+    }
+    e.check_unique = check_unique && idx.unique && !has_null;
+    entries.push_back(std::move(e));
   }
-  UniqueIndexLocks locks(engine, t, check_unique);
-  while (true) {
-    locks.Lock();
-    TransactionId wait_for = 0;
-    Status err;
-    for (size_t i = 0; i < t.indexes.size() && err.ok() && !wait_for; i++) {
-      const auto& idx = t.indexes[i];
-      if (!check_unique || !idx.unique) continue;
-      bool has_null = false;
-      for (const auto& c : idx.columns) {
-        has_null |= row[static_cast<size_t>(t.column_index(c))].is_null();
-      }
-      if (has_null) continue;  // NULLs are never equal
-      auto tids = engine->index(idx.rel)->ScanPrefix(keys[i]);
-      if (!tids.ok()) {
-        err = tids.TakeStatus();
-        break;
-      }
-      for (const auto& tid : *tids) {
-        TransactionId running = 0;
-        auto state = access::HeapTupleState(engine->env(), t.rel, ex.txn(), tid, &running);
-        if (!state.ok()) {
-          err = state.TakeStatus();
-        } else if (*state == access::TupleState::kLive) {
-          err = DuplicateKey(t, idx, row);
-        } else if (*state == access::TupleState::kInProgress) {
-          wait_for = running;
-        }
-        if (!err.ok() || wait_for) break;
-      }
-    }
-    if (!err.ok() || wait_for) {
-      locks.Unlock();
-      if (!err.ok()) return err;
-      WALREP_RETURN_IF_ERROR(
-          access::WaitForTransaction(engine->env(), ex.txn(), wait_for, ex.txn().check_interrupts));
-      continue;
-    }
-    Status st;
-    for (size_t i = 0; i < t.indexes.size() && st.ok(); i++) {
-      st = engine->index(t.indexes[i].rel)->Insert(keys[i], new_tid);
-    }
-    locks.Unlock();
-    return st;
-  }
+  return ex.db()->engine->InsertIndexEntries(ex.txn(), t.rel, new_tid, entries, [&](size_t i) {
+    return DuplicateKey(t, t.indexes[i], row);
+  });
 }
 
 // ALTER TABLE ADD COLUMN with a volatile default (nextval, random, ...): every existing row
@@ -848,30 +743,12 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
 
 Result<uint64_t> VacuumTable(access::Engine* engine, const access::TxnContext& tx,
                              const TableDef& t, bool autovacuum) {
-  MutexLock one_vacuum(engine->vacuum_lock());
-  std::vector<access::TupleId> dead_items;
-  WALREP_ASSIGN_OR_RETURN(uint64_t removed, access::HeapVacuum(engine->env(), t.rel, &dead_items));
-  // Then the index entries of tuples no snapshot can see (those VACUUM just removed, and
-  // versions that died since).
-  auto dead = [&](access::TupleId tid) -> Result<bool> {
-    TransactionId running = 0;
-    WALREP_ASSIGN_OR_RETURN(auto state,
-                            access::HeapTupleState(engine->env(), t.rel, tx, tid, &running));
-    return state == access::TupleState::kDeadToAll;
-  };
+  std::vector<wal::RelFileNode> indexes, unique;
   for (const auto& idx : t.indexes) {
-    WALREP_RETURN_IF_ERROR(engine->index(idx.rel)->RemoveDead(dead));
+    indexes.push_back(idx.rel);
+    if (idx.unique) unique.push_back(idx.rel);
   }
-  // No index entry points at the dead line pointers any more: they become free. A uniqueness
-  // check that read entries before their removal finishes first (it holds its index's lock),
-  // so it never meets a reused line pointer.
-  UniqueIndexLocks locks(engine, t, true);
-  locks.Lock();
-  Status st = access::HeapReclaimLinePointers(engine->env(), t.rel, dead_items);
-  locks.Unlock();
-  WALREP_RETURN_IF_ERROR(st);
-  engine->stats().Vacuumed(t.rel, autovacuum, NowTimestamp());
-  return removed;
+  return engine->Vacuum(tx, t.rel, indexes, unique, autovacuum);
 }
 
 Result<Value> ToColumnValue(const TableDef& t, size_t i, const Value& v, const FormatOptions& fo) {

@@ -26,6 +26,21 @@
 
 namespace walrep::access {
 
+// The key format: each column self-delimiting, ordered so that memcmp follows value order;
+// NULLs sort last, as in PostgreSQL. Upper layers append their typed values with these.
+namespace key {
+void AppendNull(std::string* key);
+// int2/int4/int8, date, timestamp, timestamptz (sign-flipped big-endian).
+void AppendInt(int64_t v, std::string* key);
+void AppendUnsigned(uint64_t v, std::string* key);  // pg_lsn
+void AppendBool(bool v, std::string* key);
+// numeric as mantissa * 10^-scale: equal values (1.5, 1.50) get equal bytes.
+void AppendNumeric(__int128 mantissa, int scale, std::string* key);
+// float4/float8: -0 is 0, NaN sorts above infinity (as PostgreSQL).
+void AppendFloat(double v, std::string* key);
+void AppendBytes(std::string_view v, std::string* key);  // text types, bytea
+}  // namespace key
+
 constexpr uint8_t kRmBtree = 129;            // walrep B-tree resource manager
 constexpr uint8_t kBtreePages = 0x00;        // full images of every changed page
 constexpr uint8_t kBtreeInsertLeaf = 0x10;   // one entry added to a leaf that did not split

@@ -42,11 +42,7 @@ class Engine {
   // Hot standby: the locks replay holds for the primary's transactions.
   RecoveryLocks& recovery_locks() { return *recovery_locks_; }
   BtreeIndex* index(const RelFileNode& rel) { return indexes_->Get(rel); }
-  // Serialises the uniqueness check and insertion of one unique index's keys.
-  Mutex* unique_lock(const RelFileNode& rel) EXCLUDES(oid_mu_);
   TableStats& stats() { return stats_; }
-  // Held by VACUUM: one at a time, so the line pointers one reclaims are never another's.
-  Mutex* vacuum_lock() { return &vacuum_mu_; }
 
   // A new object id (tables, relation files). Ids are handed out from ranges reserved with an
   // XLOG NEXTOID record, so an id is never reused after a crash, as in PostgreSQL.
@@ -59,6 +55,29 @@ class Engine {
   // after no snapshot can still see them (a REPEATABLE READ transaction that began before the
   // DROP but had not locked the table yet still reads the catalog as of its snapshot).
   void ScheduleDrop(TransactionId xid, const std::vector<RelFileNode>& rels) EXCLUDES(drop_mu_);
+
+  // One index entry of a new row version: its index, its key (access::key's format), and
+  // whether uniqueness is checked (a unique index, and no NULL in the key).
+  struct IndexEntry {
+    RelFileNode index;
+    std::string key;
+    bool check_unique = false;
+  };
+  // Adds the index entries of heap tuple `tid` of `heap`, just written by tx. Uniqueness is
+  // checked after the heap write, as PostgreSQL does, so that waits for row locks in the heap
+  // never happen under an index's uniqueness lock: an entry whose key a live tuple already has
+  // fails with duplicate(i) (the caller words the 23505); one a running transaction is
+  // inserting or deleting is waited for (without the lock), then checked again. The heap tuple
+  // of a failed check dies with the transaction.
+  Status InsertIndexEntries(TxnContext& tx, const RelFileNode& heap, TupleId tid,
+                            const std::vector<IndexEntry>& entries,
+                            const std::function<Status(size_t)>& duplicate);
+  // VACUUM of one table (the statement's and autovacuum's): prunes its pages, removes the index
+  // entries of versions no snapshot can see (tx supplies the visibility rules), then frees their
+  // line pointers. One VACUUM runs at a time. Returns how many versions went.
+  Result<uint64_t> Vacuum(const TxnContext& tx, const RelFileNode& heap,
+                          const std::vector<RelFileNode>& indexes,
+                          const std::vector<RelFileNode>& unique_indexes, bool autovacuum);
 
   // The end of tx's transaction (counterpart: CommitTransaction / AbortTransaction in xact.c),
   // one sequence for every caller. Commit: the commit record (listing dropped files), the
@@ -91,6 +110,8 @@ class Engine {
   // Connects the WAL writer to the buffer pool, transactions and heap, and installs the
   // checkpoint hook: what makes the engine a primary's.
   void AttachWal();
+  // Serialises the uniqueness check and insertion of one unique index's keys.
+  Mutex* unique_lock(const RelFileNode& rel) EXCLUDES(oid_mu_);
   // The STANDBY LOCK list of held AccessExclusiveLocks, then RUNNING_XACTS.
   Status LogStandbySnapshot();
   std::unique_ptr<storage::Smgr> smgr_;
@@ -105,7 +126,7 @@ class Engine {
   TableStats stats_;
   io::FileSystem* fs_ = nullptr;
   std::string stats_dir_;  // <data>/pg_stat: TableStats across a clean shutdown
-  Mutex vacuum_mu_;
+  Mutex vacuum_mu_;  // one VACUUM at a time: the line pointers one reclaims are never another's
   std::unique_ptr<IndexRegistry> indexes_;
   std::map<uint32_t, std::unique_ptr<Mutex>> unique_locks_ GUARDED_BY(oid_mu_);
   // Drops whose files wait for the snapshots that may still see them.
