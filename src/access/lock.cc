@@ -129,8 +129,13 @@ Status LockManager::Acquire(LockOwner* owner, const LockTag& tag, LockMode mode,
     changed_.SignalAll();
     return st;
   };
+  // The deadlock search runs when deadlock_timeout has passed, not at the next poll: of two
+  // waiters in a cycle, the one that began waiting first finds it (as PostgreSQL's timers).
+  const auto deadlock_at = start + std::chrono::milliseconds(req.deadlock_timeout_ms);
   while (true) {
-    changed_.WaitUntil(std::chrono::steady_clock::now() + kPoll);
+    auto wake = std::chrono::steady_clock::now() + kPoll;
+    if (!deadlock_checked) wake = std::min(wake, deadlock_at);
+    changed_.WaitUntil(wake);
     if (Grantable(lock, owner, mode, &*self)) return leave(Status::OK());
     if (req.check) {
       mu_.Unlock();
@@ -143,7 +148,7 @@ Status LockManager::Acquire(LockOwner* owner, const LockTag& tag, LockMode mode,
     if (req.timeout_ms > 0 && waited >= std::chrono::milliseconds(req.timeout_ms)) {
       return leave(Status::Sql("55P03", "canceling statement due to lock timeout"));
     }
-    if (!deadlock_checked && waited >= std::chrono::milliseconds(req.deadlock_timeout_ms)) {
+    if (!deadlock_checked && std::chrono::steady_clock::now() >= deadlock_at) {
       deadlock_checked = true;
       std::string cycle = FindDeadlock(owner);
       if (!cycle.empty()) {

@@ -193,6 +193,8 @@ std::vector<GucDef> MakeTable() {
         "WAL kept for standbys beyond what checkpoints need."),
       I("max_slot_wal_keep_size", C::kSighup, U::kMB, "-1", -1, kIntMax, kRepl,
         "Most WAL a replication slot may hold back; -1 for no limit."),
+      I("idle_replication_slot_timeout", C::kSighup, U::kS, "0", 0, kIntMax, kRepl,
+        "Invalidate replication slots inactive longer than this at a checkpoint; 0 disables."),
       I("wal_sender_timeout", C::kUser, U::kMs, "60000", 0, kIntMax, kRepl,
         "End a replication connection silent for this long."),
       B("track_commit_timestamp", C::kPostmaster, "off", kRepl, "Record commit time stamps."),

@@ -63,8 +63,11 @@ Status SlotManager::Load() {
         s.info.restart_lsn = Lsn::Parse(lsn).value_or(Lsn());
       } else if (key == "xmin") {
         in >> s.info.xmin;
+      } else if (key == "invalidated") {
+        in >> s.info.invalidation_reason;
       }
     }
+    s.info.inactive_since = NowTimestamp();  // as PostgreSQL 17: restored slots are inactive
     slots_[n] = s;
   }
   return Status::OK();
@@ -75,6 +78,7 @@ Status SlotManager::Save(const SlotInfo& s) {
   if (!fs_->Exists(dir)) WALREP_RETURN_IF_ERROR(fs_->CreateDir(dir));
   std::string text =
       fmt::format("{}\nrestart_lsn {}\nxmin {}\n", kStateMagic, s.restart_lsn.ToString(), s.xmin);
+  if (!s.invalidation_reason.empty()) text += "invalidated " + s.invalidation_reason + "\n";
   WALREP_RETURN_IF_ERROR(fs_->WriteFileDurably(dir + "/state", text));
   return fs_->SyncDir(data_dir_ + "/pg_replslot");
 }
@@ -96,6 +100,7 @@ Status SlotManager::Create(const std::string& name, bool temporary, Lsn restart_
   s.info.restart_lsn = restart_lsn;
   s.info.owner_pid = temporary ? owner_pid : 0;
   s.info.active_pid = temporary ? owner_pid : 0;
+  s.info.inactive_since = temporary ? 0 : NowTimestamp();
   if (!temporary) WALREP_RETURN_IF_ERROR(Save(s.info));
   slots_[name] = s;
   return Status::OK();
@@ -139,7 +144,17 @@ Result<SlotInfo> SlotManager::Acquire(const std::string& name, int32_t pid) {
     return Status::Sql(
         "55006", fmt::format("replication slot \"{}\" is active for PID {}", name, s.active_pid));
   }
+  if (!s.invalidation_reason.empty()) {
+    return Status::Sql("55000",
+                       fmt::format("can no longer get changes from replication slot \"{}\"", name))
+        .WithDetail(s.invalidation_reason == "wal_removed"
+                        ? "This slot has been invalidated because it exceeded the maximum "
+                          "reserved size."
+                        : "This replication slot has been invalidated due to \"" +
+                              s.invalidation_reason + "\".");
+  }
   s.active_pid = pid;
+  s.inactive_since = 0;
   return s;
 }
 
@@ -149,6 +164,7 @@ void SlotManager::Release(const std::string& name, int32_t pid) {
   if (it == slots_.end() || it->second.info.active_pid != pid) return;
   if (it->second.info.temporary && it->second.info.owner_pid == pid) return;  // stays owned
   it->second.info.active_pid = 0;
+  it->second.info.inactive_since = NowTimestamp();
   released_.SignalAll();
 }
 
@@ -160,7 +176,10 @@ void SlotManager::CleanupSession(int32_t pid) {
       it = slots_.erase(it);
       continue;
     }
-    if (s.active_pid == pid) s.active_pid = 0;
+    if (s.active_pid == pid) {
+      s.active_pid = 0;
+      s.inactive_since = NowTimestamp();
+    }
     ++it;
   }
   released_.SignalAll();
@@ -169,7 +188,10 @@ void SlotManager::CleanupSession(int32_t pid) {
 void SlotManager::SetRestartLsn(const std::string& name, Lsn lsn) {
   MutexLock l(&mu_);
   auto it = slots_.find(name);
-  if (it == slots_.end() || !lsn.valid() || it->second.info.restart_lsn == lsn) return;
+  if (it == slots_.end() || !lsn.valid() || it->second.info.restart_lsn == lsn ||
+      !it->second.info.invalidation_reason.empty()) {
+    return;
+  }
   it->second.info.restart_lsn = lsn;
   it->second.dirty = !it->second.info.temporary;
 }
@@ -213,6 +235,97 @@ TransactionId SlotManager::MinXmin() const {
     if (s.info.xmin != 0 && (min == 0 || s.info.xmin < min)) min = s.info.xmin;
   }
   return min;
+}
+
+std::vector<int32_t> SlotManager::InvalidateObsolete(Lsn oldest_kept, int64_t idle_timeout_s) {
+  std::vector<int32_t> pids;
+  TimestampTz now = NowTimestamp();
+  MutexLock l(&mu_);
+  for (auto& [n, slot] : slots_) {
+    SlotInfo& s = slot.info;
+    if (!s.invalidation_reason.empty() || !s.restart_lsn.valid()) continue;
+    if (s.restart_lsn < oldest_kept) {
+      WALREP_LOG("invalidating obsolete replication slot \"{}\"", n);
+      WALREP_LOG("DETAIL:  The slot's restart_lsn {} exceeds the limit by {} bytes.",
+                 s.restart_lsn.ToString(), oldest_kept.value() - s.restart_lsn.value());
+      WALREP_LOG("HINT:  You might need to increase \"max_slot_wal_keep_size\".");
+      s.invalidation_reason = "wal_removed";
+    } else if (idle_timeout_s > 0 && s.active_pid == 0 && s.inactive_since != 0 &&
+               now - s.inactive_since > idle_timeout_s * 1000000) {
+      int64_t idle = (now - s.inactive_since) / 1000000;
+      WALREP_LOG("invalidating obsolete replication slot \"{}\"", n);
+      WALREP_LOG(
+          "DETAIL:  The slot's idle time of {}min {:02}s exceeds the configured "
+          "\"idle_replication_slot_timeout\" duration of {}s.",
+          idle / 60, idle % 60, idle_timeout_s);
+      WALREP_LOG("HINT:  You might need to increase \"idle_replication_slot_timeout\".");
+      s.invalidation_reason = "idle_timeout";
+    } else {
+      continue;
+    }
+    s.restart_lsn = Lsn();
+    s.xmin = 0;  // it holds nothing back any more
+    if (s.active_pid != 0) {
+      WALREP_LOG("terminating process {} to release replication slot \"{}\"", s.active_pid, n);
+      pids.push_back(s.active_pid);
+    }
+    if (s.temporary) continue;
+    Status st = Save(s);
+    if (!st.ok()) {
+      WALREP_LOG_ERROR("could not save replication slot \"{}\": {}", n, st.message());
+      slot.dirty = true;
+    }
+  }
+  return pids;
+}
+
+XLogSegNo KeepSegment(Lsn pos, Lsn slot_min, const WalKeepLimits& limits) {
+  const uint64_t seg_size = wal::kDefaultSegSize;
+  XLogSegNo curr = wal::SegmentOf(pos, seg_size);
+  XLogSegNo keep = curr;
+  if (slot_min.valid()) {
+    keep = std::min(keep, wal::SegmentOf(slot_min, seg_size));
+    if (limits.max_slot_wal_keep_mb >= 0) {
+      uint64_t slot_segs =
+          static_cast<uint64_t>(limits.max_slot_wal_keep_mb) * 1024 * 1024 / seg_size;
+      if (curr - keep > slot_segs) keep = curr - slot_segs;
+    }
+  }
+  uint64_t keep_segs = static_cast<uint64_t>(limits.wal_keep_mb) * 1024 * 1024 / seg_size;
+  if (keep_segs > 0 && curr - keep < keep_segs) keep = curr > keep_segs ? curr - keep_segs : 1;
+  return keep;
+}
+
+SlotWalStatus WalStatusOf(const SlotInfo& slot, Lsn currpos, XLogSegNo last_removed, Lsn slot_min,
+                          const WalKeepLimits& limits) {
+  SlotWalStatus out;
+  const uint64_t seg_size = wal::kDefaultSegSize;
+  if (!slot.restart_lsn.valid()) {
+    if (!slot.invalidation_reason.empty()) out.status = "lost";
+    return out;
+  }
+  XLogSegNo oldest_slot_seg = KeepSegment(currpos, slot_min, limits);
+  XLogSegNo oldest_seg = last_removed + 1;
+  XLogSegNo curr = wal::SegmentOf(currpos, seg_size);
+  uint64_t max_wal_segs = static_cast<uint64_t>(limits.max_wal_mb) * 1024 * 1024 / seg_size + 1;
+  XLogSegNo oldest_by_max_wal = curr > max_wal_segs ? curr - max_wal_segs : 1;
+  XLogSegNo target = wal::SegmentOf(slot.restart_lsn, seg_size);
+  if (target >= oldest_slot_seg) {
+    out.status = target >= oldest_by_max_wal ? "reserved" : "extended";
+  } else if (target >= oldest_seg) {
+    out.status = "unreserved";
+  } else {
+    out.status = "lost";
+    return out;
+  }
+  if (limits.max_slot_wal_keep_mb >= 0) {
+    uint64_t slot_segs =
+        static_cast<uint64_t>(limits.max_slot_wal_keep_mb) * 1024 * 1024 / seg_size;
+    uint64_t keep_segs = static_cast<uint64_t>(limits.wal_keep_mb) * 1024 * 1024 / seg_size;
+    Lsn fail = wal::SegmentStart(target + std::max(slot_segs, keep_segs) + 1, seg_size);
+    out.safe_wal_size = static_cast<int64_t>(fail.value()) - static_cast<int64_t>(currpos.value());
+  }
+  return out;
 }
 
 Status SlotManager::SaveDirty() {

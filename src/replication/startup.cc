@@ -145,16 +145,17 @@ bool Startup::Apply(const wal::DecodedRecord& rec) {
   return true;
 }
 
-void Startup::Promote() {
-  WALREP_LOG("received promote request");
+void Startup::Promote(bool requested) {
+  if (requested) WALREP_LOG("received promote request");
   storage::Recovery& recovery = *opts_.recovery;
   recovery.BeginPromotion();
   if (opts_.stop_receiver) opts_.stop_receiver();
-  // Everything the walreceiver fsynced is replayed; what follows was never durable here.
+  // Everything the walreceiver fsynced is replayed (unless the recovery target stopped replay);
+  // what follows was never durable here.
   Lsn received = opts_.received->value();
-  while (true) {
+  while (!recovery.reached_target()) {
     auto rec = recovery.ReadNext();
-    if (!rec.ok() || rec->end_lsn > received) break;
+    if (!rec.ok() || rec->end_lsn > received || recovery.StopsBefore(*rec)) break;
     if (!Apply(*rec)) return;
   }
   WALREP_LOG("redo done at {}", recovery.last_record().ToString());
@@ -165,6 +166,26 @@ void Startup::Promote() {
   if (!st.ok()) {
     WALREP_LOG_ERROR("FATAL:  could not end recovery: {}", st.message());
     if (opts_.on_fatal) opts_.on_fatal(st);
+    return;
+  }
+  RunRecoveryCommand("recovery_end_command");
+}
+
+void Startup::RunRecoveryCommand(const char* setting) {
+  std::string command = opts_.settings()->GetString(setting);
+  if (command.empty()) return;
+  // %r: the oldest file a restart of this server would still need (its last REDO point's).
+  storage::ControlFileData control = opts_.engine->xlog().control();
+  std::string keep =
+      wal::XLogFileName(control.checkpoint_copy.this_timeline,
+                        wal::SegmentOf(Lsn(control.checkpoint_copy.redo), wal::kDefaultSegSize),
+                        wal::kDefaultSegSize);
+  std::string expanded;
+  int rc = RunShellCommand(command, opts_.data_dir, "", "", keep, &expanded);
+  if (rc != 0) {
+    // As PostgreSQL: a warning; recovery is not undone by a failed cleanup command.
+    WALREP_LOG("WARNING:  {} \"{}\": child process exited with exit code {}", setting, expanded,
+               rc);
   }
 }
 
@@ -251,6 +272,54 @@ bool Startup::WaitReceived(Lsn target) {
   return w.ok() || w.status().code() != Status::Code::kShutdown || !stop_.load();
 }
 
+void Startup::EndAtTarget() {
+  if (!consistent_) {
+    Status st = Status::Sql("XX000",
+                            "requested recovery stop point is before consistent recovery "
+                            "point")
+                    .WithSeverity(Severity::kFatal);
+    WALREP_LOG_ERROR("FATAL:  {}", st.message());
+    if (opts_.on_fatal) opts_.on_fatal(st);
+    return;
+  }
+  std::string action = opts_.recovery->target().action;
+  // Pausing needs readers to decide; without hot standby PostgreSQL shuts down instead.
+  if (action == "pause" && !opts_.settings()->GetBool("hot_standby")) action = "shutdown";
+  if (action == "shutdown") {
+    WALREP_LOG("shutdown at recovery target");
+    if (opts_.on_shutdown) opts_.on_shutdown();
+    return;
+  }
+  if (action == "pause" && !promote_.load()) {
+    WALREP_LOG("pausing at the end of recovery");
+    WALREP_LOG("HINT:  Execute pg_wal_replay_resume() to promote.");
+    MutexLock l(&mu_);
+    paused_ = true;
+    while (paused_ && !stop_.load() && !promote_.load()) resumed_.Wait();
+    paused_ = false;
+    if (stop_.load()) return;
+  }
+  Promote(promote_.load());
+}
+
+void Startup::EndOfArchive() {
+  if (opts_.recovery->target().kind != storage::RecoveryTarget::Kind::kNone) {
+    Status st = Status::Sql("XX000", "recovery ended before configured recovery target was reached")
+                    .WithSeverity(Severity::kFatal);
+    WALREP_LOG_ERROR("FATAL:  {}", st.message());
+    if (opts_.on_fatal) opts_.on_fatal(st);
+    return;
+  }
+  if (!consistent_) {
+    Status st = Status::Sql("XX000", "WAL ends before consistent recovery point")
+                    .WithSeverity(Severity::kFatal);
+    WALREP_LOG_ERROR("FATAL:  {}", st.message());
+    if (opts_.on_fatal) opts_.on_fatal(st);
+    return;
+  }
+  Promote(false);
+}
+
 void Startup::Loop() {
   storage::Recovery& recovery = *opts_.recovery;
   consistent_ = opts_.engine->xlog().consistent();
@@ -267,16 +336,21 @@ void Startup::Loop() {
       WALREP_LOG("cannot promote before a consistent recovery state is reached; ignored");
       promote_.store(false);
     }
+    if (recovery.reached_target()) return EndAtTarget();
     auto rec = recovery.ReadNext();
     if (!rec.ok()) {
       if (recovery.RescanLatestTimeline(opts_.settings()->GetString("recovery_target_timeline"))) {
         continue;
       }
       if (RestoreFromArchive(recovery.position())) continue;
+      if (opts_.archive_recovery) return EndOfArchive();
       // Not all of it has arrived yet: wait for the walreceiver to fsync more.
       if (!WaitReceived(opts_.received->value() + 1)) break;
       continue;
     }
+    // Archive recovery: what pg_wal holds is durable (restored files are fsynced first).
+    if (opts_.archive_recovery) opts_.received->Advance(rec->end_lsn);
+    if (recovery.StopsBefore(*rec)) continue;  // EndAtTarget at the top of the loop
     if (rec->end_lsn > opts_.received->value()) {
       // Not fsynced yet: wait, look for a promotion, then read it again.
       if (!WaitReceived(rec->end_lsn)) break;
@@ -329,6 +403,8 @@ Status Startup::Restartpoint() {
   WALREP_RETURN_IF_ERROR(opts_.engine->Restartpoint(lsn, cp));
   last_rp_ = std::chrono::steady_clock::now();
   last_rp_redo_ = Lsn(cp.redo);
+  // The archive may drop what precedes this restartpoint's REDO segment.
+  RunRecoveryCommand("archive_cleanup_command");
   return Status::OK();
 }
 

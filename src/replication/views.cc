@@ -105,17 +105,29 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
   {
     sql::ViewDef v;
     v.name = "pg_replication_slots";
-    v.columns = {{"slot_name", oid::kName},    {"plugin", oid::kName},
-                 {"slot_type", oid::kText},    {"datoid", oid::kOid},
-                 {"database", oid::kName},     {"temporary", oid::kBool},
-                 {"active", oid::kBool},       {"active_pid", oid::kInt4},
-                 {"xmin", oid::kXid},          {"catalog_xmin", oid::kXid},
-                 {"restart_lsn", oid::kPgLsn}, {"confirmed_flush_lsn", oid::kPgLsn},
-                 {"wal_status", oid::kText},   {"safe_wal_size", oid::kInt8},
-                 {"two_phase", oid::kBool}};
+    v.columns = {{"slot_name", oid::kName},
+                 {"plugin", oid::kName},
+                 {"slot_type", oid::kText},
+                 {"datoid", oid::kOid},
+                 {"database", oid::kName},
+                 {"temporary", oid::kBool},
+                 {"active", oid::kBool},
+                 {"active_pid", oid::kInt4},
+                 {"xmin", oid::kXid},
+                 {"catalog_xmin", oid::kXid},
+                 {"restart_lsn", oid::kPgLsn},
+                 {"confirmed_flush_lsn", oid::kPgLsn},
+                 {"wal_status", oid::kText},
+                 {"safe_wal_size", oid::kInt8},
+                 {"two_phase", oid::kBool},
+                 // PostgreSQL 17 and 18's columns.
+                 {"inactive_since", oid::kTimestampTz},
+                 {"conflicting", oid::kBool},
+                 {"invalidation_reason", oid::kText}};
     v.rows = [env](sql::SessionContext&) -> Result<std::vector<sql::Row>> {
       std::vector<sql::Row> rows;
       for (const SlotInfo& s : env->slots->List()) {
+        SlotWalStatus w = env->slot_wal_status ? env->slot_wal_status(s) : SlotWalStatus{};
         rows.push_back(
             {Value::Text(oid::kName, s.name), Value::Null(oid::kName),
              Value::Text(oid::kText, "physical"), Value::Null(oid::kOid), Value::Null(oid::kName),
@@ -123,8 +135,14 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
              s.active_pid ? Value::Int(oid::kInt4, s.active_pid) : Value::Null(oid::kInt4),
              s.xmin ? Value::Int(oid::kXid, s.xmin) : Value::Null(oid::kXid),
              Value::Null(oid::kXid), LsnOrNull(s.restart_lsn), Value::Null(oid::kPgLsn),
-             s.restart_lsn.valid() ? Value::Text(oid::kText, "reserved") : Value::Null(oid::kText),
-             Value::Null(oid::kInt8), Value::Bool(false)});
+             w.status ? Value::Text(oid::kText, w.status) : Value::Null(oid::kText),
+             w.safe_wal_size ? Value::Int(oid::kInt8, *w.safe_wal_size) : Value::Null(oid::kInt8),
+             Value::Bool(false),
+             s.inactive_since ? Value::Timestamp(oid::kTimestampTz, s.inactive_since)
+                              : Value::Null(oid::kTimestampTz),
+             Value::Null(oid::kBool),  // logical slots only
+             s.invalidation_reason.empty() ? Value::Null(oid::kText)
+                                           : Value::Text(oid::kText, s.invalidation_reason)});
       }
       return rows;
     };

@@ -177,8 +177,22 @@ Status Server::Start() {
   eo.shared_buffers = static_cast<size_t>(settings->GetInt("shared_buffers"));
   eo.checksums = control.data_checksum_version != 0;
   standby_ = fs_->Exists(ConfigPath("standby.signal"));
+  // Archive recovery (PITR): recovery.signal alone. It runs as a standby that never streams and
+  // ends at its target or the end of the archive (standby.signal wins when both exist).
+  archive_recovery_ = !standby_ && fs_->Exists(ConfigPath("recovery.signal"));
+  if (archive_recovery_) standby_ = true;
   eo.standby = standby_;
+  eo.xlog.archive_recovery = archive_recovery_;
   eo.xlog.recovery_target_timeline = settings->GetString("recovery_target_timeline");
+  if (standby_) {
+    WALREP_ASSIGN_OR_RETURN(eo.xlog.recovery_target,
+                            storage::RecoveryTarget::FromSettings(
+                                [&](const char* name) { return settings->GetString(name); }));
+    if (archive_recovery_ && settings->GetString("restore_command").empty()) {
+      return Status::Sql("22023", "must specify restore_command when standby mode is not enabled")
+          .WithSeverity(Severity::kFatal);
+    }
+  }
   const std::string archive_mode = settings->GetString("archive_mode");
   if (archive_mode != "off") {
     replication::ArchiverOptions ao;
@@ -211,12 +225,33 @@ Status Server::Start() {
   WALREP_RETURN_IF_ERROR(slots_->Load());
   {
     replication::SlotManager* slots = slots_.get();
-    engine_->xlog().SetKeepHook([slots]() -> Lsn {
+    engine_->xlog().SetKeepHook([this, slots](Lsn redo) -> Lsn {
       // Slots are saved at checkpoints (CheckPointReplicationSlots in PostgreSQL); a crash
       // restores an older restart_lsn, which only keeps more WAL.
       slots->SaveDirty().IgnoreError();  // a failed save keeps the older, safer position
-      return slots->MinRestartLsn().value_or(Lsn());
+      replication::WalKeepLimits limits = WalKeepLimits();
+      XLogSegNo keep =
+          replication::KeepSegment(redo, slots->MinRestartLsn().value_or(Lsn()), limits);
+      // Slots behind what is kept now (max_slot_wal_keep_size) or idle too long lose their
+      // reservation; their walsenders end (PostgreSQL's InvalidateObsoleteReplicationSlots).
+      std::vector<int32_t> pids =
+          slots->InvalidateObsolete(wal::SegmentStart(keep, wal::kDefaultSegSize),
+                                    this->settings()->GetInt("idle_replication_slot_timeout"));
+      for (const auto& b : Backends()) {
+        if (std::find(pids.begin(), pids.end(), b->pid) == pids.end()) continue;
+        b->terminate_requested.store(true, std::memory_order_release);
+        b->Interrupt();
+      }
+      if (!pids.empty() || keep > wal::SegmentOf(redo, wal::kDefaultSegSize)) {
+        keep = replication::KeepSegment(redo, slots->MinRestartLsn().value_or(Lsn()), limits);
+      }
+      return wal::SegmentStart(keep, wal::kDefaultSegSize);
     });
+    repl_env_.slot_wal_status = [this, slots](const replication::SlotInfo& slot) {
+      Lsn currpos = in_recovery() ? receiver_->flushed().value() : xlog().writer().flush_lsn();
+      return replication::WalStatusOf(slot, currpos, xlog().last_removed_segno(),
+                                      slots->MinRestartLsn().value_or(Lsn()), WalKeepLimits());
+    };
   }
   // What walsenders and base backups use, for a primary or a standby; a promotion switches
   // from the standby's to the primary's without replacing anything a walsender holds.
@@ -301,7 +336,11 @@ Status Server::Start() {
   WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));
   if (archiver_) archiver_->Start();  // .ready files left by an earlier run go first
   if (standby_) {
-    receiver_->Start(rr.end);
+    if (archive_recovery_) {
+      receiver_->flushed().Advance(rr.end);  // no streaming: pg_wal and the archive only
+    } else {
+      receiver_->Start(rr.end);
+    }
     startup_->Start();  // opens for reads once consistent
     return Status::OK();
   }
@@ -481,6 +520,8 @@ void Server::StartStandby(storage::RecoveryResult& rr) {
   so.stop_receiver = [receiver] { receiver->Stop(); };
   so.streaming = [receiver] { return receiver->status().connected; };
   so.on_promote = [this] { return FinishPromotion(); };
+  so.archive_recovery = archive_recovery_;
+  so.on_shutdown = [this] { Shutdown(ShutdownMode::kFast); };
   startup_ = std::make_unique<replication::Startup>(so);
   engine_->env().resolve_conflict = [this](TransactionId x) { ResolveSnapshotConflict(x); };
   engine_->recovery_locks().SetRequest(
@@ -559,6 +600,15 @@ access::LockRequest Server::RecoveryLockRequest(const access::LockTag& tag) {
     return Status::OK();
   };
   return req;
+}
+
+replication::WalKeepLimits Server::WalKeepLimits() const {
+  auto s = settings();
+  replication::WalKeepLimits limits;
+  limits.max_slot_wal_keep_mb = s->GetInt("max_slot_wal_keep_size");
+  limits.wal_keep_mb = s->GetInt("wal_keep_size");
+  limits.max_wal_mb = s->GetInt("max_wal_size");
+  return limits;
 }
 
 void Server::ResolveSnapshotConflict(TransactionId latest_removed) {

@@ -94,6 +94,24 @@ void Server::RegisterWalFunctions() {
         return LsnValue(end);
       }));
   registry_.AddFunction(sql::FixedFunction(
+      "pg_create_restore_point", {oid::kText}, oid::kPgLsn,
+      [this](FunctionCall& c) -> Result<Value> {
+        if (!c.ctx.is_superuser()) {
+          return Status::Sql("42501", "permission denied for function pg_create_restore_point");
+        }
+        if (in_recovery()) {
+          return Status::Sql("55000", "recovery is in progress")
+              .WithHint("WAL control functions cannot be executed during recovery.");
+        }
+        if (c.args[0].is_null()) return Value::Null(oid::kPgLsn);
+        std::string name = c.args[0].as_string();
+        if (name.size() >= 64) {
+          return Status::Sql("22023", "value too long for restore point (maximum 63 characters)");
+        }
+        WALREP_ASSIGN_OR_RETURN(Lsn end, xlog().CreateRestorePoint(name));
+        return LsnValue(end);
+      }));
+  registry_.AddFunction(sql::FixedFunction(
       "pg_walfile_name", {oid::kPgLsn}, oid::kText, [this](FunctionCall& c) -> Result<Value> {
         WALREP_RETURN_IF_ERROR(RequireNotInRecovery("pg_walfile_name()"));
         return Value::Text(

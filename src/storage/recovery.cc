@@ -1,6 +1,10 @@
 // walrep: recovery state machine (see recovery.h).
 #include "walrep/storage/recovery.h"
 
+#include <fmt/format.h>
+
+#include <cstring>
+
 #include "walrep/common/logging.h"
 #include "walrep/storage/xlog.h"
 
@@ -18,6 +22,142 @@ const char* Recovery::StateName(State s) {
       return "done";
   }
   return "?";
+}
+
+Result<RecoveryTarget> RecoveryTarget::FromSettings(
+    const std::function<std::string(const char*)>& get) {
+  RecoveryTarget t;
+  int set = 0;
+  auto invalid = [](const char* name, const std::string& v) {
+    return Status::Sql("22023", fmt::format("invalid value for parameter \"{}\": \"{}\"", name, v))
+        .WithSeverity(Severity::kFatal);
+  };
+  if (std::string v = get("recovery_target"); !v.empty()) {
+    if (v != "immediate") {
+      return invalid("recovery_target", v).WithDetail("The only allowed value is \"immediate\".");
+    }
+    t.kind = Kind::kImmediate;
+    set++;
+  }
+  if (std::string v = get("recovery_target_lsn"); !v.empty()) {
+    auto lsn = Lsn::Parse(v);
+    if (!lsn) return invalid("recovery_target_lsn", v);
+    t.kind = Kind::kLsn;
+    t.lsn = *lsn;
+    set++;
+  }
+  if (std::string v = get("recovery_target_xid"); !v.empty()) {
+    if (v.find_first_not_of("0123456789") != std::string::npos || v.size() > 20) {
+      return invalid("recovery_target_xid", v);
+    }
+    t.kind = Kind::kXid;
+    t.xid = static_cast<TransactionId>(std::stoull(v));  // an epoch-qualified id: its low half
+    set++;
+  }
+  if (std::string v = get("recovery_target_time"); !v.empty()) {
+    bool had_zone = false;
+    auto ts = ParseTimestamp(v, 0, &had_zone);
+    if (!ts) return invalid("recovery_target_time", v);
+    t.kind = Kind::kTime;
+    t.time = *ts;
+    set++;
+  }
+  if (std::string v = get("recovery_target_name"); !v.empty()) {
+    if (v.size() >= 64) {
+      return invalid("recovery_target_name", v)
+          .WithDetail("recovery_target_name is too long (maximum 63 characters).");
+    }
+    t.kind = Kind::kName;
+    t.name = v;
+    set++;
+  }
+  if (set > 1) {
+    return Status::Sql("22023", "multiple recovery targets specified")
+        .WithDetail(
+            "At most one of \"recovery_target\", \"recovery_target_lsn\", "
+            "\"recovery_target_name\", \"recovery_target_time\", \"recovery_target_xid\" may "
+            "be set.")
+        .WithSeverity(Severity::kFatal);
+  }
+  t.inclusive = get("recovery_target_inclusive") != "off";
+  t.action = get("recovery_target_action");
+  if (t.action.empty()) t.action = "pause";
+  return t;
+}
+
+namespace {
+
+// A commit or abort record's xid and time, if `rec` is one.
+bool XactEnd(const wal::DecodedRecord& rec, bool* commit, TimestampTz* time) {
+  if (rec.rmid != wal::kRmXact || rec.main_data.size() < 8) return false;
+  uint8_t op = rec.info & wal::kXactOpMask;
+  if (op != wal::kXactCommit && op != wal::kXactAbort) return false;
+  *commit = op == wal::kXactCommit;
+  std::memcpy(time, rec.main_data.data(), 8);
+  return true;
+}
+
+}  // namespace
+
+bool Recovery::StopsBefore(const wal::DecodedRecord& rec) {
+  if (reached_) return true;
+  const RecoveryTarget& t = target_;
+  if (t.kind == RecoveryTarget::Kind::kLsn && !t.inclusive && rec.lsn >= t.lsn) {
+    reached_ = true;
+    stop_reason_ = fmt::format("before WAL location (LSN) \"{}\"", t.lsn.ToString());
+    WALREP_LOG("recovery stopping {}", stop_reason_);
+    return true;
+  }
+  bool commit = false;
+  TimestampTz time = 0;
+  if (!XactEnd(rec, &commit, &time)) return false;
+  bool stop = false;
+  if (t.kind == RecoveryTarget::Kind::kXid) stop = !t.inclusive && rec.xid == t.xid;
+  // Many transactions may share a commit time: inclusive stops after the last of them.
+  if (t.kind == RecoveryTarget::Kind::kTime) stop = t.inclusive ? time > t.time : time >= t.time;
+  if (!stop) return false;
+  reached_ = true;
+  stop_reason_ = fmt::format("before {} of transaction {}", commit ? "commit" : "abort", rec.xid);
+  WALREP_LOG("recovery stopping {}, time {}", stop_reason_, FormatTimestampTz(time, 0));
+  return true;
+}
+
+void Recovery::CheckStopsAfter(const wal::DecodedRecord& rec, bool consistent_now) {
+  const RecoveryTarget& t = target_;
+  if (reached_ || t.kind == RecoveryTarget::Kind::kNone) return;
+  if (t.kind == RecoveryTarget::Kind::kImmediate && consistent_now) {
+    reached_ = true;
+    stop_reason_ = "reached consistency";
+    WALREP_LOG("recovery stopping after reaching consistency");
+    return;
+  }
+  if (t.kind == RecoveryTarget::Kind::kName && rec.rmid == wal::kRmXlog &&
+      (rec.info & 0xF0) == wal::kXlogRestorePoint && rec.main_data.size() >= 8 + 64) {
+    std::string name(rec.main_data.data() + 8, 64);
+    name.resize(std::strlen(name.c_str()));
+    if (name == t.name) {
+      TimestampTz time;
+      std::memcpy(&time, rec.main_data.data(), 8);
+      reached_ = true;
+      stop_reason_ = fmt::format("at restore point \"{}\"", name);
+      WALREP_LOG("recovery stopping {}, time {}", stop_reason_, FormatTimestampTz(time, 0));
+    }
+    return;
+  }
+  if (t.kind == RecoveryTarget::Kind::kLsn && t.inclusive && rec.lsn >= t.lsn) {
+    reached_ = true;
+    stop_reason_ = fmt::format("after WAL location (LSN) \"{}\"", t.lsn.ToString());
+    WALREP_LOG("recovery stopping {}", stop_reason_);
+    return;
+  }
+  bool commit = false;
+  TimestampTz time = 0;
+  if (t.kind == RecoveryTarget::Kind::kXid && t.inclusive && rec.xid == t.xid &&
+      XactEnd(rec, &commit, &time)) {
+    reached_ = true;
+    stop_reason_ = fmt::format("after {} of transaction {}", commit ? "commit" : "abort", rec.xid);
+    WALREP_LOG("recovery stopping {}, time {}", stop_reason_, FormatTimestampTz(time, 0));
+  }
 }
 
 Recovery::Recovery(XLog* xlog, io::FileSystem* fs, std::string wal_dir,
@@ -41,6 +181,7 @@ Result<bool> Recovery::Replayed(const wal::DecodedRecord& rec) {
   prev_end_ = Lsn(wal::MaxAlign(rec.end_lsn.value()));
   pos_ = reader_.NextRecordLsn(rec);  // PostgreSQL's EndRecPtr: aligned, or the next segment
   replayed_++;
+  if (state() != State::kCrash) CheckStopsAfter(rec, consistent_now);
   return consistent_now;
 }
 

@@ -121,7 +121,7 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   WALREP_ASSIGN_OR_RETURN(wal::CheckPoint cp, wal::DecodeCheckPoint(ckpt_rec->main_data));
   if (label) control.checkpoint_copy = cp;
   if (opts.standby) {
-    WALREP_LOG("entering standby mode");
+    WALREP_LOG("{}", opts.archive_recovery ? "starting archive recovery" : "entering standby mode");
     control.state = static_cast<uint32_t>(DbState::kInArchiveRecovery);
     WALREP_RETURN_IF_ERROR(WriteControlFile(opts.fs, opts.data_dir, control));
   } else if (result->crash_recovery) {
@@ -146,13 +146,15 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
       opts.standby ? Recovery::State::kStandby : Recovery::State::kCrash);
   result->redo_start = Lsn(cp.redo);
   uint64_t max_xid = static_cast<uint32_t>(cp.next_xid);
+  if (opts.standby) recovery->SetTarget(opts.recovery_target);
   Status stop;
-  while (true) {
+  while (!recovery->reached_target()) {
     auto rec = recovery->ReadNext();
     if (!rec.ok()) {
       stop = rec.TakeStatus();
       break;
     }
+    if (recovery->StopsBefore(*rec)) break;
     WALREP_RETURN_IF_ERROR(redo(*rec));
     WALREP_RETURN_IF_ERROR(recovery->Replayed(*rec).status());
     if (rec->lsn > ckpt) result->records_replayed++;
@@ -465,8 +467,8 @@ Status XLog::RemoveOldSegments(Lsn redo, int* removed, int* recycled) {
   uint64_t keep_from =
       redo.value() > opts_.wal_keep_bytes ? redo.value() - opts_.wal_keep_bytes : 0;
   if (keep_hook_) {
-    Lsn slot_min = keep_hook_();
-    if (slot_min.valid() && slot_min.value() < keep_from) keep_from = slot_min.value();
+    Lsn keep = keep_hook_(redo);
+    if (keep.valid() && keep.value() < keep_from) keep_from = keep.value();
   }
   XLogSegNo oldest = wal::SegmentOf(Lsn(keep_from), seg_size);
   // Recycle up to the segment the next checkpoint cycle is expected to reach (the last cycle's
@@ -500,6 +502,7 @@ Status XLog::RemoveOldSegments(Lsn redo, int* removed, int* recycled) {
     // Never remove or recycle a segment that was not archived yet.
     if (ArchivingActive() && !wal::CheckArchiveDone(opts_.fs, wal_dir(), n)) continue;
     wal::RemoveArchiveStatus(opts_.fs, wal_dir(), n);
+    if (segno > last_removed_.load()) last_removed_.store(segno, std::memory_order_release);
     while (opts_.fs->Exists(wal_dir() + "/" + wal::XLogFileName(tli, next_free, seg_size))) {
       next_free++;
     }
@@ -605,6 +608,19 @@ Result<Lsn> XLog::SwitchWal() {
   if (!pos) return writer_->insert_lsn();
   WALREP_RETURN_IF_ERROR(writer_->Flush(pos->end));
   return pos->end;
+}
+
+Result<Lsn> XLog::CreateRestorePoint(const std::string& name) {
+  std::string body(8 + 64, '\0');
+  TimestampTz now = NowTimestamp();
+  std::memcpy(body.data(), &now, 8);
+  std::memcpy(body.data() + 8, name.data(), std::min<size_t>(name.size(), 63));
+  WALREP_ASSIGN_OR_RETURN(auto pos,
+                          writer_->Insert(wal::kRmXlog, wal::kXlogRestorePoint, 0,
+                                          wal::RecordBuilder().SetMainData(body).BuildBody()));
+  WALREP_RETURN_IF_ERROR(writer_->Flush(pos.end));
+  WALREP_LOG("restore point \"{}\" created at {}", name, pos.end.ToString());
+  return pos.end;
 }
 
 Status XLog::Shutdown() {

@@ -91,5 +91,88 @@ TEST(SlotsTest, StandbyAskingForRemovedWalGetsAnError) {
   EXPECT_EQ(primary.Query("SELECT count(*) FROM t"), "800");
 }
 
+TEST(SlotsTest, MaxSlotWalKeepSizeInvalidatesASlotThatFallsTooFarBehind) {
+  Node primary("primary");
+  ASSERT_NO_FATAL_FAILURE(primary.Init());
+  primary.AppendConf("max_wal_size = 32MB");
+  primary.AppendConf("min_wal_size = 32MB");
+  primary.AppendConf("max_slot_wal_keep_size = 64MB");
+  ASSERT_NO_FATAL_FAILURE(primary.Start());
+  primary.SafePsql("CREATE TABLE t (id int)");
+  primary.SafePsql("SELECT pg_create_physical_replication_slot('sb1', true)");
+  Node standby("standby");
+  ASSERT_NO_FATAL_FAILURE(standby.InitStandby(primary, {"-S", "sb1"}));
+  ASSERT_NO_FATAL_FAILURE(standby.Start());
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  standby.Stop("fast");
+  auto status = [&] {
+    return primary.Query("SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'sb1'");
+  };
+  EXPECT_EQ(status(), "reserved");
+  EXPECT_EQ(primary.Query("SELECT safe_wal_size > 0 AND inactive_since IS NOT NULL FROM "
+                          "pg_replication_slots WHERE slot_name = 'sb1'"),
+            "t");
+  std::string held = SegmentOf(primary.Query("SELECT restart_lsn FROM pg_replication_slots"));
+  // Past max_wal_size the slot still keeps its WAL: extended.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        MakeWal(primary, 1);
+        return status() == "extended";
+      },
+      60))
+      << status();
+  EXPECT_TRUE(WalFileExists(primary, held));
+  // Past max_slot_wal_keep_size it no longer does (unreserved until a checkpoint removes it),
+  // and the next checkpoint invalidates it.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        MakeWal(primary, 1);
+        return status() != "extended";
+      },
+      60))
+      << status();
+  primary.SafePsql("CHECKPOINT");
+  EXPECT_EQ(status(), "lost");
+  EXPECT_EQ(primary.Query("SELECT restart_lsn IS NULL AND safe_wal_size IS NULL FROM "
+                          "pg_replication_slots WHERE slot_name = 'sb1'"),
+            "t");
+  EXPECT_EQ(primary.Query("SELECT invalidation_reason FROM pg_replication_slots"), "wal_removed");
+  EXPECT_FALSE(WalFileExists(primary, held));
+  EXPECT_NE(primary.Log().find("invalidating obsolete replication slot \"sb1\""),
+            std::string::npos);
+  // It stays invalidated across a restart, and the standby is told why it cannot stream.
+  primary.Stop("fast");
+  ASSERT_NO_FATAL_FAILURE(primary.Start());
+  EXPECT_EQ(status(), "lost");
+  ASSERT_NO_FATAL_FAILURE(standby.StartNoWait());
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return standby.Log().find("can no longer get changes from replication slot \"sb1\"") !=
+               std::string::npos;
+      },
+      30))
+      << standby.Log();
+  standby.Stop("immediate");
+}
+
+TEST(SlotsTest, IdleReplicationSlotTimeoutInvalidatesAnIdleSlot) {
+  Node primary("primary");
+  ASSERT_NO_FATAL_FAILURE(primary.Init());
+  ASSERT_NO_FATAL_FAILURE(primary.Start());
+  primary.SafePsql("SELECT pg_create_physical_replication_slot('idle', true)");
+  primary.SafePsql("CHECKPOINT");
+  EXPECT_EQ(primary.Query("SELECT wal_status FROM pg_replication_slots"), "reserved");
+  primary.SafePsql("ALTER SYSTEM SET idle_replication_slot_timeout = 1");
+  primary.SafePsql("SELECT pg_reload_conf()");
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        primary.SafePsql("CHECKPOINT");
+        return primary.Query("SELECT invalidation_reason FROM pg_replication_slots") ==
+               "idle_timeout";
+      },
+      30));
+  EXPECT_EQ(primary.Query("SELECT wal_status FROM pg_replication_slots"), "lost");
+}
+
 }  // namespace
 }  // namespace walrep::testing

@@ -19,7 +19,9 @@
 #include "walrep/common/lsn.h"
 #include "walrep/common/mutex.h"
 #include "walrep/common/status.h"
+#include "walrep/common/time.h"
 #include "walrep/io/file_system.h"
+#include "walrep/wal/xlog_format.h"
 
 namespace walrep::replication {
 
@@ -30,7 +32,32 @@ struct SlotInfo {
   TransactionId xmin = 0;  // from hot-standby feedback
   int32_t active_pid = 0;  // walsender using it, 0 when inactive
   int32_t owner_pid = 0;   // temporary slots: the creating session
+  // PostgreSQL 17/18's columns: when the slot stopped being used (0 while active), and why it
+  // was invalidated ("wal_removed", "idle_timeout"; empty while valid).
+  TimestampTz inactive_since = 0;
+  std::string invalidation_reason;
 };
+
+// What the WAL keeping rules need (PostgreSQL's KeepLogSeg inputs), in MB.
+struct WalKeepLimits {
+  int64_t max_slot_wal_keep_mb = -1;  // -1: slots keep whatever they need
+  int64_t wal_keep_mb = 0;
+  int64_t max_wal_mb = 1024;
+};
+// The oldest segment to keep at `pos` (PostgreSQL's KeepLogSeg): the slots' oldest
+// restart_lsn (`slot_min`, invalid for none), no further back than max_slot_wal_keep_size, and
+// wal_keep_size before `pos` in any case.
+XLogSegNo KeepSegment(Lsn pos, Lsn slot_min, const WalKeepLimits& limits);
+// pg_replication_slots.wal_status and safe_wal_size (PostgreSQL 15's GetWALAvailability):
+// "reserved" within max_wal_size, "extended" kept beyond it by slots or wal_keep_size,
+// "unreserved" no longer kept but not removed yet, "lost" removed (or invalidated).
+// `currpos`: the WAL write position; `last_removed`: the newest segment removed so far.
+struct SlotWalStatus {
+  const char* status = nullptr;  // nullptr: NULL (no WAL reserved)
+  std::optional<int64_t> safe_wal_size;
+};
+SlotWalStatus WalStatusOf(const SlotInfo& slot, Lsn currpos, XLogSegNo last_removed, Lsn slot_min,
+                          const WalKeepLimits& limits);
 
 class SlotManager {
  public:
@@ -59,6 +86,11 @@ class SlotManager {
   TransactionId MinXmin() const EXCLUDES(mu_);
   // Writes the state of persistent slots changed since the last save (checkpoints call this).
   Status SaveDirty() EXCLUDES(mu_);
+  // At a checkpoint (PostgreSQL's InvalidateObsoleteReplicationSlots): slots whose restart_lsn
+  // precedes `oldest_kept` lose it ("wal_removed"), and with idle_timeout_s > 0 slots inactive
+  // longer than that are invalidated too ("idle_timeout"), each logged as PostgreSQL does and
+  // saved. Returns the pids of walsenders that used them (to be terminated).
+  std::vector<int32_t> InvalidateObsolete(Lsn oldest_kept, int64_t idle_timeout_s) EXCLUDES(mu_);
 
   static Status CheckName(const std::string& name);
 

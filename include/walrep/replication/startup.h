@@ -47,6 +47,11 @@ struct StartupOptions {
   std::function<Status()> on_promote;
   // True while the walreceiver streams: restore_command is used only when it does not.
   std::function<bool()> streaming;
+  // Archive recovery (recovery.signal, no standby.signal): no streaming; the end of the WAL in
+  // pg_wal and the archive ends recovery (a new timeline, as at a promotion).
+  bool archive_recovery = false;
+  // recovery_target_action = shutdown at the target: the server stops.
+  std::function<void()> on_shutdown;
 };
 
 class Startup {
@@ -79,8 +84,17 @@ class Startup {
   void Loop();
   // Applies one record and publishes its effects; false when replay must stop (on_fatal called).
   bool Apply(const wal::DecodedRecord& rec);
-  // Replays every record already received and fsynced, then ends recovery (on_promote).
-  void Promote();
+  // Ends recovery (on_promote), after replaying every record already received and fsynced
+  // unless the recovery target stopped replay. `requested`: a promotion request (logged).
+  void Promote(bool requested = true);
+  // The recovery target was reached: recovery_target_action (pause until resumed or promoted,
+  // promote, shut down); FATAL when it lies before the consistency point.
+  void EndAtTarget() EXCLUDES(mu_);
+  // Archive recovery found no more WAL: it ends (FATAL when a target was set and not reached).
+  void EndOfArchive();
+  // recovery_end_command (at the end of recovery) / archive_cleanup_command (after each
+  // restartpoint), with %r the oldest WAL file still needed; a failure is a WARNING.
+  void RunRecoveryCommand(const char* setting);
   // recovery_min_apply_delay: a commit record is applied only once its commit time plus the
   // delay has passed (PostgreSQL's recoveryApplyDelay). False when the thread must stop.
   bool ApplyDelay(const wal::DecodedRecord& rec) EXCLUDES(mu_);

@@ -89,6 +89,8 @@ struct ReplicationEnv {
   // REDO pointer of the latest checkpoint (CREATE_REPLICATION_SLOT ... RESERVE_WAL).
   std::function<Lsn()> redo_pointer;
   SlotManager* slots = nullptr;
+  // pg_replication_slots.wal_status / safe_wal_size of a slot, from the current WAL position.
+  std::function<SlotWalStatus(const SlotInfo&)> slot_wal_status;
   WalSenderRegistry* registry = nullptr;
   // True once the server's last WAL is written (shutdown): a terminated walsender then sends
   // what is left and waits briefly for its standby's confirmation before it ends.

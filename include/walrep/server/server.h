@@ -194,6 +194,8 @@ class Server {
   void CancelForRecovery(const std::vector<int32_t>& pids, RecoveryConflict reason,
                          std::set<int32_t>* counted);
   void RegisterLocksView();
+  // max_slot_wal_keep_size, wal_keep_size and max_wal_size, as set now.
+  replication::WalKeepLimits WalKeepLimits() const;
   std::atomic<int64_t> conflicts_snapshot_{0};  // pg_stat_database_conflicts.confl_snapshot
   std::atomic<int64_t> conflicts_lock_{0};      // pg_stat_database_conflicts.confl_lock
   std::atomic<bool> startup_stopping_{false};
@@ -223,6 +225,7 @@ class Server {
   sql::Database db_;
   std::unique_ptr<replication::SlotManager> slots_;
   std::atomic<bool> standby_{false};  // set by Start(); cleared once by a promotion
+  bool archive_recovery_ = false;     // recovery.signal without standby.signal (set by Start())
   std::atomic<bool> consistent_{false};
   std::unique_ptr<replication::Archiver> archiver_;  // archive_mode != off; before the engine
   // archive_timeout (the archiver's thread calls it): switches a segment holding WAL once it

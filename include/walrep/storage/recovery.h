@@ -4,7 +4,12 @@
 //                                                    WAL, then the writer continues there
 //   kStandby ──promotion──► kPromoting ──► kDone    a standby replays what its walreceiver
 //                                                    fsyncs until it is promoted; then the
-//                                                    end-of-recovery sequence (new timeline)
+//                                                    end-of-recovery sequence (new timeline).
+//                                                    Archive recovery (recovery.signal) is a
+//                                                    standby that never streams, promoted at
+//                                                    its recovery target or the archive's end.
+// Recovery targets (recovery_target*, PostgreSQL's recoveryStopsBefore/After) are checked
+// here for every record: StopsBefore() before it is applied, Replayed() after.
 // It owns the replay position and the WAL reader, the timeline history being followed (with
 // recovery_target_timeline = latest a newer timeline's history found in pg_wal is adopted when
 // it branches at or after the replay position), consistency and timeline switches (through
@@ -18,9 +23,11 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "walrep/common/status.h"
+#include "walrep/common/time.h"
 #include "walrep/io/file_system.h"
 #include "walrep/wal/timeline.h"
 #include "walrep/wal/wal_reader.h"
@@ -28,6 +35,20 @@
 namespace walrep::storage {
 
 class XLog;
+
+// Where archive recovery (or a standby) stops: recovery_target*, as PostgreSQL 15 reads them.
+struct RecoveryTarget {
+  enum class Kind { kNone, kImmediate, kLsn, kXid, kTime, kName } kind = Kind::kNone;
+  Lsn lsn;
+  TransactionId xid = 0;
+  TimestampTz time = 0;
+  std::string name;
+  bool inclusive = true;
+  std::string action = "pause";  // recovery_target_action: pause, promote, shutdown
+  // From the settings (`get` returns a setting's value); more than one target is an error
+  // with PostgreSQL's text, as is a malformed one.
+  static Result<RecoveryTarget> FromSettings(const std::function<std::string(const char*)>& get);
+};
 
 class Recovery {
  public:
@@ -49,6 +70,17 @@ class Recovery {
   // appeared in pg_wal becomes the one followed if it branched at or after the replay
   // position (PostgreSQL's rescanLatestTimeLine, with its log messages). True when it did.
   bool RescanLatestTimeline(const std::string& target);
+  // Recovery targets (archive recovery and standbys; crash recovery has none).
+  void SetTarget(RecoveryTarget target) { target_ = std::move(target); }
+  const RecoveryTarget& target() const { return target_; }
+  // Whether recovery must stop before applying `rec` (PostgreSQL's recoveryStopsBefore); logs
+  // the stop and marks the target reached.
+  bool StopsBefore(const wal::DecodedRecord& rec);
+  // Set once the target was reached: before a record, or after one that Replayed() found to be
+  // the target (recoveryStopsAfter, and 'immediate' at consistency).
+  bool reached_target() const { return reached_; }
+  // What the history file says of the switch ("before transaction 735", ...).
+  const std::string& stop_reason() const { return stop_reason_; }
   // kStandby -> kPromoting: from now on only WAL already received is replayed.
   void BeginPromotion();
   // The end of recovery. After crash recovery (kCrash): nothing to write, the WAL continues at
@@ -70,6 +102,11 @@ class Recovery {
   Lsn pos_, prev_, prev_end_;
   uint64_t replayed_ = 0;
   TimelineId rejected_tli_ = 0;  // a history already found not to fit: logged once
+  // Marks the target reached after `rec` was applied (recoveryStopsAfter).
+  void CheckStopsAfter(const wal::DecodedRecord& rec, bool consistent_now);
+  RecoveryTarget target_;
+  bool reached_ = false;
+  std::string stop_reason_ = "no recovery target specified";
 };
 
 }  // namespace walrep::storage

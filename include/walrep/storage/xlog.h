@@ -55,6 +55,9 @@ struct XLogOptions {
   // follows the newest timeline whose history contains the checkpoint's (a crash right after a
   // promotion finds the new timeline's END_OF_RECOVERY that way).
   std::string recovery_target_timeline = "latest";
+  bool archive_recovery = false;  // recovery.signal: logged as archive recovery, not standby
+  // Where a standby's or archive recovery's replay stops (recovery_target*).
+  RecoveryTarget recovery_target;
   // Called once before replay with the checkpoint replay starts from (hot standby initialises
   // its running-transaction set from it).
   std::function<void(const wal::CheckPoint&)> before_redo;
@@ -132,7 +135,9 @@ class XLog {
   }
   // Called by Checkpoint() before old segments are removed: WAL from the returned LSN on must
   // be kept (replication slots); an invalid LSN keeps nothing extra.
-  using KeepHook = std::function<Lsn()>;
+  // At each checkpoint/restartpoint, given its REDO point: the oldest WAL to keep for
+  // replication (slots, wal_keep_size, max_slot_wal_keep_size); invalid for no constraint.
+  using KeepHook = std::function<Lsn(Lsn redo)>;
   void SetKeepHook(KeepHook hook) EXCLUDES(mu_) {
     MutexLock l(&mu_);
     keep_hook_ = std::move(hook);
@@ -145,6 +150,11 @@ class XLog {
   Result<Lsn> Checkpoint(bool shutdown, const char* reason, Lsn* redo_out = nullptr) EXCLUDES(mu_);
   // pg_switch_wal(): the switch record's end, or the current position when nothing to switch.
   Result<Lsn> SwitchWal() EXCLUDES(mu_);
+  // The newest segment removed or recycled so far (0: none since startup).
+  XLogSegNo last_removed_segno() const { return last_removed_.load(std::memory_order_acquire); }
+  // pg_create_restore_point(): a RESTORE_POINT record named `name` (recovery_target_name stops
+  // after it), flushed; returns its end.
+  Result<Lsn> CreateRestorePoint(const std::string& name) EXCLUDES(mu_);
   // Shutdown checkpoint and "shut down" state.
   Status Shutdown() EXCLUDES(mu_);
   ControlFileData control() const EXCLUDES(mu_);
@@ -173,6 +183,7 @@ class XLog {
   ControlFileData control_ GUARDED_BY(mu_);
   CheckpointHook hook_ GUARDED_BY(mu_);
   KeepHook keep_hook_ GUARDED_BY(mu_);
+  std::atomic<XLogSegNo> last_removed_{0};
 };
 
 }  // namespace walrep::storage

@@ -70,6 +70,7 @@ constexpr uint8_t kXlogNextOid = 0x30;
 constexpr uint8_t kXlogSwitch = 0x40;
 constexpr uint8_t kXlogBackupEnd = 0x50;
 constexpr uint8_t kXlogParameterChange = 0x60;
+constexpr uint8_t kXlogRestorePoint = 0x70;  // xl_restore_point: int64 rp_time, char rp_name[64]
 constexpr uint8_t kXlogEndOfRecovery = 0x90;
 constexpr uint8_t kXlogFpi = 0xB0;
 // RM_XACT_ID info values.
