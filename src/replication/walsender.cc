@@ -9,6 +9,7 @@
 
 #include "walrep/common/logging.h"
 #include "walrep/protocol/message.h"
+#include "walrep/replication/archiver.h"
 #include "walrep/replication/basebackup.h"
 #include "walrep/wal/xlog_format.h"
 
@@ -283,12 +284,10 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
                                             start.ToString(), flush.ToString()));
   }
   // A segment before the one being written that is not in pg_wal was removed (a later one
-  // is created when WAL reaches it).
+  // is created when WAL reaches it): the archive may still serve it.
   XLogSegNo segno = wal::SegmentOf(start, wal::kDefaultSegSize);
-  std::string seg = wal::XLogFileName(tli, segno, wal::kDefaultSegSize);
-  if (segno < wal::SegmentOf(flush, wal::kDefaultSegSize) && SegmentPath(tli, segno).empty()) {
-    return Status::Sql("58P01",
-                       fmt::format("requested WAL segment {} has already been removed", seg));
+  if (segno < wal::SegmentOf(flush, wal::kDefaultSegSize)) {
+    WALREP_RETURN_IF_ERROR(OpenSegment(tli, segno));
   }
   env_->registry->Update(s_.pid, [&](WalSndStatus& w) {
     w.state = "catchup";
@@ -455,21 +454,7 @@ Status WalSender::SendWal(Lsn from, Lsn to, Lsn wal_end, TimelineId tli) {
   // One chunk the protocol cut (within one segment, at most 128 KiB).
   uint64_t seg_size = wal::kDefaultSegSize;
   XLogSegNo segno = wal::SegmentOf(from, seg_size);
-  if (seg_no_ != segno || seg_tli_ != tli) {
-    std::string name = wal::XLogFileName(tli, segno, seg_size);
-    std::string path = SegmentPath(tli, segno);
-    auto f =
-        path.empty()
-            ? Result<std::unique_ptr<io::RandomAccessFile>>(Status::NotFound("segment missing"))
-            : env_->fs->OpenRandomAccess(path, false);
-    if (!f.ok()) {
-      return Status::Sql("58P01",
-                         fmt::format("requested WAL segment {} has already been removed", name));
-    }
-    seg_file_ = std::move(*f);
-    seg_no_ = segno;
-    seg_tli_ = tli;
-  }
+  if (seg_no_ != segno || seg_tli_ != tli) WALREP_RETURN_IF_ERROR(OpenSegment(tli, segno));
   WALREP_ASSIGN_OR_RETURN(std::string data, seg_file_->ReadAt(from.value() % seg_size, to - from));
   if (data.size() != to - from) {
     return Status::IOError(fmt::format("could not read from WAL segment {}: read {} of {}",
@@ -500,6 +485,55 @@ std::string WalSender::SegmentPath(TimelineId tli, XLogSegNo segno) const {
     if (env_->fs->Exists(path)) return path;
   }
   return "";
+}
+
+Status WalSender::OpenSegment(TimelineId tli, XLogSegNo segno) {
+  if (seg_file_ && seg_no_ == segno && seg_tli_ == tli) return Status::OK();
+  const uint64_t seg_size = wal::kDefaultSegSize;
+  std::string name = wal::XLogFileName(tli, segno, seg_size);
+  std::string path = SegmentPath(tli, segno);
+  if (!path.empty()) {
+    auto f = env_->fs->OpenRandomAccess(path, false);
+    if (f.ok()) {
+      seg_file_ = std::move(*f);
+      seg_no_ = segno;
+      seg_tli_ = tli;
+      return Status::OK();
+    }
+  }
+  // Removed from pg_wal: the archive may still have it (under this timeline's name, or a later
+  // one's whose history began in this segment, as restore_command looks for it).
+  std::string command = s_.settings ? s_.settings->Get("restore_command").value_or("") : "";
+  if (!command.empty()) {
+    const std::string tmp = "pg_wal/walsender_restore." + std::to_string(s_.pid);
+    const std::string full = env_->data_dir + "/" + tmp;
+    std::vector<TimelineId> candidates{tli};
+    for (TimelineId later : wal::TimelinesForSegment(env_->history(), segno, seg_size)) {
+      if (later > tli) candidates.push_back(later);
+    }
+    for (TimelineId t : candidates) {
+      std::string file = wal::XLogFileName(t, segno, seg_size);
+      env_->fs->Remove(full).IgnoreError();  // a leftover of an earlier try
+      if (RunShellCommand(command, env_->data_dir, tmp, file, "") != 0) continue;
+      auto f = env_->fs->OpenRandomAccess(full, false);
+      env_->fs->Remove(full).IgnoreError();  // the open file stays readable
+      if (!f.ok()) continue;
+      auto size = (*f)->Size();
+      if (!size.ok() || *size != seg_size) {
+        WALREP_LOG_ERROR("archive file \"{}\" has wrong size: {} instead of {}", file,
+                         size.ok() ? *size : 0, seg_size);
+        continue;
+      }
+      WALREP_LOG("walsender {} streams WAL segment {} from the archive (removed from pg_wal)",
+                 s_.pid, file);
+      seg_file_ = std::move(*f);
+      seg_no_ = segno;
+      seg_tli_ = tli;
+      return Status::OK();
+    }
+  }
+  return Status::Sql("58P01",
+                     fmt::format("requested WAL segment {} has already been removed", name));
 }
 
 void WalSender::EndOfTimeline(TimelineId next_tli, Lsn start) {

@@ -260,5 +260,66 @@ TEST(ArchiveTest, StandbyCatchesUpFromTheArchiveThenStreams) {
       WaitUntil([&] { return s.Query("SELECT status FROM pg_stat_wal_receiver") == "streaming"; }));
 }
 
+// Beyond PostgreSQL: a walsender asked for WAL that pg_wal no longer has streams it from the
+// archive (through the primary's own restore_command), so neither a standby that was down too
+// long nor pg_receivewal needs a re-clone.
+TEST(ArchiveTest, WalsenderStreamsRemovedWalFromTheArchive) {
+  TempDir archive;
+  Node p("primary");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  p.AppendConf("archive_mode = on");
+  p.AppendConf("archive_command = 'cp %p " + archive.path() + "/%f'");
+  p.AppendConf("restore_command = 'cp " + archive.path() + "/%f %p'");
+  p.AppendConf("max_wal_size = 32MB");
+  p.AppendConf("min_wal_size = 32MB");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int)");
+  Node s("standby");  // no slot, no restore_command (the copied one is cleared): streaming only
+  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  s.AppendConf("restore_command = ''", "postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  ASSERT_TRUE(WaitForReplay(p, s));
+  s.Stop("fast");
+  std::string first = p.Query("SELECT pg_walfile_name(pg_current_wal_lsn())");
+  // Many segments written, archived and removed from the primary's pg_wal.
+  for (int i = 0; i < 6; i++) {
+    p.SafePsql("INSERT INTO t SELECT g FROM generate_series(1, 1000) g");
+    std::string seg = SwitchWal(p);
+    ASSERT_TRUE(WaitUntil([&] { return fs::exists(archive.path() + "/" + seg); })) << p.Log();
+  }
+  p.SafePsql("CHECKPOINT");
+  p.SafePsql("CHECKPOINT");
+  ASSERT_FALSE(fs::exists(p.data_dir() + "/pg_wal/" + first)) << "nothing was removed";
+  // The standby comes back and catches up by streaming alone.
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  ASSERT_TRUE(WaitForReplay(p, s)) << s.Log() << p.Log();
+  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "6000");
+  EXPECT_NE(p.Log().find("from the archive (removed from pg_wal)"), std::string::npos) << p.Log();
+  EXPECT_EQ(s.Log().find("has already been removed"), std::string::npos) << s.Log();
+  EXPECT_EQ(s.Log().find("from archive"), std::string::npos) << s.Log();
+
+  // pg_receivewal, whose directory ends with `first`, asks for the segment after it: removed
+  // from pg_wal, streamed from the archive, byte-identical.
+  TempDir recv;
+  fs::copy_file(archive.path() + "/" + first, recv.path() + "/" + first);
+  std::string next = first.substr(0, 16) + [&] {
+    char buf[9];
+    std::snprintf(buf, sizeof(buf), "%08X",
+                  static_cast<unsigned>(std::stoul(first.substr(16), nullptr, 16) + 1));
+    return std::string(buf);
+  }();
+  ASSERT_FALSE(fs::exists(p.data_dir() + "/pg_wal/" + next));
+  uint64_t segno = std::stoull(first.substr(8, 8), nullptr, 16) * 256 +
+                   std::stoull(first.substr(16), nullptr, 16) + 2;
+  char endpos[32];
+  std::snprintf(endpos, sizeof(endpos), "%X/%X", static_cast<unsigned>(segno >> 8),
+                static_cast<unsigned>((segno & 0xFF) << 24));
+  CommandResult r =
+      RunCommand({PgBin("pg_receivewal"), "-h", "127.0.0.1", "-p", std::to_string(p.port()), "-U",
+                  "postgres", "-D", recv.path(), "--no-loop", "-E", endpos});
+  ASSERT_TRUE(fs::exists(recv.path() + "/" + next)) << r.out << r.err;
+  EXPECT_EQ(ReadWholeFile(recv.path() + "/" + next), ReadWholeFile(archive.path() + "/" + next));
+}
+
 }  // namespace
 }  // namespace walrep::testing

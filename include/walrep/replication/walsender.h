@@ -164,6 +164,10 @@ class WalSender {
   // The file holding `segno` of timeline `tli` ("" when removed): its own, or that of a later
   // timeline of the history that began in that segment.
   std::string SegmentPath(TimelineId tli, XLogSegNo segno) const;
+  // Opens `segno` of `tli` for reading (kept in seg_file_): from pg_wal, or — beyond
+  // PostgreSQL — when pg_wal no longer has it, from the archive through this server's own
+  // restore_command (into a temporary file, unlinked once open). 58P01 when neither has it.
+  Status OpenSegment(TimelineId tli, XLogSegNo segno);
   // The result set that ends a historic timeline: the next timeline and where it starts,
   // then START_STREAMING and START_REPLICATION.
   void EndOfTimeline(TimelineId next_tli, Lsn start);
