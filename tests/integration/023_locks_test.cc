@@ -270,5 +270,36 @@ TEST(LocksTest, StandbyReplayCancelsATransactionHoldingADroppedTable) {
   EXPECT_EQ(s.Query("SELECT count(*) FROM pg_locks WHERE locktype = 'relation'"), "0");
 }
 
+// A standby that starts while a primary transaction holds an AccessExclusiveLock learns of it
+// from the lock list logged before each checkpoint's RUNNING_XACTS (the STANDBY LOCK record of
+// the LOCK itself precedes its start point), and releases it at the transaction's commit.
+TEST(LocksTest, AStandbyStartingMidTransactionTakesTheLocksItHolds) {
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int)");
+  p.SafePsql("INSERT INTO t VALUES (1)");
+  PGconn* a = p.Connect();
+  ASSERT_EQ(Exec(a, "BEGIN"), "BEGIN");
+  ASSERT_EQ(Exec(a, "LOCK TABLE t IN ACCESS EXCLUSIVE MODE"), "LOCK TABLE");
+  ASSERT_EQ(Exec(a, "INSERT INTO t VALUES (2)"), "INSERT 0 1");
+  // The base backup's checkpoint comes after the LOCK: replay starts past its record.
+  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  ASSERT_TRUE(WaitUntil([&] {
+    return s.Query("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted") ==
+           "1";
+  }));
+  PGconn* sc = s.Connect();
+  ASSERT_EQ(Exec(sc, "SET lock_timeout = '100ms'"), "SET");
+  EXPECT_EQ(Exec(sc, "SELECT count(*) FROM t"), "ERROR 55P03");
+  ASSERT_EQ(Exec(a, "COMMIT"), "COMMIT");
+  ASSERT_TRUE(WaitForReplay(p, s));
+  EXPECT_EQ(Exec(sc, "SELECT count(*) FROM t"), "2\n");
+  EXPECT_EQ(s.Query("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock'"), "0");
+  PQfinish(sc);
+  PQfinish(a);
+}
+
 }  // namespace
 }  // namespace walrep::testing
