@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 
 #include "walrep/server/server.h"
 #include "walrep/sql/session_context.h"
@@ -24,6 +26,27 @@ Lsn ArgLsn(const Value& v) { return Lsn(static_cast<uint64_t>(v.as_int())); }
 // pg_walfile_name() names the segment holding the byte before the LSN (XLByteToPrevSeg).
 XLogSegNo PrevSeg(Lsn l) { return (l.value() - 1) / wal::kDefaultSegSize; }
 }  // namespace
+
+// pg_ls_dir / pg_stat_file / pg_read_binary_file: a path relative to the data directory, or an
+// absolute one inside it. Unlike PostgreSQL, where superusers may read any file the server
+// can, walrep never reads outside the data directory.
+Result<std::string> Server::DataDirPath(const std::string& path) const {
+  if (path.find("..") != std::string::npos) {
+    for (size_t i = 0; (i = path.find("..", i)) != std::string::npos; i += 2) {
+      bool start = i == 0 || path[i - 1] == '/';
+      bool end = i + 2 == path.size() || path[i + 2] == '/';
+      if (start && end) {
+        return Status::Sql("42501", "reference to parent directory (\"..\") not allowed");
+      }
+    }
+  }
+  if (!path.empty() && path[0] == '/') {
+    const std::string& dir = opts_.data_dir;
+    if (path == dir || path.rfind(dir + "/", 0) == 0) return path;
+    return Status::Sql("42501", "absolute path not allowed");
+  }
+  return opts_.data_dir + "/" + path;
+}
 
 // WAL control functions need a primary (PostgreSQL's wording).
 Status Server::RequireNotInRecovery(const char* fn) {
@@ -179,6 +202,126 @@ void Server::RegisterWalFunctions() {
            Value::Int(oid::kInt4, static_cast<int64_t>(l.value() % wal::kDefaultSegSize))}};
     };
     registry_.AddTableFunction(std::move(f));
+  }
+  {
+    // pg_ls_dir(dirname [, missing_ok [, include_dot_dirs]]): what pg_rewind lists the source with.
+    sql::TableFunctionDef ls;
+    ls.name = "pg_ls_dir";
+    ls.arg_types = {oid::kText, oid::kBool, oid::kBool};
+    ls.min_args = 1;
+    ls.columns = {{"pg_ls_dir", oid::kText}};
+    ls.rows = [this](sql::SessionContext& ctx,
+                     const std::vector<Value>& args) -> Result<std::vector<sql::Row>> {
+      if (!ctx.is_superuser())
+        return Status::Sql("42501", "permission denied for function pg_ls_dir");
+      std::vector<sql::Row> rows;
+      if (args[0].is_null()) return rows;
+      WALREP_ASSIGN_OR_RETURN(std::string dir, DataDirPath(args[0].as_string()));
+      bool missing_ok = !args[1].is_null() && args[1].as_bool();
+      bool dots = !args[2].is_null() && args[2].as_bool();
+      struct stat st;
+      if (::stat(dir.c_str(), &st) != 0) {
+        if (missing_ok && errno == ENOENT) return rows;
+        return Status::Sql(errno == ENOENT ? "58P01" : "58030",
+                           fmt::format("could not open directory \"{}\": {}", args[0].as_string(),
+                                       std::strerror(errno)));
+      }
+      WALREP_ASSIGN_OR_RETURN(auto names, fs_->ListDir(dir));
+      std::sort(names.begin(), names.end());
+      if (dots) {
+        rows.push_back({Value::Text(oid::kText, ".")});
+        rows.push_back({Value::Text(oid::kText, "..")});
+      }
+      for (const auto& n : names) rows.push_back({Value::Text(oid::kText, n)});
+      return rows;
+    };
+    registry_.AddTableFunction(std::move(ls));
+    // pg_stat_file(filename [, missing_ok]).
+    sql::TableFunctionDef stat_file;
+    stat_file.name = "pg_stat_file";
+    stat_file.arg_types = {oid::kText, oid::kBool};
+    stat_file.min_args = 1;
+    stat_file.columns = {{"size", oid::kInt8},
+                         {"access", oid::kTimestampTz},
+                         {"modification", oid::kTimestampTz},
+                         {"change", oid::kTimestampTz},
+                         {"creation", oid::kTimestampTz},
+                         {"isdir", oid::kBool}};
+    stat_file.rows = [this](sql::SessionContext& ctx,
+                            const std::vector<Value>& args) -> Result<std::vector<sql::Row>> {
+      if (!ctx.is_superuser()) {
+        return Status::Sql("42501", "permission denied for function pg_stat_file");
+      }
+      std::vector<sql::Row> rows;
+      if (args[0].is_null()) return rows;
+      WALREP_ASSIGN_OR_RETURN(std::string path, DataDirPath(args[0].as_string()));
+      struct stat st;
+      auto ts = [](time_t t) {
+        return Value::Timestamp(oid::kTimestampTz, (t - kPgEpochUnixSeconds) * 1000000LL);
+      };
+      if (::stat(path.c_str(), &st) != 0) {
+        bool missing_ok = !args[1].is_null() && args[1].as_bool();
+        if (missing_ok && errno == ENOENT) {
+          // PostgreSQL returns one row of NULLs.
+          rows.push_back({Value::Null(oid::kInt8), Value::Null(oid::kTimestampTz),
+                          Value::Null(oid::kTimestampTz), Value::Null(oid::kTimestampTz),
+                          Value::Null(oid::kTimestampTz), Value::Null(oid::kBool)});
+          return rows;
+        }
+        return Status::Sql(errno == ENOENT ? "58P01" : "58030",
+                           fmt::format("could not stat file \"{}\": {}", args[0].as_string(),
+                                       std::strerror(errno)));
+      }
+      rows.push_back({Value::Int(oid::kInt8, st.st_size), ts(st.st_atime), ts(st.st_mtime),
+                      ts(st.st_ctime), Value::Null(oid::kTimestampTz),
+                      Value::Bool(S_ISDIR(st.st_mode))});
+      return rows;
+    };
+    registry_.AddTableFunction(std::move(stat_file));
+  }
+  {
+    // pg_read_binary_file(filename [, offset, length [, missing_ok]]): pg_rewind fetches the
+    // blocks it needs with it.
+    sql::FunctionDef read;
+    read.name = "pg_read_binary_file";
+    read.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+      if (types.size() != 1 && types.size() != 3 && types.size() != 4) {
+        return Status::Sql("42883", "function pg_read_binary_file does not exist")
+            .WithHint("No function matches the given name and argument types.");
+      }
+      types[0] = oid::kText;
+      if (types.size() >= 3) types[1] = types[2] = oid::kInt8;
+      if (types.size() == 4) types[3] = oid::kBool;
+      return oid::kBytea;
+    };
+    read.eval = [this](FunctionCall& c) -> Result<Value> {
+      if (!c.ctx.is_superuser()) {
+        return Status::Sql("42501", "permission denied for function pg_read_binary_file");
+      }
+      WALREP_ASSIGN_OR_RETURN(std::string path, DataDirPath(c.args[0].as_string()));
+      bool missing_ok = c.args.size() == 4 && c.args[3].as_bool();
+      int64_t offset = c.args.size() >= 3 ? c.args[1].as_int() : 0;
+      int64_t length = c.args.size() >= 3 ? c.args[2].as_int() : -1;
+      if (c.args.size() >= 3 && length < 0) {
+        return Status::Sql("22023", "requested length cannot be negative");
+      }
+      auto f = fs_->OpenRandomAccess(path, false);
+      if (!f.ok()) {
+        if (missing_ok && !fs_->Exists(path)) return Value::Null(oid::kBytea);
+        return Status::Sql("58P01", fmt::format("could not open file \"{}\" for reading: No such "
+                                                "file or directory",
+                                                c.args[0].as_string()));
+      }
+      WALREP_ASSIGN_OR_RETURN(uint64_t size, (*f)->Size());
+      // A negative offset counts from the end of the file, as PostgreSQL's.
+      uint64_t from = offset >= 0 ? static_cast<uint64_t>(offset)
+                                  : size - std::min<uint64_t>(size, static_cast<uint64_t>(-offset));
+      uint64_t n = from >= size ? 0 : size - from;
+      if (length >= 0) n = std::min<uint64_t>(n, static_cast<uint64_t>(length));
+      WALREP_ASSIGN_OR_RETURN(std::string data, (*f)->ReadAt(from, n));
+      return Value::Text(oid::kBytea, std::move(data));
+    };
+    registry_.AddFunction(std::move(read));
   }
   {
     sql::TableFunctionDef f;

@@ -287,7 +287,8 @@ TEST(LocksTest, AStandbyStartingMidTransactionTakesTheLocksItHolds) {
   ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
   ASSERT_NO_FATAL_FAILURE(s.Start());
   ASSERT_TRUE(WaitUntil([&] {
-    return s.Query("SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted") ==
+    return s.Query(
+               "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted") ==
            "1";
   }));
   PGconn* sc = s.Connect();
