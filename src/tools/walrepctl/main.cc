@@ -32,7 +32,9 @@ void Usage() {
       "  walrepctl status      -D DATADIR\n"
       "  walrepctl controldata -D DATADIR\n"
       "  walrepctl basebackup  -d CONNSTR -D DIR [-R] [-X stream|fetch|none] [-S SLOT] [-C]\n"
-      "                        [-P] [-c fast|spread] [-l LABEL]\n\n"
+      "                        [-P] [-c fast|spread] [-l LABEL]\n"
+      "  walrepctl rewind      -D TARGETDIR {--source-server=CONNSTR | --source-pgdata=DIR}\n"
+      "                        [-R] [-n] [-P]\n\n"
       "Shutdown modes are: smart, fast (default), immediate.\n");
 }
 }  // namespace
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
   if (cmd == "status") return walrep::tools::ServerStatus(args);
   if (cmd == "controldata") return walrep::tools::ControlData(args);
   if (cmd == "basebackup") return walrep::tools::BaseBackup(args);
+  if (cmd == "rewind") return walrep::tools::Rewind(args);
   std::fprintf(stderr,
                "walrepctl: unrecognized operation mode \"%s\"\n"
                "Try \"walrepctl --help\" for more information.\n",

@@ -18,6 +18,7 @@ int Promote(const Args& args);       // pg_ctl promote
 int ServerStatus(const Args& args);  // pg_ctl status: 0 running, 3 not running, 4 no data dir
 int ControlData(const Args& args);   // pg_controldata
 int BaseBackup(const Args& args);    // pg_basebackup (plain format)
+int Rewind(const Args& args);        // pg_rewind
 
 const char* ConfSample();
 // Directory holding this executable (walrepd lives beside walrepctl).

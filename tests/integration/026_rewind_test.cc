@@ -1,0 +1,131 @@
+// walrep: walrepctl rewind. After a failover the old primary, which went on writing on the old
+// timeline, is rewound from the new primary (over libpq, or from its stopped data directory)
+// and rejoins as its standby: its tables become identical to the new primary's and the
+// diverged changes are gone. Also after kill -9 of the old primary (crash recovery first),
+// with --dry-run (nothing changes), and when no rewind is needed.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "testing.h"
+
+namespace walrep::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A primary and a standby with the same table; the standby is promoted and both write.
+void Diverge(Node* p, Node* s) {
+  ASSERT_NO_FATAL_FAILURE(p->Init());
+  // The rewind reads the old primary's WAL back to the last checkpoint before the divergence:
+  // its own later checkpoints must not have recycled it (as with pg_rewind).
+  p->AppendConf("wal_keep_size = 256MB");
+  ASSERT_NO_FATAL_FAILURE(p->Start());
+  p->SafePsql("CREATE TABLE t (id int PRIMARY KEY, v int)");
+  p->SafePsql("INSERT INTO t SELECT g, g FROM generate_series(1, 2000) g");
+  ASSERT_NO_FATAL_FAILURE(s->InitStandby(*p));
+  ASSERT_NO_FATAL_FAILURE(s->Start());
+  ASSERT_TRUE(WaitForReplay(*p, *s));
+  ASSERT_EQ(s->Query("SELECT pg_promote()"), "t");
+  // The old primary goes on: changes the new timeline never sees.
+  p->SafePsql("INSERT INTO t SELECT g, g FROM generate_series(2001, 2500) g");
+  p->SafePsql("UPDATE t SET v = -1 WHERE id <= 100");
+  p->SafePsql("DELETE FROM t WHERE id BETWEEN 900 AND 1000");
+  p->SafePsql("CREATE TABLE only_old (x int)");
+  p->SafePsql("INSERT INTO only_old VALUES (1)");
+  // The new primary writes its own.
+  s->SafePsql("INSERT INTO t SELECT g, g FROM generate_series(3001, 3100) g");
+  s->SafePsql("UPDATE t SET v = v + 100000 WHERE id BETWEEN 200 AND 300");
+  s->SafePsql("CREATE TABLE only_new (y int)");
+  s->SafePsql("INSERT INTO only_new SELECT g FROM generate_series(1, 5) g");
+}
+
+CommandResult Rewind(const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {WalrepBin("walrepctl"), "rewind"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return RunCommand(argv);
+}
+
+const char* kSummary = "SELECT count(*) || ' ' || sum(v) || ' ' || max(id) FROM t";
+
+// The rewound old primary started as a standby of `s`: identical tables, following timeline 2.
+void ExpectRejoined(Node* p, Node* s) {
+  ASSERT_TRUE(WaitForReplay(*s, *p)) << p->Log();
+  EXPECT_EQ(p->Query("SELECT pg_is_in_recovery()"), "t");
+  EXPECT_EQ(p->Query(kSummary), s->Query(kSummary));
+  EXPECT_EQ(p->Query("SELECT count(*) FROM t WHERE v = -1"), "0");  // the diverged update
+  EXPECT_EQ(p->Query("SELECT count(*) FROM t WHERE id > 2000 AND id <= 2500"), "0");
+  EXPECT_EQ(p->Query("SELECT count(*) FROM only_new"), "5");
+  EXPECT_NE(p->Query("SELECT count(*) FROM only_old").find("ERROR"), std::string::npos);
+  // And it follows what the new primary writes next.
+  s->SafePsql("INSERT INTO t VALUES (5000, 5000)");
+  ASSERT_TRUE(WaitForReplay(*s, *p)) << p->Log();
+  EXPECT_EQ(p->Query("SELECT v FROM t WHERE id = 5000"), "5000");
+  EXPECT_EQ(p->Query("SELECT received_tli FROM pg_stat_wal_receiver"), "2");
+}
+
+TEST(RewindTest, OldPrimaryRejoinsFromTheRunningNewPrimary) {
+  Node p("old_primary"), s("new_primary");
+  ASSERT_NO_FATAL_FAILURE(Diverge(&p, &s));
+  p.Kill9();  // not even shut down cleanly: the rewind runs crash recovery first
+  std::string source = "--source-server=" + s.ConnStr();
+  // A dry run changes nothing.
+  CommandResult dry = Rewind({"-D", p.data_dir(), source, "-n"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+  EXPECT_NE(dry.err.find("servers diverged at WAL location"), std::string::npos) << dry.err;
+  EXPECT_NE(dry.err.find("dry run"), std::string::npos) << dry.err;
+  EXPECT_FALSE(fs::exists(p.data_dir() + "/backup_label"));
+  EXPECT_FALSE(fs::exists(p.data_dir() + "/standby.signal"));
+  CommandResult r = Rewind({"-D", p.data_dir(), source, "-R", "-P"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("rewinding from last common checkpoint"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Done!"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(p.data_dir() + "/standby.signal"));
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  ASSERT_NO_FATAL_FAILURE(ExpectRejoined(&p, &s));
+  // Rewinding it again: it is on the source's timeline now.
+  p.Stop();
+  CommandResult again = Rewind({"-D", p.data_dir(), source});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("source and target cluster are on the same timeline"), std::string::npos)
+      << again.err;
+}
+
+TEST(RewindTest, FromAStoppedSourceDataDirectory) {
+  Node p("old_primary"), s("new_primary");
+  ASSERT_NO_FATAL_FAILURE(Diverge(&p, &s));
+  p.Stop();
+  s.Stop();
+  CommandResult r = Rewind({"-D", p.data_dir(), "--source-pgdata=" + s.data_dir()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  p.WriteFile("standby.signal", "");
+  p.AppendConf("primary_conninfo = '" + s.ConnStr() + "'", "postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  ASSERT_NO_FATAL_FAILURE(ExpectRejoined(&p, &s));
+}
+
+TEST(RewindTest, AStandbyThatNeverWrotePastTheDivergenceNeedsNoRewind) {
+  Node p("primary"), s("standby"), s2("second_standby");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int)");
+  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  ASSERT_NO_FATAL_FAILURE(s2.InitStandby(p));
+  ASSERT_NO_FATAL_FAILURE(s2.Start());
+  p.SafePsql("INSERT INTO t VALUES (1)");
+  ASSERT_TRUE(WaitForReplay(p, s));
+  ASSERT_TRUE(WaitForReplay(p, s2));
+  p.Stop();
+  s2.Stop();
+  ASSERT_EQ(s.Query("SELECT pg_promote()"), "t");
+  s.SafePsql("INSERT INTO t VALUES (2)");
+  CommandResult r = Rewind({"-D", s2.data_dir(), "--source-server=" + s.ConnStr()});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("no rewind required"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(s2.data_dir() + "/backup_label"));
+}
+
+}  // namespace
+}  // namespace walrep::testing
