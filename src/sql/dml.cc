@@ -856,6 +856,10 @@ Result<std::shared_ptr<Prepared>> PrepareDropIndex(std::shared_ptr<Prepared> p,
                                          n, n, t.name))
               .WithHint(fmt::format("You can drop constraint {} on table {} instead.", n, t.name));
         }
+        // As PostgreSQL: the table is locked ACCESS EXCLUSIVE while its index goes.
+        WALREP_RETURN_IF_ERROR(access::LockRelation(e.db()->engine->env(), e.txn(),
+                                                    catalog::kDatabaseOid, t.oid,
+                                                    access::LockMode::kAccessExclusive));
         e.txn().dropped_rels.push_back(it->rel);  // the file goes after commit
         t.indexes.erase(it);
         changed.insert(ti);

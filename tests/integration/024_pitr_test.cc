@@ -116,12 +116,21 @@ TEST_F(PitrTest, EachKindOfTargetStopsWithTheRowsBeforeIt) {
     ASSERT_TRUE(WaitUntil([&] { return c.node->Query("SELECT pg_is_in_recovery()") == "f"; }))
         << c.node->Log();
     EXPECT_EQ(Batches(*c.node), c.batches);
-    EXPECT_NE(c.node->Log().find(c.log), std::string::npos) << c.node->Log();
+    // (The end of recovery is logged just after sessions may write.)
+    EXPECT_TRUE(WaitUntil([&] { return c.node->Log().find(c.log) != std::string::npos; }, 10))
+        << c.node->Log();
     // Promoted: a new timeline, writable, and the signal file is gone. The copies share the
     // archive, where each promoted one archives its history file: as PostgreSQL, each picks a
     // timeline no history file in the archive names yet.
-    int tli = std::atoi(c.node->Query("SELECT timeline_id FROM pg_control_checkpoint()").c_str());
-    EXPECT_GT(tli, last_tli);
+    // pg_control names the new timeline once the checkpoint after the promotion is done.
+    int tli = 0;
+    EXPECT_TRUE(WaitUntil(
+        [&] {
+          tli = std::atoi(c.node->Query("SELECT timeline_id FROM pg_control_checkpoint()").c_str());
+          return tli > last_tli;
+        },
+        30))
+        << tli;
     last_tli = tli;
     c.node->SafePsql("INSERT INTO t VALUES (9, 9)");
     EXPECT_FALSE(fs::exists(c.node->data_dir() + "/recovery.signal"));
