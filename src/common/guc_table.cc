@@ -201,6 +201,8 @@ std::vector<GucDef> MakeTable() {
       // Replication: primary.
       S("synchronous_standby_names", C::kSighup, "", kRepl,
         "Standbys that acknowledge synchronous commits: FIRST n (...), ANY n (...), list or *."),
+      B("walrep.auto_rewind", C::kPostmaster, "off", kRepl,
+        "Rewind a standby whose history forked from its upstream's before it starts."),
       B("walrep.sync_commit_lossless", C::kSighup, "off", kRepl,
         "walrep: a commit waiting for synchronous standbys stays invisible until they confirm."),
       I("vacuum_defer_cleanup_age", C::kSighup, U::kNone, "0", 0, 1000000, kRepl,

@@ -15,6 +15,7 @@
 #include "walrep/common/logging.h"
 #include "walrep/common/strings.h"
 #include "walrep/protocol/auth.h"
+#include "walrep/replication/rewind.h"
 #include "walrep/wal/archive_status.h"
 
 namespace walrep::server {
@@ -123,6 +124,9 @@ Status Server::Start() {
   WALREP_RETURN_IF_ERROR(LoadHba(&hba));
   std::shared_ptr<SSL_CTX> ssl;
   WALREP_RETURN_IF_ERROR(LoadSsl(*settings, &ssl));
+  if (settings->GetBool("walrep.auto_rewind") && fs_->Exists(ConfigPath("standby.signal"))) {
+    AutoRewind(*settings);
+  }
   WALREP_ASSIGN_OR_RETURN(storage::ControlFileData control,
                           storage::ReadControlFile(fs_, opts_.data_dir));
   mock_nonce_.assign(reinterpret_cast<const char*>(control.mock_authentication_nonce),
@@ -600,6 +604,41 @@ access::LockRequest Server::RecoveryLockRequest(const access::LockTag& tag) {
     return Status::OK();
   };
   return req;
+}
+
+void Server::AutoRewind(const ServerSettings& settings) {
+  // A former primary started as a standby: if its history forked from its upstream's, it is
+  // rewound from the upstream before anything is read (walrep.auto_rewind; beyond PostgreSQL).
+  std::string conninfo = settings.GetString("primary_conninfo");
+  if (conninfo.empty()) return;
+  auto control = storage::ReadControlFile(fs_, opts_.data_dir);
+  if (!control.ok()) return;  // Start reports it
+  if (!replication::CleanlyShutDown(control->state)) {
+    WALREP_LOG(
+        "walrep.auto_rewind: the data directory was not shut down cleanly; not rewinding (run "
+        "walrepctl rewind, which recovers it first)");
+    return;
+  }
+  replication::RewindOptions ro;
+  ro.target = opts_.data_dir;
+  // SQL connection to the upstream (primary_conninfo rarely names a database).
+  ro.source_server =
+      conninfo.find("dbname") == std::string::npos ? conninfo + " dbname=postgres" : conninfo;
+  ro.log = [](const std::string& msg) { WALREP_LOG("walrep.auto_rewind: {}", msg); };
+  auto r = replication::RewindDataDir(ro);
+  if (!r.ok()) {
+    // The usual case: a standby on its upstream's timeline.
+    if (r.status().message().find("same timeline") == std::string::npos) {
+      WALREP_LOG_ERROR("walrep.auto_rewind: {}", r.status().message());
+    }
+    return;
+  }
+  if (!r->rewound) return;
+  WALREP_LOG(
+      "walrep.auto_rewind: rewound from the upstream: discarded this server's WAL from {} to {} "
+      "({} blocks it changed, {} committed transactions the upstream never had); {} kB copied",
+      r->diverge.ToString(), r->target_end.ToString(), r->blocks, r->commits_discarded,
+      r->bytes_copied >> 10);
 }
 
 replication::WalKeepLimits Server::WalKeepLimits() const {

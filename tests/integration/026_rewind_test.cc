@@ -105,6 +105,28 @@ TEST(RewindTest, FromAStoppedSourceDataDirectory) {
   ASSERT_NO_FATAL_FAILURE(ExpectRejoined(&p, &s));
 }
 
+// Beyond PostgreSQL: with walrep.auto_rewind = on, the old primary started as a standby of the
+// new one rewinds itself first and logs what it discarded.
+TEST(RewindTest, AutoRewindRejoinsAnOldPrimaryStartedAsAStandby) {
+  Node p("old_primary"), s("new_primary");
+  ASSERT_NO_FATAL_FAILURE(Diverge(&p, &s));
+  p.Stop();
+  p.WriteFile("standby.signal", "");
+  p.AppendConf("primary_conninfo = '" + s.ConnStr() + "'", "postgresql.auto.conf");
+  p.AppendConf("walrep.auto_rewind = on", "postgresql.auto.conf");
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  ASSERT_NO_FATAL_FAILURE(ExpectRejoined(&p, &s));
+  EXPECT_NE(p.Log().find("walrep.auto_rewind: rewound from the upstream: discarded this server's "
+                         "WAL from"),
+            std::string::npos)
+      << p.Log();
+  // Restarted, it is on its upstream's timeline: nothing to rewind, nothing logged as an error.
+  p.Stop();
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  ASSERT_TRUE(WaitForReplay(s, p));
+  EXPECT_EQ(p.Query(kSummary), s.Query(kSummary));
+}
+
 TEST(RewindTest, AStandbyThatNeverWrotePastTheDivergenceNeedsNoRewind) {
   Node p("primary"), s("standby"), s2("second_standby");
   ASSERT_NO_FATAL_FAILURE(p.Init());

@@ -196,6 +196,9 @@ class Server {
   void RegisterLocksView();
   // max_slot_wal_keep_size, wal_keep_size and max_wal_size, as set now.
   replication::WalKeepLimits WalKeepLimits() const;
+  // walrep.auto_rewind: before a standby opens its data directory, a rewind from its upstream
+  // when their histories forked (errors are logged; the standby then starts as it is).
+  void AutoRewind(const ServerSettings& settings);
   // A path given to pg_ls_dir/pg_stat_file/pg_read_binary_file, inside the data directory.
   Result<std::string> DataDirPath(const std::string& path) const;
   std::atomic<int64_t> conflicts_snapshot_{0};  // pg_stat_database_conflicts.confl_snapshot
