@@ -270,6 +270,48 @@ TEST(LocksTest, StandbyReplayCancelsATransactionHoldingADroppedTable) {
   EXPECT_EQ(s.Query("SELECT count(*) FROM pg_locks WHERE locktype = 'relation'"), "0");
 }
 
+// A named prepared statement re-takes its locks at each execution and is analysed again when
+// the catalog changed since it was prepared (PostgreSQL's plan cache revalidation).
+TEST(LocksTest, PreparedStatementsFollowDdlBetweenExecutions) {
+  Node p("primary");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v int)");
+  p.SafePsql("INSERT INTO t VALUES (1, 10)");
+  PGconn* a = p.Connect();
+  PGresult* r = PQprepare(a, "get", "SELECT v FROM t WHERE id = $1", 1, nullptr);
+  ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK) << PQresultErrorMessage(r);
+  PQclear(r);
+  r = PQprepare(a, "all", "SELECT * FROM t", 0, nullptr);
+  ASSERT_EQ(PQresultStatus(r), PGRES_COMMAND_OK);
+  PQclear(r);
+  auto get = [&]() {
+    const char* v[] = {"1"};
+    PGresult* res = PQexecPrepared(a, "get", 1, v, nullptr, nullptr, 0);
+    std::string out = PQresultStatus(res) == PGRES_TUPLES_OK
+                          ? (PQntuples(res) ? PQgetvalue(res, 0, 0) : "none")
+                          : std::string("ERROR ") + PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    PQclear(res);
+    return out;
+  };
+  EXPECT_EQ(get(), "10");
+  // The table is dropped and created again: the statement reads the new one.
+  p.SafePsql("DROP TABLE t");
+  EXPECT_EQ(get(), "ERROR 42P01");
+  p.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v int)");
+  p.SafePsql("INSERT INTO t VALUES (1, 20)");
+  EXPECT_EQ(get(), "20");
+  // A statement whose result columns changed cannot be reused.
+  p.SafePsql("ALTER TABLE t ADD COLUMN w int");
+  PGresult* res = PQexecPrepared(a, "all", 0, nullptr, nullptr, nullptr, 0);
+  EXPECT_STREQ(PQresultErrorField(res, PG_DIAG_SQLSTATE), "0A000");
+  EXPECT_STREQ(PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY),
+               "cached plan must not change result type");
+  PQclear(res);
+  EXPECT_EQ(get(), "20");
+  PQfinish(a);
+}
+
 // A standby that starts while a primary transaction holds an AccessExclusiveLock learns of it
 // from the lock list logged before each checkpoint's RUNNING_XACTS (the STANDBY LOCK record of
 // the LOCK itself precedes its start point), and releases it at the transaction's commit.
