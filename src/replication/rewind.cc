@@ -17,9 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "walrep/common/config_file.h"
 #include "walrep/common/logging.h"
 #include "walrep/common/time.h"
 #include "walrep/io/file_system.h"
+#include "walrep/replication/archiver.h"
 #include "walrep/storage/control_file.h"
 #include "walrep/wal/timeline.h"
 #include "walrep/wal/wal_reader.h"
@@ -294,7 +296,41 @@ Result<RewindResult> RewindDataDir(const RewindOptions& o) {
     tgt_history = wal::TimelineHistory{wal::TimelineEntry{1, Lsn(), Lsn()}};
   }
   wal::WalReader reader(lfs, o.target + "/pg_wal", tgt_history);
-  auto first_diverged = reader.ReadRecord(diverge);
+  // -c: a target segment missing from pg_wal comes from the target's restore_command.
+  std::string restore_command;
+  if (o.restore_target_wal) {
+    for (const char* f : {"postgresql.conf", "postgresql.auto.conf"}) {
+      auto items = ParseConfigFile(o.target + "/" + f, /*missing_ok=*/true);
+      if (!items.ok()) return Status::InvalidArgument(items.status().message());
+      for (const auto& a : *items) {
+        if (a.name == "restore_command") restore_command = a.value;
+      }
+    }
+    if (restore_command.empty()) {
+      return Status::InvalidArgument(
+          "restore_command is not set in the target cluster (needed by --restore-target-wal)");
+    }
+  }
+  auto read = [&](Lsn at) -> Result<wal::DecodedRecord> {
+    auto r = reader.ReadRecord(at);
+    if (r.ok() || restore_command.empty()) return r;
+    // The record's segment, or the next one it runs into, may be missing.
+    bool restored = false;
+    for (XLogSegNo seg :
+         {wal::SegmentOf(at, wal::kDefaultSegSize), wal::SegmentOf(at, wal::kDefaultSegSize) + 1}) {
+      TimelineId t =
+          wal::TimelineOfPoint(tgt_history, wal::SegmentStart(seg, wal::kDefaultSegSize));
+      std::string file = wal::XLogFileName(t, seg, wal::kDefaultSegSize);
+      if (lfs->Exists(o.target + "/pg_wal/" + file)) continue;
+      if (RunShellCommand(restore_command, o.target, "pg_wal/" + file, file, "") == 0 &&
+          lfs->Exists(o.target + "/pg_wal/" + file)) {
+        log("restored log file \"" + file + "\" from archive");
+        restored = true;
+      }
+    }
+    return restored ? reader.ReadRecord(at) : r;
+  };
+  auto first_diverged = read(diverge);
   if (!first_diverged.ok() && Lsn(tgt->checkpoint) < diverge) {
     log("no rewind required");
     result.reason = "no rewind required";
@@ -308,7 +344,7 @@ Result<RewindResult> RewindDataDir(const RewindOptions& o) {
   Lsn ckpt_lsn;
   wal::CheckPoint common;
   for (Lsn p = first_diverged->prev; p.valid();) {
-    auto r = reader.ReadRecord(p);
+    auto r = read(p);
     if (!r.ok())
       return Status::InvalidArgument("could not find previous WAL record at " + p.ToString());
     uint8_t info = r->info & 0xF0;
@@ -332,7 +368,7 @@ Result<RewindResult> RewindDataDir(const RewindOptions& o) {
   std::map<std::string, std::set<uint32_t>> changed;  // relation file -> blocks
   uint64_t records = 0;
   for (Lsn p(common.redo);;) {
-    auto r = reader.ReadRecord(p);
+    auto r = read(p);
     if (!r.ok()) break;
     records++;
     if (r->lsn >= diverge && r->rmid == wal::kRmXact &&

@@ -15,11 +15,11 @@ namespace {
 namespace fs = std::filesystem;
 
 // A primary and a standby with the same table; the standby is promoted and both write.
-void Diverge(Node* p, Node* s) {
+void Diverge(Node* p, Node* s, const std::vector<std::string>& conf = {"wal_keep_size = 256MB"}) {
   ASSERT_NO_FATAL_FAILURE(p->Init());
   // The rewind reads the old primary's WAL back to the last checkpoint before the divergence:
-  // its own later checkpoints must not have recycled it (as with pg_rewind).
-  p->AppendConf("wal_keep_size = 256MB");
+  // its own later checkpoints must not have removed it (as with pg_rewind), or -c fetches it.
+  for (const auto& c : conf) p->AppendConf(c);
   ASSERT_NO_FATAL_FAILURE(p->Start());
   p->SafePsql("CREATE TABLE t (id int PRIMARY KEY, v int)");
   p->SafePsql("INSERT INTO t SELECT g, g FROM generate_series(1, 2000) g");
@@ -89,6 +89,41 @@ TEST(RewindTest, OldPrimaryRejoinsFromTheRunningNewPrimary) {
   EXPECT_NE(again.exit_code, 0);
   EXPECT_NE(again.err.find("source and target cluster are on the same timeline"), std::string::npos)
       << again.err;
+}
+
+// The old primary removed the WAL the rewind needs (archived): -c fetches it with its
+// restore_command; without -c the rewind fails and changes nothing.
+TEST(RewindTest, RestoreTargetWalFetchesRemovedWalFromTheArchive) {
+  TempDir archive;
+  Node p("old_primary"), s("new_primary");
+  ASSERT_NO_FATAL_FAILURE(
+      Diverge(&p, &s,
+              {"archive_mode = on", "archive_command = 'cp %p " + archive.path() + "/%f'",
+               "restore_command = 'cp " + archive.path() + "/%f %p'", "max_wal_size = 32MB",
+               "min_wal_size = 32MB"}));
+  // The old primary writes on and checkpoints: its WAL from before the divergence goes.
+  for (int i = 0; i < 4; i++) {
+    p.SafePsql("INSERT INTO t SELECT g, g FROM generate_series(10001 + 100 * " + std::to_string(i) +
+               ", 10100 + 100 * " + std::to_string(i) + ") g");
+    p.SafePsql("SELECT pg_switch_wal()");
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    return p.Query(
+               "SELECT count(*) FROM pg_ls_dir('pg_wal/archive_status') WHERE pg_ls_dir LIKE "
+               "'%.ready'") == "0";
+  }));
+  p.SafePsql("CHECKPOINT");
+  p.SafePsql("CHECKPOINT");
+  p.Stop();
+  std::string source = "--source-server=" + s.ConnStr();
+  CommandResult without = Rewind({"-D", p.data_dir(), source});
+  ASSERT_NE(without.exit_code, 0) << without.err;
+  EXPECT_FALSE(fs::exists(p.data_dir() + "/backup_label"));
+  CommandResult r = Rewind({"-D", p.data_dir(), source, "-c", "-R"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("from archive"), std::string::npos) << r.err;
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  ASSERT_NO_FATAL_FAILURE(ExpectRejoined(&p, &s));
 }
 
 TEST(RewindTest, FromAStoppedSourceDataDirectory) {

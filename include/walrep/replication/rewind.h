@@ -35,6 +35,8 @@ struct RewindOptions {
   std::string source_pgdata;         // a cleanly stopped source data directory
   bool write_recovery_conf = false;  // standby.signal + primary_conninfo (source_server)
   bool dry_run = false;
+  // -c: target WAL missing from its pg_wal is fetched with the target's restore_command.
+  bool restore_target_wal = false;
   std::function<void(const std::string&)> log;  // progress lines, pg_rewind's wording
 };
 

@@ -34,7 +34,7 @@ void Usage() {
       "  walrepctl basebackup  -d CONNSTR -D DIR [-R] [-X stream|fetch|none] [-S SLOT] [-C]\n"
       "                        [-P] [-c fast|spread] [-l LABEL]\n"
       "  walrepctl rewind      -D TARGETDIR {--source-server=CONNSTR | --source-pgdata=DIR}\n"
-      "                        [-R] [-n] [-P]\n\n"
+      "                        [-R] [-n] [-P] [-c]\n\n"
       "Shutdown modes are: smart, fast (default), immediate.\n");
 }
 }  // namespace

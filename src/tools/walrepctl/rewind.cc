@@ -74,6 +74,8 @@ int Rewind(const Args& args) {
       o.source_pgdata = *v;
     } else if (a == "-R" || a == "--write-recovery-conf") {
       o.write_recovery_conf = true;
+    } else if (a == "-c" || a == "--restore-target-wal") {
+      o.restore_target_wal = true;
     } else if (a == "-n" || a == "--dry-run") {
       o.dry_run = true;
     } else if (a == "-P" || a == "--progress") {
