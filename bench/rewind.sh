@@ -49,6 +49,8 @@ rewind_pg() {
   t0=$(now)
   su postgres -c "$PGBIN/pg_rewind -D $BENCH_DIR/pg -R -P --source-server='host=127.0.0.1 port=$PG_S_PORT user=postgres dbname=postgres'" \
     2>"$BENCH_DIR/pg_rewind.out"
+  # pg_rewind copied the source's configuration files (its port among them).
+  echo "port = $PG_PORT" >>"$BENCH_DIR/pg/postgresql.auto.conf"
   su postgres -c "$PGBIN/pg_ctl start -w -D $BENCH_DIR/pg -l $BENCH_DIR/pg/server.log" >/dev/null
   wait_replay "$PG_S_PORT" "$PG_PORT"
   t1=$(now)
