@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "walrep/access/rmgr.h"
 #include "walrep/common/logging.h"
 #include "walrep/replication/archiver.h"
 #include "walrep/wal/archive_status.h"
@@ -124,6 +125,7 @@ bool Startup::Apply(const wal::DecodedRecord& rec) {
   if (st.ok()) st = opts_.recovery->Replayed(rec).status();
   if (!st.ok()) {
     WALREP_LOG_ERROR("FATAL:  redo failed at {}: {}", rec.lsn.ToString(), st.message());
+    WALREP_LOG_ERROR("CONTEXT:  WAL redo at {} for {}", rec.lsn.ToString(), access::Describe(rec));
     if (opts_.on_fatal) opts_.on_fatal(st);
     return false;
   }

@@ -303,9 +303,8 @@ Status RestorePageImages(HeapEnv& env, const wal::DecodedRecord& rec);
 // Redo of kRmHeap records.
 Status HeapRedo(HeapEnv& env, const wal::DecodedRecord& rec);
 
-// The one redo dispatch table, in resource-manager order: XLOG (nothing to apply), XACT
-// (commit status), STANDBY, walrep heap, B-tree and sequence. Crash recovery and standby replay
-// both use it.
+// Applies one record through the resource-manager table (rmgr.h): every xid seen counts as
+// used, then the record's rmgr redoes it. Crash recovery and standby replay both use it.
 Status Redo(HeapEnv& env, const wal::DecodedRecord& rec);
 
 }  // namespace walrep::access

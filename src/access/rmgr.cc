@@ -1,0 +1,278 @@
+// walrep: the resource-manager table (see rmgr.h): XLOG, Transaction and Standby (PostgreSQL's
+// ids and layouts, with their redo here), and walrep's heap, B-tree and sequence (redo next to
+// their access methods).
+#include "walrep/access/rmgr.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <cstring>
+
+#include "walrep/access/btree.h"
+#include "walrep/access/sequence.h"
+#include "walrep/common/time.h"
+
+namespace walrep::access {
+namespace {
+
+template <typename T>
+T Get(std::string_view s, size_t off) {
+  T v{};
+  if (off + sizeof(T) <= s.size()) std::memcpy(&v, s.data() + off, sizeof(T));
+  return v;
+}
+
+std::string Unknown(uint8_t info) { return fmt::format("UNKNOWN ({:x})", info); }
+std::string NoDesc(const wal::DecodedRecord&) { return ""; }
+
+// XLOG ------------------------------------------------------------------------------------------
+
+Status XlogRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
+  if ((rec.info & 0xF0) == wal::kXlogNextOid && rec.main_data.size() == 4 && env.next_oid) {
+    uint32_t oid = Get<uint32_t>(rec.main_data, 0);
+    if (oid > env.next_oid->load()) env.next_oid->store(oid);
+  }
+  // A shutdown checkpoint: no transaction of the primary is running any more.
+  if ((rec.info & 0xF0) == wal::kXlogCheckpointShutdown && env.recovery_locks) {
+    env.recovery_locks->ReleaseAll();
+  }
+  return Status::OK();
+}
+
+std::string XlogIdentify(uint8_t info) {
+  switch (info & 0xF0) {
+    case wal::kXlogCheckpointShutdown:
+      return "CHECKPOINT_SHUTDOWN";
+    case wal::kXlogCheckpointOnline:
+      return "CHECKPOINT_ONLINE";
+    case wal::kXlogNoop:
+      return "NOOP";
+    case wal::kXlogNextOid:
+      return "NEXTOID";
+    case wal::kXlogSwitch:
+      return "SWITCH";
+    case wal::kXlogBackupEnd:
+      return "BACKUP_END";
+    case wal::kXlogParameterChange:
+      return "PARAMETER_CHANGE";
+    case wal::kXlogRestorePoint:
+      return "RESTORE_POINT";
+    case wal::kXlogEndOfRecovery:
+      return "END_OF_RECOVERY";
+    case wal::kXlogFpi:
+      return "FPI";
+  }
+  return Unknown(info);
+}
+
+std::string XlogDesc(const wal::DecodedRecord& rec) {
+  const std::string& d = rec.main_data;
+  switch (rec.info & 0xF0) {
+    case wal::kXlogCheckpointShutdown:
+    case wal::kXlogCheckpointOnline: {
+      auto cp = wal::DecodeCheckPoint(d);
+      if (!cp.ok()) return "";
+      return fmt::format("redo {}; tli {}; prev tli {}; xid {}; oid {}; oldest running xid {}; {}",
+                         Lsn(cp->redo).ToString(), cp->this_timeline, cp->prev_timeline,
+                         static_cast<uint32_t>(cp->next_xid), cp->next_oid, cp->oldest_active_xid,
+                         (rec.info & 0xF0) == wal::kXlogCheckpointShutdown ? "shutdown" : "online");
+    }
+    case wal::kXlogNextOid:
+      return std::to_string(Get<uint32_t>(d, 0));
+    case wal::kXlogBackupEnd:
+      return Lsn(Get<uint64_t>(d, 0)).ToString();
+    case wal::kXlogRestorePoint: {
+      if (d.size() < 8 + 64) return "";
+      std::string name(d.data() + 8, 64);
+      name.resize(std::strlen(name.c_str()));
+      return name;
+    }
+  }
+  return "";
+}
+
+// Transaction -----------------------------------------------------------------------------------
+
+Status XactRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
+  uint8_t op = rec.info & wal::kXactOpMask;
+  if (op == wal::kXactCommit) env.txm->RedoCommit(rec.xid);
+  if (op == wal::kXactAbort) env.txm->RedoAbort(rec.xid);
+  if ((op == wal::kXactCommit || op == wal::kXactAbort) && env.xact_rels) {
+    std::vector<RelFileNode> rels = XactRecordRels(rec.info, rec.main_data);
+    if (!rels.empty()) env.xact_rels(op == wal::kXactCommit, rec.xid, rels);
+  }
+  // After its files went: a standby query waiting for the table finds it gone.
+  if ((op == wal::kXactCommit || op == wal::kXactAbort) && env.recovery_locks) {
+    env.recovery_locks->ReleaseXid(rec.xid);
+  }
+  return Status::OK();
+}
+
+std::string XactIdentify(uint8_t info) {
+  switch (info & wal::kXactOpMask) {
+    case wal::kXactCommit:
+      return "COMMIT";
+    case wal::kXactAbort:
+      return "ABORT";
+  }
+  return Unknown(info);
+}
+
+std::string XactDesc(const wal::DecodedRecord& rec) {
+  if (rec.main_data.size() < 8) return "";
+  std::string out = FormatTimestampTz(Get<int64_t>(rec.main_data, 0), 0);
+  std::vector<RelFileNode> rels = XactRecordRels(rec.info, rec.main_data);
+  if (!rels.empty()) {
+    out += "; rels:";
+    for (const auto& r : rels) out += fmt::format(" {}/{}/{}", r.spc, r.db, r.rel);
+  }
+  return out;
+}
+
+// Standby ---------------------------------------------------------------------------------------
+
+Status StandbyRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
+  const std::string& d = rec.main_data;
+  if ((rec.info & 0xF0) == wal::kStandbyRunningXacts && d.size() >= 24) {
+    uint32_t xcnt = Get<uint32_t>(d, 0);
+    std::vector<TransactionId> xids;
+    for (uint32_t i = 0; i < xcnt && 24 + 4 * (i + 1) <= d.size(); i++) {
+      xids.push_back(Get<uint32_t>(d, 24 + 4 * i));
+    }
+    env.txm->RedoRunningXacts(Get<uint32_t>(d, 12), xids);
+    if (env.recovery_locks) env.recovery_locks->ReleaseEnded(Get<uint32_t>(d, 12), xids);
+  }
+  if ((rec.info & 0xF0) == wal::kStandbyLock && d.size() >= 4 && env.recovery_locks) {
+    uint32_t n = Get<uint32_t>(d, 0);
+    for (uint32_t i = 0; i < n && 4 + 12 * (i + 1) <= d.size(); i++) {
+      TransactionId xid = Get<uint32_t>(d, 4 + 12 * i);
+      // A lock listed before a RUNNING_XACTS record may belong to a transaction that ended
+      // before replay began.
+      if (env.txm->StatusOf(xid) != XidStatus::kInProgress) continue;
+      WALREP_RETURN_IF_ERROR(env.recovery_locks->Acquire(
+          xid, LockTag::Relation(Get<uint32_t>(d, 8 + 12 * i), Get<uint32_t>(d, 12 + 12 * i))));
+    }
+  }
+  return Status::OK();
+}
+
+std::string StandbyIdentify(uint8_t info) {
+  switch (info & 0xF0) {
+    case wal::kStandbyLock:
+      return "LOCK";
+    case wal::kStandbyRunningXacts:
+      return "RUNNING_XACTS";
+  }
+  return Unknown(info);
+}
+
+std::string StandbyDesc(const wal::DecodedRecord& rec) {
+  const std::string& d = rec.main_data;
+  if ((rec.info & 0xF0) == wal::kStandbyLock) {
+    std::string out;
+    uint32_t n = Get<uint32_t>(d, 0);
+    for (uint32_t i = 0; i < n && 4 + 12 * (i + 1) <= d.size(); i++) {
+      out +=
+          fmt::format("{}xid {} db {} rel {}", out.empty() ? "" : " ", Get<uint32_t>(d, 4 + 12 * i),
+                      Get<uint32_t>(d, 8 + 12 * i), Get<uint32_t>(d, 12 + 12 * i));
+    }
+    return out;
+  }
+  if ((rec.info & 0xF0) == wal::kStandbyRunningXacts && d.size() >= 24) {
+    std::string out = fmt::format("nextXid {} latestCompletedXid {} oldestRunningXid {}",
+                                  Get<uint32_t>(d, 12), Get<uint32_t>(d, 20), Get<uint32_t>(d, 16));
+    uint32_t xcnt = Get<uint32_t>(d, 0);
+    if (xcnt) {
+      out += fmt::format("; {} xacts:", xcnt);
+      for (uint32_t i = 0; i < xcnt && 24 + 4 * (i + 1) <= d.size(); i++) {
+        out += fmt::format(" {}", Get<uint32_t>(d, 24 + 4 * i));
+      }
+    }
+    return out;
+  }
+  return "";
+}
+
+// walrep's own ------------------------------------------------------------------------------------
+
+std::string HeapIdentify(uint8_t info) {
+  switch (info & 0xF0) {
+    case kHeapInsert:
+      return "INSERT";
+    case kHeapDelete:
+      return "DELETE";
+    case kHeapUpdateSamePage:
+      return "UPDATE";
+    case kHeapSetCtid:
+      return "SET_CTID";
+    case kHeapPrune:
+      return "PRUNE";
+    case kHeapPruneChains:
+      return "PRUNE_CHAINS";
+    case kHeapMultiInsert:
+      return "MULTI_INSERT";
+  }
+  return Unknown(info);
+}
+
+std::string BtreeIdentify(uint8_t info) {
+  switch (info & 0xF0) {
+    case kBtreePages:
+      return "PAGES";
+    case kBtreeInsertLeaf:
+      return "INSERT_LEAF";
+    case kBtreeDeleteItems:
+      return "DELETE_ITEMS";
+  }
+  return Unknown(info);
+}
+
+std::string SequenceIdentify(uint8_t) { return "LOG"; }
+
+const std::array<Rmgr, 6> kRmgrs = {{
+    {wal::kRmXlog, "XLOG", XlogRedo, XlogIdentify, XlogDesc},
+    {wal::kRmXact, "Transaction", XactRedo, XactIdentify, XactDesc},
+    {wal::kRmStandby, "Standby", StandbyRedo, StandbyIdentify, StandbyDesc},
+    {kRmHeap, "walrep_heap", HeapRedo, HeapIdentify, NoDesc},
+    {kRmBtree, "walrep_btree", BtreeRedo, BtreeIdentify, NoDesc},
+    {kRmSequence, "walrep_sequence", RestorePageImages, SequenceIdentify, NoDesc},
+}};
+
+}  // namespace
+
+const Rmgr* FindRmgr(uint8_t id) {
+  for (const Rmgr& r : kRmgrs) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
+std::string Describe(const wal::DecodedRecord& rec) {
+  const Rmgr* r = FindRmgr(rec.rmid);
+  std::string name = r ? r->name : fmt::format("custom{}", rec.rmid);
+  std::string what = r ? r->identify(rec.info) : Unknown(rec.info);
+  std::string desc = r ? r->desc(rec) : "";
+  std::string out =
+      fmt::format("rmgr: {} len (rec/tot): {}/{}, tx: {}, lsn: {}, prev {}, desc: {}", name,
+                  rec.tot_len, rec.tot_len, rec.xid, rec.lsn.ToString(), rec.prev.ToString(), what);
+  if (!desc.empty()) out += " " + desc;
+  for (const auto& b : rec.blocks) {
+    out += fmt::format(", blkref #{}: rel {}/{}/{} blk {}{}", b.id, b.rnode.spc, b.rnode.db,
+                       b.rnode.rel, b.block, b.has_image ? " FPW" : "");
+  }
+  return out;
+}
+
+Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
+  // Every xid seen in WAL is used, committed or not: new transactions must never reuse one,
+  // or rows of a crashed transaction would come back to life under the new one.
+  if (rec.xid != kInvalidXid) env.txm->AdvanceNextXid(rec.xid + 1);
+  const Rmgr* r = FindRmgr(rec.rmid);
+  if (!r) {
+    return Status::Corruption(fmt::format(
+        "resource manager with ID {} not registered (record at {})", rec.rmid, rec.lsn.ToString()));
+  }
+  return r->redo(env, rec);
+}
+
+}  // namespace walrep::access
