@@ -178,5 +178,35 @@ TEST(WalTest, SegmentsAreRecycled) {
   EXPECT_EQ(standby.SafePsql("select count(*) from big"), std::to_string(rows + 1));
 }
 
+// walrepctl waldump lists the same records as PostgreSQL 15's pg_waldump, with walrep's own
+// resource managers named and described.
+TEST(WalTest, WalrepctlWaldumpListsWhatPgWaldumpLists) {
+  Node n;
+  ASSERT_NO_FATAL_FAILURE(n.Init());
+  ASSERT_NO_FATAL_FAILURE(n.Start());
+  std::string start = n.Query("SELECT pg_current_wal_insert_lsn()");
+  n.SafePsql("CREATE TABLE w (id int PRIMARY KEY)");
+  n.SafePsql("INSERT INTO w SELECT g FROM generate_series(1, 20) g");
+  n.SafePsql("SELECT pg_create_restore_point('here')");
+  std::string end = n.Query("SELECT pg_current_wal_insert_lsn()");
+  n.Stop();
+  CommandResult ours =
+      RunCommand({WalrepBin("walrepctl"), "waldump", "-D", n.data_dir(), "-s", start, "-e", end});
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  EXPECT_NE(ours.out.find("rmgr: Transaction"), std::string::npos) << ours.out;
+  EXPECT_NE(ours.out.find("desc: COMMIT 20"), std::string::npos) << ours.out;
+  EXPECT_NE(ours.out.find("rmgr: walrep_heap"), std::string::npos) << ours.out;
+  EXPECT_NE(ours.out.find("desc: RESTORE_POINT here"), std::string::npos) << ours.out;
+  CommandResult theirs =
+      RunCommand({PgBin("pg_waldump"), "-p", n.data_dir() + "/pg_wal", "-s", start, "-e", end});
+  auto count = [](const std::string& out) {
+    size_t c = 0;
+    for (size_t p = 0; (p = out.find("rmgr: ", p)) != std::string::npos; p++) c++;
+    return c;
+  };
+  EXPECT_GT(count(ours.out), 10u);
+  EXPECT_EQ(count(ours.out), count(theirs.out)) << theirs.out << theirs.err;
+}
+
 }  // namespace
 }  // namespace walrep::testing

@@ -34,7 +34,8 @@ void Usage() {
       "  walrepctl basebackup  -d CONNSTR -D DIR [-R] [-X stream|fetch|none] [-S SLOT] [-C]\n"
       "                        [-P] [-c fast|spread] [-l LABEL]\n"
       "  walrepctl rewind      -D TARGETDIR {--source-server=CONNSTR | --source-pgdata=DIR}\n"
-      "                        [-R] [-n] [-P] [-c]\n\n"
+      "                        [-R] [-n] [-P] [-c]\n"
+      "  walrepctl waldump     -D DATADIR [-s STARTLSN] [-e ENDLSN] [-n LIMIT]\n\n"
       "Shutdown modes are: smart, fast (default), immediate.\n");
 }
 }  // namespace
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
   if (cmd == "controldata") return walrep::tools::ControlData(args);
   if (cmd == "basebackup") return walrep::tools::BaseBackup(args);
   if (cmd == "rewind") return walrep::tools::Rewind(args);
+  if (cmd == "waldump") return walrep::tools::WalDump(args);
   std::fprintf(stderr,
                "walrepctl: unrecognized operation mode \"%s\"\n"
                "Try \"walrepctl --help\" for more information.\n",

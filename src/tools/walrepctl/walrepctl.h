@@ -19,6 +19,7 @@ int ServerStatus(const Args& args);  // pg_ctl status: 0 running, 3 not running,
 int ControlData(const Args& args);   // pg_controldata
 int BaseBackup(const Args& args);    // pg_basebackup (plain format)
 int Rewind(const Args& args);        // pg_rewind
+int WalDump(const Args& args);       // pg_waldump of a data directory
 
 const char* ConfSample();
 // Directory holding this executable (walrepd lives beside walrepctl).
