@@ -231,20 +231,13 @@ void Engine::AbortTransaction(TxnContext& tx) {
 }
 
 Status Engine::LogStandbySnapshot() {
-  std::vector<std::array<uint32_t, 3>> held = locks_.ExclusiveRelationLocks();
+  std::vector<StandbyLock> held = locks_.ExclusiveRelationLocks();
   if (!held.empty()) {
-    std::string body;
-    auto put = [&body](uint32_t v) { body.append(reinterpret_cast<const char*>(&v), 4); };
-    put(static_cast<uint32_t>(held.size()));
-    for (const auto& [xid, db, rel] : held) {
-      put(xid);
-      put(db);
-      put(rel);
-    }
-    WALREP_RETURN_IF_ERROR(xlog_->writer()
-                               .Insert(wal::kRmStandby, wal::kStandbyLock, kInvalidXid,
-                                       wal::RecordBuilder().SetMainData(body).BuildBody())
-                               .status());
+    WALREP_RETURN_IF_ERROR(
+        xlog_->writer()
+            .Insert(wal::kRmStandby, wal::kStandbyLock, kInvalidXid,
+                    wal::RecordBuilder().SetMainData(EncodeStandbyLocks(held)).BuildBody())
+            .status());
   }
   return txm_->LogRunningXacts();
 }

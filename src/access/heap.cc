@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "bytes.h"
 #include "walrep/access/btree.h"
 
 namespace walrep::access {
@@ -17,17 +18,6 @@ namespace {
 
 using storage::BufferPool;
 using storage::Page;
-
-template <typename T>
-void Put(std::string* s, T v) {
-  s->append(reinterpret_cast<const char*>(&v), sizeof(T));
-}
-template <typename T>
-T Get(std::string_view s, size_t off) {
-  T v{};
-  if (off + sizeof(T) <= s.size()) std::memcpy(&v, s.data() + off, sizeof(T));
-  return v;
-}
 
 TupleHeader ReadHeader(const char* p) {
   TupleHeader h;

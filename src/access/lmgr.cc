@@ -17,8 +17,6 @@ LockRequest RequestFor(const TxnContext& tx, bool nowait, std::function<Status()
   return req;
 }
 
-void Put32(std::string* s, uint32_t v) { s->append(reinterpret_cast<const char*>(&v), 4); }
-
 }  // namespace
 
 Status LockRelation(HeapEnv& env, TxnContext& tx, uint32_t db, uint32_t rel, LockMode mode,
@@ -41,14 +39,11 @@ Status LockRelation(HeapEnv& env, TxnContext& tx, uint32_t db, uint32_t rel, Loc
   if (mode != LockMode::kAccessExclusive || !env.wal) return Status::OK();
   // Standbys take it when they replay this record, before anything the lock protects.
   TransactionId xid = tx.ensure_xid();
-  std::string body;
-  Put32(&body, 1);  // nlocks
-  Put32(&body, xid);
-  Put32(&body, db);
-  Put32(&body, rel);
   return env.wal
       ->Insert(wal::kRmStandby, wal::kStandbyLock, xid,
-               wal::RecordBuilder().SetMainData(body).BuildBody())
+               wal::RecordBuilder()
+                   .SetMainData(EncodeStandbyLocks({StandbyLock{xid, db, rel}}))
+                   .BuildBody())
       .status();
 }
 

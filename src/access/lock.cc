@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 
+#include "bytes.h"
 #include "walrep/common/time.h"
 
 namespace walrep::access {
@@ -300,8 +302,8 @@ std::vector<LockInfo> LockManager::List() const {
   return out;
 }
 
-std::vector<std::array<uint32_t, 3>> LockManager::ExclusiveRelationLocks() const {
-  std::vector<std::array<uint32_t, 3>> out;
+std::vector<StandbyLock> LockManager::ExclusiveRelationLocks() const {
+  std::vector<StandbyLock> out;
   MutexLock l(&mu_);
   for (const auto& [tag, lock] : locks_) {
     if (tag.type != LockTag::Type::kRelation ||
@@ -311,7 +313,7 @@ std::vector<std::array<uint32_t, 3>> LockManager::ExclusiveRelationLocks() const
     for (const auto& [holder, modes] : lock.holders) {
       TransactionId xid = holder->xid();
       if (modes[static_cast<int>(LockMode::kAccessExclusive)] && xid != 0) {
-        out.push_back({xid, tag.db, tag.id});
+        out.push_back(StandbyLock{xid, tag.db, tag.id});
       }
     }
   }
@@ -321,6 +323,27 @@ std::vector<std::array<uint32_t, 3>> LockManager::ExclusiveRelationLocks() const
 bool LockManager::Empty() const {
   MutexLock l(&mu_);
   return locks_.empty() && waiting_.empty();
+}
+
+std::string EncodeStandbyLocks(const std::vector<StandbyLock>& locks) {
+  std::string out;
+  Put<uint32_t>(&out, static_cast<uint32_t>(locks.size()));
+  for (const StandbyLock& l : locks) {
+    Put<uint32_t>(&out, l.xid);
+    Put<uint32_t>(&out, l.db);
+    Put<uint32_t>(&out, l.rel);
+  }
+  return out;
+}
+
+std::vector<StandbyLock> DecodeStandbyLocks(std::string_view d) {
+  std::vector<StandbyLock> out;
+  uint32_t n = Get<uint32_t>(d, 0);
+  for (uint32_t i = 0; i < n && 4 + 12 * (i + 1) <= d.size(); i++) {
+    out.push_back(StandbyLock{Get<uint32_t>(d, 4 + 12 * i), Get<uint32_t>(d, 8 + 12 * i),
+                              Get<uint32_t>(d, 12 + 12 * i)});
+  }
+  return out;
 }
 
 Status RecoveryLocks::Acquire(TransactionId xid, const LockTag& tag) {

@@ -7,20 +7,15 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
 
+#include "bytes.h"
 #include "walrep/access/btree.h"
 #include "walrep/access/sequence.h"
 #include "walrep/common/time.h"
 
 namespace walrep::access {
 namespace {
-
-template <typename T>
-T Get(std::string_view s, size_t off) {
-  T v{};
-  if (off + sizeof(T) <= s.size()) std::memcpy(&v, s.data() + off, sizeof(T));
-  return v;
-}
 
 std::string Unknown(uint8_t info) { return fmt::format("UNKNOWN ({:x})", info); }
 std::string NoDesc(const wal::DecodedRecord&) { return ""; }
@@ -131,26 +126,36 @@ std::string XactDesc(const wal::DecodedRecord& rec) {
 
 // Standby ---------------------------------------------------------------------------------------
 
+// xl_running_xacts: xcnt, subxcnt, overflow, nextXid, oldestRunningXid, latestCompletedXid,
+// then the running xids.
+struct RunningXacts {
+  TransactionId next_xid, oldest_running, latest_completed;
+  std::vector<TransactionId> xids;
+};
+std::optional<RunningXacts> DecodeRunningXacts(const std::string& d) {
+  if (d.size() < 24) return std::nullopt;
+  RunningXacts r{Get<uint32_t>(d, 12), Get<uint32_t>(d, 16), Get<uint32_t>(d, 20), {}};
+  uint32_t xcnt = Get<uint32_t>(d, 0);
+  for (uint32_t i = 0; i < xcnt && 24 + 4 * (i + 1) <= d.size(); i++) {
+    r.xids.push_back(Get<uint32_t>(d, 24 + 4 * i));
+  }
+  return r;
+}
+
 Status StandbyRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
   const std::string& d = rec.main_data;
-  if ((rec.info & 0xF0) == wal::kStandbyRunningXacts && d.size() >= 24) {
-    uint32_t xcnt = Get<uint32_t>(d, 0);
-    std::vector<TransactionId> xids;
-    for (uint32_t i = 0; i < xcnt && 24 + 4 * (i + 1) <= d.size(); i++) {
-      xids.push_back(Get<uint32_t>(d, 24 + 4 * i));
+  if ((rec.info & 0xF0) == wal::kStandbyRunningXacts) {
+    if (auto r = DecodeRunningXacts(d)) {
+      env.txm->RedoRunningXacts(r->next_xid, r->xids);
+      if (env.recovery_locks) env.recovery_locks->ReleaseEnded(r->next_xid, r->xids);
     }
-    env.txm->RedoRunningXacts(Get<uint32_t>(d, 12), xids);
-    if (env.recovery_locks) env.recovery_locks->ReleaseEnded(Get<uint32_t>(d, 12), xids);
   }
-  if ((rec.info & 0xF0) == wal::kStandbyLock && d.size() >= 4 && env.recovery_locks) {
-    uint32_t n = Get<uint32_t>(d, 0);
-    for (uint32_t i = 0; i < n && 4 + 12 * (i + 1) <= d.size(); i++) {
-      TransactionId xid = Get<uint32_t>(d, 4 + 12 * i);
+  if ((rec.info & 0xF0) == wal::kStandbyLock && env.recovery_locks) {
+    for (const StandbyLock& l : DecodeStandbyLocks(d)) {
       // A lock listed before a RUNNING_XACTS record may belong to a transaction that ended
       // before replay began.
-      if (env.txm->StatusOf(xid) != XidStatus::kInProgress) continue;
-      WALREP_RETURN_IF_ERROR(env.recovery_locks->Acquire(
-          xid, LockTag::Relation(Get<uint32_t>(d, 8 + 12 * i), Get<uint32_t>(d, 12 + 12 * i))));
+      if (env.txm->StatusOf(l.xid) != XidStatus::kInProgress) continue;
+      WALREP_RETURN_IF_ERROR(env.recovery_locks->Acquire(l.xid, LockTag::Relation(l.db, l.rel)));
     }
   }
   return Status::OK();
@@ -170,24 +175,18 @@ std::string StandbyDesc(const wal::DecodedRecord& rec) {
   const std::string& d = rec.main_data;
   if ((rec.info & 0xF0) == wal::kStandbyLock) {
     std::string out;
-    uint32_t n = Get<uint32_t>(d, 0);
-    for (uint32_t i = 0; i < n && 4 + 12 * (i + 1) <= d.size(); i++) {
-      out +=
-          fmt::format("{}xid {} db {} rel {}", out.empty() ? "" : " ", Get<uint32_t>(d, 4 + 12 * i),
-                      Get<uint32_t>(d, 8 + 12 * i), Get<uint32_t>(d, 12 + 12 * i));
+    for (const StandbyLock& l : DecodeStandbyLocks(d)) {
+      out += fmt::format("{}xid {} db {} rel {}", out.empty() ? "" : " ", l.xid, l.db, l.rel);
     }
     return out;
   }
-  if ((rec.info & 0xF0) == wal::kStandbyRunningXacts && d.size() >= 24) {
+  if ((rec.info & 0xF0) == wal::kStandbyRunningXacts) {
+    auto r = DecodeRunningXacts(d);
+    if (!r) return "";
     std::string out = fmt::format("nextXid {} latestCompletedXid {} oldestRunningXid {}",
-                                  Get<uint32_t>(d, 12), Get<uint32_t>(d, 20), Get<uint32_t>(d, 16));
-    uint32_t xcnt = Get<uint32_t>(d, 0);
-    if (xcnt) {
-      out += fmt::format("; {} xacts:", xcnt);
-      for (uint32_t i = 0; i < xcnt && 24 + 4 * (i + 1) <= d.size(); i++) {
-        out += fmt::format(" {}", Get<uint32_t>(d, 24 + 4 * i));
-      }
-    }
+                                  r->next_xid, r->latest_completed, r->oldest_running);
+    if (!r->xids.empty()) out += fmt::format("; {} xacts:", r->xids.size());
+    for (TransactionId x : r->xids) out += fmt::format(" {}", x);
     return out;
   }
   return "";

@@ -80,6 +80,23 @@ void Archiver::ResetStats() {
   stats_.stats_reset = NowTimestamp();
 }
 
+std::unique_ptr<io::RandomAccessFile> RestoreArchivedFile(
+    io::FileSystem* fs, const std::string& command, const std::string& dir, const std::string& file,
+    const std::string& dest, uint64_t expect_size, const std::string& keep) {
+  const std::string path = dir + "/" + dest;
+  fs->Remove(path).IgnoreError();  // a leftover of an earlier try
+  if (RunShellCommand(command, dir, dest, file, keep) != 0) return nullptr;
+  auto f = fs->OpenRandomAccess(path, false);
+  if (!f.ok()) return nullptr;
+  auto size = (*f)->Size();
+  if (expect_size != 0 && (!size.ok() || *size != expect_size)) {
+    WALREP_LOG_ERROR("archive file \"{}\" has wrong size: {} instead of {}", file,
+                     size.ok() ? *size : 0, expect_size);
+    return nullptr;
+  }
+  return std::move(*f);
+}
+
 int RunShellCommand(const std::string& command, const std::string& dir, const std::string& p,
                     const std::string& f, const std::string& r, std::string* expanded) {
   std::string cmd;

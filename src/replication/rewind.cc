@@ -322,8 +322,8 @@ Result<RewindResult> RewindDataDir(const RewindOptions& o) {
           wal::TimelineOfPoint(tgt_history, wal::SegmentStart(seg, wal::kDefaultSegSize));
       std::string file = wal::XLogFileName(t, seg, wal::kDefaultSegSize);
       if (lfs->Exists(o.target + "/pg_wal/" + file)) continue;
-      if (RunShellCommand(restore_command, o.target, "pg_wal/" + file, file, "") == 0 &&
-          lfs->Exists(o.target + "/pg_wal/" + file)) {
+      if (RestoreArchivedFile(lfs, restore_command, o.target, file, "pg_wal/" + file,
+                              wal::kDefaultSegSize)) {
         log("restored log file \"" + file + "\" from archive");
         restored = true;
       }

@@ -208,24 +208,15 @@ bool Startup::RestoreFile(const std::string& file, uint64_t expect_size) {
       wal::XLogFileName(opts_.engine->xlog().timeline(),
                         wal::SegmentOf(Lsn(control.checkpoint_copy.redo), wal::kDefaultSegSize),
                         wal::kDefaultSegSize);
-  opts_.fs->Remove(opts_.data_dir + "/" + tmp).IgnoreError();  // a leftover of a failed try
-  int rc = RunShellCommand(command, opts_.data_dir, tmp, file, keep);
+  auto f = RestoreArchivedFile(opts_.fs, command, opts_.data_dir, file, tmp, expect_size, keep);
   auto fail = [&] {
     restore_failed_ = file;
     restore_failed_at_ = now;
     opts_.fs->Remove(opts_.data_dir + "/" + tmp).IgnoreError();  // may not exist
     return false;
   };
-  if (rc != 0) return fail();
-  auto f = opts_.fs->OpenRandomAccess(opts_.data_dir + "/" + tmp, false);
-  auto size = f.ok() ? (*f)->Size() : Result<uint64_t>(f.status());
-  if (!size.ok() || (expect_size && *size != expect_size)) {
-    WALREP_LOG_ERROR("archive file \"{}\" has wrong size: {} instead of {}", file,
-                     size.ok() ? *size : 0, expect_size);
-    return fail();
-  }
-  if (!(*f)->Sync().ok() ||
-      !opts_.fs->Rename(opts_.data_dir + "/" + tmp, wal_dir + "/" + file).ok() ||
+  if (!f) return fail();
+  if (!f->Sync().ok() || !opts_.fs->Rename(opts_.data_dir + "/" + tmp, wal_dir + "/" + file).ok() ||
       !opts_.fs->SyncDir(wal_dir).ok()) {
     return fail();
   }

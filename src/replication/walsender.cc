@@ -513,20 +513,12 @@ Status WalSender::OpenSegment(TimelineId tli, XLogSegNo segno) {
     }
     for (TimelineId t : candidates) {
       std::string file = wal::XLogFileName(t, segno, seg_size);
-      env_->fs->Remove(full).IgnoreError();  // a leftover of an earlier try
-      if (RunShellCommand(command, env_->data_dir, tmp, file, "") != 0) continue;
-      auto f = env_->fs->OpenRandomAccess(full, false);
-      env_->fs->Remove(full).IgnoreError();  // the open file stays readable
-      if (!f.ok()) continue;
-      auto size = (*f)->Size();
-      if (!size.ok() || *size != seg_size) {
-        WALREP_LOG_ERROR("archive file \"{}\" has wrong size: {} instead of {}", file,
-                         size.ok() ? *size : 0, seg_size);
-        continue;
-      }
+      auto f = RestoreArchivedFile(env_->fs, command, env_->data_dir, file, tmp, seg_size);
+      env_->fs->Remove(full).IgnoreError();  // an open file stays readable
+      if (!f) continue;
       WALREP_LOG("walsender {} streams WAL segment {} from the archive (removed from pg_wal)",
                  s_.pid, file);
-      seg_file_ = std::move(*f);
+      seg_file_ = std::move(f);
       seg_no_ = segno;
       seg_tli_ = tli;
       return Status::OK();

@@ -246,9 +246,8 @@ Status Server::Start() {
         b->terminate_requested.store(true, std::memory_order_release);
         b->Interrupt();
       }
-      if (!pids.empty() || keep > wal::SegmentOf(redo, wal::kDefaultSegSize)) {
-        keep = replication::KeepSegment(redo, slots->MinRestartLsn().value_or(Lsn()), limits);
-      }
+      // Invalidated slots hold nothing back any more.
+      keep = replication::KeepSegment(redo, slots->MinRestartLsn().value_or(Lsn()), limits);
       return wal::SegmentStart(keep, wal::kDefaultSegSize);
     });
     repl_env_.slot_wal_status = [this, slots](const replication::SlotInfo& slot) {

@@ -31,14 +31,12 @@ XLogSegNo PrevSeg(Lsn l) { return (l.value() - 1) / wal::kDefaultSegSize; }
 // absolute one inside it. Unlike PostgreSQL, where superusers may read any file the server
 // can, walrep never reads outside the data directory.
 Result<std::string> Server::DataDirPath(const std::string& path) const {
-  if (path.find("..") != std::string::npos) {
-    for (size_t i = 0; (i = path.find("..", i)) != std::string::npos; i += 2) {
-      bool start = i == 0 || path[i - 1] == '/';
-      bool end = i + 2 == path.size() || path[i + 2] == '/';
-      if (start && end) {
-        return Status::Sql("42501", "reference to parent directory (\"..\") not allowed");
-      }
+  for (size_t start = 0; start <= path.size();) {
+    size_t end = std::min(path.find('/', start), path.size());
+    if (path.compare(start, end - start, "..") == 0) {
+      return Status::Sql("42501", "reference to parent directory (\"..\") not allowed");
     }
+    start = end + 1;
   }
   if (!path.empty() && path[0] == '/') {
     const std::string& dir = opts_.data_dir;

@@ -29,6 +29,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <vector>
@@ -126,6 +127,16 @@ struct LockInfo {
   int64_t wait_start = 0;  // TimestampTz; waiters only
 };
 
+// One AccessExclusiveLock of a STANDBY LOCK record (PostgreSQL's xl_standby_lock).
+struct StandbyLock {
+  TransactionId xid = 0;
+  uint32_t db = 0, rel = 0;
+  bool operator==(const StandbyLock&) const = default;
+};
+// STANDBY LOCK main data (xl_standby_locks): int32 nlocks, then {xid, db oid, relation oid}.
+std::string EncodeStandbyLocks(const std::vector<StandbyLock>& locks);
+std::vector<StandbyLock> DecodeStandbyLocks(std::string_view data);
+
 class LockManager {
  public:
   LockManager() = default;
@@ -145,9 +156,9 @@ class LockManager {
   void WakeAll() EXCLUDES(mu_);
   // Every granted and awaited lock (pg_locks).
   std::vector<LockInfo> List() const EXCLUDES(mu_);
-  // AccessExclusiveLocks on relations held by owners with an xid: (xid, db, relation) (the
-  // lock list a RUNNING_XACTS record is preceded by).
-  std::vector<std::array<uint32_t, 3>> ExclusiveRelationLocks() const EXCLUDES(mu_);
+  // AccessExclusiveLocks on relations held by owners with an xid (the lock list a
+  // RUNNING_XACTS record is preceded by).
+  std::vector<StandbyLock> ExclusiveRelationLocks() const EXCLUDES(mu_);
   // Whether any lock is granted or awaited (tests).
   bool Empty() const EXCLUDES(mu_);
 

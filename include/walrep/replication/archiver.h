@@ -29,6 +29,14 @@ namespace walrep::replication {
 int RunShellCommand(const std::string& command, const std::string& dir, const std::string& p,
                     const std::string& f, const std::string& r, std::string* expanded = nullptr);
 
+// restore_command for `file` into `dest` (relative to `dir`, the data directory), opened for
+// reading: nullptr when the archive does not have it, or its size is not `expect_size` (when
+// non-zero; logged). `keep` is %r. Any earlier file at `dest` is replaced. The one place the
+// standby's source loop, the archive-serving walsender and rewind -c fetch archived files.
+std::unique_ptr<io::RandomAccessFile> RestoreArchivedFile(
+    io::FileSystem* fs, const std::string& command, const std::string& dir, const std::string& file,
+    const std::string& dest, uint64_t expect_size, const std::string& keep = "");
+
 // pg_stat_archiver.
 struct ArchiverStats {
   int64_t archived_count = 0;

@@ -200,7 +200,8 @@ TEST(LockManager, ReleaseSinceAMarkKeepsEarlierLocks) {
   ASSERT_TRUE(lm.Acquire(&a, kT2, LockMode::kAccessExclusive, {}).ok());
   auto ael = lm.ExclusiveRelationLocks();
   ASSERT_EQ(ael.size(), 1u);
-  EXPECT_EQ(ael[0], (std::array<uint32_t, 3>{900, 5, 16385}));
+  EXPECT_EQ(ael[0], (StandbyLock{900, 5, 16385}));
+  EXPECT_EQ(DecodeStandbyLocks(EncodeStandbyLocks(ael)), ael);
   lm.ReleaseAll(&a);
   EXPECT_TRUE(lm.Empty());
 }
