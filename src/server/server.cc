@@ -142,6 +142,7 @@ Status Server::Start() {
     ssl_ctx_ = ssl;
   }
   port_ = static_cast<int>(settings->GetInt("port"));
+  RemoveTempFiles();
   pid_file_ = std::make_unique<PidFile>(opts_.data_dir);
   WALREP_RETURN_IF_ERROR(pid_file_->Create(port_, "", ""));
   listener_ = std::make_unique<Listener>(this);
@@ -1268,7 +1269,48 @@ void Server::RegisterViews() {
     return rows;
   };
   registry_.AddView(std::move(c));
+  // Per-database statistics walrep keeps (a subset of PostgreSQL 15's columns).
+  sql::ViewDef d;
+  d.name = "pg_stat_database";
+  d.columns = {{"datid", oid::kOid},
+               {"datname", oid::kName},
+               {"numbackends", oid::kInt4},
+               {"conflicts", oid::kInt8},
+               {"temp_files", oid::kInt8},
+               {"temp_bytes", oid::kInt8},
+               {"stats_reset", oid::kTimestampTz}};
+  d.rows = [this](sql::SessionContext&) -> Result<std::vector<sql::Row>> {
+    std::vector<sql::Row> rows;
+    int32_t sessions = 0;
+    for (const auto& b : Backends()) {
+      MutexLock l(&b->mu);
+      sessions += b->authenticated && b->backend_type == "client backend";
+    }
+    for (auto [dboid, name] :
+         {std::pair<int, const char*>{5, "postgres"}, {1, "template1"}, {4, "template0"}}) {
+      bool main = dboid == 5;
+      rows.push_back(
+          {Value::Int(oid::kOid, dboid), Value::Text(oid::kName, name),
+           Value::Int(oid::kInt4, main ? sessions : 0),
+           Value::Int(oid::kInt8, main ? conflicts_snapshot_.load() + conflicts_lock_.load() : 0),
+           Value::Int(oid::kInt8, main ? temp_files_.load() : 0),
+           Value::Int(oid::kInt8, main ? temp_bytes_.load() : 0), Value::Null(oid::kTimestampTz)});
+    }
+    return rows;
+  };
+  registry_.AddView(std::move(d));
   RegisterLocksView();
+}
+
+void Server::RemoveTempFiles() {
+  std::string dir = TempFileDir();
+  auto names = fs_->ListDir(dir);
+  if (!names.ok()) return;  // none yet
+  for (const std::string& n : *names) {
+    if (n.rfind("pgsql_tmp", 0) != 0) continue;
+    Status st = fs_->Remove(dir + "/" + n);
+    if (!st.ok()) WALREP_LOG("could not remove temporary file \"{}\": {}", n, st.message());
+  }
 }
 
 // pg_locks with PostgreSQL 15's columns: relation and transaction locks, granted and awaited

@@ -645,19 +645,25 @@ Status Session::SendRows(Portal& portal, int32_t max_rows, bool from_execute) {
     return Status::OK();
   }
   const sql::FormatOptions& fo = executor_->format_options();
-  size_t end = r.rows.size();
-  if (max_rows > 0) end = std::min(end, portal.next_row + static_cast<size_t>(max_rows));
+  const auto& f = portal.result_formats;
   size_t sent = 0;
-  for (; portal.next_row < end; portal.next_row++, sent++) {
-    const sql::Row& row = r.rows[portal.next_row];
-    std::vector<std::optional<std::string>> vals;
+  sql::Row row;
+  std::vector<std::optional<std::string>> vals;
+  // Rows go out as the plan produces them: neither the server nor the client waits for the
+  // whole result (an Execute with a row count stops after that many: PortalSuspended).
+  while (!portal.done && (max_rows <= 0 || sent < static_cast<size_t>(max_rows))) {
+    WALREP_ASSIGN_OR_RETURN(bool more, r.rows->Next(&row));
+    if (!more) {
+      portal.done = true;
+      break;
+    }
+    vals.clear();
     for (size_t i = 0; i < row.size(); i++) {
       const sql::Value& v = row[i];
       if (v.is_null()) {
         vals.emplace_back(std::nullopt);
         continue;
       }
-      const auto& f = portal.result_formats;
       int16_t fmt = f.empty() ? 0 : f.size() == 1 ? f[0] : f[i];
       if (fmt == 1) {
         WALREP_ASSIGN_OR_RETURN(std::string b, sql::ToBinary(v));
@@ -667,14 +673,36 @@ Status Session::SendRows(Portal& portal, int32_t max_rows, bool from_execute) {
       }
     }
     conn_->Write(protocol::DataRowMessage(vals));
+    sent++;
+    if (conn_->buffered() >= kStreamFlushBytes) WALREP_RETURN_IF_ERROR(conn_->Flush());
   }
-  if (from_execute && portal.next_row < r.rows.size()) {
+  if (from_execute && !portal.done) {
     conn_->Write(protocol::EmptyMessage('s'));  // PortalSuspended
     return Status::OK();
   }
-  std::string tag = r.tag;
-  if (tag.rfind("SELECT ", 0) == 0) tag = fmt::format("SELECT {}", sent);
+  std::string tag =
+      r.tag == "SELECT" || r.tag == "FETCH" ? fmt::format("{} {}", r.tag, sent) : r.tag;
   conn_->Write(protocol::CommandCompleteMessage(tag));
+  return Status::OK();
+}
+
+Status Session::SendCopyOut(sql::ExecResult& r) {
+  protocol::MessageBuilder h('H');
+  h.Int8(0).Int16(static_cast<int16_t>(r.copy_columns));
+  for (int i = 0; i < r.copy_columns; i++) h.Int16(0);
+  conn_->Write(h.Finish());
+  uint64_t n = 0;
+  sql::Row line;
+  while (true) {
+    WALREP_ASSIGN_OR_RETURN(bool more, r.copy_out->Next(&line));
+    if (!more) break;
+    conn_->Write(protocol::MessageBuilder('d').Bytes(line[0].as_string()).Finish());
+    n++;
+    if (conn_->buffered() >= kStreamFlushBytes) WALREP_RETURN_IF_ERROR(conn_->Flush());
+  }
+  if (r.copy_header && n > 0) n--;
+  conn_->Write(protocol::EmptyMessage('c'));
+  conn_->Write(protocol::CommandCompleteMessage(fmt::format("COPY {}", n)));
   return Status::OK();
 }
 
@@ -740,19 +768,12 @@ Status Session::HandleSimpleQuery(const std::string& body) {
             conn_->Write(protocol::CommandCompleteMessage(*tag));
           }
         } else if (p.result.copy_columns >= 0) {
-          protocol::MessageBuilder h('H');
-          h.Int8(0).Int16(static_cast<int16_t>(p.result.copy_columns));
-          for (int i = 0; i < p.result.copy_columns; i++) h.Int16(0);
-          conn_->Write(h.Finish());
-          for (const auto& line : p.result.copy_out) {
-            conn_->Write(protocol::MessageBuilder('d').Bytes(line).Finish());
-          }
-          conn_->Write(protocol::EmptyMessage('c'));
-          conn_->Write(protocol::CommandCompleteMessage(p.result.tag));
+          err = SendCopyOut(p.result);
         } else {
           if (p.result.returns_rows) conn_->Write(RowDescription(p.result.columns, {}));
-          WALREP_RETURN_IF_ERROR(SendRows(p, 0, false));
+          err = SendRows(p, 0, false);
         }
+        if (err.code() == Status::Code::kIOError) return err;  // the client is gone
       }
     }
     if (err.ok()) err = CheckInterrupts();
@@ -966,16 +987,23 @@ Status Session::HandleExecute(const std::string& body) {
     SetState("active", &text);
     if (Hot().log_all_statements) WALREP_LOG("execute: {}", text);
     auto res = executor_->Execute(*portal.stmt, portal.params);
-    statement_deadline_ = 0;
-    if (!res.ok()) return res.TakeStatus();
+    if (!res.ok()) {
+      statement_deadline_ = 0;
+      return res.TakeStatus();
+    }
     portal.result = std::move(*res);
     portal.executed = true;
     FlushNotices();
-  } else if (portal.next_row >= portal.result.rows.size() && portal.result.returns_rows) {
+  } else if (portal.done && portal.result.returns_rows) {
     conn_->Write(protocol::CommandCompleteMessage("SELECT 0"));
     return Status::OK();
+  } else {
+    StartStatementTimer();  // fetching more rows of a suspended portal is a statement too
   }
-  return SendRows(portal, max_rows, true);
+  Status st = portal.result.copy_columns >= 0 ? SendCopyOut(portal.result)
+                                              : SendRows(portal, max_rows, true);
+  statement_deadline_ = 0;
+  return st;
 }
 
 Status Session::HandleClose(const std::string& body) {

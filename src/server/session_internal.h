@@ -37,6 +37,10 @@ class Session : public sql::SessionContext {
   int32_t backend_pid() const override { return backend_->pid; }
   TimestampTz postmaster_start_time() const override { return server_->start_time(); }
   bool in_recovery() const override { return server_->in_recovery(); }
+  std::string temp_file_dir() const override { return server_->TempFileDir(); }
+  io::FileSystem* file_system() override { return server_->fs(); }
+  void CountTempFile(uint64_t bytes) override { server_->CountTempFile(bytes); }
+  const sql::Executor* executor() const override { return executor_.get(); }
   sql::RoleManager& roles() override { return server_->roles(); }
   Status ReloadConfig() override;
   Result<bool> SignalBackend(int32_t pid, bool terminate) override;
@@ -57,7 +61,7 @@ class Session : public sql::SessionContext {
     std::vector<int16_t> result_formats;
     bool executed = false;
     sql::ExecResult result;
-    size_t next_row = 0;
+    bool done = false;  // every row was sent
   };
   struct Prepared {
     std::shared_ptr<sql::ParsedStatement> parsed;
@@ -80,6 +84,9 @@ class Session : public sql::SessionContext {
   Status EndImplicitTransaction();
   // Sends one statement's rows (all, or up to max_rows) and its completion.
   Status SendRows(Portal& portal, int32_t max_rows, bool from_execute);
+  // COPY TO STDOUT: CopyOutResponse, a CopyData per line as the scan produces it, CopyDone.
+  Status SendCopyOut(sql::ExecResult& r);
+  static constexpr size_t kStreamFlushBytes = 64 * 1024;
   std::string RowDescription(const std::vector<sql::ColumnDesc>& cols,
                              const std::vector<int16_t>& formats);
   // Sends an error; FATAL errors end the session (returns the error then).

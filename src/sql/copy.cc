@@ -364,35 +364,44 @@ Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prep
       return r;
     }
     r.copy_columns = static_cast<int>(cols.size());
+    // Lines are produced as the session sends them: a header, then one per row of the scan.
+    std::string header;
     if (o.header) {
+      for (size_t i = 0; i < cols.size(); i++) {
+        if (i) header += o.delimiter;
+        header += o.csv ? QuoteCsv(t->columns[static_cast<size_t>(cols[i])].name, o)
+                        : t->columns[static_cast<size_t>(cols[i])].name;
+      }
+      header += "\n";
+      r.copy_header = true;
+    }
+    auto scan = std::shared_ptr<RowIter>(TableScanIter(st, *t, nullptr));
+    auto fmt_opts = st.fmt;
+    auto next = [scan, cols, o, header, fmt_opts, row = Row()](Row* out) mutable -> Result<bool> {
+      if (!header.empty()) {
+        *out = {Value::Text(oid::kText, std::move(header))};
+        header.clear();
+        return true;
+      }
+      WALREP_ASSIGN_OR_RETURN(bool more, scan->Next(&row));
+      if (!more) return false;
       std::string line;
       for (size_t i = 0; i < cols.size(); i++) {
         if (i) line += o.delimiter;
-        line += o.csv ? QuoteCsv(t->columns[static_cast<size_t>(cols[i])].name, o)
-                      : t->columns[static_cast<size_t>(cols[i])].name;
+        const Value& v = row[static_cast<size_t>(cols[i])];
+        if (v.is_null()) {
+          line += o.null_marker;
+        } else {
+          std::string text = ToText(v, fmt_opts);
+          line += o.csv ? QuoteCsv(text, o) : EscapeText(text, o.delimiter);
+        }
       }
-      r.copy_out.push_back(line + "\n");
-    }
-    uint64_t n = 0;
-    WALREP_RETURN_IF_ERROR(access::ForEachRow(
-        e.db()->engine->env(), t->rel, e.txn(), [&](access::TupleId, std::string& bytes) -> Status {
-          WALREP_ASSIGN_OR_RETURN(Row row, DecodeTableRow(*t, bytes));
-          std::string line;
-          for (size_t i = 0; i < cols.size(); i++) {
-            if (i) line += o.delimiter;
-            const Value& v = row[static_cast<size_t>(cols[i])];
-            if (v.is_null()) {
-              line += o.null_marker;
-            } else {
-              std::string text = ToText(v, st.fmt);
-              line += o.csv ? QuoteCsv(text, o) : EscapeText(text, o.delimiter);
-            }
-          }
-          r.copy_out.push_back(line + "\n");
-          n++;
-          return Status::OK();
-        }));
-    r.tag = fmt::format("COPY {}", n);
+      line += "\n";
+      *out = {Value::Text(oid::kText, std::move(line))};
+      return true;
+    };
+    r.copy_out = StreamOf(FunctionIter(nullptr, std::move(next)));
+    r.tag = "COPY";
     return r;
   };
   return p;

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "spill.h"
 #include "sql_internal.h"
 #include "walrep/common/strings.h"
 
@@ -646,16 +647,19 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
   access::HeapEnv& env = ex.db()->engine->env();
   access::TxnContext& tx = ex.txn();
   tx.ensure_xid();
-  // Collect matching rows first: the scan must not see versions this statement creates.
-  std::vector<std::pair<access::TupleId, Row>> matches;
+  // Collect matching rows first (in a tuplestore, each with its tid after its values): the scan
+  // must not see versions this statement creates.
+  ExecResources& res = ex.resources();
+  Tuplestore matches(&res, res.WorkMem());
   auto keep = [&](access::TupleId tid, Row row) -> Status {
     st.row = &row;
     if (m.where) {
       WALREP_ASSIGN_OR_RETURN(Value ok, m.where->eval(st));
       if (ok.is_null() || !ok.as_bool()) return Status::OK();
     }
-    matches.emplace_back(tid, std::move(row));
-    return Status::OK();
+    row.push_back(Value::Int(oid::kInt8, tid.block));
+    row.push_back(Value::Int(oid::kInt8, tid.off));
+    return matches.Append(std::move(row));
   };
   if (m.path) {
     WALREP_ASSIGN_OR_RETURN(auto found, IndexCandidates(ex, st, m.table, *m.path));
@@ -670,10 +674,15 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
   ExecResult r;
   r.returns_rows = !m.returning.empty();
   r.columns = ret_cols;
+  auto returned = std::make_unique<Tuplestore>(&res, res.WorkMem());
   uint64_t count = 0;
-  for (auto& [tid0, row0] : matches) {
-    access::TupleId tid = tid0;
-    Row row = row0;
+  Row row;
+  while (true) {
+    WALREP_ASSIGN_OR_RETURN(bool more, matches.Next(&row));
+    if (!more) break;
+    access::TupleId tid{static_cast<storage::BlockNumber>(row[row.size() - 2].as_int()),
+                        static_cast<storage::OffsetNumber>(row.back().as_int())};
+    row.resize(row.size() - 2);
     while (true) {
       WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
       access::ModifyOutcome out;
@@ -716,7 +725,7 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
             WALREP_ASSIGN_OR_RETURN(Value v, e->eval(st));
             ret.push_back(std::move(v));
           }
-          r.rows.push_back(std::move(ret));
+          WALREP_RETURN_IF_ERROR(returned->Append(std::move(ret)));
         }
         break;
       }
@@ -735,6 +744,7 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
     }
   }
   st.row = nullptr;
+  if (r.returns_rows) r.rows = StreamOf(TuplestoreIter(std::move(returned)));
   r.tag = fmt::format("{} {}", m.kind == Modify::kUpdate ? "UPDATE" : "DELETE", count);
   return r;
 }
@@ -773,13 +783,36 @@ Status InsertTableRows(Executor& ex, const TableDef& t, const std::vector<Row>& 
   }
   return Status::OK();
 }
-Result<Row> DecodeTableRow(const TableDef& t, std::string_view bytes) {
-  return DecodeRow(t, bytes, FormatOptions{});
+
+RowIterPtr TableScanIter(EvalState& st, const TableDef& def, PlanPtr plan) {
+  // A page at a time, with the statement's snapshot (a suspended portal keeps it while later
+  // statements of its transaction run).
+  struct Scan {
+    access::TxnContext tx;
+    std::unique_ptr<access::HeapScan> scan;
+    std::string bytes;
+    uint64_t n = 0;
+  };
+  auto scan = std::make_shared<Scan>();
+  const access::TxnContext& cur = st.exec->txn();
+  scan->tx.xid = cur.xid;
+  scan->tx.cid = cur.cid;
+  scan->tx.snapshot = cur.snapshot;
+  scan->tx.repeatable_read = cur.repeatable_read;
+  scan->scan = std::make_unique<access::HeapScan>(st.exec->db()->engine->env(), def.rel, scan->tx);
+  return FunctionIter(std::move(plan), [scan, def, &st](Row* row) -> Result<bool> {
+    if (++scan->n % 1024 == 0) WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
+    access::TupleId tid;
+    WALREP_ASSIGN_OR_RETURN(bool more, scan->scan->Next(&tid, &scan->bytes));
+    if (!more) return false;
+    WALREP_ASSIGN_OR_RETURN(*row, DecodeRow(def, scan->bytes, st.fmt));
+    return true;
+  });
 }
 
 Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,
                                           const PgQuery__Node* where, Prepared* p,
-                                          TableRowsFn* rows, PlanPtr* plan) {
+                                          RowSourceFn* rows, PlanPtr* plan) {
   WALREP_ASSIGN_OR_RETURN(
       auto t, ex.db()->catalog->GetTable(ex.txn(), name, access::LockMode::kAccessShare));
   if (!t) return static_cast<const ViewDef*>(nullptr);
@@ -791,28 +824,28 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
     view->columns = {
         {"last_value", oid::kInt8}, {"log_cnt", oid::kInt8}, {"is_called", oid::kBool}};
     *plan = MakePlan(fmt::format("Seq Scan on {}", def.name));
-    *rows = [def](EvalState& st) { return SequenceRows(*st.exec, def); };
+    PlanPtr scan_plan = *plan;
+    *rows = [def, scan_plan](EvalState& st) -> Result<RowIterPtr> {
+      WALREP_ASSIGN_OR_RETURN(auto rows, SequenceRows(*st.exec, def));
+      return VectorIter(scan_plan, std::move(rows));
+    };
     return view.get();
   }
   for (const auto& c : t->columns) view->columns.push_back(ViewColumn{c.name, c.type_oid});
   WALREP_ASSIGN_OR_RETURN(std::optional<IndexPath> path, ChooseIndex(cs, def, where));
   *plan = ScanPlan(def, path);
-  *rows = [def, path](EvalState& st) -> Result<std::vector<Row>> {
+  PlanPtr scan_plan = *plan;
+  *rows = [def, path, scan_plan](EvalState& st) -> Result<RowIterPtr> {
     Executor& ex = *st.exec;
-    std::vector<Row> out;
     if (path) {
+      // The index's matches, fetched as they are read.
       WALREP_ASSIGN_OR_RETURN(auto found, IndexCandidates(ex, st, def, *path));
+      std::vector<Row> out;
+      out.reserve(found.size());
       for (auto& f : found) out.push_back(std::move(f.second));
-      return out;
+      return VectorIter(scan_plan, std::move(out));
     }
-    WALREP_RETURN_IF_ERROR(access::ForEachRow(
-        ex.db()->engine->env(), def.rel, ex.txn(),
-        [&](access::TupleId, std::string& bytes) -> Status {
-          WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, ex.format_options()));
-          out.push_back(std::move(row));
-          return Status::OK();
-        }));
-    return out;
+    return TableScanIter(st, def, scan_plan);
   };
   return view.get();
 }
@@ -1470,6 +1503,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         ExecResult r;
         r.returns_rows = !ret.first.empty();
         r.columns = cols;
+        ExecResources& res = e.resources();
+        auto returned = std::make_unique<Tuplestore>(&res, res.WorkMem());
         uint64_t count = 0;
         auto insert = [&](const std::vector<ExprPtr>& vals) -> Status {
           WALREP_ASSIGN_OR_RETURN(Row row, BuildRow(st, t, defaults, target_cols, vals));
@@ -1482,23 +1517,28 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
               WALREP_ASSIGN_OR_RETURN(Value v, x->eval(st));
               out.push_back(std::move(v));
             }
-            r.rows.push_back(std::move(out));
+            WALREP_RETURN_IF_ERROR(returned->Append(std::move(out)));
             st.row = nullptr;
           }
           return Status::OK();
         };
         if (query) {
-          // The query runs to completion first, so it never sees the rows inserted here.
-          WALREP_ASSIGN_OR_RETURN(ExecResult source, query->run(e, st));
-          st.row = nullptr;
-          for (auto& row : source.rows) {
-            WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
+          // The query's rows stream into the table: its scans never see the rows inserted here
+          // (they carry this command's id, which its snapshot does not see).
+          WALREP_ASSIGN_OR_RETURN(RowIterPtr source, query->source(st));
+          Row row;
+          while (true) {
+            WALREP_ASSIGN_OR_RETURN(bool more, source->Next(&row));
+            if (!more) break;
+            if (count % 1024 == 0) WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
+            st.row = nullptr;
             *current = std::move(row);
             WALREP_RETURN_IF_ERROR(insert(rows.front()));
           }
         } else {
           for (const auto& vals : rows) WALREP_RETURN_IF_ERROR(insert(vals));
         }
+        if (r.returns_rows) r.rows = StreamOf(TuplestoreIter(std::move(returned)));
         r.tag = fmt::format("INSERT 0 {}", count);
         return r;
       };

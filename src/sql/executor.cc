@@ -4,15 +4,38 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <set>
 
+#include "spill.h"
 #include "sql_internal.h"
 #include "walrep/common/strings.h"
 
 namespace walrep::sql {
 
 namespace {
+
+// What a statement's iterators use while its rows are read: its parameters and evaluation
+// state.
+struct StatementState {
+  std::vector<Value> params;
+  EvalState st;
+};
+
+// A result's rows with what their iterators use (released after them): the statement's state,
+// and for a cursor its plan.
+class OwningStream : public RowStream {
+ public:
+  OwningStream(std::shared_ptr<RowStream> rows, std::vector<std::shared_ptr<const void>> owned)
+      : rows_(std::move(rows)), owned_(std::move(owned)) {}
+  ~OwningStream() override { rows_.reset(); }
+  Result<bool> Next(Row* row) override { return rows_->Next(row); }
+
+ private:
+  std::shared_ptr<RowStream> rows_;
+  std::vector<std::shared_ptr<const void>> owned_;
+};
 
 Status Unsupported(const PgQuery__Node* node) {
   return Status::NotSupported(fmt::format("{} is not supported", StatementKindName(node)));
@@ -99,131 +122,6 @@ Result<RoleOptions> ParseRoleOptions(PgQuery__Node** opts, size_t n) {
 
 }  // namespace
 
-// Accumulates aggregates over rows grouped by the GROUP BY values.
-Result<std::vector<std::pair<Row, std::vector<Value>>>> ComputeGroups(
-    EvalState& st, const std::vector<Row>& input, const std::vector<ExprPtr>& group_by,
-    const std::vector<AggSpec>& aggs) {
-  struct Acc {
-    int64_t count = 0;
-    bool any = false;
-    __int128 isum = 0;
-    Numeric nsum;
-    double fsum = 0;
-    Value best;
-  };
-  struct Group {
-    Row first;
-    std::vector<Acc> accs;
-  };
-  std::vector<Group> groups;
-  std::map<std::string, size_t> index;
-  for (const Row& in : input) {
-    st.row = &in;
-    std::string key;
-    for (const auto& g : group_by) {
-      WALREP_ASSIGN_OR_RETURN(Value v, g->eval(st));
-      key += (v.is_null() ? std::string("\x01N") : ToText(v, st.fmt)) + '\0';
-    }
-    auto it = index.find(key);
-    if (it == index.end()) {
-      it = index.emplace(key, groups.size()).first;
-      groups.push_back(Group{in, std::vector<Acc>(aggs.size())});
-    }
-    Group& grp = groups[it->second];
-    for (size_t i = 0; i < aggs.size(); i++) {
-      const AggSpec& a = aggs[i];
-      Acc& acc = grp.accs[i];
-      if (a.kind == AggSpec::kCountStar) {
-        acc.count++;
-        continue;
-      }
-      WALREP_ASSIGN_OR_RETURN(Value v, a.arg->eval(st));
-      if (v.is_null()) continue;
-      acc.count++;
-      acc.any = true;
-      switch (a.kind) {
-        case AggSpec::kSum:
-        case AggSpec::kAvg:
-          if (IsIntegerType(v.type())) {
-            acc.isum += v.as_int();
-          } else if (v.type() == oid::kNumeric) {
-            int sc = std::max(acc.nsum.scale, v.as_numeric().scale);
-            acc.nsum = Numeric{
-                NumericRescale(acc.nsum, sc).mantissa + NumericRescale(v.as_numeric(), sc).mantissa,
-                sc};
-          } else {
-            acc.fsum += v.as_double();
-          }
-          break;
-        case AggSpec::kMin:
-        case AggSpec::kMax: {
-          if (acc.best.is_null()) {
-            acc.best = v;
-          } else {
-            WALREP_ASSIGN_OR_RETURN(int c, CompareValues(v, acc.best));
-            if (a.kind == AggSpec::kMin ? c < 0 : c > 0) acc.best = v;
-          }
-          break;
-        }
-        default:
-          break;
-      }
-    }
-  }
-  if (groups.empty() && group_by.empty())
-    groups.push_back(Group{Row(), std::vector<Acc>(aggs.size())});
-  std::vector<std::pair<Row, std::vector<Value>>> out;
-  for (auto& g : groups) {
-    std::vector<Value> vals;
-    for (size_t i = 0; i < aggs.size(); i++) {
-      const AggSpec& a = aggs[i];
-      const Acc& acc = g.accs[i];
-      int32_t rt = a.result_type;
-      switch (a.kind) {
-        case AggSpec::kCountStar:
-        case AggSpec::kCount:
-          vals.push_back(Value::Int(oid::kInt8, acc.count));
-          break;
-        case AggSpec::kMin:
-        case AggSpec::kMax:
-          vals.push_back(acc.any ? acc.best : Value::Null(rt));
-          break;
-        case AggSpec::kSum:
-        case AggSpec::kAvg: {
-          if (!acc.any) {
-            vals.push_back(Value::Null(rt));
-            break;
-          }
-          bool is_avg = a.kind == AggSpec::kAvg;
-          if (rt == oid::kFloat8) {
-            vals.push_back(Value::Float(oid::kFloat8, is_avg ? acc.fsum / acc.count : acc.fsum));
-            break;
-          }
-          Numeric sum = acc.nsum;
-          if (acc.isum != 0) {
-            int sc = sum.scale;
-            sum = Numeric{sum.mantissa + acc.isum * NumericRescale(Numeric{1, 0}, sc).mantissa, sc};
-          }
-          if (rt == oid::kInt8) {
-            vals.push_back(Value::Int(oid::kInt8, static_cast<int64_t>(sum.mantissa)));
-            break;
-          }
-          if (is_avg) {
-            int rscale = std::max(16, sum.scale);
-            Numeric scaled = NumericRescale(sum, rscale + 1);
-            Numeric q{scaled.mantissa / acc.count, rscale + 1};
-            sum = NumericRescale(q, rscale);
-          }
-          vals.push_back(Value::Num(sum));
-          break;
-        }
-      }
-    }
-    out.emplace_back(std::move(g.first), std::move(vals));
-  }
-  return out;
-}
-
 // Builds the plan of a SELECT and of utility statements.
 struct ExecAccess {
   static Result<std::shared_ptr<Prepared>> PrepareSelect(Executor& ex, CompileState& cs,
@@ -231,19 +129,28 @@ struct ExecAccess {
                                                          const PgQuery__SelectStmt* s);
   static Result<std::shared_ptr<Prepared>> PrepareUtility(Executor& ex, std::shared_ptr<Prepared> p,
                                                           const PgQuery__Node* node);
+  static Result<std::shared_ptr<Prepared>> PrepareDeclareCursor(
+      Executor& ex, std::shared_ptr<Prepared> p, const PgQuery__DeclareCursorStmt* d);
   // EXPLAIN [(options)] statement: the statement's plan, without costs (as COSTS OFF).
   static Result<std::shared_ptr<Prepared>> PrepareExplain(Executor& ex, std::shared_ptr<Prepared> p,
                                                           const PgQuery__ExplainStmt* es);
 };
 
-// PostgreSQL's text layout: a child is "->  " indented under its parent, 6 columns per level.
-void RenderPlan(const PlanNode& n, int depth, std::vector<std::string>* out) {
-  std::string pad = depth == 0 ? "" : std::string(static_cast<size_t>(6 * depth - 4), ' ') + "->  ";
-  out->push_back(pad + n.label);
-  for (const auto& d : n.details) {
-    out->push_back(std::string(static_cast<size_t>(6 * depth + 2), ' ') + d);
-  }
-  for (const auto& c : n.children) RenderPlan(*c, depth + 1, out);
+// EXPLAIN ANALYZE: the actual figures after the node's label, PostgreSQL's way (per loop).
+std::string ActualText(const PlanActual& a) {
+  if (a.loops == 0) return " (never executed)";
+  double loops = static_cast<double>(a.loops);
+  uint64_t rows = static_cast<uint64_t>(static_cast<double>(a.rows) / loops + 0.5);
+  if (!a.timing) return fmt::format(" (actual rows={} loops={})", rows, a.loops);
+  return fmt::format(" (actual time={:.3f}..{:.3f} rows={} loops={})", a.first_ms / loops,
+                     a.total_ms / loops, rows, a.loops);
+}
+
+void MarkAnalyze(PlanNode* n, bool timing) {
+  n->actual = PlanActual{};
+  n->actual.analyze = true;
+  n->actual.timing = timing;
+  for (auto& c : n->children) MarkAnalyze(c.get(), timing);
 }
 
 Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
@@ -251,6 +158,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
                                                              const PgQuery__ExplainStmt* es) {
   static const std::set<std::string> kKnown = {
       "analyze", "verbose", "costs", "settings", "buffers", "wal", "timing", "summary", "format"};
+  bool analyze = false, timing = true;
+  std::optional<bool> summary;
   for (size_t i = 0; i < es->n_options; i++) {
     const auto* d = es->options[i]->def_elem;
     std::string name = d->defname;
@@ -263,20 +172,28 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
     if (!kKnown.count(name)) {
       return Status::Sql("42601", fmt::format("unrecognized EXPLAIN option \"{}\"", name));
     }
-    if (name == "analyze" && val != "false" && val != "off") {
-      return Status::NotSupported("EXPLAIN ANALYZE is not supported");
-    }
+    bool on = val != "false" && val != "off" && val != "0";
+    if (name == "analyze") analyze = on;
+    if (name == "timing") timing = on;
+    if (name == "summary") summary = on;
     if (name == "format" && val != "text") {
       return Status::NotSupported(fmt::format("EXPLAIN format \"{}\" is not supported", val));
     }
+  }
+  if (!analyze && es->n_options && !timing) {
+    return Status::Sql("22023", "EXPLAIN option TIMING requires ANALYZE");
   }
   auto inner = std::make_shared<Prepared>();
   inner->stmt = p->stmt;
   inner->params = p->params;
   const PgQuery__Node* q = es->query;
+  auto plan_start = std::chrono::steady_clock::now();
   if (q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
     CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get()};
     WALREP_ASSIGN_OR_RETURN(inner, PrepareSelect(ex, cs, inner, q->select_stmt));
+  } else if (analyze) {
+    return Status::NotSupported(
+        fmt::format("EXPLAIN ANALYZE of {} is not supported", StatementKindName(q)));
   } else {
     WALREP_ASSIGN_OR_RETURN(inner, PrepareUtility(ex, inner, q));
   }
@@ -284,17 +201,89 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
     return Status::NotSupported(
         fmt::format("EXPLAIN of {} is not supported", StatementKindName(q)));
   }
-  std::vector<std::string> lines;
-  RenderPlan(*inner->plan, 0, &lines);
+  double plan_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - plan_start)
+          .count();
   p->rows = true;
   p->cols = {ColumnDesc{"QUERY PLAN", oid::kText}};
-  p->run = [lines, cols = p->cols](Executor&, EvalState&) -> Result<ExecResult> {
+  bool show_summary = summary.value_or(analyze);
+  p->run = [inner, analyze, timing, show_summary, plan_ms, cols = p->cols](
+               Executor&, EvalState& st) -> Result<ExecResult> {
+    auto start = std::chrono::steady_clock::now();
+    if (analyze) {
+      // The query runs to its end; its rows are discarded.
+      MarkAnalyze(inner->plan.get(), timing);
+      WALREP_ASSIGN_OR_RETURN(RowIterPtr it, inner->source(st));
+      Row row;
+      while (true) {
+        WALREP_ASSIGN_OR_RETURN(bool more, it->Next(&row));
+        if (!more) break;
+      }
+    }
+    double exec_ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    std::vector<std::string> lines;
+    std::function<void(const PlanNode&, int)> render = [&](const PlanNode& n, int depth) {
+      // PostgreSQL's text layout: a child is "->  " indented under its parent, 6 columns a level.
+      std::string pad =
+          depth == 0 ? "" : std::string(static_cast<size_t>(6 * depth - 4), ' ') + "->  ";
+      lines.push_back(pad + n.label + (analyze ? ActualText(n.actual) : ""));
+      std::string indent(static_cast<size_t>(6 * depth + 2), ' ');
+      for (const auto& d : n.details) lines.push_back(indent + d);
+      if (analyze) {
+        for (const auto& d : n.actual.details) lines.push_back(indent + d);
+      }
+      for (const auto& c : n.children) render(*c, depth + 1);
+    };
+    render(*inner->plan, 0);
+    if (show_summary) {
+      lines.push_back(fmt::format("Planning Time: {:.3f} ms", plan_ms));
+      if (analyze) lines.push_back(fmt::format("Execution Time: {:.3f} ms", exec_ms));
+    }
+    std::vector<Row> rows;
+    for (const auto& l : lines) rows.push_back(Row{Value::Text(oid::kText, l)});
     ExecResult r;
     r.returns_rows = true;
     r.columns = cols;
-    for (const auto& l : lines) r.rows.push_back(Row{Value::Text(oid::kText, l)});
+    r.rows = StreamOf(VectorIter(nullptr, std::move(rows)));
     r.tag = "EXPLAIN";
     return r;
+  };
+  return p;
+}
+
+// DECLARE name [BINARY] [NO SCROLL] CURSOR [WITHOUT HOLD] FOR query: the query's plan starts,
+// and FETCH pulls its rows as they are asked for (psql's FETCH_COUNT, JDBC's fetch size).
+Result<std::shared_ptr<Prepared>> ExecAccess::PrepareDeclareCursor(
+    Executor& ex, std::shared_ptr<Prepared> p, const PgQuery__DeclareCursorStmt* d) {
+  constexpr int kScroll = 0x2, kHold = 0x20;
+  if (d->options & kHold) return Status::NotSupported("DECLARE CURSOR WITH HOLD is not supported");
+  if (d->options & kScroll) {
+    return Status::NotSupported("DECLARE SCROLL CURSOR is not supported");
+  }
+  if (!d->query || d->query->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) {
+    return Status::Sql("42601", "DECLARE CURSOR must be a SELECT");
+  }
+  auto inner = std::make_shared<Prepared>();
+  inner->stmt = p->stmt;
+  inner->params = p->params;
+  CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get()};
+  WALREP_ASSIGN_OR_RETURN(inner, PrepareSelect(ex, cs, inner, d->query->select_stmt));
+  std::string name = d->portalname;
+  p->run = [inner, name](Executor& e, EvalState& st) -> Result<ExecResult> {
+    if (e.status_ != TxnStatus::kInBlock) {
+      return Status::Sql("25P01", "DECLARE CURSOR can only be used in transaction blocks");
+    }
+    if (e.cursors_.count(name)) {
+      return Status::Sql("42P03", fmt::format("cursor \"{}\" already exists", name));
+    }
+    WALREP_ASSIGN_OR_RETURN(RowIterPtr it, inner->source(st));
+    // The cursor keeps the DECLARE statement's state (its parameters) and the plan.
+    e.cursors_[name] = Executor::Cursor{
+        inner->cols, std::make_shared<OwningStream>(
+                         StreamOf(std::move(it)),
+                         std::vector<std::shared_ptr<const void>>{st.owner.lock(), inner})};
+    return TagOnly("DECLARE CURSOR");
   };
   return p;
 }
@@ -457,119 +446,103 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   }
   bool grouping = !group_by.empty() || !aggs->empty();
   bool distinct = s->n_distinct_clause > 0;
+  if (distinct && s->distinct_clause[0] &&
+      s->distinct_clause[0]->node_case != PG_QUERY__NODE__NODE__NOT_SET) {
+    return Status::NotSupported("SELECT DISTINCT ON is not supported");
+  }
   // The plan as EXPLAIN shows it: the steps run bottom-up in this order.
   p->plan = from.plan ? from.plan : MakePlan("Result");
-  if (grouping) p->plan = MakePlan(group_by.empty() ? "Aggregate" : "HashAggregate", {p->plan});
-  if (!sorts.empty()) p->plan = MakePlan("Sort", {p->plan});
-  if (distinct) p->plan = MakePlan(sorts.empty() ? "HashAggregate" : "Unique", {p->plan});
-  if (limit || offset) p->plan = MakePlan("Limit", {p->plan});
+  PlanPtr agg_plan, sort_plan, distinct_plan, limit_plan;
+  if (grouping) {
+    p->plan = agg_plan = MakePlan(group_by.empty() ? "Aggregate" : "HashAggregate", {p->plan});
+  }
+  if (!sorts.empty()) p->plan = sort_plan = MakePlan("Sort", {p->plan});
+  if (distinct) {
+    p->plan = distinct_plan = MakePlan(sorts.empty() ? "HashAggregate" : "Unique", {p->plan});
+  }
+  if (limit || offset) p->plan = limit_plan = MakePlan("Limit", {p->plan});
   p->rows = true;
-  auto cols = p->cols;
-  p->run = [rows = from.rows, scope, targets, where, sorts, limit, offset, distinct, cols, aggs,
-            group_by, having, grouping](Executor&, EvalState& st) -> Result<ExecResult> {
-    std::vector<Row> input;
-    if (rows) {
-      WALREP_ASSIGN_OR_RETURN(input, rows(st));
-    } else {
-      input.emplace_back();
-    }
-    if (where) {
-      std::vector<Row> kept;
-      for (Row& in : input) {
-        st.row = &in;
-        WALREP_ASSIGN_OR_RETURN(Value ok, where->eval(st));
-        if (!ok.is_null() && ok.as_bool()) kept.push_back(std::move(in));
-      }
-      input.swap(kept);
-    }
-    // Groups: each is represented by its first row and its aggregate results.
-    std::vector<std::pair<Row, std::vector<Value>>> groups;
-    if (grouping) {
-      WALREP_ASSIGN_OR_RETURN(groups, ComputeGroups(st, input, group_by, *aggs));
-    } else {
-      for (Row& in : input) groups.emplace_back(std::move(in), std::vector<Value>());
-    }
-    struct Out {
-      Row row;
-      Row keys;
-    };
-    std::vector<Out> out;
-    for (const auto& [in, agg_values] : groups) {
-      st.row = &in;
-      st.aggs = grouping ? &agg_values : nullptr;
-      if (having) {
-        WALREP_ASSIGN_OR_RETURN(Value ok, having->eval(st));
-        if (ok.is_null() || !ok.as_bool()) continue;
-      }
-      Out o;
-      for (const auto& t : targets) {
-        WALREP_ASSIGN_OR_RETURN(Value v, t->eval(st));
-        o.row.push_back(std::move(v));
-      }
-      for (const auto& k : sorts) {
-        if (k.expr) {
-          WALREP_ASSIGN_OR_RETURN(Value v, k.expr->eval(st));
-          o.keys.push_back(std::move(v));
-        } else {
-          o.keys.push_back(o.row[static_cast<size_t>(k.target)]);
-        }
-      }
-      out.push_back(std::move(o));
-      WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
-    }
-    st.row = nullptr;
-    st.aggs = nullptr;
-    if (!sorts.empty()) {
-      Status sort_error;
-      std::stable_sort(out.begin(), out.end(), [&](const Out& a, const Out& b) {
-        for (size_t i = 0; i < sorts.size(); i++) {
-          const Value &x = a.keys[i], &y = b.keys[i];
-          if (x.is_null() || y.is_null()) {
-            if (x.is_null() && y.is_null()) continue;
-            return x.is_null() == sorts[i].nulls_first;
-          }
-          auto c = CompareValues(x, y);
-          if (!c.ok()) {
-            sort_error = c.TakeStatus();
-            return false;
-          }
-          if (*c != 0) return sorts[i].desc ? *c > 0 : *c < 0;
-        }
-        return false;
-      });
-      WALREP_RETURN_IF_ERROR(sort_error);
-    }
-    ExecResult r;
-    r.returns_rows = true;
-    r.columns = cols;
-    std::set<std::string> seen;
-    for (auto& o : out) {
-      if (distinct) {
-        std::string key;
-        for (const auto& v : o.row) key += (v.is_null() ? "\x01N" : ToText(v, st.fmt)) + '\0';
-        if (!seen.insert(key).second) continue;
-      }
-      r.rows.push_back(std::move(o.row));
-    }
-    int64_t off = 0;
+  // Each output row carries its sort keys after the select list until the sort has run.
+  const size_t ncols = targets.size();
+  std::vector<ExprPtr> outputs = targets;
+  std::vector<SortColumn> sort_cols;
+  for (size_t i = 0; i < sorts.size(); i++) {
+    const SortKey& k = sorts[i];
+    size_t at = k.expr ? outputs.size() : static_cast<size_t>(k.target);
+    if (k.expr) outputs.push_back(k.expr);
+    sort_cols.push_back(SortColumn{at, k.desc, k.nulls_first});
+  }
+  if (distinct && !sorts.empty()) {
+    // DISTINCT after ORDER BY: equal rows must be adjacent, so every output column also sorts.
+    for (size_t i = 0; i < ncols; i++) sort_cols.push_back(SortColumn{i, false, false});
+  }
+  std::vector<int32_t> in_types;
+  for (const auto& c : scope->columns) in_types.push_back(c.type);
+  std::vector<int32_t> out_types;
+  for (const auto& t : targets) out_types.push_back(t->type);
+  auto aggs_c = std::shared_ptr<const std::vector<AggSpec>>(aggs);
+  RowSourceFn source = [rows = from.rows, where, grouping, group_by, aggs_c, in_types, outputs,
+                        having, sort_cols, ncols, distinct, out_types, limit, offset,
+                        plans =
+                            std::vector<PlanPtr>{agg_plan, sort_plan, distinct_plan, limit_plan}](
+                           EvalState& st) -> Result<RowIterPtr> {
+    int64_t off = 0, lim = -1;
     if (offset) {
       WALREP_ASSIGN_OR_RETURN(Value v, offset->eval(st));
       if (!v.is_null()) off = v.as_int();
       if (off < 0) return Status::Sql("2201X", "OFFSET must not be negative");
     }
-    if (off > 0) {
-      r.rows.erase(r.rows.begin(),
-                   r.rows.begin() + std::min<int64_t>(off, static_cast<int64_t>(r.rows.size())));
-    }
     if (limit) {
       WALREP_ASSIGN_OR_RETURN(Value v, limit->eval(st));
       if (!v.is_null()) {
-        if (v.as_int() < 0) return Status::Sql("2201W", "LIMIT must not be negative");
-        if (static_cast<size_t>(v.as_int()) < r.rows.size())
-          r.rows.resize(static_cast<size_t>(v.as_int()));
+        lim = v.as_int();
+        if (lim < 0) return Status::Sql("2201W", "LIMIT must not be negative");
       }
     }
-    r.tag = fmt::format("SELECT {}", r.rows.size());
+    RowIterPtr it;
+    if (rows) {
+      WALREP_ASSIGN_OR_RETURN(it, rows(st));
+    } else {
+      it = VectorIter(nullptr, {Row()});
+    }
+    if (where) it = FilterIter(st, std::move(it), where);
+    if (grouping) {
+      it = HashAggIter(st, plans[0], std::move(it), group_by, aggs_c, in_types);
+      it = ProjectIter(st, std::move(it), outputs, static_cast<int>(in_types.size()), having);
+    } else {
+      it = ProjectIter(st, std::move(it), outputs, -1, nullptr);
+    }
+    if (plans[1]) {
+      // ORDER BY ... LIMIT keeps only the first offset + limit rows (a top-N heap).
+      int64_t bound = lim >= 0 && !distinct ? off + lim : -1;
+      it = SortIter(st, plans[1], std::move(it), sort_cols, bound);
+    }
+    if (outputs.size() > ncols) it = TruncateIter(std::move(it), ncols);
+    if (distinct) {
+      if (plans[1]) {
+        it = UniqueIter(plans[2], std::move(it), ncols);
+      } else {
+        std::vector<ExprPtr> cols;
+        for (size_t i = 0; i < ncols; i++) {
+          cols.push_back(
+              MakeExpr(out_types[i], [i](EvalState& st) -> Result<Value> { return (*st.row)[i]; }));
+        }
+        it = HashAggIter(st, plans[2], std::move(it), std::move(cols),
+                         std::make_shared<const std::vector<AggSpec>>(), out_types);
+      }
+    }
+    if (plans[3]) it = LimitIter(plans[3], std::move(it), off, lim);
+    return it;
+  };
+  p->source = source;
+  auto cols = p->cols;
+  p->run = [source, cols](Executor&, EvalState& st) -> Result<ExecResult> {
+    WALREP_ASSIGN_OR_RETURN(RowIterPtr it, source(st));
+    ExecResult r;
+    r.returns_rows = true;
+    r.columns = cols;
+    r.rows = StreamOf(std::move(it));
+    r.tag = "SELECT";
     return r;
   };
   return p;
@@ -657,6 +630,71 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       };
       return p;
     }
+    case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+      return PrepareDeclareCursor(ex, p, node->declare_cursor_stmt);
+    case PG_QUERY__NODE__NODE_FETCH_STMT: {
+      // FETCH [FORWARD] [n | ALL] / MOVE: the next rows of a cursor, pulled from its plan.
+      const auto* f = node->fetch_stmt;
+      std::string name = f->portalname;
+      if (f->direction != PG_QUERY__FETCH_DIRECTION__FETCH_FORWARD ||
+          (f->how_many == 0 && !f->ismove)) {
+        return Status::Sql("55000", "cursor can only scan forward")
+            .WithHint("Declare it with SCROLL option to enable backward scan.");
+      }
+      auto it = ex.cursors_.find(name);
+      if (it == ex.cursors_.end()) {
+        return Status::Sql("34000", fmt::format("cursor \"{}\" does not exist", name));
+      }
+      bool move = f->ismove;
+      int64_t count = f->how_many;
+      if (!move) {
+        p->rows = true;
+        p->cols = it->second.columns;
+      }
+      p->run = [name, move, count](Executor& e, EvalState&) -> Result<ExecResult> {
+        auto it = e.cursors_.find(name);
+        if (it == e.cursors_.end()) {
+          return Status::Sql("34000", fmt::format("cursor \"{}\" does not exist", name));
+        }
+        Executor::Cursor& c = it->second;
+        std::vector<Row> rows;
+        int64_t n = 0;
+        Row row;
+        while (!c.done && n < count) {
+          WALREP_ASSIGN_OR_RETURN(bool more, c.rows->Next(&row));
+          if (!more) {
+            c.done = true;
+            break;
+          }
+          n++;
+          if (!move) rows.push_back(std::move(row));
+        }
+        ExecResult r;
+        if (move) {
+          r.tag = fmt::format("MOVE {}", n);
+          return r;
+        }
+        r.returns_rows = true;
+        r.columns = c.columns;
+        r.rows = StreamOf(VectorIter(nullptr, std::move(rows)));
+        r.tag = "FETCH";
+        return r;
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT: {
+      std::string name =
+          node->close_portal_stmt->portalname ? node->close_portal_stmt->portalname : "";
+      p->run = [name](Executor& e, EvalState&) -> Result<ExecResult> {
+        if (name.empty()) {
+          e.cursors_.clear();  // CLOSE ALL
+        } else if (!e.cursors_.erase(name)) {
+          return Status::Sql("34000", fmt::format("cursor \"{}\" does not exist", name));
+        }
+        return TagOnly("CLOSE CURSOR");
+      };
+      return p;
+    }
     case PG_QUERY__NODE__NODE_VARIABLE_SHOW_STMT: {
       std::string name = CanonicalSetName(node->variable_show_stmt->name);
       p->rows = true;
@@ -672,11 +710,13 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
           std::sort(defs.begin(), defs.end(), [](const GucDef* a, const GucDef* b) {
             return ToLower(a->name) < ToLower(b->name);
           });
+          std::vector<Row> rows;
           for (const GucDef* d : defs) {
-            r.rows.push_back({Value::Text(oid::kText, d->name),
-                              Value::Text(oid::kText, st.ctx->settings().Show(d->name).value()),
-                              Value::Text(oid::kText, d->description)});
+            rows.push_back({Value::Text(oid::kText, d->name),
+                            Value::Text(oid::kText, st.ctx->settings().Show(d->name).value()),
+                            Value::Text(oid::kText, d->description)});
           }
+          r.rows = StreamOf(VectorIter(nullptr, std::move(rows)));
           r.tag = fmt::format("SHOW");
           return r;
         };
@@ -690,7 +730,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
         r.returns_rows = true;
         r.columns = cols;
         WALREP_ASSIGN_OR_RETURN(std::string v, st.ctx->settings().Show(canon));
-        r.rows.push_back({Value::Text(oid::kText, v)});
+        r.rows = StreamOf(VectorIter(nullptr, {{Value::Text(oid::kText, v)}}));
         r.tag = "SHOW";
         return r;
       };
@@ -898,7 +938,11 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
 }
 
 Executor::Executor(const Registry* registry, SessionContext* ctx, Database* db)
-    : registry_(registry), ctx_(ctx), db_(db), lock_owner_(ctx->backend_pid()) {
+    : registry_(registry),
+      ctx_(ctx),
+      db_(db),
+      lock_owner_(ctx->backend_pid()),
+      resources_(std::make_unique<ExecResources>(ctx)) {
   lock_owner_.report_wait = [ctx](const char* type, const char* event) {
     ctx->SetWaitEvent(type ? type : "", event ? event : "");
   };
@@ -933,6 +977,7 @@ void Executor::BeginTransaction() {
 }
 
 Status Executor::CommitTransaction() {
+  cursors_.clear();  // a cursor lives until its transaction ends
   Status st;
   if (db_) {
     bool flush = ctx_->settings().Get("synchronous_commit").value_or("on") != "off";
@@ -947,6 +992,7 @@ Status Executor::CommitTransaction() {
 }
 
 void Executor::AbortTransaction() {
+  cursors_.clear();
   if (db_) db_->engine->AbortTransaction(tx_);
   ctx_->settings().AbortTransaction();
   tx_ = access::TxnContext();
@@ -1106,12 +1152,29 @@ Result<ExecResult> Executor::Execute(const PreparedStatement& ps,
   }
   StartStatement();
   WALREP_ASSIGN_OR_RETURN(const Prepared* run, Revalidate(p));
-  EvalState st{ctx_, this, nullptr, nullptr, FormatOptions{}};
-  st.params = &params;
-  st.fmt = format_options();
-  auto result = run->run(*this, st);
+  // The statement's evaluation state lives as long as its result's rows are being read.
+  auto state = std::make_shared<StatementState>(StatementState{
+      params, EvalState{ctx_, this, nullptr, nullptr, FormatOptions{}, nullptr, {}}});
+  EvalState* st = &state->st;
+  st->params = &state->params;
+  st->owner = state;
+  st->fmt = format_options();
+  Result<ExecResult> result = Status::OK();
+  try {
+    result = run->run(*this, *st);
+  } catch (const std::bad_alloc&) {
+    result = Status::Sql("53200", "out of memory");
+  }
   // The next statement sees this one's effects (CommandCounterIncrement).
   tx_.cid++;
+  if (result.ok()) {
+    for (auto* rows : {&result->rows, &result->copy_out}) {
+      if (*rows) {
+        *rows = std::make_shared<OwningStream>(std::move(*rows),
+                                               std::vector<std::shared_ptr<const void>>{state});
+      }
+    }
+  }
   return result;
 }
 

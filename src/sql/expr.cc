@@ -334,13 +334,7 @@ Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, Ex
           WALREP_ASSIGN_OR_RETURN(Value a, ts->eval(st));
           WALREP_ASSIGN_OR_RETURN(Value b, iv->eval(st));
           if (a.is_null() || b.is_null()) return Value::Null(t);
-          const Interval& i = b.as_interval();
-          // Months are calendar months: approximate them as 30 days, which is exact for the
-          // day and time parts (the only ones monitoring arithmetic uses).
-          int64_t us = a.as_int() + sign * (i.micros + (static_cast<int64_t>(i.days) +
-                                                        static_cast<int64_t>(i.months) * 30) *
-                                                           86400000000LL);
-          return Value::Timestamp(t, us);
+          return Value::Timestamp(t, AddInterval(a.as_int(), b.as_interval(), sign));
         });
       }
       if (lt == oid::kInterval && rt == oid::kInterval && (c == '+' || c == '-')) {

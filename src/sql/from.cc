@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "spill.h"
 #include "sql_internal.h"
 
 namespace walrep::sql {
@@ -19,9 +20,16 @@ Status MissingRelation(const std::string& name, int location) {
       .WithPosition(location + 1);
 }
 
-// A table function in FROM becomes a one-off view over its rows for these arguments.
-Result<const ViewDef*> PrepareTableFunction(CompileState& cs, const PgQuery__RangeFunction* rf,
-                                            Prepared* p) {
+// A table function in FROM: its columns, and its rows for these arguments (produced one at a
+// time when the function streams them).
+struct TableFunctionSource {
+  std::string name;
+  std::vector<ViewColumn> columns;
+  RowSourceFn rows;
+};
+
+Result<TableFunctionSource> PrepareTableFunction(CompileState& cs,
+                                                 const PgQuery__RangeFunction* rf) {
   if (rf->n_functions != 1 || rf->lateral || rf->ordinality || rf->is_rowsfrom) {
     return Status::NotSupported("this form of function in FROM is not supported");
   }
@@ -40,38 +48,63 @@ Result<const ViewDef*> PrepareTableFunction(CompileState& cs, const PgQuery__Ran
     return Status::Sql("42883", fmt::format("function {} does not exist", name))
         .WithPosition(fc->location + 1);
   }
+  TableFunctionSource out;
+  out.name = tf->name;
+  out.columns = tf->columns;
   std::vector<ExprPtr> args;
   for (size_t i = 0; i < fc->n_args; i++) {
     WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, fc->args[i]));
-    WALREP_ASSIGN_OR_RETURN(a, Coerce(cs, a, tf->arg_types[i], false));
     args.push_back(a);
   }
-  for (size_t i = fc->n_args; i < tf->arg_types.size(); i++) {
-    args.push_back(ConstExpr(Value::Null(tf->arg_types[i])));
+  std::vector<int32_t> types = tf->arg_types;
+  if (tf->resolve) {
+    types.clear();
+    for (const auto& a : args) types.push_back(a->type);
+    auto cols = tf->resolve(types);
+    if (!cols.ok()) return cols.TakeStatus().WithPosition(fc->location + 1);
+    out.columns = *cols;
   }
-  auto view = std::make_shared<ViewDef>();
-  view->name = tf->name;
-  view->columns = tf->columns;
+  for (size_t i = 0; i < args.size(); i++) {
+    WALREP_ASSIGN_OR_RETURN(args[i], Coerce(cs, args[i], types[i], false));
+  }
+  for (size_t i = args.size(); i < types.size() && !tf->resolve; i++) {
+    args.push_back(ConstExpr(Value::Null(types[i])));
+  }
   const TableFunctionDef* def = tf;
-  view->rows = [def, args](SessionContext& ctx) -> Result<std::vector<Row>> {
-    EvalState st{&ctx, nullptr, nullptr, nullptr, FormatOptions{}};
+  out.rows = [def, args](EvalState& st) -> Result<RowIterPtr> {
     std::vector<Value> vals;
     for (const auto& a : args) {
       WALREP_ASSIGN_OR_RETURN(Value v, a->eval(st));
       vals.push_back(std::move(v));
     }
-    return def->rows(ctx, vals);
+    if (def->stream) {
+      WALREP_ASSIGN_OR_RETURN(auto next, def->stream(*st.ctx, vals));
+      return FunctionIter(nullptr, std::move(next));
+    }
+    WALREP_ASSIGN_OR_RETURN(auto rows, def->rows(*st.ctx, vals));
+    return VectorIter(nullptr, std::move(rows));
   };
-  p->owned_views.push_back(view);
-  return view.get();
+  return out;
+}
+
+// Rows of a source, counted under the plan node `plan` (EXPLAIN ANALYZE).
+RowSourceFn Counted(RowSourceFn rows, PlanPtr plan) {
+  return [rows = std::move(rows), plan](EvalState& st) -> Result<RowIterPtr> {
+    WALREP_ASSIGN_OR_RETURN(RowIterPtr it, rows(st));
+    auto shared = std::shared_ptr<RowIter>(std::move(it));
+    return FunctionIter(plan, [shared](Row* row) { return shared->Next(row); });
+  };
 }
 
 FromPlan ViewSource(const ViewDef* view, const std::string& qualifier,
                     const std::vector<ViewColumn>& columns) {
   FromPlan f;
   f.scope->AddRelation(qualifier, columns);
-  f.rows = [view](EvalState& st) { return view->rows(*st.ctx); };
   f.plan = MakePlan(fmt::format("Function Scan on {}", view->name));
+  f.rows = [view, plan = f.plan](EvalState& st) -> Result<RowIterPtr> {
+    WALREP_ASSIGN_OR_RETURN(auto rows, view->rows(*st.ctx));
+    return VectorIter(plan, std::move(rows));
+  };
   return f;
 }
 
@@ -137,6 +170,382 @@ bool HashableType(int32_t t) {
 }
 
 enum class JoinType { kInner, kLeft, kRight, kFull };
+
+struct JoinSpec {
+  JoinType type;
+  ExprPtr cond;                                      // ON condition, or null
+  std::vector<std::pair<size_t, size_t>> merged;     // USING columns: (left, right) indexes
+  std::vector<std::pair<size_t, size_t>> hash_keys;  // equalities to hash on
+  size_t lwidth, rwidth;
+  Row lnull, rnull;  // a side's row of NULLs (outer joins)
+  bool keep_left() const { return type == JoinType::kLeft || type == JoinType::kFull; }
+  bool keep_right() const { return type == JoinType::kRight || type == JoinType::kFull; }
+};
+
+// What both join methods share: the match test, the output row, and a queue of output rows.
+class JoinBase : public RowIter {
+ public:
+  JoinBase(EvalState& st, PlanPtr plan, std::shared_ptr<const JoinSpec> spec, RowIterPtr left,
+           RowIterPtr right)
+      : RowIter(std::move(plan)),
+        st_(st),
+        res_(&st.exec->resources()),
+        spec_(std::move(spec)),
+        left_(std::move(left)),
+        right_(std::move(right)) {}
+
+ protected:
+  Result<bool> Matches(const Row& l, const Row& r) {
+    const JoinSpec& j = *spec_;
+    if (!j.merged.empty()) {
+      for (const auto& [li, rj] : j.merged) {
+        if (l[li].is_null() || r[rj].is_null()) return false;
+        WALREP_ASSIGN_OR_RETURN(int c, CompareValues(l[li], r[rj]));
+        if (c != 0) return false;
+      }
+      return true;
+    }
+    if (!j.cond) return true;
+    both_.assign(l.begin(), l.end());
+    both_.insert(both_.end(), r.begin(), r.end());
+    const Row* saved = st_.row;
+    st_.row = &both_;
+    auto v = j.cond->eval(st_);
+    st_.row = saved;
+    if (!v.ok()) return v.TakeStatus();
+    return !v->is_null() && v->as_bool();
+  }
+  // USING columns, then the left side's, then the right side's.
+  void Emit(const Row& l, const Row& r) {
+    Row o;
+    o.reserve(spec_->merged.size() + spec_->lwidth + spec_->rwidth);
+    for (const auto& [li, ri] : spec_->merged) o.push_back(l[li].is_null() ? r[ri] : l[li]);
+    o.insert(o.end(), l.begin(), l.end());
+    o.insert(o.end(), r.begin(), r.end());
+    pending_.push_back(std::move(o));
+  }
+  bool TakePending(Row* row) {
+    if (pending_pos_ >= pending_.size()) {
+      pending_.clear();
+      pending_pos_ = 0;
+      return false;
+    }
+    *row = std::move(pending_[pending_pos_++]);
+    return true;
+  }
+  // The side's key text for hashing; false when a key value is NULL (it matches nothing).
+  bool KeyOf(const Row& row, bool is_left, std::string* key) {
+    key->clear();
+    for (const auto& [l, r] : spec_->hash_keys) {
+      const Value& v = row[is_left ? l : r];
+      if (v.is_null()) return false;
+      *key += ToText(v, st_.fmt);
+      key->push_back('\0');
+    }
+    return true;
+  }
+
+  EvalState& st_;
+  ExecResources* res_;
+  std::shared_ptr<const JoinSpec> spec_;
+  RowIterPtr left_, right_;
+  uint64_t pulled_ = 0;
+
+ private:
+  Row both_;
+  std::vector<Row> pending_;
+  size_t pending_pos_ = 0;
+};
+
+// Nested loop: the inner side is read once into a tuplestore (spilling past work_mem) and
+// scanned again for each outer row.
+class NestLoop : public JoinBase {
+ public:
+  using JoinBase::JoinBase;
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    if (!inner_) {
+      inner_ = std::make_unique<Tuplestore>(res_, res_->WorkMem());
+      Row r;
+      while (true) {
+        WALREP_ASSIGN_OR_RETURN(bool more, right_->Next(&r));
+        if (!more) break;
+        WALREP_RETURN_IF_ERROR(inner_->Append(std::move(r)));
+      }
+      if (spec_->keep_right()) matched_.assign(inner_->rows(), false);
+    }
+    while (true) {
+      if (TakePending(row)) return true;
+      if (done_) return false;
+      if (!have_outer_) {
+        WALREP_ASSIGN_OR_RETURN(bool more, left_->Next(&outer_));
+        if (!more) {
+          // Right and full joins: the inner rows nothing matched.
+          if (spec_->keep_right()) {
+            inner_->Rewind();
+            Row r;
+            for (size_t i = 0;; i++) {
+              WALREP_ASSIGN_OR_RETURN(bool m, inner_->Next(&r));
+              if (!m) break;
+              if (!matched_[i]) Emit(spec_->lnull, r);
+            }
+          }
+          done_ = true;
+          continue;
+        }
+        have_outer_ = true;
+        outer_matched_ = false;
+        inner_->Rewind();
+        inner_pos_ = 0;
+      }
+      // A bounded number of inner rows per call, so the queue stays small.
+      Row r;
+      for (int k = 0; k < 256; k++) {
+        WALREP_ASSIGN_OR_RETURN(bool more, inner_->Next(&r));
+        if (!more) {
+          if (!outer_matched_ && spec_->keep_left()) Emit(outer_, spec_->rnull);
+          have_outer_ = false;
+          break;
+        }
+        size_t i = inner_pos_++;
+        WALREP_ASSIGN_OR_RETURN(bool m, Matches(outer_, r));
+        if (!m) continue;
+        outer_matched_ = true;
+        if (spec_->keep_right()) matched_[i] = true;
+        Emit(outer_, r);
+      }
+      if (++pulled_ % 64 == 0) WALREP_RETURN_IF_ERROR(st_.ctx->CheckInterrupts());
+    }
+  }
+
+ private:
+  std::unique_ptr<Tuplestore> inner_;
+  std::vector<bool> matched_;
+  Row outer_;
+  bool have_outer_ = false, outer_matched_ = false, done_ = false;
+  size_t inner_pos_ = 0;
+};
+
+// Hash join on equalities: the inner (right) side is hashed on its key. Past hash_mem the
+// inner side is split into batches by key hash (doubling their number as needed, as
+// PostgreSQL's nodeHash): batch 0 stays in memory, the others wait in temporary files with the
+// outer rows of the same batches, and are joined one batch at a time.
+class HashJoin : public JoinBase {
+ public:
+  HashJoin(EvalState& st, PlanPtr plan, std::shared_ptr<const JoinSpec> spec, RowIterPtr left,
+           RowIterPtr right)
+      : JoinBase(st, std::move(plan), std::move(spec), std::move(left), std::move(right)),
+        budget_(res_->HashMem()) {}
+  ~HashJoin() override { res_->TrackMemory(-mem_); }
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    if (!built_) {
+      WALREP_RETURN_IF_ERROR(Build());
+      built_ = true;
+    }
+    while (true) {
+      if (TakePending(row)) return true;
+      if (done_) return false;
+      Row l;
+      bool more;
+      if (cur_batch_ == 0) {
+        WALREP_ASSIGN_OR_RETURN(more, left_->Next(&l));
+      } else if (outer_files_[cur_batch_]) {
+        WALREP_ASSIGN_OR_RETURN(more, outer_files_[cur_batch_]->ReadRow(&l));
+      } else {
+        more = false;
+      }
+      if (more) {
+        if (++pulled_ % 1024 == 0) WALREP_RETURN_IF_ERROR(st_.ctx->CheckInterrupts());
+        WALREP_RETURN_IF_ERROR(Probe(l));
+        continue;
+      }
+      // The batch's outer rows are done: its unmatched inner rows (right and full joins), then
+      // the next batch.
+      if (spec_->keep_right()) {
+        for (size_t i = 0; i < inner_.size(); i++) {
+          if (!matched_[i]) Emit(spec_->lnull, inner_[i]);
+        }
+      }
+      outer_files_[cur_batch_].reset();
+      if (++cur_batch_ < nbatch_) {
+        WALREP_RETURN_IF_ERROR(LoadBatch(cur_batch_));
+        continue;
+      }
+      if (null_inner_) {  // inner rows with a NULL key match nothing
+        null_inner_->Rewind();
+        Row r;
+        while (true) {
+          WALREP_ASSIGN_OR_RETURN(bool m, null_inner_->Next(&r));
+          if (!m) break;
+          Emit(spec_->lnull, r);
+        }
+      }
+      ClearInner();
+      done_ = true;
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxBatches = 1 << 16;
+
+  size_t BatchOf(const std::string& key) const {
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : key) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+    return static_cast<size_t>((h ^ (h >> 31)) % nbatch_);
+  }
+
+  void AddInner(Row row, const std::string& key) {
+    int64_t m = static_cast<int64_t>(RowMemory(row) + key.size() + 48);
+    mem_ += m;
+    res_->TrackMemory(m);
+    max_mem_ = std::max(max_mem_, mem_);
+    table_.emplace(key, inner_.size());
+    inner_.push_back(std::move(row));
+  }
+
+  Status WriteTo(std::vector<std::unique_ptr<TempFile>>* files, size_t b, const Row& row) {
+    if (!(*files)[b]) {
+      WALREP_ASSIGN_OR_RETURN((*files)[b], TempFile::Create(res_));
+    }
+    return (*files)[b]->WriteRow(row);
+  }
+
+  void ClearInner() {
+    inner_.clear();
+    inner_.shrink_to_fit();
+    table_.clear();
+    res_->TrackMemory(-mem_);
+    mem_ = 0;
+  }
+
+  // Doubles the number of batches; rows of the current batch that now belong to a later one
+  // move to its file.
+  Status IncreaseBatches() {
+    nbatch_ *= 2;
+    inner_files_.resize(nbatch_);
+    outer_files_.resize(nbatch_);
+    std::vector<Row> rows = std::move(inner_);
+    ClearInner();
+    std::string key;
+    for (Row& r : rows) {
+      KeyOf(r, false, &key);
+      size_t b = BatchOf(key);
+      if (b == cur_batch_) {
+        AddInner(std::move(r), key);
+      } else {
+        WALREP_RETURN_IF_ERROR(WriteTo(&inner_files_, b, r));
+      }
+    }
+    return Status::OK();
+  }
+
+  Status AddBuildRow(Row r) {
+    std::string key;
+    if (!KeyOf(r, false, &key)) {
+      if (spec_->keep_right()) {
+        if (!null_inner_) null_inner_ = std::make_unique<Tuplestore>(res_, res_->WorkMem());
+        WALREP_RETURN_IF_ERROR(null_inner_->Append(std::move(r)));
+      }
+      return Status::OK();
+    }
+    size_t b = BatchOf(key);
+    if (b != cur_batch_) return WriteTo(&inner_files_, b, r);
+    AddInner(std::move(r), key);
+    while (mem_ > static_cast<int64_t>(budget_) && nbatch_ < kMaxBatches) {
+      WALREP_RETURN_IF_ERROR(IncreaseBatches());
+    }
+    return Status::OK();
+  }
+
+  Status Build() {
+    inner_files_.resize(1);
+    outer_files_.resize(1);
+    Row r;
+    uint64_t n = 0;
+    while (true) {
+      WALREP_ASSIGN_OR_RETURN(bool more, right_->Next(&r));
+      if (!more) break;
+      if (++n % 1024 == 0) WALREP_RETURN_IF_ERROR(st_.ctx->CheckInterrupts());
+      WALREP_RETURN_IF_ERROR(AddBuildRow(std::move(r)));
+    }
+    inner_rows_ = n;
+    matched_.assign(inner_.size(), false);
+    ReportHash();
+    return Status::OK();
+  }
+
+  Status LoadBatch(size_t b) {
+    ClearInner();
+    if (std::unique_ptr<TempFile> f = std::move(inner_files_[b])) {
+      WALREP_RETURN_IF_ERROR(f->Rewind());
+      Row r;
+      while (true) {
+        WALREP_ASSIGN_OR_RETURN(bool more, f->ReadRow(&r));
+        if (!more) break;
+        WALREP_RETURN_IF_ERROR(AddBuildRow(std::move(r)));
+      }
+    }
+    matched_.assign(inner_.size(), false);
+    if (outer_files_[b]) WALREP_RETURN_IF_ERROR(outer_files_[b]->Rewind());
+    ReportHash();
+    return Status::OK();
+  }
+
+  Status Probe(const Row& l) {
+    std::string key;
+    if (!KeyOf(l, true, &key)) {
+      if (spec_->keep_left()) Emit(l, spec_->rnull);
+      return Status::OK();
+    }
+    size_t b = BatchOf(key);
+    if (b != cur_batch_) return WriteTo(&outer_files_, b, l);  // a later batch's row
+    auto [first, last] = table_.equal_range(key);
+    hits_.clear();
+    for (auto it = first; it != last; ++it) hits_.push_back(it->second);
+    std::sort(hits_.begin(), hits_.end());  // keep the inner side's order
+    bool matched = false;
+    for (size_t i : hits_) {
+      WALREP_ASSIGN_OR_RETURN(bool m, Matches(l, inner_[i]));
+      if (!m) continue;
+      matched = true;
+      matched_[i] = true;
+      Emit(l, inner_[i]);
+    }
+    if (!matched && spec_->keep_left()) Emit(l, spec_->rnull);
+    return Status::OK();
+  }
+
+  // EXPLAIN ANALYZE: the Hash node under the join.
+  void ReportHash() {
+    if (!plan_ || !plan_->actual.analyze || plan_->children.size() < 2) return;
+    PlanNode& hash = *plan_->children[1];
+    hash.actual.analyze = true;
+    hash.actual.loops = 1;
+    hash.actual.rows = inner_rows_;
+    size_t buckets = 1024;
+    while (buckets < table_.size()) buckets *= 2;
+    hash.actual.details = {fmt::format("Buckets: {}  Batches: {}  Memory Usage: {}kB", buckets,
+                                       nbatch_, (max_mem_ + 1023) / 1024)};
+  }
+
+  size_t budget_;
+  bool built_ = false, done_ = false;
+  std::vector<Row> inner_;  // the current batch's inner rows
+  std::vector<bool> matched_;
+  std::unordered_multimap<std::string, size_t> table_;
+  std::vector<size_t> hits_;
+  int64_t mem_ = 0, max_mem_ = 0;
+  uint64_t inner_rows_ = 0;
+  size_t nbatch_ = 1, cur_batch_ = 0;
+  std::vector<std::unique_ptr<TempFile>> inner_files_, outer_files_;
+  std::unique_ptr<Tuplestore> null_inner_;
+};
 
 // Joins two prepared sides on `quals` (ON) or on the named columns (USING), or on nothing (a
 // FROM list, whose WHERE clause `filter` may still supply equalities to hash on).
@@ -225,92 +634,23 @@ Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, Join
                       : type == JoinType::kInner ? std::string("Nested Loop")
                                                  : "Nested Loop" + kind + " Join");
   out.plan->children = {left.plan, hash_keys.empty() ? right.plan : MakePlan("Hash", {right.plan})};
-  out.rows = [left = left.rows, right = right.rows, cond, merged, hash_keys, type, lwidth, rwidth,
-              ltypes, rtypes](EvalState& st) -> Result<std::vector<Row>> {
-    WALREP_ASSIGN_OR_RETURN(std::vector<Row> lrows, left(st));
-    WALREP_ASSIGN_OR_RETURN(std::vector<Row> rrows, right(st));
-    Row lnull, rnull;
-    for (int32_t t : ltypes) lnull.push_back(Value::Null(t));
-    for (int32_t t : rtypes) rnull.push_back(Value::Null(t));
-    // Hash of the inner side on the equi-join keys; NULL keys never match.
-    auto key_of = [&](const Row& row, bool is_left, std::string* key) {
-      key->clear();
-      for (const auto& [l, r] : hash_keys) {
-        const Value& v = row[is_left ? l : r];
-        if (v.is_null()) return false;
-        *key += ToText(v, st.fmt);
-        key->push_back('\0');
-      }
-      return true;
-    };
-    std::unordered_multimap<std::string, size_t> hash;
-    std::string key;
-    if (!hash_keys.empty()) {
-      for (size_t i = 0; i < rrows.size(); i++) {
-        if (key_of(rrows[i], false, &key)) hash.emplace(key, i);
-      }
+  auto spec = std::make_shared<JoinSpec>();
+  spec->type = type;
+  spec->cond = cond;
+  spec->merged = merged;
+  spec->hash_keys = hash_keys;
+  spec->lwidth = lwidth;
+  spec->rwidth = rwidth;
+  for (int32_t t : ltypes) spec->lnull.push_back(Value::Null(t));
+  for (int32_t t : rtypes) spec->rnull.push_back(Value::Null(t));
+  out.rows = [left = left.rows, right = right.rows, spec,
+              plan = out.plan](EvalState& st) -> Result<RowIterPtr> {
+    WALREP_ASSIGN_OR_RETURN(RowIterPtr l, left(st));
+    WALREP_ASSIGN_OR_RETURN(RowIterPtr r, right(st));
+    if (spec->hash_keys.empty()) {
+      return RowIterPtr(std::make_unique<NestLoop>(st, plan, spec, std::move(l), std::move(r)));
     }
-    std::vector<bool> rmatched(rrows.size());
-    std::vector<Row> out;
-    auto emit = [&](const Row& l, const Row& r) {
-      Row o;
-      o.reserve(merged.size() + lwidth + rwidth);
-      for (const auto& [li, ri] : merged) o.push_back(l[li].is_null() ? r[ri] : l[li]);
-      o.insert(o.end(), l.begin(), l.end());
-      o.insert(o.end(), r.begin(), r.end());
-      out.push_back(std::move(o));
-    };
-    Row both;
-    auto matches = [&](const Row& l, size_t ri) -> Result<bool> {
-      const Row& r = rrows[ri];
-      if (!merged.empty()) {
-        for (const auto& [li, rj] : merged) {
-          if (l[li].is_null() || r[rj].is_null()) return false;
-          WALREP_ASSIGN_OR_RETURN(int c, CompareValues(l[li], r[rj]));
-          if (c != 0) return false;
-        }
-        return true;
-      }
-      if (!cond) return true;
-      both.assign(l.begin(), l.end());
-      both.insert(both.end(), r.begin(), r.end());
-      const Row* saved = st.row;
-      st.row = &both;
-      auto v = cond->eval(st);
-      st.row = saved;
-      if (!v.ok()) return v.TakeStatus();
-      return !v->is_null() && v->as_bool();
-    };
-    for (const Row& l : lrows) {
-      bool matched = false;
-      auto visit = [&](size_t ri) -> Status {
-        WALREP_ASSIGN_OR_RETURN(bool m, matches(l, ri));
-        if (!m) return Status::OK();
-        matched = true;
-        rmatched[ri] = true;
-        emit(l, rrows[ri]);
-        return Status::OK();
-      };
-      if (!hash_keys.empty()) {
-        if (key_of(l, true, &key)) {
-          auto [b, e] = hash.equal_range(key);
-          std::vector<size_t> hits;
-          for (auto it = b; it != e; ++it) hits.push_back(it->second);
-          std::sort(hits.begin(), hits.end());  // keep the inner side's order
-          for (size_t ri : hits) WALREP_RETURN_IF_ERROR(visit(ri));
-        }
-      } else {
-        for (size_t ri = 0; ri < rrows.size(); ri++) WALREP_RETURN_IF_ERROR(visit(ri));
-      }
-      if (!matched && (type == JoinType::kLeft || type == JoinType::kFull)) emit(l, rnull);
-      WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
-    }
-    if (type == JoinType::kRight || type == JoinType::kFull) {
-      for (size_t ri = 0; ri < rrows.size(); ri++) {
-        if (!rmatched[ri]) emit(lnull, rrows[ri]);
-      }
-    }
-    return out;
+    return RowIterPtr(std::make_unique<HashJoin>(st, plan, spec, std::move(l), std::move(r)));
   };
   return out;
 }
@@ -393,19 +733,54 @@ Result<FromPlan> PrepareItem(Executor& ex, CompileState& cs, const PgQuery__Node
   switch (node->node_case) {
     case PG_QUERY__NODE__NODE_RANGE_FUNCTION: {
       const auto* rf = node->range_function;
-      WALREP_ASSIGN_OR_RETURN(const ViewDef* view, PrepareTableFunction(cs, rf, p));
-      std::vector<ViewColumn> columns = view->columns;
-      std::string qualifier = view->name;
+      WALREP_ASSIGN_OR_RETURN(TableFunctionSource fn, PrepareTableFunction(cs, rf));
+      std::string qualifier = fn.name;
       if (const auto* alias = rf->alias) {
         qualifier = alias->aliasname;
         // As in PostgreSQL: column aliases rename the columns in order; a bare alias also names
         // the column of a function that returns one.
-        for (size_t i = 0; i < alias->n_colnames && i < columns.size(); i++) {
-          columns[i].name = StringNodeValue(alias->colnames[i]);
+        for (size_t i = 0; i < alias->n_colnames && i < fn.columns.size(); i++) {
+          fn.columns[i].name = StringNodeValue(alias->colnames[i]);
         }
-        if (alias->n_colnames == 0 && columns.size() == 1) columns[0].name = alias->aliasname;
+        if (alias->n_colnames == 0 && fn.columns.size() == 1) fn.columns[0].name = alias->aliasname;
       }
-      return ViewSource(view, qualifier, columns);
+      FromPlan f;
+      f.scope->AddRelation(qualifier, fn.columns);
+      f.plan = MakePlan(fmt::format("Function Scan on {}", fn.name));
+      f.rows = Counted(std::move(fn.rows), f.plan);
+      return f;
+    }
+    case PG_QUERY__NODE__NODE_RANGE_SUBSELECT: {
+      // (SELECT ...) AS alias [(names)]: the query's rows as a relation.
+      const auto* rs = node->range_subselect;
+      if (rs->lateral) return Status::NotSupported("LATERAL subqueries are not supported");
+      if (!rs->subquery || rs->subquery->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) {
+        return Status::NotSupported("this FROM clause is not supported");
+      }
+      if (!rs->alias) {
+        return Status::Sql("42601", "subquery in FROM must have an alias");
+      }
+      CompileState own = cs;
+      own.scope = nullptr;
+      own.aggs = nullptr;
+      WALREP_ASSIGN_OR_RETURN(auto sub, PrepareSubSelect(ex, own, rs->subquery->select_stmt));
+      std::vector<ViewColumn> columns;
+      for (const auto& c : sub->cols) columns.push_back(ViewColumn{c.name, c.type});
+      const auto* alias = rs->alias;
+      for (size_t i = 0; i < alias->n_colnames && i < columns.size(); i++) {
+        columns[i].name = StringNodeValue(alias->colnames[i]);
+      }
+      if (alias->n_colnames > columns.size()) {
+        return Status::Sql("42P10",
+                           fmt::format("table \"{}\" has {} columns available but {} "
+                                       "columns specified",
+                                       alias->aliasname, columns.size(), alias->n_colnames));
+      }
+      FromPlan f;
+      f.scope->AddRelation(alias->aliasname, columns);
+      f.plan = MakePlan(fmt::format("Subquery Scan on {}", alias->aliasname), {sub->plan});
+      f.rows = Counted([sub](EvalState& st) { return sub->source(st); }, f.plan);
+      return f;
     }
     case PG_QUERY__NODE__NODE_RANGE_VAR: {
       const auto* rv = node->range_var;
@@ -423,6 +798,7 @@ Result<FromPlan> PrepareItem(Executor& ex, CompileState& cs, const PgQuery__Node
       FromPlan f;
       WALREP_ASSIGN_OR_RETURN(const ViewDef* view,
                               PrepareTableSource(ex, cs, name, where, p, &f.rows, &f.plan));
+
       if (!view) return MissingRelation(name, rv->location);
       if (rv->alias) f.plan->label += " " + qualifier;
       f.scope->AddRelation(qualifier, view->columns);

@@ -351,23 +351,119 @@ void RegisterBuiltinFunctions(Registry* r) {
     }
   }
   {
-    // generate_series(start, stop) over integers. The rows are materialised (like every row
-    // source today), so the cap keeps one call from exhausting memory.
+    // generate_series(start, stop [, step]) over int4, int8 and numeric, and over time stamps
+    // with an interval step; rows are produced as they are read.
     TableFunctionDef f;
     f.name = "generate_series";
-    f.arg_types = {oid::kInt4, oid::kInt4};
+    f.arg_types = {oid::kInt4, oid::kInt4, oid::kInt4};
+    f.min_args = 2;
     f.columns = {{"generate_series", oid::kInt4}};
-    f.rows = [](SessionContext&, const std::vector<Value>& args) -> Result<std::vector<Row>> {
-      std::vector<Row> rows;
-      if (args[0].is_null() || args[1].is_null()) return rows;
-      int64_t lo = args[0].as_int(), hi = args[1].as_int();
-      constexpr int64_t kMaxRows = 10'000'000;
-      if (hi - lo >= kMaxRows) {
-        return Status::Sql(
-            "54000", fmt::format("generate_series() is limited to {} rows in walrep", kMaxRows));
+    f.resolve = [](std::vector<int32_t>& types) -> Result<std::vector<ViewColumn>> {
+      auto none = [&]() {
+        std::string list;
+        for (size_t i = 0; i < types.size(); i++) {
+          list += (i ? ", " : "") + std::string(TypeName(types[i]));
+        }
+        return Status::Sql("42883",
+                           fmt::format("function generate_series({}) does not exist", list));
+      };
+      if (types.size() < 2 || types.size() > 3) return none();
+      bool any_ts = false, any_tstz = false, any_num = false, any_float = false, any_int8 = false;
+      for (size_t i = 0; i < 2; i++) {
+        int32_t t = types[i];
+        any_ts |= t == oid::kTimestamp || t == oid::kDate;
+        any_tstz |= t == oid::kTimestampTz;
+        any_num |= t == oid::kNumeric;
+        any_float |= t == oid::kFloat4 || t == oid::kFloat8;
+        any_int8 |= t == oid::kInt8;
+        if (t != oid::kUnknown && !IsNumericCategory(t) && t != oid::kTimestamp &&
+            t != oid::kTimestampTz && t != oid::kDate) {
+          return none();
+        }
       }
-      for (int64_t v = lo; v <= hi; v++) rows.push_back({Value::Int(oid::kInt4, v)});
-      return rows;
+      int32_t t;
+      if (any_ts || any_tstz) {
+        if (types.size() != 3 || (types[2] != oid::kInterval && types[2] != oid::kUnknown)) {
+          return none();
+        }
+        t = any_tstz ? oid::kTimestampTz : oid::kTimestamp;
+        types = {t, t, oid::kInterval};
+      } else {
+        t = any_num || any_float ? oid::kNumeric : any_int8 ? oid::kInt8 : oid::kInt4;
+        if (types.size() == 3) {
+          if (types[2] != oid::kUnknown && !IsNumericCategory(types[2])) return none();
+          if (types[2] == oid::kNumeric || types[2] == oid::kFloat4 || types[2] == oid::kFloat8) {
+            t = oid::kNumeric;
+          } else if (types[2] == oid::kInt8 && t == oid::kInt4) {
+            t = oid::kInt8;
+          }
+        }
+        for (auto& x : types) x = t;
+      }
+      return std::vector<ViewColumn>{{"generate_series", t}};
+    };
+    f.stream = [](SessionContext&,
+                  const std::vector<Value>& args) -> Result<TableFunctionDef::NextRowFn> {
+      bool done = args[0].is_null() || args[1].is_null() || (args.size() > 2 && args[2].is_null());
+      if (done) return TableFunctionDef::NextRowFn([](Row*) -> Result<bool> { return false; });
+      int32_t t = args[0].type();
+      if (t == oid::kTimestamp || t == oid::kTimestampTz) {
+        Interval step = args.size() > 2 ? args[2].as_interval() : Interval{};
+        if (step.months == 0 && step.days == 0 && step.micros == 0) {
+          return Status::Sql("22023", "step size cannot equal zero");
+        }
+        bool up = step.months > 0 ||
+                  (step.months == 0 && (step.days > 0 || (step.days == 0 && step.micros > 0)));
+        int64_t cur = args[0].as_int(), stop = args[1].as_int();
+        return TableFunctionDef::NextRowFn(
+            [cur, stop, step, up, t](Row* row) mutable -> Result<bool> {
+              if (up ? cur > stop : cur < stop) return false;
+              *row = {Value::Timestamp(t, cur)};
+              cur = AddInterval(cur, step);  // as timestamp + interval
+              return true;
+            });
+      }
+      if (t == oid::kNumeric) {
+        Numeric lo = args[0].as_numeric(), hi = args[1].as_numeric();
+        Numeric step = args.size() > 2 ? args[2].as_numeric() : NumericFromInt(1);
+        if (step.mantissa == 0) return Status::Sql("22023", "step size cannot equal zero");
+        int sc = std::max({lo.scale, hi.scale, step.scale});
+        __int128 cur = NumericRescale(lo, sc).mantissa, stop = NumericRescale(hi, sc).mantissa,
+                 inc = NumericRescale(step, sc).mantissa;
+        int out_scale = std::max(lo.scale, step.scale);
+        return TableFunctionDef::NextRowFn(
+            [cur, stop, inc, sc, out_scale](Row* row) mutable -> Result<bool> {
+              if (inc > 0 ? cur > stop : cur < stop) return false;
+              *row = {Value::Num(NumericRescale(Numeric{cur, sc}, out_scale))};
+              cur += inc;
+              return true;
+            });
+      }
+      int64_t cur = args[0].as_int(), stop = args[1].as_int();
+      int64_t inc = args.size() > 2 ? args[2].as_int() : 1;
+      if (inc == 0) return Status::Sql("22023", "step size cannot equal zero");
+      return TableFunctionDef::NextRowFn(
+          [cur, stop, inc, t, done = false](Row* row) mutable -> Result<bool> {
+            if (done || (inc > 0 ? cur > stop : cur < stop)) return false;
+            *row = {Value::Int(t, cur)};
+            // Stops before the counter would overflow (PostgreSQL's generate_series does too).
+            if (__builtin_add_overflow(cur, inc, &cur) ||
+                (t == oid::kInt4 && (cur > INT32_MAX || cur < INT32_MIN))) {
+              done = true;
+            }
+            return true;
+          });
+    };
+    f.rows = [stream = f.stream](SessionContext& ctx,
+                                 const std::vector<Value>& args) -> Result<std::vector<Row>> {
+      WALREP_ASSIGN_OR_RETURN(auto next, stream(ctx, args));
+      std::vector<Row> rows;
+      Row row;
+      while (true) {
+        WALREP_ASSIGN_OR_RETURN(bool more, next(&row));
+        if (!more) return rows;
+        rows.push_back(std::move(row));
+      }
     };
     r->AddTableFunction(std::move(f));
   }

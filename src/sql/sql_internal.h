@@ -93,6 +93,8 @@ struct EvalState {
   const std::vector<Value>* params = nullptr;
   FormatOptions fmt;
   const std::vector<Value>* aggs = nullptr;  // aggregate results of the current group
+  // What owns this state while the statement's rows are read (a cursor keeps it).
+  std::weak_ptr<const void> owner;
 };
 
 // An aggregate call found while compiling a select list.
@@ -169,11 +171,21 @@ std::string StringNodeValue(const PgQuery__Node* node);
 
 using RunFn = std::function<Result<ExecResult>(Executor&, EvalState&)>;
 
+// What a plan node did in one execution (EXPLAIN ANALYZE); counted only when `analyze`.
+struct PlanActual {
+  bool analyze = false;
+  bool timing = true;
+  uint64_t rows = 0, loops = 0;
+  double first_ms = 0, total_ms = 0;  // summed over loops
+  std::vector<std::string> details;   // "Sort Method: external merge  Disk: 1024kB"
+};
+
 // A step of a plan as EXPLAIN shows it.
 struct PlanNode {
   std::string label;                 // "Seq Scan on t", "Hash Join"
   std::vector<std::string> details;  // "Index Cond: (id = 1)"
   std::vector<std::shared_ptr<PlanNode>> children;
+  PlanActual actual;
 };
 using PlanPtr = std::shared_ptr<PlanNode>;
 inline PlanPtr MakePlan(std::string label, std::vector<PlanPtr> children = {}) {
@@ -182,6 +194,68 @@ inline PlanPtr MakePlan(std::string label, std::vector<PlanPtr> children = {}) {
   n->children = std::move(children);
   return n;
 }
+
+// The execution of a plan node: rows pulled one at a time (Volcano-style), so a result reaches
+// the client while its scan runs and only sorts and hashes hold rows (within work_mem, spilling
+// beyond it: spill.h). Iterators share their statement's EvalState, which outlives them.
+class RowIter {
+ public:
+  explicit RowIter(PlanPtr plan = nullptr);
+  virtual ~RowIter() = default;
+  // The next row; false at the end.
+  Result<bool> Next(Row* row);
+
+ protected:
+  virtual Result<bool> Pull(Row* row) = 0;
+  PlanPtr plan_;
+
+ private:
+  bool first_ = true;
+};
+using RowIterPtr = std::unique_ptr<RowIter>;
+// Opens a plan's execution (one loop of it).
+using RowSourceFn = std::function<Result<RowIterPtr>(EvalState&)>;
+
+// Iterators (nodes.cc).
+RowIterPtr VectorIter(PlanPtr plan, std::vector<Row> rows);
+RowIterPtr FunctionIter(PlanPtr plan, std::function<Result<bool>(Row*)> next);
+// Rows of `child` for which `pred` is true.
+RowIterPtr FilterIter(EvalState& st, RowIterPtr child, ExprPtr pred);
+// The first `width` values of each row.
+RowIterPtr TruncateIter(RowIterPtr child, size_t width);
+// Rows `offset`.. of `child`, at most `limit` (-1: all) of them.
+RowIterPtr LimitIter(PlanPtr plan, RowIterPtr child, int64_t offset, int64_t limit);
+// Sort keys: positions in the row.
+struct SortColumn {
+  size_t index;
+  bool desc = false;
+  bool nulls_first = false;
+};
+// The rows of `child` sorted (a top-N heap when `bound` >= 0); spills past work_mem.
+RowIterPtr SortIter(EvalState& st, PlanPtr plan, RowIterPtr child, std::vector<SortColumn> keys,
+                    int64_t bound);
+// Drops a row equal in its first `width` values to the previous one (input sorted).
+RowIterPtr UniqueIter(PlanPtr plan, RowIterPtr child, size_t width);
+// Groups `child`'s rows on the values of `group_by` and computes `aggs` for each group: each
+// output row is the group's first input row (padded with NULLs of `in_types` when there is no
+// input) followed by the aggregate values. Without GROUP BY there is exactly one group. Hash
+// tables past hash_mem spill to partition files, aggregated afterwards.
+RowIterPtr HashAggIter(EvalState& st, PlanPtr plan, RowIterPtr child, std::vector<ExprPtr> group_by,
+                       std::shared_ptr<const std::vector<AggSpec>> aggs,
+                       std::vector<int32_t> in_types);
+// Computes `exprs` over each row of `child`; with `agg_from` >= 0 the input rows are aggregate
+// output (the values from `agg_from` on are the aggregates); with `having`, skips groups for
+// which it is not true.
+RowIterPtr ProjectIter(EvalState& st, RowIterPtr child, std::vector<ExprPtr> exprs, int agg_from,
+                       ExprPtr having);
+// Rows of a temporary file or a tuplestore, in order.
+RowIterPtr TempFileIter(std::unique_ptr<class TempFile> file);
+RowIterPtr TuplestoreIter(std::unique_ptr<class Tuplestore> store);
+
+// The rows produced by an iterator, for a result set.
+std::shared_ptr<RowStream> StreamOf(RowIterPtr it);
+// Runs a source to its end (system views, RETURNING, tests).
+Result<std::vector<Row>> CollectRows(RowIter& it);
 
 // A prepared statement: its run function and what Describe reports.
 class Prepared : public PreparedStatement {
@@ -194,7 +268,8 @@ class Prepared : public PreparedStatement {
   bool allowed_in_failed = false;  // ROLLBACK, COMMIT, ROLLBACK TO
   RunFn run;
   std::vector<std::shared_ptr<ViewDef>> owned_views;  // table functions used in FROM
-  PlanPtr plan;  // what EXPLAIN shows: set for SELECT, INSERT, UPDATE and DELETE
+  PlanPtr plan;        // what EXPLAIN shows: set for SELECT, INSERT, UPDATE and DELETE
+  RowSourceFn source;  // a SELECT's rows (used by INSERT ... SELECT and subqueries in FROM)
   // The relation locks analysis took (taken again at each execution), and the catalog version
   // it read: when the catalog changed since, the statement is analysed again (PostgreSQL's plan
   // cache revalidation), and that version is kept here for the next executions.
@@ -224,7 +299,6 @@ Result<Value> ToColumnValue(const catalog::TableDef& t, size_t i, const Value& v
 // enforcing unique indexes (23505). On an error, *failed is the index of the row at fault.
 Status InsertTableRows(Executor& ex, const catalog::TableDef& t, const std::vector<Row>& rows,
                        const FormatOptions& fo, size_t* failed);
-Result<Row> DecodeTableRow(const catalog::TableDef& t, std::string_view bytes);
 Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prepared> p,
                                               const PgQuery__CopyStmt* c);
 
@@ -232,20 +306,20 @@ Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prep
 Result<std::shared_ptr<Prepared>> PrepareSubSelect(Executor& ex, CompileState& cs,
                                                    const PgQuery__SelectStmt* s);
 
-// A table in FROM as a row source over the executor's current transaction. `*rows` is set to
-// the rows to filter with `where`: found through an index when `where` has equality terms on an
-// index's leading columns, else all rows.
-using TableRowsFn = std::function<Result<std::vector<Row>>(EvalState&)>;
-
+// A table in FROM as a row source over the executor's current transaction: found through an
+// index when `where` has equality or range terms on an index's leading columns (the caller still
+// applies all of `where`), else a sequential scan.
+// A sequential scan of a table's rows visible to the current statement.
+RowIterPtr TableScanIter(EvalState& st, const catalog::TableDef& def, PlanPtr plan);
 // `*plan` describes the scan chosen.
 Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const std::string& name,
                                           const PgQuery__Node* where, Prepared* p,
-                                          TableRowsFn* rows, PlanPtr* plan);
+                                          RowSourceFn* rows, PlanPtr* plan);
 
 // A FROM clause compiled (from.cc): the columns it makes visible and the rows it produces.
 struct FromPlan {
   std::shared_ptr<Scope> scope = std::make_shared<Scope>();
-  TableRowsFn rows;  // null without FROM: one empty row
+  RowSourceFn rows;  // null without FROM: one empty row
   PlanPtr plan;      // null without FROM
 };
 // A lone FROM item may use `s`'s WHERE clause to pick an index.

@@ -748,4 +748,10 @@ Result<Value> Cast(const Value& v, int32_t target, const FormatOptions& opts) {
                      fmt::format("cannot cast type {} to {}", TypeName(src), TypeName(target)));
 }
 
+int64_t AddInterval(int64_t ts, const Interval& iv, int sign) {
+  return ts + sign * (iv.micros +
+                      (static_cast<int64_t>(iv.days) + static_cast<int64_t>(iv.months) * 30) *
+                          86400000000LL);
+}
+
 }  // namespace walrep::sql

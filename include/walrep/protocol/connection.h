@@ -47,6 +47,7 @@ class Connection {
   void Write(std::string_view data) { out_.append(data); }
   // Drops what was written but not yet flushed.
   void DiscardOutput() { out_.clear(); }
+  size_t buffered() const { return out_.size(); }
   Status Flush();
   // Bytes already received but not yet consumed (TLS included).
   bool HasBufferedInput() const;

@@ -167,6 +167,16 @@ class Server {
   // Called by the listener for each accepted socket; starts a session thread.
   void StartSession(int fd, bool local, const sockaddr_storage& peer);
 
+  // Temporary files of sorts and hashes: base/pgsql_tmp, emptied at startup (files left by a
+  // crash), and what pg_stat_database counts of them.
+  std::string TempFileDir() const { return opts_.data_dir + "/base/pgsql_tmp"; }
+  void RemoveTempFiles();
+  void CountTempFile(uint64_t bytes) {
+    temp_files_++;
+    temp_bytes_ += static_cast<int64_t>(bytes);
+  }
+  io::FileSystem* fs() const { return fs_; }
+
  private:
   Status LoadConfig(std::shared_ptr<const ServerSettings>* out) const;
   Status LoadHba(std::shared_ptr<const protocol::HbaConfig>* out) const;
@@ -201,8 +211,9 @@ class Server {
   void AutoRewind(const ServerSettings& settings);
   // A path given to pg_ls_dir/pg_stat_file/pg_read_binary_file, inside the data directory.
   Result<std::string> DataDirPath(const std::string& path) const;
-  std::atomic<int64_t> conflicts_snapshot_{0};  // pg_stat_database_conflicts.confl_snapshot
-  std::atomic<int64_t> conflicts_lock_{0};      // pg_stat_database_conflicts.confl_lock
+  std::atomic<int64_t> conflicts_snapshot_{0};          // pg_stat_database_conflicts.confl_snapshot
+  std::atomic<int64_t> conflicts_lock_{0};              // pg_stat_database_conflicts.confl_lock
+  std::atomic<int64_t> temp_files_{0}, temp_bytes_{0};  // pg_stat_database.temp_files/_bytes
   std::atomic<bool> startup_stopping_{false};
   Status RequireNotInRecovery(const char* fn);
   // The checkpointer: a checkpoint every checkpoint_timeout, or sooner when the WAL written

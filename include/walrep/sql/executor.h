@@ -26,7 +26,8 @@ namespace walrep::sql {
 
 class ParsedStatement;  // one statement of a parsed string (opaque; owns its parse tree)
 class PreparedStatement;
-class Prepared;  // sql_internal.h
+class Prepared;       // sql_internal.h
+class ExecResources;  // spill.h
 
 struct ColumnDesc {
   std::string name;
@@ -45,15 +46,31 @@ class CopyIn {
   virtual Result<uint64_t> Finish() = 0;  // rows loaded
 };
 
+// The rows of a result, produced as they are pulled: a SELECT's plan runs while the session
+// sends its rows, so neither side holds the whole result. Valid until the transaction ends.
+class RowStream {
+ public:
+  virtual ~RowStream() = default;
+  // The next row; false at the end. An error ends the statement.
+  virtual Result<bool> Next(Row* row) = 0;
+};
+
 struct ExecResult {
   bool returns_rows = false;
   std::vector<ColumnDesc> columns;
-  std::vector<Row> rows;
-  std::string tag;                    // CommandComplete tag, e.g. "SELECT 3", "SET"
-  std::shared_ptr<CopyIn> copy_in;    // COPY FROM STDIN: the session streams data in
-  std::vector<std::string> copy_out;  // COPY TO STDOUT: one CopyData payload per row
-  int copy_columns = -1;              // >= 0 for COPY TO STDOUT
+  std::shared_ptr<RowStream> rows;  // when returns_rows
+  // CommandComplete tag, e.g. "INSERT 0 3", "SET". "SELECT" and "COPY" (COPY TO STDOUT) get the
+  // number of rows sent appended by the session.
+  std::string tag;
+  std::shared_ptr<CopyIn> copy_in;  // COPY FROM STDIN: the session streams data in
+  // COPY TO STDOUT: rows of one text value each, the CopyData payloads.
+  std::shared_ptr<RowStream> copy_out;
+  bool copy_header = false;  // the first copy_out line is a header (not counted)
+  int copy_columns = -1;     // >= 0 for COPY TO STDOUT
 };
+
+// Reads a stream to its end (tests, callers that need every row).
+Result<std::vector<Row>> DrainRows(RowStream& rows);
 
 // Splits and parses; a syntax error is 42601 with the cursor position (1-based).
 Result<std::vector<std::shared_ptr<ParsedStatement>>> ParseSql(const std::string& sql);
@@ -109,6 +126,9 @@ class Executor {
   TransactionId xid() const { return tx_.xid; }
   TimestampTz statement_start() const { return stmt_start_; }
   bool in_transaction() const { return in_txn_; }
+  // Temporary file space and tracked memory of this session's statements.
+  ExecResources& resources() { return *resources_; }
+  const ExecResources& resources() const { return *resources_; }
   // Output formatting for this session's settings (cached until the settings change).
   const FormatOptions& format_options() const;
   // The last value nextval()/setval() gave this session, per sequence oid (currval, lastval).
@@ -155,6 +175,14 @@ class Executor {
   std::map<uint32_t, int64_t> seq_values_;
   std::map<uint32_t, SequenceCache> seq_caches_;
   std::optional<int64_t> last_seq_value_;
+  std::unique_ptr<ExecResources> resources_;
+  // Open cursors (DECLARE ... CURSOR): each pulls its query's rows as FETCH asks for them.
+  struct Cursor {
+    std::vector<ColumnDesc> columns;
+    std::shared_ptr<RowStream> rows;
+    bool done = false;
+  };
+  std::map<std::string, Cursor> cursors_;
   mutable FormatOptions format_cache_;
   mutable uint64_t format_version_ = ~0ull;
 };

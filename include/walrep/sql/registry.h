@@ -56,6 +56,13 @@ struct TableFunctionDef {
   size_t min_args = SIZE_MAX;  // trailing arguments may be left out (passed as NULL); default all
   std::vector<ViewColumn> columns;
   std::function<Result<std::vector<Row>>(SessionContext&, const std::vector<Value>&)> rows;
+  // Optional, for overloaded functions: the argument types to coerce to (set in place) and the
+  // result columns for these argument types (42883 when no overload fits).
+  std::function<Result<std::vector<ViewColumn>>(std::vector<int32_t>& arg_types)> resolve;
+  // Optional: the rows produced one at a time (instead of `rows`), for functions whose result
+  // can be larger than memory (generate_series).
+  using NextRowFn = std::function<Result<bool>(Row*)>;
+  std::function<Result<NextRowFn>(SessionContext&, const std::vector<Value>&)> stream;
 };
 
 class Registry {

@@ -17,6 +17,7 @@
 #include "walrep/common/lsn.h"
 #include "walrep/common/status.h"
 #include "walrep/common/time.h"
+#include "walrep/io/file_system.h"
 
 namespace walrep::sql {
 
@@ -87,6 +88,14 @@ class SessionContext {
   // synchronous standbys that synchronous_commit asks for. Warnings (a cancelled wait) go
   // through AddNotice; an error means the session must end.
   virtual Status WaitForSyncRep(Lsn commit_end) { return Status::OK(); }
+  // Temporary files of sorts and hashes that outgrow work_mem: the directory they go to
+  // (base/pgsql_tmp of the data directory; created on first use) and the file system.
+  virtual std::string temp_file_dir() const { return "/tmp"; }
+  virtual io::FileSystem* file_system() { return io::DefaultFileSystem(); }
+  // A temporary file of `bytes` was removed (pg_stat_database.temp_files / temp_bytes).
+  virtual void CountTempFile(uint64_t bytes) {}
+  // The session's executor (pg_backend_memory_contexts); null outside a session.
+  virtual const class Executor* executor() const { return nullptr; }
   // A NOTICE or WARNING for the client, sent before the statement's result.
   virtual void AddNotice(const std::string& severity, const std::string& sqlstate,
                          const std::string& message, const std::string& detail = {}) = 0;

@@ -102,6 +102,9 @@ int CompareNumeric(const Numeric& a, const Numeric& b);
 Numeric NumericRescale(const Numeric& n, int scale);  // rounds half away from zero
 
 std::string FormatInterval(const Interval& iv);
+// A time stamp (microseconds) plus `sign` times an interval. Months count as 30 days, which is
+// exact for the day and time parts.
+int64_t AddInterval(int64_t ts, const Interval& iv, int sign = 1);
 Result<Interval> ParseInterval(std::string_view s);
 std::string FormatLsn(uint64_t lsn);
 std::optional<uint64_t> ParseLsn(std::string_view s);

@@ -1,0 +1,619 @@
+// walrep: the executor's generic plan nodes as pull iterators — filters, projections, sorts,
+// aggregation, LIMIT — and the stream a result set reads (see sql_internal.h).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <new>
+#include <unordered_map>
+
+#include "spill.h"
+#include "sql_internal.h"
+
+namespace walrep::sql {
+
+namespace {
+
+double NowMs() {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+class VecIter : public RowIter {
+ public:
+  VecIter(PlanPtr plan, std::vector<Row> rows) : RowIter(std::move(plan)), rows_(std::move(rows)) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    if (pos_ >= rows_.size()) return false;
+    *row = std::move(rows_[pos_++]);
+    return true;
+  }
+
+ private:
+  std::vector<Row> rows_;
+  size_t pos_ = 0;
+};
+
+class FnIter : public RowIter {
+ public:
+  FnIter(PlanPtr plan, std::function<Result<bool>(Row*)> next)
+      : RowIter(std::move(plan)), next_(std::move(next)) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override { return next_(row); }
+
+ private:
+  std::function<Result<bool>(Row*)> next_;
+};
+
+class Filter : public RowIter {
+ public:
+  Filter(EvalState& st, RowIterPtr child, ExprPtr pred)
+      : st_(st), child_(std::move(child)), pred_(std::move(pred)) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    while (true) {
+      WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(row));
+      if (!more) return false;
+      st_.row = row;
+      WALREP_ASSIGN_OR_RETURN(Value ok, pred_->eval(st_));
+      if (!ok.is_null() && ok.as_bool()) return true;
+    }
+  }
+
+ private:
+  EvalState& st_;
+  RowIterPtr child_;
+  ExprPtr pred_;
+};
+
+class Truncate : public RowIter {
+ public:
+  Truncate(RowIterPtr child, size_t width) : child_(std::move(child)), width_(width) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(row));
+    if (more && row->size() > width_) row->resize(width_);
+    return more;
+  }
+
+ private:
+  RowIterPtr child_;
+  size_t width_;
+};
+
+class Limit : public RowIter {
+ public:
+  Limit(PlanPtr plan, RowIterPtr child, int64_t offset, int64_t limit)
+      : RowIter(std::move(plan)), child_(std::move(child)), offset_(offset), limit_(limit) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    if (limit_ >= 0 && returned_ >= limit_) return false;  // the child is not read further
+    for (; offset_ > 0; offset_--) {
+      WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(row));
+      if (!more) return false;
+    }
+    WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(row));
+    if (more) returned_++;
+    return more;
+  }
+
+ private:
+  RowIterPtr child_;
+  int64_t offset_, limit_, returned_ = 0;
+};
+
+Result<int> CompareSortColumns(const std::vector<SortColumn>& keys, const Row& a, const Row& b) {
+  for (const SortColumn& k : keys) {
+    const Value &x = a[k.index], &y = b[k.index];
+    if (x.is_null() || y.is_null()) {
+      if (x.is_null() && y.is_null()) continue;
+      return x.is_null() == k.nulls_first ? -1 : 1;
+    }
+    WALREP_ASSIGN_OR_RETURN(int c, CompareValues(x, y));
+    if (c != 0) return k.desc ? -c : c;
+  }
+  return 0;
+}
+
+class Sort : public RowIter {
+ public:
+  Sort(EvalState& st, PlanPtr plan, RowIterPtr child, std::vector<SortColumn> keys, int64_t bound)
+      : RowIter(plan),
+        child_(std::move(child)),
+        sorter_(
+            &st.exec->resources(), st.exec->resources().WorkMem(),
+            [keys = std::move(keys)](const Row& a, const Row& b) {
+              return CompareSortColumns(keys, a, b);
+            },
+            bound),
+        ctx_(st.ctx) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    if (!sorted_) {
+      Row in;
+      uint64_t n = 0;
+      while (true) {
+        WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(&in));
+        if (!more) break;
+        WALREP_RETURN_IF_ERROR(sorter_.Add(std::move(in)));
+        if (++n % 1024 == 0) WALREP_RETURN_IF_ERROR(ctx_->CheckInterrupts());
+      }
+      WALREP_RETURN_IF_ERROR(sorter_.Finish());
+      sorted_ = true;
+      if (plan_ && plan_->actual.analyze) plan_->actual.details = {sorter_.MethodDetail()};
+    }
+    return sorter_.Next(row);
+  }
+
+ private:
+  RowIterPtr child_;
+  Sorter sorter_;
+  SessionContext* ctx_;
+  bool sorted_ = false;
+};
+
+class Unique : public RowIter {
+ public:
+  Unique(PlanPtr plan, RowIterPtr child, size_t width)
+      : RowIter(std::move(plan)), child_(std::move(child)), width_(width) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    while (true) {
+      WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(row));
+      if (!more) return false;
+      bool same = have_prev_;
+      for (size_t i = 0; same && i < width_; i++) {
+        const Value &a = (*row)[i], &b = prev_[i];
+        if (a.is_null() || b.is_null()) {
+          same = a.is_null() && b.is_null();
+          continue;
+        }
+        WALREP_ASSIGN_OR_RETURN(int c, CompareValues(a, b));
+        same = c == 0;
+      }
+      if (same) continue;
+      prev_.assign(row->begin(), row->begin() + static_cast<ptrdiff_t>(width_));
+      have_prev_ = true;
+      return true;
+    }
+  }
+
+ private:
+  RowIterPtr child_;
+  size_t width_;
+  Row prev_;
+  bool have_prev_ = false;
+};
+
+// One aggregate's running state.
+struct Acc {
+  int64_t count = 0;
+  bool any = false;
+  __int128 isum = 0;
+  Numeric nsum;
+  double fsum = 0;
+  Value best;
+};
+
+Status Advance(EvalState& st, const std::vector<AggSpec>& aggs, std::vector<Acc>* accs) {
+  for (size_t i = 0; i < aggs.size(); i++) {
+    const AggSpec& a = aggs[i];
+    Acc& acc = (*accs)[i];
+    if (a.kind == AggSpec::kCountStar) {
+      acc.count++;
+      continue;
+    }
+    WALREP_ASSIGN_OR_RETURN(Value v, a.arg->eval(st));
+    if (v.is_null()) continue;
+    acc.count++;
+    acc.any = true;
+    switch (a.kind) {
+      case AggSpec::kSum:
+      case AggSpec::kAvg:
+        if (IsIntegerType(v.type())) {
+          acc.isum += v.as_int();
+        } else if (v.type() == oid::kNumeric) {
+          int sc = std::max(acc.nsum.scale, v.as_numeric().scale);
+          acc.nsum = Numeric{
+              NumericRescale(acc.nsum, sc).mantissa + NumericRescale(v.as_numeric(), sc).mantissa,
+              sc};
+        } else {
+          acc.fsum += v.as_double();
+        }
+        break;
+      case AggSpec::kMin:
+      case AggSpec::kMax: {
+        if (acc.best.is_null()) {
+          acc.best = v;
+        } else {
+          WALREP_ASSIGN_OR_RETURN(int c, CompareValues(v, acc.best));
+          if (a.kind == AggSpec::kMin ? c < 0 : c > 0) acc.best = v;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return Status::OK();
+}
+
+void Finalize(const std::vector<AggSpec>& aggs, const std::vector<Acc>& accs, Row* out) {
+  for (size_t i = 0; i < aggs.size(); i++) {
+    const AggSpec& a = aggs[i];
+    const Acc& acc = accs[i];
+    int32_t rt = a.result_type;
+    switch (a.kind) {
+      case AggSpec::kCountStar:
+      case AggSpec::kCount:
+        out->push_back(Value::Int(oid::kInt8, acc.count));
+        break;
+      case AggSpec::kMin:
+      case AggSpec::kMax:
+        out->push_back(acc.any ? acc.best : Value::Null(rt));
+        break;
+      case AggSpec::kSum:
+      case AggSpec::kAvg: {
+        if (!acc.any) {
+          out->push_back(Value::Null(rt));
+          break;
+        }
+        bool is_avg = a.kind == AggSpec::kAvg;
+        if (rt == oid::kFloat8) {
+          out->push_back(Value::Float(oid::kFloat8, is_avg ? acc.fsum / acc.count : acc.fsum));
+          break;
+        }
+        Numeric sum = acc.nsum;
+        if (acc.isum != 0) {
+          int sc = sum.scale;
+          sum = Numeric{sum.mantissa + acc.isum * NumericRescale(Numeric{1, 0}, sc).mantissa, sc};
+        }
+        if (rt == oid::kInt8) {
+          out->push_back(Value::Int(oid::kInt8, static_cast<int64_t>(sum.mantissa)));
+          break;
+        }
+        if (is_avg) {
+          int rscale = std::max(16, sum.scale);
+          Numeric scaled = NumericRescale(sum, rscale + 1);
+          Numeric q{scaled.mantissa / acc.count, rscale + 1};
+          sum = NumericRescale(q, rscale);
+        }
+        out->push_back(Value::Num(sum));
+        break;
+      }
+    }
+  }
+}
+
+uint64_t HashKey(const std::string& key, int depth) {
+  uint64_t h = 1469598103934665603ULL ^ static_cast<uint64_t>(depth) * 0x9e3779b97f4a7c15ULL;
+  for (unsigned char c : key) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  return h ^ (h >> 29);
+}
+
+// The text key of a value for hashing (equal values of one type have equal text).
+void AppendKey(const Value& v, const FormatOptions& fo, std::string* key) {
+  if (v.is_null()) {
+    key->append("\x01N");
+  } else {
+    key->append(ToText(v, fo));
+  }
+  key->push_back('\0');
+}
+
+class HashAgg : public RowIter {
+ public:
+  static constexpr size_t kPartitions = 32;
+
+  HashAgg(EvalState& st, PlanPtr plan, RowIterPtr child, std::vector<ExprPtr> group_by,
+          std::shared_ptr<const std::vector<AggSpec>> aggs, std::vector<int32_t> in_types,
+          int depth = 0)
+      : RowIter(std::move(plan)),
+        st_(st),
+        res_(&st.exec->resources()),
+        child_(std::move(child)),
+        group_by_(std::move(group_by)),
+        aggs_(std::move(aggs)),
+        in_types_(std::move(in_types)),
+        depth_(depth),
+        budget_(res_->HashMem()) {}
+  ~HashAgg() override { res_->TrackMemory(-mem_bytes_); }
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    if (!built_) {
+      WALREP_RETURN_IF_ERROR(Build());
+      built_ = true;
+    }
+    while (true) {
+      if (pos_ < groups_.size()) {
+        Group& g = groups_[pos_++];
+        *row = std::move(g.first);
+        Finalize(*aggs_, g.accs, row);
+        return true;
+      }
+      // The spilled partitions, one at a time, each by a HashAgg of its own.
+      if (sub_) {
+        WALREP_ASSIGN_OR_RETURN(bool more, sub_->Next(row));
+        if (more) return true;
+        sub_.reset();
+      }
+      if (next_part_ >= parts_.size()) return false;
+      std::unique_ptr<TempFile> f = std::move(parts_[next_part_++]);
+      if (!f) continue;
+      WALREP_RETURN_IF_ERROR(f->Rewind());
+      sub_ = std::make_unique<HashAgg>(st_, nullptr, TempFileIter(std::move(f)), group_by_, aggs_,
+                                       in_types_, depth_ + 1);
+    }
+  }
+
+ private:
+  struct Group {
+    Row first;
+    std::vector<Acc> accs;
+  };
+
+  Status Build() {
+    Row in;
+    std::string key;
+    uint64_t n = 0;
+    while (true) {
+      WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(&in));
+      if (!more) break;
+      if (++n % 1024 == 0) WALREP_RETURN_IF_ERROR(st_.ctx->CheckInterrupts());
+      st_.row = &in;
+      key.clear();
+      for (const auto& g : group_by_) {
+        WALREP_ASSIGN_OR_RETURN(Value v, g->eval(st_));
+        AppendKey(v, st_.fmt, &key);
+      }
+      auto it = index_.find(key);
+      if (it == index_.end()) {
+        if (spilled_) {
+          // Groups not in memory wait in a partition file.
+          size_t p = HashKey(key, depth_) % kPartitions;
+          if (!parts_[p]) {
+            WALREP_ASSIGN_OR_RETURN(parts_[p], TempFile::Create(res_));
+          }
+          WALREP_RETURN_IF_ERROR(parts_[p]->WriteRow(in));
+          continue;
+        }
+        int64_t m =
+            static_cast<int64_t>(RowMemory(in) + key.size() * 2 + 64 + aggs_->size() * sizeof(Acc));
+        mem_bytes_ += m;
+        res_->TrackMemory(m);
+        max_mem_ = std::max(max_mem_, mem_bytes_);
+        it = index_.emplace(key, groups_.size()).first;
+        groups_.push_back(Group{in, std::vector<Acc>(aggs_->size())});
+        // Past hash_mem, rows of new groups go to partition files.
+        if (mem_bytes_ > static_cast<int64_t>(budget_) && !group_by_.empty()) {
+          spilled_ = true;
+          parts_.resize(kPartitions);
+        }
+      }
+      WALREP_RETURN_IF_ERROR(Advance(st_, *aggs_, &groups_[it->second].accs));
+    }
+    st_.row = nullptr;
+    index_.clear();
+    if (groups_.empty() && group_by_.empty()) {
+      Row nulls;
+      for (int32_t t : in_types_) nulls.push_back(Value::Null(t));
+      groups_.push_back(Group{std::move(nulls), std::vector<Acc>(aggs_->size())});
+    }
+    if (plan_ && plan_->actual.analyze && !group_by_.empty()) {  // as PostgreSQL: hashed only
+      uint64_t disk = 0;
+      size_t batches = 1;
+      for (const auto& p : parts_) {
+        if (!p) continue;
+        disk += p->size();
+        batches++;
+      }
+      std::string d =
+          fmt::format("Batches: {}  Memory Usage: {}kB", batches, (max_mem_ + 1023) / 1024);
+      if (spilled_) d += fmt::format("  Disk Usage: {}kB", (disk + 1023) / 1024);
+      plan_->actual.details = {d};
+    }
+    return Status::OK();
+  }
+
+  EvalState& st_;
+  ExecResources* res_;
+  RowIterPtr child_;
+  std::vector<ExprPtr> group_by_;
+  std::shared_ptr<const std::vector<AggSpec>> aggs_;
+  std::vector<int32_t> in_types_;
+  int depth_;
+  size_t budget_;
+  bool built_ = false, spilled_ = false;
+  std::unordered_map<std::string, size_t> index_;
+  std::vector<Group> groups_;  // in order of first appearance
+  size_t pos_ = 0;
+  int64_t mem_bytes_ = 0, max_mem_ = 0;
+  std::vector<std::unique_ptr<TempFile>> parts_;
+  size_t next_part_ = 0;
+  std::unique_ptr<HashAgg> sub_;
+};
+
+class Project : public RowIter {
+ public:
+  Project(EvalState& st, RowIterPtr child, std::vector<ExprPtr> exprs, int agg_from, ExprPtr having)
+      : st_(st),
+        child_(std::move(child)),
+        exprs_(std::move(exprs)),
+        agg_from_(agg_from),
+        having_(std::move(having)) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    while (true) {
+      WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(&in_));
+      if (!more) return false;
+      if (agg_from_ >= 0) {
+        aggs_.assign(std::make_move_iterator(in_.begin() + agg_from_),
+                     std::make_move_iterator(in_.end()));
+        in_.resize(static_cast<size_t>(agg_from_));
+        st_.aggs = &aggs_;
+      }
+      st_.row = &in_;
+      if (having_) {
+        WALREP_ASSIGN_OR_RETURN(Value ok, having_->eval(st_));
+        if (ok.is_null() || !ok.as_bool()) continue;
+      }
+      row->clear();
+      row->reserve(exprs_.size());
+      for (const auto& e : exprs_) {
+        WALREP_ASSIGN_OR_RETURN(Value v, e->eval(st_));
+        row->push_back(std::move(v));
+      }
+      st_.row = nullptr;
+      st_.aggs = nullptr;
+      return true;
+    }
+  }
+
+ private:
+  EvalState& st_;
+  RowIterPtr child_;
+  std::vector<ExprPtr> exprs_;
+  int agg_from_;
+  ExprPtr having_;
+  Row in_;
+  std::vector<Value> aggs_;
+};
+
+class FileIter : public RowIter {
+ public:
+  explicit FileIter(std::unique_ptr<TempFile> file) : file_(std::move(file)) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override { return file_->ReadRow(row); }
+
+ private:
+  std::unique_ptr<TempFile> file_;
+};
+
+class StoreIter : public RowIter {
+ public:
+  explicit StoreIter(std::unique_ptr<Tuplestore> store) : store_(std::move(store)) {
+    store_->Rewind();
+  }
+
+ protected:
+  Result<bool> Pull(Row* row) override { return store_->Next(row); }
+
+ private:
+  std::unique_ptr<Tuplestore> store_;
+};
+
+// A result set: the top iterator, with out-of-memory turned into the session's error.
+class IterStream : public RowStream {
+ public:
+  explicit IterStream(RowIterPtr it) : it_(std::move(it)) {}
+  Result<bool> Next(Row* row) override {
+    try {
+      return it_->Next(row);
+    } catch (const std::bad_alloc&) {
+      return Status::Sql("53200", "out of memory");
+    }
+  }
+
+ private:
+  RowIterPtr it_;
+};
+
+}  // namespace
+
+RowIter::RowIter(PlanPtr plan) : plan_(std::move(plan)) {
+  if (plan_ && plan_->actual.analyze) plan_->actual.loops++;
+}
+
+Result<bool> RowIter::Next(Row* row) {
+  if (!plan_ || !plan_->actual.analyze) return Pull(row);
+  PlanActual& a = plan_->actual;
+  double start = a.timing ? NowMs() : 0;
+  auto r = Pull(row);
+  if (a.timing) {
+    a.total_ms += NowMs() - start;
+    if (first_) a.first_ms += a.total_ms;  // the loop's time to its first row (or its end)
+  }
+  first_ = false;
+  if (r.ok() && *r) a.rows++;
+  return r;
+}
+
+RowIterPtr VectorIter(PlanPtr plan, std::vector<Row> rows) {
+  return std::make_unique<VecIter>(std::move(plan), std::move(rows));
+}
+RowIterPtr FunctionIter(PlanPtr plan, std::function<Result<bool>(Row*)> next) {
+  return std::make_unique<FnIter>(std::move(plan), std::move(next));
+}
+RowIterPtr FilterIter(EvalState& st, RowIterPtr child, ExprPtr pred) {
+  return std::make_unique<Filter>(st, std::move(child), std::move(pred));
+}
+RowIterPtr TruncateIter(RowIterPtr child, size_t width) {
+  return std::make_unique<Truncate>(std::move(child), width);
+}
+RowIterPtr LimitIter(PlanPtr plan, RowIterPtr child, int64_t offset, int64_t limit) {
+  return std::make_unique<Limit>(std::move(plan), std::move(child), offset, limit);
+}
+RowIterPtr SortIter(EvalState& st, PlanPtr plan, RowIterPtr child, std::vector<SortColumn> keys,
+                    int64_t bound) {
+  return std::make_unique<Sort>(st, std::move(plan), std::move(child), std::move(keys), bound);
+}
+RowIterPtr UniqueIter(PlanPtr plan, RowIterPtr child, size_t width) {
+  return std::make_unique<Unique>(std::move(plan), std::move(child), width);
+}
+RowIterPtr HashAggIter(EvalState& st, PlanPtr plan, RowIterPtr child, std::vector<ExprPtr> group_by,
+                       std::shared_ptr<const std::vector<AggSpec>> aggs,
+                       std::vector<int32_t> in_types) {
+  return std::make_unique<HashAgg>(st, std::move(plan), std::move(child), std::move(group_by),
+                                   std::move(aggs), std::move(in_types));
+}
+RowIterPtr ProjectIter(EvalState& st, RowIterPtr child, std::vector<ExprPtr> exprs, int agg_from,
+                       ExprPtr having) {
+  return std::make_unique<Project>(st, std::move(child), std::move(exprs), agg_from,
+                                   std::move(having));
+}
+RowIterPtr TempFileIter(std::unique_ptr<TempFile> file) {
+  return std::make_unique<FileIter>(std::move(file));
+}
+
+RowIterPtr TuplestoreIter(std::unique_ptr<Tuplestore> store) {
+  return std::make_unique<StoreIter>(std::move(store));
+}
+
+std::shared_ptr<RowStream> StreamOf(RowIterPtr it) {
+  return std::make_shared<IterStream>(std::move(it));
+}
+
+Result<std::vector<Row>> CollectRows(RowIter& it) {
+  std::vector<Row> out;
+  Row row;
+  while (true) {
+    WALREP_ASSIGN_OR_RETURN(bool more, it.Next(&row));
+    if (!more) return out;
+    out.push_back(std::move(row));
+  }
+}
+
+Result<std::vector<Row>> DrainRows(RowStream& rows) {
+  std::vector<Row> out;
+  Row row;
+  while (true) {
+    WALREP_ASSIGN_OR_RETURN(bool more, rows.Next(&row));
+    if (!more) return out;
+    out.push_back(std::move(row));
+  }
+}
+
+}  // namespace walrep::sql

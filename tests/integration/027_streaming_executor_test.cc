@@ -1,0 +1,208 @@
+// walrep: the streaming executor. A SELECT's rows reach the client while its scan runs and the
+// server holds none of them (its memory does not grow with the result); sorts, hash aggregates,
+// DISTINCT and hash joins past work_mem spill to base/pgsql_tmp and give the same answers as in
+// memory; the files go at the end of the statement, at an error, and after a crash
+// (startup sweep); temp_file_limit, log_temp_files and pg_stat_database count them; EXPLAIN
+// ANALYZE shows PostgreSQL's sort methods; cursors FETCH rows as they are asked for; a
+// statement_timeout stops a large sort; subqueries in FROM.
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "testing.h"
+
+namespace walrep::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Resident memory of a process in kB (/proc/PID/status VmRSS).
+int64_t RssKb(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+size_t TempFiles(const Node& n) {
+  std::filesystem::path dir = n.data_dir() + "/base/pgsql_tmp";
+  if (!std::filesystem::exists(dir)) return 0;
+  size_t count = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) count += e.is_regular_file();
+  return count;
+}
+
+class StreamingExecutorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(node_.Init());
+    node_.AppendConf("log_temp_files = 0");
+    ASSERT_NO_FATAL_FAILURE(node_.Start());
+    // 200,000 rows of about 200 bytes: 40 MB, well past a 1 MB work_mem.
+    node_.SafePsql("CREATE TABLE bulk (id int PRIMARY KEY, grp int, pad text)");
+    node_.SafePsql(
+        "INSERT INTO bulk SELECT g, g % 50000, repeat('x', 190) || (g * 7919 % 200000) "
+        "FROM generate_series(1, 200000) g");
+  }
+  Node node_{"primary"};
+};
+
+TEST_F(StreamingExecutorTest, SelectStarStreamsWithoutHoldingTheResult) {
+  PGconn* c = node_.Connect();
+  ASSERT_EQ(Exec(c, "SELECT count(*) FROM bulk"), "200000\n");  // pages in the buffer pool
+  int64_t before = RssKb(node_.pid());
+  ASSERT_EQ(PQsendQuery(c, "SELECT * FROM bulk"), 1);
+  ASSERT_EQ(PQsetSingleRowMode(c), 1);
+  int64_t rows = 0, peak = before;
+  while (PGresult* r = PQgetResult(c)) {
+    if (PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
+      if (++rows % 20000 == 0) peak = std::max(peak, RssKb(node_.pid()));
+    } else {
+      EXPECT_EQ(PQresultStatus(r), PGRES_TUPLES_OK) << PQresultErrorMessage(r);
+    }
+    PQclear(r);
+  }
+  EXPECT_EQ(rows, 200000);
+  // Materialised, 200,000 decoded rows took hundreds of MB; streamed, the server holds a page.
+  EXPECT_LT(peak - before, 20 * 1024)
+      << "server RSS grew from " << before << " to " << peak << " kB";
+  PQfinish(c);
+}
+
+TEST_F(StreamingExecutorTest, SortsAggregatesAndJoinsSpillPastWorkMemWithTheSameAnswers) {
+  PGconn* c = node_.Connect();
+  const std::vector<std::string> queries = {
+      "SELECT sum(id::bigint * r) FROM (SELECT id, row_n AS r FROM (SELECT id, pad, 1 AS row_n "
+      "FROM bulk) s ORDER BY pad DESC, id) t",
+      "SELECT id, pad FROM bulk ORDER BY pad, id LIMIT 3 OFFSET 100000",
+      "SELECT count(*), sum(n), max(n) FROM (SELECT pad, count(*) AS n FROM bulk GROUP BY pad) g",
+      "SELECT count(*) FROM (SELECT DISTINCT pad FROM bulk) d",
+      "SELECT count(*), sum(a.grp) FROM bulk a JOIN bulk b ON a.pad = b.pad",
+      "SELECT count(*) FROM bulk a LEFT JOIN (SELECT id FROM bulk WHERE id % 3 = 0) b "
+      "ON a.id = b.id WHERE b.id IS NULL",
+  };
+  std::vector<std::string> in_memory;
+  ASSERT_EQ(Exec(c, "SET work_mem = '256MB'"), "SET");
+  for (const auto& q : queries) in_memory.push_back(Exec(c, q));
+  int64_t files_before =
+      std::stoll(node_.Query("SELECT temp_files FROM pg_stat_database WHERE datname = 'postgres'"));
+  ASSERT_EQ(Exec(c, "SET work_mem = '1MB'"), "SET");
+  for (size_t i = 0; i < queries.size(); i++) {
+    EXPECT_EQ(Exec(c, queries[i]), in_memory[i]) << queries[i];
+    EXPECT_EQ(TempFiles(node_), 0u) << "left after: " << queries[i];
+  }
+  EXPECT_EQ(std::count(in_memory[1].begin(), in_memory[1].end(), '\n'), 3) << in_memory[1];
+  int64_t files_after =
+      std::stoll(node_.Query("SELECT temp_files FROM pg_stat_database WHERE datname = 'postgres'"));
+  EXPECT_GT(files_after, files_before);
+  EXPECT_NE(node_.Log().find("temporary file: path \"base/pgsql_tmp/pgsql_tmp"), std::string::npos);
+  PQfinish(c);
+}
+
+TEST_F(StreamingExecutorTest, ExplainAnalyzeShowsSortMethods) {
+  PGconn* c = node_.Connect();
+  ASSERT_EQ(Exec(c, "SET work_mem = '1MB'"), "SET");
+  std::string external =
+      Exec(c, "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY OFF) SELECT * FROM bulk ORDER BY pad");
+  EXPECT_NE(external.find("Sort (actual rows=200000 loops=1)"), std::string::npos) << external;
+  EXPECT_NE(external.find("  Sort Method: external merge  Disk: "), std::string::npos) << external;
+  EXPECT_NE(external.find("->  Seq Scan on bulk (actual rows=200000 loops=1)"), std::string::npos)
+      << external;
+  std::string topn = Exec(
+      c, "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY OFF) SELECT * FROM bulk ORDER BY pad LIMIT 10");
+  EXPECT_NE(topn.find("Limit (actual rows=10 loops=1)"), std::string::npos) << topn;
+  EXPECT_NE(topn.find("Sort Method: top-N heapsort  Memory: "), std::string::npos) << topn;
+  ASSERT_EQ(Exec(c, "SET work_mem = '64MB'"), "SET");
+  std::string quick = Exec(c, "EXPLAIN ANALYZE SELECT grp FROM bulk WHERE id <= 1000 ORDER BY grp");
+  EXPECT_NE(quick.find("Sort Method: quicksort  Memory: "), std::string::npos) << quick;
+  EXPECT_NE(quick.find("Execution Time: "), std::string::npos) << quick;
+  EXPECT_NE(quick.find("(actual time="), std::string::npos) << quick;
+  std::string agg = Exec(c,
+                         "EXPLAIN (ANALYZE, TIMING OFF, SUMMARY OFF) SELECT grp, count(*) "
+                         "FROM bulk GROUP BY grp");
+  EXPECT_NE(agg.find("HashAggregate (actual rows=50000 loops=1)"), std::string::npos) << agg;
+  EXPECT_NE(agg.find("Batches: 1  Memory Usage: "), std::string::npos) << agg;
+  PQfinish(c);
+}
+
+TEST_F(StreamingExecutorTest, TempFileLimitAndCancelLeaveNoFiles) {
+  PGconn* c = node_.Connect();
+  ASSERT_EQ(Exec(c, "SET work_mem = '1MB'"), "SET");
+  ASSERT_EQ(Exec(c, "SET temp_file_limit = '5MB'"), "SET");
+  EXPECT_EQ(Exec(c, "SELECT * FROM bulk ORDER BY pad LIMIT 1 OFFSET 199999"), "ERROR 53400");
+  EXPECT_EQ(TempFiles(node_), 0u);
+  ASSERT_EQ(Exec(c, "RESET temp_file_limit"), "RESET");
+  // A statement_timeout stops a sort of the cross product (4 * 10^10 rows) promptly.
+  ASSERT_EQ(Exec(c, "SET statement_timeout = '300ms'"), "SET");
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(Exec(c, "SELECT a.pad FROM bulk a, bulk b ORDER BY 1 LIMIT 1"), "ERROR 57014");
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_LT(took, 300ms + 400ms)
+      << std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+  EXPECT_EQ(TempFiles(node_), 0u);
+  PQfinish(c);
+}
+
+TEST_F(StreamingExecutorTest, TempFilesLeftByACrashAreRemovedAtStartup) {
+  ASSERT_NO_FATAL_FAILURE(node_.Kill9());
+  std::filesystem::create_directories(node_.data_dir() + "/base/pgsql_tmp");
+  node_.WriteFile("base/pgsql_tmp/pgsql_tmp4242.0", std::string(8192, 'x'));
+  ASSERT_EQ(TempFiles(node_), 1u);
+  ASSERT_NO_FATAL_FAILURE(node_.Start());
+  EXPECT_EQ(TempFiles(node_), 0u);
+  EXPECT_EQ(node_.Query("SELECT count(*) FROM bulk"), "200000");
+}
+
+TEST_F(StreamingExecutorTest, CursorsFetchRowsAsAskedFor) {
+  PGconn* c = node_.Connect();
+  EXPECT_EQ(Exec(c, "DECLARE c CURSOR FOR SELECT id FROM bulk"), "ERROR 25P01");
+  ASSERT_EQ(Exec(c, "BEGIN"), "BEGIN");
+  ASSERT_EQ(Exec(c, "DECLARE c NO SCROLL CURSOR FOR SELECT id FROM bulk WHERE id > $1 ORDER BY id",
+                 {"10"}),
+            "DECLARE CURSOR");
+  EXPECT_EQ(Exec(c, "FETCH 3 FROM c"), "11\n12\n13\n");
+  EXPECT_EQ(Exec(c, "FETCH c"), "14\n");
+  EXPECT_EQ(Exec(c, "MOVE FORWARD 199980 IN c"), "MOVE 199980");
+  EXPECT_EQ(Exec(c, "FETCH ALL FROM c"), "199995\n199996\n199997\n199998\n199999\n200000\n");
+  EXPECT_EQ(Exec(c, "FETCH 5 FROM c"), "");
+  EXPECT_EQ(Exec(c, "FETCH BACKWARD 1 FROM c"), "ERROR 55000");
+  ASSERT_EQ(Exec(c, "ROLLBACK"), "ROLLBACK");
+  ASSERT_EQ(Exec(c, "BEGIN"), "BEGIN");
+  ASSERT_EQ(Exec(c, "DECLARE d CURSOR FOR SELECT count(*) FROM bulk"), "DECLARE CURSOR");
+  EXPECT_EQ(Exec(c, "DECLARE d CURSOR FOR SELECT 1"), "ERROR 42P03");
+  ASSERT_EQ(Exec(c, "ROLLBACK"), "ROLLBACK");
+  ASSERT_EQ(Exec(c, "BEGIN"), "BEGIN");
+  ASSERT_EQ(Exec(c, "DECLARE d CURSOR FOR SELECT count(*) FROM bulk"), "DECLARE CURSOR");
+  EXPECT_EQ(Exec(c, "CLOSE d"), "CLOSE CURSOR");
+  EXPECT_EQ(Exec(c, "FETCH d"), "ERROR 34000");
+  ASSERT_EQ(Exec(c, "ROLLBACK"), "ROLLBACK");
+  PQfinish(c);
+  // psql's FETCH_COUNT reads a large result through a cursor, 1000 rows at a time.
+  CommandResult r = RunCommand({PgBin("psql"), "-X", "-A", "-t", "-v", "FETCH_COUNT=1000", "-d",
+                                node_.ConnStr(), "-c", "SELECT id FROM bulk ORDER BY id DESC"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(0, 7), "200000\n");
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 200000);
+}
+
+TEST_F(StreamingExecutorTest, SubqueriesInFrom) {
+  EXPECT_EQ(node_.SafePsql("SELECT s.g, s.n FROM (SELECT grp AS g, count(*) AS n FROM bulk "
+                           "WHERE id <= 10 GROUP BY grp) AS s WHERE s.n > 0 ORDER BY s.g LIMIT 2"),
+            "1|1\n2|1");
+  EXPECT_EQ(node_.SafePsql("SELECT x, y FROM (SELECT 1, 2) AS t (x, y)"), "1|2");
+  EXPECT_EQ(node_.Query("SELECT count(*) FROM (SELECT id FROM bulk) b JOIN "
+                        "(SELECT id FROM bulk WHERE id < 100) a USING (id)"),
+            "99");
+  CommandResult r = node_.Psql("SELECT * FROM (SELECT 1)");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("subquery in FROM must have an alias"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace walrep::testing
