@@ -5,6 +5,7 @@
 #include <cmath>
 #include <random>
 
+#include "spill.h"
 #include "sql_internal.h"
 #include "walrep/common/guc.h"
 #include "walrep/common/strings.h"
@@ -50,6 +51,29 @@ FunctionDef AnyTypeFunction(std::string name, size_t nargs, int32_t result,
 }  // namespace
 
 void RegisterBuiltinFunctions(Registry* r) {
+  {
+    // The session's executor memory (PostgreSQL's view of the backend's memory contexts): walrep
+    // tracks the rows its sorts, hashes, tuplestores and cursors hold, as one context.
+    ViewDef v;
+    v.name = "pg_backend_memory_contexts";
+    v.columns = {
+        {"name", oid::kText},       {"ident", oid::kText},       {"parent", oid::kText},
+        {"level", oid::kInt4},      {"total_bytes", oid::kInt8}, {"total_nblocks", oid::kInt8},
+        {"free_bytes", oid::kInt8}, {"free_chunks", oid::kInt8}, {"used_bytes", oid::kInt8}};
+    v.rows = [](SessionContext& ctx) -> Result<std::vector<Row>> {
+      std::vector<Row> rows;
+      const Executor* ex = ctx.executor();
+      if (!ex) return rows;
+      int64_t used = ex->resources().memory();
+      rows.push_back({Value::Text(oid::kText, "ExecutorState"), Value::Null(oid::kText),
+                      Value::Null(oid::kText), Value::Int(oid::kInt4, 0),
+                      Value::Int(oid::kInt8, used), Value::Int(oid::kInt8, 0),
+                      Value::Int(oid::kInt8, 0), Value::Int(oid::kInt8, 0),
+                      Value::Int(oid::kInt8, used)});
+      return rows;
+    };
+    r->AddView(std::move(v));
+  }
   r->AddFunction(FixedFunction("version", {}, oid::kText, [](FunctionCall& c) -> Result<Value> {
     return TextV(fmt::format("PostgreSQL {} on x86_64-pc-linux-gnu, compiled by walrep, 64-bit",
                              c.ctx.settings().Get("server_version").value_or("15")));

@@ -180,6 +180,20 @@ TEST_F(StreamingExecutorTest, CursorsFetchRowsAsAskedFor) {
   ASSERT_EQ(Exec(c, "BEGIN"), "BEGIN");
   ASSERT_EQ(Exec(c, "DECLARE d CURSOR FOR SELECT count(*) FROM bulk"), "DECLARE CURSOR");
   EXPECT_EQ(Exec(c, "CLOSE d"), "CLOSE CURSOR");
+  // An open cursor's sort holds up to work_mem of rows: the session's memory context shows it.
+  ASSERT_EQ(Exec(c, "SET LOCAL work_mem = '2MB'"), "SET");
+  ASSERT_EQ(Exec(c, "DECLARE s CURSOR FOR SELECT * FROM bulk ORDER BY pad"), "DECLARE CURSOR");
+  ASSERT_EQ(Exec(c, "FETCH 0 FROM s"), "ERROR 55000");
+  ASSERT_EQ(Exec(c, "ROLLBACK"), "ROLLBACK");
+  ASSERT_EQ(Exec(c, "BEGIN"), "BEGIN");
+  ASSERT_EQ(Exec(c, "SET LOCAL work_mem = '512MB'"), "SET");
+  ASSERT_EQ(Exec(c, "DECLARE s CURSOR FOR SELECT * FROM bulk ORDER BY pad"), "DECLARE CURSOR");
+  EXPECT_EQ(Exec(c, "MOVE 1 IN s"), "MOVE 1");
+  std::string used =
+      Exec(c, "SELECT used_bytes FROM pg_backend_memory_contexts WHERE name = 'ExecutorState'");
+  EXPECT_GT(std::stoll(used), 10 * 1024 * 1024) << used;
+  EXPECT_EQ(Exec(c, "CLOSE s"), "CLOSE CURSOR");
+  EXPECT_EQ(Exec(c, "SELECT used_bytes FROM pg_backend_memory_contexts"), "0\n");
   EXPECT_EQ(Exec(c, "FETCH d"), "ERROR 34000");
   ASSERT_EQ(Exec(c, "ROLLBACK"), "ROLLBACK");
   PQfinish(c);
