@@ -569,11 +569,23 @@ Result<std::vector<std::pair<access::TupleId, Row>>> FetchVisible(
   return out;
 }
 
-// Rows whose leading index column lies within the path's bounds (a superset: the caller applies
-// the whole WHERE clause, which also drops NULLs and the equal keys of a strict bound).
-Result<std::vector<std::pair<access::TupleId, Row>>> RangeCandidates(Executor& ex, EvalState& st,
-                                                                     const TableDef& t,
-                                                                     const IndexPath& path) {
+// The entries an index path finds (a superset of the matches: the caller applies the whole
+// WHERE clause, which also drops NULLs and the equal keys of a strict bound). For an equality
+// path *prefix is the key prefix looked up (its dead entries may be removed afterwards).
+Result<std::vector<access::TupleId>> IndexTids(Executor& ex, EvalState& st, const TableDef& t,
+                                               const IndexPath& path, std::string* prefix) {
+  prefix->clear();
+  if (!path.values.empty()) {
+    Row probe(t.columns.size());
+    for (const auto& [col, e] : path.values) {
+      WALREP_ASSIGN_OR_RETURN(Value v, e->eval(st));
+      if (v.is_null()) return std::vector<access::TupleId>();  // = NULL never matches
+      probe[static_cast<size_t>(t.column_index(col))] = v;
+    }
+    WALREP_ASSIGN_OR_RETURN(*prefix, EncodeKey(t, path.index.columns, probe, path.values.size()));
+    return ex.db()->engine->index(path.index.rel)->ScanPrefix(*prefix);
+  }
+  // A range of the leading column.
   auto bound = [&](const ExprPtr& e, std::string* key) -> Result<bool> {
     WALREP_ASSIGN_OR_RETURN(Value v, e->eval(st));
     if (v.is_null()) return false;  // a comparison with NULL matches nothing
@@ -585,11 +597,11 @@ Result<std::vector<std::pair<access::TupleId, Row>>> RangeCandidates(Executor& e
   std::string lo, hi;
   if (path.lower) {
     WALREP_ASSIGN_OR_RETURN(bool ok, bound(path.lower, &lo));
-    if (!ok) return std::vector<std::pair<access::TupleId, Row>>();
+    if (!ok) return std::vector<access::TupleId>();
   }
   if (path.upper) {
     WALREP_ASSIGN_OR_RETURN(bool ok, bound(path.upper, &hi));
-    if (!ok) return std::vector<std::pair<access::TupleId, Row>>();
+    if (!ok) return std::vector<access::TupleId>();
     if (path.upper_inclusive) {
       // Past every key that starts with the bound: its prefix successor ("" when none).
       while (!hi.empty() && static_cast<unsigned char>(hi.back()) == 0xff) hi.pop_back();
@@ -598,10 +610,17 @@ Result<std::vector<std::pair<access::TupleId, Row>>> RangeCandidates(Executor& e
   } else {
     hi = std::string(1, '\x02');  // non-NULL keys only (NULL's marker is 0x02)
   }
-  if (!hi.empty() && hi <= lo) return std::vector<std::pair<access::TupleId, Row>>();
-  WALREP_ASSIGN_OR_RETURN(auto tids, ex.db()->engine->index(path.index.rel)->ScanRange(lo, hi));
-  std::set<access::TupleId> dead;  // left for VACUUM: removal is done by equality lookups
-  return FetchVisible(ex, st, t, tids, &dead);
+  if (!hi.empty() && hi <= lo) return std::vector<access::TupleId>();
+  return ex.db()->engine->index(path.index.rel)->ScanRange(lo, hi);
+}
+
+// Entries of versions no snapshot can see are removed after an equality lookup, so that lookups
+// of a key that is updated often (pgbench's branches) do not visit every old version again.
+// Range scans leave them for VACUUM (removal is done by equality lookups).
+Status RemoveDeadEntries(Executor& ex, EvalState& st, const IndexPath& path,
+                         const std::string& prefix, const std::set<access::TupleId>& dead) {
+  if (dead.empty() || prefix.empty() || st.ctx->in_recovery()) return Status::OK();
+  return ex.db()->engine->index(path.index.rel)->RemoveEntries(prefix, dead);
 }
 
 // Rows (with tids) found through the index and visible to the transaction; the caller still
@@ -609,24 +628,48 @@ Result<std::vector<std::pair<access::TupleId, Row>>> RangeCandidates(Executor& e
 Result<std::vector<std::pair<access::TupleId, Row>>> IndexCandidates(Executor& ex, EvalState& st,
                                                                      const TableDef& t,
                                                                      const IndexPath& path) {
-  if (path.values.empty()) return RangeCandidates(ex, st, t, path);
-  Row probe(t.columns.size());
-  for (const auto& [col, e] : path.values) {
-    WALREP_ASSIGN_OR_RETURN(Value v, e->eval(st));
-    if (v.is_null()) return std::vector<std::pair<access::TupleId, Row>>();  // = NULL never matches
-    probe[static_cast<size_t>(t.column_index(col))] = v;
-  }
-  WALREP_ASSIGN_OR_RETURN(std::string prefix,
-                          EncodeKey(t, path.index.columns, probe, path.values.size()));
-  WALREP_ASSIGN_OR_RETURN(auto tids, ex.db()->engine->index(path.index.rel)->ScanPrefix(prefix));
+  std::string prefix;
+  WALREP_ASSIGN_OR_RETURN(auto tids, IndexTids(ex, st, t, path, &prefix));
   std::set<access::TupleId> dead;
   WALREP_ASSIGN_OR_RETURN(auto out, FetchVisible(ex, st, t, tids, &dead));
-  // Entries of versions no snapshot can see are removed now, so that lookups of a key that is
-  // updated often (pgbench's branches) do not visit every old version again.
-  if (!dead.empty() && !st.ctx->in_recovery()) {
-    WALREP_RETURN_IF_ERROR(ex.db()->engine->index(path.index.rel)->RemoveEntries(prefix, dead));
-  }
+  WALREP_RETURN_IF_ERROR(RemoveDeadEntries(ex, st, path, prefix, dead));
   return out;
+}
+
+// An index scan as an iterator: the index's entries first, then their rows a batch at a time.
+RowIterPtr IndexScanIter(EvalState& st, const TableDef& t, const IndexPath& path, PlanPtr plan,
+                         std::vector<access::TupleId> tids, std::string prefix) {
+  struct Scan {
+    std::vector<access::TupleId> tids;
+    std::string prefix;
+    size_t next = 0;
+    std::vector<std::pair<access::TupleId, Row>> batch;
+    size_t pos = 0;
+    std::set<access::TupleId> dead;
+  };
+  auto scan = std::make_shared<Scan>();
+  scan->tids = std::move(tids);
+  scan->prefix = std::move(prefix);
+  return FunctionIter(std::move(plan), [scan, t, path, &st](Row* row) -> Result<bool> {
+    Executor& ex = *st.exec;
+    while (scan->pos >= scan->batch.size()) {
+      if (scan->next >= scan->tids.size()) {
+        WALREP_RETURN_IF_ERROR(RemoveDeadEntries(ex, st, path, scan->prefix, scan->dead));
+        scan->dead.clear();
+        return false;
+      }
+      constexpr size_t kBatch = 256;
+      size_t end = std::min(scan->tids.size(), scan->next + kBatch);
+      std::vector<access::TupleId> part(scan->tids.begin() + static_cast<ptrdiff_t>(scan->next),
+                                        scan->tids.begin() + static_cast<ptrdiff_t>(end));
+      scan->next = end;
+      WALREP_ASSIGN_OR_RETURN(scan->batch, FetchVisible(ex, st, t, part, &scan->dead));
+      scan->pos = 0;
+      WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
+    }
+    *row = std::move(scan->batch[scan->pos++].second);
+    return true;
+  });
 }
 
 }  // namespace
@@ -838,12 +881,9 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
   *rows = [def, path, scan_plan](EvalState& st) -> Result<RowIterPtr> {
     Executor& ex = *st.exec;
     if (path) {
-      // The index's matches, fetched as they are read.
-      WALREP_ASSIGN_OR_RETURN(auto found, IndexCandidates(ex, st, def, *path));
-      std::vector<Row> out;
-      out.reserve(found.size());
-      for (auto& f : found) out.push_back(std::move(f.second));
-      return VectorIter(scan_plan, std::move(out));
+      std::string prefix;
+      WALREP_ASSIGN_OR_RETURN(auto tids, IndexTids(ex, st, def, *path, &prefix));
+      return IndexScanIter(st, def, *path, scan_plan, std::move(tids), std::move(prefix));
     }
     return TableScanIter(st, def, scan_plan);
   };

@@ -13,7 +13,10 @@ namespace walrep::sql {
 
 namespace {
 
-constexpr size_t kIoChunk = 64 * 1024;  // bytes a temporary file is written and read in
+// Bytes a temporary file is read in, and buffered before a write (a page, as PostgreSQL's
+// BufFile: a hash join may have hundreds of batch files open for writing at once).
+constexpr size_t kIoChunk = 64 * 1024;
+constexpr size_t kWriteBuffer = 8 * 1024;
 
 template <typename T>
 void Put(std::string* out, T v) {
@@ -197,7 +200,7 @@ Status TempFile::WriteRow(const Row& row) {
   uint32_t len = static_cast<uint32_t>(wbuf_.size() - at - 4);
   std::memcpy(&wbuf_[at], &len, 4);
   rows_++;
-  if (wbuf_.size() >= kIoChunk) return Flush();
+  if (wbuf_.size() >= kWriteBuffer) return Flush();
   return Status::OK();
 }
 

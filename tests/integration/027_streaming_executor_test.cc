@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include "testing.h"
@@ -216,6 +217,103 @@ TEST_F(StreamingExecutorTest, SubqueriesInFrom) {
   CommandResult r = node_.Psql("SELECT * FROM (SELECT 1)");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("subquery in FROM must have an alias"), std::string::npos) << r.err;
+}
+
+// Rows a query returns, read one at a time (libpq's single-row mode: the client holds one).
+int64_t CountRowsStreamed(PGconn* c, const std::string& sql, std::string* error) {
+  if (PQsendQuery(c, sql.c_str()) != 1 || PQsetSingleRowMode(c) != 1) {
+    *error = PQerrorMessage(c);
+    return -1;
+  }
+  int64_t rows = 0;
+  while (PGresult* r = PQgetResult(c)) {
+    if (PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
+      rows++;
+    } else if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+      *error = PQresultErrorMessage(r);
+    }
+    PQclear(r);
+  }
+  return rows;
+}
+
+// COPY ... TO STDOUT, counting the lines.
+int64_t CountCopyLines(PGconn* c, const std::string& sql, std::string* error) {
+  PGresult* r = PQexec(c, sql.c_str());
+  bool ok = PQresultStatus(r) == PGRES_COPY_OUT;
+  if (!ok) *error = PQresultErrorMessage(r);
+  PQclear(r);
+  if (!ok) return -1;
+  int64_t lines = 0;
+  char* buf;
+  int n;
+  while ((n = PQgetCopyData(c, &buf, 0)) > 0) {
+    lines++;
+    PQfreemem(buf);
+  }
+  while (PGresult* end = PQgetResult(c)) {
+    if (PQresultStatus(end) != PGRES_COMMAND_OK) *error = PQresultErrorMessage(end);
+    PQclear(end);
+  }
+  return lines;
+}
+
+// The large queries of a report on a node whose address space is capped at 1 GiB: a table whose
+// rows, held in memory, take more than the cap, read whole, sorted on a column without an index,
+// grouped on a high-cardinality key, hash-joined with itself and copied out.
+void RunLargeQueries(const Node& n, int64_t rows) {
+  PGconn* c = n.Connect();
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK) << PQerrorMessage(c);
+  std::string error;
+  EXPECT_EQ(CountRowsStreamed(c, "SELECT * FROM big", &error), rows) << error;
+  EXPECT_EQ(Exec(c, "SELECT count(*) FROM (SELECT id FROM big ORDER BY pad DESC, id) s"),
+            std::to_string(rows) + "\n");
+  EXPECT_EQ(Exec(c, "SELECT count(*) FROM (SELECT pad, count(*) FROM big GROUP BY pad) g"),
+            std::to_string(rows) + "\n");
+  EXPECT_EQ(Exec(c, "SELECT count(*) FROM big a JOIN big b ON a.pad = b.pad"),
+            std::to_string(rows) + "\n");
+  EXPECT_EQ(CountCopyLines(c, "COPY big TO STDOUT", &error), rows) << error;
+  PQfinish(c);
+  EXPECT_EQ(TempFiles(n), 0u);
+}
+
+TEST(BoundedMemoryTest, LargeQueriesRunUnderAnAddressSpaceCapOnPrimaryAndReplayingStandby) {
+  constexpr size_t kCap = size_t{1} << 30;
+  constexpr int64_t kRows = 1200000;  // about 1.2 GB as the old executor held them
+  Node p("primary");
+  ASSERT_NO_FATAL_FAILURE(p.Init());
+  p.AppendConf("shared_buffers = 32MB");
+  p.AppendConf("work_mem = 4MB");
+  p.AppendConf("log_temp_files = 0");
+  p.SetAddressSpaceLimit(kCap);
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  p.SafePsql("CREATE TABLE big (id int PRIMARY KEY, grp int, pad text)");
+  p.SafePsql("INSERT INTO big SELECT g, g % 100000, repeat('x', 180) || (g::bigint * 7919 % " +
+             std::to_string(kRows) + ") FROM generate_series(1, " + std::to_string(kRows) + ") g");
+  std::string port = std::to_string(p.port());
+  CommandResult init = RunCommand({PgBin("pgbench"), "-i", "-s", "1", "-h", "127.0.0.1", "-p", port,
+                                   "-U", "postgres", "postgres"});
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  Node s("standby");
+  ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  s.SetAddressSpaceLimit(kCap);
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  ASSERT_TRUE(WaitForReplay(p, s, 120));
+  ASSERT_NO_FATAL_FAILURE(RunLargeQueries(p, kRows));
+  // On the standby while it replays a TPC-B stream.
+  auto load = std::async(std::launch::async, [&] {
+    return RunCommand({PgBin("pgbench"), "-c", "2", "-T", "25", "-h", "127.0.0.1", "-p", port, "-U",
+                       "postgres", "postgres"},
+                      120);
+  });
+  ASSERT_NO_FATAL_FAILURE(RunLargeQueries(s, kRows));
+  CommandResult bench = load.get();
+  EXPECT_EQ(bench.exit_code, 0) << bench.err;
+  EXPECT_TRUE(s.Running());
+  EXPECT_TRUE(WaitForReplay(p, s, 60)) << "the standby fell behind";
+  EXPECT_EQ(s.Query("SELECT sum(abalance) FROM pgbench_accounts"),
+            p.Query("SELECT sum(abalance) FROM pgbench_accounts"));
+  EXPECT_NE(s.Log().find("temporary file: path \"base/pgsql_tmp/"), std::string::npos);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -285,6 +286,10 @@ void Node::StartNoWait(const std::vector<std::string>& extra_args) {
     int fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
     ::dup2(fd, 1);
     ::dup2(fd, 2);
+    if (address_space_limit_ > 0) {
+      rlimit lim{address_space_limit_, address_space_limit_};
+      ::setrlimit(RLIMIT_AS, &lim);
+    }
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);

@@ -72,6 +72,8 @@ class Node {
   void Start(const std::vector<std::string>& extra_args = {});
   // Starts walrepd without waiting for it to accept connections.
   void StartNoWait(const std::vector<std::string>& extra_args = {});
+  // The next starts run the server with its address space capped (setrlimit RLIMIT_AS).
+  void SetAddressSpaceLimit(size_t bytes) { address_space_limit_ = bytes; }
   // Sends the mode's signal and waits for the process to exit.
   void Stop(const std::string& mode = "fast");
   void Kill9();
@@ -100,6 +102,7 @@ class Node {
   PortLock port_;
   std::string data_dir_, socket_dir_, log_file_;
   pid_t pid_ = -1;
+  size_t address_space_limit_ = 0;  // RLIMIT_AS of the server; 0 = none
 };
 
 // Polls `cond` every 20 ms until it holds or `timeout_secs` pass; returns whether it held.
