@@ -1157,8 +1157,18 @@ Status Session::CheckInterrupts() {
   if (backend_->cancel_requested.exchange(false)) {
     return Status::Sql("57014", "canceling statement due to user request");
   }
-  if (statement_deadline_ != 0 && NowTimestamp() >= statement_deadline_) {
+  TimestampTz now = NowTimestamp();
+  if (statement_deadline_ != 0 && now >= statement_deadline_) {
     return Status::Sql("57014", "canceling statement due to statement timeout");
+  }
+  // A long statement notices a client that went away (PostgreSQL's
+  // client_connection_check_interval, here always on, every 100 ms): nobody will read its result.
+  if (now - last_client_check_ >= kClientCheckIntervalUs) {
+    last_client_check_ = now;
+    pollfd p{conn_->fd(), POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+      return Fatal("08006", "connection to client lost");
+    }
   }
   return Status::OK();
 }

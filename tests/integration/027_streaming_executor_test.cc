@@ -147,7 +147,37 @@ TEST_F(StreamingExecutorTest, TempFileLimitAndCancelLeaveNoFiles) {
   EXPECT_LT(took, 300ms + 400ms)
       << std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
   EXPECT_EQ(TempFiles(node_), 0u);
+  ASSERT_EQ(Exec(c, "RESET statement_timeout"), "RESET");
+  // A cancel request stops a spilling sort; its files go with it.
+  ASSERT_EQ(PQsendQuery(c, "SELECT a.pad FROM bulk a, bulk b ORDER BY 1 LIMIT 1 OFFSET 100000000"),
+            1);
+  ASSERT_TRUE(WaitUntil([&] { return TempFiles(node_) > 0; }, 30));
+  PGcancel* cancel = PQgetCancel(c);
+  char errbuf[256];
+  start = std::chrono::steady_clock::now();
+  ASSERT_EQ(PQcancel(cancel, errbuf, sizeof errbuf), 1) << errbuf;
+  PQfreeCancel(cancel);
+  std::string state;
+  while (PGresult* r = PQgetResult(c)) {
+    if (const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE)) state = s;
+    PQclear(r);
+  }
+  took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(state, "57014");
+  EXPECT_LT(took, 500ms) << std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+  EXPECT_EQ(TempFiles(node_), 0u);
+  // A client that goes away mid-sort: the statement stops, its session ends, its files go.
+  ASSERT_EQ(PQsendQuery(c, "SELECT a.pad FROM bulk a, bulk b ORDER BY 1 LIMIT 1 OFFSET 100000000"),
+            1);
+  ASSERT_TRUE(WaitUntil([&] { return TempFiles(node_) > 0; }, 30));
   PQfinish(c);
+  EXPECT_TRUE(WaitUntil([&] { return TempFiles(node_) == 0; }, 5));
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return node_.Query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                           "'%OFFSET 100000000%' AND pid <> pg_backend_pid()") == "0";
+      },
+      5));
 }
 
 TEST_F(StreamingExecutorTest, TempFilesLeftByACrashAreRemovedAtStartup) {
