@@ -210,6 +210,10 @@ Status BtreeIndex::LogLeaf(BufferPool::Handle& h, uint8_t info, std::string data
 }
 
 Status BtreeIndex::LogPages(std::vector<BufferPool::Handle*>& pages) {
+  if (env_->unlogged && env_->unlogged(rel_)) {
+    for (auto* h : pages) h->MarkDirty();
+    return Status::OK();
+  }
   // Full images of every changed page: redo restores them, so a split is one atomic record.
   for (size_t start = 0; start < pages.size(); start += wal::kMaxBlockId) {
     wal::RecordBuilder b;

@@ -40,6 +40,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   e->env_.index_lock = [indexes](const RelFileNode& rel) { return indexes->Get(rel)->mutex(); };
   HeapEnv* env = &e->env_;
   Engine* raw = e.get();
+  e->env_.unlogged = [raw](const RelFileNode& rel) { return raw->IsUnlogged(rel); };
   e->env_.xact_rels = [raw](bool commit, TransactionId xid, const std::vector<RelFileNode>& rels) {
     if (commit) {
       raw->ScheduleDrop(xid, rels);
@@ -203,6 +204,18 @@ Result<uint64_t> Engine::Vacuum(const TxnContext& tx, const RelFileNode& heap,
   WALREP_RETURN_IF_ERROR(st);
   stats_.Vacuumed(heap, autovacuum, NowTimestamp());
   return removed;
+}
+
+void Engine::MarkUnlogged(const RelFileNode& rel) {
+  MutexLock l(&unlogged_mu_);
+  unlogged_.insert(rel.rel);
+  any_unlogged_.store(true, std::memory_order_release);
+}
+
+bool Engine::IsUnlogged(const RelFileNode& rel) const {
+  if (!any_unlogged_.load(std::memory_order_acquire)) return false;
+  MutexLock l(&unlogged_mu_);
+  return unlogged_.count(rel.rel) > 0;
 }
 
 Status Engine::CommitTransaction(TxnContext& tx, bool flush,

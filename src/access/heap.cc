@@ -160,6 +160,11 @@ Result<std::optional<ModifyOutcome>> PrepareModify(HeapEnv& env, const RelFileNo
 
 Status LogPageChanges(HeapEnv& env, uint8_t rmid, uint8_t info, TransactionId xid,
                       std::vector<PageChange>& pages, const std::string& main_data) {
+  if (env.unlogged && !pages.empty() && env.unlogged(pages[0].buf->rel())) {
+    // Not WAL-logged: the pages reach disk at checkpoints; a crash resets the relation.
+    for (auto& pc : pages) pc.buf->MarkDirty();
+    return Status::OK();
+  }
   while (true) {
     Lsn redo = env.wal->redo_pointer();
     wal::RecordBuilder b;

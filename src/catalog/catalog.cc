@@ -154,6 +154,33 @@ Result<size_t> Catalog::RemoveUnreferencedFiles() {
   return orphans.size();
 }
 
+Result<size_t> Catalog::PrepareUnloggedRelations(bool crashed) {
+  access::TxnContext tx;
+  access::AssignXidsFrom(&tx, &engine_->txm(), &engine_->locks());
+  tx.snapshot = engine_->txm().TakeSnapshot();
+  WALREP_ASSIGN_OR_RETURN(auto tables, ReadTables(tx));
+  size_t changed = 0;
+  for (const auto& t : tables) {
+    if (t.logged()) continue;
+    engine_->MarkUnlogged(t.rel);
+    for (const auto& i : t.indexes) engine_->MarkUnlogged(i.rel);
+    if (t.persistence == 't') {
+      WALREP_RETURN_IF_ERROR(DropTable(tx, t));
+    } else if (crashed && t.kind == 'r') {
+      WALREP_RETURN_IF_ERROR(NewRelationFile(tx, t).status());
+    } else {
+      continue;
+    }
+    changed++;
+  }
+  if (changed == 0) {
+    engine_->AbortTransaction(tx);
+    return changed;
+  }
+  WALREP_RETURN_IF_ERROR(engine_->CommitTransaction(tx, /*flush=*/true, nullptr));
+  return changed;
+}
+
 Result<std::shared_ptr<const std::vector<TableDef>>> Catalog::Tables(access::TxnContext& tx) {
   // REPEATABLE READ keeps its snapshot's catalog (a table dropped since stays readable until
   // the transaction ends); so does a transaction that changed the catalog itself.
@@ -200,6 +227,11 @@ Result<std::vector<TableDef>> Catalog::ReadTables(access::TxnContext& tx) {
         }
         t.primary_key = Split(F(f[4]));
         if (f.size() > 5) t.indexes = DecodeIndexes(F(f[5]));
+        if (f.size() > 7 && !F(f[7]).empty()) {
+          std::string p = F(f[7]);
+          t.persistence = p[0];
+          if (t.persistence == 't') t.temp_owner = std::stoi(p.substr(1));
+        }
         tables[t.oid] = std::move(t);
         return Status::OK();
       }));
@@ -233,13 +265,20 @@ Result<std::optional<TableDef>> Catalog::GetTable(access::TxnContext& tx, const 
   while (true) {
     uint64_t version = engine_->txm().catalog_version();
     WALREP_ASSIGN_OR_RETURN(auto tables, Tables(tx));
-    std::optional<TableDef> found;
+    // The session's own temporary table of that name comes first (pg_temp leads the
+    // search_path); other sessions' temporary tables are not visible.
+    const TableDef* match = nullptr;
     for (const auto& t : *tables) {
-      if (t.name == name) {
-        found = t;  // copies only the table asked for
+      if (t.name != name) continue;
+      if (t.persistence == 't') {
+        if (t.temp_owner != tx.temp_owner || tx.temp_owner == 0) continue;
+        match = &t;
         break;
       }
+      if (!match) match = &t;
     }
+    std::optional<TableDef> found;
+    if (match) found = *match;  // copies only the table asked for
     if (!found || mode == access::LockMode::kNoLock) return found;
     WALREP_RETURN_IF_ERROR(
         access::LockRelation(engine_->env(), tx, kDatabaseOid, found->oid, mode));
@@ -254,7 +293,9 @@ Status Catalog::InsertRows(access::TxnContext& tx, const TableDef& def) {
                      std::string(1, def.kind),
                      Join(def.primary_key),
                      EncodeIndexes(def.indexes),
-                     def.kind == 'S' ? EncodeSequence(def.sequence) : std::string()};
+                     def.kind == 'S' ? EncodeSequence(def.sequence) : std::string(),
+                     def.persistence == 't' ? fmt::format("t{}", def.temp_owner)
+                                            : std::string(1, def.persistence)};
   WALREP_RETURN_IF_ERROR(
       access::HeapInsert(engine_->env(), kClassRel, tx, access::EncodeFields(cls)).status());
   for (size_t i = 0; i < def.columns.size(); i++) {
@@ -296,10 +337,13 @@ Status Catalog::DeleteRows(access::TxnContext& tx, uint32_t oid) {
 Result<TableDef> Catalog::CreateTable(access::TxnContext& tx, TableDef def) {
   WALREP_ASSIGN_OR_RETURN(def.oid, engine_->NewOid());
   def.rel = wal::RelFileNode{1663, kDatabaseOid, def.oid};
+  if (!def.logged()) engine_->MarkUnlogged(def.rel);
   // The file exists (durably) before any catalog row or WAL record names it.
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(def.rel));
   tx.created_rels.push_back(def.rel);
-  for (auto& idx : def.indexes) WALREP_RETURN_IF_ERROR(CreateIndexFile(tx, &idx, {}));
+  for (auto& idx : def.indexes) {
+    WALREP_RETURN_IF_ERROR(CreateIndexFile(tx, &idx, {}, def.logged()));
+  }
   WALREP_RETURN_IF_ERROR(InsertRows(tx, def));
   return def;
 }
@@ -331,9 +375,11 @@ Status Catalog::AlterTable(access::TxnContext& tx, const TableDef& def) {
 }
 
 Status Catalog::CreateIndexFile(access::TxnContext& tx, IndexDef* index,
-                                std::vector<std::pair<std::string, access::TupleId>> entries) {
+                                std::vector<std::pair<std::string, access::TupleId>> entries,
+                                bool logged) {
   WALREP_ASSIGN_OR_RETURN(uint32_t relfile, engine_->NewOid());
   index->rel = wal::RelFileNode{1663, kDatabaseOid, relfile};
+  if (!logged) engine_->MarkUnlogged(index->rel);
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(index->rel));
   tx.created_rels.push_back(index->rel);
   return engine_->index(index->rel)->Build(std::move(entries));
@@ -341,7 +387,7 @@ Status Catalog::CreateIndexFile(access::TxnContext& tx, IndexDef* index,
 
 Result<TableDef> Catalog::AddIndex(access::TxnContext& tx, const TableDef& def, IndexDef index,
                                    std::vector<std::pair<std::string, access::TupleId>> entries) {
-  WALREP_RETURN_IF_ERROR(CreateIndexFile(tx, &index, std::move(entries)));
+  WALREP_RETURN_IF_ERROR(CreateIndexFile(tx, &index, std::move(entries), def.logged()));
   TableDef t = def;
   t.indexes.push_back(index);
   WALREP_RETURN_IF_ERROR(AlterTable(tx, t));
@@ -353,9 +399,10 @@ Result<TableDef> Catalog::NewRelationFile(access::TxnContext& tx, const TableDef
   DropFiles(tx, def);
   WALREP_ASSIGN_OR_RETURN(uint32_t relfile, engine_->NewOid());
   t.rel = wal::RelFileNode{1663, kDatabaseOid, relfile};
+  if (!t.logged()) engine_->MarkUnlogged(t.rel);
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(t.rel));
   tx.created_rels.push_back(t.rel);
-  for (auto& idx : t.indexes) WALREP_RETURN_IF_ERROR(CreateIndexFile(tx, &idx, {}));
+  for (auto& idx : t.indexes) WALREP_RETURN_IF_ERROR(CreateIndexFile(tx, &idx, {}, t.logged()));
   WALREP_RETURN_IF_ERROR(AlterTable(tx, t));
   return t;
 }

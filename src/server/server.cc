@@ -333,6 +333,10 @@ Status Server::Start() {
     // commits whose removal a crash interrupted.
     WALREP_ASSIGN_OR_RETURN(size_t removed, catalog_->RemoveUnreferencedFiles());
     if (removed) WALREP_LOG("removed {} unreferenced relation files", removed);
+    // No session survives a restart: temporary tables go; after a crash, unlogged tables are
+    // emptied (their changes were never WAL-logged).
+    WALREP_ASSIGN_OR_RETURN(size_t reset, catalog_->PrepareUnloggedRelations(rr.crash_recovery));
+    if (reset) WALREP_LOG("reset {} unlogged and temporary tables", reset);
   }
   if (standby_) WALREP_RETURN_IF_ERROR(roles_->Attach(engine_.get(), catalog_.get(), false));
   db_.engine = engine_.get();
@@ -430,6 +434,10 @@ Status Server::FinishPromotion() {
   // (what walrepctl promote waits for).
   WALREP_ASSIGN_OR_RETURN(TimelineId tli, engine_->Promote(recovery_.get()));
   engine_->env().resolve_conflict = nullptr;
+  // Unlogged tables start empty on the new primary, and the old primary's temporary tables go
+  // (PostgreSQL copies the init forks at the end of recovery).
+  WALREP_ASSIGN_OR_RETURN(size_t reset, catalog_->PrepareUnloggedRelations(/*crashed=*/true));
+  if (reset) WALREP_LOG("reset {} unlogged and temporary tables", reset);
   for (const char* signal : {"standby.signal", "recovery.signal"}) {
     if (fs_->Exists(ConfigPath(signal))) WALREP_RETURN_IF_ERROR(fs_->Remove(ConfigPath(signal)));
   }
@@ -1056,7 +1064,7 @@ Status Server::AutovacuumOnce() {
   access::LockOwner owner(static_cast<int32_t>(getpid()));
   tx.locks = &owner;
   for (const auto& listed : tables) {
-    if (listed.kind != 'r') continue;
+    if (listed.kind != 'r' || listed.persistence == 't') continue;  // temp: its session's
     access::TableStats::Counts c = engine_->stats().Get(listed.rel);
     if (static_cast<double>(c.dead) <= static_cast<double>(threshold) + scale * c.live) continue;
     // As PostgreSQL's autovacuum: ShareUpdateExclusiveLock if it is free, else the table

@@ -110,6 +110,10 @@ void Session::Run() {
       if (fatal.sqlstate() != "57P01") WALREP_LOG("{}", fatal.ToString());
     }
   }
+  if (executor_) {
+    Status dropped = executor_->DropTemporaryTables();
+    if (!dropped.ok()) WALREP_LOG("could not drop temporary tables: {}", dropped.message());
+  }
   if (server_settings_ && server_settings_->GetBool("log_disconnections") && backend_) {
     WALREP_LOG("disconnection: user={} database={}", user_, database_);
   }

@@ -115,8 +115,8 @@ class Session : public sql::SessionContext {
   // Replication connections (replication=true or database) run their commands here.
   std::unique_ptr<replication::WalSender> walsender_;
   bool skip_until_sync_ = false;
-  int64_t statement_deadline_ = 0;    // TimestampTz; 0 = none
-  int64_t last_client_check_ = 0;     // TimestampTz of the last check for a closed socket
+  int64_t statement_deadline_ = 0;  // TimestampTz; 0 = none
+  int64_t last_client_check_ = 0;   // TimestampTz of the last check for a closed socket
   static constexpr int64_t kClientCheckIntervalUs = 100 * 1000;
   uint64_t settings_generation_ = 0;  // of server_settings_
   // Settings read on every statement, re-read only when the session's settings change.

@@ -340,6 +340,7 @@ Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prep
                     e.txn(), name,
                     from ? access::LockMode::kRowExclusive : access::LockMode::kAccessShare));
     if (!t) return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name));
+    WALREP_RETURN_IF_ERROR(CheckReadableInRecovery(*st.ctx, *t));
     if (t->kind != 'r') {
       return Status::Sql("42809",
                          fmt::format("cannot copy {} sequence \"{}\"", from ? "to" : "from", name));

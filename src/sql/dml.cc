@@ -377,10 +377,19 @@ Result<bool> KeyChanged(const TableDef& t, const catalog::IndexDef& idx, const R
 
 }  // namespace
 
+Status CheckReadableInRecovery(SessionContext& ctx, const TableDef& t) {
+  if (t.logged() || !ctx.in_recovery()) return Status::OK();
+  return Status::NotSupported("cannot access temporary or unlogged relations during recovery");
+}
+
 Result<bool> RelationNameTaken(Executor& e, EvalState& st, const std::string& name,
-                               bool if_not_exists) {
+                               bool if_not_exists, char persistence) {
   WALREP_ASSIGN_OR_RETURN(auto tables, e.db()->catalog->ListTables(e.txn()));
   for (const auto& t : tables) {
+    // A temporary table's name is taken only among the session's own temporary relations
+    // (pg_temp); other names among the permanent and unlogged ones.
+    if ((t.persistence == 't') != (persistence == 't')) continue;
+    if (t.persistence == 't' && t.temp_owner != e.txn().temp_owner) continue;
     bool taken = t.name == name;
     for (const auto& i : t.indexes) taken |= i.name == name;
     if (!taken) continue;
@@ -859,6 +868,7 @@ Result<const ViewDef*> PrepareTableSource(Executor& ex, CompileState& cs, const 
   WALREP_ASSIGN_OR_RETURN(
       auto t, ex.db()->catalog->GetTable(ex.txn(), name, access::LockMode::kAccessShare));
   if (!t) return static_cast<const ViewDef*>(nullptr);
+  WALREP_RETURN_IF_ERROR(CheckReadableInRecovery(*cs.ctx, *t));
   auto view = std::make_shared<ViewDef>();
   view->name = t->name;
   p->owned_views.push_back(view);
@@ -966,6 +976,18 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       }
       TableDef def;
       def.name = RelName(c->relation);
+      const char* rp = c->relation->relpersistence;
+      def.persistence = rp && *rp ? *rp : 'p';
+      if (c->relation->schemaname && std::string(c->relation->schemaname) == "pg_temp") {
+        def.persistence = 't';
+        def.name = c->relation->relname;
+      }
+      auto on_commit = c->oncommit;
+      if ((on_commit == PG_QUERY__ON_COMMIT_ACTION__ONCOMMIT_DELETE_ROWS ||
+           on_commit == PG_QUERY__ON_COMMIT_ACTION__ONCOMMIT_DROP) &&
+          def.persistence != 't') {
+        return Status::Sql("42P16", "ON COMMIT can only be used on temporary tables");
+      }
       std::vector<std::pair<std::string, std::vector<std::string>>> uniques;  // name, columns
       struct Serial {
         std::string sequence, column;
@@ -1099,15 +1121,33 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       }
       for (const auto& idx : def.indexes) WALREP_RETURN_IF_ERROR(CheckIndexable(def, idx));
       bool if_not_exists = c->if_not_exists;
-      p->run = [def, if_not_exists, serials](Executor& e, EvalState& st) -> Result<ExecResult> {
-        WALREP_ASSIGN_OR_RETURN(bool taken, RelationNameTaken(e, st, def.name, if_not_exists));
+      p->run = [def, if_not_exists, serials, on_commit](Executor& e,
+                                                        EvalState& st) -> Result<ExecResult> {
+        WALREP_ASSIGN_OR_RETURN(bool taken,
+                                RelationNameTaken(e, st, def.name, if_not_exists, def.persistence));
         if (taken) return TagOnly("CREATE TABLE");
         e.txn().ensure_xid();
-        WALREP_ASSIGN_OR_RETURN(TableDef created, e.db()->catalog->CreateTable(e.txn(), def));
+        TableDef d = def;
+        if (d.persistence == 't') {
+          d.temp_owner = e.txn().temp_owner;
+          e.NoteTemporaryTable();
+        }
+        WALREP_ASSIGN_OR_RETURN(TableDef created, e.db()->catalog->CreateTable(e.txn(), d));
+        if (on_commit == PG_QUERY__ON_COMMIT_ACTION__ONCOMMIT_DELETE_ROWS) {
+          e.SetOnCommit(created.oid, Executor::OnCommit::kDeleteRows);
+        } else if (on_commit == PG_QUERY__ON_COMMIT_ACTION__ONCOMMIT_DROP) {
+          e.SetOnCommit(created.oid, Executor::OnCommit::kDrop);
+        }
         for (const auto& sr : serials) {
-          WALREP_RETURN_IF_ERROR(RelationNameTaken(e, st, sr.sequence, false).status());
+          WALREP_RETURN_IF_ERROR(
+              RelationNameTaken(e, st, sr.sequence, false, d.persistence).status());
           TableDef seq;
           seq.name = sr.sequence;
+          // A temporary table's sequences are temporary too (an unlogged one's stay logged).
+          if (d.persistence == 't') {
+            seq.persistence = 't';
+            seq.temp_owner = d.temp_owner;
+          }
           WALREP_ASSIGN_OR_RETURN(seq.sequence, SequenceFromOptions(nullptr, 0, nullptr, sr.type));
           WALREP_RETURN_IF_ERROR(CreateSequence(e, seq, &created, sr.column).status());
         }

@@ -966,6 +966,8 @@ void Executor::BeginTransaction() {
     tx_.snapshot = db_->engine->txm().TakeSnapshot(ctx_->backend_pid());
     tx_.locks = &lock_owner_;
     tx_.deadlock_timeout_ms = ctx_->settings().GetInt("deadlock_timeout");
+    // Temporary tables are a primary's (none exist during recovery).
+    tx_.temp_owner = ctx_->in_recovery() ? 0 : ctx_->backend_pid();
     access::AssignXidsFrom(&tx_, &db_->engine->txm(), &db_->engine->locks());
     SessionContext* ctx = ctx_;
     tx_.check_interrupts = [ctx]() {
@@ -976,9 +978,64 @@ void Executor::BeginTransaction() {
   }
 }
 
+Status Executor::PreCommitTemporaryTables() {
+  WALREP_ASSIGN_OR_RETURN(auto tables, db_->catalog->ListTables(tx_));
+  for (auto it = on_commit_.begin(); it != on_commit_.end();) {
+    const catalog::TableDef* t = nullptr;
+    for (const auto& x : tables) {
+      if (x.oid == it->first) t = &x;
+    }
+    if (!t) {  // dropped, or its creation rolled back
+      it = on_commit_.erase(it);
+      continue;
+    }
+    tx_.ensure_xid();
+    if (it->second == OnCommit::kDrop) {
+      WALREP_RETURN_IF_ERROR(DropOwnedSequences(*this, *t));
+      WALREP_RETURN_IF_ERROR(db_->catalog->DropTable(tx_, *t));
+      it = on_commit_.erase(it);
+    } else {
+      // DELETE ROWS: the table gets new empty files, as TRUNCATE.
+      WALREP_RETURN_IF_ERROR(db_->catalog->NewRelationFile(tx_, *t).status());
+      ++it;
+    }
+  }
+  return Status::OK();
+}
+
+Status Executor::DropTemporaryTables() {
+  if (!db_ || !temp_tables_ || ctx_->in_recovery()) return Status::OK();
+  if (in_txn_) AbortTransaction();
+  BeginTransaction();
+  Status st = [&]() -> Status {
+    WALREP_ASSIGN_OR_RETURN(auto tables, db_->catalog->ListTables(tx_));
+    for (const auto& t : tables) {
+      if (t.persistence != 't' || t.temp_owner != tx_.temp_owner) continue;
+      tx_.ensure_xid();
+      WALREP_RETURN_IF_ERROR(access::LockRelation(db_->engine->env(), tx_, catalog::kDatabaseOid,
+                                                  t.oid, access::LockMode::kAccessExclusive));
+      WALREP_RETURN_IF_ERROR(db_->catalog->DropTable(tx_, t));
+    }
+    return Status::OK();
+  }();
+  on_commit_.clear();
+  if (!st.ok()) {
+    AbortTransaction();
+    return st;
+  }
+  return CommitTransaction();
+}
+
 Status Executor::CommitTransaction() {
   cursors_.clear();  // a cursor lives until its transaction ends
   Status st;
+  if (db_ && !on_commit_.empty()) {
+    st = PreCommitTemporaryTables();
+    if (!st.ok()) {
+      AbortTransaction();
+      return st;
+    }
+  }
   if (db_) {
     bool flush = ctx_->settings().Get("synchronous_commit").value_or("on") != "off";
     SessionContext* ctx = ctx_;

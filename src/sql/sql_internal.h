@@ -328,7 +328,9 @@ Result<FromPlan> PrepareFrom(Executor& ex, CompileState& cs, const PgQuery__Sele
 // For CREATE TABLE/INDEX/SEQUENCE: whether `name` is taken (tables, sequences and indexes share
 // one namespace). Taken is 42P07, or with IF NOT EXISTS a notice and true (the caller skips).
 Result<bool> RelationNameTaken(Executor& e, EvalState& st, const std::string& name,
-                               bool if_not_exists);
+                               bool if_not_exists, char persistence = 'p');
+// 0A000 for an unlogged or temporary table during recovery (its contents are not replicated).
+Status CheckReadableInRecovery(SessionContext& ctx, const catalog::TableDef& t);
 // The object names of a DROP statement.
 std::vector<std::string> DropStatementNames(const PgQuery__DropStmt* d);
 

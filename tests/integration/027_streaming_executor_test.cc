@@ -174,8 +174,9 @@ TEST_F(StreamingExecutorTest, TempFileLimitAndCancelLeaveNoFiles) {
   EXPECT_TRUE(WaitUntil([&] { return TempFiles(node_) == 0; }, 5));
   EXPECT_TRUE(WaitUntil(
       [&] {
-        return node_.Query("SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
-                           "'%OFFSET 100000000%' AND pid <> pg_backend_pid()") == "0";
+        return node_.Query(
+                   "SELECT count(*) FROM pg_stat_activity WHERE query LIKE "
+                   "'%OFFSET 100000000%' AND pid <> pg_backend_pid()") == "0";
       },
       5));
 }

@@ -10,6 +10,7 @@
 
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "walrep/access/btree.h"
@@ -47,6 +48,10 @@ class Engine {
   // A new object id (tables, relation files). Ids are handed out from ranges reserved with an
   // XLOG NEXTOID record, so an id is never reused after a crash, as in PostgreSQL.
   Result<uint32_t> NewOid() EXCLUDES(oid_mu_);
+
+  // Unlogged and temporary relations: their changes are not WAL-logged (HeapEnv::unlogged).
+  void MarkUnlogged(const RelFileNode& rel) EXCLUDES(unlogged_mu_);
+  bool IsUnlogged(const RelFileNode& rel) const EXCLUDES(unlogged_mu_);
 
   // Removes relation files now: their pages are forgotten, the files unlinked (files a
   // transaction created and then aborted).
@@ -134,6 +139,9 @@ class Engine {
   void SaveStats();
   Mutex drop_mu_;
   std::vector<std::pair<TransactionId, RelFileNode>> pending_drops_ GUARDED_BY(drop_mu_);
+  mutable Mutex unlogged_mu_;
+  std::set<uint32_t> unlogged_ GUARDED_BY(unlogged_mu_);  // relation file numbers
+  std::atomic<bool> any_unlogged_{false};                 // lets logged changes skip the lock
   std::atomic<uint32_t> next_oid_{16384};
   Mutex oid_mu_;
   uint32_t oid_limit_ GUARDED_BY(oid_mu_) = 0;  // ids below this are covered by a NEXTOID record

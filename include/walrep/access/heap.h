@@ -142,6 +142,9 @@ struct HeapEnv {
   // Redo of a commit (or abort) record that lists relation files (PostgreSQL's xl_xact_
   // relfilenodes): the engine drops them.
   std::function<void(bool commit, TransactionId xid, const std::vector<RelFileNode>&)> xact_rels;
+  // Relations whose changes are not WAL-logged (unlogged and temporary tables and their
+  // indexes); null: every relation is logged.
+  std::function<bool(const RelFileNode&)> unlogged;
   LockManager* locks = nullptr;             // null: no heavyweight locks (tests of the heap alone)
   RecoveryLocks* recovery_locks = nullptr;  // replay of STANDBY LOCK records
 };
@@ -175,6 +178,8 @@ struct TxnContext {
   // Heavyweight locks: the session's owner (null: internal work that takes none).
   LockOwner* locks = nullptr;
   int64_t deadlock_timeout_ms = 1000;
+  // The session whose temporary tables this transaction sees (its backend pid; 0: none).
+  int32_t temp_owner = 0;
   // While a statement is prepared: the relation locks it took (re-taken at each execution).
   std::vector<std::pair<uint32_t, LockMode>>* lock_log = nullptr;
 };

@@ -63,6 +63,11 @@ struct TableDef {
   std::vector<std::string> primary_key;  // column names
   std::vector<IndexDef> indexes;
   SequenceDef sequence;  // kind 'S'
+  // pg_class.relpersistence: 'p' permanent, 'u' unlogged (not WAL-logged, emptied after a
+  // crash, empty on standbys), 't' temporary (also: seen only by the session `temp_owner`).
+  char persistence = 'p';
+  int32_t temp_owner = 0;
+  bool logged() const { return persistence == 'p'; }
   int column_index(const std::string& col) const;
 };
 
@@ -80,6 +85,12 @@ class Catalog {
   // At startup, before any transaction: removes relation files that no committed catalog row
   // names (left by crashed transactions). Returns how many.
   Result<size_t> RemoveUnreferencedFiles();
+  // Before a primary accepts sessions (at startup, and at the end of a promotion): the unlogged
+  // relations are marked as such (their changes are not WAL-logged), temporary tables — whose
+  // sessions are gone — are dropped, and when `crashed` (crash recovery, or a promotion)
+  // unlogged tables get new empty files, as PostgreSQL's init forks do; in one transaction.
+  // Returns how many tables were dropped or emptied.
+  Result<size_t> PrepareUnloggedRelations(bool crashed);
 
   // READ COMMITTED lookups read the catalog as last committed (what a new statement snapshot
   // sees), from a cache rebuilt when a transaction that changed the catalog ends; REPEATABLE
@@ -107,7 +118,8 @@ class Catalog {
  private:
   // A new relation file for the index (index->rel is set), built from entries.
   Status CreateIndexFile(access::TxnContext& tx, IndexDef* index,
-                         std::vector<std::pair<std::string, access::TupleId>> entries);
+                         std::vector<std::pair<std::string, access::TupleId>> entries,
+                         bool logged = true);
   // The table's files (and its indexes') go when tx commits.
   static void DropFiles(access::TxnContext& tx, const TableDef& def);
   Status InsertRows(access::TxnContext& tx, const TableDef& def);

@@ -141,6 +141,12 @@ class Executor {
     int64_t remaining = 0;  // values after it that are this session's
   };
   std::map<uint32_t, SequenceCache>& sequence_caches() { return seq_caches_; }
+  // CREATE TEMP TABLE ... ON COMMIT DELETE ROWS | DROP: what each commit does to the table.
+  enum class OnCommit { kDeleteRows, kDrop };
+  void SetOnCommit(uint32_t table_oid, OnCommit action) { on_commit_[table_oid] = action; }
+  void NoteTemporaryTable() { temp_tables_ = true; }
+  // At the end of the session: drops its temporary tables (in a transaction of their own).
+  Status DropTemporaryTables();
 
  private:
   friend struct ExecAccess;
@@ -183,6 +189,10 @@ class Executor {
     bool done = false;
   };
   std::map<std::string, Cursor> cursors_;
+  std::map<uint32_t, OnCommit> on_commit_;
+  bool temp_tables_ = false;  // the session created temporary tables
+  // Runs the ON COMMIT actions of the session's temporary tables, as part of the transaction.
+  Status PreCommitTemporaryTables();
   mutable FormatOptions format_cache_;
   mutable uint64_t format_version_ = ~0ull;
 };
