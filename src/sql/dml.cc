@@ -1603,9 +1603,17 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           return Status::OK();
         };
         if (query) {
-          // The query's rows stream into the table: its scans never see the rows inserted here
-          // (they carry this command's id, which its snapshot does not see).
+          // The query's rows stream into the table, a page-filling batch at a time (one WAL
+          // record per page, as COPY); its scans never see the rows inserted here (they carry
+          // this command's id, which its snapshot does not see).
           WALREP_ASSIGN_OR_RETURN(RowIterPtr source, query->source(st));
+          std::vector<Row> batch;
+          auto flush = [&]() -> Status {
+            size_t failed = 0;
+            WALREP_RETURN_IF_ERROR(InsertTableRows(e, t, batch, st.fmt, &failed));
+            batch.clear();
+            return Status::OK();
+          };
           Row row;
           while (true) {
             WALREP_ASSIGN_OR_RETURN(bool more, source->Next(&row));
@@ -1613,8 +1621,23 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             if (count % 1024 == 0) WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
             st.row = nullptr;
             *current = std::move(row);
-            WALREP_RETURN_IF_ERROR(insert(rows.front()));
+            WALREP_ASSIGN_OR_RETURN(Row built,
+                                    BuildRow(st, t, defaults, target_cols, rows.front()));
+            count++;
+            if (r.returns_rows) {
+              st.row = &built;
+              Row out;
+              for (const auto& x : ret.first) {
+                WALREP_ASSIGN_OR_RETURN(Value v, x->eval(st));
+                out.push_back(std::move(v));
+              }
+              WALREP_RETURN_IF_ERROR(returned->Append(std::move(out)));
+              st.row = nullptr;
+            }
+            batch.push_back(std::move(built));
+            if (batch.size() >= 1000) WALREP_RETURN_IF_ERROR(flush());
           }
+          if (!batch.empty()) WALREP_RETURN_IF_ERROR(flush());
         } else {
           for (const auto& vals : rows) WALREP_RETURN_IF_ERROR(insert(vals));
         }

@@ -150,6 +150,17 @@ void FindEquiKeys(const PgQuery__Node* n, const Scope& left, const Scope& right,
   keys->emplace_back(static_cast<size_t>(l), static_cast<size_t>(r));
 }
 
+// How many terms a condition's top-level AND has.
+size_t CountAndTerms(const PgQuery__Node* n) {
+  if (n && n->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
+      n->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
+    size_t total = 0;
+    for (size_t i = 0; i < n->bool_expr->n_args; i++) total += CountAndTerms(n->bool_expr->args[i]);
+    return total;
+  }
+  return 1;
+}
+
 // Types whose equal values have equal text, so rows can be hashed on that text.
 bool HashableType(int32_t t) {
   switch (t) {
@@ -176,6 +187,8 @@ struct JoinSpec {
   ExprPtr cond;                                      // ON condition, or null
   std::vector<std::pair<size_t, size_t>> merged;     // USING columns: (left, right) indexes
   std::vector<std::pair<size_t, size_t>> hash_keys;  // equalities to hash on
+  // The hash keys are the whole condition: equal key texts are a match (no re-check).
+  bool keys_decide = false;
   size_t lwidth, rwidth;
   Row lnull, rnull;  // a side's row of NULLs (outer joins)
   bool keep_left() const { return type == JoinType::kLeft || type == JoinType::kFull; }
@@ -197,6 +210,7 @@ class JoinBase : public RowIter {
  protected:
   Result<bool> Matches(const Row& l, const Row& r) {
     const JoinSpec& j = *spec_;
+    if (j.keys_decide) return true;
     if (!j.merged.empty()) {
       for (const auto& [li, rj] : j.merged) {
         if (l[li].is_null() || r[rj].is_null()) return false;
@@ -563,6 +577,7 @@ Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, Join
   both.columns.insert(both.columns.end(), right.scope->columns.begin(), right.scope->columns.end());
   const size_t lwidth = left.scope->columns.size(), rwidth = right.scope->columns.size();
   std::vector<std::pair<size_t, size_t>> keys;
+  size_t quals_terms = 0;  // top-level AND terms of the ON condition
   ExprPtr cond;
   FromPlan out;
   std::vector<std::pair<size_t, size_t>> merged;  // USING: (left index, right index)
@@ -605,6 +620,7 @@ Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, Join
     }
     cond = *b;
     FindEquiKeys(quals, *left.scope, *right.scope, &keys);
+    quals_terms = CountAndTerms(quals);
   } else {
     FindEquiKeys(filter, *left.scope, *right.scope, &keys);
   }
@@ -639,6 +655,11 @@ Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, Join
   spec->cond = cond;
   spec->merged = merged;
   spec->hash_keys = hash_keys;
+  // Hashing compares the keys' text, which is equality for the hashable types: when the keys
+  // are every term of the condition (or every USING column), a hash hit is a match.
+  spec->keys_decide =
+      !hash_keys.empty() && hash_keys.size() == keys.size() &&
+      (merged.empty() ? cond && quals_terms == keys.size() : hash_keys.size() == merged.size());
   spec->lwidth = lwidth;
   spec->rwidth = rwidth;
   for (int32_t t : ltypes) spec->lnull.push_back(Value::Null(t));
