@@ -406,12 +406,9 @@ class HashJoin : public JoinBase {
   static constexpr size_t kMaxBatches = 1 << 16;
 
   size_t BatchOf(const std::string& key) const {
-    uint64_t h = 1469598103934665603ULL;
-    for (unsigned char c : key) {
-      h ^= c;
-      h *= 1099511628211ULL;
-    }
-    return static_cast<size_t>((h ^ (h >> 31)) % nbatch_);
+    // Mixed, so that a batch's keys still spread over the hash table's buckets.
+    uint64_t h = std::hash<std::string>()(key) * 0x9e3779b97f4a7c15ULL;
+    return static_cast<size_t>((h >> 32) % nbatch_);
   }
 
   void AddInner(Row row, const std::string& key) {

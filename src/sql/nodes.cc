@@ -292,13 +292,11 @@ void Finalize(const std::vector<AggSpec>& aggs, const std::vector<Acc>& accs, Ro
   }
 }
 
+// A partition hash of a group key, different at each spill depth.
 uint64_t HashKey(const std::string& key, int depth) {
-  uint64_t h = 1469598103934665603ULL ^ static_cast<uint64_t>(depth) * 0x9e3779b97f4a7c15ULL;
-  for (unsigned char c : key) {
-    h ^= c;
-    h *= 1099511628211ULL;
-  }
-  return h ^ (h >> 29);
+  uint64_t h =
+      (std::hash<std::string>()(key) + static_cast<uint64_t>(depth)) * 0x9e3779b97f4a7c15ULL;
+  return h >> 32 ^ static_cast<uint64_t>(depth) * 0x85ebca6bULL;
 }
 
 // The text key of a value for hashing (equal values of one type have equal text).
