@@ -1586,21 +1586,23 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         ExecResources& res = e.resources();
         auto returned = std::make_unique<Tuplestore>(&res, res.WorkMem());
         uint64_t count = 0;
+        // RETURNING values of an inserted row, kept in a tuplestore.
+        auto returning = [&](const Row& row) -> Status {
+          count++;
+          if (!r.returns_rows) return Status::OK();
+          st.row = &row;
+          Row out;
+          for (const auto& x : ret.first) {
+            WALREP_ASSIGN_OR_RETURN(Value v, x->eval(st));
+            out.push_back(std::move(v));
+          }
+          st.row = nullptr;
+          return returned->Append(std::move(out));
+        };
         auto insert = [&](const std::vector<ExprPtr>& vals) -> Status {
           WALREP_ASSIGN_OR_RETURN(Row row, BuildRow(st, t, defaults, target_cols, vals));
           WALREP_RETURN_IF_ERROR(InsertRow(e, t, row, st.fmt));
-          count++;
-          if (r.returns_rows) {
-            st.row = &row;
-            Row out;
-            for (const auto& x : ret.first) {
-              WALREP_ASSIGN_OR_RETURN(Value v, x->eval(st));
-              out.push_back(std::move(v));
-            }
-            WALREP_RETURN_IF_ERROR(returned->Append(std::move(out)));
-            st.row = nullptr;
-          }
-          return Status::OK();
+          return returning(row);
         };
         if (query) {
           // The query's rows stream into the table, a page-filling batch at a time (one WAL
@@ -1623,17 +1625,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             *current = std::move(row);
             WALREP_ASSIGN_OR_RETURN(Row built,
                                     BuildRow(st, t, defaults, target_cols, rows.front()));
-            count++;
-            if (r.returns_rows) {
-              st.row = &built;
-              Row out;
-              for (const auto& x : ret.first) {
-                WALREP_ASSIGN_OR_RETURN(Value v, x->eval(st));
-                out.push_back(std::move(v));
-              }
-              WALREP_RETURN_IF_ERROR(returned->Append(std::move(out)));
-              st.row = nullptr;
-            }
+            WALREP_RETURN_IF_ERROR(returning(built));
             batch.push_back(std::move(built));
             if (batch.size() >= 1000) WALREP_RETURN_IF_ERROR(flush());
           }

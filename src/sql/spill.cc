@@ -307,17 +307,19 @@ Result<bool> Sorter::Less(const Entry& a, const Entry& b) {
   return a.seq < b.seq;
 }
 
+bool Sorter::LessOrFail(const Entry& a, const Entry& b) {
+  auto r = Less(a, b);
+  if (!r.ok()) {
+    if (error_.ok()) error_ = r.TakeStatus();
+    return false;
+  }
+  return *r;
+}
+
 Status Sorter::Add(Row row) {
   WALREP_RETURN_IF_ERROR(error_);
   int64_t m = static_cast<int64_t>(RowMemory(row));
-  auto less = [this](const Entry& a, const Entry& b) {
-    auto r = Less(a, b);
-    if (!r.ok()) {
-      if (error_.ok()) error_ = r.TakeStatus();
-      return false;
-    }
-    return *r;
-  };
+  auto less = [this](const Entry& a, const Entry& b) { return LessOrFail(a, b); };
   if (bound_ >= 0 && runs_.empty()) {
     // ORDER BY ... LIMIT: a max-heap of the best `bound_` rows seen so far.
     if (bound_ == 0) return Status::OK();
@@ -326,11 +328,11 @@ Status Sorter::Add(Row row) {
       Entry e{std::move(row), seq_++};
       if (!less(e, mem_.front())) return error_;
       std::pop_heap(mem_.begin(), mem_.end(), less);
-      mem_bytes_ -= static_cast<int64_t>(RowMemory(mem_.back().row));
+      int64_t removed = static_cast<int64_t>(RowMemory(mem_.back().row));
       mem_.back() = std::move(e);
       std::push_heap(mem_.begin(), mem_.end(), less);
-      res_->TrackMemory(m - static_cast<int64_t>(RowMemory(mem_.back().row)));
-      mem_bytes_ += m;
+      mem_bytes_ += m - removed;
+      res_->TrackMemory(m - removed);
     } else {
       mem_.push_back(Entry{std::move(row), seq_++});
       std::push_heap(mem_.begin(), mem_.end(), less);
@@ -355,15 +357,7 @@ Status Sorter::Add(Row row) {
 }
 
 Status Sorter::SortMemory() {
-  auto less = [this](const Entry& a, const Entry& b) {
-    auto r = Less(a, b);
-    if (!r.ok()) {
-      if (error_.ok()) error_ = r.TakeStatus();
-      return false;
-    }
-    return *r;
-  };
-  Status check;
+  auto less = [this](const Entry& a, const Entry& b) { return LessOrFail(a, b); };
   if (heap_) {
     std::sort_heap(mem_.begin(), mem_.end(), less);
   } else {

@@ -130,6 +130,8 @@ class Sorter {
     Row cur;
   };
   Result<bool> Less(const Entry& a, const Entry& b);
+  // Less() for std algorithms: a comparison error is kept in error_ (and counts as false).
+  bool LessOrFail(const Entry& a, const Entry& b);
   Status SortMemory();
   Status WriteRun();
   Status MergeRuns(std::vector<std::unique_ptr<Run>> runs, std::unique_ptr<Run>* out);
