@@ -771,22 +771,38 @@ std::string EncodeFields(const Fields& f) {
   return out;
 }
 
-Result<Fields> DecodeFields(std::string_view row) {
-  Fields f;
+Status DecodeFieldViews(std::string_view row, FieldViews* out) {
+  out->clear();
   if (row.size() < 2) return Status::Corruption("invalid row");
   uint16_t n = Get<uint16_t>(row, 0);
+  out->reserve(n);
   size_t pos = 2;
   for (uint16_t i = 0; i < n; i++) {
     if (pos + 4 > row.size()) return Status::Corruption("invalid row");
     uint32_t len = Get<uint32_t>(row, pos);
     pos += 4;
     if (len == 0xFFFFFFFFu) {
-      f.emplace_back(std::nullopt);
+      out->emplace_back(std::nullopt);
       continue;
     }
     if (pos + len > row.size()) return Status::Corruption("invalid row");
-    f.emplace_back(std::string(row.substr(pos, len)));
+    out->emplace_back(row.substr(pos, len));
     pos += len;
+  }
+  return Status::OK();
+}
+
+Result<Fields> DecodeFields(std::string_view row) {
+  FieldViews views;
+  WALREP_RETURN_IF_ERROR(DecodeFieldViews(row, &views));
+  Fields f;
+  f.reserve(views.size());
+  for (const auto& v : views) {
+    if (v) {
+      f.emplace_back(std::string(*v));
+    } else {
+      f.emplace_back(std::nullopt);
+    }
   }
   return f;
 }

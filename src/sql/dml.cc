@@ -83,8 +83,10 @@ std::string EncodeRow(const Row& row, const FormatOptions& fo) {
 }
 
 Result<Row> DecodeRow(const TableDef& t, std::string_view bytes, const FormatOptions& fo) {
-  WALREP_ASSIGN_OR_RETURN(access::Fields f, access::DecodeFields(bytes));
+  thread_local access::FieldViews f;  // reused: decoding allocates only the row's values
+  WALREP_RETURN_IF_ERROR(access::DecodeFieldViews(bytes, &f));
   Row row;
+  row.reserve(t.columns.size());
   for (size_t i = 0; i < t.columns.size(); i++) {
     // Columns added by ALTER TABLE after a row was written read as the default the column had
     // then (PostgreSQL's attmissingval), or NULL.

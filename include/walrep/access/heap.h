@@ -268,6 +268,9 @@ Result<TupleState> HeapTupleState(HeapEnv& env, const RelFileNode& rel, const Tx
 using Fields = std::vector<std::optional<std::string>>;
 std::string EncodeFields(const Fields& f);
 Result<Fields> DecodeFields(std::string_view row);
+// The same fields as views into `row` (no copies; valid while `row` is).
+using FieldViews = std::vector<std::optional<std::string_view>>;
+Status DecodeFieldViews(std::string_view row, FieldViews* out);
 
 // Sequential scan returning rows visible to tx.
 class HeapScan {
