@@ -51,8 +51,11 @@ bench_cleanup() {
       kill -INT "$(head -1 "$BENCH_DIR/$d/postmaster.pid")" 2>/dev/null || true
     fi
   done
-  sleep 1
-  rm -rf "$BENCH_DIR"
+  # PostgreSQL may still be removing its files after the signal: retry for a few seconds.
+  for _ in 1 2 3 4 5; do
+    rm -rf "$BENCH_DIR" 2>/dev/null && break
+    sleep 1
+  done
 }
 
 # make_standbys: a streaming standby of each server, cloned with pg_basebackup -R (PostgreSQL's
