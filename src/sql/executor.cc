@@ -257,7 +257,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
 Result<std::shared_ptr<Prepared>> ExecAccess::PrepareDeclareCursor(
     Executor& ex, std::shared_ptr<Prepared> p, const PgQuery__DeclareCursorStmt* d) {
   constexpr int kScroll = 0x2, kHold = 0x20;
-  if (d->options & kHold) return Status::NotSupported("DECLARE CURSOR WITH HOLD is not supported");
+  bool hold = d->options & kHold;
   if (d->options & kScroll) {
     return Status::NotSupported("DECLARE SCROLL CURSOR is not supported");
   }
@@ -270,8 +270,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareDeclareCursor(
   CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get()};
   WALREP_ASSIGN_OR_RETURN(inner, PrepareSelect(ex, cs, inner, d->query->select_stmt));
   std::string name = d->portalname;
-  p->run = [inner, name](Executor& e, EvalState& st) -> Result<ExecResult> {
-    if (e.status_ != TxnStatus::kInBlock) {
+  p->run = [inner, name, hold](Executor& e, EvalState& st) -> Result<ExecResult> {
+    if (e.status_ != TxnStatus::kInBlock && !hold) {
       return Status::Sql("25P01", "DECLARE CURSOR can only be used in transaction blocks");
     }
     if (e.cursors_.count(name)) {
@@ -283,6 +283,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareDeclareCursor(
         inner->cols, std::make_shared<OwningStream>(
                          StreamOf(std::move(it)),
                          std::vector<std::shared_ptr<const void>>{st.owner.lock(), inner})};
+    e.cursors_[name].hold = hold;
     return TagOnly("DECLARE CURSOR");
   };
   return p;
@@ -1026,8 +1027,38 @@ Status Executor::DropTemporaryTables() {
   return CommitTransaction();
 }
 
+Status Executor::EndCursors(bool commit) {
+  for (auto it = cursors_.begin(); it != cursors_.end();) {
+    Cursor& c = it->second;
+    if (!c.hold || (!commit && !c.held)) {  // closed with its transaction
+      it = cursors_.erase(it);
+      continue;
+    }
+    if (commit && !c.held) {
+      // The rest of its rows, read now with the transaction's snapshot, into a tuplestore
+      // (PostgreSQL's holdable portal).
+      auto store = std::make_unique<Tuplestore>(resources_.get(), resources_->WorkMem());
+      Row row;
+      while (!c.done) {
+        WALREP_ASSIGN_OR_RETURN(bool more, c.rows->Next(&row));
+        if (!more) break;
+        WALREP_RETURN_IF_ERROR(store->Append(std::move(row)));
+      }
+      c.rows = StreamOf(TuplestoreIter(std::move(store)));
+      c.done = false;
+      c.held = true;
+    }
+    ++it;
+  }
+  return Status::OK();
+}
+
 Status Executor::CommitTransaction() {
-  cursors_.clear();  // a cursor lives until its transaction ends
+  // A cursor lives until its transaction ends, unless it is WITH HOLD.
+  if (Status held = EndCursors(/*commit=*/true); !held.ok()) {
+    AbortTransaction();
+    return held;
+  }
   Status st;
   if (db_ && !on_commit_.empty()) {
     st = PreCommitTemporaryTables();
@@ -1049,7 +1080,7 @@ Status Executor::CommitTransaction() {
 }
 
 void Executor::AbortTransaction() {
-  cursors_.clear();
+  EndCursors(/*commit=*/false).IgnoreError();  // closing cannot fail
   if (db_) db_->engine->AbortTransaction(tx_);
   ctx_->settings().AbortTransaction();
   tx_ = access::TxnContext();

@@ -228,13 +228,31 @@ TEST_F(StreamingExecutorTest, CursorsFetchRowsAsAskedFor) {
   EXPECT_EQ(Exec(c, "SELECT used_bytes FROM pg_backend_memory_contexts"), "0\n");
   EXPECT_EQ(Exec(c, "FETCH d"), "ERROR 34000");
   ASSERT_EQ(Exec(c, "ROLLBACK"), "ROLLBACK");
+  // WITH HOLD: the cursor outlives its transaction (its remaining rows kept at the commit),
+  // even one declared outside a block; a rolled-back one goes.
+  ASSERT_EQ(Exec(c, "BEGIN"), "BEGIN");
+  ASSERT_EQ(Exec(c, "DECLARE h CURSOR WITH HOLD FOR SELECT id FROM bulk WHERE id <= 5 ORDER BY id"),
+            "DECLARE CURSOR");
+  EXPECT_EQ(Exec(c, "FETCH 2 FROM h"), "1\n2\n");
+  ASSERT_EQ(Exec(c, "COMMIT"), "COMMIT");
+  ASSERT_EQ(Exec(c, "DELETE FROM bulk WHERE id = 3"), "DELETE 1");
+  EXPECT_EQ(Exec(c, "FETCH ALL FROM h"), "3\n4\n5\n");
+  ASSERT_EQ(Exec(c, "BEGIN"), "BEGIN");
+  EXPECT_EQ(Exec(c, "FETCH 1 FROM h"), "");
+  ASSERT_EQ(Exec(c, "DECLARE lost CURSOR WITH HOLD FOR SELECT 1"), "DECLARE CURSOR");
+  ASSERT_EQ(Exec(c, "ROLLBACK"), "ROLLBACK");
+  EXPECT_EQ(Exec(c, "FETCH lost"), "ERROR 34000");
+  EXPECT_EQ(Exec(c, "CLOSE h"), "CLOSE CURSOR");
+  ASSERT_EQ(Exec(c, "DECLARE auto CURSOR WITH HOLD FOR SELECT count(*) FROM bulk"),
+            "DECLARE CURSOR");
+  EXPECT_EQ(Exec(c, "FETCH auto"), "199999\n");
   PQfinish(c);
   // psql's FETCH_COUNT reads a large result through a cursor, 1000 rows at a time.
   CommandResult r = RunCommand({PgBin("psql"), "-X", "-A", "-t", "-v", "FETCH_COUNT=1000", "-d",
                                 node_.ConnStr(), "-c", "SELECT id FROM bulk ORDER BY id DESC"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.substr(0, 7), "200000\n");
-  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 200000);
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 199999);  // id 3 was deleted above
 }
 
 TEST_F(StreamingExecutorTest, SubqueriesInFrom) {

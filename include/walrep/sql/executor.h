@@ -187,7 +187,12 @@ class Executor {
     std::vector<ColumnDesc> columns;
     std::shared_ptr<RowStream> rows;
     bool done = false;
+    bool hold = false;  // WITH HOLD: kept after its transaction commits
+    bool held = false;  // its rows were kept at a commit (it no longer needs a transaction)
   };
+  // At the end of a transaction: WITH HOLD cursors keep their remaining rows (at a commit), the
+  // others close.
+  Status EndCursors(bool commit);
   std::map<std::string, Cursor> cursors_;
   std::map<uint32_t, OnCommit> on_commit_;
   bool temp_tables_ = false;  // the session created temporary tables
