@@ -10,5 +10,5 @@ werror=OFF
 if [ "${CI:-}" = "true" ]; then werror=ON; fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWALREP_WERROR="$werror" >/dev/null
 cmake --build build -j2
-if [ $# -eq 0 ]; then set -- -LE crash; fi
+if [ $# -eq 0 ]; then set -- -LE "crash|slow"; fi
 ctest --test-dir build --output-on-failure -j2 --timeout 600 "$@"
