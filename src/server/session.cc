@@ -716,6 +716,8 @@ Status Session::HandleSimpleQuery(const std::string& body) {
   WALREP_RETURN_IF_ERROR(r.status());
   auto finish = [&]() -> Status {
     WALREP_RETURN_IF_ERROR(EndImplicitTransaction());
+    // Portals (and their row streams) live until their transaction ends.
+    if (executor_->txn_status() == sql::TxnStatus::kIdle) portals_.clear();
     FlushNotices();
     SendParameterChanges();
     conn_->Write(protocol::ReadyForQueryMessage(TransactionStatusByte()));
