@@ -349,6 +349,8 @@ TEST(BoundedMemoryTest, LargeQueriesRunUnderAnAddressSpaceCapOnPrimaryAndReplayi
   ASSERT_EQ(init.exit_code, 0) << init.err;
   Node s("standby");
   ASSERT_NO_FATAL_FAILURE(s.InitStandby(p));
+  // As a DBA running reports on a standby would: replay must not cancel them (40001).
+  s.AppendConf("hot_standby_feedback = on");
   s.SetAddressSpaceLimit(kCap);
   ASSERT_NO_FATAL_FAILURE(s.Start());
   ASSERT_TRUE(WaitForReplay(p, s, 120));
