@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <set>
@@ -1246,6 +1247,8 @@ Result<ExecResult> Executor::Execute(const PreparedStatement& ps,
   EvalState* st = &state->st;
   st->params = &state->params;
   st->owner = state;
+  static std::atomic<uint64_t> runs{0};
+  st->run_id = ++runs;
   st->fmt = format_options();
   Result<ExecResult> result = Status::OK();
   try {

@@ -10,6 +10,7 @@
 #include <climits>
 #include <cmath>
 #include <map>
+#include <unordered_set>
 
 #include "sql_internal.h"
 #include "walrep/common/strings.h"
@@ -860,6 +861,159 @@ std::string FigureColname(const PgQuery__Node* n) {
   return name;
 }
 
+// A subquery in an expression: (SELECT ...) as a value, EXISTS (...), x IN / op ANY / op ALL
+// (...). Uncorrelated subqueries run once per execution of the statement, on the statement's
+// executor (their rows are pulled through the same plan nodes as any query); a subquery that
+// refers to the outer query's columns fails with 0A000.
+Result<ExprPtr> CompileSubLink(CompileState& cs, const PgQuery__SubLink* sl) {
+  if (!sl->subselect || sl->subselect->node_case != PG_QUERY__NODE__NODE_SELECT_STMT || !cs.exec) {
+    return Err(cs, "0A000", "this kind of subquery is not supported", sl->location);
+  }
+  auto kind = sl->sub_link_type;
+  if (kind != PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK &&
+      kind != PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK &&
+      kind != PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK &&
+      kind != PG_QUERY__SUB_LINK_TYPE__ALL_SUBLINK) {
+    return Err(cs, "0A000", "this kind of subquery is not supported", sl->location);
+  }
+  CompileState own = cs;
+  own.scope = nullptr;
+  own.aggs = nullptr;
+  auto sub = PrepareSubSelect(*cs.exec, own, sl->subselect->select_stmt);
+  if (!sub.ok()) {
+    Status st = sub.TakeStatus();
+    // A reference the subquery could not resolve but the outer query can: a correlation.
+    bool outer = false;
+    if (st.sqlstate() == "42703" && cs.scope) {
+      for (const auto& c : cs.scope->columns) {
+        outer |= st.message().find("\"" + c.name + "\"") != std::string::npos ||
+                 st.message().find("." + c.name + " ") != std::string::npos;
+      }
+    }
+    if (st.sqlstate() == "42P01" && cs.scope) {
+      for (const auto& r : cs.scope->rels) {
+        outer |= st.message() == "missing FROM-clause entry for table \"" + r + "\"";
+      }
+    }
+    if (outer) return Err(cs, "0A000", "correlated subqueries are not supported", sl->location);
+    return st;
+  }
+  std::shared_ptr<Prepared> plan = *sub;
+  // The subquery's rows for this execution of the statement (computed on first use).
+  struct Cache {
+    uint64_t run_id = 0;
+    std::vector<Row> rows;
+  };
+  auto cache = std::make_shared<Cache>();
+  size_t limit = kind == PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK     ? 2
+                 : kind == PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK ? 1
+                                                                   : SIZE_MAX;
+  auto rows = [plan, cache, limit](EvalState& st) -> Result<const std::vector<Row>*> {
+    if (cache->run_id == st.run_id && st.run_id != 0) return &cache->rows;
+    const Row* saved_row = st.row;
+    const std::vector<Value>* saved_aggs = st.aggs;
+    cache->rows.clear();
+    Status status = [&]() -> Status {
+      WALREP_ASSIGN_OR_RETURN(RowIterPtr it, plan->source(st));
+      Row r;
+      while (cache->rows.size() < limit) {
+        WALREP_ASSIGN_OR_RETURN(bool more, it->Next(&r));
+        if (!more) break;
+        cache->rows.push_back(std::move(r));
+      }
+      return Status::OK();
+    }();
+    st.row = saved_row;
+    st.aggs = saved_aggs;
+    WALREP_RETURN_IF_ERROR(status);
+    cache->run_id = st.run_id;
+    return &cache->rows;
+  };
+  if (kind == PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK) {
+    return MakeExpr(oid::kBool, [rows](EvalState& st) -> Result<Value> {
+      WALREP_ASSIGN_OR_RETURN(const std::vector<Row>* r, rows(st));
+      return Value::Bool(!r->empty());
+    });
+  }
+  if (plan->cols.size() != 1) {
+    return Err(cs, "42601",
+               plan->cols.size() > 1 ? "subquery has too many columns"
+                                     : "subquery must return only one column",
+               sl->location);
+  }
+  int32_t type = plan->cols[0].type;
+  if (kind == PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK) {
+    return MakeExpr(type, [rows, type](EvalState& st) -> Result<Value> {
+      WALREP_ASSIGN_OR_RETURN(const std::vector<Row>* r, rows(st));
+      if (r->size() > 1) {
+        return Status::Sql("21000",
+                           "more than one row returned by a subquery used as an "
+                           "expression");
+      }
+      return r->empty() ? Value::Null(type) : (*r)[0][0];
+    });
+  }
+  // x op ANY/ALL (subquery), x IN (subquery): the operator applied to each row's value.
+  std::string op = "=";
+  if (sl->n_oper_name > 0) op = StringNodeValue(sl->oper_name[sl->n_oper_name - 1]);
+  WALREP_ASSIGN_OR_RETURN(ExprPtr left, CompileExpr(cs, sl->testexpr));
+  auto slot = std::make_shared<Value>();
+  ExprPtr right = MakeExpr(type, [slot](EvalState&) -> Result<Value> { return *slot; });
+  WALREP_ASSIGN_OR_RETURN(ExprPtr test, CompileOp(cs, op, left, right, sl->location));
+  if (test->type != oid::kBool) {
+    return Err(cs, "42804", "operator of ANY/ALL must return type boolean", sl->location);
+  }
+  bool all = kind == PG_QUERY__SUB_LINK_TYPE__ALL_SUBLINK;
+  if (!all && op == "=" && left->type == type &&
+      (IsIntegerType(type) || IsStringType(type) || type == oid::kBool)) {
+    // x IN (subquery): a hash set of the subquery's values (PostgreSQL's hashed SubPlan), built
+    // once per execution; equal values of these types have equal text.
+    struct Hashed {
+      uint64_t run_id = 0;
+      std::unordered_set<std::string> values;
+      bool has_null = false;
+    };
+    auto hashed = std::make_shared<Hashed>();
+    return MakeExpr(oid::kBool, [rows, left, hashed](EvalState& st) -> Result<Value> {
+      WALREP_ASSIGN_OR_RETURN(Value x, left->eval(st));
+      if (hashed->run_id != st.run_id || st.run_id == 0) {
+        WALREP_ASSIGN_OR_RETURN(const std::vector<Row>* r, rows(st));
+        hashed->values.clear();
+        hashed->has_null = false;
+        for (const Row& row : *r) {
+          if (row[0].is_null()) {
+            hashed->has_null = true;
+          } else {
+            hashed->values.insert(ToText(row[0], st.fmt));
+          }
+        }
+        hashed->run_id = st.run_id;
+      }
+      if (x.is_null()) {
+        return hashed->values.empty() && !hashed->has_null ? Value::Bool(false)
+                                                           : Value::Null(oid::kBool);
+      }
+      if (hashed->values.count(ToText(x, st.fmt))) return Value::Bool(true);
+      return hashed->has_null ? Value::Null(oid::kBool) : Value::Bool(false);
+    });
+  }
+  return MakeExpr(oid::kBool, [rows, slot, test, all](EvalState& st) -> Result<Value> {
+    WALREP_ASSIGN_OR_RETURN(const std::vector<Row>* r, rows(st));
+    bool saw_null = false;
+    for (const Row& row : *r) {
+      *slot = row[0];
+      WALREP_ASSIGN_OR_RETURN(Value v, test->eval(st));
+      if (v.is_null()) {
+        saw_null = true;
+      } else if (v.as_bool() != all) {
+        return Value::Bool(!all);  // ANY: a true one; ALL: a false one
+      }
+    }
+    if (saw_null) return Value::Null(oid::kBool);
+    return Value::Bool(all);
+  });
+}
+
 Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node) {
   if (!node) return ConstExpr(Value::Null(oid::kUnknown));
   switch (node->node_case) {
@@ -1138,6 +1292,8 @@ Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node) {
         return best;
       });
     }
+    case PG_QUERY__NODE__NODE_SUB_LINK:
+      return CompileSubLink(cs, node->sub_link);
     case PG_QUERY__NODE__NODE_BOOLEAN_TEST:
       return Status::NotSupported("IS TRUE / IS FALSE tests are not supported");
     default: {

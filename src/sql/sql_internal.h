@@ -95,6 +95,8 @@ struct EvalState {
   const std::vector<Value>* aggs = nullptr;  // aggregate results of the current group
   // What owns this state while the statement's rows are read (a cursor keeps it).
   std::weak_ptr<const void> owner;
+  // Which execution of its statement this is (uncorrelated subqueries run once per execution).
+  uint64_t run_id = 0;
 };
 
 // An aggregate call found while compiling a select list.
@@ -148,7 +150,7 @@ struct Scope {
 struct CompileState {
   const Registry* registry;
   SessionContext* ctx;
-  const Executor* exec = nullptr;
+  Executor* exec = nullptr;
   const Scope* scope = nullptr;
   std::vector<int32_t>* param_types = nullptr;
   std::vector<AggSpec>* aggs = nullptr;  // null where aggregates are not allowed

@@ -264,6 +264,33 @@ TEST_F(StreamingExecutorTest, SubqueriesInFrom) {
   EXPECT_EQ(node_.Query("SELECT count(*) FROM (SELECT id FROM bulk) b JOIN "
                         "(SELECT id FROM bulk WHERE id < 100) a USING (id)"),
             "99");
+  // Subqueries in expressions (uncorrelated: run once per execution of the statement).
+  EXPECT_EQ(node_.SafePsql("SELECT (SELECT max(id) FROM bulk) = (SELECT count(*) FROM bulk)"), "t");
+  EXPECT_EQ(node_.SafePsql("SELECT count(*) FROM bulk WHERE id IN (SELECT grp FROM bulk WHERE "
+                           "id BETWEEN 7 AND 9)"),
+            "3");
+  EXPECT_EQ(node_.SafePsql("SELECT count(*) FROM bulk WHERE id < 100 AND id NOT IN "
+                           "(SELECT id FROM bulk WHERE id < 50)"),
+            "50");
+  EXPECT_EQ(node_.SafePsql("SELECT EXISTS (SELECT 1 FROM bulk WHERE id = 5), "
+                           "NOT EXISTS (SELECT 1 FROM bulk WHERE id = 0)"),
+            "t|t");
+  EXPECT_EQ(node_.SafePsql("SELECT count(*) FROM bulk WHERE id <= 20 AND id > ALL (SELECT id "
+                           "FROM bulk WHERE id <= 10)"),
+            "10");
+  // IN over a large subquery is hashed (once per execution).
+  EXPECT_EQ(node_.SafePsql("SELECT count(*) FROM bulk WHERE id IN (SELECT id + 100000 FROM bulk)"),
+            "100000");
+  // NOT IN with a NULL among the subquery's values is never true (three-valued logic).
+  EXPECT_EQ(node_.SafePsql("SELECT count(*) FROM bulk WHERE id NOT IN (SELECT NULL::int)"), "0");
+  EXPECT_NE(node_.Psql("SELECT (SELECT id FROM bulk)")
+                .err.find("more than one row returned by a subquery used as an expression"),
+            std::string::npos);
+  EXPECT_NE(node_
+                .Psql("SELECT id FROM bulk b WHERE grp = (SELECT grp FROM bulk c WHERE c.id = "
+                      "b.id)")
+                .err.find("correlated subqueries are not supported"),
+            std::string::npos);
   CommandResult r = node_.Psql("SELECT * FROM (SELECT 1)");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("subquery in FROM must have an alias"), std::string::npos) << r.err;
