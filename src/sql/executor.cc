@@ -190,7 +190,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
   const PgQuery__Node* q = es->query;
   auto plan_start = std::chrono::steady_clock::now();
   if (q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
-    CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get()};
+    CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(), nullptr, {}, {}};
     WALREP_ASSIGN_OR_RETURN(inner, PrepareSelect(ex, cs, inner, q->select_stmt));
   } else if (analyze) {
     return Status::NotSupported(
@@ -268,7 +268,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareDeclareCursor(
   auto inner = std::make_shared<Prepared>();
   inner->stmt = p->stmt;
   inner->params = p->params;
-  CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get()};
+  CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(), nullptr, {}, {}};
   WALREP_ASSIGN_OR_RETURN(inner, PrepareSelect(ex, cs, inner, d->query->select_stmt));
   std::string name = d->portalname;
   p->run = [inner, name, hold](Executor& e, EvalState& st) -> Result<ExecResult> {
@@ -931,7 +931,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       return p;
     }
     default: {
-      CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get()};
+      CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(), nullptr, {}, {}};
       WALREP_ASSIGN_OR_RETURN(auto prepared, PrepareTableStatement(ex, cs, p, node));
       if (prepared) return prepared;
       return Unsupported(node);
@@ -1209,7 +1209,7 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<Par
     return std::shared_ptr<PreparedStatement>(p);
   }
   if (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
-    CompileState cs{registry_, ctx_, this, nullptr, p->params.get()};
+    CompileState cs{registry_, ctx_, this, nullptr, p->params.get(), nullptr, {}, {}};
     WALREP_ASSIGN_OR_RETURN(p, ExecAccess::PrepareSelect(*this, cs, p, node->select_stmt));
     for (auto& t : *p->params) {
       if (t == 0) t = oid::kText;
@@ -1243,7 +1243,7 @@ Result<ExecResult> Executor::Execute(const PreparedStatement& ps,
   WALREP_ASSIGN_OR_RETURN(const Prepared* run, Revalidate(p));
   // The statement's evaluation state lives as long as its result's rows are being read.
   auto state = std::make_shared<StatementState>(StatementState{
-      params, EvalState{ctx_, this, nullptr, nullptr, FormatOptions{}, nullptr, {}}});
+      params, EvalState{ctx_, this, nullptr, nullptr, FormatOptions{}, nullptr, {}, 0, {}}});
   EvalState* st = &state->st;
   st->params = &state->params;
   st->owner = state;

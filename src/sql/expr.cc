@@ -474,11 +474,8 @@ Result<ExprPtr> CompileColumnRef(CompileState& cs, const PgQuery__ColumnRef* cr)
   std::string col = parts.back();
   if (cs.scope && parts.size() <= 2) {
     const auto& rels = cs.scope->rels;
-    if (parts.size() == 2 && std::find(rels.begin(), rels.end(), parts[0]) == rels.end()) {
-      return Err(cs, "42P01", fmt::format("missing FROM-clause entry for table \"{}\"", parts[0]),
-                 cr->location);
-    }
-    int found = cs.scope->Find(parts.size() == 2 ? parts[0] : "", col);
+    bool here = parts.size() < 2 || std::find(rels.begin(), rels.end(), parts[0]) != rels.end();
+    int found = here ? cs.scope->Find(parts.size() == 2 ? parts[0] : "", col) : Scope::kNone;
     if (found == Scope::kAmbiguous) {
       return Err(cs, "42702", fmt::format("column reference \"{}\" is ambiguous", col),
                  cr->location);
@@ -488,6 +485,36 @@ Result<ExprPtr> CompileColumnRef(CompileState& cs, const PgQuery__ColumnRef* cr)
       return MakeExpr(cs.scope->columns[i].type,
                       [i](EvalState& st) -> Result<Value> { return (*st.row)[i]; });
     }
+  }
+  // A column of an enclosing query (a correlated subquery), innermost first.
+  for (size_t d = 0; d < cs.outer_scopes.size() && parts.size() <= 2; d++) {
+    const Scope* outer = cs.outer_scopes[cs.outer_scopes.size() - 1 - d];
+    if (!outer) continue;
+    if (parts.size() == 2 &&
+        std::find(outer->rels.begin(), outer->rels.end(), parts[0]) == outer->rels.end()) {
+      continue;
+    }
+    int found = outer->Find(parts.size() == 2 ? parts[0] : "", col);
+    if (found == Scope::kAmbiguous) {
+      return Err(cs, "42702", fmt::format("column reference \"{}\" is ambiguous", col),
+                 cr->location);
+    }
+    if (found < 0) continue;
+    for (size_t k = 0; k <= d && k < cs.correlated.size(); k++) {
+      *cs.correlated[cs.correlated.size() - 1 - k] = true;
+    }
+    size_t i = static_cast<size_t>(found);
+    return MakeExpr(outer->columns[i].type, [i, d](EvalState& st) -> Result<Value> {
+      if (st.outer_rows.size() <= d || !st.outer_rows[st.outer_rows.size() - 1 - d]) {
+        return Status::Sql("XX000", "outer row of a correlated subquery is missing");
+      }
+      return (*st.outer_rows[st.outer_rows.size() - 1 - d])[i];
+    });
+  }
+  if (cs.scope && parts.size() == 2 &&
+      std::find(cs.scope->rels.begin(), cs.scope->rels.end(), parts[0]) == cs.scope->rels.end()) {
+    return Err(cs, "42P01", fmt::format("missing FROM-clause entry for table \"{}\"", parts[0]),
+               cr->location);
   }
   std::string full;
   for (const auto& p : parts) full += (full.empty() ? "" : ".") + p;
@@ -862,9 +889,9 @@ std::string FigureColname(const PgQuery__Node* n) {
 }
 
 // A subquery in an expression: (SELECT ...) as a value, EXISTS (...), x IN / op ANY / op ALL
-// (...). Uncorrelated subqueries run once per execution of the statement, on the statement's
-// executor (their rows are pulled through the same plan nodes as any query); a subquery that
-// refers to the outer query's columns fails with 0A000.
+// (...). Their rows are pulled through the same plan nodes as any query; an uncorrelated
+// subquery runs once per execution of the statement, a correlated one (it reads columns of an
+// enclosing query) once per row of that query.
 Result<ExprPtr> CompileSubLink(CompileState& cs, const PgQuery__SubLink* sl) {
   if (!sl->subselect || sl->subselect->node_case != PG_QUERY__NODE__NODE_SELECT_STMT || !cs.exec) {
     return Err(cs, "0A000", "this kind of subquery is not supported", sl->location);
@@ -879,26 +906,12 @@ Result<ExprPtr> CompileSubLink(CompileState& cs, const PgQuery__SubLink* sl) {
   CompileState own = cs;
   own.scope = nullptr;
   own.aggs = nullptr;
-  auto sub = PrepareSubSelect(*cs.exec, own, sl->subselect->select_stmt);
-  if (!sub.ok()) {
-    Status st = sub.TakeStatus();
-    // A reference the subquery could not resolve but the outer query can: a correlation.
-    bool outer = false;
-    if (st.sqlstate() == "42703" && cs.scope) {
-      for (const auto& c : cs.scope->columns) {
-        outer |= st.message().find("\"" + c.name + "\"") != std::string::npos ||
-                 st.message().find("." + c.name + " ") != std::string::npos;
-      }
-    }
-    if (st.sqlstate() == "42P01" && cs.scope) {
-      for (const auto& r : cs.scope->rels) {
-        outer |= st.message() == "missing FROM-clause entry for table \"" + r + "\"";
-      }
-    }
-    if (outer) return Err(cs, "0A000", "correlated subqueries are not supported", sl->location);
-    return st;
-  }
-  std::shared_ptr<Prepared> plan = *sub;
+  own.outer_scopes.push_back(cs.scope);
+  auto correlated = std::make_shared<bool>(false);
+  own.correlated.push_back(correlated.get());
+  WALREP_ASSIGN_OR_RETURN(std::shared_ptr<Prepared> plan,
+                          PrepareSubSelect(*cs.exec, own, sl->subselect->select_stmt));
+  bool per_row = *correlated;
   // The subquery's rows for this execution of the statement (computed on first use).
   struct Cache {
     uint64_t run_id = 0;
@@ -908,10 +921,12 @@ Result<ExprPtr> CompileSubLink(CompileState& cs, const PgQuery__SubLink* sl) {
   size_t limit = kind == PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK     ? 2
                  : kind == PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK ? 1
                                                                    : SIZE_MAX;
-  auto rows = [plan, cache, limit](EvalState& st) -> Result<const std::vector<Row>*> {
-    if (cache->run_id == st.run_id && st.run_id != 0) return &cache->rows;
+  auto rows = [plan, cache, limit, per_row](EvalState& st) -> Result<const std::vector<Row>*> {
+    if (!per_row && cache->run_id == st.run_id && st.run_id != 0) return &cache->rows;
     const Row* saved_row = st.row;
     const std::vector<Value>* saved_aggs = st.aggs;
+    // A correlated subquery reads the current row of its enclosing query.
+    st.outer_rows.push_back(saved_row);
     cache->rows.clear();
     Status status = [&]() -> Status {
       WALREP_ASSIGN_OR_RETURN(RowIterPtr it, plan->source(st));
@@ -923,6 +938,7 @@ Result<ExprPtr> CompileSubLink(CompileState& cs, const PgQuery__SubLink* sl) {
       }
       return Status::OK();
     }();
+    st.outer_rows.pop_back();
     st.row = saved_row;
     st.aggs = saved_aggs;
     WALREP_RETURN_IF_ERROR(status);
@@ -964,7 +980,7 @@ Result<ExprPtr> CompileSubLink(CompileState& cs, const PgQuery__SubLink* sl) {
     return Err(cs, "42804", "operator of ANY/ALL must return type boolean", sl->location);
   }
   bool all = kind == PG_QUERY__SUB_LINK_TYPE__ALL_SUBLINK;
-  if (!all && op == "=" && left->type == type &&
+  if (!all && !per_row && op == "=" && left->type == type &&
       (IsIntegerType(type) || IsStringType(type) || type == oid::kBool)) {
     // x IN (subquery): a hash set of the subquery's values (PostgreSQL's hashed SubPlan), built
     // once per execution; equal values of these types have equal text.

@@ -97,6 +97,8 @@ struct EvalState {
   std::weak_ptr<const void> owner;
   // Which execution of its statement this is (uncorrelated subqueries run once per execution).
   uint64_t run_id = 0;
+  // The rows of the enclosing queries while a correlated subquery runs (innermost last).
+  std::vector<const Row*> outer_rows;
 };
 
 // An aggregate call found while compiling a select list.
@@ -154,6 +156,11 @@ struct CompileState {
   const Scope* scope = nullptr;
   std::vector<int32_t>* param_types = nullptr;
   std::vector<AggSpec>* aggs = nullptr;  // null where aggregates are not allowed
+  // Inside a subquery of an expression: the scopes of the enclosing queries (innermost last;
+  // null for one without FROM), and for each enclosing subquery a flag that a reference to an
+  // outer column sets (its result then depends on the outer row: correlated).
+  std::vector<const Scope*> outer_scopes;
+  std::vector<bool*> correlated;
 };
 
 Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node);

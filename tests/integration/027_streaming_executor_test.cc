@@ -286,10 +286,19 @@ TEST_F(StreamingExecutorTest, SubqueriesInFrom) {
   EXPECT_NE(node_.Psql("SELECT (SELECT id FROM bulk)")
                 .err.find("more than one row returned by a subquery used as an expression"),
             std::string::npos);
-  EXPECT_NE(node_
-                .Psql("SELECT id FROM bulk b WHERE grp = (SELECT grp FROM bulk c WHERE c.id = "
-                      "b.id)")
-                .err.find("correlated subqueries are not supported"),
+  // Correlated: once per row of the outer query, reading its columns (also two levels up).
+  EXPECT_EQ(node_.SafePsql("SELECT id, (SELECT count(*) FROM bulk c WHERE c.grp = b.grp) FROM "
+                           "bulk b WHERE id IN (1, 2) ORDER BY id"),
+            "1|4\n2|4");
+  EXPECT_EQ(node_.SafePsql("SELECT count(*) FROM bulk b WHERE id <= 10 AND EXISTS (SELECT 1 FROM "
+                           "bulk c WHERE c.id = b.id + 1 AND EXISTS (SELECT 1 FROM bulk d WHERE "
+                           "d.id = b.id + 2))"),
+            "10");
+  EXPECT_EQ(node_.SafePsql("SELECT count(*) FROM bulk b WHERE id <= 10 AND id IN (SELECT c.id "
+                           "FROM bulk c WHERE c.id = b.id AND c.id % 2 = 0)"),
+            "5");
+  EXPECT_NE(node_.Psql("SELECT (SELECT nosuch FROM bulk LIMIT 1)")
+                .err.find("column \"nosuch\" does not exist"),
             std::string::npos);
   CommandResult r = node_.Psql("SELECT * FROM (SELECT 1)");
   EXPECT_NE(r.exit_code, 0);
