@@ -130,6 +130,11 @@ struct ExecAccess {
                                                          const PgQuery__SelectStmt* s);
   static Result<std::shared_ptr<Prepared>> PrepareUtility(Executor& ex, std::shared_ptr<Prepared> p,
                                                           const PgQuery__Node* node);
+  // a UNION [ALL] b [ORDER BY output columns] [LIMIT ...]: the sides' rows appended (distinct
+  // through a hash aggregate without ALL).
+  static Result<std::shared_ptr<Prepared>> PrepareUnion(Executor& ex, CompileState& cs,
+                                                        std::shared_ptr<Prepared> p,
+                                                        const PgQuery__SelectStmt* s);
   static Result<std::shared_ptr<Prepared>> PrepareDeclareCursor(
       Executor& ex, std::shared_ptr<Prepared> p, const PgQuery__DeclareCursorStmt* d);
   // EXPLAIN [(options)] statement: the statement's plan, without costs (as COSTS OFF).
@@ -253,6 +258,181 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
   return p;
 }
 
+Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, CompileState& cs,
+                                                           std::shared_ptr<Prepared> p,
+                                                           const PgQuery__SelectStmt* s) {
+  if (s->op != PG_QUERY__SET_OPERATION__SETOP_UNION) {
+    return Status::NotSupported("INTERSECT and EXCEPT are not supported");
+  }
+  if (s->with_clause) return Status::NotSupported("WITH queries are not supported");
+  WALREP_ASSIGN_OR_RETURN(auto left, PrepareSubSelect(ex, cs, s->larg));
+  WALREP_ASSIGN_OR_RETURN(auto right, PrepareSubSelect(ex, cs, s->rarg));
+  if (left->cols.size() != right->cols.size()) {
+    return Status::Sql("42601", "each UNION query must have the same number of columns");
+  }
+  // Each column's type: the sides' common type (integers widen, then numeric, then double
+  // precision; strings become text).
+  auto rank = [](int32_t t) {
+    switch (t) {
+      case oid::kInt2:
+        return 1;
+      case oid::kInt4:
+        return 2;
+      case oid::kInt8:
+        return 3;
+      case oid::kNumeric:
+        return 4;
+      case oid::kFloat4:
+        return 5;
+      case oid::kFloat8:
+        return 6;
+      default:
+        return 0;
+    }
+  };
+  p->cols = left->cols;
+  for (size_t i = 0; i < p->cols.size(); i++) {
+    int32_t lt = left->cols[i].type, rt = right->cols[i].type;
+    int32_t t = lt;
+    if (lt != rt) {
+      if (rank(lt) && rank(rt)) {
+        t = rank(lt) > rank(rt) ? lt : rt;
+      } else if (IsStringType(lt) && IsStringType(rt)) {
+        t = oid::kText;
+      } else {
+        return Status::Sql("42804", fmt::format("UNION types {} and {} cannot be matched",
+                                                TypeName(lt), TypeName(rt)));
+      }
+    }
+    p->cols[i].type = t;
+    p->cols[i].table_oid = 0;
+    p->cols[i].attnum = 0;
+  }
+  // ORDER BY names output columns (or their positions), as PostgreSQL requires here.
+  std::vector<SortColumn> sorts;
+  for (size_t i = 0; i < s->n_sort_clause; i++) {
+    const auto* sb = s->sort_clause[i]->sort_by;
+    SortColumn k{0};
+    k.desc = sb->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
+    k.nulls_first = sb->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_FIRST ||
+                    (k.desc && sb->sortby_nulls != PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_LAST);
+    const PgQuery__Node* n = sb->node;
+    int found = -1;
+    if (n->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+        n->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
+      int pos = n->a_const->ival ? n->a_const->ival->ival : 0;
+      if (pos < 1 || pos > static_cast<int>(p->cols.size())) {
+        return Status::Sql("42P10", fmt::format("ORDER BY position {} is not in select list", pos));
+      }
+      found = pos - 1;
+    } else if (n->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && n->column_ref->n_fields == 1) {
+      std::string name = StringNodeValue(n->column_ref->fields[0]);
+      for (size_t c = 0; c < p->cols.size() && found < 0; c++) {
+        if (p->cols[c].name == name) found = static_cast<int>(c);
+      }
+    }
+    if (found < 0) {
+      return Status::NotSupported(
+          "invalid UNION/INTERSECT/EXCEPT ORDER BY clause: only result column names can be used");
+    }
+    k.index = static_cast<size_t>(found);
+    sorts.push_back(k);
+  }
+  ExprPtr limit, offset;
+  if (s->limit_count) {
+    WALREP_ASSIGN_OR_RETURN(limit, CompileExpr(cs, s->limit_count));
+    WALREP_ASSIGN_OR_RETURN(limit, Coerce(cs, limit, oid::kInt8, false));
+  }
+  if (s->limit_offset) {
+    WALREP_ASSIGN_OR_RETURN(offset, CompileExpr(cs, s->limit_offset));
+    WALREP_ASSIGN_OR_RETURN(offset, Coerce(cs, offset, oid::kInt8, false));
+  }
+  bool distinct = !s->all;
+  PlanPtr append = MakePlan("Append", {left->plan, right->plan});
+  PlanPtr agg = distinct ? MakePlan("HashAggregate", {append}) : nullptr;
+  p->plan = agg ? agg : append;
+  PlanPtr sort_plan, limit_plan;
+  if (!sorts.empty()) p->plan = sort_plan = MakePlan("Sort", {p->plan});
+  if (limit || offset) p->plan = limit_plan = MakePlan("Limit", {p->plan});
+  p->rows = true;
+  std::vector<int32_t> types;
+  for (const auto& c : p->cols) types.push_back(c.type);
+  // A side's rows converted to the column types.
+  auto side = [types](std::shared_ptr<Prepared> sub) -> RowSourceFn {
+    bool same = true;
+    for (size_t i = 0; i < types.size(); i++) same &= sub->cols[i].type == types[i];
+    return [sub, types, same](EvalState& st) -> Result<RowIterPtr> {
+      WALREP_ASSIGN_OR_RETURN(RowIterPtr it, sub->source(st));
+      if (same) return it;
+      std::vector<ExprPtr> casts;
+      for (size_t i = 0; i < types.size(); i++) {
+        int32_t t = types[i];
+        casts.push_back(MakeExpr(
+            t, [i, t](EvalState& st) -> Result<Value> { return Cast((*st.row)[i], t, st.fmt); }));
+      }
+      return ProjectIter(st, std::move(it), std::move(casts), -1, nullptr);
+    };
+  };
+  RowSourceFn lsrc = side(left), rsrc = side(right);
+  p->source = [lsrc, rsrc, types, distinct, sorts, limit, offset, append, agg, sort_plan,
+               limit_plan](EvalState& st) -> Result<RowIterPtr> {
+    int64_t off = 0, lim = -1;
+    if (offset) {
+      WALREP_ASSIGN_OR_RETURN(Value v, offset->eval(st));
+      if (!v.is_null()) off = v.as_int();
+      if (off < 0) return Status::Sql("2201X", "OFFSET must not be negative");
+    }
+    if (limit) {
+      WALREP_ASSIGN_OR_RETURN(Value v, limit->eval(st));
+      if (!v.is_null()) {
+        lim = v.as_int();
+        if (lim < 0) return Status::Sql("2201W", "LIMIT must not be negative");
+      }
+    }
+    // Append: the left side's rows, then the right side's (opened when the left one ends).
+    struct Sides {
+      RowIterPtr cur;
+      bool right_open = false;
+    };
+    auto sides = std::make_shared<Sides>();
+    WALREP_ASSIGN_OR_RETURN(sides->cur, lsrc(st));
+    RowIterPtr it = FunctionIter(append, [sides, rsrc, &st](Row* row) -> Result<bool> {
+      while (true) {
+        WALREP_ASSIGN_OR_RETURN(bool more, sides->cur->Next(row));
+        if (more || sides->right_open) return more;
+        WALREP_ASSIGN_OR_RETURN(sides->cur, rsrc(st));
+        sides->right_open = true;
+      }
+    });
+    if (distinct) {
+      std::vector<ExprPtr> cols;
+      for (size_t i = 0; i < types.size(); i++) {
+        cols.push_back(
+            MakeExpr(types[i], [i](EvalState& st) -> Result<Value> { return (*st.row)[i]; }));
+      }
+      it = HashAggIter(st, agg, std::move(it), std::move(cols),
+                       std::make_shared<const std::vector<AggSpec>>(), types);
+    }
+    if (sort_plan) {
+      it = SortIter(st, sort_plan, std::move(it), sorts, lim >= 0 ? off + lim : -1);
+    }
+    if (limit_plan) it = LimitIter(limit_plan, std::move(it), off, lim);
+    return it;
+  };
+  auto cols = p->cols;
+  auto source = p->source;
+  p->run = [source, cols](Executor&, EvalState& st) -> Result<ExecResult> {
+    WALREP_ASSIGN_OR_RETURN(RowIterPtr it, source(st));
+    ExecResult r;
+    r.returns_rows = true;
+    r.columns = cols;
+    r.rows = StreamOf(std::move(it));
+    r.tag = "SELECT";
+    return r;
+  };
+  return p;
+}
+
 // DECLARE name [BINARY] [NO SCROLL] CURSOR [WITHOUT HOLD] FOR query: the query's plan starts,
 // and FETCH pulls its rows as they are asked for (psql's FETCH_COUNT, JDBC's fetch size).
 Result<std::shared_ptr<Prepared>> ExecAccess::PrepareDeclareCursor(
@@ -300,9 +480,7 @@ Result<std::shared_ptr<Prepared>> PrepareSubSelect(Executor& ex, CompileState& c
 Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, CompileState& cs,
                                                             std::shared_ptr<Prepared> p,
                                                             const PgQuery__SelectStmt* s) {
-  if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE) {
-    return Status::NotSupported("UNION, INTERSECT and EXCEPT are not supported");
-  }
+  if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE) return PrepareUnion(ex, cs, p, s);
   if (s->n_values_lists > 0) return Status::NotSupported("VALUES lists are not supported");
   if (s->into_clause) return Status::NotSupported("SELECT INTO is not supported");
   if (s->n_locking_clause) return Status::NotSupported("SELECT FOR UPDATE/SHARE is not supported");

@@ -300,6 +300,19 @@ TEST_F(StreamingExecutorTest, SubqueriesInFrom) {
   EXPECT_NE(node_.Psql("SELECT (SELECT nosuch FROM bulk LIMIT 1)")
                 .err.find("column \"nosuch\" does not exist"),
             std::string::npos);
+  // UNION [ALL] with ORDER BY/LIMIT on the result; common column types.
+  EXPECT_EQ(node_.SafePsql("SELECT grp FROM bulk WHERE id <= 3 UNION SELECT grp FROM bulk WHERE "
+                           "id BETWEEN 2 AND 4 ORDER BY grp"),
+            "1\n2\n3\n4");
+  EXPECT_EQ(node_.SafePsql("SELECT id FROM bulk WHERE id <= 2 UNION ALL SELECT id FROM bulk WHERE "
+                           "id <= 2 UNION ALL SELECT 2.5 ORDER BY 1 DESC LIMIT 3"),
+            "2.5\n2\n2");
+  EXPECT_EQ(
+      node_.SafePsql("SELECT count(*) FROM (SELECT id FROM bulk UNION SELECT grp FROM bulk) u"),
+      "200001");
+  EXPECT_NE(node_.Psql("SELECT id FROM bulk UNION SELECT pad FROM bulk")
+                .err.find("UNION types integer and text cannot be matched"),
+            std::string::npos);
   CommandResult r = node_.Psql("SELECT * FROM (SELECT 1)");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("subquery in FROM must have an alias"), std::string::npos) << r.err;
