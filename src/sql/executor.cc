@@ -123,6 +123,82 @@ Result<RoleOptions> ParseRoleOptions(PgQuery__Node** opts, size_t n) {
 
 }  // namespace
 
+// ORDER BY's direction and NULLS placement (NULLS FIRST is the default for DESC).
+void SortDirection(const PgQuery__SortBy* sb, bool* desc, bool* nulls_first) {
+  *desc = sb->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
+  *nulls_first = sb->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_FIRST ||
+                 (*desc && sb->sortby_nulls != PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_LAST);
+}
+
+// An ORDER BY item that names an output column, by position (1-based; 42P10 when out of range)
+// or by name: its index, or -1 for anything else.
+Result<int> OutputColumnOf(const PgQuery__Node* n, const std::vector<ColumnDesc>& cols) {
+  if (n->node_case == PG_QUERY__NODE__NODE_A_CONST &&
+      n->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
+    int pos = n->a_const->ival ? n->a_const->ival->ival : 0;
+    if (pos < 1 || pos > static_cast<int>(cols.size())) {
+      return Status::Sql("42P10", fmt::format("ORDER BY position {} is not in select list", pos))
+          .WithPosition(n->a_const->location + 1);
+    }
+    return pos - 1;
+  }
+  if (n->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && n->column_ref->n_fields == 1) {
+    std::string name = StringNodeValue(n->column_ref->fields[0]);
+    for (size_t c = 0; c < cols.size(); c++) {
+      if (cols[c].name == name) return static_cast<int>(c);
+    }
+  }
+  return -1;
+}
+
+// LIMIT and OFFSET of a query, as bigint expressions (null when absent).
+Status CompileLimitOffset(CompileState& cs, const PgQuery__SelectStmt* s, ExprPtr* limit,
+                          ExprPtr* offset) {
+  if (s->limit_count) {
+    WALREP_ASSIGN_OR_RETURN(*limit, CompileExpr(cs, s->limit_count));
+    WALREP_ASSIGN_OR_RETURN(*limit, Coerce(cs, *limit, oid::kInt8, false));
+  }
+  if (s->limit_offset) {
+    WALREP_ASSIGN_OR_RETURN(*offset, CompileExpr(cs, s->limit_offset));
+    WALREP_ASSIGN_OR_RETURN(*offset, Coerce(cs, *offset, oid::kInt8, false));
+  }
+  return Status::OK();
+}
+
+// Their values for one execution: *off 0 and *lim -1 (all rows) when absent or NULL.
+Status EvalLimitOffset(EvalState& st, const ExprPtr& limit, const ExprPtr& offset, int64_t* off,
+                       int64_t* lim) {
+  *off = 0;
+  *lim = -1;
+  if (offset) {
+    WALREP_ASSIGN_OR_RETURN(Value v, offset->eval(st));
+    if (!v.is_null()) *off = v.as_int();
+    if (*off < 0) return Status::Sql("2201X", "OFFSET must not be negative");
+  }
+  if (limit) {
+    WALREP_ASSIGN_OR_RETURN(Value v, limit->eval(st));
+    if (!v.is_null()) {
+      *lim = v.as_int();
+      if (*lim < 0) return Status::Sql("2201W", "LIMIT must not be negative");
+    }
+  }
+  return Status::OK();
+}
+
+// The run function of a query: its rows as the result set, streamed.
+RunFn RunRows(RowSourceFn source, std::vector<ColumnDesc> cols) {
+  return [source = std::move(source), cols = std::move(cols)](Executor&,
+                                                              EvalState& st) -> Result<ExecResult> {
+    WALREP_ASSIGN_OR_RETURN(RowIterPtr it, source(st));
+    ExecResult r;
+    r.returns_rows = true;
+    r.columns = cols;
+    r.rows = StreamOf(std::move(it));
+    r.tag = "SELECT";
+    return r;
+  };
+}
+
 // Builds the plan of a SELECT and of utility statements.
 struct ExecAccess {
   static Result<std::shared_ptr<Prepared>> PrepareSelect(Executor& ex, CompileState& cs,
@@ -272,31 +348,14 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, Compile
   }
   // Each column's type: the sides' common type (integers widen, then numeric, then double
   // precision; strings become text).
-  auto rank = [](int32_t t) {
-    switch (t) {
-      case oid::kInt2:
-        return 1;
-      case oid::kInt4:
-        return 2;
-      case oid::kInt8:
-        return 3;
-      case oid::kNumeric:
-        return 4;
-      case oid::kFloat4:
-        return 5;
-      case oid::kFloat8:
-        return 6;
-      default:
-        return 0;
-    }
-  };
+
   p->cols = left->cols;
   for (size_t i = 0; i < p->cols.size(); i++) {
     int32_t lt = left->cols[i].type, rt = right->cols[i].type;
     int32_t t = lt;
     if (lt != rt) {
-      if (rank(lt) && rank(rt)) {
-        t = rank(lt) > rank(rt) ? lt : rt;
+      if (IntRank(lt) && IntRank(rt)) {
+        t = IntRank(lt) > IntRank(rt) ? lt : rt;
       } else if (IsStringType(lt) && IsStringType(rt)) {
         t = oid::kText;
       } else {
@@ -313,24 +372,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, Compile
   for (size_t i = 0; i < s->n_sort_clause; i++) {
     const auto* sb = s->sort_clause[i]->sort_by;
     SortColumn k{0};
-    k.desc = sb->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
-    k.nulls_first = sb->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_FIRST ||
-                    (k.desc && sb->sortby_nulls != PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_LAST);
-    const PgQuery__Node* n = sb->node;
-    int found = -1;
-    if (n->node_case == PG_QUERY__NODE__NODE_A_CONST &&
-        n->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
-      int pos = n->a_const->ival ? n->a_const->ival->ival : 0;
-      if (pos < 1 || pos > static_cast<int>(p->cols.size())) {
-        return Status::Sql("42P10", fmt::format("ORDER BY position {} is not in select list", pos));
-      }
-      found = pos - 1;
-    } else if (n->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && n->column_ref->n_fields == 1) {
-      std::string name = StringNodeValue(n->column_ref->fields[0]);
-      for (size_t c = 0; c < p->cols.size() && found < 0; c++) {
-        if (p->cols[c].name == name) found = static_cast<int>(c);
-      }
-    }
+    SortDirection(sb, &k.desc, &k.nulls_first);
+    WALREP_ASSIGN_OR_RETURN(int found, OutputColumnOf(sb->node, p->cols));
     if (found < 0) {
       return Status::NotSupported(
           "invalid UNION/INTERSECT/EXCEPT ORDER BY clause: only result column names can be used");
@@ -339,14 +382,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, Compile
     sorts.push_back(k);
   }
   ExprPtr limit, offset;
-  if (s->limit_count) {
-    WALREP_ASSIGN_OR_RETURN(limit, CompileExpr(cs, s->limit_count));
-    WALREP_ASSIGN_OR_RETURN(limit, Coerce(cs, limit, oid::kInt8, false));
-  }
-  if (s->limit_offset) {
-    WALREP_ASSIGN_OR_RETURN(offset, CompileExpr(cs, s->limit_offset));
-    WALREP_ASSIGN_OR_RETURN(offset, Coerce(cs, offset, oid::kInt8, false));
-  }
+  WALREP_RETURN_IF_ERROR(CompileLimitOffset(cs, s, &limit, &offset));
   bool distinct = !s->all;
   PlanPtr append = MakePlan("Append", {left->plan, right->plan});
   PlanPtr agg = distinct ? MakePlan("HashAggregate", {append}) : nullptr;
@@ -376,19 +412,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, Compile
   RowSourceFn lsrc = side(left), rsrc = side(right);
   p->source = [lsrc, rsrc, types, distinct, sorts, limit, offset, append, agg, sort_plan,
                limit_plan](EvalState& st) -> Result<RowIterPtr> {
-    int64_t off = 0, lim = -1;
-    if (offset) {
-      WALREP_ASSIGN_OR_RETURN(Value v, offset->eval(st));
-      if (!v.is_null()) off = v.as_int();
-      if (off < 0) return Status::Sql("2201X", "OFFSET must not be negative");
-    }
-    if (limit) {
-      WALREP_ASSIGN_OR_RETURN(Value v, limit->eval(st));
-      if (!v.is_null()) {
-        lim = v.as_int();
-        if (lim < 0) return Status::Sql("2201W", "LIMIT must not be negative");
-      }
-    }
+    int64_t off, lim;
+    WALREP_RETURN_IF_ERROR(EvalLimitOffset(st, limit, offset, &off, &lim));
     // Append: the left side's rows, then the right side's (opened when the left one ends).
     struct Sides {
       RowIterPtr cur;
@@ -421,15 +446,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, Compile
   };
   auto cols = p->cols;
   auto source = p->source;
-  p->run = [source, cols](Executor&, EvalState& st) -> Result<ExecResult> {
-    WALREP_ASSIGN_OR_RETURN(RowIterPtr it, source(st));
-    ExecResult r;
-    r.returns_rows = true;
-    r.columns = cols;
-    r.rows = StreamOf(std::move(it));
-    r.tag = "SELECT";
-    return r;
-  };
+  p->run = RunRows(source, cols);
   return p;
 }
 
@@ -558,41 +575,16 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   for (size_t i = 0; i < s->n_sort_clause; i++) {
     const auto* sb = s->sort_clause[i]->sort_by;
     SortKey k;
-    k.desc = sb->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
-    k.nulls_first = sb->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_FIRST ||
-                    (k.desc && sb->sortby_nulls != PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_LAST);
+    SortDirection(sb, &k.desc, &k.nulls_first);
     const PgQuery__Node* n = sb->node;
-    if (n->node_case == PG_QUERY__NODE__NODE_A_CONST &&
-        n->a_const->val_case == PG_QUERY__A__CONST__VAL_IVAL) {
-      int pos = n->a_const->ival ? n->a_const->ival->ival : 0;
-      if (pos < 1 || pos > static_cast<int>(targets.size())) {
-        return Status::Sql("42P10", fmt::format("ORDER BY position {} is not in select list", pos))
-            .WithPosition(n->a_const->location + 1);
-      }
-      k.target = pos - 1;
-    } else if (n->node_case == PG_QUERY__NODE__NODE_COLUMN_REF && n->column_ref->n_fields == 1) {
-      std::string nm = StringNodeValue(n->column_ref->fields[0]);
-      for (size_t t = 0; t < p->cols.size(); t++) {
-        if (p->cols[t].name == nm) {
-          k.target = static_cast<int>(t);
-          break;
-        }
-      }
-    }
+    WALREP_ASSIGN_OR_RETURN(k.target, OutputColumnOf(n, p->cols));
     if (k.target < 0) {
       WALREP_ASSIGN_OR_RETURN(k.expr, CompileExpr(cs, n));
     }
     sorts.push_back(k);
   }
   ExprPtr limit, offset;
-  if (s->limit_count) {
-    WALREP_ASSIGN_OR_RETURN(limit, CompileExpr(cs, s->limit_count));
-    WALREP_ASSIGN_OR_RETURN(limit, Coerce(cs, limit, oid::kInt8, false));
-  }
-  if (s->limit_offset) {
-    WALREP_ASSIGN_OR_RETURN(offset, CompileExpr(cs, s->limit_offset));
-    WALREP_ASSIGN_OR_RETURN(offset, Coerce(cs, offset, oid::kInt8, false));
-  }
+  WALREP_RETURN_IF_ERROR(CompileLimitOffset(cs, s, &limit, &offset));
   // GROUP BY: expressions, select-list positions or output names.
   std::vector<ExprPtr> group_by;
   for (size_t i = 0; i < s->n_group_clause; i++) {
@@ -666,19 +658,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
                         plans =
                             std::vector<PlanPtr>{agg_plan, sort_plan, distinct_plan, limit_plan}](
                            EvalState& st) -> Result<RowIterPtr> {
-    int64_t off = 0, lim = -1;
-    if (offset) {
-      WALREP_ASSIGN_OR_RETURN(Value v, offset->eval(st));
-      if (!v.is_null()) off = v.as_int();
-      if (off < 0) return Status::Sql("2201X", "OFFSET must not be negative");
-    }
-    if (limit) {
-      WALREP_ASSIGN_OR_RETURN(Value v, limit->eval(st));
-      if (!v.is_null()) {
-        lim = v.as_int();
-        if (lim < 0) return Status::Sql("2201W", "LIMIT must not be negative");
-      }
-    }
+    int64_t off, lim;
+    WALREP_RETURN_IF_ERROR(EvalLimitOffset(st, limit, offset, &off, &lim));
     RowIterPtr it;
     if (rows) {
       WALREP_ASSIGN_OR_RETURN(it, rows(st));
@@ -716,15 +697,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   };
   p->source = source;
   auto cols = p->cols;
-  p->run = [source, cols](Executor&, EvalState& st) -> Result<ExecResult> {
-    WALREP_ASSIGN_OR_RETURN(RowIterPtr it, source(st));
-    ExecResult r;
-    r.returns_rows = true;
-    r.columns = cols;
-    r.rows = StreamOf(std::move(it));
-    r.tag = "SELECT";
-    return r;
-  };
+  p->run = RunRows(source, cols);
   return p;
 }
 

@@ -24,14 +24,6 @@ ExprPtr MakeExpr(int32_t type, std::function<Result<Value>(EvalState&)> eval) {
   return e;
 }
 
-namespace {
-
-Status Err(const CompileState& cs, std::string sqlstate, std::string msg, int location) {
-  Status st = Status::Sql(std::move(sqlstate), std::move(msg));
-  int pos = ErrorPosition(cs, location);
-  return pos > 0 ? std::move(st).WithPosition(pos) : st;
-}
-
 int IntRank(int32_t t) {
   switch (t) {
     case oid::kInt2:
@@ -48,6 +40,14 @@ int IntRank(int32_t t) {
       return 6;
   }
   return 0;
+}
+
+namespace {
+
+Status Err(const CompileState& cs, std::string sqlstate, std::string msg, int location) {
+  Status st = Status::Sql(std::move(sqlstate), std::move(msg));
+  int pos = ErrorPosition(cs, location);
+  return pos > 0 ? std::move(st).WithPosition(pos) : st;
 }
 
 bool IsTimeType(int32_t t) {

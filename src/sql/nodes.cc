@@ -594,16 +594,6 @@ std::shared_ptr<RowStream> StreamOf(RowIterPtr it) {
   return std::make_shared<IterStream>(std::move(it));
 }
 
-Result<std::vector<Row>> CollectRows(RowIter& it) {
-  std::vector<Row> out;
-  Row row;
-  while (true) {
-    WALREP_ASSIGN_OR_RETURN(bool more, it.Next(&row));
-    if (!more) return out;
-    out.push_back(std::move(row));
-  }
-}
-
 Result<std::vector<Row>> DrainRows(RowStream& rows) {
   std::vector<Row> out;
   Row row;

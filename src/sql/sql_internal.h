@@ -164,6 +164,8 @@ struct CompileState {
 };
 
 Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node);
+// The numeric types' widening order (int2 1 ... float8 6); 0 for other types.
+int IntRank(int32_t t);
 // Converts an expression to `target`: unknown literals and untyped parameters take the type;
 // other types need an implicit cast unless `explicit_cast`.
 Result<ExprPtr> Coerce(CompileState& cs, ExprPtr e, int32_t target, bool explicit_cast);
@@ -263,8 +265,6 @@ RowIterPtr TuplestoreIter(std::unique_ptr<class Tuplestore> store);
 
 // The rows produced by an iterator, for a result set.
 std::shared_ptr<RowStream> StreamOf(RowIterPtr it);
-// Runs a source to its end (system views, RETURNING, tests).
-Result<std::vector<Row>> CollectRows(RowIter& it);
 
 // A prepared statement: its run function and what Describe reports.
 class Prepared : public PreparedStatement {
