@@ -32,14 +32,15 @@ std::vector<std::string> Split(const std::string& s) {
 
 std::string F(const std::optional<std::string>& f) { return f.value_or(""); }
 
-// Indexes in walrep_class: "name|relfilenode|col,col|flags" entries joined by ';'; flags: 'u'
-// unique, 'c' belongs to a constraint.
+// Indexes in walrep_class: "name|relfilenode|col,col|flags|oid|constraint oid" entries joined
+// by ';'; flags: 'u' unique, 'c' belongs to a constraint.
 std::string EncodeIndexes(const std::vector<IndexDef>& v) {
   std::string out;
   for (const auto& i : v) {
     if (!out.empty()) out += ';';
     out += i.name + "|" + std::to_string(i.rel.rel) + "|" + Join(i.columns) + "|" +
-           (i.unique ? "u" : "") + (i.constraint ? "c" : "");
+           (i.unique ? "u" : "") + (i.constraint ? "c" : "") + "|" + std::to_string(i.oid) + "|" +
+           std::to_string(i.constraint_oid);
   }
   return out;
 }
@@ -57,9 +58,19 @@ std::vector<IndexDef> DecodeIndexes(const std::string& s) {
       d.rel = wal::RelFileNode{1663, kDatabaseOid,
                                static_cast<uint32_t>(std::stoul(one.substr(a + 1, b - a - 1)))};
       d.columns = Split(one.substr(b + 1, c - b - 1));
-      std::string flags = one.substr(c + 1);
+      std::vector<std::string> rest;
+      size_t p = c + 1;
+      while (true) {
+        size_t q = one.find('|', p);
+        rest.push_back(one.substr(p, q == std::string::npos ? std::string::npos : q - p));
+        if (q == std::string::npos) break;
+        p = q + 1;
+      }
+      const std::string& flags = rest[0];
       d.unique = flags.find('u') != std::string::npos;
       d.constraint = flags.find('c') != std::string::npos;
+      d.oid = rest.size() > 1 ? static_cast<uint32_t>(std::stoul(rest[1])) : d.rel.rel;
+      d.constraint_oid = rest.size() > 2 ? static_cast<uint32_t>(std::stoul(rest[2])) : 0;
       out.push_back(d);
     }
     if (end == std::string::npos) break;
@@ -232,6 +243,8 @@ Result<std::vector<TableDef>> Catalog::ReadTables(access::TxnContext& tx) {
           t.persistence = p[0];
           if (t.persistence == 't') t.temp_owner = std::stoi(p.substr(1));
         }
+        if (f.size() > 8 && !F(f[8]).empty())
+          t.type_oid = static_cast<uint32_t>(std::stoul(F(f[8])));
         tables[t.oid] = std::move(t);
         return Status::OK();
       }));
@@ -287,15 +300,16 @@ Result<std::optional<TableDef>> Catalog::GetTable(access::TxnContext& tx, const 
 }
 
 Status Catalog::InsertRows(access::TxnContext& tx, const TableDef& def) {
-  access::Fields cls{std::to_string(def.oid),
-                     def.name,
-                     std::to_string(def.rel.rel),
-                     std::string(1, def.kind),
-                     Join(def.primary_key),
-                     EncodeIndexes(def.indexes),
-                     def.kind == 'S' ? EncodeSequence(def.sequence) : std::string(),
-                     def.persistence == 't' ? fmt::format("t{}", def.temp_owner)
-                                            : std::string(1, def.persistence)};
+  access::Fields cls{
+      std::to_string(def.oid),
+      def.name,
+      std::to_string(def.rel.rel),
+      std::string(1, def.kind),
+      Join(def.primary_key),
+      EncodeIndexes(def.indexes),
+      def.kind == 'S' ? EncodeSequence(def.sequence) : std::string(),
+      def.persistence == 't' ? fmt::format("t{}", def.temp_owner) : std::string(1, def.persistence),
+      std::to_string(def.type_oid)};
   WALREP_RETURN_IF_ERROR(
       access::HeapInsert(engine_->env(), kClassRel, tx, access::EncodeFields(cls)).status());
   for (size_t i = 0; i < def.columns.size(); i++) {
@@ -336,6 +350,7 @@ Status Catalog::DeleteRows(access::TxnContext& tx, uint32_t oid) {
 
 Result<TableDef> Catalog::CreateTable(access::TxnContext& tx, TableDef def) {
   WALREP_ASSIGN_OR_RETURN(def.oid, engine_->NewOid());
+  WALREP_ASSIGN_OR_RETURN(def.type_oid, engine_->NewOid());
   def.rel = wal::RelFileNode{1663, kDatabaseOid, def.oid};
   if (!def.logged()) engine_->MarkUnlogged(def.rel);
   // The file exists (durably) before any catalog row or WAL record names it.
@@ -379,6 +394,11 @@ Status Catalog::CreateIndexFile(access::TxnContext& tx, IndexDef* index,
                                 bool logged) {
   WALREP_ASSIGN_OR_RETURN(uint32_t relfile, engine_->NewOid());
   index->rel = wal::RelFileNode{1663, kDatabaseOid, relfile};
+  // The index keeps its oid (and its constraint's) when TRUNCATE gives it a new file.
+  if (index->oid == 0) index->oid = relfile;
+  if (index->constraint && index->constraint_oid == 0) {
+    WALREP_ASSIGN_OR_RETURN(index->constraint_oid, engine_->NewOid());
+  }
   if (!logged) engine_->MarkUnlogged(index->rel);
   WALREP_RETURN_IF_ERROR(engine_->smgr().Create(index->rel));
   tx.created_rels.push_back(index->rel);

@@ -10,6 +10,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "walrep/common/strings.h"
 #include "walrep/protocol/auth.h"
 
@@ -99,13 +101,13 @@ access::Fields EncodeRole(const sql::RoleInfo& r) {
   }
   auto b = [](bool v) { return std::string(v ? "t" : "f"); };
   return access::Fields{
-      r.name,        b(r.login),      b(r.superuser), b(r.replication),
-      b(r.createdb), b(r.createrole), b(r.inherit),   std::to_string(r.connection_limit),
-      r.password,    settings};
+      r.name,        b(r.login),      b(r.superuser),       b(r.replication),
+      b(r.createdb), b(r.createrole), b(r.inherit),         std::to_string(r.connection_limit),
+      r.password,    settings,        std::to_string(r.oid)};
 }
 
 Result<sql::RoleInfo> DecodeRole(const access::Fields& f) {
-  if (f.size() != 10) return Status::Corruption("invalid walrep_authid row");
+  if (f.size() != 10 && f.size() != 11) return Status::Corruption("invalid walrep_authid row");
   auto s = [&](size_t i) { return f[i].value_or(""); };
   sql::RoleInfo r;
   r.name = s(0);
@@ -126,6 +128,7 @@ Result<sql::RoleInfo> DecodeRole(const access::Fields& f) {
     size_t eq = kv.find('=');
     if (eq != std::string::npos) r.settings[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
+  if (f.size() > 10) r.oid = static_cast<uint32_t>(std::strtoul(s(10).c_str(), nullptr, 10));
   return r;
 }
 
@@ -141,9 +144,15 @@ Status RoleStore::Attach(access::Engine* engine, catalog::Catalog* catalog, bool
   access::TxnContext tx;
   tx.snapshot = txm.TakeSnapshot();
   access::AssignXidsFrom(&tx, &txm);
-  for (const auto& [name, role] : roles) {
+  for (auto& [name, role] : roles) {
     WALREP_ASSIGN_OR_RETURN(auto existing, FindRow(tx, name));
-    if (!existing) WALREP_RETURN_IF_ERROR(Write(tx, nullptr, role));
+    if (existing) continue;
+    // The superuser init made is PostgreSQL's bootstrap superuser, oid 10.
+    if (role.oid == 0 && role.superuser && roles.size() == 1) role.oid = 10;
+    if (role.oid == 0) {
+      WALREP_ASSIGN_OR_RETURN(role.oid, engine_->NewOid());
+    }
+    WALREP_RETURN_IF_ERROR(Write(tx, nullptr, role));
   }
   WALREP_RETURN_IF_ERROR(engine_->CommitTransaction(tx, /*flush=*/true, nullptr));
   // The roles are durable in the catalog: the file goes.
@@ -206,8 +215,22 @@ Status RoleStore::CreateRole(access::TxnContext& tx, const std::string& name,
   if (existing) return Status::Sql("42710", fmt::format("role \"{}\" already exists", name));
   sql::RoleInfo r;
   r.name = name;
+  WALREP_ASSIGN_OR_RETURN(r.oid, engine_->NewOid());
   Apply(&r, opts, encryption);
   return Write(tx, nullptr, r);
+}
+
+Result<std::vector<sql::RoleInfo>> RoleStore::List(access::TxnContext& tx) {
+  std::vector<sql::RoleInfo> out;
+  if (!catalog_) return out;
+  WALREP_ASSIGN_OR_RETURN(auto rows, catalog_->ReadRoleRows(tx));
+  for (auto& [tid, f] : rows) {
+    WALREP_ASSIGN_OR_RETURN(sql::RoleInfo r, DecodeRole(f));
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(),
+            [](const sql::RoleInfo& a, const sql::RoleInfo& b) { return a.oid < b.oid; });
+  return out;
 }
 
 Status RoleStore::AlterRole(access::TxnContext& tx, const std::string& name,

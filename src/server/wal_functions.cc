@@ -1,6 +1,6 @@
 // walrep: SQL functions over the server's WAL and files — pg_current_wal_lsn() and friends,
 // pg_switch_wal(), pg_walfile_name(), pg_ls_waldir(), pg_control_checkpoint(),
-// pg_relation_size(), pg_database_size().
+// pg_database_size() (pg_relation_size and the other relation sizes: sql/pg_catalog.cc).
 // Registered by the Server because they need its XLog; sql only sees the registry.
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -146,28 +146,6 @@ void Server::RegisterWalFunctions() {
                                                  static_cast<__int128>(ArgLsn(c.args[1]).value());
                                              return Value::Num(sql::Numeric{d, 0});
                                            }));
-  registry_.AddFunction(sql::FixedFunction(
-      "pg_relation_size", {oid::kText}, oid::kInt8, [this](FunctionCall& c) -> Result<Value> {
-        access::TxnContext tx;
-        tx.snapshot = engine_->txm().TakeSnapshot();
-        std::string name = c.args[0].as_string();
-        WALREP_ASSIGN_OR_RETURN(auto t, catalog_->GetTable(tx, name, access::LockMode::kNoLock));
-        std::optional<wal::RelFileNode> rel;
-        if (t) rel = t->rel;
-        if (!rel) {  // an index (tables and indexes share pg_class's namespace)
-          WALREP_ASSIGN_OR_RETURN(auto tables, catalog_->ListTables(tx));
-          for (const auto& table : tables) {
-            for (const auto& index : table.indexes) {
-              if (index.name == name) rel = index.rel;
-            }
-          }
-        }
-        if (!rel) {
-          return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", name));
-        }
-        WALREP_ASSIGN_OR_RETURN(storage::BlockNumber n, engine_->pool().NBlocks(*rel));
-        return Value::Int(oid::kInt8, static_cast<int64_t>(n) * storage::kPageSize);
-      }));
   registry_.AddFunction(sql::FixedFunction(
       "pg_database_size", {oid::kText}, oid::kInt8, [this](FunctionCall& c) -> Result<Value> {
         if (c.args[0].as_string() != "postgres") {

@@ -49,6 +49,21 @@ Result<Value> ToColumn(const TableDef& t, size_t i, const Value& v, const Format
     return Value::Null(c.type_oid);
   }
   WALREP_ASSIGN_OR_RETURN(Value out, Cast(v, c.type_oid, fo));
+  if (c.type_oid == oid::kNumeric && c.typmod >= 4 && !out.is_null()) {
+    // numeric(p, s): rounded to s digits after the point, and at most p - s before it.
+    int precision = ((c.typmod - 4) >> 16) & 0xffff, scale = (c.typmod - 4) & 0xffff;
+    Numeric n = NumericRescale(out.as_numeric(), scale);
+    __int128 limit = 1;
+    for (int i = 0; i < precision && i < 38; i++) limit *= 10;
+    if (precision < 38 && (n.mantissa >= limit || n.mantissa <= -limit)) {
+      return Status::Sql("22003", "numeric field overflow")
+          .WithDetail(fmt::format("A field with precision {}, scale {} must round to an absolute "
+                                  "value less than {}{}.",
+                                  precision, scale, precision - scale > 0 ? "10^" : "1",
+                                  precision - scale > 0 ? std::to_string(precision - scale) : ""));
+    }
+    return Value::Num(n);
+  }
   if ((c.type_oid == oid::kVarchar || c.type_oid == oid::kBpchar) && c.typmod >= 4) {
     size_t n = static_cast<size_t>(c.typmod - 4);
     std::string s = out.as_string();
@@ -815,6 +830,40 @@ Result<uint64_t> VacuumTable(access::Engine* engine, const access::TxnContext& t
   return engine->Vacuum(tx, t.rel, indexes, unique, autovacuum);
 }
 
+// The typmod of a column type as written (varchar(n), char(n), numeric(p[, s])), PostgreSQL's
+// encoding: n + 4, ((p << 16) | s) + 4; -1 when none.
+Result<int32_t> ColumnTypmod(int32_t type, const PgQuery__TypeName* tn) {
+  std::vector<int64_t> mods;
+  for (size_t i = 0; i < tn->n_typmods; i++) {
+    const PgQuery__Node* m = tn->typmods[i];
+    if (m->node_case != PG_QUERY__NODE__NODE_A_CONST || !m->a_const->ival) {
+      return Status::Sql("22023", "type modifiers must be simple constants or identifiers");
+    }
+    mods.push_back(m->a_const->ival->ival);
+  }
+  if (type == oid::kVarchar || type == oid::kBpchar) {
+    if (mods.empty()) return type == oid::kBpchar ? 1 + 4 : -1;  // char means char(1)
+    if (mods[0] < 1) {
+      return Status::Sql("22023", fmt::format("length for type {} must be at least 1",
+                                              type == oid::kVarchar ? "varchar" : "char"));
+    }
+    return static_cast<int32_t>(mods[0] + 4);
+  }
+  if (type == oid::kNumeric && !mods.empty()) {
+    int64_t p = mods[0], s = mods.size() > 1 ? mods[1] : 0;
+    if (p < 1 || p > 1000) {
+      return Status::Sql("22023",
+                         fmt::format("NUMERIC precision {} must be between 1 and 1000", p));
+    }
+    if (s < 0 || s > p) {
+      return Status::Sql("22023",
+                         fmt::format("NUMERIC scale {} must be between 0 and precision {}", s, p));
+    }
+    return static_cast<int32_t>(((p << 16) | s) + 4);
+  }
+  return -1;
+}
+
 Result<Value> ToColumnValue(const TableDef& t, size_t i, const Value& v, const FormatOptions& fo) {
   return ToColumn(t, i, v, fo);
 }
@@ -1034,15 +1083,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             }
             col.type_oid = *t;
           }
-          if (cd->type_name->n_typmods > 0 &&
-              (col.type_oid == oid::kVarchar || col.type_oid == oid::kBpchar)) {
-            const PgQuery__Node* m = cd->type_name->typmods[0];
-            if (m->node_case == PG_QUERY__NODE__NODE_A_CONST && m->a_const->ival) {
-              col.typmod = m->a_const->ival->ival + 4;
-            }
-          } else if (col.type_oid == oid::kBpchar) {
-            col.typmod = 1 + 4;  // char means char(1)
-          }
+          WALREP_ASSIGN_OR_RETURN(col.typmod, ColumnTypmod(col.type_oid, cd->type_name));
           col.not_null = cd->is_not_null || !col.default_expr.empty();
           for (size_t k = 0; k < cd->n_constraints; k++) {
             const auto* con = cd->constraints[k]->constraint;
@@ -1105,7 +1146,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       }
       if (!def.primary_key.empty()) {
         def.indexes.push_back(
-            catalog::IndexDef{def.name + "_pkey", {}, def.primary_key, true, true});
+            catalog::IndexDef{def.name + "_pkey", {}, def.primary_key, true, true, 0, 0});
       }
       for (auto& [name, cols] : uniques) {  // UNIQUE: an index named <table>_<cols>_key
         for (const auto& k : cols) {
@@ -1119,7 +1160,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           for (const auto& k : cols) name += "_" + k;
           name += "_key";
         }
-        def.indexes.push_back(catalog::IndexDef{name, {}, cols, true, true});
+        def.indexes.push_back(catalog::IndexDef{name, {}, cols, true, true, 0, 0});
       }
       for (const auto& idx : def.indexes) WALREP_RETURN_IF_ERROR(CheckIndexable(def, idx));
       bool if_not_exists = c->if_not_exists;
@@ -1317,13 +1358,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           ColumnDef col;
           col.name = cd->colname;
           col.type_oid = *type;
-          if (cd->type_name->n_typmods > 0 &&
-              (col.type_oid == oid::kVarchar || col.type_oid == oid::kBpchar)) {
-            const PgQuery__Node* m = cd->type_name->typmods[0];
-            if (m->node_case == PG_QUERY__NODE__NODE_A_CONST && m->a_const->ival) {
-              col.typmod = m->a_const->ival->ival + 4;
-            }
-          }
+          WALREP_ASSIGN_OR_RETURN(col.typmod, ColumnTypmod(col.type_oid, cd->type_name));
           col.not_null = cd->is_not_null;
           for (size_t k = 0; k < cd->n_constraints; k++) {
             const auto* con = cd->constraints[k]->constraint;

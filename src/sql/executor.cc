@@ -1095,7 +1095,8 @@ Executor::Executor(const Registry* registry, SessionContext* ctx, Database* db)
       ctx_(ctx),
       db_(db),
       lock_owner_(ctx->backend_pid()),
-      resources_(std::make_unique<ExecResources>(ctx)) {
+      resources_(std::make_unique<ExecResources>(ctx)),
+      reg_resolver_(MakeCatalogResolver(this, ctx)) {
   lock_owner_.report_wait = [ctx](const char* type, const char* event) {
     ctx->SetWaitEvent(type ? type : "", event ? event : "");
   };
@@ -1103,6 +1104,9 @@ Executor::Executor(const Registry* registry, SessionContext* ctx, Database* db)
 
 Executor::~Executor() {
   if (in_txn_) AbortTransaction();
+  // The thread's resolver goes with its executor (another executor's stays).
+  RegResolver* current = SetRegResolver(nullptr);
+  if (current != reg_resolver_.get()) SetRegResolver(current);
 }
 
 void Executor::BeginTransaction() {
@@ -1328,6 +1332,7 @@ Status CheckReadOnly(const PgQuery__Node* node) {
 
 Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<ParsedStatement> stmt,
                                                              std::vector<int32_t> param_types) {
+  SetRegResolver(reg_resolver_.get());
   auto p = std::make_shared<Prepared>();
   p->stmt = stmt;
   *p->params = std::move(param_types);
@@ -1385,6 +1390,7 @@ void Executor::StartStatement() {
 Result<ExecResult> Executor::Execute(const PreparedStatement& ps,
                                      const std::vector<Value>& params) {
   const auto& p = static_cast<const Prepared&>(ps);
+  SetRegResolver(reg_resolver_.get());
   if (status_ == TxnStatus::kFailed && !p.allowed_in_failed && p.stmt->raw) {
     return Status::Sql("25P02",
                        "current transaction is aborted, commands ignored until end of transaction "

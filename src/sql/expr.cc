@@ -10,6 +10,7 @@
 #include <climits>
 #include <cmath>
 #include <map>
+#include <regex>
 #include <unordered_set>
 
 #include "sql_internal.h"
@@ -62,6 +63,16 @@ bool CanImplicitCast(int32_t from, int32_t to) {
   if (from == oid::kDate && (to == oid::kTimestamp || to == oid::kTimestampTz)) return true;
   if (from == oid::kTimestamp && to == oid::kTimestampTz) return true;
   if (from == oid::kOid && IsIntegerType(to)) return true;
+  // oid and the reg* types are binary-coercible both ways; integers become oids.
+  if ((from == oid::kOid || IsRegType(from)) && (to == oid::kOid || IsRegType(to))) return true;
+  if ((from == oid::kInt2 || from == oid::kInt4 || from == oid::kInt8) &&
+      (IsRegType(to) || to == oid::kOid)) {
+    return true;
+  }
+  // int2vector/oidvector are int2[]/oid[]; arrays of convertible elements convert.
+  if (ElementTypeOf(from) && ElementTypeOf(to)) {
+    return CanImplicitCast(ElementTypeOf(from), ElementTypeOf(to));
+  }
   return false;
 }
 
@@ -188,6 +199,8 @@ bool LikeMatch(std::string_view s, std::string_view p, bool icase) {
 
 Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, ExprPtr r,
                           int location);
+Result<ExprPtr> CompileArrayConcat(CompileState& cs, ExprPtr l, ExprPtr r, int location);
+Result<ExprPtr> CompileRegexMatch(CompileState& cs, const std::string& op, ExprPtr l, ExprPtr r);
 
 // Chooses the common type of two operands; unknown and untyped parameters follow the other side.
 Result<int32_t> CommonType(CompileState& cs, ExprPtr& l, ExprPtr& r, const std::string& op,
@@ -199,6 +212,13 @@ Result<int32_t> CommonType(CompileState& cs, ExprPtr& l, ExprPtr& r, const std::
   if (lt == rt) return lt;
   if (IntRank(lt) && IntRank(rt)) return IntRank(lt) >= IntRank(rt) ? lt : rt;
   if (IsStringType(lt) && IsStringType(rt)) return oid::kText;
+  auto oidish = [](int32_t t) { return t == oid::kOid || IsRegType(t); };
+  if ((oidish(lt) || IsIntegerType(lt)) && (oidish(rt) || IsIntegerType(rt)) &&
+      (oidish(lt) || oidish(rt))) {
+    return oid::kOid;
+  }
+  if (ElementTypeOf(lt) && ElementTypeOf(rt) && CanImplicitCast(lt, rt)) return rt;
+  if (ElementTypeOf(lt) && ElementTypeOf(rt) && CanImplicitCast(rt, lt)) return lt;
   if (IsTimeType(lt) && IsTimeType(rt)) {
     return (lt == oid::kTimestampTz || rt == oid::kTimestampTz) ? oid::kTimestampTz
                                                                 : oid::kTimestamp;
@@ -231,6 +251,82 @@ Result<ExprPtr> CompileComparison(CompileState& cs, const std::string& op, ExprP
   });
 }
 
+// array || array, array || element, element || array.
+Result<ExprPtr> CompileArrayConcat(CompileState& cs, ExprPtr l, ExprPtr r, int location) {
+  int32_t at = ElementTypeOf(l->type) ? l->type : r->type;
+  if (at == oid::kInt2Vector || at == oid::kOidVector) at = ArrayTypeOf(ElementTypeOf(at));
+  int32_t et = ElementTypeOf(at);
+  // Each side is either the array type or its element type (unknown literals: the array).
+  auto side = [&](ExprPtr e, bool* is_elem) -> Result<ExprPtr> {
+    *is_elem = !ElementTypeOf(e->type) && e->type != oid::kUnknown;
+    return Coerce(cs, e, *is_elem ? et : at, false);
+  };
+  bool le = false, re = false;
+  auto lr = side(l, &le);
+  auto rr = side(r, &re);
+  if (!lr.ok() || !rr.ok()) {
+    return Err(
+        cs, "42883",
+        fmt::format("operator does not exist: {} || {}", TypeName(l->type), TypeName(r->type)),
+        location);
+  }
+  l = *lr;
+  r = *rr;
+  return MakeExpr(at, [l, r, le, re, at](EvalState& st) -> Result<Value> {
+    WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+    WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+    ArrayElems out;
+    for (const auto& [v, elem] : {std::pair<const Value&, bool>{a, le}, {b, re}}) {
+      if (elem) {
+        out.push_back(v);
+      } else if (!v.is_null()) {
+        out.insert(out.end(), v.as_array().begin(), v.as_array().end());
+      }
+    }
+    if (a.is_null() && b.is_null()) return Value::Null(at);
+    return Value::Array(at, std::move(out));
+  });
+}
+
+// text ~ pattern (POSIX regular expressions, as PostgreSQL's textregexeq; * ignores case, !
+// negates). A constant pattern is compiled once.
+Result<ExprPtr> CompileRegexMatch(CompileState& cs, const std::string& op, ExprPtr l, ExprPtr r) {
+  WALREP_ASSIGN_OR_RETURN(l, Coerce(cs, l, oid::kText, false));
+  WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, oid::kText, false));
+  bool negate = op[0] == '!';
+  auto flags = std::regex::ECMAScript | std::regex::nosubs;
+  if (op.back() == '*') flags |= std::regex::icase;
+  auto compile = [flags](const std::string& pattern) -> Result<std::shared_ptr<std::regex>> {
+    try {
+      return std::make_shared<std::regex>(pattern, flags);
+    } catch (const std::regex_error& e) {
+      // PostgreSQL's texts (regerror) for the common mistakes.
+      const char* what =
+          e.code() == std::regex_constants::error_paren       ? "parentheses () not balanced"
+          : e.code() == std::regex_constants::error_brack     ? "brackets [] not balanced"
+          : e.code() == std::regex_constants::error_brace     ? "braces {} not balanced"
+          : e.code() == std::regex_constants::error_badrepeat ? "quantifier operand invalid"
+                                                              : e.what();
+      return Status::Sql("2201B", fmt::format("invalid regular expression: {}", what));
+    }
+  };
+  std::shared_ptr<std::regex> fixed;
+  if (r->kind == Expr::Kind::kConst && !r->constant.is_null()) {
+    WALREP_ASSIGN_OR_RETURN(fixed, compile(r->constant.as_string()));
+  }
+  return MakeExpr(oid::kBool, [l, r, negate, fixed, compile](EvalState& st) -> Result<Value> {
+    WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
+    std::shared_ptr<std::regex> re = fixed;
+    if (!re) {
+      WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
+      if (b.is_null()) return Value::Null(oid::kBool);
+      WALREP_ASSIGN_OR_RETURN(re, compile(b.as_string()));
+    }
+    if (a.is_null()) return Value::Null(oid::kBool);
+    return Value::Bool(std::regex_search(a.as_string(), *re) != negate);
+  });
+}
+
 Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, ExprPtr r,
                           int location) {
   if (!l) {  // prefix operator
@@ -259,6 +355,10 @@ Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, Ex
   if (op == "=" || op == "<>" || op == "!=" || op == "<" || op == ">" || op == "<=" || op == ">=") {
     return CompileComparison(cs, op, l, r, location);
   }
+  if (op == "||" && (ElementTypeOf(l->type) || ElementTypeOf(r->type))) {
+    return CompileArrayConcat(cs, l, r, location);
+  }
+  if (op == "~" || op == "~*" || op == "!~" || op == "!~*") return CompileRegexMatch(cs, op, l, r);
   if (op == "||") {
     WALREP_ASSIGN_OR_RETURN(l, Coerce(cs, l, oid::kText, true));
     WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, oid::kText, true));
@@ -455,11 +555,19 @@ Result<int32_t> TypeNameOid(const CompileState& cs, const PgQuery__TypeName* tn)
     if (part == "pg_catalog" && tn->n_names > 1) continue;
     name += (name.empty() ? "" : ".") + part;
   }
-  if (tn->n_array_bounds > 0) {
-    return Err(cs, "0A000", fmt::format("array types are not supported"), tn->location);
-  }
+  // "char" (quoted, never schema-qualified by the grammar) is the one-byte type; the keyword
+  // CHAR arrives as pg_catalog.bpchar.
+  if (tn->n_names == 1 && name == "char") name = "\"char\"";
   auto r = LookupTypeName(name);
   if (!r.ok()) return Err(cs, "42704", r.status().message(), tn->location);
+  if (tn->n_array_bounds > 0) {
+    int32_t a = ArrayTypeOf(*r);
+    if (!a) {
+      return Err(cs, "0A000", fmt::format("arrays of type {} are not supported", TypeName(*r)),
+                 tn->location);
+    }
+    return a;
+  }
   return *r;
 }
 
@@ -533,9 +641,15 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
                                                              {"sum", AggSpec::kSum},
                                                              {"min", AggSpec::kMin},
                                                              {"max", AggSpec::kMax},
-                                                             {"avg", AggSpec::kAvg}};
+                                                             {"avg", AggSpec::kAvg},
+                                                             {"array_agg", AggSpec::kArrayAgg},
+                                                             {"string_agg", AggSpec::kStringAgg},
+                                                             {"bool_and", AggSpec::kBoolAnd},
+                                                             {"bool_or", AggSpec::kBoolOr},
+                                                             {"every", AggSpec::kBoolAnd}};
   auto agg = kAggs.find(name);
-  if (agg != kAggs.end() && (fc->agg_star || fc->n_args == 1)) {
+  if (agg != kAggs.end() &&
+      (fc->agg_star || fc->n_args == (agg->second == AggSpec::kStringAgg ? 2u : 1u))) {
     if (!cs.aggs) {
       return Err(cs, "42803", "aggregate functions are not allowed here", fc->location);
     }
@@ -583,6 +697,30 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
             spec.result_type = oid::kNumeric;
           }
           break;
+        case AggSpec::kArrayAgg: {
+          spec.result_type = ArrayTypeOf(t);
+          if (!spec.result_type) {
+            return Err(cs, "0A000", fmt::format("arrays of type {} are not supported", TypeName(t)),
+                       fc->location);
+          }
+          break;
+        }
+        case AggSpec::kStringAgg: {
+          WALREP_ASSIGN_OR_RETURN(spec.arg, Coerce(cs, spec.arg, oid::kText, false));
+          cs.aggs = nullptr;
+          auto delim = CompileExpr(cs, fc->args[1]);
+          cs.aggs = saved;
+          if (!delim.ok()) return delim.TakeStatus();
+          WALREP_ASSIGN_OR_RETURN(spec.arg2, Coerce(cs, *delim, oid::kText, false));
+          spec.result_type = oid::kText;
+          break;
+        }
+        case AggSpec::kBoolAnd:
+        case AggSpec::kBoolOr: {
+          WALREP_ASSIGN_OR_RETURN(spec.arg, Coerce(cs, spec.arg, oid::kBool, false));
+          spec.result_type = oid::kBool;
+          break;
+        }
         default:
           spec.result_type = t;
       }
@@ -620,6 +758,20 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
   }
   WALREP_ASSIGN_OR_RETURN(ExprPtr seq, CompileSequenceFunction(cs, name, fc));
   if (seq) return seq;
+  if (FindCatalogFunction(name)) {
+    std::vector<ExprPtr> args;
+    for (size_t i = 0; i < fc->n_args; i++) {
+      WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, fc->args[i]));
+      args.push_back(a);
+    }
+    auto r = CompileCatalogFunction(cs, name, args);
+    if (!r.ok()) {
+      Status st = r.TakeStatus();
+      int pos = ErrorPosition(cs, fc->location);
+      return pos > 0 && st.position() == 0 ? std::move(st).WithPosition(pos) : st;
+    }
+    if (*r) return *r;
+  }
   const FunctionDef* def = cs.registry->FindFunction(name);
   if (!def) {
     std::string sig;
@@ -731,6 +883,19 @@ Result<int> CompareValues(const Value& a, const Value& b) {
   }
   const auto& da = a.datum();
   const auto& db = b.datum();
+  if (a.is_array() && b.is_array()) {
+    // Element by element (NULLs above values), then the shorter first: btree's array order.
+    const ArrayElems &x = a.as_array(), &y = b.as_array();
+    for (size_t i = 0; i < x.size() && i < y.size(); i++) {
+      if (x[i].is_null() || y[i].is_null()) {
+        if (x[i].is_null() != y[i].is_null()) return x[i].is_null() ? 1 : -1;
+        continue;
+      }
+      WALREP_ASSIGN_OR_RETURN(int c, CompareValues(x[i], y[i]));
+      if (c) return c;
+    }
+    return x.size() < y.size() ? -1 : x.size() > y.size() ? 1 : 0;
+  }
   if (std::holds_alternative<int64_t>(da) && std::holds_alternative<int64_t>(db)) {
     int64_t x = a.as_int(), y = b.as_int();
     if (t == oid::kPgLsn) {
@@ -840,6 +1005,50 @@ std::string FigureColname(const PgQuery__Node* n) {
       case PG_QUERY__NODE__NODE_COALESCE_EXPR:
         *name = "coalesce";
         return 2;
+      case PG_QUERY__NODE__NODE_A_ARRAY_EXPR:
+        *name = "array";
+        return 2;
+      case PG_QUERY__NODE__NODE_COLLATE_CLAUSE:
+        return fig(node->collate_clause->arg, name);
+      case PG_QUERY__NODE__NODE_A_INDIRECTION: {
+        const auto* ind = node->a_indirection;
+        for (size_t i = ind->n_indirection; i-- > 0;) {
+          if (ind->indirection[i]->node_case == PG_QUERY__NODE__NODE_STRING) {
+            *name = ind->indirection[i]->string->sval;
+            return 2;
+          }
+        }
+        return fig(ind->arg, name);
+      }
+      case PG_QUERY__NODE__NODE_SUB_LINK: {
+        const auto* sl = node->sub_link;
+        if (sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK) {
+          *name = "exists";
+          return 2;
+        }
+        if (sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__ARRAY_SUBLINK) {
+          *name = "array";
+          return 2;
+        }
+        // (SELECT x ...): the name of the subquery's column.
+        if (sl->sub_link_type == PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK && sl->subselect &&
+            sl->subselect->node_case == PG_QUERY__NODE__NODE_SELECT_STMT &&
+            sl->subselect->select_stmt->n_target_list > 0) {
+          const PgQuery__Node* t = sl->subselect->select_stmt->target_list[0];
+          if (t->node_case == PG_QUERY__NODE__NODE_RES_TARGET) {
+            if (t->res_target->name && *t->res_target->name) {
+              *name = t->res_target->name;
+              return 2;
+            }
+            std::string inner;
+            if (fig(t->res_target->val, &inner) > 0) {
+              *name = inner;
+              return 2;
+            }
+          }
+        }
+        return 0;
+      }
       case PG_QUERY__NODE__NODE_MIN_MAX_EXPR:
         *name = node->min_max_expr->op == PG_QUERY__MIN_MAX_OP__IS_GREATEST ? "greatest" : "least";
         return 2;
@@ -888,6 +1097,127 @@ std::string FigureColname(const PgQuery__Node* n) {
   return name;
 }
 
+// x op ANY/ALL over `values` (`value(v)` gives each one): `test` compares x with *slot. True
+// when some (ANY) or every (ALL) comparison is true, NULL when undecided for a NULL.
+template <typename Range, typename Get>
+Result<Value> Quantified(EvalState& st, const ExprPtr& test, Value* slot, bool all,
+                         const Range& values, Get value) {
+  bool saw_null = false;
+  for (const auto& v : values) {
+    *slot = value(v);
+    WALREP_ASSIGN_OR_RETURN(Value r, test->eval(st));
+    if (r.is_null()) {
+      saw_null = true;
+    } else if (r.as_bool() != all) {
+      return Value::Bool(!all);  // ANY: a true one; ALL: a false one
+    }
+  }
+  if (saw_null) return Value::Null(oid::kBool);
+  return Value::Bool(all);
+}
+
+// x op ANY (array) / ALL (array).
+Result<ExprPtr> CompileArrayQuantified(CompileState& cs, const PgQuery__AExpr* a, bool all) {
+  std::string op = StringNodeValue(a->name[a->n_name - 1]);
+  WALREP_ASSIGN_OR_RETURN(ExprPtr left, CompileExpr(cs, a->lexpr));
+  WALREP_ASSIGN_OR_RETURN(ExprPtr arr, CompileExpr(cs, a->rexpr));
+  if (arr->type == oid::kUnknown) {
+    int32_t lt = left->type == oid::kUnknown ? oid::kText : left->type;
+    int32_t at = ArrayTypeOf(lt);
+    if (!at) return Err(cs, "0A000", "arrays of this type are not supported", a->location);
+    WALREP_ASSIGN_OR_RETURN(arr, Coerce(cs, arr, at, false));
+  }
+  int32_t et = ElementTypeOf(arr->type);
+  if (!et) {
+    return Err(cs, "42809", fmt::format("op ANY/ALL (array) requires array on right side"),
+               a->location);
+  }
+  auto slot = std::make_shared<Value>();
+  ExprPtr right = MakeExpr(et, [slot](EvalState&) -> Result<Value> { return *slot; });
+  WALREP_ASSIGN_OR_RETURN(ExprPtr test, CompileOp(cs, op, left, right, a->location));
+  if (test->type != oid::kBool) {
+    return Err(cs, "42809", "op ANY/ALL (array) requires operator to yield boolean", a->location);
+  }
+  return MakeExpr(oid::kBool, [arr, slot, test, all](EvalState& st) -> Result<Value> {
+    WALREP_ASSIGN_OR_RETURN(Value v, arr->eval(st));
+    if (v.is_null()) return Value::Null(oid::kBool);
+    return Quantified(st, test, slot.get(), all, v.as_array(), [](const Value& e) { return e; });
+  });
+}
+
+// ARRAY[a, b, ...]: the elements' common type.
+Result<ExprPtr> CompileArrayConstructor(CompileState& cs, const PgQuery__AArrayExpr* a) {
+  std::vector<ExprPtr> elems;
+  int32_t t = oid::kUnknown;
+  for (size_t i = 0; i < a->n_elements; i++) {
+    if (a->elements[i]->node_case == PG_QUERY__NODE__NODE_A_ARRAY_EXPR) {
+      return Err(cs, "0A000", "multidimensional arrays are not supported", a->location);
+    }
+    WALREP_ASSIGN_OR_RETURN(ExprPtr e, CompileExpr(cs, a->elements[i]));
+    elems.push_back(e);
+    if (e->type == oid::kUnknown || e->type == t) continue;
+    if (t == oid::kUnknown || (IntRank(t) && IntRank(e->type) && IntRank(e->type) > IntRank(t))) {
+      t = e->type;
+    } else if (IsStringType(t) && IsStringType(e->type)) {
+      t = oid::kText;
+    } else if (!(IntRank(t) && IntRank(e->type))) {
+      return Err(
+          cs, "42804",
+          fmt::format("ARRAY types {} and {} cannot be matched", TypeName(t), TypeName(e->type)),
+          a->location);
+    }
+  }
+  if (t == oid::kUnknown) t = oid::kText;
+  int32_t at = ArrayTypeOf(t);
+  if (!at) {
+    return Err(cs, "0A000", fmt::format("arrays of type {} are not supported", TypeName(t)),
+               a->location);
+  }
+  for (auto& e : elems) {
+    WALREP_ASSIGN_OR_RETURN(e, Coerce(cs, e, t, false));
+  }
+  return MakeExpr(at, [elems, at](EvalState& st) -> Result<Value> {
+    ArrayElems out;
+    out.reserve(elems.size());
+    for (const auto& e : elems) {
+      WALREP_ASSIGN_OR_RETURN(Value v, e->eval(st));
+      out.push_back(std::move(v));
+    }
+    return Value::Array(at, std::move(out));
+  });
+}
+
+// arr[i] (one subscript; int2vector and oidvector count from 0, other arrays from 1). Out of
+// range gives NULL, as in PostgreSQL.
+Result<ExprPtr> CompileIndirection(CompileState& cs, const PgQuery__AIndirection* ind) {
+  WALREP_ASSIGN_OR_RETURN(ExprPtr arr, CompileExpr(cs, ind->arg));
+  for (size_t i = 0; i < ind->n_indirection; i++) {
+    const PgQuery__Node* n = ind->indirection[i];
+    if (n->node_case != PG_QUERY__NODE__NODE_A_INDICES || n->a_indices->is_slice) {
+      return Status::Sql("0A000", "only single array subscripts are supported");
+    }
+    int32_t et = ElementTypeOf(arr->type);
+    if (!et) {
+      return Status::Sql("42804", fmt::format("cannot subscript type {} because it does not "
+                                              "support subscripting",
+                                              TypeName(arr->type)));
+    }
+    WALREP_ASSIGN_OR_RETURN(ExprPtr idx, CompileExpr(cs, n->a_indices->uidx));
+    WALREP_ASSIGN_OR_RETURN(idx, Coerce(cs, idx, oid::kInt4, false));
+    int64_t lower = (arr->type == oid::kInt2Vector || arr->type == oid::kOidVector) ? 0 : 1;
+    arr = MakeExpr(et, [arr, idx, et, lower](EvalState& st) -> Result<Value> {
+      WALREP_ASSIGN_OR_RETURN(Value a, arr->eval(st));
+      WALREP_ASSIGN_OR_RETURN(Value i, idx->eval(st));
+      if (a.is_null() || i.is_null()) return Value::Null(et);
+      int64_t k = i.as_int() - lower;
+      const ArrayElems& e = a.as_array();
+      if (k < 0 || k >= static_cast<int64_t>(e.size())) return Value::Null(et);
+      return e[static_cast<size_t>(k)];
+    });
+  }
+  return arr;
+}
+
 // A subquery in an expression: (SELECT ...) as a value, EXISTS (...), x IN / op ANY / op ALL
 // (...). Their rows are pulled through the same plan nodes as any query; an uncorrelated
 // subquery runs once per execution of the statement, a correlated one (it reads columns of an
@@ -900,7 +1230,8 @@ Result<ExprPtr> CompileSubLink(CompileState& cs, const PgQuery__SubLink* sl) {
   if (kind != PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK &&
       kind != PG_QUERY__SUB_LINK_TYPE__EXISTS_SUBLINK &&
       kind != PG_QUERY__SUB_LINK_TYPE__ANY_SUBLINK &&
-      kind != PG_QUERY__SUB_LINK_TYPE__ALL_SUBLINK) {
+      kind != PG_QUERY__SUB_LINK_TYPE__ALL_SUBLINK &&
+      kind != PG_QUERY__SUB_LINK_TYPE__ARRAY_SUBLINK) {
     return Err(cs, "0A000", "this kind of subquery is not supported", sl->location);
   }
   CompileState own = cs;
@@ -958,6 +1289,20 @@ Result<ExprPtr> CompileSubLink(CompileState& cs, const PgQuery__SubLink* sl) {
                sl->location);
   }
   int32_t type = plan->cols[0].type;
+  if (kind == PG_QUERY__SUB_LINK_TYPE__ARRAY_SUBLINK) {
+    int32_t at = ArrayTypeOf(type == oid::kUnknown ? oid::kText : type);
+    if (!at) {
+      return Err(cs, "0A000", fmt::format("arrays of type {} are not supported", TypeName(type)),
+                 sl->location);
+    }
+    return MakeExpr(at, [rows, at](EvalState& st) -> Result<Value> {
+      WALREP_ASSIGN_OR_RETURN(const std::vector<Row>* r, rows(st));
+      ArrayElems out;
+      out.reserve(r->size());
+      for (const Row& row : *r) out.push_back(row[0]);
+      return Value::Array(at, std::move(out));
+    });
+  }
   if (kind == PG_QUERY__SUB_LINK_TYPE__EXPR_SUBLINK) {
     return MakeExpr(type, [rows, type](EvalState& st) -> Result<Value> {
       WALREP_ASSIGN_OR_RETURN(const std::vector<Row>* r, rows(st));
@@ -1015,18 +1360,7 @@ Result<ExprPtr> CompileSubLink(CompileState& cs, const PgQuery__SubLink* sl) {
   }
   return MakeExpr(oid::kBool, [rows, slot, test, all](EvalState& st) -> Result<Value> {
     WALREP_ASSIGN_OR_RETURN(const std::vector<Row>* r, rows(st));
-    bool saw_null = false;
-    for (const Row& row : *r) {
-      *slot = row[0];
-      WALREP_ASSIGN_OR_RETURN(Value v, test->eval(st));
-      if (v.is_null()) {
-        saw_null = true;
-      } else if (v.as_bool() != all) {
-        return Value::Bool(!all);  // ANY: a true one; ALL: a false one
-      }
-    }
-    if (saw_null) return Value::Null(oid::kBool);
-    return Value::Bool(all);
+    return Quantified(st, test, slot.get(), all, *r, [](const Row& row) { return row[0]; });
   });
 }
 
@@ -1098,6 +1432,9 @@ Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node) {
           WALREP_ASSIGN_OR_RETURN(ExprPtr r, CompileExpr(cs, a->rexpr));
           return CompileOp(cs, op, l, r, a->location);
         }
+        case PG_QUERY__A__EXPR__KIND__AEXPR_OP_ANY:
+        case PG_QUERY__A__EXPR__KIND__AEXPR_OP_ALL:
+          return CompileArrayQuantified(cs, a, a->kind == PG_QUERY__A__EXPR__KIND__AEXPR_OP_ALL);
         case PG_QUERY__A__EXPR__KIND__AEXPR_LIKE:
         case PG_QUERY__A__EXPR__KIND__AEXPR_ILIKE: {
           WALREP_ASSIGN_OR_RETURN(ExprPtr l, CompileExpr(cs, a->lexpr));
@@ -1310,8 +1647,44 @@ Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node) {
     }
     case PG_QUERY__NODE__NODE_SUB_LINK:
       return CompileSubLink(cs, node->sub_link);
-    case PG_QUERY__NODE__NODE_BOOLEAN_TEST:
-      return Status::NotSupported("IS TRUE / IS FALSE tests are not supported");
+    case PG_QUERY__NODE__NODE_A_ARRAY_EXPR:
+      return CompileArrayConstructor(cs, node->a_array_expr);
+    case PG_QUERY__NODE__NODE_A_INDIRECTION:
+      return CompileIndirection(cs, node->a_indirection);
+    case PG_QUERY__NODE__NODE_COLLATE_CLAUSE: {
+      // Text compares bytewise in walrep (the C collation); "default", "C" and "POSIX" are it.
+      const auto* c = node->collate_clause;
+      std::string coll = c->n_collname ? StringNodeValue(c->collname[c->n_collname - 1]) : "";
+      if (coll != "default" && coll != "C" && coll != "POSIX" && coll != "ucs_basic") {
+        return Err(cs, "42704",
+                   fmt::format("collation \"{}\" for encoding \"UTF8\" does not exist", coll),
+                   c->location);
+      }
+      return CompileExpr(cs, c->arg);
+    }
+    case PG_QUERY__NODE__NODE_BOOLEAN_TEST: {
+      const auto* b = node->boolean_test;
+      WALREP_ASSIGN_OR_RETURN(ExprPtr arg, CompileExpr(cs, b->arg));
+      WALREP_ASSIGN_OR_RETURN(arg, Coerce(cs, arg, oid::kBool, false));
+      auto test = b->booltesttype;
+      return MakeExpr(oid::kBool, [arg, test](EvalState& st) -> Result<Value> {
+        WALREP_ASSIGN_OR_RETURN(Value v, arg->eval(st));
+        switch (test) {
+          case PG_QUERY__BOOL_TEST_TYPE__IS_TRUE:
+            return Value::Bool(!v.is_null() && v.as_bool());
+          case PG_QUERY__BOOL_TEST_TYPE__IS_NOT_TRUE:
+            return Value::Bool(v.is_null() || !v.as_bool());
+          case PG_QUERY__BOOL_TEST_TYPE__IS_FALSE:
+            return Value::Bool(!v.is_null() && !v.as_bool());
+          case PG_QUERY__BOOL_TEST_TYPE__IS_NOT_FALSE:
+            return Value::Bool(v.is_null() || v.as_bool());
+          case PG_QUERY__BOOL_TEST_TYPE__IS_UNKNOWN:
+            return Value::Bool(v.is_null());
+          default:
+            return Value::Bool(!v.is_null());
+        }
+      });
+    }
     default: {
       return Status::NotSupported(
           fmt::format("expression type {} is not supported", StatementKindName(node)));

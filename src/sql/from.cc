@@ -807,6 +807,21 @@ Result<FromPlan> PrepareItem(Executor& ex, CompileState& cs, const PgQuery__Node
         name = std::string(rv->schemaname) + "." + name;
       }
       std::string qualifier = rv->alias ? rv->alias->aliasname : rv->relname;
+      // pg_catalog comes first in every search path, as in PostgreSQL.
+      bool catalog_schema =
+          !rv->schemaname || !*rv->schemaname || std::string(rv->schemaname) == "pg_catalog";
+      if (const auto* cols = catalog_schema ? FindCatalogRelation(rv->relname) : nullptr) {
+        FromPlan f;
+        f.scope->AddRelation(qualifier, *cols);
+        f.plan = MakePlan(fmt::format("Seq Scan on {}", rv->relname));
+        if (rv->alias) f.plan->label += " " + qualifier;
+        std::string rel = rv->relname;
+        f.rows = [rel, plan = f.plan](EvalState& st) -> Result<RowIterPtr> {
+          WALREP_ASSIGN_OR_RETURN(auto rows, CatalogRelationRows(*st.exec, *st.ctx, rel));
+          return VectorIter(plan, std::move(rows));
+        };
+        return f;
+      }
       if (const ViewDef* view = cs.registry->FindView(name)) {
         FromPlan f = ViewSource(view, qualifier, view->columns);
         f.plan->label = fmt::format("Seq Scan on {}", view->name);

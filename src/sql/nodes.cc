@@ -200,6 +200,8 @@ struct Acc {
   Numeric nsum;
   double fsum = 0;
   Value best;
+  ArrayElems items;  // array_agg
+  std::string text;  // string_agg
 };
 
 Status Advance(EvalState& st, const std::vector<AggSpec>& aggs, std::vector<Acc>* accs) {
@@ -211,10 +213,25 @@ Status Advance(EvalState& st, const std::vector<AggSpec>& aggs, std::vector<Acc>
       continue;
     }
     WALREP_ASSIGN_OR_RETURN(Value v, a.arg->eval(st));
+    if (a.kind == AggSpec::kArrayAgg) {  // keeps NULLs
+      acc.any = true;
+      acc.items.push_back(std::move(v));
+      continue;
+    }
     if (v.is_null()) continue;
+    if (a.kind == AggSpec::kStringAgg) {
+      WALREP_ASSIGN_OR_RETURN(Value delim, a.arg2->eval(st));
+      if (acc.any && !delim.is_null()) acc.text += delim.as_string();
+      acc.text += v.as_string();
+    }
     acc.count++;
+    bool first = !acc.any;
     acc.any = true;
     switch (a.kind) {
+      case AggSpec::kBoolAnd:
+      case AggSpec::kBoolOr:
+        if (first || v.as_bool() == (a.kind == AggSpec::kBoolOr)) acc.best = v;
+        break;
       case AggSpec::kSum:
       case AggSpec::kAvg:
         if (IsIntegerType(v.type())) {
@@ -257,7 +274,15 @@ void Finalize(const std::vector<AggSpec>& aggs, const std::vector<Acc>& accs, Ro
         break;
       case AggSpec::kMin:
       case AggSpec::kMax:
+      case AggSpec::kBoolAnd:
+      case AggSpec::kBoolOr:
         out->push_back(acc.any ? acc.best : Value::Null(rt));
+        break;
+      case AggSpec::kArrayAgg:
+        out->push_back(acc.any ? Value::Array(rt, acc.items) : Value::Null(rt));
+        break;
+      case AggSpec::kStringAgg:
+        out->push_back(acc.any ? Value::Text(rt, acc.text) : Value::Null(rt));
         break;
       case AggSpec::kSum:
       case AggSpec::kAvg: {

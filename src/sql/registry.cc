@@ -7,7 +7,10 @@
 
 namespace walrep::sql {
 
-Registry::Registry() { RegisterBuiltinFunctions(this); }
+Registry::Registry() {
+  RegisterBuiltinFunctions(this);
+  RegisterArrayFunctions(this);
+}
 
 void Registry::AddView(ViewDef view) {
   std::string key = ToLower(view.name);

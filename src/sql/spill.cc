@@ -60,6 +60,8 @@ size_t RowMemory(const Row& row) {
   for (const Value& v : row) {
     if (const auto* s = std::get_if<std::string>(&v.datum()); s && s->capacity() > 15) {
       n += s->capacity() + 1;
+    } else if (v.is_array()) {
+      n += RowMemory(v.as_array());
     }
   }
   return n;
@@ -100,6 +102,9 @@ void EncodeTempRow(const Row& row, std::string* out) {
         Put<int64_t>(out, iv.micros);
         break;
       }
+      case 7:  // an array: its elements as a nested row
+        EncodeTempRow(v.as_array(), out);
+        break;
     }
   }
 }
@@ -154,6 +159,11 @@ Result<Row> DecodeTempRow(std::string_view* in) {
         Interval iv;
         if (!Get(in, &iv.months) || !Get(in, &iv.days) || !Get(in, &iv.micros)) return Corrupt();
         row.push_back(Value::Interv(iv));
+        break;
+      }
+      case 7: {
+        WALREP_ASSIGN_OR_RETURN(Row elems, DecodeTempRow(in));
+        row.push_back(Value::Array(type, std::move(elems)));
         break;
       }
       default:

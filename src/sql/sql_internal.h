@@ -103,9 +103,21 @@ struct EvalState {
 
 // An aggregate call found while compiling a select list.
 struct AggSpec {
-  enum Kind { kCountStar, kCount, kSum, kMin, kMax, kAvg } kind;
+  enum Kind {
+    kCountStar,
+    kCount,
+    kSum,
+    kMin,
+    kMax,
+    kAvg,
+    kArrayAgg,
+    kStringAgg,
+    kBoolAnd,
+    kBoolOr
+  } kind;
   std::shared_ptr<struct Expr> arg;
   int32_t result_type;
+  std::shared_ptr<struct Expr> arg2 = nullptr;  // string_agg's delimiter
 };
 
 struct Expr {
@@ -361,6 +373,20 @@ Result<ExprPtr> CompileSequenceFunction(CompileState& cs, const std::string& nam
                                         const PgQuery__FuncCall* fc);
 // SELECT * FROM a sequence: last_value, log_cnt, is_called.
 Result<std::vector<Row>> SequenceRows(Executor& ex, const catalog::TableDef& t);
+
+// pg_catalog (pg_catalog.cc): PostgreSQL 15's catalog relations generated from walrep's
+// catalog as the current transaction sees it.
+// The columns of the catalog relation `name` (pg_class, pg_roles, ...), or null.
+const std::vector<ViewColumn>* FindCatalogRelation(const std::string& name);
+Result<std::vector<Row>> CatalogRelationRows(Executor& ex, SessionContext& ctx,
+                                             const std::string& name);
+// A catalog function (format_type, pg_get_indexdef, pg_table_size, ...) over compiled
+// arguments; null when `name` is none of them or the arguments do not fit.
+Result<ExprPtr> CompileCatalogFunction(CompileState& cs, const std::string& name,
+                                       std::vector<ExprPtr> args);
+bool FindCatalogFunction(const std::string& name);
+// The reg* types' names, looked up in the executor's catalog.
+std::unique_ptr<RegResolver> MakeCatalogResolver(Executor* ex, SessionContext* ctx);
 
 // Name of a statement node as a command tag ("CREATE TABLE") for messages.
 std::string StatementKindName(const PgQuery__Node* node);

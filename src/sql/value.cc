@@ -69,10 +69,184 @@ uint64_t GetBE(std::string_view b) {
   return v;
 }
 
+// Array element types and their array types.
+constexpr std::pair<int32_t, int32_t> kArrayTypes[] = {
+    {oid::kBool, oid::kBoolArray},
+    {oid::kBytea, oid::kByteaArray},
+    {oid::kChar, oid::kCharArray},
+    {oid::kName, oid::kNameArray},
+    {oid::kInt2, oid::kInt2Array},
+    {oid::kInt4, oid::kInt4Array},
+    {oid::kText, oid::kTextArray},
+    {oid::kBpchar, oid::kBpcharArray},
+    {oid::kVarchar, oid::kVarcharArray},
+    {oid::kInt8, oid::kInt8Array},
+    {oid::kFloat4, oid::kFloat4Array},
+    {oid::kFloat8, oid::kFloat8Array},
+    {oid::kOid, oid::kOidArray},
+    {oid::kAclitem, oid::kAclitemArray},
+    {oid::kTimestamp, oid::kTimestampArray},
+    {oid::kDate, oid::kDateArray},
+    {oid::kTimestampTz, oid::kTimestampTzArray},
+    {oid::kInterval, oid::kIntervalArray},
+    {oid::kNumeric, oid::kNumericArray},
+    {oid::kRegtype, oid::kRegtypeArray},
+};
+
+thread_local RegResolver* reg_resolver = nullptr;
+
+// An array element as array_out writes it: quoted when empty, NULL-like, or holding
+// delimiters, quotes, backslashes or white space.
+void AppendArrayElement(std::string* out, const std::string& e) {
+  bool quote = e.empty() || ToLower(e) == "null";
+  for (char c : e) {
+    if (c == '{' || c == '}' || c == ',' || c == '"' || c == '\\' ||
+        std::isspace(static_cast<unsigned char>(c))) {
+      quote = true;
+    }
+  }
+  if (!quote) {
+    *out += e;
+    return;
+  }
+  out->push_back('"');
+  for (char c : e) {
+    if (c == '"' || c == '\\') out->push_back('\\');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+bool IsVector(int32_t type) { return type == oid::kInt2Vector || type == oid::kOidVector; }
+
+// array_in for one dimension: "{a,"b c",NULL}" (an optional "[1:n]=" prefix is accepted).
+Result<Value> ArrayFromText(int32_t type, std::string_view text, const FormatOptions& opts) {
+  int32_t elem = ElementTypeOf(type);
+  std::string_view t = Trim(text);
+  ArrayElems elems;
+  if (IsVector(type)) {
+    size_t i = 0;
+    while (i < t.size()) {
+      while (i < t.size() && std::isspace(static_cast<unsigned char>(t[i]))) i++;
+      size_t start = i;
+      while (i < t.size() && !std::isspace(static_cast<unsigned char>(t[i]))) i++;
+      if (i > start) {
+        WALREP_ASSIGN_OR_RETURN(Value v, FromText(elem, t.substr(start, i - start), opts));
+        elems.push_back(std::move(v));
+      }
+    }
+    return Value::Array(type, std::move(elems));
+  }
+  auto malformed = [&](const std::string& detail) {
+    return Status::Sql("22P02", fmt::format("malformed array literal: \"{}\"", text))
+        .WithDetail(detail);
+  };
+  if (!t.empty() && t[0] == '[') {
+    size_t eq = t.find('=');
+    if (eq == std::string_view::npos) return malformed("Missing \"=\" after array dimensions.");
+    t = Trim(t.substr(eq + 1));
+  }
+  if (t.size() < 2 || t.front() != '{') {
+    return malformed("Array value must start with \"{\" or dimension information.");
+  }
+  if (t.back() != '}') return malformed("Unexpected end of input.");
+  std::string_view body = t.substr(1, t.size() - 2);
+  size_t i = 0;
+  if (Trim(body).empty()) return Value::Array(type, {});
+  while (true) {
+    while (i < body.size() && std::isspace(static_cast<unsigned char>(body[i]))) i++;
+    std::string e;
+    bool quoted = false;
+    if (i < body.size() && body[i] == '"') {
+      quoted = true;
+      i++;
+      while (i < body.size() && body[i] != '"') {
+        if (body[i] == '\\' && i + 1 < body.size()) i++;
+        e.push_back(body[i++]);
+      }
+      if (i >= body.size()) return malformed("Unexpected end of input.");
+      i++;
+      while (i < body.size() && std::isspace(static_cast<unsigned char>(body[i]))) i++;
+    } else {
+      if (i < body.size() && body[i] == '{') {
+        return Status::Sql("0A000", "multidimensional arrays are not supported");
+      }
+      while (i < body.size() && body[i] != ',') {
+        if (body[i] == '\\' && i + 1 < body.size()) i++;
+        e.push_back(body[i++]);
+      }
+      while (!e.empty() && std::isspace(static_cast<unsigned char>(e.back()))) e.pop_back();
+      if (e.empty()) return malformed("Unexpected \",\" character.");
+    }
+    if (!quoted && ToLower(e) == "null") {
+      elems.push_back(Value::Null(elem));
+    } else {
+      WALREP_ASSIGN_OR_RETURN(Value v, FromText(elem, e, opts));
+      elems.push_back(std::move(v));
+    }
+    if (i >= body.size()) break;
+    if (body[i] != ',') return malformed(fmt::format("Unexpected \"{}\" character.", body[i]));
+    i++;
+  }
+  return Value::Array(type, std::move(elems));
+}
+
 }  // namespace
 
-const char* TypeName(int32_t type) {
+int32_t ArrayTypeOf(int32_t elem) {
+  for (const auto& [e, a] : kArrayTypes) {
+    if (e == elem) return a;
+  }
+  return 0;
+}
+
+int32_t ElementTypeOf(int32_t type) {
+  if (type == oid::kInt2Vector) return oid::kInt2;
+  if (type == oid::kOidVector) return oid::kOid;
+  for (const auto& [e, a] : kArrayTypes) {
+    if (a == type) return e;
+  }
+  return 0;
+}
+
+bool IsRegType(int32_t t) {
+  return t == oid::kRegproc || t == oid::kRegprocedure || t == oid::kRegoper ||
+         t == oid::kRegclass || t == oid::kRegtype || t == oid::kRegnamespace || t == oid::kRegrole;
+}
+
+RegResolver* SetRegResolver(RegResolver* r) {
+  RegResolver* old = reg_resolver;
+  reg_resolver = r;
+  return old;
+}
+
+std::string TypeName(int32_t type) {
+  if (int32_t elem = ElementTypeOf(type); elem && !IsVector(type)) {
+    return TypeName(elem) + "[]";
+  }
   switch (type) {
+    case oid::kRegproc:
+      return "regproc";
+    case oid::kRegprocedure:
+      return "regprocedure";
+    case oid::kRegoper:
+      return "regoper";
+    case oid::kRegclass:
+      return "regclass";
+    case oid::kRegtype:
+      return "regtype";
+    case oid::kRegnamespace:
+      return "regnamespace";
+    case oid::kRegrole:
+      return "regrole";
+    case oid::kInt2Vector:
+      return "int2vector";
+    case oid::kOidVector:
+      return "oidvector";
+    case oid::kPgNodeTree:
+      return "pg_node_tree";
+    case oid::kAclitem:
+      return "aclitem";
     case oid::kBool:
       return "boolean";
     case oid::kBytea:
@@ -134,6 +308,13 @@ int16_t TypeLen(int32_t type) {
       return 2;
     case oid::kInt4:
     case oid::kOid:
+    case oid::kRegproc:
+    case oid::kRegprocedure:
+    case oid::kRegoper:
+    case oid::kRegclass:
+    case oid::kRegtype:
+    case oid::kRegnamespace:
+    case oid::kRegrole:
     case oid::kXid:
     case oid::kFloat4:
     case oid::kDate:
@@ -204,7 +385,25 @@ Result<int32_t> LookupTypeName(std::string_view raw) {
       {"pg_lsn", oid::kPgLsn},
       {"unknown", oid::kUnknown},
       {"inet", oid::kInet},
+      {"\"char\"", oid::kChar},
+      {"regproc", oid::kRegproc},
+      {"regprocedure", oid::kRegprocedure},
+      {"regoper", oid::kRegoper},
+      {"regclass", oid::kRegclass},
+      {"regtype", oid::kRegtype},
+      {"regnamespace", oid::kRegnamespace},
+      {"regrole", oid::kRegrole},
+      {"int2vector", oid::kInt2Vector},
+      {"oidvector", oid::kOidVector},
+      {"pg_node_tree", oid::kPgNodeTree},
+      {"aclitem", oid::kAclitem},
   };
+  if (n.size() > 2 && n.substr(n.size() - 2) == "[]") {
+    WALREP_ASSIGN_OR_RETURN(int32_t elem,
+                            LookupTypeName(std::string_view(n).substr(0, n.size() - 2)));
+    if (int32_t a = ArrayTypeOf(elem)) return a;
+    return Status::Sql("42704", fmt::format("type \"{}\" does not exist", raw));
+  }
   for (const auto& [name, id] : kNames) {
     if (n == name) return id;
   }
@@ -425,6 +624,31 @@ std::optional<uint64_t> ParseLsn(std::string_view s) {
 // Text and binary I/O
 
 std::string ToText(const Value& v, const FormatOptions& opts) {
+  if (v.is_array()) {
+    bool vec = IsVector(v.type());
+    std::string out = vec ? "" : "{";
+    bool first = true;
+    for (const Value& e : v.as_array()) {
+      if (!first) out += vec ? " " : ",";
+      first = false;
+      if (e.is_null()) {
+        out += "NULL";
+      } else if (vec) {
+        out += ToText(e, opts);
+      } else {
+        AppendArrayElement(&out, ToText(e, opts));
+      }
+    }
+    if (!vec) out += "}";
+    return out;
+  }
+  if (IsRegType(v.type()) && std::holds_alternative<int64_t>(v.datum())) {
+    if (v.as_int() == 0) return "-";
+    if (reg_resolver) {
+      if (auto name = reg_resolver->Name(v.type(), v.as_int())) return *name;
+    }
+    return std::to_string(v.as_int());
+  }
   switch (v.type()) {
     case oid::kBool:
       return v.as_bool() ? "t" : "f";
@@ -461,6 +685,34 @@ std::string ToText(const Value& v, const FormatOptions& opts) {
 
 Result<std::string> ToBinary(const Value& v) {
   std::string out;
+  if (v.is_array()) {
+    // array_send: ndim, has-nulls flag, element type, then per dimension its size and lower
+    // bound, then each element as a length (-1 for NULL) and its binary form.
+    const ArrayElems& elems = v.as_array();
+    bool nulls = false;
+    for (const Value& e : elems) nulls |= e.is_null();
+    PutBE(&out, elems.empty() ? 0 : 1, 4);
+    PutBE(&out, nulls ? 1 : 0, 4);
+    PutBE(&out, static_cast<uint32_t>(ElementTypeOf(v.type())), 4);
+    if (!elems.empty()) {
+      PutBE(&out, elems.size(), 4);
+      PutBE(&out, IsVector(v.type()) ? 0 : 1, 4);
+    }
+    for (const Value& e : elems) {
+      if (e.is_null()) {
+        PutBE(&out, 0xffffffffu, 4);
+        continue;
+      }
+      WALREP_ASSIGN_OR_RETURN(std::string b, ToBinary(e));
+      PutBE(&out, b.size(), 4);
+      out += b;
+    }
+    return out;
+  }
+  if (IsRegType(v.type())) {
+    PutBE(&out, static_cast<uint64_t>(v.as_int()), 4);
+    return out;
+  }
   switch (v.type()) {
     case oid::kBool:
       out.push_back(v.as_bool() ? 1 : 0);
@@ -543,6 +795,18 @@ Result<std::string> ToBinary(const Value& v) {
 
 Result<Value> FromText(int32_t type, std::string_view text, const FormatOptions& opts) {
   std::string_view t = Trim(text);
+  if (ElementTypeOf(type)) return ArrayFromText(type, text, opts);
+  if (IsRegType(type)) {
+    // A number is taken as the oid itself (regclassin accepts '16385'); a name is looked up.
+    std::string s(t);
+    if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
+      return Value::Int(type, static_cast<int64_t>(std::stoull(s)));
+    }
+    if (s == "-") return Value::Int(type, 0);
+    if (!reg_resolver) return InvalidSyntax(type, text);
+    WALREP_ASSIGN_OR_RETURN(int64_t id, reg_resolver->Oid(type, s));
+    return Value::Int(type, id);
+  }
   switch (type) {
     case oid::kBool: {
       std::string l = ToLower(t);
@@ -640,6 +904,42 @@ Result<Value> FromBinary(int32_t type, std::string_view b) {
     }
     return Status::OK();
   };
+  if (ElementTypeOf(type)) {
+    // array_recv, one dimension.
+    auto get = [&](size_t at, size_t n) -> uint64_t { return GetBE(b.substr(at, n)); };
+    if (b.size() < 12) return Status::Sql("22P03", "insufficient data left in message");
+    uint32_t ndim = static_cast<uint32_t>(get(0, 4));
+    int32_t elem = static_cast<int32_t>(get(8, 4));
+    if (ndim > 1) return Status::Sql("0A000", "multidimensional arrays are not supported");
+    if (elem != ElementTypeOf(type)) {
+      return Status::Sql("42804", "wrong element type");
+    }
+    size_t at = 12, n = 0;
+    if (ndim == 1) {
+      if (b.size() < 20) return Status::Sql("22P03", "insufficient data left in message");
+      n = get(12, 4);
+      at = 20;
+    }
+    ArrayElems elems;
+    for (size_t i = 0; i < n; i++) {
+      if (b.size() < at + 4) return Status::Sql("22P03", "insufficient data left in message");
+      uint32_t len = static_cast<uint32_t>(get(at, 4));
+      at += 4;
+      if (len == 0xffffffffu) {
+        elems.push_back(Value::Null(elem));
+        continue;
+      }
+      if (b.size() < at + len) return Status::Sql("22P03", "insufficient data left in message");
+      WALREP_ASSIGN_OR_RETURN(Value v, FromBinary(elem, b.substr(at, len)));
+      elems.push_back(std::move(v));
+      at += len;
+    }
+    return Value::Array(type, std::move(elems));
+  }
+  if (IsRegType(type)) {
+    WALREP_RETURN_IF_ERROR(need(4));
+    return Value::Int(type, static_cast<uint32_t>(GetBE(b)));
+  }
   switch (type) {
     case oid::kBool:
       WALREP_RETURN_IF_ERROR(need(1));
@@ -697,6 +997,22 @@ Result<Value> Cast(const Value& v, int32_t target, const FormatOptions& opts) {
     return Value::Text(target, ToText(v, opts));
   }
   if (IsStringType(src)) return FromText(target, v.as_string(), opts);
+  // reg* types and oid convert both ways (the same number); integers become oids.
+  if ((IsRegType(src) || src == oid::kOid) && (IsRegType(target) || target == oid::kOid)) {
+    return Value::Int(target, v.as_int());
+  }
+  if (IsRegType(target) && IsIntegerType(src)) return Value::Int(target, v.as_int());
+  if (IsRegType(src) && (target == oid::kInt4 || target == oid::kInt8)) {
+    return Value::Int(target, v.as_int());
+  }
+  if (v.is_array() && ElementTypeOf(target)) {
+    ArrayElems out;
+    for (const Value& e : v.as_array()) {
+      WALREP_ASSIGN_OR_RETURN(Value c, Cast(e, ElementTypeOf(target), opts));
+      out.push_back(std::move(c));
+    }
+    return Value::Array(target, std::move(out));
+  }
   if (IsIntegerType(src)) {
     __int128 x = v.as_int();
     if (IsIntegerType(target)) return CheckedInt(target, x);

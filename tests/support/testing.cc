@@ -2,6 +2,7 @@
 #include "testing.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -504,6 +505,51 @@ std::string Exec(PGconn* c, const std::string& sql, const std::vector<std::strin
     out = std::string("ERROR ") + (PQresultErrorField(r, PG_DIAG_SQLSTATE) ?: "?");
   }
   PQclear(r);
+  return out;
+}
+
+PostgresServer::PostgresServer() {
+  char tmpl[] = "/tmp/walrep-pg-XXXXXX";
+  char* p = ::mkdtemp(tmpl);
+  if (!p) throw std::runtime_error("mkdtemp failed");
+  dir_ = p;
+}
+
+PostgresServer::~PostgresServer() {
+  if (started_) {
+    RunCommand({"runuser", "-u", "postgres", "--", PgBin("pg_ctl"), "stop", "-D", dir_ + "/data",
+                "-m", "immediate", "-w"},
+               60);
+  }
+  if (std::getenv("WALREP_KEEP_TMP")) return;
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+void PostgresServer::Start() {
+  ASSERT_EQ(RunCommand({"chown", "postgres", dir_}).exit_code, 0);
+  auto init = RunCommand({"runuser", "-u", "postgres", "--", PgBin("initdb"), "-D", dir_ + "/data",
+                          "-E", "UTF8", "--locale=C", "-A", "trust", "-U", "postgres"},
+                         180);
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  std::string opts = fmt::format("-p {} -k {} -c listen_addresses=127.0.0.1", port(), dir_);
+  auto start = RunCommand({"runuser", "-u", "postgres", "--", PgBin("pg_ctl"), "start", "-w", "-D",
+                           dir_ + "/data", "-l", dir_ + "/server.log", "-o", opts},
+                          120);
+  ASSERT_EQ(start.exit_code, 0) << start.err << ReadWholeFile(dir_ + "/server.log");
+  started_ = true;
+}
+
+std::string PostgresServer::ConnStr() const {
+  return fmt::format("host=127.0.0.1 port={} user=postgres dbname=postgres", port());
+}
+
+std::string PostgresServer::SafePsql(const std::string& sql) const {
+  auto r = RunCommand(
+      {PgBin("psql"), "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", ConnStr(), "-c", sql});
+  EXPECT_EQ(r.exit_code, 0) << sql << ": " << r.err;
+  std::string out = r.out;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
   return out;
 }
 

@@ -52,6 +52,25 @@ std::string WalrepBin(const std::string& name);      // build/bin/<name>
 std::string ReadWholeFile(const std::string& path);  // "" when it cannot be read
 std::string PgBin(const std::string& name);          // /usr/lib/postgresql/15/bin/<name>
 
+// A PostgreSQL 15 server (Debian's packages), run as user postgres on a free port, for tests
+// that compare walrep's output with PostgreSQL's. Stopped (immediate) at destruction.
+class PostgresServer {
+ public:
+  PostgresServer();
+  ~PostgresServer();
+  // initdb (-E UTF8 --locale=C, trust authentication) and pg_ctl start; fails the test on error.
+  void Start();
+  int port() const { return port_.port(); }
+  std::string ConnStr() const;
+  // Runs SQL through psql (ON_ERROR_STOP); the output, unaligned and tuples only.
+  std::string SafePsql(const std::string& sql) const;
+
+ private:
+  PortLock port_;
+  std::string dir_;
+  bool started_ = false;
+};
+
 // A walrepd under test.
 class Node {
  public:

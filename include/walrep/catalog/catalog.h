@@ -4,7 +4,8 @@
 //
 // Relations (database 5, like PostgreSQL's "postgres"):
 //   walrep_class     (relfilenode 1259): oid, name, relfilenode, kind ('r' table, 'S' sequence),
-//                                        primary key, indexes, sequence options
+//                                        primary key, indexes, sequence options, persistence,
+//                                        row type oid
 //   walrep_attribute (relfilenode 1249): table oid, attnum, name, type oid, typmod, not null,
 //                                        default expression (SQL text), missing value
 // Rows are encoded with access::EncodeFields, values as text. Lookups read the catalog with the
@@ -43,7 +44,9 @@ struct IndexDef {
   wal::RelFileNode rel;
   std::vector<std::string> columns;
   bool unique = false;
-  bool constraint = false;  // made by PRIMARY KEY or UNIQUE: DROP INDEX refuses it (2BP01)
+  bool constraint = false;      // made by PRIMARY KEY or UNIQUE: DROP INDEX refuses it (2BP01)
+  uint32_t oid = 0;             // pg_class.oid of the index (its first relfilenode)
+  uint32_t constraint_oid = 0;  // pg_constraint.oid when `constraint`
 };
 
 // A sequence's definition (its current value lives in its relation's page).
@@ -67,6 +70,7 @@ struct TableDef {
   // crash, empty on standbys), 't' temporary (also: seen only by the session `temp_owner`).
   char persistence = 'p';
   int32_t temp_owner = 0;
+  uint32_t type_oid = 0;  // pg_type.oid of a table's row type (pg_class.reltype)
   bool logged() const { return persistence == 'p'; }
   int column_index(const std::string& col) const;
 };

@@ -44,6 +44,7 @@ class RoleStore : public sql::RoleManager {
   Result<std::optional<sql::RoleInfo>> Find(access::TxnContext& tx,
                                             const std::string& name) override;
   std::optional<sql::RoleInfo> Find(const std::string& name) const override;
+  Result<std::vector<sql::RoleInfo>> List(access::TxnContext& tx) override;
 
   // The walrep_roles file format (one role per line, tab separated).
   static std::string Serialize(const std::map<std::string, sql::RoleInfo>& roles);

@@ -182,6 +182,9 @@ class Executor {
   std::map<uint32_t, SequenceCache> seq_caches_;
   std::optional<int64_t> last_seq_value_;
   std::unique_ptr<ExecResources> resources_;
+  // Names of reg* values (regclass, regtype, ...), set as the thread's resolver while this
+  // executor prepares and runs statements.
+  std::unique_ptr<RegResolver> reg_resolver_;
   // Open cursors (DECLARE ... CURSOR): each pulls its query's rows as FETCH asks for them.
   struct Cursor {
     std::vector<ColumnDesc> columns;

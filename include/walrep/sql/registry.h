@@ -87,5 +87,6 @@ FunctionDef FixedFunction(std::string name, std::vector<int32_t> args, int32_t r
                           std::function<Result<Value>(FunctionCall&)> eval, bool strict = true);
 
 void RegisterBuiltinFunctions(Registry* r);
+void RegisterArrayFunctions(Registry* r);  // array_to_string, unnest, ...
 
 }  // namespace walrep::sql

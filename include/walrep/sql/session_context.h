@@ -29,6 +29,7 @@ struct RoleOptions {
 };
 
 struct RoleInfo {
+  uint32_t oid = 0;  // pg_authid.oid (10 for the superuser created by init)
   std::string name;
   bool login = false, superuser = false, replication = false;
   bool createdb = false, createrole = false, inherit = true;
@@ -56,6 +57,8 @@ class RoleManager {
   virtual Result<std::optional<RoleInfo>> Find(access::TxnContext& tx, const std::string& name) = 0;
   // The role as last committed (logins, views).
   virtual std::optional<RoleInfo> Find(const std::string& name) const = 0;
+  // Every role as `tx` sees them (pg_authid), in oid order.
+  virtual Result<std::vector<RoleInfo>> List(access::TxnContext& tx) = 0;
 };
 
 class SessionContext {

@@ -8,10 +8,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "walrep/common/status.h"
 
@@ -24,7 +26,43 @@ constexpr int32_t kBool = 16, kBytea = 17, kChar = 18, kName = 19, kInt8 = 20, k
                   kUnknown = 705, kBpchar = 1042, kVarchar = 1043, kDate = 1082, kTimestamp = 1114,
                   kTimestampTz = 1184, kInterval = 1186, kNumeric = 1700, kVoid = 2278,
                   kPgLsn = 3220, kInet = 869, kRecord = 2249;
-}
+// Catalog types: object identifiers shown by name (reg*), vectors, expression trees, ACLs.
+constexpr int32_t kRegproc = 24, kInt2Vector = 22, kOidVector = 30, kPgNodeTree = 194,
+                  kRegprocedure = 2202, kRegoper = 2203, kRegclass = 2205, kRegtype = 2206,
+                  kRegnamespace = 4089, kRegrole = 4096, kAclitem = 1033;
+// Array types (PostgreSQL's typarray of each element type).
+constexpr int32_t kBoolArray = 1000, kByteaArray = 1001, kCharArray = 1002, kNameArray = 1003,
+                  kInt2Array = 1005, kInt4Array = 1007, kTextArray = 1009, kBpcharArray = 1014,
+                  kVarcharArray = 1015, kInt8Array = 1016, kFloat4Array = 1021, kFloat8Array = 1022,
+                  kOidArray = 1028, kAclitemArray = 1034, kTimestampArray = 1115, kDateArray = 1182,
+                  kTimestampTzArray = 1185, kIntervalArray = 1187, kNumericArray = 1231,
+                  kRegtypeArray = 2211;
+}  // namespace oid
+
+// The array type whose elements are `elem` (0 when there is none), and the element type of an
+// array type (0 when `type` is not one). int2vector and oidvector are arrays of int2 and oid
+// whose subscripts start at 0.
+int32_t ArrayTypeOf(int32_t elem);
+int32_t ElementTypeOf(int32_t type);
+// True for regclass, regtype, regproc, regnamespace, regrole...: an oid shown as a name.
+bool IsRegType(int32_t type);
+
+class Value;
+using ArrayElems = std::vector<Value>;
+
+// The names behind reg* values (regclass shows a relation's name), resolved through the catalog
+// of the thread's current session — PostgreSQL's regclassout/regclassin look up the syscache.
+class RegResolver {
+ public:
+  virtual ~RegResolver() = default;
+  // The name of `oid` as a value of `type` shows it; nullopt when there is no such object.
+  virtual std::optional<std::string> Name(int32_t type, int64_t oid) = 0;
+  // The oid a name stands for; 42P01/42704 when there is none.
+  virtual Result<int64_t> Oid(int32_t type, std::string_view name) = 0;
+};
+// Sets the resolver of the calling thread (null: reg* values show and read numbers only);
+// returns the previous one.
+RegResolver* SetRegResolver(RegResolver* r);
 
 // A fixed-point decimal: value = mantissa / 10^scale. Enough for 38 significant digits.
 struct Numeric {
@@ -46,7 +84,8 @@ struct FormatOptions {
 
 class Value {
  public:
-  using Datum = std::variant<std::monostate, bool, int64_t, double, Numeric, std::string, Interval>;
+  using Datum = std::variant<std::monostate, bool, int64_t, double, Numeric, std::string, Interval,
+                             std::shared_ptr<const ArrayElems>>;
 
   Value() = default;  // NULL of type unknown
   static Value Null(int32_t type) { return Value(type, std::monostate{}); }
@@ -57,6 +96,10 @@ class Value {
   static Value Text(int32_t type, std::string s) { return Value(type, std::move(s)); }
   static Value Timestamp(int32_t type, int64_t us) { return Value(type, us); }
   static Value Interv(Interval i) { return Value(oid::kInterval, i); }
+  // A one-dimensional array of `type` (an array type); NULL elements are NULL Values.
+  static Value Array(int32_t type, ArrayElems elems) {
+    return Value(type, std::make_shared<const ArrayElems>(std::move(elems)));
+  }
 
   int32_t type() const { return type_; }
   bool is_null() const { return std::holds_alternative<std::monostate>(datum_); }
@@ -66,6 +109,12 @@ class Value {
   const Numeric& as_numeric() const { return std::get<Numeric>(datum_); }
   const std::string& as_string() const { return std::get<std::string>(datum_); }
   const Interval& as_interval() const { return std::get<Interval>(datum_); }
+  bool is_array() const {
+    return std::holds_alternative<std::shared_ptr<const ArrayElems>>(datum_);
+  }
+  const ArrayElems& as_array() const {
+    return *std::get<std::shared_ptr<const ArrayElems>>(datum_);
+  }
   const Datum& datum() const { return datum_; }
 
  private:
@@ -75,7 +124,8 @@ class Value {
 };
 
 // Type metadata.
-const char* TypeName(int32_t type);  // "integer", "text", ... as PostgreSQL names types in errors
+// "integer", "text", "integer[]" ... as PostgreSQL names types in errors (format_type).
+std::string TypeName(int32_t type);
 int16_t TypeLen(int32_t type);
 bool IsIntegerType(int32_t type);
 bool IsNumericCategory(int32_t type);  // integer, float or numeric

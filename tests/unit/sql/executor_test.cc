@@ -46,6 +46,11 @@ class FakeRoles : public RoleManager {
   Result<std::optional<RoleInfo>> Find(access::TxnContext&, const std::string& name) override {
     return Find(name);
   }
+  Result<std::vector<RoleInfo>> List(access::TxnContext&) override {
+    std::vector<RoleInfo> out;
+    for (const auto& [name, r] : roles) out.push_back(r);
+    return out;
+  }
   std::optional<RoleInfo> Find(const std::string& name) const override {
     auto it = roles.find(name);
     if (it == roles.end()) return std::nullopt;
@@ -480,6 +485,77 @@ TEST_F(SpillTest, TempFileLimitIsEnforced) {
   for (int i = 0; i < 10000 && st.ok(); i++) st = store.Append(MakeRow(i, std::string(100, 'z')));
   EXPECT_EQ(st.sqlstate(), "53400");
   EXPECT_EQ(st.message(), "temporary file size exceeds temp_file_limit (64kB)");
+}
+
+}  // namespace
+}  // namespace walrep::sql
+
+namespace walrep::sql {
+namespace {
+
+TEST_F(ExecutorTest, ArraysAsPostgresHasThem) {
+  EXPECT_EQ(Run("select array[1,2,3], '{a,\"b c\",NULL,\"\"}'::text[], (array[1,2,3])[2], "
+                "(array[1,2,3])[4]"),
+            "{1,2,3}|{a,\"b c\",NULL,\"\"}|2|NULL");
+  EXPECT_EQ(Run("select 2 = any(array[1,2]), 3 = any('{1,2}'), 3 <> all(array[1,2]), "
+                "null::int = any(array[1]), 1 = any(array[null,1])"),
+            "t|f|t|NULL|t");
+  EXPECT_EQ(Run("select array[1]||2, 0||array[1], array[1]||array[2,3], "
+                "array_to_string(array['x',null,'y'], ','), "
+                "array_to_string(array['x',null], ',', '*')"),
+            "{1,2}|{0,1}|{1,2,3}|x,y|x,*");
+  EXPECT_EQ(Run("select array_upper(array[5,6],1), array_lower(array[5],1), "
+                "array_length(array[1,2,3],1), cardinality(array[]::int[]), "
+                "array_position(array['a','b'],'b'), string_to_array('a,b', ',')"),
+            "2|1|3|0|2|{a,b}");
+  EXPECT_EQ(Run("select ('1 2 3'::int2vector)[0], '1 2'::int2vector::int2[], '3 4'::oidvector"),
+            "1|{1,2}|3 4");
+  EXPECT_EQ(Run("select array(select x * 2 from generate_series(1, 3) x), "
+                "array(select 1 where false)"),
+            "{2,4,6}|{}");
+  EXPECT_EQ(Run("select * from unnest(array['p','q']) u"), "p\nq");
+  EXPECT_EQ(Run("select array_agg(x), string_agg(x::text, '-'), bool_and(x > 0), bool_or(x > 3) "
+                "from generate_series(1, 3) x"),
+            "{1,2,3}|1-2-3|t|f");
+  EXPECT_EQ(Run("select array_agg(x) from generate_series(1, 0) x"), "NULL");
+  EXPECT_EQ(Run("select array[1] = array[1], array[1,2] < array[1,3], '{1,2}'::int[] = '{1,2}'"),
+            "t|t|t");
+  EXPECT_EQ(Run("select '{1,2'::int[]"), "ERROR 22P02 malformed array literal: \"{1,2\" @8");
+  EXPECT_EQ(Run("select array[1, 'x'::text]"),
+            "ERROR 42804 ARRAY types integer and text cannot be matched @8");
+}
+
+TEST_F(ExecutorTest, ColumnNamesOfArraysAndSubqueries) {
+  ASSERT_NE(Run("select array[1], array(select 1), (select 1 as one), exists(select 1), "
+                "(array[1])[1]"),
+            "");
+  std::vector<std::string> names;
+  for (const auto& c : last_.columns) names.push_back(c.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"array", "array", "one", "exists", "array"}));
+}
+
+TEST_F(ExecutorTest, RegularExpressionsAndCollations) {
+  EXPECT_EQ(Run("select 'accounts' ~ '^(acc.*)$', 'ABC' ~* '^a', 'abc' !~ 'b', 'abc' !~* 'B', "
+                "'pg_toast' OPERATOR(pg_catalog.~) '^pg_'"),
+            "t|t|f|f|t");
+  EXPECT_EQ(Run("select 'b' COLLATE pg_catalog.default > 'a', 'x' COLLATE \"C\" = 'x'"), "t|t");
+  EXPECT_EQ(Run("select 'a' ~ '('"),
+            "ERROR 2201B invalid regular expression: parentheses () not balanced");
+  EXPECT_EQ(Run("select 'a' COLLATE \"de_DE\" = 'a'"),
+            "ERROR 42704 collation \"de_DE\" for encoding \"UTF8\" does not exist @12");
+  EXPECT_EQ(Run("select true is true, null is not true, false is false, null is unknown"),
+            "t|t|t|t");
+}
+
+TEST_F(ExecutorTest, RegTypesAndCatalogFunctionsWithoutTables) {
+  EXPECT_EQ(Run("select 'int4'::regtype, 1043::regtype, 'pg_class'::regclass, "
+                "'pg_class'::regclass::oid, 11::regnamespace"),
+            "integer|character varying|pg_class|1259|pg_catalog");
+  EXPECT_EQ(Run("select format_type(1043, 104), format_type(1700, 786438), format_type(1007, -1), "
+                "format_type(1184, null), quote_ident('Mixed'), quote_ident('user'), "
+                "quote_ident('ok_1'), current_schemas(true)"),
+            "character varying(100)|numeric(12,2)|integer[]|timestamp with time zone|\"Mixed\"|"
+            "\"user\"|ok_1|{pg_catalog,public}");
 }
 
 }  // namespace
