@@ -286,6 +286,22 @@ std::vector<GucDef> MakeTable() {
                "Isolation level of the current transaction.")),
       Hidden(B("transaction_read_only", C::kUser, "off", kClient,
                "Whether the current transaction is read-only.")),
+      // Accepted for pg_dump's scripts and tools that set them; walrep has no row security
+      // policies, function bodies, XML values or tablespaces besides pg_default, and its scans
+      // never synchronize, so these change nothing.
+      B("row_security", C::kUser, "on", kClient, "Whether row security policies apply."),
+      B("check_function_bodies", C::kUser, "on", kClient,
+        "Whether CREATE FUNCTION checks function bodies."),
+      E("xmloption", C::kUser, "content", "content,document", kClient,
+        "Whether XML values are documents or content fragments."),
+      S("default_tablespace", C::kUser, "", kClient,
+        "Tablespace of new relations (walrep: pg_default only)."),
+      E("default_table_access_method", C::kUser, "heap", "heap", kClient,
+        "Access method of new tables."),
+      B("synchronize_seqscans", C::kUser, "on", kQuery,
+        "Whether sequential scans synchronize (walrep's never do)."),
+      B("quote_all_identifiers", C::kUser, "off", kClient,
+        "Whether generated SQL quotes every identifier."),
       I("statement_timeout", C::kUser, U::kMs, "0", 0, kIntMax, kClient,
         "Cancel a statement that runs longer; 0 disables."),
       I("lock_timeout", C::kUser, U::kMs, "0", 0, kIntMax, kClient,

@@ -116,6 +116,35 @@ void RegisterArrayFunctions(Registry* r) {
     r->AddFunction(std::move(f));
   }
   {
+    // array_remove(arr, value): arr without the elements equal to value (IS NOT DISTINCT).
+    FunctionDef f;
+    f.name = "array_remove";
+    f.strict = false;
+    f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+      if (types.size() != 2) return NoSuchFunction("array_remove", types);
+      if (types[0] == oid::kUnknown) {
+        types[0] = ArrayTypeOf(types[1] == oid::kUnknown ? oid::kText : types[1]);
+      }
+      if (!ElementTypeOf(types[0])) return NoSuchFunction("array_remove", types);
+      types[1] = ElementTypeOf(types[0]);
+      return types[0];
+    };
+    f.eval = [](FunctionCall& c) -> Result<Value> {
+      if (c.args[0].is_null()) return Value::Null(c.arg_types[0]);
+      ArrayElems out;
+      for (const Value& e : c.args[0].as_array()) {
+        bool same = e.is_null() == c.args[1].is_null();
+        if (same && !e.is_null()) {
+          WALREP_ASSIGN_OR_RETURN(int cmp, CompareValues(e, c.args[1]));
+          same = cmp == 0;
+        }
+        if (!same) out.push_back(e);
+      }
+      return Value::Array(c.arg_types[0], std::move(out));
+    };
+    r->AddFunction(std::move(f));
+  }
+  {
     // string_to_array(text, delimiter [, null_string]); a NULL delimiter splits into characters.
     FunctionDef f;
     f.name = "string_to_array";
@@ -151,6 +180,27 @@ void RegisterArrayFunctions(Registry* r) {
       return Value::Array(oid::kTextArray, std::move(out));
     };
     r->AddFunction(std::move(f));
+  }
+  {
+    // pg_options_to_table(reloptions): "name=value" entries as (option_name, option_value).
+    TableFunctionDef f;
+    f.name = "pg_options_to_table";
+    f.arg_types = {oid::kTextArray};
+    f.columns = {{"option_name", oid::kText}, {"option_value", oid::kText}};
+    f.rows = [](SessionContext&, const std::vector<Value>& args) -> Result<std::vector<Row>> {
+      std::vector<Row> rows;
+      if (args[0].is_null()) return rows;
+      for (const Value& e : args[0].as_array()) {
+        if (e.is_null()) continue;
+        const std::string& s = e.as_string();
+        size_t eq = s.find('=');
+        rows.push_back({Value::Text(oid::kText, s.substr(0, eq)),
+                        eq == std::string::npos ? Value::Null(oid::kText)
+                                                : Value::Text(oid::kText, s.substr(eq + 1))});
+      }
+      return rows;
+    };
+    r->AddTableFunction(std::move(f));
   }
   {
     // unnest(array): one row per element, in order.

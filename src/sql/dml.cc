@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <regex>
 #include <set>
 
 #include "spill.h"
@@ -1328,7 +1329,15 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
     }
     case PG_QUERY__NODE__NODE_ALTER_TABLE_STMT: {
       const auto* a = node->alter_table_stmt;
-      if (a->objtype != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE) return std::shared_ptr<Prepared>();
+      bool owner_only = a->n_cmds > 0;
+      for (size_t i = 0; i < a->n_cmds; i++) {
+        owner_only &=
+            a->cmds[i]->alter_table_cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_ChangeOwner;
+      }
+      if (a->objtype != PG_QUERY__OBJECT_TYPE__OBJECT_TABLE &&
+          !(owner_only && a->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_SEQUENCE)) {
+        return std::shared_ptr<Prepared>();
+      }
       std::string name = RelName(a->relation);
       struct AddedColumn {
         ColumnDef col;
@@ -1337,6 +1346,10 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
       };
       std::vector<AddedColumn> add_cols;
       std::vector<std::string> pk;
+      std::string pk_name;
+      std::vector<catalog::IndexDef> add_uniques;
+      std::vector<std::pair<std::string, std::optional<std::string>>> set_defaults;
+      std::optional<std::string> new_owner;
       for (size_t i = 0; i < a->n_cmds; i++) {
         const auto* cmd = a->cmds[i]->alter_table_cmd;
         if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AddColumn) {
@@ -1393,13 +1406,85 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
                    cmd->def->constraint->contype == PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY) {
           const auto* con = cmd->def->constraint;
           for (size_t k = 0; k < con->n_keys; k++) pk.push_back(StringNodeValue(con->keys[k]));
+          pk_name = ConstraintName(con);
+        } else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_AddConstraint &&
+                   cmd->def->constraint->contype == PG_QUERY__CONSTR_TYPE__CONSTR_UNIQUE) {
+          // ADD [CONSTRAINT name] UNIQUE (cols): a unique index that belongs to the constraint.
+          const auto* con = cmd->def->constraint;
+          catalog::IndexDef idx{ConstraintName(con), {}, {}, true, true, 0, 0};
+          for (size_t k = 0; k < con->n_keys; k++) {
+            idx.columns.push_back(StringNodeValue(con->keys[k]));
+          }
+          if (idx.name.empty()) {
+            idx.name = name;
+            for (const auto& k : idx.columns) idx.name += "_" + k;
+            idx.name += "_key";
+          }
+          add_uniques.push_back(idx);
+        } else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_ColumnDefault) {
+          // ALTER COLUMN c SET DEFAULT expr | DROP DEFAULT: checked against the column's type
+          // when it runs; kept as text, like CREATE TABLE's defaults.
+          std::optional<std::string> text;
+          if (cmd->def) {
+            const std::string& sql = p->stmt->tree->sql;
+            static const std::regex kSetDefault("\\bset\\s+default\\b", std::regex::icase);
+            std::smatch m;
+            std::string rest = sql.substr(static_cast<size_t>(p->stmt->offset));
+            if (!std::regex_search(rest, m, kSetDefault)) {
+              return Status::NotSupported("this ALTER COLUMN ... SET DEFAULT is not supported");
+            }
+            size_t at = static_cast<size_t>(p->stmt->offset) + static_cast<size_t>(m.position(0)) +
+                        static_cast<size_t>(m.length(0)) - 7;
+            text = DefaultText(sql, static_cast<int>(at));
+            WALREP_RETURN_IF_ERROR(CompileDefault(cs, *text).status());
+          }
+          set_defaults.emplace_back(cmd->name, text);
+        } else if (cmd->subtype == PG_QUERY__ALTER_TABLE_TYPE__AT_ChangeOwner) {
+          new_owner = cmd->newowner && cmd->newowner->rolename ? cmd->newowner->rolename : "";
         } else {
           return Status::NotSupported("this ALTER TABLE action is not supported");
         }
       }
-      p->run = [name, add_cols, pk](Executor& e, EvalState& st) -> Result<ExecResult> {
-        WALREP_ASSIGN_OR_RETURN(TableDef def,
-                                LookupTable(e, name, -1, access::LockMode::kAccessExclusive));
+      std::string tag =
+          a->objtype == PG_QUERY__OBJECT_TYPE__OBJECT_SEQUENCE ? "ALTER SEQUENCE" : "ALTER TABLE";
+      p->run = [name, add_cols, pk, pk_name, add_uniques, set_defaults, new_owner, owner_only, tag](
+                   Executor& e, EvalState& st) -> Result<ExecResult> {
+        TableDef def;
+        if (owner_only) {  // OWNER TO applies to sequences too (ALTER TABLE seq OWNER TO ...)
+          WALREP_ASSIGN_OR_RETURN(
+              auto t, e.db()->catalog->GetTable(e.txn(), name, access::LockMode::kAccessExclusive));
+          if (!t) return NoSuchTable(name, -1);
+          def = *t;
+        } else {
+          WALREP_ASSIGN_OR_RETURN(def,
+                                  LookupTable(e, name, -1, access::LockMode::kAccessExclusive));
+        }
+        if (new_owner) {
+          // walrep keeps no owners: every relation belongs to the superuser init created.
+          WALREP_ASSIGN_OR_RETURN(auto roles, st.ctx->roles().List(e.txn()));
+          bool exists = false, bootstrap = false;
+          for (const auto& r : roles) {
+            if (r.name != *new_owner) continue;
+            exists = true;
+            bootstrap = r.oid == 10;
+          }
+          if (!exists) {
+            return Status::Sql("42704", fmt::format("role \"{}\" does not exist", *new_owner));
+          }
+          if (!bootstrap) {
+            return Status::NotSupported(
+                "walrep relations are owned by the superuser that walrepctl init created");
+          }
+          if (owner_only) return TagOnly(tag);
+        }
+        for (const auto& [col, text] : set_defaults) {
+          int ci = def.column_index(col);
+          if (ci < 0) {
+            return Status::Sql(
+                "42703", fmt::format("column \"{}\" of relation \"{}\" does not exist", col, name));
+          }
+          def.columns[static_cast<size_t>(ci)].default_expr = text.value_or("");
+        }
         bool has_rows = false;  // NOT NULL without a default needs an empty table
         if (!add_cols.empty()) {
           access::HeapScan scan(e.db()->engine->env(), def.rel, e.txn());
@@ -1457,7 +1542,8 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           }
           def.primary_key = pk;
           // Existing rows must already satisfy the key; they become the index's entries.
-          catalog::IndexDef pkey{name + "_pkey", {}, pk, true, true};
+          catalog::IndexDef pkey{
+              pk_name.empty() ? name + "_pkey" : pk_name, {}, pk, true, true, 0, 0};
           WALREP_RETURN_IF_ERROR(CheckIndexable(def, pkey));
           WALREP_ASSIGN_OR_RETURN(
               auto entries, IndexEntries(e, def, pkey, [&](const Row& row) -> Status {
@@ -1472,12 +1558,26 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
                 return Status::OK();
               }));
           e.txn().ensure_xid();
-          WALREP_RETURN_IF_ERROR(
-              e.db()->catalog->AddIndex(e.txn(), def, pkey, std::move(entries)).status());
-          return TagOnly("ALTER TABLE");
+          WALREP_ASSIGN_OR_RETURN(
+              def, e.db()->catalog->AddIndex(e.txn(), def, pkey, std::move(entries)));
+        } else {
+          e.txn().ensure_xid();
+          WALREP_RETURN_IF_ERROR(e.db()->catalog->AlterTable(e.txn(), def));
         }
-        e.txn().ensure_xid();
-        WALREP_RETURN_IF_ERROR(e.db()->catalog->AlterTable(e.txn(), def));
+        for (const auto& idx : add_uniques) {
+          for (const auto& k : idx.columns) {
+            if (def.column_index(k) < 0) {
+              return Status::Sql("42703",
+                                 fmt::format("column \"{}\" named in key does not exist", k));
+            }
+          }
+          WALREP_ASSIGN_OR_RETURN(bool taken, RelationNameTaken(e, st, idx.name, false));
+          (void)taken;
+          WALREP_RETURN_IF_ERROR(CheckIndexable(def, idx));
+          WALREP_ASSIGN_OR_RETURN(auto entries, IndexEntries(e, def, idx));
+          WALREP_ASSIGN_OR_RETURN(def,
+                                  e.db()->catalog->AddIndex(e.txn(), def, idx, std::move(entries)));
+        }
         return TagOnly("ALTER TABLE");
       };
       return p;

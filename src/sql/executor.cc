@@ -8,6 +8,7 @@
 #include <chrono>
 #include <map>
 #include <set>
+#include <unordered_set>
 
 #include "spill.h"
 #include "sql_internal.h"
@@ -123,7 +124,6 @@ Result<RoleOptions> ParseRoleOptions(PgQuery__Node** opts, size_t n) {
 
 }  // namespace
 
-// ORDER BY's direction and NULLS placement (NULLS FIRST is the default for DESC).
 void SortDirection(const PgQuery__SortBy* sb, bool* desc, bool* nulls_first) {
   *desc = sb->sortby_dir == PG_QUERY__SORT_BY_DIR__SORTBY_DESC;
   *nulls_first = sb->sortby_nulls == PG_QUERY__SORT_BY_NULLS__SORTBY_NULLS_FIRST ||
@@ -200,6 +200,11 @@ RunFn RunRows(RowSourceFn source, std::vector<ColumnDesc> cols) {
 }
 
 // Builds the plan of a SELECT and of utility statements.
+namespace {
+// WITH's queries, made visible to the statement that follows (cs.ctes).
+Status PrepareWith(Executor& ex, CompileState& cs, const PgQuery__WithClause* with);
+}  // namespace
+
 struct ExecAccess {
   static Result<std::shared_ptr<Prepared>> PrepareSelect(Executor& ex, CompileState& cs,
                                                          std::shared_ptr<Prepared> p,
@@ -271,7 +276,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
   const PgQuery__Node* q = es->query;
   auto plan_start = std::chrono::steady_clock::now();
   if (q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
-    CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(), nullptr, {}, {}};
+    CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(), nullptr, {}, {}, nullptr};
     WALREP_ASSIGN_OR_RETURN(inner, PrepareSelect(ex, cs, inner, q->select_stmt));
   } else if (analyze) {
     return Status::NotSupported(
@@ -340,28 +345,22 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, Compile
   if (s->op != PG_QUERY__SET_OPERATION__SETOP_UNION) {
     return Status::NotSupported("INTERSECT and EXCEPT are not supported");
   }
-  if (s->with_clause) return Status::NotSupported("WITH queries are not supported");
+  if (s->with_clause) WALREP_RETURN_IF_ERROR(PrepareWith(ex, cs, s->with_clause));
   WALREP_ASSIGN_OR_RETURN(auto left, PrepareSubSelect(ex, cs, s->larg));
   WALREP_ASSIGN_OR_RETURN(auto right, PrepareSubSelect(ex, cs, s->rarg));
   if (left->cols.size() != right->cols.size()) {
     return Status::Sql("42601", "each UNION query must have the same number of columns");
   }
   // Each column's type: the sides' common type (integers widen, then numeric, then double
-  // precision; strings become text).
+  // precision; strings become text; oid and reg* types meet at oid).
 
   p->cols = left->cols;
   for (size_t i = 0; i < p->cols.size(); i++) {
     int32_t lt = left->cols[i].type, rt = right->cols[i].type;
-    int32_t t = lt;
-    if (lt != rt) {
-      if (IntRank(lt) && IntRank(rt)) {
-        t = IntRank(lt) > IntRank(rt) ? lt : rt;
-      } else if (IsStringType(lt) && IsStringType(rt)) {
-        t = oid::kText;
-      } else {
-        return Status::Sql("42804", fmt::format("UNION types {} and {} cannot be matched",
-                                                TypeName(lt), TypeName(rt)));
-      }
+    int32_t t = CommonTypeOf(lt, rt);
+    if (!t) {
+      return Status::Sql("42804", fmt::format("UNION types {} and {} cannot be matched",
+                                              TypeName(lt), TypeName(rt)));
     }
     p->cols[i].type = t;
     p->cols[i].table_oid = 0;
@@ -465,7 +464,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareDeclareCursor(
   auto inner = std::make_shared<Prepared>();
   inner->stmt = p->stmt;
   inner->params = p->params;
-  CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(), nullptr, {}, {}};
+  CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(), nullptr, {}, {}, nullptr};
   WALREP_ASSIGN_OR_RETURN(inner, PrepareSelect(ex, cs, inner, d->query->select_stmt));
   std::string name = d->portalname;
   p->run = [inner, name, hold](Executor& e, EvalState& st) -> Result<ExecResult> {
@@ -487,6 +486,136 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareDeclareCursor(
   return p;
 }
 
+namespace {
+
+// The text key of a row (equal rows of the same types have equal keys).
+std::string RowKey(const Row& row, const FormatOptions& fo) {
+  std::string key;
+  for (const Value& v : row) {
+    key += v.is_null() ? std::string("\x01N") : ToText(v, fo);
+    key.push_back('\0');
+  }
+  return key;
+}
+
+// WITH RECURSIVE's iteration (PostgreSQL's RecursiveUnion): the non-recursive term's rows, then
+// the recursive term run over the rows the previous round produced (its working table) until a
+// round produces none. UNION (without ALL) drops rows already produced.
+class RecursiveUnionIter : public RowIter {
+ public:
+  RecursiveUnionIter(EvalState& st, PlanPtr plan, RowIterPtr base, RowSourceFn recursive,
+                     std::shared_ptr<std::vector<Row>> work, bool all)
+      : RowIter(std::move(plan)),
+        st_(st),
+        current_(std::move(base)),
+        recursive_(std::move(recursive)),
+        work_(std::move(work)),
+        all_(all) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    while (true) {
+      WALREP_ASSIGN_OR_RETURN(bool more, current_->Next(row));
+      if (more) {
+        if (!all_ && !seen_.insert(RowKey(*row, st_.fmt)).second) continue;
+        next_.push_back(*row);
+        return true;
+      }
+      if (next_.empty()) return false;
+      WALREP_RETURN_IF_ERROR(st_.ctx->CheckInterrupts());
+      *work_ = std::move(next_);
+      next_.clear();
+      WALREP_ASSIGN_OR_RETURN(current_, recursive_(st_));
+    }
+  }
+
+ private:
+  EvalState& st_;
+  RowIterPtr current_;
+  RowSourceFn recursive_;
+  std::shared_ptr<std::vector<Row>> work_;
+  bool all_;
+  std::vector<Row> next_;
+  std::unordered_set<std::string> seen_;
+};
+
+Status PrepareWith(Executor& ex, CompileState& cs, const PgQuery__WithClause* with) {
+  for (size_t i = 0; i < with->n_ctes; i++) {
+    const auto* cte = with->ctes[i]->common_table_expr;
+    if (!cte->ctequery || cte->ctequery->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) {
+      return Status::NotSupported("data-modifying statements in WITH are not supported");
+    }
+    const PgQuery__SelectStmt* q = cte->ctequery->select_stmt;
+    auto def = std::make_shared<CteDef>();
+    def->name = cte->ctename;
+    def->outer = cs.ctes;
+    auto rename = [&](std::vector<ViewColumn>* cols) -> Status {
+      if (cte->n_aliascolnames > cols->size()) {
+        return Status::Sql("42P10", fmt::format("WITH query \"{}\" has {} columns available but {} "
+                                                "columns specified",
+                                                def->name, cols->size(), cte->n_aliascolnames));
+      }
+      for (size_t k = 0; k < cte->n_aliascolnames; k++) {
+        (*cols)[k].name = StringNodeValue(cte->aliascolnames[k]);
+      }
+      return Status::OK();
+    };
+    auto columns_of = [](const Prepared& p) {
+      std::vector<ViewColumn> cols;
+      for (const auto& c : p.cols) cols.push_back(ViewColumn{c.name, c.type});
+      return cols;
+    };
+    bool recursive = with->recursive && q->op == PG_QUERY__SET_OPERATION__SETOP_UNION;
+    if (!recursive) {
+      WALREP_ASSIGN_OR_RETURN(auto plan, PrepareSubSelect(ex, cs, q));
+      def->columns = columns_of(*plan);
+      WALREP_RETURN_IF_ERROR(rename(&def->columns));
+      def->source = [plan](EvalState& st) { return plan->source(st); };
+      cs.ctes = def;
+      continue;
+    }
+    // The non-recursive term gives the columns; the recursive term reads the working table.
+    WALREP_ASSIGN_OR_RETURN(auto base, PrepareSubSelect(ex, cs, q->larg));
+    std::vector<ViewColumn> cols = columns_of(*base);
+    WALREP_RETURN_IF_ERROR(rename(&cols));
+    auto work = std::make_shared<std::vector<Row>>();
+    auto self = std::make_shared<CteDef>(*def);
+    self->columns = cols;
+    PlanPtr scan = MakePlan(fmt::format("WorkTable Scan on {}", def->name));
+    self->source = [work, scan](EvalState&) -> Result<RowIterPtr> {
+      return VectorIter(scan, *work);
+    };
+    CompileState inner = cs;
+    inner.ctes = self;
+    WALREP_ASSIGN_OR_RETURN(auto rec, PrepareSubSelect(ex, inner, q->rarg));
+    if (rec->cols.size() != cols.size()) {
+      return Status::Sql("42601", "each UNION query must have the same number of columns");
+    }
+    for (size_t k = 0; k < cols.size(); k++) {
+      if (rec->cols[k].type != cols[k].type &&
+          CommonTypeOf(rec->cols[k].type, cols[k].type) != cols[k].type) {
+        return Status::Sql("42804", fmt::format("recursive query \"{}\" column {} has type {} in "
+                                                "non-recursive term but type {} overall",
+                                                def->name, k + 1, TypeName(cols[k].type),
+                                                TypeName(rec->cols[k].type)));
+      }
+    }
+    bool all = q->all;
+    PlanPtr plan = MakePlan("Recursive Union", {base->plan, rec->plan});
+    def->columns = cols;
+    def->source = [base, rec, work, all, plan](EvalState& st) -> Result<RowIterPtr> {
+      WALREP_ASSIGN_OR_RETURN(RowIterPtr first, base->source(st));
+      RowSourceFn next = [rec](EvalState& s) { return rec->source(s); };
+      return RowIterPtr(
+          std::make_unique<RecursiveUnionIter>(st, plan, std::move(first), next, work, all));
+    };
+    cs.ctes = def;
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<std::shared_ptr<Prepared>> PrepareSubSelect(Executor& ex, CompileState& cs,
                                                    const PgQuery__SelectStmt* s) {
   auto sub = std::make_shared<Prepared>();
@@ -501,7 +630,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   if (s->n_values_lists > 0) return Status::NotSupported("VALUES lists are not supported");
   if (s->into_clause) return Status::NotSupported("SELECT INTO is not supported");
   if (s->n_locking_clause) return Status::NotSupported("SELECT FOR UPDATE/SHARE is not supported");
-  if (s->with_clause) return Status::NotSupported("WITH queries are not supported");
+  if (s->with_clause) WALREP_RETURN_IF_ERROR(PrepareWith(ex, cs, s->with_clause));
   WALREP_ASSIGN_OR_RETURN(FromPlan from, PrepareFrom(ex, cs, s, p.get()));
   std::shared_ptr<Scope> scope = from.scope;
   cs.scope = scope.get();
@@ -705,6 +834,85 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
                                                              std::shared_ptr<Prepared> p,
                                                              const PgQuery__Node* node) {
   switch (node->node_case) {
+    case PG_QUERY__NODE__NODE_PREPARE_STMT: {
+      // PREPARE name [(types)] AS statement: analysed now, kept by name when it runs.
+      const auto* ps = node->prepare_stmt;
+      auto inner = std::make_shared<ParsedStatement>(*p->stmt);
+      auto* raw = static_cast<PgQuery__RawStmt*>(inner->tree->Allocate(sizeof(PgQuery__RawStmt)));
+      *raw = PG_QUERY__RAW_STMT__INIT;
+      raw->stmt = ps->query;
+      inner->raw = raw;
+      std::vector<int32_t> types;
+      CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, nullptr, nullptr, {}, {}, nullptr};
+      for (size_t i = 0; i < ps->n_argtypes; i++) {
+        WALREP_ASSIGN_OR_RETURN(int32_t t, TypeNameOid(cs, ps->argtypes[i]->type_name));
+        types.push_back(t);
+      }
+      WALREP_ASSIGN_OR_RETURN(auto prepared, ex.Prepare(inner, types));
+      std::string name = ps->name;
+      p->run = [name, prepared](Executor& e, EvalState&) -> Result<ExecResult> {
+        if (e.named_.count(name)) {
+          return Status::Sql("42P05",
+                             fmt::format("prepared statement \"{}\" already exists", name));
+        }
+        e.named_[name] = prepared;
+        return TagOnly("PREPARE");
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_EXECUTE_STMT: {
+      // EXECUTE name [(values)]: the prepared statement with these parameters.
+      const auto* es = node->execute_stmt;
+      auto it = ex.named_.find(es->name);
+      if (it == ex.named_.end()) {
+        return Status::Sql("26000",
+                           fmt::format("prepared statement \"{}\" does not exist", es->name));
+      }
+      auto target = it->second;
+      const auto& want = target->param_types();
+      if (es->n_params != want.size()) {
+        return Status::Sql("42601", fmt::format("wrong number of parameters for prepared statement "
+                                                "\"{}\"",
+                                                es->name))
+            .WithDetail(
+                fmt::format("Expected {} parameters but got {}.", want.size(), es->n_params));
+      }
+      CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(),
+                      nullptr,      {},      {},  nullptr};
+      std::vector<ExprPtr> args;
+      for (size_t i = 0; i < es->n_params; i++) {
+        WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, es->params[i]));
+        WALREP_ASSIGN_OR_RETURN(a, Coerce(cs, a, want[i], false));
+        args.push_back(a);
+      }
+      p->cols = target->columns();
+      p->rows = target->returns_rows();
+      p->run = [target, args](Executor& e, EvalState& st) -> Result<ExecResult> {
+        std::vector<Value> values;
+        for (const auto& a : args) {
+          WALREP_ASSIGN_OR_RETURN(Value v, a->eval(st));
+          values.push_back(std::move(v));
+        }
+        return e.Execute(*target, values);
+      };
+      return p;
+    }
+    case PG_QUERY__NODE__NODE_DEALLOCATE_STMT: {
+      const auto* ds = node->deallocate_stmt;
+      std::string name = ds->name ? ds->name : "";
+      p->run = [name](Executor& e, EvalState&) -> Result<ExecResult> {
+        if (name.empty()) {
+          e.named_.clear();
+          return TagOnly("DEALLOCATE ALL");
+        }
+        if (!e.named_.erase(name)) {
+          return Status::Sql("26000",
+                             fmt::format("prepared statement \"{}\" does not exist", name));
+        }
+        return TagOnly("DEALLOCATE");
+      };
+      return p;
+    }
     case PG_QUERY__NODE__NODE_VARIABLE_SET_STMT: {
       const auto* v = node->variable_set_stmt;
       std::string name = v->name ? CanonicalSetName(v->name) : "";
@@ -1082,7 +1290,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       return p;
     }
     default: {
-      CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(), nullptr, {}, {}};
+      CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(),
+                      nullptr,      {},      {},  nullptr};
       WALREP_ASSIGN_OR_RETURN(auto prepared, PrepareTableStatement(ex, cs, p, node));
       if (prepared) return prepared;
       return Unsupported(node);
@@ -1365,7 +1574,7 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<Par
     return std::shared_ptr<PreparedStatement>(p);
   }
   if (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
-    CompileState cs{registry_, ctx_, this, nullptr, p->params.get(), nullptr, {}, {}};
+    CompileState cs{registry_, ctx_, this, nullptr, p->params.get(), nullptr, {}, {}, nullptr};
     WALREP_ASSIGN_OR_RETURN(p, ExecAccess::PrepareSelect(*this, cs, p, node->select_stmt));
     for (auto& t : *p->params) {
       if (t == 0) t = oid::kText;

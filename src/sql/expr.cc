@@ -202,10 +202,32 @@ Result<ExprPtr> CompileOp(CompileState& cs, const std::string& op, ExprPtr l, Ex
 Result<ExprPtr> CompileArrayConcat(CompileState& cs, ExprPtr l, ExprPtr r, int location);
 Result<ExprPtr> CompileRegexMatch(CompileState& cs, const std::string& op, ExprPtr l, ExprPtr r);
 
-// Chooses the common type of two operands; unknown and untyped parameters follow the other side.
-Result<int32_t> CommonType(CompileState& cs, ExprPtr& l, ExprPtr& r, const std::string& op,
-                           int location) {
-  int32_t lt = l->type, rt = r->type;
+}  // namespace
+
+Result<int32_t> TypeNameOid(const CompileState& cs, const PgQuery__TypeName* tn) {
+  std::string name;
+  for (size_t i = 0; i < tn->n_names; i++) {
+    std::string part = StringNodeValue(tn->names[i]);
+    if (part == "pg_catalog" && tn->n_names > 1) continue;
+    name += (name.empty() ? "" : ".") + part;
+  }
+  // "char" (quoted, never schema-qualified by the grammar) is the one-byte type; the keyword
+  // CHAR arrives as pg_catalog.bpchar.
+  if (tn->n_names == 1 && name == "char") name = "\"char\"";
+  auto r = LookupTypeName(name);
+  if (!r.ok()) return Err(cs, "42704", r.status().message(), tn->location);
+  if (tn->n_array_bounds > 0) {
+    int32_t a = ArrayTypeOf(*r);
+    if (!a) {
+      return Err(cs, "0A000", fmt::format("arrays of type {} are not supported", TypeName(*r)),
+                 tn->location);
+    }
+    return a;
+  }
+  return *r;
+}
+
+int32_t CommonTypeOf(int32_t lt, int32_t rt) {
   if (lt == oid::kUnknown && rt == oid::kUnknown) return oid::kText;
   if (lt == oid::kUnknown) return rt;
   if (rt == oid::kUnknown) return lt;
@@ -223,6 +245,16 @@ Result<int32_t> CommonType(CompileState& cs, ExprPtr& l, ExprPtr& r, const std::
     return (lt == oid::kTimestampTz || rt == oid::kTimestampTz) ? oid::kTimestampTz
                                                                 : oid::kTimestamp;
   }
+  return 0;
+}
+
+namespace {
+
+// Chooses the common type of two operands; unknown and untyped parameters follow the other side.
+Result<int32_t> CommonType(CompileState& cs, ExprPtr& l, ExprPtr& r, const std::string& op,
+                           int location) {
+  int32_t lt = l->type, rt = r->type;
+  if (int32_t t = CommonTypeOf(lt, rt)) return t;
   return Err(cs, "42883",
              fmt::format("operator does not exist: {} {} {}", TypeName(lt), op, TypeName(rt)),
              location)
@@ -548,29 +580,6 @@ Result<ExprPtr> CompileConst(const PgQuery__AConst* c) {
   }
 }
 
-Result<int32_t> TypeNameOid(const CompileState& cs, const PgQuery__TypeName* tn) {
-  std::string name;
-  for (size_t i = 0; i < tn->n_names; i++) {
-    std::string part = StringNodeValue(tn->names[i]);
-    if (part == "pg_catalog" && tn->n_names > 1) continue;
-    name += (name.empty() ? "" : ".") + part;
-  }
-  // "char" (quoted, never schema-qualified by the grammar) is the one-byte type; the keyword
-  // CHAR arrives as pg_catalog.bpchar.
-  if (tn->n_names == 1 && name == "char") name = "\"char\"";
-  auto r = LookupTypeName(name);
-  if (!r.ok()) return Err(cs, "42704", r.status().message(), tn->location);
-  if (tn->n_array_bounds > 0) {
-    int32_t a = ArrayTypeOf(*r);
-    if (!a) {
-      return Err(cs, "0A000", fmt::format("arrays of type {} are not supported", TypeName(*r)),
-                 tn->location);
-    }
-    return a;
-  }
-  return *r;
-}
-
 Result<ExprPtr> CompileColumnRef(CompileState& cs, const PgQuery__ColumnRef* cr) {
   std::vector<std::string> parts;
   for (size_t i = 0; i < cr->n_fields; i++) {
@@ -653,7 +662,8 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
     if (!cs.aggs) {
       return Err(cs, "42803", "aggregate functions are not allowed here", fc->location);
     }
-    if (fc->agg_distinct || fc->n_agg_order || fc->agg_filter) {
+    bool ordered = agg->second == AggSpec::kArrayAgg || agg->second == AggSpec::kStringAgg;
+    if (fc->agg_distinct || (fc->n_agg_order && !ordered) || fc->agg_filter) {
       return Err(cs, "0A000",
                  fmt::format("DISTINCT, ORDER BY and FILTER in {}() are not supported", name),
                  fc->location);
@@ -724,6 +734,18 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
         default:
           spec.result_type = t;
       }
+    }
+    for (size_t i = 0; i < fc->n_agg_order; i++) {
+      const auto* sb = fc->agg_order[i]->sort_by;
+      AggSpec::OrderKey k;
+      SortDirection(sb, &k.desc, &k.nulls_first);
+      std::vector<AggSpec>* saved = cs.aggs;
+      cs.aggs = nullptr;
+      auto e = CompileExpr(cs, sb->node);
+      cs.aggs = saved;
+      if (!e.ok()) return e.TakeStatus();
+      k.expr = *e;
+      spec.order.push_back(k);
     }
     int slot = static_cast<int>(cs.aggs->size());
     int32_t rt = spec.result_type;
@@ -1156,16 +1178,14 @@ Result<ExprPtr> CompileArrayConstructor(CompileState& cs, const PgQuery__AArrayE
     WALREP_ASSIGN_OR_RETURN(ExprPtr e, CompileExpr(cs, a->elements[i]));
     elems.push_back(e);
     if (e->type == oid::kUnknown || e->type == t) continue;
-    if (t == oid::kUnknown || (IntRank(t) && IntRank(e->type) && IntRank(e->type) > IntRank(t))) {
-      t = e->type;
-    } else if (IsStringType(t) && IsStringType(e->type)) {
-      t = oid::kText;
-    } else if (!(IntRank(t) && IntRank(e->type))) {
+    int32_t common = CommonTypeOf(t, e->type);
+    if (!common) {
       return Err(
           cs, "42804",
           fmt::format("ARRAY types {} and {} cannot be matched", TypeName(t), TypeName(e->type)),
           a->location);
     }
+    t = common;
   }
   if (t == oid::kUnknown) t = oid::kText;
   int32_t at = ArrayTypeOf(t);
@@ -1195,6 +1215,23 @@ Result<ExprPtr> CompileIndirection(CompileState& cs, const PgQuery__AIndirection
     const PgQuery__Node* n = ind->indirection[i];
     if (n->node_case != PG_QUERY__NODE__NODE_A_INDICES || n->a_indices->is_slice) {
       return Status::Sql("0A000", "only single array subscripts are supported");
+    }
+    if (arr->type == oid::kName) {
+      // name is a fixed array of "char" counted from 0 (typname[0] = '_').
+      WALREP_ASSIGN_OR_RETURN(ExprPtr idx, CompileExpr(cs, n->a_indices->uidx));
+      WALREP_ASSIGN_OR_RETURN(idx, Coerce(cs, idx, oid::kInt4, false));
+      arr = MakeExpr(oid::kChar, [arr, idx](EvalState& st) -> Result<Value> {
+        WALREP_ASSIGN_OR_RETURN(Value a, arr->eval(st));
+        WALREP_ASSIGN_OR_RETURN(Value i, idx->eval(st));
+        if (a.is_null() || i.is_null()) return Value::Null(oid::kChar);
+        int64_t k = i.as_int();
+        const std::string& name = a.as_string();
+        if (k < 0 || k >= 64) return Value::Null(oid::kChar);
+        return Value::Text(oid::kChar, k < static_cast<int64_t>(name.size())
+                                           ? std::string(1, name[static_cast<size_t>(k)])
+                                           : std::string());
+      });
+      continue;
     }
     int32_t et = ElementTypeOf(arr->type);
     if (!et) {

@@ -803,21 +803,46 @@ Result<FromPlan> PrepareItem(Executor& ex, CompileState& cs, const PgQuery__Node
     case PG_QUERY__NODE__NODE_RANGE_VAR: {
       const auto* rv = node->range_var;
       std::string name = rv->relname;
-      if (rv->schemaname && *rv->schemaname && std::string(rv->schemaname) != "pg_catalog") {
-        name = std::string(rv->schemaname) + "." + name;
+      // public holds every table (pg_temp the session's temporary ones, found first anyway);
+      // another schema is one of the registry's (information_schema.x).
+      std::string schema = rv->schemaname ? rv->schemaname : "";
+      if (!schema.empty() && schema != "pg_catalog" && schema != "public" && schema != "pg_temp") {
+        name = schema + "." + name;
       }
       std::string qualifier = rv->alias ? rv->alias->aliasname : rv->relname;
+      // A WITH query of this statement (or an enclosing one) hides tables of its name.
+      if (!rv->schemaname || !*rv->schemaname) {
+        for (const CteDef* c = cs.ctes.get(); c; c = c->outer.get()) {
+          if (c->name != rv->relname) continue;
+          FromPlan f;
+          f.scope->AddRelation(qualifier, c->columns);
+          f.plan = MakePlan(fmt::format("CTE Scan on {}", rv->relname));
+          if (rv->alias) f.plan->label += " " + qualifier;
+          auto source = c->source;
+          f.rows = Counted([source](EvalState& st) { return source(st); }, f.plan);
+          return f;
+        }
+      }
       // pg_catalog comes first in every search path, as in PostgreSQL.
       bool catalog_schema =
           !rv->schemaname || !*rv->schemaname || std::string(rv->schemaname) == "pg_catalog";
-      if (const auto* cols = catalog_schema ? FindCatalogRelation(rv->relname) : nullptr) {
+      std::string catalog_name = rv->relname;
+      if (schema == "information_schema") {
+        catalog_schema = true;
+        catalog_name = schema + "." + catalog_name;
+      }
+      if (const auto* cols = catalog_schema ? FindCatalogRelation(catalog_name) : nullptr) {
         FromPlan f;
         f.scope->AddRelation(qualifier, *cols);
+        // The system column tableoid (pg_dump selects it), not part of SELECT *.
+        f.scope->columns.push_back(ScopeColumn{qualifier, "tableoid", oid::kOid, false});
         f.plan = MakePlan(fmt::format("Seq Scan on {}", rv->relname));
         if (rv->alias) f.plan->label += " " + qualifier;
-        std::string rel = rv->relname;
+        std::string rel = catalog_name;
         f.rows = [rel, plan = f.plan](EvalState& st) -> Result<RowIterPtr> {
           WALREP_ASSIGN_OR_RETURN(auto rows, CatalogRelationRows(*st.exec, *st.ctx, rel));
+          Value tableoid = Value::Int(oid::kOid, CatalogRelationOid(rel));
+          for (Row& r : rows) r.push_back(tableoid);
           return VectorIter(plan, std::move(rows));
         };
         return f;

@@ -2,8 +2,10 @@
 // Functions that need server state reach it through SessionContext.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
+#include <regex>
 
 #include "spill.h"
 #include "sql_internal.h"
@@ -51,6 +53,125 @@ FunctionDef AnyTypeFunction(std::string name, size_t nargs, int32_t result,
 }  // namespace
 
 void RegisterBuiltinFunctions(Registry* r) {
+  {
+    // regexp_replace(source, pattern, replacement [, flags]): the first match (every one with
+    // flag g; i ignores case) replaced; \1..\9 and \& in the replacement name the groups.
+    FunctionDef f;
+    f.name = "regexp_replace";
+    f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+      if (types.size() < 3 || types.size() > 4) {
+        return Status::Sql("42883", "function regexp_replace does not exist");
+      }
+      for (auto& t : types) t = oid::kText;
+      return oid::kText;
+    };
+    f.eval = [](FunctionCall& c) -> Result<Value> {
+      std::string flags = c.args.size() > 3 ? c.args[3].as_string() : "";
+      auto syntax = std::regex::ECMAScript;
+      if (flags.find('i') != std::string::npos) syntax |= std::regex::icase;
+      std::regex re;
+      try {
+        re = std::regex(c.args[1].as_string(), syntax);
+      } catch (const std::regex_error& e) {
+        return Status::Sql("2201B", fmt::format("invalid regular expression: {}", e.what()));
+      }
+      std::string rep;
+      const std::string& in = c.args[2].as_string();
+      for (size_t i = 0; i < in.size(); i++) {
+        if (in[i] == '\\' && i + 1 < in.size()) {
+          char n = in[++i];
+          if (n >= '1' && n <= '9') {
+            rep += std::string("$") + n;
+          } else if (n == '&') {
+            rep += "$&";
+          } else {
+            rep += n;
+          }
+        } else if (in[i] == '$') {
+          rep += "$$";
+        } else {
+          rep += in[i];
+        }
+      }
+      auto mode = flags.find('g') != std::string::npos ? std::regex_constants::format_default
+                                                       : std::regex_constants::format_first_only;
+      return Value::Text(oid::kText, std::regex_replace(c.args[0].as_string(), re, rep, mode));
+    };
+    r->AddFunction(std::move(f));
+  }
+  {
+    // pg_settings: every setting as this session sees it, with PostgreSQL 15's columns.
+    ViewDef v;
+    v.name = "pg_settings";
+    v.columns = {
+        {"name", oid::kText},       {"setting", oid::kText},        {"unit", oid::kText},
+        {"category", oid::kText},   {"short_desc", oid::kText},     {"extra_desc", oid::kText},
+        {"context", oid::kText},    {"vartype", oid::kText},        {"source", oid::kText},
+        {"min_val", oid::kText},    {"max_val", oid::kText},        {"enumvals", oid::kTextArray},
+        {"boot_val", oid::kText},   {"reset_val", oid::kText},      {"sourcefile", oid::kText},
+        {"sourceline", oid::kInt4}, {"pending_restart", oid::kBool}};
+    v.rows = [](SessionContext& ctx) -> Result<std::vector<Row>> {
+      std::vector<const GucDef*> defs;
+      for (const auto& d : GucTable()) defs.push_back(&d);
+      std::sort(defs.begin(), defs.end(), [](const GucDef* a, const GucDef* b) {
+        return ToLower(a->name) < ToLower(b->name);
+      });
+      auto text = [](const std::string& t) { return Value::Text(oid::kText, t); };
+      auto null = Value::Null(oid::kText);
+      std::vector<Row> rows;
+      const SessionSettings& ss = ctx.settings();
+      for (const GucDef* d : defs) {
+        std::string value = ss.Get(d->name).value_or(d->boot_value);
+        std::string server = ss.server().Get(d->name).value_or(d->boot_value);
+        static const char* kUnits[] = {"", "B", "kB", "MB", "8kB", "8kB", "ms", "s", "min"};
+        std::string unit = kUnits[static_cast<int>(d->unit)];
+        const char* source = "default";
+        if (value != server) {
+          source = "session";
+        } else {
+          switch (ss.server().SourceOf(d->name)) {
+            case GucSource::kFile:
+              source = "configuration file";
+              break;
+            case GucSource::kArgv:
+              source = "command line";
+              break;
+            case GucSource::kClient:
+              source = "client";
+              break;
+            default:
+              break;
+          }
+        }
+        bool numeric = d->type == GucType::kInt || d->type == GucType::kReal;
+        auto bound = [&](double b) {
+          return d->type == GucType::kInt ? fmt::format("{}", static_cast<int64_t>(b))
+                                          : fmt::format("{}", b);
+        };
+        Value enums = Value::Null(oid::kTextArray);
+        if (d->type == GucType::kEnum && d->enum_values) {
+          ArrayElems e;
+          std::string all = d->enum_values;
+          size_t p = 0;
+          while (p <= all.size()) {
+            size_t c = all.find(',', p);
+            e.push_back(text(all.substr(p, c == std::string::npos ? std::string::npos : c - p)));
+            if (c == std::string::npos) break;
+            p = c + 1;
+          }
+          enums = Value::Array(oid::kTextArray, std::move(e));
+        }
+        rows.push_back({text(d->name), text(value), unit.empty() ? null : text(unit),
+                        text(d->group), text(d->description), null,
+                        text(GucContextName(d->context)), text(GucTypeName(d->type)), text(source),
+                        numeric ? text(bound(d->min)) : null, numeric ? text(bound(d->max)) : null,
+                        enums, text(d->boot_value), text(server), null, Value::Null(oid::kInt4),
+                        Value::Bool(false)});
+      }
+      return rows;
+    };
+    r->AddView(std::move(v));
+  }
   {
     // The session's executor memory (PostgreSQL's view of the backend's memory contexts): walrep
     // tracks the rows its sorts, hashes, tuplestores and cursors hold, as one context.

@@ -202,7 +202,49 @@ struct Acc {
   Value best;
   ArrayElems items;  // array_agg
   std::string text;  // string_agg
+  // With ORDER BY: each value with its sort keys and delimiter, ordered at the end.
+  struct Ordered {
+    Row keys;
+    Value value, delim;
+  };
+  std::vector<Ordered> ordered;
 };
+
+// Puts an ordered aggregate's values in their order and runs them through `add`.
+Status ReplayOrdered(const AggSpec& a, Acc* acc) {
+  Status failed;
+  std::stable_sort(acc->ordered.begin(), acc->ordered.end(),
+                   [&](const Acc::Ordered& x, const Acc::Ordered& y) {
+                     for (size_t i = 0; i < a.order.size(); i++) {
+                       const Value &u = x.keys[i], &v = y.keys[i];
+                       if (u.is_null() || v.is_null()) {
+                         if (u.is_null() == v.is_null()) continue;
+                         return u.is_null() == a.order[i].nulls_first;
+                       }
+                       auto c = CompareValues(u, v);
+                       if (!c.ok()) {
+                         failed = c.status();
+                         return false;
+                       }
+                       if (*c != 0) return a.order[i].desc ? *c > 0 : *c < 0;
+                     }
+                     return false;
+                   });
+  WALREP_RETURN_IF_ERROR(failed);
+  for (auto& o : acc->ordered) {
+    if (a.kind == AggSpec::kArrayAgg) {
+      acc->items.push_back(std::move(o.value));
+    } else if (!o.value.is_null()) {
+      if (!acc->text.empty() || acc->count > 0) {
+        if (!o.delim.is_null()) acc->text += o.delim.as_string();
+      }
+      acc->text += o.value.as_string();
+      acc->count++;
+    }
+  }
+  acc->ordered.clear();
+  return Status::OK();
+}
 
 Status Advance(EvalState& st, const std::vector<AggSpec>& aggs, std::vector<Acc>* accs) {
   for (size_t i = 0; i < aggs.size(); i++) {
@@ -213,6 +255,20 @@ Status Advance(EvalState& st, const std::vector<AggSpec>& aggs, std::vector<Acc>
       continue;
     }
     WALREP_ASSIGN_OR_RETURN(Value v, a.arg->eval(st));
+    if (!a.order.empty()) {
+      Acc::Ordered o;
+      for (const auto& k : a.order) {
+        WALREP_ASSIGN_OR_RETURN(Value kv, k.expr->eval(st));
+        o.keys.push_back(std::move(kv));
+      }
+      if (a.arg2) {
+        WALREP_ASSIGN_OR_RETURN(o.delim, a.arg2->eval(st));
+      }
+      acc.any |= a.kind == AggSpec::kArrayAgg || !v.is_null();
+      o.value = std::move(v);
+      acc.ordered.push_back(std::move(o));
+      continue;
+    }
     if (a.kind == AggSpec::kArrayAgg) {  // keeps NULLs
       acc.any = true;
       acc.items.push_back(std::move(v));
@@ -262,10 +318,11 @@ Status Advance(EvalState& st, const std::vector<AggSpec>& aggs, std::vector<Acc>
   return Status::OK();
 }
 
-void Finalize(const std::vector<AggSpec>& aggs, const std::vector<Acc>& accs, Row* out) {
+Status Finalize(const std::vector<AggSpec>& aggs, std::vector<Acc>& accs, Row* out) {
   for (size_t i = 0; i < aggs.size(); i++) {
     const AggSpec& a = aggs[i];
-    const Acc& acc = accs[i];
+    Acc& acc = accs[i];
+    if (!acc.ordered.empty()) WALREP_RETURN_IF_ERROR(ReplayOrdered(a, &acc));
     int32_t rt = a.result_type;
     switch (a.kind) {
       case AggSpec::kCountStar:
@@ -315,6 +372,7 @@ void Finalize(const std::vector<AggSpec>& aggs, const std::vector<Acc>& accs, Ro
       }
     }
   }
+  return Status::OK();
 }
 
 // A partition hash of a group key, different at each spill depth.
@@ -362,7 +420,7 @@ class HashAgg : public RowIter {
       if (pos_ < groups_.size()) {
         Group& g = groups_[pos_++];
         *row = std::move(g.first);
-        Finalize(*aggs_, g.accs, row);
+        WALREP_RETURN_IF_ERROR(Finalize(*aggs_, g.accs, row));
         return true;
       }
       // The spilled partitions, one at a time, each by a HashAgg of its own.

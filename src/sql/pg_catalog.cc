@@ -79,6 +79,31 @@ std::string QuoteIdentifier(const std::string& name) {
   return out + "\"";
 }
 
+// The schemas of search_path that exist, in order ("$user" names none: walrep has no schema
+// per role).
+std::vector<std::string> SearchPathSchemas(SessionContext& ctx) {
+  std::vector<std::string> out;
+  std::string path = ctx.settings().Get("search_path").value_or("");
+  size_t p = 0;
+  while (p <= path.size()) {
+    size_t c = path.find(',', p);
+    std::string item(Trim(path.substr(p, c == std::string::npos ? std::string::npos : c - p)));
+    if (item.size() >= 2 && item.front() == '"') item = item.substr(1, item.size() - 2);
+    if (item == "public" || item == "pg_catalog" || item == "information_schema") {
+      out.push_back(item);
+    }
+    if (c == std::string::npos) break;
+    p = c + 1;
+  }
+  return out;
+}
+
+// Whether public is on the search path: names of its relations are then shown unqualified.
+bool PublicVisible(SessionContext& ctx) {
+  auto schemas = SearchPathSchemas(ctx);
+  return std::find(schemas.begin(), schemas.end(), "public") != schemas.end();
+}
+
 // Fixed OIDs, as PostgreSQL's initdb assigns them.
 constexpr uint32_t kPgToastNs = 99, kPgCatalogNs = 11, kPublicNs = 2200,
                    kInformationSchemaNs = 13183, kPgTempNs = 12300;
@@ -89,7 +114,7 @@ constexpr uint32_t kDefaultTablespace = 1663, kGlobalTablespace = 1664;
 // pg_class oids of the catalogs (classoid columns, regclass lookups of catalog names).
 constexpr uint32_t kPgClassOid = 1259, kPgTypeOid = 1247, kPgProcOid = 1255, kPgAttributeOid = 1249,
                    kPgNamespaceOid = 2615, kPgConstraintOid = 2606, kPgIndexOid = 2610,
-                   kPgDatabaseOid = 1262, kPgExtensionOid = 3079;
+                   kPgDatabaseOid = 1262, kPgExtensionOid = 3079, kPgAttrDefOid = 2604;
 
 struct RelColumns {
   const char* name;
@@ -153,9 +178,22 @@ uint32_t CatalogRelOid(const std::string& name) {
   return 0;
 }
 
+constexpr const char* kInfoPrefix = "information_schema.";
+
+// The namespace and unqualified name of a catalog relation ("information_schema.tables").
+std::pair<uint32_t, std::string> CatalogRelNamespace(const std::string& name) {
+  if (name.rfind(kInfoPrefix, 0) == 0) {
+    return {13183, name.substr(std::string(kInfoPrefix).size())};
+  }
+  return {11, name};
+}
+
 bool IsCatalogView(const std::string& name) {
+  if (name.rfind(kInfoPrefix, 0) == 0) return true;
   return name == "pg_roles" || name == "pg_user" || name == "pg_tables" || name == "pg_indexes" ||
-         name == "pg_sequences" || name == "pg_views" || name == "pg_matviews";
+         name == "pg_sequences" || name == "pg_views" || name == "pg_matviews" ||
+         name == "pg_seclabels" || name == "pg_stats" || name == "pg_prepared_xacts" ||
+         name == "pg_available_extensions";
 }
 
 // Physical properties of a type, as pg_type and pg_attribute show them.
@@ -281,10 +319,14 @@ std::optional<std::string> RoleName(const CatalogInfo& info, int64_t id) {
 // A row of a relation, by column name; columns not set get their type's neutral value.
 class RowBuilder {
  public:
-  explicit RowBuilder(const std::vector<ViewColumn>& cols) : cols_(cols), row_(cols.size()) {
+  // `all_null`: every column not set is NULL (information_schema's convention).
+  explicit RowBuilder(const std::vector<ViewColumn>& cols, bool all_null = false)
+      : cols_(cols), row_(cols.size()) {
     for (size_t i = 0; i < cols.size(); i++) {
       int32_t t = cols[i].type;
-      if (t == oid::kBool) {
+      if (all_null) {
+        row_[i] = Value::Null(t);
+      } else if (t == oid::kBool) {
         row_[i] = Value::Bool(false);
       } else if (IsIntegerType(t) || IsRegType(t) || t == oid::kXid) {
         row_[i] = Value::Int(t, 0);
@@ -365,20 +407,31 @@ std::string IndexDef(const catalog::TableDef& t, const catalog::IndexDef& i) {
 using RowsFn = std::function<Result<std::vector<Row>>(const CatalogInfo&,
                                                       const std::vector<ViewColumn>&, Executor&)>;
 
+Value PublicSchemaAcl() {
+  return Value::Array(oid::kAclitemArray,
+                      {Value::Text(oid::kAclitem, "pg_database_owner=UC/pg_database_owner"),
+                       Value::Text(oid::kAclitem, "=U/pg_database_owner")});
+}
+
+constexpr const char* kPublicComment = "standard public schema";
+
 std::vector<Row> NamespaceRows(const CatalogInfo& info, const std::vector<ViewColumn>& cols) {
   std::vector<Row> rows;
-  auto add = [&](uint32_t oid, const char* name, uint32_t owner) {
+  auto add = [&](uint32_t oid, const char* name, uint32_t owner, Value acl) {
     rows.push_back(RowBuilder(cols)
                        .Int("oid", oid)
                        .Set("nspname", Value::Text(oid::kName, name))
                        .Int("nspowner", owner)
+                       .Set("nspacl", std::move(acl))
                        .Take());
   };
-  add(kPgToastNs, "pg_toast", kBootstrapSuperuser);
-  add(kPgCatalogNs, "pg_catalog", kBootstrapSuperuser);
-  add(kPublicNs, "public", kDatabaseOwnerRole);
-  add(kInformationSchemaNs, "information_schema", kBootstrapSuperuser);
-  if (info.temp_ns) add(info.temp_ns, "pg_temp_1", kBootstrapSuperuser);
+  Value none = Value::Null(oid::kAclitemArray);
+  add(kPgToastNs, "pg_toast", kBootstrapSuperuser, none);
+  add(kPgCatalogNs, "pg_catalog", kBootstrapSuperuser, none);
+  // public's privileges as initdb leaves them (also in pg_init_privs, so pg_dump adds no GRANT).
+  add(kPublicNs, "public", kDatabaseOwnerRole, PublicSchemaAcl());
+  add(kInformationSchemaNs, "information_schema", kBootstrapSuperuser, none);
+  if (info.temp_ns) add(info.temp_ns, "pg_temp_1", kBootstrapSuperuser, none);
   return rows;
 }
 
@@ -431,10 +484,11 @@ Result<std::vector<Row>> ClassRows(const CatalogInfo& info, const std::vector<Vi
   }
   // The catalogs themselves (so that 'pg_class'::regclass and \dS find them).
   for (const auto& rel : CatalogColumns()) {
+    auto [ns, relname] = CatalogRelNamespace(rel.name);
     rows.push_back(RowBuilder(cols)
                        .Int("oid", CatalogRelOid(rel.name))
-                       .Set("relname", Value::Text(oid::kName, rel.name))
-                       .Int("relnamespace", kPgCatalogNs)
+                       .Set("relname", Value::Text(oid::kName, relname))
+                       .Int("relnamespace", ns)
                        .Int("relowner", kBootstrapSuperuser)
                        .Int("relam", IsCatalogView(rel.name) ? 0 : kHeapAm)
                        .Set("reltuples", Value::Float(oid::kFloat4, -1))
@@ -727,6 +781,22 @@ std::vector<Row> DependRows(const CatalogInfo& info, const std::vector<ViewColum
       }
     }
     if (t.type_oid) add(kPgTypeOid, t.type_oid, 0, kPgClassOid, t.oid, 0, 'i');
+    // A default belongs to its column ('a') and needs the sequences it names ('n').
+    for (size_t i = 0; i < t.columns.size(); i++) {
+      const std::string& expr = t.columns[i].default_expr;
+      if (expr.empty()) continue;
+      uint32_t ad = AttrDefOid(t, i + 1);
+      add(kPgAttrDefOid, ad, 0, kPgClassOid, t.oid, static_cast<int>(i + 1), 'a');
+      static const std::regex kSeq("nextval\\('(?:public\\.)?([^']+)'");
+      std::smatch m;
+      if (std::regex_search(expr, m, kSeq)) {
+        for (const auto& seq : info.tables) {
+          if (seq.kind == 'S' && seq.name == m[1].str()) {
+            add(kPgAttrDefOid, ad, 0, kPgClassOid, seq.oid, 0, 'n');
+          }
+        }
+      }
+    }
     for (const auto& i : t.indexes) {
       if (i.constraint) {
         add(kPgClassOid, i.oid, 0, kPgConstraintOid, i.constraint_oid, 0, 'i');
@@ -873,6 +943,195 @@ std::vector<Row> DatabaseRows(const std::vector<ViewColumn>& cols) {
               .Take()};
 }
 
+// information_schema's views (SQL-standard names and spellings).
+std::string SqlDataType(int32_t type) {
+  if (ElementTypeOf(type) && type != oid::kInt2Vector && type != oid::kOidVector) return "ARRAY";
+  switch (type) {
+    case oid::kVarchar:
+      return "character varying";
+    case oid::kBpchar:
+      return "character";
+    case oid::kTimestamp:
+      return "timestamp without time zone";
+    case oid::kTimestampTz:
+      return "timestamp with time zone";
+  }
+  return FormatType(type, -1);
+}
+
+std::vector<Row> InformationSchemaRows(const std::string& view, const CatalogInfo& info,
+                                       const std::vector<ViewColumn>& cols,
+                                       const std::string& owner) {
+  std::vector<Row> rows;
+  auto name = [](const std::string& s) { return Value::Text(oid::kName, s); };
+  auto text = [](const std::string& s) { return Value::Text(oid::kVarchar, s); };
+  auto yes = [&](bool b) { return text(b ? "YES" : "NO"); };
+  auto schema_of = [](const catalog::TableDef& t) {
+    return t.persistence == 't' ? std::string("pg_temp_1") : std::string("public");
+  };
+  if (view == "schemata") {
+    for (const char* ns : {"pg_toast", "pg_catalog", "public", "information_schema"}) {
+      rows.push_back(
+          RowBuilder(cols, true)
+              .Set("catalog_name", name("postgres"))
+              .Set("schema_name", name(ns))
+              .Set("schema_owner", name(std::string(ns) == "public" ? "pg_database_owner" : owner))
+              .Take());
+    }
+    return rows;
+  }
+  for (const auto& t : info.tables) {
+    if (view == "tables" && t.kind == 'r') {
+      rows.push_back(
+          RowBuilder(cols, true)
+              .Set("table_catalog", name("postgres"))
+              .Set("table_schema", name(schema_of(t)))
+              .Set("table_name", name(t.name))
+              .Set("table_type", text(t.persistence == 't' ? "LOCAL TEMPORARY" : "BASE TABLE"))
+              .Set("is_insertable_into", text("YES"))
+              .Set("is_typed", text("NO"))
+              .Set("commit_action",
+                   t.persistence == 't' ? text("PRESERVE") : Value::Null(oid::kVarchar))
+              .Take());
+    } else if (view == "columns" && t.kind == 'r') {
+      for (size_t i = 0; i < t.columns.size(); i++) {
+        const auto& c = t.columns[i];
+        RowBuilder b(cols, true);
+        b.Set("table_catalog", name("postgres"))
+            .Set("table_schema", name(schema_of(t)))
+            .Set("table_name", name(t.name))
+            .Set("column_name", name(c.name))
+            .Set("ordinal_position", Value::Int(oid::kInt4, static_cast<int64_t>(i + 1)))
+            .Set("column_default", c.default_expr.empty()
+                                       ? Value::Null(oid::kVarchar)
+                                       : text(DeparseDefault(c.default_expr, c.type_oid, c.typmod)))
+            .Set("is_nullable", yes(!c.not_null))
+            .Set("data_type", text(SqlDataType(c.type_oid)))
+            .Set("udt_catalog", name("postgres"))
+            .Set("udt_schema", name("pg_catalog"))
+            .Set("udt_name", name(FindType(c.type_oid) ? FindType(c.type_oid)->name
+                                                       : FormatType(c.type_oid, -1)))
+            .Set("dtd_identifier", name(std::to_string(i + 1)))
+            .Set("is_self_referencing", text("NO"))
+            .Set("is_identity", text("NO"))
+            .Set("is_generated", text("NEVER"))
+            .Set("is_updatable", text("YES"));
+        if (ElementTypeOf(c.type_oid) && FindType(ElementTypeOf(c.type_oid))) {
+          b.Set("udt_name", name(std::string("_") + FindType(ElementTypeOf(c.type_oid))->name));
+        }
+        auto i4 = [](int64_t v) { return Value::Int(oid::kInt4, v); };
+        if ((c.type_oid == oid::kVarchar || c.type_oid == oid::kBpchar) && c.typmod >= 4) {
+          b.Set("character_maximum_length", i4(c.typmod - 4))
+              .Set("character_octet_length", i4((c.typmod - 4) * 4));
+        } else if (c.type_oid == oid::kText || c.type_oid == oid::kVarchar) {
+          b.Set("character_octet_length", i4(1073741824));
+        }
+        int precision = c.type_oid == oid::kInt2     ? 16
+                        : c.type_oid == oid::kInt4   ? 32
+                        : c.type_oid == oid::kInt8   ? 64
+                        : c.type_oid == oid::kFloat4 ? 24
+                        : c.type_oid == oid::kFloat8 ? 53
+                                                     : 0;
+        if (precision) {
+          b.Set("numeric_precision", i4(precision)).Set("numeric_precision_radix", i4(2));
+          if (IsIntegerType(c.type_oid)) b.Set("numeric_scale", i4(0));
+        } else if (c.type_oid == oid::kNumeric) {
+          b.Set("numeric_precision_radix", i4(10));
+          if (c.typmod >= 4) {
+            b.Set("numeric_precision", i4(((c.typmod - 4) >> 16) & 0xffff))
+                .Set("numeric_scale", i4((c.typmod - 4) & 0xffff));
+          }
+        }
+        if (c.type_oid == oid::kDate) b.Set("datetime_precision", i4(0));
+        if (c.type_oid == oid::kTimestamp || c.type_oid == oid::kTimestampTz ||
+            c.type_oid == oid::kInterval) {
+          b.Set("datetime_precision", i4(6));
+        }
+        rows.push_back(b.Take());
+      }
+    } else if (view == "table_constraints" || view == "key_column_usage") {
+      auto add_constraint = [&](const std::string& con, const char* type,
+                                const std::vector<std::string>& columns) {
+        if (view == "table_constraints") {
+          rows.push_back(RowBuilder(cols, true)
+                             .Set("constraint_catalog", name("postgres"))
+                             .Set("constraint_schema", name(schema_of(t)))
+                             .Set("constraint_name", name(con))
+                             .Set("table_catalog", name("postgres"))
+                             .Set("table_schema", name(schema_of(t)))
+                             .Set("table_name", name(t.name))
+                             .Set("constraint_type", text(type))
+                             .Set("is_deferrable", text("NO"))
+                             .Set("initially_deferred", text("NO"))
+                             .Set("enforced", text("YES"))
+                             .Set("nulls_distinct", std::string(type) == "UNIQUE"
+                                                        ? text("YES")
+                                                        : Value::Null(oid::kVarchar))
+                             .Take());
+          return;
+        }
+        if (columns.empty()) return;
+        for (size_t k = 0; k < columns.size(); k++) {
+          rows.push_back(
+              RowBuilder(cols, true)
+                  .Set("constraint_catalog", name("postgres"))
+                  .Set("constraint_schema", name(schema_of(t)))
+                  .Set("constraint_name", name(con))
+                  .Set("table_catalog", name("postgres"))
+                  .Set("table_schema", name(schema_of(t)))
+                  .Set("table_name", name(t.name))
+                  .Set("column_name", name(columns[k]))
+                  .Set("ordinal_position", Value::Int(oid::kInt4, static_cast<int64_t>(k + 1)))
+                  .Take());
+        }
+      };
+      if (t.kind != 'r') continue;
+      for (const auto& i : t.indexes) {
+        if (i.constraint)
+          add_constraint(i.name, IsPrimaryKey(t, i) ? "PRIMARY KEY" : "UNIQUE", i.columns);
+      }
+      // NOT NULL columns are CHECK constraints named <namespace oid>_<table oid>_<attnum>_not_null.
+      for (size_t i = 0; i < t.columns.size(); i++) {
+        if (!t.columns[i].not_null) continue;
+        add_constraint(fmt::format("{}_{}_{}_not_null", NamespaceOf(t), t.oid, i + 1), "CHECK", {});
+      }
+    } else if (view == "sequences" && t.kind == 'S') {
+      const auto& o = t.sequence.options;
+      int bits = t.sequence.type_oid == oid::kInt2   ? 16
+                 : t.sequence.type_oid == oid::kInt4 ? 32
+                                                     : 64;
+      rows.push_back(RowBuilder(cols, true)
+                         .Set("sequence_catalog", name("postgres"))
+                         .Set("sequence_schema", name(schema_of(t)))
+                         .Set("sequence_name", name(t.name))
+                         .Set("data_type", text(FormatType(t.sequence.type_oid, -1)))
+                         .Set("numeric_precision", Value::Int(oid::kInt4, bits))
+                         .Set("numeric_precision_radix", Value::Int(oid::kInt4, 2))
+                         .Set("numeric_scale", Value::Int(oid::kInt4, 0))
+                         .Set("start_value", text(std::to_string(o.start)))
+                         .Set("minimum_value", text(std::to_string(o.min)))
+                         .Set("maximum_value", text(std::to_string(o.max)))
+                         .Set("increment", text(std::to_string(o.increment)))
+                         .Set("cycle_option", yes(o.cycle))
+                         .Take());
+    }
+  }
+  if (view == "tables") {  // the catalogs, as PostgreSQL lists them to a superuser
+    for (const auto& rel : CatalogColumns()) {
+      auto [ns, relname] = CatalogRelNamespace(rel.name);
+      rows.push_back(RowBuilder(cols, true)
+                         .Set("table_catalog", name("postgres"))
+                         .Set("table_schema", name(ns == 11 ? "pg_catalog" : "information_schema"))
+                         .Set("table_name", name(relname))
+                         .Set("table_type", text(IsCatalogView(rel.name) ? "VIEW" : "BASE TABLE"))
+                         .Set("is_insertable_into", text("NO"))
+                         .Set("is_typed", text("NO"))
+                         .Take());
+    }
+  }
+  return rows;
+}
+
 // Each relation name with its rows; relations not listed here are empty (pg_policy,
 // pg_trigger, pg_inherits, ...: walrep has none of those objects).
 Result<std::vector<Row>> RelationRows(const std::string& name, const std::vector<ViewColumn>& cols,
@@ -880,6 +1139,10 @@ Result<std::vector<Row>> RelationRows(const std::string& name, const std::vector
   const RoleInfo* owner = nullptr;
   for (const auto& r : info.roles) {
     if (r.oid == kBootstrapSuperuser) owner = &r;
+  }
+  if (name.rfind(kInfoPrefix, 0) == 0) {
+    return InformationSchemaRows(name.substr(std::string(kInfoPrefix).size()), info, cols,
+                                 owner ? owner->name : "postgres");
   }
   if (name == "pg_namespace") return NamespaceRows(info, cols);
   if (name == "pg_class") return ClassRows(info, cols, ex);
@@ -897,6 +1160,21 @@ Result<std::vector<Row>> RelationRows(const std::string& name, const std::vector
   if (name == "pg_tables") return TablesViewRows(info, cols, owner);
   if (name == "pg_indexes") return IndexesViewRows(info, cols);
   if (name == "pg_sequences") return SequencesViewRows(info, cols, ex, owner);
+  if (name == "pg_description") {
+    return std::vector<Row>{RowBuilder(cols)
+                                .Int("objoid", kPublicNs)
+                                .Int("classoid", kPgNamespaceOid)
+                                .Text("description", kPublicComment)
+                                .Take()};
+  }
+  if (name == "pg_init_privs") {
+    return std::vector<Row>{RowBuilder(cols)
+                                .Int("objoid", kPublicNs)
+                                .Int("classoid", kPgNamespaceOid)
+                                .Char("privtype", 'i')
+                                .Set("initprivs", PublicSchemaAcl())
+                                .Take()};
+  }
   if (name == "pg_am") {
     std::vector<Row> rows;
     for (auto [oid, am, type] : {std::tuple<uint32_t, const char*, char>{kHeapAm, "heap", 't'},
@@ -973,10 +1251,12 @@ class CatalogResolver : public RegResolver {
       return std::nullopt;
     }
     if (type == oid::kRegclass) {
+      // Qualified when its schema is not on the search path, as regclassout does.
+      std::string schema = PublicVisible(*ctx_) ? "" : "public.";
       for (const auto& t : info->tables) {
-        if (t.oid == id) return QuoteIdentifier(t.name);
+        if (t.oid == id) return schema + QuoteIdentifier(t.name);
         for (const auto& i : t.indexes) {
-          if (i.oid == id) return QuoteIdentifier(i.name);
+          if (i.oid == id) return schema + QuoteIdentifier(i.name);
         }
       }
       for (const auto& rel : CatalogColumns()) {
@@ -1266,14 +1546,130 @@ const std::map<std::string, CatalogFunction>& CatalogFunctions() {
           return Value::Null(oid::kText);
         }};
     // pg_node_tree values hold the deparsed expression already.
+    // Relation names in the expression ('seq'::regclass) are qualified when public is not on
+    // the search path, as ruleutils does.
     m["pg_get_expr"] = {{oid::kPgNodeTree, oid::kOid, oid::kBool},
                         2,
                         oid::kText,
                         true,
-                        [](EvalState&, const std::vector<Value>& a) -> Result<Value> {
-                          return Value::Text(oid::kText, a[0].as_string());
+                        [](EvalState& st, const std::vector<Value>& a) -> Result<Value> {
+                          std::string e = a[0].as_string();
+                          if (!PublicVisible(*st.ctx)) {
+                            static const std::regex kRel("'([^'.]+)'::regclass");
+                            e = std::regex_replace(e, kRel, "'public.$1'::regclass");
+                          }
+                          return Value::Text(oid::kText, e);
                         }};
-    m["obj_description"] = {{oid::kOid, oid::kName}, 1, oid::kText, true, null_text};
+    // acldefault(kind, owner): the privileges an object of that kind has while its ACL is
+    // NULL (the owner has all; PUBLIC some kinds' usage).
+    m["acldefault"] = {{oid::kChar, oid::kOid},
+                       2,
+                       oid::kAclitemArray,
+                       true,
+                       [](EvalState& st, const std::vector<Value>& a) -> Result<Value> {
+                         WALREP_ASSIGN_OR_RETURN(CatalogInfo info, Info(st));
+                         std::string owner = QuoteIdentifier(
+                             RoleName(info, a[1].as_int()).value_or(std::to_string(a[1].as_int())));
+                         std::string kind = a[0].as_string();
+                         std::string pub, own;
+                         switch (kind.empty() ? ' ' : kind[0]) {
+                           case 'r':
+                             own = "arwdDxt";
+                             break;
+                           case 's':
+                             own = "rwU";
+                             break;
+                           case 'd':
+                             pub = "Tc";
+                             own = "CTc";
+                             break;
+                           case 'f':
+                             pub = "X";
+                             own = "X";
+                             break;
+                           case 'l':
+                           case 'T':
+                             pub = "U";
+                             own = "U";
+                             break;
+                           case 'F':
+                           case 'S':
+                             own = "U";
+                             break;
+                           case 'n':
+                             own = "UC";
+                             break;
+                           case 't':
+                             own = "C";
+                             break;
+                           case 'L':
+                             own = "rw";
+                             break;
+                           case 'p':
+                             own = "sA";
+                             break;
+                           default:
+                             return Status::Sql(
+                                 "22023",
+                                 fmt::format("unrecognized object type abbreviation: {}", kind));
+                         }
+                         ArrayElems e;
+                         if (!pub.empty())
+                           e.push_back(Value::Text(oid::kAclitem, "=" + pub + "/" + owner));
+                         e.push_back(Value::Text(oid::kAclitem, owner + "=" + own + "/" + owner));
+                         return Value::Array(oid::kAclitemArray, std::move(e));
+                       }};
+    // walrep has only the built-in tablespaces, which are in the data directory ("").
+    m["pg_tablespace_location"] = {{oid::kOid},
+                                   1,
+                                   oid::kText,
+                                   true,
+                                   [](EvalState&, const std::vector<Value>&) -> Result<Value> {
+                                     return Value::Text(oid::kText, "");
+                                   }};
+    m["quote_literal"] = {{oid::kText},
+                          1,
+                          oid::kText,
+                          true,
+                          [](EvalState&, const std::vector<Value>& a) -> Result<Value> {
+                            return Value::Text(oid::kText, QuoteLiteral(a[0].as_string()));
+                          }};
+    m["pg_get_triggerdef"] = {{oid::kOid, oid::kBool}, 1, oid::kText, true, null_text};
+    m["pg_get_viewdef"] = {{oid::kOid, oid::kBool}, 1, oid::kText, true, null_text};
+    m["pg_get_ruledef"] = {{oid::kOid, oid::kBool}, 1, oid::kText, true, null_text};
+    m["pg_get_functiondef"] = {{oid::kOid}, 1, oid::kText, true, null_text};
+    m["pg_get_partkeydef"] = {{oid::kOid}, 1, oid::kText, true, null_text};
+    m["pg_get_serial_sequence"] = {{oid::kText, oid::kText},
+                                   2,
+                                   oid::kText,
+                                   true,
+                                   [](EvalState& st, const std::vector<Value>& a) -> Result<Value> {
+                                     WALREP_ASSIGN_OR_RETURN(CatalogInfo info, Info(st));
+                                     std::string table = a[0].as_string();
+                                     if (table.rfind("public.", 0) == 0) table = table.substr(7);
+                                     for (const auto& t : info.tables) {
+                                       if (t.kind != 'S' || !t.sequence.owner) continue;
+                                       for (const auto& owner : info.tables) {
+                                         if (owner.oid == t.sequence.owner && owner.name == table &&
+                                             t.sequence.owner_column == a[1].as_string()) {
+                                           return Value::Text(oid::kText,
+                                                              "public." + QuoteIdentifier(t.name));
+                                         }
+                                       }
+                                     }
+                                     return Value::Null(oid::kText);
+                                   }};
+    m["obj_description"] = {{oid::kOid, oid::kName},
+                            1,
+                            oid::kText,
+                            true,
+                            [](EvalState&, const std::vector<Value>& a) -> Result<Value> {
+                              bool ns = a.size() < 2 || a[1].as_string() == "pg_namespace";
+                              if (ns && a[0].as_int() == kPublicNs) {
+                                return Value::Text(oid::kText, kPublicComment);
+                              }
+                              return Value::Null(oid::kText);
+                            }};
     m["col_description"] = {{oid::kOid, oid::kInt4}, 2, oid::kText, true, null_text};
     m["shobj_description"] = {{oid::kOid, oid::kName}, 2, oid::kText, true, null_text};
     m["pg_get_statisticsobjdef_columns"] = {{oid::kOid}, 1, oid::kText, true, null_text};
@@ -1306,15 +1702,20 @@ const std::map<std::string, CatalogFunction>& CatalogFunctions() {
                         [](EvalState&, const std::vector<Value>& a) -> Result<Value> {
                           return Value::Text(oid::kText, QuoteIdentifier(a[0].as_string()));
                         }};
+    // current_schemas(implicit): search_path's schemas (pg_catalog first when implicit and not
+    // listed).
     m["current_schemas"] = {{oid::kBool},
                             1,
                             oid::kNameArray,
                             true,
-                            [](EvalState&, const std::vector<Value>& a) -> Result<Value> {
+                            [](EvalState& st, const std::vector<Value>& a) -> Result<Value> {
+                              auto schemas = SearchPathSchemas(*st.ctx);
                               ArrayElems e;
-                              if (a[0].as_bool())
+                              if (a[0].as_bool() && std::find(schemas.begin(), schemas.end(),
+                                                              "pg_catalog") == schemas.end()) {
                                 e.push_back(Value::Text(oid::kName, "pg_catalog"));
-                              e.push_back(Value::Text(oid::kName, "public"));
+                              }
+                              for (const auto& n : schemas) e.push_back(Value::Text(oid::kName, n));
                               return Value::Array(oid::kNameArray, std::move(e));
                             }};
     auto size = [](SizeOf what) {
@@ -1352,6 +1753,8 @@ Result<std::vector<Row>> CatalogRelationRows(Executor& ex, SessionContext& ctx,
   WALREP_ASSIGN_OR_RETURN(CatalogInfo info, LoadCatalog(ex, ctx));
   return RelationRows(name, *cols, info, ex, ctx);
 }
+
+uint32_t CatalogRelationOid(const std::string& name) { return CatalogRelOid(name); }
 
 bool FindCatalogFunction(const std::string& name) { return CatalogFunctions().count(name) > 0; }
 

@@ -179,6 +179,34 @@ Status DropOwnedSequences(Executor& ex, const TableDef& table) {
   return Status::OK();
 }
 
+namespace {
+
+// OWNED BY [schema.]table.column: the table (locked AccessShare) and column; none for "".
+Status SequenceOwner(Executor& e, const std::string& owned_by, std::optional<TableDef>* owner,
+                     std::string* column) {
+  if (owned_by.empty()) return Status::OK();
+  size_t dot = owned_by.rfind('.');
+  if (dot == std::string::npos) {
+    return Status::Sql("42601", "invalid OWNED BY option")
+        .WithHint("Specify OWNED BY table.column or OWNED BY NONE.");
+  }
+  std::string table = owned_by.substr(0, dot);
+  if (table.rfind("public.", 0) == 0) table = table.substr(7);
+  *column = owned_by.substr(dot + 1);
+  WALREP_ASSIGN_OR_RETURN(
+      *owner, e.db()->catalog->GetTable(e.txn(), table, access::LockMode::kAccessShare));
+  if (!*owner || (*owner)->kind != 'r') {
+    return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", table));
+  }
+  if ((*owner)->column_index(*column) < 0) {
+    return Status::Sql(
+        "42703", fmt::format("column \"{}\" of relation \"{}\" does not exist", *column, table));
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Result<std::shared_ptr<Prepared>> PrepareSequenceStatement(std::shared_ptr<Prepared> p,
                                                            const PgQuery__Node* node) {
   if (node->node_case == PG_QUERY__NODE__NODE_CREATE_SEQ_STMT) {
@@ -196,27 +224,47 @@ Result<std::shared_ptr<Prepared>> PrepareSequenceStatement(std::shared_ptr<Prepa
       if (taken) return TagOnly("CREATE SEQUENCE");
       std::optional<TableDef> owner;
       std::string column;
-      if (!owned_by.empty()) {
-        size_t dot = owned_by.rfind('.');
-        if (dot == std::string::npos) {
-          return Status::Sql("42601", "invalid OWNED BY option")
-              .WithHint("Specify OWNED BY table.column or OWNED BY NONE.");
-        }
-        std::string table = owned_by.substr(0, dot);
-        column = owned_by.substr(dot + 1);
-        WALREP_ASSIGN_OR_RETURN(
-            owner, e.db()->catalog->GetTable(e.txn(), table, access::LockMode::kAccessShare));
-        if (!owner || owner->kind != 'r') {
-          return Status::Sql("42P01", fmt::format("relation \"{}\" does not exist", table));
-        }
-        if (owner->column_index(column) < 0) {
-          return Status::Sql("42703", fmt::format("column \"{}\" of relation \"{}\" does not "
-                                                  "exist",
-                                                  column, table));
-        }
-      }
+      WALREP_RETURN_IF_ERROR(SequenceOwner(e, owned_by, &owner, &column));
       WALREP_RETURN_IF_ERROR(CreateSequence(e, def, owner ? &*owner : nullptr, column).status());
       return TagOnly("CREATE SEQUENCE");
+    };
+    return p;
+  }
+  if (node->node_case == PG_QUERY__NODE__NODE_ALTER_SEQ_STMT) {
+    // ALTER SEQUENCE s OWNED BY t.c | NONE (what pg_dump's scripts use).
+    const auto* a = node->alter_seq_stmt;
+    std::string owned_by;
+    bool only_owned_by = a->n_options > 0;
+    for (size_t i = 0; i < a->n_options; i++) {
+      only_owned_by &= std::string(a->options[i]->def_elem->defname) == "owned_by";
+    }
+    if (!only_owned_by) {
+      return Status::NotSupported("ALTER SEQUENCE supports only OWNED BY");
+    }
+    WALREP_RETURN_IF_ERROR(SequenceFromOptions(a->options, a->n_options, &owned_by).status());
+    std::string name = a->sequence->relname;
+    bool missing_ok = a->missing_ok;
+    p->run = [name, owned_by, missing_ok](Executor& e, EvalState& st) -> Result<ExecResult> {
+      WALREP_ASSIGN_OR_RETURN(
+          auto t, e.db()->catalog->GetTable(e.txn(), name, access::LockMode::kAccessExclusive));
+      if (!t || t->kind != 'S') {
+        if (!t && missing_ok) {
+          st.ctx->AddNotice("NOTICE", "00000",
+                            fmt::format("relation \"{}\" does not exist, skipping", name));
+          return TagOnly("ALTER SEQUENCE");
+        }
+        return Status::Sql(t ? "42809" : "42P01",
+                           t ? fmt::format("\"{}\" is not a sequence", name)
+                             : fmt::format("relation \"{}\" does not exist", name));
+      }
+      std::optional<TableDef> owner;
+      std::string column;
+      WALREP_RETURN_IF_ERROR(SequenceOwner(e, owned_by, &owner, &column));
+      t->sequence.owner = owner ? owner->oid : 0;
+      t->sequence.owner_column = column;
+      e.txn().ensure_xid();
+      WALREP_RETURN_IF_ERROR(e.db()->catalog->AlterTable(e.txn(), *t));
+      return TagOnly("ALTER SEQUENCE");
     };
     return p;
   }

@@ -118,6 +118,13 @@ struct AggSpec {
   std::shared_ptr<struct Expr> arg;
   int32_t result_type;
   std::shared_ptr<struct Expr> arg2 = nullptr;  // string_agg's delimiter
+  // array_agg(x ORDER BY k [DESC] ...), string_agg(...): the order of the values.
+  struct OrderKey {
+    std::shared_ptr<struct Expr> expr;
+    bool desc = false;
+    bool nulls_first = false;
+  };
+  std::vector<OrderKey> order = {};
 };
 
 struct Expr {
@@ -173,9 +180,18 @@ struct CompileState {
   // outer column sets (its result then depends on the outer row: correlated).
   std::vector<const Scope*> outer_scopes;
   std::vector<bool*> correlated;
+  // The WITH queries visible here (innermost first).
+  std::shared_ptr<const struct CteDef> ctes;
 };
 
 Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node);
+// The type a type name denotes (int4[], "char", varchar, ...); 42704 when none.
+Result<int32_t> TypeNameOid(const CompileState& cs, const PgQuery__TypeName* tn);
+// ORDER BY's direction and NULLS placement (NULLS FIRST is the default for DESC).
+void SortDirection(const PgQuery__SortBy* sb, bool* desc, bool* nulls_first);
+// The type two values of types a and b meet at (unknown takes the other; integers widen,
+// strings become text, oid and reg* types meet at oid...); 0 when there is none.
+int32_t CommonTypeOf(int32_t a, int32_t b);
 // The numeric types' widening order (int2 1 ... float8 6); 0 for other types.
 int IntRank(int32_t t);
 // Converts an expression to `target`: unknown literals and untyped parameters take the type;
@@ -238,6 +254,15 @@ class RowIter {
 using RowIterPtr = std::unique_ptr<RowIter>;
 // Opens a plan's execution (one loop of it).
 using RowSourceFn = std::function<Result<RowIterPtr>(EvalState&)>;
+
+// A WITH query: its columns and rows (each reference runs it; a recursive one runs its terms
+// until no new rows come).
+struct CteDef {
+  std::string name;
+  std::vector<ViewColumn> columns;
+  RowSourceFn source;
+  std::shared_ptr<const CteDef> outer;  // the next one out
+};
 
 // Iterators (nodes.cc).
 RowIterPtr VectorIter(PlanPtr plan, std::vector<Row> rows);
@@ -380,6 +405,7 @@ Result<std::vector<Row>> SequenceRows(Executor& ex, const catalog::TableDef& t);
 const std::vector<ViewColumn>* FindCatalogRelation(const std::string& name);
 Result<std::vector<Row>> CatalogRelationRows(Executor& ex, SessionContext& ctx,
                                              const std::string& name);
+uint32_t CatalogRelationOid(const std::string& name);  // its pg_class.oid
 // A catalog function (format_type, pg_get_indexdef, pg_table_size, ...) over compiled
 // arguments; null when `name` is none of them or the arguments do not fit.
 Result<ExprPtr> CompileCatalogFunction(CompileState& cs, const std::string& name,

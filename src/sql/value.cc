@@ -496,7 +496,7 @@ std::string FormatInterval(const Interval& iv) {
   auto add = [&](int64_t v, const char* unit) {
     if (v == 0) return;
     out += fmt::format("{}{}{} {}{}", out.empty() ? "" : " ", (is_before && v > 0) ? "+" : "", v,
-                       unit, (v == 1 || v == -1) ? "" : "s");
+                       unit, v == 1 ? "" : "s");  // "-1 days", as interval_out
     is_before = v < 0;
     is_zero = false;
   };
@@ -504,7 +504,7 @@ std::string FormatInterval(const Interval& iv) {
   int64_t mons = iv.months % 12;
   if (mons != 0) {
     out += fmt::format("{}{}{} mon{}", out.empty() ? "" : " ", (is_before && mons > 0) ? "+" : "",
-                       mons, (mons == 1 || mons == -1) ? "" : "s");
+                       mons, mons == 1 ? "" : "s");
     is_before = mons < 0;
     is_zero = false;
   }

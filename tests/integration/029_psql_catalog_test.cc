@@ -1,8 +1,10 @@
-// walrep: psql's meta-commands read pg_catalog and get PostgreSQL's answers. The same schema is
-// created in a PostgreSQL 15 server and in a walrep primary (replicated to a hot standby); psql
-// 15 runs \dt, \d, \d table, \d+ table, \d index, \di, \ds, \dn, \du, \dg, \dx, \l on each, and
-// the outputs must be identical, except for what the user guide documents (relation sizes:
-// walrep has no TOAST tables; \l: walrep has one database, no template0/template1).
+// walrep: psql's meta-commands and pg_dump read pg_catalog and get PostgreSQL's answers. The same
+// schema is created in a PostgreSQL 15 server and in a walrep primary (replicated to a hot
+// standby); psql 15 runs \dt, \d, \d table, \d+ table, \d index, \di, \ds, \dn, \du, \dg, \dx,
+// \l on each, and the outputs must be identical, except for what the user guide documents
+// (relation sizes: walrep has no TOAST tables; \l: walrep has one database, no template0 and
+// template1). pg_dump 15 of the schema is PostgreSQL's dump of it; a dump with data taken from
+// the standby restores into PostgreSQL 15 and into a fresh walrep, whose dumps are the same.
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
@@ -168,6 +170,128 @@ TEST_F(PsqlCatalogTest, TypeLookupsOfDrivers) {
   EXPECT_EQ(pg_.SafePsql("SELECT conname, contype, conkey FROM pg_constraint WHERE conrelid = "
                          "'accounts'::regclass ORDER BY conname"),
             "accounts_email_key|u|{4}\naccounts_pkey|p|{1}");
+}
+
+const char* kData = R"sql(
+INSERT INTO accounts (name, balance, email, code, created, flags, big, small, ratio, r, born,
+                      seen, span, data, note)
+VALUES ('alice', 12.5, 'a@example.com', 'ab', '2024-02-29 12:34:56.789+00', true, 9000000000, 7,
+        3.25, -1.5, '1999-12-31', '2000-01-01 00:00:00', '1 day 02:03:04', '\x00ff10',
+        E'tab\there, quote '' and backslash \\'),
+       ('bob', -0.01, NULL, NULL, NULL, false, NULL, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+       ('carol', 1000000000.99, 'c@example.com', 'wxyz', '1970-01-01 00:00:00+00', NULL, -1, -32768,
+        2.5e-10, 3.5e20, '0001-01-01', '2262-04-11 23:47:16', '-1 mons', '\x', 'line1
+line2');
+INSERT INTO orders (account, amount) SELECT g % 3 + 1, g * 1.5 FROM generate_series(1, 50) g;
+INSERT INTO "Mixed Case" VALUES (1, 'One'), (2, NULL);
+SELECT nextval('invoice_seq'), nextval('invoice_seq');
+)sql";
+
+// A dump without the lines that differ between any two runs (the \restrict key) and servers.
+std::string NormalizeDump(const std::string& dump) {
+  std::istringstream in(dump);
+  std::string line, out;
+  while (std::getline(in, line)) {
+    if (line.rfind("\\restrict ", 0) == 0 || line.rfind("\\unrestrict ", 0) == 0 ||
+        line.rfind("-- Dumped from database version", 0) == 0 ||
+        line.rfind("-- Dumped by pg_dump version", 0) == 0) {
+      continue;
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string PgDump(const std::string& conn, const std::vector<std::string>& args = {}) {
+  std::vector<std::string> argv = {PgBin("pg_dump"), "-d", conn};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = RunCommand(argv, 180);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  return NormalizeDump(r.out);
+}
+
+void Restore(const std::string& conn, const std::string& dump) {
+  auto r = RunCommand({PgBin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", conn}, 180, dump);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+TEST_F(PsqlCatalogTest, PgDumpSchemaIsPostgresDumpOfTheSameSchema) {
+  std::string expected = PgDump(pg_.ConnStr(), {"--schema-only"});
+  ASSERT_NE(expected.find("CREATE TABLE public.accounts"), std::string::npos);
+  EXPECT_EQ(PgDump(primary_.ConnStr(), {"--schema-only"}), expected);
+  EXPECT_EQ(PgDump(standby_.ConnStr(), {"--schema-only"}), expected);
+}
+
+TEST_F(PsqlCatalogTest, PgDumpFromStandbyRestoresIntoPostgresAndWalrep) {
+  primary_.SafePsql(kData);
+  ASSERT_TRUE(WaitForReplay(primary_, standby_));
+  std::string dump = PgDump(standby_.ConnStr());
+  ASSERT_NE(dump.find("COPY public.orders (order_id, account, amount, status) FROM stdin;"),
+            std::string::npos);
+  // A standby's sequences show the value WAL-logged ahead (32 values), as PostgreSQL's do.
+  EXPECT_NE(dump.find("SELECT pg_catalog.setval('public.invoice_seq', 260, true);"),
+            std::string::npos);
+  EXPECT_NE(dump.find("SELECT pg_catalog.setval('public.accounts_id_seq', 33, true);"),
+            std::string::npos);
+  // Into PostgreSQL 15: the same tables, keys, sequences and rows dump the same way.
+  pg_.SafePsql("CREATE DATABASE restored");
+  std::string pg_conn = pg_.ConnStr() + " dbname=restored";
+  ASSERT_NO_FATAL_FAILURE(Restore(pg_conn, dump));
+  EXPECT_EQ(PgDump(pg_conn), dump);
+  // Into a fresh walrep.
+  Node fresh("fresh");
+  ASSERT_NO_FATAL_FAILURE(fresh.Init());
+  ASSERT_NO_FATAL_FAILURE(fresh.Start());
+  ASSERT_NO_FATAL_FAILURE(Restore(fresh.ConnStr(), dump));
+  EXPECT_EQ(PgDump(fresh.ConnStr()), dump);
+  // The restored serial continues after the dumped value; the restored keys hold.
+  EXPECT_EQ(fresh.SafePsql("INSERT INTO accounts (name) VALUES ('dave') RETURNING id"), "34");
+  EXPECT_NE(fresh.Psql("INSERT INTO accounts (name, email) VALUES ('x', 'a@example.com')")
+                .err.find("duplicate key value violates unique constraint \"accounts_email_key\""),
+            std::string::npos);
+  EXPECT_NE(fresh.Psql("INSERT INTO accounts (id, name) VALUES (1, 'y')")
+                .err.find("duplicate key value violates unique constraint \"accounts_pkey\""),
+            std::string::npos);
+}
+
+TEST_F(PsqlCatalogTest, InformationSchemaMatchesPostgres) {
+  // What ORMs and GUI clients read; the NOT NULL constraints' names hold OIDs, which differ.
+  const std::vector<std::string> queries = {
+      "SELECT table_catalog, table_schema, table_name, table_type, is_insertable_into "
+      "FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+      "SELECT table_name, column_name, ordinal_position, column_default, is_nullable, data_type, "
+      "character_maximum_length, character_octet_length, numeric_precision, "
+      "numeric_precision_radix, numeric_scale, datetime_precision, udt_name, is_identity, "
+      "is_updatable FROM information_schema.columns WHERE table_schema = 'public' "
+      "ORDER BY table_name, ordinal_position",
+      "SELECT table_name, regexp_replace(constraint_name, '^[0-9]+_[0-9]+_', 'N_'), "
+      "constraint_type, is_deferrable FROM information_schema.table_constraints "
+      "WHERE table_schema = 'public' ORDER BY 1, 2",
+      "SELECT table_name, constraint_name, column_name, ordinal_position "
+      "FROM information_schema.key_column_usage WHERE table_schema = 'public' ORDER BY 1, 2, 4",
+      "SELECT * FROM information_schema.sequences ORDER BY sequence_name",
+      "SELECT catalog_name, schema_name, schema_owner FROM information_schema.schemata "
+      "ORDER BY schema_name",
+      "SELECT count(*) > 60 FROM information_schema.tables WHERE table_schema = 'pg_catalog'",
+  };
+  for (const auto& q : queries) {
+    std::string expected = pg_.SafePsql(q);
+    ASSERT_NE(expected, "") << q;
+    EXPECT_EQ(primary_.SafePsql(q), expected) << q;
+    EXPECT_EQ(standby_.SafePsql(q), expected) << q;
+  }
+}
+
+TEST_F(PsqlCatalogTest, PgDumpallGlobalsMatchPostgres) {
+  auto globals = [](const std::string& conn) {
+    auto r = RunCommand({PgBin("pg_dumpall"), "-d", conn, "--globals-only"}, 120);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return NormalizeDump(r.out);
+  };
+  std::string expected = globals(pg_.ConnStr());
+  ASSERT_NE(expected.find("CREATE ROLE postgres;"), std::string::npos);
+  EXPECT_EQ(globals(primary_.ConnStr()), expected);
+  EXPECT_EQ(globals(standby_.ConnStr()), expected);
 }
 
 }  // namespace

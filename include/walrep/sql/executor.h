@@ -197,6 +197,8 @@ class Executor {
   // others close.
   Status EndCursors(bool commit);
   std::map<std::string, Cursor> cursors_;
+  // SQL-level prepared statements (PREPARE / EXECUTE / DEALLOCATE), for the session.
+  std::map<std::string, std::shared_ptr<PreparedStatement>> named_;
   std::map<uint32_t, OnCommit> on_commit_;
   bool temp_tables_ = false;  // the session created temporary tables
   // Runs the ON COMMIT actions of the session's temporary tables, as part of the transaction.

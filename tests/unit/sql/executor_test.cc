@@ -545,6 +545,10 @@ TEST_F(ExecutorTest, RegularExpressionsAndCollations) {
             "ERROR 42704 collation \"de_DE\" for encoding \"UTF8\" does not exist @12");
   EXPECT_EQ(Run("select true is true, null is not true, false is false, null is unknown"),
             "t|t|t|t");
+  EXPECT_EQ(Run("select regexp_replace('2200_16385_1_nn', '^[0-9]+_[0-9]+_', 'N_'), "
+                "regexp_replace('aaa', 'a', 'b'), regexp_replace('aAa', 'a', 'b', 'gi'), "
+                "regexp_replace('ab', '(a)(b)', '\\2\\1$')"),
+            "N_1_nn|baa|bbb|ba$");
 }
 
 TEST_F(ExecutorTest, RegTypesAndCatalogFunctionsWithoutTables) {
@@ -556,6 +560,43 @@ TEST_F(ExecutorTest, RegTypesAndCatalogFunctionsWithoutTables) {
                 "quote_ident('ok_1'), current_schemas(true)"),
             "character varying(100)|numeric(12,2)|integer[]|timestamp with time zone|\"Mixed\"|"
             "\"user\"|ok_1|{pg_catalog,public}");
+}
+
+TEST_F(ExecutorTest, WithQueriesAndRecursion) {
+  EXPECT_EQ(Run("with a as (select 1 x), b (y) as (select x + 1 from a) select * from a, b"),
+            "1|2");
+  EXPECT_EQ(Run("with recursive t(n) as (select 1 union all select n + 1 from t where n < 4) "
+                "select array_agg(n) from t"),
+            "{1,2,3,4}");
+  // UNION drops rows already produced, so a cycle ends.
+  EXPECT_EQ(Run("with recursive t(n) as (select 1 union select n % 3 + 1 from t) "
+                "select count(*) from t"),
+            "3");
+  EXPECT_EQ(Run("with recursive t(n) as (select 1 union all select 'x' from t) select 1"),
+            "ERROR 42804 recursive query \"t\" column 1 has type integer in non-recursive term "
+            "but type text overall");
+  EXPECT_EQ(Run("with t as (select 1 x) select x from t union select 2 order by 1"), "1\n2");
+}
+
+TEST_F(ExecutorTest, PreparedStatementsInSql) {
+  EXPECT_EQ(Run("prepare q(int, text) as select $1 + 1, $2 || '!'"), "PREPARE");
+  EXPECT_EQ(Run("execute q(41, 'hi')"), "42|hi!");
+  EXPECT_EQ(Run("prepare q as select 1"), "ERROR 42P05 prepared statement \"q\" already exists");
+  EXPECT_EQ(Run("execute q(1)").substr(0, 12), "ERROR 42601 ");
+  EXPECT_EQ(Run("deallocate q"), "DEALLOCATE");
+  EXPECT_EQ(Run("execute q(1, 'x')"), "ERROR 26000 prepared statement \"q\" does not exist");
+  EXPECT_EQ(Run("prepare a as select 1; prepare b as select 2; deallocate all; execute a"),
+            "ERROR 26000 prepared statement \"a\" does not exist");
+}
+
+TEST_F(ExecutorTest, OrderedAggregatesAndCommonTypes) {
+  EXPECT_EQ(Run("select array_agg(x order by x desc), string_agg(x::text, ',' order by -x), "
+                "array_agg(x order by x % 2, x) from generate_series(1, 4) x"),
+            "{4,3,2,1}|4,3,2,1|{2,4,1,3}");
+  EXPECT_EQ(Run("select array_agg(x order by x nulls first) from unnest(array[2,null,1]) x"),
+            "{NULL,1,2}");
+  EXPECT_EQ(Run("select 1259::oid union select 'pg_class'::regclass"), "1259");
+  EXPECT_EQ(Run("select array[1, 2.5]"), "{1,2.5}");
 }
 
 }  // namespace

@@ -47,6 +47,34 @@ TEST(ValueTest, IntervalsPrintInPostgresStyle) {
   EXPECT_EQ(Text(oid::kInterval, "1 year 2 mons"), "1 year 2 mons");
   EXPECT_EQ(Text(oid::kInterval, "90 minutes"), "01:30:00");
   EXPECT_EQ(Text(oid::kInterval, "1 hour ago"), "-01:00:00");
+  // Only exactly 1 is singular (interval_out): -1 is plural.
+  EXPECT_EQ(Text(oid::kInterval, "-1 mons -1 days"), "-1 mons -1 days");
+  EXPECT_EQ(Text(oid::kInterval, "-1 year"), "-1 years");
+}
+
+TEST(ValueTest, ArraysInAndOutLikePostgres) {
+  EXPECT_EQ(Text(oid::kTextArray, "{a,\"b c\",NULL,\"NULL\",\"\",\"x\\\"y\"}"),
+            "{a,\"b c\",NULL,\"NULL\",\"\",\"x\\\"y\"}");
+  EXPECT_EQ(Text(oid::kInt4Array, " { 1 , 2 } "), "{1,2}");
+  EXPECT_EQ(Text(oid::kInt4Array, "{}"), "{}");
+  EXPECT_EQ(Text(oid::kInt2Vector, "1 2  3"), "1 2 3");
+  EXPECT_EQ(Text(oid::kInt4Array, "{1,x}"),
+            "ERR 22P02 invalid input syntax for type integer: \"x\"");
+  EXPECT_EQ(Text(oid::kInt4Array, "1,2"), "ERR 22P02 malformed array literal: \"1,2\"");
+  EXPECT_EQ(TypeName(oid::kInt4Array), "integer[]");
+  EXPECT_EQ(ArrayTypeOf(oid::kText), oid::kTextArray);
+  EXPECT_EQ(ElementTypeOf(oid::kOidVector), oid::kOid);
+  // array_send: one dimension, lower bound 1, each element with its length (-1 for NULL).
+  auto v = FromText(oid::kInt4Array, "{7,NULL}", kUtc);
+  ASSERT_TRUE(v.ok());
+  auto bin = ToBinary(*v);
+  ASSERT_TRUE(bin.ok());
+  EXPECT_EQ(*bin, std::string("\0\0\0\1\0\0\0\1\0\0\0\x17\0\0\0\2\0\0\0\1"
+                              "\0\0\0\4\0\0\0\7\xff\xff\xff\xff",
+                              32));
+  auto back = FromBinary(oid::kInt4Array, *bin);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(ToText(*back, kUtc), "{7,NULL}");
 }
 
 TEST(ValueTest, BinaryFormatsMatchCaptures) {
