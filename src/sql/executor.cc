@@ -276,7 +276,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
   const PgQuery__Node* q = es->query;
   auto plan_start = std::chrono::steady_clock::now();
   if (q->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
-    CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(), nullptr, {}, {}, nullptr};
+    CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(),
+                    nullptr,      {},      {},  nullptr, nullptr};
     WALREP_ASSIGN_OR_RETURN(inner, PrepareSelect(ex, cs, inner, q->select_stmt));
   } else if (analyze) {
     return Status::NotSupported(
@@ -464,7 +465,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareDeclareCursor(
   auto inner = std::make_shared<Prepared>();
   inner->stmt = p->stmt;
   inner->params = p->params;
-  CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(), nullptr, {}, {}, nullptr};
+  CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(),
+                  nullptr,      {},      {},  nullptr, nullptr};
   WALREP_ASSIGN_OR_RETURN(inner, PrepareSelect(ex, cs, inner, d->query->select_stmt));
   std::string name = d->portalname;
   p->run = [inner, name, hold](Executor& e, EvalState& st) -> Result<ExecResult> {
@@ -631,11 +633,14 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   if (s->into_clause) return Status::NotSupported("SELECT INTO is not supported");
   if (s->n_locking_clause) return Status::NotSupported("SELECT FOR UPDATE/SHARE is not supported");
   if (s->with_clause) WALREP_RETURN_IF_ERROR(PrepareWith(ex, cs, s->with_clause));
+  cs.windows = nullptr;  // not in FROM (set for the select list below)
   WALREP_ASSIGN_OR_RETURN(FromPlan from, PrepareFrom(ex, cs, s, p.get()));
   std::shared_ptr<Scope> scope = from.scope;
   cs.scope = scope.get();
   auto aggs = std::make_shared<std::vector<AggSpec>>();
   cs.aggs = aggs.get();
+  auto windows = std::make_shared<std::vector<WindowSpec>>();
+  cs.windows = windows.get();
   std::vector<ExprPtr> targets;
   for (size_t i = 0; i < s->n_target_list; i++) {
     const auto* rt = s->target_list[i]->res_target;
@@ -672,6 +677,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
     std::string name = rt->name && *rt->name ? rt->name : FigureColname(v);
     p->cols.push_back(ColumnDesc{name, e->type});
   }
+  cs.windows = nullptr;  // only the select list has window functions
   ExprPtr where;
   if (s->where_clause) {
     cs.aggs = nullptr;  // aggregates are not allowed in WHERE
@@ -746,6 +752,9 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
     WALREP_ASSIGN_OR_RETURN(having, Coerce(cs, having, oid::kBool, false));
   }
   bool grouping = !group_by.empty() || !aggs->empty();
+  if (grouping && !windows->empty()) {
+    return Status::NotSupported("window functions with GROUP BY or aggregates are not supported");
+  }
   bool distinct = s->n_distinct_clause > 0;
   if (distinct && s->distinct_clause[0] &&
       s->distinct_clause[0]->node_case != PG_QUERY__NODE__NODE__NOT_SET) {
@@ -754,6 +763,12 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   // The plan as EXPLAIN shows it: the steps run bottom-up in this order.
   p->plan = from.plan ? from.plan : MakePlan("Result");
   PlanPtr agg_plan, sort_plan, distinct_plan, limit_plan;
+  // Each window: its input sorted by partition and order keys, then the WindowAgg step.
+  std::vector<PlanPtr> window_plans;
+  for (size_t i = 0; i < windows->size(); i++) {
+    p->plan = MakePlan("WindowAgg", {MakePlan("Sort", {p->plan})});
+    window_plans.push_back(p->plan);
+  }
   if (grouping) {
     p->plan = agg_plan = MakePlan(group_by.empty() ? "Aggregate" : "HashAggregate", {p->plan});
   }
@@ -782,11 +797,12 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   std::vector<int32_t> out_types;
   for (const auto& t : targets) out_types.push_back(t->type);
   auto aggs_c = std::shared_ptr<const std::vector<AggSpec>>(aggs);
-  RowSourceFn source = [rows = from.rows, where, grouping, group_by, aggs_c, in_types, outputs,
-                        having, sort_cols, ncols, distinct, out_types, limit, offset,
-                        plans =
-                            std::vector<PlanPtr>{agg_plan, sort_plan, distinct_plan, limit_plan}](
-                           EvalState& st) -> Result<RowIterPtr> {
+  auto windows_c = std::shared_ptr<const std::vector<WindowSpec>>(windows);
+  RowSourceFn source =
+      [rows = from.rows, where, grouping, group_by, aggs_c, in_types, outputs, windows_c,
+       window_plans, having, sort_cols, ncols, distinct, out_types, limit, offset,
+       plans = std::vector<PlanPtr>{agg_plan, sort_plan, distinct_plan, limit_plan}](
+          EvalState& st) -> Result<RowIterPtr> {
     int64_t off, lim;
     WALREP_RETURN_IF_ERROR(EvalLimitOffset(st, limit, offset, &off, &lim));
     RowIterPtr it;
@@ -796,6 +812,31 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
       it = VectorIter(nullptr, {Row()});
     }
     if (where) it = FilterIter(st, std::move(it), where);
+    // Window functions: the row with its keys appended, sorted, then the function's value
+    // appended in place of the keys.
+    for (size_t w = 0; w < windows_c->size(); w++) {
+      const WindowSpec& spec = (*windows_c)[w];
+      size_t width = in_types.size() + w;
+      std::vector<ExprPtr> with_keys;
+      for (size_t i = 0; i < width; i++) {
+        with_keys.push_back(
+            MakeExpr(oid::kUnknown, [i](EvalState& s) -> Result<Value> { return (*s.row)[i]; }));
+      }
+      std::vector<SortColumn> keys;
+      for (const auto& e : spec.partition) {
+        keys.push_back(SortColumn{with_keys.size(), false, false});
+        with_keys.push_back(e);
+      }
+      for (const auto& k : spec.order) {
+        keys.push_back(SortColumn{with_keys.size(), k.desc, k.nulls_first});
+        with_keys.push_back(k.expr);
+      }
+      it = ProjectIter(st, std::move(it), std::move(with_keys), -1, nullptr);
+      const PlanPtr& wp = window_plans[w];
+      it = SortIter(st, wp->children[0], std::move(it), std::move(keys), -1);
+      it =
+          WindowIter(wp, std::move(it), spec.kind, width, spec.partition.size(), spec.order.size());
+    }
     if (grouping) {
       it = HashAggIter(st, plans[0], std::move(it), group_by, aggs_c, in_types);
       it = ProjectIter(st, std::move(it), outputs, static_cast<int>(in_types.size()), having);
@@ -843,7 +884,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
       raw->stmt = ps->query;
       inner->raw = raw;
       std::vector<int32_t> types;
-      CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, nullptr, nullptr, {}, {}, nullptr};
+      CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, nullptr,
+                      nullptr,      {},      {},  nullptr, nullptr};
       for (size_t i = 0; i < ps->n_argtypes; i++) {
         WALREP_ASSIGN_OR_RETURN(int32_t t, TypeNameOid(cs, ps->argtypes[i]->type_name));
         types.push_back(t);
@@ -878,7 +920,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
                 fmt::format("Expected {} parameters but got {}.", want.size(), es->n_params));
       }
       CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(),
-                      nullptr,      {},      {},  nullptr};
+                      nullptr,      {},      {},  nullptr, nullptr};
       std::vector<ExprPtr> args;
       for (size_t i = 0; i < es->n_params; i++) {
         WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, es->params[i]));
@@ -1291,7 +1333,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
     }
     default: {
       CompileState cs{ex.registry_, ex.ctx_, &ex, nullptr, p->params.get(),
-                      nullptr,      {},      {},  nullptr};
+                      nullptr,      {},      {},  nullptr, nullptr};
       WALREP_ASSIGN_OR_RETURN(auto prepared, PrepareTableStatement(ex, cs, p, node));
       if (prepared) return prepared;
       return Unsupported(node);
@@ -1574,7 +1616,8 @@ Result<std::shared_ptr<PreparedStatement>> Executor::Prepare(std::shared_ptr<Par
     return std::shared_ptr<PreparedStatement>(p);
   }
   if (node->node_case == PG_QUERY__NODE__NODE_SELECT_STMT) {
-    CompileState cs{registry_, ctx_, this, nullptr, p->params.get(), nullptr, {}, {}, nullptr};
+    CompileState cs{registry_, ctx_, this, nullptr, p->params.get(),
+                    nullptr,   {},   {},   nullptr, nullptr};
     WALREP_ASSIGN_OR_RETURN(p, ExecAccess::PrepareSelect(*this, cs, p, node->select_stmt));
     for (auto& t : *p->params) {
       if (t == 0) t = oid::kText;

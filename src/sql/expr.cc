@@ -638,6 +638,52 @@ Result<ExprPtr> CompileColumnRef(CompileState& cs, const PgQuery__ColumnRef* cr)
   return Err(cs, "42703", fmt::format("column \"{}\" does not exist", full), cr->location);
 }
 
+// name() OVER (PARTITION BY ... ORDER BY ...): a value the select's window step appends to
+// each input row.
+Result<ExprPtr> CompileWindowCall(CompileState& cs, const std::string& name,
+                                  const PgQuery__FuncCall* fc) {
+  static const std::map<std::string, WindowSpec::Kind> kKinds = {
+      {"row_number", WindowSpec::kRowNumber},
+      {"rank", WindowSpec::kRank},
+      {"dense_rank", WindowSpec::kDenseRank}};
+  auto kind = kKinds.find(name);
+  if (kind == kKinds.end() || fc->n_args != 0) {
+    return Err(cs, "0A000", fmt::format("window function {} is not supported", name), fc->location);
+  }
+  if (!cs.windows || !cs.scope) {
+    return Err(cs, "42P20", "window functions are not allowed here", fc->location);
+  }
+  const auto* w = fc->over;
+  if (w->refname && *w->refname) {
+    return Err(cs, "0A000", "named windows are not supported", fc->location);
+  }
+  WindowSpec spec{kind->second, {}, {}};
+  std::vector<WindowSpec>* saved = cs.windows;
+  std::vector<AggSpec>* saved_aggs = cs.aggs;
+  cs.windows = nullptr;
+  cs.aggs = nullptr;
+  Status status = [&]() -> Status {
+    for (size_t i = 0; i < w->n_partition_clause; i++) {
+      WALREP_ASSIGN_OR_RETURN(ExprPtr e, CompileExpr(cs, w->partition_clause[i]));
+      spec.partition.push_back(e);
+    }
+    for (size_t i = 0; i < w->n_order_clause; i++) {
+      const auto* sb = w->order_clause[i]->sort_by;
+      AggSpec::OrderKey k;
+      SortDirection(sb, &k.desc, &k.nulls_first);
+      WALREP_ASSIGN_OR_RETURN(k.expr, CompileExpr(cs, sb->node));
+      spec.order.push_back(k);
+    }
+    return Status::OK();
+  }();
+  cs.windows = saved;
+  cs.aggs = saved_aggs;
+  WALREP_RETURN_IF_ERROR(status);
+  size_t at = cs.scope->columns.size() + cs.windows->size();
+  cs.windows->push_back(std::move(spec));
+  return MakeExpr(oid::kInt8, [at](EvalState& st) -> Result<Value> { return (*st.row)[at]; });
+}
+
 Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
   std::string name;
   for (size_t i = 0; i < fc->n_funcname; i++) {
@@ -645,7 +691,7 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
     if (part == "pg_catalog" && i + 1 < fc->n_funcname) continue;
     name += (name.empty() ? "" : ".") + part;
   }
-  if (fc->over) return Err(cs, "0A000", "window functions are not supported", fc->location);
+  if (fc->over) return CompileWindowCall(cs, name, fc);
   static const std::map<std::string, AggSpec::Kind> kAggs = {{"count", AggSpec::kCount},
                                                              {"sum", AggSpec::kSum},
                                                              {"min", AggSpec::kMin},

@@ -375,6 +375,68 @@ Status Finalize(const std::vector<AggSpec>& aggs, std::vector<Acc>& accs, Row* o
   return Status::OK();
 }
 
+// Ranking window functions over rows sorted by (partition keys, order keys).
+class Window : public RowIter {
+ public:
+  Window(PlanPtr plan, RowIterPtr child, WindowSpec::Kind kind, size_t width, size_t npartition,
+         size_t norder)
+      : RowIter(std::move(plan)),
+        child_(std::move(child)),
+        kind_(kind),
+        width_(width),
+        npart_(npartition),
+        norder_(norder) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(row));
+    if (!more) return false;
+    WALREP_ASSIGN_OR_RETURN(bool same_partition, SameKeys(*row, width_, npart_));
+    WALREP_ASSIGN_OR_RETURN(bool peer, SameKeys(*row, width_ + npart_, norder_));
+    if (!have_prev_ || !same_partition) {
+      number_ = rank_ = dense_ = 1;
+    } else {
+      number_++;
+      if (!peer) {
+        rank_ = number_;
+        dense_++;
+      }
+    }
+    have_prev_ = true;
+    prev_.assign(row->begin() + static_cast<long>(width_), row->end());
+    int64_t v = kind_ == WindowSpec::kRowNumber ? number_
+                : kind_ == WindowSpec::kRank    ? rank_
+                                                : dense_;
+    row->resize(width_);
+    row->push_back(Value::Int(oid::kInt8, v));
+    return true;
+  }
+
+ private:
+  // Whether the row's keys at [from, from + n) equal the previous row's (NULLs equal NULLs).
+  Result<bool> SameKeys(const Row& row, size_t from, size_t n) const {
+    if (!have_prev_) return false;
+    for (size_t i = 0; i < n; i++) {
+      const Value& a = row[from + i];
+      const Value& b = prev_[from - width_ + i];
+      if (a.is_null() || b.is_null()) {
+        if (a.is_null() != b.is_null()) return false;
+        continue;
+      }
+      WALREP_ASSIGN_OR_RETURN(int c, CompareValues(a, b));
+      if (c != 0) return false;
+    }
+    return true;
+  }
+
+  RowIterPtr child_;
+  WindowSpec::Kind kind_;
+  size_t width_, npart_, norder_;
+  bool have_prev_ = false;
+  Row prev_;  // the previous row's keys
+  int64_t number_ = 0, rank_ = 0, dense_ = 0;
+};
+
 // A partition hash of a group key, different at each spill depth.
 uint64_t HashKey(const std::string& key, int depth) {
   uint64_t h =
@@ -685,6 +747,12 @@ Result<std::vector<Row>> DrainRows(RowStream& rows) {
     if (!more) return out;
     out.push_back(std::move(row));
   }
+}
+
+RowIterPtr WindowIter(PlanPtr plan, RowIterPtr child, WindowSpec::Kind kind, size_t width,
+                      size_t npartition, size_t norder) {
+  return std::make_unique<Window>(std::move(plan), std::move(child), kind, width, npartition,
+                                  norder);
 }
 
 }  // namespace walrep::sql

@@ -182,6 +182,16 @@ struct CompileState {
   std::vector<bool*> correlated;
   // The WITH queries visible here (innermost first).
   std::shared_ptr<const struct CteDef> ctes;
+  // Window functions of the select list (null where they are not allowed).
+  std::vector<struct WindowSpec>* windows;
+};
+
+// A window function call: row_number(), rank() or dense_rank() OVER (PARTITION BY ... ORDER BY
+// ...). Its value is appended to the input row (at `slot` after the FROM clause's columns).
+struct WindowSpec {
+  enum Kind { kRowNumber, kRank, kDenseRank } kind;
+  std::vector<ExprPtr> partition;
+  std::vector<AggSpec::OrderKey> order;
 };
 
 Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node);
@@ -296,6 +306,11 @@ RowIterPtr HashAggIter(EvalState& st, PlanPtr plan, RowIterPtr child, std::vecto
 // which it is not true.
 RowIterPtr ProjectIter(EvalState& st, RowIterPtr child, std::vector<ExprPtr> exprs, int agg_from,
                        ExprPtr having);
+// Window functions over `child`, whose rows are sorted by their partition and then order keys:
+// each row's first `width` values, then the function's value. Keys are at width.. (partition
+// keys first, `npartition` of them, then `norder` order keys).
+RowIterPtr WindowIter(PlanPtr plan, RowIterPtr child, WindowSpec::Kind kind, size_t width,
+                      size_t npartition, size_t norder);
 // Rows of a temporary file or a tuplestore, in order.
 RowIterPtr TempFileIter(std::unique_ptr<class TempFile> file);
 RowIterPtr TuplestoreIter(std::unique_ptr<class Tuplestore> store);

@@ -282,6 +282,63 @@ TEST_F(PsqlCatalogTest, InformationSchemaMatchesPostgres) {
   }
 }
 
+TEST_F(PsqlCatalogTest, Psycopg2AndCopyRoundTrips) {
+  primary_.SafePsql(kData);
+  ASSERT_TRUE(WaitForReplay(primary_, standby_));
+  // psycopg2 (Debian's python3-psycopg2) reads typed values, arrays included, and looks types
+  // up by oid as drivers do; it writes through parameters on the primary.
+  const char* script = R"py(
+import datetime, decimal, sys
+import psycopg2
+primary, standby = sys.argv[1], sys.argv[2]
+c = psycopg2.connect(standby)
+cur = c.cursor()
+cur.execute("SELECT name, balance, flags, data, ARRAY[1, 2], span, born, row_number() OVER () "
+            "FROM accounts WHERE name = %s", ("alice",))
+name, balance, flags, data, arr, span, born, number = cur.fetchone()
+assert number == 1, number
+assert name == "alice" and balance == decimal.Decimal("12.50") and flags is True, name
+assert bytes(data) == b"\x00\xff\x10", data
+assert arr == [1, 2] and span == datetime.timedelta(days=1, seconds=7384), (arr, span)
+assert born == datetime.date(1999, 12, 31), born
+cur.execute("SELECT typname, oid FROM pg_type WHERE oid = %s", (1700,))
+assert cur.fetchone() == ("numeric", 1700)
+cur.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND n.nspname = 'public' ORDER BY 2")
+assert [r[1] for r in cur.fetchall()] == ["Mixed Case", "accounts", "orders"]
+w = psycopg2.connect(primary)
+wc = w.cursor()
+wc.executemany("INSERT INTO orders (account, amount, status) VALUES (%s, %s, %s)",
+               [(1, decimal.Decimal("2.25"), "py"), (2, None, "py")])
+w.commit()
+wc.execute("SELECT count(*), sum(amount) FROM orders WHERE status = %s", ("py",))
+assert wc.fetchone() == (2, decimal.Decimal("2.25"))
+print("ok")
+)py";
+  auto r =
+      RunCommand({"/usr/bin/python3", "-", primary_.ConnStr(), standby_.ConnStr()}, 120, script);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ok\n");
+  // psql's \copy: out of the standby, into a new table on the primary, the same rows.
+  TempDir dir;
+  std::string file = dir.path() + "/accounts.copy";
+  auto out = RunCommand(
+      {PgBin("psql"), "-X", "-d", standby_.ConnStr(), "-c", "\\copy accounts TO '" + file + "'"});
+  ASSERT_EQ(out.exit_code, 0) << out.err;
+  EXPECT_EQ(out.out, "COPY 3\n");
+  primary_.SafePsql(
+      "CREATE TABLE accounts_copy (id int, name text, balance numeric(12,2), email varchar(100), "
+      "code char(4), created timestamptz, flags boolean, big bigint, small smallint, "
+      "ratio double precision, r real, born date, seen timestamp, span interval, data bytea, "
+      "note varchar)");
+  auto in = RunCommand({PgBin("psql"), "-X", "-d", primary_.ConnStr(), "-c",
+                        "\\copy accounts_copy FROM '" + file + "'"});
+  ASSERT_EQ(in.exit_code, 0) << in.err;
+  EXPECT_EQ(primary_.SafePsql("SELECT count(*) FROM (SELECT * FROM accounts_copy UNION "
+                              "SELECT * FROM accounts) u"),
+            "3");
+}
+
 TEST_F(PsqlCatalogTest, PgDumpallGlobalsMatchPostgres) {
   auto globals = [](const std::string& conn) {
     auto r = RunCommand({PgBin("pg_dumpall"), "-d", conn, "--globals-only"}, 120);

@@ -599,5 +599,18 @@ TEST_F(ExecutorTest, OrderedAggregatesAndCommonTypes) {
   EXPECT_EQ(Run("select array[1, 2.5]"), "{1,2.5}");
 }
 
+TEST_F(ExecutorTest, RankingWindowFunctions) {
+  EXPECT_EQ(Run("select x, row_number() over (partition by x % 2 order by x desc), "
+                "rank() over (order by x / 3), dense_rank() over (order by x / 3) "
+                "from generate_series(1, 7) x order by x"),
+            "1|4|1|1\n2|3|1|1\n3|3|3|2\n4|2|3|2\n5|2|3|2\n6|1|6|3\n7|1|6|3");
+  EXPECT_EQ(Run("select row_number() over () from generate_series(1, 2)"), "1\n2");
+  EXPECT_EQ(Run("select x from generate_series(1, 3) x where row_number() over () > 1"),
+            "ERROR 42P20 window functions are not allowed here @45");
+  EXPECT_EQ(Run("select count(*), row_number() over () from generate_series(1, 3)").substr(0, 11),
+            "ERROR 0A000");
+  EXPECT_EQ(Run("select lag(1) over ()"), "ERROR 0A000 window function lag is not supported @8");
+}
+
 }  // namespace
 }  // namespace walrep::sql
