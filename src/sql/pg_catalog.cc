@@ -294,6 +294,12 @@ uint32_t NamespaceOf(const catalog::TableDef& t) {
   return t.persistence == 't' ? kPgTempNs : kPublicNs;
 }
 
+std::string SchemaName(const catalog::TableDef& t) {
+  return t.persistence == 't' ? "pg_temp_1" : "public";
+}
+
+Value NameValue(std::string s) { return Value::Text(oid::kName, std::move(s)); }
+
 // PostgreSQL's predefined roles (pg_authid rows every cluster has).
 const std::vector<std::pair<uint32_t, const char*>>& PredefinedRoles() {
   static const std::vector<std::pair<uint32_t, const char*>> roles = {
@@ -395,12 +401,17 @@ std::string DeparseDefault(const std::string& text, int32_t type, int32_t typmod
 
 std::string FormatType(int32_t type, int32_t typmod);
 
+// "a, \"B\"": an index's or constraint's columns.
+std::string ColumnList(const std::vector<std::string>& columns) {
+  std::string out;
+  for (const auto& c : columns) out += (out.empty() ? "" : ", ") + QuoteIdentifier(c);
+  return out;
+}
+
 std::string IndexDef(const catalog::TableDef& t, const catalog::IndexDef& i) {
-  std::string cols;
-  for (const auto& c : i.columns) cols += (cols.empty() ? "" : ", ") + QuoteIdentifier(c);
+  std::string cols = ColumnList(i.columns);
   return fmt::format("CREATE {}INDEX {} ON {}.{} USING btree ({})", i.unique ? "UNIQUE " : "",
-                     QuoteIdentifier(i.name), t.persistence == 't' ? "pg_temp_1" : "public",
-                     QuoteIdentifier(t.name), cols);
+                     QuoteIdentifier(i.name), SchemaName(t), QuoteIdentifier(t.name), cols);
 }
 
 // Each relation's rows.
@@ -420,7 +431,7 @@ std::vector<Row> NamespaceRows(const CatalogInfo& info, const std::vector<ViewCo
   auto add = [&](uint32_t oid, const char* name, uint32_t owner, Value acl) {
     rows.push_back(RowBuilder(cols)
                        .Int("oid", oid)
-                       .Set("nspname", Value::Text(oid::kName, name))
+                       .Set("nspname", NameValue(name))
                        .Int("nspowner", owner)
                        .Set("nspacl", std::move(acl))
                        .Take());
@@ -447,7 +458,7 @@ Result<std::vector<Row>> ClassRows(const CatalogInfo& info, const std::vector<Vi
     bool seq = t.kind == 'S';
     RowBuilder b(cols);
     b.Int("oid", t.oid)
-        .Set("relname", Value::Text(oid::kName, t.name))
+        .Set("relname", NameValue(t.name))
         .Int("relnamespace", NamespaceOf(t))
         .Int("reltype", t.type_oid)
         .Int("relowner", kBootstrapSuperuser)
@@ -467,7 +478,7 @@ Result<std::vector<Row>> ClassRows(const CatalogInfo& info, const std::vector<Vi
     for (const auto& i : t.indexes) {
       rows.push_back(RowBuilder(cols)
                          .Int("oid", i.oid)
-                         .Set("relname", Value::Text(oid::kName, i.name))
+                         .Set("relname", NameValue(i.name))
                          .Int("relnamespace", NamespaceOf(t))
                          .Int("relowner", kBootstrapSuperuser)
                          .Int("relam", kBtreeAm)
@@ -487,7 +498,7 @@ Result<std::vector<Row>> ClassRows(const CatalogInfo& info, const std::vector<Vi
     auto [ns, relname] = CatalogRelNamespace(rel.name);
     rows.push_back(RowBuilder(cols)
                        .Int("oid", CatalogRelOid(rel.name))
-                       .Set("relname", Value::Text(oid::kName, relname))
+                       .Set("relname", NameValue(relname))
                        .Int("relnamespace", ns)
                        .Int("relowner", kBootstrapSuperuser)
                        .Int("relam", IsCatalogView(rel.name) ? 0 : kHeapAm)
@@ -506,7 +517,7 @@ void AddAttribute(RowBuilder& b, uint32_t rel, const std::string& name, int attn
                   int32_t typmod, bool not_null) {
   const TypeInfo* ti = FindType(type);
   b.Int("attrelid", rel)
-      .Set("attname", Value::Text(oid::kName, name))
+      .Set("attname", NameValue(name))
       .Int("atttypid", type)
       .Int("attstattarget", -1)
       .Int("attlen", ti ? ti->len : -1)
@@ -596,7 +607,7 @@ std::vector<Row> TypeRows(const CatalogInfo& info, const std::vector<ViewColumn>
                   char storage, uint32_t relid) {
     return RowBuilder(cols)
         .Int("oid", oid)
-        .Set("typname", Value::Text(oid::kName, name))
+        .Set("typname", NameValue(name))
         .Int("typnamespace", kPgCatalogNs)
         .Int("typowner", kBootstrapSuperuser)
         .Int("typlen", len)
@@ -718,7 +729,7 @@ std::vector<Row> ConstraintRows(const CatalogInfo& info, const std::vector<ViewC
       for (const auto& c : i.columns) keys.push_back(Value::Int(oid::kInt2, Attnum(t, c)));
       rows.push_back(RowBuilder(cols)
                          .Int("oid", i.constraint_oid ? i.constraint_oid : i.oid)
-                         .Set("conname", Value::Text(oid::kName, i.name))
+                         .Set("conname", NameValue(i.name))
                          .Int("connamespace", NamespaceOf(t))
                          .Char("contype", IsPrimaryKey(t, i) ? 'p' : 'u')
                          .Bool("convalidated", true)
@@ -818,7 +829,7 @@ std::vector<Row> AuthIdRows(const CatalogInfo& info, const std::vector<ViewColum
   for (const auto& [oid, name] : PredefinedRoles()) {
     rows.push_back(RowBuilder(cols)
                        .Int("oid", oid)
-                       .Set("rolname", Value::Text(oid::kName, name))
+                       .Set("rolname", NameValue(name))
                        .Bool("rolinherit", true)
                        .Int("rolconnlimit", -1)
                        .Take());
@@ -826,7 +837,7 @@ std::vector<Row> AuthIdRows(const CatalogInfo& info, const std::vector<ViewColum
   for (const auto& r : info.roles) {
     RowBuilder b(cols);
     b.Int("oid", r.oid)
-        .Set("rolname", Value::Text(oid::kName, r.name))
+        .Set("rolname", NameValue(r.name))
         .Bool("rolsuper", r.superuser)
         .Bool("rolinherit", r.inherit)
         .Bool("rolcreaterole", r.createrole)
@@ -855,7 +866,7 @@ std::vector<Row> UserRows(const CatalogInfo& info, const std::vector<ViewColumn>
   for (const auto& r : info.roles) {
     if (!r.login) continue;
     rows.push_back(RowBuilder(cols)
-                       .Set("usename", Value::Text(oid::kName, r.name))
+                       .Set("usename", NameValue(r.name))
                        .Int("usesysid", r.oid)
                        .Bool("usecreatedb", r.createdb)
                        .Bool("usesuper", r.superuser)
@@ -873,14 +884,12 @@ std::vector<Row> TablesViewRows(const CatalogInfo& info, const std::vector<ViewC
   std::string owner_name = owner ? owner->name : "postgres";
   for (const auto& t : info.tables) {
     if (t.kind != 'r') continue;
-    rows.push_back(
-        RowBuilder(cols)
-            .Set("schemaname",
-                 Value::Text(oid::kName, NamespaceOf(t) == kPublicNs ? "public" : "pg_temp_1"))
-            .Set("tablename", Value::Text(oid::kName, t.name))
-            .Set("tableowner", Value::Text(oid::kName, owner_name))
-            .Bool("hasindexes", !t.indexes.empty())
-            .Take());
+    rows.push_back(RowBuilder(cols)
+                       .Set("schemaname", NameValue(SchemaName(t)))
+                       .Set("tablename", NameValue(t.name))
+                       .Set("tableowner", NameValue(owner_name))
+                       .Bool("hasindexes", !t.indexes.empty())
+                       .Take());
   }
   return rows;
 }
@@ -890,9 +899,9 @@ std::vector<Row> IndexesViewRows(const CatalogInfo& info, const std::vector<View
   for (const auto& t : info.tables) {
     for (const auto& i : t.indexes) {
       rows.push_back(RowBuilder(cols)
-                         .Set("schemaname", Value::Text(oid::kName, "public"))
-                         .Set("tablename", Value::Text(oid::kName, t.name))
-                         .Set("indexname", Value::Text(oid::kName, i.name))
+                         .Set("schemaname", NameValue("public"))
+                         .Set("tablename", NameValue(t.name))
+                         .Set("indexname", NameValue(i.name))
                          .Text("indexdef", IndexDef(t, i))
                          .Take());
     }
@@ -907,9 +916,9 @@ std::vector<Row> SequencesViewRows(const CatalogInfo& info, const std::vector<Vi
     if (t.kind != 'S') continue;
     const auto& o = t.sequence.options;
     RowBuilder b(cols);
-    b.Set("schemaname", Value::Text(oid::kName, "public"))
-        .Set("sequencename", Value::Text(oid::kName, t.name))
-        .Set("sequenceowner", Value::Text(oid::kName, owner ? owner->name : "postgres"))
+    b.Set("schemaname", NameValue("public"))
+        .Set("sequencename", NameValue(t.name))
+        .Set("sequenceowner", NameValue(owner ? owner->name : "postgres"))
         .Set("data_type", Value::Int(oid::kRegtype, t.sequence.type_oid))
         .Int("start_value", o.start)
         .Int("min_value", o.min)
@@ -929,7 +938,7 @@ std::vector<Row> SequencesViewRows(const CatalogInfo& info, const std::vector<Vi
 std::vector<Row> DatabaseRows(const std::vector<ViewColumn>& cols) {
   return {RowBuilder(cols)
               .Int("oid", catalog::kDatabaseOid)
-              .Set("datname", Value::Text(oid::kName, "postgres"))
+              .Set("datname", NameValue("postgres"))
               .Int("datdba", kBootstrapSuperuser)
               .Int("encoding", 6)
               .Char("datlocprovider", 'c')
@@ -963,20 +972,16 @@ std::vector<Row> InformationSchemaRows(const std::string& view, const CatalogInf
                                        const std::vector<ViewColumn>& cols,
                                        const std::string& owner) {
   std::vector<Row> rows;
-  auto name = [](const std::string& s) { return Value::Text(oid::kName, s); };
   auto text = [](const std::string& s) { return Value::Text(oid::kVarchar, s); };
   auto yes = [&](bool b) { return text(b ? "YES" : "NO"); };
-  auto schema_of = [](const catalog::TableDef& t) {
-    return t.persistence == 't' ? std::string("pg_temp_1") : std::string("public");
-  };
   if (view == "schemata") {
     for (const char* ns : {"pg_toast", "pg_catalog", "public", "information_schema"}) {
-      rows.push_back(
-          RowBuilder(cols, true)
-              .Set("catalog_name", name("postgres"))
-              .Set("schema_name", name(ns))
-              .Set("schema_owner", name(std::string(ns) == "public" ? "pg_database_owner" : owner))
-              .Take());
+      rows.push_back(RowBuilder(cols, true)
+                         .Set("catalog_name", NameValue("postgres"))
+                         .Set("schema_name", NameValue(ns))
+                         .Set("schema_owner",
+                              NameValue(std::string(ns) == "public" ? "pg_database_owner" : owner))
+                         .Take());
     }
     return rows;
   }
@@ -984,9 +989,9 @@ std::vector<Row> InformationSchemaRows(const std::string& view, const CatalogInf
     if (view == "tables" && t.kind == 'r') {
       rows.push_back(
           RowBuilder(cols, true)
-              .Set("table_catalog", name("postgres"))
-              .Set("table_schema", name(schema_of(t)))
-              .Set("table_name", name(t.name))
+              .Set("table_catalog", NameValue("postgres"))
+              .Set("table_schema", NameValue(SchemaName(t)))
+              .Set("table_name", NameValue(t.name))
               .Set("table_type", text(t.persistence == 't' ? "LOCAL TEMPORARY" : "BASE TABLE"))
               .Set("is_insertable_into", text("YES"))
               .Set("is_typed", text("NO"))
@@ -997,27 +1002,28 @@ std::vector<Row> InformationSchemaRows(const std::string& view, const CatalogInf
       for (size_t i = 0; i < t.columns.size(); i++) {
         const auto& c = t.columns[i];
         RowBuilder b(cols, true);
-        b.Set("table_catalog", name("postgres"))
-            .Set("table_schema", name(schema_of(t)))
-            .Set("table_name", name(t.name))
-            .Set("column_name", name(c.name))
+        b.Set("table_catalog", NameValue("postgres"))
+            .Set("table_schema", NameValue(SchemaName(t)))
+            .Set("table_name", NameValue(t.name))
+            .Set("column_name", NameValue(c.name))
             .Set("ordinal_position", Value::Int(oid::kInt4, static_cast<int64_t>(i + 1)))
             .Set("column_default", c.default_expr.empty()
                                        ? Value::Null(oid::kVarchar)
                                        : text(DeparseDefault(c.default_expr, c.type_oid, c.typmod)))
             .Set("is_nullable", yes(!c.not_null))
             .Set("data_type", text(SqlDataType(c.type_oid)))
-            .Set("udt_catalog", name("postgres"))
-            .Set("udt_schema", name("pg_catalog"))
-            .Set("udt_name", name(FindType(c.type_oid) ? FindType(c.type_oid)->name
-                                                       : FormatType(c.type_oid, -1)))
-            .Set("dtd_identifier", name(std::to_string(i + 1)))
+            .Set("udt_catalog", NameValue("postgres"))
+            .Set("udt_schema", NameValue("pg_catalog"))
+            .Set("udt_name", NameValue(FindType(c.type_oid) ? FindType(c.type_oid)->name
+                                                            : FormatType(c.type_oid, -1)))
+            .Set("dtd_identifier", NameValue(std::to_string(i + 1)))
             .Set("is_self_referencing", text("NO"))
             .Set("is_identity", text("NO"))
             .Set("is_generated", text("NEVER"))
             .Set("is_updatable", text("YES"));
         if (ElementTypeOf(c.type_oid) && FindType(ElementTypeOf(c.type_oid))) {
-          b.Set("udt_name", name(std::string("_") + FindType(ElementTypeOf(c.type_oid))->name));
+          b.Set("udt_name",
+                NameValue(std::string("_") + FindType(ElementTypeOf(c.type_oid))->name));
         }
         auto i4 = [](int64_t v) { return Value::Int(oid::kInt4, v); };
         if ((c.type_oid == oid::kVarchar || c.type_oid == oid::kBpchar) && c.typmod >= 4) {
@@ -1054,12 +1060,12 @@ std::vector<Row> InformationSchemaRows(const std::string& view, const CatalogInf
                                 const std::vector<std::string>& columns) {
         if (view == "table_constraints") {
           rows.push_back(RowBuilder(cols, true)
-                             .Set("constraint_catalog", name("postgres"))
-                             .Set("constraint_schema", name(schema_of(t)))
-                             .Set("constraint_name", name(con))
-                             .Set("table_catalog", name("postgres"))
-                             .Set("table_schema", name(schema_of(t)))
-                             .Set("table_name", name(t.name))
+                             .Set("constraint_catalog", NameValue("postgres"))
+                             .Set("constraint_schema", NameValue(SchemaName(t)))
+                             .Set("constraint_name", NameValue(con))
+                             .Set("table_catalog", NameValue("postgres"))
+                             .Set("table_schema", NameValue(SchemaName(t)))
+                             .Set("table_name", NameValue(t.name))
                              .Set("constraint_type", text(type))
                              .Set("is_deferrable", text("NO"))
                              .Set("initially_deferred", text("NO"))
@@ -1074,13 +1080,13 @@ std::vector<Row> InformationSchemaRows(const std::string& view, const CatalogInf
         for (size_t k = 0; k < columns.size(); k++) {
           rows.push_back(
               RowBuilder(cols, true)
-                  .Set("constraint_catalog", name("postgres"))
-                  .Set("constraint_schema", name(schema_of(t)))
-                  .Set("constraint_name", name(con))
-                  .Set("table_catalog", name("postgres"))
-                  .Set("table_schema", name(schema_of(t)))
-                  .Set("table_name", name(t.name))
-                  .Set("column_name", name(columns[k]))
+                  .Set("constraint_catalog", NameValue("postgres"))
+                  .Set("constraint_schema", NameValue(SchemaName(t)))
+                  .Set("constraint_name", NameValue(con))
+                  .Set("table_catalog", NameValue("postgres"))
+                  .Set("table_schema", NameValue(SchemaName(t)))
+                  .Set("table_name", NameValue(t.name))
+                  .Set("column_name", NameValue(columns[k]))
                   .Set("ordinal_position", Value::Int(oid::kInt4, static_cast<int64_t>(k + 1)))
                   .Take());
         }
@@ -1101,9 +1107,9 @@ std::vector<Row> InformationSchemaRows(const std::string& view, const CatalogInf
                  : t.sequence.type_oid == oid::kInt4 ? 32
                                                      : 64;
       rows.push_back(RowBuilder(cols, true)
-                         .Set("sequence_catalog", name("postgres"))
-                         .Set("sequence_schema", name(schema_of(t)))
-                         .Set("sequence_name", name(t.name))
+                         .Set("sequence_catalog", NameValue("postgres"))
+                         .Set("sequence_schema", NameValue(SchemaName(t)))
+                         .Set("sequence_name", NameValue(t.name))
                          .Set("data_type", text(FormatType(t.sequence.type_oid, -1)))
                          .Set("numeric_precision", Value::Int(oid::kInt4, bits))
                          .Set("numeric_precision_radix", Value::Int(oid::kInt4, 2))
@@ -1119,14 +1125,15 @@ std::vector<Row> InformationSchemaRows(const std::string& view, const CatalogInf
   if (view == "tables") {  // the catalogs, as PostgreSQL lists them to a superuser
     for (const auto& rel : CatalogColumns()) {
       auto [ns, relname] = CatalogRelNamespace(rel.name);
-      rows.push_back(RowBuilder(cols, true)
-                         .Set("table_catalog", name("postgres"))
-                         .Set("table_schema", name(ns == 11 ? "pg_catalog" : "information_schema"))
-                         .Set("table_name", name(relname))
-                         .Set("table_type", text(IsCatalogView(rel.name) ? "VIEW" : "BASE TABLE"))
-                         .Set("is_insertable_into", text("NO"))
-                         .Set("is_typed", text("NO"))
-                         .Take());
+      rows.push_back(
+          RowBuilder(cols, true)
+              .Set("table_catalog", NameValue("postgres"))
+              .Set("table_schema", NameValue(ns == 11 ? "pg_catalog" : "information_schema"))
+              .Set("table_name", NameValue(relname))
+              .Set("table_type", text(IsCatalogView(rel.name) ? "VIEW" : "BASE TABLE"))
+              .Set("is_insertable_into", text("NO"))
+              .Set("is_typed", text("NO"))
+              .Take());
     }
   }
   return rows;
@@ -1182,7 +1189,7 @@ Result<std::vector<Row>> RelationRows(const std::string& name, const std::vector
                                  {kHashAm, "hash", 'i'}}) {
       rows.push_back(RowBuilder(cols)
                          .Int("oid", oid)
-                         .Set("amname", Value::Text(oid::kName, am))
+                         .Set("amname", NameValue(am))
                          .Char("amtype", type)
                          .Take());
     }
@@ -1194,7 +1201,7 @@ Result<std::vector<Row>> RelationRows(const std::string& name, const std::vector
                            {kGlobalTablespace, "pg_global"}}) {
       rows.push_back(RowBuilder(cols)
                          .Int("oid", oid)
-                         .Set("spcname", Value::Text(oid::kName, ts))
+                         .Set("spcname", NameValue(ts))
                          .Int("spcowner", kBootstrapSuperuser)
                          .Take());
     }
@@ -1208,7 +1215,7 @@ Result<std::vector<Row>> RelationRows(const std::string& name, const std::vector
           {kPosixCollation, "POSIX", 'c'}}) {
       RowBuilder b(cols);
       b.Int("oid", oid)
-          .Set("collname", Value::Text(oid::kName, coll))
+          .Set("collname", NameValue(coll))
           .Int("collnamespace", kPgCatalogNs)
           .Int("collowner", kBootstrapSuperuser)
           .Char("collprovider", provider)
@@ -1535,19 +1542,15 @@ const std::map<std::string, CatalogFunction>& CatalogFunctions() {
               if (!i.constraint || (i.constraint_oid ? i.constraint_oid : i.oid) != a[0].as_int()) {
                 continue;
               }
-              std::string cols;
-              for (const auto& c : i.columns)
-                cols += (cols.empty() ? "" : ", ") + QuoteIdentifier(c);
               return Value::Text(
-                  oid::kText,
-                  fmt::format("{} ({})", IsPrimaryKey(t, i) ? "PRIMARY KEY" : "UNIQUE", cols));
+                  oid::kText, fmt::format("{} ({})", IsPrimaryKey(t, i) ? "PRIMARY KEY" : "UNIQUE",
+                                          ColumnList(i.columns)));
             }
           }
           return Value::Null(oid::kText);
         }};
-    // pg_node_tree values hold the deparsed expression already.
-    // Relation names in the expression ('seq'::regclass) are qualified when public is not on
-    // the search path, as ruleutils does.
+    // pg_node_tree values hold the deparsed expression already. Relation names in the expression
+    // ('seq'::regclass) are qualified when public is not on the search path, as ruleutils does.
     m["pg_get_expr"] = {{oid::kPgNodeTree, oid::kOid, oid::kBool},
                         2,
                         oid::kText,
@@ -1676,15 +1679,14 @@ const std::map<std::string, CatalogFunction>& CatalogFunctions() {
     m["pg_get_function_result"] = {{oid::kOid}, 1, oid::kText, true, null_text};
     m["pg_get_function_arguments"] = {{oid::kOid}, 1, oid::kText, true, null_text};
     m["pg_get_function_identity_arguments"] = {{oid::kOid}, 1, oid::kText, true, null_text};
-    m["pg_encoding_to_char"] = {{oid::kInt4},
-                                1,
-                                oid::kName,
-                                true,
-                                [](EvalState&, const std::vector<Value>& a) -> Result<Value> {
-                                  return Value::Text(oid::kName, a[0].as_int() == 6   ? "UTF8"
-                                                                 : a[0].as_int() == 0 ? "SQL_ASCII"
-                                                                                      : "");
-                                }};
+    m["pg_encoding_to_char"] = {
+        {oid::kInt4},
+        1,
+        oid::kName,
+        true,
+        [](EvalState&, const std::vector<Value>& a) -> Result<Value> {
+          return NameValue(a[0].as_int() == 6 ? "UTF8" : a[0].as_int() == 0 ? "SQL_ASCII" : "");
+        }};
     m["pg_char_to_encoding"] = {{oid::kName},
                                 1,
                                 oid::kInt4,
@@ -1713,9 +1715,9 @@ const std::map<std::string, CatalogFunction>& CatalogFunctions() {
                               ArrayElems e;
                               if (a[0].as_bool() && std::find(schemas.begin(), schemas.end(),
                                                               "pg_catalog") == schemas.end()) {
-                                e.push_back(Value::Text(oid::kName, "pg_catalog"));
+                                e.push_back(NameValue("pg_catalog"));
                               }
-                              for (const auto& n : schemas) e.push_back(Value::Text(oid::kName, n));
+                              for (const auto& n : schemas) e.push_back(NameValue(n));
                               return Value::Array(oid::kNameArray, std::move(e));
                             }};
     auto size = [](SizeOf what) {
