@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <map>
 #include <regex>
+#include <set>
 
 #include "sql_internal.h"
 #include "walrep/common/strings.h"
@@ -1139,6 +1140,35 @@ std::vector<Row> InformationSchemaRows(const std::string& view, const CatalogInf
   return rows;
 }
 
+// PostgreSQL 15's pg_proc rows of the functions walrep has (pg_proc_rows.inc).
+struct ProcRow {
+  uint32_t oid;
+  const char* name;
+  char kind;
+  bool retset;
+  uint32_t rettype;
+  int nargs;
+  const char* argtypes;  // oidvector text
+  const char *result, *arguments, *identity;
+};
+
+const std::vector<ProcRow>& ProcRows() {
+  static const std::vector<ProcRow> rows = {
+#include "pg_proc_rows.inc"
+  };
+  return rows;
+}
+
+const ProcRow* FindProc(int64_t oid) {
+  for (const auto& p : ProcRows()) {
+    if (p.oid == oid) return &p;
+  }
+  return nullptr;
+}
+
+std::vector<Row> ProcRowsFor(const std::vector<ViewColumn>& cols, const Registry* registry);
+std::set<std::string> AllFunctionNames(const Registry* registry);
+
 // Each relation name with its rows; relations not listed here are empty (pg_policy,
 // pg_trigger, pg_inherits, ...: walrep has none of those objects).
 Result<std::vector<Row>> RelationRows(const std::string& name, const std::vector<ViewColumn>& cols,
@@ -1167,6 +1197,13 @@ Result<std::vector<Row>> RelationRows(const std::string& name, const std::vector
   if (name == "pg_tables") return TablesViewRows(info, cols, owner);
   if (name == "pg_indexes") return IndexesViewRows(info, cols);
   if (name == "pg_sequences") return SequencesViewRows(info, cols, ex, owner);
+  if (name == "pg_proc") return ProcRowsFor(cols, ex.registry());
+  if (name == "walrep_functions") {
+    std::vector<Row> rows;
+    for (const auto& n : AllFunctionNames(ex.registry()))
+      rows.push_back({Value::Text(oid::kText, n)});
+    return rows;
+  }
   if (name == "pg_description") {
     return std::vector<Row>{RowBuilder(cols)
                                 .Int("objoid", kPublicNs)
@@ -1676,9 +1713,33 @@ const std::map<std::string, CatalogFunction>& CatalogFunctions() {
     m["col_description"] = {{oid::kOid, oid::kInt4}, 2, oid::kText, true, null_text};
     m["shobj_description"] = {{oid::kOid, oid::kName}, 2, oid::kText, true, null_text};
     m["pg_get_statisticsobjdef_columns"] = {{oid::kOid}, 1, oid::kText, true, null_text};
-    m["pg_get_function_result"] = {{oid::kOid}, 1, oid::kText, true, null_text};
-    m["pg_get_function_arguments"] = {{oid::kOid}, 1, oid::kText, true, null_text};
-    m["pg_get_function_identity_arguments"] = {{oid::kOid}, 1, oid::kText, true, null_text};
+    m["pg_get_function_result"] = {{oid::kOid},
+                                   1,
+                                   oid::kText,
+                                   true,
+                                   [](EvalState&, const std::vector<Value>& a) -> Result<Value> {
+                                     const ProcRow* p = FindProc(a[0].as_int());
+                                     return p ? Value::Text(oid::kText, p->result)
+                                              : Value::Null(oid::kText);
+                                   }};
+    m["pg_get_function_arguments"] = {{oid::kOid},
+                                      1,
+                                      oid::kText,
+                                      true,
+                                      [](EvalState&, const std::vector<Value>& a) -> Result<Value> {
+                                        const ProcRow* p = FindProc(a[0].as_int());
+                                        return p ? Value::Text(oid::kText, p->arguments)
+                                                 : Value::Null(oid::kText);
+                                      }};
+    m["pg_get_function_identity_arguments"] = {
+        {oid::kOid},
+        1,
+        oid::kText,
+        true,
+        [](EvalState&, const std::vector<Value>& a) -> Result<Value> {
+          const ProcRow* p = FindProc(a[0].as_int());
+          return p ? Value::Text(oid::kText, p->identity) : Value::Null(oid::kText);
+        }};
     m["pg_encoding_to_char"] = {
         {oid::kInt4},
         1,
@@ -1735,6 +1796,66 @@ const std::map<std::string, CatalogFunction>& CatalogFunctions() {
   return fns;
 }
 
+// Every function name walrep answers: the registry's, the catalog functions, and those the
+// expression compiler handles itself (aggregates, window functions, clocks, sequences).
+std::set<std::string> AllFunctionNames(const Registry* registry) {
+  std::set<std::string> names = {"count",
+                                 "sum",
+                                 "min",
+                                 "max",
+                                 "avg",
+                                 "array_agg",
+                                 "string_agg",
+                                 "bool_and",
+                                 "bool_or",
+                                 "every",
+                                 "row_number",
+                                 "rank",
+                                 "dense_rank",
+                                 "now",
+                                 "transaction_timestamp",
+                                 "statement_timestamp",
+                                 "txid_current",
+                                 "pg_current_xact_id",
+                                 "nextval",
+                                 "currval",
+                                 "setval",
+                                 "lastval"};
+  if (registry) {
+    for (auto& n : registry->FunctionNames()) names.insert(n);
+  }
+  for (const auto& [n, f] : CatalogFunctions()) names.insert(n);
+  return names;
+}
+
+std::vector<Row> ProcRowsFor(const std::vector<ViewColumn>& cols, const Registry* registry) {
+  std::set<std::string> names = AllFunctionNames(registry);
+  std::vector<Row> rows;
+  for (const auto& p : ProcRows()) {
+    if (!names.count(p.name)) continue;
+    auto argtypes = FromText(oid::kOidVector, p.argtypes, FormatOptions{});
+    rows.push_back(RowBuilder(cols)
+                       .Int("oid", p.oid)
+                       .Set("proname", NameValue(p.name))
+                       .Int("pronamespace", kPgCatalogNs)
+                       .Int("proowner", kBootstrapSuperuser)
+                       .Int("prolang", 12)
+                       .Set("procost", Value::Float(oid::kFloat4, 1))
+                       .Set("prorows", Value::Float(oid::kFloat4, p.retset ? 1000 : 0))
+                       .Char("prokind", p.kind)
+                       .Bool("proisstrict", true)
+                       .Bool("proretset", p.retset)
+                       .Char("provolatile", 'v')
+                       .Char("proparallel", 's')
+                       .Int("pronargs", p.nargs)
+                       .Int("prorettype", p.rettype)
+                       .Set("proargtypes", argtypes.ok() ? *argtypes : Value::Null(oid::kOidVector))
+                       .Text("prosrc", p.name)
+                       .Take());
+  }
+  return rows;
+}
+
 }  // namespace
 
 std::unique_ptr<RegResolver> MakeCatalogResolver(Executor* ex, SessionContext* ctx) {
@@ -1742,6 +1863,9 @@ std::unique_ptr<RegResolver> MakeCatalogResolver(Executor* ex, SessionContext* c
 }
 
 const std::vector<ViewColumn>* FindCatalogRelation(const std::string& name) {
+  // walrep's own: the names of the functions it has.
+  static const std::vector<ViewColumn> functions = {{"name", oid::kText}};
+  if (name == "walrep_functions") return &functions;
   for (const auto& rel : CatalogColumns()) {
     if (name == rel.name) return &rel.columns;
   }

@@ -90,6 +90,12 @@ const FunctionDef* Registry::FindFunction(const std::string& name) const {
   return it == functions_.end() ? nullptr : &it->second;
 }
 
+std::vector<std::string> Registry::FunctionNames() const {
+  std::vector<std::string> names;
+  for (const auto& [name, f] : functions_) names.push_back(name);
+  return names;
+}
+
 FunctionDef FixedFunction(std::string name, std::vector<int32_t> args, int32_t result,
                           std::function<Result<Value>(FunctionCall&)> eval, bool strict) {
   FunctionDef f;

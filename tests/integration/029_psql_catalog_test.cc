@@ -103,6 +103,9 @@ TEST_F(PsqlCatalogTest, MetaCommandsMatchPostgres) {
       "\\dt acc*",
       "\\d invoice_seq",
       "\\x \\d accounts_email_key",
+      "\\df pg_*wal*replay*",
+      "\\df pg_current_wal*",
+      "\\df pg_size_pretty",
   };
   for (const auto& cmd : commands) {
     std::string expected = MaskSizes(MetaCommand(pg_.ConnStr(), cmd));

@@ -123,6 +123,7 @@ class Executor {
   // The engine transaction of the current statement (xid assigned on first write).
   access::TxnContext& txn() { return tx_; }
   Database* db() const { return db_; }
+  const Registry* registry() const { return registry_; }
   TransactionId xid() const { return tx_.xid; }
   TimestampTz statement_start() const { return stmt_start_; }
   bool in_transaction() const { return in_txn_; }

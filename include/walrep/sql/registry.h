@@ -74,6 +74,8 @@ class Registry {
   void AddFunction(FunctionDef fn);
   const ViewDef* FindView(const std::string& name) const;
   const FunctionDef* FindFunction(const std::string& name) const;
+  // Names of the registered functions (table functions included), sorted.
+  std::vector<std::string> FunctionNames() const;
 
  private:
   std::map<std::string, ViewDef> views_;
