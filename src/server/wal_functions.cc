@@ -146,24 +146,41 @@ void Server::RegisterWalFunctions() {
                                                  static_cast<__int128>(ArgLsn(c.args[1]).value());
                                              return Value::Num(sql::Numeric{d, 0});
                                            }));
-  registry_.AddFunction(sql::FixedFunction(
-      "pg_database_size", {oid::kText}, oid::kInt8, [this](FunctionCall& c) -> Result<Value> {
-        if (c.args[0].as_string() != "postgres") {
-          return Status::Sql("3D000",
-                             fmt::format("database \"{}\" does not exist", c.args[0].as_string()));
-        }
-        std::string dir = opts_.data_dir + "/base/5";
-        WALREP_ASSIGN_OR_RETURN(auto names, fs_->ListDir(dir));
-        int64_t total = 0;
-        for (const auto& n : names) {
-          // Pages still only in shared buffers count too, as if the file were extended.
-          if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) continue;
-          wal::RelFileNode rel{1663, 5, static_cast<uint32_t>(std::stoul(n))};
-          WALREP_ASSIGN_OR_RETURN(storage::BlockNumber blocks, engine_->pool().NBlocks(rel));
-          total += static_cast<int64_t>(blocks) * storage::kPageSize;
-        }
-        return Value::Int(oid::kInt8, total);
-      }));
+  {
+    // pg_database_size(name | oid): walrep's one database, postgres (oid 5).
+    sql::FunctionDef f;
+    f.name = "pg_database_size";
+    f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
+      if (types.size() != 1) {
+        return Status::Sql("42883", "function pg_database_size does not exist");
+      }
+      bool by_oid = types[0] == oid::kOid || types[0] == oid::kInt4 || types[0] == oid::kInt8;
+      types[0] = by_oid ? oid::kOid : oid::kText;
+      return oid::kInt8;
+    };
+    f.eval = [this](FunctionCall& c) -> Result<Value> {
+      const Value& db = c.args[0];
+      bool ours = db.type() == oid::kOid ? db.as_int() == 5 : db.as_string() == "postgres";
+      if (!ours) {
+        return Status::Sql(
+            "3D000", fmt::format("database {} does not exist",
+                                 db.type() == oid::kOid ? fmt::format("with OID {}", db.as_int())
+                                                        : "\"" + db.as_string() + "\""));
+      }
+      std::string dir = opts_.data_dir + "/base/5";
+      WALREP_ASSIGN_OR_RETURN(auto names, fs_->ListDir(dir));
+      int64_t total = 0;
+      for (const auto& n : names) {
+        // Pages still only in shared buffers count too, as if the file were extended.
+        if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos) continue;
+        wal::RelFileNode rel{1663, 5, static_cast<uint32_t>(std::stoul(n))};
+        WALREP_ASSIGN_OR_RETURN(storage::BlockNumber blocks, engine_->pool().NBlocks(rel));
+        total += static_cast<int64_t>(blocks) * storage::kPageSize;
+      }
+      return Value::Int(oid::kInt8, total);
+    };
+    registry_.AddFunction(std::move(f));
+  }
   {
     sql::TableFunctionDef f;
     f.name = "pg_walfile_name_offset";

@@ -20,17 +20,9 @@ Status MissingRelation(const std::string& name, int location) {
       .WithPosition(location + 1);
 }
 
-// A table function in FROM: its columns, and its rows for these arguments (produced one at a
-// time when the function streams them).
-struct TableFunctionSource {
-  std::string name;
-  std::vector<ViewColumn> columns;
-  RowSourceFn rows;
-};
-
 Result<TableFunctionSource> PrepareTableFunction(CompileState& cs,
                                                  const PgQuery__RangeFunction* rf) {
-  if (rf->n_functions != 1 || rf->lateral || rf->ordinality || rf->is_rowsfrom) {
+  if (rf->n_functions != 1 || rf->ordinality || rf->is_rowsfrom) {
     return Status::NotSupported("this form of function in FROM is not supported");
   }
   const PgQuery__Node* item = rf->functions[0];
@@ -40,51 +32,7 @@ Result<TableFunctionSource> PrepareTableFunction(CompileState& cs,
   if (!call || call->node_case != PG_QUERY__NODE__NODE_FUNC_CALL) {
     return Status::NotSupported("this form of function in FROM is not supported");
   }
-  const auto* fc = call->func_call;
-  std::string name = StringNodeValue(fc->funcname[fc->n_funcname - 1]);
-  const TableFunctionDef* tf = cs.registry->FindTableFunction(name);
-  if (!tf || fc->n_args > tf->arg_types.size() ||
-      fc->n_args < std::min(tf->min_args, tf->arg_types.size())) {
-    return Status::Sql("42883", fmt::format("function {} does not exist", name))
-        .WithPosition(fc->location + 1);
-  }
-  TableFunctionSource out;
-  out.name = tf->name;
-  out.columns = tf->columns;
-  std::vector<ExprPtr> args;
-  for (size_t i = 0; i < fc->n_args; i++) {
-    WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, fc->args[i]));
-    args.push_back(a);
-  }
-  std::vector<int32_t> types = tf->arg_types;
-  if (tf->resolve) {
-    types.clear();
-    for (const auto& a : args) types.push_back(a->type);
-    auto cols = tf->resolve(types);
-    if (!cols.ok()) return cols.TakeStatus().WithPosition(fc->location + 1);
-    out.columns = *cols;
-  }
-  for (size_t i = 0; i < args.size(); i++) {
-    WALREP_ASSIGN_OR_RETURN(args[i], Coerce(cs, args[i], types[i], false));
-  }
-  for (size_t i = args.size(); i < types.size() && !tf->resolve; i++) {
-    args.push_back(ConstExpr(Value::Null(types[i])));
-  }
-  const TableFunctionDef* def = tf;
-  out.rows = [def, args](EvalState& st) -> Result<RowIterPtr> {
-    std::vector<Value> vals;
-    for (const auto& a : args) {
-      WALREP_ASSIGN_OR_RETURN(Value v, a->eval(st));
-      vals.push_back(std::move(v));
-    }
-    if (def->stream) {
-      WALREP_ASSIGN_OR_RETURN(auto next, def->stream(*st.ctx, vals));
-      return FunctionIter(nullptr, std::move(next));
-    }
-    WALREP_ASSIGN_OR_RETURN(auto rows, def->rows(*st.ctx, vals));
-    return VectorIter(nullptr, std::move(rows));
-  };
-  return out;
+  return CompileTableFunctionCall(cs, call->func_call);
 }
 
 // Rows of a source, counted under the plan node `plan` (EXPLAIN ANALYZE).
@@ -108,8 +56,10 @@ FromPlan ViewSource(const ViewDef* view, const std::string& qualifier,
   return f;
 }
 
+// `left`: the scope of the FROM items to the left, which a function's arguments and a LATERAL
+// subquery may read (null for the first item).
 Result<FromPlan> PrepareItem(Executor& ex, CompileState& cs, const PgQuery__Node* node,
-                             const PgQuery__Node* where, Prepared* p);
+                             const PgQuery__Node* where, Prepared* p, const Scope* left = nullptr);
 
 // Equalities `left column = right column` among the top-level AND terms of a join condition:
 // pairs of (left index, right index) into the sides' rows.
@@ -673,6 +623,114 @@ Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, Join
   return out;
 }
 
+// A nested loop that runs the right side again for each left row, which the right side reads
+// as its innermost outer row (LATERAL). LEFT: a left row without right rows (passing `quals`)
+// comes once with NULLs.
+class LateralLoop : public RowIter {
+ public:
+  LateralLoop(EvalState& st, PlanPtr plan, RowIterPtr left, RowSourceFn right, ExprPtr cond,
+              bool left_join, std::vector<int32_t> right_types)
+      : RowIter(std::move(plan)),
+        st_(st),
+        left_(std::move(left)),
+        right_source_(std::move(right)),
+        cond_(std::move(cond)),
+        left_join_(left_join),
+        right_types_(std::move(right_types)) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    while (true) {
+      if (!right_) {
+        WALREP_ASSIGN_OR_RETURN(bool more, left_->Next(&left_row_));
+        if (!more) return false;
+        matched_ = false;
+        WALREP_RETURN_IF_ERROR(WithLeftRow([&]() -> Status {
+          WALREP_ASSIGN_OR_RETURN(right_, right_source_(st_));
+          return Status::OK();
+        }));
+      }
+      Row r;
+      bool more = false;
+      WALREP_RETURN_IF_ERROR(WithLeftRow([&]() -> Status {
+        WALREP_ASSIGN_OR_RETURN(more, right_->Next(&r));
+        return Status::OK();
+      }));
+      if (!more) {
+        right_.reset();
+        if (left_join_ && !matched_) {
+          *row = left_row_;
+          for (int32_t t : right_types_) row->push_back(Value::Null(t));
+          return true;
+        }
+        continue;
+      }
+      Row both = left_row_;
+      both.insert(both.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
+      if (cond_) {
+        const Row* saved = st_.row;
+        st_.row = &both;
+        auto v = cond_->eval(st_);
+        st_.row = saved;
+        if (!v.ok()) return v.TakeStatus();
+        if (v->is_null() || !v->as_bool()) continue;
+      }
+      matched_ = true;
+      *row = std::move(both);
+      return true;
+    }
+  }
+
+ private:
+  // Runs `fn` with the left row as the innermost outer row (only for that call, so outer rows
+  // others pushed keep their depths between pulls).
+  Status WithLeftRow(const std::function<Status()>& fn) {
+    st_.outer_rows.push_back(&left_row_);
+    Status s = fn();
+    st_.outer_rows.pop_back();
+    return s;
+  }
+
+  EvalState& st_;
+  RowIterPtr left_;
+  RowSourceFn right_source_;
+  ExprPtr cond_;
+  bool left_join_;
+  std::vector<int32_t> right_types_;
+  Row left_row_;
+  RowIterPtr right_;
+  bool matched_ = false;
+};
+
+Result<FromPlan> LateralJoin(CompileState& cs, FromPlan left, FromPlan right, JoinType type,
+                             const PgQuery__Node* quals) {
+  FromPlan out;
+  *out.scope = *left.scope;
+  out.scope->rels.insert(out.scope->rels.end(), right.scope->rels.begin(), right.scope->rels.end());
+  out.scope->columns.insert(out.scope->columns.end(), right.scope->columns.begin(),
+                            right.scope->columns.end());
+  ExprPtr cond;
+  if (quals) {
+    CompileState qcs = cs;
+    qcs.scope = out.scope.get();
+    qcs.aggs = nullptr;
+    WALREP_ASSIGN_OR_RETURN(cond, CompileExpr(qcs, quals));
+    WALREP_ASSIGN_OR_RETURN(cond, Coerce(qcs, cond, oid::kBool, false));
+  }
+  std::vector<int32_t> right_types;
+  for (const auto& c : right.scope->columns) right_types.push_back(c.type);
+  out.plan = MakePlan("Nested Loop", {left.plan, right.plan});
+  if (type == JoinType::kLeft) out.plan->label = "Nested Loop Left Join";
+  bool left_join = type == JoinType::kLeft;
+  out.rows = [lrows = left.rows, rrows = right.rows, cond, left_join, right_types,
+              plan = out.plan](EvalState& st) -> Result<RowIterPtr> {
+    WALREP_ASSIGN_OR_RETURN(RowIterPtr l, lrows(st));
+    return RowIterPtr(
+        std::make_unique<LateralLoop>(st, plan, std::move(l), rrows, cond, left_join, right_types));
+  };
+  return out;
+}
+
 Result<FromPlan> PrepareJoin(Executor& ex, CompileState& cs, const PgQuery__JoinExpr* j,
                              Prepared* p) {
   JoinType type;
@@ -693,7 +751,14 @@ Result<FromPlan> PrepareJoin(Executor& ex, CompileState& cs, const PgQuery__Join
       return Status::NotSupported("this kind of join is not supported");
   }
   WALREP_ASSIGN_OR_RETURN(FromPlan left, PrepareItem(ex, cs, j->larg, nullptr, p));
-  WALREP_ASSIGN_OR_RETURN(FromPlan right, PrepareItem(ex, cs, j->rarg, nullptr, p));
+  WALREP_ASSIGN_OR_RETURN(FromPlan right,
+                          PrepareItem(ex, cs, j->rarg, nullptr, p, left.scope.get()));
+  if (right.lateral) {
+    if (type != JoinType::kInner && type != JoinType::kLeft) {
+      return Status::Sql("42P10", "the join type of a LATERAL item must be INNER or LEFT");
+    }
+    return LateralJoin(cs, std::move(left), std::move(right), type, j->quals);
+  }
   std::vector<std::string> using_cols;
   for (size_t i = 0; i < j->n_using_clause; i++) {
     using_cols.push_back(StringNodeValue(j->using_clause[i]));
@@ -747,11 +812,19 @@ Result<FromPlan> PrepareJoin(Executor& ex, CompileState& cs, const PgQuery__Join
 }
 
 Result<FromPlan> PrepareItem(Executor& ex, CompileState& cs, const PgQuery__Node* node,
-                             const PgQuery__Node* where, Prepared* p) {
+                             const PgQuery__Node* where, Prepared* p, const Scope* left) {
+  // Items to the right may read the left ones' columns (functions always, subqueries with
+  // LATERAL), as correlated references to an outer row.
+  auto lateral = std::make_shared<bool>(false);
+  CompileState lcs = cs;
+  if (left) {
+    lcs.outer_scopes.push_back(left);
+    lcs.correlated.push_back(lateral.get());
+  }
   switch (node->node_case) {
     case PG_QUERY__NODE__NODE_RANGE_FUNCTION: {
       const auto* rf = node->range_function;
-      WALREP_ASSIGN_OR_RETURN(TableFunctionSource fn, PrepareTableFunction(cs, rf));
+      WALREP_ASSIGN_OR_RETURN(TableFunctionSource fn, PrepareTableFunction(lcs, rf));
       std::string qualifier = fn.name;
       if (const auto* alias = rf->alias) {
         qualifier = alias->aliasname;
@@ -766,19 +839,19 @@ Result<FromPlan> PrepareItem(Executor& ex, CompileState& cs, const PgQuery__Node
       f.scope->AddRelation(qualifier, fn.columns);
       f.plan = MakePlan(fmt::format("Function Scan on {}", fn.name));
       f.rows = Counted(std::move(fn.rows), f.plan);
+      f.lateral = *lateral;
       return f;
     }
     case PG_QUERY__NODE__NODE_RANGE_SUBSELECT: {
       // (SELECT ...) AS alias [(names)]: the query's rows as a relation.
       const auto* rs = node->range_subselect;
-      if (rs->lateral) return Status::NotSupported("LATERAL subqueries are not supported");
       if (!rs->subquery || rs->subquery->node_case != PG_QUERY__NODE__NODE_SELECT_STMT) {
         return Status::NotSupported("this FROM clause is not supported");
       }
       if (!rs->alias) {
         return Status::Sql("42601", "subquery in FROM must have an alias");
       }
-      CompileState own = cs;
+      CompileState own = rs->lateral ? lcs : cs;
       own.scope = nullptr;
       own.aggs = nullptr;
       WALREP_ASSIGN_OR_RETURN(auto sub, PrepareSubSelect(ex, own, rs->subquery->select_stmt));
@@ -798,6 +871,7 @@ Result<FromPlan> PrepareItem(Executor& ex, CompileState& cs, const PgQuery__Node
       f.scope->AddRelation(alias->aliasname, columns);
       f.plan = MakePlan(fmt::format("Subquery Scan on {}", alias->aliasname), {sub->plan});
       f.rows = Counted([sub](EvalState& st) { return sub->source(st); }, f.plan);
+      f.lateral = *lateral;
       return f;
     }
     case PG_QUERY__NODE__NODE_RANGE_VAR: {
@@ -879,11 +953,67 @@ Result<FromPlan> PrepareFrom(Executor& ex, CompileState& cs, const PgQuery__Sele
   const PgQuery__Node* where = s->n_from_clause == 1 ? s->where_clause : nullptr;
   WALREP_ASSIGN_OR_RETURN(FromPlan f, PrepareItem(ex, cs, s->from_clause[0], where, p));
   for (size_t i = 1; i < s->n_from_clause; i++) {
-    WALREP_ASSIGN_OR_RETURN(FromPlan next, PrepareItem(ex, cs, s->from_clause[i], nullptr, p));
+    WALREP_ASSIGN_OR_RETURN(FromPlan next,
+                            PrepareItem(ex, cs, s->from_clause[i], nullptr, p, f.scope.get()));
+    if (next.lateral) {
+      WALREP_ASSIGN_OR_RETURN(
+          f, LateralJoin(cs, std::move(f), std::move(next), JoinType::kInner, nullptr));
+      continue;
+    }
     WALREP_ASSIGN_OR_RETURN(f, JoinPlans(cs, std::move(f), std::move(next), JoinType::kInner,
                                          nullptr, {}, s->where_clause));
   }
   return f;
+}
+
+
+Result<TableFunctionSource> CompileTableFunctionCall(CompileState& cs,
+                                                     const PgQuery__FuncCall* fc) {
+  std::string name = StringNodeValue(fc->funcname[fc->n_funcname - 1]);
+  const TableFunctionDef* tf = cs.registry->FindTableFunction(name);
+  // Overloaded functions check their argument count in `resolve`.
+  if (!tf || (!tf->resolve && (fc->n_args > tf->arg_types.size() ||
+                               fc->n_args < std::min(tf->min_args, tf->arg_types.size())))) {
+    return Status::Sql("42883", fmt::format("function {} does not exist", name))
+        .WithPosition(fc->location + 1);
+  }
+  TableFunctionSource out;
+  out.name = tf->name;
+  out.columns = tf->columns;
+  std::vector<ExprPtr> args;
+  for (size_t i = 0; i < fc->n_args; i++) {
+    WALREP_ASSIGN_OR_RETURN(ExprPtr a, CompileExpr(cs, fc->args[i]));
+    args.push_back(a);
+  }
+  std::vector<int32_t> types = tf->arg_types;
+  if (tf->resolve) {
+    types.clear();
+    for (const auto& a : args) types.push_back(a->type);
+    auto cols = tf->resolve(types);
+    if (!cols.ok()) return cols.TakeStatus().WithPosition(fc->location + 1);
+    out.columns = *cols;
+  }
+  for (size_t i = 0; i < args.size(); i++) {
+    WALREP_ASSIGN_OR_RETURN(args[i], Coerce(cs, args[i], types[i], false));
+  }
+  for (size_t i = args.size(); i < types.size() && !tf->resolve; i++) {
+    args.push_back(ConstExpr(Value::Null(types[i])));
+  }
+  const TableFunctionDef* def = tf;
+  out.rows = [def, args](EvalState& st) -> Result<RowIterPtr> {
+    std::vector<Value> vals;
+    for (const auto& a : args) {
+      WALREP_ASSIGN_OR_RETURN(Value v, a->eval(st));
+      vals.push_back(std::move(v));
+    }
+    if (def->stream) {
+      WALREP_ASSIGN_OR_RETURN(auto next, def->stream(*st.ctx, vals));
+      return FunctionIter(nullptr, std::move(next));
+    }
+    WALREP_ASSIGN_OR_RETURN(auto rows, def->rows(*st.ctx, vals));
+    return VectorIter(nullptr, std::move(rows));
+  };
+  return out;
 }
 
 }  // namespace walrep::sql

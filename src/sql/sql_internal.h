@@ -382,7 +382,19 @@ struct FromPlan {
   std::shared_ptr<Scope> scope = std::make_shared<Scope>();
   RowSourceFn rows;  // null without FROM: one empty row
   PlanPtr plan;      // null without FROM
+  // LATERAL: the rows depend on the current row of the items to the left (read as the innermost
+  // outer row), so it is run again for each of them.
+  bool lateral = false;
 };
+// A set-returning function call (in FROM, or in a select list): its columns, and its rows for
+// the arguments evaluated over the current row (produced one at a time when it streams them).
+struct TableFunctionSource {
+  std::string name;
+  std::vector<ViewColumn> columns;
+  RowSourceFn rows;
+};
+Result<TableFunctionSource> CompileTableFunctionCall(CompileState& cs,
+                                                     const PgQuery__FuncCall* fc);
 // A lone FROM item may use `s`'s WHERE clause to pick an index.
 Result<FromPlan> PrepareFrom(Executor& ex, CompileState& cs, const PgQuery__SelectStmt* s,
                              Prepared* p);

@@ -612,5 +612,23 @@ TEST_F(ExecutorTest, RankingWindowFunctions) {
   EXPECT_EQ(Run("select lag(1) over ()"), "ERROR 0A000 window function lag is not supported @8");
 }
 
+TEST_F(ExecutorTest, LateralFunctionsAndSubqueries) {
+  // A function in FROM reads the items to its left; LATERAL subqueries too, INNER or LEFT.
+  EXPECT_EQ(Run("select a.x, g from generate_series(1, 3) a(x), generate_series(1, a.x) g"),
+            "1|1\n2|1\n2|2\n3|1\n3|2\n3|3");
+  EXPECT_EQ(Run("select a.x, s.y from generate_series(1, 3) a(x) left join lateral "
+                "(select a.x * 10 as y where a.x <> 2) s on true"),
+            "1|10\n2|NULL\n3|30");
+  EXPECT_EQ(Run("select x, t.n from generate_series(1, 2) x, "
+                "lateral (select count(*) n from generate_series(1, x * 2)) t"),
+            "1|2\n2|4");
+  EXPECT_EQ(Run("select x, t.y from generate_series(1, 3) x join lateral "
+                "(select x + 1 as y) t on t.y > 2"),
+            "2|3\n3|4");
+  // Without LATERAL a subquery cannot see its left neighbours.
+  EXPECT_EQ(Run("select * from generate_series(1, 2) x, (select x + 1) t").substr(0, 11),
+            "ERROR 42703");
+}
+
 }  // namespace
 }  // namespace walrep::sql
