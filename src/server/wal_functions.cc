@@ -200,6 +200,7 @@ void Server::RegisterWalFunctions() {
     // pg_ls_dir(dirname [, missing_ok [, include_dot_dirs]]): what pg_rewind lists the source with.
     sql::TableFunctionDef ls;
     ls.name = "pg_ls_dir";
+    ls.returns_set = true;
     ls.arg_types = {oid::kText, oid::kBool, oid::kBool};
     ls.min_args = 1;
     ls.columns = {{"pg_ls_dir", oid::kText}};
@@ -218,6 +219,10 @@ void Server::RegisterWalFunctions() {
         return Status::Sql(errno == ENOENT ? "58P01" : "58030",
                            fmt::format("could not open directory \"{}\": {}", args[0].as_string(),
                                        std::strerror(errno)));
+      }
+      if (!S_ISDIR(st.st_mode)) {
+        return Status::Sql("42809", fmt::format("could not open directory \"{}\": {}",
+                                                args[0].as_string(), std::strerror(ENOTDIR)));
       }
       WALREP_ASSIGN_OR_RETURN(auto names, fs_->ListDir(dir));
       std::sort(names.begin(), names.end());
@@ -319,6 +324,7 @@ void Server::RegisterWalFunctions() {
   {
     sql::TableFunctionDef f;
     f.name = "pg_ls_waldir";
+    f.returns_set = true;
     f.columns = {{"name", oid::kText}, {"size", oid::kInt8}, {"modification", oid::kTimestampTz}};
     f.rows = [this](sql::SessionContext& ctx,
                     const std::vector<Value>&) -> Result<std::vector<sql::Row>> {

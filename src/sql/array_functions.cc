@@ -185,6 +185,7 @@ void RegisterArrayFunctions(Registry* r) {
     // pg_options_to_table(reloptions): "name=value" entries as (option_name, option_value).
     TableFunctionDef f;
     f.name = "pg_options_to_table";
+    f.returns_set = true;
     f.arg_types = {oid::kTextArray};
     f.columns = {{"option_name", oid::kText}, {"option_value", oid::kText}};
     f.rows = [](SessionContext&, const std::vector<Value>& args) -> Result<std::vector<Row>> {
@@ -203,21 +204,33 @@ void RegisterArrayFunctions(Registry* r) {
     r->AddTableFunction(std::move(f));
   }
   {
-    // unnest(array): one row per element, in order.
+    // unnest(array [, array ...]): one row per element, in order; several arrays (in FROM, as
+    // pg_rewind fetches with) side by side, the shorter ones padded with NULLs.
     TableFunctionDef f;
     f.name = "unnest";
+    f.returns_set = true;
     f.arg_types = {oid::kTextArray};
     f.columns = {{"unnest", oid::kText}};
     f.resolve = [](std::vector<int32_t>& types) -> Result<std::vector<ViewColumn>> {
-      if (types.size() != 1) return NoSuchFunction("unnest", types);
-      if (types[0] == oid::kUnknown) types[0] = oid::kTextArray;
-      if (!ElementTypeOf(types[0])) return NoSuchFunction("unnest", types);
-      return std::vector<ViewColumn>{{"unnest", ElementTypeOf(types[0])}};
+      if (types.empty()) return NoSuchFunction("unnest", types);
+      std::vector<ViewColumn> cols;
+      for (int32_t& t : types) {
+        if (t == oid::kUnknown) t = oid::kTextArray;
+        if (!ElementTypeOf(t)) return NoSuchFunction("unnest", types);
+        cols.push_back({"unnest", ElementTypeOf(t)});
+      }
+      return cols;
     };
     f.rows = [](SessionContext&, const std::vector<Value>& args) -> Result<std::vector<Row>> {
-      std::vector<Row> rows;
-      if (args[0].is_null()) return rows;
-      for (const Value& e : args[0].as_array()) rows.push_back(Row{e});
+      size_t n = 0;
+      for (const Value& a : args) n = std::max(n, a.is_null() ? 0 : a.as_array().size());
+      std::vector<Row> rows(n);
+      for (const Value& a : args) {
+        for (size_t i = 0; i < n; i++) {
+          bool has = !a.is_null() && i < a.as_array().size();
+          rows[i].push_back(has ? a.as_array()[i] : Value::Null(ElementTypeOf(a.type())));
+        }
+      }
       return rows;
     };
     r->AddTableFunction(std::move(f));

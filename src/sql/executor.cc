@@ -641,6 +641,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   cs.aggs = aggs.get();
   auto windows = std::make_shared<std::vector<WindowSpec>>();
   cs.windows = windows.get();
+  auto srfs = std::make_shared<std::vector<TableFunctionSource>>();
+  cs.srfs = srfs.get();
   std::vector<ExprPtr> targets;
   for (size_t i = 0; i < s->n_target_list; i++) {
     const auto* rt = s->target_list[i]->res_target;
@@ -678,6 +680,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
     p->cols.push_back(ColumnDesc{name, e->type});
   }
   cs.windows = nullptr;  // only the select list has window functions
+  cs.srfs = nullptr;     // and set-returning functions
   ExprPtr where;
   if (s->where_clause) {
     cs.aggs = nullptr;  // aggregates are not allowed in WHERE
@@ -755,6 +758,11 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   if (grouping && !windows->empty()) {
     return Status::NotSupported("window functions with GROUP BY or aggregates are not supported");
   }
+  if (!srfs->empty() && (grouping || !windows->empty())) {
+    return Status::NotSupported(
+        "set-returning functions in a select list with GROUP BY, aggregates or window functions "
+        "are not supported");
+  }
   bool distinct = s->n_distinct_clause > 0;
   if (distinct && s->distinct_clause[0] &&
       s->distinct_clause[0]->node_case != PG_QUERY__NODE__NODE__NOT_SET) {
@@ -762,6 +770,8 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   }
   // The plan as EXPLAIN shows it: the steps run bottom-up in this order.
   p->plan = from.plan ? from.plan : MakePlan("Result");
+  PlanPtr project_set_plan;
+  if (!srfs->empty()) p->plan = project_set_plan = MakePlan("ProjectSet", {p->plan});
   PlanPtr agg_plan, sort_plan, distinct_plan, limit_plan;
   // Each window: its input sorted by partition and order keys, then the WindowAgg step.
   std::vector<PlanPtr> window_plans;
@@ -798,9 +808,10 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
   for (const auto& t : targets) out_types.push_back(t->type);
   auto aggs_c = std::shared_ptr<const std::vector<AggSpec>>(aggs);
   auto windows_c = std::shared_ptr<const std::vector<WindowSpec>>(windows);
+  auto srfs_c = std::shared_ptr<const std::vector<TableFunctionSource>>(srfs);
   RowSourceFn source =
-      [rows = from.rows, where, grouping, group_by, aggs_c, in_types, outputs, windows_c,
-       window_plans, having, sort_cols, ncols, distinct, out_types, limit, offset,
+      [rows = from.rows, where, grouping, group_by, aggs_c, in_types, outputs, windows_c, srfs_c,
+       project_set_plan, window_plans, having, sort_cols, ncols, distinct, out_types, limit, offset,
        plans = std::vector<PlanPtr>{agg_plan, sort_plan, distinct_plan, limit_plan}](
           EvalState& st) -> Result<RowIterPtr> {
     int64_t off, lim;
@@ -812,6 +823,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
       it = VectorIter(nullptr, {Row()});
     }
     if (where) it = FilterIter(st, std::move(it), where);
+    if (project_set_plan) it = ProjectSetIter(st, project_set_plan, std::move(it), srfs_c);
     // Window functions: the row with its keys appended, sorted, then the function's value
     // appended in place of the keys.
     for (size_t w = 0; w < windows_c->size(); w++) {

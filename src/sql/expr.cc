@@ -684,6 +684,40 @@ Result<ExprPtr> CompileWindowCall(CompileState& cs, const std::string& name,
   return MakeExpr(oid::kInt8, [at](EvalState& st) -> Result<Value> { return (*st.row)[at]; });
 }
 
+// A set-returning function in a select list (SELECT pg_ls_dir('.'), 'x' || unnest(a)): its
+// value is the one the select's ProjectSet step appends to each input row.
+Result<ExprPtr> CompileSetReturningCall(CompileState& cs, const PgQuery__FuncCall* fc) {
+  if (!cs.srfs || !cs.scope) {
+    return Err(cs, "0A000", "set-returning functions are not allowed here", fc->location);
+  }
+  std::vector<TableFunctionSource>* saved = cs.srfs;
+  std::vector<AggSpec>* saved_aggs = cs.aggs;
+  cs.srfs = nullptr;  // nested set-returning functions are not supported
+  cs.aggs = nullptr;
+  auto fn = CompileTableFunctionCall(cs, fc);
+  cs.srfs = saved;
+  cs.aggs = saved_aggs;
+  if (!fn.ok()) return fn.TakeStatus();
+  if (fn->columns.size() != 1) {
+    // Rows of several columns are records here (pg_ls_waldir() as "(name,size,modification)").
+    fn->columns = {{fn->name, oid::kRecord}};
+    fn->rows = [rows = std::move(fn->rows)](EvalState& st) -> Result<RowIterPtr> {
+      WALREP_ASSIGN_OR_RETURN(RowIterPtr it, rows(st));
+      auto shared = std::shared_ptr<RowIter>(std::move(it));
+      return FunctionIter(nullptr, [shared, fo = st.fmt](Row* row) -> Result<bool> {
+        Row r;
+        WALREP_ASSIGN_OR_RETURN(bool more, shared->Next(&r));
+        if (more) *row = {Value::Text(oid::kRecord, RecordText(r, fo))};
+        return more;
+      });
+    };
+  }
+  int32_t type = fn->columns[0].type;
+  size_t at = cs.scope->columns.size() + cs.srfs->size();
+  cs.srfs->push_back(std::move(*fn));
+  return MakeExpr(type, [at](EvalState& st) -> Result<Value> { return (*st.row)[at]; });
+}
+
 Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
   std::string name;
   for (size_t i = 0; i < fc->n_funcname; i++) {
@@ -840,6 +874,8 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
     }
     if (*r) return *r;
   }
+  const TableFunctionDef* srf = cs.registry->FindTableFunction(name);
+  if (srf && srf->returns_set) return CompileSetReturningCall(cs, fc);
   const FunctionDef* def = cs.registry->FindFunction(name);
   if (!def) {
     std::string sig;

@@ -702,8 +702,39 @@ class LateralLoop : public RowIter {
   bool matched_ = false;
 };
 
+// The top-level AND terms of `where` that read only the left side's columns (nothing of the
+// right side or of an enclosing query), so that the left rows can be filtered before a LATERAL
+// item runs for them — as PostgreSQL pushes them down: pg_rewind's file list calls pg_ls_dir
+// only for rows WHERE parent.isdir.
+void LeftOnlyTerms(CompileState& cs, const Scope& left, const PgQuery__Node* where,
+                   std::vector<ExprPtr>* out) {
+  if (!where) return;
+  if (where->node_case == PG_QUERY__NODE__NODE_BOOL_EXPR &&
+      where->bool_expr->boolop == PG_QUERY__BOOL_EXPR_TYPE__AND_EXPR) {
+    for (size_t i = 0; i < where->bool_expr->n_args; i++) {
+      LeftOnlyTerms(cs, left, where->bool_expr->args[i], out);
+    }
+    return;
+  }
+  CompileState lcs = cs;
+  lcs.scope = &left;
+  lcs.outer_scopes.clear();
+  lcs.correlated.clear();
+  lcs.aggs = nullptr;
+  lcs.windows = nullptr;
+  lcs.srfs = nullptr;
+  std::vector<int32_t> no_params;  // a term with a parameter stays in the WHERE filter
+  lcs.param_types = &no_params;
+  auto e = CompileExpr(lcs, where);
+  if (!e.ok()) return;
+  auto b = Coerce(lcs, *e, oid::kBool, false);
+  if (b.ok() && no_params.empty()) out->push_back(*b);
+}
+
 Result<FromPlan> LateralJoin(CompileState& cs, FromPlan left, FromPlan right, JoinType type,
-                             const PgQuery__Node* quals) {
+                             const PgQuery__Node* quals, const PgQuery__Node* where = nullptr) {
+  std::vector<ExprPtr> left_filter;
+  if (type == JoinType::kInner) LeftOnlyTerms(cs, *left.scope, where, &left_filter);
   FromPlan out;
   *out.scope = *left.scope;
   out.scope->rels.insert(out.scope->rels.end(), right.scope->rels.begin(), right.scope->rels.end());
@@ -722,9 +753,10 @@ Result<FromPlan> LateralJoin(CompileState& cs, FromPlan left, FromPlan right, Jo
   out.plan = MakePlan("Nested Loop", {left.plan, right.plan});
   if (type == JoinType::kLeft) out.plan->label = "Nested Loop Left Join";
   bool left_join = type == JoinType::kLeft;
-  out.rows = [lrows = left.rows, rrows = right.rows, cond, left_join, right_types,
+  out.rows = [lrows = left.rows, rrows = right.rows, cond, left_join, right_types, left_filter,
               plan = out.plan](EvalState& st) -> Result<RowIterPtr> {
     WALREP_ASSIGN_OR_RETURN(RowIterPtr l, lrows(st));
+    for (const auto& f : left_filter) l = FilterIter(st, std::move(l), f);
     return RowIterPtr(
         std::make_unique<LateralLoop>(st, plan, std::move(l), rrows, cond, left_join, right_types));
   };
@@ -956,8 +988,8 @@ Result<FromPlan> PrepareFrom(Executor& ex, CompileState& cs, const PgQuery__Sele
     WALREP_ASSIGN_OR_RETURN(FromPlan next,
                             PrepareItem(ex, cs, s->from_clause[i], nullptr, p, f.scope.get()));
     if (next.lateral) {
-      WALREP_ASSIGN_OR_RETURN(
-          f, LateralJoin(cs, std::move(f), std::move(next), JoinType::kInner, nullptr));
+      WALREP_ASSIGN_OR_RETURN(f, LateralJoin(cs, std::move(f), std::move(next), JoinType::kInner,
+                                             nullptr, s->where_clause));
       continue;
     }
     WALREP_ASSIGN_OR_RETURN(f, JoinPlans(cs, std::move(f), std::move(next), JoinType::kInner,
@@ -965,7 +997,6 @@ Result<FromPlan> PrepareFrom(Executor& ex, CompileState& cs, const PgQuery__Sele
   }
   return f;
 }
-
 
 Result<TableFunctionSource> CompileTableFunctionCall(CompileState& cs,
                                                      const PgQuery__FuncCall* fc) {

@@ -500,6 +500,7 @@ void RegisterBuiltinFunctions(Registry* r) {
     // with an interval step; rows are produced as they are read.
     TableFunctionDef f;
     f.name = "generate_series";
+    f.returns_set = true;
     f.arg_types = {oid::kInt4, oid::kInt4, oid::kInt4};
     f.min_args = 2;
     f.columns = {{"generate_series", oid::kInt4}};

@@ -755,4 +755,68 @@ RowIterPtr WindowIter(PlanPtr plan, RowIterPtr child, WindowSpec::Kind kind, siz
                                   norder);
 }
 
+namespace {
+
+class ProjectSet : public RowIter {
+ public:
+  ProjectSet(EvalState& st, PlanPtr plan, RowIterPtr child,
+             std::shared_ptr<const std::vector<TableFunctionSource>> srfs)
+      : RowIter(std::move(plan)), st_(st), child_(std::move(child)), srfs_(std::move(srfs)) {}
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    while (true) {
+      if (iters_.empty()) {
+        WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(&in_));
+        if (!more) return false;
+        // The functions' arguments are evaluated over the input row.
+        const Row* saved = st_.row;
+        st_.row = &in_;
+        for (const auto& f : *srfs_) {
+          auto it = f.rows(st_);
+          if (!it.ok()) {
+            st_.row = saved;
+            iters_.clear();
+            return it.TakeStatus();
+          }
+          iters_.push_back(std::move(*it));
+        }
+        st_.row = saved;
+      }
+      Row out = in_;
+      bool any = false;
+      for (size_t i = 0; i < iters_.size(); i++) {
+        Row r;
+        bool more = false;
+        if (iters_[i]) {
+          WALREP_ASSIGN_OR_RETURN(more, iters_[i]->Next(&r));
+          if (!more) iters_[i].reset();
+        }
+        any |= more;
+        out.push_back(more ? std::move(r[0]) : Value::Null((*srfs_)[i].columns[0].type));
+      }
+      if (!any) {
+        iters_.clear();
+        continue;
+      }
+      *row = std::move(out);
+      return true;
+    }
+  }
+
+ private:
+  EvalState& st_;
+  RowIterPtr child_;
+  std::shared_ptr<const std::vector<TableFunctionSource>> srfs_;
+  Row in_;
+  std::vector<RowIterPtr> iters_;  // empty between input rows; a finished function's is null
+};
+
+}  // namespace
+
+RowIterPtr ProjectSetIter(EvalState& st, PlanPtr plan, RowIterPtr child,
+                          std::shared_ptr<const std::vector<TableFunctionSource>> srfs) {
+  return std::make_unique<ProjectSet>(st, std::move(plan), std::move(child), std::move(srfs));
+}
+
 }  // namespace walrep::sql

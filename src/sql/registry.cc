@@ -24,7 +24,11 @@ void Registry::AddFunction(FunctionDef fn) {
 
 void Registry::AddTableFunction(TableFunctionDef fn) {
   std::string key = ToLower(fn.name);
-  // Called in a select list, the function yields its first row as a record, like PostgreSQL's
+  if (fn.returns_set) {  // in a select list: the select's ProjectSet step (expr.cc)
+    table_functions_[key] = std::move(fn);
+    return;
+  }
+  // Called in an expression, a function of one row yields it as a record, like PostgreSQL's
   // composite-returning functions: (a,b,c).
   TableFunctionDef copy = fn;
   FunctionDef f =
@@ -35,25 +39,7 @@ void Registry::AddTableFunction(TableFunctionDef fn) {
         }
         WALREP_ASSIGN_OR_RETURN(std::vector<Row> rows, copy.rows(c.ctx, args));
         if (rows.empty()) return Value::Null(oid::kRecord);
-        std::string out = "(";
-        FormatOptions fo;
-        for (size_t i = 0; i < rows[0].size(); i++) {
-          if (i) out += ",";
-          if (!rows[0][i].is_null()) {
-            std::string t = ToText(rows[0][i], fo);
-            bool quote = t.empty() || t.find_first_of(" ,()\"\\") != std::string::npos;
-            if (quote) {
-              std::string q = "\"";
-              for (char ch : t) {
-                if (ch == '"' || ch == '\\') q += ch;
-                q += ch;
-              }
-              t = q + "\"";
-            }
-            out += t;
-          }
-        }
-        return Value::Text(oid::kRecord, out + ")");
+        return Value::Text(oid::kRecord, RecordText(rows[0], FormatOptions()));
       });
   if (fn.min_args < fn.arg_types.size()) {
     auto full = f.resolve;

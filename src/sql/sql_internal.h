@@ -184,6 +184,8 @@ struct CompileState {
   std::shared_ptr<const struct CteDef> ctes;
   // Window functions of the select list (null where they are not allowed).
   std::vector<struct WindowSpec>* windows;
+  // Set-returning functions of the select list (null where they are not allowed).
+  std::vector<struct TableFunctionSource>* srfs = nullptr;
 };
 
 // A window function call: row_number(), rank() or dense_rank() OVER (PARTITION BY ... ORDER BY
@@ -311,6 +313,11 @@ RowIterPtr ProjectIter(EvalState& st, RowIterPtr child, std::vector<ExprPtr> exp
 // keys first, `npartition` of them, then `norder` order keys).
 RowIterPtr WindowIter(PlanPtr plan, RowIterPtr child, WindowSpec::Kind kind, size_t width,
                       size_t npartition, size_t norder);
+// The rows of `child`, each repeated with the next value of every set-returning function of
+// the select list appended (NULL once one has no more), until all are done: PostgreSQL's
+// ProjectSet. A row whose functions return nothing is dropped.
+RowIterPtr ProjectSetIter(EvalState& st, PlanPtr plan, RowIterPtr child,
+                          std::shared_ptr<const std::vector<struct TableFunctionSource>> srfs);
 // Rows of a temporary file or a tuplestore, in order.
 RowIterPtr TempFileIter(std::unique_ptr<class TempFile> file);
 RowIterPtr TuplestoreIter(std::unique_ptr<class Tuplestore> store);
@@ -393,8 +400,7 @@ struct TableFunctionSource {
   std::vector<ViewColumn> columns;
   RowSourceFn rows;
 };
-Result<TableFunctionSource> CompileTableFunctionCall(CompileState& cs,
-                                                     const PgQuery__FuncCall* fc);
+Result<TableFunctionSource> CompileTableFunctionCall(CompileState& cs, const PgQuery__FuncCall* fc);
 // A lone FROM item may use `s`'s WHERE clause to pick an index.
 Result<FromPlan> PrepareFrom(Executor& ex, CompileState& cs, const PgQuery__SelectStmt* s,
                              Prepared* p);

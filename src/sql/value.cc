@@ -623,6 +623,26 @@ std::optional<uint64_t> ParseLsn(std::string_view s) {
 // ---------------------------------------------------------------------------------------------
 // Text and binary I/O
 
+std::string RecordText(const std::vector<Value>& fields, const FormatOptions& opts) {
+  std::string out = "(";
+  for (size_t i = 0; i < fields.size(); i++) {
+    if (i) out += ",";
+    if (fields[i].is_null()) continue;
+    std::string t = ToText(fields[i], opts);
+    if (!t.empty() && t.find_first_of(" ,()\"\\") == std::string::npos) {
+      out += t;
+      continue;
+    }
+    out += '"';
+    for (char ch : t) {
+      if (ch == '"' || ch == '\\') out += ch;
+      out += ch;
+    }
+    out += '"';
+  }
+  return out + ")";
+}
+
 std::string ToText(const Value& v, const FormatOptions& opts) {
   if (v.is_array()) {
     bool vec = IsVector(v.type());

@@ -27,38 +27,39 @@ wal::CheckPoint NewCheckPoint(const ControlFileData& c, Lsn redo, bool fpw) {
   return cp;
 }
 
-// backup_label as pg_basebackup writes it: START WAL LOCATION and CHECKPOINT LOCATION.
-struct BackupLabel {
-  Lsn start;
-  Lsn checkpoint;
-};
-
 Result<std::optional<BackupLabel>> ReadBackupLabel(io::FileSystem* fs, const std::string& dir) {
   std::string path = dir + "/backup_label";
   if (!fs->Exists(path)) return std::optional<BackupLabel>();
   WALREP_ASSIGN_OR_RETURN(std::string text, fs->ReadFile(path));
+  WALREP_ASSIGN_OR_RETURN(BackupLabel b, ParseBackupLabel(text, path));
+  return std::optional<BackupLabel>(b);
+}
+
+}  // namespace
+
+Result<BackupLabel> ParseBackupLabel(std::string_view text, const std::string& path) {
   BackupLabel b;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
-    std::string line = text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? text.size() : nl + 1;
-    auto value = [&](const char* key) -> std::optional<Lsn> {
-      if (line.rfind(key, 0) != 0) return std::nullopt;
-      std::string rest = line.substr(std::strlen(key));
-      return Lsn::Parse(rest.substr(0, rest.find(' ')));
+    std::string_view line =
+        text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    pos = nl == std::string_view::npos ? text.size() : nl + 1;
+    auto value = [&](std::string_view key) -> std::optional<Lsn> {
+      if (line.substr(0, key.size()) != key) return std::nullopt;
+      std::string_view rest = line.substr(key.size());
+      return Lsn::Parse(std::string(rest.substr(0, rest.find(' '))));
     };
     if (auto v = value("START WAL LOCATION: ")) b.start = *v;
     if (auto v = value("CHECKPOINT LOCATION: ")) b.checkpoint = *v;
+    if (line == "BACKUP FROM: standby") b.from_standby = true;
   }
   if (!b.start.valid() || !b.checkpoint.valid()) {
     return Status::Corruption(fmt::format("invalid data in file \"{}\"", path))
         .WithSeverity(Severity::kFatal);
   }
-  return std::optional<BackupLabel>(b);
+  return b;
 }
-
-}  // namespace
 
 Status XLog::Bootstrap(io::FileSystem* fs, const std::string& data_dir, ControlFileData* control) {
   wal::WalWriterOptions wo;
@@ -101,6 +102,11 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
     control.checkpoint = ckpt.value();
     control.backup_start_point = label->start.value();
     control.backup_end_required = 1;
+    // As PostgreSQL: taken from a standby (or written by pg_rewind), the backup is consistent
+    // at the minimum recovery point pg_control was given.
+    if (label->from_standby && control.min_recovery_point != 0) {
+      control.backup_end_point = control.min_recovery_point;
+    }
   }
   WALREP_ASSIGN_OR_RETURN(wal::TimelineHistory history, x->RecoveryHistory(control, ckpt));
   {
@@ -119,7 +125,12 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
         .WithDetail(ckpt_rec.ok() ? "" : ckpt_rec.status().message());
   }
   WALREP_ASSIGN_OR_RETURN(wal::CheckPoint cp, wal::DecodeCheckPoint(ckpt_rec->main_data));
-  if (label) control.checkpoint_copy = cp;
+  if (label) {
+    // pg_control may be a newer server's (pg_rewind copies the source's): replay starts on the
+    // timeline of the label's checkpoint.
+    control.checkpoint_copy = cp;
+    x->tli_.store(std::max<TimelineId>(cp.this_timeline, 1));
+  }
   if (opts.standby) {
     WALREP_LOG("{}", opts.archive_recovery ? "starting archive recovery" : "entering standby mode");
     control.state = static_cast<uint32_t>(DbState::kInArchiveRecovery);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "testing.h"
 
@@ -160,6 +161,49 @@ TEST(RewindTest, AutoRewindRejoinsAnOldPrimaryStartedAsAStandby) {
   ASSERT_NO_FATAL_FAILURE(p.Start());
   ASSERT_TRUE(WaitForReplay(s, p));
   EXPECT_EQ(p.Query(kSummary), s.Query(kSummary));
+}
+
+// Beyond PostgreSQL: PostgreSQL 15's own pg_rewind rewinds a walrep old primary from the running
+// new primary (its file-list query, pg_read_binary_file fetches in binary format, walrep's
+// pg_control with wal_log_hints, and the block references of walrep's WAL records), copying only
+// the blocks the old primary changed; the old primary then rejoins as a standby.
+TEST(RewindTest, PostgreSQL15sPgRewindRejoinsTheOldPrimary) {
+  Node p("old_primary"), s("new_primary");
+  ASSERT_NO_FATAL_FAILURE(Diverge(&p, &s));
+  p.Stop();
+  std::string relfile = "base/5/" + s.Query("SELECT relfilenode FROM pg_class WHERE relname = 't'");
+  // pg_rewind copies the source's configuration files too (as against PostgreSQL): keep the old
+  // primary's own, as a DBA does.
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  std::string conf = read(p.data_dir() + "/postgresql.conf");
+  std::string auto_conf = read(p.data_dir() + "/postgresql.auto.conf");
+  // pg_rewind refuses to run as root: the data directory is the postgres user's while it runs.
+  ASSERT_EQ(RunCommand({"chown", "-R", "postgres", p.data_dir()}).exit_code, 0);
+  fs::permissions(fs::path(p.data_dir()).parent_path(), fs::perms::others_exec,
+                  fs::perm_options::add);
+  CommandResult r =
+      RunCommand({"runuser", "-u", "postgres", "--", PgBin("pg_rewind"), "-D", p.data_dir(),
+                  "--source-server=" + s.ConnStr(), "-R", "-P", "--debug"});
+  ASSERT_EQ(RunCommand({"chown", "-R", "root", p.data_dir()}).exit_code, 0);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("servers diverged at WAL location"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Done!"), std::string::npos) << r.err;
+  // The table's file is not copied whole: only the blocks the old primary's WAL touched.
+  size_t at = r.err.find("pg_rewind: " + relfile + " (");
+  ASSERT_NE(at, std::string::npos) << r.err;
+  std::string entry = r.err.substr(at, r.err.find('\n', at) - at);
+  EXPECT_EQ(entry.find("(COPY)"), std::string::npos) << entry;
+  EXPECT_NE(r.err.find("pg_rewind: block ", at), std::string::npos) << r.err;
+  std::string conninfo = read(p.data_dir() + "/postgresql.auto.conf");
+  conninfo = conninfo.substr(conninfo.rfind("primary_conninfo"));
+  p.WriteFile("postgresql.conf", conf);
+  p.WriteFile("postgresql.auto.conf", auto_conf + conninfo);
+  EXPECT_TRUE(fs::exists(p.data_dir() + "/standby.signal"));
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  ASSERT_NO_FATAL_FAILURE(ExpectRejoined(&p, &s));
 }
 
 TEST(RewindTest, AStandbyThatNeverWrotePastTheDivergenceNeedsNoRewind) {

@@ -55,6 +55,9 @@ struct TableFunctionDef {
   std::vector<int32_t> arg_types;
   size_t min_args = SIZE_MAX;  // trailing arguments may be left out (passed as NULL); default all
   std::vector<ViewColumn> columns;
+  // A set-returning function (pg_ls_dir, unnest); otherwise it returns one row, a record in an
+  // expression (pg_stat_file).
+  bool returns_set = false;
   std::function<Result<std::vector<Row>>(SessionContext&, const std::vector<Value>&)> rows;
   // Optional, for overloaded functions: the argument types to coerce to (set in place) and the
   // result columns for these argument types (42883 when no overload fits).

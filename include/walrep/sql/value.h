@@ -135,6 +135,8 @@ Result<int32_t> LookupTypeName(std::string_view name);
 
 // Text output (PostgreSQL's *out functions).
 std::string ToText(const Value& v, const FormatOptions& opts);
+// A row's values as a record's text, as record_out writes it: (1,"a b",).
+std::string RecordText(const std::vector<Value>& fields, const FormatOptions& opts);
 // Binary output (PostgreSQL's *send functions).
 Result<std::string> ToBinary(const Value& v);
 // Text and binary input.

@@ -57,7 +57,9 @@ struct ControlFileData {
   uint8_t backup_end_required = 0;
   uint8_t pad3[3] = {};
   int32_t wal_level = 1;
-  uint8_t wal_log_hints = 0;
+  // walrep changes a page only with a WAL record that references it (it has no hint bits), so
+  // every cluster has what wal_log_hints = on gives PostgreSQL, and pg_rewind can rely on it.
+  uint8_t wal_log_hints = 1;
   uint8_t pad4[3] = {};
   int32_t max_connections = 100;
   int32_t max_worker_processes = 8;

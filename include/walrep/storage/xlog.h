@@ -26,6 +26,17 @@
 
 namespace walrep::storage {
 
+// backup_label as pg_basebackup and pg_rewind write it: START WAL LOCATION, CHECKPOINT
+// LOCATION, and BACKUP FROM (a standby's backup, or a rewind, ends at pg_control's
+// minRecoveryPoint instead of a BACKUP_END record).
+struct BackupLabel {
+  Lsn start;
+  Lsn checkpoint;
+  bool from_standby = false;
+};
+// The label's text; a FATAL "invalid data in file" naming `path` when a location is missing.
+Result<BackupLabel> ParseBackupLabel(std::string_view text, const std::string& path);
+
 struct XLogOptions {
   io::FileSystem* fs = nullptr;  // must outlive the XLog
   std::string data_dir;

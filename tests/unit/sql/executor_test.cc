@@ -630,5 +630,25 @@ TEST_F(ExecutorTest, LateralFunctionsAndSubqueries) {
             "ERROR 42703");
 }
 
+TEST_F(ExecutorTest, SetReturningFunctionsInTheSelectList) {
+  // Each input row repeats for every value; shorter functions give NULL (PostgreSQL 10+).
+  EXPECT_EQ(Run("select generate_series(1, 3), 'x' || unnest(array['a', 'b'])"),
+            "1|xa\n2|xb\n3|NULL");
+  EXPECT_EQ(Run("select x, unnest(array[x, x * 10]) from generate_series(1, 2) x"),
+            "1|1\n1|10\n2|2\n2|20");
+  // A row whose function returns nothing is dropped.
+  EXPECT_EQ(Run("select x, generate_series(1, x - 1) from generate_series(1, 3) x"),
+            "2|1\n3|1\n3|2");
+  EXPECT_EQ(Run("select count(*) from (select unnest(array[1, 2, 3]) as u) s"), "3");
+  // Several arrays side by side in FROM, with column aliases (pg_rewind's chunk query).
+  EXPECT_EQ(Run("select * from unnest(array['a', 'b'], array[1, 2, 3]) as x(p, n)"),
+            "a|1\nb|2\nNULL|3");
+  EXPECT_EQ(Run("select 1 where unnest(array[1]) = 1").substr(0, 11), "ERROR 0A000");
+  // A WHERE term over the left items filters them before a LATERAL function runs for them.
+  EXPECT_EQ(Run("select x, g from generate_series(0, 2) x, generate_series(1, 10 / x) g "
+                "where x > 1"),
+            "2|1\n2|2\n2|3\n2|4\n2|5");
+}
+
 }  // namespace
 }  // namespace walrep::sql
