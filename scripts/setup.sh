@@ -8,6 +8,7 @@ packages=(
   libpq-dev libssl-dev zlib1g-dev libfmt-dev libspdlog-dev libgtest-dev
   libpg-query-dev libprotobuf-c-dev
   postgresql-15 postgresql-client-15 python3-psycopg2 openssl clang-format
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -6,9 +6,14 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"  # clones elsewhere hit the same cache entries
 werror=OFF
 if [ "${CI:-}" = "true" ]; then werror=ON; fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWALREP_WERROR="$werror" >/dev/null
 cmake --build build -j2
-if [ $# -eq 0 ]; then set -- -LE "crash|slow"; fi
-ctest --test-dir build --output-on-failure -j2 --timeout 600 "$@"
+if [ $# -gt 0 ]; then
+  exec ctest --test-dir build --output-on-failure -j2 --timeout 600 "$@"
+fi
+ctest --test-dir build --output-on-failure -j2 --timeout 600 -LE "crash|slow"
+# Every fuzz target briefly from its seed corpus, with ASan and UBSan (tests/fuzz, docs/reliability.md).
+scripts/fuzz.sh all "${WALREP_FUZZ_SECONDS:-8}"

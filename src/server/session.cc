@@ -17,6 +17,13 @@ namespace walrep::server {
 
 namespace {
 
+// An I/O error of the statement itself (a file function, a relation read) is an ERROR for that
+// statement (58030 io_error); only the client socket's I/O errors end the session.
+Status StatementError(Status st) {
+  if (st.code() != Status::Code::kIOError) return st;
+  return Status::Sql("58030", st.message());
+}
+
 constexpr int32_t kSslRequest = 80877103;
 constexpr int32_t kGssEncRequest = 80877104;
 constexpr int32_t kCancelRequest = 80877102;
@@ -656,7 +663,9 @@ Status Session::SendRows(Portal& portal, int32_t max_rows, bool from_execute) {
   // Rows go out as the plan produces them: neither the server nor the client waits for the
   // whole result (an Execute with a row count stops after that many: PortalSuspended).
   while (!portal.done && (max_rows <= 0 || sent < static_cast<size_t>(max_rows))) {
-    WALREP_ASSIGN_OR_RETURN(bool more, r.rows->Next(&row));
+    auto next = r.rows->Next(&row);
+    if (!next.ok()) return StatementError(next.TakeStatus());
+    bool more = *next;
     if (!more) {
       portal.done = true;
       break;
@@ -760,7 +769,7 @@ Status Session::HandleSimpleQuery(const std::string& body) {
     } else {
       auto res = executor_->Execute(**prepared, {});
       if (!res.ok()) {
-        err = res.TakeStatus();
+        err = StatementError(res.TakeStatus());
       } else {
         FlushNotices();
         Portal p;
@@ -993,6 +1002,7 @@ Status Session::HandleExecute(const std::string& body) {
     SetState("active", &text);
     if (Hot().log_all_statements) WALREP_LOG("execute: {}", text);
     auto res = executor_->Execute(*portal.stmt, portal.params);
+    if (!res.ok()) res = StatementError(res.TakeStatus());
     if (!res.ok()) {
       statement_deadline_ = 0;
       return res.TakeStatus();

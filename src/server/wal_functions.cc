@@ -303,6 +303,11 @@ void Server::RegisterWalFunctions() {
       if (c.args.size() >= 3 && length < 0) {
         return Status::Sql("22023", "requested length cannot be negative");
       }
+      struct stat st;
+      if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        return Status::Sql("42809", fmt::format("could not read file \"{}\": {}",
+                                                c.args[0].as_string(), std::strerror(EISDIR)));
+      }
       auto f = fs_->OpenRandomAccess(path, false);
       if (!f.ok()) {
         if (missing_ok && !fs_->Exists(path)) return Value::Null(oid::kBytea);

@@ -354,7 +354,10 @@ Status RewriteWithDefaults(Executor& ex, EvalState& st, const TableDef& t,
         rows.emplace_back(tid, std::move(row));
         return Status::OK();
       }));
-  for (auto& [tid, row] : rows) {
+  for (auto& entry : rows) {
+    // Named references, not structured bindings: the lambda below captures them (clang 14).
+    const access::TupleId& tid = entry.first;
+    Row& row = entry.second;
     WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
     for (const auto& [ci, value] : cols) {
       WALREP_ASSIGN_OR_RETURN(Value v, value->eval(st));

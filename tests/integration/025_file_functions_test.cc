@@ -21,6 +21,12 @@ TEST(FileFunctionsTest, ListStatAndReadInsideTheDataDirectoryOnly) {
             "1\n");
   EXPECT_EQ(Exec(c, "SELECT count(*) FROM pg_ls_dir('nope', true, false)"), "0\n");
   EXPECT_EQ(Exec(c, "SELECT count(*) FROM pg_ls_dir('nope')"), "ERROR 58P01");
+  // A plain file is not a directory: an error for the statement, and the session goes on.
+  EXPECT_EQ(Exec(c, "SELECT count(*) FROM pg_ls_dir('PG_VERSION')"), "ERROR 42809");
+  EXPECT_EQ(Exec(c, "SELECT pg_ls_dir('PG_VERSION')"), "ERROR 42809");
+  // Reading a directory: PostgreSQL's error (its read fails with EISDIR).
+  EXPECT_EQ(Exec(c, "SELECT pg_read_binary_file('base')"), "ERROR 42809");
+  EXPECT_EQ(Exec(c, "SELECT 1"), "1\n");
   // pg_control: 8192 bytes; a directory says so.
   EXPECT_EQ(Exec(c, "SELECT size, isdir FROM pg_stat_file('global/pg_control')"), "8192|f\n");
   EXPECT_EQ(Exec(c, "SELECT isdir FROM pg_stat_file('base')"), "t\n");
