@@ -106,7 +106,10 @@ std::optional<TimestampTz> ParseTimestamp(std::string_view s, int default_offset
     }
     pos += 1 + static_cast<size_t>(n2);
   }
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 24 || mi > 59 || sec >= 61) return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 24 || mi < 0 || mi > 59 ||
+      !(sec >= 0 && sec < 61)) {  // also false for a NaN that sscanf read
+    return std::nullopt;
+  }
   int offset = default_offset;
   if (had_zone) *had_zone = false;
   std::string_view rest = Trim(std::string_view(str).substr(pos));
@@ -117,9 +120,17 @@ std::optional<TimestampTz> ParseTimestamp(std::string_view s, int default_offset
     if (had_zone) *had_zone = true;
   }
   int64_t days = DaysFromCivil(y, mo, d) - DaysFromCivil(2000, 1, 1);
-  int64_t us = days * 86400000000LL + (static_cast<int64_t>(h) * 3600 + mi * 60) * 1000000LL +
-               static_cast<int64_t>(sec * 1000000.0 + 0.5);
-  return us - static_cast<int64_t>(offset) * 1000000;
+  // Years beyond PostgreSQL's timestamp range (294276 AD) do not fit in 64-bit microseconds.
+  int64_t us;
+  if (__builtin_mul_overflow(days, int64_t{86400000000}, &us) ||
+      __builtin_add_overflow(us,
+                             (static_cast<int64_t>(h) * 3600 + mi * 60) * 1000000LL +
+                                 static_cast<int64_t>(sec * 1000000.0 + 0.5) -
+                                 static_cast<int64_t>(offset) * 1000000,
+                             &us)) {
+    return std::nullopt;
+  }
+  return us;
 }
 
 }  // namespace walrep

@@ -32,5 +32,17 @@ TEST(TimeTest, ParsesWithAndWithoutZone) {
   EXPECT_FALSE(ParseTimeZoneOffset("Mars/Olympus"));
 }
 
+// Found by fuzz_sql: a year beyond the 64-bit microsecond range overflowed (undefined
+// behaviour); negative or NaN time fields were accepted.
+TEST(TimeTest, RejectsTimestampsOutsideTheRange) {
+  EXPECT_FALSE(ParseTimestamp("20242025-01-02", 0, nullptr));
+  EXPECT_FALSE(ParseTimestamp("-2147483648-01-01", 0, nullptr));
+  EXPECT_FALSE(ParseTimestamp("2024-01-01 -5:00:00", 0, nullptr));
+  EXPECT_FALSE(ParseTimestamp("2024-01-01 10:-1:00", 0, nullptr));
+  EXPECT_FALSE(ParseTimestamp("2024-01-01 10:00:nan", 0, nullptr));
+  EXPECT_FALSE(ParseTimestamp("2024-01-01 10:00:-1", 0, nullptr));
+  EXPECT_TRUE(ParseTimestamp("294276-12-31 00:00:00", 0, nullptr));
+}
+
 }  // namespace
 }  // namespace walrep
