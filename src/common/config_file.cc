@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -186,7 +187,10 @@ Result<std::vector<GucAssignment>> ParseConfigFile(const std::string& path, bool
                                                    int depth) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    if (missing_ok && !std::filesystem::exists(path)) return std::vector<GucAssignment>{};
+    // include_if_exists skips only a file that is not there (not, say, a name too long).
+    int err = errno;
+    if (missing_ok && err == ENOENT) return std::vector<GucAssignment>{};
+    errno = err;
     return Status::IOError(
         fmt::format("could not open configuration file \"{}\": {}", path, std::strerror(errno)));
   }

@@ -95,5 +95,16 @@ TEST(ConfigFileTest, AutoConfRoundTrips) {
   EXPECT_EQ((*r)[1].value, "cp '%p' \\x");
 }
 
+// Found by fuzz_postgresql_conf: an include_if_exists whose name is too long for the file
+// system threw out of the parser (std::terminate: a crash at start or at a reload).
+TEST(ConfigFileTest, IncludeOfAnImpossibleNameIsAnError) {
+  std::string name(5000, 'o');
+  auto r = ParseConfigText("include_if_exists '/" + name + "'\n", "/tmp/postgresql.conf");
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("File name too long"), std::string::npos)
+      << r.status().message();
+  EXPECT_TRUE(ParseConfigText("include_if_exists '/nonexistent/x.conf'\n", "/tmp/p.conf").ok());
+}
+
 }  // namespace
 }  // namespace walrep
