@@ -168,8 +168,10 @@ Result<std::pair<std::vector<ExprPtr>, std::vector<ColumnDesc>>> CompileReturnin
 // The SQL text of a column's DEFAULT clause (at `location` in the statement): up to the next
 // comma or closing parenthesis at depth 0, without a trailing NOT NULL / PRIMARY KEY / etc.
 std::string DefaultText(const std::string& sql, int location) {
-  size_t from = static_cast<size_t>(location);
-  size_t kw = sql.find_first_of(" \t\n", from);
+  // The expression starts right after the DEFAULT keyword, which need not be followed by a
+  // space (`default'hi'`; found by fuzz_sql: it crashed the server).
+  size_t from = std::min(static_cast<size_t>(std::max(location, 0)), sql.size());
+  size_t kw = ToLower(sql.substr(from, 7)) == "default" ? from + 7 : sql.size();
   size_t end = sql.size();
   int depth = 0;
   bool quote = false;

@@ -289,6 +289,12 @@ TEST(QueriesTest, AddColumnWithDefault) {
   ASSERT_EQ(n.SafePsql("alter table t add column w varchar(5) not null default 'hi'"), "");
   ASSERT_EQ(n.SafePsql("alter table t add column at timestamptz default now()"), "");
   EXPECT_EQ(n.SafePsql("select id, z, w, at is not null from t order by id"), "1|7|hi|t\n2|7|hi|t");
+  // No space after DEFAULT (found by fuzz_sql: it crashed the server), in ALTER and CREATE.
+  ASSERT_EQ(n.SafePsql("alter table t add column y varchar(4) not null default'yo'"), "");
+  ASSERT_EQ(n.SafePsql("create table d (a int default(5), b text default'x', c int)"), "");
+  EXPECT_EQ(n.SafePsql("insert into d (c) values (1) returning a, b; select y from t where id = 1"),
+            "5|x\nyo");
+  ASSERT_EQ(n.SafePsql("drop table d"), "");
   EXPECT_EQ(n.SafePsql("insert into t (id) values (3) returning z, w"), "7|hi");
   EXPECT_EQ(n.SafePsql("update t set z = 1 where id = 1; select id, z from t order by id"),
             "1|1\n2|7\n3|7");
