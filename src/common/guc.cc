@@ -208,6 +208,13 @@ Result<std::string> ParseGucValue(const GucDef& def, std::string_view input) {
     case GucType::kInt: {
       WALREP_ASSIGN_OR_RETURN(double v, ParseNumberWithUnit(def, input));
       v = std::rint(v);
+      // Found by fuzz_postgresql_conf: 554e46 (or nan) was converted to an integer for the
+      // message, which is undefined behaviour. PostgreSQL's wording for these.
+      if (!std::isfinite(v) || std::fabs(v) >= 9.2e18) {
+        return Status::Sql("22023", fmt::format("invalid value for parameter \"{}\": \"{}\"",
+                                                def.name, input))
+            .WithHint("Value exceeds integer range.");
+      }
       if (v < def.min || v > def.max) {
         const char* unit = BaseUnitName(def.unit);
         return Status::Sql(
@@ -220,7 +227,7 @@ Result<std::string> ParseGucValue(const GucDef& def, std::string_view input) {
     }
     case GucType::kReal: {
       WALREP_ASSIGN_OR_RETURN(double v, ParseNumberWithUnit(def, input));
-      if (v < def.min || v > def.max) {
+      if (std::isnan(v) || v < def.min || v > def.max) {
         return Status::Sql(
             "22023",
             fmt::format("{} is outside the valid range for parameter \"{}\" ({} .. {})",

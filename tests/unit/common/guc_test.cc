@@ -212,5 +212,15 @@ TEST(GucTest, SampleFileMatchesTable) {
   }
 }
 
+// Found by fuzz_postgresql_conf: a huge or NaN integer setting was converted to an integer for
+// its message (undefined behaviour).
+TEST(GucTest, IntegersBeyondRangeAndNanAreRejected) {
+  EXPECT_EQ(Parse("shared_buffers", "554e46"),
+            "ERR 22023 invalid value for parameter \"shared_buffers\": \"554e46\" HINT Value "
+            "exceeds integer range.");
+  EXPECT_EQ(Parse("work_mem", "nan").substr(0, 9), "ERR 22023");
+  EXPECT_EQ(Parse("checkpoint_completion_target", "nan").substr(0, 9), "ERR 22023");
+}
+
 }  // namespace
 }  // namespace walrep
