@@ -70,7 +70,7 @@ std::optional<int> ParseTimeZoneOffset(std::string_view zone) {
   char extra;
   if (std::sscanf(z.c_str() + 1, "%d:%d%c", &h, &m, &extra) == 2 ||
       std::sscanf(z.c_str() + 1, "%d%c", &h, &extra) == 1) {
-    if (h > 15 || m > 59) return std::nullopt;
+    if (h < 0 || h > 15 || m < 0 || m > 59) return std::nullopt;  // "+-2147483648": overflow
     return sign * (h * 3600 + m * 60);
   }
   return std::nullopt;

@@ -42,6 +42,9 @@ TEST(TimeTest, RejectsTimestampsOutsideTheRange) {
   EXPECT_FALSE(ParseTimestamp("2024-01-01 10:00:nan", 0, nullptr));
   EXPECT_FALSE(ParseTimestamp("2024-01-01 10:00:-1", 0, nullptr));
   EXPECT_TRUE(ParseTimestamp("294276-12-31 00:00:00", 0, nullptr));
+  // Found by fuzz_postgresql_conf (log_timezone): a negative hour overflowed.
+  EXPECT_FALSE(ParseTimeZoneOffset("+-2147483648"));
+  EXPECT_FALSE(ParseTimeZoneOffset("-1:-30"));
 }
 
 }  // namespace
