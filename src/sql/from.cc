@@ -172,12 +172,7 @@ class JoinBase : public RowIter {
     if (!j.cond) return true;
     both_.assign(l.begin(), l.end());
     both_.insert(both_.end(), r.begin(), r.end());
-    const Row* saved = st_.row;
-    st_.row = &both_;
-    auto v = j.cond->eval(st_);
-    st_.row = saved;
-    if (!v.ok()) return v.TakeStatus();
-    return !v->is_null() && v->as_bool();
+    return IsTrueFor(st_, *j.cond, both_);
   }
   // USING columns, then the left side's, then the right side's.
   void Emit(const Row& l, const Row& r) {
@@ -513,15 +508,8 @@ class HashJoin : public JoinBase {
 Result<FromPlan> JoinPlans(CompileState& cs, FromPlan left, FromPlan right, JoinType type,
                            const PgQuery__Node* quals, const std::vector<std::string>& using_cols,
                            const PgQuery__Node* filter = nullptr) {
-  for (const auto& r : right.scope->rels) {
-    if (std::find(left.scope->rels.begin(), left.scope->rels.end(), r) != left.scope->rels.end()) {
-      return Status::Sql("42712", fmt::format("table name \"{}\" specified more than once", r));
-    }
-  }
   // The condition sees both sides side by side.
-  Scope both = *left.scope;
-  both.rels.insert(both.rels.end(), right.scope->rels.begin(), right.scope->rels.end());
-  both.columns.insert(both.columns.end(), right.scope->columns.begin(), right.scope->columns.end());
+  WALREP_ASSIGN_OR_RETURN(Scope both, left.scope->Join(*right.scope));
   const size_t lwidth = left.scope->columns.size(), rwidth = right.scope->columns.size();
   std::vector<std::pair<size_t, size_t>> keys;
   size_t quals_terms = 0;  // top-level AND terms of the ON condition
@@ -668,12 +656,8 @@ class LateralLoop : public RowIter {
       Row both = left_row_;
       both.insert(both.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
       if (cond_) {
-        const Row* saved = st_.row;
-        st_.row = &both;
-        auto v = cond_->eval(st_);
-        st_.row = saved;
-        if (!v.ok()) return v.TakeStatus();
-        if (v->is_null() || !v->as_bool()) continue;
+        WALREP_ASSIGN_OR_RETURN(bool match, IsTrueFor(st_, *cond_, both));
+        if (!match) continue;
       }
       matched_ = true;
       *row = std::move(both);
@@ -736,10 +720,7 @@ Result<FromPlan> LateralJoin(CompileState& cs, FromPlan left, FromPlan right, Jo
   std::vector<ExprPtr> left_filter;
   if (type == JoinType::kInner) LeftOnlyTerms(cs, *left.scope, where, &left_filter);
   FromPlan out;
-  *out.scope = *left.scope;
-  out.scope->rels.insert(out.scope->rels.end(), right.scope->rels.begin(), right.scope->rels.end());
-  out.scope->columns.insert(out.scope->columns.end(), right.scope->columns.begin(),
-                            right.scope->columns.end());
+  WALREP_ASSIGN_OR_RETURN(*out.scope, left.scope->Join(*right.scope));
   ExprPtr cond;
   if (quals) {
     CompileState qcs = cs;
@@ -1045,6 +1026,18 @@ Result<TableFunctionSource> CompileTableFunctionCall(CompileState& cs,
     return VectorIter(nullptr, std::move(rows));
   };
   return out;
+}
+
+Result<Scope> Scope::Join(const Scope& right) const {
+  for (const auto& r : right.rels) {
+    if (std::find(rels.begin(), rels.end(), r) != rels.end()) {
+      return Status::Sql("42712", fmt::format("table name \"{}\" specified more than once", r));
+    }
+  }
+  Scope both = *this;
+  both.rels.insert(both.rels.end(), right.rels.begin(), right.rels.end());
+  both.columns.insert(both.columns.end(), right.columns.begin(), right.columns.end());
+  return both;
 }
 
 }  // namespace walrep::sql

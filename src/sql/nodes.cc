@@ -47,6 +47,19 @@ class FnIter : public RowIter {
   std::function<Result<bool>(Row*)> next_;
 };
 
+}  // namespace
+
+Result<bool> IsTrueFor(EvalState& st, const Expr& pred, const Row& row) {
+  const Row* saved = st.row;
+  st.row = &row;
+  auto v = pred.eval(st);
+  st.row = saved;
+  if (!v.ok()) return v.TakeStatus();
+  return !v->is_null() && v->as_bool();
+}
+
+namespace {
+
 class Filter : public RowIter {
  public:
   Filter(EvalState& st, RowIterPtr child, ExprPtr pred)
@@ -57,9 +70,8 @@ class Filter : public RowIter {
     while (true) {
       WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(row));
       if (!more) return false;
-      st_.row = row;
-      WALREP_ASSIGN_OR_RETURN(Value ok, pred_->eval(st_));
-      if (!ok.is_null() && ok.as_bool()) return true;
+      WALREP_ASSIGN_OR_RETURN(bool ok, IsTrueFor(st_, *pred_, *row));
+      if (ok) return true;
     }
   }
 

@@ -154,6 +154,9 @@ struct Scope {
     rels.push_back(qualifier);
     for (const auto& c : cols) columns.push_back(ScopeColumn{qualifier, c.name, c.type});
   }
+  // This scope followed by `right`'s (a join's columns side by side); 42712 when both name
+  // the same relation.
+  Result<Scope> Join(const Scope& right) const;
   static constexpr int kNone = -1, kAmbiguous = -2;
   // The index of the column `rel.col` (`rel` empty: a bare name), kNone or kAmbiguous.
   int Find(const std::string& rel, const std::string& col) const {
@@ -275,6 +278,9 @@ struct CteDef {
   RowSourceFn source;
   std::shared_ptr<const CteDef> outer;  // the next one out
 };
+
+// Whether `pred` is true (not false or NULL) for `row`; st.row is restored afterwards.
+Result<bool> IsTrueFor(EvalState& st, const Expr& pred, const Row& row);
 
 // Iterators (nodes.cc).
 RowIterPtr VectorIter(PlanPtr plan, std::vector<Row> rows);

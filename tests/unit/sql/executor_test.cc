@@ -625,6 +625,9 @@ TEST_F(ExecutorTest, LateralFunctionsAndSubqueries) {
   EXPECT_EQ(Run("select x, t.y from generate_series(1, 3) x join lateral "
                 "(select x + 1 as y) t on t.y > 2"),
             "2|3\n3|4");
+  // A LATERAL item may not reuse a name to its left (as any join).
+  EXPECT_EQ(Run("select * from generate_series(1, 2) x, lateral (select x + 1) x").substr(0, 11),
+            "ERROR 42712");
   // Without LATERAL a subquery cannot see its left neighbours.
   EXPECT_EQ(Run("select * from generate_series(1, 2) x, (select x + 1) t").substr(0, 11),
             "ERROR 42703");
