@@ -129,6 +129,7 @@ Status Server::Start() {
   }
   WALREP_ASSIGN_OR_RETURN(storage::ControlFileData control,
                           storage::ReadControlFile(fs_, opts_.data_dir));
+  WALREP_RETURN_IF_ERROR(storage::CheckWalrepCatalogVersion(fs_, opts_.data_dir));
   mock_nonce_.assign(reinterpret_cast<const char*>(control.mock_authentication_nonce),
                      sizeof(control.mock_authentication_nonce));
   {

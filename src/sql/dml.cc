@@ -1,6 +1,6 @@
 // walrep: statements over tables — CREATE/DROP/TRUNCATE/ALTER TABLE, INSERT, UPDATE, DELETE,
-// VACUUM, and tables as row sources for SELECT. Rows are stored as access::Fields holding each
-// column's text form; the catalog says the types.
+// VACUUM, and tables as row sources for SELECT. Rows are stored in the compact binary format of
+// row_format.h; the catalog says the types.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -14,6 +14,7 @@
 #include "spill.h"
 #include "sql_internal.h"
 #include "walrep/common/strings.h"
+#include "walrep/sql/row_format.h"
 
 namespace walrep::sql {
 
@@ -84,44 +85,6 @@ Result<Value> ToColumn(const TableDef& t, size_t i, const Value& v, const Format
     out = Value::Text(c.type_oid, s);
   }
   return out;
-}
-
-std::string EncodeRow(const Row& row, const FormatOptions& fo) {
-  access::Fields f;
-  for (const auto& v : row) {
-    if (v.is_null()) {
-      f.emplace_back(std::nullopt);
-    } else {
-      f.emplace_back(ToText(v, fo));
-    }
-  }
-  return access::EncodeFields(f);
-}
-
-Result<Row> DecodeRow(const TableDef& t, std::string_view bytes, const FormatOptions& fo) {
-  thread_local access::FieldViews f;  // reused: decoding allocates only the row's values
-  WALREP_RETURN_IF_ERROR(access::DecodeFieldViews(bytes, &f));
-  Row row;
-  row.reserve(t.columns.size());
-  for (size_t i = 0; i < t.columns.size(); i++) {
-    // Columns added by ALTER TABLE after a row was written read as the default the column had
-    // then (PostgreSQL's attmissingval), or NULL.
-    if (i >= f.size() && t.columns[i].missing) {
-      WALREP_ASSIGN_OR_RETURN(
-          Value v, FromText(t.columns[i].type_oid, *t.columns[i].missing, FormatOptions{}));
-      row.push_back(std::move(v));
-      continue;
-    }
-    if (i >= f.size() || !f[i]) {
-      row.push_back(Value::Null(t.columns[i].type_oid));
-      continue;
-    }
-    // Stored text is always in UTC / ISO form, whatever the reader's TimeZone.
-    WALREP_ASSIGN_OR_RETURN(Value v, FromText(t.columns[i].type_oid, *f[i], FormatOptions{}));
-    row.push_back(std::move(v));
-  }
-  (void)fo;
-  return row;
 }
 
 Scope TableScope(const TableDef& t, const PgQuery__RangeVar* rv) {
@@ -350,15 +313,17 @@ Status RewriteWithDefaults(Executor& ex, EvalState& st, const TableDef& t,
                            const std::vector<std::pair<size_t, ExprPtr>>& cols) {
   access::HeapEnv& env = ex.db()->engine->env();
   std::vector<std::pair<access::TupleId, Row>> rows;
-  WALREP_RETURN_IF_ERROR(access::ForEachRow(
-      env, t.rel, ex.txn(), [&](access::TupleId tid, std::string& bytes) -> Status {
-        // statement_timeout and cancel reach the scan too (found by fuzz_sql: a large table's
-        // rewrite ran on past the timeout).
-        if (rows.size() % 1024 == 0) WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
-        WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, bytes, st.fmt));
-        rows.emplace_back(tid, std::move(row));
-        return Status::OK();
-      }));
+  WALREP_RETURN_IF_ERROR(access::ForEachRow(env, t.rel, ex.txn(),
+                                            [&](access::TupleId tid, std::string& bytes) -> Status {
+                                              // statement_timeout and cancel reach the scan too
+                                              // (found by fuzz_sql: a large table's rewrite ran on
+                                              // past the timeout).
+                                              if (rows.size() % 1024 == 0)
+                                                WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
+                                              WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, bytes));
+                                              rows.emplace_back(tid, std::move(row));
+                                              return Status::OK();
+                                            }));
   for (auto& entry : rows) {
     // Named references, not structured bindings: the lambda below captures them (clang 14).
     const access::TupleId& tid = entry.first;
@@ -375,8 +340,9 @@ Status RewriteWithDefaults(Executor& ex, EvalState& st, const TableDef& t,
     }
     WALREP_RETURN_IF_ERROR(StoreRow(ex, t, row, false, [&]() -> Result<access::TupleId> {
       access::TupleId new_tid;
-      WALREP_ASSIGN_OR_RETURN(auto out, access::HeapUpdate(env, t.rel, ex.txn(), tid,
-                                                           EncodeRow(row, st.fmt), &new_tid, true));
+      WALREP_ASSIGN_OR_RETURN(std::string bytes, EncodeRow(t, row));
+      WALREP_ASSIGN_OR_RETURN(auto out,
+                              access::HeapUpdate(env, t.rel, ex.txn(), tid, bytes, &new_tid, true));
       if (out.kind != access::ModifyOutcome::kOk) {
         return Status::Sql("40001", "could not serialize access due to concurrent update");
       }
@@ -388,7 +354,8 @@ Status RewriteWithDefaults(Executor& ex, EvalState& st, const TableDef& t,
 
 Status InsertRow(Executor& ex, const TableDef& t, const Row& row, const FormatOptions& fo) {
   return StoreRow(ex, t, row, true, [&]() -> Result<access::TupleId> {
-    return access::HeapInsert(ex.db()->engine->env(), t.rel, ex.txn(), EncodeRow(row, fo));
+    WALREP_ASSIGN_OR_RETURN(std::string bytes, EncodeRow(t, row));
+    return access::HeapInsert(ex.db()->engine->env(), t.rel, ex.txn(), bytes);
   });
 }
 
@@ -451,7 +418,7 @@ Result<std::vector<std::pair<std::string, access::TupleId>>> IndexEntries(
   WALREP_RETURN_IF_ERROR(access::ForEachRow(
       e.db()->engine->env(), def.rel, build,
       [&](access::TupleId tid, std::string& bytes) -> Status {
-        WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes, FormatOptions{}));
+        WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(def, bytes));
         if (check) WALREP_RETURN_IF_ERROR(check(row));
         WALREP_ASSIGN_OR_RETURN(std::string key,
                                 EncodeKey(def, idx.columns, row, idx.columns.size()));
@@ -598,7 +565,7 @@ Result<std::vector<std::pair<access::TupleId, Row>>> FetchVisible(
       if (state == access::TupleState::kDeadToAll) dead->insert(tid);
       continue;
     }
-    WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, *bytes, st.fmt));
+    WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, *bytes));
     out.emplace_back(version, std::move(row));
   }
   return out;
@@ -745,7 +712,7 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
   } else {
     WALREP_RETURN_IF_ERROR(access::ForEachRow(
         env, m.table.rel, tx, [&](access::TupleId tid, std::string& bytes) -> Status {
-          WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(m.table, bytes, st.fmt));
+          WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(m.table, bytes));
           return keep(tid, std::move(row));
         }));
   }
@@ -784,9 +751,9 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
         WALREP_RETURN_IF_ERROR(
             StoreRow(ex, m.table, new_row, unique_key_changed, [&]() -> Result<access::TupleId> {
               access::TupleId new_tid;
-              WALREP_ASSIGN_OR_RETURN(
-                  out, access::HeapUpdate(env, m.table.rel, tx, tid, EncodeRow(new_row, st.fmt),
-                                          &new_tid, !any_key_changed));
+              WALREP_ASSIGN_OR_RETURN(std::string bytes, EncodeRow(m.table, new_row));
+              WALREP_ASSIGN_OR_RETURN(out, access::HeapUpdate(env, m.table.rel, tx, tid, bytes,
+                                                              &new_tid, !any_key_changed));
               return out.kind == access::ModifyOutcome::kOk && !out.hot ? new_tid
                                                                         : access::TupleId{};
             }));
@@ -812,7 +779,7 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
       WALREP_ASSIGN_OR_RETURN(
           auto latest, access::HeapFetchLatest(env, m.table.rel, tx, out.next, out.next_xmin));
       if (!latest) break;
-      WALREP_ASSIGN_OR_RETURN(row, DecodeRow(m.table, *latest, st.fmt));
+      WALREP_ASSIGN_OR_RETURN(row, DecodeRow(m.table, *latest));
       tid = out.next;
       st.row = &row;
       if (m.where) {
@@ -880,7 +847,10 @@ Status InsertTableRows(Executor& ex, const TableDef& t, const std::vector<Row>& 
                        const FormatOptions& fo, size_t* failed) {
   std::vector<std::string> encoded;
   encoded.reserve(rows.size());
-  for (const auto& row : rows) encoded.push_back(EncodeRow(row, fo));
+  for (const auto& row : rows) {
+    WALREP_ASSIGN_OR_RETURN(std::string bytes, EncodeRow(t, row));
+    encoded.push_back(std::move(bytes));
+  }
   auto tids = access::HeapMultiInsert(ex.db()->engine->env(), t.rel, ex.txn(), encoded);
   if (!tids.ok()) {
     // Find the row at fault, one at a time (the transaction fails either way).
@@ -917,7 +887,7 @@ RowIterPtr TableScanIter(EvalState& st, const TableDef& def, PlanPtr plan) {
     access::TupleId tid;
     WALREP_ASSIGN_OR_RETURN(bool more, scan->scan->Next(&tid, &scan->bytes));
     if (!more) return false;
-    WALREP_ASSIGN_OR_RETURN(*row, DecodeRow(def, scan->bytes, st.fmt));
+    WALREP_ASSIGN_OR_RETURN(*row, DecodeRow(def, scan->bytes));
     return true;
   });
 }

@@ -105,6 +105,46 @@ Status WriteControlFile(io::FileSystem* fs, const std::string& data_dir, Control
   return fs->WriteFileDurably(data_dir + "/global/pg_control", EncodeControlFile(data));
 }
 
+namespace {
+std::string CatalogVersionPath(const std::string& data_dir) {
+  return data_dir + "/global/walrep_catversion";
+}
+}  // namespace
+
+Status WriteWalrepCatalogVersion(io::FileSystem* fs, const std::string& data_dir) {
+  return fs->WriteFileDurably(CatalogVersionPath(data_dir),
+                              fmt::format("{}\n", kWalrepCatalogVersion));
+}
+
+Result<uint32_t> ReadWalrepCatalogVersion(io::FileSystem* fs, const std::string& data_dir) {
+  std::string path = CatalogVersionPath(data_dir);
+  if (!fs->Exists(path)) return 0u;
+  WALREP_ASSIGN_OR_RETURN(std::string text, fs->ReadFile(path));
+  uint32_t v = 0;
+  size_t i = 0;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9' && v < 1000000000u; i++) {
+    v = v * 10 + static_cast<uint32_t>(text[i] - '0');
+  }
+  if (i == 0 || (i < text.size() && text.substr(i) != "\n")) {
+    return Status::Corruption(fmt::format("invalid contents of file \"{}\"", path));
+  }
+  return v;
+}
+
+Status CheckWalrepCatalogVersion(io::FileSystem* fs, const std::string& data_dir) {
+  WALREP_ASSIGN_OR_RETURN(uint32_t v, ReadWalrepCatalogVersion(fs, data_dir));
+  if (v == kWalrepCatalogVersion) return Status::OK();
+  std::string was = v == 0 ? std::string("before walrep catalog versions (rows stored as text)")
+                           : fmt::format("with walrep catalog version {}", v);
+  return Status::Sql("XX000", "database files are incompatible with server")
+      .WithDetail(fmt::format("The database cluster was initialized {}, but the server was "
+                              "compiled with walrep catalog version {}.",
+                              was, kWalrepCatalogVersion))
+      .WithHint(
+          "It looks like you need to initialize a new data directory (walrepctl init) "
+          "and load the data into it.");
+}
+
 std::string FormatControlFile(const ControlFileData& c) {
   const CheckPointData& cp = c.checkpoint_copy;
   static const char* kWalLevels[] = {"minimal", "replica", "logical"};

@@ -440,6 +440,13 @@ int ControlData(const Args& args) {
     return 1;
   }
   std::fputs(storage::FormatControlFile(*c).c_str(), stdout);
+  auto v = storage::ReadWalrepCatalogVersion(io::DefaultFileSystem(), dir);
+  if (!v.ok()) {
+    std::fprintf(stderr, "walrepctl: error: %s\n", v.status().message().c_str());
+    return 1;
+  }
+  std::printf("%-38s%s\n", "walrep catalog version number:",
+              *v ? std::to_string(*v).c_str() : "none (rows stored as text: not supported)");
   return 0;
 }
 

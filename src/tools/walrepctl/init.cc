@@ -175,6 +175,7 @@ int Init(const Args& args) {
   Status st = server::RoleStore::Initialize(fsys, dir + "/global/walrep_roles", user, password);
   storage::ControlFileData control = storage::NewControlFile(checksums);
   if (st.ok()) st = storage::WriteControlFile(fsys, dir, control);
+  if (st.ok()) st = storage::WriteWalrepCatalogVersion(fsys, dir);
   if (st.ok()) st = storage::XLog::Bootstrap(fsys, dir, &control);
   if (st.ok()) st = fsys->SyncDir(dir);
   if (!st.ok()) return Fail(st.message());

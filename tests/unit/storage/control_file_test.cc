@@ -40,5 +40,33 @@ TEST(ControlFileTest, RoundTripAndCorruption) {
   EXPECT_EQ(bad.status().message(), "incorrect checksum in control file");
 }
 
+TEST(ControlFileTest, WalrepCatalogVersionRefusesOtherFormats) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/global");
+  io::FileSystem* fs = io::DefaultFileSystem();
+  // No version file: a data directory from before the compact row format.
+  auto none = ReadWalrepCatalogVersion(fs, dir.path());
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(*none, 0u);
+  Status st = CheckWalrepCatalogVersion(fs, dir.path());
+  EXPECT_EQ(st.message(), "database files are incompatible with server");
+  EXPECT_NE(st.detail().find("before walrep catalog versions"), std::string::npos) << st.detail();
+
+  ASSERT_TRUE(WriteWalrepCatalogVersion(fs, dir.path()).ok());
+  auto v = ReadWalrepCatalogVersion(fs, dir.path());
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, kWalrepCatalogVersion);
+  EXPECT_TRUE(CheckWalrepCatalogVersion(fs, dir.path()).ok());
+
+  ASSERT_TRUE(fs->WriteFileDurably(dir.path() + "/global/walrep_catversion", "202001011\n").ok());
+  st = CheckWalrepCatalogVersion(fs, dir.path());
+  EXPECT_EQ(st.message(), "database files are incompatible with server");
+  EXPECT_NE(st.detail().find("initialized with walrep catalog version 202001011"),
+            std::string::npos)
+      << st.detail();
+  ASSERT_TRUE(fs->WriteFileDurably(dir.path() + "/global/walrep_catversion", "x\n").ok());
+  EXPECT_FALSE(ReadWalrepCatalogVersion(fs, dir.path()).ok());
+}
+
 }  // namespace
 }  // namespace walrep::storage
