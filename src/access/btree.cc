@@ -251,6 +251,18 @@ Status BtreeIndex::Create() {
   return LogPages(pages);
 }
 
+namespace {
+// Bytes an entry takes on a page: the item (tid or child and tid before the key), aligned as
+// Page::AddItem aligns it, and its line pointer.
+size_t ItemSpace(const std::string& key, bool leaf) {
+  return ((key.size() + (leaf ? 6 : 10) + 7) & ~size_t{7}) + storage::kItemIdSize;
+}
+// How full builds and rightmost splits leave a page: PostgreSQL's B-tree fillfactors.
+size_t FillTarget(bool leaf) {
+  return (storage::kPageSize - storage::kPageHeaderSize - kSpecial) * (leaf ? 90 : 70) / 100;
+}
+}  // namespace
+
 Status BtreeIndex::Build(std::vector<std::pair<std::string, TupleId>> entries) {
   MutexLock l(&mu_);
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
@@ -271,11 +283,13 @@ Status BtreeIndex::Build(std::vector<std::pair<std::string, TupleId>> entries) {
       WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Extend(rel_, kSpecial));
       h.LockExclusive();
       std::vector<Item> chunk;
-      // Fill to about 90% so the first inserts after the build do not split at once.
+      // Filled to PostgreSQL's fillfactors (leaves 90%, upper levels 70%), so the first inserts
+      // after the build do not split at once.
       size_t bytes = 0;
+      const size_t target = FillTarget(level == 0);
       while (i < level_items.size() &&
-             bytes + level_items[i].key.size() + 24 < (storage::kPageSize - 64) * 9 / 10) {
-        bytes += level_items[i].key.size() + 24;
+             bytes + ItemSpace(level_items[i].key, level == 0) <= target) {
+        bytes += ItemSpace(level_items[i].key, level == 0);
         chunk.push_back(level_items[i++]);
       }
       if (chunk.empty() && i < level_items.size()) chunk.push_back(level_items[i++]);
@@ -346,6 +360,7 @@ Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
         items.begin(), items.end(), pending,
         [&](const Item& a, const Item& b) { return Compare(a.key, a.tid, b.key, b.tid) < 0; });
     if (!leaf && pos == items.begin()) pos = std::next(pos);  // never before minus infinity
+    const size_t at = static_cast<size_t>(pos - items.begin());
     items.insert(pos, pending);
     BlockNumber right = RightLink(h.page());
     uint32_t level = Level(h.page());
@@ -353,8 +368,20 @@ Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
     changed.push_back(&h);
     if (st.ok()) break;
     if (st.code() != Status::Code::kRetry) return st;
-    // Split: the upper half moves to a new right sibling.
+    // Split: the upper half moves to a new right sibling — except when the entry goes to the
+    // end of the rightmost page of its level (ascending keys: serials, time stamps), where the
+    // left page keeps its fillfactor's worth and the new page starts nearly empty, as
+    // PostgreSQL's rightmost split does; 50/50 would leave every page of such an index half
+    // empty.
     size_t half = items.size() / 2;
+    if (right == kNone && at == items.size() - 1) {
+      size_t bytes = 0, n = 0;
+      const size_t target = FillTarget(leaf);
+      while (n + 1 < items.size() && bytes + ItemSpace(items[n].key, leaf) <= target) {
+        bytes += ItemSpace(items[n++].key, leaf);
+      }
+      half = std::max<size_t>(n, 1);
+    }
     std::vector<Item> lo(items.begin(), items.begin() + static_cast<long>(half));
     std::vector<Item> hi(items.begin() + static_cast<long>(half), items.end());
     WALREP_ASSIGN_OR_RETURN(BufferPool::Handle nr, env_->pool->Extend(rel_, kSpecial));

@@ -118,6 +118,7 @@ Status LockManager::Acquire(LockOwner* owner, const LockTag& tag, LockMode mode,
   auto start = std::chrono::steady_clock::now();
   bool deadlock_checked = req.deadlock_timeout_ms <= 0;
   auto leave = [&](Status st) {
+    mu_.AssertHeld();
     lock.waiters.erase(self);
     waiting_.erase(owner);
     if (owner->report_wait) owner->report_wait(nullptr, nullptr);
@@ -259,6 +260,7 @@ std::string LockManager::FindDeadlock(const LockOwner* me) const {
   std::vector<const LockOwner*> path{me};
   std::set<const LockOwner*> visited{me};
   std::function<bool(const LockOwner*)> dfs = [&](const LockOwner* o) -> bool {
+    mu_.AssertHeld();
     for (const LockOwner* next : WaitsFor(o)) {
       if (next == me) return true;
       if (!visited.insert(next).second) continue;

@@ -86,51 +86,66 @@ Status SlotManager::Save(const SlotInfo& s) {
 Status SlotManager::Create(const std::string& name, bool temporary, Lsn restart_lsn,
                            int32_t owner_pid) {
   WALREP_RETURN_IF_ERROR(CheckName(name));
-  MutexLock l(&mu_);
-  if (slots_.count(name)) {
-    return Status::Sql("42710", fmt::format("replication slot \"{}\" already exists", name));
-  }
-  if (static_cast<int>(slots_.size()) >= max_slots_) {
-    return Status::Sql("53400", "all replication slots are in use")
-        .WithHint("Free one or increase max_replication_slots.");
-  }
+  MutexLock files(&save_mu_);
   Slot s;
-  s.info.name = name;
-  s.info.temporary = temporary;
-  s.info.restart_lsn = restart_lsn;
-  s.info.owner_pid = temporary ? owner_pid : 0;
-  s.info.active_pid = temporary ? owner_pid : 0;
-  s.info.inactive_since = temporary ? 0 : NowTimestamp();
-  if (!temporary) WALREP_RETURN_IF_ERROR(Save(s.info));
-  slots_[name] = s;
-  return Status::OK();
+  {
+    MutexLock l(&mu_);
+    if (slots_.count(name)) {
+      return Status::Sql("42710", fmt::format("replication slot \"{}\" already exists", name));
+    }
+    if (static_cast<int>(slots_.size()) >= max_slots_) {
+      return Status::Sql("53400", "all replication slots are in use")
+          .WithHint("Free one or increase max_replication_slots.");
+    }
+    s.info.name = name;
+    s.info.temporary = temporary;
+    s.info.restart_lsn = restart_lsn;
+    s.info.owner_pid = temporary ? owner_pid : 0;
+    s.info.active_pid = temporary ? owner_pid : 0;
+    s.info.inactive_since = temporary ? 0 : NowTimestamp();
+    slots_[name] = s;  // taken; its file is written below, outside mu_
+  }
+  if (temporary) return Status::OK();
+  Status st = Save(s.info);
+  if (!st.ok()) {
+    MutexLock l(&mu_);
+    slots_.erase(name);
+  }
+  return st;
 }
 
 Status SlotManager::Drop(const std::string& name, bool wait, int32_t requester_pid) {
-  MutexLock l(&mu_);
-  while (true) {
-    auto it = slots_.find(name);
-    if (it == slots_.end()) {
-      return Status::Sql("42704", fmt::format("replication slot \"{}\" does not exist", name));
-    }
-    int32_t pid = it->second.info.active_pid;
-    if (pid == 0 || pid == requester_pid) {
-      bool temporary = it->second.info.temporary;
-      slots_.erase(it);
-      if (!temporary) {
-        WALREP_RETURN_IF_ERROR(fs_->Remove(Dir(name) + "/state"));
-        WALREP_RETURN_IF_ERROR(fs_->Remove(Dir(name)));
-        WALREP_RETURN_IF_ERROR(fs_->SyncDir(data_dir_ + "/pg_replslot"));
+  bool temporary;
+  {
+    MutexLock l(&mu_);
+    while (true) {
+      auto it = slots_.find(name);
+      if (it == slots_.end()) {
+        return Status::Sql("42704", fmt::format("replication slot \"{}\" does not exist", name));
       }
-      released_.SignalAll();
-      return Status::OK();
+      int32_t pid = it->second.info.active_pid;
+      if (pid == 0 || pid == requester_pid) {
+        temporary = it->second.info.temporary;
+        slots_.erase(it);
+        released_.SignalAll();
+        break;
+      }
+      if (!wait) {
+        return Status::Sql("55006",
+                           fmt::format("replication slot \"{}\" is active for PID {}", name, pid));
+      }
+      released_.WaitUntil(std::chrono::steady_clock::now() + std::chrono::seconds(1));
     }
-    if (!wait) {
-      return Status::Sql("55006",
-                         fmt::format("replication slot \"{}\" is active for PID {}", name, pid));
-    }
-    released_.WaitUntil(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   }
+  if (temporary) return Status::OK();
+  MutexLock files(&save_mu_);
+  {
+    MutexLock l(&mu_);
+    if (slots_.count(name)) return Status::OK();  // created again since: its file is new
+  }
+  WALREP_RETURN_IF_ERROR(fs_->Remove(Dir(name) + "/state"));
+  WALREP_RETURN_IF_ERROR(fs_->Remove(Dir(name)));
+  return fs_->SyncDir(data_dir_ + "/pg_replslot");
 }
 
 Result<SlotInfo> SlotManager::Acquire(const std::string& name, int32_t pid) {
@@ -240,42 +255,42 @@ TransactionId SlotManager::MinXmin() const {
 std::vector<int32_t> SlotManager::InvalidateObsolete(Lsn oldest_kept, int64_t idle_timeout_s) {
   std::vector<int32_t> pids;
   TimestampTz now = NowTimestamp();
-  MutexLock l(&mu_);
-  for (auto& [n, slot] : slots_) {
-    SlotInfo& s = slot.info;
-    if (!s.invalidation_reason.empty() || !s.restart_lsn.valid()) continue;
-    if (s.restart_lsn < oldest_kept) {
-      WALREP_LOG("invalidating obsolete replication slot \"{}\"", n);
-      WALREP_LOG("DETAIL:  The slot's restart_lsn {} exceeds the limit by {} bytes.",
-                 s.restart_lsn.ToString(), oldest_kept.value() - s.restart_lsn.value());
-      WALREP_LOG("HINT:  You might need to increase \"max_slot_wal_keep_size\".");
-      s.invalidation_reason = "wal_removed";
-    } else if (idle_timeout_s > 0 && s.active_pid == 0 && s.inactive_since != 0 &&
-               now - s.inactive_since > idle_timeout_s * 1000000) {
-      int64_t idle = (now - s.inactive_since) / 1000000;
-      WALREP_LOG("invalidating obsolete replication slot \"{}\"", n);
-      WALREP_LOG(
-          "DETAIL:  The slot's idle time of {}min {:02}s exceeds the configured "
-          "\"idle_replication_slot_timeout\" duration of {}s.",
-          idle / 60, idle % 60, idle_timeout_s);
-      WALREP_LOG("HINT:  You might need to increase \"idle_replication_slot_timeout\".");
-      s.invalidation_reason = "idle_timeout";
-    } else {
-      continue;
-    }
-    s.restart_lsn = Lsn();
-    s.xmin = 0;  // it holds nothing back any more
-    if (s.active_pid != 0) {
-      WALREP_LOG("terminating process {} to release replication slot \"{}\"", s.active_pid, n);
-      pids.push_back(s.active_pid);
-    }
-    if (s.temporary) continue;
-    Status st = Save(s);
-    if (!st.ok()) {
-      WALREP_LOG_ERROR("could not save replication slot \"{}\": {}", n, st.message());
-      slot.dirty = true;
+  {
+    MutexLock l(&mu_);
+    for (auto& [n, slot] : slots_) {
+      SlotInfo& s = slot.info;
+      if (!s.invalidation_reason.empty() || !s.restart_lsn.valid()) continue;
+      if (s.restart_lsn < oldest_kept) {
+        WALREP_LOG("invalidating obsolete replication slot \"{}\"", n);
+        WALREP_LOG("DETAIL:  The slot's restart_lsn {} exceeds the limit by {} bytes.",
+                   s.restart_lsn.ToString(), oldest_kept.value() - s.restart_lsn.value());
+        WALREP_LOG("HINT:  You might need to increase \"max_slot_wal_keep_size\".");
+        s.invalidation_reason = "wal_removed";
+      } else if (idle_timeout_s > 0 && s.active_pid == 0 && s.inactive_since != 0 &&
+                 now - s.inactive_since > idle_timeout_s * 1000000) {
+        int64_t idle = (now - s.inactive_since) / 1000000;
+        WALREP_LOG("invalidating obsolete replication slot \"{}\"", n);
+        WALREP_LOG(
+            "DETAIL:  The slot's idle time of {}min {:02}s exceeds the configured "
+            "\"idle_replication_slot_timeout\" duration of {}s.",
+            idle / 60, idle % 60, idle_timeout_s);
+        WALREP_LOG("HINT:  You might need to increase \"idle_replication_slot_timeout\".");
+        s.invalidation_reason = "idle_timeout";
+      } else {
+        continue;
+      }
+      s.restart_lsn = Lsn();
+      s.xmin = 0;  // it holds nothing back any more
+      if (s.active_pid != 0) {
+        WALREP_LOG("terminating process {} to release replication slot \"{}\"", s.active_pid, n);
+        pids.push_back(s.active_pid);
+      }
+      if (!s.temporary) slot.dirty = true;
     }
   }
+  // Saved with no lock held (a failed save is retried at the next checkpoint).
+  Status st = SaveDirty();
+  if (!st.ok()) WALREP_LOG_ERROR("could not save replication slots: {}", st.message());
   return pids;
 }
 
@@ -329,11 +344,28 @@ SlotWalStatus WalStatusOf(const SlotInfo& slot, Lsn currpos, XLogSegNo last_remo
 }
 
 Status SlotManager::SaveDirty() {
-  MutexLock l(&mu_);
-  for (auto& [n, s] : slots_) {
-    if (!s.dirty) continue;
-    WALREP_RETURN_IF_ERROR(Save(s.info));
-    s.dirty = false;
+  MutexLock files(&save_mu_);
+  std::vector<SlotInfo> dirty;
+  {
+    MutexLock l(&mu_);
+    for (auto& [n, s] : slots_) {
+      if (!s.dirty) continue;
+      dirty.push_back(s.info);
+      s.dirty = false;
+    }
+  }
+  // Written outside mu_: walsenders advancing their slots do not wait for these fsyncs. A slot
+  // dropped meanwhile has its file removed after this (its Drop waits for save_mu_).
+  for (size_t i = 0; i < dirty.size(); i++) {
+    Status st = Save(dirty[i]);
+    if (!st.ok()) {
+      MutexLock l(&mu_);
+      for (size_t j = i; j < dirty.size(); j++) {
+        auto it = slots_.find(dirty[j].name);
+        if (it != slots_.end()) it->second.dirty = true;
+      }
+      return st;
+    }
   }
   return Status::OK();
 }

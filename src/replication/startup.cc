@@ -390,12 +390,19 @@ Status Startup::MaybeRestartpoint(const wal::DecodedRecord& rec) {
 }
 
 Status Startup::Restartpoint() {
-  MutexLock l(&rp_mu_);
-  if (!last_ckpt_) return Status::OK();
-  auto [lsn, cp] = *last_ckpt_;
-  WALREP_RETURN_IF_ERROR(opts_.engine->Restartpoint(lsn, cp));
-  last_rp_ = std::chrono::steady_clock::now();
-  last_rp_redo_ = Lsn(cp.redo);
+  MutexLock serial(&rp_serial_mu_);
+  std::optional<std::pair<Lsn, wal::CheckPoint>> ckpt;
+  {
+    MutexLock l(&rp_mu_);
+    ckpt = last_ckpt_;
+  }
+  if (!ckpt) return Status::OK();
+  WALREP_RETURN_IF_ERROR(opts_.engine->Restartpoint(ckpt->first, ckpt->second));
+  {
+    MutexLock l(&rp_mu_);
+    last_rp_ = std::chrono::steady_clock::now();
+    last_rp_redo_ = Lsn(ckpt->second.redo);
+  }
   // The archive may drop what precedes this restartpoint's REDO segment.
   RunRecoveryCommand("archive_cleanup_command");
   return Status::OK();

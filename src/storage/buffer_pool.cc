@@ -15,33 +15,42 @@ std::string Smgr::Path(const RelFileNode& r) const {
   return fmt::format("{}/base/{}/{}", data_dir_, r.db, r.rel);
 }
 
-Result<io::RandomAccessFile*> Smgr::File(const RelFileNode& r, bool create) {
-  auto it = files_.find(Key(r));
-  if (it != files_.end()) return it->second.get();
-  WALREP_ASSIGN_OR_RETURN(auto f, fs_->OpenRandomAccess(Path(r), create));
-  auto* raw = f.get();
-  files_[Key(r)] = std::move(f);
-  return raw;
+Result<Smgr::FilePtr> Smgr::File(const RelFileNode& r, bool create) {
+  {
+    MutexLock l(&files_mu_);
+    auto it = files_.find(Key(r));
+    if (it != files_.end()) return it->second;
+  }
+  // Opened outside the lock; a racing opener's descriptor wins and this one is closed.
+  WALREP_ASSIGN_OR_RETURN(std::unique_ptr<io::RandomAccessFile> f,
+                          fs_->OpenRandomAccess(Path(r), create));
+  MutexLock l(&files_mu_);
+  auto [it, inserted] = files_.try_emplace(Key(r), std::move(f));
+  (void)inserted;
+  return it->second;
 }
 
 Status Smgr::Create(const RelFileNode& r) {
-  MutexLock l(&mu_);
   std::string dir = Path(r).substr(0, Path(r).rfind('/'));
   WALREP_RETURN_IF_ERROR(fs_->CreateDir(dir));
-  WALREP_ASSIGN_OR_RETURN(io::RandomAccessFile * f, File(r, true));
+  WALREP_ASSIGN_OR_RETURN(FilePtr f, File(r, true));
   (void)f;
   return fs_->SyncDir(dir);
 }
 
 Status Smgr::Unlink(const RelFileNode& r) {
-  MutexLock l(&mu_);
-  files_.erase(Key(r));
-  dirty_files_.erase(Key(r));
+  {
+    MutexLock l(&files_mu_);
+    files_.erase(Key(r));  // a reader or writer still using it keeps its descriptor until done
+  }
+  {
+    MutexLock l(&dirty_mu_);
+    dirty_files_.erase(Key(r));
+  }
   return fs_->Remove(Path(r));
 }
 
 Result<BlockNumber> Smgr::NBlocks(const RelFileNode& r) {
-  MutexLock l(&mu_);
   auto f = File(r, false);
   if (!f.ok()) {
     if (f.status().code() == Status::Code::kNotFound) return BlockNumber{0};
@@ -52,7 +61,6 @@ Result<BlockNumber> Smgr::NBlocks(const RelFileNode& r) {
 }
 
 Status Smgr::Read(const RelFileNode& r, BlockNumber b, char* buf) {
-  MutexLock l(&mu_);
   auto f = File(r, false);
   if (!f.ok()) {
     if (f.status().code() == Status::Code::kNotFound) {
@@ -69,33 +77,47 @@ Status Smgr::Read(const RelFileNode& r, BlockNumber b, char* buf) {
 }
 
 Status Smgr::Write(const RelFileNode& r, BlockNumber b, const char* buf) {
-  MutexLock l(&mu_);
-  WALREP_ASSIGN_OR_RETURN(io::RandomAccessFile * f, File(r, true));
+  WALREP_ASSIGN_OR_RETURN(FilePtr f, File(r, true));
+  ReaderMutexLock barrier(&sync_barrier_);
   WALREP_RETURN_IF_ERROR(
       f->WriteAt(static_cast<uint64_t>(b) * kPageSize, std::string_view(buf, kPageSize)));
+  MutexLock l(&dirty_mu_);
   dirty_files_[Key(r)] = r;
   return Status::OK();
 }
 
 Status Smgr::Sync(const RelFileNode& r) {
-  MutexLock l(&mu_);
-  WALREP_ASSIGN_OR_RETURN(io::RandomAccessFile * f, File(r, true));
-  dirty_files_.erase(Key(r));
+  WALREP_ASSIGN_OR_RETURN(FilePtr f, File(r, true));
+  {
+    WriterMutexLock barrier(&sync_barrier_);
+    MutexLock l(&dirty_mu_);
+    dirty_files_.erase(Key(r));
+  }
   return f->Sync();
 }
 
 Status Smgr::SyncAll() {
-  MutexLock l(&mu_);
-  for (const auto& [key, rel] : dirty_files_) {
-    auto f = File(rel, false);
-    if (!f.ok()) continue;  // dropped since
-    Status st = (*f)->Sync();
+  std::unordered_map<uint64_t, RelFileNode> dirty;
+  {
+    WriterMutexLock barrier(&sync_barrier_);  // waits for writes in flight
+    MutexLock l(&dirty_mu_);
+    dirty.swap(dirty_files_);
+  }
+  for (const auto& [key, rel] : dirty) {
+    FilePtr f;
+    {
+      // A written file stays open until it is unlinked; one no longer open was dropped since.
+      MutexLock l(&files_mu_);
+      auto it = files_.find(key);
+      if (it == files_.end()) continue;
+      f = it->second;
+    }
+    Status st = f->Sync();
     if (!st.ok()) {
       WALREP_FATAL("PANIC: could not fsync file \"{}\": {}", Path(rel), st.message());
       std::abort();  // never retry an fsync
     }
   }
-  dirty_files_.clear();
   return Status::OK();
 }
 

@@ -318,6 +318,7 @@ void XLog::SetHistory(wal::TimelineHistory h) {
 }
 
 Result<TimelineId> XLog::EndRecovery(Lsn end, Lsn last_record) {
+  MutexLock serial(&checkpoint_mu_);
   MutexLock l(&mu_);
   const uint64_t seg_size = wal::kDefaultSegSize;
   TimelineId old_tli = timeline();
@@ -424,29 +425,38 @@ XLog::~XLog() {
 }
 
 Result<Lsn> XLog::Checkpoint(bool shutdown, const char* reason, Lsn* redo_out) {
-  MutexLock l(&mu_);
+  MutexLock serial(&checkpoint_mu_);
   auto started = std::chrono::steady_clock::now();
   if (opts_.log_checkpoints) WALREP_LOG("checkpoint starting: {}", reason);
   // Everything changed before the REDO point is flushed below; replay starts there.
   Lsn redo = writer_->SetRedoPointer();
-  wal::CheckPoint cp = NewCheckPoint(control_, redo, opts_.full_page_writes);
-  // The first checkpoint of a new timeline names its parent (PrevTimeLineID).
-  cp.prev_timeline = control_.checkpoint_copy.this_timeline;
+  wal::CheckPoint cp;
+  CheckpointHook hook;
+  {
+    MutexLock l(&mu_);
+    cp = NewCheckPoint(control_, redo, opts_.full_page_writes);
+    // The first checkpoint of a new timeline names its parent (PrevTimeLineID).
+    cp.prev_timeline = control_.checkpoint_copy.this_timeline;
+    hook = hook_;
+  }
   cp.this_timeline = timeline();
   uint64_t buffers = 0;
-  if (hook_) WALREP_RETURN_IF_ERROR(hook_(&cp, &buffers));
+  if (hook) WALREP_RETURN_IF_ERROR(hook(&cp, &buffers));
   WALREP_ASSIGN_OR_RETURN(
       auto pos,
       writer_->Insert(wal::kRmXlog,
                       shutdown ? wal::kXlogCheckpointShutdown : wal::kXlogCheckpointOnline, 0,
                       wal::RecordBuilder().SetMainData(wal::EncodeCheckPoint(cp)).BuildBody()));
   WALREP_RETURN_IF_ERROR(writer_->Flush(pos.end));
-  Lsn prev_redo(control_.checkpoint_copy.redo);
-  control_.checkpoint = pos.start.value();
-  control_.checkpoint_copy = cp;
-  if (shutdown) control_.state = static_cast<uint32_t>(DbState::kShutdowned);
-  WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
-  if (redo > prev_redo) checkpoint_distance_ = redo.value() - prev_redo.value();
+  {
+    MutexLock l(&mu_);
+    Lsn prev_redo(control_.checkpoint_copy.redo);
+    control_.checkpoint = pos.start.value();
+    control_.checkpoint_copy = cp;
+    if (shutdown) control_.state = static_cast<uint32_t>(DbState::kShutdowned);
+    WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
+    if (redo > prev_redo) checkpoint_distance_ = redo.value() - prev_redo.value();
+  }
   int removed = 0, recycled = 0;
   WALREP_RETURN_IF_ERROR(RemoveOldSegments(redo, &removed, &recycled));
   if (opts_.log_checkpoints) {
@@ -475,10 +485,21 @@ void XLog::SetWalSizes(uint64_t keep, uint64_t min, uint64_t max, double complet
 Status XLog::RemoveOldSegments(Lsn redo, int* removed, int* recycled) {
   // Keep the segment holding the REDO point and wal_keep_size worth before it.
   uint64_t seg_size = wal::kDefaultSegSize;
-  uint64_t keep_from =
-      redo.value() > opts_.wal_keep_bytes ? redo.value() - opts_.wal_keep_bytes : 0;
-  if (keep_hook_) {
-    Lsn keep = keep_hook_(redo);
+  uint64_t keep_bytes, min_wal_bytes, max_wal_bytes, checkpoint_distance;
+  double completion_target;
+  KeepHook keep_hook;
+  {
+    MutexLock l(&mu_);
+    keep_bytes = opts_.wal_keep_bytes;
+    min_wal_bytes = opts_.min_wal_bytes;
+    max_wal_bytes = opts_.max_wal_bytes;
+    completion_target = opts_.checkpoint_completion_target;
+    checkpoint_distance = checkpoint_distance_;
+    keep_hook = keep_hook_;
+  }
+  uint64_t keep_from = redo.value() > keep_bytes ? redo.value() - keep_bytes : 0;
+  if (keep_hook) {
+    Lsn keep = keep_hook(redo);
     if (keep.valid() && keep.value() < keep_from) keep_from = keep.value();
   }
   XLogSegNo oldest = wal::SegmentOf(Lsn(keep_from), seg_size);
@@ -486,10 +507,9 @@ Status XLog::RemoveOldSegments(Lsn redo, int* removed, int* recycled) {
   // distance, spread by the completion target, plus 10%), within [min_wal_size, max_wal_size]
   // from the REDO point: PostgreSQL's XLOGfileslop().
   XLogSegNo redo_seg = wal::SegmentOf(redo, seg_size);
-  XLogSegNo min_seg = redo_seg + std::max<uint64_t>(opts_.min_wal_bytes / seg_size, 2) - 1;
-  XLogSegNo max_seg = redo_seg + std::max<uint64_t>(opts_.max_wal_bytes / seg_size, 2) - 1;
-  double distance =
-      (1.0 + opts_.checkpoint_completion_target) * static_cast<double>(checkpoint_distance_) * 1.10;
+  XLogSegNo min_seg = redo_seg + std::max<uint64_t>(min_wal_bytes / seg_size, 2) - 1;
+  XLogSegNo max_seg = redo_seg + std::max<uint64_t>(max_wal_bytes / seg_size, 2) - 1;
+  double distance = (1.0 + completion_target) * static_cast<double>(checkpoint_distance) * 1.10;
   auto recycle_to = static_cast<XLogSegNo>(
       std::ceil((static_cast<double>(redo.value()) + distance) / static_cast<double>(seg_size)));
   recycle_to = std::clamp(recycle_to, min_seg, max_seg);
@@ -595,11 +615,14 @@ bool XLog::consistent() const {
 }
 
 Status XLog::Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) {
-  MutexLock l(&mu_);
-  if (ckpt.value() <= control_.checkpoint) return Status::OK();
-  control_.checkpoint = ckpt.value();
-  control_.checkpoint_copy = cp;
-  WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
+  MutexLock serial(&checkpoint_mu_);
+  {
+    MutexLock l(&mu_);
+    if (ckpt.value() <= control_.checkpoint) return Status::OK();
+    control_.checkpoint = ckpt.value();
+    control_.checkpoint_copy = cp;
+    WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
+  }
   if (opts_.log_checkpoints) {
     WALREP_LOG("restartpoint complete: recovery restart point at {}", Lsn(cp.redo).ToString());
   }

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <shared_mutex>
 
 #if defined(__clang__)
 #define WALREP_THREAD_ANNOTATION_(x) __attribute__((x))
@@ -24,6 +25,10 @@
 #define EXCLUDES(...) WALREP_THREAD_ANNOTATION_(locks_excluded(__VA_ARGS__))
 #define ACQUIRE(...) WALREP_THREAD_ANNOTATION_(exclusive_lock_function(__VA_ARGS__))
 #define RELEASE(...) WALREP_THREAD_ANNOTATION_(unlock_function(__VA_ARGS__))
+#define ACQUIRE_SHARED(...) WALREP_THREAD_ANNOTATION_(shared_lock_function(__VA_ARGS__))
+#define RELEASE_SHARED(...) WALREP_THREAD_ANNOTATION_(unlock_function(__VA_ARGS__))
+#define REQUIRES_SHARED(...) WALREP_THREAD_ANNOTATION_(shared_locks_required(__VA_ARGS__))
+#define ASSERT_CAPABILITY(x) WALREP_THREAD_ANNOTATION_(assert_capability(x))
 #define NO_THREAD_SAFETY_ANALYSIS WALREP_THREAD_ANNOTATION_(no_thread_safety_analysis)
 
 namespace walrep {
@@ -36,7 +41,9 @@ class LOCKABLE Mutex {
 
   void Lock() ACQUIRE() { mu_.lock(); }
   void Unlock() RELEASE() { mu_.unlock(); }
-  void AssertHeld() {}
+  // Tells the analysis the caller holds it (a lambda run under the lock: clang does not carry
+  // the enclosing function's locks into lambdas).
+  void AssertHeld() ASSERT_CAPABILITY(this) {}
 
  private:
   friend class CondVar;
@@ -52,6 +59,44 @@ class SCOPED_LOCKABLE MutexLock {
 
  private:
   Mutex* const mu_;
+};
+
+// A reader-writer lock: many holders in shared mode, or one in exclusive mode.
+class LOCKABLE SharedMutex {
+ public:
+  SharedMutex() = default;
+  SharedMutex(const SharedMutex&) = delete;
+  SharedMutex& operator=(const SharedMutex&) = delete;
+
+  void Lock() ACQUIRE() { mu_.lock(); }
+  void Unlock() RELEASE() { mu_.unlock(); }
+  void LockShared() ACQUIRE_SHARED() { mu_.lock_shared(); }
+  void UnlockShared() RELEASE_SHARED() { mu_.unlock_shared(); }
+
+ private:
+  std::shared_mutex mu_;
+};
+
+class SCOPED_LOCKABLE ReaderMutexLock {
+ public:
+  explicit ReaderMutexLock(SharedMutex* mu) ACQUIRE_SHARED(mu) : mu_(mu) { mu_->LockShared(); }
+  ~ReaderMutexLock() RELEASE() { mu_->UnlockShared(); }
+  ReaderMutexLock(const ReaderMutexLock&) = delete;
+  ReaderMutexLock& operator=(const ReaderMutexLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
+};
+
+class SCOPED_LOCKABLE WriterMutexLock {
+ public:
+  explicit WriterMutexLock(SharedMutex* mu) ACQUIRE(mu) : mu_(mu) { mu_->Lock(); }
+  ~WriterMutexLock() RELEASE() { mu_->Unlock(); }
+  WriterMutexLock(const WriterMutexLock&) = delete;
+  WriterMutexLock& operator=(const WriterMutexLock&) = delete;
+
+ private:
+  SharedMutex* const mu_;
 };
 
 // A condition variable bound to one Mutex for its whole life.

@@ -67,9 +67,9 @@ class SlotManager {
   Status Load() EXCLUDES(mu_);
   // 42602 bad name, 42710 exists, 53400 no free slot.
   Status Create(const std::string& name, bool temporary, Lsn restart_lsn, int32_t owner_pid)
-      EXCLUDES(mu_);
+      EXCLUDES(save_mu_, mu_);
   // 42704 unknown, 55006 in use (unless `wait`, which waits until it is released).
-  Status Drop(const std::string& name, bool wait, int32_t requester_pid) EXCLUDES(mu_);
+  Status Drop(const std::string& name, bool wait, int32_t requester_pid) EXCLUDES(save_mu_, mu_);
   // Marks the slot active for `pid`: 42704 unknown, 55006 active elsewhere.
   Result<SlotInfo> Acquire(const std::string& name, int32_t pid) EXCLUDES(mu_);
   void Release(const std::string& name, int32_t pid) EXCLUDES(mu_);
@@ -85,12 +85,13 @@ class SlotManager {
   // The oldest xmin any slot holds (hot-standby feedback), 0 for none.
   TransactionId MinXmin() const EXCLUDES(mu_);
   // Writes the state of persistent slots changed since the last save (checkpoints call this).
-  Status SaveDirty() EXCLUDES(mu_);
+  Status SaveDirty() EXCLUDES(save_mu_, mu_);
   // At a checkpoint (PostgreSQL's InvalidateObsoleteReplicationSlots): slots whose restart_lsn
   // precedes `oldest_kept` lose it ("wal_removed"), and with idle_timeout_s > 0 slots inactive
   // longer than that are invalidated too ("idle_timeout"), each logged as PostgreSQL does and
   // saved. Returns the pids of walsenders that used them (to be terminated).
-  std::vector<int32_t> InvalidateObsolete(Lsn oldest_kept, int64_t idle_timeout_s) EXCLUDES(mu_);
+  std::vector<int32_t> InvalidateObsolete(Lsn oldest_kept, int64_t idle_timeout_s)
+      EXCLUDES(save_mu_, mu_);
 
   static Status CheckName(const std::string& name);
 
@@ -99,12 +100,15 @@ class SlotManager {
     SlotInfo info;
     bool dirty = false;
   };
-  Status Save(const SlotInfo& s) REQUIRES(mu_);
+  Status Save(const SlotInfo& s) REQUIRES(save_mu_) EXCLUDES(mu_);
   std::string Dir(const std::string& name) const { return data_dir_ + "/pg_replslot/" + name; }
 
   io::FileSystem* const fs_;
   const std::string data_dir_;
   const int max_slots_;
+  // Slot files are written and removed under save_mu_ (taken before mu_), never under mu_,
+  // which walsenders take at every reply.
+  Mutex save_mu_;
   mutable Mutex mu_;
   CondVar released_{&mu_};
   std::map<std::string, Slot> slots_ GUARDED_BY(mu_);

@@ -78,7 +78,7 @@ class Startup {
   void Resume() EXCLUDES(mu_);
   bool paused() const EXCLUDES(mu_);
   // A restartpoint at the last replayed checkpoint record (CHECKPOINT on a standby).
-  Status Restartpoint() EXCLUDES(rp_mu_);
+  Status Restartpoint() EXCLUDES(rp_serial_mu_, rp_mu_);
 
  private:
   void Loop();
@@ -135,7 +135,10 @@ class Startup {
   bool rp_requested_ GUARDED_BY(mu_) = false;
   std::thread rp_thread_;
 
-  Mutex rp_mu_;  // one restartpoint at a time
+  // One restartpoint at a time, held across its buffer flush; rp_mu_ guards only the fields
+  // below (replay takes it at every checkpoint record, so it is never held across I/O).
+  Mutex rp_serial_mu_;
+  Mutex rp_mu_;
   std::optional<std::pair<Lsn, wal::CheckPoint>> last_ckpt_ GUARDED_BY(rp_mu_);
   std::chrono::steady_clock::time_point last_rp_ GUARDED_BY(rp_mu_);
   Lsn last_rp_redo_ GUARDED_BY(rp_mu_);

@@ -34,33 +34,44 @@ namespace walrep::storage {
 
 using wal::RelFileNode;
 
+// Relation files are opened once and kept open; reads and writes are positional (pread/pwrite)
+// and run under no lock of the Smgr's, so buffer misses of different backends, evictions and a
+// checkpoint's writes proceed in parallel, and nothing waits behind an fsync (PostgreSQL's md.c
+// keeps a descriptor per relation segment the same way). Lock rules: files_mu_ covers only the
+// map of open files; a write holds sync_barrier_ shared from its pwrite until the file is noted
+// dirty, and SyncAll takes it exclusively only to take the set of dirty files — so every write
+// that finished before SyncAll began is in the set it fsyncs — then fsyncs with no lock held.
 class Smgr {
  public:
   Smgr(io::FileSystem* fs, std::string data_dir) : fs_(fs), data_dir_(std::move(data_dir)) {}
   std::string Path(const RelFileNode& r) const;
-  Status Create(const RelFileNode& r) EXCLUDES(mu_);
-  Status Unlink(const RelFileNode& r) EXCLUDES(mu_);
+  Status Create(const RelFileNode& r) EXCLUDES(files_mu_);
+  Status Unlink(const RelFileNode& r) EXCLUDES(files_mu_, dirty_mu_);
   bool Exists(const RelFileNode& r) { return fs_->Exists(Path(r)); }
   io::FileSystem* fs() const { return fs_; }
-  Result<BlockNumber> NBlocks(const RelFileNode& r) EXCLUDES(mu_);
-  // Redo touched block b: the relation is at least b + 1 blocks long from now on.
-  void NoteBlock(const RelFileNode& r, BlockNumber b) EXCLUDES(mu_);
+  Result<BlockNumber> NBlocks(const RelFileNode& r) EXCLUDES(files_mu_);
   // Reads a block; a block at or past the end of the file reads as zeros.
-  Status Read(const RelFileNode& r, BlockNumber b, char* buf) EXCLUDES(mu_);
-  Status Write(const RelFileNode& r, BlockNumber b, const char* buf) EXCLUDES(mu_);
-  Status Sync(const RelFileNode& r) EXCLUDES(mu_);
-  Status SyncAll() EXCLUDES(mu_);  // every file written since the last SyncAll
+  Status Read(const RelFileNode& r, BlockNumber b, char* buf) EXCLUDES(files_mu_);
+  Status Write(const RelFileNode& r, BlockNumber b, const char* buf)
+      EXCLUDES(files_mu_, dirty_mu_, sync_barrier_);
+  Status Sync(const RelFileNode& r) EXCLUDES(files_mu_, dirty_mu_, sync_barrier_);
+  // Every file written since the last SyncAll; a failed fsync is a PANIC (never retried).
+  Status SyncAll() EXCLUDES(files_mu_, dirty_mu_, sync_barrier_);
 
  private:
-  Result<io::RandomAccessFile*> File(const RelFileNode& r, bool create) REQUIRES(mu_);
+  using FilePtr = std::shared_ptr<io::RandomAccessFile>;
+  // The open file (opening it on first use); NotFound when it does not exist and !create.
+  Result<FilePtr> File(const RelFileNode& r, bool create) EXCLUDES(files_mu_);
   static uint64_t Key(const RelFileNode& r) {
     return (static_cast<uint64_t>(r.db) << 32) ^ r.rel ^ (static_cast<uint64_t>(r.spc) << 48);
   }
   io::FileSystem* const fs_;
   const std::string data_dir_;
-  Mutex mu_;
-  std::unordered_map<uint64_t, std::unique_ptr<io::RandomAccessFile>> files_ GUARDED_BY(mu_);
-  std::unordered_map<uint64_t, RelFileNode> dirty_files_ GUARDED_BY(mu_);
+  Mutex files_mu_;
+  std::unordered_map<uint64_t, FilePtr> files_ GUARDED_BY(files_mu_);
+  SharedMutex sync_barrier_;
+  Mutex dirty_mu_;
+  std::unordered_map<uint64_t, RelFileNode> dirty_files_ GUARDED_BY(dirty_mu_);
 };
 
 class BufferPool {

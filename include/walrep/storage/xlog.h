@@ -109,7 +109,7 @@ class XLog {
   bool consistent() const EXCLUDES(mu_);
   // Standby restartpoint: the caller has flushed every page and the commit log up to the
   // replayed checkpoint record `ckpt`; pg_control now points at it and older WAL is removed.
-  Status Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) EXCLUDES(mu_);
+  Status Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) EXCLUDES(checkpoint_mu_, mu_);
   // Standby shutdown: pg_control says "shut down in recovery".
   Status ShutdownInRecovery() EXCLUDES(mu_);
   // The end of recovery at promotion (PostgreSQL's XLogInitNewTimeline and what follows it in
@@ -119,7 +119,7 @@ class XLog {
   // record (flushed). The caller then opens for writes, marks pg_control "in production"
   // (SetInProduction), removes the signal files and requests a checkpoint.
   // REQUIRES: in_recovery(); replay has stopped at `end`.
-  Result<TimelineId> EndRecovery(Lsn end, Lsn last_record) EXCLUDES(mu_);
+  Result<TimelineId> EndRecovery(Lsn end, Lsn last_record) EXCLUDES(checkpoint_mu_, mu_);
   // pg_control says "in production" (durably): what `walrepctl promote` waits for.
   Status SetInProduction() EXCLUDES(mu_);
   std::string wal_dir() const { return opts_.data_dir + "/pg_wal"; }
@@ -158,7 +158,10 @@ class XLog {
       EXCLUDES(mu_);
   // Writes a checkpoint record and updates pg_control; returns the record's LSN.
   // `redo_out`, when given, receives the checkpoint's REDO point.
-  Result<Lsn> Checkpoint(bool shutdown, const char* reason, Lsn* redo_out = nullptr) EXCLUDES(mu_);
+  // Holds checkpoint_mu_ throughout and mu_ only to read and update pg_control's copy, so the
+  // buffer flush and fsyncs of the hook block nobody but another checkpoint.
+  Result<Lsn> Checkpoint(bool shutdown, const char* reason, Lsn* redo_out = nullptr)
+      EXCLUDES(checkpoint_mu_, mu_);
   // pg_switch_wal(): the switch record's end, or the current position when nothing to switch.
   Result<Lsn> SwitchWal() EXCLUDES(mu_);
   // The newest segment removed or recycled so far (0: none since startup).
@@ -167,7 +170,7 @@ class XLog {
   // after it), flushed; returns its end.
   Result<Lsn> CreateRestorePoint(const std::string& name) EXCLUDES(mu_);
   // Shutdown checkpoint and "shut down" state.
-  Status Shutdown() EXCLUDES(mu_);
+  Status Shutdown() EXCLUDES(checkpoint_mu_, mu_);
   ControlFileData control() const EXCLUDES(mu_);
   // Simulated crash: buffered WAL is lost and nothing more is written.
   void AbandonForTest() { writer_->AbandonForTest(); }
@@ -181,14 +184,18 @@ class XLog {
   // Starts the WAL writer on timeline() at `pos` (a record start).
   void StartWriter(Lsn pos, Lsn last_record);
   // Removes or recycles the segments before the one `redo` needs (and before wal_keep_size
-  // and the slots' needs); counts them.
-  Status RemoveOldSegments(Lsn redo, int* removed, int* recycled) REQUIRES(mu_);
+  // and the slots' needs); counts them. File operations run under checkpoint_mu_ only.
+  Status RemoveOldSegments(Lsn redo, int* removed, int* recycled) REQUIRES(checkpoint_mu_)
+      EXCLUDES(mu_);
 
   XLogOptions opts_;                                  // the WAL sizes change at reload (under mu_)
   uint64_t checkpoint_distance_ GUARDED_BY(mu_) = 0;  // bytes between the last two REDO points
   uint64_t sysid_ = 0;
   std::unique_ptr<wal::WalWriter> writer_;
   std::atomic<TimelineId> tli_{1};
+  // Serialises checkpoints, restartpoints and the end of recovery, across their file I/O;
+  // taken before mu_. mu_ guards the fields below and is never held across a buffer flush.
+  Mutex checkpoint_mu_;
   mutable Mutex mu_;
   wal::TimelineHistory history_ GUARDED_BY(mu_);
   ControlFileData control_ GUARDED_BY(mu_);

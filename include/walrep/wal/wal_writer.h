@@ -95,7 +95,7 @@ class WalWriter {
   // Appends record bytes at cur_ with page headers. REQUIRES: insert_mu_.
   void PlaceLocked(std::string_view rec) REQUIRES(insert_mu_);
   void AppendLocked(std::string_view bytes) REQUIRES(insert_mu_);
-  Status WriteOut(bool sync) EXCLUDES(insert_mu_);  // REQUIRES: write_mu_ held by caller
+  Status WriteOut(bool sync) REQUIRES(write_mu_) EXCLUDES(insert_mu_);
   Status WriteChunk(const Chunk& c) REQUIRES(write_mu_);
   Result<io::RandomAccessFile*> SegmentFile(XLogSegNo segno) REQUIRES(write_mu_);
   void BackgroundLoop();

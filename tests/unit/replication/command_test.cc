@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
+#include "stalling_fs.h"
 #include "testing.h"
 #include "walrep/replication/basebackup.h"
 #include "walrep/replication/slots.h"
@@ -133,6 +136,50 @@ TEST(BaseBackupTest, TarHeaderIsValidUstar) {
   EXPECT_EQ(std::stoul(h.substr(148, 6), nullptr, 8), sum);
   std::string d = TarHeader("pg_wal/", 0, 0, true);
   EXPECT_EQ(d[156], '5');
+}
+
+// Slot files are written outside the slot manager's mutex: walsenders advancing their slots
+// (every standby reply) do not wait for a checkpoint's slot fsyncs.
+TEST(SlotsTest, SlotUpdatesDoNotWaitForSlotFileFsyncs) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/pg_replslot");
+  testing::StallingFileSystem fs(io::DefaultFileSystem());
+  SlotManager m(&fs, dir.path(), 4);
+  ASSERT_TRUE(m.Load().ok());
+  ASSERT_TRUE(m.Create("a", false, Lsn(0x1000000), 0).ok());
+  m.SetRestartLsn("a", Lsn(0x2000000));
+  fs.Stall();
+  std::thread checkpoint([&] { EXPECT_TRUE(m.SaveDirty().ok()); });
+  ASSERT_TRUE(testing::WaitUntil([&] { return fs.waiting() > 0; }, 10));
+  std::atomic<bool> done{false};
+  std::thread walsender([&] {
+    ASSERT_TRUE(m.Acquire("a", 7).ok());
+    m.SetRestartLsn("a", Lsn(0x3000000));
+    EXPECT_EQ(m.MinRestartLsn(), Lsn(0x3000000));
+    m.Release("a", 7);
+    done = true;
+  });
+  bool proceeded = testing::WaitUntil([&] { return done.load(); }, 10);
+  fs.Release();
+  checkpoint.join();
+  walsender.join();
+  EXPECT_TRUE(proceeded) << "a slot update waited for a slot file's fsync";
+  // The update made meanwhile is saved by the next SaveDirty.
+  ASSERT_TRUE(m.SaveDirty().ok());
+  SlotManager again(io::DefaultFileSystem(), dir.path(), 4);
+  ASSERT_TRUE(again.Load().ok());
+  EXPECT_EQ(again.Find("a")->restart_lsn, Lsn(0x3000000));
+  // A slot dropped while its file is being saved does not come back.
+  m.SetRestartLsn("a", Lsn(0x4000000));
+  fs.Stall();
+  std::thread save([&] { EXPECT_TRUE(m.SaveDirty().ok()); });
+  ASSERT_TRUE(testing::WaitUntil([&] { return fs.waiting() > 0; }, 10));
+  std::thread drop([&] { EXPECT_TRUE(m.Drop("a", false, 1).ok()); });
+  ASSERT_TRUE(testing::WaitUntil([&] { return !m.Find("a").has_value(); }, 10));
+  fs.Release();
+  save.join();
+  drop.join();
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/pg_replslot/a"));
 }
 
 }  // namespace

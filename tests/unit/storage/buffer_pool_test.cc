@@ -3,10 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "stalling_fs.h"
 #include "testing.h"
 
 namespace walrep::storage {
@@ -134,6 +137,47 @@ TEST(BufferPoolTest, ConcurrentReaders) {
   }
   for (auto& t : ts) t.join();
   EXPECT_EQ(ok.load(), 2000);
+}
+
+// A checkpoint's fsync must not hold up buffer misses and writes of other backends (issue:
+// Smgr's mutex was held for every pread, pwrite and fsync).
+TEST(SmgrTest, ReadsAndWritesDoNotWaitForAnFsync) {
+  testing::TempDir dir;
+  testing::StallingFileSystem fs(io::DefaultFileSystem());
+  std::filesystem::create_directories(dir.path() + "/base");
+  Smgr smgr(&fs, dir.path());
+  RelFileNode a{1663, 5, 16384}, b{1663, 5, 16385};
+  ASSERT_TRUE(smgr.Create(a).ok());
+  ASSERT_TRUE(smgr.Create(b).ok());
+  alignas(8) char page[kPageSize];
+  std::memset(page, 'x', kPageSize);
+  ASSERT_TRUE(smgr.Write(a, 0, page).ok());
+  ASSERT_TRUE(smgr.Write(b, 0, page).ok());
+
+  fs.Stall();
+  std::thread checkpoint([&] { EXPECT_TRUE(smgr.SyncAll().ok()); });
+  ASSERT_TRUE(testing::WaitUntil([&] { return fs.waiting() > 0; }, 10));
+  std::atomic<bool> done{false};
+  std::thread backend([&] {
+    alignas(8) char buf[kPageSize];
+    EXPECT_TRUE(smgr.Read(b, 0, buf).ok());
+    EXPECT_EQ(buf[100], 'x');
+    EXPECT_TRUE(smgr.Write(b, 1, page).ok());
+    EXPECT_EQ(*smgr.NBlocks(b), 2u);
+    EXPECT_TRUE(smgr.Read(a, 0, buf).ok());
+    done = true;
+  });
+  bool proceeded = testing::WaitUntil([&] { return done.load(); }, 10);
+  fs.Release();
+  checkpoint.join();
+  backend.join();
+  EXPECT_TRUE(proceeded) << "reads and writes waited for the checkpoint's fsync";
+  // The write made during the fsync is in the next checkpoint's set.
+  fs.Stall();
+  std::thread next([&] { EXPECT_TRUE(smgr.SyncAll().ok()); });
+  EXPECT_TRUE(testing::WaitUntil([&] { return fs.waiting() > 0; }, 10));
+  fs.Release();
+  next.join();
 }
 
 }  // namespace

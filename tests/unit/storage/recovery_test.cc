@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "testing.h"
 #include "walrep/storage/xlog.h"
@@ -129,6 +131,39 @@ TEST(RecoveryTest, StandbyAdoptsATimelineThatBranchesAtOrAfterItsPosition) {
   EXPECT_FALSE(r.RescanLatestTimeline("current"));
   EXPECT_TRUE(r.RescanLatestTimeline("latest"));
   EXPECT_EQ(x->history().front().tli, 2u);
+}
+
+// A checkpoint's buffer flush (its hook) runs without XLog's state mutex: pg_control's copy,
+// the timeline history and a restartpoint-free read path stay available meanwhile (before,
+// XLog::mu_ was held for the whole checkpoint).
+TEST(RecoveryTest, CheckpointFlushHoldsNoStateLock) {
+  Cluster c;
+  RecoveryResult rr;
+  int n = 0;
+  auto x = c.Open(false, &rr, &n);
+  ASSERT_TRUE(x);
+  std::atomic<bool> in_flush{false}, release{false};
+  x->SetCheckpointHook([&](wal::CheckPoint*, uint64_t*) -> Status {
+    in_flush = true;
+    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    return Status::OK();
+  });
+  std::thread checkpoint([&] { EXPECT_TRUE(x->Checkpoint(false, "test").ok()); });
+  ASSERT_TRUE(testing::WaitUntil([&] { return in_flush.load(); }, 10));
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    ControlFileData cf = x->control();
+    EXPECT_NE(cf.checkpoint, 0u);
+    EXPECT_TRUE(x->consistent());
+    (void)x->history();
+    done = true;
+  });
+  bool proceeded = testing::WaitUntil([&] { return done.load(); }, 10);
+  release = true;
+  checkpoint.join();
+  reader.join();
+  EXPECT_TRUE(proceeded) << "pg_control's state waited for the checkpoint's buffer flush";
+  ASSERT_TRUE(x->Shutdown().ok());
 }
 
 }  // namespace
