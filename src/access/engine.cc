@@ -26,6 +26,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   e->env_.pool = e->pool_.get();
   e->env_.txm = e->txm_.get();
   e->env_.full_page_writes = opts.xlog.full_page_writes;
+  e->SetWalConsistencyChecking(opts.wal_consistency_checking);
+  e->env_.wal_consistency = &e->wal_consistency_;
   e->next_oid_.store(std::max<uint32_t>(control.checkpoint_copy.next_oid, 16384));
   e->env_.next_oid = &e->next_oid_;
   e->env_.fsm = &e->fsm_;

@@ -11,6 +11,7 @@
 
 #include "bytes.h"
 #include "walrep/access/btree.h"
+#include "walrep/access/rmgr.h"
 
 namespace walrep::access {
 
@@ -165,6 +166,8 @@ Status LogPageChanges(HeapEnv& env, uint8_t rmid, uint8_t info, TransactionId xi
     for (auto& pc : pages) pc.buf->MarkDirty();
     return Status::OK();
   }
+  const bool verify = env.wal_consistency && (env.wal_consistency->load(std::memory_order_relaxed) &
+                                              WalConsistencyBit(rmid)) != 0;
   while (true) {
     Lsn redo = env.wal->redo_pointer();
     wal::RecordBuilder b;
@@ -180,6 +183,10 @@ Status LogPageChanges(HeapEnv& env, uint8_t rmid, uint8_t info, TransactionId xi
       if (env.full_page_writes && !pages[i].will_init && p.lsn() <= redo) {
         ref.has_image = true;
         ref.apply_image = true;
+        ref.image.assign(p.data(), storage::kPageSize);
+      } else if (verify) {
+        // wal_consistency_checking: the page as this change left it, for replay to compare.
+        ref.has_image = true;
         ref.image.assign(p.data(), storage::kPageSize);
       }
       b.AddBlock(std::move(ref));

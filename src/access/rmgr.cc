@@ -12,6 +12,7 @@
 #include "bytes.h"
 #include "walrep/access/btree.h"
 #include "walrep/access/sequence.h"
+#include "walrep/common/strings.h"
 #include "walrep/common/time.h"
 
 namespace walrep::access {
@@ -228,13 +229,28 @@ std::string BtreeIdentify(uint8_t info) {
 
 std::string SequenceIdentify(uint8_t) { return "LOG"; }
 
+// What every walrep page may legitimately differ in after replay (PostgreSQL's
+// mask_page_lsn_and_checksum, mask_page_hint_bits and mask_unused_space): the LSN (replay
+// stamps the record's end, the image was taken before the insert), the checksum (computed at
+// write-out), the flag bits that are hints (free line pointers) and prune_xid, and the bytes
+// between the line pointers and the tuples, which hold whatever earlier contents left there.
+void MaskPage(char* page) {
+  std::memset(page, 0, 12);      // pd_lsn, pd_checksum, pd_flags
+  std::memset(page + 20, 0, 4);  // pd_prune_xid
+  storage::Page p(page);
+  uint16_t lower = p.lower(), upper = p.upper();
+  if (lower >= storage::kPageHeaderSize && lower <= upper && upper <= storage::kPageSize) {
+    std::memset(page + lower, 0, upper - lower);
+  }
+}
+
 const std::array<Rmgr, 6> kRmgrs = {{
-    {wal::kRmXlog, "XLOG", XlogRedo, XlogIdentify, XlogDesc},
-    {wal::kRmXact, "Transaction", XactRedo, XactIdentify, XactDesc},
-    {wal::kRmStandby, "Standby", StandbyRedo, StandbyIdentify, StandbyDesc},
-    {kRmHeap, "walrep_heap", HeapRedo, HeapIdentify, NoDesc},
-    {kRmBtree, "walrep_btree", BtreeRedo, BtreeIdentify, NoDesc},
-    {kRmSequence, "walrep_sequence", RestorePageImages, SequenceIdentify, NoDesc},
+    {wal::kRmXlog, "XLOG", XlogRedo, XlogIdentify, XlogDesc, nullptr},
+    {wal::kRmXact, "Transaction", XactRedo, XactIdentify, XactDesc, nullptr},
+    {wal::kRmStandby, "Standby", StandbyRedo, StandbyIdentify, StandbyDesc, nullptr},
+    {kRmHeap, "walrep_heap", HeapRedo, HeapIdentify, NoDesc, MaskPage},
+    {kRmBtree, "walrep_btree", BtreeRedo, BtreeIdentify, NoDesc, MaskPage},
+    {kRmSequence, "walrep_sequence", RestorePageImages, SequenceIdentify, NoDesc, MaskPage},
 }};
 
 }  // namespace
@@ -257,7 +273,10 @@ std::string Describe(const wal::DecodedRecord& rec) {
   if (!desc.empty()) out += " " + desc;
   for (const auto& b : rec.blocks) {
     out += fmt::format(", blkref #{}: rel {}/{}/{} blk {}{}", b.id, b.rnode.spc, b.rnode.db,
-                       b.rnode.rel, b.block, b.has_image ? " FPW" : "");
+                       b.rnode.rel, b.block,
+                       !b.has_image    ? ""
+                       : b.apply_image ? " FPW"
+                                       : " FPW for WAL verification");
   }
   return out;
 }
@@ -271,7 +290,53 @@ Status Redo(HeapEnv& env, const wal::DecodedRecord& rec) {
     return Status::Corruption(fmt::format(
         "resource manager with ID {} not registered (record at {})", rec.rmid, rec.lsn.ToString()));
   }
-  return r->redo(env, rec);
+  WALREP_RETURN_IF_ERROR(r->redo(env, rec));
+  return CheckPageImages(env, rec);
+}
+
+uint32_t WalConsistencyRmgrs(const std::string& setting) {
+  uint32_t bits = 0;
+  for (const auto& name : SplitTrim(setting, ',')) {
+    for (const Rmgr& r : kRmgrs) {
+      if (r.mask && (EqualsIgnoreCase(name, "all") || EqualsIgnoreCase(name, r.name))) {
+        bits |= WalConsistencyBit(r.id);
+      }
+    }
+  }
+  return bits;
+}
+
+Status CheckPageImages(HeapEnv& env, const wal::DecodedRecord& rec) {
+  const Rmgr* r = FindRmgr(rec.rmid);
+  for (const auto& blk : rec.blocks) {
+    if (!blk.has_image || blk.apply_image || !r || !r->mask) continue;
+    alignas(8) char replayed[storage::kPageSize];
+    alignas(8) char primary[storage::kPageSize];
+    {
+      WALREP_ASSIGN_OR_RETURN(storage::BufferPool::Handle h, env.pool->Read(blk.rnode, blk.block));
+      h.LockShared();
+      std::memcpy(replayed, h.data(), storage::kPageSize);
+    }
+    // A page already past this record (recovery restarted after the page was written out,
+    // so redo skipped it) cannot be expected to match; PostgreSQL skips it too.
+    if (storage::Page(replayed).lsn() > rec.end_lsn) continue;
+    std::memcpy(primary, blk.image.data(), storage::kPageSize);
+    r->mask(replayed);
+    r->mask(primary);
+    if (std::memcmp(replayed, primary, storage::kPageSize) != 0) {
+      size_t at = 0;
+      while (replayed[at] == primary[at]) at++;
+      return Status::Corruption(fmt::format("inconsistent page found, rel {}/{}/{}, forknum {}, "
+                                            "blkno {}",
+                                            blk.rnode.spc, blk.rnode.db, blk.rnode.rel, blk.fork,
+                                            blk.block))
+          .WithDetail(fmt::format("The page replay produced differs from the primary's image "
+                                  "first at byte {} (record at {}).",
+                                  at, rec.lsn.ToString()))
+          .WithSeverity(Severity::kFatal);
+    }
+  }
+  return Status::OK();
 }
 
 }  // namespace walrep::access

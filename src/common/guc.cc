@@ -236,6 +236,23 @@ Result<std::string> ParseGucValue(const GucDef& def, std::string_view input) {
       return FormatReal(v);
     }
     case GucType::kString:
+      if (def.enum_values) {
+        // A list setting: comma-separated words, each one of enum_values (case-insensitive),
+        // stored in their canonical spellings.
+        auto allowed = SplitTrim(def.enum_values, ',');
+        std::string out;
+        for (const auto& item : SplitTrim(input, ',')) {
+          if (item.empty()) continue;
+          auto it = std::find_if(allowed.begin(), allowed.end(),
+                                 [&](const std::string& a) { return EqualsIgnoreCase(a, item); });
+          if (it == allowed.end()) {
+            return InvalidValue(def, input)
+                .WithDetail(fmt::format("Unrecognized key word: \"{}\".", item));
+          }
+          out += (out.empty() ? "" : ",") + *it;
+        }
+        return out;
+      }
       if ((EqualsIgnoreCase(def.name, "TimeZone") || EqualsIgnoreCase(def.name, "log_timezone")) &&
           !ParseTimeZoneOffset(input)) {
         return InvalidValue(def, input)

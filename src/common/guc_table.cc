@@ -131,6 +131,10 @@ std::vector<GucDef> MakeTable() {
         "How WAL is forced to disk."),
       B("full_page_writes", C::kSighup, "on", kWal,
         "Log whole pages on their first change after a checkpoint."),
+      Hidden(GucDef{"wal_consistency_checking", GucType::kString, C::kSighup, U::kNone, "", 0, 0,
+                    "all,walrep_heap,walrep_btree,walrep_sequence", kWal,
+                    "Resource managers whose records carry a page image that replay compares "
+                    "with the page it produced."}),
       B("wal_log_hints", C::kPostmaster, "on", kWal,
         "Always on in walrep: every page change is WAL-logged (there are no hint bits)."),
       E("wal_compression", C::kSighup, "off", "pglz,lz4,zstd,on,off", kWal,

@@ -188,6 +188,7 @@ Status Server::Start() {
   archive_recovery_ = !standby_ && fs_->Exists(ConfigPath("recovery.signal"));
   if (archive_recovery_) standby_ = true;
   eo.standby = standby_;
+  eo.wal_consistency_checking = settings->GetString("wal_consistency_checking");
   eo.xlog.archive_recovery = archive_recovery_;
   eo.xlog.recovery_target_timeline = settings->GetString("recovery_target_timeline");
   if (standby_) {
@@ -748,6 +749,7 @@ Status Server::Reload() {
   if (!sst.ok()) WALREP_LOG("{}; SSL configuration was not reloaded", sst.message());
   SetLogMinMessages(applied->GetString("log_min_messages"));
   if (engine_) {
+    engine_->SetWalConsistencyChecking(applied->GetString("wal_consistency_checking"));
     engine_->xlog().SetWalSizes(static_cast<uint64_t>(applied->GetInt("wal_keep_size")) << 20,
                                 static_cast<uint64_t>(applied->GetInt("min_wal_size")) << 20,
                                 static_cast<uint64_t>(applied->GetInt("max_wal_size")) << 20,

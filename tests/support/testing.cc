@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -185,8 +186,14 @@ Node::~Node() {
       ::waitpid(pid_, &status, 0);
     }
   }
+  // wal_consistency_checking's oracle: a replayed page that differs from the primary's image
+  // fails the test, whatever else the test checked.
+  std::string log = Log();
+  if (log.find("inconsistent page found") != std::string::npos) {
+    ADD_FAILURE() << name_ << ": replay produced a page that differs from the primary's";
+  }
   if (::testing::Test::HasFailure()) {
-    std::fprintf(stderr, "---- log of %s ----\n%s\n", name_.c_str(), Log().c_str());
+    std::fprintf(stderr, "---- log of %s ----\n%s\n", name_.c_str(), log.c_str());
   }
 }
 
@@ -197,6 +204,15 @@ void Node::Init(const std::vector<std::string>& args) {
   CommandResult r = RunCommand(argv);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   AppendLocalConf("postgresql.conf");
+  // Settings every node of a test run gets (scripts/test.sh runs the replication tests again
+  // with WALREP_TEST_SETTINGS='wal_consistency_checking = all'); lines separated by ';'.
+  if (const char* extra = std::getenv("WALREP_TEST_SETTINGS")) {
+    std::stringstream lines(extra);
+    std::string line;
+    while (std::getline(lines, line, ';')) {
+      if (!line.empty()) AppendConf(line, "postgresql.conf");
+    }
+  }
 }
 
 void Node::AppendLocalConf(const std::string& file) {

@@ -15,6 +15,7 @@
 
 #include "walrep/access/btree.h"
 #include "walrep/access/heap.h"
+#include "walrep/access/rmgr.h"
 #include "walrep/access/xact.h"
 #include "walrep/storage/buffer_pool.h"
 #include "walrep/storage/xlog.h"
@@ -27,6 +28,8 @@ struct EngineOptions {
   bool checksums = false;
   // Standby: stay in recovery after replaying pg_wal (xlog.standby is set from this).
   bool standby = false;
+  // wal_consistency_checking (the setting's stored form).
+  std::string wal_consistency_checking;
 };
 
 class Engine {
@@ -35,6 +38,10 @@ class Engine {
   ~Engine();
 
   HeapEnv& env() { return env_; }
+  // wal_consistency_checking changed (SIGHUP): the records written from now on follow it.
+  void SetWalConsistencyChecking(const std::string& setting) {
+    wal_consistency_.store(WalConsistencyRmgrs(setting), std::memory_order_relaxed);
+  }
   storage::XLog& xlog() { return *xlog_; }
   TransactionManager& txm() { return *txm_; }
   storage::BufferPool& pool() { return *pool_; }
@@ -127,6 +134,7 @@ class Engine {
   std::unique_ptr<RecoveryLocks> recovery_locks_;
   std::unique_ptr<storage::XLog> xlog_;
   HeapEnv env_;
+  std::atomic<uint32_t> wal_consistency_{0};
   FreeSpaceMap fsm_;
   TableStats stats_;
   io::FileSystem* fs_ = nullptr;

@@ -130,6 +130,9 @@ struct HeapEnv {
   wal::WalWriter* wal = nullptr;
   TransactionManager* txm = nullptr;
   bool full_page_writes = true;
+  // wal_consistency_checking: the resource managers (WalConsistencyBit) whose records carry a
+  // verification image of every page they change; null: none.
+  const std::atomic<uint32_t>* wal_consistency = nullptr;
   std::atomic<uint32_t>* next_oid = nullptr;  // advanced by XLOG NEXTOID records during redo
   FreeSpaceMap* fsm = nullptr;                // null: inserts go to the last page or a new one
   TableStats* stats = nullptr;                // null: changes are not counted
