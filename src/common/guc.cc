@@ -425,6 +425,11 @@ bool SessionSettings::GetBool(std::string_view name) const {
 
 Result<std::string> SessionSettings::Show(std::string_view name) const {
   const GucDef* def = FindGuc(name);
+  if (def && !CanSee(*def)) {
+    return Status::Sql("42501", fmt::format("must be superuser or have privileges of "
+                                            "pg_read_all_settings to examine \"{}\"",
+                                            def->name));
+  }
   auto v = Get(name);
   if (!v) {
     return Status::Sql("42704", fmt::format("unrecognized configuration parameter \"{}\"", name));

@@ -33,6 +33,10 @@ GucDef Report(GucDef d) {
   d.report = true;
   return d;
 }
+GucDef SuperuserOnly(GucDef d) {
+  d.superuser_only = true;
+  return d;
+}
 GucDef Hidden(GucDef d) {
   d.in_sample = false;
   return d;
@@ -53,10 +57,12 @@ constexpr const char* kPreset = "Preset Options";
 std::vector<GucDef> MakeTable() {
   return {
       // File locations.
-      S("data_directory", C::kPostmaster, "", kFiles, "Directory holding the cluster's data."),
-      S("config_file", C::kPostmaster, "", kFiles, "The main configuration file."),
-      S("hba_file", C::kPostmaster, "", kFiles, "The host-based authentication file."),
-      S("ident_file", C::kPostmaster, "", kFiles, "The user name mapping file."),
+      SuperuserOnly(
+          S("data_directory", C::kPostmaster, "", kFiles, "Directory holding the cluster's data.")),
+      SuperuserOnly(S("config_file", C::kPostmaster, "", kFiles, "The main configuration file.")),
+      SuperuserOnly(
+          S("hba_file", C::kPostmaster, "", kFiles, "The host-based authentication file.")),
+      SuperuserOnly(S("ident_file", C::kPostmaster, "", kFiles, "The user name mapping file.")),
       S("external_pid_file", C::kPostmaster, "", kFiles, "An extra file to write the pid into."),
 
       // Connections and authentication.
@@ -167,15 +173,17 @@ std::vector<GucDef> MakeTable() {
         "WAL kept for recycling below this size."),
       E("archive_mode", C::kPostmaster, "off", "always,on,off", kWal,
         "Archive completed WAL segments with archive_command."),
-      S("archive_command", C::kSighup, "", kWal, "Shell command that archives one WAL file."),
+      SuperuserOnly(
+          S("archive_command", C::kSighup, "", kWal, "Shell command that archives one WAL file.")),
       S("archive_library", C::kSighup, "", kWal, "Library that archives WAL files."),
       I("archive_timeout", C::kSighup, U::kS, "0", 0, 1073741823, kWal,
         "Force a segment switch after this long without one."),
-      S("restore_command", C::kSighup, "", kWal,
-        "Shell command that fetches an archived WAL file."),
-      S("archive_cleanup_command", C::kSighup, "", kWal,
-        "Shell command run at every restart point."),
-      S("recovery_end_command", C::kSighup, "", kWal, "Shell command run once at recovery end."),
+      SuperuserOnly(S("restore_command", C::kSighup, "", kWal,
+                      "Shell command that fetches an archived WAL file.")),
+      SuperuserOnly(S("archive_cleanup_command", C::kSighup, "", kWal,
+                      "Shell command run at every restart point.")),
+      SuperuserOnly(S("recovery_end_command", C::kSighup, "", kWal,
+                      "Shell command run once at recovery end.")),
       S("recovery_target_timeline", C::kPostmaster, "latest", kWal,
         "Timeline to recover into: current, latest or a number."),
       S("recovery_target", C::kPostmaster, "", kWal, "Set to 'immediate' to stop at consistency."),
@@ -216,8 +224,10 @@ std::vector<GucDef> MakeTable() {
       I("vacuum_defer_cleanup_age", C::kSighup, U::kNone, "0", 0, 1000000, kRepl,
         "Transactions by which VACUUM defers cleanup of dead rows."),
       // Replication: standbys.
-      S("primary_conninfo", C::kSighup, "", kRepl, "libpq connection string of the upstream."),
-      S("primary_slot_name", C::kSighup, "", kRepl, "Replication slot to use on the upstream."),
+      SuperuserOnly(
+          S("primary_conninfo", C::kSighup, "", kRepl, "libpq connection string of the upstream.")),
+      SuperuserOnly(S("primary_slot_name", C::kSighup, "", kRepl,
+                      "Replication slot to use on the upstream.")),
       S("promote_trigger_file", C::kSighup, "", kRepl, "A file whose presence promotes a standby."),
       B("hot_standby", C::kPostmaster, "on", kRepl, "Answer read-only queries during recovery."),
       I("max_standby_archive_delay", C::kSighup, U::kMs, "30000", -1, kIntMax, kRepl,

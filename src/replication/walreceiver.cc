@@ -33,10 +33,8 @@ std::string TrimError(const char* msg) {
   return s;
 }
 
-// The connection string as pg_stat_wal_receiver shows it: every option set, the password
-// replaced by asterisks.
-std::string ObfuscatedConninfo(PGconn* conn) {
-  PQconninfoOption* opts = PQconninfo(conn);
+// Options as "k=v" words, secrets (dispchar '*') as asterisks, debug options left out.
+std::string FormatOptions(PQconninfoOption* opts) {
   std::string out;
   for (PQconninfoOption* o = opts; o && o->keyword; o++) {
     if (!o->val || !*o->val || (o->dispchar && *o->dispchar == 'D')) continue;
@@ -44,6 +42,14 @@ std::string ObfuscatedConninfo(PGconn* conn) {
     if (!out.empty()) out += ' ';
     out += fmt::format("{}={}", o->keyword, v);
   }
+  return out;
+}
+
+// The connection string as pg_stat_wal_receiver shows it: every option set, the password
+// replaced by asterisks.
+std::string ObfuscatedConninfo(PGconn* conn) {
+  PQconninfoOption* opts = PQconninfo(conn);
+  std::string out = FormatOptions(opts);
   PQconninfoFree(opts);
   return out;
 }
@@ -560,6 +566,18 @@ bool WalReceiver::Send(PGconn* conn, const std::string& msg) {
     return false;
   }
   return true;
+}
+
+std::string MaskConninfo(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (!opts) {
+    PQfreemem(err);
+    return conninfo.empty() ? conninfo : "********";
+  }
+  std::string out = FormatOptions(opts);
+  PQconninfoFree(opts);
+  return out;
 }
 
 }  // namespace walrep::replication

@@ -735,7 +735,10 @@ Status Server::Reload() {
   for (const auto& d : GucTable()) {
     auto before = current->Get(d.name), after = applied->Get(d.name);
     if (before != after && d.context != GucContext::kPostmaster) {
-      WALREP_LOG("parameter \"{}\" changed to \"{}\"", d.name, after.value_or(""));
+      // The upstream's connection string may carry a password: logged masked.
+      std::string shown = after.value_or("");
+      if (EqualsIgnoreCase(d.name, "primary_conninfo")) shown = replication::MaskConninfo(shown);
+      WALREP_LOG("parameter \"{}\" changed to \"{}\"", d.name, shown);
     }
   }
   std::shared_ptr<const protocol::HbaConfig> hba;

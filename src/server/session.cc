@@ -404,12 +404,16 @@ Status Session::Authenticate(const protocol::HbaLine& line) {
     case protocol::AuthMethod::kTrust:
       return Status::OK();
     case protocol::AuthMethod::kReject: {
-      protocol::HbaRequest req;
       std::string desc = local_ ? "[local]" : protocol::FormatAddress(peer_);
+      const char* enc = conn_->tls() ? "SSL encryption" : "no encryption";
+      if (replication_) {  // a physical replication connection names no database
+        return Fatal("28000", fmt::format("pg_hba.conf rejects replication connection for host "
+                                          "\"{}\", user \"{}\", {}",
+                                          desc, user_, enc));
+      }
       return Fatal("28000", fmt::format("pg_hba.conf rejects connection for host \"{}\", user "
                                         "\"{}\", database \"{}\", {}",
-                                        desc, user_, database_,
-                                        conn_->tls() ? "SSL encryption" : "no encryption"));
+                                        desc, user_, database_, enc));
     }
     case protocol::AuthMethod::kPassword: {
       conn_->Write(protocol::AuthenticationMessage(3));

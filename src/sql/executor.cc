@@ -1127,6 +1127,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUtility(Executor& ex,
           });
           std::vector<Row> rows;
           for (const GucDef* d : defs) {
+            if (!st.ctx->settings().CanSee(*d)) continue;
             rows.push_back({Value::Text(oid::kText, d->name),
                             Value::Text(oid::kText, st.ctx->settings().Show(d->name).value()),
                             Value::Text(oid::kText, d->description)});

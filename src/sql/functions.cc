@@ -121,6 +121,7 @@ void RegisterBuiltinFunctions(Registry* r) {
       std::vector<Row> rows;
       const SessionSettings& ss = ctx.settings();
       for (const GucDef* d : defs) {
+        if (!ss.CanSee(*d)) continue;
         std::string value = ss.Get(d->name).value_or(d->boot_value);
         std::string server = ss.server().Get(d->name).value_or(d->boot_value);
         static const char* kUnits[] = {"", "B", "kB", "MB", "8kB", "8kB", "ms", "s", "min"};

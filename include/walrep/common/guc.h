@@ -50,6 +50,10 @@ struct GucDef {
   const char* description = "";
   bool report = false;    // sent as ParameterStatus when it changes
   bool in_sample = true;  // appears in conf/postgresql.conf.sample
+  // Readable by superusers only (PostgreSQL's GUC_SUPERUSER_ONLY): connection strings that may
+  // hold passwords, commands, file locations. Others get 42501 from SHOW and do not see it in
+  // SHOW ALL or pg_settings.
+  bool superuser_only = false;
 };
 
 // All settings, in table order.
@@ -125,6 +129,8 @@ class SessionSettings {
   }
   const ServerSettings& server() const { return *server_; }
   void SetSuperuser(bool s) { superuser_ = s; }
+  // Whether this session may read the setting (superuser_only ones: superusers alone).
+  bool CanSee(const GucDef& def) const { return !def.superuser_only || superuser_; }
 
   // Value as SHOW prints it. 42704 when unknown.
   Result<std::string> Show(std::string_view name) const;

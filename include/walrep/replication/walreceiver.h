@@ -42,6 +42,11 @@ typedef struct pg_result PGresult;
 namespace walrep::replication {
 
 // pg_stat_wal_receiver.
+// A libpq connection string with its password (and any other secret option) replaced by
+// asterisks, for logs: "host=p user=repl password=********". Unparsable strings are masked
+// whole.
+std::string MaskConninfo(const std::string& conninfo);
+
 struct WalReceiverStatus {
   int32_t pid = 0;
   std::string status = "starting";  // starting, streaming, waiting, stopping
