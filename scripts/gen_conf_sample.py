@@ -10,7 +10,7 @@ from pathlib import Path
 
 root = Path(__file__).resolve().parent.parent
 src = (root / "src/common/guc_table.cc").read_text()
-# clang-format may break "Hidden(Report(" onto its own line: join such openings first.
+# clang-format may break "Hidden(Report(" or "SuperuserOnly(" onto its own line: join such openings first.
 src = re.sub(r"\(\s*\n\s*", "(", src)
 groups = dict(re.findall(r'constexpr const char\* (k\w+) = "([^"]*)";', src))
 
@@ -40,7 +40,7 @@ out = ["# walrep configuration file (postgresql.conf)",
        "# `walrepctl reload` or SELECT pg_reload_conf().",
        ""]
 current = None
-entry = re.compile(r'^\s*(?:Report\(|Hidden\(|Report\(Hidden\(|Hidden\(Report\()*'
+entry = re.compile(r'^\s*(?:Report\(|Hidden\(|SuperuserOnly\()*'
                    r'([BIRSE])\("([\w.]+)", C::(\w+),(.*)$')
 lines = src.splitlines()
 i = 0
