@@ -307,9 +307,11 @@ uint32_t WalConsistencyRmgrs(const std::string& setting) {
 }
 
 Status CheckPageImages(HeapEnv& env, const wal::DecodedRecord& rec) {
-  const Rmgr* r = FindRmgr(rec.rmid);
+  const Rmgr* r = nullptr;
   for (const auto& blk : rec.blocks) {
-    if (!blk.has_image || blk.apply_image || !r || !r->mask) continue;
+    if (!blk.has_image || blk.apply_image) continue;  // most records: nothing to compare
+    if (!r) r = FindRmgr(rec.rmid);
+    if (!r || !r->mask) continue;
     alignas(8) char replayed[storage::kPageSize];
     alignas(8) char primary[storage::kPageSize];
     {

@@ -285,12 +285,9 @@ std::vector<int32_t> SlotManager::InvalidateObsolete(Lsn oldest_kept, int64_t id
         WALREP_LOG("terminating process {} to release replication slot \"{}\"", s.active_pid, n);
         pids.push_back(s.active_pid);
       }
-      if (!s.temporary) slot.dirty = true;
+      if (!s.temporary) slot.dirty = true;  // saved by the checkpoint's SaveDirty
     }
   }
-  // Saved with no lock held (a failed save is retried at the next checkpoint).
-  Status st = SaveDirty();
-  if (!st.ok()) WALREP_LOG_ERROR("could not save replication slots: {}", st.message());
   return pids;
 }
 

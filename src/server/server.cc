@@ -233,9 +233,6 @@ Status Server::Start() {
   {
     replication::SlotManager* slots = slots_.get();
     engine_->xlog().SetKeepHook([this, slots](Lsn redo) -> Lsn {
-      // Slots are saved at checkpoints (CheckPointReplicationSlots in PostgreSQL); a crash
-      // restores an older restart_lsn, which only keeps more WAL.
-      slots->SaveDirty().IgnoreError();  // a failed save keeps the older, safer position
       replication::WalKeepLimits limits = WalKeepLimits();
       XLogSegNo keep =
           replication::KeepSegment(redo, slots->MinRestartLsn().value_or(Lsn()), limits);
@@ -249,6 +246,11 @@ Status Server::Start() {
         b->terminate_requested.store(true, std::memory_order_release);
         b->Interrupt();
       }
+      // Slots are saved at checkpoints (CheckPointReplicationSlots in PostgreSQL), with the
+      // invalidations above; a crash restores an older restart_lsn, which only keeps more WAL,
+      // and a failed save keeps the older, safer position.
+      Status saved = slots->SaveDirty();
+      if (!saved.ok()) WALREP_LOG_ERROR("could not save replication slots: {}", saved.message());
       // Invalidated slots hold nothing back any more.
       keep = replication::KeepSegment(redo, slots->MinRestartLsn().value_or(Lsn()), limits);
       return wal::SegmentStart(keep, wal::kDefaultSegSize);

@@ -248,7 +248,7 @@ class TableCopyIn : public CopyIn {
   Status Flush() {
     if (batch_.empty()) return Status::OK();
     size_t failed = 0;
-    Status st = InsertTableRows(*ex_, t_, batch_, ex_->format_options(), &failed);
+    Status st = InsertTableRows(*ex_, t_, batch_, &failed);
     if (!st.ok()) {
       return Status::Sql(st.sqlstate(), st.message())
           .WithDetail(st.detail().empty()

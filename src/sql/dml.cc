@@ -352,7 +352,7 @@ Status RewriteWithDefaults(Executor& ex, EvalState& st, const TableDef& t,
   return Status::OK();
 }
 
-Status InsertRow(Executor& ex, const TableDef& t, const Row& row, const FormatOptions& fo) {
+Status InsertRow(Executor& ex, const TableDef& t, const Row& row) {
   return StoreRow(ex, t, row, true, [&]() -> Result<access::TupleId> {
     WALREP_ASSIGN_OR_RETURN(std::string bytes, EncodeRow(t, row));
     return access::HeapInsert(ex.db()->engine->env(), t.rel, ex.txn(), bytes);
@@ -844,7 +844,7 @@ Result<Value> ToColumnValue(const TableDef& t, size_t i, const Value& v, const F
   return ToColumn(t, i, v, fo);
 }
 Status InsertTableRows(Executor& ex, const TableDef& t, const std::vector<Row>& rows,
-                       const FormatOptions& fo, size_t* failed) {
+                       size_t* failed) {
   std::vector<std::string> encoded;
   encoded.reserve(rows.size());
   for (const auto& row : rows) {
@@ -855,7 +855,7 @@ Status InsertTableRows(Executor& ex, const TableDef& t, const std::vector<Row>& 
   if (!tids.ok()) {
     // Find the row at fault, one at a time (the transaction fails either way).
     for (*failed = 0; *failed < rows.size(); (*failed)++) {
-      WALREP_RETURN_IF_ERROR(InsertRow(ex, t, rows[*failed], fo));
+      WALREP_RETURN_IF_ERROR(InsertRow(ex, t, rows[*failed]));
     }
     return tids.TakeStatus();
   }
@@ -1716,7 +1716,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         };
         auto insert = [&](const std::vector<ExprPtr>& vals) -> Status {
           WALREP_ASSIGN_OR_RETURN(Row row, BuildRow(st, t, defaults, target_cols, vals));
-          WALREP_RETURN_IF_ERROR(InsertRow(e, t, row, st.fmt));
+          WALREP_RETURN_IF_ERROR(InsertRow(e, t, row));
           return returning(row);
         };
         if (query) {
@@ -1727,7 +1727,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           std::vector<Row> batch;
           auto flush = [&]() -> Status {
             size_t failed = 0;
-            WALREP_RETURN_IF_ERROR(InsertTableRows(e, t, batch, st.fmt, &failed));
+            WALREP_RETURN_IF_ERROR(InsertTableRows(e, t, batch, &failed));
             batch.clear();
             return Status::OK();
           };

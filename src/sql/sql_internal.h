@@ -372,7 +372,7 @@ Result<Value> ToColumnValue(const catalog::TableDef& t, size_t i, const Value& v
 // Inserts rows into the table (filling pages with one WAL record each) and its indexes,
 // enforcing unique indexes (23505). On an error, *failed is the index of the row at fault.
 Status InsertTableRows(Executor& ex, const catalog::TableDef& t, const std::vector<Row>& rows,
-                       const FormatOptions& fo, size_t* failed);
+                       size_t* failed);
 Result<std::shared_ptr<Prepared>> PrepareCopy(Executor& ex, std::shared_ptr<Prepared> p,
                                               const PgQuery__CopyStmt* c);
 

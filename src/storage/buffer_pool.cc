@@ -15,12 +15,14 @@ std::string Smgr::Path(const RelFileNode& r) const {
   return fmt::format("{}/base/{}/{}", data_dir_, r.db, r.rel);
 }
 
+Smgr::FilePtr Smgr::OpenFile(uint64_t key) {
+  MutexLock l(&files_mu_);
+  auto it = files_.find(key);
+  return it == files_.end() ? nullptr : it->second;
+}
+
 Result<Smgr::FilePtr> Smgr::File(const RelFileNode& r, bool create) {
-  {
-    MutexLock l(&files_mu_);
-    auto it = files_.find(Key(r));
-    if (it != files_.end()) return it->second;
-  }
+  if (FilePtr f = OpenFile(Key(r))) return f;
   // Opened outside the lock; a racing opener's descriptor wins and this one is closed.
   WALREP_ASSIGN_OR_RETURN(std::unique_ptr<io::RandomAccessFile> f,
                           fs_->OpenRandomAccess(Path(r), create));
@@ -104,14 +106,8 @@ Status Smgr::SyncAll() {
     dirty.swap(dirty_files_);
   }
   for (const auto& [key, rel] : dirty) {
-    FilePtr f;
-    {
-      // A written file stays open until it is unlinked; one no longer open was dropped since.
-      MutexLock l(&files_mu_);
-      auto it = files_.find(key);
-      if (it == files_.end()) continue;
-      f = it->second;
-    }
+    FilePtr f = OpenFile(key);
+    if (!f) continue;  // dropped since
     Status st = f->Sync();
     if (!st.ok()) {
       WALREP_FATAL("PANIC: could not fsync file \"{}\": {}", Path(rel), st.message());

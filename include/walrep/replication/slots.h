@@ -89,9 +89,9 @@ class SlotManager {
   // At a checkpoint (PostgreSQL's InvalidateObsoleteReplicationSlots): slots whose restart_lsn
   // precedes `oldest_kept` lose it ("wal_removed"), and with idle_timeout_s > 0 slots inactive
   // longer than that are invalidated too ("idle_timeout"), each logged as PostgreSQL does and
-  // saved. Returns the pids of walsenders that used them (to be terminated).
-  std::vector<int32_t> InvalidateObsolete(Lsn oldest_kept, int64_t idle_timeout_s)
-      EXCLUDES(save_mu_, mu_);
+  // marked for the next SaveDirty. Returns the pids of walsenders that used them (to be
+  // terminated).
+  std::vector<int32_t> InvalidateObsolete(Lsn oldest_kept, int64_t idle_timeout_s) EXCLUDES(mu_);
 
   static Status CheckName(const std::string& name);
 

@@ -62,6 +62,8 @@ class Smgr {
   using FilePtr = std::shared_ptr<io::RandomAccessFile>;
   // The open file (opening it on first use); NotFound when it does not exist and !create.
   Result<FilePtr> File(const RelFileNode& r, bool create) EXCLUDES(files_mu_);
+  // The file if it is open (a written file stays open until it is unlinked), else null.
+  FilePtr OpenFile(uint64_t key) EXCLUDES(files_mu_);
   static uint64_t Key(const RelFileNode& r) {
     return (static_cast<uint64_t>(r.db) << 32) ^ r.rel ^ (static_cast<uint64_t>(r.spc) << 48);
   }

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <thread>
 
 #include "testing.h"
@@ -142,10 +143,12 @@ TEST(RecoveryTest, CheckpointFlushHoldsNoStateLock) {
   int n = 0;
   auto x = c.Open(false, &rr, &n);
   ASSERT_TRUE(x);
-  std::atomic<bool> in_flush{false}, release{false};
+  std::atomic<bool> in_flush{false};
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
   x->SetCheckpointHook([&](wal::CheckPoint*, uint64_t*) -> Status {
     in_flush = true;
-    while (!release) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    released.wait();  // the flush "takes" until the test has checked what it must not block
     return Status::OK();
   });
   std::thread checkpoint([&] { EXPECT_TRUE(x->Checkpoint(false, "test").ok()); });
@@ -159,7 +162,7 @@ TEST(RecoveryTest, CheckpointFlushHoldsNoStateLock) {
     done = true;
   });
   bool proceeded = testing::WaitUntil([&] { return done.load(); }, 10);
-  release = true;
+  release.set_value();
   checkpoint.join();
   reader.join();
   EXPECT_TRUE(proceeded) << "pg_control's state waited for the checkpoint's buffer flush";
