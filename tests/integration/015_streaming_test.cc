@@ -125,6 +125,10 @@ const char* kStandbyMonitoring[] = {
 TEST(StreamingTest, BaseBackupVerifiesAndStandbysConverge) {
   Node primary("primary");
   primary.Init();
+  // No slots here: as on PostgreSQL, only wal_keep_size keeps the WAL a standby still needs from
+  // the workload's CHECKPOINT (with wal_consistency_checking it writes ~150 MB in two seconds).
+  // The standbys copy this file, so the cascade's upstream keeps its WAL too.
+  primary.AppendConf("wal_keep_size = 1GB");
   primary.Start();
   primary.SafePsql("CREATE TABLE before_backup (id int PRIMARY KEY)");
   primary.SafePsql("INSERT INTO before_backup SELECT g FROM generate_series(1, 100) g");
