@@ -54,8 +54,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
   opts.xlog.shared_buffers = opts.shared_buffers;
   if (opts.standby) {
     TransactionManager* txm = e->txm_.get();
-    opts.xlog.before_redo = [txm](const wal::CheckPoint& cp) {
+    storage::BufferPool* pool = e->pool_.get();
+    opts.xlog.before_redo = [txm, pool](storage::XLog* xlog, const wal::CheckPoint& cp) {
       txm->StartHotStandby(cp.oldest_active_xid, static_cast<TransactionId>(cp.next_xid));
+      pool->set_before_write([xlog](Lsn lsn) { return xlog->UpdateMinRecoveryPoint(lsn); });
     };
   }
   WALREP_ASSIGN_OR_RETURN(
@@ -338,6 +340,8 @@ void Engine::RemoveDroppedFiles() {
 }
 
 Status Engine::Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) {
+  // The commit log and file removals below reflect all that was replayed.
+  WALREP_RETURN_IF_ERROR(xlog_->UpdateMinRecoveryPoint(xlog_->replay_end()));
   RemoveDroppedFiles();
   WALREP_RETURN_IF_ERROR(pool_->FlushAll());
   WALREP_RETURN_IF_ERROR(clog_->Save());
@@ -350,6 +354,7 @@ Status Engine::Shutdown() {
     SaveStats();
     return Status::OK();
   }
+  WALREP_RETURN_IF_ERROR(xlog_->UpdateMinRecoveryPoint(xlog_->replay_end()));
   WALREP_RETURN_IF_ERROR(pool_->FlushAll());
   WALREP_RETURN_IF_ERROR(clog_->Save());
   return xlog_->ShutdownInRecovery();

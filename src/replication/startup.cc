@@ -157,7 +157,12 @@ void Startup::Promote(bool requested) {
   Lsn received = opts_.received->value();
   while (!recovery.reached_target()) {
     auto rec = recovery.ReadNext();
-    if (!rec.ok() || rec->end_lsn > received || recovery.StopsBefore(*rec)) break;
+    if (!rec.ok() || recovery.StopsBefore(*rec)) break;
+    if (local_wal_) {
+      opts_.received->Advance(rec->end_lsn);
+    } else if (rec->end_lsn > received) {
+      break;
+    }
     if (!Apply(*rec)) return;
   }
   WALREP_LOG("redo done at {}", recovery.last_record().ToString());
@@ -337,12 +342,20 @@ void Startup::Loop() {
       }
       if (RestoreFromArchive(recovery.position())) continue;
       if (opts_.archive_recovery) return EndOfArchive();
+      if (local_wal_) {
+        local_wal_ = false;
+        if (opts_.start_streaming) {
+          opts_.start_streaming(recovery.position(), opts_.engine->xlog().timeline());
+        }
+        continue;
+      }
       // Not all of it has arrived yet: wait for the walreceiver to fsync more.
       if (!WaitReceived(opts_.received->value() + 1)) break;
       continue;
     }
-    // Archive recovery: what pg_wal holds is durable (restored files are fsynced first).
-    if (opts_.archive_recovery) opts_.received->Advance(rec->end_lsn);
+    // Archive recovery and a standby's start: what pg_wal holds is durable (restored files
+    // are fsynced first).
+    if (opts_.archive_recovery || local_wal_) opts_.received->Advance(rec->end_lsn);
     if (recovery.StopsBefore(*rec)) continue;  // EndAtTarget at the top of the loop
     if (rec->end_lsn > opts_.received->value()) {
       // Not fsynced yet: wait, look for a promotion, then read it again.

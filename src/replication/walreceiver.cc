@@ -65,8 +65,10 @@ WalReceiver::~WalReceiver() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
-void WalReceiver::Start(Lsn start) {
-  receive_tli_ = opts_.timeline;
+void WalReceiver::Start(Lsn start, TimelineId tli) {
+  MutexLock l(&lifecycle_mu_);
+  if (stop_.load() || thread_.joinable()) return;
+  receive_tli_ = tli;
   start_ = wal::SegmentStart(wal::SegmentOf(start, wal::kDefaultSegSize), wal::kDefaultSegSize);
   flushed_.Advance(start_);
   written_ = start_;
@@ -74,10 +76,15 @@ void WalReceiver::Start(Lsn start) {
 }
 
 void WalReceiver::Stop() {
-  if (!thread_.joinable()) return;
-  stop_.store(true);
+  std::thread t;
+  {
+    MutexLock l(&lifecycle_mu_);
+    stop_.store(true);
+    t = std::move(thread_);
+  }
+  if (!t.joinable()) return;
   RequestReply();
-  thread_.join();
+  t.join();
 }
 
 void WalReceiver::RequestReply() {

@@ -348,11 +348,9 @@ Status Server::Start() {
   WALREP_LOG("starting walrep {} (PostgreSQL 15 protocol)", settings->GetString("server_version"));
   if (archiver_) archiver_->Start();  // .ready files left by an earlier run go first
   if (standby_) {
-    if (archive_recovery_) {
-      receiver_->flushed().Advance(rr.end);  // no streaming: pg_wal and the archive only
-    } else {
-      receiver_->Start(rr.end);
-    }
+    // What replay read so far is durable here; the startup thread reads the rest of pg_wal
+    // (and the archive), then starts the walreceiver unless this is archive recovery.
+    receiver_->flushed().Advance(rr.end);
     startup_->Start();  // opens for reads once consistent
     return Status::OK();
   }
@@ -499,7 +497,6 @@ void Server::StartStandby(storage::RecoveryResult& rr) {
   ro.fs = fs_;
   ro.data_dir = opts_.data_dir;
   ro.system_identifier = xlog().system_identifier();
-  ro.timeline = xlog().timeline();
   ro.settings = [this] { return settings(); };
   ro.applied = [this] { return startup_->replayed().value(); };
   ro.feedback_xmin = [this] { return engine_->txm().OldestRunning(); };
@@ -535,6 +532,7 @@ void Server::StartStandby(storage::RecoveryResult& rr) {
   };
   so.stop_receiver = [receiver] { receiver->Stop(); };
   so.streaming = [receiver] { return receiver->status().connected; };
+  so.start_streaming = [receiver](Lsn pos, TimelineId tli) { receiver->Start(pos, tli); };
   so.on_promote = [this] { return FinishPromotion(); };
   so.archive_recovery = archive_recovery_;
   so.on_shutdown = [this] { Shutdown(ShutdownMode::kFast); };

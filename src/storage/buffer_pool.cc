@@ -3,6 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+
 #include "walrep/common/logging.h"
 
 namespace walrep::storage {
@@ -163,16 +167,29 @@ void BufferPool::Handle::MarkDirty() { frame_->dirty.store(true); }
 
 BufferPool::BufferPool(size_t frames, Smgr* smgr, wal::WalWriter* wal, bool checksums)
     : smgr_(smgr), wal_(wal), checksums_(checksums) {
+  blocks_.reset(
+      static_cast<char*>(std::aligned_alloc(4096, std::max<size_t>(frames, 1) * kPageSize)));
+  if (!blocks_) throw std::bad_alloc();
   frames_.reserve(frames);
-  for (size_t i = 0; i < frames; i++) frames_.push_back(std::make_unique<Frame>());
+  for (size_t i = 0; i < frames; i++) {
+    frames_.push_back(std::make_unique<Frame>());
+    frames_.back()->data = blocks_.get() + i * kPageSize;
+  }
 }
 
 BufferPool::~BufferPool() = default;
 
 Status BufferPool::WriteFrame(Frame* f) {
   Page p(f->data);
-  // WAL before data: the page may not reach disk before the WAL that describes it.
-  if (wal_ && p.lsn().valid()) WALREP_RETURN_IF_ERROR(wal_->Flush(p.lsn()));
+  // WAL before data: the page may not reach disk before the WAL that describes it; in
+  // recovery, not before the minimum recovery point has passed it.
+  if (p.lsn().valid()) {
+    if (wal::WalWriter* wal = wal_.load(std::memory_order_acquire)) {
+      WALREP_RETURN_IF_ERROR(wal->Flush(p.lsn()));
+    } else if (before_write_) {
+      WALREP_RETURN_IF_ERROR(before_write_(p.lsn()));
+    }
+  }
   alignas(64) char copy[kPageSize];
   std::memcpy(copy, f->data, kPageSize);
   if (checksums_) Page(copy).SetChecksum(f->block);

@@ -150,7 +150,8 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
     MutexLock l(&x->mu_);
     x->control_ = control;
   }
-  if (opts.before_redo) opts.before_redo(cp);
+  x->min_recovery_written_.store(control.min_recovery_point);
+  if (opts.before_redo) opts.before_redo(x.get(), cp);
   // Replay from the REDO point. The first record read may be the checkpoint itself.
   auto recovery = std::make_unique<Recovery>(
       x.get(), opts.fs, x->wal_dir(), history, Lsn(cp.redo),
@@ -170,6 +171,12 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
     WALREP_RETURN_IF_ERROR(recovery->Replayed(*rec).status());
     if (rec->lsn > ckpt) result->records_replayed++;
     if (rec->xid != 0 && rec->xid >= max_xid) max_xid = static_cast<uint64_t>(rec->xid) + 1;
+    // A standby opens for reads as soon as it is consistent; its startup thread replays the
+    // rest of pg_wal (it may be gigabytes) while it serves them.
+    if (opts.standby && x->consistent()) {
+      WALREP_LOG("consistent recovery state reached at {}", rec->end_lsn.ToString());
+      break;
+    }
   }
   result->last_record = recovery->last_record();
   result->last_record_end = recovery->last_record_end();
@@ -559,7 +566,9 @@ Result<bool> XLog::NoteReplayed(const wal::DecodedRecord& rec) {
                     rec.main_data.size() >= 8;
   MutexLock l(&mu_);
   if (rec.rmid == wal::kRmXlog) WALREP_RETURN_IF_ERROR(NoteTimelineSwitch(rec));
-  if (!control_.backup_end_required) return false;
+  bool was_consistent = ConsistentLocked();
+  replay_end_ = std::max(replay_end_, rec.end_lsn.value());
+  if (!control_.backup_end_required) return !was_consistent && ConsistentLocked();
   if (control_.backup_end_point != 0) {
     // A standby's backup: consistent once replay passed the end recorded in pg_control.
     if (wal::MaxAlign(rec.end_lsn.value()) < control_.backup_end_point) return false;
@@ -575,7 +584,33 @@ Result<bool> XLog::NoteReplayed(const wal::DecodedRecord& rec) {
   control_.min_recovery_point = rec.end_lsn.value();
   control_.min_recovery_point_tli = timeline();
   WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
-  return true;
+  min_recovery_written_.store(control_.min_recovery_point, std::memory_order_release);
+  return ConsistentLocked();
+}
+
+Status XLog::UpdateMinRecoveryPoint(Lsn lsn) {
+  if (lsn.value() <= min_recovery_written_.load(std::memory_order_acquire)) return Status::OK();
+  MutexLock l(&mu_);
+  if (control_.state != static_cast<uint32_t>(DbState::kInArchiveRecovery) ||
+      lsn.value() <= control_.min_recovery_point) {
+    return Status::OK();
+  }
+  control_.min_recovery_point = std::max(lsn.value(), replay_end_);
+  control_.min_recovery_point_tli = timeline();
+  Status st = WriteControlFile(opts_.fs, opts_.data_dir, control_);
+  if (!st.ok()) {
+    // As PostgreSQL: pg_control that cannot be written leaves nothing safe to do.
+    return Status::IOError(
+               fmt::format("could not update the minimum recovery point: {}", st.message()))
+        .WithSeverity(Severity::kPanic);
+  }
+  min_recovery_written_.store(control_.min_recovery_point, std::memory_order_release);
+  return Status::OK();
+}
+
+Lsn XLog::replay_end() const {
+  MutexLock l(&mu_);
+  return Lsn(replay_end_);
 }
 
 Status XLog::NoteTimelineSwitch(const wal::DecodedRecord& rec) {
@@ -611,7 +646,7 @@ Status XLog::NoteTimelineSwitch(const wal::DecodedRecord& rec) {
 
 bool XLog::consistent() const {
   MutexLock l(&mu_);
-  return control_.backup_end_required == 0;
+  return ConsistentLocked();
 }
 
 Status XLog::Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) {

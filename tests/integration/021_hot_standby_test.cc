@@ -2,6 +2,7 @@
 // function form) across 100 commit/wait/read rounds, its timeout and promotion errors, and
 // walrep_replication_lag(), which stays 0 on an idle primary while PostgreSQL's
 // now() - pg_last_xact_replay_timestamp() grows.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -133,6 +134,48 @@ TEST(HotStandbyTest, DelayedStandbyReceivesAtOnceAndAppliesAfterTheDelay) {
   p.Stop("fast");
   ASSERT_EQ(s.Query("SELECT pg_promote()"), "t");
   EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "4");
+}
+
+// A restarted standby opens for reads as soon as replay passes the minimum recovery point —
+// what its pages already hold — and replays the rest of pg_wal afterwards, the walreceiver
+// starting once pg_wal is exhausted. A delay set before the restart therefore holds back WAL
+// that was received but not replayed (before, all local WAL was applied before the standby
+// opened, whatever the delay), and nothing the disk already held is ever hidden.
+TEST(HotStandbyTest, RestartOpensAtTheMinimumRecoveryPoint) {
+  Node p("primary"), s("standby");
+  ASSERT_NO_FATAL_FAILURE(StartPair(&p, &s));
+  p.SafePsql("CHECKPOINT");  // the restartpoint below starts before the first batch
+  for (int i = 0; i < 10; i++) {
+    p.SafePsql(fmt::format("INSERT INTO t SELECT g, g FROM generate_series({}, {}) g", i * 10 + 1,
+                           i * 10 + 10));
+  }
+  ASSERT_TRUE(WaitForReplay(p, s));
+  // A restartpoint writes the first batch's pages: replay must pass them before reads begin.
+  s.SafePsql("CHECKPOINT");
+  s.SafePsql("SELECT pg_wal_replay_pause()");
+  ASSERT_TRUE(
+      WaitUntil([&] { return s.Query("SELECT pg_get_wal_replay_pause_state()") == "paused"; }));
+  std::string paused_at = s.Query("SELECT pg_last_wal_replay_lsn()");
+  p.SafePsql("INSERT INTO t SELECT g, g FROM generate_series(101, 200) g");
+  std::string second_end = p.Query("SELECT pg_current_wal_flush_lsn()");
+  ASSERT_TRUE(WaitUntil([&] {
+    return p.Query("SELECT flush_lsn >= '" + second_end + "' FROM pg_stat_replication") == "t";
+  }));
+  ASSERT_NO_FATAL_FAILURE(s.Kill9());
+  s.AppendConf("recovery_min_apply_delay = '1h'");
+  ASSERT_NO_FATAL_FAILURE(s.Start());
+  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "100");
+  EXPECT_EQ(s.Query("SELECT pg_last_wal_replay_lsn() >= '" + paused_at + "'"), "t");
+  EXPECT_EQ(s.Query("SELECT pg_last_wal_replay_lsn() < '" + second_end + "'"), "t");
+  EXPECT_NE(s.Log().find("consistent recovery state reached"), std::string::npos);
+  // Without the delay the rest of pg_wal is replayed, then streaming resumes.
+  s.SafePsql("ALTER SYSTEM SET recovery_min_apply_delay = 0");
+  s.SafePsql("SELECT pg_reload_conf()");
+  ASSERT_TRUE(WaitUntil([&] { return s.Query("SELECT count(*) FROM t") == "200"; }));
+  p.SafePsql("INSERT INTO t VALUES (201, 201)");
+  ASSERT_TRUE(WaitForReplay(p, s));
+  EXPECT_EQ(s.Query("SELECT count(*) FROM t"), "201");
+  EXPECT_EQ(s.Query("SELECT status FROM pg_stat_wal_receiver"), "streaming");
 }
 
 TEST(HotStandbyTest, CascadedFeedbackReachesThePrimary) {

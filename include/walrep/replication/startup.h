@@ -47,6 +47,9 @@ struct StartupOptions {
   std::function<Status()> on_promote;
   // True while the walreceiver streams: restore_command is used only when it does not.
   std::function<bool()> streaming;
+  // A standby has replayed what pg_wal held when it started (and what the archive had): the
+  // walreceiver starts streaming `tli` at `pos` (PostgreSQL's order: pg_wal, archive, stream).
+  std::function<void(Lsn pos, TimelineId tli)> start_streaming;
   // Archive recovery (recovery.signal, no standby.signal): no streaming; the end of the WAL in
   // pg_wal and the archive ends recovery (a new timeline, as at a promotion).
   bool archive_recovery = false;
@@ -122,7 +125,10 @@ class Startup {
   std::atomic<TimestampTz> last_xact_time_{0};
   std::atomic<bool> promote_{false};
   std::atomic<uint64_t> last_end_{0};
-  bool consistent_ = false;                                // startup thread only
+  bool consistent_ = false;  // startup thread only
+  // Replaying what pg_wal held at start (trusted as durable, as PostgreSQL does), before the
+  // walreceiver starts.
+  bool local_wal_ = true;                                  // startup thread only
   TimelineId rejected_tli_ = 0;                            // startup thread only: logged once
   std::chrono::steady_clock::time_point trigger_checked_;  // startup thread only
   std::string restore_failed_;  // startup thread only: the file the archive did not have

@@ -66,7 +66,6 @@ struct ReceiverOptions {
   io::FileSystem* fs = nullptr;
   std::string data_dir;
   uint64_t system_identifier = 0;
-  TimelineId timeline = 1;
   // Current settings (primary_conninfo, primary_slot_name, wal_receiver_*, ...), re-read on
   // every connection attempt and status interval.
   std::function<std::shared_ptr<const ServerSettings>()> settings;
@@ -82,9 +81,10 @@ class WalReceiver {
   explicit WalReceiver(ReceiverOptions opts);
   ~WalReceiver();
 
-  // Starts streaming from the segment that holds `start`.
-  void Start(Lsn start);
-  void Stop();
+  // Starts streaming timeline `tli` from the segment that holds `start`. Does nothing once
+  // stopped (a startup thread that finishes reading pg_wal during a shutdown).
+  void Start(Lsn start, TimelineId tli) EXCLUDES(lifecycle_mu_);
+  void Stop() EXCLUDES(lifecycle_mu_);
   // WAL received and fsynced into pg_wal.
   LsnWaiter& flushed() { return flushed_; }
   // Replay advanced: send a reply soon (remote_apply waits on it).
@@ -121,7 +121,8 @@ class WalReceiver {
   void InterruptibleSleep(int64_t millis);
 
   const ReceiverOptions opts_;
-  std::thread thread_;
+  Mutex lifecycle_mu_;  // Start and Stop: from the startup thread and the server's shutdown
+  std::thread thread_ GUARDED_BY(lifecycle_mu_);
   std::atomic<bool> stop_{false};
   int wake_fd_ = -1;  // eventfd: stop or reply requests
   LsnWaiter flushed_;

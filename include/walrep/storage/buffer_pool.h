@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <shared_mutex>
@@ -121,7 +122,12 @@ class BufferPool {
   Status FlushAll() EXCLUDES(mu_);
   // Forgets a relation's pages without writing them (DROP TABLE, TRUNCATE).
   void DropRelation(const RelFileNode& r) EXCLUDES(mu_);
-  void set_wal(wal::WalWriter* w) { wal_ = w; }
+  // From now on pages are written only after WAL up to their LSN is flushed (a primary; set
+  // at the end of recovery while readers may be writing pages out).
+  void set_wal(wal::WalWriter* w) { wal_.store(w, std::memory_order_release); }
+  // Recovery: called with a page's LSN before the page is written while there is no WAL
+  // writer (a standby moves its minimum recovery point past it). Set before any page is read.
+  void set_before_write(std::function<Status(Lsn)> hook) { before_write_ = std::move(hook); }
   uint64_t writes() const { return writes_.load(); }
 
  private:
@@ -148,16 +154,20 @@ class BufferPool {
     int usage = 0;  // guarded by the pool mutex
     std::atomic<bool> dirty{false};
     std::shared_mutex content;
-    Mutex io;  // held while the frame is being read in or written out
-    alignas(64) char data[kPageSize];
+    Mutex io;              // held while the frame is being read in or written out
+    char* data = nullptr;  // kPageSize bytes of the pool's block array
   };
   static PageKey Key(const RelFileNode& r, BlockNumber b) { return {r.spc, r.db, r.rel, b}; }
   Result<Frame*> GetFrame(const RelFileNode& r, BlockNumber b, bool fresh) EXCLUDES(mu_);
   Status WriteFrame(Frame* f);  // REQUIRES: caller holds f->io and at least a shared lock
 
   Smgr* const smgr_;
-  wal::WalWriter* wal_;
+  std::atomic<wal::WalWriter*> wal_;
+  std::function<Status(Lsn)> before_write_;
   const bool checksums_;
+  // The pages, one allocation; untouched (so not yet backed by memory) until a page is read
+  // in: a server with a large shared_buffers starts at once.
+  std::unique_ptr<char, void (*)(void*)> blocks_{nullptr, std::free};
   std::vector<std::unique_ptr<Frame>> frames_;
   Mutex mu_;
   std::unordered_map<PageKey, Frame*, PageKeyHash> map_ GUARDED_BY(mu_);

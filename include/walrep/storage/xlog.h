@@ -52,9 +52,9 @@ struct XLogOptions {
   double checkpoint_completion_target = 0.9;
   size_t shared_buffers = 0;  // for the percentage log_checkpoints prints
   bool log_checkpoints = true;
-  // Standby: replay what is in pg_wal, then stay in recovery (no writer; the startup thread
-  // replays the rest as it arrives). The tail after the last valid record is kept, since the
-  // walreceiver will complete it.
+  // Standby: replay what is in pg_wal until the data is consistent, then stay in recovery (no
+  // writer; the startup thread replays the rest of pg_wal, then what arrives). The tail after the
+  // last valid record is kept, since the walreceiver will complete it.
   bool standby = false;
   // archive_mode ("off", "on", "always"): completed segments and history files get
   // archive_status/<file>.ready while archiving is active (a primary with on, any server with
@@ -69,9 +69,10 @@ struct XLogOptions {
   bool archive_recovery = false;  // recovery.signal: logged as archive recovery, not standby
   // Where a standby's or archive recovery's replay stops (recovery_target*).
   RecoveryTarget recovery_target;
-  // Called once before replay with the checkpoint replay starts from (hot standby initialises
-  // its running-transaction set from it).
-  std::function<void(const wal::CheckPoint&)> before_redo;
+  // Called once before replay with the log and the checkpoint replay starts from (hot standby
+  // initialises its running-transaction set from it; pages written from then on move the
+  // minimum recovery point).
+  std::function<void(XLog*, const wal::CheckPoint&)> before_redo;
 };
 
 // Applies one record during recovery (the engine's redo dispatch table).
@@ -105,8 +106,19 @@ class XLog {
   // Recovery: a record was replayed (an XLOG BACKUP_END matching the backup being restored
   // ends the backup). Returns true when this record made the data consistent.
   Result<bool> NoteReplayed(const wal::DecodedRecord& rec) EXCLUDES(mu_);
-  // False while a base backup's WAL has not been replayed to its end.
+  // False while a base backup's WAL has not been replayed to its end, or replay has not yet
+  // reached the minimum recovery point (what pages, the commit log or dropped files on disk may
+  // already reflect).
   bool consistent() const EXCLUDES(mu_);
+  // Archive recovery (a standby): something that reflects replay up to `lsn` is about to reach
+  // disk — a page with that LSN, or the commit log and file removals of a restartpoint. The
+  // minimum recovery point moves past it first (to all that was replayed, so this is rare) and
+  // pg_control is written: a restart is consistent only once replay has caught up with what
+  // the disk holds (PostgreSQL's UpdateMinRecoveryPoint). A no-op in crash recovery, which
+  // replays all WAL before anyone reads, and in production.
+  Status UpdateMinRecoveryPoint(Lsn lsn) EXCLUDES(mu_);
+  // The end of the last replayed record.
+  Lsn replay_end() const EXCLUDES(mu_);
   // Standby restartpoint: the caller has flushed every page and the commit log up to the
   // replayed checkpoint record `ckpt`; pg_control now points at it and older WAL is removed.
   Status Restartpoint(Lsn ckpt, const wal::CheckPoint& cp) EXCLUDES(checkpoint_mu_, mu_);
@@ -181,6 +193,9 @@ class XLog {
   Result<wal::TimelineHistory> RecoveryHistory(const ControlFileData& control, Lsn ckpt) const;
   // A replayed XLOG record that starts a new timeline switches timeline() to it.
   Status NoteTimelineSwitch(const wal::DecodedRecord& rec) REQUIRES(mu_);
+  bool ConsistentLocked() const REQUIRES(mu_) {
+    return control_.backup_end_required == 0 && replay_end_ >= control_.min_recovery_point;
+  }
   // Starts the WAL writer on timeline() at `pos` (a record start).
   void StartWriter(Lsn pos, Lsn last_record);
   // Removes or recycles the segments before the one `redo` needs (and before wal_keep_size
@@ -199,6 +214,9 @@ class XLog {
   mutable Mutex mu_;
   wal::TimelineHistory history_ GUARDED_BY(mu_);
   ControlFileData control_ GUARDED_BY(mu_);
+  uint64_t replay_end_ GUARDED_BY(mu_) = 0;
+  // control_.min_recovery_point as last written: pages at or below it need no lock.
+  std::atomic<uint64_t> min_recovery_written_{0};
   CheckpointHook hook_ GUARDED_BY(mu_);
   KeepHook keep_hook_ GUARDED_BY(mu_);
   std::atomic<XLogSegNo> last_removed_{0};

@@ -354,13 +354,12 @@ int BaseBackup(const Args& args) {
     ro.fs = io::DefaultFileSystem();
     ro.data_dir = o.dir;
     ro.system_identifier = sysid;
-    ro.timeline = tli;
     auto s = *settings;
     ro.settings = [s] { return s; };
     ro.applied = [] { return Lsn(); };
     ro.feedback_xmin = [] { return TransactionId{0}; };
     receiver = std::make_unique<replication::WalReceiver>(ro);
-    receiver->Start(*start);
+    receiver->Start(*start, tli);
   }
 
   res = PQgetResult(conn);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "stalling_fs.h"
 #include "testing.h"
@@ -107,6 +108,38 @@ TEST(BufferPoolTest, WalIsFlushedBeforeThePage) {
   EXPECT_LT(w.flush_lsn(), pos->end);
   ASSERT_TRUE(pool.FlushAll().ok());
   EXPECT_GE(w.flush_lsn(), pos->end);
+}
+
+// Recovery has no WAL writer: the hook (a standby's minimum recovery point) sees every page's
+// LSN before the page is written, and a failing hook keeps the page in memory.
+TEST(BufferPoolTest, RecoveryHookRunsBeforeThePageIsWritten) {
+  testing::TempDir dir;
+  std::filesystem::create_directories(dir.path() + "/base");
+  Smgr smgr(io::DefaultFileSystem(), dir.path());
+  RelFileNode rel{1663, 5, 1};
+  ASSERT_TRUE(smgr.Create(rel).ok());
+  BufferPool pool(2, &smgr, nullptr, false);
+  std::vector<uint64_t> seen;
+  bool fail = true;
+  pool.set_before_write([&](Lsn lsn) {
+    seen.push_back(lsn.value());
+    return fail ? Status::IOError("no pg_control") : Status::OK();
+  });
+  {
+    auto h = pool.Extend(rel);
+    ASSERT_TRUE(h.ok());
+    h->LockExclusive();
+    h->page().set_lsn(Lsn(0x3000028));
+    h->MarkDirty();
+    h->Unlock();
+  }
+  EXPECT_FALSE(pool.FlushAll().ok());
+  EXPECT_EQ(seen, std::vector<uint64_t>{0x3000028});
+  EXPECT_EQ(pool.writes(), 0u);
+  fail = false;
+  ASSERT_TRUE(pool.FlushAll().ok());
+  EXPECT_EQ(seen, (std::vector<uint64_t>{0x3000028, 0x3000028}));
+  EXPECT_EQ(pool.writes(), 1u);
 }
 
 TEST(BufferPoolTest, ConcurrentReaders) {
