@@ -15,9 +15,7 @@ namespace walrep::io {
 
 namespace {
 
-Status Errno(const char* what, const std::string& path) {
-  return Status::IOError(fmt::format("could not {} \"{}\": {}", what, path, std::strerror(errno)));
-}
+Status Errno(const char* what, const std::string& path) { return io::Errno(what, path, errno); }
 
 class PosixWritableFile : public WritableFile {
  public:
@@ -203,6 +201,13 @@ Status FileSystem::WriteFileDurably(const std::string& path, std::string_view da
   WALREP_RETURN_IF_ERROR(Rename(tmp, path));
   std::string dir = std::filesystem::path(path).parent_path().string();
   return SyncDir(dir.empty() ? "." : dir);
+}
+
+Status Errno(const char* what, const std::string& path, int err) {
+  std::string msg = fmt::format("could not {} \"{}\": {}", what, path, std::strerror(err));
+  if (err == ENOSPC)
+    return Status::IOError(std::move(msg), "53100").WithHint("Check free disk space.");
+  return Status::IOError(std::move(msg));
 }
 
 FileSystem* DefaultFileSystem() {

@@ -21,7 +21,9 @@ namespace {
 // statement (58030 io_error); only the client socket's I/O errors end the session.
 Status StatementError(Status st) {
   if (st.code() != Status::Code::kIOError) return st;
-  return Status::Sql("58030", st.message());
+  Status sql = Status::Sql(st.sqlstate(), st.message());
+  if (!st.hint().empty()) sql = std::move(sql).WithHint(st.hint());
+  return sql;
 }
 
 constexpr int32_t kSslRequest = 80877103;

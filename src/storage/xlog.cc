@@ -458,10 +458,15 @@ Result<Lsn> XLog::Checkpoint(bool shutdown, const char* reason, Lsn* redo_out) {
   {
     MutexLock l(&mu_);
     Lsn prev_redo(control_.checkpoint_copy.redo);
-    control_.checkpoint = pos.start.value();
-    control_.checkpoint_copy = cp;
-    if (shutdown) control_.state = static_cast<uint32_t>(DbState::kShutdowned);
-    WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, control_));
+    // pg_control is replaced atomically (WriteFileDurably): when that fails the previous
+    // checkpoint stays in force, on disk and here, and nothing is removed — the checkpoint
+    // failed, not the server.
+    ControlFileData next = control_;
+    next.checkpoint = pos.start.value();
+    next.checkpoint_copy = cp;
+    if (shutdown) next.state = static_cast<uint32_t>(DbState::kShutdowned);
+    WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, next));
+    control_ = next;
     if (redo > prev_redo) checkpoint_distance_ = redo.value() - prev_redo.value();
   }
   int removed = 0, recycled = 0;

@@ -14,10 +14,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <thread>
 
 #include "walrep/common/logging.h"
+#include "walrep/io/error_injection_file_system.h"
 #include "walrep/server/server.h"
 
 namespace {
@@ -105,6 +107,14 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // Testing hook (docs/reliability.md): I/O errors injected by the rules in this file.
+  std::unique_ptr<walrep::io::ErrorInjectionFileSystem> faulty;
+  if (const char* rules = std::getenv("WALREP_IO_FAULTS"); rules && *rules) {
+    faulty = std::make_unique<walrep::io::ErrorInjectionFileSystem>(walrep::io::DefaultFileSystem(),
+                                                                    rules);
+    opts.fs = faulty.get();
+    WALREP_LOG("I/O faults are injected from \"{}\" (WALREP_IO_FAULTS)", rules);
+  }
   walrep::server::Server server(opts);
   st = server.Start();
   if (!st.ok()) {

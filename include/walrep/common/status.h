@@ -45,7 +45,9 @@ class [[nodiscard]] Status {
   Status& operator=(Status&&) noexcept = default;
 
   static Status OK() { return Status(); }
-  static Status IOError(std::string msg) { return Status(Code::kIOError, "58030", std::move(msg)); }
+  static Status IOError(std::string msg, std::string sqlstate = "58030") {
+    return Status(Code::kIOError, std::move(sqlstate), std::move(msg));
+  }
   static Status Corruption(std::string msg) {
     return Status(Code::kCorruption, "XX001", std::move(msg));
   }

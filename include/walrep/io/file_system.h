@@ -58,4 +58,8 @@ class FileSystem {
 // The process's real file system (POSIX calls).
 FileSystem* DefaultFileSystem();
 
+// "could not <what> \"<path>\": <strerror(err)>": an IOError, SQLSTATE 58030, or 53100
+// (disk_full) with PostgreSQL's hint for ENOSPC.
+Status Errno(const char* what, const std::string& path, int err);
+
 }  // namespace walrep::io

@@ -1,0 +1,78 @@
+// walrep: the error-injecting file system — its rule syntax, rule matching with after/times,
+// short writes, and the errors it reports (errno text, 53100 for ENOSPC).
+#include "walrep/io/error_injection_file_system.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "testing.h"
+
+namespace walrep::io {
+namespace {
+
+void WriteRules(const std::string& path, const std::string& rules) {
+  std::ofstream(path + ".new", std::ios::trunc) << rules;
+  std::rename((path + ".new").c_str(), path.c_str());
+}
+
+TEST(ErrorInjectionFileSystemTest, ParsesRulesAndRejectsBadOnes) {
+  auto rules = ErrorInjectionFileSystem::ParseRules(
+      "# comment\n\nwrite pg_wal/ EIO after 3 times 2\nsync base/ ENOSPC  # trailing\n"
+      "rename global/pg_control short\n");
+  ASSERT_TRUE(rules.ok()) << rules.status().message();
+  ASSERT_EQ(rules->size(), 3u);
+  EXPECT_EQ((*rules)[0].op, ErrorInjectionFileSystem::Op::kWrite);
+  EXPECT_EQ((*rules)[0].path, "pg_wal/");
+  EXPECT_EQ((*rules)[0].error, ErrorInjectionFileSystem::Error::kEio);
+  EXPECT_EQ((*rules)[0].after, 3u);
+  EXPECT_EQ((*rules)[0].times, 2u);
+  EXPECT_EQ((*rules)[1].error, ErrorInjectionFileSystem::Error::kEnospc);
+  EXPECT_EQ((*rules)[1].times, ~0ull);
+  for (const char* bad :
+       {"truncate x EIO", "write x", "write x EPERM", "write x EIO after", "write x EIO every 2"}) {
+    auto r = ErrorInjectionFileSystem::ParseRules(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+    if (!r.ok()) {
+      EXPECT_NE(r.status().message().find("line 1"), std::string::npos);
+    }
+  }
+}
+
+TEST(ErrorInjectionFileSystemTest, FailsMatchingOperationsAsTheRulesSay) {
+  testing::TempDir dir;
+  const std::string rules = dir.path() + "/rules";
+  ErrorInjectionFileSystem fs(DefaultFileSystem(), rules);
+  auto f = fs.OpenRandomAccess(dir.path() + "/data", true);
+  ASSERT_TRUE(f.ok());
+  EXPECT_TRUE((*f)->WriteAt(0, "before").ok());  // no rules file: nothing fails
+  WriteRules(rules, "write /data EIO after 1 times 2\nsync /data ENOSPC\n");
+  EXPECT_TRUE((*f)->WriteAt(0, "first").ok());  // after 1
+  Status st = (*f)->WriteAt(0, "second");
+  EXPECT_EQ(st.code(), Status::Code::kIOError);
+  EXPECT_NE(st.message().find("Input/output error"), std::string::npos) << st.message();
+  EXPECT_FALSE((*f)->WriteAt(0, "third").ok());
+  EXPECT_TRUE((*f)->WriteAt(0, "fourth").ok());  // times 2
+  st = (*f)->Sync();
+  EXPECT_EQ(st.sqlstate(), "53100");
+  EXPECT_EQ(st.hint(), "Check free disk space.");
+  EXPECT_NE(st.message().find("No space left on device"), std::string::npos);
+  // Other files, and operations no rule names, pass.
+  auto g = fs.NewWritableFile(dir.path() + "/other");
+  ASSERT_TRUE(g.ok());
+  EXPECT_TRUE((*g)->Append("x").ok());
+  EXPECT_TRUE((*g)->Sync().ok());
+  // A short write stores half, then fails.
+  WriteRules(rules, "write /torn short\n");
+  auto t = fs.OpenRandomAccess(dir.path() + "/torn", true);
+  ASSERT_TRUE(t.ok());
+  EXPECT_FALSE((*t)->WriteAt(0, "abcdefgh").ok());
+  EXPECT_EQ(*(*t)->ReadAt(0, 100), "abcd");
+  // Removing the file disarms every rule.
+  std::remove(rules.c_str());
+  EXPECT_TRUE((*t)->WriteAt(0, "abcdefgh").ok());
+  EXPECT_TRUE((*f)->Sync().ok());
+}
+
+}  // namespace
+}  // namespace walrep::io
