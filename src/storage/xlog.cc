@@ -600,15 +600,13 @@ Status XLog::UpdateMinRecoveryPoint(Lsn lsn) {
       lsn.value() <= control_.min_recovery_point) {
     return Status::OK();
   }
-  control_.min_recovery_point = std::max(lsn.value(), replay_end_);
-  control_.min_recovery_point_tli = timeline();
-  Status st = WriteControlFile(opts_.fs, opts_.data_dir, control_);
-  if (!st.ok()) {
-    // As PostgreSQL: pg_control that cannot be written leaves nothing safe to do.
-    return Status::IOError(
-               fmt::format("could not update the minimum recovery point: {}", st.message()))
-        .WithSeverity(Severity::kPanic);
-  }
+  // Written before it is believed: if pg_control cannot be replaced, the caller's page is not
+  // written either (it stays dirty) and the old point stays in force.
+  ControlFileData next = control_;
+  next.min_recovery_point = std::max(lsn.value(), replay_end_);
+  next.min_recovery_point_tli = timeline();
+  WALREP_RETURN_IF_ERROR(WriteControlFile(opts_.fs, opts_.data_dir, next));
+  control_ = next;
   min_recovery_written_.store(control_.min_recovery_point, std::memory_order_release);
   return Status::OK();
 }

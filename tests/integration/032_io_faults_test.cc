@@ -17,6 +17,12 @@
 namespace walrep::testing {
 namespace {
 
+// Commits 1..n one by one; each was acknowledged.
+void CommitRows(Node& n, int from, int to) {
+  for (int i = from; i <= to; i++)
+    n.SafePsql(fmt::format("INSERT INTO t VALUES ({}, 'row {}')", i, i));
+}
+
 // A node whose server reads I/O fault rules from a file in the test's directory.
 class FaultyNode {
  public:
@@ -24,6 +30,19 @@ class FaultyNode {
   ~FaultyNode() { ::unsetenv("WALREP_IO_FAULTS"); }
   Node& node() { return node_; }
   void Init() { ASSERT_NO_FATAL_FAILURE(node_.Init()); }
+  // Init, `conf`, start, and table t with rows 1..rows committed one by one.
+  void InitWithRows(int rows, const std::string& conf = "") {
+    ASSERT_NO_FATAL_FAILURE(Init());
+    if (!conf.empty()) node_.AppendConf(conf);
+    ASSERT_NO_FATAL_FAILURE(Start());
+    node_.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v text)");
+    CommitRows(node_, 1, rows);
+  }
+  // kill -9 and start again (crash recovery).
+  void Crash() {
+    ASSERT_NO_FATAL_FAILURE(node_.Kill9());
+    ASSERT_NO_FATAL_FAILURE(Start());
+  }
   void Start() {
     ::setenv("WALREP_IO_FAULTS", rules_.c_str(), 1);
     ASSERT_NO_FATAL_FAILURE(node_.Start());
@@ -41,12 +60,6 @@ class FaultyNode {
   std::string rules_ = dir_.path() + "/io_faults";
   Node node_;
 };
-
-// Commits 1..n one by one; each was acknowledged.
-void CommitRows(Node& n, int from, int to) {
-  for (int i = from; i <= to; i++)
-    n.SafePsql(fmt::format("INSERT INTO t VALUES ({}, 'row {}')", i, i));
-}
 
 void ExpectRows(Node& n, int to) {
   EXPECT_EQ(n.Query(fmt::format("SELECT count(*) FROM t WHERE id BETWEEN 1 AND {}", to)),
@@ -71,10 +84,7 @@ class WalFaultTest : public ::testing::TestWithParam<WalFault> {};
 TEST_P(WalFaultTest, IsAPanicAndRecoveryKeepsEveryCommit) {
   FaultyNode f("primary");
   Node& n = f.node();
-  ASSERT_NO_FATAL_FAILURE(f.Init());
-  ASSERT_NO_FATAL_FAILURE(f.Start());
-  n.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v text)");
-  CommitRows(n, 1, 50);
+  ASSERT_NO_FATAL_FAILURE(f.InitWithRows(50));
   f.Arm(GetParam().rule);
   CommandResult r = n.Psql("INSERT INTO t VALUES (51, 'never acknowledged')");
   EXPECT_NE(r.exit_code, 0) << "a commit whose WAL failed was acknowledged";
@@ -105,10 +115,7 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(IoFaultsTest, DataFileFsyncFailureAtACheckpointIsAPanic) {
   FaultyNode f("primary");
   Node& n = f.node();
-  ASSERT_NO_FATAL_FAILURE(f.Init());
-  ASSERT_NO_FATAL_FAILURE(f.Start());
-  n.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v text)");
-  CommitRows(n, 1, 30);
+  ASSERT_NO_FATAL_FAILURE(f.InitWithRows(30));
   f.Arm("sync base/ EIO");
   EXPECT_NE(n.Psql("CHECKPOINT").exit_code, 0);
   ASSERT_TRUE(Panics(n)) << n.Log();
@@ -124,10 +131,7 @@ TEST(IoFaultsTest, DataFileFsyncFailureAtACheckpointIsAPanic) {
 TEST(IoFaultsTest, DataFileWriteFailureFailsOnlyTheCheckpoint) {
   FaultyNode f("primary");
   Node& n = f.node();
-  ASSERT_NO_FATAL_FAILURE(f.Init());
-  ASSERT_NO_FATAL_FAILURE(f.Start());
-  n.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v text)");
-  CommitRows(n, 1, 30);
+  ASSERT_NO_FATAL_FAILURE(f.InitWithRows(30));
   f.Arm("write base/ EIO");
   CommandResult r = n.Psql("CHECKPOINT");
   EXPECT_NE(r.exit_code, 0);
@@ -136,10 +140,8 @@ TEST(IoFaultsTest, DataFileWriteFailureFailsOnlyTheCheckpoint) {
   ExpectRows(n, 30);
   f.Disarm();
   n.SafePsql("CHECKPOINT");
-  // Everything the failed checkpoint could not write reached the disk with the next one: an
-  // immediate stop right after needs no WAL before it.
-  n.Stop("immediate");
-  ASSERT_NO_FATAL_FAILURE(f.Start());
+  // The pages the failed checkpoint could not write went out with the next one.
+  ASSERT_NO_FATAL_FAILURE(f.Crash());
   ExpectRows(n, 30);
 }
 
@@ -149,11 +151,8 @@ TEST(IoFaultsTest, DataFileWriteFailureFailsOnlyTheCheckpoint) {
 TEST(IoFaultsTest, DiskFullUnderATableIsAnErrorForTheStatement) {
   FaultyNode f("primary");
   Node& n = f.node();
-  ASSERT_NO_FATAL_FAILURE(f.Init());
-  n.AppendConf("shared_buffers = 1MB");  // the load below must write pages out as it goes
-  ASSERT_NO_FATAL_FAILURE(f.Start());
-  n.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v text)");
-  CommitRows(n, 1, 10);
+  // The load below must write pages out as it goes.
+  ASSERT_NO_FATAL_FAILURE(f.InitWithRows(10, "shared_buffers = 1MB"));
   f.Arm("write base/ ENOSPC");
   const std::string load =
       "INSERT INTO t SELECT g, repeat('x', 200) FROM generate_series(1000, 20000) g";
@@ -179,8 +178,7 @@ TEST(IoFaultsTest, DiskFullUnderATableIsAnErrorForTheStatement) {
   EXPECT_EQ(n.Query("SELECT count(*) FROM t"), "10");
   n.SafePsql(load);
   EXPECT_EQ(n.Query("SELECT count(*) FROM t"), "19011");
-  n.Stop("immediate");
-  ASSERT_NO_FATAL_FAILURE(f.Start());
+  ASSERT_NO_FATAL_FAILURE(f.Crash());
   EXPECT_EQ(n.Query("SELECT count(*) FROM t"), "19011");
 }
 
@@ -199,8 +197,7 @@ TEST(IoFaultsTest, SlotFileFailureIsAnError) {
   EXPECT_EQ(n.Query("SELECT count(*) FROM pg_replication_slots"), "0");
   f.Disarm();
   n.SafePsql("SELECT pg_create_physical_replication_slot('s1', true)");
-  n.Stop("immediate");
-  ASSERT_NO_FATAL_FAILURE(f.Start());
+  ASSERT_NO_FATAL_FAILURE(f.Crash());
   EXPECT_EQ(n.Query("SELECT slot_name FROM pg_replication_slots"), "s1");
 }
 
@@ -211,10 +208,7 @@ TEST(IoFaultsTest, SlotFileFailureIsAnError) {
 TEST(IoFaultsTest, ControlFileFailureFailsOnlyTheCheckpoint) {
   FaultyNode f("primary");
   Node& n = f.node();
-  ASSERT_NO_FATAL_FAILURE(f.Init());
-  ASSERT_NO_FATAL_FAILURE(f.Start());
-  n.SafePsql("CREATE TABLE t (id int PRIMARY KEY, v text)");
-  CommitRows(n, 1, 20);
+  ASSERT_NO_FATAL_FAILURE(f.InitWithRows(20));
   std::string before = n.Query("SELECT checkpoint_lsn FROM pg_control_checkpoint()");
   for (const char* rule : {"rename global/pg_control EIO", "sync global/pg_control.tmp EIO",
                            "write global/pg_control.tmp ENOSPC"}) {
@@ -227,8 +221,7 @@ TEST(IoFaultsTest, ControlFileFailureFailsOnlyTheCheckpoint) {
   }
   f.Disarm();
   CommitRows(n, 21, 30);
-  n.Stop("immediate");
-  ASSERT_NO_FATAL_FAILURE(f.Start());
+  ASSERT_NO_FATAL_FAILURE(f.Crash());
   ExpectRows(n, 30);
   n.SafePsql("CHECKPOINT");
   EXPECT_NE(n.Query("SELECT checkpoint_lsn FROM pg_control_checkpoint()"), before);
@@ -266,8 +259,7 @@ TEST(IoFaultsTest, StandbyReceivedWalFailureRetriesFromTheSegmentStart) {
     ExpectRows(s, to);
   }
   // What it wrote is whole: a restart replays it from pg_wal.
-  s.Stop("immediate");
-  ASSERT_NO_FATAL_FAILURE(f.Start());
+  ASSERT_NO_FATAL_FAILURE(f.Crash());
   ExpectRows(s, to);
 }
 

@@ -23,24 +23,16 @@
 
 namespace walrep::testing {
 
-class FaultInjectionFileSystem : public io::FileSystem {
+class FaultInjectionFileSystem : public io::FileSystemWrapper {
  public:
-  explicit FaultInjectionFileSystem(io::FileSystem* base) : base_(base) {}
+  explicit FaultInjectionFileSystem(io::FileSystem* base) : FileSystemWrapper(base) {}
 
-  Result<std::string> ReadFile(const std::string& path) override { return base_->ReadFile(path); }
   Result<std::unique_ptr<io::WritableFile>> NewWritableFile(const std::string& path) override;
   Result<std::unique_ptr<io::RandomAccessFile>> OpenRandomAccess(const std::string& path,
                                                                  bool create) override;
   Status Rename(const std::string& from, const std::string& to) override;
   Status Remove(const std::string& path) override;
-  Status CreateDir(const std::string& path, int mode) override {
-    return base_->CreateDir(path, mode);
-  }
   Status SyncDir(const std::string& path) override;
-  bool Exists(const std::string& path) override { return base_->Exists(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& path) override {
-    return base_->ListDir(path);
-  }
 
   // Simulates a power loss. `seed` picks how much of the unsynced data survives when
   // keep_random_prefix is set.
@@ -63,7 +55,6 @@ class FaultInjectionFileSystem : public io::FileSystem {
     bool to_existed;
     std::string old_to;
   };
-  io::FileSystem* const base_;
   mutable std::mutex mu_;
   std::map<std::string, std::vector<Undo>> unsynced_;  // per file, in write order
   std::map<std::string, bool> new_files_;              // created, directory not synced since

@@ -15,9 +15,9 @@
 
 namespace walrep::testing {
 
-class StallingFileSystem : public io::FileSystem {
+class StallingFileSystem : public io::FileSystemWrapper {
  public:
-  explicit StallingFileSystem(io::FileSystem* base) : base_(base) {}
+  explicit StallingFileSystem(io::FileSystem* base) : FileSystemWrapper(base) {}
 
   // While stalled, every Sync() and SyncDir() waits until Release().
   void Stall() {
@@ -42,7 +42,6 @@ class StallingFileSystem : public io::FileSystem {
     waiting_--;
   }
 
-  Result<std::string> ReadFile(const std::string& path) override { return base_->ReadFile(path); }
   Result<std::unique_ptr<io::WritableFile>> NewWritableFile(const std::string& path) override {
     auto f = base_->NewWritableFile(path);
     if (!f.ok()) return f.TakeStatus();
@@ -54,20 +53,9 @@ class StallingFileSystem : public io::FileSystem {
     if (!f.ok()) return f.TakeStatus();
     return std::unique_ptr<io::RandomAccessFile>(new Random(this, std::move(*f)));
   }
-  Status Rename(const std::string& from, const std::string& to) override {
-    return base_->Rename(from, to);
-  }
-  Status Remove(const std::string& path) override { return base_->Remove(path); }
-  Status CreateDir(const std::string& path, int mode) override {
-    return base_->CreateDir(path, mode);
-  }
   Status SyncDir(const std::string& path) override {
     MaybeWait();
     return base_->SyncDir(path);
-  }
-  bool Exists(const std::string& path) override { return base_->Exists(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& path) override {
-    return base_->ListDir(path);
   }
 
  private:
@@ -105,7 +93,6 @@ class StallingFileSystem : public io::FileSystem {
     std::unique_ptr<io::RandomAccessFile> f_;
   };
 
-  io::FileSystem* const base_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stalled_ = false;

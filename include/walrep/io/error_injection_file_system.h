@@ -32,7 +32,7 @@
 
 namespace walrep::io {
 
-class ErrorInjectionFileSystem : public FileSystem {
+class ErrorInjectionFileSystem : public FileSystemWrapper {
  public:
   enum class Op { kWrite, kSync, kRename, kSyncDir, kCreate };
   enum class Error { kEio, kEnospc, kShort };
@@ -47,7 +47,7 @@ class ErrorInjectionFileSystem : public FileSystem {
   };
 
   ErrorInjectionFileSystem(FileSystem* base, std::string rules_file)
-      : base_(base), rules_file_(std::move(rules_file)) {}
+      : FileSystemWrapper(base), rules_file_(std::move(rules_file)) {}
 
   // Parses rules; an unparsable line is an error naming it.
   static Result<std::vector<Rule>> ParseRules(std::string_view text);
@@ -56,20 +56,11 @@ class ErrorInjectionFileSystem : public FileSystem {
   // Public for the wrapped files.
   std::optional<Error> Check(Op op, const std::string& path) EXCLUDES(mu_);
 
-  Result<std::string> ReadFile(const std::string& path) override { return base_->ReadFile(path); }
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
                                                              bool create) override;
   Status Rename(const std::string& from, const std::string& to) override;
-  Status Remove(const std::string& path) override { return base_->Remove(path); }
-  Status CreateDir(const std::string& path, int mode) override {
-    return base_->CreateDir(path, mode);
-  }
   Status SyncDir(const std::string& path) override;
-  bool Exists(const std::string& path) override { return base_->Exists(path); }
-  Result<std::vector<std::string>> ListDir(const std::string& path) override {
-    return base_->ListDir(path);
-  }
 
   // The Status an injected error becomes (errno's text, as the POSIX layer reports it).
   static Status ToStatus(Error e, const char* what, const std::string& path);
@@ -77,7 +68,6 @@ class ErrorInjectionFileSystem : public FileSystem {
  private:
   void Reload() REQUIRES(mu_);
 
-  FileSystem* const base_;
   const std::string rules_file_;
   Mutex mu_;
   std::string loaded_version_ GUARDED_BY(mu_) = "never";  // the rules file's inode, mtime, size

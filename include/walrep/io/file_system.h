@@ -56,6 +56,36 @@ class FileSystem {
 };
 
 // The process's real file system (POSIX calls).
+// Forwards every call to `base` (which must outlive it): file-system wrappers — fault
+// injection, tests — derive from it and override only what they change.
+class FileSystemWrapper : public FileSystem {
+ public:
+  explicit FileSystemWrapper(FileSystem* base) : base_(base) {}
+  Result<std::string> ReadFile(const std::string& path) override { return base_->ReadFile(path); }
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    return base_->NewWritableFile(path);
+  }
+  Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
+                                                             bool create) override {
+    return base_->OpenRandomAccess(path, create);
+  }
+  Status Rename(const std::string& from, const std::string& to) override {
+    return base_->Rename(from, to);
+  }
+  Status Remove(const std::string& path) override { return base_->Remove(path); }
+  Status CreateDir(const std::string& path, int mode) override {
+    return base_->CreateDir(path, mode);
+  }
+  Status SyncDir(const std::string& path) override { return base_->SyncDir(path); }
+  bool Exists(const std::string& path) override { return base_->Exists(path); }
+  Result<std::vector<std::string>> ListDir(const std::string& path) override {
+    return base_->ListDir(path);
+  }
+
+ protected:
+  FileSystem* const base_;
+};
+
 FileSystem* DefaultFileSystem();
 
 // "could not <what> \"<path>\": <strerror(err)>": an IOError, SQLSTATE 58030, or 53100

@@ -114,8 +114,9 @@ class XLog {
   // disk — a page with that LSN, or the commit log and file removals of a restartpoint. The
   // minimum recovery point moves past it first (to all that was replayed, so this is rare) and
   // pg_control is written: a restart is consistent only once replay has caught up with what
-  // the disk holds (PostgreSQL's UpdateMinRecoveryPoint). A no-op in crash recovery, which
-  // replays all WAL before anyone reads, and in production.
+  // the disk holds (PostgreSQL's UpdateMinRecoveryPoint). An error leaves the old point in
+  // force (the caller must not write). A no-op in crash recovery, which replays all WAL before
+  // anyone reads, and in production.
   Status UpdateMinRecoveryPoint(Lsn lsn) EXCLUDES(mu_);
   // The end of the last replayed record.
   Lsn replay_end() const EXCLUDES(mu_);
