@@ -73,20 +73,17 @@ class ErrorInjectionRandomAccessFile : public RandomAccessFile {
   const std::string path_;
 };
 
-const char* OpName(ErrorInjectionFileSystem::Op op) {
-  switch (op) {
-    case ErrorInjectionFileSystem::Op::kWrite:
-      return "write";
-    case ErrorInjectionFileSystem::Op::kSync:
-      return "sync";
-    case ErrorInjectionFileSystem::Op::kRename:
-      return "rename";
-    case ErrorInjectionFileSystem::Op::kSyncDir:
-      return "syncdir";
-    case ErrorInjectionFileSystem::Op::kCreate:
-      return "create";
+// Rule words, indexed by the enums' values.
+constexpr const char* kOpNames[] = {"write", "sync", "rename", "syncdir", "create"};
+constexpr const char* kErrorNames[] = {"EIO", "ENOSPC", "short"};
+
+// The index of `word` in `names`, or -1.
+template <size_t N>
+int Lookup(const char* const (&names)[N], const std::string& word) {
+  for (size_t i = 0; i < N; i++) {
+    if (word == names[i]) return static_cast<int>(i);
   }
-  return "?";
+  return -1;
 }
 
 }  // namespace
@@ -108,29 +105,12 @@ Result<std::vector<ErrorInjectionFileSystem::Rule>> ErrorInjectionFileSystem::Pa
           fmt::format("invalid I/O fault rule at line {}: {}", lineno, line));
     };
     Rule r;
-    if (op == "write") {
-      r.op = Op::kWrite;
-    } else if (op == "sync") {
-      r.op = Op::kSync;
-    } else if (op == "rename") {
-      r.op = Op::kRename;
-    } else if (op == "syncdir") {
-      r.op = Op::kSyncDir;
-    } else if (op == "create") {
-      r.op = Op::kCreate;
-    } else {
-      return bad();
-    }
-    if (!(words >> r.path >> error)) return bad();
-    if (error == "EIO") {
-      r.error = Error::kEio;
-    } else if (error == "ENOSPC") {
-      r.error = Error::kEnospc;
-    } else if (error == "short") {
-      r.error = Error::kShort;
-    } else {
-      return bad();
-    }
+    int op_index = Lookup(kOpNames, op);
+    if (op_index < 0 || !(words >> r.path >> error)) return bad();
+    int error_index = Lookup(kErrorNames, error);
+    if (error_index < 0) return bad();
+    r.op = static_cast<Op>(op_index);
+    r.error = static_cast<Error>(error_index);
     std::string key;
     uint64_t n;
     while (words >> key) {
@@ -178,10 +158,8 @@ std::optional<ErrorInjectionFileSystem::Error> ErrorInjectionFileSystem::Check(
     if (r.op != op || path.find(r.path) == std::string::npos) continue;
     if (r.seen++ < r.after || r.failed >= r.times) continue;
     r.failed++;
-    WALREP_LOG("injected I/O fault: {} {} {}", OpName(op), path,
-               r.error == Error::kEnospc ? "ENOSPC"
-               : r.error == Error::kEio  ? "EIO"
-                                         : "short");
+    WALREP_LOG("injected I/O fault: {} {} {}", kOpNames[static_cast<int>(op)], path,
+               kErrorNames[static_cast<int>(r.error)]);
     return r.error;
   }
   return std::nullopt;

@@ -34,6 +34,7 @@ namespace walrep::io {
 
 class ErrorInjectionFileSystem : public FileSystemWrapper {
  public:
+  // In the order of the rule words (the name tables in error_injection_file_system.cc).
   enum class Op { kWrite, kSync, kRename, kSyncDir, kCreate };
   enum class Error { kEio, kEnospc, kShort };
   struct Rule {
