@@ -23,6 +23,13 @@ Status&& Status::WithHint(std::string h) && {
   if (rep_) rep_->hint = std::move(h);
   return std::move(*this);
 }
+Status StatementError(Status st) {
+  if (st.code() != Status::Code::kIOError) return st;
+  Status sql = Status::Sql(st.sqlstate(), st.message());
+  if (!st.hint().empty()) sql = std::move(sql).WithHint(st.hint());
+  return sql;
+}
+
 Status&& Status::WithPosition(int pos) && {
   if (rep_) rep_->position = pos;
   return std::move(*this);

@@ -48,6 +48,9 @@ class ErrorInjectionRandomAccessFile : public RandomAccessFile {
                                  std::unique_ptr<RandomAccessFile> base, std::string path)
       : fs_(fs), base_(std::move(base)), path_(std::move(path)) {}
   Result<std::string> ReadAt(uint64_t offset, size_t n) override {
+    if (auto e = fs_->Check(ErrorInjectionFileSystem::Op::kRead, path_)) {
+      return ErrorInjectionFileSystem::ToStatus(*e, "read file", path_);
+    }
     return base_->ReadAt(offset, n);
   }
   Status WriteAt(uint64_t offset, std::string_view data) override {
@@ -74,7 +77,7 @@ class ErrorInjectionRandomAccessFile : public RandomAccessFile {
 };
 
 // Rule words, indexed by the enums' values.
-constexpr const char* kOpNames[] = {"write", "sync", "rename", "syncdir", "create"};
+constexpr const char* kOpNames[] = {"write", "sync", "rename", "syncdir", "create", "read"};
 constexpr const char* kErrorNames[] = {"EIO", "ENOSPC", "short"};
 
 // The index of `word` in `names`, or -1.
@@ -167,6 +170,11 @@ std::optional<ErrorInjectionFileSystem::Error> ErrorInjectionFileSystem::Check(
 
 Status ErrorInjectionFileSystem::ToStatus(Error e, const char* what, const std::string& path) {
   return Errno(what, path, e == Error::kEnospc ? ENOSPC : EIO);
+}
+
+Result<std::string> ErrorInjectionFileSystem::ReadFile(const std::string& path) {
+  if (auto e = Check(Op::kRead, path)) return ToStatus(*e, "read file", path);
+  return base_->ReadFile(path);
 }
 
 Result<std::unique_ptr<WritableFile>> ErrorInjectionFileSystem::NewWritableFile(

@@ -186,6 +186,22 @@ class PosixFileSystem : public FileSystem {
     ::closedir(d);
     return out;
   }
+  Result<FileInfo> Stat(const std::string& path) override {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) {
+        return Status::NotFound(
+            fmt::format("could not stat file \"{}\": {}", path, std::strerror(errno)));
+      }
+      return Errno("stat file", path);
+    }
+    FileInfo info;
+    info.size = static_cast<uint64_t>(st.st_size);
+    info.mtime = st.st_mtime;
+    info.is_dir = S_ISDIR(st.st_mode);
+    info.is_regular = S_ISREG(st.st_mode);
+    return info;
+  }
 };
 
 }  // namespace
@@ -201,6 +217,14 @@ Status FileSystem::WriteFileDurably(const std::string& path, std::string_view da
   WALREP_RETURN_IF_ERROR(Rename(tmp, path));
   std::string dir = std::filesystem::path(path).parent_path().string();
   return SyncDir(dir.empty() ? "." : dir);
+}
+
+Status FileSystem::CreateDirs(const std::string& path, int mode) {
+  for (size_t slash = path.find('/', 1); slash != std::string::npos;
+       slash = path.find('/', slash + 1)) {
+    WALREP_RETURN_IF_ERROR(CreateDir(path.substr(0, slash), mode));
+  }
+  return CreateDir(path, mode);
 }
 
 Status Errno(const char* what, const std::string& path, int err) {

@@ -3,14 +3,11 @@
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
-#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <set>
 #include <thread>
 
@@ -25,7 +22,6 @@ namespace walrep::replication {
 
 namespace {
 
-namespace fs = std::filesystem;
 constexpr size_t kChunk = 32768;
 
 // Data directory entries a backup never copies (PostgreSQL's excludeFiles), and directories
@@ -222,8 +218,9 @@ void SendPosition(protocol::Connection* conn, Lsn lsn, TimelineId tli) {
 // to a server-side file, or dropped for the blackhole target), with throttling and progress.
 class ArchiveSink {
  public:
-  ArchiveSink(protocol::Connection* conn, const Options& o, const std::function<Status()>& check)
-      : conn_(conn), o_(o), check_(check), started_(std::chrono::steady_clock::now()) {}
+  ArchiveSink(protocol::Connection* conn, io::FileSystem* fs, const Options& o,
+              const std::function<Status()>& check)
+      : conn_(conn), fs_(fs), o_(o), check_(check), started_(std::chrono::steady_clock::now()) {}
   ~ArchiveSink() {
     if (gz_open_) deflateEnd(&zs_);
   }
@@ -238,16 +235,8 @@ class ArchiveSink {
     }
     std::string n = name + (o_.gzip ? ".gz" : "");
     if (o_.target == "server") {
-      std::error_code ec;
-      fs::create_directories(o_.target_detail, ec);
-      if (ec) {
-        return Status::Sql("42501", fmt::format("could not create directory \"{}\": {}",
-                                                o_.target_detail, ec.message()));
-      }
-      file_.open(o_.target_detail + "/" + n, std::ios::binary | std::ios::trunc);
-      if (!file_) {
-        return Status::IOError(fmt::format("could not create file \"{}/{}\"", o_.target_detail, n));
-      }
+      WALREP_RETURN_IF_ERROR(fs_->CreateDirs(o_.target_detail));
+      WALREP_ASSIGN_OR_RETURN(file_, fs_->NewWritableFile(o_.target_detail + "/" + n));
     }
     conn_->Write(protocol::MessageBuilder('d').Int8('n').String(n).String("").Finish());
     return conn_->Flush();
@@ -269,7 +258,13 @@ class ArchiveSink {
       deflateEnd(&zs_);
       gz_open_ = false;
     }
-    if (file_.is_open()) file_.close();
+    if (file_) {
+      // Durable before the backup reports success, as PostgreSQL's server target.
+      WALREP_RETURN_IF_ERROR(file_->Sync());
+      WALREP_RETURN_IF_ERROR(file_->Close());
+      WALREP_RETURN_IF_ERROR(fs_->SyncDir(o_.target_detail));
+      file_.reset();
+    }
     return Progress(true);
   }
 
@@ -309,8 +304,7 @@ class ArchiveSink {
       }
       WALREP_RETURN_IF_ERROR(conn_->Flush());
     } else if (o_.target == "server") {
-      file_.write(data.data(), static_cast<std::streamsize>(data.size()));
-      if (!file_) return Status::IOError("could not write backup file");
+      WALREP_RETURN_IF_ERROR(file_->Append(data));
     }
     if (o_.max_rate > 0) {
       // Sleep until the bytes sent so far fit MAX_RATE KiB per second.
@@ -323,6 +317,7 @@ class ArchiveSink {
   }
 
   protocol::Connection* conn_;
+  io::FileSystem* const fs_;
   const Options& o_;
   const std::function<Status()>& check_;
   std::chrono::steady_clock::time_point started_;
@@ -330,7 +325,7 @@ class ArchiveSink {
   uint64_t done_ = 0, sent_ = 0;
   z_stream zs_{};
   bool gz_open_ = false;
-  std::ofstream file_;
+  std::unique_ptr<io::WritableFile> file_;  // the server target's archive
 };
 
 struct ManifestEntry {
@@ -342,8 +337,9 @@ struct ManifestEntry {
 
 class TarWriter {
  public:
-  TarWriter(ArchiveSink* sink, const Options& o, std::vector<ManifestEntry>* manifest)
-      : sink_(sink), o_(o), manifest_(manifest) {}
+  TarWriter(ArchiveSink* sink, io::FileSystem* fs, const Options& o,
+            std::vector<ManifestEntry>* manifest)
+      : sink_(sink), fs_(fs), o_(o), manifest_(manifest) {}
 
   Status Dir(const std::string& name, int64_t mtime) {
     return sink_->Write(TarHeader(name, 0, mtime, true));
@@ -358,31 +354,28 @@ class TarWriter {
   }
 
   // Streams a file from disk; the size is fixed when it starts (a file that grows meanwhile is
-  // cut, one that shrinks is padded with zeros — replay of the WAL repairs both).
+  // cut, one that shrinks is padded with zeros — replay of the WAL repairs both). A file removed
+  // before it is opened is left out; one that cannot be read fails the backup.
   Status File(const std::string& name, const std::string& path, bool listed) {
-    struct stat st;
-    if (::stat(path.c_str(), &st) != 0) return Status::OK();  // removed meanwhile
-    uint64_t size = static_cast<uint64_t>(st.st_size);
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return Status::OK();
-    WALREP_RETURN_IF_ERROR(sink_->Write(TarHeader(name, size, st.st_mtime, false)));
+    Result<io::FileInfo> info = fs_->Stat(path);
+    if (info.status().code() == Status::Code::kNotFound) return Status::OK();
+    WALREP_RETURN_IF_ERROR(info.status());
+    auto file = fs_->OpenRandomAccess(path, false);
+    if (file.status().code() == Status::Code::kNotFound) return Status::OK();
+    WALREP_RETURN_IF_ERROR(file.status());
+    const uint64_t size = info->size;
+    WALREP_RETURN_IF_ERROR(sink_->Write(TarHeader(name, size, info->mtime, false)));
     Checksummer sum(o_.checksum_alg);
-    std::string buf(1 << 20, '\0');
-    uint64_t left = size;
-    while (left > 0) {
-      size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-      in.read(buf.data(), static_cast<std::streamsize>(want));
-      size_t got = static_cast<size_t>(in.gcount());
-      if (got < want)
-        std::fill(buf.begin() + static_cast<long>(got), buf.begin() + static_cast<long>(want),
-                  '\0');
-      std::string_view chunk(buf.data(), want);
+    constexpr uint64_t kReadSize = 1 << 20;
+    for (uint64_t off = 0; off < size; off += kReadSize) {
+      size_t want = static_cast<size_t>(std::min(size - off, kReadSize));
+      WALREP_ASSIGN_OR_RETURN(std::string chunk, (*file)->ReadAt(off, want));
+      chunk.resize(want, '\0');
       sum.Update(chunk);
       WALREP_RETURN_IF_ERROR(sink_->Write(chunk));
-      left -= want;
     }
     WALREP_RETURN_IF_ERROR(Pad(size));
-    if (listed) Note(name, size, st.st_mtime, sum.Final());
+    if (listed) Note(name, size, info->mtime, sum.Final());
     return Status::OK();
   }
 
@@ -398,42 +391,54 @@ class TarWriter {
   }
 
   ArchiveSink* sink_;
+  io::FileSystem* const fs_;
   const Options& o_;
   std::vector<ManifestEntry>* manifest_;
 };
 
 // The data directory in the order PostgreSQL's sendDir uses (sorted here for stable output),
 // pg_control kept for last.
-Status SendDirectory(TarWriter& tar, const std::string& root, const std::string& rel) {
+Status SendDirectory(io::FileSystem* fs, TarWriter& tar, const std::string& root,
+                     const std::string& rel) {
   std::string dir = rel.empty() ? root : root + "/" + rel;
-  std::vector<fs::directory_entry> entries;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(dir, ec)) entries.push_back(e);
-  if (ec)
-    return Status::IOError(fmt::format("could not open directory \"{}\": {}", dir, ec.message()));
-  std::sort(entries.begin(), entries.end(),
-            [](const auto& a, const auto& b) { return a.path().filename() < b.path().filename(); });
-  for (const auto& e : entries) {
-    std::string name = e.path().filename().string();
+  WALREP_ASSIGN_OR_RETURN(std::vector<std::string> names, fs->ListDir(dir));
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
     std::string path = rel.empty() ? name : rel + "/" + name;
     if (kExcludedFiles.count(name) && rel.empty()) continue;
     if (path == "global/pg_control") continue;
     if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) continue;
-    struct stat st;
-    if (::lstat(e.path().c_str(), &st) != 0) continue;  // removed meanwhile
-    if (S_ISDIR(st.st_mode)) {
-      WALREP_RETURN_IF_ERROR(tar.Dir(path + "/", st.st_mtime));
+    Result<io::FileInfo> st = fs->Stat(dir + "/" + name);
+    if (st.status().code() == Status::Code::kNotFound) continue;  // removed meanwhile
+    WALREP_RETURN_IF_ERROR(st.status());
+    if (st->is_dir) {
+      WALREP_RETURN_IF_ERROR(tar.Dir(path + "/", st->mtime));
       if (rel.empty() && kEmptyDirs.count(name)) {
         if (name == "pg_wal")
-          WALREP_RETURN_IF_ERROR(tar.Dir("./pg_wal/archive_status/", st.st_mtime));
+          WALREP_RETURN_IF_ERROR(tar.Dir("./pg_wal/archive_status/", st->mtime));
         continue;
       }
-      WALREP_RETURN_IF_ERROR(SendDirectory(tar, root, path));
-    } else if (S_ISREG(st.st_mode)) {
-      WALREP_RETURN_IF_ERROR(tar.File(path, e.path().string(), true));
+      WALREP_RETURN_IF_ERROR(SendDirectory(fs, tar, root, path));
+    } else if (st->is_regular) {
+      WALREP_RETURN_IF_ERROR(tar.File(path, dir + "/" + name, true));
     }
   }
   return Status::OK();
+}
+
+// The bytes of the regular files under `dir`, pg_wal's left out (the PROGRESS estimate); what
+// cannot be listed counts as nothing.
+uint64_t EstimateSize(io::FileSystem* fs, const std::string& dir) {
+  auto names = fs->ListDir(dir);
+  if (!names.ok()) return 0;
+  uint64_t total = 0;
+  for (const std::string& name : *names) {
+    auto st = fs->Stat(dir + "/" + name);
+    if (!st.ok()) continue;
+    if (st->is_dir && name != "pg_wal") total += EstimateSize(fs, dir + "/" + name);
+    if (st->is_regular) total += st->size;
+  }
+  return total;
 }
 
 std::string JsonString(const std::string& s) {
@@ -531,16 +536,7 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
   // The size estimate (KiB) only with PROGRESS, as PostgreSQL.
   std::optional<std::string> size;
   if (o.progress) {
-    uint64_t total = 0;
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(env->data_dir, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      std::error_code fec;
-      if (it->is_regular_file(fec) && it->path().parent_path().filename() != "pg_wal") {
-        total += it->file_size(fec);
-      }
-    }
-    size = std::to_string(total / 1024);
+    size = std::to_string(EstimateSize(env->fs, env->data_dir) / 1024);
   }
   conn->Write(protocol::RowDescriptionMessage(
       {Field("spcoid", 26, 4), Field("spclocation", 25, -1), Field("size", 20, 8)}));
@@ -549,9 +545,9 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
   conn->Write(protocol::MessageBuilder('H').Int8(0).Int16(0).Finish());
   WALREP_RETURN_IF_ERROR(conn->Flush());
 
-  ArchiveSink sink(conn, o, check_interrupts);
+  ArchiveSink sink(conn, env->fs, o, check_interrupts);
   std::vector<ManifestEntry> files;
-  TarWriter tar(&sink, o, o.manifest ? &files : nullptr);
+  TarWriter tar(&sink, env->fs, o, o.manifest ? &files : nullptr);
   WALREP_RETURN_IF_ERROR(sink.Begin("base.tar"));
   std::string label = fmt::format(
       "START WAL LOCATION: {} (file {})\nCHECKPOINT LOCATION: {}\nBACKUP METHOD: streamed\n"
@@ -563,7 +559,7 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
       o.label, tli);
   WALREP_RETURN_IF_ERROR(tar.Content("backup_label", label, start_time, true));
   if (o.tablespace_map) WALREP_RETURN_IF_ERROR(tar.Content("tablespace_map", "", start_time, true));
-  WALREP_RETURN_IF_ERROR(SendDirectory(tar, env->data_dir, ""));
+  WALREP_RETURN_IF_ERROR(SendDirectory(env->fs, tar, env->data_dir, ""));
   Lsn end;
   if (start.from_standby) {
     // No BACKUP_END record can be written on a standby: the copy of pg_control carries the
@@ -607,7 +603,7 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
     for (XLogSegNo s = first; s <= last; s++) {
       std::string seg = wal::XLogFileName(tli, s, wal::kDefaultSegSize);
       std::string path = env->data_dir + "/pg_wal/" + seg;
-      if (!fs::exists(path)) {
+      if (!env->fs->Exists(path)) {
         return Status::Sql("58P01", fmt::format("could not find WAL file \"{}\"", seg));
       }
       WALREP_RETURN_IF_ERROR(tar.File("pg_wal/" + seg, path, false));
@@ -624,15 +620,15 @@ Status SendBaseBackup(ReplicationEnv* env, const Command& cmd, protocol::Connect
   if (o.manifest) {
     std::string m = BuildManifest(o, files, tli, start.redo, end);
     conn->Write(protocol::MessageBuilder('d').Int8('m').Finish());
-    for (size_t off = 0; off < m.size(); off += kChunk) {
+    // The contents go only to a client target (a server target keeps its copy, below).
+    for (size_t off = 0; o.target == "client" && off < m.size(); off += kChunk) {
       conn->Write(protocol::MessageBuilder('d')
                       .Int8('d')
                       .Bytes(std::string_view(m).substr(off, kChunk))
                       .Finish());
     }
     if (o.target == "server") {
-      std::ofstream mf(o.target_detail + "/backup_manifest", std::ios::binary | std::ios::trunc);
-      mf << m;
+      WALREP_RETURN_IF_ERROR(env->fs->WriteFileDurably(o.target_detail + "/backup_manifest", m));
     }
   }
   conn->Write(protocol::EmptyMessage('c'));

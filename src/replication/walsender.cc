@@ -124,7 +124,9 @@ Status WalSender::Execute(const std::string& text) {
         break;
       case CommandKind::kBaseBackup:
         env_->registry->Update(s_.pid, [](WalSndStatus& w) { w.state = "backup"; });
-        st = SendBaseBackup(env_, *cmd, s_.conn, s_.check_interrupts);
+        // A file that cannot be read or written fails the backup with an ERROR; if the client's
+        // socket is what failed, reporting the error fails as well and ends the session.
+        st = StatementError(SendBaseBackup(env_, *cmd, s_.conn, s_.check_interrupts));
         env_->registry->Update(s_.pid, [](WalSndStatus& w) { w.state = "startup"; });
         if (st.ok()) Tag("BASE_BACKUP");
         break;

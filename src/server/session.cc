@@ -17,15 +17,6 @@ namespace walrep::server {
 
 namespace {
 
-// An I/O error of the statement itself (a file function, a relation read) is an ERROR for that
-// statement (58030 io_error); only the client socket's I/O errors end the session.
-Status StatementError(Status st) {
-  if (st.code() != Status::Code::kIOError) return st;
-  Status sql = Status::Sql(st.sqlstate(), st.message());
-  if (!st.hint().empty()) sql = std::move(sql).WithHint(st.hint());
-  return sql;
-}
-
 constexpr int32_t kSslRequest = 80877103;
 constexpr int32_t kGssEncRequest = 80877104;
 constexpr int32_t kCancelRequest = 80877102;

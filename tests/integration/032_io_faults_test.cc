@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "testing.h"
@@ -261,6 +262,46 @@ TEST(IoFaultsTest, StandbyReceivedWalFailureRetriesFromTheSegmentStart) {
   // What it wrote is whole: a restart replays it from pg_wal.
   ASSERT_NO_FATAL_FAILURE(f.Crash());
   ExpectRows(s, to);
+}
+
+// A base backup reads the data directory and writes a server-side target through the same file
+// system: a file that cannot be read, or a target that fills up, fails that backup with the
+// error (pg_basebackup reports it and exits non-zero) and nothing else; the next backup is whole.
+TEST(IoFaultsTest, BaseBackupReadOrTargetFailureFailsOnlyTheBackup) {
+  FaultyNode f("primary");
+  ASSERT_NO_FATAL_FAILURE(f.InitWithRows(20));
+  Node& n = f.node();
+  TempDir out;
+  struct Case {
+    const char* rule;
+    std::vector<std::string> args;
+    const char* error;
+  };
+  const Case cases[] = {
+      // Tar format: a plain one stops on its own at the cut-off file before it reads the error.
+      {"read base/ EIO times 1", {"-D", out.path() + "/client", "-Ft"}, "Input/output error"},
+      {"write target/ ENOSPC",
+       {"-t", "server:" + out.path() + "/target", "-X", "none"},
+       "No space left on device"}};
+  for (const Case& c : cases) {
+    f.Arm(c.rule);
+    std::vector<std::string> argv = {PgBin("pg_basebackup"), "-d", n.ConnStr(), "-c", "fast"};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    CommandResult r = RunCommand(argv);
+    EXPECT_NE(r.exit_code, 0) << c.rule;
+    EXPECT_NE(r.err.find(c.error), std::string::npos) << c.rule << "\n" << r.err;
+    EXPECT_NE(n.Log().find("injected I/O fault"), std::string::npos) << c.rule;
+    ASSERT_TRUE(n.Running()) << c.rule;
+    ExpectRows(n, 20);
+    f.Disarm();
+    std::filesystem::remove_all(out.path() + "/client");
+    std::filesystem::remove_all(out.path() + "/target");
+    r = RunCommand(argv);
+    ASSERT_EQ(r.exit_code, 0) << c.rule << "\n" << r.err;
+    std::string dir = c.args[1].rfind("server:", 0) == 0 ? c.args[1].substr(7) : c.args[1];
+    EXPECT_TRUE(std::filesystem::exists(dir + "/base.tar")) << c.rule;
+    EXPECT_TRUE(std::filesystem::exists(dir + "/backup_manifest")) << c.rule;
+  }
 }
 
 }  // namespace

@@ -115,6 +115,11 @@ class [[nodiscard]] Status {
   std::unique_ptr<Rep> rep_;  // null means OK
 };
 
+// An I/O error of a statement's own files (a file function, a relation read, a base backup's
+// reads) as the ERROR its client gets: the same SQLSTATE, message and hint, but no longer an
+// IOError, which callers take as the client's socket failing and end the session for.
+Status StatementError(Status st);
+
 // A value or an error, like absl::StatusOr.
 template <typename T>
 class [[nodiscard]] Result {

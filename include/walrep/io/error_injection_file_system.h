@@ -10,9 +10,9 @@
 //   <op> <path-substring> <error> [after N] [times M]
 //
 //   op     write (Append/WriteAt), sync (file fsync), rename, syncdir, create (a new or
-//          truncated file, or a file opened with create)
+//          truncated file, or a file opened with create), read (ReadAt/ReadFile)
 //   error  EIO, ENOSPC, or short (a write stores its first half, then fails with EIO — a torn
-//          write as a full disk or a dying device leaves it)
+//          write as a full disk or a dying device leaves it; a read fails with EIO)
 //   after  let the first N matching operations succeed (default 0)
 //   times  fail at most M operations, then pass again (default: every one)
 //
@@ -35,7 +35,7 @@ namespace walrep::io {
 class ErrorInjectionFileSystem : public FileSystemWrapper {
  public:
   // In the order of the rule words (the name tables in error_injection_file_system.cc).
-  enum class Op { kWrite, kSync, kRename, kSyncDir, kCreate };
+  enum class Op { kWrite, kSync, kRename, kSyncDir, kCreate, kRead };
   enum class Error { kEio, kEnospc, kShort };
   struct Rule {
     Op op;
@@ -57,6 +57,7 @@ class ErrorInjectionFileSystem : public FileSystemWrapper {
   // Public for the wrapped files.
   std::optional<Error> Check(Op op, const std::string& path) EXCLUDES(mu_);
 
+  Result<std::string> ReadFile(const std::string& path) override;
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
                                                              bool create) override;

@@ -31,6 +31,14 @@ class RandomAccessFile {
   virtual Result<uint64_t> Size() = 0;
 };
 
+// What Stat reports about a path (lstat: a symbolic link is neither a directory nor regular).
+struct FileInfo {
+  uint64_t size = 0;
+  int64_t mtime = 0;  // seconds since the epoch
+  bool is_dir = false;
+  bool is_regular = false;
+};
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
@@ -48,7 +56,11 @@ class FileSystem {
   virtual Status SyncDir(const std::string& path) = 0;
   virtual bool Exists(const std::string& path) = 0;
   virtual Result<std::vector<std::string>> ListDir(const std::string& path) = 0;
+  // A missing path is NotFound.
+  virtual Result<FileInfo> Stat(const std::string& path) = 0;
 
+  // Creates `path` and every missing parent (mkdir -p).
+  Status CreateDirs(const std::string& path, int mode = 0700);
   // Writes `data` to `path` so that after a crash the file holds either the old or the new
   // contents, never a mix: write "path.tmp", fsync it, rename over `path`, fsync the directory.
   // Counterpart: durable_rename() in PostgreSQL fd.c.
@@ -81,6 +93,7 @@ class FileSystemWrapper : public FileSystem {
   Result<std::vector<std::string>> ListDir(const std::string& path) override {
     return base_->ListDir(path);
   }
+  Result<FileInfo> Stat(const std::string& path) override { return base_->Stat(path); }
 
  protected:
   FileSystem* const base_;

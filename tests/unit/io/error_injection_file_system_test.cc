@@ -19,9 +19,10 @@ void WriteRules(const std::string& path, const std::string& rules) {
 TEST(ErrorInjectionFileSystemTest, ParsesRulesAndRejectsBadOnes) {
   auto rules = ErrorInjectionFileSystem::ParseRules(
       "# comment\n\nwrite pg_wal/ EIO after 3 times 2\nsync base/ ENOSPC  # trailing\n"
-      "rename global/pg_control short\n");
+      "rename global/pg_control short\nread base/ EIO\n");
   ASSERT_TRUE(rules.ok()) << rules.status().message();
-  ASSERT_EQ(rules->size(), 3u);
+  ASSERT_EQ(rules->size(), 4u);
+  EXPECT_EQ((*rules)[3].op, ErrorInjectionFileSystem::Op::kRead);
   EXPECT_EQ((*rules)[0].op, ErrorInjectionFileSystem::Op::kWrite);
   EXPECT_EQ((*rules)[0].path, "pg_wal/");
   EXPECT_EQ((*rules)[0].error, ErrorInjectionFileSystem::Error::kEio);
@@ -68,6 +69,13 @@ TEST(ErrorInjectionFileSystemTest, FailsMatchingOperationsAsTheRulesSay) {
   ASSERT_TRUE(t.ok());
   EXPECT_FALSE((*t)->WriteAt(0, "abcdefgh").ok());
   EXPECT_EQ(*(*t)->ReadAt(0, 100), "abcd");
+  // Reads: positional and whole-file.
+  WriteRules(rules, "read /torn EIO times 2\n");
+  EXPECT_EQ((*t)->ReadAt(0, 100).status().code(), Status::Code::kIOError);
+  auto whole = fs.ReadFile(dir.path() + "/torn");
+  ASSERT_FALSE(whole.ok());
+  EXPECT_NE(whole.status().message().find("could not read file"), std::string::npos);
+  EXPECT_EQ(*fs.ReadFile(dir.path() + "/torn"), "abcd");
   // Removing the file disarms every rule.
   std::remove(rules.c_str());
   EXPECT_TRUE((*t)->WriteAt(0, "abcdefgh").ok());
