@@ -9,6 +9,7 @@ packages=(
   libpg-query-dev libprotobuf-c-dev
   postgresql-15 postgresql-client-15 python3-psycopg2 openssl clang-format
   clang libclang-rt-14-dev
+  iproute2 nftables
 )
 
 missing=()

@@ -155,7 +155,20 @@ Result<std::string> Connection::ReadStartupPacket() {
   return body;
 }
 
+void Connection::SetWriteTimeout(int millis) {
+  if (millis == write_timeout_ms_) return;
+  write_timeout_ms_ = millis;
+  // The socket stays blocking; SO_SNDTIMEO makes a send that moves nothing for this long fail
+  // with EAGAIN (TLS's writes included).
+  timeval tv{millis / 1000, (millis % 1000) * 1000};
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
 Status Connection::Flush() {
+  auto timed_out = [this] {
+    out_.clear();
+    return Status::TimedOut("could not send data to client: timed out");
+  };
   size_t off = 0;
   while (off < out_.size()) {
     ssize_t n;
@@ -163,13 +176,17 @@ Status Connection::Flush() {
       n = SSL_write(ssl_, out_.data() + off, static_cast<int>(out_.size() - off));
       if (n <= 0) {
         int err = SSL_get_error(ssl_, static_cast<int>(n));
-        if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) continue;
+        if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+          if (write_timeout_ms_ > 0) return timed_out();
+          continue;
+        }
         out_.clear();
         return Status::IOError("could not send data to client: " + SslError());
       }
     } else {
       n = ::send(fd_, out_.data() + off, out_.size() - off, MSG_NOSIGNAL);
       if (n < 0) {
+        if (errno == EAGAIN && write_timeout_ms_ > 0) return timed_out();
         if (errno == EINTR || errno == EAGAIN) continue;
         out_.clear();
         return Status::IOError(

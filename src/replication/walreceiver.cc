@@ -120,29 +120,53 @@ void WalReceiver::InterruptibleSleep(int64_t millis) {
   }
 }
 
-bool WalReceiver::WaitSocket(PGconn* conn, bool for_write) {
+WalReceiver::WaitResult WalReceiver::WaitSocket(PGconn* conn, bool for_write, Deadline deadline) {
   pollfd fds[2] = {{PQsocket(conn), static_cast<short>(for_write ? POLLOUT : POLLIN), 0},
                    {wake_fd_, POLLIN, 0}};
   while (!stop_.load()) {
-    int rc = ::poll(fds, 2, 1000);
-    if (rc < 0 && errno != EINTR) return false;
-    if (fds[0].revents) return true;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return WaitResult::kTimedOut;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+    int rc = ::poll(fds, 2, static_cast<int>(std::clamp<int64_t>(left, 1, 1000)));
+    if (rc < 0 && errno != EINTR) return WaitResult::kStopping;
+    if (fds[0].revents) return WaitResult::kReady;
     if (fds[1].revents & POLLIN) {
       uint64_t v;
       while (::read(wake_fd_, &v, sizeof(v)) > 0) {
       }
     }
   }
-  return false;
+  return WaitResult::kStopping;
+}
+
+WalReceiver::Deadline WalReceiver::ExchangeDeadline() const {
+  int64_t ms = opts_.settings()->GetInt("wal_receiver_timeout");
+  if (ms <= 0) return Deadline::max();
+  return std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
 }
 
 PGconn* WalReceiver::Connect(const char* const* keys, const char* const* vals) {
-  // Asynchronous, so that a stop request never waits for an unresponsive upstream.
+  // Asynchronous, so that a stop request never waits for an unresponsive upstream. libpq applies
+  // connect_timeout only to its blocking calls; here it is applied the same way (at least 2 s).
   PGconn* conn = PQconnectStartParams(keys, vals, 1);
   if (!conn || PQstatus(conn) == CONNECTION_BAD) return conn;
+  Deadline deadline = ExchangeDeadline();
+  if (PQconninfoOption* opts = PQconninfo(conn)) {
+    for (PQconninfoOption* o = opts; o->keyword; o++) {
+      if (std::string_view(o->keyword) == "connect_timeout" && o->val && std::atoi(o->val) > 0) {
+        deadline =
+            std::chrono::steady_clock::now() + std::chrono::seconds(std::max(2, std::atoi(o->val)));
+      }
+    }
+    PQconninfoFree(opts);
+  }
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   while (st != PGRES_POLLING_OK && st != PGRES_POLLING_FAILED) {
-    if (!WaitSocket(conn, st == PGRES_POLLING_WRITING)) {
+    WaitResult w = WaitSocket(conn, st == PGRES_POLLING_WRITING, deadline);
+    if (w != WaitResult::kReady) {
+      if (w == WaitResult::kTimedOut) {
+        WALREP_LOG_ERROR("could not connect to the primary server: timeout expired");
+      }
       PQfinish(conn);
       return nullptr;
     }
@@ -152,23 +176,32 @@ PGconn* WalReceiver::Connect(const char* const* keys, const char* const* vals) {
 }
 
 PGresult* WalReceiver::Exec(PGconn* conn, const std::string& sql) {
-  // The first result of `sql` (for START_REPLICATION: PGRES_COPY_BOTH); null when stopping.
   if (!PQsendQuery(conn, sql.c_str())) return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
-  while (PQisBusy(conn)) {
-    if (!WaitSocket(conn, false)) return nullptr;
-    if (!PQconsumeInput(conn)) break;
-  }
+  Deadline deadline = ExchangeDeadline();
+  // Reads until a result is complete: true when one is; false on a stop request or timeout.
+  auto await = [&](PGresult** timed_out) {
+    while (PQisBusy(conn)) {
+      WaitResult w = WaitSocket(conn, false, deadline);
+      if (w == WaitResult::kTimedOut) {
+        WALREP_LOG_ERROR("terminating walreceiver due to timeout");
+        *timed_out = PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+      }
+      if (w != WaitResult::kReady) return false;
+      if (!PQconsumeInput(conn)) break;
+    }
+    return true;
+  };
+  PGresult* timed_out = nullptr;
+  if (!await(&timed_out)) return timed_out;
   PGresult* first = PQgetResult(conn);
   if (first && PQresultStatus(first) != PGRES_COPY_BOTH) {
     // Drain the rest so the connection is ready for the next command.
-    while (true) {
-      while (PQisBusy(conn)) {
-        if (!WaitSocket(conn, false) || !PQconsumeInput(conn)) return first;
-      }
+    while (await(&timed_out)) {
       PGresult* more = PQgetResult(conn);
       if (!more) break;
       PQclear(more);
     }
+    if (timed_out) PQclear(timed_out);
   }
   return first;
 }
@@ -190,7 +223,11 @@ void WalReceiver::Loop() {
     const char* keys[] = {"dbname", "replication", "dbname", "fallback_application_name", nullptr};
     const char* vals[] = {conninfo.c_str(), "true", "replication", app.c_str(), nullptr};
     PGconn* conn = Connect(keys, vals);
-    if (!conn) break;  // stopping
+    if (!conn) {
+      if (stop_.load()) break;
+      InterruptibleSleep(retry_ms);  // timed out (logged)
+      continue;
+    }
     if (PQstatus(conn) != CONNECTION_OK) {
       WALREP_LOG_ERROR("could not connect to the primary server: {}",
                        TrimError(PQerrorMessage(conn)));

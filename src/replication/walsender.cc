@@ -328,13 +328,17 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
       proto.OnTimelineEnd(wal::TimelineSwitchPoint(history, tli), wal::NextTimeline(history, tli));
     }
     proto.OnSendable(sendable->value());
-    proto.SetTimeout(s_.settings->GetInt("wal_sender_timeout"));
+    int64_t timeout_ms = s_.settings->GetInt("wal_sender_timeout");
+    proto.SetTimeout(timeout_ms);
+    // A standby behind a dead link stops reading: a send that moves nothing for the timeout
+    // ends the walsender as a missing reply does (PostgreSQL checks the timeout while it waits
+    // for the socket), instead of blocking until TCP gives up minutes later.
+    s_.conn->SetWriteTimeout(static_cast<int>(std::min<int64_t>(timeout_ms, INT32_MAX)));
     actions.clear();
     proto.OnTick(NowTimestamp(), &actions);
-    WALREP_RETURN_IF_ERROR(Perform(actions, tli));
+    WALREP_RETURN_IF_ERROR(TimeoutIsFatal(Perform(actions, tli)));
     if (proto.state() == SendProtocol::State::kDone) {
-      WALREP_LOG("terminating walsender process due to replication timeout");
-      return Status::IOError("replication timeout").WithSeverity(Severity::kFatal);
+      return TimeoutIsFatal(Status::TimedOut("replication timeout"));
     }
     if (proto.caught_up() && !streaming) {
       streaming = true;
@@ -353,7 +357,7 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
       }
       actions.clear();
       WALREP_RETURN_IF_ERROR(proto.OnMessage(msg->first, msg->second, NowTimestamp(), &actions));
-      WALREP_RETURN_IF_ERROR(Perform(actions, tli));
+      WALREP_RETURN_IF_ERROR(TimeoutIsFatal(Perform(actions, tli)));
       if (proto.state() == SendProtocol::State::kDone) {
         s_.conn->SetReadTimeout(-1);
         return Status::OK();
@@ -362,6 +366,12 @@ Status WalSender::Stream(Lsn start, TimelineId tli) {
     }
     s_.conn->SetReadTimeout(-1);
   }
+}
+
+Status WalSender::TimeoutIsFatal(Status st) {
+  if (st.code() != Status::Code::kTimedOut) return st;
+  WALREP_LOG("terminating walsender process due to replication timeout");
+  return Status::IOError("replication timeout").WithSeverity(Severity::kFatal);
 }
 
 Status WalSender::Perform(const std::vector<SendAction>& actions, TimelineId tli) {

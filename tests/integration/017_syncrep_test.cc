@@ -16,35 +16,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A COMMIT running in its own thread, so the test can watch it block.
-class BackgroundCommit {
- public:
-  BackgroundCommit(const Node& n, const std::string& level, const std::string& sql) {
-    conn_ = n.Connect();
-    thread_ = std::thread([this, level, sql] {
-      Exec(conn_, "SET synchronous_commit = " + level);
-      result_ = Exec(conn_, "BEGIN; " + sql + "; COMMIT");
-      done_ = true;
-    });
-  }
-  ~BackgroundCommit() {
-    thread_.join();
-    PQfinish(conn_);
-  }
-  bool done() const { return done_.load(); }
-  bool WaitDone(int secs) {
-    return WaitUntil([&] { return done(); }, secs);
-  }
-  int pid() const { return PQbackendPID(conn_); }
-  const std::string& result() const { return result_; }
-
- private:
-  PGconn* conn_;
-  std::thread thread_;
-  std::atomic<bool> done_{false};
-  std::string result_;
-};
-
 struct Cluster {
   Node primary{"primary"};
   std::vector<std::unique_ptr<Node>> standbys;

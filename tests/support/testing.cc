@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -204,6 +205,10 @@ void Node::Init(const std::vector<std::string>& args) {
   CommandResult r = RunCommand(argv);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   AppendLocalConf("postgresql.conf");
+  if (!subnet_.empty()) {
+    AppendConf("host all all " + subnet_ + " trust", "pg_hba.conf");
+    AppendConf("host replication all " + subnet_ + " trust", "pg_hba.conf");
+  }
   // Settings every node of a test run gets (scripts/test.sh runs the replication tests again
   // with WALREP_TEST_SETTINGS='wal_consistency_checking = all'); lines separated by ';'.
   if (const char* extra = std::getenv("WALREP_TEST_SETTINGS")) {
@@ -218,7 +223,13 @@ void Node::Init(const std::vector<std::string>& args) {
 void Node::AppendLocalConf(const std::string& file) {
   AppendConf("port = " + std::to_string(port()), file);
   AppendConf("unix_socket_directories = '" + socket_dir_ + "'", file);
-  AppendConf("listen_addresses = '127.0.0.1'", file);
+  AppendConf("listen_addresses = '" + address_ + "'", file);
+}
+
+void Node::SetNetwork(std::string netns, std::string address, std::string subnet) {
+  netns_ = std::move(netns);
+  address_ = std::move(address);
+  subnet_ = std::move(subnet);
 }
 
 void Node::AppendConf(const std::string& line, const std::string& file) {
@@ -239,7 +250,7 @@ std::string Node::Log() const {
 void Node::InitStandby(const Node& upstream, const std::vector<std::string>& args) {
   std::vector<std::string> argv = {PgBin("pg_basebackup"),
                                    "-h",
-                                   "127.0.0.1",
+                                   upstream.host(),
                                    "-p",
                                    std::to_string(upstream.port()),
                                    "-U",
@@ -257,6 +268,26 @@ void Node::InitStandby(const Node& upstream, const std::vector<std::string>& arg
   // postgresql.auto.conf, which pg_verifybackup ignores, as -R does.
   AppendLocalConf("postgresql.auto.conf");
   AppendConf("cluster_name = '" + name_ + "'", "postgresql.auto.conf");
+  if (!upstream.netns_.empty()) {
+    // -R wrote the socket the backup came through; the standby streams over the network.
+    AppendConf(fmt::format("primary_conninfo = 'host={} port={} user=postgres'", upstream.address_,
+                           upstream.port()),
+               "postgresql.auto.conf");
+  }
+}
+
+BackgroundCommit::BackgroundCommit(const Node& n, const std::string& level, const std::string& sql)
+    : conn_(n.Connect()) {
+  thread_ = std::thread([this, level, sql] {
+    Exec(conn_, "SET synchronous_commit = " + level);
+    result_ = Exec(conn_, "BEGIN; " + sql + "; COMMIT");
+    done_ = true;
+  });
+}
+
+BackgroundCommit::~BackgroundCommit() {
+  thread_.join();
+  PQfinish(conn_);
 }
 
 bool WaitUntil(const std::function<bool()>& cond, int timeout_secs) {
@@ -307,6 +338,10 @@ void Node::StartNoWait(const std::vector<std::string>& extra_args) {
       rlimit lim{address_space_limit_, address_space_limit_};
       ::setrlimit(RLIMIT_AS, &lim);
     }
+    if (!netns_.empty()) {
+      int ns = ::open(("/var/run/netns/" + netns_).c_str(), O_RDONLY | O_CLOEXEC);
+      if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) _exit(126);
+    }
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -350,7 +385,7 @@ bool Node::Running() {
 }
 
 std::string Node::ConnStr(const std::string& extra) const {
-  return "host=127.0.0.1 port=" + std::to_string(port()) + " user=postgres dbname=postgres " +
+  return "host=" + host() + " port=" + std::to_string(port()) + " user=postgres dbname=postgres " +
          extra;
 }
 

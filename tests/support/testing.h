@@ -6,10 +6,12 @@
 #include <libpq-fe.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace walrep::testing {
@@ -93,6 +95,14 @@ class Node {
   void StartNoWait(const std::vector<std::string>& extra_args = {});
   // The next starts run the server with its address space capped (setrlimit RLIMIT_AS).
   void SetAddressSpaceLimit(size_t bytes) { address_space_limit_ = bytes; }
+  // Runs the server in network namespace `netns`, listening on `address` and trusting the hosts
+  // of `subnet` (VirtualNetwork in network.h calls this; before Init or InitStandby). The test
+  // reaches it through its Unix socket; a standby of it streams from `address`.
+  void SetNetwork(std::string netns, std::string address, std::string subnet);
+  // Where other servers reach this one ("127.0.0.1" unless on a VirtualNetwork), and where a
+  // client of the test's own namespace does (that address, or the socket directory).
+  const std::string& address() const { return address_; }
+  std::string host() const { return netns_.empty() ? address_ : socket_dir_; }
   // Sends the mode's signal and waits for the process to exit.
   void Stop(const std::string& mode = "fast");
   void Kill9();
@@ -105,7 +115,7 @@ class Node {
   pid_t pid() const { return pid_; }
   std::string Log() const;
 
-  // "host=127.0.0.1 port=N user=postgres dbname=postgres" plus extra.
+  // "host=<host()> port=N user=postgres dbname=postgres" plus extra.
   std::string ConnStr(const std::string& extra = "") const;
   // libpq connection; the test owns it (PQfinish).
   PGconn* Connect(const std::string& extra = "") const;
@@ -122,6 +132,9 @@ class Node {
   std::string data_dir_, socket_dir_, log_file_;
   pid_t pid_ = -1;
   size_t address_space_limit_ = 0;  // RLIMIT_AS of the server; 0 = none
+  std::string netns_;               // empty: the test's namespace
+  std::string address_ = "127.0.0.1";
+  std::string subnet_;
 };
 
 // Polls `cond` every 20 ms until it holds or `timeout_secs` pass; returns whether it held.
@@ -133,6 +146,28 @@ bool WaitForReplay(const Node& primary, const Node& standby, int timeout_secs = 
 // given). Rows come back as "a|b\n" lines (NULL as "NULL"), commands as their tag
 // ("UPDATE 1"), errors as "ERROR <sqlstate>".
 std::string Exec(PGconn* c, const std::string& sql, const std::vector<std::string>& params = {});
+
+// A transaction (`sql`, then COMMIT at synchronous_commit = `level`) running in its own thread
+// on its own connection, so the test can watch it block. The destructor waits for it to end
+// (stop the server first if it never will).
+class BackgroundCommit {
+ public:
+  BackgroundCommit(const Node& n, const std::string& level, const std::string& sql);
+  ~BackgroundCommit();
+  bool done() const { return done_.load(); }
+  bool WaitDone(int secs) {
+    return WaitUntil([&] { return done(); }, secs);
+  }
+  int pid() const { return PQbackendPID(conn_); }
+  // Exec's result of "BEGIN; sql; COMMIT" once done.
+  const std::string& result() const { return result_; }
+
+ private:
+  PGconn* conn_;
+  std::thread thread_;
+  std::atomic<bool> done_{false};
+  std::string result_;
+};
 
 }  // namespace walrep::testing
 

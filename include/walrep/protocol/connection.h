@@ -44,6 +44,9 @@ class Connection {
   // Reads an untyped packet (startup, SSLRequest, CancelRequest) with PostgreSQL's limits.
   Result<std::string> ReadStartupPacket();
 
+  // Flush gives up (kTimedOut) when the peer accepts no byte for this long; 0 = never (a
+  // walsender uses wal_sender_timeout: a standby behind a dead link stops reading).
+  void SetWriteTimeout(int millis);
   void Write(std::string_view data) { out_.append(data); }
   // Drops what was written but not yet flushed.
   void DiscardOutput() { out_.clear(); }
@@ -64,6 +67,7 @@ class Connection {
   int fd_;
   int interrupt_fd_ = -1;
   int read_timeout_ms_ = -1;
+  int write_timeout_ms_ = 0;
   SSL* ssl_ = nullptr;
   std::string in_;
   size_t in_pos_ = 0;

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -98,10 +99,20 @@ class WalReceiver {
 
  private:
   void Loop();
-  // libpq without blocking a stop request: connect, run one command, wait for the socket.
+  // libpq without blocking a stop request, and without waiting forever for an upstream that
+  // went silent (a partition drops packets; TCP alone would wait minutes).
+  using Deadline = std::chrono::steady_clock::time_point;
+  enum class WaitResult { kReady, kTimedOut, kStopping };
+  // A connection, given up at the conninfo's connect_timeout, or else after
+  // wal_receiver_timeout (PostgreSQL's walreceiver waits for TCP to give up). Null when it
+  // failed that way (logged) or on a stop request.
   PGconn* Connect(const char* const* keys, const char* const* vals);
+  // The first result of one command, given up after wal_receiver_timeout (a FATAL_ERROR
+  // result); null on a stop request.
   PGresult* Exec(PGconn* conn, const std::string& sql);
-  bool WaitSocket(PGconn* conn, bool for_write);
+  WaitResult WaitSocket(PGconn* conn, bool for_write, Deadline deadline);
+  // Now plus wal_receiver_timeout (none when it is 0).
+  Deadline ExchangeDeadline() const;
   // One stream: returns when it ends (error, upstream end, stop); with the next timeline and
   // its start when the upstream ended the timeline being received.
   std::optional<std::pair<TimelineId, Lsn>> Stream(PGconn* conn, Lsn start);

@@ -153,6 +153,9 @@ class WalSender {
   Status Stream(Lsn start, TimelineId tli);
   // Carries out what the protocol decided (socket writes, registry and slot updates).
   Status Perform(const std::vector<SendAction>& actions, TimelineId tli);
+  // A replication timeout (no reply, or a send that moved nothing, for wal_sender_timeout) is
+  // logged and ends the walsender; other statuses pass through.
+  static Status TimeoutIsFatal(Status st);
   // XLogData for the WAL [from, to), read from pg_wal.
   Status SendWal(Lsn from, Lsn to, Lsn wal_end, TimelineId tli);
   void SendKeepalive(Lsn sent, bool reply_requested);
