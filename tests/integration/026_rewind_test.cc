@@ -92,6 +92,22 @@ TEST(RewindTest, OldPrimaryRejoinsFromTheRunningNewPrimary) {
       << again.err;
 }
 
+// A lossless primary (walrep.sync_commit_lossless) killed while it had synchronous standbys
+// would, restarted, refuse sessions until they confirm its WAL: the rewind's crash recovery
+// must not wait for that (it did, and gave up after a minute, leaving the server running).
+TEST(RewindTest, KilledLosslessPrimaryIsRecoveredAndRewound) {
+  Node p("old_primary"), s("new_primary");
+  ASSERT_NO_FATAL_FAILURE(Diverge(&p, &s));
+  p.SafePsql("ALTER SYSTEM SET synchronous_standby_names = 'new_primary'");
+  p.SafePsql("ALTER SYSTEM SET walrep.sync_commit_lossless = on");
+  p.Kill9();
+  CommandResult r = Rewind({"-D", p.data_dir(), "--source-server=" + s.ConnStr(), "-R"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.err.find("running crash recovery"), std::string::npos) << r.err;
+  ASSERT_NO_FATAL_FAILURE(p.Start());
+  ASSERT_NO_FATAL_FAILURE(ExpectRejoined(&p, &s));
+}
+
 // The old primary removed the WAL the rewind needs (archived): -c fetches it with its
 // restore_command; without -c the rewind fails and changes nothing.
 TEST(RewindTest, RestoreTargetWalFetchesRemovedWalFromTheArchive) {
