@@ -111,6 +111,15 @@ void ExpectIds(const Node& n, int first, int last) {
       << n.data_dir();
 }
 
+// The load stopped, the standby replays everything: every acknowledged row is there and its
+// table is the primary's.
+void StopAndExpectConverged(InsertLoad& load, const Node& p, const Node& s) {
+  load.Stop();
+  ASSERT_TRUE(WaitForReplay(p, s));
+  ExpectIds(s, 1, load.acked());
+  EXPECT_EQ(Summary(s), Summary(p));
+}
+
 TEST(PartitionTest, AStandbyCutOffDuringLoadReconnectsAndConverges) {
   NetCluster c;
   ASSERT_NO_FATAL_FAILURE(c.Start(1));
@@ -131,10 +140,7 @@ TEST(PartitionTest, AStandbyCutOffDuringLoadReconnectsAndConverges) {
   c.net.HealAll();
   ASSERT_TRUE(WaitUntil([&] { return c.Streaming() == 1; }, 60)) << "the standby did not return";
   ASSERT_TRUE(load.WaitForMore(50));
-  load.Stop();
-  ASSERT_TRUE(WaitForReplay(p, s));
-  ExpectIds(s, 1, load.acked());
-  EXPECT_EQ(Summary(s), Summary(p));
+  ASSERT_NO_FATAL_FAILURE(StopAndExpectConverged(load, p, s));
 }
 
 TEST(PartitionTest, ASynchronousCommitWaitsThroughAPartitionAndCompletesAfterIt) {
@@ -223,10 +229,7 @@ TEST(PartitionTest, OneWayLinksAreNoticedAndHealed) {
     c.net.HealAll();
     ASSERT_TRUE(WaitUntil([&] { return c.Streaming() == 1; }, 60));
   }
-  load.Stop();
-  ASSERT_TRUE(WaitForReplay(p, s));
-  ExpectIds(s, 1, load.acked());
-  EXPECT_EQ(Summary(s), Summary(p));
+  ASSERT_NO_FATAL_FAILURE(StopAndExpectConverged(load, p, s));
 }
 
 // A link that comes and goes every few hundred milliseconds under synchronous commits, then a
@@ -250,13 +253,7 @@ TEST(PartitionTest, FlappingAndLossyLinksLoseNoAcknowledgedCommit) {
   c.net.SetLoss(s, 10);
   ASSERT_TRUE(load.WaitForMore(100, 120)) << "no progress over a lossy link";
   c.net.HealAll();
-  int acked = load.acked();
-  // Synchronous: each acknowledged row was flushed on the standby before its COMMIT returned.
-  ASSERT_TRUE(WaitForReplay(p, s));
-  ExpectIds(s, 1, acked);
-  load.Stop();
-  ASSERT_TRUE(WaitForReplay(p, s));
-  EXPECT_EQ(Summary(s), Summary(p));
+  ASSERT_NO_FATAL_FAILURE(StopAndExpectConverged(load, p, s));
 }
 
 // The median of `n` commits' latencies, in milliseconds.

@@ -148,7 +148,6 @@ class Cluster:
         self.nodes = [Node(self, n, i + 1) for i, n in enumerate(NODES)]
         self.primary = self.nodes[0]
         self.blocked = {n.name: set() for n in self.nodes}
-        self.lock = threading.Lock()
 
     # The network: each node's namespace, a veth into the hub's bridge.
     def create_network(self):
@@ -205,7 +204,7 @@ class Cluster:
             p.conf(line, "postgresql.conf")
         p.local_conf()
         p.start()
-        for sql in [f"CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)",
+        for sql in ["CREATE TABLE accounts (id int PRIMARY KEY, balance int NOT NULL)",
                     f"INSERT INTO accounts SELECT g, {INITIAL_BALANCE} FROM "
                     f"generate_series(1, {ACCOUNTS}) g",
                     "CREATE TABLE lists (k int PRIMARY KEY, v text NOT NULL)",
@@ -676,6 +675,16 @@ def availability(history, run_start, run_end):
     return gaps
 
 
+def read_lists(node):
+    conn = psycopg2.connect(node.dsn())
+    try:
+        with conn.cursor() as c:
+            c.execute("SELECT k, v FROM lists ORDER BY k")
+            return {k: [int(x) for x in v.split()] for k, v in c.fetchall()}
+    finally:
+        conn.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--time", type=float, default=60)
@@ -729,23 +738,12 @@ def main():
                 assert wait_for(lambda: n.query(
                     f"SELECT pg_last_wal_replay_lsn() >= '{target}'") is True, 120), \
                     f"{n.name} did not catch up"
-        final_lists = {}
-        conn = psycopg2.connect(primary.dsn())
-        with conn.cursor() as c:
-            c.execute("SELECT k, v FROM lists ORDER BY k")
-            final_lists = {k: [int(x) for x in v.split()] for k, v in c.fetchall()}
-        conn.close()
+        final_lists = read_lists(primary)
         final_bank = {}
         for n in cluster.nodes:
             final_bank[n.name] = tuple(int(x) for x in n.query(
                 "SELECT ARRAY[sum(balance), count(*)] FROM accounts"))
-            lists = {}
-            conn = psycopg2.connect(n.dsn())
-            with conn.cursor() as c:
-                c.execute("SELECT k, v FROM lists ORDER BY k")
-                lists = {k: [int(x) for x in v.split()] for k, v in c.fetchall()}
-            conn.close()
-            if lists != final_lists:
+            if read_lists(n) != final_lists:
                 history.fault("final-state-differs", run_end, run_end, n.name)
         anomalies, lost = check(history, final_lists, final_bank)
         if any(f["kind"] == "final-state-differs" for f in history.faults):
