@@ -102,6 +102,8 @@ class PosixFileSystem : public FileSystem {
   Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
                                                              bool create) override {
     int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+    // A file its owner may only read (a 0400 server.key in a base backup) is opened read-only.
+    if (fd < 0 && errno == EACCES && !create) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
       if (errno == ENOENT) {
         return Status::NotFound(

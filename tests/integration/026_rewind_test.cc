@@ -101,9 +101,18 @@ TEST(RewindTest, KilledLosslessPrimaryIsRecoveredAndRewound) {
   p.SafePsql("ALTER SYSTEM SET synchronous_standby_names = 'new_primary'");
   p.SafePsql("ALTER SYSTEM SET walrep.sync_commit_lossless = on");
   p.Kill9();
-  CommandResult r = Rewind({"-D", p.data_dir(), "--source-server=" + s.ConnStr(), "-R"});
+  std::string source = "--source-server=" + s.ConnStr();
+  // A dry run (which keeps the recovery's log: a real rewind removes files the source lacks).
+  CommandResult dry = Rewind({"-D", p.data_dir(), source, "-n"});
+  ASSERT_EQ(dry.exit_code, 0) << dry.out << dry.err;
+  EXPECT_NE(dry.err.find("running crash recovery"), std::string::npos) << dry.err;
+  // Recovered where no client could reach it (and read commits the new timeline lacks).
+  std::string recovery = ReadWholeFile(p.data_dir() + "/rewind_recovery.log");
+  EXPECT_NE(recovery.find("listening on Unix socket \"/tmp/walrep-rewind-"), std::string::npos)
+      << recovery;
+  EXPECT_EQ(recovery.find("listening on IPv4"), std::string::npos) << recovery;
+  CommandResult r = Rewind({"-D", p.data_dir(), source, "-R"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_NE(r.err.find("running crash recovery"), std::string::npos) << r.err;
   ASSERT_NO_FATAL_FAILURE(p.Start());
   ASSERT_NO_FATAL_FAILURE(ExpectRejoined(&p, &s));
 }

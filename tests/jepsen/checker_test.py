@@ -21,7 +21,7 @@ def txn(mops, result="ok", node="n1"):
 def read_all(lengths_or_lists, node="n2"):
     lists = {k: list(v) if isinstance(v, list) else list(range(1000 + 10 * k, 1000 + 10 * k + v))
              for k, v in enumerate(lengths_or_lists)}
-    return {"role": "standby-read", "node": node, "f": "read-all", "lists": lists,
+    return {"role": "standby-read", "node": node, "f": "read-all", "lists": lists, "base": 0,
             "bank_total": TOTAL, "bank_count": jepsen.ACCOUNTS, "type": "ok", "start": 0, "end": 1}
 
 

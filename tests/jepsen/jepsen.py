@@ -46,7 +46,9 @@ import psycopg2
 NODES = ["n1", "n2", "n3"]
 ACCOUNTS = 8
 INITIAL_BALANCE = 100
-KEYS = 8
+KEYS = 8  # keys in use at a time
+ROTATE_S = 30  # then the next KEYS keys: a list stays far below a row's 8 KB (walrep has no TOAST)
+MAX_ROTATIONS = 1000  # rows created: KEYS * MAX_ROTATIONS (over 8 hours)
 SUBNET = "10.78.0"
 PORT = 5432
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -208,7 +210,7 @@ class Cluster:
                     f"INSERT INTO accounts SELECT g, {INITIAL_BALANCE} FROM "
                     f"generate_series(1, {ACCOUNTS}) g",
                     "CREATE TABLE lists (k int PRIMARY KEY, v text NOT NULL)",
-                    f"INSERT INTO lists SELECT g, '' FROM generate_series(0, {KEYS - 1}) g"]:
+                    f"INSERT INTO lists SELECT g, '' FROM generate_series(0, {KEYS * MAX_ROTATIONS - 1}) g"]:
             # The standbys are not there yet: commit without waiting for them.
             conn = psycopg2.connect(p.dsn())
             conn.autocommit = True
@@ -257,16 +259,51 @@ def wait_for(cond, secs):
 
 
 class History:
-    """Every operation: its kind, node, result (ok / fail / info) and what it wrote and read."""
+    """Every operation: its kind, node, result (ok / fail / info) and what it wrote and read.
+
+    Reads are checked as they are added and then kept compact, so that memory does not grow
+    with the lists (a first version kept every list read and ran out of 24 GB in 17 minutes):
+    each key's longest list read so far is kept, every successful read of the key must be a
+    prefix of it or extend it (else the histories diverged: recorded at once, with the key and
+    the node), and the read is stored as (length, last value), which is all the dependency
+    checks need. The longest lists are compared with the final state at the end."""
 
     def __init__(self):
         self.lock = threading.Lock()
+        self.started = time.time()
         self.ops = []
         self.faults = []
+        self.longest = {}  # key -> the longest list read
+        self.divergent = []  # reads that were neither a prefix nor an extension
+        self.duplicates = []
 
     def add(self, op):
         with self.lock:
+            if op["type"] == "ok":
+                if op.get("f") == "txn":
+                    for m in op["mops"]:
+                        if m[0] == "r":
+                            m[2] = self._observe(m[1], m[2], op)
+                elif op.get("f") == "read-all":
+                    lists = op.pop("lists")
+                    op["lens"] = tuple(self._observe(k, lists[k], op)[0]
+                                       for k in range(op["base"], op["base"] + KEYS))
             self.ops.append(op)
+
+    def _observe(self, key, values, op):
+        chain = self.longest.get(key, [])
+        n = min(len(values), len(chain))
+        if values[:n] != chain[:n]:
+            # Kept whole (these are few), with what they disagreed with, for the report.
+            first = next(i for i in range(n) if values[i] != chain[i])
+            self.divergent.append({"key": key, "node": op["node"], "role": op["role"],
+                                   "start": op["start"], "end": op["end"], "from": first,
+                                   "read": values[first:], "longest": chain[first:first + 20]})
+        elif len(values) > len(chain):
+            if len(set(values)) != len(values):
+                self.duplicates.append({"key": key, "node": op["node"]})
+            self.longest[key] = list(values)
+        return (len(values), values[-1] if values else None)
 
     def fault(self, kind, start, end, detail=""):
         with self.lock:
@@ -356,10 +393,16 @@ class Client(threading.Thread):
                 op["f"] = "transfer-skipped"
             self.commit(c)
 
+    def keys(self):
+        """The first of the keys in use now."""
+        rotation = int((time.time() - self.history.started) / ROTATE_S) % MAX_ROTATIONS
+        return rotation * KEYS
+
     def append(self, op):
         mops = []
+        base = self.keys()
         for _ in range(self.rng.randint(1, 4)):
-            k = self.rng.randrange(KEYS)
+            k = base + self.rng.randrange(KEYS)
             if self.rng.random() < 0.5:
                 mops.append(["append", k, next(self.counter)])
             else:
@@ -381,7 +424,9 @@ class Client(threading.Thread):
         self.conn.autocommit = True
         with self.conn.cursor() as c:
             c.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            c.execute("SELECT k, v FROM lists ORDER BY k")
+            op["base"] = self.keys()
+            c.execute("SELECT k, v FROM lists WHERE k >= %s AND k < %s ORDER BY k",
+                      (op["base"], op["base"] + KEYS))
             op["lists"] = {k: [int(x) for x in v.split()] for k, v in c.fetchall()}
             c.execute("SELECT sum(balance), count(*) FROM accounts")
             total, count = c.fetchone()
@@ -538,23 +583,23 @@ def check(history, final_lists, final_bank):
                     add("lost-write", {"key": m[1], "value": m[2], "node": o["node"]})
     # Every read: a prefix of the final list (else the histories diverged), no aborted values,
     # no duplicates.
-    reads = []  # (op, {k: list})
-    for o in ok:
-        if o.get("f") == "txn":
-            reads.append((o, {m[1]: m[2] for m in o["mops"] if m[0] == "r"}))
-        elif o.get("f") == "read-all":
-            reads.append((o, o["lists"]))
+    # Reads: every one a prefix of its key's longest read (checked as they came: History), the
+    # longest ones prefixes of the final lists, no duplicates, no value of a failed transaction.
+    for d in history.divergent:
+        add("incompatible-order", d)
+    for d in history.duplicates:
+        add("duplicate-append", d)
     failed_values = {m[2] for o in failed if o.get("f") == "txn" for m in o["mops"]
                      if m[0] == "append"}
-    for o, lists in reads:
-        for k, vs in lists.items():
-            if vs != final[k][:len(vs)]:
-                add("incompatible-order", {"key": k, "read": vs[-5:], "node": o["node"]})
-            if len(set(vs)) != len(vs):
-                add("duplicate-append", {"key": k, "node": o["node"]})
-            for v in vs:
-                if v in failed_values:
-                    add("aborted-read (G1a)", {"key": k, "value": v, "node": o["node"]})
+    for k, chain in history.longest.items():
+        if chain != final[k][:len(chain)]:
+            add("incompatible-order", {"key": k, "read": chain[-5:], "node": "longest read"})
+        for v in chain:
+            if v in failed_values:
+                add("aborted-read (G1a)", {"key": k, "value": v})
+    for k, vs in final.items():
+        if len(set(vs)) != len(vs):
+            add("duplicate-append", {"key": k, "node": "final"})
     # Dependency graph among committed append transactions (the final order is the version
     # order): ww (next append to the same key), wr (read saw the write), rw (read missed a
     # write that the final order puts after what it saw).
@@ -577,12 +622,11 @@ def check(history, final_lists, final_bank):
         for m in o["mops"]:
             if m[0] != "r":
                 continue
-            k, vs = m[1], m[2]
-            if vs:
-                w = writer.get(vs[-1])
+            k, (nxt, last) = m[1], m[2]
+            if last is not None:
+                w = writer.get(last)
                 if w is not None and id(w) in ids and w is not o:
                     ww_wr[ids[id(w)]].add(i)
-            nxt = len(vs)
             if nxt < len(final[k]):
                 w = writer.get(final[k][nxt])
                 if w is not None and id(w) in ids and w is not o:
@@ -613,12 +657,11 @@ def check(history, final_lists, final_bank):
                 break
     # Long fork: two snapshots that each saw a write the other missed. Every read-all is a
     # snapshot of all keys: the snapshots must form a chain under "saw at least as much".
-    snaps = sorted((tuple(len(o["lists"][k]) for k in range(KEYS)), o["node"], o["end"])
-                   for o, _ in reads if o.get("f") == "read-all")
-    snaps.sort(key=lambda s: (sum(s[0]), s[0]))
-    for (a, na, ta), (b, nb, tb) in zip(snaps, snaps[1:]):
-        if any(x > y for x, y in zip(a, b)):
-            add("long-fork", {"a": [na, a], "b": [nb, b]})
+    snaps = [(o["base"], o["lens"], o["node"]) for o in ok if o.get("f") == "read-all"]
+    snaps.sort(key=lambda s: (s[0], sum(s[1]), s[1]))
+    for (base_a, a, na), (base_b, b, nb) in zip(snaps, snaps[1:]):
+        if base_a == base_b and any(x > y for x, y in zip(a, b)):
+            add("long-fork", {"keys from": base_a, "a": [na, a], "b": [nb, b]})
     return anomalies, lost
 
 
@@ -776,6 +819,12 @@ def main():
             "appends_in_final_state": sum(len(v) for v in final_lists.values()),
         }
         print(json.dumps(report, indent=2), flush=True)
+        if report["anomalies"]:
+            # For diagnosis: every operation (reads compacted), the faults with their times, and
+            # the divergent reads whole; the servers' logs are in the same directory.
+            with open(os.path.join(root, "history.json"), "w") as f:
+                json.dump({"started": history.started, "ops": history.ops,
+                           "faults": history.faults, "divergent": history.divergent}, f)
         if args.report:
             with open(args.report, "w") as f:
                 json.dump(report, f, indent=2)

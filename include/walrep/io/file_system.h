@@ -46,7 +46,8 @@ class FileSystem {
   virtual Result<std::string> ReadFile(const std::string& path) = 0;
   // Creates or truncates.
   virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) = 0;
-  // Opens an existing file for reading and writing (or creates it when `create`).
+  // Opens an existing file for reading and writing (or creates it when `create`); an existing
+  // file that may not be written is opened for reading only, and writes to it then fail.
   virtual Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
                                                                      bool create) = 0;
   virtual Status Rename(const std::string& from, const std::string& to) = 0;

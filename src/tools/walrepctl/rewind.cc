@@ -34,23 +34,30 @@ bool ServerRunning(const std::string& dir) {
 }
 
 // Starts the target once (crash recovery, then a shutdown checkpoint) when it was not shut
-// down cleanly, as pg_rewind 13+ runs a single-user postgres. It serves no one before it stops
-// again, so a lossless primary (walrep.sync_commit_lossless) must not wait for the standbys it
-// no longer has before it opens.
+// down cleanly, as pg_rewind 13+ runs a single-user postgres. Like that one it serves no one:
+// no TCP listener, and its socket in a private directory (a client reaching it would read
+// commits the new timeline does not have). So a lossless primary (walrep.sync_commit_lossless)
+// need not wait for the standbys it no longer has before it opens.
 int RecoverTarget(const std::string& dir) {
   Log("target server was not shut down cleanly; running crash recovery");
+  char socket_dir[] = "/tmp/walrep-rewind-XXXXXX";
+  if (!::mkdtemp(socket_dir)) return Fail("could not create a directory for crash recovery");
   std::string ctl = SelfDir() + "/walrepctl";
-  std::string start = ctl + " start -w -D '" + dir + "' -l '" + dir +
-                      "/rewind_recovery.log' -o \"-c listen_addresses='' -c archive_mode=off "
-                      "-c walrep.sync_commit_lossless=off\"";
+  std::string start =
+      ctl + " start -w -D '" + dir + "' -l '" + dir +
+      "/rewind_recovery.log' -o \"-c listen_addresses='' -c unix_socket_directories='" +
+      socket_dir + "' -c archive_mode=off -c walrep.sync_commit_lossless=off\"";
   std::string stop = ctl + " stop -D '" + dir + "' -m fast";
-  if (std::system(start.c_str()) != 0) {
+  int rc = std::system(start.c_str());
+  if (rc != 0) {
     // Not left running: the caller will start it as a standby.
-    int rc = std::system((ctl + " stop -D '" + dir + "' -m immediate >/dev/null 2>&1").c_str());
-    (void)rc;  // the failure being reported is the start's
+    rc = std::system((ctl + " stop -D '" + dir + "' -m immediate >/dev/null 2>&1").c_str());
+    ::rmdir(socket_dir);
     return Fail("crash recovery of the target failed");
   }
-  if (std::system(stop.c_str()) != 0) return Fail("could not stop the target after crash recovery");
+  rc = std::system(stop.c_str());
+  ::rmdir(socket_dir);
+  if (rc != 0) return Fail("could not stop the target after crash recovery");
   return 0;
 }
 
