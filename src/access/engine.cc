@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "walrep/common/logging.h"
+
 namespace walrep::access {
 
 namespace {
@@ -60,10 +62,19 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
       pool->set_before_write([xlog](Lsn lsn) { return xlog->UpdateMinRecoveryPoint(lsn); });
     };
   }
+  e->redo_ = std::make_unique<ParallelRedo>(env, opts.recovery_workers);
+  ParallelRedo* redo = e->redo_.get();
   WALREP_ASSIGN_OR_RETURN(
       e->xlog_,
       storage::XLog::Open(
-          opts.xlog, [env](const wal::DecodedRecord& r) { return access::Redo(*env, r); }, rr));
+          opts.xlog, [redo](wal::DecodedRecord* r) { return redo->Apply(r).status(); }, rr));
+  // Crash recovery ends, or a standby opens for reads, only once every record is applied.
+  WALREP_RETURN_IF_ERROR(redo->Drain());
+  if (rr->crash_recovery && redo->workers() > 1) {
+    ParallelRedo::Stats s = redo->stats();
+    WALREP_LOG("{} of {} records replayed by {} redo workers", s.dispatched,
+               s.dispatched + s.barriers, redo->workers());
+  }
   e->fs_ = fs;
   e->stats_dir_ = dir + "/pg_stat";
   if (opts.standby) return e;  // no WAL is written during recovery
@@ -260,6 +271,7 @@ Status Engine::LogStandbySnapshot() {
 }
 
 Result<TimelineId> Engine::Promote(storage::Recovery* recovery) {
+  WALREP_RETURN_IF_ERROR(redo_->Drain());
   // Transactions of the old primary that never ended in the WAL are over: they count as
   // aborted from now on (PostgreSQL's ShutdownRecoveryTransactionEnvironment), and the locks
   // replay took for them go.
@@ -310,8 +322,6 @@ Result<uint32_t> Engine::NewOid() {
   return oid;
 }
 
-Status Engine::Redo(const wal::DecodedRecord& rec) { return access::Redo(env_, rec); }
-
 void Engine::DropRelationFiles(const std::vector<RelFileNode>& rels) {
   for (const auto& r : rels) {
     fsm_.Forget(r);
@@ -354,6 +364,8 @@ Status Engine::Shutdown() {
     SaveStats();
     return Status::OK();
   }
+  // Pages the workers still change would be flushed half-done.
+  WALREP_RETURN_IF_ERROR(redo_->Drain());
   WALREP_RETURN_IF_ERROR(xlog_->UpdateMinRecoveryPoint(xlog_->replay_end()));
   WALREP_RETURN_IF_ERROR(pool_->FlushAll());
   WALREP_RETURN_IF_ERROR(clog_->Save());

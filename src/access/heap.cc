@@ -216,9 +216,6 @@ Status LogChange(HeapEnv& env, uint8_t info, TransactionId xid, std::vector<Page
 
 namespace {
 
-// System relations (the catalog) have relation file numbers below the first user oid.
-constexpr uint32_t kFirstUserRelFile = 16384;
-
 void Count(TxnContext& tx, const RelFileNode& rel, int64_t inserted, int64_t deleted,
            int64_t updated, int64_t hot_updated = 0) {
   if (rel.rel < kFirstUserRelFile) return;

@@ -120,15 +120,71 @@ void Startup::CheckTriggerFile() {
   promote_.store(true, std::memory_order_release);
 }
 
-bool Startup::Apply(const wal::DecodedRecord& rec) {
-  Status st = opts_.engine->Redo(rec);
-  if (st.ok()) st = opts_.recovery->Replayed(rec).status();
+void Startup::RedoFailed(const Status& st, const wal::DecodedRecord& rec) {
+  // A worker's failure names the record it failed on.
+  auto [lsn, what] = opts_.engine->parallel_redo().failed_record();
+  if (!lsn.valid()) {
+    lsn = rec.lsn;
+    what = access::Describe(rec);
+  }
+  WALREP_LOG_ERROR("FATAL:  redo failed at {}: {}", lsn.ToString(), st.message());
+  WALREP_LOG_ERROR("CONTEXT:  WAL redo at {} for {}", lsn.ToString(), what);
+  if (opts_.on_fatal) opts_.on_fatal(st);
+}
+
+void Startup::MarkReplayed() {
+  last_end_.store(opts_.recovery->last_record_end().value(), std::memory_order_release);
+  replayed_.Advance(opts_.recovery->position());
+  auto now = std::chrono::steady_clock::now();
+  MutexLock l(&stats_mu_);
+  if (!samples_.empty() && now - samples_.back().at < std::chrono::seconds(1)) return;
+  auto r = opts_.engine->parallel_redo().stats();
+  samples_.push_back({now, replayed_.value().value(), r.dispatched + r.barriers - r.queued});
+  while (now - samples_.front().at > std::chrono::seconds(10)) samples_.pop_front();
+}
+
+Startup::ReplayStats Startup::replay_stats() const {
+  ReplayStats s;
+  const access::ParallelRedo& redo = opts_.engine->parallel_redo();
+  auto r = redo.stats();
+  s.replayed = replayed_.value();
+  s.workers = std::max(redo.workers(), 1);
+  s.queued = r.queued;
+  s.records = r.dispatched + r.barriers - r.queued;
+  s.worker_records = r.dispatched - r.queued;
+  auto now = std::chrono::steady_clock::now();
+  MutexLock l(&stats_mu_);
+  for (const RateSample& o : samples_) {
+    double secs = std::chrono::duration<double>(now - o.at).count();
+    if (secs > 10) continue;
+    if (secs >= 0.5) {  // the oldest sample of the window; a younger one says too little
+      s.bytes_per_second = static_cast<double>(s.replayed.value() - o.lsn) / secs;
+      s.records_per_second = static_cast<double>(s.records - o.records) / secs;
+    }
+    break;
+  }
+  return s;
+}
+
+bool Startup::DrainRedo() {
+  Status st = opts_.engine->DrainRedo();
   if (!st.ok()) {
-    WALREP_LOG_ERROR("FATAL:  redo failed at {}: {}", rec.lsn.ToString(), st.message());
-    WALREP_LOG_ERROR("CONTEXT:  WAL redo at {} for {}", rec.lsn.ToString(), access::Describe(rec));
-    if (opts_.on_fatal) opts_.on_fatal(st);
+    RedoFailed(st, wal::DecodedRecord{});
     return false;
   }
+  MarkReplayed();
+  return true;
+}
+
+bool Startup::Apply(wal::DecodedRecord& rec) {
+  auto in_order = opts_.engine->Redo(&rec);
+  Status st = in_order.status();
+  if (st.ok()) st = opts_.recovery->Replayed(rec).status();
+  if (!st.ok()) {
+    RedoFailed(st, rec);
+    return false;
+  }
+  // A record a worker took keeps its header fields only; commits and aborts are applied here.
   if (rec.rmid == wal::kRmXact && rec.main_data.size() >= 8) {
     uint8_t op = rec.info & wal::kXactOpMask;
     if (op == wal::kXactCommit || op == wal::kXactAbort) {
@@ -137,9 +193,9 @@ bool Startup::Apply(const wal::DecodedRecord& rec) {
       last_xact_time_.store(t);
     }
   }
-  last_end_.store(opts_.recovery->last_record_end().value(), std::memory_order_release);
-  replayed_.Advance(opts_.recovery->position());
+  if (*in_order) MarkReplayed();
   if (!consistent_ && opts_.engine->xlog().consistent()) {
+    if (!DrainRedo()) return false;
     consistent_ = true;
     WALREP_LOG("consistent recovery state reached at {}", rec.end_lsn.ToString());
     if (opts_.on_consistent) opts_.on_consistent();
@@ -165,6 +221,7 @@ void Startup::Promote(bool requested) {
     }
     if (!Apply(*rec)) return;
   }
+  if (!DrainRedo()) return;
   WALREP_LOG("redo done at {}", recovery.last_record().ToString());
   if (TimestampTz t = last_xact_time_.load()) {
     WALREP_LOG("last completed transaction was at log time {}", FormatTimestampTz(t, 0));
@@ -259,6 +316,8 @@ bool Startup::RestoreFromArchive(Lsn pos) {
 }
 
 bool Startup::WaitReceived(Lsn target) {
+  // Replay has caught up with what arrived: what the workers hold is published first.
+  if (!DrainRedo()) return false;
   // Woken by the walreceiver's flushes and by a promotion request (Kick); the timeout bounds
   // how late promote_trigger_file is noticed.
   auto interval = opts_.settings()->GetString("promote_trigger_file").empty()
@@ -271,6 +330,7 @@ bool Startup::WaitReceived(Lsn target) {
 }
 
 void Startup::EndAtTarget() {
+  if (!DrainRedo()) return;
   if (!consistent_) {
     Status st = Status::Sql("XX000",
                             "requested recovery stop point is before consistent recovery "
@@ -301,6 +361,7 @@ void Startup::EndAtTarget() {
 }
 
 void Startup::EndOfArchive() {
+  if (!DrainRedo()) return;
   if (opts_.recovery->target().kind != storage::RecoveryTarget::Kind::kNone) {
     Status st = Status::Sql("XX000", "recovery ended before configured recovery target was reached")
                     .WithSeverity(Severity::kFatal);
@@ -323,6 +384,8 @@ void Startup::Loop() {
   consistent_ = opts_.engine->xlog().consistent();
   if (consistent_ && opts_.on_consistent) opts_.on_consistent();
   while (!stop_.load()) {
+    // Paused (pg_wal_replay_pause): what the workers hold is applied and reported first.
+    if (paused() && !DrainRedo()) return;
     {
       MutexLock l(&mu_);
       while (paused_ && !stop_.load() && !promote_.load()) resumed_.Wait();
@@ -367,13 +430,13 @@ void Startup::Loop() {
     if (!Apply(*rec)) return;
     // Replies with the new apply position go out after commits (remote_apply waits on them)
     // and whenever replay has caught up, not after every record.
-    if (opts_.on_replayed &&
-        (rec->rmid == wal::kRmXact || recovery.position() >= opts_.received->value())) {
-      opts_.on_replayed();
-    }
+    bool caught_up = recovery.position() >= opts_.received->value();
+    if (caught_up && !DrainRedo()) return;
+    if (opts_.on_replayed && (rec->rmid == wal::kRmXact || caught_up)) opts_.on_replayed();
     Status st = MaybeRestartpoint(*rec);
     if (!st.ok()) WALREP_LOG_ERROR("restartpoint failed: {}", st.message());
   }
+  DrainRedo();
 }
 
 Status Startup::MaybeRestartpoint(const wal::DecodedRecord& rec) {

@@ -220,6 +220,31 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
     r->AddView(std::move(v));
   }
   {
+    // Beyond PostgreSQL: how far and how fast this standby replays (one row, on a standby).
+    sql::ViewDef v;
+    v.name = "walrep_stat_replay";
+    v.columns = {{"replay_lsn", oid::kPgLsn},
+                 {"workers", oid::kInt4},
+                 {"records", oid::kInt8},
+                 {"worker_records", oid::kInt8},
+                 {"apply_queue_depth", oid::kInt8},
+                 {"replay_mb_per_second", oid::kFloat8},
+                 {"records_per_second", oid::kFloat8}};
+    v.rows = [env](sql::SessionContext&) -> Result<std::vector<sql::Row>> {
+      std::vector<sql::Row> rows;
+      if (!env->startup || !env->in_recovery()) return rows;
+      Startup::ReplayStats s = env->startup->replay_stats();
+      rows.push_back({LsnOrNull(s.replayed), Value::Int(oid::kInt4, s.workers),
+                      Value::Int(oid::kInt8, static_cast<int64_t>(s.records)),
+                      Value::Int(oid::kInt8, static_cast<int64_t>(s.worker_records)),
+                      Value::Int(oid::kInt8, static_cast<int64_t>(s.queued)),
+                      Value::Float(oid::kFloat8, s.bytes_per_second / (1024.0 * 1024.0)),
+                      Value::Float(oid::kFloat8, s.records_per_second)});
+      return rows;
+    };
+    r->AddView(std::move(v));
+  }
+  {
     sql::ViewDef v;
     v.name = "pg_stat_archiver";
     v.columns = {{"archived_count", oid::kInt8},

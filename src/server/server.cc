@@ -7,7 +7,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <thread>
 
 #include "listener_internal.h"
 #include "session_internal.h"
@@ -189,6 +191,10 @@ Status Server::Start() {
   if (archive_recovery_) standby_ = true;
   eo.standby = standby_;
   eo.wal_consistency_checking = settings->GetString("wal_consistency_checking");
+  eo.recovery_workers = static_cast<int>(settings->GetInt("walrep.recovery_workers"));
+  if (eo.recovery_workers == 0) {
+    eo.recovery_workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
   eo.xlog.archive_recovery = archive_recovery_;
   eo.xlog.recovery_target_timeline = settings->GetString("recovery_target_timeline");
   if (standby_) {

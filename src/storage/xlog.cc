@@ -167,7 +167,7 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
       break;
     }
     if (recovery->StopsBefore(*rec)) break;
-    WALREP_RETURN_IF_ERROR(redo(*rec));
+    WALREP_RETURN_IF_ERROR(redo(&*rec));
     WALREP_RETURN_IF_ERROR(recovery->Replayed(*rec).status());
     if (rec->lsn > ckpt) result->records_replayed++;
     if (rec->xid != 0 && rec->xid >= max_xid) max_xid = static_cast<uint64_t>(rec->xid) + 1;

@@ -15,6 +15,7 @@
 
 #include "walrep/access/btree.h"
 #include "walrep/access/heap.h"
+#include "walrep/access/parallel_redo.h"
 #include "walrep/access/rmgr.h"
 #include "walrep/access/xact.h"
 #include "walrep/storage/buffer_pool.h"
@@ -30,6 +31,8 @@ struct EngineOptions {
   bool standby = false;
   // wal_consistency_checking (the setting's stored form).
   std::string wal_consistency_checking;
+  // walrep.recovery_workers: threads that apply redo (1: the replaying thread alone).
+  int recovery_workers = 1;
 };
 
 class Engine {
@@ -107,8 +110,13 @@ class Engine {
   // attaches the WAL writer; the engine then runs as a primary's. Returns the new timeline.
   Result<TimelineId> Promote(storage::Recovery* recovery);
 
-  // Standby: redo of one record received after startup (the startup thread's loop).
-  Status Redo(const wal::DecodedRecord& rec);
+  // Standby: redo of one record received after startup (the startup thread's loop), through
+  // the parallel redo workers: true when everything up to `*rec` is applied, false when a
+  // worker took it (see ParallelRedo::Apply).
+  Result<bool> Redo(wal::DecodedRecord* rec) { return redo_->Apply(rec); }
+  // Waits until every record handed to Redo is applied.
+  Status DrainRedo() { return redo_->Drain(); }
+  const ParallelRedo& parallel_redo() const { return *redo_; }
   // Standby restartpoint at a replayed checkpoint record: pages and commit log flushed, then
   // pg_control points at it.
   Status Restartpoint(Lsn ckpt, const wal::CheckPoint& cp);
@@ -153,6 +161,8 @@ class Engine {
   std::atomic<uint32_t> next_oid_{16384};
   Mutex oid_mu_;
   uint32_t oid_limit_ GUARDED_BY(oid_mu_) = 0;  // ids below this are covered by a NEXTOID record
+  // Last: its workers stop before anything they use is destroyed.
+  std::unique_ptr<ParallelRedo> redo_;
 };
 
 }  // namespace walrep::access

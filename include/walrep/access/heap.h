@@ -32,6 +32,8 @@ using storage::OffsetNumber;
 using wal::RelFileNode;
 
 constexpr uint8_t kRmHeap = 128;  // walrep heap resource manager
+// System relations (the catalog) have relation file numbers below the first user oid.
+constexpr uint32_t kFirstUserRelFile = 16384;
 // Heap record types (info high bits).
 constexpr uint8_t kHeapInsert = 0x00;
 constexpr uint8_t kHeapDelete = 0x10;

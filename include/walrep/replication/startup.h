@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -67,6 +68,17 @@ class Startup {
   // Replay position: where the record after the last replayed one starts.
   LsnWaiter& replayed() { return replayed_; }
   TimestampTz last_xact_replay_time() const { return last_xact_time_.load(); }
+  // What replay has done since this server started, and how fast it goes (walrep_stat_replay).
+  struct ReplayStats {
+    Lsn replayed;                 // applied up to here (pg_last_wal_replay_lsn)
+    int workers = 1;              // threads applying redo
+    uint64_t records = 0;         // records applied
+    uint64_t worker_records = 0;  // of which by the redo workers
+    uint64_t queued = 0;          // records handed to the workers, not applied yet
+    double bytes_per_second = 0;  // over the last 10 s (0 when replay was idle)
+    double records_per_second = 0;
+  };
+  ReplayStats replay_stats() const EXCLUDES(stats_mu_);
   // The (aligned) end of the last replayed record: where a backup of this standby ends, so a
   // server restored from it is consistent once it replayed that record — even when it was an
   // XLOG_SWITCH after which the primary went idle.
@@ -85,8 +97,15 @@ class Startup {
 
  private:
   void Loop();
-  // Applies one record and publishes its effects; false when replay must stop (on_fatal called).
-  bool Apply(const wal::DecodedRecord& rec);
+  // Applies one record (or hands it to a redo worker, which may take its data) and publishes
+  // its effects; false when replay must stop (on_fatal called).
+  bool Apply(wal::DecodedRecord& rec);
+  // Waits for the redo workers, then publishes everything handed to them as replayed
+  // (pg_last_wal_replay_lsn reports only what is applied); false as Apply.
+  bool DrainRedo();
+  void MarkReplayed();
+  // A failed redo or replay step: FATAL with the record it failed on.
+  void RedoFailed(const Status& st, const wal::DecodedRecord& rec);
   // Ends recovery (on_promote), after replaying every record already received and fsynced
   // unless the recovery target stopped replay. `requested`: a promotion request (logged).
   void Promote(bool requested = true);
@@ -133,6 +152,14 @@ class Startup {
   std::chrono::steady_clock::time_point trigger_checked_;  // startup thread only
   std::string restore_failed_;  // startup thread only: the file the archive did not have
   std::chrono::steady_clock::time_point restore_failed_at_;
+
+  // Rate samples (time, applied LSN, applied records), one a second at most, the last 10 s.
+  struct RateSample {
+    std::chrono::steady_clock::time_point at;
+    uint64_t lsn, records;
+  };
+  mutable Mutex stats_mu_;
+  std::deque<RateSample> samples_ GUARDED_BY(stats_mu_);
 
   mutable Mutex mu_;
   CondVar resumed_{&mu_};

@@ -76,7 +76,8 @@ struct XLogOptions {
 };
 
 // Applies one record during recovery (the engine's redo dispatch table).
-using RedoFn = std::function<Status(const wal::DecodedRecord&)>;
+// Applies one record (it may take the record's data and blocks: access::ParallelRedo::Apply).
+using RedoFn = std::function<Status(wal::DecodedRecord*)>;
 
 struct RecoveryResult {
   // A standby's recovery, continued by its startup thread (null once recovery has ended).

@@ -41,8 +41,8 @@ struct Cluster {
   std::unique_ptr<XLog> Open(bool standby, RecoveryResult* rr, int* replayed) {
     auto x = XLog::Open(
         Options(standby),
-        [replayed](const wal::DecodedRecord& r) -> Status {
-          if (r.rmid == kTestRmgr) (*replayed)++;
+        [replayed](wal::DecodedRecord* r) -> Status {
+          if (r->rmid == kTestRmgr) (*replayed)++;
           return Status::OK();
         },
         rr);

@@ -50,8 +50,8 @@ TEST(XLogCrashTest, AcknowledgedRecordsSurviveRandomPowerLoss) {
       RecoveryResult rr;
       auto x = XLog::Open(
           cluster.Options(),
-          [&](const wal::DecodedRecord& r) -> Status {
-            if (r.rmid == kTestRmgr) replayed.push_back(std::stoi(r.main_data));
+          [&](wal::DecodedRecord* r) -> Status {
+            if (r->rmid == kTestRmgr) replayed.push_back(std::stoi(r->main_data));
             return Status::OK();
           },
           &rr);
