@@ -68,12 +68,39 @@ Result<DecodedRecord> WalReader::ReadRecord(Lsn lsn, Lsn expected_prev) {
   return ReadRecordOnce(lsn, expected_prev);
 }
 
+Status WalReader::CheckPageTimeline(const PageHeader& hdr, Lsn page_addr) const {
+  // A file of an older timeline holds, past that timeline's switch point, WAL the history does
+  // not follow: the old primary's discarded writes, kept in a rewound server's pg_wal. Pages the
+  // history places on a later timeline were written on that timeline or a later one
+  // (PostgreSQL's reader rejects a page whose timeline goes backwards the same way).
+  for (const auto& e : history_) {
+    if (e.begin.valid() && page_addr >= e.begin && (!e.end.valid() || page_addr < e.end)) {
+      if (hdr.tli < e.tli) {
+        return Status::Corruption(fmt::format(
+            "out-of-sequence timeline ID {} (after {}) in WAL segment {}, offset {}", hdr.tli,
+            e.tli, XLogFileName(file_tli_, SegmentOf(page_addr, seg_size_), seg_size_),
+            page_addr.value() % seg_size_));
+      }
+      break;
+    }
+  }
+  return Status::OK();
+}
+
 Result<DecodedRecord> WalReader::ReadRecordOnce(Lsn lsn, Lsn expected_prev) {
   // A record LSN that falls on a page boundary means "after that page's header".
   if (lsn.value() % kXlogBlcksz == 0) lsn = lsn + HeaderSizeAt(lsn);
   Lsn page_addr(lsn.value() - lsn.value() % kXlogBlcksz);
   WALREP_ASSIGN_OR_RETURN(std::string_view page, ReadPage(page_addr));
   WALREP_ASSIGN_OR_RETURN(PageHeader hdr, DecodePageHeader(page, page_addr, seg_size_));
+  WALREP_RETURN_IF_ERROR(CheckPageTimeline(hdr, page_addr));
+  // Nor is a record at or past the switch point read from the older timeline's file (the page
+  // holding the switch point is on both).
+  if (Lsn end = TimelineSwitchPoint(history_, file_tli_); end.valid() && lsn >= end) {
+    return Status::NotFound(
+        fmt::format("WAL at {} is on a later timeline than file {}", lsn.ToString(),
+                    XLogFileName(file_tli_, SegmentOf(lsn, seg_size_), seg_size_)));
+  }
   uint32_t off = static_cast<uint32_t>(lsn.value() % kXlogBlcksz);
   if (off < hdr.size()) {
     return Status::Corruption(fmt::format("invalid record offset at {}", lsn.ToString()));
@@ -97,6 +124,7 @@ Result<DecodedRecord> WalReader::ReadRecordOnce(Lsn lsn, Lsn expected_prev) {
     Lsn next_page(pos.value());  // pos is at a page boundary here
     WALREP_ASSIGN_OR_RETURN(page, ReadPage(next_page));
     WALREP_ASSIGN_OR_RETURN(hdr, DecodePageHeader(page, next_page, seg_size_));
+    WALREP_RETURN_IF_ERROR(CheckPageTimeline(hdr, next_page));
     if (!(hdr.info & kXlpFirstIsContrecord)) {
       return Status::Corruption(
           fmt::format("there is no contrecord flag at {}", next_page.ToString()));

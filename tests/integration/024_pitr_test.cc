@@ -38,6 +38,9 @@ class PitrTest : public ::testing::Test {
     fs::remove(n->data_dir() + "/standby.signal");
     n->WriteFile("recovery.signal", "");
     n->AppendConf("restore_command = 'cp " + archive_.path() + "/%f %p'", "postgresql.auto.conf");
+    // The primary's timeline: the copies promoted before this one archive timelines that fork
+    // from it before this one's target (following the latest, it would stop at their fork).
+    n->AppendConf("recovery_target_timeline = 'current'", "postgresql.auto.conf");
     for (const auto& c : conf) n->AppendConf(c, "postgresql.auto.conf");
   }
 

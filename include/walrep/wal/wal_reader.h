@@ -56,6 +56,9 @@ class WalReader {
  private:
   static constexpr size_t kReadAhead = 128 * 1024;
   Result<DecodedRecord> ReadRecordOnce(Lsn lsn, Lsn expected_prev);
+  // Corruption when the page at page_addr was written on an older timeline than the history
+  // places that address on.
+  Status CheckPageTimeline(const PageHeader& hdr, Lsn page_addr) const;
   // The page at pageaddr, valid until the next call.
   Result<std::string_view> ReadPage(Lsn pageaddr);
   uint32_t HeaderSizeAt(Lsn page) const {

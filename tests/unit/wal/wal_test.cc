@@ -220,6 +220,56 @@ TEST_F(WalTest, TornTailEndsWalAtLastGoodRecord) {
             std::string::npos);
 }
 
+// A server's pg_wal may keep an older timeline's files past that timeline's switch point (a
+// rewound old primary's own discarded writes). The reader follows the history: it never
+// returns a record at or past the switch point from the older file, nor a page the older
+// timeline wrote where the history has the newer one, even while the newer timeline's file
+// for that segment has not arrived; once it has, that file is read.
+TEST_F(WalTest, OldTimelineFilesAreNotReadPastTheirSwitchPoint) {
+  auto insert = [](WalWriter& w, TransactionId xid, const std::string& data) {
+    auto p = w.Insert(130, 0x10, xid, RecordBuilder().SetMainData(data).BuildBody());
+    EXPECT_TRUE(p.ok());
+    return p.ok() ? p->start : Lsn();
+  };
+  Lsn common, diverged_same_page, diverged_next_segment;
+  Lsn switch_point;
+  {
+    WalWriter w(Options(), Lsn(kSegStart), Lsn());
+    common = insert(w, 1, "common");
+    switch_point = Lsn(MaxAlign(w.insert_lsn().value()));
+    diverged_same_page = insert(w, 2, "discarded, same page");
+    ASSERT_TRUE(w.SwitchSegment().ok());
+    diverged_next_segment = insert(w, 3, "discarded, next segment");
+    ASSERT_TRUE(w.FlushAll().ok());
+  }
+  ASSERT_EQ(diverged_same_page, switch_point);
+  ASSERT_EQ(diverged_next_segment.value(), 2 * kSegStart + kLongPageHeaderSize);
+  TimelineHistory history{TimelineEntry{2, switch_point, Lsn()},
+                          TimelineEntry{1, Lsn(), switch_point}};
+  WalReader r(io::DefaultFileSystem(), dir_.path(), history);
+  auto rec = r.ReadRecord(common);
+  ASSERT_TRUE(rec.ok()) << rec.status().ToString();
+  EXPECT_EQ(rec->main_data, "common");
+  EXPECT_FALSE(r.ReadRecord(diverged_same_page).ok());
+  auto next = r.ReadRecord(diverged_next_segment);
+  ASSERT_FALSE(next.ok()) << next->main_data;
+  EXPECT_NE(next.status().message().find("out-of-sequence timeline ID 1 (after 2)"),
+            std::string::npos)
+      << next.status().ToString();
+  // Timeline 2's file of the next segment arrives: it is read, not the cached older one.
+  WalWriterOptions o = Options();
+  o.tli = 2;
+  {
+    WalWriter w2(o, Lsn(2 * kSegStart), Lsn());
+    insert(w2, 4, "timeline 2");
+    ASSERT_TRUE(w2.FlushAll().ok());
+  }
+  auto mine = r.ReadRecord(diverged_next_segment);
+  ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+  EXPECT_EQ(mine->main_data, "timeline 2");
+  EXPECT_EQ(r.file_timeline(), 2u);
+}
+
 TEST_F(WalTest, SwitchAndPgWaldumpAcceptsEverySegment) {
   WalWriter w(Options(), Lsn(kSegStart), Lsn());
   CheckPoint cp;
