@@ -160,13 +160,15 @@ Result<Lsn> TransactionManager::Commit(TransactionId xid, bool flush,
             static_cast<uint8_t>(wal::kXactCommit | (rels.empty() ? 0 : kXactHasInfo)), xid,
             wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp(), rels)).BuildBody()));
     MutexLock l(&mu_);
-    to_publish_[pos.start] = {xid, XidStatus::kCommitted};
+    // Queued by the record's end: what makes it durable (here, or on the synchronous standbys
+    // under a publish limit) is having all of it.
+    to_publish_[pos.end] = {xid, XidStatus::kCommitted};
   }
   if (flush) {
     WALREP_RETURN_IF_ERROR(wal_->Flush(pos.end));
     PublishUpTo(wal_->flush_lsn());
   } else {
-    PublishUpTo(pos.start);  // asynchronous commit: visible now, durable soon
+    PublishUpTo(pos.end);  // asynchronous commit: visible now, durable soon
   }
   return pos.end;
 }
@@ -182,9 +184,9 @@ Status TransactionManager::Abort(TransactionId xid, const std::vector<RelFileNod
             xid,
             wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp(), rels)).BuildBody()));
     MutexLock l(&mu_);
-    to_publish_[pos.start] = {xid, XidStatus::kAborted};
+    to_publish_[pos.end] = {xid, XidStatus::kAborted};
   }
-  PublishUpTo(pos.start);
+  PublishUpTo(pos.end);
   return Status::OK();
 }
 

@@ -169,6 +169,7 @@ class TransactionManager {
   std::set<TransactionId> running_ GUARDED_BY(mu_);
   mutable std::multimap<TransactionId, int32_t> snapshot_xmins_ GUARDED_BY(mu_);  // -> owner
   mutable CondVar snapshot_released_{&mu_};
+  // Commits and aborts not yet visible, by the end of their record.
   std::map<Lsn, std::pair<TransactionId, XidStatus>> to_publish_ GUARDED_BY(mu_);
   std::unordered_map<TransactionId, TransactionId> waits_for_ GUARDED_BY(mu_);
   bool hot_standby_ GUARDED_BY(mu_) = false;
