@@ -15,10 +15,11 @@ if [ $# -gt 0 ]; then
   exec ctest --test-dir build --output-on-failure -j2 --timeout 600 "$@"
 fi
 ctest --test-dir build --output-on-failure -j2 --timeout 600 -LE "crash|slow"
-# The replication, recovery and failover tests again with wal_consistency_checking = all: every
-# page a standby or crash recovery replays is compared with the primary's image of it, and a
-# difference fails the test (tests/support/testing.cc) — the oracle for changes to redo.
-WALREP_TEST_SETTINGS='wal_consistency_checking = all' \
+# The replication, recovery and failover tests again with wal_consistency_checking = all and four
+# parallel redo workers: every page a standby or crash recovery replays is compared with the
+# primary's image of it, and a difference fails the test (tests/support/testing.cc) — the oracle
+# for changes to redo. (The first run used walrep.recovery_workers' default: no workers.)
+WALREP_TEST_SETTINGS='wal_consistency_checking = all;walrep.recovery_workers = 4' \
   ctest --test-dir build --output-on-failure -j2 --timeout 600 -LE "crash|slow" \
   -R '^(Methods/)?(Streaming|HotStandby|SyncRep|Failover|FailoverLoad|FailoverMethod|Rewind|Archive|Pitr|Slots|UnloggedTables|Crash|WalConsistency)Test\.'
 # Every fuzz target briefly from its seed corpus, with ASan and UBSan (tests/fuzz, docs/reliability.md).

@@ -244,7 +244,7 @@ std::vector<GucDef> MakeTable() {
         "End a silent upstream connection after this long."),
       I("wal_retrieve_retry_interval", C::kSighup, U::kMs, "5000", 1, kIntMax, kRepl,
         "Wait before retrying to fetch WAL after a failure."),
-      I("walrep.recovery_workers", C::kPostmaster, U::kNone, "0", 0, 64, kRepl,
+      I("walrep.recovery_workers", C::kPostmaster, U::kNone, "1", 0, 64, kRepl,
         "walrep: threads that apply redo (1: the startup thread alone; 0: one per CPU core)."),
 
       // Query tuning.

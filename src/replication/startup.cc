@@ -317,7 +317,9 @@ bool Startup::RestoreFromArchive(Lsn pos) {
 
 bool Startup::WaitReceived(Lsn target) {
   // Replay has caught up with what arrived: what the workers hold is published first.
+  Lsn before = replayed_.value();
   if (!DrainRedo()) return false;
+  if (opts_.on_replayed && replayed_.value() > before) opts_.on_replayed();
   // Woken by the walreceiver's flushes and by a promotion request (Kick); the timeout bounds
   // how late promote_trigger_file is noticed.
   auto interval = opts_.settings()->GetString("promote_trigger_file").empty()
@@ -430,9 +432,11 @@ void Startup::Loop() {
     if (!Apply(*rec)) return;
     // Replies with the new apply position go out after commits (remote_apply waits on them)
     // and whenever replay has caught up, not after every record.
-    bool caught_up = recovery.position() >= opts_.received->value();
-    if (caught_up && !DrainRedo()) return;
-    if (opts_.on_replayed && (rec->rmid == wal::kRmXact || caught_up)) opts_.on_replayed();
+    // (What the redo workers still hold is published, and replied, before the next wait.)
+    if (opts_.on_replayed &&
+        (rec->rmid == wal::kRmXact || recovery.position() >= opts_.received->value())) {
+      opts_.on_replayed();
+    }
     Status st = MaybeRestartpoint(*rec);
     if (!st.ok()) WALREP_LOG_ERROR("restartpoint failed: {}", st.message());
   }
