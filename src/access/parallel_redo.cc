@@ -41,7 +41,6 @@ int ParallelRedo::WorkerFor(const wal::DecodedRecord& rec) const {
   if (rec.blocks.empty()) return -1;
   // Recovery conflicts are resolved before the record is applied, in WAL order.
   bool resolves_conflict = false;
-  size_t h = 0;
   if (rec.rmid == kRmHeap) {
     uint8_t info = rec.info & 0xF0;
     resolves_conflict = info == kHeapPrune || info == kHeapPruneChains;
@@ -55,7 +54,7 @@ int ParallelRedo::WorkerFor(const wal::DecodedRecord& rec) const {
   for (const auto& b : rec.blocks) {
     // Catalog changes invalidate the catalog caches readers use: in order.
     if (b.rnode.rel < kFirstUserRelFile) return -1;
-    h = Mix(Mix(Mix(0, b.rnode.db), b.rnode.rel), b.fork);
+    size_t h = Mix(Mix(Mix(0, b.rnode.db), b.rnode.rel), b.fork);
     if (rec.rmid == kRmHeap) h = Mix(h, b.block);
     int i = static_cast<int>(h % workers_.size());
     if (owner >= 0 && i != owner) return -1;

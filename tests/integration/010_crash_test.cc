@@ -127,7 +127,6 @@ TEST(CrashTest, KillDuringParallelCrashRecovery) {
     ASSERT_TRUE(WaitUntil([&] {
       return n.Log().find("database system was interrupted", before.size()) != std::string::npos;
     }));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50 * round));
     n.Kill9();
     if (n.Log().find("ready to accept connections", before.size()) == std::string::npos) {
       killed_during_recovery++;
