@@ -505,7 +505,11 @@ class Nemesis(threading.Thread):
             return int(v or 0)
 
         best = max(candidates, key=received)
-        assert best.query("SELECT pg_promote()", timeout=70) is True
+        # As failover managers do (pg_ctl promote): SELECT pg_promote() would hold a snapshot
+        # while it waits, and replay of a pruning record that conflicts with it waits
+        # max_standby_streaming_delay (30 s) and then cancels it — in PostgreSQL as here.
+        run([os.path.join(self.cluster.bin, "walrepctl"), "promote", "-D", best.data, "-t", "70"],
+            timeout=90)
         self.cluster.primary = best
         for n in candidates:
             if n is not best:

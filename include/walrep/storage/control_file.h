@@ -107,11 +107,12 @@ std::string EncodeControlFile(const ControlFileData& data);
 // pg_controldata-style report.
 std::string FormatControlFile(const ControlFileData& c);
 
-// walrep's own catalog version: the format of its rows (sql/row_format.h) and catalog, kept in
+// walrep's own catalog version: the format of its rows (sql/row_format.h), catalog and WAL
+// records (a data directory's WAL is replayed at its next start), kept in
 // global/walrep_catversion as one decimal line. pg_control's catalog_version_no stays
 // PostgreSQL 15's, which PostgreSQL's tools (pg_rewind) require; base backups and pg_rewind
 // copy this file with the rest of global/.
-constexpr uint32_t kWalrepCatalogVersion = 202612051;
+constexpr uint32_t kWalrepCatalogVersion = 202612061;
 Status WriteWalrepCatalogVersion(io::FileSystem* fs, const std::string& data_dir);
 // The version DIR was written with; 0 when it has no version file (a format from before it).
 Result<uint32_t> ReadWalrepCatalogVersion(io::FileSystem* fs, const std::string& data_dir);
