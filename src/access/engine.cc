@@ -63,6 +63,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions opts, storage::Recove
     };
   }
   e->redo_ = std::make_unique<ParallelRedo>(env, opts.recovery_workers);
+  e->prefetcher_ = std::make_unique<storage::RecoveryPrefetcher>(e->pool_.get(), e->smgr_.get());
+  e->prefetcher_->Configure(opts.prefetch);
+  opts.xlog.prefetcher = e->prefetcher_.get();
   ParallelRedo* redo = e->redo_.get();
   WALREP_ASSIGN_OR_RETURN(
       e->xlog_,

@@ -197,6 +197,8 @@ std::vector<GucDef> MakeTable() {
         "What to do when the recovery target is reached."),
       E("recovery_prefetch", C::kSighup, "try", "off,on,try", kWal,
         "Prefetch blocks referenced in WAL during recovery."),
+      I("wal_decode_buffer_size", C::kPostmaster, U::kBytes, "524288", 65536, 1073741823, kWal,
+        "How far ahead of replay WAL is read to prefetch the blocks it references."),
       I("recovery_min_apply_delay", C::kSighup, U::kMs, "0", 0, kIntMax, kRepl,
         "Delay before replaying a commit on a standby."),
 

@@ -69,6 +69,7 @@ class ErrorInjectionRandomAccessFile : public RandomAccessFile {
     return base_->Sync();
   }
   Result<uint64_t> Size() override { return base_->Size(); }
+  void Prefetch(uint64_t offset, size_t n) override { base_->Prefetch(offset, n); }
 
  private:
   ErrorInjectionFileSystem* const fs_;

@@ -91,6 +91,9 @@ class PosixRandomAccessFile : public RandomAccessFile {
     if (::fstat(fd_, &st) != 0) return Errno("stat file", path_);
     return static_cast<uint64_t>(st.st_size);
   }
+  void Prefetch(uint64_t offset, size_t n) override {
+    ::posix_fadvise(fd_, static_cast<off_t>(offset), static_cast<off_t>(n), POSIX_FADV_WILLNEED);
+  }
 
  private:
   int fd_;

@@ -2,6 +2,7 @@
 #include "walrep/replication/startup.h"
 
 #include <cstring>
+#include <limits>
 
 #include "walrep/access/rmgr.h"
 #include "walrep/common/logging.h"
@@ -400,6 +401,11 @@ void Startup::Loop() {
       promote_.store(false);
     }
     if (recovery.reached_target()) return EndAtTarget();
+    // Prefetching reads ahead only what is durable here: all of pg_wal at the start and in
+    // archive recovery, then what the walreceiver has fsynced.
+    recovery.set_lookahead_limit(opts_.archive_recovery || local_wal_
+                                     ? Lsn(std::numeric_limits<uint64_t>::max())
+                                     : opts_.received->value());
     auto rec = recovery.ReadNext();
     if (!rec.ok()) {
       if (recovery.RescanLatestTimeline(opts_.settings()->GetString("recovery_target_timeline"))) {

@@ -10,6 +10,7 @@
 #include "walrep/replication/walsender.h"
 #include "walrep/sql/registry.h"
 #include "walrep/sql/session_context.h"
+#include "walrep/storage/recovery_prefetch.h"
 
 namespace walrep::replication {
 
@@ -220,6 +221,34 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
     r->AddView(std::move(v));
   }
   {
+    sql::ViewDef v;
+    v.name = "pg_stat_recovery_prefetch";
+    v.columns = {{"stats_reset", oid::kTimestampTz},
+                 {"prefetch", oid::kInt8},
+                 {"hit", oid::kInt8},
+                 {"skip_init", oid::kInt8},
+                 {"skip_new", oid::kInt8},
+                 {"skip_fpw", oid::kInt8},
+                 {"skip_rep", oid::kInt8},
+                 {"wal_distance", oid::kInt4},
+                 {"block_distance", oid::kInt4},
+                 {"io_depth", oid::kInt4}};
+    v.rows = [env](sql::SessionContext&) -> Result<std::vector<sql::Row>> {
+      // One row on every server, as PostgreSQL's (zeros where nothing was replayed).
+      storage::RecoveryPrefetcher::Stats s =
+          env->prefetcher ? env->prefetcher->stats() : storage::RecoveryPrefetcher::Stats();
+      auto count = [](uint64_t n) { return Value::Int(oid::kInt8, static_cast<int64_t>(n)); };
+      auto gauge = [](int64_t n) { return Value::Int(oid::kInt4, n); };
+      return std::vector<sql::Row>{
+          {s.stats_reset ? Value::Timestamp(oid::kTimestampTz, s.stats_reset)
+                         : Value::Null(oid::kTimestampTz),
+           count(s.prefetch), count(s.hit), count(s.skip_init), count(s.skip_new),
+           count(s.skip_fpw), count(s.skip_rep), gauge(s.wal_distance), gauge(s.block_distance),
+           gauge(s.io_depth)}};
+    };
+    r->AddView(std::move(v));
+  }
+  {
     // Beyond PostgreSQL: how far and how fast this standby replays (one row, on a standby).
     sql::ViewDef v;
     v.name = "walrep_stat_replay";
@@ -278,8 +307,10 @@ void RegisterReplicationViews(sql::Registry* r, ReplicationEnv* env) {
         std::string target = c.args[0].as_string();
         if (target == "archiver") {
           if (env->archiver) env->archiver->ResetStats();
-        } else if (target != "bgwriter" && target != "wal" && target != "recovery_prefetch") {
-          // (walrep keeps no bgwriter, WAL or prefetch statistics: nothing to reset there.)
+        } else if (target == "recovery_prefetch") {
+          if (env->prefetcher) env->prefetcher->Reset();
+        } else if (target != "bgwriter" && target != "wal") {
+          // (walrep keeps no bgwriter or WAL statistics: nothing to reset there.)
           return Status::Sql("22023", fmt::format("unrecognized reset target: \"{}\"", target))
               .WithHint(
                   "Target must be \"archiver\", \"bgwriter\", \"recovery_prefetch\", or "

@@ -22,6 +22,19 @@
 
 namespace walrep::server {
 
+namespace {
+
+// recovery_prefetch, wal_decode_buffer_size and maintenance_io_concurrency.
+storage::RecoveryPrefetcher::Config PrefetchConfig(const ServerSettings& s) {
+  storage::RecoveryPrefetcher::Config c;
+  c.enabled = s.GetString("recovery_prefetch") != "off";  // on and try: posix_fadvise exists
+  c.distance_bytes = static_cast<uint64_t>(s.GetInt("wal_decode_buffer_size"));
+  c.max_io = static_cast<int>(s.GetInt("maintenance_io_concurrency"));
+  return c;
+}
+
+}  // namespace
+
 void BackendInfo::Interrupt() {
   uint64_t one = 1;
   if (::write(interrupt_fd, &one, sizeof(one)) < 0) {
@@ -195,6 +208,7 @@ Status Server::Start() {
   if (eo.recovery_workers == 0) {
     eo.recovery_workers = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   }
+  eo.prefetch = PrefetchConfig(*settings);
   eo.xlog.archive_recovery = archive_recovery_;
   eo.xlog.recovery_target_timeline = settings->GetString("recovery_target_timeline");
   if (standby_) {
@@ -334,6 +348,7 @@ Status Server::Start() {
   repl_env_.timeline = [this] { return xlog().timeline(); };
   repl_env_.slots = slots_.get();
   repl_env_.registry = &wal_senders_;
+  repl_env_.prefetcher = &engine_->prefetcher();
   catalog_ = std::make_unique<catalog::Catalog>(engine_.get());
   // A standby's catalog arrives through replay, like any data.
   if (!standby_) {
@@ -759,6 +774,7 @@ Status Server::Reload() {
   SetLogMinMessages(applied->GetString("log_min_messages"));
   if (engine_) {
     engine_->SetWalConsistencyChecking(applied->GetString("wal_consistency_checking"));
+    engine_->prefetcher().Configure(PrefetchConfig(*applied));
     engine_->xlog().SetWalSizes(static_cast<uint64_t>(applied->GetInt("wal_keep_size")) << 20,
                                 static_cast<uint64_t>(applied->GetInt("min_wal_size")) << 20,
                                 static_cast<uint64_t>(applied->GetInt("max_wal_size")) << 20,

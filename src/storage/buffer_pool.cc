@@ -82,6 +82,13 @@ Status Smgr::Read(const RelFileNode& r, BlockNumber b, char* buf) {
   return Status::OK();
 }
 
+bool Smgr::Prefetch(const RelFileNode& r, BlockNumber b) {
+  auto f = File(r, false);
+  if (!f.ok()) return false;
+  (*f)->Prefetch(static_cast<uint64_t>(b) * kPageSize, kPageSize);
+  return true;
+}
+
 Status Smgr::Write(const RelFileNode& r, BlockNumber b, const char* buf) {
   WALREP_ASSIGN_OR_RETURN(FilePtr f, File(r, true));
   ReaderMutexLock barrier(&sync_barrier_);
@@ -306,6 +313,11 @@ Result<BlockNumber> BufferPool::NBlocks(const RelFileNode& r) {
   MutexLock l(&mu_);
   auto [it, inserted] = sizes_.emplace(key, n);
   return it->second;
+}
+
+bool BufferPool::Contains(const RelFileNode& r, BlockNumber b) {
+  MutexLock l(&mu_);
+  return map_.count(Key(r, b)) > 0;
 }
 
 void BufferPool::NoteBlock(const RelFileNode& r, BlockNumber b) {

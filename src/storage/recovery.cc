@@ -171,8 +171,60 @@ Recovery::Recovery(XLog* xlog, io::FileSystem* fs, std::string wal_dir,
 
 Result<wal::DecodedRecord> Recovery::ReadNext() {
   if (state() == State::kDone) return Status::InvalidArgument("recovery has ended");
+  if (!ahead_.empty() && ahead_.front().rec.lsn == pos_) {
+    Ahead a = std::move(ahead_.front());
+    ahead_.pop_front();
+    ahead_bytes_ -= a.rec.end_lsn - a.rec.lsn;
+    ahead_blocks_ -= a.rec.blocks.size();
+    prefetcher_->Taken(a.prefetched);
+    LookAhead();
+    return std::move(a.rec);
+  }
+  // Nothing read ahead, or not this record (the caller did not apply the last one): read here.
+  DropLookahead();
   // The first record read after the start only needs a prev-link before it.
-  return reader_.ReadRecord(pos_, prev_);
+  auto rec = reader_.ReadRecord(pos_, prev_);
+  if (rec.ok() && prefetcher_ && prefetcher_->enabled()) {
+    // Seen by the prefetcher like every record (its counters cover every block reference),
+    // though it is applied now.
+    prefetcher_->Taken(prefetcher_->Look(*rec));
+    ahead_next_ = reader_.NextRecordLsn(*rec);
+    ahead_prev_ = rec->lsn;
+    LookAhead();
+  }
+  return rec;
+}
+
+void Recovery::LookAhead() {
+  if (!prefetcher_->enabled()) return DropLookahead();
+  // Reads on while the decoded records ahead hold less than wal_decode_buffer_size of WAL and
+  // fewer than maintenance_io_concurrency prefetches are in flight. A failed read (the end of
+  // what is durable, or of the WAL) is retried only once the limit has moved.
+  while (ahead_bytes_ < prefetcher_->distance_bytes() && !prefetcher_->io_full() &&
+         ahead_next_ < limit_ && !(ahead_next_ == ahead_failed_ && limit_ == ahead_failed_limit_)) {
+    auto rec = reader_.ReadRecord(ahead_next_, ahead_prev_);
+    if (!rec.ok() || rec->end_lsn > limit_) {
+      ahead_failed_ = ahead_next_;
+      ahead_failed_limit_ = limit_;
+      break;
+    }
+    ahead_prev_ = rec->lsn;
+    ahead_next_ = reader_.NextRecordLsn(*rec);
+    ahead_bytes_ += rec->end_lsn - rec->lsn;
+    ahead_blocks_ += rec->blocks.size();
+    int prefetched = prefetcher_->Look(*rec);
+    ahead_.push_back(Ahead{std::move(*rec), prefetched});
+  }
+  prefetcher_->SetDistance(ahead_.empty() ? 0 : ahead_next_ - pos_, ahead_blocks_);
+}
+
+void Recovery::DropLookahead() {
+  if (!prefetcher_) return;
+  for (const Ahead& a : ahead_) prefetcher_->Taken(a.prefetched);
+  ahead_.clear();
+  ahead_bytes_ = ahead_blocks_ = 0;
+  ahead_failed_ = Lsn();
+  prefetcher_->SetDistance(0, 0);
 }
 
 Result<bool> Recovery::Replayed(const wal::DecodedRecord& rec) {
@@ -213,6 +265,7 @@ bool Recovery::RescanLatestTimeline(const std::string& target) {
   }
   WALREP_LOG("new target timeline is {}", newest);
   xlog_->SetHistory(*h);
+  DropLookahead();  // read along the old history
   reader_.SetHistory(*h);
   return true;
 }
@@ -232,6 +285,7 @@ Result<TimelineId> Recovery::Finish() {
   if (s == State::kPromoting) {
     WALREP_ASSIGN_OR_RETURN(tli, xlog_->EndRecovery(pos_, prev_));
   }
+  DropLookahead();
   state_.store(State::kDone, std::memory_order_release);
   return tli;
 }

@@ -159,6 +159,7 @@ Result<std::unique_ptr<XLog>> XLog::Open(XLogOptions opts, const RedoFn& redo,
   result->redo_start = Lsn(cp.redo);
   uint64_t max_xid = static_cast<uint32_t>(cp.next_xid);
   if (opts.standby) recovery->SetTarget(opts.recovery_target);
+  recovery->SetPrefetcher(opts.prefetcher);
   Status stop;
   while (!recovery->reached_target()) {
     auto rec = recovery->ReadNext();

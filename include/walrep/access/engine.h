@@ -33,6 +33,8 @@ struct EngineOptions {
   std::string wal_consistency_checking;
   // walrep.recovery_workers: threads that apply redo (1: the replaying thread alone).
   int recovery_workers = 1;
+  // recovery_prefetch, wal_decode_buffer_size, maintenance_io_concurrency.
+  storage::RecoveryPrefetcher::Config prefetch;
 };
 
 class Engine {
@@ -117,6 +119,7 @@ class Engine {
   // Waits until every record handed to Redo is applied.
   Status DrainRedo() { return redo_->Drain(); }
   const ParallelRedo& parallel_redo() const { return *redo_; }
+  storage::RecoveryPrefetcher& prefetcher() { return *prefetcher_; }
   // Standby restartpoint at a replayed checkpoint record: pages and commit log flushed, then
   // pg_control points at it.
   Status Restartpoint(Lsn ckpt, const wal::CheckPoint& cp);
@@ -163,6 +166,7 @@ class Engine {
   uint32_t oid_limit_ GUARDED_BY(oid_mu_) = 0;  // ids below this are covered by a NEXTOID record
   // Last: its workers stop before anything they use is destroyed.
   std::unique_ptr<ParallelRedo> redo_;
+  std::unique_ptr<storage::RecoveryPrefetcher> prefetcher_;
 };
 
 }  // namespace walrep::access

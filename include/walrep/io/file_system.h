@@ -29,6 +29,9 @@ class RandomAccessFile {
   virtual Status WriteAt(uint64_t offset, std::string_view data) = 0;
   virtual Status Sync() = 0;  // fdatasync; a failure here must never be retried
   virtual Result<uint64_t> Size() = 0;
+  // A hint that [offset, offset + n) will be read soon (posix_fadvise WILLNEED): the kernel may
+  // start reading it in. Nothing happens where there is no such hint.
+  virtual void Prefetch(uint64_t /*offset*/, size_t /*n*/) {}
 };
 
 // What Stat reports about a path (lstat: a symbolic link is neither a directory nor regular).

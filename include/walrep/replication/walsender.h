@@ -33,6 +33,10 @@
 #include "walrep/replication/syncrep.h"
 #include "walrep/wal/timeline.h"
 
+namespace walrep::storage {
+class RecoveryPrefetcher;
+}  // namespace walrep::storage
+
 namespace walrep::sql {
 class Registry;
 }
@@ -105,6 +109,8 @@ struct ReplicationEnv {
   // Standby only (null on a primary).
   WalReceiver* receiver = nullptr;
   Startup* startup = nullptr;
+  // Recovery prefetching's counters (pg_stat_recovery_prefetch); they outlive recovery.
+  storage::RecoveryPrefetcher* prefetcher = nullptr;
   // BASE_BACKUP: a checkpoint to start from (fast: immediate) and the end record; null on a
   // server that cannot take backups.
   struct BackupStart {

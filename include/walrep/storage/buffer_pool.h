@@ -53,6 +53,9 @@ class Smgr {
   Result<BlockNumber> NBlocks(const RelFileNode& r) EXCLUDES(files_mu_);
   // Reads a block; a block at or past the end of the file reads as zeros.
   Status Read(const RelFileNode& r, BlockNumber b, char* buf) EXCLUDES(files_mu_);
+  // Asks the kernel to read block b in ahead of a Read (recovery prefetching); false when the
+  // relation has no file.
+  bool Prefetch(const RelFileNode& r, BlockNumber b) EXCLUDES(files_mu_);
   Status Write(const RelFileNode& r, BlockNumber b, const char* buf)
       EXCLUDES(files_mu_, dirty_mu_, sync_barrier_);
   Status Sync(const RelFileNode& r) EXCLUDES(files_mu_, dirty_mu_, sync_barrier_);
@@ -116,6 +119,8 @@ class BufferPool {
   // Appends a new, initialised page to the relation.
   Result<Handle> Extend(const RelFileNode& r, uint16_t special_size = 0) EXCLUDES(mu_);
   Result<BlockNumber> NBlocks(const RelFileNode& r) EXCLUDES(mu_);
+  // Whether block b has a buffer (read in, or being read in) now.
+  bool Contains(const RelFileNode& r, BlockNumber b) EXCLUDES(mu_);
   // Redo touched block b: the relation is at least b + 1 blocks long from now on.
   void NoteBlock(const RelFileNode& r, BlockNumber b) EXCLUDES(mu_);
   // Writes every dirty page (checkpoint) and syncs the files.

@@ -18,17 +18,23 @@
 // redo table and report it replayed; they never know which file or timeline it came from.
 // Counterpart: xlogrecovery.c (ReadRecord, rescanLatestTimeLine, checkTimeLineSwitch,
 // FinishWalRecovery) in PostgreSQL.
+// With a RecoveryPrefetcher (recovery_prefetch), ReadNext decodes records ahead of the replay
+// position — never past the lookahead limit, the WAL that is durable — so their blocks can be
+// prefetched; a record is still returned, and applied, strictly in order.
 // Thread safety: one thread drives it at a time (XLog::Open, then the startup thread);
 // state() may be read from any thread.
 #pragma once
 
 #include <atomic>
+#include <deque>
 #include <functional>
+#include <limits>
 #include <string>
 
 #include "walrep/common/status.h"
 #include "walrep/common/time.h"
 #include "walrep/io/file_system.h"
+#include "walrep/storage/recovery_prefetch.h"
 #include "walrep/wal/timeline.h"
 #include "walrep/wal/wal_reader.h"
 
@@ -88,6 +94,11 @@ class Recovery {
   // (XLog::EndRecovery). Returns the timeline WAL is written on from now on.
   Result<TimelineId> Finish();
 
+  // Lookahead for prefetching (null: none). Records ending past `limit` are not read ahead: a
+  // standby sets it to what its walreceiver has made durable (and raises it as more arrives).
+  void SetPrefetcher(RecoveryPrefetcher* p) { prefetcher_ = p; }
+  void set_lookahead_limit(Lsn limit) { limit_ = limit; }
+
   Lsn position() const { return pos_; }  // where the next record starts
   Lsn last_record() const { return prev_; }
   Lsn last_record_end() const { return prev_end_; }  // aligned end of the last record
@@ -102,6 +113,19 @@ class Recovery {
   Lsn pos_, prev_, prev_end_;
   uint64_t replayed_ = 0;
   TimelineId rejected_tli_ = 0;  // a history already found not to fit: logged once
+  // Lookahead: records decoded after pos_, in order; each with the prefetches it started.
+  struct Ahead {
+    wal::DecodedRecord rec;
+    int prefetched = 0;
+  };
+  RecoveryPrefetcher* prefetcher_ = nullptr;
+  std::deque<Ahead> ahead_;
+  uint64_t ahead_bytes_ = 0, ahead_blocks_ = 0;
+  Lsn ahead_next_, ahead_prev_;  // where the next record to read ahead starts, and its prev-link
+  Lsn limit_{std::numeric_limits<uint64_t>::max()};
+  Lsn ahead_failed_, ahead_failed_limit_;  // a read ahead failed here, at this limit
+  void LookAhead();
+  void DropLookahead();
   // Marks the target reached after `rec` was applied (recoveryStopsAfter).
   void CheckStopsAfter(const wal::DecodedRecord& rec, bool consistent_now);
   RecoveryTarget target_;

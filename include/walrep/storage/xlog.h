@@ -73,9 +73,10 @@ struct XLogOptions {
   // initialises its running-transaction set from it; pages written from then on move the
   // minimum recovery point).
   std::function<void(XLog*, const wal::CheckPoint&)> before_redo;
+  // Recovery prefetching (recovery_prefetch); null for none. Must outlive the recovery.
+  RecoveryPrefetcher* prefetcher = nullptr;
 };
 
-// Applies one record during recovery (the engine's redo dispatch table).
 // Applies one record (it may take the record's data and blocks: access::ParallelRedo::Apply).
 using RedoFn = std::function<Status(wal::DecodedRecord*)>;
 
