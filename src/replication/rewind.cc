@@ -426,13 +426,21 @@ Result<RewindResult> RewindDataDir(const RewindOptions& o) {
       copies.push_back({p, off, kBlock});
     }
   }
-  // Target files the source does not have (tables created on the old timeline, ...).
+  // Target files the source does not have (tables created on the old timeline, ...), WAL
+  // included as pg_rewind does: the old timeline's segments past the divergence must not stay
+  // where a reader could take them for the new timeline's, and their archive status goes too.
   std::error_code ec;
   for (auto it = fs::recursive_directory_iterator(o.target, ec);
        !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     std::string p = fs::relative(it->path(), o.target).string();
-    if (it->is_directory() || Excluded(p) || p.rfind("pg_wal/", 0) == 0) continue;
-    if (!src_files.count(p)) removes.push_back(p);
+    if (it->is_directory() || Excluded(p) || src_files.count(p)) continue;
+    removes.push_back(p);
+    if (p.rfind("pg_wal/", 0) == 0) {
+      for (const char* status : {".ready", ".done"}) {
+        std::string s = "pg_wal/archive_status/" + p.substr(7) + status;
+        if (fs::exists(o.target + "/" + s)) removes.push_back(s);
+      }
+    }
   }
   uint64_t to_copy = 0;
   for (const auto& c : copies) to_copy += c.len;

@@ -34,6 +34,9 @@ void Diverge(Node* p, Node* s, const std::vector<std::string>& conf = {"wal_keep
   p->SafePsql("DELETE FROM t WHERE id BETWEEN 900 AND 1000");
   p->SafePsql("CREATE TABLE only_old (x int)");
   p->SafePsql("INSERT INTO only_old VALUES (1)");
+  // And into a segment of the old timeline the new primary never had.
+  p->SafePsql("SELECT pg_switch_wal()");
+  p->SafePsql("INSERT INTO only_old VALUES (2)");
   // The new primary writes its own.
   s->SafePsql("INSERT INTO t SELECT g, g FROM generate_series(3001, 3100) g");
   s->SafePsql("UPDATE t SET v = v + 100000 WHERE id BETWEEN 200 AND 300");
@@ -82,6 +85,21 @@ TEST(RewindTest, OldPrimaryRejoinsFromTheRunningNewPrimary) {
   EXPECT_NE(r.err.find("rewinding from last common checkpoint"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("Done!"), std::string::npos) << r.err;
   EXPECT_TRUE(fs::exists(p.data_dir() + "/standby.signal"));
+  // As pg_rewind: no segment of the old timeline that begins at or past the point timeline 2
+  // branched off (its history file says where) is left.
+  std::ifstream history(p.data_dir() + "/pg_wal/00000002.history");
+  std::string parent, switch_lsn;
+  ASSERT_TRUE(history >> parent >> switch_lsn);
+  size_t slash = switch_lsn.find('/');
+  uint64_t switch_at = (std::stoull(switch_lsn.substr(0, slash), nullptr, 16) << 32) +
+                       std::stoull(switch_lsn.substr(slash + 1), nullptr, 16);
+  for (const auto& e : fs::directory_iterator(p.data_dir() + "/pg_wal")) {
+    std::string name = e.path().filename().string();
+    if (name.size() != 24 || name.rfind("00000001", 0) != 0) continue;
+    uint64_t seg_start = (std::stoull(name.substr(8, 8), nullptr, 16) << 32) +
+                         (std::stoull(name.substr(16, 8), nullptr, 16) << 24);
+    EXPECT_LT(seg_start, switch_at) << name << " is past the switch at " << switch_lsn;
+  }
   ASSERT_NO_FATAL_FAILURE(p.Start());
   ASSERT_NO_FATAL_FAILURE(ExpectRejoined(&p, &s));
   // Rewinding it again: it is on the source's timeline now.
