@@ -7,8 +7,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "testing.h"
+#include "walrep/wal/xlog_format.h"
 
 namespace walrep::testing {
 namespace {
@@ -90,15 +92,15 @@ TEST(RewindTest, OldPrimaryRejoinsFromTheRunningNewPrimary) {
   std::ifstream history(p.data_dir() + "/pg_wal/00000002.history");
   std::string parent, switch_lsn;
   ASSERT_TRUE(history >> parent >> switch_lsn);
-  size_t slash = switch_lsn.find('/');
-  uint64_t switch_at = (std::stoull(switch_lsn.substr(0, slash), nullptr, 16) << 32) +
-                       std::stoull(switch_lsn.substr(slash + 1), nullptr, 16);
+  std::optional<Lsn> switch_at = Lsn::Parse(switch_lsn);
+  ASSERT_TRUE(switch_at.has_value()) << switch_lsn;
   for (const auto& e : fs::directory_iterator(p.data_dir() + "/pg_wal")) {
     std::string name = e.path().filename().string();
-    if (name.size() != 24 || name.rfind("00000001", 0) != 0) continue;
-    uint64_t seg_start = (std::stoull(name.substr(8, 8), nullptr, 16) << 32) +
-                         (std::stoull(name.substr(16, 8), nullptr, 16) << 24);
-    EXPECT_LT(seg_start, switch_at) << name << " is past the switch at " << switch_lsn;
+    TimelineId tli;
+    XLogSegNo segno;
+    if (!wal::ParseXLogFileName(name, wal::kDefaultSegSize, &tli, &segno) || tli != 1) continue;
+    EXPECT_LT(wal::SegmentStart(segno, wal::kDefaultSegSize), *switch_at)
+        << name << " is past the switch at " << switch_lsn;
   }
   ASSERT_NO_FATAL_FAILURE(p.Start());
   ASSERT_NO_FATAL_FAILURE(ExpectRejoined(&p, &s));
