@@ -28,6 +28,12 @@ class ErrorInjectionWritableFile : public WritableFile {
     }
     return base_->Append(data);
   }
+  Status Allocate(uint64_t size) override {
+    if (auto e = fs_->Check(ErrorInjectionFileSystem::Op::kWrite, path_)) {
+      return ErrorInjectionFileSystem::ToStatus(*e, "allocate file", path_);
+    }
+    return base_->Allocate(size);
+  }
   Status Sync() override {
     if (auto e = fs_->Check(ErrorInjectionFileSystem::Op::kSync, path_)) {
       return ErrorInjectionFileSystem::ToStatus(*e, "fsync file", path_);

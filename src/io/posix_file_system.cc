@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -32,6 +33,12 @@ class PosixWritableFile : public WritableFile {
       }
       data.remove_prefix(static_cast<size_t>(n));
     }
+    return Status::OK();
+  }
+  Status Allocate(uint64_t size) override {
+    // glibc falls back to writing a byte per block where the file system has no fallocate.
+    int err = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+    if (err != 0) return io::Errno("allocate file", path_, err);
     return Status::OK();
   }
   Status Sync() override {
@@ -210,6 +217,14 @@ class PosixFileSystem : public FileSystem {
 };
 
 }  // namespace
+
+Status WritableFile::Allocate(uint64_t size) {
+  const std::string zeros(std::min<uint64_t>(size, 1 << 20), '\0');
+  for (uint64_t done = 0; done < size; done += zeros.size()) {
+    WALREP_RETURN_IF_ERROR(Append(std::string_view(zeros).substr(0, size - done)));
+  }
+  return Status::OK();
+}
 
 Status FileSystem::WriteFileDurably(const std::string& path, std::string_view data) {
   const std::string tmp = path + ".tmp";

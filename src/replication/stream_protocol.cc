@@ -210,9 +210,11 @@ Status ReceiveProtocol::OnCopyData(std::string_view msg, TimestampTz now,
   };
   if (!msg.empty() && msg[0] == 'w' && msg.size() >= 25) {
     Lsn start(GetInt64(msg.data() + 1));
-    note_end(Lsn(GetInt64(msg.data() + 9)), static_cast<TimestampTz>(GetInt64(msg.data() + 17)));
+    Lsn wal_end(GetInt64(msg.data() + 9));
+    note_end(wal_end, static_cast<TimestampTz>(GetInt64(msg.data() + 17)));
     ReceiveAction w{ReceiveAction::Kind::kWrite};
     w.from = start;
+    w.wal_end = wal_end;
     w.data = msg.substr(25);
     out->push_back(w);
     written_ = std::max(written_, start + w.data.size());

@@ -509,7 +509,7 @@ bool WalReceiver::Perform(PGconn* conn, const std::vector<ReceiveAction>& action
     Status st;
     switch (a.kind) {
       case ReceiveAction::Kind::kWrite:
-        st = WriteWal(a.from, a.data);
+        st = WriteWal(a.from, a.data, a.wal_end);
         break;
       case ReceiveAction::Kind::kFlush:
         st = FlushWal();
@@ -532,7 +532,7 @@ bool WalReceiver::Perform(PGconn* conn, const std::vector<ReceiveAction>& action
   return true;
 }
 
-Status WalReceiver::WriteWal(Lsn start, std::string_view data) {
+Status WalReceiver::WriteWal(Lsn start, std::string_view data, Lsn wal_end) {
   uint64_t seg_size = wal::kDefaultSegSize;
   std::string wal_dir = opts_.data_dir + "/pg_wal";
   while (!data.empty()) {
@@ -547,7 +547,17 @@ Status WalReceiver::WriteWal(Lsn start, std::string_view data) {
         prealloc_ =
             std::make_unique<wal::SegmentPreallocator>(opts_.fs, wal_dir, receive_tli_, seg_size);
       }
-      WALREP_RETURN_IF_ERROR(prealloc_->Ensure(segno));
+      // A segment the upstream has already written past will be received in full at once:
+      // zeros written first would only double the I/O of catching up, and there is no commit
+      // waiting on its fsyncs to spare a metadata update. Otherwise wal_init_zero applies, and
+      // the next segment is prepared in the background as on a primary.
+      if (wal_end.value() >= (segno + 1) * seg_size) {
+        WALREP_RETURN_IF_ERROR(prealloc_->Ensure(segno, wal::SegmentInit::kAllocate, false));
+      } else {
+        bool zero = opts_.settings()->GetBool("wal_init_zero");
+        WALREP_RETURN_IF_ERROR(prealloc_->Ensure(
+            segno, zero ? wal::SegmentInit::kZeroFill : wal::SegmentInit::kAllocate));
+      }
       WALREP_ASSIGN_OR_RETURN(
           file_, opts_.fs->OpenRandomAccess(
                      wal_dir + "/" + wal::XLogFileName(receive_tli_, segno, seg_size), false));

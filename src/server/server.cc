@@ -189,6 +189,7 @@ Status Server::Start() {
   xo.fsync = settings->GetBool("fsync");
   xo.wal_buffers = static_cast<size_t>(settings->GetInt("wal_buffers")) * 8192;
   xo.wal_writer_delay = std::chrono::milliseconds(settings->GetInt("wal_writer_delay"));
+  xo.wal_init_zero = settings->GetBool("wal_init_zero");
   xo.full_page_writes = settings->GetBool("full_page_writes");
   xo.wal_keep_bytes = static_cast<uint64_t>(settings->GetInt("wal_keep_size")) << 20;
   xo.min_wal_bytes = static_cast<uint64_t>(settings->GetInt("min_wal_size")) << 20;
@@ -775,6 +776,7 @@ Status Server::Reload() {
   if (engine_) {
     engine_->SetWalConsistencyChecking(applied->GetString("wal_consistency_checking"));
     engine_->prefetcher().Configure(PrefetchConfig(*applied));
+    engine_->xlog().SetWalInitZero(applied->GetBool("wal_init_zero"));
     engine_->xlog().SetWalSizes(static_cast<uint64_t>(applied->GetInt("wal_keep_size")) << 20,
                                 static_cast<uint64_t>(applied->GetInt("min_wal_size")) << 20,
                                 static_cast<uint64_t>(applied->GetInt("max_wal_size")) << 20,

@@ -311,6 +311,7 @@ void XLog::StartWriter(Lsn pos, Lsn last_record) {
   wo.fsync = opts_.fsync;
   wo.buffer_bytes = opts_.wal_buffers;
   wo.writer_delay = opts_.wal_writer_delay;
+  wo.init_zero = &init_zero_;
   writer_ = std::make_unique<wal::WalWriter>(wo, pos, last_record);
   writer_->StartBackgroundWriter();
 }

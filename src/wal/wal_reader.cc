@@ -116,7 +116,9 @@ Result<DecodedRecord> WalReader::ReadRecordOnce(Lsn lsn, Lsn expected_prev) {
         fmt::format("record length {} at {} too long", tot_len, lsn.ToString()));
   }
   std::string rec;
-  rec.reserve(tot_len);
+  // A corrupt or hostile length allocates nothing up front: the record grows as its
+  // continuation pages arrive.
+  rec.reserve(std::min<size_t>(tot_len, 1 << 20));
   size_t take = std::min<size_t>(tot_len, kXlogBlcksz - off);
   rec.append(page.substr(off, take));
   Lsn pos = lsn + take;

@@ -12,21 +12,25 @@
 namespace walrep::wal {
 
 Status CreateSegment(io::FileSystem* fs, const std::string& wal_dir, TimelineId tli,
-                     XLogSegNo segno, uint64_t seg_size, bool paced) {
+                     XLogSegNo segno, uint64_t seg_size, SegmentInit init, bool paced) {
   std::string path = wal_dir + "/" + XLogFileName(tli, segno, seg_size);
   if (fs->Exists(path)) return Status::OK();
   std::string tmp =
       wal_dir + "/xlogtemp." + std::to_string(::getpid()) + "." + std::to_string(segno);
   {
     WALREP_ASSIGN_OR_RETURN(auto f, fs->NewWritableFile(tmp));
-    const std::string zeros(1 << 20, '\0');
-    for (uint64_t done = 0; done < seg_size; done += zeros.size()) {
-      WALREP_RETURN_IF_ERROR(f->Append(std::string_view(zeros).substr(0, seg_size - done)));
-      if (paced) {
-        // In the background, 1 MB at a time: 16 MB of dirty pages flushed at once would stall
-        // the commit fsyncs queued behind them on the same device.
-        WALREP_RETURN_IF_ERROR(f->Sync());
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    if (init == SegmentInit::kAllocate) {
+      WALREP_RETURN_IF_ERROR(f->Allocate(seg_size));
+    } else {
+      const std::string zeros(1 << 20, '\0');
+      for (uint64_t done = 0; done < seg_size; done += zeros.size()) {
+        WALREP_RETURN_IF_ERROR(f->Append(std::string_view(zeros).substr(0, seg_size - done)));
+        if (paced) {
+          // In the background, 1 MB at a time: 16 MB of dirty pages flushed at once would stall
+          // the commit fsyncs queued behind them on the same device.
+          WALREP_RETURN_IF_ERROR(f->Sync());
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        }
       }
     }
     WALREP_RETURN_IF_ERROR(f->Sync());
@@ -44,7 +48,7 @@ SegmentPreallocator::~SegmentPreallocator() {
   if (pending_.valid()) pending_.get().IgnoreError();  // only an optimisation
 }
 
-Status SegmentPreallocator::Ensure(XLogSegNo segno) {
+Status SegmentPreallocator::Ensure(XLogSegNo segno, SegmentInit init, bool ahead) {
   Status st;
   if (pending_.valid()) {
     bool mine = pending_segno_ == segno;
@@ -52,11 +56,12 @@ Status SegmentPreallocator::Ensure(XLogSegNo segno) {
     if (mine) st = bg;  // a failed background creation is retried below
   }
   if (!st.ok() || !fs_->Exists(wal_dir_ + "/" + XLogFileName(tli_, segno, seg_size_))) {
-    WALREP_RETURN_IF_ERROR(CreateSegment(fs_, wal_dir_, tli_, segno, seg_size_));
+    WALREP_RETURN_IF_ERROR(CreateSegment(fs_, wal_dir_, tli_, segno, seg_size_, init));
   }
+  if (!ahead) return Status::OK();
   pending_segno_ = segno + 1;
-  pending_ = std::async(std::launch::async, [this, next = segno + 1] {
-    return CreateSegment(fs_, wal_dir_, tli_, next, seg_size_, /*paced=*/true);
+  pending_ = std::async(std::launch::async, [this, next = segno + 1, init] {
+    return CreateSegment(fs_, wal_dir_, tli_, next, seg_size_, init, /*paced=*/true);
   });
   return Status::OK();
 }
@@ -205,7 +210,9 @@ Result<io::RandomAccessFile*> WalWriter::SegmentFile(XLogSegNo segno) {
     prealloc_ =
         std::make_unique<SegmentPreallocator>(opts_.fs, opts_.wal_dir, opts_.tli, opts_.seg_size);
   }
-  WALREP_RETURN_IF_ERROR(prealloc_->Ensure(segno));
+  bool zero = opts_.init_zero == nullptr || opts_.init_zero->load(std::memory_order_relaxed);
+  WALREP_RETURN_IF_ERROR(
+      prealloc_->Ensure(segno, zero ? SegmentInit::kZeroFill : SegmentInit::kAllocate));
   std::string path = opts_.wal_dir + "/" + XLogFileName(opts_.tli, segno, opts_.seg_size);
   WALREP_ASSIGN_OR_RETURN(open_file_, opts_.fs->OpenRandomAccess(path, false));
   open_segno_ = segno;

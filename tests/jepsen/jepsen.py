@@ -3,7 +3,9 @@
 
 Three walrepd servers (n1 primary, n2 and n3 standbys, synchronous_standby_names =
 'ANY 1 (n1, n2, n3)', walrep.sync_commit_lossless = on unless --pg-visibility) run each in its own Linux network namespace on a
-bridged virtual network. Clients in the test's namespace reach them through their Unix sockets.
+bridged virtual network. The clients run in a namespace of their own on the same network and
+connect over TCP, so partitions cut them off too; the nemesis administers the nodes through their
+Unix sockets, as a DBA on each machine would.
 
 Workloads, run together by client threads:
   bank    transfers between accounts on the primary (the total is invariant); reads of every
@@ -14,7 +16,9 @@ Workloads, run together by client threads:
 A nemesis injects a fault every few seconds: kill -9 of the primary followed by a failover
 (promotion of the most advanced standby, the other re-pointed, the old primary rewound with
 walrepctl rewind and rejoining as a standby), kill -9 of a standby, SIGSTOP of any node, a partition of
-the primary from its standbys (healed, or followed by a failover with the old primary fenced).
+the primary from its standbys (healed, or followed by a failover with the old primary fenced, or
+by a failover while the old primary keeps serving the clients that still reach it: a split brain
+in which it must acknowledge nothing), a partition of the clients from the primary.
 
 The checker then reports: acknowledged writes lost (an acknowledged append missing from the final
 state, a bank total that changed), aborted reads (a value of a transaction that definitely
@@ -50,6 +54,7 @@ KEYS = 8  # keys in use at a time
 ROTATE_S = 30  # then the next KEYS keys: a list stays far below a row's 8 KB (walrep has no TOAST)
 MAX_ROTATIONS = 1000  # rows created: KEYS * MAX_ROTATIONS (over 8 hours)
 SUBNET = "10.78.0"
+CLIENT_ADDRESS = f"{SUBNET}.100"
 PORT = 5432
 LIBC = ctypes.CDLL(None, use_errno=True)
 CLONE_NEWNET = 0x40000000
@@ -64,6 +69,15 @@ def run(argv, check=True, input=None, timeout=120):
     if check and r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed: {r.stdout}{r.stderr}")
     return r
+
+
+def enter_namespace(netns):
+    """Moves the calling thread (a network namespace is per thread) into `netns`."""
+    fd = os.open(f"/var/run/netns/{netns}", os.O_RDONLY)
+    try:
+        return LIBC.setns(fd, CLONE_NEWNET) == 0
+    finally:
+        os.close(fd)
 
 
 class Node:
@@ -86,6 +100,12 @@ class Node:
     def conninfo(self):
         return f"host={self.address} port={PORT} user=postgres connect_timeout=2"
 
+    def client_dsn(self):
+        """Over the network from the clients' namespace; a silent peer (partition, SIGSTOP)
+        breaks the connection within seconds instead of hanging the client."""
+        return (f"{self.conninfo()} dbname=postgres keepalives=1 keepalives_idle=1 "
+                "keepalives_interval=1 keepalives_count=3 tcp_user_timeout=4000")
+
     def conf(self, line, file="postgresql.auto.conf"):
         with open(os.path.join(self.data, file), "a") as f:
             f.write(line + "\n")
@@ -99,10 +119,8 @@ class Node:
         log_file = open(self.log_path, "a")
 
         def enter_netns():
-            fd = os.open(f"/var/run/netns/{self.netns}", os.O_RDONLY)
-            if LIBC.setns(fd, CLONE_NEWNET) != 0:
+            if not enter_namespace(self.netns):
                 os._exit(126)
-            os.close(fd)
 
         self.proc = subprocess.Popen([os.path.join(self.cluster.bin, "walrepd"), "-D", self.data],
                                      stdout=log_file, stderr=log_file, preexec_fn=enter_netns)
@@ -147,49 +165,62 @@ class Cluster:
         self.root = root
         self.prefix = f"wj{os.getpid()}-"
         self.hub = f"{self.prefix}hub"
+        self.clients_netns = f"{self.prefix}clients"
         self.nodes = [Node(self, n, i + 1) for i, n in enumerate(NODES)]
         self.primary = self.nodes[0]
+        # Addresses each namespace drops packets to ("clients": the clients' namespace).
         self.blocked = {n.name: set() for n in self.nodes}
+        self.blocked["clients"] = set()
 
-    # The network: each node's namespace, a veth into the hub's bridge.
+    # The network: each node's namespace and the clients', a veth into the hub's bridge.
     def create_network(self):
         run(["ip", "netns", "add", self.hub])
         run(["ip", "-n", self.hub, "link", "add", "br0", "type", "bridge"])
         run(["ip", "-n", self.hub, "link", "set", "br0", "up"])
-        for i, n in enumerate(self.nodes):
+        spaces = [(n.netns, n.address) for n in self.nodes]
+        spaces.append((self.clients_netns, CLIENT_ADDRESS))
+        for i, (netns, address) in enumerate(spaces):
             peer = f"v{i + 1}"
-            run(["ip", "netns", "add", n.netns])
-            run(["ip", "link", "add", "eth0", "netns", n.netns, "type", "veth", "peer", "name",
+            run(["ip", "netns", "add", netns])
+            run(["ip", "link", "add", "eth0", "netns", netns, "type", "veth", "peer", "name",
                  peer, "netns", self.hub])
             run(["ip", "-n", self.hub, "link", "set", peer, "master", "br0", "up"])
-            run(["ip", "-n", n.netns, "addr", "add", f"{n.address}/24", "dev", "eth0"])
-            run(["ip", "-n", n.netns, "link", "set", "eth0", "up"])
-            run(["ip", "-n", n.netns, "link", "set", "lo", "up"])
+            run(["ip", "-n", netns, "addr", "add", f"{address}/24", "dev", "eth0"])
+            run(["ip", "-n", netns, "link", "set", "eth0", "up"])
+            run(["ip", "-n", netns, "link", "set", "lo", "up"])
 
-    def apply_rules(self, n):
-        rules = "".join(f"    ip daddr {a} drop\n" for a in sorted(self.blocked[n.name]))
-        script = ("flush ruleset\ntable inet walrep {\n  chain out {\n"
-                  "    type filter hook output priority 0; policy accept;\n" + rules + "  }\n}\n")
-        run(["ip", "netns", "exec", n.netns, "nft", "-f", "-"], input=script)
+    def apply_rules(self):
+        for name, netns in [(n.name, n.netns) for n in self.nodes] + [("clients",
+                                                                        self.clients_netns)]:
+            rules = "".join(f"    ip daddr {a} drop\n" for a in sorted(self.blocked[name]))
+            script = ("flush ruleset\ntable inet walrep {\n  chain out {\n"
+                      "    type filter hook output priority 0; policy accept;\n" + rules +
+                      "  }\n}\n")
+            run(["ip", "netns", "exec", netns, "nft", "-f", "-"], input=script)
 
-    def partition(self, group_a, group_b):
+    def partition(self, group_a, group_b, clients=False):
+        """Cuts every node of group_a from every node of group_b, both ways; with `clients`,
+        group_a from the clients too."""
         for a in group_a:
             for b in group_b:
                 self.blocked[a.name].add(b.address)
                 self.blocked[b.name].add(a.address)
-        for n in self.nodes:
-            self.apply_rules(n)
+            if clients:
+                self.blocked[a.name].add(CLIENT_ADDRESS)
+                self.blocked["clients"].add(a.address)
+        self.apply_rules()
 
     def heal(self):
-        for n in self.nodes:
-            self.blocked[n.name].clear()
-            self.apply_rules(n)
+        for blocked in self.blocked.values():
+            blocked.clear()
+        self.apply_rules()
 
     def destroy(self):
         for n in self.nodes:
             n.kill9()
         for n in self.nodes:
             run(["ip", "netns", "del", n.netns], check=False)
+        run(["ip", "netns", "del", self.clients_netns], check=False)
         run(["ip", "netns", "del", self.hub], check=False)
 
     def setup(self):
@@ -358,13 +389,15 @@ class Client(threading.Thread):
         if node is None:
             return False
         try:
-            self.conn = psycopg2.connect(node.dsn(2))
+            self.conn = psycopg2.connect(node.client_dsn())
             self.node = node
             return True
         except psycopg2.Error:
             return False
 
     def run(self):
+        if not enter_namespace(self.cluster.clients_netns):
+            raise RuntimeError("could not enter the clients' network namespace")
         while not self.stop.is_set():
             if self.conn is None and not self.connect():
                 time.sleep(0.2)
@@ -472,7 +505,8 @@ class Nemesis(threading.Thread):
 
     def run(self):
         faults = [self.kill_primary_and_fail_over, self.kill_standby, self.pause_node,
-                  self.partition_and_heal, self.partition_and_fail_over]
+                  self.partition_and_heal, self.partition_and_fail_over,
+                  self.fail_over_from_a_running_primary, self.partition_clients]
         try:
             while not self.stop.wait(self.interval):
                 f = self.rng.choice(faults)
@@ -518,9 +552,9 @@ class Nemesis(threading.Thread):
         return best
 
     def rejoin(self, old, best):
-        """The old primary (killed: not shut down cleanly) comes back as a standby of the new
-        one: walrepctl rewind recovers it, then discards what it wrote that the new timeline
-        does not have (as pg_rewind; walrep.auto_rewind only takes cleanly stopped ones)."""
+        """The old primary (killed or stopped) comes back as a standby of the new one:
+        walrepctl rewind recovers it if it was killed, then discards what it wrote that the new
+        timeline does not have (as pg_rewind)."""
         r = run([os.path.join(self.cluster.bin, "walrepctl"), "rewind", "-D", old.data,
                  f"--source-server={best.dsn()}", "-R"], check=False)
         if r.returncode != 0 and "same timeline" not in r.stderr:
@@ -567,6 +601,31 @@ class Nemesis(threading.Thread):
         best = self.promote_best()
         self.cluster.heal()
         return self.rejoin(old, best)
+
+    def fail_over_from_a_running_primary(self):
+        """Split brain: the old primary, cut off from its standbys but not from the clients,
+        keeps running through the promotion and serves whoever still reaches it (clients
+        connected to it, and new ones: until it stops, it is a primary too). With a quorum of
+        synchronous standbys it must acknowledge none of their commits. Then it is shut down
+        cleanly, as a failover manager would once it can reach it, and rewound."""
+        old = self.cluster.primary
+        self.cluster.partition([old], self.standbys())
+        time.sleep(self.rng.uniform(0.5, 2))
+        best = self.promote_best()
+        time.sleep(self.rng.uniform(1, 3))
+        run([os.path.join(self.cluster.bin, "walrepctl"), "stop", "-D", old.data, "-m", "fast"],
+            timeout=90)
+        old.proc.wait()
+        self.cluster.heal()
+        return self.rejoin(old, best) + " (old primary ran through the promotion)"
+
+    def partition_clients(self):
+        """The clients lose the primary (and it them) while replication goes on."""
+        p = self.cluster.primary
+        self.cluster.partition([p], [], clients=True)
+        time.sleep(self.rng.uniform(1, 5))
+        self.cluster.heal()
+        return f"{p.name} | clients"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ class StallingFileSystem : public io::FileSystemWrapper {
     Writable(StallingFileSystem* fs, std::unique_ptr<io::WritableFile> f)
         : fs_(fs), f_(std::move(f)) {}
     Status Append(std::string_view data) override { return f_->Append(data); }
+    Status Allocate(uint64_t size) override { return f_->Allocate(size); }
     Status Sync() override {
       fs_->MaybeWait();
       return f_->Sync();

@@ -16,6 +16,10 @@ class WritableFile {
  public:
   virtual ~WritableFile() = default;
   virtual Status Append(std::string_view data) = 0;
+  // Makes a new, empty file `size` bytes long, reading as zeros, with its blocks reserved on
+  // disk but not written where the file system can (posix_fallocate). This default appends
+  // zeros.
+  virtual Status Allocate(uint64_t size);
   virtual Status Sync() = 0;  // fdatasync; a failure here must never be retried
   virtual Status Close() = 0;
 };

@@ -120,6 +120,7 @@ struct ReceiveAction {
   Kind kind;
   Lsn from;
   std::string_view data;
+  Lsn wal_end;  // kWrite: the upstream's end of WAL when it sent `data`
   bool reply_requested = false;
   bool zero = false;
 };

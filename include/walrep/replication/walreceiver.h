@@ -123,7 +123,8 @@ class WalReceiver {
   std::optional<std::pair<TimelineId, Lsn>> EndStreaming(PGconn* conn);
   // Carries out a ReceiveProtocol's actions; false when the stream must end.
   bool Perform(PGconn* conn, const std::vector<ReceiveAction>& actions);
-  Status WriteWal(Lsn start, std::string_view data);
+  // `wal_end`: how far the upstream's WAL reached when it sent `data`.
+  Status WriteWal(Lsn start, std::string_view data, Lsn wal_end);
   Status FlushWal();
   bool SendReply(PGconn* conn, bool request_reply);
   bool SendFeedback(PGconn* conn, bool force_zero);

@@ -43,6 +43,7 @@ struct XLogOptions {
   bool fsync = true;
   size_t wal_buffers = 4 * 1024 * 1024;
   std::chrono::milliseconds wal_writer_delay{200};
+  bool wal_init_zero = true;
   bool full_page_writes = true;
   uint64_t wal_keep_bytes = 0;  // wal_keep_size
   // min_wal_size / max_wal_size: how many old segments a checkpoint recycles (renames into
@@ -171,6 +172,8 @@ class XLog {
   // SIGHUP: wal_keep_size, min_wal_size, max_wal_size, checkpoint_completion_target.
   void SetWalSizes(uint64_t keep, uint64_t min, uint64_t max, double completion_target)
       EXCLUDES(mu_);
+  // SIGHUP: wal_init_zero, for the segments created from now on.
+  void SetWalInitZero(bool on) { init_zero_.store(on, std::memory_order_relaxed); }
   // Writes a checkpoint record and updates pg_control; returns the record's LSN.
   // `redo_out`, when given, receives the checkpoint's REDO point.
   // Holds checkpoint_mu_ throughout and mu_ only to read and update pg_control's copy, so the
@@ -191,7 +194,7 @@ class XLog {
   void AbandonForTest() { writer_->AbandonForTest(); }
 
  private:
-  explicit XLog(XLogOptions opts) : opts_(std::move(opts)) {}
+  explicit XLog(XLogOptions opts) : opts_(std::move(opts)), init_zero_(opts_.wal_init_zero) {}
   // The history recovery follows, from pg_control's checkpoint timeline and the target.
   Result<wal::TimelineHistory> RecoveryHistory(const ControlFileData& control, Lsn ckpt) const;
   // A replayed XLOG record that starts a new timeline switches timeline() to it.
@@ -209,6 +212,7 @@ class XLog {
   XLogOptions opts_;                                  // the WAL sizes change at reload (under mu_)
   uint64_t checkpoint_distance_ GUARDED_BY(mu_) = 0;  // bytes between the last two REDO points
   uint64_t sysid_ = 0;
+  std::atomic<bool> init_zero_;  // wal_init_zero; the writer reads it for each new segment
   std::unique_ptr<wal::WalWriter> writer_;
   std::atomic<TimelineId> tli_{1};
   // Serialises checkpoints, restartpoints and the end of recovery, across their file I/O;

@@ -13,6 +13,7 @@
 // Thread safety: thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <future>
@@ -31,6 +32,17 @@ namespace walrep::wal {
 
 class SegmentPreallocator;
 
+// How a new segment file gets its 16 MB before WAL is written into it.
+enum class SegmentInit {
+  // Written with zeros and synced (wal_init_zero = on): the fdatasyncs that commits wait on
+  // later never have to update the file's metadata.
+  kZeroFill,
+  // Reserved with fallocate, not written (wal_init_zero = off): half the I/O of zero-filling.
+  // PostgreSQL writes one byte at the end instead, leaving a sparse file that can run out of
+  // space halfway.
+  kAllocate,
+};
+
 struct WalWriterOptions {
   io::FileSystem* fs = nullptr;  // must outlive the writer
   std::string wal_dir;           // pg_wal
@@ -40,6 +52,8 @@ struct WalWriterOptions {
   bool fsync = true;
   size_t buffer_bytes = 4 * 1024 * 1024;  // wal_buffers
   std::chrono::milliseconds writer_delay{200};
+  // wal_init_zero, read for each new segment (it can change at a reload); null means on.
+  const std::atomic<bool>* init_zero = nullptr;
   // Called (on the flushing thread, with the writer's lock held: keep it short) for each
   // segment once it is complete and fsynced — archiving marks it .ready.
   std::function<void(XLogSegNo)> segment_done;
@@ -124,11 +138,12 @@ class WalWriter {
   std::thread bg_;
 };
 
-// Creates a zero-filled segment file durably (tmp file, fsync, rename, fsync dir) unless it
+// Creates a full-size segment file durably (tmp file, fsync, rename, fsync dir) unless it
 // exists. Counterpart: XLogFileInit() with wal_init_zero.
-// `paced`: written and synced 1 MB at a time with short pauses (background preallocation).
+// `paced`: zeros written and synced 1 MB at a time with short pauses (background
+// preallocation).
 Status CreateSegment(io::FileSystem* fs, const std::string& wal_dir, TimelineId tli,
-                     XLogSegNo segno, uint64_t seg_size, bool paced = false);
+                     XLogSegNo segno, uint64_t seg_size, SegmentInit init, bool paced = false);
 
 // Creates the segment after the one being written in the background, so a writer that crosses
 // a segment boundary (the WAL writer, a walreceiver) finds the file ready instead of
@@ -138,9 +153,10 @@ class SegmentPreallocator {
  public:
   SegmentPreallocator(io::FileSystem* fs, std::string wal_dir, TimelineId tli, uint64_t seg_size);
   ~SegmentPreallocator();  // waits for a creation in progress
-  // Returns once `segno` exists (waiting for its background creation if one is running), then
-  // starts creating segno + 1.
-  Status Ensure(XLogSegNo segno);
+  // Returns once `segno` exists (waiting for its background creation if one is running), then,
+  // with `ahead`, starts creating segno + 1. A writer that will fill segments as fast as it can
+  // write them (a walreceiver catching up) gains nothing from creating them ahead.
+  Status Ensure(XLogSegNo segno, SegmentInit init, bool ahead = true);
 
  private:
   io::FileSystem* const fs_;

@@ -350,6 +350,107 @@ TEST_F(WalTest, SwitchAndPgWaldumpAcceptsEverySegment) {
   EXPECT_EQ(stats.exit_code, 0) << stats.err;
 }
 
+// Counts the bytes appended to new files and the files allocated instead.
+class CountingFs : public io::FileSystemWrapper {
+ public:
+  CountingFs() : io::FileSystemWrapper(io::DefaultFileSystem()) {}
+  Result<std::unique_ptr<io::WritableFile>> NewWritableFile(const std::string& path) override {
+    WALREP_ASSIGN_OR_RETURN(auto f, io::FileSystemWrapper::NewWritableFile(path));
+    return std::unique_ptr<io::WritableFile>(new File(this, std::move(f)));
+  }
+  std::atomic<uint64_t> appended{0};
+  std::atomic<int> allocated{0};
+
+ private:
+  class File : public io::WritableFile {
+   public:
+    File(CountingFs* fs, std::unique_ptr<io::WritableFile> base)
+        : fs_(fs), base_(std::move(base)) {}
+    Status Append(std::string_view data) override {
+      fs_->appended += data.size();
+      return base_->Append(data);
+    }
+    Status Allocate(uint64_t size) override {
+      fs_->allocated++;
+      return base_->Allocate(size);
+    }
+    Status Sync() override { return base_->Sync(); }
+    Status Close() override { return base_->Close(); }
+
+   private:
+    CountingFs* fs_;
+    std::unique_ptr<io::WritableFile> base_;
+  };
+};
+
+// wal_init_zero = on writes every new segment with zeros; off reserves it with fallocate, and
+// the WAL written into such a segment reads back the same.
+TEST_F(WalTest, WalInitZeroDecidesHowSegmentsAreCreated) {
+  for (bool zero : {true, false}) {
+    SCOPED_TRACE(zero ? "wal_init_zero = on" : "wal_init_zero = off");
+    testing::TempDir dir;
+    CountingFs fs;
+    std::atomic<bool> init_zero{zero};
+    WalWriterOptions o = Options();
+    o.fs = &fs;
+    o.wal_dir = dir.path();
+    o.init_zero = &init_zero;
+    Lsn first, last;
+    {
+      WalWriter w(o, Lsn(kSegStart), Lsn());
+      std::string row(1000, 'r');
+      for (int i = 0; i < 20000; i++) {  // 20 MB: into the second segment
+        auto p = w.Insert(130, 0x10, 1, RecordBuilder().SetMainData(row).BuildBody());
+        ASSERT_TRUE(p.ok());
+        if (i == 0) first = p->start;
+        last = p->start;
+      }
+      ASSERT_TRUE(w.FlushAll().ok());
+      ASSERT_TRUE(w.Stop().ok());
+    }
+    // Segments 1 and 2 were written, 3 was prepared ahead.
+    for (XLogSegNo segno : {1, 2, 3}) {
+      std::string path = dir.path() + "/" + XLogFileName(1, segno, kDefaultSegSize);
+      ASSERT_TRUE(std::filesystem::exists(path)) << path;
+      EXPECT_EQ(std::filesystem::file_size(path), kDefaultSegSize);
+    }
+    if (zero) {
+      EXPECT_EQ(fs.allocated.load(), 0);
+      EXPECT_GE(fs.appended.load(), 3 * kDefaultSegSize);
+    } else {
+      EXPECT_EQ(fs.allocated.load(), 3);
+      EXPECT_EQ(fs.appended.load(), 0u);
+    }
+    WalReader r(io::DefaultFileSystem(), dir.path(), 1);
+    auto end = r.FindEnd(first);
+    ASSERT_TRUE(end.ok());
+    EXPECT_EQ(end->last_record, last);
+  }
+}
+
+// A writer that will fill the segment at once (a walreceiver catching up) gets it allocated,
+// without a zero-filled one prepared after it.
+TEST_F(WalTest, SegmentsFilledAtOnceAreAllocatedWithoutOneAhead) {
+  CountingFs fs;
+  auto exists = [&](XLogSegNo segno) {
+    return std::filesystem::exists(dir_.path() + "/" + XLogFileName(1, segno, kDefaultSegSize));
+  };
+  {
+    SegmentPreallocator pre(&fs, dir_.path(), 1, kDefaultSegSize);
+    ASSERT_TRUE(pre.Ensure(5, SegmentInit::kAllocate, /*ahead=*/false).ok());
+    EXPECT_TRUE(exists(5));
+    EXPECT_FALSE(exists(6));
+    EXPECT_EQ(fs.allocated.load(), 1);
+    EXPECT_EQ(fs.appended.load(), 0u);
+    // In step with its upstream it zero-fills, and prepares the next segment the same way.
+    ASSERT_TRUE(pre.Ensure(6, SegmentInit::kZeroFill).ok());
+  }  // waits for the background creation
+  EXPECT_TRUE(exists(7));
+  EXPECT_FALSE(exists(8));
+  EXPECT_EQ(fs.allocated.load(), 1);
+  EXPECT_EQ(fs.appended.load(), 2 * kDefaultSegSize);
+}
+
 TEST(LsnWaiterTest, WaitsTimesOutAndShutsDown) {
   LsnWaiter w(Lsn(10));
   EXPECT_EQ(*w.WaitFor(Lsn(5)), Lsn(10));
