@@ -240,7 +240,7 @@ Status Engine::CommitTransaction(TxnContext& tx, bool flush,
                                  const std::function<Status(Lsn)>& wait_for_standbys) {
   Status st;
   if (tx.xid != kInvalidXid) {
-    auto end = txm_->Commit(tx.xid, flush, tx.dropped_rels);
+    auto end = txm_->Commit(tx.xid, flush, tx.dropped_rels, tx.apply_feedback);
     if (end.ok() && !tx.dropped_rels.empty()) ScheduleDrop(tx.xid, tx.dropped_rels);
     stats_.TransactionEnded(tx.table_changes, end.ok());
     st = end.ok() && flush && wait_for_standbys ? wait_for_standbys(*end) : end.status();

@@ -24,8 +24,8 @@ bool Snapshot::InProgress(TransactionId xid) const {
 
 namespace {
 
-constexpr uint8_t kXactHasInfo = 0x80;
 constexpr uint32_t kXinfoHasRelfilenodes = 0x04;
+constexpr uint32_t kXactCompletionApplyFeedback = 1u << 29;
 
 template <typename T>
 void Append(std::string* s, T v) {
@@ -34,11 +34,14 @@ void Append(std::string* s, T v) {
 
 }  // namespace
 
-std::string EncodeXactRecord(int64_t xact_time, const std::vector<RelFileNode>& rels) {
+std::string EncodeXactRecord(int64_t xact_time, const std::vector<RelFileNode>& rels,
+                             bool apply_feedback) {
   std::string out;
   Append(&out, xact_time);
+  if (!XactRecordHasInfo(rels, apply_feedback)) return out;
+  Append(&out, (rels.empty() ? 0 : kXinfoHasRelfilenodes) |
+                   (apply_feedback ? kXactCompletionApplyFeedback : 0));
   if (rels.empty()) return out;
-  Append(&out, kXinfoHasRelfilenodes);
   Append(&out, static_cast<int32_t>(rels.size()));
   for (const auto& r : rels) {
     Append(&out, r.spc);
@@ -48,9 +51,16 @@ std::string EncodeXactRecord(int64_t xact_time, const std::vector<RelFileNode>& 
   return out;
 }
 
+bool XactRecordRequestsApplyFeedback(uint8_t info, std::string_view d) {
+  if (!(info & wal::kXactHasInfo) || d.size() < 12) return false;
+  uint32_t xinfo;
+  std::memcpy(&xinfo, d.data() + 8, 4);
+  return (xinfo & kXactCompletionApplyFeedback) != 0;
+}
+
 std::vector<RelFileNode> XactRecordRels(uint8_t info, const std::string& d) {
   std::vector<RelFileNode> rels;
-  if (!(info & kXactHasInfo) || d.size() < 12) return rels;
+  if (!(info & wal::kXactHasInfo) || d.size() < 12) return rels;
   uint32_t xinfo;
   std::memcpy(&xinfo, d.data() + 8, 4);
   size_t off = 12;
@@ -146,7 +156,7 @@ TransactionId TransactionManager::next_xid() const {
 }
 
 Result<Lsn> TransactionManager::Commit(TransactionId xid, bool flush,
-                                       const std::vector<RelFileNode>& rels) {
+                                       const std::vector<RelFileNode>& rels, bool apply_feedback) {
   wal::WalWriter::Position pos;
   // Files are removed after the commit, so the commit must be durable first (PostgreSQL forces
   // a synchronous commit when relations are dropped).
@@ -154,11 +164,14 @@ Result<Lsn> TransactionManager::Commit(TransactionId xid, bool flush,
   {
     MutexLock c(&commit_mu_);
     WALREP_ASSIGN_OR_RETURN(
-        pos,
-        wal_->Insert(
-            wal::kRmXact,
-            static_cast<uint8_t>(wal::kXactCommit | (rels.empty() ? 0 : kXactHasInfo)), xid,
-            wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp(), rels)).BuildBody()));
+        pos, wal_->Insert(wal::kRmXact,
+                          static_cast<uint8_t>(
+                              wal::kXactCommit |
+                              (XactRecordHasInfo(rels, apply_feedback) ? wal::kXactHasInfo : 0)),
+                          xid,
+                          wal::RecordBuilder()
+                              .SetMainData(EncodeXactRecord(NowTimestamp(), rels, apply_feedback))
+                              .BuildBody()));
     MutexLock l(&mu_);
     // Queued by the record's end: what makes it durable (here, or on the synchronous standbys
     // under a publish limit) is having all of it.
@@ -180,8 +193,8 @@ Status TransactionManager::Abort(TransactionId xid, const std::vector<RelFileNod
     WALREP_ASSIGN_OR_RETURN(
         pos,
         wal_->Insert(
-            wal::kRmXact, static_cast<uint8_t>(wal::kXactAbort | (rels.empty() ? 0 : kXactHasInfo)),
-            xid,
+            wal::kRmXact,
+            static_cast<uint8_t>(wal::kXactAbort | (rels.empty() ? 0 : wal::kXactHasInfo)), xid,
             wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp(), rels)).BuildBody()));
     MutexLock l(&mu_);
     to_publish_[pos.end] = {xid, XidStatus::kAborted};

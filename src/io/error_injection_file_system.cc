@@ -59,6 +59,12 @@ class ErrorInjectionRandomAccessFile : public RandomAccessFile {
     }
     return base_->ReadAt(offset, n);
   }
+  Result<size_t> ReadInto(uint64_t offset, char* buf, size_t n) override {
+    if (auto e = fs_->Check(ErrorInjectionFileSystem::Op::kRead, path_)) {
+      return ErrorInjectionFileSystem::ToStatus(*e, "read file", path_);
+    }
+    return base_->ReadInto(offset, buf, n);
+  }
   Status WriteAt(uint64_t offset, std::string_view data) override {
     if (auto e = fs_->Check(ErrorInjectionFileSystem::Op::kWrite, path_)) {
       if (*e == ErrorInjectionFileSystem::Error::kShort) {

@@ -63,9 +63,14 @@ class PosixRandomAccessFile : public RandomAccessFile {
   ~PosixRandomAccessFile() override { ::close(fd_); }
   Result<std::string> ReadAt(uint64_t offset, size_t n) override {
     std::string out(n, '\0');
+    WALREP_ASSIGN_OR_RETURN(size_t got, ReadInto(offset, out.data(), n));
+    out.resize(got);
+    return out;
+  }
+  Result<size_t> ReadInto(uint64_t offset, char* buf, size_t n) override {
     size_t got = 0;
     while (got < n) {
-      ssize_t r = ::pread(fd_, out.data() + got, n - got, static_cast<off_t>(offset + got));
+      ssize_t r = ::pread(fd_, buf + got, n - got, static_cast<off_t>(offset + got));
       if (r < 0) {
         if (errno == EINTR) continue;
         return Errno("read file", path_);
@@ -73,8 +78,7 @@ class PosixRandomAccessFile : public RandomAccessFile {
       if (r == 0) break;
       got += static_cast<size_t>(r);
     }
-    out.resize(got);
-    return out;
+    return got;
   }
   Status WriteAt(uint64_t offset, std::string_view data) override {
     size_t done = 0;
@@ -217,6 +221,12 @@ class PosixFileSystem : public FileSystem {
 };
 
 }  // namespace
+
+Result<size_t> RandomAccessFile::ReadInto(uint64_t offset, char* buf, size_t n) {
+  WALREP_ASSIGN_OR_RETURN(std::string bytes, ReadAt(offset, n));
+  std::memcpy(buf, bytes.data(), bytes.size());
+  return bytes.size();
+}
 
 Status WritableFile::Allocate(uint64_t size) {
   const std::string zeros(std::min<uint64_t>(size, 1 << 20), '\0');

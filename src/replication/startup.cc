@@ -436,11 +436,14 @@ void Startup::Loop() {
     if (!ApplyDelay(*rec)) break;
     if (promote_.load()) continue;  // promotion ends the delay: Promote() applies the rest
     if (!Apply(*rec)) return;
-    // Replies with the new apply position go out after commits (remote_apply waits on them)
-    // and whenever replay has caught up, not after every record.
-    // (What the redo workers still hold is published, and replied, before the next wait.)
-    if (opts_.on_replayed &&
-        (rec->rmid == wal::kRmXact || recovery.position() >= opts_.received->value())) {
+    // Replies with the new apply position go out after commits whose session waits for them
+    // (remote_apply) and whenever replay has caught up, not after every record: waking the
+    // walreceiver for every commit cost a catching-up standby a context switch and a message
+    // per transaction. (What the redo workers still hold is published, and replied, before
+    // the next wait.)
+    if (opts_.on_replayed && ((rec->rmid == wal::kRmXact && access::XactRecordRequestsApplyFeedback(
+                                                                rec->info, rec->main_data)) ||
+                              recovery.position() >= opts_.received->value())) {
       opts_.on_replayed();
     }
     Status st = MaybeRestartpoint(*rec);

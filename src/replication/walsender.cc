@@ -17,7 +17,11 @@ namespace walrep::replication {
 
 namespace {
 
-constexpr uint64_t kMaxSendSize = 16 * wal::kXlogBlcksz;  // 128 KiB, as PostgreSQL 15
+// The most WAL one XLogData message carries: 1 MiB, where PostgreSQL 15 sends 128 kB
+// (MAX_SEND_SIZE). A standby catching up then pays an eighth of the messages, wakeups and
+// fsyncs per MB; it received a 740 MB backlog in 3.4 s instead of 5.9 s (docs/benchmarks.md).
+// Every PostgreSQL client takes messages of any size.
+constexpr uint64_t kMaxSendSize = 128 * wal::kXlogBlcksz;
 constexpr int32_t kTextOid = 25, kInt4Oid = 23, kInt8Oid = 20;
 
 size_t CopyMessageLimit(char type) { return type == 'd' ? 1 << 20 : 1 << 16; }

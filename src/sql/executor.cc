@@ -1488,7 +1488,9 @@ Status Executor::CommitTransaction() {
     }
   }
   if (db_) {
-    bool flush = ctx_->settings().Get("synchronous_commit").value_or("on") != "off";
+    std::string level = ctx_->settings().Get("synchronous_commit").value_or("on");
+    bool flush = level != "off";
+    tx_.apply_feedback = level == "remote_apply";
     SessionContext* ctx = ctx_;
     st = db_->engine->CommitTransaction(tx_, flush,
                                         [ctx](Lsn end) { return ctx->WaitForSyncRep(end); });

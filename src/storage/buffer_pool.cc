@@ -75,10 +75,9 @@ Status Smgr::Read(const RelFileNode& r, BlockNumber b, char* buf) {
     }
     return f.TakeStatus();
   }
-  WALREP_ASSIGN_OR_RETURN(std::string bytes,
-                          (*f)->ReadAt(static_cast<uint64_t>(b) * kPageSize, kPageSize));
-  std::memset(buf, 0, kPageSize);
-  std::memcpy(buf, bytes.data(), bytes.size());
+  WALREP_ASSIGN_OR_RETURN(size_t got,
+                          (*f)->ReadInto(static_cast<uint64_t>(b) * kPageSize, buf, kPageSize));
+  if (got < kPageSize) std::memset(buf + got, 0, kPageSize - got);  // past the end: zeros
   return Status::OK();
 }
 

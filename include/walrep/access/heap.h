@@ -178,7 +178,10 @@ struct TxnContext {
   // Relation files this transaction created (removed if it aborts) and dropped (removed once
   // it committed and no snapshot can still see them). Listed in the commit/abort record.
   std::vector<RelFileNode> created_rels, dropped_rels;
-  bool catalog_written = false;       // wrote rows of a system relation (catalog caches bypassed)
+  bool catalog_written = false;  // wrote rows of a system relation (catalog caches bypassed)
+  // synchronous_commit = remote_apply: the commit record asks standbys to report as soon as
+  // they have applied it (PostgreSQL's XACT_COMPLETION_APPLY_FEEDBACK).
+  bool apply_feedback = false;
   TableStats::Pending table_changes;  // for TableStats, when the transaction ends
   // Heavyweight locks: the session's owner (null: internal work that takes none).
   LockOwner* locks = nullptr;

@@ -38,12 +38,19 @@ constexpr TransactionId kFirstNormalXid = 3;
 using CommandId = uint32_t;
 using wal::RelFileNode;
 
-// Commit/abort record main data in PostgreSQL's layout: xact_time, and with rels an xinfo word
-// (XACT_XINFO_HAS_RELFILENODES) followed by the count and the RelFileNodes; the caller adds
-// XLOG_XACT_HAS_INFO (0x80) to the record's info when rels are listed.
-std::string EncodeXactRecord(int64_t xact_time, const std::vector<RelFileNode>& rels);
+// Commit/abort record main data in PostgreSQL's layout: xact_time, then, with rels or
+// `apply_feedback`, an xinfo word (XACT_XINFO_HAS_RELFILENODES followed by the count and the
+// RelFileNodes; XACT_COMPLETION_APPLY_FEEDBACK). The caller adds XLOG_XACT_HAS_INFO (0x80) to
+// the record's info when XactRecordHasInfo.
+std::string EncodeXactRecord(int64_t xact_time, const std::vector<RelFileNode>& rels,
+                             bool apply_feedback = false);
+inline bool XactRecordHasInfo(const std::vector<RelFileNode>& rels, bool apply_feedback) {
+  return !rels.empty() || apply_feedback;
+}
 // The relation files a commit/abort record lists (none without XLOG_XACT_HAS_INFO).
 std::vector<RelFileNode> XactRecordRels(uint8_t info, const std::string& main_data);
+// Whether a commit record asks a standby to reply once it is applied (remote_apply).
+bool XactRecordRequestsApplyFeedback(uint8_t info, std::string_view main_data);
 
 enum class XidStatus : uint8_t { kInProgress = 0, kCommitted = 1, kAborted = 2 };
 
@@ -85,8 +92,9 @@ class TransactionManager {
   // Writes the commit record; `flush` waits for local durability before publishing.
   // `rels`: relation files the transaction dropped, listed in the record (PostgreSQL's
   // XACT_XINFO_HAS_RELFILENODES); such a commit is always flushed before it returns.
-  Result<Lsn> Commit(TransactionId xid, bool flush, const std::vector<RelFileNode>& rels = {})
-      EXCLUDES(mu_, commit_mu_);
+  // `apply_feedback`: see TxnContext::apply_feedback.
+  Result<Lsn> Commit(TransactionId xid, bool flush, const std::vector<RelFileNode>& rels = {},
+                     bool apply_feedback = false) EXCLUDES(mu_, commit_mu_);
   // Writes an abort record (no flush needed) and publishes the abort.
   // `rels`: relation files the transaction created, listed in the record.
   Status Abort(TransactionId xid, const std::vector<RelFileNode>& rels = {})
@@ -179,8 +187,5 @@ class TransactionManager {
   std::function<Lsn()> publish_limit_;  // read only once has_publish_limit_ is set
   std::atomic<bool> has_publish_limit_{false};
 };
-
-// XACT record payloads in PostgreSQL's layout: int64 xact_time (µs since 2000-01-01).
-std::string EncodeXactRecord(int64_t xact_time);
 
 }  // namespace walrep::access

@@ -30,6 +30,9 @@ class RandomAccessFile {
   virtual ~RandomAccessFile() = default;
   // Reads up to n bytes at offset; fewer only at end of file.
   virtual Result<std::string> ReadAt(uint64_t offset, size_t n) = 0;
+  // The same into `buf`, returning how many bytes were read: no allocation, no extra copy
+  // (a buffer-pool miss reads straight into its frame). This default goes through ReadAt.
+  virtual Result<size_t> ReadInto(uint64_t offset, char* buf, size_t n);
   virtual Status WriteAt(uint64_t offset, std::string_view data) = 0;
   virtual Status Sync() = 0;  // fdatasync; a failure here must never be retried
   virtual Result<uint64_t> Size() = 0;

@@ -138,7 +138,9 @@ class ReceiveProtocol {
     int64_t timeout_ms = 60000;          // wal_receiver_timeout; 0 disables
     int64_t status_interval_ms = 10000;  // wal_receiver_status_interval; 0 disables
     bool feedback = false;               // hot_standby_feedback
-    uint64_t flush_every = 64 * 1024;    // a stream that never pauses is still made durable
+    // A stream that never pauses is still made durable this often (and at each segment's end);
+    // one that pauses, at every pause.
+    uint64_t flush_every = 1024 * 1024;
   };
   ReceiveProtocol(Lsn start, Config config, TimestampTz now);
 

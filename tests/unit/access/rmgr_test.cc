@@ -38,6 +38,27 @@ TEST(Rmgr, EveryResourceManagerWalrepWritesIsRegistered) {
   EXPECT_STREQ(FindRmgr(wal::kRmXact)->name, "Transaction");
 }
 
+// A remote_apply commit asks standbys for a reply once applied (XACT_COMPLETION_APPLY_FEEDBACK
+// in the xinfo word); the relations still parse after it, and other commits do not ask.
+TEST(Rmgr, CommitRecordsCarryTheApplyFeedbackRequest) {
+  std::vector<RelFileNode> rels{RelFileNode{1663, 5, 16384}};
+  std::string asks = EncodeXactRecord(0, {}, /*apply_feedback=*/true);
+  EXPECT_TRUE(XactRecordHasInfo({}, true));
+  EXPECT_TRUE(XactRecordRequestsApplyFeedback(wal::kXactCommit | wal::kXactHasInfo, asks));
+  EXPECT_TRUE(XactRecordRels(wal::kXactCommit | wal::kXactHasInfo, asks).empty());
+  std::string both = EncodeXactRecord(0, rels, true);
+  EXPECT_TRUE(XactRecordRequestsApplyFeedback(wal::kXactCommit | wal::kXactHasInfo, both));
+  ASSERT_EQ(XactRecordRels(wal::kXactCommit | wal::kXactHasInfo, both).size(), 1u);
+  EXPECT_EQ(XactRecordRels(wal::kXactCommit | wal::kXactHasInfo, both)[0].rel, 16384u);
+  EXPECT_FALSE(XactRecordRequestsApplyFeedback(wal::kXactCommit | wal::kXactHasInfo,
+                                               EncodeXactRecord(0, rels)));
+  EXPECT_FALSE(XactRecordHasInfo({}, false));
+  EXPECT_FALSE(XactRecordRequestsApplyFeedback(wal::kXactCommit, EncodeXactRecord(0, {})));
+  EXPECT_NE(Describe(Record(wal::kRmXact, wal::kXactCommit | wal::kXactHasInfo, both, 735))
+                .find("desc: COMMIT 2000-01-01 00:00:00+00; rels: 1663/5/16384"),
+            std::string::npos);
+}
+
 TEST(Rmgr, DescribesRecordsAsPgWaldump) {
   auto commit = Record(wal::kRmXact, wal::kXactCommit | wal::kXactHasInfo,
                        EncodeXactRecord(0, {RelFileNode{1663, 5, 16384}}), 735);

@@ -76,6 +76,21 @@ TEST(ErrorInjectionFileSystemTest, FailsMatchingOperationsAsTheRulesSay) {
   ASSERT_FALSE(whole.ok());
   EXPECT_NE(whole.status().message().find("could not read file"), std::string::npos);
   EXPECT_EQ(*fs.ReadFile(dir.path() + "/torn"), "abcd");
+  // Reads into a caller's buffer fail the same way, and read what there is.
+  WriteRules(rules, "read /torn EIO times 1\n");
+  char buf[100];
+  EXPECT_EQ((*t)->ReadInto(0, buf, sizeof(buf)).status().code(), Status::Code::kIOError);
+  auto got = (*t)->ReadInto(1, buf, sizeof(buf));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(std::string(buf, *got), "bcd");
+  // A reserved file (WAL segments with wal_init_zero = off) fails as a write, and otherwise
+  // reads as zeros of its full size.
+  WriteRules(rules, "write /reserved ENOSPC times 1\n");
+  auto a = fs.NewWritableFile(dir.path() + "/reserved");
+  ASSERT_TRUE(a.ok());
+  EXPECT_NE((*a)->Allocate(1 << 20).message().find("No space left on device"), std::string::npos);
+  EXPECT_TRUE((*a)->Allocate(1 << 20).ok());
+  EXPECT_EQ(*fs.ReadFile(dir.path() + "/reserved"), std::string(1 << 20, '\0'));
   // Removing the file disarms every rule.
   std::remove(rules.c_str());
   EXPECT_TRUE((*t)->WriteAt(0, "abcdefgh").ok());
