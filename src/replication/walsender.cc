@@ -467,7 +467,7 @@ Status WalSender::FinishAtShutdown(Lsn sent, TimelineId tli, SendProtocol& proto
 }
 
 Status WalSender::SendWal(Lsn from, Lsn to, Lsn wal_end, TimelineId tli) {
-  // One chunk the protocol cut (within one segment, at most 128 KiB).
+  // One chunk the protocol cut (within one segment, at most kMaxSendSize).
   uint64_t seg_size = wal::kDefaultSegSize;
   XLogSegNo segno = wal::SegmentOf(from, seg_size);
   if (seg_no_ != segno || seg_tli_ != tli) WALREP_RETURN_IF_ERROR(OpenSegment(tli, segno));
