@@ -548,9 +548,9 @@ Status WalReceiver::WriteWal(Lsn start, std::string_view data, Lsn wal_end) {
             std::make_unique<wal::SegmentPreallocator>(opts_.fs, wal_dir, receive_tli_, seg_size);
       }
       // A segment the upstream has already written past will be received in full at once:
-      // zeros written first would only double the I/O of catching up, and there is no commit
-      // waiting on its fsyncs to spare a metadata update. Otherwise wal_init_zero applies, and
-      // the next segment is prepared in the background as on a primary.
+      // zeros written first would double the I/O of catching up, to spare metadata updates to
+      // fsyncs that each cover a large batch anyway. Otherwise wal_init_zero applies, and the
+      // next segment is prepared in the background as on a primary.
       if (wal_end.value() >= (segno + 1) * seg_size) {
         WALREP_RETURN_IF_ERROR(prealloc_->Ensure(segno, wal::SegmentInit::kAllocate, false));
       } else {

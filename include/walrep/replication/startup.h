@@ -148,7 +148,6 @@ class Startup {
   // Replaying what pg_wal held at start (trusted as durable, as PostgreSQL does), before the
   // walreceiver starts.
   bool local_wal_ = true;                                  // startup thread only
-  TimelineId rejected_tli_ = 0;                            // startup thread only: logged once
   std::chrono::steady_clock::time_point trigger_checked_;  // startup thread only
   std::string restore_failed_;  // startup thread only: the file the archive did not have
   std::chrono::steady_clock::time_point restore_failed_at_;
