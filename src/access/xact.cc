@@ -194,7 +194,9 @@ Status TransactionManager::Abort(TransactionId xid, const std::vector<RelFileNod
         pos,
         wal_->Insert(
             wal::kRmXact,
-            static_cast<uint8_t>(wal::kXactAbort | (rels.empty() ? 0 : wal::kXactHasInfo)), xid,
+            static_cast<uint8_t>(wal::kXactAbort |
+                                 (XactRecordHasInfo(rels, false) ? wal::kXactHasInfo : 0)),
+            xid,
             wal::RecordBuilder().SetMainData(EncodeXactRecord(NowTimestamp(), rels)).BuildBody()));
     MutexLock l(&mu_);
     to_publish_[pos.end] = {xid, XidStatus::kAborted};
