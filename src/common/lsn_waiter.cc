@@ -9,8 +9,8 @@ namespace walrep {
 
 void LsnWaiter::Advance(Lsn v) {
   MutexLock l(&mu_);
-  if (v > value_) {
-    value_ = v;
+  if (v > value()) {
+    value_.store(v.value(), std::memory_order_release);
     if (!targets_.empty() && *targets_.begin() <= v) cv_.SignalAll();
     for (int fd : listeners_) {
       uint64_t one = 1;
@@ -21,24 +21,19 @@ void LsnWaiter::Advance(Lsn v) {
   }
 }
 
-Lsn LsnWaiter::value() const {
-  MutexLock l(&mu_);
-  return value_;
-}
-
 Result<Lsn> LsnWaiter::WaitFor(Lsn target, std::chrono::steady_clock::time_point deadline) {
   MutexLock l(&mu_);
-  if (value_ >= target) return value_;
+  if (value() >= target) return value();
   TargetRegistration registration{this, targets_.insert(target)};
-  while (value_ < target) {
+  while (value() < target) {
     if (shutdown_) return Status::Shutdown("shutting down");
     if (deadline == std::chrono::steady_clock::time_point::max()) {
       cv_.Wait();
-    } else if (!cv_.WaitUntil(deadline) && value_ < target) {
+    } else if (!cv_.WaitUntil(deadline) && value() < target) {
       return Status::TimedOut("timed out waiting for WAL position " + target.ToString());
     }
   }
-  return value_;
+  return value();
 }
 
 void LsnWaiter::AddListener(int event_fd) {
@@ -54,23 +49,23 @@ void LsnWaiter::RemoveListener(int event_fd) {
 Result<Lsn> LsnWaiter::WaitUntil(Lsn target, const std::function<bool()>& give_up,
                                  std::chrono::steady_clock::time_point deadline) {
   MutexLock l(&mu_);
-  if (value_ >= target) return value_;
+  if (value() >= target) return value();
   TargetRegistration registration{this, targets_.insert(target)};
-  while (value_ < target) {
+  while (value() < target) {
     if (shutdown_) return Status::Shutdown("shutting down");
     uint64_t kicks = kicks_;
     mu_.Unlock();
     bool stop = give_up();
     mu_.Lock();
     if (stop) return Status::Shutdown("wait abandoned");
-    if (value_ >= target || kicks_ != kicks) continue;
+    if (value() >= target || kicks_ != kicks) continue;
     if (deadline == std::chrono::steady_clock::time_point::max()) {
       cv_.Wait();
-    } else if (!cv_.WaitUntil(deadline) && value_ < target && kicks_ == kicks) {
+    } else if (!cv_.WaitUntil(deadline) && value() < target && kicks_ == kicks) {
       return Status::TimedOut("timed out waiting for WAL position " + target.ToString());
     }
   }
-  return value_;
+  return value();
 }
 
 void LsnWaiter::Kick() {

@@ -288,10 +288,27 @@ Status WalWriter::WriteOut(bool sync) {
 
 Status WalWriter::Flush(Lsn upto) {
   if (flushed_.value() >= upto) return Status::OK();
-  MutexLock w(&write_mu_);
-  // Another committer may have flushed for us while we queued: that is the group commit.
-  if (flushed_.value() >= upto) return Status::OK();
-  return WriteOut(true);
+  {
+    MutexLock l(&leader_mu_);
+    // One committer at a time leads a flush. The others wait for it to end, then all look at
+    // the flush position at once: whoever it covers returns (that is the group commit), and
+    // one of the rest leads the next flush, which takes everything inserted meanwhile.
+    // Queueing on write_mu_ instead handed the lock from waiter to waiter, a context switch
+    // each, before the next fsync could start (PostgreSQL's LWLockAcquireOrWait on
+    // WALWriteLock avoids the same convoy).
+    while (flushed_.value() < upto && flushing_) leader_cv_.Wait();
+    if (flushed_.value() >= upto) return Status::OK();
+    flushing_ = true;
+  }
+  Status st;
+  {
+    MutexLock w(&write_mu_);
+    if (flushed_.value() < upto) st = WriteOut(true);
+  }
+  MutexLock l(&leader_mu_);
+  flushing_ = false;
+  leader_cv_.SignalAll();
+  return st;
 }
 
 void WalWriter::StartBackgroundWriter() {

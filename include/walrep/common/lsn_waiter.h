@@ -7,6 +7,7 @@
 // Thread safety: thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <set>
@@ -20,11 +21,11 @@ namespace walrep {
 
 class LsnWaiter {
  public:
-  explicit LsnWaiter(Lsn initial = Lsn()) : value_(initial) {}
+  explicit LsnWaiter(Lsn initial = Lsn()) : value_(initial.value()) {}
 
   // Raises the value (never lowers it) and wakes waiters whose target is reached.
   void Advance(Lsn v) EXCLUDES(mu_);
-  Lsn value() const EXCLUDES(mu_);
+  Lsn value() const { return Lsn(value_.load(std::memory_order_acquire)); }
   // Blocks until value() >= target, the deadline passes (kTimedOut) or Shutdown() (kShutdown).
   Result<Lsn> WaitFor(Lsn target, std::chrono::steady_clock::time_point deadline) EXCLUDES(mu_);
   Result<Lsn> WaitFor(Lsn target) EXCLUDES(mu_) {
@@ -54,7 +55,9 @@ class LsnWaiter {
 
   mutable Mutex mu_;
   CondVar cv_{&mu_};
-  Lsn value_ GUARDED_BY(mu_);
+  // Written under mu_ (so a waiter that checked it under mu_ cannot miss the wake-up), read
+  // without it: value() is on every commit's path.
+  std::atomic<uint64_t> value_;
   bool shutdown_ GUARDED_BY(mu_) = false;
   uint64_t kicks_ GUARDED_BY(mu_) = 0;
   // The targets threads wait for: Advance wakes them only when the smallest is reached, so a

@@ -2,9 +2,10 @@
 //
 // Insert() serialises records into the WAL byte stream (page headers included) under one
 // short mutex; the bytes wait in memory until written. Flush(lsn) makes everything up to lsn
-// durable: the first caller becomes the leader, writes every buffered byte and fsyncs once, and
-// every committer that queued behind it finds its LSN already flushed — one fsync serves the
-// whole group (LevelDB's DBImpl::Write). The insert mutex is never held during file I/O.
+// durable: the first caller becomes the leader, writes every buffered byte and fsyncs once; the
+// committers that arrive meanwhile sleep until it ends and then find their LSN already flushed,
+// or one of them leads the next flush for all that remain — one fsync serves the whole group
+// (LevelDB's DBImpl::Write). The insert mutex is never held during file I/O.
 // A background WAL writer thread flushes every wal_writer_delay for asynchronous commits, and
 // a full buffer (wal_buffers) is written out by the inserter that filled it.
 //
@@ -84,7 +85,7 @@ class WalWriter {
   Result<std::optional<Position>> SwitchSegment() EXCLUDES(insert_mu_, write_mu_);
 
   // Writes and fsyncs everything up to `upto` (group commit).
-  Status Flush(Lsn upto) EXCLUDES(insert_mu_, write_mu_);
+  Status Flush(Lsn upto) EXCLUDES(leader_mu_, insert_mu_, write_mu_);
   Status FlushAll() { return Flush(insert_lsn()); }
 
   Lsn insert_lsn() const EXCLUDES(insert_mu_);
@@ -122,6 +123,12 @@ class WalWriter {
   Lsn redo_ptr_ GUARDED_BY(insert_mu_);     // REDO point of the latest checkpoint
   std::vector<Chunk> pending_ GUARDED_BY(insert_mu_);
   size_t pending_bytes_ GUARDED_BY(insert_mu_) = 0;
+
+  // Group commit: one committer at a time leads a flush (flushing_); the others wait on
+  // leader_cv_ for it to end instead of queueing on write_mu_. Taken before write_mu_.
+  Mutex leader_mu_;
+  CondVar leader_cv_{&leader_mu_};
+  bool flushing_ GUARDED_BY(leader_mu_) = false;
 
   Mutex write_mu_;  // one writer at a time; held across file I/O by design
   XLogSegNo open_segno_ GUARDED_BY(write_mu_) = ~0ull;
