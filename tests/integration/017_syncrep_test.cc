@@ -45,6 +45,17 @@ struct Cluster {
   }
 };
 
+// Waits (bounded) until the backend of `b` waits for synchronous standbys
+// (pg_stat_activity.wait_event SyncRep). False if its commit returned instead; the caller
+// prints b.result() then.
+bool WaitsForSyncRep(const Node& p, const BackgroundCommit& b) {
+  std::string query =
+      "SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity WHERE "
+      "pid = " +
+      std::to_string(b.pid());
+  return WaitUntil([&] { return b.done() || p.Query(query) == "IPC/SyncRep"; }, 30) && !b.done();
+}
+
 TEST(SyncRepTest, EachLevelWaitsForWhatItPromises) {
   Cluster c(1, "standby1");
   Node& p = c.primary;
@@ -61,12 +72,8 @@ TEST(SyncRepTest, EachLevelWaitsForWhatItPromises) {
   }
   for (const char* level : {"on", "remote_write"}) {
     BackgroundCommit b(p, level, next());
-    std::this_thread::sleep_for(1s);
-    EXPECT_FALSE(b.done()) << level << " returned while the standby was stopped";
-    EXPECT_EQ(p.Query("SELECT wait_event_type || '/' || wait_event FROM pg_stat_activity WHERE "
-                      "pid = " +
-                      std::to_string(b.pid())),
-              "IPC/SyncRep");
+    EXPECT_TRUE(WaitsForSyncRep(p, b))
+        << level << " returned while the standby was stopped: " << b.result();
     ::kill(s.pid(), SIGCONT);
     EXPECT_TRUE(b.WaitDone(30)) << level;
     EXPECT_EQ(b.result(), "COMMIT");
@@ -83,8 +90,8 @@ TEST(SyncRepTest, EachLevelWaitsForWhatItPromises) {
   {
     int mine = id;
     BackgroundCommit b(p, "remote_apply", next());
-    std::this_thread::sleep_for(1s);
-    EXPECT_FALSE(b.done()) << "remote_apply returned while replay was paused";
+    EXPECT_TRUE(WaitsForSyncRep(p, b))
+        << "remote_apply returned while replay was paused: " << b.result();
     EXPECT_EQ(s.Query("SELECT pg_is_wal_replay_paused()"), "t");
     ASSERT_EQ(s.Query("SELECT pg_wal_replay_resume()"), "");
     EXPECT_TRUE(b.WaitDone(30));
@@ -112,8 +119,7 @@ TEST(SyncRepTest, FirstAndAnyQuorums) {
   auto check = [&](bool expect_block, const std::string& what) {
     BackgroundCommit b(p, "on", next());
     if (expect_block) {
-      std::this_thread::sleep_for(1s);
-      EXPECT_FALSE(b.done()) << what;
+      EXPECT_TRUE(WaitsForSyncRep(p, b)) << what << ": " << b.result();
     } else {
       EXPECT_TRUE(b.WaitDone(10)) << what;
     }
@@ -127,8 +133,8 @@ TEST(SyncRepTest, FirstAndAnyQuorums) {
   ::kill(c.standbys[1]->pid(), SIGSTOP);
   {
     BackgroundCommit b(p, "on", next());
-    std::this_thread::sleep_for(1s);
-    EXPECT_FALSE(b.done()) << "FIRST 2 with two standbys down";
+    EXPECT_TRUE(WaitsForSyncRep(p, b)) << "FIRST 2 with two standbys down"
+                                       << ": " << b.result();
     ::kill(c.standbys[1]->pid(), SIGCONT);
     EXPECT_TRUE(b.WaitDone(30));
   }
@@ -143,8 +149,8 @@ TEST(SyncRepTest, FirstAndAnyQuorums) {
   ::kill(c.standbys[1]->pid(), SIGSTOP);
   {
     BackgroundCommit b(p, "on", next());
-    std::this_thread::sleep_for(1s);
-    EXPECT_FALSE(b.done()) << "ANY 2 with two standbys stopped";
+    EXPECT_TRUE(WaitsForSyncRep(p, b)) << "ANY 2 with two standbys stopped"
+                                       << ": " << b.result();
     ::kill(c.standbys[1]->pid(), SIGCONT);
     EXPECT_TRUE(b.WaitDone(30));
   }
@@ -175,8 +181,7 @@ TEST(SyncRepTest, ReloadReleasesAndCancelWarns) {
   s.Stop("fast");
   {
     BackgroundCommit b(p, "on", "INSERT INTO t VALUES (1)");
-    std::this_thread::sleep_for(1s);
-    ASSERT_FALSE(b.done());
+    ASSERT_TRUE(WaitsForSyncRep(p, b)) << b.result();
     c.SetNames("");
     EXPECT_TRUE(b.WaitDone(10)) << "reload to '' did not release the commit";
     EXPECT_EQ(b.result(), "COMMIT");
@@ -198,8 +203,13 @@ TEST(SyncRepTest, ReloadReleasesAndCancelWarns) {
     result = Exec(conn, "INSERT INTO t VALUES (2)");
     done = true;
   });
-  std::this_thread::sleep_for(1s);
-  EXPECT_FALSE(done.load());
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return done.load() || p.Query("SELECT wait_event FROM pg_stat_activity WHERE pid = " +
+                                      std::to_string(pid)) == "SyncRep";
+      },
+      30));
+  EXPECT_FALSE(done.load()) << result;
   EXPECT_EQ(p.Query("SELECT pg_cancel_backend(" + std::to_string(pid) + ")"), "t");
   EXPECT_TRUE(WaitUntil([&] { return done.load(); }, 10));
   t.join();
@@ -244,8 +254,7 @@ TEST(SyncRepTest, LosslessCommitsAreInvisibleUntilConfirmed) {
   ::kill(s.pid(), SIGSTOP);
   {
     BackgroundCommit b(p, "on", "INSERT INTO t VALUES (1)");
-    std::this_thread::sleep_for(1s);
-    ASSERT_FALSE(b.done());
+    ASSERT_TRUE(WaitsForSyncRep(p, b)) << b.result();
     // PostgreSQL would show the row to everyone here; lossless mode does not.
     EXPECT_EQ(p.Query("SELECT count(*) FROM t"), "0");
     // A cancel is answered with a NOTICE; the wait goes on.
@@ -262,8 +271,7 @@ TEST(SyncRepTest, LosslessCommitsAreInvisibleUntilConfirmed) {
   ::kill(s.pid(), SIGSTOP);
   {
     BackgroundCommit b(p, "on", "INSERT INTO t VALUES (2)");
-    std::this_thread::sleep_for(1s);
-    ASSERT_FALSE(b.done());
+    ASSERT_TRUE(WaitsForSyncRep(p, b)) << b.result();
     EXPECT_EQ(p.Query("SELECT pg_terminate_backend(" + std::to_string(b.pid()) + ")"), "t");
     EXPECT_TRUE(b.WaitDone(10));
     EXPECT_NE(b.result(), "COMMIT");
@@ -273,8 +281,7 @@ TEST(SyncRepTest, LosslessCommitsAreInvisibleUntilConfirmed) {
   // standby has confirmed the recovered WAL, so the unconfirmed row is never exposed early.
   {
     BackgroundCommit b(p, "on", "INSERT INTO t VALUES (3)");
-    std::this_thread::sleep_for(1s);
-    ASSERT_FALSE(b.done());
+    ASSERT_TRUE(WaitsForSyncRep(p, b)) << b.result();
     p.Kill9();
     EXPECT_TRUE(b.WaitDone(10));
     EXPECT_NE(b.result(), "COMMIT");
