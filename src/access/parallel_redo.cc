@@ -8,6 +8,7 @@
 
 #include "walrep/access/btree.h"
 #include "walrep/access/rmgr.h"
+#include "walrep/common/thread_name.h"
 
 namespace walrep::access {
 namespace {
@@ -25,7 +26,11 @@ size_t Mix(size_t h, uint64_t v) {
 ParallelRedo::ParallelRedo(HeapEnv* env, int workers) : env_(env) {
   if (workers <= 1) return;
   for (int i = 0; i < workers; i++) workers_.push_back(std::make_unique<Worker>());
-  for (auto& w : workers_) w->thread = std::thread([this, w = w.get()] { Run(w); });
+  for (auto& w : workers_)
+    w->thread = std::thread([this, w = w.get()] {
+      SetThreadName("redo worker");
+      Run(w);
+    });
 }
 
 ParallelRedo::~ParallelRedo() {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "walrep/common/logging.h"
+#include "walrep/common/thread_name.h"
 #include "walrep/wal/archive_status.h"
 
 namespace walrep::replication {
@@ -46,7 +47,10 @@ Archiver::Archiver(ArchiverOptions opts) : opts_(std::move(opts)) {
 Archiver::~Archiver() { Stop(); }
 
 void Archiver::Start() {
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("archiver");
+    Loop();
+  });
 }
 
 void Archiver::Stop() {

@@ -6,6 +6,7 @@
 
 #include "walrep/access/rmgr.h"
 #include "walrep/common/logging.h"
+#include "walrep/common/thread_name.h"
 #include "walrep/replication/archiver.h"
 #include "walrep/wal/archive_status.h"
 
@@ -21,8 +22,14 @@ Startup::~Startup() { Stop(); }
 void Startup::Start() {
   replayed_.Advance(opts_.recovery->position());
   last_end_.store(opts_.recovery->last_record_end().value());
-  thread_ = std::thread([this] { Loop(); });
-  rp_thread_ = std::thread([this] { RestartpointLoop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("startup");
+    Loop();
+  });
+  rp_thread_ = std::thread([this] {
+    SetThreadName("restartpoint");
+    RestartpointLoop();
+  });
 }
 
 void Startup::Stop() {

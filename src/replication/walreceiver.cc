@@ -12,6 +12,7 @@
 #include <cerrno>
 
 #include "walrep/common/logging.h"
+#include "walrep/common/thread_name.h"
 #include "walrep/replication/stream_protocol.h"
 #include "walrep/wal/timeline.h"
 #include "walrep/wal/wal_writer.h"
@@ -72,7 +73,10 @@ void WalReceiver::Start(Lsn start, TimelineId tli) {
   start_ = wal::SegmentStart(wal::SegmentOf(start, wal::kDefaultSegSize), wal::kDefaultSegSize);
   flushed_.Advance(start_);
   written_ = start_;
-  thread_ = std::thread([this] { Loop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("walreceiver");
+    Loop();
+  });
 }
 
 void WalReceiver::Stop() {

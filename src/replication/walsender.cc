@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "walrep/common/logging.h"
+#include "walrep/common/thread_name.h"
 #include "walrep/protocol/message.h"
 #include "walrep/replication/archiver.h"
 #include "walrep/replication/basebackup.h"
@@ -88,7 +89,9 @@ TransactionId WalSenderRegistry::FeedbackXmin() const {
 // WalSender
 
 WalSender::WalSender(ReplicationEnv* env, SenderSession session)
-    : env_(env), s_(std::move(session)) {}
+    : env_(env), s_(std::move(session)) {
+  SetThreadName("walsender");  // the session's thread serves replication from now on
+}
 
 WalSender::~WalSender() { env_->slots->CleanupSession(s_.pid); }
 

@@ -17,6 +17,7 @@
 #include "listener_internal.h"
 #include "walrep/common/logging.h"
 #include "walrep/common/strings.h"
+#include "walrep/common/thread_name.h"
 #include "walrep/server/server.h"
 
 namespace walrep::server {
@@ -141,7 +142,10 @@ Status Listener::Open(const std::string& listen_addresses, int port,
 }
 
 void Listener::StartAccepting() {
-  thread_ = std::thread([this] { AcceptLoop(); });
+  thread_ = std::thread([this] {
+    SetThreadName("listener");
+    AcceptLoop();
+  });
 }
 
 void Listener::AcceptLoop() {

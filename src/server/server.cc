@@ -16,6 +16,7 @@
 #include "walrep/common/config_file.h"
 #include "walrep/common/logging.h"
 #include "walrep/common/strings.h"
+#include "walrep/common/thread_name.h"
 #include "walrep/protocol/auth.h"
 #include "walrep/replication/rewind.h"
 #include "walrep/wal/archive_status.h"
@@ -398,8 +399,14 @@ void Server::StartPrimary(bool checkpoint_now) {
     if (!lossless() || !sync_rep_.active()) return Lsn(~uint64_t{0});
     return sync_rep_.position(replication::SyncRep::kFlush);
   });
-  checkpointer_ = std::thread([this, checkpoint_now] { CheckpointerLoop(checkpoint_now); });
-  autovacuum_ = std::thread([this] { AutovacuumLoop(); });
+  checkpointer_ = std::thread([this, checkpoint_now] {
+    SetThreadName("checkpointer");
+    CheckpointerLoop(checkpoint_now);
+  });
+  autovacuum_ = std::thread([this] {
+    SetThreadName("autovacuum");
+    AutovacuumLoop();
+  });
 }
 
 void Server::CheckArchiveTimeout() {
@@ -498,6 +505,7 @@ void Server::StartLosslessGate(Lsn end) {
       "connections (walrep.sync_commit_lossless)",
       end.ToString());
   sync_gate_ = std::thread([this, end] {
+    SetThreadName("sync gate");
     Status st = sync_rep_.Wait(end, replication::SyncRep::kFlush, [this]() -> Status {
       if (shutdown_mode() != ShutdownMode::kNone) return Status::Shutdown("shutting down");
       return Status::OK();
@@ -929,6 +937,7 @@ void Server::StartSession(int fd, bool local, const sockaddr_storage& peer) {
     running_sessions_++;
   }
   std::thread([this, fd, local, peer] {
+    SetThreadName("backend");
     {
       Session s(this, fd, local, peer);
       s.Run();

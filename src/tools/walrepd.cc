@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "walrep/common/logging.h"
+#include "walrep/common/thread_name.h"
 #include "walrep/io/error_injection_file_system.h"
 #include "walrep/server/server.h"
 
@@ -129,6 +130,7 @@ int main(int argc, char** argv) {
 
   std::atomic<bool> exiting{false};
   std::thread signals([&server, &exiting, set] {
+    walrep::SetThreadName("signal");
     while (true) {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;

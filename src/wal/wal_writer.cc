@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "walrep/common/logging.h"
+#include "walrep/common/thread_name.h"
 
 namespace walrep::wal {
 
@@ -312,7 +313,10 @@ Status WalWriter::Flush(Lsn upto) {
 }
 
 void WalWriter::StartBackgroundWriter() {
-  bg_ = std::thread([this] { BackgroundLoop(); });
+  bg_ = std::thread([this] {
+    SetThreadName("walwriter");
+    BackgroundLoop();
+  });
 }
 
 void WalWriter::BackgroundLoop() {

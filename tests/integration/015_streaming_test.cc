@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "testing.h"
@@ -196,6 +197,45 @@ TEST(StreamingTest, BaseBackupVerifiesAndStandbysConverge) {
   EXPECT_EQ(s2.Query("INSERT INTO accounts VALUES (0, 'x', 0)"),
             "ERROR: 25006 cannot execute INSERT in a read-only transaction");
   EXPECT_EQ(s2.Query("SELECT pg_current_wal_lsn()").substr(0, 12), "ERROR: 55000");
+}
+
+// The names of a process's threads (/proc/PID/task/*/comm), as `top -H` shows them.
+std::multiset<std::string> ThreadNames(pid_t pid) {
+  std::multiset<std::string> names;
+  for (const auto& t :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+    std::ifstream f(t.path() / "comm");
+    std::string name;
+    if (std::getline(f, name)) names.insert(name);
+  }
+  return names;
+}
+
+TEST(StreamingTest, ThreadsAreNamedForWhatTheyDo) {
+  Node primary("primary");
+  primary.Init();
+  primary.Start();
+  Node standby("standby");
+  standby.InitStandby(primary);
+  standby.Start();
+  primary.SafePsql("CREATE TABLE t (id int)");
+  ASSERT_TRUE(WaitForReplay(primary, standby));
+  PGconn* reader = standby.Connect();  // a backend on the standby
+  std::multiset<std::string> p, s;
+  // The walsender's thread takes its name when the standby's connection becomes one.
+  EXPECT_TRUE(WaitUntil([&] {
+    p = ThreadNames(primary.pid());
+    return p.count("walsender") == 1;
+  })) << ::testing::PrintToString(p);
+  for (const char* name : {"signal", "listener", "checkpointer", "autovacuum", "walwriter"}) {
+    EXPECT_EQ(p.count(name), 1u) << name << " in " << ::testing::PrintToString(p);
+  }
+  s = ThreadNames(standby.pid());
+  for (const char* name : {"listener", "startup", "restartpoint", "walreceiver", "backend"}) {
+    EXPECT_GE(s.count(name), 1u) << name << " in " << ::testing::PrintToString(s);
+  }
+  EXPECT_EQ(s.count("walwriter"), 0u) << "a standby writes no WAL of its own";
+  PQfinish(reader);
 }
 
 TEST(StreamingTest, BaseBackupFormatsAndOptions) {

@@ -1,0 +1,13 @@
+// walrep: names for walrepd's threads, as PostgreSQL's process titles name its processes, so
+// `top -H`, `ps -L -o comm` and `perf` tell a walsender from a backend or the checkpointer.
+// Thread safety: names the calling thread only.
+#pragma once
+
+#include <string_view>
+
+namespace walrep {
+
+// Linux keeps 15 bytes of a thread's name; a longer name is cut there.
+void SetThreadName(std::string_view name);
+
+}  // namespace walrep
