@@ -214,6 +214,7 @@ std::multiset<std::string> ThreadNames(pid_t pid) {
 TEST(StreamingTest, ThreadsAreNamedForWhatTheyDo) {
   Node primary("primary");
   primary.Init();
+  primary.AppendConf("archive_mode = on\narchive_command = '/bin/true'");  // an archiver too
   primary.Start();
   Node standby("standby");
   standby.InitStandby(primary);
@@ -227,7 +228,8 @@ TEST(StreamingTest, ThreadsAreNamedForWhatTheyDo) {
     p = ThreadNames(primary.pid());
     return p.count("walsender") == 1;
   })) << ::testing::PrintToString(p);
-  for (const char* name : {"signal", "listener", "checkpointer", "autovacuum", "walwriter"}) {
+  for (const char* name :
+       {"signal", "listener", "checkpointer", "autovacuum", "walwriter", "archiver"}) {
     EXPECT_EQ(p.count(name), 1u) << name << " in " << ::testing::PrintToString(p);
   }
   s = ThreadNames(standby.pid());
