@@ -26,11 +26,7 @@ size_t Mix(size_t h, uint64_t v) {
 ParallelRedo::ParallelRedo(HeapEnv* env, int workers) : env_(env) {
   if (workers <= 1) return;
   for (int i = 0; i < workers; i++) workers_.push_back(std::make_unique<Worker>());
-  for (auto& w : workers_)
-    w->thread = std::thread([this, w = w.get()] {
-      SetThreadName("redo worker");
-      Run(w);
-    });
+  for (auto& w : workers_) w->thread = NamedThread("redo worker", [this, w = w.get()] { Run(w); });
 }
 
 ParallelRedo::~ParallelRedo() {

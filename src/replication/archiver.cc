@@ -47,10 +47,7 @@ Archiver::Archiver(ArchiverOptions opts) : opts_(std::move(opts)) {
 Archiver::~Archiver() { Stop(); }
 
 void Archiver::Start() {
-  thread_ = std::thread([this] {
-    SetThreadName("archiver");
-    Loop();
-  });
+  thread_ = NamedThread("archiver", [this] { Loop(); });
 }
 
 void Archiver::Stop() {

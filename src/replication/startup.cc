@@ -22,14 +22,8 @@ Startup::~Startup() { Stop(); }
 void Startup::Start() {
   replayed_.Advance(opts_.recovery->position());
   last_end_.store(opts_.recovery->last_record_end().value());
-  thread_ = std::thread([this] {
-    SetThreadName("startup");
-    Loop();
-  });
-  rp_thread_ = std::thread([this] {
-    SetThreadName("restartpoint");
-    RestartpointLoop();
-  });
+  thread_ = NamedThread("startup", [this] { Loop(); });
+  rp_thread_ = NamedThread("restartpoint", [this] { RestartpointLoop(); });
 }
 
 void Startup::Stop() {

@@ -73,10 +73,7 @@ void WalReceiver::Start(Lsn start, TimelineId tli) {
   start_ = wal::SegmentStart(wal::SegmentOf(start, wal::kDefaultSegSize), wal::kDefaultSegSize);
   flushed_.Advance(start_);
   written_ = start_;
-  thread_ = std::thread([this] {
-    SetThreadName("walreceiver");
-    Loop();
-  });
+  thread_ = NamedThread("walreceiver", [this] { Loop(); });
 }
 
 void WalReceiver::Stop() {

@@ -142,10 +142,7 @@ Status Listener::Open(const std::string& listen_addresses, int port,
 }
 
 void Listener::StartAccepting() {
-  thread_ = std::thread([this] {
-    SetThreadName("listener");
-    AcceptLoop();
-  });
+  thread_ = NamedThread("listener", [this] { AcceptLoop(); });
 }
 
 void Listener::AcceptLoop() {

@@ -399,14 +399,9 @@ void Server::StartPrimary(bool checkpoint_now) {
     if (!lossless() || !sync_rep_.active()) return Lsn(~uint64_t{0});
     return sync_rep_.position(replication::SyncRep::kFlush);
   });
-  checkpointer_ = std::thread([this, checkpoint_now] {
-    SetThreadName("checkpointer");
-    CheckpointerLoop(checkpoint_now);
-  });
-  autovacuum_ = std::thread([this] {
-    SetThreadName("autovacuum");
-    AutovacuumLoop();
-  });
+  checkpointer_ =
+      NamedThread("checkpointer", [this, checkpoint_now] { CheckpointerLoop(checkpoint_now); });
+  autovacuum_ = NamedThread("autovacuum", [this] { AutovacuumLoop(); });
 }
 
 void Server::CheckArchiveTimeout() {
@@ -504,8 +499,7 @@ void Server::StartLosslessGate(Lsn end) {
       "waiting for the synchronous standbys to confirm WAL up to {} before accepting "
       "connections (walrep.sync_commit_lossless)",
       end.ToString());
-  sync_gate_ = std::thread([this, end] {
-    SetThreadName("sync gate");
+  sync_gate_ = NamedThread("sync gate", [this, end] {
     Status st = sync_rep_.Wait(end, replication::SyncRep::kFlush, [this]() -> Status {
       if (shutdown_mode() != ShutdownMode::kNone) return Status::Shutdown("shutting down");
       return Status::OK();
@@ -936,8 +930,7 @@ void Server::StartSession(int fd, bool local, const sockaddr_storage& peer) {
     MutexLock l(&mu_);
     running_sessions_++;
   }
-  std::thread([this, fd, local, peer] {
-    SetThreadName("backend");
+  NamedThread("backend", [this, fd, local, peer] {
     {
       Session s(this, fd, local, peer);
       s.Run();

@@ -313,10 +313,7 @@ Status WalWriter::Flush(Lsn upto) {
 }
 
 void WalWriter::StartBackgroundWriter() {
-  bg_ = std::thread([this] {
-    SetThreadName("walwriter");
-    BackgroundLoop();
-  });
+  bg_ = NamedThread("walwriter", [this] { BackgroundLoop(); });
 }
 
 void WalWriter::BackgroundLoop() {
