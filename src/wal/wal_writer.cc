@@ -288,28 +288,32 @@ Status WalWriter::WriteOut(bool sync) {
 }
 
 Status WalWriter::Flush(Lsn upto) {
-  if (flushed_.value() >= upto) return Status::OK();
-  {
-    MutexLock l(&leader_mu_);
-    // One committer at a time leads a flush. The others wait for it to end, then all look at
-    // the flush position at once: whoever it covers returns (that is the group commit), and
-    // one of the rest leads the next flush, which takes everything inserted meanwhile.
-    // Queueing on write_mu_ instead handed the lock from waiter to waiter, a context switch
-    // each, before the next fsync could start (PostgreSQL's LWLockAcquireOrWait on
-    // WALWriteLock avoids the same convoy).
-    while (flushed_.value() < upto && flushing_) leader_cv_.Wait();
-    if (flushed_.value() >= upto) return Status::OK();
-    flushing_ = true;
+  // One committer at a time leads a flush (flushing_). The others sleep until it ends, then
+  // all look at the flush position at once: whoever it covers returns (that is the group
+  // commit), and one of the rest leads the next flush, which takes everything inserted
+  // meanwhile (PostgreSQL's LWLockAcquireOrWait on WALWriteLock). Queueing on write_mu_
+  // instead handed the lock from waiter to waiter, a context switch each, before the next
+  // fsync could start; sleeping on a condition variable made every woken waiter re-take its
+  // mutex, a second switch for those that collided.
+  while (flushed_.value() < upto) {
+    uint32_t seen = flush_ends_.value();
+    bool idle = false;
+    if (!flushing_.compare_exchange_strong(idle, true, std::memory_order_acq_rel)) {
+      // A flush is under way: sleep until it ends (or, if it ended since `seen` was read,
+      // not at all), then look again.
+      flush_ends_.WaitWhile(seen);
+      continue;
+    }
+    Status st;
+    {
+      MutexLock w(&write_mu_);
+      if (flushed_.value() < upto) st = WriteOut(true);
+    }
+    flushing_.store(false, std::memory_order_release);
+    flush_ends_.BumpAndWakeAll();
+    return st;
   }
-  Status st;
-  {
-    MutexLock w(&write_mu_);
-    if (flushed_.value() < upto) st = WriteOut(true);
-  }
-  MutexLock l(&leader_mu_);
-  flushing_ = false;
-  leader_cv_.SignalAll();
-  return st;
+  return Status::OK();
 }
 
 void WalWriter::StartBackgroundWriter() {

@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "walrep/common/futex.h"
 #include "walrep/common/lsn.h"
 #include "walrep/common/lsn_waiter.h"
 #include "walrep/common/mutex.h"
@@ -85,7 +86,7 @@ class WalWriter {
   Result<std::optional<Position>> SwitchSegment() EXCLUDES(insert_mu_, write_mu_);
 
   // Writes and fsyncs everything up to `upto` (group commit).
-  Status Flush(Lsn upto) EXCLUDES(leader_mu_, insert_mu_, write_mu_);
+  Status Flush(Lsn upto) EXCLUDES(insert_mu_, write_mu_);
   Status FlushAll() { return Flush(insert_lsn()); }
 
   Lsn insert_lsn() const EXCLUDES(insert_mu_);
@@ -124,11 +125,10 @@ class WalWriter {
   std::vector<Chunk> pending_ GUARDED_BY(insert_mu_);
   size_t pending_bytes_ GUARDED_BY(insert_mu_) = 0;
 
-  // Group commit: one committer at a time leads a flush (flushing_); the others wait on
-  // leader_cv_ for it to end instead of queueing on write_mu_. Taken before write_mu_.
-  Mutex leader_mu_;
-  CondVar leader_cv_{&leader_mu_};
-  bool flushing_ GUARDED_BY(leader_mu_) = false;
+  // Group commit: one committer at a time leads a flush (flushing_); the others sleep on
+  // flush_ends_ until it ends instead of queueing on write_mu_ (Flush()).
+  std::atomic<bool> flushing_{false};
+  FutexCounter flush_ends_;
 
   Mutex write_mu_;  // one writer at a time; held across file I/O by design
   XLogSegNo open_segno_ GUARDED_BY(write_mu_) = ~0ull;
