@@ -928,17 +928,27 @@ void Server::StopWalSenders() {
 void Server::StartSession(int fd, bool local, const sockaddr_storage& peer) {
   {
     MutexLock l(&mu_);
+    running_sessions_++;  // before the thread starts: a shutdown waits for this session too
+  }
+  NamedThread("backend", [this, fd, local, peer] { RunSession(fd, local, peer); }).detach();
+}
+
+void Server::ServeConnection(int fd, bool local, const sockaddr_storage& peer) {
+  {
+    MutexLock l(&mu_);
     running_sessions_++;
   }
-  NamedThread("backend", [this, fd, local, peer] {
-    {
-      Session s(this, fd, local, peer);
-      s.Run();
-    }
-    MutexLock l(&mu_);
-    running_sessions_--;
-    sessions_cv_.SignalAll();
-  }).detach();
+  RunSession(fd, local, peer);
+}
+
+void Server::RunSession(int fd, bool local, const sockaddr_storage& peer) {
+  {
+    Session s(this, fd, local, peer);
+    s.Run();
+  }
+  MutexLock l(&mu_);
+  running_sessions_--;
+  sessions_cv_.SignalAll();
 }
 
 void Server::Shutdown(ShutdownMode mode) {

@@ -6,12 +6,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "walrep/common/logging.h"
+#include "walrep/common/thread_name.h"
 #include "walrep/server/server.h"
 
 namespace walrep::fuzz {
@@ -45,6 +50,8 @@ int FreePort() {
   return port;
 }
 
+server::Server* the_server = nullptr;
+
 int StartServer() {
   ::signal(SIGPIPE, SIG_IGN);
   char tmpl[] = "/tmp/walrep-fuzz-XXXXXX";
@@ -67,6 +74,7 @@ int StartServer() {
   opts.argv.push_back({"fsync", "off", "", 0});
   // Kept for the life of the process: sessions run on its threads.
   auto* s = new server::Server(opts);
+  the_server = s;
   Status st = s->Start();
   if (!st.ok()) {
     std::fprintf(stderr, "fuzz: server start failed: %s\n", st.message().c_str());
@@ -90,6 +98,53 @@ int StartServer() {
 int ServerPort() {
   static int port = StartServer();
   return port;
+}
+
+namespace {
+
+// Session threads kept for the life of the process (the server outlives every input too).
+class SessionPool {
+ public:
+  void Serve(int fd) {
+    std::unique_lock l(mu_);
+    queue_.push_back(fd);
+    if (idle_ > 0) {  // an idle thread takes it (counted out now: the next input needs another)
+      idle_--;
+      cv_.notify_one();
+      return;
+    }
+    l.unlock();
+    NamedThread("backend", [this] { Work(); }).detach();
+  }
+
+ private:
+  void Work() {
+    std::unique_lock l(mu_);
+    while (true) {
+      idle_++;
+      cv_.wait(l, [this] { return !queue_.empty(); });
+      int fd = queue_.front();
+      queue_.pop_front();
+      l.unlock();
+      sockaddr_storage peer{};
+      peer.ss_family = AF_UNIX;
+      the_server->ServeConnection(fd, /*local=*/true, peer);
+      l.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<int> queue_;
+  int idle_ = 0;  // threads waiting for a session that no queued one is promised to
+};
+
+}  // namespace
+
+void ServeInProcess(int fd) {
+  ServerPort();  // started before the first session
+  static auto* pool = new SessionPool;
+  pool->Serve(fd);
 }
 
 }  // namespace walrep::fuzz

@@ -164,8 +164,12 @@ class Server {
   replication::ReplicationEnv* repl_env() { return &repl_env_; }
   replication::SlotManager& slots() { return *slots_; }
 
-  // Called by the listener for each accepted socket; starts a session thread.
+  // Called by the listener for each accepted socket; starts a session thread that runs
+  // ServeConnection.
   void StartSession(int fd, bool local, const sockaddr_storage& peer);
+  // Runs one client's session on `fd` on the calling thread until it ends (the fuzz harness
+  // calls it on threads of its own, without a listener or a thread per connection).
+  void ServeConnection(int fd, bool local, const sockaddr_storage& peer) EXCLUDES(mu_);
 
   // Temporary files of sorts and hashes: base/pgsql_tmp, emptied at startup (files left by a
   // crash), and what pg_stat_database counts of them.
@@ -178,6 +182,8 @@ class Server {
   io::FileSystem* fs() const { return fs_; }
 
  private:
+  // One session on `fd`, counted in running_sessions_ by the caller; uncounts it at the end.
+  void RunSession(int fd, bool local, const sockaddr_storage& peer) EXCLUDES(mu_);
   Status LoadConfig(std::shared_ptr<const ServerSettings>* out) const;
   Status LoadHba(std::shared_ptr<const protocol::HbaConfig>* out) const;
   Status LoadSsl(const ServerSettings& s, std::shared_ptr<SSL_CTX>* out) const;
