@@ -54,7 +54,7 @@ Result<Value> ToColumn(const TableDef& t, size_t i, const Value& v, const Format
   if (c.type_oid == oid::kNumeric && c.typmod >= 4 && !out.is_null()) {
     // numeric(p, s): rounded to s digits after the point, and at most p - s before it.
     int precision = ((c.typmod - 4) >> 16) & 0xffff, scale = (c.typmod - 4) & 0xffff;
-    Numeric n = NumericRescale(out.as_numeric(), scale);
+    WALREP_ASSIGN_OR_RETURN(Numeric n, NumericRescale(out.as_numeric(), scale));
     __int128 limit = 1;
     for (int i = 0; i < precision && i < 38; i++) limit *= 10;
     if (precision < 38 && (n.mantissa >= limit || n.mantissa <= -limit)) {

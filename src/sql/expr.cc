@@ -98,12 +98,6 @@ double ToDouble(const Value& v) {
   return static_cast<double>(v.as_int());
 }
 
-__int128 Pow10(int n) {
-  __int128 r = 1;
-  for (int i = 0; i < n; i++) r *= 10;
-  return r;
-}
-
 Result<Value> Arith(char op, const Value& a, const Value& b, int32_t type) {
   if (IsIntegerType(type)) {
     __int128 x = a.as_int(), y = b.as_int();
@@ -123,35 +117,8 @@ Result<Value> Arith(char op, const Value& a, const Value& b, int32_t type) {
     }
   }
   if (type == oid::kNumeric) {
-    Numeric x = ToNumeric(a), y = ToNumeric(b);
-    int s = std::max(x.scale, y.scale);
-    switch (op) {
-      case '+':
-        return Value::Num(
-            Numeric{NumericRescale(x, s).mantissa + NumericRescale(y, s).mantissa, s});
-      case '-':
-        return Value::Num(
-            Numeric{NumericRescale(x, s).mantissa - NumericRescale(y, s).mantissa, s});
-      case '*':
-        return Value::Num(Numeric{x.mantissa * y.mantissa, x.scale + y.scale});
-      case '/':
-      case '%': {
-        if (y.mantissa == 0) return Status::Sql("22012", "division by zero");
-        if (op == '%') {
-          __int128 xm = NumericRescale(x, s).mantissa, ym = NumericRescale(y, s).mantissa;
-          return Value::Num(Numeric{xm % ym, s});
-        }
-        // At least 16 significant digits and never less than either input's scale, like
-        // PostgreSQL's select_div_scale().
-        int rscale = std::max({16, x.scale, y.scale});
-        __int128 num =
-            x.mantissa *
-            Pow10(rscale + 1 + y.scale - x.scale > 0 ? rscale + 1 + y.scale - x.scale : 0);
-        __int128 q = num / y.mantissa;
-        Numeric r{q, rscale + 1};
-        return Value::Num(NumericRescale(r, rscale));
-      }
-    }
+    WALREP_ASSIGN_OR_RETURN(Numeric r, NumericArith(op, ToNumeric(a), ToNumeric(b)));
+    return Value::Num(r);
   }
   double x = ToDouble(a), y = ToDouble(b);
   switch (op) {

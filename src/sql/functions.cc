@@ -318,9 +318,14 @@ void RegisterBuiltinFunctions(Registry* r) {
     };
     f.eval = [](FunctionCall& c) -> Result<Value> {
       const Value& v = c.args[0];
-      int64_t size = v.type() == oid::kNumeric
-                         ? static_cast<int64_t>(NumericRescale(v.as_numeric(), 0).mantissa)
-                         : v.as_int();
+      int64_t size = v.as_int();
+      if (v.type() == oid::kNumeric) {
+        WALREP_ASSIGN_OR_RETURN(Numeric whole, NumericRescale(v.as_numeric(), 0));
+        if (whole.mantissa > INT64_MAX || whole.mantissa < INT64_MIN) {
+          return Status::Sql("22003", "bigint out of range");
+        }
+        size = static_cast<int64_t>(whole.mantissa);
+      }
       return TextV(SizePretty(size));
     };
     r->AddFunction(f);
@@ -383,7 +388,9 @@ void RegisterBuiltinFunctions(Registry* r) {
       if (c.args[0].type() == oid::kFloat8)
         return Value::Float(oid::kFloat8, std::nearbyint(c.args[0].as_double()));
       int scale = c.args.size() == 2 ? static_cast<int>(c.args[1].as_int()) : 0;
-      return Value::Num(NumericRescale(c.args[0].as_numeric(), std::max(0, scale)));
+      WALREP_ASSIGN_OR_RETURN(Numeric r,
+                              NumericRescale(c.args[0].as_numeric(), std::max(0, scale)));
+      return Value::Num(r);
     };
     r->AddFunction(f);
   }
@@ -575,16 +582,22 @@ void RegisterBuiltinFunctions(Registry* r) {
         Numeric step = args.size() > 2 ? args[2].as_numeric() : NumericFromInt(1);
         if (step.mantissa == 0) return Status::Sql("22023", "step size cannot equal zero");
         int sc = std::max({lo.scale, hi.scale, step.scale});
-        __int128 cur = NumericRescale(lo, sc).mantissa, stop = NumericRescale(hi, sc).mantissa,
-                 inc = NumericRescale(step, sc).mantissa;
+        WALREP_ASSIGN_OR_RETURN(Numeric first, NumericRescale(lo, sc));
+        WALREP_ASSIGN_OR_RETURN(Numeric last, NumericRescale(hi, sc));
+        WALREP_ASSIGN_OR_RETURN(Numeric by, NumericRescale(step, sc));
         int out_scale = std::max(lo.scale, step.scale);
-        return TableFunctionDef::NextRowFn(
-            [cur, stop, inc, sc, out_scale](Row* row) mutable -> Result<bool> {
-              if (inc > 0 ? cur > stop : cur < stop) return false;
-              *row = {Value::Num(NumericRescale(Numeric{cur, sc}, out_scale))};
-              cur += inc;
-              return true;
-            });
+        return TableFunctionDef::NextRowFn([cur = std::optional<Numeric>(first), last, by,
+                                            out_scale](Row* row) mutable -> Result<bool> {
+          if (!cur) return false;
+          if (by.mantissa > 0 ? cur->mantissa > last.mantissa : cur->mantissa < last.mantissa) {
+            return false;
+          }
+          WALREP_ASSIGN_OR_RETURN(Numeric out, NumericRescale(*cur, out_scale));
+          *row = {Value::Num(out)};
+          auto next = NumericArith('+', *cur, by);
+          cur = next.ok() ? std::optional<Numeric>(*next) : std::nullopt;  // past the range: done
+          return true;
+        });
       }
       int64_t cur = args[0].as_int(), stop = args[1].as_int();
       int64_t inc = args.size() > 2 ? args[2].as_int() : 1;

@@ -305,10 +305,7 @@ Status Advance(EvalState& st, const std::vector<AggSpec>& aggs, std::vector<Acc>
         if (IsIntegerType(v.type())) {
           acc.isum += v.as_int();
         } else if (v.type() == oid::kNumeric) {
-          int sc = std::max(acc.nsum.scale, v.as_numeric().scale);
-          acc.nsum = Numeric{
-              NumericRescale(acc.nsum, sc).mantissa + NumericRescale(v.as_numeric(), sc).mantissa,
-              sc};
+          WALREP_ASSIGN_OR_RETURN(acc.nsum, NumericArith('+', acc.nsum, v.as_numeric()));
         } else {
           acc.fsum += v.as_double();
         }
@@ -366,18 +363,14 @@ Status Finalize(const std::vector<AggSpec>& aggs, std::vector<Acc>& accs, Row* o
         }
         Numeric sum = acc.nsum;
         if (acc.isum != 0) {
-          int sc = sum.scale;
-          sum = Numeric{sum.mantissa + acc.isum * NumericRescale(Numeric{1, 0}, sc).mantissa, sc};
+          WALREP_ASSIGN_OR_RETURN(sum, NumericArith('+', sum, Numeric{acc.isum, 0}));
         }
         if (rt == oid::kInt8) {
           out->push_back(Value::Int(oid::kInt8, static_cast<int64_t>(sum.mantissa)));
           break;
         }
         if (is_avg) {
-          int rscale = std::max(16, sum.scale);
-          Numeric scaled = NumericRescale(sum, rscale + 1);
-          Numeric q{scaled.mantissa / acc.count, rscale + 1};
-          sum = NumericRescale(q, rscale);
+          WALREP_ASSIGN_OR_RETURN(sum, NumericArith('/', sum, Numeric{acc.count, 0}));
         }
         out->push_back(Value::Num(sum));
         break;

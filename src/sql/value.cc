@@ -4,10 +4,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "walrep/common/strings.h"
 #include "walrep/common/time.h"
@@ -413,6 +415,33 @@ Result<int32_t> LookupTypeName(std::string_view raw) {
 // ---------------------------------------------------------------------------------------------
 // Numeric
 
+namespace {
+
+constexpr int kNumericDigits = 38;  // |mantissa| < 10^38
+const __int128 kNumericLimit = Pow10(kNumericDigits);
+
+Status NumericOverflow() { return Status::Sql("22003", "value overflows numeric format"); }
+
+// a * b, or nothing when the product leaves the numeric range.
+std::optional<__int128> MulChecked(__int128 a, __int128 b) {
+  if (a == 0 || b == 0) return __int128{0};
+  using U = unsigned __int128;
+  U ua = a < 0 ? -static_cast<U>(a) : static_cast<U>(a);
+  U ub = b < 0 ? -static_cast<U>(b) : static_cast<U>(b);
+  U limit = static_cast<U>(kNumericLimit);
+  if (ua >= limit || ub >= limit || ua > (limit - 1) / ub) return std::nullopt;
+  __int128 r = static_cast<__int128>(ua * ub);
+  return (a < 0) != (b < 0) ? -r : r;
+}
+
+// a + b for a and b in range, or nothing when the sum leaves it.
+std::optional<__int128> AddChecked(__int128 a, __int128 b) {
+  if (b > 0 ? a > kNumericLimit - 1 - b : a < -(kNumericLimit - 1) - b) return std::nullopt;
+  return a + b;
+}
+
+}  // namespace
+
 Result<Numeric> ParseNumeric(std::string_view in) {
   std::string_view s = Trim(in);
   Numeric n;
@@ -433,7 +462,9 @@ Result<Numeric> ParseNumeric(std::string_view in) {
       if (exp > 30 || exp < -30) return Status::Sql("22003", "value overflows numeric format");
       if (exp >= 0) {
         if (exp >= n.scale) {
-          n.mantissa *= Pow10(exp - n.scale);
+          auto m = MulChecked(n.mantissa, Pow10(exp - n.scale));
+          if (!m) return NumericOverflow();
+          n.mantissa = *m;
           n.scale = 0;
         } else {
           n.scale -= exp;
@@ -472,19 +503,101 @@ double NumericToDouble(const Numeric& n) {
 
 Numeric NumericFromInt(int64_t v) { return Numeric{v, 0}; }
 
-Numeric NumericRescale(const Numeric& n, int scale) {
-  if (scale >= n.scale) return Numeric{n.mantissa * Pow10(scale - n.scale), scale};
-  __int128 div = Pow10(n.scale - scale);
+Result<Numeric> NumericRescale(const Numeric& n, int scale) {
+  scale = std::clamp(scale, 0, kMaxNumericScale);
+  if (scale >= n.scale) {
+    int d = scale - n.scale;
+    if (n.mantissa == 0) return Numeric{0, scale};
+    auto m = d > kNumericDigits ? std::nullopt : MulChecked(n.mantissa, Pow10(d));
+    if (!m) return NumericOverflow();
+    return Numeric{*m, scale};
+  }
+  int d = n.scale - scale;
+  // |mantissa| < 10^38 < 10^39 / 2: more than 38 digits dropped round to zero.
+  if (d > kNumericDigits) return Numeric{0, scale};
+  __int128 div = Pow10(d);
   __int128 q = n.mantissa / div, r = n.mantissa % div;
-  if (r * 2 >= div) q++;
-  if (r * 2 <= -div) q--;
+  if (r > 0 && r >= div - r) q++;  // r >= div / 2, without 2 * r overflowing
+  if (r < 0 && -r >= div + r) q--;
   return Numeric{q, scale};
 }
 
 int CompareNumeric(const Numeric& a, const Numeric& b) {
   int s = std::max(a.scale, b.scale);
-  __int128 x = NumericRescale(a, s).mantissa, y = NumericRescale(b, s).mantissa;
-  return x < y ? -1 : x > y ? 1 : 0;
+  auto x = NumericRescale(a, s), y = NumericRescale(b, s);
+  if (x.ok() && y.ok()) return x->mantissa < y->mantissa ? -1 : x->mantissa > y->mantissa ? 1 : 0;
+  // Only the one with the smaller scale is scaled up. It left the range while the other's
+  // mantissa at that scale is in it: its magnitude is the larger.
+  int sa = a.mantissa < 0 ? -1 : a.mantissa > 0 ? 1 : 0;
+  int sb = b.mantissa < 0 ? -1 : b.mantissa > 0 ? 1 : 0;
+  if (sa != sb) return sa < sb ? -1 : 1;
+  return x.ok() ? -sb : sa;
+}
+
+Result<Numeric> NumericArith(char op, const Numeric& a, const Numeric& b) {
+  int s = std::max(a.scale, b.scale);
+  switch (op) {
+    case '+':
+    case '-': {
+      WALREP_ASSIGN_OR_RETURN(Numeric x, NumericRescale(a, s));
+      WALREP_ASSIGN_OR_RETURN(Numeric y, NumericRescale(b, s));
+      auto m = AddChecked(x.mantissa, op == '+' ? y.mantissa : -y.mantissa);
+      if (!m) return NumericOverflow();
+      return Numeric{*m, s};
+    }
+    case '*': {
+      auto m = MulChecked(a.mantissa, b.mantissa);
+      if (!m) return NumericOverflow();
+      Numeric r{*m, a.scale + b.scale};
+      if (r.scale > kMaxNumericScale) return NumericRescale(r, kMaxNumericScale);
+      return r;
+    }
+    case '%': {
+      if (b.mantissa == 0) return Status::Sql("22012", "division by zero");
+      WALREP_ASSIGN_OR_RETURN(Numeric x, NumericRescale(a, s));
+      WALREP_ASSIGN_OR_RETURN(Numeric y, NumericRescale(b, s));
+      return Numeric{x.mantissa % y.mantissa, s};
+    }
+    case '/': {
+      if (b.mantissa == 0) return Status::Sql("22012", "division by zero");
+      // At least 16 decimals and never fewer than either input's, like PostgreSQL's
+      // select_div_scale(); one digit more is computed, then rounded off.
+      int rscale = std::max({16, a.scale, b.scale});
+      int k = std::max(0, rscale + 1 + b.scale - a.scale);
+      Numeric q;
+      if (auto num = k > kNumericDigits ? std::nullopt : MulChecked(a.mantissa, Pow10(k))) {
+        q = Numeric{*num / b.mantissa, k + a.scale - b.scale};
+      } else {
+        // The dividend cannot be scaled that far within 38 digits: long division, one
+        // decimal at a time while the quotient stays in range (so it may keep fewer decimals
+        // than PostgreSQL's numeric, which has no such limit). The remainder times ten must
+        // stay in range too: a divisor of 38 digits is rounded to 37 first.
+        __int128 y = b.mantissa;
+        int yscale = b.scale;
+        const __int128 max_divisor = kNumericLimit / 10;
+        while (y >= max_divisor || y <= -max_divisor) {
+          __int128 rem = y % 10;
+          y = y / 10 + (rem >= 5 ? 1 : rem <= -5 ? -1 : 0);
+          yscale--;
+        }
+        __int128 quot = a.mantissa / y, rem = a.mantissa % y;
+        int digits = 0;
+        for (; digits < k; digits++) {
+          auto shifted = MulChecked(quot, 10);
+          auto next = shifted ? AddChecked(*shifted, rem * 10 / y) : std::nullopt;
+          if (!next) break;
+          quot = *next;
+          rem = rem * 10 % y;
+        }
+        q = Numeric{quot, digits + a.scale - yscale};
+      }
+      if (q.scale < 0) {
+        WALREP_ASSIGN_OR_RETURN(q, NumericRescale(q, 0));
+      }
+      return NumericRescale(q, std::min(rscale, q.scale));
+    }
+  }
+  return Status::Sql("42883", "operator does not exist");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1056,7 +1169,10 @@ Result<Value> Cast(const Value& v, int32_t target, const FormatOptions& opts) {
   }
   if (src == oid::kNumeric) {
     const Numeric& n = v.as_numeric();
-    if (IsIntegerType(target)) return CheckedInt(target, NumericRescale(n, 0).mantissa);
+    if (IsIntegerType(target)) {
+      WALREP_ASSIGN_OR_RETURN(Numeric whole, NumericRescale(n, 0));
+      return CheckedInt(target, whole.mantissa);
+    }
     if (target == oid::kFloat4 || target == oid::kFloat8) {
       return Value::Float(target, NumericToDouble(n));
     }

@@ -150,8 +150,15 @@ Result<Numeric> ParseNumeric(std::string_view s);
 std::string NumericToString(const Numeric& n);
 double NumericToDouble(const Numeric& n);
 Numeric NumericFromInt(int64_t v);
+// walrep's numeric is exact to 38 significant digits (|mantissa| < 10^38, scale
+// 0..kMaxNumericScale); what would leave that range is an error, 22003 "value overflows numeric
+// format", never a wrapped value.
+inline constexpr int kMaxNumericScale = 1000;
 int CompareNumeric(const Numeric& a, const Numeric& b);
-Numeric NumericRescale(const Numeric& n, int scale);  // rounds half away from zero
+// Rounds half away from zero when `scale` is smaller.
+Result<Numeric> NumericRescale(const Numeric& n, int scale);
+// op is one of + - * / %; division by zero is 22012.
+Result<Numeric> NumericArith(char op, const Numeric& a, const Numeric& b);
 
 std::string FormatInterval(const Interval& iv);
 // A time stamp (microseconds) plus `sign` times an interval. Months count as 30 days, which is

@@ -173,6 +173,42 @@ TEST_F(ExecutorTest, ConstantsOperatorsAndTypes) {
   EXPECT_EQ(Run("select 'x'::int"), "ERROR 22P02 invalid input syntax for type integer: \"x\" @8");
 }
 
+// walrep's numeric holds 38 significant digits: what leaves that range is an error, never a
+// wrapped 128-bit value (the fuzzer's `sql` target found the division below overflowing).
+TEST_F(ExecutorTest, NumericArithmeticBeyondThirtyEightDigitsIsAnErrorNotAWrap) {
+  // The dividend cannot carry 17 more decimals within 38 digits: long division keeps what fits.
+  EXPECT_EQ(Run("select 500022222222222222222222222/22222222222222222222222222222000000"),
+            "0.0000000225010000");
+  EXPECT_EQ(Run("select 10000000000000000000000::numeric / 3"),
+            "3333333333333333333333.3333333333333333");
+  EXPECT_EQ(Run("select 100000000000000000000000000000::numeric / 3"),
+            "33333333333333333333333333333.333333333");
+  EXPECT_EQ(Run("select -2::numeric / 3000000000000000000000000000000000000"),
+            "0.0000000000000000");
+  // 5e36 parses (literals stop at 37 digits); ten times it twice is 10^38, one digit too many.
+  const std::string big = "5000000000000000000000000000000000000";
+  EXPECT_EQ(Run("select " + big + "::numeric * 10"), "50000000000000000000000000000000000000");
+  EXPECT_EQ(Run("select " + big + "::numeric * 1000"),
+            "ERROR 22003 value overflows numeric format");
+  EXPECT_EQ(Run("select " + big + "::numeric * 10 + " + big + " * 10"),
+            "ERROR 22003 value overflows numeric format");
+  EXPECT_EQ(Run("select -" + big + "::numeric * 10 - " + big + " * 10"),
+            "ERROR 22003 value overflows numeric format");
+  EXPECT_EQ(Run("select 99999999999e30::numeric"), "ERROR 22003 value overflows numeric format");
+  EXPECT_EQ(Run("select round(1.5, 60)"), "ERROR 22003 value overflows numeric format");
+  // Comparing values whose common scale would leave the range still orders them.
+  EXPECT_EQ(Run("select 10000000000000000000000000000000000000::numeric > 0.000001, "
+                "-10000000000000000000000000000000000000::numeric < -0.000001, "
+                "1.5 < 10000000000000000000000000000000000000::numeric"),
+            "t|t|t");
+  EXPECT_EQ(Run("select sum(x * 10) from (select " + big + "::numeric as x union all select " +
+                big + ") s"),
+            "ERROR 22003 value overflows numeric format");
+  EXPECT_EQ(Run("select avg(x) from (select 10000000000000000000000000::numeric as x union all "
+                "select 20000000000000000000000000) s"),
+            "15000000000000000000000000.000000000000");
+}
+
 TEST_F(ExecutorTest, ColumnNamesFollowPostgres) {
   ASSERT_NE(Run("select 1, 1::int4, now(), 'x'::text, current_user, 1 as one, coalesce(1,2), "
                 "case when true then 1 end, now()::text"),
