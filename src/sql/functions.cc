@@ -318,8 +318,10 @@ void RegisterBuiltinFunctions(Registry* r) {
     };
     f.eval = [](FunctionCall& c) -> Result<Value> {
       const Value& v = c.args[0];
-      int64_t size = v.as_int();
-      if (v.type() == oid::kNumeric) {
+      int64_t size = 0;
+      if (v.type() != oid::kNumeric) {
+        size = v.as_int();
+      } else {
         WALREP_ASSIGN_OR_RETURN(Numeric whole, NumericRescale(v.as_numeric(), 0));
         if (whole.mantissa > INT64_MAX || whole.mantissa < INT64_MIN) {
           return Status::Sql("22003", "bigint out of range");

@@ -196,6 +196,7 @@ TEST_F(ExecutorTest, NumericArithmeticBeyondThirtyEightDigitsIsAnErrorNotAWrap) 
             "ERROR 22003 value overflows numeric format");
   EXPECT_EQ(Run("select 99999999999e30::numeric"), "ERROR 22003 value overflows numeric format");
   EXPECT_EQ(Run("select round(1.5, 60)"), "ERROR 22003 value overflows numeric format");
+  EXPECT_EQ(Run("select round(2.345, 2), pg_size_pretty(10240.4::numeric)"), "2.35|10 kB");
   // Comparing values whose common scale would leave the range still orders them.
   EXPECT_EQ(Run("select 10000000000000000000000000000000000000::numeric > 0.000001, "
                 "-10000000000000000000000000000000000000::numeric < -0.000001, "
