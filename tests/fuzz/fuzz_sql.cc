@@ -2,27 +2,95 @@
 // in-process walrep server with a fixture schema (fuzz_server.cc). Statements that parse but
 // walrep rejects must get an error, never a crash. Inputs that would only make the run slow
 // (sleeps, removing the statement timeout, huge series) are skipped; a session left in a
-// transaction is rolled back before the next input.
+// transaction is rolled back before the next input. Every kInputsPerRestore inputs the database
+// is put back to the fixture: what inputs commit would otherwise pile up (a 60 MB table from one
+// seed, copies of it from mutations) and slow every later input that scans it.
 #include <libpq-fe.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include "fuzz_server.h"
 
 namespace {
 
+constexpr int kInputsPerRestore = 1000;
+
+std::string ConnInfo(const char* options) {
+  return "host=127.0.0.1 port=" + std::to_string(walrep::fuzz::ServerPort()) +
+         " dbname=postgres options='" + options + "'";
+}
+
+PGconn* connection = nullptr;
+
 PGconn* Connection() {
-  static PGconn* conn = nullptr;
-  if (conn && PQstatus(conn) == CONNECTION_OK) return conn;
-  if (conn) PQfinish(conn);
-  std::string info = "host=127.0.0.1 port=" + std::to_string(walrep::fuzz::ServerPort()) +
-                     " dbname=postgres options='-c statement_timeout=3000 -c work_mem=1MB'";
-  conn = PQconnectdb(info.c_str());
-  return conn;
+  if (connection && PQstatus(connection) == CONNECTION_OK) return connection;
+  if (connection) PQfinish(connection);
+  connection = PQconnectdb(ConnInfo("-c statement_timeout=1000 -c work_mem=1MB").c_str());
+  return connection;
+}
+
+// The first column of `sql`'s rows (none if it fails).
+std::vector<std::string> Column(PGconn* c, const char* sql) {
+  std::vector<std::string> out;
+  PGresult* r = PQexec(c, sql);
+  if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+    for (int i = 0; i < PQntuples(r); i++) out.emplace_back(PQgetvalue(r, i, 0));
+  }
+  PQclear(r);
+  return out;
+}
+
+// "DROP <what> a, b, c" for the objects `query` lists, or nothing if it lists none.
+void DropAll(PGconn* c, const char* what, const char* query) {
+  std::string sql;
+  for (const std::string& name : Column(c, query)) {
+    char* quoted = PQescapeIdentifier(c, name.c_str(), name.size());
+    if (!quoted) continue;
+    sql += (sql.empty() ? std::string("DROP ") + what + " " : std::string(", ")) + quoted;
+    PQfreemem(quoted);
+  }
+  if (!sql.empty()) PQclear(PQexec(c, sql.c_str()));
+}
+
+// Drops every table, sequence, role and replication slot inputs made or changed, clears ALTER
+// SYSTEM's file, and loads the fixture again. Best effort: what cannot be dropped now (a role
+// another session still uses) is dropped at the next restore; only a fixture that cannot be
+// loaded again is reported, as the inputs after it would test less.
+void RestoreFixture() {
+  PGconn* c = PQconnectdb(ConnInfo("-c statement_timeout=60000").c_str());
+  for (const std::string& slot : Column(c, "SELECT slot_name FROM pg_replication_slots")) {
+    const char* values[] = {slot.c_str()};
+    PQclear(PQexecParams(c, "SELECT pg_drop_replication_slot($1)", 1, nullptr, values, nullptr,
+                         nullptr, 0));
+  }
+  DropAll(c, "TABLE",
+          "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = "
+          "'public'::regnamespace");
+  DropAll(c, "SEQUENCE",
+          "SELECT relname FROM pg_class WHERE relkind = 'S' AND relnamespace = "
+          "'public'::regnamespace");
+  for (const std::string& role :
+       Column(c,
+              "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> "
+              "current_user")) {
+    char* quoted = PQescapeIdentifier(c, role.c_str(), role.size());
+    if (!quoted) continue;
+    PQclear(PQexec(c, (std::string("DROP ROLE ") + quoted).c_str()));
+    PQfreemem(quoted);
+  }
+  PQclear(PQexec(c, "ALTER SYSTEM RESET ALL"));
+  PGresult* r = PQexec(c, walrep::fuzz::kFixtureSql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+    std::fprintf(stderr, "fuzz_sql: reloading the fixture failed: %s", PQerrorMessage(c));
+  }
+  PQclear(r);
+  PQfinish(c);
 }
 
 bool Skipped(std::string text) {
@@ -38,6 +106,13 @@ bool Skipped(std::string text) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static int inputs = 0;
+  if (++inputs % kInputsPerRestore == 0) {
+    // A fresh session afterwards too: nothing an input SET or prepared outlives the restore.
+    PQfinish(Connection());
+    connection = nullptr;
+    RestoreFixture();
+  }
   std::string text(reinterpret_cast<const char*>(data), size);
   if (Skipped(text)) return 0;
   PGconn* c = Connection();
