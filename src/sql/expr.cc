@@ -7,7 +7,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <climits>
 #include <cmath>
 #include <map>
 #include <regex>
@@ -76,17 +75,6 @@ bool CanImplicitCast(int32_t from, int32_t to) {
   return false;
 }
 
-Result<Value> CheckInt(int32_t type, __int128 v) {
-  int64_t lo = type == oid::kInt2 ? SHRT_MIN : type == oid::kInt4 ? INT_MIN : LLONG_MIN;
-  int64_t hi = type == oid::kInt2 ? SHRT_MAX : type == oid::kInt4 ? INT_MAX : LLONG_MAX;
-  if (v < lo || v > hi) {
-    return Status::Sql("22003", fmt::format("{} out of range", type == oid::kInt8   ? "bigint"
-                                                               : type == oid::kInt2 ? "smallint"
-                                                                                    : "integer"));
-  }
-  return Value::Int(type, static_cast<int64_t>(v));
-}
-
 Numeric ToNumeric(const Value& v) {
   if (v.type() == oid::kNumeric) return v.as_numeric();
   return NumericFromInt(v.as_int());
@@ -103,17 +91,17 @@ Result<Value> Arith(char op, const Value& a, const Value& b, int32_t type) {
     __int128 x = a.as_int(), y = b.as_int();
     switch (op) {
       case '+':
-        return CheckInt(type, x + y);
+        return CheckedInt(type, x + y);
       case '-':
-        return CheckInt(type, x - y);
+        return CheckedInt(type, x - y);
       case '*':
-        return CheckInt(type, x * y);
+        return CheckedInt(type, x * y);
       case '/':
         if (y == 0) return Status::Sql("22012", "division by zero");
-        return CheckInt(type, x / y);
+        return CheckedInt(type, x / y);
       case '%':
         if (y == 0) return Status::Sql("22012", "division by zero");
-        return CheckInt(type, x % y);
+        return CheckedInt(type, x % y);
     }
   }
   if (type == oid::kNumeric) {

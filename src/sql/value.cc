@@ -36,16 +36,6 @@ int64_t RangeMax(int32_t t) {
                            : LLONG_MAX;
 }
 
-Result<Value> CheckedInt(int32_t type, __int128 v) {
-  if (v < RangeMin(type) || v > RangeMax(type)) {
-    if (type == oid::kInt4) return Status::Sql("22003", "integer out of range");
-    if (type == oid::kInt2) return Status::Sql("22003", "smallint out of range");
-    if (type == oid::kInt8) return Status::Sql("22003", "bigint out of range");
-    return OutOfRange(type);
-  }
-  return Value::Int(type, static_cast<int64_t>(v));
-}
-
 __int128 Pow10(int n) {
   __int128 r = 1;
   for (int i = 0; i < n; i++) r *= 10;
@@ -194,6 +184,16 @@ Result<Value> ArrayFromText(int32_t type, std::string_view text, const FormatOpt
 }
 
 }  // namespace
+
+Result<Value> CheckedInt(int32_t type, __int128 v) {
+  if (v < RangeMin(type) || v > RangeMax(type)) {
+    if (type == oid::kInt4) return Status::Sql("22003", "integer out of range");
+    if (type == oid::kInt2) return Status::Sql("22003", "smallint out of range");
+    if (type == oid::kInt8) return Status::Sql("22003", "bigint out of range");
+    return OutOfRange(type);
+  }
+  return Value::Int(type, static_cast<int64_t>(v));
+}
 
 int32_t ArrayTypeOf(int32_t elem) {
   for (const auto& [e, a] : kArrayTypes) {
@@ -451,34 +451,45 @@ Result<Numeric> ParseNumeric(std::string_view in) {
   for (; i < s.size(); i++) {
     char c = s[i];
     if (c >= '0' && c <= '9') {
-      if (n.mantissa > Pow10(36)) return Status::Sql("22003", "value overflows numeric format");
-      n.mantissa = n.mantissa * 10 + (c - '0');
+      auto m = MulChecked(n.mantissa, 10);
+      if (m) m = AddChecked(*m, c - '0');
+      if (!m) return NumericOverflow();
+      n.mantissa = *m;
       if (dot) n.scale++;
       digits = true;
     } else if (c == '.' && !dot) {
       dot = true;
     } else if ((c == 'e' || c == 'E') && digits) {
-      int exp = std::atoi(std::string(s.substr(i + 1)).c_str());
-      if (exp > 30 || exp < -30) return Status::Sql("22003", "value overflows numeric format");
-      if (exp >= 0) {
-        if (exp >= n.scale) {
-          auto m = MulChecked(n.mantissa, Pow10(exp - n.scale));
-          if (!m) return NumericOverflow();
-          n.mantissa = *m;
-          n.scale = 0;
-        } else {
-          n.scale -= exp;
-        }
-      } else {
-        n.scale += -exp;
+      // An exponent is digits with an optional sign; one that leaves walrep's range is 22003.
+      std::string_view e = s.substr(i + 1);
+      bool down = !e.empty() && e[0] == '-';
+      if (!e.empty() && (e[0] == '+' || e[0] == '-')) e.remove_prefix(1);
+      if (e.empty() || e.find_first_not_of("0123456789") != std::string_view::npos) {
+        return InvalidSyntax(oid::kNumeric, in);
       }
-      i = s.size();
+      e.remove_prefix(std::min(e.find_first_not_of('0'), e.size()));
+      if (e.size() > 6) return NumericOverflow();
+      int exp = e.empty() ? 0 : std::stoi(std::string(e));
+      if (down) {
+        n.scale += exp;
+      } else if (exp <= n.scale) {
+        n.scale -= exp;
+      } else {
+        int shift = exp - n.scale;
+        auto m = n.mantissa == 0          ? std::optional<__int128>(0)
+                 : shift > kNumericDigits ? std::nullopt
+                                          : MulChecked(n.mantissa, Pow10(shift));
+        if (!m) return NumericOverflow();
+        n.mantissa = *m;
+        n.scale = 0;
+      }
       break;
     } else {
       return InvalidSyntax(oid::kNumeric, in);
     }
   }
   if (!digits) return InvalidSyntax(oid::kNumeric, in);
+  if (n.scale > kMaxNumericScale) return NumericOverflow();
   if (neg) n.mantissa = -n.mantissa;
   return n;
 }
@@ -887,22 +898,21 @@ Result<std::string> ToBinary(const Value& v) {
       return out;
     }
     case oid::kNumeric: {
-      // PostgreSQL's numeric_send: ndigits, weight, sign, dscale, then base-10000 digits.
+      // PostgreSQL's numeric_send: ndigits, weight, sign, dscale, then base-10000 digits, the
+      // first of weight `weight`. Grouped from the decimal text: a 38-digit mantissa with its
+      // fraction padded to whole groups would not fit in 128 bits.
       const Numeric& n = v.as_numeric();
-      __int128 m = n.mantissa < 0 ? -n.mantissa : n.mantissa;
-      int scale = n.scale;
-      // Align the fraction to a multiple of 4 digits.
-      int pad = (4 - scale % 4) % 4;
-      m *= Pow10(pad);
-      int frac_groups = (scale + pad) / 4;
-      std::vector<int> groups;  // least significant first
-      while (m > 0) {
-        groups.push_back(static_cast<int>(m % 10000));
-        m /= 10000;
-      }
-      while (static_cast<int>(groups.size()) < frac_groups) groups.push_back(0);
-      std::vector<int> digits(groups.rbegin(), groups.rend());
-      int weight = static_cast<int>(digits.size()) - frac_groups - 1;
+      std::string text = NumericToString(n);
+      if (text[0] == '-') text.erase(0, 1);
+      size_t dot = text.find('.');
+      std::string whole = text.substr(0, dot);
+      std::string frac = dot == std::string::npos ? "" : text.substr(dot + 1);
+      whole.insert(0, (4 - whole.size() % 4) % 4, '0');
+      frac.append((4 - frac.size() % 4) % 4, '0');
+      std::string all = whole + frac;
+      std::vector<int> digits;
+      for (size_t i = 0; i < all.size(); i += 4) digits.push_back(std::stoi(all.substr(i, 4)));
+      int weight = static_cast<int>(whole.size() / 4) - 1;
       while (!digits.empty() && digits.back() == 0) digits.pop_back();
       size_t lead = 0;
       while (lead < digits.size() && digits[lead] == 0) {
@@ -914,7 +924,7 @@ Result<std::string> ToBinary(const Value& v) {
       PutBE(&out, digits.size(), 2);
       PutBE(&out, static_cast<uint16_t>(weight), 2);
       PutBE(&out, n.mantissa < 0 ? 0x4000 : 0, 2);
-      PutBE(&out, static_cast<uint64_t>(scale), 2);
+      PutBE(&out, static_cast<uint64_t>(n.scale), 2);
       for (int d : digits) PutBE(&out, static_cast<uint64_t>(d), 2);
       return out;
     }

@@ -128,6 +128,9 @@ class Value {
 std::string TypeName(int32_t type);
 int16_t TypeLen(int32_t type);
 bool IsIntegerType(int32_t type);
+// `v` as a value of integer type `type`, or 22003 "integer out of range" (smallint, bigint, OID)
+// when it does not fit.
+Result<Value> CheckedInt(int32_t type, __int128 v);
 bool IsNumericCategory(int32_t type);  // integer, float or numeric
 bool IsStringType(int32_t type);
 // Resolves a type name as written in SQL (int, int4, integer, varchar, timestamptz, ...).

@@ -185,7 +185,21 @@ TEST_F(ExecutorTest, NumericArithmeticBeyondThirtyEightDigitsIsAnErrorNotAWrap) 
             "33333333333333333333333333333.333333333");
   EXPECT_EQ(Run("select -2::numeric / 3000000000000000000000000000000000000"),
             "0.0000000000000000");
-  // 5e36 parses (literals stop at 37 digits); ten times it twice is 10^38, one digit too many.
+  // Literals of up to 38 digits parse; 5e36 ten times twice is 10^38, one digit too many.
+  EXPECT_EQ(Run("select 99999999999999999999999999999999999999::numeric, "
+                "-0.99999999999999999999999999999999999999"),
+            "99999999999999999999999999999999999999|-0.99999999999999999999999999999999999999");
+  EXPECT_EQ(Run("select 100000000000000000000000000000000000000::numeric"),
+            "ERROR 22003 value overflows numeric format");
+  EXPECT_EQ(Run("select '1.5e2'::numeric, '12.5e-3'::numeric, '0e50'::numeric, '1e-31'::numeric"),
+            "150|0.0125|0|0.0000000000000000000000000000001");
+  EXPECT_EQ(Run("select '1e5x'::numeric"),
+            "ERROR 22P02 invalid input syntax for type numeric: \"1e5x\" @8");
+  EXPECT_EQ(Run("select '1e99999999999'::numeric"),
+            "ERROR 22003 value overflows numeric format @8");
+  EXPECT_EQ(Run("select '1e-2000'::numeric"), "ERROR 22003 value overflows numeric format @8");
+  EXPECT_EQ(Run("select ('0.' || repeat('0', 1000) || '1')::numeric"),
+            "ERROR 22003 value overflows numeric format");
   const std::string big = "5000000000000000000000000000000000000";
   EXPECT_EQ(Run("select " + big + "::numeric * 10"), "50000000000000000000000000000000000000");
   EXPECT_EQ(Run("select " + big + "::numeric * 1000"),

@@ -90,6 +90,22 @@ TEST(ValueTest, BinaryFormatsMatchCaptures) {
   EXPECT_EQ(hex(*ToBinary(Value::Float(oid::kFloat8, 1.5))), "3ff8000000000000");
   // numeric 123.45: ndigits 2, weight 0, sign +, dscale 2, digits 123, 4500.
   EXPECT_EQ(hex(*ToBinary(Value::Num(*ParseNumeric("123.45")))), "0002000000000002007b1194");
+  // 38-digit values, as PostgreSQL 15's numeric_send writes them: padding the fraction to whole
+  // base-10000 groups must not overflow the mantissa.
+  auto num = [&](const char* text) { return hex(*ToBinary(Value::Num(*ParseNumeric(text)))); };
+  EXPECT_EQ(num("1234567890123456789012345678901234567.8"),
+            "000b000900000001000109291a85007b11d722c509291a85007b11d71f40");
+  EXPECT_EQ(num("12345678901234567890123456789012345678"),
+            "000a000900000000000c0d801ed204d2162e23340d801ed204d2162e");
+  EXPECT_EQ(num("-9999999999999999999999999999999999999.9"),
+            "000b0009400000010009270f270f270f270f270f270f270f270f270f2328");
+  EXPECT_EQ(num("0.00000000000000000000000000000000000001"), "0001fff6000000260064");
+  EXPECT_EQ(num("99999999999999999999999999999999999999"),
+            "000a0009000000000063270f270f270f270f270f270f270f270f270f");
+  EXPECT_EQ(num("1.2345678901234567890123456789012345678"),
+            "000b000000000025000109291a85007b11d722c509291a85007b11d71f40");
+  EXPECT_EQ(num("0"), "0000000000000000");
+  EXPECT_EQ(num("-0.50"), "0001ffff400000021388");
   auto back = FromBinary(oid::kInt4, std::string("\0\0\0\x2a", 4));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->as_int(), 42);
