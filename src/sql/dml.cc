@@ -306,28 +306,45 @@ Status StoreRow(Executor& ex, const TableDef& t, const Row& row, bool check_uniq
   });
 }
 
+// Rows an UPDATE, DELETE or table rewrite reads before it writes (its scan must not see the
+// versions it creates), each with its tid after its values, in a tuplestore that spills past
+// work_mem.
+Status AppendWithTid(Tuplestore& rows, access::TupleId tid, Row row) {
+  row.push_back(Value::Int(oid::kInt8, tid.block));
+  row.push_back(Value::Int(oid::kInt8, tid.off));
+  return rows.Append(std::move(row));
+}
+
+// The tid AppendWithTid stored, taken off `row`.
+access::TupleId TakeTid(Row& row) {
+  access::TupleId tid{static_cast<storage::BlockNumber>(row[row.size() - 2].as_int()),
+                      static_cast<storage::OffsetNumber>(row.back().as_int())};
+  row.resize(row.size() - 2);
+  return tid;
+}
+
 // ALTER TABLE ADD COLUMN with a volatile default (nextval, random, ...): every existing row
 // gets a new version with its own value, as PostgreSQL's table rewrite gives it. `t` already
 // has the columns; `cols` are their positions and compiled defaults.
 Status RewriteWithDefaults(Executor& ex, EvalState& st, const TableDef& t,
                            const std::vector<std::pair<size_t, ExprPtr>>& cols) {
   access::HeapEnv& env = ex.db()->engine->env();
-  std::vector<std::pair<access::TupleId, Row>> rows;
+  Tuplestore rows(&ex.resources(), ex.resources().WorkMem());
   WALREP_RETURN_IF_ERROR(access::ForEachRow(env, t.rel, ex.txn(),
                                             [&](access::TupleId tid, std::string& bytes) -> Status {
                                               // statement_timeout and cancel reach the scan too
                                               // (found by fuzz_sql: a large table's rewrite ran on
                                               // past the timeout).
-                                              if (rows.size() % 1024 == 0)
+                                              if (rows.rows() % 1024 == 0)
                                                 WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
                                               WALREP_ASSIGN_OR_RETURN(Row row, DecodeRow(t, bytes));
-                                              rows.emplace_back(tid, std::move(row));
-                                              return Status::OK();
+                                              return AppendWithTid(rows, tid, std::move(row));
                                             }));
-  for (auto& entry : rows) {
-    // Named references, not structured bindings: the lambda below captures them (clang 14).
-    const access::TupleId& tid = entry.first;
-    Row& row = entry.second;
+  Row row;
+  while (true) {
+    WALREP_ASSIGN_OR_RETURN(bool more, rows.Next(&row));
+    if (!more) break;
+    access::TupleId tid = TakeTid(row);
     WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
     for (const auto& [ci, value] : cols) {
       WALREP_ASSIGN_OR_RETURN(Value v, value->eval(st));
@@ -692,8 +709,7 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
   access::HeapEnv& env = ex.db()->engine->env();
   access::TxnContext& tx = ex.txn();
   tx.ensure_xid();
-  // Collect matching rows first (in a tuplestore, each with its tid after its values): the scan
-  // must not see versions this statement creates.
+  // Matching rows first (AppendWithTid).
   ExecResources& res = ex.resources();
   Tuplestore matches(&res, res.WorkMem());
   auto keep = [&](access::TupleId tid, Row row) -> Status {
@@ -702,9 +718,7 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
       WALREP_ASSIGN_OR_RETURN(Value ok, m.where->eval(st));
       if (ok.is_null() || !ok.as_bool()) return Status::OK();
     }
-    row.push_back(Value::Int(oid::kInt8, tid.block));
-    row.push_back(Value::Int(oid::kInt8, tid.off));
-    return matches.Append(std::move(row));
+    return AppendWithTid(matches, tid, std::move(row));
   };
   if (m.path) {
     WALREP_ASSIGN_OR_RETURN(auto found, IndexCandidates(ex, st, m.table, *m.path));
@@ -725,9 +739,7 @@ Result<ExecResult> RunModify(Executor& ex, EvalState& st, const Modify& m,
   while (true) {
     WALREP_ASSIGN_OR_RETURN(bool more, matches.Next(&row));
     if (!more) break;
-    access::TupleId tid{static_cast<storage::BlockNumber>(row[row.size() - 2].as_int()),
-                        static_cast<storage::OffsetNumber>(row.back().as_int())};
-    row.resize(row.size() - 2);
+    access::TupleId tid = TakeTid(row);
     while (true) {
       WALREP_RETURN_IF_ERROR(st.ctx->CheckInterrupts());
       access::ModifyOutcome out;

@@ -4,7 +4,7 @@
 // memory; the files go at the end of the statement, at an error, and after a crash
 // (startup sweep); temp_file_limit, log_temp_files and pg_stat_database count them; EXPLAIN
 // ANALYZE shows PostgreSQL's sort methods; cursors FETCH rows as they are asked for; a
-// statement_timeout stops a large sort; subqueries in FROM.
+// statement_timeout stops a large sort; subqueries in FROM; a table rewrite spills too.
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 
@@ -104,6 +104,23 @@ TEST_F(StreamingExecutorTest, SortsAggregatesAndJoinsSpillPastWorkMemWithTheSame
       std::stoll(node_.Query("SELECT temp_files FROM pg_stat_database WHERE datname = 'postgres'"));
   EXPECT_GT(files_after, files_before);
   EXPECT_NE(node_.Log().find("temporary file: path \"base/pgsql_tmp/pgsql_tmp"), std::string::npos);
+  PQfinish(c);
+}
+
+TEST_F(StreamingExecutorTest, TableRewriteForAVolatileDefaultSpillsPastWorkMem) {
+  // ADD COLUMN with a volatile default gives every row a new version; the rows it reads before
+  // writing go to a temporary file past work_mem instead of all staying in memory.
+  PGconn* c = node_.Connect();
+  ASSERT_EQ(Exec(c, "SET work_mem = '1MB'"), "SET");
+  const std::string files = "SELECT temp_files FROM pg_stat_database WHERE datname = 'postgres'";
+  int64_t files_before = std::stoll(node_.Query(files));
+  ASSERT_EQ(Exec(c, "ALTER TABLE bulk ADD COLUMN r float8 NOT NULL DEFAULT random()"),
+            "ALTER TABLE");
+  EXPECT_GT(std::stoll(node_.Query(files)), files_before);
+  EXPECT_EQ(TempFiles(node_), 0u);
+  EXPECT_EQ(Exec(c, "SELECT count(*), min(r) >= 0, max(r) < 1, sum(id::bigint) FROM bulk"),
+            "200000|t|t|20000100000\n");
+  EXPECT_EQ(Exec(c, "SELECT count(*) > 190000 FROM (SELECT DISTINCT r FROM bulk) d"), "t\n");
   PQfinish(c);
 }
 
