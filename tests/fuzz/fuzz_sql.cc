@@ -33,7 +33,8 @@ PGconn* Connection() {
   if (connection) PQfinish(connection);
   connection = PQconnectdb(ConnInfo("-c statement_timeout=1000 -c work_mem=1MB").c_str());
   // Notices and warnings are the server's answers too, not news: libpq would print each.
-  PQsetNoticeProcessor(connection, [](void*, const char*) {}, nullptr);
+  PQsetNoticeProcessor(
+      connection, [](void*, const char*) {}, nullptr);
   return connection;
 }
 
