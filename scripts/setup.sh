@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config
   libpq-dev libssl-dev zlib1g-dev libfmt-dev libspdlog-dev libgtest-dev
-  libpg-query-dev libprotobuf-c-dev
+  libpg-query-dev libprotobuf-c-dev libpcre2-dev
   postgresql-15 postgresql-client-15 python3-psycopg2 openssl clang-format
   clang libclang-rt-14-dev
   iproute2 nftables

@@ -8,11 +8,11 @@
 #include <cstring>
 #include <limits>
 #include <map>
-#include <regex>
 #include <set>
 
 #include "spill.h"
 #include "sql_internal.h"
+#include "walrep/common/regex.h"
 #include "walrep/common/strings.h"
 #include "walrep/sql/row_format.h"
 
@@ -1417,14 +1417,15 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           std::optional<std::string> text;
           if (cmd->def) {
             const std::string& sql = p->stmt->tree->sql;
-            static const std::regex kSetDefault("\\bset\\s+default\\b", std::regex::icase);
-            std::smatch m;
-            std::string rest = sql.substr(static_cast<size_t>(p->stmt->offset));
-            if (!std::regex_search(rest, m, kSetDefault)) {
+            RegexOptions icase;
+            icase.ignore_case = true;
+            static const auto kSetDefault = Regex::Fixed("\\bset\\s+default\\b", icase);
+            WALREP_ASSIGN_OR_RETURN(auto m,
+                                    kSetDefault->Find(sql, static_cast<size_t>(p->stmt->offset)));
+            if (!m) {
               return Status::NotSupported("this ALTER COLUMN ... SET DEFAULT is not supported");
             }
-            size_t at = static_cast<size_t>(p->stmt->offset) + static_cast<size_t>(m.position(0)) +
-                        static_cast<size_t>(m.length(0)) - 7;
+            size_t at = (*m)[0].second - 7;
             text = DefaultText(sql, static_cast<int>(at));
             WALREP_RETURN_IF_ERROR(CompileDefault(cs, *text).status());
           }

@@ -9,10 +9,10 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <regex>
 #include <unordered_set>
 
 #include "sql_internal.h"
+#include "walrep/common/regex.h"
 #include "walrep/common/strings.h"
 
 namespace walrep::sql {
@@ -281,36 +281,24 @@ Result<ExprPtr> CompileRegexMatch(CompileState& cs, const std::string& op, ExprP
   WALREP_ASSIGN_OR_RETURN(l, Coerce(cs, l, oid::kText, false));
   WALREP_ASSIGN_OR_RETURN(r, Coerce(cs, r, oid::kText, false));
   bool negate = op[0] == '!';
-  auto flags = std::regex::ECMAScript | std::regex::nosubs;
-  if (op.back() == '*') flags |= std::regex::icase;
-  auto compile = [flags](const std::string& pattern) -> Result<std::shared_ptr<std::regex>> {
-    try {
-      return std::make_shared<std::regex>(pattern, flags);
-    } catch (const std::regex_error& e) {
-      // PostgreSQL's texts (regerror) for the common mistakes.
-      const char* what =
-          e.code() == std::regex_constants::error_paren       ? "parentheses () not balanced"
-          : e.code() == std::regex_constants::error_brack     ? "brackets [] not balanced"
-          : e.code() == std::regex_constants::error_brace     ? "braces {} not balanced"
-          : e.code() == std::regex_constants::error_badrepeat ? "quantifier operand invalid"
-                                                              : e.what();
-      return Status::Sql("2201B", fmt::format("invalid regular expression: {}", what));
-    }
-  };
-  std::shared_ptr<std::regex> fixed;
+  RegexOptions opts;
+  opts.ignore_case = op.back() == '*';
+  auto compile = [opts](const std::string& pattern) { return Regex::Compile(pattern, opts); };
+  std::shared_ptr<const Regex> fixed;
   if (r->kind == Expr::Kind::kConst && !r->constant.is_null()) {
     WALREP_ASSIGN_OR_RETURN(fixed, compile(r->constant.as_string()));
   }
   return MakeExpr(oid::kBool, [l, r, negate, fixed, compile](EvalState& st) -> Result<Value> {
     WALREP_ASSIGN_OR_RETURN(Value a, l->eval(st));
-    std::shared_ptr<std::regex> re = fixed;
+    std::shared_ptr<const Regex> re = fixed;
     if (!re) {
       WALREP_ASSIGN_OR_RETURN(Value b, r->eval(st));
       if (b.is_null()) return Value::Null(oid::kBool);
       WALREP_ASSIGN_OR_RETURN(re, compile(b.as_string()));
     }
     if (a.is_null()) return Value::Null(oid::kBool);
-    return Value::Bool(std::regex_search(a.as_string(), *re) != negate);
+    WALREP_ASSIGN_OR_RETURN(bool found, re->Search(a.as_string()));
+    return Value::Bool(found != negate);
   });
 }
 

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
-#include <regex>
 
 #include "spill.h"
 #include "sql_internal.h"
 #include "walrep/common/guc.h"
+#include "walrep/common/regex.h"
 #include "walrep/common/strings.h"
 
 namespace walrep::sql {
@@ -55,7 +55,7 @@ FunctionDef AnyTypeFunction(std::string name, size_t nargs, int32_t result,
 void RegisterBuiltinFunctions(Registry* r) {
   {
     // regexp_replace(source, pattern, replacement [, flags]): the first match (every one with
-    // flag g; i ignores case) replaced; \1..\9 and \& in the replacement name the groups.
+    // flag g) replaced; PostgreSQL's flags (ParseRegexFlags) and replacement escapes.
     FunctionDef f;
     f.name = "regexp_replace";
     f.resolve = [](std::vector<int32_t>& types) -> Result<int32_t> {
@@ -66,36 +66,14 @@ void RegisterBuiltinFunctions(Registry* r) {
       return oid::kText;
     };
     f.eval = [](FunctionCall& c) -> Result<Value> {
-      std::string flags = c.args.size() > 3 ? c.args[3].as_string() : "";
-      auto syntax = std::regex::ECMAScript;
-      if (flags.find('i') != std::string::npos) syntax |= std::regex::icase;
-      std::regex re;
-      try {
-        re = std::regex(c.args[1].as_string(), syntax);
-      } catch (const std::regex_error& e) {
-        return Status::Sql("2201B", fmt::format("invalid regular expression: {}", e.what()));
-      }
-      std::string rep;
-      const std::string& in = c.args[2].as_string();
-      for (size_t i = 0; i < in.size(); i++) {
-        if (in[i] == '\\' && i + 1 < in.size()) {
-          char n = in[++i];
-          if (n >= '1' && n <= '9') {
-            rep += std::string("$") + n;
-          } else if (n == '&') {
-            rep += "$&";
-          } else {
-            rep += n;
-          }
-        } else if (in[i] == '$') {
-          rep += "$$";
-        } else {
-          rep += in[i];
-        }
-      }
-      auto mode = flags.find('g') != std::string::npos ? std::regex_constants::format_default
-                                                       : std::regex_constants::format_first_only;
-      return Value::Text(oid::kText, std::regex_replace(c.args[0].as_string(), re, rep, mode));
+      bool global = false;
+      WALREP_ASSIGN_OR_RETURN(
+          RegexOptions opts,
+          ParseRegexFlags(c.args.size() > 3 ? c.args[3].as_string() : "", &global));
+      WALREP_ASSIGN_OR_RETURN(auto re, Regex::Compile(c.args[1].as_string(), opts));
+      WALREP_ASSIGN_OR_RETURN(std::string out,
+                              re->Replace(c.args[0].as_string(), c.args[2].as_string(), global));
+      return Value::Text(oid::kText, std::move(out));
     };
     r->AddFunction(std::move(f));
   }

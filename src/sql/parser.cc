@@ -3,11 +3,11 @@
 
 #include <cctype>
 #include <optional>
-#include <regex>
 #include <unordered_map>
 
 #include "sql_internal.h"
 #include "walrep/common/mutex.h"
+#include "walrep/common/regex.h"
 
 namespace walrep::sql {
 
@@ -74,31 +74,37 @@ Result<std::optional<std::string>> RewriteWaitForLsn(const std::string& sql) {
       (sql[b + 2] | 0x20) != 'i' || (sql[b + 3] | 0x20) != 't') {
     return std::optional<std::string>();
   }
-  static const std::regex head(R"(^\s*WAIT\s+FOR\s+LSN\b)", std::regex::icase);
-  if (!std::regex_search(sql, head)) return std::optional<std::string>();
-  static const std::regex whole(
+  RegexOptions icase;
+  icase.ignore_case = true;
+  static const auto head = Regex::Fixed(R"(^\s*WAIT\s+FOR\s+LSN\b)", icase);
+  WALREP_ASSIGN_OR_RETURN(bool wait, head->Search(sql));
+  if (!wait) return std::optional<std::string>();
+  static const auto whole = Regex::Fixed(
       R"(^\s*WAIT\s+FOR\s+LSN\s+'([0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8})'\s*(?:WITH\s*\(([^)]*)\))?\s*;?\s*$)",
-      std::regex::icase);
-  std::smatch m;
-  if (!std::regex_match(sql, m, whole)) {
+      icase);
+  WALREP_ASSIGN_OR_RETURN(auto m, whole->FullMatch(sql));
+  if (!m) {
     return Status::Sql("42601", "syntax error in WAIT FOR LSN")
         .WithHint("WAIT FOR LSN 'X/Y' [WITH (TIMEOUT 'duration' [, NO_THROW])]");
   }
   int64_t timeout_ms = 0;
   bool no_throw = false;
-  std::string options = m[2].str();
-  static const std::regex timeout(
-      R"(^\s*TIMEOUT\s+'?\s*([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|min|h)?\s*'?\s*$)", std::regex::icase);
-  static const std::regex nothrow(R"(^\s*NO_THROW\s*$)", std::regex::icase);
+  bool has_options = (*m)[2].first != std::string::npos;
+  std::string options(Regex::Group(sql, *m, 2));
+  static const auto timeout = Regex::Fixed(
+      R"(^\s*TIMEOUT\s+'?\s*([0-9]+(?:\.[0-9]+)?)\s*(us|ms|s|min|h)?\s*'?\s*$)", icase);
+  static const auto nothrow = Regex::Fixed(R"(^\s*NO_THROW\s*$)", icase);
   size_t pos = 0;
-  while (m[2].matched && pos <= options.size()) {
+  while (has_options && pos <= options.size()) {
     size_t comma = options.find(',', pos);
     std::string opt =
         options.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    std::smatch o;
-    if (std::regex_match(opt, o, timeout)) {
-      double v = std::stod(o[1].str());
-      std::string unit = o[2].matched ? o[2].str() : "ms";
+    WALREP_ASSIGN_OR_RETURN(auto o, timeout->FullMatch(opt));
+    WALREP_ASSIGN_OR_RETURN(auto nt, nothrow->FullMatch(opt));
+    if (o) {
+      double v = std::stod(std::string(Regex::Group(opt, *o, 1)));
+      std::string unit(Regex::Group(opt, *o, 2));
+      if (unit.empty()) unit = "ms";
       for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
       double scale = unit == "us"    ? 0.001
                      : unit == "s"   ? 1000
@@ -109,7 +115,7 @@ Result<std::optional<std::string>> RewriteWaitForLsn(const std::string& sql) {
       if (timeout_ms <= 0) {
         return Status::Sql("22023", "timeout of WAIT FOR LSN must be positive");
       }
-    } else if (std::regex_match(opt, nothrow)) {
+    } else if (nt) {
       no_throw = true;
     } else {
       return Status::Sql("42601", fmt::format("unrecognized WAIT FOR LSN option \"{}\"", opt));
@@ -118,8 +124,8 @@ Result<std::optional<std::string>> RewriteWaitForLsn(const std::string& sql) {
     pos = comma + 1;
   }
   return std::optional<std::string>(
-      fmt::format("SELECT walrep_wait_for_lsn('{}', {}, {}) AS status", m[1].str(), timeout_ms,
-                  no_throw ? "true" : "false"));
+      fmt::format("SELECT walrep_wait_for_lsn('{}', {}, {}) AS status", Regex::Group(sql, *m, 1),
+                  timeout_ms, no_throw ? "true" : "false"));
 }
 
 }  // namespace

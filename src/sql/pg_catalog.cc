@@ -12,10 +12,10 @@
 
 #include <algorithm>
 #include <map>
-#include <regex>
 #include <set>
 
 #include "sql_internal.h"
+#include "walrep/common/regex.h"
 #include "walrep/common/strings.h"
 
 namespace walrep::sql {
@@ -799,11 +799,11 @@ std::vector<Row> DependRows(const CatalogInfo& info, const std::vector<ViewColum
       if (expr.empty()) continue;
       uint32_t ad = AttrDefOid(t, i + 1);
       add(kPgAttrDefOid, ad, 0, kPgClassOid, t.oid, static_cast<int>(i + 1), 'a');
-      static const std::regex kSeq("nextval\\('(?:public\\.)?([^']+)'");
-      std::smatch m;
-      if (std::regex_search(expr, m, kSeq)) {
+      static const auto kSeq = Regex::Fixed("nextval\\('(?:public\\.)?([^']+)'");
+      auto m = kSeq->Find(expr);
+      if (m.ok() && m->has_value()) {
         for (const auto& seq : info.tables) {
-          if (seq.kind == 'S' && seq.name == m[1].str()) {
+          if (seq.kind == 'S' && seq.name == Regex::Group(expr, **m, 1)) {
             add(kPgAttrDefOid, ad, 0, kPgClassOid, seq.oid, 0, 'n');
           }
         }
@@ -1429,12 +1429,16 @@ std::string DeparseDefault(const std::string& text, int32_t type, int32_t typmod
   pg_query_free_protobuf_parse_result(parsed);
   // A literal coerced to the column's type shows the cast PostgreSQL's analysis adds (numbers
   // that fit the column's type directly do not).
-  static const std::regex kString("^'([^']|'')*'$"), kNegative("^-[0-9.]+$"),
-      kNumber("^[0-9]+(\\.[0-9]+)?$");
-  if (std::regex_match(out, kString)) return out + "::" + FormatType(type, typmod);
-  if (std::regex_match(out, kNegative)) return "'" + out + "'::" + FormatType(type, typmod);
-  if (std::regex_match(out, kNumber) && out.find('.') != std::string::npos &&
-      type != oid::kNumeric) {
+  static const auto kString = Regex::Fixed("^'([^']|'')*'$"),
+                    kNegative = Regex::Fixed("^-[0-9.]+$"),
+                    kNumber = Regex::Fixed("^[0-9]+(\\.[0-9]+)?$");
+  auto matches = [&out](const Regex& re) {
+    auto m = re.FullMatch(out);
+    return m.ok() && m->has_value();
+  };
+  if (matches(*kString)) return out + "::" + FormatType(type, typmod);
+  if (matches(*kNegative)) return "'" + out + "'::" + FormatType(type, typmod);
+  if (matches(*kNumber) && out.find('.') != std::string::npos && type != oid::kNumeric) {
     return out + "::" + FormatType(type, typmod);
   }
   return out;
@@ -1595,8 +1599,9 @@ const std::map<std::string, CatalogFunction>& CatalogFunctions() {
                         [](EvalState& st, const std::vector<Value>& a) -> Result<Value> {
                           std::string e = a[0].as_string();
                           if (!PublicVisible(*st.ctx)) {
-                            static const std::regex kRel("'([^'.]+)'::regclass");
-                            e = std::regex_replace(e, kRel, "'public.$1'::regclass");
+                            static const auto kRel = Regex::Fixed("'([^'.]+)'::regclass");
+                            WALREP_ASSIGN_OR_RETURN(
+                                e, kRel->Replace(e, "'public.\\1'::regclass", /*global=*/true));
                           }
                           return Value::Text(oid::kText, e);
                         }};

@@ -600,6 +600,21 @@ TEST_F(ExecutorTest, RegularExpressionsAndCollations) {
                 "regexp_replace('aaa', 'a', 'b'), regexp_replace('aAa', 'a', 'b', 'gi'), "
                 "regexp_replace('ab', '(a)(b)', '\\2\\1$')"),
             "N_1_nn|baa|bbb|ba$");
+  // Long subjects and runaway patterns get an answer or an error (fuzz finding 9: std::regex
+  // recursed once per character, and a long subject overflowed the session thread's stack).
+  EXPECT_EQ(Run("select repeat('a', 300000) ~ '(a|b)*c', "
+                "(repeat('a', 300000) || 'c') ~ '^(a|b)*c$'"),
+            "f|t");
+  EXPECT_EQ(Run("select 'a' ~ ' select 5000222222222222{11110222222222222222000000, 2142222, 1('"),
+            "ERROR 2201B invalid regular expression: invalid repetition count(s)");
+  EXPECT_EQ(Run("select (repeat('a', 40) || 'b') ~ '^(a+)+$'"),
+            "ERROR 2201B regular expression failed: match limit exceeded");
+  EXPECT_EQ(Run("WAIT FOR LSN 'zz'" + std::string(300000, ' ')),
+            "ERROR 42601 syntax error in WAIT FOR LSN");
+  // Parsed (the function it becomes is the server's, not in this test).
+  EXPECT_EQ(Run("WAIT FOR LSN '0/1' WITH (TIMEOUT '1s')" + std::string(300000, ' ')),
+            "ERROR 42883 function walrep_wait_for_lsn(unknown, integer, boolean) does not exist "
+            "@8");
 }
 
 TEST_F(ExecutorTest, RegTypesAndCatalogFunctionsWithoutTables) {
