@@ -36,22 +36,30 @@ void CivilFromDays(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
 int64_t FloorDiv(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 std::string FormatLocal(int64_t local_us) {
-  int64_t days = FloorDiv(local_us, 86400000000LL);
-  int64_t rem = local_us - days * 86400000000LL;
-  int64_t y;
-  unsigned m, d;
-  CivilFromDays(days + DaysFromCivil(2000, 1, 1), &y, &m, &d);
-  int64_t secs = rem / 1000000, us = rem % 1000000;
-  std::string s = fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", y, m, d, secs / 3600,
-                              (secs / 60) % 60, secs % 60);
-  if (us != 0) {
-    std::string frac = fmt::format(".{:06}", us);
+  CivilTime t = BreakDownTimestamp(local_us);
+  std::string s = fmt::format("{:04}-{:02}-{:02} {:02}:{:02}:{:02}", t.year, t.month, t.day, t.hour,
+                              t.minute, t.second);
+  if (t.micros != 0) {
+    std::string frac = fmt::format(".{:06}", t.micros);
     while (frac.back() == '0') frac.pop_back();
     s += frac;
   }
   return s;
 }
 }  // namespace
+
+CivilTime BreakDownTimestamp(int64_t local_us) {
+  int64_t days = FloorDiv(local_us, 86400000000LL);
+  int64_t rem = local_us - days * 86400000000LL;
+  CivilTime t{};
+  CivilFromDays(days + DaysFromCivil(2000, 1, 1), &t.year, &t.month, &t.day);
+  int64_t secs = rem / 1000000;
+  t.hour = secs / 3600;
+  t.minute = (secs / 60) % 60;
+  t.second = secs % 60;
+  t.micros = rem % 1000000;
+  return t;
+}
 
 TimestampTz NowTimestamp() {
   auto now = std::chrono::system_clock::now().time_since_epoch();

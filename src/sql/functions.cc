@@ -424,6 +424,11 @@ void RegisterBuiltinFunctions(Registry* r) {
         } else {
           int64_t us = src.as_int();
           if (src.type() == oid::kDate) us *= 86400000000LL;
+          if (us == INT64_MAX || us == INT64_MIN) {  // infinity: only the year is infinite
+            if (field != "year") return Value::Null(as_numeric ? oid::kNumeric : oid::kFloat8);
+            if (as_numeric) return Status::Sql("22003", "value overflows numeric format");
+            return Value::Float(oid::kFloat8, us > 0 ? HUGE_VAL : -HUGE_VAL);
+          }
           if (field == "epoch") {
             if (as_numeric) {
               return Value::Num(
@@ -439,11 +444,10 @@ void RegisterBuiltinFunctions(Registry* r) {
                                .value_or(0)) *
                            1000000
                      : 0);
-            std::string text = FormatTimestamp(local);  // YYYY-MM-DD HH:MM:SS[.f]
-            int y = std::stoi(text.substr(0, 4)), mo = std::stoi(text.substr(5, 2)),
-                d = std::stoi(text.substr(8, 2)), h = std::stoi(text.substr(11, 2)),
-                mi = std::stoi(text.substr(14, 2));
-            double s = std::stod(text.substr(17));
+            CivilTime t = BreakDownTimestamp(local);
+            double y = static_cast<double>(t.year), mo = t.month, d = t.day,
+                   h = static_cast<double>(t.hour), mi = static_cast<double>(t.minute),
+                   s = static_cast<double>(t.second) + static_cast<double>(t.micros) / 1e6;
             if (field == "year")
               out = y;
             else if (field == "month")

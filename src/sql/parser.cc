@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include <cctype>
+#include <climits>
+#include <cstdlib>
 #include <optional>
 #include <unordered_map>
 
@@ -102,7 +104,7 @@ Result<std::optional<std::string>> RewriteWaitForLsn(const std::string& sql) {
     WALREP_ASSIGN_OR_RETURN(auto o, timeout->FullMatch(opt));
     WALREP_ASSIGN_OR_RETURN(auto nt, nothrow->FullMatch(opt));
     if (o) {
-      double v = std::stod(std::string(Regex::Group(opt, *o, 1)));
+      double v = std::strtod(std::string(Regex::Group(opt, *o, 1)).c_str(), nullptr);
       std::string unit(Regex::Group(opt, *o, 2));
       if (unit.empty()) unit = "ms";
       for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -111,6 +113,11 @@ Result<std::optional<std::string>> RewriteWaitForLsn(const std::string& sql) {
                      : unit == "min" ? 60000
                      : unit == "h"   ? 3600000
                                      : 1;
+      // Milliseconds in an int, as PostgreSQL's timeouts (and beyond that, not a number
+      // std::stod would even return: it threw, and the exception ended the server).
+      if (!(v * scale <= INT_MAX)) {
+        return Status::Sql("22023", "timeout of WAIT FOR LSN is out of range");
+      }
       timeout_ms = static_cast<int64_t>(v * scale);
       if (timeout_ms <= 0) {
         return Status::Sql("22023", "timeout of WAIT FOR LSN must be positive");

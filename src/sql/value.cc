@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -943,7 +944,12 @@ Result<Value> FromText(int32_t type, std::string_view text, const FormatOptions&
     // A number is taken as the oid itself (regclassin accepts '16385'); a name is looked up.
     std::string s(t);
     if (!s.empty() && s.find_first_not_of("0123456789") == std::string::npos) {
-      return Value::Int(type, static_cast<int64_t>(std::stoull(s)));
+      uint64_t n = 0;
+      auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+      if (ec != std::errc() || n > UINT32_MAX) {
+        return Status::Sql("22003", fmt::format("value \"{}\" is out of range for type oid", s));
+      }
+      return Value::Int(type, static_cast<int64_t>(n));
     }
     if (s == "-") return Value::Int(type, 0);
     if (!reg_resolver) return InvalidSyntax(type, text);

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cstring>
 
 #include "walrep/common/logging.h"
@@ -47,11 +48,11 @@ Result<RecoveryTarget> RecoveryTarget::FromSettings(
     set++;
   }
   if (std::string v = get("recovery_target_xid"); !v.empty()) {
-    if (v.find_first_not_of("0123456789") != std::string::npos || v.size() > 20) {
-      return invalid("recovery_target_xid", v);
-    }
+    uint64_t xid = 0;
+    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), xid);
+    if (ec != std::errc() || end != v.data() + v.size()) return invalid("recovery_target_xid", v);
     t.kind = Kind::kXid;
-    t.xid = static_cast<TransactionId>(std::stoull(v));  // an epoch-qualified id: its low half
+    t.xid = static_cast<TransactionId>(xid);  // an epoch-qualified id: its low half
     set++;
   }
   if (std::string v = get("recovery_target_time"); !v.empty()) {

@@ -22,6 +22,14 @@ std::string FormatTimestampTz(TimestampTz ts, int offset_seconds);
 // "2026-11-22 03:20:23.123456", timestamp without time zone.
 std::string FormatTimestamp(TimestampTz ts);
 std::string FormatDate(int32_t days_since_2000);
+// The fields of a timestamp as a wall clock reads it (microseconds since 2000-01-01 00:00, any
+// zone already applied): proleptic Gregorian year (0 is 1 BC), month, day, time of day.
+struct CivilTime {
+  int64_t year;
+  unsigned month, day;
+  int64_t hour, minute, second, micros;
+};
+CivilTime BreakDownTimestamp(int64_t local_us);
 // Parses "YYYY-MM-DD[ T]HH:MM:SS[.ffffff][+HH[:MM]]"; a missing zone uses `default_offset`.
 std::optional<TimestampTz> ParseTimestamp(std::string_view s, int default_offset, bool* had_zone);
 

@@ -249,6 +249,14 @@ TEST_F(ExecutorTest, ConditionalsAndFunctions) {
   EXPECT_EQ(Run("select extract(epoch from interval '1 day 1 second'), "
                 "date_part('epoch', '2000-01-01 00:00:10+00'::timestamptz)"),
             "86401.000000|946684810");
+  // Fields of timestamps past year 9999 and of infinity (reading them back from the text form
+  // threw, and the exception ended the server).
+  EXPECT_EQ(
+      Run("select extract(year from timestamp '10000-01-01 10:20:30.5'), "
+          "date_part('second', timestamp '10000-01-01 10:20:30.5'), "
+          "date_part('year', 'infinity'::timestamp), date_part('year', '-infinity'::timestamptz), "
+          "date_part('month', 'infinity'::timestamp) is null"),
+      "10000|30.5|Infinity|-Infinity|t");
   EXPECT_EQ(Run("select now() - now(), '2024-01-02'::date - '2024-01-01'::date, "
                 "'2024-01-01 00:00:00+00'::timestamptz + interval '1 day 2 hours'"),
             "00:00:00|1|2024-01-02 02:00:00+00");
@@ -611,6 +619,8 @@ TEST_F(ExecutorTest, RegularExpressionsAndCollations) {
             "ERROR 2201B regular expression failed: match limit exceeded");
   EXPECT_EQ(Run("WAIT FOR LSN 'zz'" + std::string(300000, ' ')),
             "ERROR 42601 syntax error in WAIT FOR LSN");
+  EXPECT_EQ(Run("WAIT FOR LSN '0/1' WITH (TIMEOUT '1" + std::string(400, '0') + "')"),
+            "ERROR 22023 timeout of WAIT FOR LSN is out of range");
   // Parsed (the function it becomes is the server's, not in this test).
   EXPECT_EQ(Run("WAIT FOR LSN '0/1' WITH (TIMEOUT '1s')" + std::string(300000, ' ')),
             "ERROR 42883 function walrep_wait_for_lsn(unknown, integer, boolean) does not exist "
@@ -621,6 +631,12 @@ TEST_F(ExecutorTest, RegTypesAndCatalogFunctionsWithoutTables) {
   EXPECT_EQ(Run("select 'int4'::regtype, 1043::regtype, 'pg_class'::regclass, "
                 "'pg_class'::regclass::oid, 11::regnamespace"),
             "integer|character varying|pg_class|1259|pg_catalog");
+  // A number past the oid range (past 2^64 std::stoull threw, ending the server).
+  EXPECT_EQ(Run("select '99999999999999999999999'::regclass"),
+            "ERROR 22003 value \"99999999999999999999999\" is out of range for type oid @8");
+  EXPECT_EQ(Run("select '4294967296'::regclass"),
+            "ERROR 22003 value \"4294967296\" is out of range for type oid @8");
+  EXPECT_EQ(Run("select '4294967295'::regclass::oid"), "4294967295");
   EXPECT_EQ(Run("select format_type(1043, 104), format_type(1700, 786438), format_type(1007, -1), "
                 "format_type(1184, null), quote_ident('Mixed'), quote_ident('user'), "
                 "quote_ident('ok_1'), current_schemas(true)"),

@@ -60,6 +60,21 @@ struct Cluster {
   std::string Read(const std::string& rel) { return *fs->ReadFile(dir.path() + "/" + rel); }
 };
 
+TEST(RecoveryTest, RecoveryTargetXidOutOfRangeIsAnErrorNotACrash) {
+  auto target = [](std::string xid) {
+    return RecoveryTarget::FromSettings(
+        [xid](const char* name) { return std::string(name) == "recovery_target_xid" ? xid : ""; });
+  };
+  auto ok = target("18446744073709551615");  // the largest epoch-qualified xid: its low half
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->xid, 0xFFFFFFFFu);
+  // Twenty digits past 2^64 made std::stoull throw, and the exception ended the server.
+  for (const char* bad : {"99999999999999999999", "123456789012345678901", "12x", "-1"}) {
+    auto r = target(bad);
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+}
+
 TEST(RecoveryTest, StandbyEndsOnlyThroughPromotionOnANewTimeline) {
   Cluster c;
   {
