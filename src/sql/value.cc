@@ -476,13 +476,9 @@ Result<Numeric> ParseNumeric(std::string_view in) {
       } else if (exp <= n.scale) {
         n.scale -= exp;
       } else {
-        int shift = exp - n.scale;
-        auto m = n.mantissa == 0          ? std::optional<__int128>(0)
-                 : shift > kNumericDigits ? std::nullopt
-                                          : MulChecked(n.mantissa, Pow10(shift));
-        if (!m) return NumericOverflow();
-        n.mantissa = *m;
-        n.scale = 0;
+        // mantissa * 10^(exp - scale): the digits scaled up that far, read as a whole number.
+        WALREP_ASSIGN_OR_RETURN(Numeric up, NumericRescale(Numeric{n.mantissa, 0}, exp - n.scale));
+        n = Numeric{up.mantissa, 0};
       }
       break;
     } else {
