@@ -254,6 +254,7 @@ void NoteWrite(HeapEnv& env, const RelFileNode& rel, TxnContext& tx, Transaction
   if (rel.rel >= kFirstUserRelFile || !env.txm) return;
   if (!tx.catalog_written) env.txm->NoteCatalogWrite(xid);
   tx.catalog_written = true;
+  tx.catalog_writes++;
 }
 
 }  // namespace

@@ -103,6 +103,21 @@ Result<SequenceDef> DecodeSequence(const std::string& s) {
   return d;
 }
 
+// A transaction's own read of the catalog (TxnContext::catalog_view): what it read is what it
+// would read again while its snapshot, command id and own catalog writes are unchanged.
+struct TxnCatalogView {
+  uint64_t writes = 0;
+  access::CommandId cid = 0;
+  TransactionId xmin = 0, xmax = 0;
+  std::vector<TransactionId> xip;
+  std::shared_ptr<const std::vector<TableDef>> tables;
+
+  bool Serves(const access::TxnContext& tx) const {
+    return writes == tx.catalog_writes && cid == tx.cid && xmin == tx.snapshot.xmin &&
+           xmax == tx.snapshot.xmax && xip == tx.snapshot.xip;
+  }
+};
+
 }  // namespace
 
 int TableDef::column_index(const std::string& col) const {
@@ -196,8 +211,18 @@ Result<std::shared_ptr<const std::vector<TableDef>>> Catalog::Tables(access::Txn
   // REPEATABLE READ keeps its snapshot's catalog (a table dropped since stays readable until
   // the transaction ends); so does a transaction that changed the catalog itself.
   if (tx.catalog_written || tx.repeatable_read) {
+    auto view = std::static_pointer_cast<const TxnCatalogView>(tx.catalog_view);
+    if (view && view->Serves(tx)) return view->tables;
+    auto fresh = std::make_shared<TxnCatalogView>();
+    fresh->writes = tx.catalog_writes;
+    fresh->cid = tx.cid;
+    fresh->xmin = tx.snapshot.xmin;
+    fresh->xmax = tx.snapshot.xmax;
+    fresh->xip = tx.snapshot.xip;
     WALREP_ASSIGN_OR_RETURN(auto own, ReadTables(tx));
-    return std::make_shared<const std::vector<TableDef>>(std::move(own));
+    fresh->tables = std::make_shared<const std::vector<TableDef>>(std::move(own));
+    tx.catalog_view = fresh;
+    return fresh->tables;
   }
   access::TransactionManager& txm = engine_->txm();
   uint64_t version = txm.catalog_version();
@@ -223,6 +248,7 @@ Result<std::vector<TableDef>> Catalog::ListTables(access::TxnContext& tx) {
 }
 
 Result<std::vector<TableDef>> Catalog::ReadTables(access::TxnContext& tx) {
+  reads_.fetch_add(1, std::memory_order_relaxed);
   std::map<uint32_t, TableDef> tables;
   WALREP_RETURN_IF_ERROR(access::ForEachRow(
       engine_->env(), kClassRel, tx, [&](access::TupleId, std::string& row) -> Status {

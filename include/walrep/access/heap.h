@@ -179,6 +179,11 @@ struct TxnContext {
   // it committed and no snapshot can still see them). Listed in the commit/abort record.
   std::vector<RelFileNode> created_rels, dropped_rels;
   bool catalog_written = false;  // wrote rows of a system relation (catalog caches bypassed)
+  uint64_t catalog_writes = 0;   // rows of system relations changed (or undone) so far
+  // Catalog::Tables' own copy of the catalog as this transaction sees it, when the shared cache
+  // does not serve it (it changed the catalog, or reads at REPEATABLE READ); the catalog keeps
+  // it valid for one snapshot, command id and count of catalog writes.
+  std::shared_ptr<const void> catalog_view;
   // synchronous_commit = remote_apply: the commit record asks standbys to report as soon as
   // they have applied it (PostgreSQL's XACT_COMPLETION_APPLY_FEEDBACK).
   bool apply_feedback = false;

@@ -13,6 +13,7 @@
 // Thread safety: thread-safe; per-call transaction context.
 #pragma once
 
+#include <atomic>
 #include <optional>
 #include <string>
 #include <vector>
@@ -119,6 +120,9 @@ class Catalog {
   // TRUNCATE: the table (and each index) gets a new, empty relation file.
   Result<TableDef> NewRelationFile(access::TxnContext& tx, const TableDef& def);
 
+  // How many times the catalog relations were read (a lookup no cache could serve).
+  uint64_t reads() const { return reads_.load(std::memory_order_relaxed); }
+
  private:
   // A new relation file for the index (index->rel is set), built from entries.
   Status CreateIndexFile(access::TxnContext& tx, IndexDef* index,
@@ -132,6 +136,7 @@ class Catalog {
   Result<std::shared_ptr<const std::vector<TableDef>>> Tables(access::TxnContext& tx);
   Status DeleteRows(access::TxnContext& tx, uint32_t oid);
   access::Engine* const engine_;
+  std::atomic<uint64_t> reads_{0};
   Mutex cache_mu_;
   uint64_t cache_version_ GUARDED_BY(cache_mu_) = ~0ull;
   std::shared_ptr<const std::vector<TableDef>> cache_ GUARDED_BY(cache_mu_);
