@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <sstream>
+#include <stdexcept>
 
 #include "walrep/common/logging.h"
 
@@ -91,7 +92,7 @@ class ErrorInjectionRandomAccessFile : public RandomAccessFile {
 
 // Rule words, indexed by the enums' values.
 constexpr const char* kOpNames[] = {"write", "sync", "rename", "syncdir", "create", "read"};
-constexpr const char* kErrorNames[] = {"EIO", "ENOSPC", "short"};
+constexpr const char* kErrorNames[] = {"EIO", "ENOSPC", "short", "exception"};
 
 // The index of `word` in `names`, or -1.
 template <size_t N>
@@ -182,6 +183,9 @@ std::optional<ErrorInjectionFileSystem::Error> ErrorInjectionFileSystem::Check(
 }
 
 Status ErrorInjectionFileSystem::ToStatus(Error e, const char* what, const std::string& path) {
+  if (e == Error::kException) {
+    throw std::runtime_error(fmt::format("injected exception: {} \"{}\"", what, path));
+  }
   return Errno(what, path, e == Error::kEnospc ? ENOSPC : EIO);
 }
 
@@ -209,6 +213,7 @@ Result<std::unique_ptr<RandomAccessFile>> ErrorInjectionFileSystem::OpenRandomAc
 
 Status ErrorInjectionFileSystem::Rename(const std::string& from, const std::string& to) {
   if (auto e = Check(Op::kRename, to)) {
+    if (*e == Error::kException) return ToStatus(*e, "rename file", to);
     return Status::IOError(fmt::format("could not rename file \"{}\" to \"{}\": {}", from, to,
                                        std::strerror(*e == Error::kEnospc ? ENOSPC : EIO)));
   }

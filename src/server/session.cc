@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <exception>
+#include <new>
 
 #include "session_internal.h"
 #include "walrep/common/logging.h"
@@ -45,6 +47,22 @@ int PeerPort(const sockaddr_storage& peer) {
 
 Status Fatal(std::string sqlstate, std::string msg) {
   return Status::Sql(std::move(sqlstate), std::move(msg)).WithSeverity(Severity::kFatal);
+}
+
+// The safety net for an exception nothing below caught (PostgreSQL's elog(ERROR) longjmp to
+// the top of its loop): the error the client gets, logged with what was thrown.
+Status UnexpectedException(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(std::move(e));
+  } catch (const std::bad_alloc&) {
+    return Status::Sql("53200", "out of memory");
+  } catch (const std::exception& ex) {
+    WALREP_LOG_ERROR("internal error: {}", ex.what());
+    return Status::Sql("XX000", fmt::format("internal error: {}", ex.what()));
+  } catch (...) {
+    WALREP_LOG_ERROR("internal error: an exception of unknown type");
+    return Status::Sql("XX000", "internal error: an exception of unknown type");
+  }
 }
 
 int SeverityRank(const std::string& s) {
@@ -98,8 +116,15 @@ Session::~Session() {
 }
 
 void Session::Run() {
-  Status st = Startup();
-  if (st.ok()) st = QueryLoop();
+  Status st;
+  try {
+    st = Startup();
+    if (st.ok()) st = QueryLoop();
+  } catch (...) {
+    // Outside any statement (startup, authentication, the loop itself): the session ends, the
+    // server does not.
+    st = UnexpectedException(std::current_exception()).WithSeverity(Severity::kFatal);
+  }
   if (!st.ok() && st.code() != Status::Code::kIOError) {
     if (st.severity() == Severity::kFatal || st.code() == Status::Code::kProtocolViolation) {
       Status fatal = st;
@@ -555,46 +580,55 @@ Status Session::QueryLoop() {
     auto& [type, body] = *msg;
     if (skip_until_sync_ && type != 'S' && type != 'X') continue;
     Status st;
-    switch (type) {
-      case 'Q':
-        st = HandleSimpleQuery(body);
-        break;
-      case 'P':
-        st = HandleParse(body);
-        break;
-      case 'B':
-        st = HandleBind(body);
-        break;
-      case 'D':
-        st = HandleDescribe(body);
-        break;
-      case 'E':
-        st = HandleExecute(body);
-        break;
-      case 'C':
-        st = HandleClose(body);
-        break;
-      case 'S':
-        st = HandleSync();
-        break;
-      case 'H':
-        st = conn_->Flush();
-        break;
-      case 'X':
-        return Status::OK();
-      case 'd':
-      case 'c':
-      case 'f':
-        break;  // stray COPY messages are ignored, as in PostgreSQL
-      default:
-        return Fatal("08P01", fmt::format("invalid frontend message type {}",
-                                          static_cast<int>(static_cast<uint8_t>(type))));
+    bool unexpected = false;
+    try {
+      switch (type) {
+        case 'Q':
+          st = HandleSimpleQuery(body);
+          break;
+        case 'P':
+          st = HandleParse(body);
+          break;
+        case 'B':
+          st = HandleBind(body);
+          break;
+        case 'D':
+          st = HandleDescribe(body);
+          break;
+        case 'E':
+          st = HandleExecute(body);
+          break;
+        case 'C':
+          st = HandleClose(body);
+          break;
+        case 'S':
+          st = HandleSync();
+          break;
+        case 'H':
+          st = conn_->Flush();
+          break;
+        case 'X':
+          return Status::OK();
+        case 'd':
+        case 'c':
+        case 'f':
+          break;  // stray COPY messages are ignored, as in PostgreSQL
+        default:
+          return Fatal("08P01", fmt::format("invalid frontend message type {}",
+                                            static_cast<int>(static_cast<uint8_t>(type))));
+      }
+    } catch (...) {
+      // An error nothing below turned into a Status ends the statement and its transaction,
+      // as any other error does; what unwound released its locks and buffers on the way.
+      st = UnexpectedException(std::current_exception());
+      unexpected = true;
     }
     if (!st.ok()) {
       if (st.severity() == Severity::kFatal || st.code() == Status::Code::kIOError) return st;
       if (st.code() == Status::Code::kProtocolViolation) return Fatal("08P01", st.message());
       WALREP_RETURN_IF_ERROR(ReportError(st));
       if (type != 'Q') skip_until_sync_ = true;
+      if (type == 'Q' && unexpected) WALREP_RETURN_IF_ERROR(EndSimpleQuery());
     }
   }
 }
@@ -720,15 +754,7 @@ Status Session::HandleSimpleQuery(const std::string& body) {
   protocol::MessageReader r(body);
   std::string query = r.String();
   WALREP_RETURN_IF_ERROR(r.status());
-  auto finish = [&]() -> Status {
-    WALREP_RETURN_IF_ERROR(EndImplicitTransaction());
-    // Portals (and their row streams) live until their transaction ends.
-    if (executor_->txn_status() == sql::TxnStatus::kIdle) portals_.clear();
-    FlushNotices();
-    SendParameterChanges();
-    conn_->Write(protocol::ReadyForQueryMessage(TransactionStatusByte()));
-    return Status::OK();
-  };
+  auto finish = [&] { return EndSimpleQuery(); };
   if (walsender_ && (replication_ || replication::IsReplicationCommand(query))) {
     SetState("active", &query);
     Status st = replication::IsReplicationCommand(query)
@@ -795,8 +821,18 @@ Status Session::HandleSimpleQuery(const std::string& body) {
       break;
     }
   }
-  statement_deadline_ = 0;
   return finish();
+}
+
+Status Session::EndSimpleQuery() {
+  statement_deadline_ = 0;
+  WALREP_RETURN_IF_ERROR(EndImplicitTransaction());
+  // Portals (and their row streams) live until their transaction ends.
+  if (executor_->txn_status() == sql::TxnStatus::kIdle) portals_.clear();
+  FlushNotices();
+  SendParameterChanges();
+  conn_->Write(protocol::ReadyForQueryMessage(TransactionStatusByte()));
+  return Status::OK();
 }
 
 Result<std::string> Session::RunCopyIn(sql::CopyIn& sink) {

@@ -72,6 +72,8 @@ class Session : public sql::SessionContext {
   Status Authenticate(const protocol::HbaLine& line);
   Status QueryLoop();
   Status HandleSimpleQuery(const std::string& body);
+  // The end of a simple Query message: the implicit transaction ends, then ReadyForQuery.
+  Status EndSimpleQuery();
   // COPY FROM STDIN: CopyInResponse, then CopyData until CopyDone or CopyFail.
   Result<std::string> RunCopyIn(sql::CopyIn& sink);
   Status HandleParse(const std::string& body);

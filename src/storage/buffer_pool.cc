@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <exception>
 #include <new>
 
 #include "walrep/common/logging.h"
@@ -136,6 +137,7 @@ BufferPool::Handle& BufferPool::Handle::operator=(Handle&& o) noexcept {
     pool_ = o.pool_;
     frame_ = o.frame_;
     lock_ = o.lock_;
+    exceptions_at_lock_ = o.exceptions_at_lock_;
     o.frame_ = nullptr;
     o.lock_ = 0;
   }
@@ -144,6 +146,11 @@ BufferPool::Handle& BufferPool::Handle::operator=(Handle&& o) noexcept {
 
 void BufferPool::Handle::Release() {
   if (!frame_) return;
+  if (lock_ == 2 && std::uncaught_exceptions() > exceptions_at_lock_) {
+    WALREP_FATAL("PANIC: an internal error interrupted a change to block {} of relation {}/{}/{}",
+                 frame_->block, frame_->rel.spc, frame_->rel.db, frame_->rel.rel);
+    std::abort();  // crash recovery rebuilds the page from WAL
+  }
   Unlock();
   frame_->pins.fetch_sub(1);
   frame_ = nullptr;
@@ -160,6 +167,7 @@ void BufferPool::Handle::LockShared() {
 void BufferPool::Handle::LockExclusive() {
   frame_->content.lock();
   lock_ = 2;
+  exceptions_at_lock_ = std::uncaught_exceptions();
 }
 void BufferPool::Handle::Unlock() {
   if (lock_ == 1) frame_->content.unlock_shared();
@@ -268,26 +276,35 @@ Result<BufferPool::Frame*> BufferPool::GetFrame(const RelFileNode& r, BlockNumbe
     map_[key] = victim;
     victim->io.Lock();
     mu_.Unlock();
-    Status st;
-    if (fresh) {
-      std::memset(victim->data, 0, kPageSize);
-    } else {
-      st = smgr_->Read(r, b, victim->data);
-      Page p(victim->data);
-      if (st.ok() && checksums_ && !p.IsNew() && !p.VerifyChecksum(b)) {
-        st = Status::Sql("XX001",
-                         fmt::format("invalid page in block {} of relation {}", b, smgr_->Path(r)));
-      }
-    }
-    victim->dirty.store(false);
-    victim->valid.store(st.ok(), std::memory_order_release);
-    victim->io.Unlock();
-    if (!st.ok()) {
+    // The frame is given up (for other readers too, who find it invalid) when the read fails —
+    // or throws: an unexpected error must not leave the frame's io mutex held.
+    auto finish = [&](bool ok) {
+      victim->dirty.store(false);
+      victim->valid.store(ok, std::memory_order_release);
+      victim->io.Unlock();
+      if (ok) return;
       MutexLock l(&mu_);
       map_.erase(key);
       victim->pins.fetch_sub(1);
-      return st;
+    };
+    Status st;
+    try {
+      if (fresh) {
+        std::memset(victim->data, 0, kPageSize);
+      } else {
+        st = smgr_->Read(r, b, victim->data);
+        Page p(victim->data);
+        if (st.ok() && checksums_ && !p.IsNew() && !p.VerifyChecksum(b)) {
+          st = Status::Sql(
+              "XX001", fmt::format("invalid page in block {} of relation {}", b, smgr_->Path(r)));
+        }
+      }
+    } catch (...) {
+      finish(false);
+      throw;
     }
+    finish(st.ok());
+    if (!st.ok()) return st;
     return victim;
   }
   return Status::Sql("53R00", "no unpinned buffers available");

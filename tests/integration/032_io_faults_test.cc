@@ -183,6 +183,44 @@ TEST(IoFaultsTest, DiskFullUnderATableIsAnErrorForTheStatement) {
   EXPECT_EQ(n.Query("SELECT count(*) FROM t"), "19011");
 }
 
+// An error nothing below the session expected (here an exception thrown by a read of a table's
+// file) ends the statement and its transaction with XX000, as PostgreSQL's elog(ERROR) does —
+// never the server. The buffer being read in is given up, not left half-read for the next reader.
+TEST(IoFaultsTest, AnUnexpectedExceptionEndsTheStatementNotTheServer) {
+  FaultyNode f("primary");
+  Node& n = f.node();
+  ASSERT_NO_FATAL_FAILURE(f.InitWithRows(10));
+  n.SafePsql("CREATE TABLE u (id int); INSERT INTO u SELECT g FROM generate_series(1, 500) g");
+  std::string relfile = n.Query("SELECT relfilenode FROM pg_class WHERE relname = 'u'");
+  ASSERT_NO_FATAL_FAILURE(n.Stop());  // u's pages leave the buffer pool
+  ASSERT_NO_FATAL_FAILURE(f.Start());
+  f.Arm(fmt::format("read base/5/{} exception times 1", relfile));
+  PGconn* c = n.Connect();
+  ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+  EXPECT_EQ(Exec(c, "BEGIN"), "BEGIN");
+  EXPECT_EQ(Exec(c, "UPDATE t SET v = 'never committed' WHERE id = 1"), "UPDATE 1");
+  PGresult* res = PQexec(c, "SELECT count(*) FROM u");
+  EXPECT_EQ(PQresultStatus(res), PGRES_FATAL_ERROR);
+  auto field = [&](int code) {
+    const char* v = PQresultErrorField(res, code);
+    return std::string(v ? v : "");
+  };
+  EXPECT_EQ(field(PG_DIAG_SQLSTATE), "XX000");
+  EXPECT_EQ(field(PG_DIAG_SEVERITY), "ERROR");
+  EXPECT_NE(field(PG_DIAG_MESSAGE_PRIMARY).find("internal error: injected exception: read file"),
+            std::string::npos)
+      << field(PG_DIAG_MESSAGE_PRIMARY);
+  PQclear(res);
+  EXPECT_EQ(Exec(c, "SELECT 1"), "ERROR 25P02");
+  EXPECT_EQ(Exec(c, "ROLLBACK"), "ROLLBACK");
+  EXPECT_EQ(Exec(c, "SELECT count(*) FROM u"), "500\n");
+  PQfinish(c);
+  ASSERT_TRUE(n.Running()) << n.Log();
+  EXPECT_NE(n.Log().find("internal error: injected exception"), std::string::npos) << n.Log();
+  EXPECT_EQ(n.Query("SET lock_timeout = '10s'; UPDATE t SET v = 'after' WHERE id = 1 RETURNING v"),
+            "after");
+}
+
 // A replication slot whose file cannot be written is not created (ERROR), and the server
 // goes on.
 TEST(IoFaultsTest, SlotFileFailureIsAnError) {

@@ -12,7 +12,9 @@
 //   op     write (Append/WriteAt), sync (file fsync), rename, syncdir, create (a new or
 //          truncated file, or a file opened with create), read (ReadAt/ReadFile)
 //   error  EIO, ENOSPC, or short (a write stores its first half, then fails with EIO — a torn
-//          write as a full disk or a dying device leaves it; a read fails with EIO)
+//          write as a full disk or a dying device leaves it; a read fails with EIO), or
+//          exception (the operation throws std::runtime_error: an unexpected internal error
+//          in the middle of whatever called it, for the tests of the statement safety net)
 //   after  let the first N matching operations succeed (default 0)
 //   times  fail at most M operations, then pass again (default: every one)
 //
@@ -36,7 +38,7 @@ class ErrorInjectionFileSystem : public FileSystemWrapper {
  public:
   // In the order of the rule words (the name tables in error_injection_file_system.cc).
   enum class Op { kWrite, kSync, kRename, kSyncDir, kCreate, kRead };
-  enum class Error { kEio, kEnospc, kShort };
+  enum class Error { kEio, kEnospc, kShort, kException };
   struct Rule {
     Op op;
     std::string path;  // a substring of the path
@@ -64,7 +66,8 @@ class ErrorInjectionFileSystem : public FileSystemWrapper {
   Status Rename(const std::string& from, const std::string& to) override;
   Status SyncDir(const std::string& path) override;
 
-  // The Status an injected error becomes (errno's text, as the POSIX layer reports it).
+  // The Status an injected error becomes (errno's text, as the POSIX layer reports it); throws
+  // for kException.
   static Status ToStatus(Error e, const char* what, const std::string& path);
 
  private:

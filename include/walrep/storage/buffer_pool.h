@@ -85,7 +85,9 @@ class BufferPool {
   struct Frame;
 
  public:
-  // A pinned buffer. Movable; unpins on destruction (and releases a held content lock).
+  // A pinned buffer. Movable; unpins on destruction (and releases a held content lock). An
+  // exception that unwinds through a handle holding the exclusive lock is a PANIC: the page may
+  // be half-changed and not WAL-logged, as an error in PostgreSQL's critical section.
   class Handle {
    public:
     Handle() = default;
@@ -108,7 +110,8 @@ class BufferPool {
     void Release();
     BufferPool* pool_ = nullptr;
     Frame* frame_ = nullptr;
-    int lock_ = 0;  // 0 none, 1 shared, 2 exclusive
+    int lock_ = 0;                // 0 none, 1 shared, 2 exclusive
+    int exceptions_at_lock_ = 0;  // std::uncaught_exceptions() when the exclusive lock was taken
   };
 
   // `wal` may be null (no WAL yet: bootstrap); it must outlive the pool.

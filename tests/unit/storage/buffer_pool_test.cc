@@ -2,16 +2,19 @@
 #include "walrep/storage/buffer_pool.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "stalling_fs.h"
 #include "testing.h"
+#include "walrep/io/error_injection_file_system.h"
 
 namespace walrep::storage {
 namespace {
@@ -82,6 +85,70 @@ TEST(BufferPoolTest, EvictionWritesBackAndRereads) {
   EXPECT_EQ(bad.status().sqlstate(), "XX001");
   EXPECT_EQ(bad.status().message(), "invalid page in block 3 of relation " + smgr.Path(rel));
   EXPECT_TRUE(fresh.Read(rel, 4).ok());
+}
+
+// Two pages written out, for the tests of errors while reading them back.
+void WriteTwoPages(const std::string& dir, const RelFileNode& rel) {
+  std::filesystem::create_directories(dir + "/base");
+  Smgr smgr(io::DefaultFileSystem(), dir);
+  ASSERT_TRUE(smgr.Create(rel).ok());
+  BufferPool pool(8, &smgr, nullptr, /*checksums=*/true);
+  for (int i = 0; i < 2; i++) {
+    auto h = pool.Extend(rel);
+    ASSERT_TRUE(h.ok()) << h.status().ToString();
+    h->LockExclusive();
+    ASSERT_EQ(h->page().AddItem("block " + std::to_string(h->block())), 1);
+    h->MarkDirty();
+  }
+  ASSERT_TRUE(pool.FlushAll().ok());
+}
+
+// An exception thrown while a page is read in gives the frame up: the next read of the block
+// reads it (it does not wait forever on the frame's read-in).
+TEST(BufferPoolTest, AnExceptionDuringReadInLeavesTheFrameUsable) {
+  testing::TempDir dir;
+  RelFileNode rel{1663, 5, 16384};
+  ASSERT_NO_FATAL_FAILURE(WriteTwoPages(dir.path(), rel));
+  std::ofstream(dir.path() + "/rules") << "read base/5/16384 exception times 1\n";
+  io::ErrorInjectionFileSystem fs(io::DefaultFileSystem(), dir.path() + "/rules");
+  Smgr smgr(&fs, dir.path());
+  BufferPool pool(8, &smgr, nullptr, true);
+  EXPECT_THROW(pool.Read(rel, 1).status().IgnoreError(), std::runtime_error);
+  auto h = pool.Read(rel, 1);
+  ASSERT_TRUE(h.ok()) << h.status().ToString();
+  h->LockShared();
+  EXPECT_EQ(h->page().Item(1), "block 1");
+}
+
+// An exception that unwinds through an exclusively locked page may leave it half-changed and
+// not WAL-logged: a PANIC, as an error in PostgreSQL's critical section. A reader's shared lock
+// is released as usual.
+TEST(BufferPoolDeathTest, AnExceptionThroughAPageLockedForChangeIsAPanic) {
+  testing::TempDir dir;
+  RelFileNode rel{1663, 5, 16384};
+  ASSERT_NO_FATAL_FAILURE(WriteTwoPages(dir.path(), rel));
+  Smgr smgr(io::DefaultFileSystem(), dir.path());
+  BufferPool pool(8, &smgr, nullptr, true);
+  auto interrupted = [&](bool exclusive) {
+    try {
+      auto h = pool.Read(rel, 1);
+      ASSERT_TRUE(h.ok());
+      exclusive ? h->LockExclusive() : h->LockShared();
+      throw std::runtime_error("interrupted");
+    } catch (const std::runtime_error&) {
+    }
+  };
+  interrupted(false);
+  auto h = pool.Read(rel, 1);
+  ASSERT_TRUE(h.ok());
+  h->LockExclusive();  // the reader's lock is gone
+  h->Unlock();
+  EXPECT_DEATH(
+      {
+        ::dup2(2, 1);  // the server log (stdout) is what the death test reads
+        interrupted(true);
+      },
+      "PANIC: an internal error interrupted a change to block 1 of relation 1663/5/16384");
 }
 
 TEST(BufferPoolTest, WalIsFlushedBeforeThePage) {
