@@ -255,8 +255,9 @@ TEST_F(ExecutorTest, ConditionalsAndFunctions) {
       Run("select extract(year from timestamp '10000-01-01 10:20:30.5'), "
           "date_part('second', timestamp '10000-01-01 10:20:30.5'), "
           "date_part('year', 'infinity'::timestamp), date_part('year', '-infinity'::timestamptz), "
-          "date_part('month', 'infinity'::timestamp) is null"),
-      "10000|30.5|Infinity|-Infinity|t");
+          "date_part('month', 'infinity'::timestamp) is null, "
+          "date_part('epoch', '-infinity'::timestamp)"),
+      "10000|30.5|Infinity|-Infinity|t|-Infinity");
   EXPECT_EQ(Run("select now() - now(), '2024-01-02'::date - '2024-01-01'::date, "
                 "'2024-01-01 00:00:00+00'::timestamptz + interval '1 day 2 hours'"),
             "00:00:00|1|2024-01-02 02:00:00+00");
