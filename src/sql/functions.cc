@@ -425,7 +425,8 @@ void RegisterBuiltinFunctions(Registry* r) {
           int64_t us = src.as_int();
           if (src.type() == oid::kDate) us *= 86400000000LL;
           if (us == INT64_MAX || us == INT64_MIN) {  // infinity: the year and epoch are infinite
-            if (field != "year" && field != "epoch") return Value::Null(as_numeric ? oid::kNumeric : oid::kFloat8);
+            if (field != "year" && field != "epoch")
+              return Value::Null(as_numeric ? oid::kNumeric : oid::kFloat8);
             if (as_numeric) return Status::Sql("22003", "value overflows numeric format");
             return Value::Float(oid::kFloat8, us > 0 ? HUGE_VAL : -HUGE_VAL);
           }

@@ -276,17 +276,6 @@ Result<BufferPool::Frame*> BufferPool::GetFrame(const RelFileNode& r, BlockNumbe
     map_[key] = victim;
     victim->io.Lock();
     mu_.Unlock();
-    // The frame is given up (for other readers too, who find it invalid) when the read fails —
-    // or throws: an unexpected error must not leave the frame's io mutex held.
-    auto finish = [&](bool ok) {
-      victim->dirty.store(false);
-      victim->valid.store(ok, std::memory_order_release);
-      victim->io.Unlock();
-      if (ok) return;
-      MutexLock l(&mu_);
-      map_.erase(key);
-      victim->pins.fetch_sub(1);
-    };
     Status st;
     try {
       if (fresh) {
@@ -300,14 +289,25 @@ Result<BufferPool::Frame*> BufferPool::GetFrame(const RelFileNode& r, BlockNumbe
         }
       }
     } catch (...) {
-      finish(false);
+      FinishReadIn(victim, key, false);  // an unexpected error must not leave io held
       throw;
     }
-    finish(st.ok());
+    FinishReadIn(victim, key, st.ok());
     if (!st.ok()) return st;
     return victim;
   }
   return Status::Sql("53R00", "no unpinned buffers available");
+}
+
+void BufferPool::FinishReadIn(Frame* f, const PageKey& key, bool ok) {
+  f->dirty.store(false);
+  f->valid.store(ok, std::memory_order_release);
+  f->io.Unlock();
+  if (ok) return;
+  // Given up: later readers of the block find no frame, or this one invalid, and read again.
+  MutexLock l(&mu_);
+  map_.erase(key);
+  f->pins.fetch_sub(1);
 }
 
 Result<BufferPool::Handle> BufferPool::Read(const RelFileNode& r, BlockNumber b) {

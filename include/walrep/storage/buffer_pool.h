@@ -167,6 +167,8 @@ class BufferPool {
   };
   static PageKey Key(const RelFileNode& r, BlockNumber b) { return {r.spc, r.db, r.rel, b}; }
   Result<Frame*> GetFrame(const RelFileNode& r, BlockNumber b, bool fresh) EXCLUDES(mu_);
+  // The end of GetFrame's read-in of f (ok: the page is valid; else the frame is given up).
+  void FinishReadIn(Frame* f, const PageKey& key, bool ok) RELEASE(f->io) EXCLUDES(mu_);
   Status WriteFrame(Frame* f);  // REQUIRES: caller holds f->io and at least a shared lock
 
   Smgr* const smgr_;
