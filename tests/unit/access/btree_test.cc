@@ -8,6 +8,7 @@
 #include <map>
 #include <random>
 
+#include "data_dir.h"
 #include "testing.h"
 #include "walrep/access/engine.h"
 
@@ -21,15 +22,7 @@ std::string Key(uint32_t v) {
 }
 
 std::unique_ptr<Engine> OpenEngine(const std::string& dir) {
-  EngineOptions o;
-  o.xlog.fs = io::DefaultFileSystem();
-  o.xlog.data_dir = dir;
-  o.xlog.log_checkpoints = false;
-  o.shared_buffers = 64;
-  storage::RecoveryResult rr;
-  auto e = Engine::Open(o, &rr);
-  EXPECT_TRUE(e.ok()) << e.status().ToString();
-  return e.ok() ? std::move(*e) : nullptr;
+  return testing::OpenTestEngine(io::DefaultFileSystem(), dir);
 }
 
 // Param: how many entries the index is bulk-built from (0: Create, then only inserts).
@@ -38,12 +31,7 @@ class BtreeTest : public ::testing::TestWithParam<uint32_t> {};
 TEST_P(BtreeTest, InsertScanAndRecover) {
   const uint32_t built = GetParam();
   testing::TempDir dir;
-  for (const char* d : {"global", "pg_wal", "pg_xact", "base"}) {
-    std::filesystem::create_directories(dir.path() + "/" + d);
-  }
-  storage::ControlFileData c = storage::NewControlFile(false);
-  ASSERT_TRUE(storage::WriteControlFile(io::DefaultFileSystem(), dir.path(), c).ok());
-  ASSERT_TRUE(storage::XLog::Bootstrap(io::DefaultFileSystem(), dir.path(), &c).ok());
+  ASSERT_NO_FATAL_FAILURE(testing::BootstrapDataDir(io::DefaultFileSystem(), dir.path()));
   const RelFileNode rel{1663, 5, 20000};
   std::multimap<uint32_t, TupleId> expect;
   {

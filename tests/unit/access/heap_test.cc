@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "data_dir.h"
 #include "fault_injection_fs.h"
 #include "testing.h"
 #include "walrep/access/engine.h"
@@ -24,12 +25,7 @@ const RelFileNode kRel{1663, 5, 16384};
 class EngineFixture {
  public:
   explicit EngineFixture(io::FileSystem* fs = nullptr) : fs_(fs ? fs : io::DefaultFileSystem()) {
-    for (const char* d : {"global", "pg_wal", "pg_xact", "base"}) {
-      std::filesystem::create_directories(dir_.path() + "/" + d);
-    }
-    storage::ControlFileData c = storage::NewControlFile(false);
-    EXPECT_TRUE(storage::WriteControlFile(fs_, dir_.path(), c).ok());
-    EXPECT_TRUE(storage::XLog::Bootstrap(fs_, dir_.path(), &c).ok());
+    testing::BootstrapDataDir(fs_, dir_.path());
   }
   std::unique_ptr<Engine> Open(storage::RecoveryResult* rr = nullptr) {
     EngineOptions o;

@@ -4,8 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
+#include "data_dir.h"
 #include "testing.h"
 #include "walrep/access/heap.h"
 
@@ -15,21 +14,9 @@ namespace {
 class CatalogTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    for (const char* d : {"global", "pg_wal", "pg_xact", "base/5"}) {
-      std::filesystem::create_directories(dir_.path() + "/" + d);
-    }
-    storage::ControlFileData c = storage::NewControlFile(false);
-    ASSERT_TRUE(storage::WriteControlFile(fs_, dir_.path(), c).ok());
-    ASSERT_TRUE(storage::XLog::Bootstrap(fs_, dir_.path(), &c).ok());
-    access::EngineOptions o;
-    o.xlog.fs = fs_;
-    o.xlog.data_dir = dir_.path();
-    o.xlog.log_checkpoints = false;
-    o.shared_buffers = 64;
-    storage::RecoveryResult rr;
-    auto e = access::Engine::Open(o, &rr);
-    ASSERT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(*e);
+    ASSERT_NO_FATAL_FAILURE(testing::BootstrapDataDir(fs_, dir_.path()));
+    engine_ = testing::OpenTestEngine(fs_, dir_.path());
+    ASSERT_TRUE(engine_);
     catalog_ = std::make_unique<Catalog>(engine_.get());
     ASSERT_TRUE(catalog_->EnsureSystemRelations().ok());
   }

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 
+#include "data_dir.h"
 #include "testing.h"
 #include "walrep/protocol/auth.h"
 
@@ -16,12 +17,7 @@ namespace {
 class RoleFixture {
  public:
   RoleFixture() {
-    for (const char* d : {"global", "pg_wal", "pg_xact", "base/5"}) {
-      std::filesystem::create_directories(dir_.path() + "/" + d);
-    }
-    storage::ControlFileData c = storage::NewControlFile(false);
-    EXPECT_TRUE(storage::WriteControlFile(fs_, dir_.path(), c).ok());
-    EXPECT_TRUE(storage::XLog::Bootstrap(fs_, dir_.path(), &c).ok());
+    testing::BootstrapDataDir(fs_, dir_.path());
     EXPECT_TRUE(RoleStore::Initialize(fs_, legacy(), "postgres", std::string("pw")).ok());
   }
   ~RoleFixture() { Close(); }
@@ -29,15 +25,7 @@ class RoleFixture {
   const std::string& path() const { return dir_.path(); }
 
   RoleStore& Open() {
-    access::EngineOptions o;
-    o.xlog.fs = fs_;
-    o.xlog.data_dir = dir_.path();
-    o.xlog.log_checkpoints = false;
-    o.shared_buffers = 64;
-    storage::RecoveryResult rr;
-    auto e = access::Engine::Open(o, &rr);
-    EXPECT_TRUE(e.ok()) << e.status().ToString();
-    engine_ = std::move(*e);
+    engine_ = testing::OpenTestEngine(fs_, dir_.path());
     catalog_ = std::make_unique<catalog::Catalog>(engine_.get());
     EXPECT_TRUE(catalog_->EnsureSystemRelations().ok());
     store_ = std::make_unique<RoleStore>(fs_, legacy());
