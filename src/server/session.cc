@@ -754,7 +754,6 @@ Status Session::HandleSimpleQuery(const std::string& body) {
   protocol::MessageReader r(body);
   std::string query = r.String();
   WALREP_RETURN_IF_ERROR(r.status());
-  auto finish = [&] { return EndSimpleQuery(); };
   if (walsender_ && (replication_ || replication::IsReplicationCommand(query))) {
     SetState("active", &query);
     Status st = replication::IsReplicationCommand(query)
@@ -773,11 +772,11 @@ Status Session::HandleSimpleQuery(const std::string& body) {
   auto parsed = sql::ParseSql(query);
   if (!parsed.ok()) {
     WALREP_RETURN_IF_ERROR(ReportError(parsed.status()));
-    return finish();
+    return EndSimpleQuery();
   }
   if (parsed->empty()) {
     conn_->Write(protocol::EmptyMessage('I'));
-    return finish();
+    return EndSimpleQuery();
   }
   for (const auto& stmt : *parsed) {
     std::string text = sql::StatementText(*stmt);
@@ -821,7 +820,7 @@ Status Session::HandleSimpleQuery(const std::string& body) {
       break;
     }
   }
-  return finish();
+  return EndSimpleQuery();
 }
 
 Status Session::EndSimpleQuery() {
