@@ -40,7 +40,8 @@ Status SequenceInit(HeapEnv& env, const RelFileNode& rel, int64_t start);
 Result<SequenceState> SequenceRead(HeapEnv& env, const RelFileNode& rel);
 // nextval(): 2200H when the sequence is exhausted and does not cycle (`name` for the message).
 // Takes up to `fetch` values at once (CACHE): returns the first, *fetched tells how many; the
-// caller hands out the rest with SequenceAdvance. All of them are covered by durable WAL.
+// caller hands out the rest with SequenceAdvance. All of them are covered by WAL that is durable
+// before tx can commit: now when tx has no xid, at its commit's flush otherwise.
 Result<int64_t> SequenceNext(HeapEnv& env, const RelFileNode& rel, const SequenceOptions& o,
                              TxnContext& tx, const std::string& name, int64_t fetch = 1,
                              int64_t* fetched = nullptr);
