@@ -719,6 +719,8 @@ Status Session::SendRows(Portal& portal, int32_t max_rows, bool from_execute) {
     conn_->Write(protocol::DataRowMessage(vals));
     sent++;
     if (conn_->buffered() >= kStreamFlushBytes) WALREP_RETURN_IF_ERROR(conn_->Flush());
+    // A plan whose nodes never check (a function scan streamed as it is) is stopped here.
+    if (sent % kRowsPerInterruptCheck == 0) WALREP_RETURN_IF_ERROR(CheckInterrupts());
   }
   if (from_execute && !portal.done) {
     conn_->Write(protocol::EmptyMessage('s'));  // PortalSuspended
@@ -743,6 +745,7 @@ Status Session::SendCopyOut(sql::ExecResult& r) {
     conn_->Write(protocol::MessageBuilder('d').Bytes(line[0].as_string()).Finish());
     n++;
     if (conn_->buffered() >= kStreamFlushBytes) WALREP_RETURN_IF_ERROR(conn_->Flush());
+    if (n % kRowsPerInterruptCheck == 0) WALREP_RETURN_IF_ERROR(CheckInterrupts());
   }
   if (r.copy_header && n > 0) n--;
   conn_->Write(protocol::EmptyMessage('c'));

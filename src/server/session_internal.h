@@ -89,6 +89,9 @@ class Session : public sql::SessionContext {
   // COPY TO STDOUT: CopyOutResponse, a CopyData per line as the scan produces it, CopyDone.
   Status SendCopyOut(sql::ExecResult& r);
   static constexpr size_t kStreamFlushBytes = 64 * 1024;
+  // Rows sent between two checks for cancel, statement_timeout and termination while a result
+  // streams to the client.
+  static constexpr size_t kRowsPerInterruptCheck = 1024;
   std::string RowDescription(const std::vector<sql::ColumnDesc>& cols,
                              const std::vector<int16_t>& formats);
   // Sends an error; FATAL errors end the session (returns the error then).

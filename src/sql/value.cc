@@ -10,6 +10,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <optional>
 
 #include "walrep/common/strings.h"
@@ -646,12 +647,31 @@ std::string FormatInterval(const Interval& iv) {
   return out;
 }
 
+namespace {
+
+// Adds `amount` (whole units, truncated) to an interval field; false when it does not fit.
+template <typename Field>
+bool AddToField(Field* field, double amount) {
+  double whole = std::trunc(amount);
+  if (!(whole >= static_cast<double>(std::numeric_limits<Field>::min()) &&
+        whole < static_cast<double>(std::numeric_limits<Field>::max()) + 1.0)) {
+    return false;  // also NaN
+  }
+  return !__builtin_add_overflow(*field, static_cast<Field>(whole), field);
+}
+
+}  // namespace
+
 Result<Interval> ParseInterval(std::string_view in) {
   Interval iv;
   std::string s = ToLower(Trim(in));
   size_t i = 0;
   bool any = false, ago = false;
   auto bad = [&] { return InvalidSyntax(oid::kInterval, in); };
+  // A field beyond its type's range, or a sum beyond the interval's: PostgreSQL's errors.
+  auto field_out_of_range = [&] {
+    return Status::Sql("22015", fmt::format("interval field value out of range: \"{}\"", in));
+  };
   while (i < s.size()) {
     while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) i++;
     if (i >= s.size()) break;
@@ -676,15 +696,35 @@ Result<Interval> ParseInterval(std::string_view in) {
     }
     any = true;
     if (num.find(':') != std::string::npos) {
+      // [-]h:m[:s[.f]]: hours and minutes whole, seconds with a fraction.
       bool neg = num[0] == '-';
-      std::string body = (num[0] == '-' || num[0] == '+') ? num.substr(1) : num;
-      int h = 0, m = 0;
-      double sec = 0;
-      int parts = std::sscanf(body.c_str(), "%d:%d:%lf", &h, &m, &sec);
-      if (parts < 2) return bad();
-      int64_t us = (static_cast<int64_t>(h) * 3600 + m * 60) * 1000000 +
-                   static_cast<int64_t>(std::llround(sec * 1e6));
-      iv.micros += neg ? -us : us;
+      std::string_view body(num);
+      if (num[0] == '-' || num[0] == '+') body.remove_prefix(1);
+      size_t c1 = body.find(':'), c2 = body.find(':', c1 + 1);
+      std::string_view hs = body.substr(0, c1);
+      std::string_view ms = body.substr(c1 + 1, c2 == std::string_view::npos ? c2 : c2 - c1 - 1);
+      std::string ss(c2 == std::string_view::npos ? "" : body.substr(c2 + 1));
+      int64_t h = 0, m = 0;
+      if (hs.empty() || ms.empty() || ss.find(':') != std::string::npos) return bad();
+      auto whole = [](std::string_view t, int64_t* out) {
+        auto r = std::from_chars(t.data(), t.data() + t.size(), *out);
+        return r.ec == std::errc() && r.ptr == t.data() + t.size();
+      };
+      if (!whole(hs, &h) || !whole(ms, &m)) {
+        return hs.find('.') != std::string_view::npos || ms.find('.') != std::string_view::npos
+                   ? bad()
+                   : field_out_of_range();
+      }
+      char* end = nullptr;
+      double sec = ss.empty() ? 0 : std::strtod(ss.c_str(), &end);
+      if (!ss.empty() && *end != '\0') return bad();
+      int64_t us = 0, part = 0;
+      if (__builtin_mul_overflow(h, int64_t{3600000000}, &us) ||
+          __builtin_mul_overflow(m, int64_t{60000000}, &part) ||
+          __builtin_add_overflow(us, part, &us) || !AddToField(&us, std::nearbyint(sec * 1e6)) ||
+          __builtin_add_overflow(iv.micros, neg ? -us : us, &iv.micros)) {
+        return field_out_of_range();
+      }
       continue;
     }
     double v = std::strtod(num.c_str(), nullptr);
@@ -694,32 +734,40 @@ Result<Interval> ParseInterval(std::string_view in) {
     std::string unit = s.substr(us_start, i - us_start);
     if (!unit.empty() && unit.back() == 's' && unit.size() > 2 && unit != "ms" && unit != "us")
       unit.pop_back();
+    bool fits = true;
     if (unit == "year" || unit == "y" || unit == "yr") {
-      iv.months += static_cast<int32_t>(v * 12);
+      if (!AddToField(&iv.months, v * 12)) return Status::Sql("22008", "interval out of range");
     } else if (unit == "mon" || unit == "month") {
-      iv.months += static_cast<int32_t>(v);
+      fits = AddToField(&iv.months, v);
     } else if (unit == "week" || unit == "w") {
-      iv.days += static_cast<int32_t>(v * 7);
+      fits = AddToField(&iv.days, v * 7);
     } else if (unit == "day" || unit == "d") {
-      iv.days += static_cast<int32_t>(v);
-      double frac = v - std::trunc(v);
-      iv.micros += static_cast<int64_t>(std::llround(frac * 86400e6));
+      fits = AddToField(&iv.days, v) &&
+             AddToField(&iv.micros, std::nearbyint((v - std::trunc(v)) * 86400e6));
     } else if (unit == "hour" || unit == "h" || unit == "hr") {
-      iv.micros += static_cast<int64_t>(std::llround(v * 3600e6));
+      fits = AddToField(&iv.micros, std::nearbyint(v * 3600e6));
     } else if (unit == "minute" || unit == "min" || unit == "m") {
-      iv.micros += static_cast<int64_t>(std::llround(v * 60e6));
+      fits = AddToField(&iv.micros, std::nearbyint(v * 60e6));
     } else if (unit == "second" || unit == "sec" || unit == "s" || unit.empty()) {
-      iv.micros += static_cast<int64_t>(std::llround(v * 1e6));
+      fits = AddToField(&iv.micros, std::nearbyint(v * 1e6));
     } else if (unit == "millisecond" || unit == "ms" || unit == "msec") {
-      iv.micros += static_cast<int64_t>(std::llround(v * 1e3));
+      fits = AddToField(&iv.micros, std::nearbyint(v * 1e3));
     } else if (unit == "microsecond" || unit == "us" || unit == "usec") {
-      iv.micros += static_cast<int64_t>(std::llround(v));
+      fits = AddToField(&iv.micros, std::nearbyint(v));
     } else {
       return bad();
     }
+    if (!fits) return field_out_of_range();
   }
   if (!any) return bad();
-  if (ago) iv = Interval{-iv.months, -iv.days, -iv.micros};
+  if (ago) {
+    if (iv.months == std::numeric_limits<int32_t>::min() ||
+        iv.days == std::numeric_limits<int32_t>::min() ||
+        iv.micros == std::numeric_limits<int64_t>::min()) {
+      return field_out_of_range();
+    }
+    iv = Interval{-iv.months, -iv.days, -iv.micros};
+  }
   return iv;
 }
 

@@ -76,6 +76,29 @@ TEST(ActivityTest, StatementTimeout) {
   CommandResult r = n.Psql("set statement_timeout = '200ms'; select pg_sleep(5)");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("canceling statement due to statement timeout"), std::string::npos) << r.err;
+
+  // A result streamed to the client from a plan whose nodes never check for interrupts (a
+  // function scan, with or without columns) is stopped too: the fuzzer's
+  // `select from generate_series(1, 2004174836)` ran on past any timeout.
+  for (const char* q : {"select from generate_series(1, 2000000000)",
+                        "select g from generate_series(1, 2000000000) g"}) {
+    PGconn* c = n.Connect();
+    ASSERT_EQ(PQstatus(c), CONNECTION_OK);
+    EXPECT_EQ(Exec(c, "set statement_timeout = '200ms'"), "SET");
+    ASSERT_EQ(PQsendQuery(c, q), 1);
+    ASSERT_EQ(PQsetSingleRowMode(c), 1);
+    std::string sqlstate;
+    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (PGresult* res = PQgetResult(c)) {
+      if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "";
+      }
+      PQclear(res);
+      if (std::chrono::steady_clock::now() > give_up) break;
+    }
+    EXPECT_EQ(sqlstate, "57014") << q;
+    PQfinish(c);
+  }
 }
 
 }  // namespace

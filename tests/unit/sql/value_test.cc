@@ -52,6 +52,30 @@ TEST(ValueTest, IntervalsPrintInPostgresStyle) {
   EXPECT_EQ(Text(oid::kInterval, "-1 year"), "-1 years");
 }
 
+// Fields beyond their range are PostgreSQL's errors, not a wrapped (undefined) conversion:
+// expectations checked against PostgreSQL 15.
+TEST(ValueTest, IntervalFieldsBeyondTheirRangeAreAnError) {
+  const struct {
+    const char* in;
+    const char* out;
+  } cases[] = {
+      {"2147483647 days", "2147483647 days"},
+      {"2147483648 days", "ERR 22015 interval field value out of range: \"2147483648 days\""},
+      {"9999999999 days", "ERR 22015 interval field value out of range: \"9999999999 days\""},
+      {"1 day 99999999999999999999999 w",
+       "ERR 22015 interval field value out of range: \"1 day 99999999999999999999999 w\""},
+      {"99999999999999:00", "ERR 22015 interval field value out of range: \"99999999999999:00\""},
+      {"2562047788:00:54.775807", "2562047788:00:54.775807"},
+      {"2562047788:00:54.775808",
+       "ERR 22015 interval field value out of range: \"2562047788:00:54.775808\""},
+      {"178956970 years", "178956970 years"},
+      {"178956971 years", "ERR 22008 interval out of range"},
+      {"1:2:3:4", "ERR 22P02 invalid input syntax for type interval: \"1:2:3:4\""},
+      {"0.0000005 s", "00:00:00"},
+  };
+  for (const auto& c : cases) EXPECT_EQ(Text(oid::kInterval, c.in), c.out) << c.in;
+}
+
 TEST(ValueTest, ArraysInAndOutLikePostgres) {
   EXPECT_EQ(Text(oid::kTextArray, "{a,\"b c\",NULL,\"NULL\",\"\",\"x\\\"y\"}"),
             "{a,\"b c\",NULL,\"NULL\",\"\",\"x\\\"y\"}");
