@@ -242,7 +242,6 @@ namespace {
 
 void Count(TxnContext& tx, const RelFileNode& rel, int64_t inserted, int64_t deleted,
            int64_t updated, int64_t hot_updated = 0) {
-  if (rel.rel < kFirstUserRelFile) return;
   TableStats::Change& c = tx.table_changes[RelKey(rel)];
   c.inserted += inserted;
   c.deleted += deleted;

@@ -127,9 +127,23 @@ int TableDef::column_index(const std::string& col) const {
   return -1;
 }
 
+const SystemRelation* FindSystemRelation(std::string_view name) {
+  for (const auto& s : kSystemRelations) {
+    if (name == s.name) return &s;
+  }
+  return nullptr;
+}
+
+const SystemRelation* FindSystemRelation(uint32_t oid) {
+  for (const auto& s : kSystemRelations) {
+    if (oid == s.rel.rel) return &s;
+  }
+  return nullptr;
+}
+
 Status Catalog::EnsureSystemRelations() {
-  for (const auto& rel : {kClassRel, kAttributeRel, kAuthIdRel}) {
-    if (!engine_->smgr().Exists(rel)) WALREP_RETURN_IF_ERROR(engine_->smgr().Create(rel));
+  for (const auto& s : kSystemRelations) {
+    if (!engine_->smgr().Exists(s.rel)) WALREP_RETURN_IF_ERROR(engine_->smgr().Create(s.rel));
   }
   return Status::OK();
 }

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "listener_internal.h"
@@ -1102,13 +1103,44 @@ Status Server::AutovacuumOnce() {
   // The snapshot keeps the files of a table dropped meanwhile until the VACUUM is done.
   access::TxnContext tx;
   tx.snapshot = engine_->txm().TakeSnapshot();
+  auto needs_vacuum = [&](const wal::RelFileNode& rel, access::TableStats::Counts* c) {
+    *c = engine_->stats().Get(rel);
+    return static_cast<double>(c->dead) > static_cast<double>(threshold) + scale * c->live;
+  };
+  // Runs a vacuum and logs it as PostgreSQL does.
+  auto vacuum = [&](const std::string& qualified_name, size_t indexes, int64_t dead_before,
+                    const std::function<Result<uint64_t>()>& run) -> Status {
+    auto started = std::chrono::steady_clock::now();
+    WALREP_ASSIGN_OR_RETURN(uint64_t removed, run());
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    if (log_min_ms >= 0 && ms >= log_min_ms) {
+      WALREP_LOG(
+          "automatic vacuum of table \"postgres.{}\": index scans: {}, tuples: {} removed, {} "
+          "dead before; elapsed: {:.2f} s",
+          qualified_name, indexes, removed, dead_before, static_cast<double>(ms) / 1000.0);
+    }
+    return Status::OK();
+  };
+  // The system catalog first: every CREATE, ALTER and DROP leaves dead rows in it, and every
+  // statement after a DDL reads it whole. Nothing locks these relations (their rows change
+  // under row locks, as a table's under DML, which VACUUM runs beside).
+  for (const auto& sys : catalog::kSystemRelations) {
+    access::TableStats::Counts c;
+    if (!needs_vacuum(sys.rel, &c)) continue;
+    WALREP_RETURN_IF_ERROR(vacuum(std::string("pg_catalog.") + sys.name, 0, c.dead, [&] {
+      return engine_->Vacuum(tx, sys.rel, {}, {}, /*autovacuum=*/true);
+    }));
+    if (shutdown_mode() != ShutdownMode::kNone) return Status::OK();
+  }
   WALREP_ASSIGN_OR_RETURN(auto tables, catalog_->ListTables(tx));
   access::LockOwner owner(static_cast<int32_t>(getpid()));
   tx.locks = &owner;
   for (const auto& listed : tables) {
     if (listed.kind != 'r' || listed.persistence == 't') continue;  // temp: its session's
-    access::TableStats::Counts c = engine_->stats().Get(listed.rel);
-    if (static_cast<double>(c.dead) <= static_cast<double>(threshold) + scale * c.live) continue;
+    access::TableStats::Counts c;
+    if (!needs_vacuum(listed.rel, &c)) continue;
     // As PostgreSQL's autovacuum: ShareUpdateExclusiveLock if it is free, else the table
     // waits for the next round (DDL and explicit LOCKs go first).
     Status locked = access::LockRelation(engine_->env(), tx, catalog::kDatabaseOid, listed.oid,
@@ -1129,17 +1161,8 @@ Status Server::AutovacuumOnce() {
                             catalog_->GetTable(tx, listed.name, access::LockMode::kNoLock));
     if (!current || current->oid != listed.oid) continue;  // dropped meanwhile
     const catalog::TableDef& t = *current;
-    auto started = std::chrono::steady_clock::now();
-    WALREP_ASSIGN_OR_RETURN(uint64_t removed, sql::VacuumTable(engine_.get(), tx, t, true));
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - started)
-                  .count();
-    if (log_min_ms >= 0 && ms >= log_min_ms) {
-      WALREP_LOG(
-          "automatic vacuum of table \"postgres.public.{}\": index scans: {}, tuples: {} "
-          "removed, {} dead before; elapsed: {:.2f} s",
-          t.name, t.indexes.size(), removed, c.dead, static_cast<double>(ms) / 1000.0);
-    }
+    WALREP_RETURN_IF_ERROR(vacuum("public." + t.name, t.indexes.size(), c.dead,
+                                  [&] { return sql::VacuumTable(engine_.get(), tx, t, true); }));
     if (shutdown_mode() != ShutdownMode::kNone) break;
   }
   return Status::OK();

@@ -12,7 +12,6 @@
 
 #include "spill.h"
 #include "sql_internal.h"
-#include "walrep/common/regex.h"
 #include "walrep/common/strings.h"
 #include "walrep/sql/row_format.h"
 
@@ -127,46 +126,6 @@ Result<std::pair<std::vector<ExprPtr>, std::vector<ColumnDesc>>> CompileReturnin
   return std::make_pair(exprs, cols);
 }
 
-// Default value expressions of a table, compiled once per statement.
-// The SQL text of a column's DEFAULT clause (at `location` in the statement): up to the next
-// comma or closing parenthesis at depth 0, without a trailing NOT NULL / PRIMARY KEY / etc.
-std::string DefaultText(const std::string& sql, int location) {
-  // The expression starts right after the DEFAULT keyword, which need not be followed by a
-  // space (`default'hi'`; found by fuzz_sql: it crashed the server).
-  size_t from = std::min(static_cast<size_t>(std::max(location, 0)), sql.size());
-  size_t kw = ToLower(sql.substr(from, 7)) == "default" ? from + 7 : sql.size();
-  size_t end = sql.size();
-  int depth = 0;
-  bool quote = false;
-  for (size_t q = kw; q < sql.size(); q++) {
-    char ch = sql[q];
-    if (ch == '\'') quote = !quote;
-    if (quote) continue;
-    if (ch == '(') depth++;
-    if (ch == ')') {
-      if (depth == 0) {
-        end = q;
-        break;
-      }
-      depth--;
-    }
-    if (ch == ',' && depth == 0) {
-      end = q;
-      break;
-    }
-  }
-  std::string text(Trim(sql.substr(kw, end - kw)));
-  static const char* kStops[] = {" not null",   " null",  " primary key", " unique",
-                                 " references", " check", " constraint"};
-  std::string lower = ToLower(text);
-  size_t cut = text.size();
-  for (const char* stop : kStops) {
-    size_t at = lower.find(stop);
-    if (at != std::string::npos && at < cut) cut = at;
-  }
-  return std::string(Trim(text.substr(0, cut)));
-}
-
 // A default expression from its SQL text.
 Result<ExprPtr> CompileDefault(CompileState& cs, const std::string& text) {
   auto parsed = ParseSql("SELECT " + text);
@@ -182,6 +141,7 @@ Result<ExprPtr> CompileDefault(CompileState& cs, const std::string& text) {
   return keep;
 }
 
+// Default value expressions of a table, compiled once per statement.
 Result<std::vector<ExprPtr>> CompileDefaults(CompileState& cs, const TableDef& t) {
   std::vector<ExprPtr> out;
   for (const auto& c : t.columns) {
@@ -1085,9 +1045,10 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
               case PG_QUERY__CONSTR_TYPE__CONSTR_NULL:
                 col.not_null = false;
                 break;
-              case PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT:
-                col.default_expr = DefaultText(p->stmt->tree->sql, con->location);
+              case PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT: {
+                WALREP_ASSIGN_OR_RETURN(col.default_expr, ExpressionText(con->raw_expr));
                 break;
+              }
               case PG_QUERY__CONSTR_TYPE__CONSTR_PRIMARY:
                 col.not_null = true;
                 if (!def.primary_key.empty()) {
@@ -1368,7 +1329,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_NOTNULL) {
               col.not_null = true;
             } else if (con->contype == PG_QUERY__CONSTR_TYPE__CONSTR_DEFAULT) {
-              col.default_expr = DefaultText(p->stmt->tree->sql, con->location);
+              WALREP_ASSIGN_OR_RETURN(col.default_expr, ExpressionText(con->raw_expr));
             } else if (con->contype != PG_QUERY__CONSTR_TYPE__CONSTR_NULL) {
               return Status::NotSupported(
                   "constraints other than NOT NULL and DEFAULT in ADD COLUMN are not supported");
@@ -1416,17 +1377,7 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
           // when it runs; kept as text, like CREATE TABLE's defaults.
           std::optional<std::string> text;
           if (cmd->def) {
-            const std::string& sql = p->stmt->tree->sql;
-            RegexOptions icase;
-            icase.ignore_case = true;
-            static const auto kSetDefault = Regex::Fixed("\\bset\\s+default\\b", icase);
-            WALREP_ASSIGN_OR_RETURN(auto m,
-                                    kSetDefault->Find(sql, static_cast<size_t>(p->stmt->offset)));
-            if (!m) {
-              return Status::NotSupported("this ALTER COLUMN ... SET DEFAULT is not supported");
-            }
-            size_t at = (*m)[0].second - 7;
-            text = DefaultText(sql, static_cast<int>(at));
+            WALREP_ASSIGN_OR_RETURN(text, ExpressionText(cmd->def));
             WALREP_RETURN_IF_ERROR(CompileDefault(cs, *text).status());
           }
           set_defaults.emplace_back(cmd->name, text);
@@ -1587,7 +1538,10 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
         }
         if (is_vacuum) {
           std::vector<TableDef> tables;
+          // The system catalog: all of it in a database-wide VACUUM, as in PostgreSQL.
+          std::vector<wal::RelFileNode> system;
           if (names.empty()) {
+            for (const auto& sys : catalog::kSystemRelations) system.push_back(sys.rel);
             WALREP_ASSIGN_OR_RETURN(auto all, e.db()->catalog->ListTables(e.txn()));
             for (const auto& t : all) {
               if (t.kind != 'r') continue;
@@ -1599,10 +1553,17 @@ Result<std::shared_ptr<Prepared>> PrepareTableStatement(Executor& ex, CompileSta
             }
           } else {
             for (const auto& n : names) {
+              if (const catalog::SystemRelation* sys = catalog::FindSystemRelation(n)) {
+                system.push_back(sys->rel);
+                continue;
+              }
               WALREP_ASSIGN_OR_RETURN(
                   TableDef t, LookupTable(e, n, -1, access::LockMode::kShareUpdateExclusive));
               tables.push_back(t);
             }
+          }
+          for (const auto& rel : system) {
+            WALREP_RETURN_IF_ERROR(e.db()->engine->Vacuum(e.txn(), rel, {}, {}, false).status());
           }
           for (const auto& t : tables) {
             WALREP_RETURN_IF_ERROR(VacuumTable(e.db()->engine, e.txn(), t).status());

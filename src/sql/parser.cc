@@ -137,6 +137,41 @@ Result<std::optional<std::string>> RewriteWaitForLsn(const std::string& sql) {
 
 }  // namespace
 
+Result<std::string> ExpressionText(const PgQuery__Node* expr) {
+  // libpg_query deparses whole statements: this deparses `SELECT <expr>` and keeps what follows
+  // the SELECT.
+  PgQuery__ResTarget target = PG_QUERY__RES_TARGET__INIT;
+  target.val = const_cast<PgQuery__Node*>(expr);
+  PgQuery__Node target_node = PG_QUERY__NODE__INIT;
+  target_node.node_case = PG_QUERY__NODE__NODE_RES_TARGET;
+  target_node.res_target = &target;
+  PgQuery__Node* targets[] = {&target_node};
+  PgQuery__SelectStmt select = PG_QUERY__SELECT_STMT__INIT;
+  select.n_target_list = 1;
+  select.target_list = targets;
+  select.limit_option = PG_QUERY__LIMIT_OPTION__LIMIT_OPTION_DEFAULT;
+  select.op = PG_QUERY__SET_OPERATION__SETOP_NONE;
+  PgQuery__Node stmt = PG_QUERY__NODE__INIT;
+  stmt.node_case = PG_QUERY__NODE__NODE_SELECT_STMT;
+  stmt.select_stmt = &select;
+  PgQuery__RawStmt raw = PG_QUERY__RAW_STMT__INIT;
+  raw.stmt = &stmt;
+  PgQuery__RawStmt* raws[] = {&raw};
+  PgQuery__ParseResult result = PG_QUERY__PARSE_RESULT__INIT;
+  result.n_stmts = 1;
+  result.stmts = raws;
+  std::string packed(pg_query__parse_result__get_packed_size(&result), '\0');
+  pg_query__parse_result__pack(&result, reinterpret_cast<uint8_t*>(packed.data()));
+  PgQueryDeparseResult d = pg_query_deparse_protobuf(PgQueryProtobuf{packed.size(), packed.data()});
+  std::optional<std::string> text;
+  if (!d.error && d.query && std::string_view(d.query).substr(0, 7) == "SELECT ") {
+    text = d.query + 7;
+  }
+  pg_query_free_deparse_result(d);
+  if (!text) return Status::Sql("42601", "could not read the expression back from its parse tree");
+  return *text;
+}
+
 Result<std::vector<std::shared_ptr<ParsedStatement>>> ParseSql(const std::string& sql) {
   if (auto hit = Cache().Get(sql)) return *hit;
   WALREP_ASSIGN_OR_RETURN(std::optional<std::string> wait, RewriteWaitForLsn(sql));

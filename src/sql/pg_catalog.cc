@@ -1482,7 +1482,16 @@ Result<Value> RelationSize(EvalState& st, int64_t id, SizeOf what) {
   WALREP_ASSIGN_OR_RETURN(CatalogInfo info, Info(st));
   const catalog::IndexDef* index = nullptr;
   const catalog::TableDef* t = FindRelation(info, id, &index);
-  if (!t) return Value::Null(oid::kInt8);
+  if (!t) {
+    // A system catalog relation (pg_class, pg_attribute, pg_authid): a heap without indexes.
+    const catalog::SystemRelation* sys =
+        id >= 0 && id <= UINT32_MAX ? catalog::FindSystemRelation(static_cast<uint32_t>(id))
+                                    : nullptr;
+    if (!sys) return Value::Null(oid::kInt8);
+    if (what == SizeOf::kIndexes) return Value::Int(oid::kInt8, 0);
+    WALREP_ASSIGN_OR_RETURN(int64_t n, RelationBytes(st, sys->rel));
+    return Value::Int(oid::kInt8, n);
+  }
   if (index) {
     WALREP_ASSIGN_OR_RETURN(int64_t n, RelationBytes(st, index->rel));
     return Value::Int(oid::kInt8, what == SizeOf::kIndexes ? 0 : n);

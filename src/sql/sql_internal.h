@@ -222,6 +222,9 @@ Result<int> CompareValues(const Value& a, const Value& b);
 // Error position (1-based) for a parse-node location.
 int ErrorPosition(const CompileState& cs, int location);
 std::string StringNodeValue(const PgQuery__Node* node);
+// The SQL text of an expression's parse tree, as libpg_query's deparser writes it: what a DEFAULT
+// clause keeps (PostgreSQL keeps the tree; pg_get_expr writes it back the same way).
+Result<std::string> ExpressionText(const PgQuery__Node* expr);
 
 using RunFn = std::function<Result<ExecResult>(Executor&, EvalState&)>;
 

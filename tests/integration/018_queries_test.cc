@@ -295,6 +295,14 @@ TEST(QueriesTest, AddColumnWithDefault) {
   EXPECT_EQ(n.SafePsql("insert into d (c) values (1) returning a, b; select y from t where id = 1"),
             "5|x\nyo");
   ASSERT_EQ(n.SafePsql("drop table d"), "");
+  // A DEFAULT is kept as its expression, not as the text around it: a literal holding a comma,
+  // a parenthesis or NOT NULL, a comment, and a statement after it in the same query string.
+  EXPECT_EQ(n.SafePsql("create table d (a text default 'x not null, y)' not null, b int default "
+                       "(1 + 2) * 3 /* c */, c int); alter table d add column e int default 5; "
+                       "alter table d alter column b set default 4; insert into d (c) values (1) "
+                       "returning a, b, e"),
+            "x not null, y)|4|5");
+  ASSERT_EQ(n.SafePsql("drop table d"), "");
   EXPECT_EQ(n.SafePsql("insert into t (id) values (3) returning z, w"), "7|hi");
   EXPECT_EQ(n.SafePsql("update t set z = 1 where id = 1; select id, z from t order by id"),
             "1|1\n2|7\n3|7");

@@ -92,9 +92,9 @@ class FreeSpaceMap {
   std::map<uint64_t, std::map<BlockNumber, size_t>> pages_ GUARDED_BY(mu_);
 };
 
-// Live and dead row versions per user relation, estimated as PostgreSQL's n_live_tup and
-// n_dead_tup are: a transaction's changes count when it ends (committed deletes and updates
-// leave dead versions, an abort leaves its inserts and new versions dead), and pruning — on
+// Live and dead row versions per relation (the system catalog's too), estimated as PostgreSQL's
+// n_live_tup and n_dead_tup are: a transaction's changes count when it ends (committed deletes and
+// updates leave dead versions, an abort leaves its inserts and new versions dead), and pruning — on
 // access or by VACUUM — takes away the versions it removes. Autovacuum's trigger. Counts start
 // at zero when the server starts. Thread-safe.
 class TableStats {

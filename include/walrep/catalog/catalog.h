@@ -16,6 +16,7 @@
 #include <atomic>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "walrep/access/engine.h"
@@ -29,6 +30,19 @@ inline const wal::RelFileNode kAttributeRel{1663, kDatabaseOid, 1249};
 // Roles, shared by the cluster like PostgreSQL's pg_authid (global/1260); the server's role
 // store encodes their rows.
 inline const wal::RelFileNode kAuthIdRel{1664, 0, 1260};
+
+// The relations above, by the names PostgreSQL gives their counterparts (their oids are the
+// relation file numbers). DDL and role changes leave dead rows in them as DML does in a table,
+// so VACUUM and autovacuum clean them too; their rows are read through the catalog only.
+struct SystemRelation {
+  const char* name;  // "pg_class"
+  wal::RelFileNode rel;
+};
+inline const SystemRelation kSystemRelations[] = {
+    {"pg_class", kClassRel}, {"pg_attribute", kAttributeRel}, {"pg_authid", kAuthIdRel}};
+// The system relation named `name` or with oid `oid`; null if none is.
+const SystemRelation* FindSystemRelation(std::string_view name);
+const SystemRelation* FindSystemRelation(uint32_t oid);
 
 struct ColumnDef {
   std::string name;
