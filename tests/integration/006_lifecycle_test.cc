@@ -108,13 +108,18 @@ TEST(LifecycleTest, SmartShutdownWaitsForSessions) {
   PGconn* c = n.Connect();
   ASSERT_EQ(PQstatus(c), CONNECTION_OK);
   ::kill(n.pid(), SIGTERM);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Once the server has taken the signal, new sessions are refused; it waits for this one.
+  std::string refused;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        PGconn* late = n.Connect();
+        refused = PQerrorMessage(late);
+        PQfinish(late);
+        return refused.find("the database system is shutting down") != std::string::npos;
+      },
+      30))
+      << refused;
   EXPECT_TRUE(n.Running());
-  PGconn* late = n.Connect();
-  EXPECT_NE(std::string(PQerrorMessage(late)).find("the database system is shutting down"),
-            std::string::npos)
-      << PQerrorMessage(late);
-  PQfinish(late);
   PGresult* r = PQexec(c, "select 5");
   EXPECT_STREQ(PQgetvalue(r, 0, 0), "5");
   PQclear(r);

@@ -1,4 +1,5 @@
 // walrep: pg_stat_activity, cancel requests, pg_terminate_backend and statement_timeout.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -38,12 +39,16 @@ TEST(ActivityTest, CancelAndTerminate) {
   auto started = std::chrono::steady_clock::now();
   auto fut = std::async(std::launch::async, [c] {
     PGresult* r = PQexec(c, "select pg_sleep(30)");
-    std::string code =
-        PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "";
+    std::string code = ErrorField(r, PG_DIAG_SQLSTATE);
     PQclear(r);
     return code;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The cancel is for the sleep, so it waits until the sleep runs.
+  ASSERT_TRUE(WaitUntil([&] {
+    return n.Query(fmt::format("select state from pg_stat_activity where pid = {} and query = "
+                               "'select pg_sleep(30)'",
+                               PQbackendPID(c))) == "active";
+  }));
   PGcancel* cancel = PQgetCancel(c);
   char errbuf[256];
   ASSERT_EQ(PQcancel(cancel, errbuf, sizeof(errbuf)), 1) << errbuf;
@@ -91,7 +96,7 @@ TEST(ActivityTest, StatementTimeout) {
     auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (PGresult* res = PQgetResult(c)) {
       if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
-        sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "";
+        sqlstate = ErrorField(res, PG_DIAG_SQLSTATE);
       }
       PQclear(res);
       if (std::chrono::steady_clock::now() > give_up) break;

@@ -400,8 +400,12 @@ TEST(StreamingTest, HotStandbyFeedbackKeepsRowsAStandbyQueryNeeds) {
   ASSERT_EQ(Exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ"), "BEGIN");
   ASSERT_EQ(Exec(c, "SELECT count(*) FROM t"), "1000\n");
   // The standby's snapshot reaches the primary as backend_xmin at the next status interval.
-  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
-  EXPECT_EQ(primary.Query("SELECT backend_xmin IS NOT NULL FROM pg_stat_replication"), "t");
+  // (Any xmin it reports from now on is at most this snapshot's: no transaction ran since.)
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return primary.Query("SELECT backend_xmin IS NOT NULL FROM pg_stat_replication") == "t";
+      },
+      30));
   primary.SafePsql("DELETE FROM t");
   primary.SafePsql("VACUUM t");
   primary.SafePsql("INSERT INTO t VALUES (5000)");
@@ -453,7 +457,14 @@ TEST(StreamingTest, ReplayConflictsCancelStandbyQueriesAfterTheDelay) {
   ASSERT_EQ(Exec(c, "SELECT count(*) FROM t"), "501\n");
   primary.SafePsql("DELETE FROM t");
   primary.SafePsql("VACUUM t");
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // The standby has the VACUUM's WAL, and its replay waits for the query.
+  std::string vacuumed = primary.Query("SELECT pg_current_wal_insert_lsn()");
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return standby.Query("SELECT pg_last_wal_receive_lsn() >= '" + vacuumed + "'") == "t";
+      },
+      30));
+  EXPECT_EQ(standby.Query("SELECT pg_last_wal_replay_lsn() < '" + vacuumed + "'"), "t");
   EXPECT_EQ(Exec(c, "SELECT count(*) FROM t"), "501\n");
   EXPECT_EQ(Exec(c, "COMMIT"), "COMMIT");
   PQfinish(c);

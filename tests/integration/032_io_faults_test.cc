@@ -161,10 +161,7 @@ TEST(IoFaultsTest, DiskFullUnderATableIsAnErrorForTheStatement) {
   ASSERT_EQ(PQstatus(c), CONNECTION_OK);
   PGresult* res = PQexec(c, load.c_str());
   EXPECT_EQ(PQresultStatus(res), PGRES_FATAL_ERROR);
-  auto field = [&](int code) {
-    const char* v = PQresultErrorField(res, code);
-    return std::string(v ? v : "");
-  };
+  auto field = [&](int code) { return ErrorField(res, code); };
   EXPECT_EQ(field(PG_DIAG_SQLSTATE), "53100");
   EXPECT_EQ(field(PG_DIAG_SEVERITY), "ERROR");
   EXPECT_NE(field(PG_DIAG_MESSAGE_PRIMARY).find("No space left on device"), std::string::npos)
@@ -201,10 +198,7 @@ TEST(IoFaultsTest, AnUnexpectedExceptionEndsTheStatementNotTheServer) {
   EXPECT_EQ(Exec(c, "UPDATE t SET v = 'never committed' WHERE id = 1"), "UPDATE 1");
   PGresult* res = PQexec(c, "SELECT count(*) FROM u");
   EXPECT_EQ(PQresultStatus(res), PGRES_FATAL_ERROR);
-  auto field = [&](int code) {
-    const char* v = PQresultErrorField(res, code);
-    return std::string(v ? v : "");
-  };
+  auto field = [&](int code) { return ErrorField(res, code); };
   EXPECT_EQ(field(PG_DIAG_SQLSTATE), "XX000");
   EXPECT_EQ(field(PG_DIAG_SEVERITY), "ERROR");
   EXPECT_NE(field(PG_DIAG_MESSAGE_PRIMARY).find("internal error: injected exception: read file"),

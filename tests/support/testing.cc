@@ -535,6 +535,11 @@ std::string RawClient::Field(const std::string& body, char code) {
   return "";
 }
 
+std::string ErrorField(const PGresult* r, int code) {
+  const char* v = PQresultErrorField(r, code);
+  return v ? v : "";
+}
+
 std::string Exec(PGconn* c, const std::string& sql, const std::vector<std::string>& params) {
   std::vector<const char*> values;
   for (const auto& p : params) values.push_back(p.c_str());

@@ -146,6 +146,8 @@ bool WaitForReplay(const Node& primary, const Node& standby, int timeout_secs = 
 // given). Rows come back as "a|b\n" lines (NULL as "NULL"), commands as their tag
 // ("UPDATE 1"), errors as "ERROR <sqlstate>".
 std::string Exec(PGconn* c, const std::string& sql, const std::vector<std::string>& params = {});
+// A field of an error result (PG_DIAG_SQLSTATE, ...); "" when it has none.
+std::string ErrorField(const PGresult* r, int code);
 
 // A transaction (`sql`, then COMMIT at synchronous_commit = `level`) running in its own thread
 // on its own connection, so the test can watch it block. The destructor waits for it to end
