@@ -981,6 +981,64 @@ Result<std::string> ToBinary(const Value& v) {
       fmt::format("binary output of type {} is not supported", TypeName(v.type())));
 }
 
+namespace {
+
+// bytea input as PostgreSQL's byteain reads it (untrimmed): "\x" and pairs of hex digits, with
+// whitespace allowed between pairs; otherwise the escape format, in which "\\" is a backslash
+// and "\ooo" the byte of an octal value up to \377.
+Result<std::string> ParseBytea(std::string_view text) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  auto bad_digit = [&](size_t i) {
+    size_t n = 1;  // the whole UTF-8 character, as PostgreSQL shows it
+    while (i + n < text.size() && (static_cast<unsigned char>(text[i + n]) & 0xC0) == 0x80) n++;
+    return Status::Sql("22023",
+                       fmt::format("invalid hexadecimal digit: \"{}\"", text.substr(i, n)));
+  };
+  std::string out;
+  if (text.substr(0, 2) == "\\x") {
+    for (size_t i = 2; i < text.size();) {
+      char c = text[i];
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+        i++;
+        continue;
+      }
+      int hi = hex(c);
+      if (hi < 0) return bad_digit(i);
+      if (i + 1 == text.size()) {
+        return Status::Sql("22023", "invalid hexadecimal data: odd number of digits");
+      }
+      int lo = hex(text[i + 1]);
+      if (lo < 0) return bad_digit(i + 1);
+      out.push_back(static_cast<char>(hi << 4 | lo));
+      i += 2;
+    }
+    return out;
+  }
+  auto octal = [&](size_t i, char max) { return text[i] >= '0' && text[i] <= max; };
+  for (size_t i = 0; i < text.size();) {
+    if (text[i] != '\\') {
+      out.push_back(text[i++]);
+    } else if (i + 3 < text.size() && octal(i + 1, '3') && octal(i + 2, '7') && octal(i + 3, '7')) {
+      out.push_back(static_cast<char>((text[i + 1] - '0') << 6 | (text[i + 2] - '0') << 3 |
+                                      (text[i + 3] - '0')));
+      i += 4;
+    } else if (i + 1 < text.size() && text[i + 1] == '\\') {
+      out.push_back('\\');
+      i += 2;
+    } else {
+      return Status::Sql("22P02", "invalid input syntax for type bytea");
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<Value> FromText(int32_t type, std::string_view text, const FormatOptions& opts) {
   std::string_view t = Trim(text);
   if (ElementTypeOf(type)) return ArrayFromText(type, text, opts);
@@ -1073,16 +1131,8 @@ Result<Value> FromText(int32_t type, std::string_view text, const FormatOptions&
       return Value::Int(oid::kPgLsn, static_cast<int64_t>(*lsn));
     }
     case oid::kBytea: {
-      if (t.substr(0, 2) == "\\x") {
-        std::string out;
-        std::string_view hex = t.substr(2);
-        if (hex.size() % 2) return InvalidSyntax(type, text);
-        for (size_t i = 0; i < hex.size(); i += 2) {
-          out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
-        }
-        return Value::Text(oid::kBytea, out);
-      }
-      return Value::Text(oid::kBytea, std::string(text));
+      WALREP_ASSIGN_OR_RETURN(std::string bytes, ParseBytea(text));
+      return Value::Text(oid::kBytea, std::move(bytes));
     }
     case oid::kVoid:
       return Value::Null(oid::kVoid);

@@ -12,9 +12,11 @@
 // few inputs that ran until statement_timeout (then 1 s); an input that runs that long is repeating
 // a loop, so the timeout is 250 ms, still enough to sort past work_mem and spill.
 #include <libpq-fe.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstddef>
@@ -22,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "fuzz_server.h"
@@ -30,6 +33,9 @@ namespace {
 
 constexpr int kInputsPerRestore = 1000;
 constexpr int kInputsPerProfile = 100000;
+// Every statement ends within statement_timeout (250 ms) and a restore within seconds: an input
+// still running after this long has found the server stuck.
+constexpr int kStuckSeconds = 20;
 
 std::string ConnInfo(const char* options) {
   return "host=127.0.0.1 port=" + std::to_string(walrep::fuzz::ServerPort()) +
@@ -116,6 +122,53 @@ bool Skipped(std::string text) {
   return text.find('\0') != std::string::npos;
 }
 
+// Every row of `sql`, its values joined by '|', to stderr.
+void PrintRows(PGconn* c, const char* sql) {
+  PGresult* r = PQexec(c, sql);
+  std::fprintf(stderr, "fuzz_sql: %s\n", sql);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) std::fprintf(stderr, "  %s", PQerrorMessage(c));
+  for (int i = 0; i < PQntuples(r); i++) {
+    std::string line;
+    for (int j = 0; j < PQnfields(r); j++)
+      line += (j ? "|" : "") + std::string(PQgetvalue(r, i, j));
+    std::fprintf(stderr, "  %s\n", line.c_str());
+  }
+  PQclear(r);
+}
+
+// When an input has run for kStuckSeconds, prints once what the server's sessions wait for and
+// every thread's stack (gdb), so that a hang leaves more than libFuzzer's -timeout report of the
+// client waiting.
+std::atomic<int64_t> input_started_ms{0};  // 0: between inputs
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+void StartWatchdog() {
+  std::thread([] {
+    int64_t reported = 0;
+    while (true) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      int64_t started = input_started_ms.load();
+      if (started == 0 || started == reported || NowMs() - started < kStuckSeconds * 1000) continue;
+      reported = started;
+      std::fprintf(stderr, "fuzz_sql: an input has run for %d s\n", kStuckSeconds);
+      PGconn* c = PQconnectdb(ConnInfo("-c statement_timeout=5000").c_str());
+      PrintRows(c,
+                "SELECT pid, state, wait_event_type, wait_event, backend_xmin, query FROM "
+                "pg_stat_activity");
+      PrintRows(c, "SELECT locktype, relation, transactionid, pid, mode, granted FROM pg_locks");
+      PQfinish(c);
+      std::string gdb = "gdb -batch -p " + std::to_string(::getpid()) +
+                        " -ex 'thread apply all bt' 1>&2 2>/dev/null";
+      if (std::system(gdb.c_str()) != 0) std::fprintf(stderr, "fuzz_sql: %s failed\n", gdb.c_str());
+    }
+  }).detach();
+}
+
 // How many inputs (restores included) took how long, and their total time.
 class TimeProfile {
  public:
@@ -188,8 +241,12 @@ void RunInput(const uint8_t* data, size_t size) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static long inputs = 0;
+  static bool watching = (StartWatchdog(), true);
+  (void)watching;
   auto start = std::chrono::steady_clock::now();
+  input_started_ms.store(NowMs());
   RunInput(data, size);
+  input_started_ms.store(0);
   Profile()->Add(
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
   if (++inputs % kInputsPerProfile == 0) Profile()->Print();
