@@ -101,3 +101,15 @@ pgbench_tps() {
 }
 
 ratio() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
+
+# rate_table TITLE UNIT COUNT WALREP_SECONDS PG_SECONDS: the result table of COUNT units of work
+# timed on each server: the seconds, UNIT per second, and walrep's rate over PostgreSQL's.
+rate_table() {
+  local wr pr
+  wr=$(python3 -c "print(round($3 / $4))")
+  pr=$(python3 -c "print(round($3 / $5))")
+  printf '| %s | walrep | PostgreSQL 15 | walrep / PG15 |\n' "$1"
+  printf '|---|---|---|---|\n'
+  printf '| seconds | %s | %s | |\n' "$4" "$5"
+  printf '| %s/s | %s | %s | %s |\n' "$2" "$wr" "$pr" "$(ratio "$wr" "$pr")"
+}

@@ -35,12 +35,7 @@ catalog_kb() {  # PORT
 }
 w=$(measure "$WALREP_PORT")
 p=$(measure "$PG_PORT")
-n=$((rounds * tables))
-wr=$(python3 -c "print(round($n / $w))")
-pr=$(python3 -c "print(round($n / $p))")
-printf '| DDL churn (%s rounds x %s tables created, altered, dropped) | walrep | PostgreSQL 15 | walrep / PG15 |\n' "$rounds" "$tables"
-printf '|---|---|---|---|\n'
-printf '| seconds | %s | %s | |\n' "$w" "$p"
-printf '| tables/s | %s | %s | %s |\n' "$wr" "$pr" "$(ratio "$wr" "$pr")"
+rate_table "DDL churn ($rounds rounds x $tables tables created, altered, dropped)" tables \
+  $((rounds * tables)) "$w" "$p"
 printf '| catalog at the end (pg_class + pg_attribute, kB) | %s | %s | |\n' \
   "$(catalog_kb "$WALREP_PORT")" "$(catalog_kb "$PG_PORT")"

@@ -28,9 +28,5 @@ measure() {  # PORT: seconds for the whole transaction
 }
 w=$(measure "$WALREP_PORT")
 p=$(measure "$PG_PORT")
-wr=$(python3 -c "print(round($tables * $rows / $w))")
-pr=$(python3 -c "print(round($tables * $rows / $p))")
-printf '| restore-style load (%s tables x %s rows, one transaction) | walrep | PostgreSQL 15 | walrep / PG15 |\n' "$tables" "$rows"
-printf '|---|---|---|---|\n'
-printf '| seconds | %s | %s | |\n' "$w" "$p"
-printf '| rows/s | %s | %s | %s |\n' "$wr" "$pr" "$(ratio "$wr" "$pr")"
+rate_table "restore-style load ($tables tables x $rows rows, one transaction)" rows \
+  $((tables * rows)) "$w" "$p"
