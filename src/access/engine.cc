@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 
 #include "walrep/common/logging.h"
 
@@ -168,6 +169,11 @@ Status Engine::InsertIndexEntries(TxnContext& tx, const RelFileNode& heap, Tuple
         err = tids.TakeStatus();
         break;
       }
+      // Entries of versions no snapshot can see go now, as an equality lookup removes them
+      // (PostgreSQL's _bt_check_unique marks them dead): otherwise every aborted insert of a
+      // key, and every version an update left, is checked again by each later insert of that
+      // key until VACUUM — the check grew with them (docs/reliability.md, finding 16).
+      std::set<TupleId> dead;
       for (const auto& other : *tids) {
         TransactionId running = 0;
         auto state = HeapTupleState(env_, heap, tx, other, &running);
@@ -177,8 +183,13 @@ Status Engine::InsertIndexEntries(TxnContext& tx, const RelFileNode& heap, Tuple
           err = duplicate(i);
         } else if (*state == TupleState::kInProgress) {
           wait_for = running;
+        } else if (*state == TupleState::kDeadToAll) {
+          dead.insert(other);
         }
         if (!err.ok() || wait_for) break;
+      }
+      if (err.ok() && !dead.empty()) {
+        err = index(entries[i].index)->RemoveEntries(entries[i].key, dead);
       }
     }
     if (!err.ok() || wait_for) {
