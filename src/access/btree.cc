@@ -257,6 +257,14 @@ namespace {
 size_t ItemSpace(const std::string& key, bool leaf) {
   return ((key.size() + (leaf ? 6 : 10) + 7) & ~size_t{7}) + storage::kItemIdSize;
 }
+// As PostgreSQL's BTMaxItemSize: three entries fit on a page, so that a split always leaves
+// both halves room (splits divide bytes, not entries), whatever mix of key sizes a page holds.
+Status CheckItemSize(const std::string& key) {
+  const size_t max_item = (storage::kPageSize - storage::kPageHeaderSize - kSpecial) / 3;
+  if (ItemSpace(key, false) <= max_item) return Status::OK();
+  return Status::Sql("54000", fmt::format("index row size {} exceeds btree maximum {}",
+                                          ItemSpace(key, true), max_item));
+}
 // How full builds and rightmost splits leave a page: PostgreSQL's B-tree fillfactors.
 size_t FillTarget(bool leaf) {
   return (storage::kPageSize - storage::kPageHeaderSize - kSpecial) * (leaf ? 90 : 70) / 100;
@@ -264,6 +272,7 @@ size_t FillTarget(bool leaf) {
 }  // namespace
 
 Status BtreeIndex::Build(std::vector<std::pair<std::string, TupleId>> entries) {
+  for (const auto& e : entries) WALREP_RETURN_IF_ERROR(CheckItemSize(e.first));
   MutexLock l(&mu_);
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
     return Compare(a.first, a.second, b.first, b.second) < 0;
@@ -324,6 +333,7 @@ Status BtreeIndex::Build(std::vector<std::pair<std::string, TupleId>> entries) {
 }
 
 Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
+  WALREP_RETURN_IF_ERROR(CheckItemSize(key));
   MutexLock l(&mu_);
   WALREP_ASSIGN_OR_RETURN(BufferPool::Handle meta, env_->pool->Read(rel_, 0));
   meta.LockExclusive();
@@ -373,7 +383,15 @@ Status BtreeIndex::Insert(const std::string& key, TupleId tid) {
     // left page keeps its fillfactor's worth and the new page starts nearly empty, as
     // PostgreSQL's rightmost split does; 50/50 would leave every page of such an index half
     // empty.
-    size_t half = items.size() / 2;
+    // Otherwise the halves hold about the same bytes (not entries: keys differ in size, and
+    // a split by count could leave a half that does not fit).
+    size_t total = 0;
+    for (const auto& it : items) total += ItemSpace(it.key, leaf);
+    size_t half = 0;
+    for (size_t bytes = 0; half + 1 < items.size() && bytes < total / 2; half++) {
+      bytes += ItemSpace(items[half].key, leaf);
+    }
+    half = std::max<size_t>(half, 1);
     if (right == kNone && at == items.size() - 1) {
       size_t bytes = 0, n = 0;
       const size_t target = FillTarget(leaf);
