@@ -468,26 +468,22 @@ Status BtreeIndex::RemoveEntries(const std::string& prefix, const std::set<Tuple
   while (blk != kNone) {
     WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
     h.LockExclusive();
-    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, true));
-    std::vector<Item> kept;
-    std::string removed;  // u16 positions (0-based) of the removed entries
+    Page p = h.page();
+    std::vector<OffsetNumber> gone;
     bool past = false;
-    for (size_t i = 0; i < items.size(); i++) {
-      Item& it = items[i];
-      bool match = it.key.compare(0, prefix.size(), prefix) == 0;
-      past |= !match && it.key > prefix;
-      if (match && dead.count(it.tid)) {
-        Put<uint16_t>(&removed, static_cast<uint16_t>(i));
-      } else {
-        kept.push_back(std::move(it));
+    for (OffsetNumber o =
+             static_cast<OffsetNumber>(CountNotAbove(p, true, prefix, TupleId{0, 0}) + 1);
+         o <= p.max_offset() && !past; o++) {
+      ItemView it = ViewItem(p, o, true);
+      if (it.key.substr(0, prefix.size()) != prefix) {
+        past = it.key > prefix;
+      } else if (dead.count(it.tid)) {
+        gone.push_back(o);
       }
     }
-    BlockNumber right = RightLink(h.page());
-    if (!removed.empty()) {
-      // The leaf stays (possibly empty): separators above remain valid lower bounds.
-      WALREP_RETURN_IF_ERROR(WritePage(h, kept, true, right, 0));
-      WALREP_RETURN_IF_ERROR(LogLeaf(h, kBtreeDeleteItems, std::move(removed), true));
-    }
+    BlockNumber right = RightLink(p);
+    // The leaf stays (possibly empty): separators above remain valid lower bounds.
+    WALREP_RETURN_IF_ERROR(DeleteLeafItems(h, gone));
     if (past) break;
     blk = right;
   }
@@ -500,25 +496,25 @@ Status BtreeIndex::RemoveDead(const std::function<Result<bool>(TupleId)>& is_dea
   while (blk != kNone) {
     WALREP_ASSIGN_OR_RETURN(BufferPool::Handle h, env_->pool->Read(rel_, blk));
     h.LockExclusive();
-    WALREP_ASSIGN_OR_RETURN(auto items, ReadItems(h, true));
-    std::vector<Item> kept;
-    std::string removed;
-    for (size_t i = 0; i < items.size(); i++) {
-      WALREP_ASSIGN_OR_RETURN(bool dead, is_dead(items[i].tid));
-      if (dead) {
-        Put<uint16_t>(&removed, static_cast<uint16_t>(i));
-      } else {
-        kept.push_back(std::move(items[i]));
-      }
+    Page p = h.page();
+    std::vector<OffsetNumber> gone;
+    for (OffsetNumber o = 1; o <= p.max_offset(); o++) {
+      WALREP_ASSIGN_OR_RETURN(bool dead, is_dead(ViewItem(p, o, true).tid));
+      if (dead) gone.push_back(o);
     }
-    BlockNumber right = RightLink(h.page());
-    if (!removed.empty()) {
-      WALREP_RETURN_IF_ERROR(WritePage(h, kept, true, right, 0));
-      WALREP_RETURN_IF_ERROR(LogLeaf(h, kBtreeDeleteItems, std::move(removed), true));
-    }
+    BlockNumber right = RightLink(p);
+    WALREP_RETURN_IF_ERROR(DeleteLeafItems(h, gone));
     blk = right;
   }
   return Status::OK();
+}
+
+Status BtreeIndex::DeleteLeafItems(BufferPool::Handle& h, const std::vector<OffsetNumber>& gone) {
+  if (gone.empty()) return Status::OK();
+  std::string removed;  // u16 positions (0-based) of the removed entries
+  for (OffsetNumber o : gone) Put<uint16_t>(&removed, static_cast<uint16_t>(o - 1));
+  h.page().DeleteItems(gone);
+  return LogLeaf(h, kBtreeDeleteItems, std::move(removed), true);
 }
 
 Result<std::vector<TupleId>> BtreeIndex::ScanPrefix(const std::string& prefix) {
@@ -569,17 +565,18 @@ Status BtreeRedo(HeapEnv& env, const wal::DecodedRecord& rec) {
   if (info != kBtreeDeleteItems) {
     return Status::Corruption(fmt::format("unknown B-tree record type {:#x}", info));
   }
-  WALREP_ASSIGN_OR_RETURN(auto items, BtreeIndex::ReadItems(h, true));
-  std::vector<bool> gone(items.size());
+  // Positions as the primary wrote them: ascending and on the page. A record that says
+  // otherwise is not one walrep wrote.
+  std::vector<OffsetNumber> gone;
   for (size_t i = 0; i + 2 <= d.size(); i += 2) {
-    uint16_t at = Get<uint16_t>(d.data() + i);
-    if (at < gone.size()) gone[at] = true;
+    auto at = static_cast<OffsetNumber>(Get<uint16_t>(d.data() + i) + 1);
+    if (at > h.page().max_offset() || (!gone.empty() && at <= gone.back())) {
+      return Status::Corruption(fmt::format(
+          "B-tree delete record at {} names entries its leaf does not have", rec.lsn.ToString()));
+    }
+    gone.push_back(at);
   }
-  std::vector<BtreeIndex::Item> kept;
-  for (size_t i = 0; i < items.size(); i++) {
-    if (!gone[i]) kept.push_back(std::move(items[i]));
-  }
-  WALREP_RETURN_IF_ERROR(BtreeIndex::WritePage(h, kept, true, RightLink(h.page()), 0));
+  h.page().DeleteItems(gone);
   h.page().set_lsn(rec.end_lsn);
   h.MarkDirty();
   return Status::OK();

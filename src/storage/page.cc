@@ -136,6 +136,25 @@ void Page::Compact() {
   Put<uint16_t>(14, up);
 }
 
+void Page::DeleteItems(const std::vector<OffsetNumber>& offsets) {
+  char before[kPageSize];
+  std::memcpy(before, d_, kPageSize);
+  Page old(before);
+  uint16_t special = Get<uint16_t>(16);
+  std::memset(d_ + kPageHeaderSize, 0, special - kPageHeaderSize);
+  Put<uint16_t>(12, kPageHeaderSize);
+  Put<uint16_t>(14, special);
+  Put<uint16_t>(10, static_cast<uint16_t>(Get<uint16_t>(10) & ~kHasFreeLines));
+  size_t next = 0;
+  for (OffsetNumber o = 1; o <= old.max_offset(); o++) {
+    if (next < offsets.size() && offsets[next] == o) {
+      next++;
+      continue;
+    }
+    AddItem(old.Item(o));
+  }
+}
+
 uint16_t Page::ComputeChecksum(BlockNumber block) const {
   uint32_t crc = crc32c::Value(d_, 8);
   static const char kZero[2] = {0, 0};

@@ -86,6 +86,9 @@ class BtreeIndex {
   // horizon.
   Status LogLeaf(storage::BufferPool::Handle& h, uint8_t info, std::string data, bool removal);
   Status LogPages(std::vector<storage::BufferPool::Handle*>& pages);
+  // Removes the leaf's entries at `gone` (ascending offsets) and logs their positions.
+  Status DeleteLeafItems(storage::BufferPool::Handle& h,
+                         const std::vector<storage::OffsetNumber>& gone) REQUIRES(mu_);
   Result<BlockNumber> FindLeaf(const std::string& lo);  // the leaf where keys >= lo start
   Result<std::string> Collect(const std::string& lo, const std::string& hi, bool prefix,
                               std::vector<TupleId>* out);

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "walrep/common/lsn.h"
 #include "walrep/common/status.h"
@@ -68,6 +69,11 @@ class Page {
   // Rewrites tuple space without dead, unused and redirect items; line pointers keep their
   // numbers.
   void Compact();
+  // Removes the items at `offsets` (ascending, each at most max_offset()) and compacts the page:
+  // the items after a removed one move down, as in an index page, where no one keeps offsets.
+  // Copies raw bytes only, so it is cheap enough to run for every insert that finds dead index
+  // entries. Kept items must be normal ones.
+  void DeleteItems(const std::vector<OffsetNumber>& offsets);
 
   uint16_t ComputeChecksum(BlockNumber block) const;
   void SetChecksum(BlockNumber block) { Put<uint16_t>(8, ComputeChecksum(block)); }

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -49,6 +50,37 @@ TEST(PageTest, AddReadCompact) {
   EXPECT_FALSE(p.VerifyChecksum(8));  // the block number is part of the checksum
   buf[4000] ^= 1;
   EXPECT_FALSE(p.VerifyChecksum(7));
+}
+
+TEST(PageTest, DeleteItemsMovesLaterItemsDownAndFreesTheirSpace) {
+  // An index page: a special area, items in key order.
+  alignas(8) char buf[kPageSize];
+  Page::Init(buf, 16);
+  Page p(buf);
+  std::vector<std::string> items;
+  for (int i = 0; i < 40; i++)
+    items.push_back(std::string(10 + i * 7, static_cast<char>('a' + i % 26)));
+  for (const auto& it : items) ASSERT_NE(p.AddItem(it), 0);
+  std::memcpy(buf + kPageSize - 16, "special-16-bytes", 16);
+  p.DeleteItems({1, 2, 17, 40});
+  ASSERT_EQ(p.max_offset(), 36);
+  std::vector<std::string> kept;
+  for (size_t i = 0; i < items.size(); i++) {
+    if (i != 0 && i != 1 && i != 16 && i != 39) kept.push_back(items[i]);
+  }
+  for (OffsetNumber o = 1; o <= p.max_offset(); o++) {
+    EXPECT_EQ(p.Item(o), kept[o - 1]) << o;
+    EXPECT_EQ(p.state(o), ItemState::kNormal);
+  }
+  // Byte for byte the page built from the kept items: no space is lost to the removed ones.
+  alignas(8) char fresh[kPageSize];
+  Page::Init(fresh, 16);
+  Page f(fresh);
+  for (const auto& it : kept) ASSERT_NE(f.AddItem(it), 0);
+  std::memcpy(fresh + kPageSize - 16, "special-16-bytes", 16);
+  EXPECT_EQ(std::memcmp(buf, fresh, kPageSize), 0);
+  p.DeleteItems({});
+  EXPECT_EQ(std::memcmp(buf, fresh, kPageSize), 0);
 }
 
 TEST(BufferPoolTest, EvictionWritesBackAndRereads) {
