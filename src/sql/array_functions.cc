@@ -9,15 +9,6 @@ namespace walrep::sql {
 
 namespace {
 
-Status NoSuchFunction(const std::string& name, const std::vector<int32_t>& types) {
-  std::string sig;
-  for (size_t i = 0; i < types.size(); i++) sig += (i ? ", " : "") + TypeName(types[i]);
-  return Status::Sql("42883", fmt::format("function {}({}) does not exist", name, sig))
-      .WithHint(
-          "No function matches the given name and argument types. You might need to add "
-          "explicit type casts.");
-}
-
 // A function whose first argument is any array and whose other arguments have fixed types;
 // `result` 0 means the array's element type.
 FunctionDef ArrayFunction(std::string name, std::vector<int32_t> rest, int32_t result,

@@ -832,6 +832,9 @@ Status InsertTableRows(Executor& ex, const TableDef& t, const std::vector<Row>& 
     return tids.TakeStatus();
   }
   for (*failed = 0; *failed < rows.size(); (*failed)++) {
+    // A batch is a page of rows, each with its index entries: cancel and statement_timeout
+    // are seen within it, not only between batches.
+    if (*failed % 64 == 63) WALREP_RETURN_IF_ERROR(ex.resources().ctx()->CheckInterrupts());
     WALREP_RETURN_IF_ERROR(StoreRow(ex, t, rows[*failed], true,
                                     [&]() -> Result<access::TupleId> { return (*tids)[*failed]; }));
   }

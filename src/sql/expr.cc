@@ -661,6 +661,27 @@ Result<ExprPtr> CompileSetReturningCall(CompileState& cs, const PgQuery__FuncCal
   return MakeExpr(type, [at](EvalState& st) -> Result<Value> { return (*st.row)[at]; });
 }
 
+// Where an expression starts in the query text, for an error about it (`fallback` when its
+// kind of node does not say).
+int NodeLocation(const PgQuery__Node* n, int fallback) {
+  switch (n->node_case) {
+    case PG_QUERY__NODE__NODE_A_CONST:
+      return n->a_const->location;
+    case PG_QUERY__NODE__NODE_COLUMN_REF:
+      return n->column_ref->location;
+    case PG_QUERY__NODE__NODE_A_EXPR:
+      return n->a_expr->location;
+    case PG_QUERY__NODE__NODE_FUNC_CALL:
+      return n->func_call->location;
+    case PG_QUERY__NODE__NODE_TYPE_CAST:
+      return n->type_cast->location;
+    case PG_QUERY__NODE__NODE_PARAM_REF:
+      return n->param_ref->location;
+    default:
+      return fallback;
+  }
+}
+
 Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
   std::string name;
   for (size_t i = 0; i < fc->n_funcname; i++) {
@@ -685,13 +706,8 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
     if (!cs.aggs) {
       return Err(cs, "42803", "aggregate functions are not allowed here", fc->location);
     }
-    bool ordered = agg->second == AggSpec::kArrayAgg || agg->second == AggSpec::kStringAgg;
-    if (fc->agg_distinct || (fc->n_agg_order && !ordered) || fc->agg_filter) {
-      return Err(cs, "0A000",
-                 fmt::format("DISTINCT, ORDER BY and FILTER in {}() are not supported", name),
-                 fc->location);
-    }
     AggSpec spec{agg->second, nullptr, oid::kInt8};
+    spec.distinct = fc->agg_distinct;
     if (fc->agg_star) {
       if (spec.kind != AggSpec::kCount) {
         return Err(cs, "42809",
@@ -760,6 +776,22 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
     }
     for (size_t i = 0; i < fc->n_agg_order; i++) {
       const auto* sb = fc->agg_order[i]->sort_by;
+      if (spec.distinct) {
+        // Sorting by anything else would not bring equal arguments together (PostgreSQL's
+        // rule, checked on the expressions' text).
+        WALREP_ASSIGN_OR_RETURN(std::string text, ExpressionText(sb->node));
+        bool in_args = false;
+        for (size_t j = 0; j < fc->n_args && !in_args; j++) {
+          WALREP_ASSIGN_OR_RETURN(std::string arg, ExpressionText(fc->args[j]));
+          in_args = arg == text;
+        }
+        if (!in_args) {
+          return Err(cs, "42P10",
+                     "in an aggregate with DISTINCT, ORDER BY expressions must appear in argument "
+                     "list",
+                     NodeLocation(sb->node, fc->location));
+        }
+      }
       AggSpec::OrderKey k;
       SortDirection(sb, &k.desc, &k.nulls_first);
       std::vector<AggSpec>* saved = cs.aggs;
@@ -770,6 +802,21 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
       k.expr = *e;
       spec.order.push_back(k);
     }
+    if (fc->agg_filter) {
+      std::vector<AggSpec>* saved = cs.aggs;
+      cs.aggs = nullptr;
+      auto f = CompileExpr(cs, fc->agg_filter);
+      cs.aggs = saved;
+      if (!f.ok()) return f.TakeStatus();
+      auto b = Coerce(cs, *f, oid::kBool, false);
+      if (!b.ok()) {
+        return Err(cs, "42804",
+                   fmt::format("argument of FILTER must be type boolean, not type {}",
+                               TypeName((*f)->type)),
+                   NodeLocation(fc->agg_filter, fc->location));
+      }
+      spec.filter = *b;
+    }
     int slot = static_cast<int>(cs.aggs->size());
     int32_t rt = spec.result_type;
     cs.aggs->push_back(spec);
@@ -778,7 +825,7 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
       return (*st.aggs)[static_cast<size_t>(slot)];
     });
   }
-  if (fc->agg_star || fc->agg_distinct || fc->n_agg_order) {
+  if (fc->agg_star || fc->agg_distinct || fc->n_agg_order || fc->agg_filter) {
     return Err(cs, "0A000", fmt::format("aggregate function {} is not supported here", name),
                fc->location);
   }

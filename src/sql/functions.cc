@@ -50,6 +50,24 @@ FunctionDef AnyTypeFunction(std::string name, size_t nargs, int32_t result,
   return f;
 }
 
+// A function of one string (text, varchar, char, name; an unknown literal is text) — and, with
+// `bytea`, of bytes — as PostgreSQL's: other types have no implicit cast to text, so they get
+// 42883 (they used to reach `eval` and end the statement with an internal error).
+FunctionDef StringFunction(std::string name, int32_t result, bool bytea,
+                           std::function<Result<Value>(FunctionCall&)> eval) {
+  FunctionDef f;
+  f.name = name;
+  f.eval = std::move(eval);
+  f.resolve = [name, result, bytea](std::vector<int32_t>& types) -> Result<int32_t> {
+    if (types.size() != 1 || !(IsStringType(types[0]) || (bytea && types[0] == oid::kBytea))) {
+      return NoSuchFunction(name, types);
+    }
+    if (types[0] == oid::kUnknown) types[0] = oid::kText;
+    return result;
+  };
+  return f;
+}
+
 }  // namespace
 
 void RegisterBuiltinFunctions(Registry* r) {
@@ -278,12 +296,16 @@ void RegisterBuiltinFunctions(Registry* r) {
       FixedFunction("pg_sleep", {oid::kFloat8}, oid::kVoid, [](FunctionCall& c) -> Result<Value> {
         double secs = c.args[0].as_double();
         auto deadline = NowTimestamp() + static_cast<int64_t>(secs * 1e6);
-        while (true) {
-          WALREP_RETURN_IF_ERROR(c.ctx.CheckInterrupts());
+        c.ctx.SetWaitEvent("Timeout", "PgSleep");  // in pg_stat_activity, as PostgreSQL's
+        Status st;
+        while (st.ok()) {
+          st = c.ctx.CheckInterrupts();
           int64_t left = deadline - NowTimestamp();
-          if (left <= 0) break;
+          if (!st.ok() || left <= 0) break;
           c.ctx.InterruptibleSleep(left);
         }
+        c.ctx.SetWaitEvent("", "");
+        WALREP_RETURN_IF_ERROR(st);
         return Value::Text(oid::kVoid, "");
       }));
   {
@@ -310,12 +332,12 @@ void RegisterBuiltinFunctions(Registry* r) {
     };
     r->AddFunction(f);
   }
-  r->AddFunction(AnyTypeFunction("upper", 1, oid::kText, [](FunctionCall& c) -> Result<Value> {
+  r->AddFunction(StringFunction("upper", oid::kText, false, [](FunctionCall& c) -> Result<Value> {
     std::string s = c.args[0].as_string();
     for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     return TextV(s);
   }));
-  r->AddFunction(AnyTypeFunction("lower", 1, oid::kText, [](FunctionCall& c) -> Result<Value> {
+  r->AddFunction(StringFunction("lower", oid::kText, false, [](FunctionCall& c) -> Result<Value> {
     return TextV(ToLower(c.args[0].as_string()));
   }));
   r->AddFunction(FixedFunction("repeat", {oid::kText, oid::kInt4}, oid::kText,
@@ -329,10 +351,13 @@ void RegisterBuiltinFunctions(Registry* r) {
                                  for (int64_t i = 0; i < n; i++) out += s;
                                  return TextV(out);
                                }));
-  r->AddFunction(AnyTypeFunction("length", 1, oid::kInt4, [](FunctionCall& c) -> Result<Value> {
+  r->AddFunction(StringFunction("length", oid::kInt4, true, [](FunctionCall& c) -> Result<Value> {
+    const Value& v = c.args[0];
+    if (v.type() == oid::kBytea)
+      return Value::Int(oid::kInt4, static_cast<int64_t>(v.as_string().size()));
     // Characters, not bytes: count UTF-8 lead bytes.
     int64_t n = 0;
-    for (unsigned char ch : c.args[0].as_string()) n += (ch & 0xC0) != 0x80;
+    for (unsigned char ch : v.as_string()) n += (ch & 0xC0) != 0x80;
     return Value::Int(oid::kInt4, n);
   }));
   r->AddFunction(AnyTypeFunction("abs", 1, 0, [](FunctionCall& c) -> Result<Value> {

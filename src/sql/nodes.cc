@@ -214,124 +214,162 @@ struct Acc {
   Value best;
   ArrayElems items;  // array_agg
   std::string text;  // string_agg
-  // With ORDER BY: each value with its sort keys and delimiter, ordered at the end.
-  struct Ordered {
-    Row keys;
-    Value value, delim;
-  };
-  std::vector<Ordered> ordered;
+  // With DISTINCT or ORDER BY: rows of (sort keys..., value, delimiter), sorted at the end and
+  // only then accumulated. A sorter, so that count(DISTINCT x) over a large table stays within
+  // work_mem, as PostgreSQL's per-aggregate tuplesort does.
+  std::unique_ptr<Sorter> sorted;
 };
 
-// Puts an ordered aggregate's values in their order and runs them through `add`.
-Status ReplayOrdered(const AggSpec& a, Acc* acc) {
-  Status failed;
-  std::stable_sort(acc->ordered.begin(), acc->ordered.end(),
-                   [&](const Acc::Ordered& x, const Acc::Ordered& y) {
-                     for (size_t i = 0; i < a.order.size(); i++) {
-                       const Value &u = x.keys[i], &v = y.keys[i];
-                       if (u.is_null() || v.is_null()) {
-                         if (u.is_null() == v.is_null()) continue;
-                         return u.is_null() == a.order[i].nulls_first;
-                       }
-                       auto c = CompareValues(u, v);
-                       if (!c.ok()) {
-                         failed = c.status();
-                         return false;
-                       }
-                       if (*c != 0) return a.order[i].desc ? *c > 0 : *c < 0;
-                     }
-                     return false;
-                   });
-  WALREP_RETURN_IF_ERROR(failed);
-  for (auto& o : acc->ordered) {
-    if (a.kind == AggSpec::kArrayAgg) {
-      acc->items.push_back(std::move(o.value));
-    } else if (!o.value.is_null()) {
-      if (!acc->text.empty() || acc->count > 0) {
-        if (!o.delim.is_null()) acc->text += o.delim.as_string();
-      }
-      acc->text += o.value.as_string();
-      acc->count++;
-    }
+// Adds one value (and string_agg's delimiter) to an aggregate's state.
+Status Accumulate(const AggSpec& a, Acc& acc, Value v, const Value& delim) {
+  if (a.kind == AggSpec::kArrayAgg) {  // keeps NULLs
+    acc.any = true;
+    acc.items.push_back(std::move(v));
+    return Status::OK();
   }
-  acc->ordered.clear();
+  if (v.is_null()) return Status::OK();
+  if (a.kind == AggSpec::kStringAgg) {
+    if (acc.any && !delim.is_null()) acc.text += delim.as_string();
+    acc.text += v.as_string();
+  }
+  acc.count++;
+  bool first = !acc.any;
+  acc.any = true;
+  switch (a.kind) {
+    case AggSpec::kBoolAnd:
+    case AggSpec::kBoolOr:
+      if (first || v.as_bool() == (a.kind == AggSpec::kBoolOr)) acc.best = v;
+      break;
+    case AggSpec::kSum:
+    case AggSpec::kAvg:
+      if (IsIntegerType(v.type())) {
+        acc.isum += v.as_int();
+      } else if (v.type() == oid::kNumeric) {
+        WALREP_ASSIGN_OR_RETURN(acc.nsum, NumericArith('+', acc.nsum, v.as_numeric()));
+      } else {
+        acc.fsum += v.as_double();
+      }
+      break;
+    case AggSpec::kMin:
+    case AggSpec::kMax: {
+      if (acc.best.is_null()) {
+        acc.best = std::move(v);
+      } else {
+        WALREP_ASSIGN_OR_RETURN(int c, CompareValues(v, acc.best));
+        if (a.kind == AggSpec::kMin ? c < 0 : c > 0) acc.best = std::move(v);
+      }
+      break;
+    }
+    default:
+      break;
+  }
   return Status::OK();
 }
 
-Status Advance(EvalState& st, const std::vector<AggSpec>& aggs, std::vector<Acc>* accs) {
+// NULL sorts as `nulls_first` says; otherwise the type's order.
+Result<int> CompareNullable(const Value& u, const Value& v, bool nulls_first) {
+  if (u.is_null() || v.is_null()) {
+    if (u.is_null() == v.is_null()) return 0;
+    return u.is_null() == nulls_first ? -1 : 1;
+  }
+  return CompareValues(u, v);
+}
+
+// A sorted aggregate's rows: by its ORDER BY keys, then (for DISTINCT, whose duplicates must
+// meet) by value and delimiter, NULLs last.
+Sorter::Compare SortedAggOrder(const AggSpec& a) {
+  return [&a](const Row& x, const Row& y) -> Result<int> {
+    size_t n = a.order.size();
+    for (size_t i = 0; i < x.size(); i++) {
+      if (i == n && !a.distinct) break;  // ties keep their input order
+      bool nulls_first = i < n && a.order[i].nulls_first;
+      if (x[i].is_null() || y[i].is_null()) {  // where NULLs go does not turn with DESC
+        WALREP_ASSIGN_OR_RETURN(int c, CompareNullable(x[i], y[i], nulls_first));
+        if (c != 0) return c;
+        continue;
+      }
+      WALREP_ASSIGN_OR_RETURN(int c, CompareValues(x[i], y[i]));
+      if (c != 0) return i < n && a.order[i].desc ? -c : c;
+    }
+    return 0;
+  };
+}
+
+// Runs a sorted aggregate's rows through Accumulate in order, each distinct one once with
+// DISTINCT.
+Status ReplaySorted(const AggSpec& a, Acc* acc) {
+  std::unique_ptr<Sorter> sorted = std::move(acc->sorted);
+  WALREP_RETURN_IF_ERROR(sorted->Finish());
+  size_t n = a.order.size();
+  Row row, prev;
+  bool have_prev = false;
+  while (true) {
+    WALREP_ASSIGN_OR_RETURN(bool more, sorted->Next(&row));
+    if (!more) break;
+    if (a.distinct) {
+      bool same = have_prev;
+      for (size_t i = n; same && i < row.size(); i++) {
+        WALREP_ASSIGN_OR_RETURN(int c, CompareNullable(row[i], prev[i], false));
+        same = c == 0;
+      }
+      if (same) continue;
+      prev = row;
+      have_prev = true;
+    }
+    WALREP_RETURN_IF_ERROR(
+        Accumulate(a, *acc, std::move(row[n]), row.size() > n + 1 ? row[n + 1] : Value()));
+  }
+  return Status::OK();
+}
+
+// Adds the current row (st.row) to each aggregate; returns the bytes sorted aggregates now hold
+// in memory for it, which the caller counts against its own budget.
+Result<int64_t> Advance(EvalState& st, const std::vector<AggSpec>& aggs, std::vector<Acc>* accs) {
+  int64_t held = 0;
   for (size_t i = 0; i < aggs.size(); i++) {
     const AggSpec& a = aggs[i];
     Acc& acc = (*accs)[i];
+    if (a.filter) {
+      WALREP_ASSIGN_OR_RETURN(Value keep, a.filter->eval(st));
+      if (keep.is_null() || !keep.as_bool()) continue;
+    }
     if (a.kind == AggSpec::kCountStar) {
       acc.count++;
       continue;
     }
     WALREP_ASSIGN_OR_RETURN(Value v, a.arg->eval(st));
-    if (!a.order.empty()) {
-      Acc::Ordered o;
-      for (const auto& k : a.order) {
-        WALREP_ASSIGN_OR_RETURN(Value kv, k.expr->eval(st));
-        o.keys.push_back(std::move(kv));
-      }
-      if (a.arg2) {
-        WALREP_ASSIGN_OR_RETURN(o.delim, a.arg2->eval(st));
-      }
-      acc.any |= a.kind == AggSpec::kArrayAgg || !v.is_null();
-      o.value = std::move(v);
-      acc.ordered.push_back(std::move(o));
+    Value delim;
+    if (a.arg2) {
+      WALREP_ASSIGN_OR_RETURN(delim, a.arg2->eval(st));
+    }
+    if (!a.distinct && a.order.empty()) {
+      WALREP_RETURN_IF_ERROR(Accumulate(a, acc, std::move(v), delim));
       continue;
     }
-    if (a.kind == AggSpec::kArrayAgg) {  // keeps NULLs
-      acc.any = true;
-      acc.items.push_back(std::move(v));
-      continue;
+    // Values an aggregate ignores need not be sorted (array_agg keeps NULLs).
+    if (v.is_null() && a.kind != AggSpec::kArrayAgg) continue;
+    Row sort_row;
+    for (const auto& k : a.order) {
+      WALREP_ASSIGN_OR_RETURN(Value kv, k.expr->eval(st));
+      sort_row.push_back(std::move(kv));
     }
-    if (v.is_null()) continue;
-    if (a.kind == AggSpec::kStringAgg) {
-      WALREP_ASSIGN_OR_RETURN(Value delim, a.arg2->eval(st));
-      if (acc.any && !delim.is_null()) acc.text += delim.as_string();
-      acc.text += v.as_string();
+    sort_row.push_back(std::move(v));
+    if (a.arg2) sort_row.push_back(std::move(delim));
+    if (!acc.sorted) {
+      ExecResources* res = &st.exec->resources();
+      acc.sorted = std::make_unique<Sorter>(res, res->WorkMem(), SortedAggOrder(a));
     }
-    acc.count++;
-    bool first = !acc.any;
-    acc.any = true;
-    switch (a.kind) {
-      case AggSpec::kBoolAnd:
-      case AggSpec::kBoolOr:
-        if (first || v.as_bool() == (a.kind == AggSpec::kBoolOr)) acc.best = v;
-        break;
-      case AggSpec::kSum:
-      case AggSpec::kAvg:
-        if (IsIntegerType(v.type())) {
-          acc.isum += v.as_int();
-        } else if (v.type() == oid::kNumeric) {
-          WALREP_ASSIGN_OR_RETURN(acc.nsum, NumericArith('+', acc.nsum, v.as_numeric()));
-        } else {
-          acc.fsum += v.as_double();
-        }
-        break;
-      case AggSpec::kMin:
-      case AggSpec::kMax: {
-        if (acc.best.is_null()) {
-          acc.best = v;
-        } else {
-          WALREP_ASSIGN_OR_RETURN(int c, CompareValues(v, acc.best));
-          if (a.kind == AggSpec::kMin ? c < 0 : c > 0) acc.best = v;
-        }
-        break;
-      }
-      default:
-        break;
-    }
+    held += static_cast<int64_t>(RowMemory(sort_row));
+    WALREP_RETURN_IF_ERROR(acc.sorted->Add(std::move(sort_row)));
   }
-  return Status::OK();
+  return held;
 }
 
 Status Finalize(const std::vector<AggSpec>& aggs, std::vector<Acc>& accs, Row* out) {
   for (size_t i = 0; i < aggs.size(); i++) {
     const AggSpec& a = aggs[i];
     Acc& acc = accs[i];
-    if (!acc.ordered.empty()) WALREP_RETURN_IF_ERROR(ReplayOrdered(a, &acc));
+    if (acc.sorted) WALREP_RETURN_IF_ERROR(ReplaySorted(a, &acc));
     int32_t rt = a.result_type;
     switch (a.kind) {
       case AggSpec::kCountStar:
@@ -543,13 +581,16 @@ class HashAgg : public RowIter {
         max_mem_ = std::max(max_mem_, mem_bytes_);
         it = index_.emplace(key, groups_.size()).first;
         groups_.push_back(Group{in, std::vector<Acc>(aggs_->size())});
-        // Past hash_mem, rows of new groups go to partition files.
-        if (mem_bytes_ > static_cast<int64_t>(budget_) && !group_by_.empty()) {
-          spilled_ = true;
-          parts_.resize(kPartitions);
-        }
       }
-      WALREP_RETURN_IF_ERROR(Advance(st_, *aggs_, &groups_[it->second].accs));
+      WALREP_ASSIGN_OR_RETURN(int64_t held, Advance(st_, *aggs_, &groups_[it->second].accs));
+      // Values sorted aggregates hold (their sorters count them in res_) take room from new
+      // groups too. Past hash_mem, rows of new groups go to partition files.
+      sorted_bytes_ += held;
+      if (!spilled_ && mem_bytes_ + sorted_bytes_ > static_cast<int64_t>(budget_) &&
+          !group_by_.empty()) {
+        spilled_ = true;
+        parts_.resize(kPartitions);
+      }
     }
     st_.row = nullptr;
     index_.clear();
@@ -587,6 +628,7 @@ class HashAgg : public RowIter {
   std::vector<Group> groups_;  // in order of first appearance
   size_t pos_ = 0;
   int64_t mem_bytes_ = 0, max_mem_ = 0;
+  int64_t sorted_bytes_ = 0;  // what Advance reported sorted aggregates hold
   std::vector<std::unique_ptr<TempFile>> parts_;
   size_t next_part_ = 0;
   std::unique_ptr<HashAgg> sub_;

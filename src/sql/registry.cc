@@ -82,6 +82,16 @@ std::vector<std::string> Registry::FunctionNames() const {
   return names;
 }
 
+Status NoSuchFunction(const std::string& name, const std::vector<int32_t>& types) {
+  std::string sig;
+  for (size_t i = 0; i < types.size(); i++)
+    sig += (i ? ", " : "") + std::string(TypeName(types[i]));
+  return Status::Sql("42883", fmt::format("function {}({}) does not exist", name, sig))
+      .WithHint(
+          "No function matches the given name and argument types. You might need to add "
+          "explicit type casts.");
+}
+
 FunctionDef FixedFunction(std::string name, std::vector<int32_t> args, int32_t result,
                           std::function<Result<Value>(FunctionCall&)> eval, bool strict) {
   FunctionDef f;
@@ -89,15 +99,7 @@ FunctionDef FixedFunction(std::string name, std::vector<int32_t> args, int32_t r
   f.strict = strict;
   f.eval = std::move(eval);
   f.resolve = [name, args, result](std::vector<int32_t>& types) -> Result<int32_t> {
-    if (types.size() != args.size()) {
-      std::string sig;
-      for (size_t i = 0; i < types.size(); i++)
-        sig += (i ? ", " : "") + std::string(TypeName(types[i]));
-      return Status::Sql("42883", fmt::format("function {}({}) does not exist", name, sig))
-          .WithHint(
-              "No function matches the given name and argument types. You might need to "
-              "add explicit type casts.");
-    }
+    if (types.size() != args.size()) return NoSuchFunction(name, types);
     types = args;
     return result;
   };

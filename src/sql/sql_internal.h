@@ -118,13 +118,16 @@ struct AggSpec {
   std::shared_ptr<struct Expr> arg;
   int32_t result_type;
   std::shared_ptr<struct Expr> arg2 = nullptr;  // string_agg's delimiter
-  // array_agg(x ORDER BY k [DESC] ...), string_agg(...): the order of the values.
+  // agg(x ORDER BY k [DESC] ...): the order of the values (what array_agg and string_agg
+  // return depends on it).
   struct OrderKey {
     std::shared_ptr<struct Expr> expr;
     bool desc = false;
     bool nulls_first = false;
   };
   std::vector<OrderKey> order = {};
+  bool distinct = false;                          // agg(DISTINCT x): each value once
+  std::shared_ptr<struct Expr> filter = nullptr;  // agg(x) FILTER (WHERE f): rows where f is true
 };
 
 struct Expr {

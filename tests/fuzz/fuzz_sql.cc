@@ -1,6 +1,7 @@
 // Fuzz target: SQL text → libpg_query → walrep's analysis and executor, on one connection to an
 // in-process walrep server with a fixture schema (fuzz_server.cc). Statements that parse but
-// walrep rejects must get an error, never a crash. Inputs that would only make the run slow
+// walrep rejects must get an error, never a crash (nor an "internal error", which the harness
+// counts as one). Inputs that would only make the run slow
 // (sleeps, removing the statement timeout, huge series) are skipped; a session left in a
 // transaction is rolled back before the next input. Every kInputsPerRestore inputs the database
 // is put back to the fixture: what inputs commit would otherwise pile up (a 60 MB table from one
@@ -219,6 +220,13 @@ void RunInput(const uint8_t* data, size_t size) {
   PGconn* c = Connection();
   if (!PQsendQuery(c, text.c_str())) return;
   while (PGresult* r = PQgetResult(c)) {
+    // The session's safety net turned an exception into "XX000 internal error": the server
+    // lives on, but walrep had no answer of its own for this input — a finding, saved as one.
+    const char* message = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+    if (message && std::string(message).rfind("internal error", 0) == 0) {
+      std::fprintf(stderr, "fuzz_sql: the server answered \"%s\"\n", message);
+      std::abort();
+    }
     switch (PQresultStatus(r)) {
       case PGRES_COPY_IN:
         PQputCopyData(c, "1\t2\n", 4);

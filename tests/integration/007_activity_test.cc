@@ -43,11 +43,12 @@ TEST(ActivityTest, CancelAndTerminate) {
     PQclear(r);
     return code;
   });
-  // The cancel is for the sleep, so it waits until the sleep runs.
+  // The cancel is for the sleep, so it waits until the sleep runs (shown as PostgreSQL shows it).
   ASSERT_TRUE(WaitUntil([&] {
-    return n.Query(fmt::format("select state from pg_stat_activity where pid = {} and query = "
-                               "'select pg_sleep(30)'",
-                               PQbackendPID(c))) == "active";
+    return n.Query(fmt::format("select state || '|' || wait_event_type || '|' || wait_event "
+                               "from pg_stat_activity "
+                               "where pid = {} and query = 'select pg_sleep(30)'",
+                               PQbackendPID(c))) == "active|Timeout|PgSleep";
   }));
   PGcancel* cancel = PQgetCancel(c);
   char errbuf[256];
@@ -55,10 +56,13 @@ TEST(ActivityTest, CancelAndTerminate) {
   PQfreeCancel(cancel);
   EXPECT_EQ(fut.get(), "57014");
   EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
-  // The session stays usable after a cancel.
+  // The session stays usable after a cancel, and waits for nothing.
   PGresult* r = PQexec(c, "select 3");
   EXPECT_STREQ(PQgetvalue(r, 0, 0), "3");
   PQclear(r);
+  EXPECT_EQ(n.Query(fmt::format("select wait_event is null from pg_stat_activity where pid = {}",
+                                PQbackendPID(c))),
+            "t");
 
   std::string pid = std::to_string(PQbackendPID(c));
   EXPECT_EQ(n.SafePsql("select pg_terminate_backend(" + pid + ")"), "t");

@@ -107,6 +107,28 @@ TEST_F(StreamingExecutorTest, SortsAggregatesAndJoinsSpillPastWorkMemWithTheSame
   PQfinish(c);
 }
 
+TEST_F(StreamingExecutorTest, DistinctAggregatesSortPastWorkMem) {
+  // count(DISTINCT pad) sorts 40 MB of values: past a 1 MB work_mem they go to temporary files
+  // (PostgreSQL's tuplesort per aggregate), not into the server's memory.
+  PGconn* c = node_.Connect();
+  ASSERT_EQ(Exec(c, "SET work_mem = '1MB'"), "SET");
+  const std::string files = "SELECT temp_files FROM pg_stat_database WHERE datname = 'postgres'";
+  int64_t files_before = std::stoll(node_.Query(files));
+  EXPECT_EQ(Exec(c,
+                 "SELECT count(DISTINCT pad), count(DISTINCT grp), "
+                 "count(DISTINCT id % 7) FILTER (WHERE id > 100) FROM bulk"),
+            "200000|50000|7\n");
+  EXPECT_GT(std::stoll(node_.Query(files)), files_before);
+  EXPECT_EQ(TempFiles(node_), 0u);
+  // Grouped: each of 50,000 groups sorts its own values.
+  EXPECT_EQ(Exec(c,
+                 "SELECT count(*), sum(d), sum(f) FROM (SELECT grp, count(DISTINCT pad) AS d, "
+                 "count(*) FILTER (WHERE id % 2 = 0) AS f FROM bulk GROUP BY grp) g"),
+            "50000|200000|100000\n");
+  EXPECT_EQ(TempFiles(node_), 0u);
+  PQfinish(c);
+}
+
 TEST_F(StreamingExecutorTest, TableRewriteForAVolatileDefaultSpillsPastWorkMem) {
   // ADD COLUMN with a volatile default gives every row a new version; the rows it reads before
   // writing go to a temporary file past work_mem instead of all staying in memory.

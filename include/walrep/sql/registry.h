@@ -90,6 +90,8 @@ class Registry {
 // `args`: expected argument types (unknown literals and parameters are coerced to them).
 FunctionDef FixedFunction(std::string name, std::vector<int32_t> args, int32_t result,
                           std::function<Result<Value>(FunctionCall&)> eval, bool strict = true);
+// PostgreSQL's 42883 "function name(types) does not exist", with its hint.
+Status NoSuchFunction(const std::string& name, const std::vector<int32_t>& types);
 
 void RegisterBuiltinFunctions(Registry* r);
 void RegisterArrayFunctions(Registry* r);  // array_to_string, unnest, ...

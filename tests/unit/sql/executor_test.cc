@@ -246,6 +246,14 @@ TEST_F(ExecutorTest, ConditionalsAndFunctions) {
   EXPECT_EQ(Run("select pg_backend_pid(), current_database(), pg_is_in_recovery(), upper('ab'), "
                 "length('héllo'), abs(-3), round(2.567, 2)"),
             "4242|postgres|f|AB|5|3|2.57");
+  // Text functions take strings (and length, bytes), as PostgreSQL's: a number is 42883, not
+  // an internal error from reading it as text (docs/reliability.md, finding 18).
+  EXPECT_EQ(Run("select length('\\x0102ff'::bytea), length('héllo'::varchar), upper('abc'::name), "
+                "lower('X'::char(1)), length(null)"),
+            "3|5|ABC|x|NULL");
+  EXPECT_EQ(Run("select length(3)"), "ERROR 42883 function length(integer) does not exist @8");
+  EXPECT_EQ(Run("select upper(1)"), "ERROR 42883 function upper(integer) does not exist @8");
+  EXPECT_EQ(Run("select lower(1.5)"), "ERROR 42883 function lower(numeric) does not exist @8");
   EXPECT_EQ(Run("select extract(epoch from interval '1 day 1 second'), "
                 "date_part('epoch', '2000-01-01 00:00:10+00'::timestamptz)"),
             "86401.000000|946684810");
@@ -680,6 +688,47 @@ TEST_F(ExecutorTest, OrderedAggregatesAndCommonTypes) {
             "{NULL,1,2}");
   EXPECT_EQ(Run("select 1259::oid union select 'pg_class'::regclass"), "1259");
   EXPECT_EQ(Run("select array[1, 2.5]"), "{1,2.5}");
+}
+
+TEST_F(ExecutorTest, DistinctOrderedAndFilteredAggregates) {
+  // Each answer as PostgreSQL 15 gives it.
+  EXPECT_EQ(Run("select count(distinct x), sum(distinct x), array_agg(distinct x), "
+                "string_agg(distinct x::text, ',') from unnest(array[3,1,null,1,2,3]) x"),
+            "3|6|{1,2,3,NULL}|1,2,3");
+  EXPECT_EQ(Run("select array_agg(distinct x order by x desc), "
+                "string_agg(distinct x::text, '-' order by x::text desc) "
+                "from unnest(array[3,1,null,1,2,3]) x"),
+            "{NULL,3,2,1}|3-2-1");
+  EXPECT_EQ(Run("select array_agg(distinct x order by x nulls first) "
+                "from unnest(array[3,1,null,1,null]) x"),
+            "{NULL,1,3}");
+  EXPECT_EQ(Run("select string_agg(distinct x, ',' order by x) from unnest(array['b','a','b']) x"),
+            "a,b");
+  EXPECT_EQ(Run("select count(distinct 1.0::numeric * x) from unnest(array[1.0, 1.00, 2]) x"), "2");
+  EXPECT_EQ(Run("select bool_and(distinct x), every(x) filter (where x) "
+                "from unnest(array[true,false,true]) x"),
+            "f|t");
+  EXPECT_EQ(Run("select count(*) filter (where x > 1), sum(x) filter (where x % 2 = 1), "
+                "array_agg(x) filter (where x is null), max(x) filter (where null) "
+                "from unnest(array[3,1,null,1,2,3]) x"),
+            "3|8|{NULL}|NULL");
+  EXPECT_EQ(Run("select count(distinct x) filter (where x > 1) from unnest(array[1,2,2,3]) x"),
+            "2");
+  EXPECT_EQ(Run("select min(x order by x desc), count(x order by x), sum(x::float8 order by x) "
+                "from generate_series(1,4) x"),
+            "1|4|10");
+  EXPECT_EQ(Run("select x % 2 as k, count(distinct x / 2), "
+                "array_agg(x order by x desc) filter (where x > 2) "
+                "from generate_series(1, 7) x group by k order by k"),
+            "0|3|{6,4}\n1|4|{7,5,3}");
+  EXPECT_EQ(Run("select array_agg(distinct x order by g) from generate_series(1, 2) g, "
+                "generate_series(1, 2) x"),
+            "ERROR 42P10 in an aggregate with DISTINCT, ORDER BY expressions must appear in "
+            "argument list @38");
+  EXPECT_EQ(Run("select count(*) filter (where 1) from generate_series(1,2)"),
+            "ERROR 42804 argument of FILTER must be type boolean, not type integer @31");
+  // Not an aggregate: FILTER is an error, not ignored.
+  EXPECT_EQ(Run("select abs(-1) filter (where false)").substr(0, 5), "ERROR");
 }
 
 TEST_F(ExecutorTest, RankingWindowFunctions) {
