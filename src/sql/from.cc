@@ -632,6 +632,9 @@ class LateralLoop : public RowIter {
       if (!right_) {
         WALREP_ASSIGN_OR_RETURN(bool more, left_->Next(&left_row_));
         if (!more) return false;
+        // Left rows whose right side is empty return nothing: check for cancel here, as the
+        // other joins do.
+        if (++pulled_ % 64 == 0) WALREP_RETURN_IF_ERROR(st_.ctx->CheckInterrupts());
         matched_ = false;
         WALREP_RETURN_IF_ERROR(WithLeftRow([&]() -> Status {
           WALREP_ASSIGN_OR_RETURN(right_, right_source_(st_));
@@ -684,6 +687,7 @@ class LateralLoop : public RowIter {
   Row left_row_;
   RowIterPtr right_;
   bool matched_ = false;
+  uint64_t pulled_ = 0;
 };
 
 // The top-level AND terms of `where` that read only the left side's columns (nothing of the
@@ -1020,7 +1024,14 @@ Result<TableFunctionSource> CompileTableFunctionCall(CompileState& cs,
     }
     if (def->stream) {
       WALREP_ASSIGN_OR_RETURN(auto next, def->stream(*st.ctx, vals));
-      return FunctionIter(nullptr, std::move(next));
+      // A function's rows may never reach the client (a filter or a join above drops them):
+      // cancel and statement_timeout are checked here too (docs/reliability.md, finding 19).
+      return FunctionIter(nullptr,
+                          [next = std::move(next), ctx = st.ctx,
+                           n = uint64_t{0}](Row* row) mutable -> Result<bool> {
+                            if (++n % 1024 == 0) WALREP_RETURN_IF_ERROR(ctx->CheckInterrupts());
+                            return next(row);
+                          });
     }
     WALREP_ASSIGN_OR_RETURN(auto rows, def->rows(*st.ctx, vals));
     return VectorIter(nullptr, std::move(rows));
