@@ -33,40 +33,27 @@ std::string SizePretty(int64_t size) {
   return fmt::format("{} {}", half, kUnits[unit]);
 }
 
-FunctionDef AnyTypeFunction(std::string name, size_t nargs, int32_t result,
-                            std::function<Result<Value>(FunctionCall&)> eval) {
+// A function of one argument whose type `accepts` allows (an unknown literal is taken as text),
+// as PostgreSQL resolves one: other types have no implicit cast here, so they get 42883 at
+// analysis instead of reaching `eval` (where reading a number as text was an internal error,
+// finding 18). `result` 0: the argument's type.
+FunctionDef OneArgFunction(std::string name, int32_t result, std::function<bool(int32_t)> accepts,
+                           std::function<Result<Value>(FunctionCall&)> eval) {
   FunctionDef f;
   f.name = name;
   f.eval = std::move(eval);
-  f.resolve = [name, nargs, result](std::vector<int32_t>& types) -> Result<int32_t> {
-    if (types.size() != nargs) {
-      return Status::Sql("42883", fmt::format("function {} does not exist", name));
+  f.resolve = [name, result, accepts](std::vector<int32_t>& types) -> Result<int32_t> {
+    if (types.size() == 1 && types[0] == oid::kUnknown && accepts(oid::kText)) {
+      types[0] = oid::kText;
     }
-    for (auto& t : types) {
-      if (t == oid::kUnknown) t = oid::kText;
-    }
+    if (types.size() != 1 || !accepts(types[0])) return NoSuchFunction(name, types);
     return result == 0 ? types[0] : result;
   };
   return f;
 }
 
-// A function of one string (text, varchar, char, name; an unknown literal is text) — and, with
-// `bytea`, of bytes — as PostgreSQL's: other types have no implicit cast to text, so they get
-// 42883 (they used to reach `eval` and end the statement with an internal error).
-FunctionDef StringFunction(std::string name, int32_t result, bool bytea,
-                           std::function<Result<Value>(FunctionCall&)> eval) {
-  FunctionDef f;
-  f.name = name;
-  f.eval = std::move(eval);
-  f.resolve = [name, result, bytea](std::vector<int32_t>& types) -> Result<int32_t> {
-    if (types.size() != 1 || !(IsStringType(types[0]) || (bytea && types[0] == oid::kBytea))) {
-      return NoSuchFunction(name, types);
-    }
-    if (types[0] == oid::kUnknown) types[0] = oid::kText;
-    return result;
-  };
-  return f;
-}
+bool IsText(int32_t t) { return IsStringType(t); }
+bool IsTextOrBytea(int32_t t) { return IsStringType(t) || t == oid::kBytea; }
 
 }  // namespace
 
@@ -332,12 +319,12 @@ void RegisterBuiltinFunctions(Registry* r) {
     };
     r->AddFunction(f);
   }
-  r->AddFunction(StringFunction("upper", oid::kText, false, [](FunctionCall& c) -> Result<Value> {
+  r->AddFunction(OneArgFunction("upper", oid::kText, IsText, [](FunctionCall& c) -> Result<Value> {
     std::string s = c.args[0].as_string();
     for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     return TextV(s);
   }));
-  r->AddFunction(StringFunction("lower", oid::kText, false, [](FunctionCall& c) -> Result<Value> {
+  r->AddFunction(OneArgFunction("lower", oid::kText, IsText, [](FunctionCall& c) -> Result<Value> {
     return TextV(ToLower(c.args[0].as_string()));
   }));
   r->AddFunction(FixedFunction("repeat", {oid::kText, oid::kInt4}, oid::kText,
@@ -351,16 +338,17 @@ void RegisterBuiltinFunctions(Registry* r) {
                                  for (int64_t i = 0; i < n; i++) out += s;
                                  return TextV(out);
                                }));
-  r->AddFunction(StringFunction("length", oid::kInt4, true, [](FunctionCall& c) -> Result<Value> {
-    const Value& v = c.args[0];
-    if (v.type() == oid::kBytea)
-      return Value::Int(oid::kInt4, static_cast<int64_t>(v.as_string().size()));
-    // Characters, not bytes: count UTF-8 lead bytes.
-    int64_t n = 0;
-    for (unsigned char ch : v.as_string()) n += (ch & 0xC0) != 0x80;
-    return Value::Int(oid::kInt4, n);
-  }));
-  r->AddFunction(AnyTypeFunction("abs", 1, 0, [](FunctionCall& c) -> Result<Value> {
+  r->AddFunction(
+      OneArgFunction("length", oid::kInt4, IsTextOrBytea, [](FunctionCall& c) -> Result<Value> {
+        const Value& v = c.args[0];
+        if (v.type() == oid::kBytea)
+          return Value::Int(oid::kInt4, static_cast<int64_t>(v.as_string().size()));
+        // Characters, not bytes: count UTF-8 lead bytes.
+        int64_t n = 0;
+        for (unsigned char ch : v.as_string()) n += (ch & 0xC0) != 0x80;
+        return Value::Int(oid::kInt4, n);
+      }));
+  r->AddFunction(OneArgFunction("abs", 0, IsNumericCategory, [](FunctionCall& c) -> Result<Value> {
     const Value& v = c.args[0];
     if (v.type() == oid::kNumeric) {
       Numeric n = v.as_numeric();
@@ -370,9 +358,7 @@ void RegisterBuiltinFunctions(Registry* r) {
     if (v.type() == oid::kFloat8 || v.type() == oid::kFloat4) {
       return Value::Float(v.type(), std::fabs(v.as_double()));
     }
-    if (IsIntegerType(v.type()))
-      return Value::Int(v.type(), v.as_int() < 0 ? -v.as_int() : v.as_int());
-    return Status::Sql("42883", fmt::format("function abs({}) does not exist", TypeName(v.type())));
+    return Value::Int(v.type(), v.as_int() < 0 ? -v.as_int() : v.as_int());
   }));
   {
     FunctionDef f;
