@@ -5,8 +5,10 @@
 #include <pcre2.h>
 
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 
 namespace walrep {
 
@@ -20,15 +22,23 @@ constexpr uint32_t kMatchHeapKb = 256 * 1024;
 // PostgreSQL's RE_DUP_MAX: the largest count a bound {m,n} may name.
 constexpr long kMaxRepeat = 255;
 
+// Start positions the first slice of a search tries; later slices double or halve this so that
+// each takes between kSliceFast and kSliceSlow.
+constexpr size_t kFirstSlice = 64;
+constexpr auto kSliceFast = std::chrono::milliseconds(1);
+constexpr auto kSliceSlow = std::chrono::milliseconds(10);
+
+// This thread's match context: the limits above, and the offset limit of the current slice.
 pcre2_match_context* MatchContext() {
-  static pcre2_match_context* ctx = [] {
+  thread_local std::unique_ptr<pcre2_match_context, void (*)(pcre2_match_context*)> ctx = [] {
     pcre2_match_context* c = pcre2_match_context_create(nullptr);
     if (!c) std::abort();
     pcre2_set_match_limit(c, kMatchSteps);
     pcre2_set_heap_limit(c, kMatchHeapKb);
-    return c;
+    return std::unique_ptr<pcre2_match_context, void (*)(pcre2_match_context*)>(
+        c, pcre2_match_context_free);
   }();
-  return ctx;
+  return ctx.get();
 }
 
 Status Invalid(std::string_view what) {
@@ -231,7 +241,7 @@ Result<std::shared_ptr<const Regex>> Regex::Compile(std::string_view pattern,
   } else {
     WALREP_ASSIGN_OR_RETURN(translated, Translate(pattern));
   }
-  uint32_t flags = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF;
+  uint32_t flags = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_USE_OFFSET_LIMIT;
   if (opts.ignore_case) flags |= PCRE2_CASELESS;
   if (opts.literal) {
     flags |= PCRE2_LITERAL;  // which allows no options about the pattern's syntax
@@ -246,7 +256,9 @@ Result<std::shared_ptr<const Regex>> Regex::Compile(std::string_view pattern,
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(translated.data()),
                                    translated.size(), flags, &error, &offset, nullptr);
   if (!code) return CompileError(error);
-  return std::shared_ptr<const Regex>(new Regex(code));
+  uint32_t all = 0;
+  pcre2_pattern_info(code, PCRE2_INFO_ALLOPTIONS, &all);
+  return std::shared_ptr<const Regex>(new Regex(code, (all & PCRE2_ANCHORED) != 0));
 }
 
 std::shared_ptr<const Regex> Regex::Fixed(std::string_view pattern, const RegexOptions& opts) {
@@ -262,12 +274,37 @@ std::shared_ptr<const Regex> Regex::Fixed(std::string_view pattern, const RegexO
 Regex::~Regex() { pcre2_code_free(code_); }
 
 Result<std::optional<Regex::Match>> Regex::Run(std::string_view subject, size_t from,
-                                               uint32_t options) const {
+                                               uint32_t options,
+                                               const RegexInterrupt& interrupt) const {
   std::unique_ptr<pcre2_match_data, void (*)(pcre2_match_data*)> md(
       pcre2_match_data_create_from_pattern(code_, nullptr), pcre2_match_data_free);
   if (!md) return Status::Sql("53200", "out of memory");
-  int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), from,
-                       options, md.get(), MatchContext());
+  pcre2_match_context* mctx = MatchContext();
+  // The search goes in slices of start positions (PCRE2's offset limit: a match must start at
+  // or before it), so that `interrupt` is asked between them. The step limit bounds the work at
+  // one start position; without slices a search could try every position in one long call.
+  bool anchored = anchored_ || (options & PCRE2_ANCHORED) != 0;
+  size_t slice = kFirstSlice;
+  int rc;
+  while (true) {
+    bool last = anchored || subject.size() - from <= slice;
+    pcre2_set_offset_limit(mctx, last ? PCRE2_UNSET : from + slice);
+    auto began = std::chrono::steady_clock::now();
+    rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(subject.data()), subject.size(), from,
+                     options, md.get(), mctx);
+    if (rc != PCRE2_ERROR_NOMATCH || last) break;
+    auto took = std::chrono::steady_clock::now() - began;
+    if (interrupt) WALREP_RETURN_IF_ERROR(interrupt());
+    from += slice + 1;
+    while (from < subject.size() && (static_cast<unsigned char>(subject[from]) & 0xC0) == 0x80) {
+      from++;  // to the next character's first byte
+    }
+    if (took < kSliceFast) {
+      slice *= 2;
+    } else if (took > kSliceSlow && slice > 1) {
+      slice /= 2;
+    }
+  }
   if (rc == PCRE2_ERROR_NOMATCH) return std::optional<Match>();
   if (rc < 0) {
     PCRE2_UCHAR buf[256];
@@ -292,25 +329,26 @@ std::string_view Regex::Group(std::string_view subject, const Match& m, size_t g
   return subject.substr(m[g].first, m[g].second - m[g].first);
 }
 
-Result<bool> Regex::Search(std::string_view subject) const {
-  WALREP_ASSIGN_OR_RETURN(auto m, Run(subject, 0, 0));
+Result<bool> Regex::Search(std::string_view subject, const RegexInterrupt& interrupt) const {
+  WALREP_ASSIGN_OR_RETURN(auto m, Run(subject, 0, 0, interrupt));
   return m.has_value();
 }
 
-Result<std::optional<Regex::Match>> Regex::Find(std::string_view subject, size_t from) const {
-  return Run(subject, from, 0);
+Result<std::optional<Regex::Match>> Regex::Find(std::string_view subject, size_t from,
+                                                const RegexInterrupt& interrupt) const {
+  return Run(subject, from, 0, interrupt);
 }
 
 Result<std::optional<Regex::Match>> Regex::FullMatch(std::string_view subject) const {
-  return Run(subject, 0, PCRE2_ANCHORED | PCRE2_ENDANCHORED);
+  return Run(subject, 0, PCRE2_ANCHORED | PCRE2_ENDANCHORED, {});
 }
 
 Result<std::string> Regex::Replace(std::string_view subject, std::string_view replacement,
-                                   bool global) const {
+                                   bool global, const RegexInterrupt& interrupt) const {
   std::string out;
   size_t copied = 0, from = 0;
   while (from <= subject.size()) {
-    WALREP_ASSIGN_OR_RETURN(auto m, Run(subject, from, 0));
+    WALREP_ASSIGN_OR_RETURN(auto m, Run(subject, from, 0, interrupt));
     if (!m) break;
     auto [begin, end] = (*m)[0];
     out.append(subject.substr(copied, begin - copied));

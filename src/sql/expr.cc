@@ -297,7 +297,9 @@ Result<ExprPtr> CompileRegexMatch(CompileState& cs, const std::string& op, ExprP
       WALREP_ASSIGN_OR_RETURN(re, compile(b.as_string()));
     }
     if (a.is_null()) return Value::Null(oid::kBool);
-    WALREP_ASSIGN_OR_RETURN(bool found, re->Search(a.as_string()));
+    SessionContext* ctx = st.ctx;
+    WALREP_ASSIGN_OR_RETURN(bool found,
+                            re->Search(a.as_string(), [ctx] { return ctx->CheckInterrupts(); }));
     return Value::Bool(found != negate);
   });
 }

@@ -76,8 +76,10 @@ void RegisterBuiltinFunctions(Registry* r) {
           RegexOptions opts,
           ParseRegexFlags(c.args.size() > 3 ? c.args[3].as_string() : "", &global));
       WALREP_ASSIGN_OR_RETURN(auto re, Regex::Compile(c.args[1].as_string(), opts));
+      SessionContext* ctx = &c.ctx;
       WALREP_ASSIGN_OR_RETURN(std::string out,
-                              re->Replace(c.args[0].as_string(), c.args[2].as_string(), global));
+                              re->Replace(c.args[0].as_string(), c.args[2].as_string(), global,
+                                          [ctx] { return ctx->CheckInterrupts(); }));
       return Value::Text(oid::kText, std::move(out));
     };
     r->AddFunction(std::move(f));

@@ -90,19 +90,24 @@ TEST(ActivityTest, StatementTimeout) {
   // A result streamed to the client from a plan whose nodes never check for interrupts (a
   // function scan, with or without columns) is stopped too: the fuzzer's
   // `select from generate_series(1, 2004174836)` ran on past any timeout. So is one that sends
-  // nothing, its rows dropped by a filter or a join whose right side is empty (finding 19).
+  // nothing, its rows dropped by a filter or a join whose right side is empty (finding 19). So
+  // is a regular expression that tries 300,000 start positions in linear time each, 25 s inside
+  // PCRE2 (finding 20).
   for (const char* q :
        {"select from generate_series(1, 2000000000)",
         "select g from generate_series(1, 2000000000) g",
         "select g from generate_series(1, 2000000000) g where g < 0",
-        "select a.x, g from generate_series(3-33333333331, 3) a(x), generate_series(1, a.x) g"}) {
+        "select a.x, g from generate_series(3-33333333331, 3) a(x), generate_series(1, a.x) g",
+        "select repeat('a', 300000) ~ 'b|()a*c'",
+        "select regexp_replace(repeat('a', 300000), 'b|()a*c', 'x')"}) {
     PGconn* c = n.Connect();
     ASSERT_EQ(PQstatus(c), CONNECTION_OK);
     EXPECT_EQ(Exec(c, "set statement_timeout = '200ms'"), "SET");
     ASSERT_EQ(PQsendQuery(c, q), 1);
     ASSERT_EQ(PQsetSingleRowMode(c), 1);
     std::string sqlstate;
-    auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    auto sent = std::chrono::steady_clock::now();
+    auto give_up = sent + std::chrono::seconds(30);
     // Bounded: a server that never answers fails the test instead of hanging it.
     auto answered = [&] {
       while (PQisBusy(c)) {
@@ -124,6 +129,9 @@ TEST(ActivityTest, StatementTimeout) {
       if (std::chrono::steady_clock::now() > give_up) break;
     }
     EXPECT_EQ(sqlstate, "57014") << q;
+    // Stopped near its timeout, not when the work ran out (the regular expressions ended in 57014
+    // after 25 s before finding 20 was fixed).
+    EXPECT_LT(std::chrono::steady_clock::now() - sent, std::chrono::seconds(10)) << q;
     PQfinish(c);
   }
 }

@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,12 @@ struct RegexOptions {
 // An unknown flag is 22023 invalid regular expression option, as PostgreSQL reports it.
 Result<RegexOptions> ParseRegexFlags(std::string_view flags, bool* global);
 
+// Called between slices of a long search (about every few milliseconds of matching); an error it
+// returns (a cancel, statement_timeout) ends the search with that error. PCRE2 never returns
+// control on its own: `repeat('a', 300000) ~ 'b|()a*c'` tries each of 300,000 start positions in
+// linear time, 25 s in one call (fuzz finding 20).
+using RegexInterrupt = std::function<Status()>;
+
 class Regex {
  public:
   // Compiles `pattern`; a bad one is 2201B "invalid regular expression: ..." with PostgreSQL's
@@ -69,22 +76,25 @@ class Regex {
 
   // Whether `subject` contains a match. A match that would pass the limits is 2201B "regular
   // expression failed: ...".
-  Result<bool> Search(std::string_view subject) const;
+  Result<bool> Search(std::string_view subject, const RegexInterrupt& interrupt = {}) const;
   // The first match starting at or after byte `from` (a character boundary), or none.
-  Result<std::optional<Match>> Find(std::string_view subject, size_t from = 0) const;
+  Result<std::optional<Match>> Find(std::string_view subject, size_t from = 0,
+                                    const RegexInterrupt& interrupt = {}) const;
   // A match of the whole of `subject`, or none.
   Result<std::optional<Match>> FullMatch(std::string_view subject) const;
   // PostgreSQL's regexp_replace: the first match (every one if `global`) replaced by
   // `replacement`, in which \1..\9 are the groups, \& the whole match and \\ a backslash (a
   // backslash before anything else stays as written).
-  Result<std::string> Replace(std::string_view subject, std::string_view replacement,
-                              bool global) const;
+  Result<std::string> Replace(std::string_view subject, std::string_view replacement, bool global,
+                              const RegexInterrupt& interrupt = {}) const;
 
  private:
-  explicit Regex(pcre2_real_code_8* code) : code_(code) {}
-  Result<std::optional<Match>> Run(std::string_view subject, size_t from, uint32_t options) const;
+  Regex(pcre2_real_code_8* code, bool anchored) : code_(code), anchored_(anchored) {}
+  Result<std::optional<Match>> Run(std::string_view subject, size_t from, uint32_t options,
+                                   const RegexInterrupt& interrupt) const;
 
   pcre2_real_code_8* code_;
+  bool anchored_;  // the pattern can match only at the start (it begins with ^, say)
 };
 
 }  // namespace walrep

@@ -119,6 +119,52 @@ TEST(RegexTest, LongSubjectsAndRunawayPatternsAreBounded) {
   EXPECT_EQ(r.status().message(), "regular expression failed: match limit exceeded");
 }
 
+TEST(RegexTest, ALongSearchAsksItsInterruptAndStopsOnItsError) {
+  // Each of 300,000 start positions costs a scan to the end: PCRE2 alone takes 25 s here.
+  auto re = Regex::Compile("b|()a*c");
+  ASSERT_TRUE(re.ok());
+  std::string subject(300000, 'a');
+  int asked = 0;
+  auto r = (*re)->Search(subject, [&] {
+    return ++asked == 20 ? Status::Sql("57014", "canceling statement due to user request")
+                         : Status::OK();
+  });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().sqlstate(), "57014");
+  EXPECT_EQ(asked, 20);
+  auto replaced = (*re)->Replace(subject, "x", /*global=*/true, [] {
+    return Status::Sql("57014", "canceling statement due to statement timeout");
+  });
+  ASSERT_FALSE(replaced.ok());
+  EXPECT_EQ(replaced.status().sqlstate(), "57014");
+}
+
+TEST(RegexTest, ASearchInSlicesFindsTheLeftmostMatch) {
+  // The search goes in slices of start positions; a match is found wherever it starts, slices
+  // never split a character, and lookbehind sees the text before its slice.
+  std::string subject;
+  for (int i = 0; i < 100000; i++) subject += "é";
+  auto probe = [&](const std::string& pattern, const std::string& text) -> size_t {
+    auto re = Regex::Compile(pattern);
+    EXPECT_TRUE(re.ok()) << pattern;
+    if (!re.ok()) return std::string::npos;
+    int asked = 0;
+    auto m = (*re)->Find(text, 0, [&] {
+      asked++;
+      return Status::OK();
+    });
+    EXPECT_TRUE(m.ok()) << pattern;
+    EXPECT_GT(asked, 0) << pattern;
+    return m.ok() && m->has_value() ? (**m)[0].first : std::string::npos;
+  };
+  EXPECT_EQ(probe("x", subject + "x"), subject.size());
+  EXPECT_EQ(probe("(?<=é)x|$", subject + "x"), subject.size());
+  EXPECT_EQ(probe("$", subject), subject.size());
+  EXPECT_EQ(probe("é{3}x", subject + "xé"), subject.size() - 6);
+  EXPECT_EQ(probe("y", subject), std::string::npos);
+  EXPECT_EQ(probe(".x", "a" + subject + "x"), subject.size() - 1);
+}
+
 TEST(RegexTest, GroupsOfAMatch) {
   auto re = Regex::Compile("(a)(x)?(b)");
   ASSERT_TRUE(re.ok());
