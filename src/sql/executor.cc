@@ -213,7 +213,7 @@ struct ExecAccess {
                                                           const PgQuery__Node* node);
   // a UNION [ALL] b [ORDER BY output columns] [LIMIT ...]: the sides' rows appended (distinct
   // through a hash aggregate without ALL).
-  static Result<std::shared_ptr<Prepared>> PrepareUnion(Executor& ex, CompileState& cs,
+  static Result<std::shared_ptr<Prepared>> PrepareSetOp(Executor& ex, CompileState& cs,
                                                         std::shared_ptr<Prepared> p,
                                                         const PgQuery__SelectStmt* s);
   static Result<std::shared_ptr<Prepared>> PrepareDeclareCursor(
@@ -340,17 +340,18 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareExplain(Executor& ex,
   return p;
 }
 
-Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, CompileState& cs,
+Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSetOp(Executor& ex, CompileState& cs,
                                                            std::shared_ptr<Prepared> p,
                                                            const PgQuery__SelectStmt* s) {
-  if (s->op != PG_QUERY__SET_OPERATION__SETOP_UNION) {
-    return Status::NotSupported("INTERSECT and EXCEPT are not supported");
-  }
+  const bool is_union = s->op == PG_QUERY__SET_OPERATION__SETOP_UNION;
+  const bool intersect = s->op == PG_QUERY__SET_OPERATION__SETOP_INTERSECT;
+  const char* op_name = is_union ? "UNION" : intersect ? "INTERSECT" : "EXCEPT";
   if (s->with_clause) WALREP_RETURN_IF_ERROR(PrepareWith(ex, cs, s->with_clause));
   WALREP_ASSIGN_OR_RETURN(auto left, PrepareSubSelect(ex, cs, s->larg));
   WALREP_ASSIGN_OR_RETURN(auto right, PrepareSubSelect(ex, cs, s->rarg));
   if (left->cols.size() != right->cols.size()) {
-    return Status::Sql("42601", "each UNION query must have the same number of columns");
+    return Status::Sql("42601",
+                       fmt::format("each {} query must have the same number of columns", op_name));
   }
   // Each column's type: the sides' common type (integers widen, then numeric, then double
   // precision; strings become text; oid and reg* types meet at oid).
@@ -360,7 +361,7 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, Compile
     int32_t lt = left->cols[i].type, rt = right->cols[i].type;
     int32_t t = CommonTypeOf(lt, rt);
     if (!t) {
-      return Status::Sql("42804", fmt::format("UNION types {} and {} cannot be matched",
+      return Status::Sql("42804", fmt::format("{} types {} and {} cannot be matched", op_name,
                                               TypeName(lt), TypeName(rt)));
     }
     p->cols[i].type = t;
@@ -385,7 +386,17 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, Compile
   WALREP_RETURN_IF_ERROR(CompileLimitOffset(cs, s, &limit, &offset));
   bool distinct = !s->all;
   PlanPtr append = MakePlan("Append", {left->plan, right->plan});
-  PlanPtr agg = distinct ? MakePlan("HashAggregate", {append}) : nullptr;
+  // UNION removes duplicates with a hash aggregate; INTERSECT and EXCEPT count each distinct
+  // row's copies on either side with one (PostgreSQL's HashSetOp), and emit it as often as
+  // their rule says.
+  PlanPtr agg;
+  if (!is_union) {
+    agg = MakePlan(
+        fmt::format("HashSetOp {}{}", intersect ? "Intersect" : "Except", distinct ? "" : " All"),
+        {append});
+  } else if (distinct) {
+    agg = MakePlan("HashAggregate", {append});
+  }
   p->plan = agg ? agg : append;
   PlanPtr sort_plan, limit_plan;
   if (!sorts.empty()) p->plan = sort_plan = MakePlan("Sort", {p->plan});
@@ -410,8 +421,27 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, Compile
     };
   };
   RowSourceFn lsrc = side(left), rsrc = side(right);
-  p->source = [lsrc, rsrc, types, distinct, sorts, limit, offset, append, agg, sort_plan,
-               limit_plan](EvalState& st) -> Result<RowIterPtr> {
+  if (!is_union) {
+    // Each side's rows gain a column saying which side they came from.
+    auto tag = [types](RowSourceFn src, int32_t which) -> RowSourceFn {
+      return [src, which, types](EvalState& st) -> Result<RowIterPtr> {
+        WALREP_ASSIGN_OR_RETURN(RowIterPtr it, src(st));
+        std::vector<ExprPtr> cols;
+        for (size_t i = 0; i < types.size(); i++) {
+          cols.push_back(
+              MakeExpr(types[i], [i](EvalState& st) -> Result<Value> { return (*st.row)[i]; }));
+        }
+        cols.push_back(MakeExpr(oid::kInt4, [which](EvalState&) -> Result<Value> {
+          return Value::Int(oid::kInt4, which);
+        }));
+        return ProjectIter(st, std::move(it), std::move(cols), -1, nullptr);
+      };
+    };
+    lsrc = tag(lsrc, 0);
+    rsrc = tag(rsrc, 1);
+  }
+  p->source = [lsrc, rsrc, types, is_union, intersect, distinct, sorts, limit, offset, append, agg,
+               sort_plan, limit_plan](EvalState& st) -> Result<RowIterPtr> {
     int64_t off, lim;
     WALREP_RETURN_IF_ERROR(EvalLimitOffset(st, limit, offset, &off, &lim));
     // Append: the left side's rows, then the right side's (opened when the left one ends).
@@ -429,12 +459,50 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareUnion(Executor& ex, Compile
         sides->right_open = true;
       }
     });
-    if (distinct) {
-      std::vector<ExprPtr> cols;
-      for (size_t i = 0; i < types.size(); i++) {
-        cols.push_back(
-            MakeExpr(types[i], [i](EvalState& st) -> Result<Value> { return (*st.row)[i]; }));
+    const size_t n = types.size();
+    std::vector<ExprPtr> cols;
+    for (size_t i = 0; i < n; i++) {
+      cols.push_back(
+          MakeExpr(types[i], [i](EvalState& st) -> Result<Value> { return (*st.row)[i]; }));
+    }
+    if (!is_union) {
+      // Per distinct row: its copies on the left, and on the right.
+      auto aggs = std::make_shared<std::vector<AggSpec>>();
+      for (int32_t which : {0, 1}) {
+        AggSpec count{AggSpec::kCountStar, nullptr, oid::kInt8};
+        count.filter = MakeExpr(oid::kBool, [n, which](EvalState& st) -> Result<Value> {
+          return Value::Bool((*st.row)[n].as_int() == which);
+        });
+        aggs->push_back(std::move(count));
       }
+      std::vector<int32_t> in_types = types;
+      in_types.push_back(oid::kInt4);
+      auto counted = std::make_shared<RowIterPtr>(
+          HashAggIter(st, agg, std::move(it), std::move(cols), std::move(aggs), in_types));
+      // The row, emitted as many times as INTERSECT [ALL] or EXCEPT [ALL] keeps it.
+      struct Pending {
+        Row row;
+        int64_t left = 0;
+      };
+      auto pending = std::make_shared<Pending>();
+      it = FunctionIter(
+          nullptr, [counted, pending, n, intersect, distinct](Row* row) -> Result<bool> {
+            while (pending->left == 0) {
+              WALREP_ASSIGN_OR_RETURN(bool more, (*counted)->Next(&pending->row));
+              if (!more) return false;
+              int64_t l = pending->row[n + 1].as_int(), r = pending->row[n + 2].as_int();
+              if (distinct) {
+                pending->left = l > 0 && (intersect ? r > 0 : r == 0);
+              } else {
+                pending->left = intersect ? std::min(l, r) : std::max<int64_t>(l - r, 0);
+              }
+              pending->row.resize(n);
+            }
+            pending->left--;
+            *row = pending->row;
+            return true;
+          });
+    } else if (distinct) {
       it = HashAggIter(st, agg, std::move(it), std::move(cols),
                        std::make_shared<const std::vector<AggSpec>>(), types);
     }
@@ -628,7 +696,7 @@ Result<std::shared_ptr<Prepared>> PrepareSubSelect(Executor& ex, CompileState& c
 Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, CompileState& cs,
                                                             std::shared_ptr<Prepared> p,
                                                             const PgQuery__SelectStmt* s) {
-  if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE) return PrepareUnion(ex, cs, p, s);
+  if (s->op != PG_QUERY__SET_OPERATION__SETOP_NONE) return PrepareSetOp(ex, cs, p, s);
   if (s->n_values_lists > 0) return Status::NotSupported("VALUES lists are not supported");
   if (s->into_clause) return Status::NotSupported("SELECT INTO is not supported");
   if (s->n_locking_clause) return Status::NotSupported("SELECT FOR UPDATE/SHARE is not supported");
@@ -843,11 +911,14 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSelect(Executor& ex, Compil
         keys.push_back(SortColumn{with_keys.size(), k.desc, k.nulls_first});
         with_keys.push_back(k.expr);
       }
+      if (spec.value) {
+        with_keys.push_back(spec.value);
+        with_keys.push_back(spec.fallback);
+      }
       it = ProjectIter(st, std::move(it), std::move(with_keys), -1, nullptr);
       const PlanPtr& wp = window_plans[w];
       it = SortIter(st, wp->children[0], std::move(it), std::move(keys), -1);
-      it =
-          WindowIter(wp, std::move(it), spec.kind, width, spec.partition.size(), spec.order.size());
+      it = WindowIter(st, wp, std::move(it), spec, width);
     }
     if (grouping) {
       it = HashAggIter(st, plans[0], std::move(it), group_by, aggs_c, in_types);

@@ -44,11 +44,17 @@ int IntRank(int32_t t) {
 
 namespace {
 
-Status Err(const CompileState& cs, std::string sqlstate, std::string msg, int location) {
-  Status st = Status::Sql(std::move(sqlstate), std::move(msg));
+// `st` pointing at `location` in the query text.
+Status Err(const CompileState& cs, Status st, int location) {
   int pos = ErrorPosition(cs, location);
   return pos > 0 ? std::move(st).WithPosition(pos) : st;
 }
+
+Status Err(const CompileState& cs, std::string sqlstate, std::string msg, int location) {
+  return Err(cs, Status::Sql(std::move(sqlstate), std::move(msg)), location);
+}
+
+int NodeLocation(const PgQuery__Node* n, int fallback);
 
 bool IsTimeType(int32_t t) {
   return t == oid::kTimestampTz || t == oid::kTimestamp || t == oid::kDate;
@@ -583,6 +589,46 @@ Result<ExprPtr> CompileColumnRef(CompileState& cs, const PgQuery__ColumnRef* cr)
   return Err(cs, "42703", fmt::format("column \"{}\" does not exist", full), cr->location);
 }
 
+// lag(value [, offset [, default]]) and lead(...): the value and default meet at a common type;
+// the offset is an integer constant (PostgreSQL also takes an
+// expression evaluated per row).
+Status CompileShiftArgs(CompileState& cs, const std::string& name, const PgQuery__FuncCall* fc,
+                        WindowSpec* spec) {
+  std::vector<ExprPtr> args;
+  std::vector<int32_t> types;
+  for (size_t i = 0; i < fc->n_args; i++) {
+    WALREP_ASSIGN_OR_RETURN(ExprPtr e, CompileExpr(cs, fc->args[i]));
+    types.push_back(e->type);
+    args.push_back(std::move(e));
+  }
+  if (args.empty() || args.size() > 3) return Err(cs, NoSuchFunction(name, types), fc->location);
+  int32_t type = args.size() == 3 ? CommonTypeOf(args[0]->type, args[2]->type) : args[0]->type;
+  if (!type) return Err(cs, NoSuchFunction(name, types), fc->location);
+  if (type == oid::kUnknown) {
+    return Status::Sql("42804",
+                       "could not determine polymorphic type because input has type unknown");
+  }
+  WALREP_ASSIGN_OR_RETURN(spec->value, Coerce(cs, args[0], type, false));
+  if (args.size() == 3) {
+    WALREP_ASSIGN_OR_RETURN(spec->fallback, Coerce(cs, args[2], type, false));
+  } else {
+    spec->fallback = ConstExpr(Value::Null(type));
+  }
+  if (args.size() >= 2) {
+    auto offset = Coerce(cs, args[1], oid::kInt4, false);
+    if (!offset.ok()) return Err(cs, NoSuchFunction(name, types), fc->location);
+    if ((*offset)->kind != Expr::Kind::kConst) {
+      return Err(cs, "0A000",
+                 fmt::format("{} with an offset that is not a constant is not supported", name),
+                 NodeLocation(fc->args[1], fc->location));
+    }
+    const Value& v = (*offset)->constant;
+    spec->offset = v.is_null() ? std::nullopt : std::optional<int64_t>(v.as_int());
+  }
+  spec->type = type;
+  return Status::OK();
+}
+
 // name() OVER (PARTITION BY ... ORDER BY ...): a value the select's window step appends to
 // each input row.
 Result<ExprPtr> CompileWindowCall(CompileState& cs, const std::string& name,
@@ -590,9 +636,13 @@ Result<ExprPtr> CompileWindowCall(CompileState& cs, const std::string& name,
   static const std::map<std::string, WindowSpec::Kind> kKinds = {
       {"row_number", WindowSpec::kRowNumber},
       {"rank", WindowSpec::kRank},
-      {"dense_rank", WindowSpec::kDenseRank}};
+      {"dense_rank", WindowSpec::kDenseRank},
+      {"lag", WindowSpec::kLag},
+      {"lead", WindowSpec::kLead}};
   auto kind = kKinds.find(name);
-  if (kind == kKinds.end() || fc->n_args != 0) {
+  bool shifts = kind != kKinds.end() &&
+                (kind->second == WindowSpec::kLag || kind->second == WindowSpec::kLead);
+  if (kind == kKinds.end() || (!shifts && fc->n_args != 0)) {
     return Err(cs, "0A000", fmt::format("window function {} is not supported", name), fc->location);
   }
   if (!cs.windows || !cs.scope) {
@@ -602,12 +652,22 @@ Result<ExprPtr> CompileWindowCall(CompileState& cs, const std::string& name,
   if (w->refname && *w->refname) {
     return Err(cs, "0A000", "named windows are not supported", fc->location);
   }
+  if (fc->agg_star || fc->agg_distinct || fc->n_agg_order) {
+    return Err(cs, "0A000",
+               fmt::format("DISTINCT, ORDER BY or * in window function {} is not supported", name),
+               fc->location);
+  }
+  if (fc->agg_filter) {
+    return Err(cs, "0A000", "FILTER is not implemented for non-aggregate window functions",
+               fc->location);
+  }
   WindowSpec spec{kind->second, {}, {}};
   std::vector<WindowSpec>* saved = cs.windows;
   std::vector<AggSpec>* saved_aggs = cs.aggs;
   cs.windows = nullptr;
   cs.aggs = nullptr;
   Status status = [&]() -> Status {
+    if (shifts) WALREP_RETURN_IF_ERROR(CompileShiftArgs(cs, name, fc, &spec));
     for (size_t i = 0; i < w->n_partition_clause; i++) {
       WALREP_ASSIGN_OR_RETURN(ExprPtr e, CompileExpr(cs, w->partition_clause[i]));
       spec.partition.push_back(e);
@@ -625,8 +685,9 @@ Result<ExprPtr> CompileWindowCall(CompileState& cs, const std::string& name,
   cs.aggs = saved_aggs;
   WALREP_RETURN_IF_ERROR(status);
   size_t at = cs.scope->columns.size() + cs.windows->size();
+  int32_t type = spec.type;
   cs.windows->push_back(std::move(spec));
-  return MakeExpr(oid::kInt8, [at](EvalState& st) -> Result<Value> { return (*st.row)[at]; });
+  return MakeExpr(type, [at](EvalState& st) -> Result<Value> { return (*st.row)[at]; });
 }
 
 // A set-returning function in a select list (SELECT pg_ls_dir('.'), 'x' || unnest(a)): its
@@ -828,6 +889,16 @@ Result<ExprPtr> CompileFuncCall(CompileState& cs, const PgQuery__FuncCall* fc) {
     });
   }
   if (fc->agg_star || fc->agg_distinct || fc->n_agg_order || fc->agg_filter) {
+    if (agg == kAggs.end() && cs.registry->FindFunction(name)) {
+      // An ordinary function called as an aggregate, in PostgreSQL's order of checks.
+      std::string what = fc->agg_star       ? name + "(*)"
+                         : fc->agg_distinct ? "DISTINCT"
+                         : fc->n_agg_order  ? "ORDER BY"
+                                            : "FILTER";
+      return Err(cs, "42809",
+                 fmt::format("{} specified, but {} is not an aggregate function", what, name),
+                 fc->location);
+    }
     return Err(cs, "0A000", fmt::format("aggregate function {} is not supported here", name),
                fc->location);
   }

@@ -419,6 +419,20 @@ Status Finalize(const std::vector<AggSpec>& aggs, std::vector<Acc>& accs, Row* o
 }
 
 // Ranking window functions over rows sorted by (partition keys, order keys).
+// Whether n values at a and at b are equal (NULLs equal NULLs), as window keys compare.
+Result<bool> KeysEqual(const Value* a, const Value* b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (a[i].is_null() || b[i].is_null()) {
+      if (a[i].is_null() != b[i].is_null()) return false;
+      continue;
+    }
+    WALREP_ASSIGN_OR_RETURN(int c, CompareValues(a[i], b[i]));
+    if (c != 0) return false;
+  }
+  return true;
+}
+
+// row_number(), rank() and dense_rank(): counted as the sorted rows go by.
 class Window : public RowIter {
  public:
   Window(PlanPtr plan, RowIterPtr child, WindowSpec::Kind kind, size_t width, size_t npartition,
@@ -434,9 +448,13 @@ class Window : public RowIter {
   Result<bool> Pull(Row* row) override {
     WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(row));
     if (!more) return false;
-    WALREP_ASSIGN_OR_RETURN(bool same_partition, SameKeys(*row, width_, npart_));
-    WALREP_ASSIGN_OR_RETURN(bool peer, SameKeys(*row, width_ + npart_, norder_));
-    if (!have_prev_ || !same_partition) {
+    bool same_partition = false, peer = false;
+    if (have_prev_) {
+      WALREP_ASSIGN_OR_RETURN(same_partition, KeysEqual(&(*row)[width_], prev_.data(), npart_));
+      WALREP_ASSIGN_OR_RETURN(peer,
+                              KeysEqual(&(*row)[width_ + npart_], prev_.data() + npart_, norder_));
+    }
+    if (!same_partition) {
       number_ = rank_ = dense_ = 1;
     } else {
       number_++;
@@ -456,28 +474,122 @@ class Window : public RowIter {
   }
 
  private:
-  // Whether the row's keys at [from, from + n) equal the previous row's (NULLs equal NULLs).
-  Result<bool> SameKeys(const Row& row, size_t from, size_t n) const {
-    if (!have_prev_) return false;
-    for (size_t i = 0; i < n; i++) {
-      const Value& a = row[from + i];
-      const Value& b = prev_[from - width_ + i];
-      if (a.is_null() || b.is_null()) {
-        if (a.is_null() != b.is_null()) return false;
-        continue;
-      }
-      WALREP_ASSIGN_OR_RETURN(int c, CompareValues(a, b));
-      if (c != 0) return false;
-    }
-    return true;
-  }
-
   RowIterPtr child_;
   WindowSpec::Kind kind_;
   size_t width_, npart_, norder_;
   bool have_prev_ = false;
   Row prev_;  // the previous row's keys
   int64_t number_ = 0, rank_ = 0, dense_ = 0;
+};
+
+// lag() and lead(): each partition's rows go to a tuplestore, and its values to a second one,
+// both spilling past work_mem like PostgreSQL's partition tuplestore; the rows are then read
+// back with the values store running `offset` rows ahead of or behind them.
+class LeadLag : public RowIter {
+ public:
+  LeadLag(EvalState& st, PlanPtr plan, RowIterPtr child, const WindowSpec& spec, size_t width)
+      : RowIter(std::move(plan)),
+        st_(st),
+        res_(&st.exec->resources()),
+        child_(std::move(child)),
+        width_(width),
+        npart_(spec.partition.size()),
+        value_at_(width + spec.partition.size() + spec.order.size()),
+        type_(spec.type),
+        offset_(spec.offset) {
+    // How far ahead in the partition the value comes from (negative: behind).
+    if (offset_) ahead_ = spec.kind == WindowSpec::kLead ? *offset_ : -*offset_;
+  }
+
+ protected:
+  Result<bool> Pull(Row* row) override {
+    while (true) {
+      if (rows_) {
+        WALREP_ASSIGN_OR_RETURN(bool more, rows_->Next(row));
+        if (more) {
+          WALREP_ASSIGN_OR_RETURN(Value v, ValueOf(*row));
+          row->resize(width_);
+          row->push_back(std::move(v));
+          at_++;
+          return true;
+        }
+        rows_.reset();
+        values_.reset();
+      }
+      WALREP_ASSIGN_OR_RETURN(bool any, ReadPartition());
+      if (!any) return false;
+    }
+  }
+
+ private:
+  // The function's value for the partition's row number at_ (0-based).
+  Result<Value> ValueOf(const Row& row) {
+    if (!offset_) return Value::Null(type_);
+    int64_t from = at_ + ahead_;
+    if (from < 0 || from >= static_cast<int64_t>(count_)) return row[value_at_ + 1];
+    if (ahead_ == 0) return row[value_at_];
+    Row v;
+    WALREP_ASSIGN_OR_RETURN(bool more, values_->Next(&v));
+    if (!more) return Status::Sql("XX000", "window values ended before their partition");
+    return std::move(v[0]);
+  }
+
+  // The next partition into rows_ and values_, rewound (false when there is none).
+  Result<bool> ReadPartition() {
+    Row first;
+    if (next_) {
+      first = std::move(*next_);
+      next_.reset();
+    } else {
+      if (done_) return false;
+      WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(&first));
+      if (!more) return false;
+    }
+    rows_ = std::make_unique<Tuplestore>(res_, res_->WorkMem());
+    values_ = std::make_unique<Tuplestore>(res_, res_->WorkMem());
+    Row keys(first.begin() + static_cast<long>(width_),
+             first.begin() + static_cast<long>(width_ + npart_));
+    Row r = std::move(first);
+    uint64_t n = 0;
+    while (true) {
+      if (ahead_ != 0) WALREP_RETURN_IF_ERROR(values_->Append(Row{r[value_at_]}));
+      WALREP_RETURN_IF_ERROR(rows_->Append(std::move(r)));
+      if (++n % 1024 == 0) WALREP_RETURN_IF_ERROR(st_.ctx->CheckInterrupts());
+      WALREP_ASSIGN_OR_RETURN(bool more, child_->Next(&r));
+      if (!more) {
+        done_ = true;
+        break;
+      }
+      WALREP_ASSIGN_OR_RETURN(bool same, KeysEqual(&r[width_], keys.data(), npart_));
+      if (!same) {
+        next_ = std::move(r);
+        break;
+      }
+    }
+    count_ = n;
+    at_ = 0;
+    rows_->Rewind();
+    values_->Rewind();
+    // lead: the values start `ahead_` rows on.
+    Row skipped;
+    for (int64_t i = 0; i < ahead_ && i < static_cast<int64_t>(count_); i++) {
+      WALREP_RETURN_IF_ERROR(values_->Next(&skipped).status());
+    }
+    return true;
+  }
+
+  EvalState& st_;
+  ExecResources* res_;
+  RowIterPtr child_;
+  size_t width_, npart_, value_at_;
+  int32_t type_;
+  std::optional<int64_t> offset_;
+  int64_t ahead_ = 0;
+  std::unique_ptr<Tuplestore> rows_, values_;
+  uint64_t count_ = 0;
+  int64_t at_ = 0;
+  std::optional<Row> next_;  // the first row of the next partition, read already
+  bool done_ = false;        // the child has no more rows
 };
 
 // A partition hash of a group key, different at each spill depth.
@@ -491,8 +603,21 @@ uint64_t HashKey(const std::string& key, int depth) {
 void AppendKey(const Value& v, const FormatOptions& fo, std::string* key) {
   if (v.is_null()) {
     key->append("\x01N");
-  } else {
-    key->append(ToText(v, fo));
+    key->push_back('\0');
+    return;
+  }
+  size_t start = key->size();
+  key->append(ToText(v, fo));
+  // Values that compare equal hash equal, as PostgreSQL's hash functions make them: numerics
+  // whatever their scale (1.0 and 1.00 are 1), and minus zero as zero.
+  int32_t t = v.type();
+  if (t == oid::kNumeric && key->find('.', start) != std::string::npos) {
+    while (key->back() == '0') key->pop_back();
+    if (key->back() == '.') key->pop_back();
+  }
+  if ((t == oid::kNumeric || t == oid::kFloat4 || t == oid::kFloat8) &&
+      key->compare(start, std::string::npos, "-0") == 0) {
+    key->erase(start, 1);
   }
   key->push_back('\0');
 }
@@ -796,10 +921,13 @@ Result<std::vector<Row>> DrainRows(RowStream& rows) {
   }
 }
 
-RowIterPtr WindowIter(PlanPtr plan, RowIterPtr child, WindowSpec::Kind kind, size_t width,
-                      size_t npartition, size_t norder) {
-  return std::make_unique<Window>(std::move(plan), std::move(child), kind, width, npartition,
-                                  norder);
+RowIterPtr WindowIter(EvalState& st, PlanPtr plan, RowIterPtr child, const WindowSpec& spec,
+                      size_t width) {
+  if (spec.kind == WindowSpec::kLag || spec.kind == WindowSpec::kLead) {
+    return std::make_unique<LeadLag>(st, std::move(plan), std::move(child), spec, width);
+  }
+  return std::make_unique<Window>(std::move(plan), std::move(child), spec.kind, width,
+                                  spec.partition.size(), spec.order.size());
 }
 
 namespace {

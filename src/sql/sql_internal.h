@@ -194,12 +194,19 @@ struct CompileState {
   std::vector<struct TableFunctionSource>* srfs = nullptr;
 };
 
-// A window function call: row_number(), rank() or dense_rank() OVER (PARTITION BY ... ORDER BY
-// ...). Its value is appended to the input row (at `slot` after the FROM clause's columns).
+// A window function call: row_number(), rank(), dense_rank(), lag() or lead() OVER (PARTITION
+// BY ... ORDER BY ...). Its value is appended to the input row (after the FROM clause's columns
+// and the windows before it).
 struct WindowSpec {
-  enum Kind { kRowNumber, kRank, kDenseRank } kind;
+  enum Kind { kRowNumber, kRank, kDenseRank, kLag, kLead } kind;
   std::vector<ExprPtr> partition;
   std::vector<AggSpec::OrderKey> order;
+  int32_t type = oid::kInt8;  // of the function's value
+  // lag and lead: the value read `offset` rows away in the partition (behind for lag, ahead for
+  // lead; a negative offset looks the other way; a null one gives null), and the value when
+  // that row is outside the partition (evaluated at the current row).
+  ExprPtr value = nullptr, fallback = nullptr;
+  std::optional<int64_t> offset = 1;
 };
 
 Result<ExprPtr> CompileExpr(CompileState& cs, const PgQuery__Node* node);
@@ -320,11 +327,11 @@ RowIterPtr HashAggIter(EvalState& st, PlanPtr plan, RowIterPtr child, std::vecto
 // which it is not true.
 RowIterPtr ProjectIter(EvalState& st, RowIterPtr child, std::vector<ExprPtr> exprs, int agg_from,
                        ExprPtr having);
-// Window functions over `child`, whose rows are sorted by their partition and then order keys:
-// each row's first `width` values, then the function's value. Keys are at width.. (partition
-// keys first, `npartition` of them, then `norder` order keys).
-RowIterPtr WindowIter(PlanPtr plan, RowIterPtr child, WindowSpec::Kind kind, size_t width,
-                      size_t npartition, size_t norder);
+// Window function `spec` over `child`, whose rows are sorted by their partition and then order
+// keys: each row's first `width` values, then the function's value. After the first `width`
+// values come the partition keys, the order keys, and for lag and lead the value and fallback.
+RowIterPtr WindowIter(EvalState& st, PlanPtr plan, RowIterPtr child, const WindowSpec& spec,
+                      size_t width);
 // The rows of `child`, each repeated with the next value of every set-returning function of
 // the select list appended (NULL once one has no more), until all are done: PostgreSQL's
 // ProjectSet. A row whose functions return nothing is dropped.

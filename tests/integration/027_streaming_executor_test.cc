@@ -88,6 +88,13 @@ TEST_F(StreamingExecutorTest, SortsAggregatesAndJoinsSpillPastWorkMemWithTheSame
       "SELECT count(*), sum(a.grp) FROM bulk a JOIN bulk b ON a.pad = b.pad",
       "SELECT count(*) FROM bulk a LEFT JOIN (SELECT id FROM bulk WHERE id % 3 = 0) b "
       "ON a.id = b.id WHERE b.id IS NULL",
+      "SELECT count(*) FROM (SELECT pad FROM bulk INTERSECT SELECT pad FROM bulk WHERE id % 2 = 0) "
+      "s",
+      "SELECT count(*) FROM (SELECT grp FROM bulk EXCEPT ALL SELECT grp FROM bulk WHERE id % 3 = "
+      "0) s",
+      "SELECT count(l), sum(length(l)), sum(b) FROM (SELECT lead(pad, 5) OVER (PARTITION BY grp % "
+      "3 "
+      "ORDER BY id) l, lag(id, 7, 0) OVER (ORDER BY pad) b FROM bulk) s",
   };
   std::vector<std::string> in_memory;
   ASSERT_EQ(Exec(c, "SET work_mem = '256MB'"), "SET");
@@ -100,6 +107,11 @@ TEST_F(StreamingExecutorTest, SortsAggregatesAndJoinsSpillPastWorkMemWithTheSame
     EXPECT_EQ(TempFiles(node_), 0u) << "left after: " << queries[i];
   }
   EXPECT_EQ(std::count(in_memory[1].begin(), in_memory[1].end(), '\n'), 3) << in_memory[1];
+  // Every pad differs; each grp is 4 rows, of which a third are taken away; lead(pad, 5) is null
+  // for the last 5 rows of each of 3 partitions.
+  EXPECT_EQ(in_memory[6], "100000\n");
+  EXPECT_EQ(in_memory[7], "133334\n");
+  EXPECT_EQ(in_memory[8].substr(0, 7), "199985|") << in_memory[8];
   int64_t files_after =
       std::stoll(node_.Query("SELECT temp_files FROM pg_stat_database WHERE datname = 'postgres'"));
   EXPECT_GT(files_after, files_before);

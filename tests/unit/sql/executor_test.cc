@@ -669,6 +669,44 @@ TEST_F(ExecutorTest, WithQueriesAndRecursion) {
   EXPECT_EQ(Run("with t as (select 1 x) select x from t union select 2 order by 1"), "1\n2");
 }
 
+TEST_F(ExecutorTest, IntersectAndExcept) {
+  // Each answer as PostgreSQL 15 gives it: nulls are equal here, ALL keeps min(left, right)
+  // copies for INTERSECT and left - right for EXCEPT, without ALL each row once.
+  EXPECT_EQ(Run("select x from unnest(array[1,1,2,3,null,null]) x intersect "
+                "select y from unnest(array[1,1,1,3,null,4]) y order by 1"),
+            "1\n3\nNULL");
+  EXPECT_EQ(Run("select x from unnest(array[1,1,2,3,null,null]) x intersect all "
+                "select y from unnest(array[1,1,1,3,null,4]) y order by 1"),
+            "1\n1\n3\nNULL");
+  EXPECT_EQ(Run("select x from unnest(array[1,1,2,3,null,null]) x except "
+                "select y from unnest(array[1,3]) y order by 1"),
+            "2\nNULL");
+  EXPECT_EQ(Run("select x from unnest(array[1,1,1,2,3,null,null]) x except all "
+                "select y from unnest(array[1,3,null]) y order by 1"),
+            "1\n1\n2\nNULL");
+  EXPECT_EQ(Run("select 1, 'a' intersect select 1.0, 'a'"), "1|a");
+  // Equal values of different scales or signs of zero are one group, the first one seen kept.
+  EXPECT_EQ(Run("select x from unnest(array[1.0, 1.00, 1, 10, 0.0, -0.0]) x group by x "
+                "order by 1"),
+            "0.0\n1.0\n10");
+  EXPECT_EQ(Run("select 1 union select 1.0"), "1");
+  EXPECT_EQ(Run("select count(*) from (select distinct x from unnest(array[0::float8, "
+                "'-0'::float8]) x) s"),
+            "1");
+  // INTERSECT binds tighter than UNION; EXCEPT and UNION go left to right.
+  EXPECT_EQ(Run("select 1 union select 2 intersect select 2 order by 1"), "1\n2");
+  EXPECT_EQ(Run("select 1 except select 1 union select 3"), "3");
+  EXPECT_EQ(Run("select count(*) from (select g % 7 from generate_series(1, 1000) g except all "
+                "select g % 5 from generate_series(1, 500) g) s"),
+            "500");
+  EXPECT_EQ(Run("select x from unnest(array[3,1,2]) x except select 2 order by x desc limit 1"),
+            "3");
+  EXPECT_EQ(Run("select 1, 2 intersect select 1"),
+            "ERROR 42601 each INTERSECT query must have the same number of columns");
+  EXPECT_EQ(Run("select 1 except select true"),
+            "ERROR 42804 EXCEPT types integer and boolean cannot be matched");
+}
+
 TEST_F(ExecutorTest, PreparedStatementsInSql) {
   EXPECT_EQ(Run("prepare q(int, text) as select $1 + 1, $2 || '!'"), "PREPARE");
   EXPECT_EQ(Run("execute q(41, 'hi')"), "42|hi!");
@@ -728,7 +766,44 @@ TEST_F(ExecutorTest, DistinctOrderedAndFilteredAggregates) {
   EXPECT_EQ(Run("select count(*) filter (where 1) from generate_series(1,2)"),
             "ERROR 42804 argument of FILTER must be type boolean, not type integer @31");
   // Not an aggregate: FILTER is an error, not ignored.
-  EXPECT_EQ(Run("select abs(-1) filter (where false)").substr(0, 5), "ERROR");
+  EXPECT_EQ(Run("select abs(-1) filter (where false)"),
+            "ERROR 42809 FILTER specified, but abs is not an aggregate function @8");
+  EXPECT_EQ(Run("select upper(distinct 'a')"),
+            "ERROR 42809 DISTINCT specified, but upper is not an aggregate function @8");
+  EXPECT_EQ(Run("select upper('a' order by 1)"),
+            "ERROR 42809 ORDER BY specified, but upper is not an aggregate function @8");
+}
+
+TEST_F(ExecutorTest, LagAndLead) {
+  // Each answer as PostgreSQL 15 gives it.
+  EXPECT_EQ(Run("select x, lag(x) over (order by x), lead(x) over (order by x), "
+                "lag(x, 2, -1) over (order by x), "
+                "lead(x * 10, 1, 0) over (partition by x % 2 order by x) "
+                "from generate_series(1, 5) x order by x"),
+            "1|NULL|2|-1|30\n2|1|3|-1|40\n3|2|4|1|50\n4|3|5|2|0\n5|4|NULL|3|0");
+  // Offset 0 is the row itself, a negative one looks the other way, a null one gives null.
+  EXPECT_EQ(Run("select x, lag(x, 0) over (order by x), lead(x, -1) over (order by x), "
+                "lag(x, null) over (order by x) from generate_series(1, 3) x order by x"),
+            "1|1|NULL|NULL\n2|2|1|NULL\n3|3|2|NULL");
+  EXPECT_EQ(Run("select x, lag(x::text, 1, 'none') over (order by x desc) "
+                "from generate_series(1, 3) x order by x"),
+            "1|2\n2|3\n3|none");
+  EXPECT_EQ(Run("select x, lead(x, 1, 0.5) over (order by x) from generate_series(1, 3) x "
+                "order by x"),
+            "1|2\n2|3\n3|0.5");
+  EXPECT_EQ(Run("select x, lead(x, 100) over (order by x) from generate_series(1, 2) x "
+                "order by x"),
+            "1|NULL\n2|NULL");
+  EXPECT_EQ(Run("select count(*), sum(l) from (select lead(g, 3) over (partition by g % 10 "
+                "order by g) l from generate_series(1, 1000) g) s"),
+            "1000|500035");
+  EXPECT_EQ(Run("select lag(x, 1, 'a') over () from generate_series(1, 3) x").substr(0, 11),
+            "ERROR 22P02");
+  EXPECT_EQ(Run("select lag('a') over ()"),
+            "ERROR 42804 could not determine polymorphic type because input has type unknown");
+  EXPECT_EQ(Run("select lag() over ()"), "ERROR 42883 function lag() does not exist @8");
+  EXPECT_EQ(Run("select lag(x) filter (where true) over () from generate_series(1, 2) x"),
+            "ERROR 0A000 FILTER is not implemented for non-aggregate window functions @8");
 }
 
 TEST_F(ExecutorTest, RankingWindowFunctions) {
@@ -741,7 +816,8 @@ TEST_F(ExecutorTest, RankingWindowFunctions) {
             "ERROR 42P20 window functions are not allowed here @45");
   EXPECT_EQ(Run("select count(*), row_number() over () from generate_series(1, 3)").substr(0, 11),
             "ERROR 0A000");
-  EXPECT_EQ(Run("select lag(1) over ()"), "ERROR 0A000 window function lag is not supported @8");
+  EXPECT_EQ(Run("select ntile(2) over ()"),
+            "ERROR 0A000 window function ntile is not supported @8");
 }
 
 TEST_F(ExecutorTest, LateralFunctionsAndSubqueries) {
