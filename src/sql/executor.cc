@@ -211,8 +211,9 @@ struct ExecAccess {
                                                          const PgQuery__SelectStmt* s);
   static Result<std::shared_ptr<Prepared>> PrepareUtility(Executor& ex, std::shared_ptr<Prepared> p,
                                                           const PgQuery__Node* node);
-  // a UNION [ALL] b [ORDER BY output columns] [LIMIT ...]: the sides' rows appended (distinct
-  // through a hash aggregate without ALL).
+  // a UNION | INTERSECT | EXCEPT [ALL] b [ORDER BY output columns] [LIMIT ...]: the sides' rows
+  // appended, and for UNION without ALL made distinct through a hash aggregate; INTERSECT and
+  // EXCEPT count each row's copies per side in one.
   static Result<std::shared_ptr<Prepared>> PrepareSetOp(Executor& ex, CompileState& cs,
                                                         std::shared_ptr<Prepared> p,
                                                         const PgQuery__SelectStmt* s);
@@ -485,9 +486,13 @@ Result<std::shared_ptr<Prepared>> ExecAccess::PrepareSetOp(Executor& ex, Compile
         int64_t left = 0;
       };
       auto pending = std::make_shared<Pending>();
+      SessionContext* ctx = st.ctx;
       it = FunctionIter(
-          nullptr, [counted, pending, n, intersect, distinct](Row* row) -> Result<bool> {
+          nullptr, [counted, pending, n, intersect, distinct, ctx](Row* row) -> Result<bool> {
+            uint64_t skipped = 0;
             while (pending->left == 0) {
+              // Groups that emit nothing (all of them, for a set minus itself) go by unsent.
+              if (++skipped % 1024 == 0) WALREP_RETURN_IF_ERROR(ctx->CheckInterrupts());
               WALREP_ASSIGN_OR_RETURN(bool more, (*counted)->Next(&pending->row));
               if (!more) return false;
               int64_t l = pending->row[n + 1].as_int(), r = pending->row[n + 2].as_int();

@@ -590,8 +590,7 @@ Result<ExprPtr> CompileColumnRef(CompileState& cs, const PgQuery__ColumnRef* cr)
 }
 
 // lag(value [, offset [, default]]) and lead(...): the value and default meet at a common type;
-// the offset is an integer constant (PostgreSQL also takes an
-// expression evaluated per row).
+// the offset is an integer constant (PostgreSQL also takes an expression evaluated per row).
 Status CompileShiftArgs(CompileState& cs, const std::string& name, const PgQuery__FuncCall* fc,
                         WindowSpec* spec) {
   std::vector<ExprPtr> args;

@@ -418,7 +418,6 @@ Status Finalize(const std::vector<AggSpec>& aggs, std::vector<Acc>& accs, Row* o
   return Status::OK();
 }
 
-// Ranking window functions over rows sorted by (partition keys, order keys).
 // Whether n values at a and at b are equal (NULLs equal NULLs), as window keys compare.
 Result<bool> KeysEqual(const Value* a, const Value* b, size_t n) {
   for (size_t i = 0; i < n; i++) {
@@ -432,7 +431,8 @@ Result<bool> KeysEqual(const Value* a, const Value* b, size_t n) {
   return true;
 }
 
-// row_number(), rank() and dense_rank(): counted as the sorted rows go by.
+// row_number(), rank() and dense_rank() over rows sorted by (partition keys, order keys):
+// counted as the rows go by.
 class Window : public RowIter {
  public:
   Window(PlanPtr plan, RowIterPtr child, WindowSpec::Kind kind, size_t width, size_t npartition,
@@ -450,9 +450,9 @@ class Window : public RowIter {
     if (!more) return false;
     bool same_partition = false, peer = false;
     if (have_prev_) {
-      WALREP_ASSIGN_OR_RETURN(same_partition, KeysEqual(&(*row)[width_], prev_.data(), npart_));
-      WALREP_ASSIGN_OR_RETURN(peer,
-                              KeysEqual(&(*row)[width_ + npart_], prev_.data() + npart_, norder_));
+      const Value* keys = row->data() + width_;
+      WALREP_ASSIGN_OR_RETURN(same_partition, KeysEqual(keys, prev_.data(), npart_));
+      WALREP_ASSIGN_OR_RETURN(peer, KeysEqual(keys + npart_, prev_.data() + npart_, norder_));
     }
     if (!same_partition) {
       number_ = rank_ = dense_ = 1;
@@ -560,7 +560,7 @@ class LeadLag : public RowIter {
         done_ = true;
         break;
       }
-      WALREP_ASSIGN_OR_RETURN(bool same, KeysEqual(&r[width_], keys.data(), npart_));
+      WALREP_ASSIGN_OR_RETURN(bool same, KeysEqual(r.data() + width_, keys.data(), npart_));
       if (!same) {
         next_ = std::move(r);
         break;
