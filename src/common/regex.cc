@@ -14,9 +14,10 @@ namespace walrep {
 
 namespace {
 
-// Steps and memory one match may take before it is an error: far more than any sensible
-// pattern needs (a 1 MB subject scanned by a simple pattern takes about a million steps), and
-// bounded — PCRE2's own default heap limit is 20 GB.
+// Steps and memory a match attempt at one start position may take before it is an error: far
+// more than any sensible pattern needs (a 1 MB subject scanned by a simple pattern takes about
+// a million steps), and bounded — PCRE2's own default heap limit is 20 GB. 50 million steps
+// take about half a second; between start positions a search checks for cancel (Run).
 constexpr uint32_t kMatchSteps = 50'000'000;
 constexpr uint32_t kMatchHeapKb = 256 * 1024;
 // PostgreSQL's RE_DUP_MAX: the largest count a bound {m,n} may name.

@@ -606,11 +606,26 @@ void AppendKey(const Value& v, const FormatOptions& fo, std::string* key) {
     key->push_back('\0');
     return;
   }
+  int32_t t = v.type();
+  if (t == oid::kInterval) {
+    // Intervals compare by their span, a month being 30 days and a day 24 hours ('1 day' =
+    // '24 hours'): the key is that span in whole days and the microseconds after them.
+    constexpr int64_t kDay = 86400000000LL;
+    const Interval& iv = v.as_interval();
+    int64_t days = static_cast<int64_t>(iv.months) * 30 + iv.days + iv.micros / kDay;
+    int64_t micros = iv.micros % kDay;
+    if (micros < 0) {
+      micros += kDay;
+      days--;
+    }
+    key->append(fmt::format("\x02{}:{}", days, micros));
+    key->push_back('\0');
+    return;
+  }
   size_t start = key->size();
   key->append(ToText(v, fo));
   // Values that compare equal hash equal, as PostgreSQL's hash functions make them: numerics
   // whatever their scale (1.0 and 1.00 are 1), and minus zero as zero.
-  int32_t t = v.type();
   if (t == oid::kNumeric && key->find('.', start) != std::string::npos) {
     while (key->back() == '0') key->pop_back();
     if (key->back() == '.') key->pop_back();

@@ -690,6 +690,9 @@ TEST_F(ExecutorTest, IntersectAndExcept) {
                 "order by 1"),
             "0.0\n1.0\n10");
   EXPECT_EQ(Run("select 1 union select 1.0"), "1");
+  EXPECT_EQ(Run("select count(*) from (select distinct x from unnest(array['1 day', '24 hours', "
+                "'1 mon', '30 days', '-1 day', '-24:00:00', '1 day 1 second']::interval[]) x) s"),
+            "4");
   EXPECT_EQ(Run("select count(*) from (select distinct x from unnest(array[0::float8, "
                 "'-0'::float8]) x) s"),
             "1");
