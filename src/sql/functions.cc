@@ -52,7 +52,6 @@ FunctionDef OneArgFunction(std::string name, int32_t result, std::function<bool(
   return f;
 }
 
-bool IsText(int32_t t) { return IsStringType(t); }
 bool IsTextOrBytea(int32_t t) { return IsStringType(t) || t == oid::kBytea; }
 
 }  // namespace
@@ -321,14 +320,15 @@ void RegisterBuiltinFunctions(Registry* r) {
     };
     r->AddFunction(f);
   }
-  r->AddFunction(OneArgFunction("upper", oid::kText, IsText, [](FunctionCall& c) -> Result<Value> {
-    std::string s = c.args[0].as_string();
-    for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
-    return TextV(s);
-  }));
-  r->AddFunction(OneArgFunction("lower", oid::kText, IsText, [](FunctionCall& c) -> Result<Value> {
-    return TextV(ToLower(c.args[0].as_string()));
-  }));
+  r->AddFunction(
+      OneArgFunction("upper", oid::kText, IsStringType, [](FunctionCall& c) -> Result<Value> {
+        std::string s = c.args[0].as_string();
+        for (auto& ch : s) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        return TextV(s);
+      }));
+  r->AddFunction(OneArgFunction(
+      "lower", oid::kText, IsStringType,
+      [](FunctionCall& c) -> Result<Value> { return TextV(ToLower(c.args[0].as_string())); }));
   r->AddFunction(FixedFunction("repeat", {oid::kText, oid::kInt4}, oid::kText,
                                [](FunctionCall& c) -> Result<Value> {
                                  std::string s = c.args[0].as_string();
